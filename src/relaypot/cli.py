@@ -1,0 +1,182 @@
+"""The `relaypot` command: one function per subcommand, each with examples in its help."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from relaypot import __version__, config
+from relaypot.errors import RelaypotError
+
+EPILOG_RUN = """examples:
+  relaypot run                                   # 0.0.0.0:2525, persona exchange2000, ./relaypot-data
+  relaypot run --listen 0.0.0.0:25 --listen [::]:25 --user relaypot
+  relaypot run --persona postfix --hostname mx1.example.com --sensor lisbon-1
+  relaypot run --config /etc/relaypot.toml --quiet
+"""
+
+EPILOG_PERSONAS = """examples:
+  relaypot personas                              # list the bundled personas
+  relaypot personas show exchange2000            # the transcript a scripted client sees
+  relaypot personas show ./my-persona.toml --hostname mx.example.org
+"""
+
+EPILOG_CHECK = """examples:
+  relaypot check-config --config relaypot.toml
+  RELAYPOT_LIMITS_IDLE_TIMEOUT=60 relaypot check-config
+"""
+
+EPILOG_REPLAY = """examples:
+  relaypot replay 3f9a1c2b7d4e5f60              # a session id from events.jsonl or the store
+  relaypot replay 3f9a1c2b7d4e5f60 --data-dir /var/lib/relaypot
+"""
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
+    parser.add_argument("--listen", metavar="HOST:PORT", action="append",
+                        help="listen here (repeatable); [::]:25 for IPv6. Default 0.0.0.0:2525")
+    parser.add_argument("--persona", metavar="NAME|PATH", help="a bundled persona or a persona file")
+    parser.add_argument("--hostname", help="the host name the persona announces")
+    parser.add_argument("--sensor", metavar="NAME", help="the sensor name stamped on every record")
+    parser.add_argument("--data-dir", metavar="DIR", help="where records and messages go (./relaypot-data)")
+    parser.add_argument("--user", metavar="NAME", help="drop root privileges to NAME after binding")
+    parser.add_argument("--quiet", action="store_true", default=None, help="no line per finished session")
+
+
+def _overrides(args: argparse.Namespace) -> dict[tuple[str, str], Any]:
+    mapping = {
+        "listen": ("smtp", "listen"), "persona": ("smtp", "persona"), "hostname": ("smtp", "hostname"),
+        "sensor": ("sensor", "name"), "data_dir": ("sensor", "data_dir"), "user": ("run", "user"),
+        "quiet": ("run", "quiet"),
+    }
+    return {key: getattr(args, name) for name, key in mapping.items() if getattr(args, name, None) is not None}
+
+
+def _settings(args: argparse.Namespace) -> config.Settings:
+    return config.load(getattr(args, "config", None), overrides=_overrides(args))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Start the sensor: listen, converse, record, until SIGINT or SIGTERM."""
+    from relaypot import app  # noqa: PLC0415 (keeps `relaypot personas` fast)
+
+    settings = _settings(args)
+    _logging(settings.run.log_level)
+    sensor = app.build(settings)
+
+    def ready(bound: list[tuple[str, int]]) -> None:
+        where = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in bound)
+        print(f"relaypot {__version__}: persona {sensor.persona.name} as {sensor.hostname}, listening on "
+              f"{where}; data in {sensor.data_dir}. It relays nothing. Ctrl-C stops.", file=sys.stderr,
+              flush=True)
+
+    loop = app.new_event_loop()
+    try:
+        loop.run_until_complete(app.serve(sensor, on_ready=ready))
+    finally:
+        loop.close()
+    print("relaypot: stopped; every record is written.", file=sys.stderr)
+    return 0
+
+
+def cmd_personas(args: argparse.Namespace) -> int:
+    """List the bundled personas, or show one's transcript for a scripted client."""
+    from relaypot.personas import model  # noqa: PLC0415
+    from relaypot.protocol import transcript  # noqa: PLC0415
+
+    if args.action is None:
+        for name in model.bundled():
+            persona = model.load(name)
+            print(f"{name:14} {persona.summary}")
+        return 0
+    if args.action != "show" or not args.name:
+        raise RelaypotError("usage: relaypot personas [show NAME|PATH]")
+    persona = model.load(args.name)
+    hostname = args.hostname or persona.default_hostname
+    print(f"# persona {persona.name}: {persona.summary}")
+    print(f"# source: {persona.source}")
+    print(transcript.render(transcript.scripted(persona, hostname)))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate the configuration and print it merged, with where each value came from."""
+    from relaypot.personas import model  # noqa: PLC0415
+
+    settings = _settings(args)
+    model.load(settings.smtp.persona)
+    print(settings.as_toml(), end="")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Print a recorded session as a transcript: what the client sent and what it was told."""
+    from relaypot.replay import transcript_lines  # noqa: PLC0415
+
+    settings = _settings(args)
+    found = False
+    for line in transcript_lines(settings, args.session):
+        found = True
+        print(line)
+    if not found:
+        raise RelaypotError(f"no session {args.session!r} in the store")
+    return 0
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="relaypot",
+        description="An SMTP honeypot that poses as a real mail server, relays nothing and records everything.",
+    )
+    top.add_argument("--version", action="version", version=f"relaypot {__version__}")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    commands: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {}
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], epilog: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=func.__doc__, description=func.__doc__, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(func=func)
+        commands[name] = (func, epilog)
+        return p
+
+    _add_run_options(add("run", cmd_run, EPILOG_RUN))
+    p = add("personas", cmd_personas, EPILOG_PERSONAS)
+    p.add_argument("action", nargs="?", choices=["show"], help="show one persona's transcript")
+    p.add_argument("name", nargs="?", help="a bundled persona name or a persona file")
+    p.add_argument("--hostname", help="the host name to announce in the transcript")
+    _add_run_options(add("check-config", cmd_check_config, EPILOG_CHECK))
+    p = add("replay", cmd_replay, EPILOG_REPLAY)
+    p.add_argument("session", help="a session id")
+    _add_run_options(p)
+    top.commands = commands  # type: ignore[attr-defined]  (for the docs test)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    if not getattr(args, "func", None):
+        p.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except RelaypotError as exc:
+        print(f"relaypot: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

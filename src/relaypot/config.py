@@ -1,0 +1,282 @@
+"""Settings from defaults, a TOML file, RELAYPOT_* environment variables and the command line.
+
+Later sources win: defaults < file < environment < command line. Every option is declared once
+in OPTIONS (which also feeds `check-config` and docs/cli.md); an error names its source, table
+and key, e.g. `relaypot.toml: [limits] idle_timeout: expected a number of seconds, got "soon"`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from relaypot.errors import ConfigError
+
+KIB, MIB, GIB = 1024, 1024**2, 1024**3
+
+
+@dataclass(frozen=True)
+class Option:
+    table: str
+    key: str
+    kind: str  # str | int | float | bool | list | bytes | choice
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def env(self) -> str:
+        return f"RELAYPOT_{self.table.upper()}_{self.key.upper()}"
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("sensor", "name", "str", "", "name stamped on every record (default: the machine's host name)"),
+    Option("sensor", "data_dir", "str", "./relaypot-data", "where events, the SQLite store and messages go"),
+    Option("smtp", "listen", "list", ["0.0.0.0:2525"], "HOST:PORT to listen on; [::]:PORT for IPv6"),
+    Option("smtp", "persona", "str", "exchange2000", "a bundled persona name or a persona file path"),
+    Option("smtp", "hostname", "str", "", "the name the persona announces (default: the persona's)"),
+    Option("smtp", "domains", "list", [], "mail domains that count as ours (default: the hostname's domain)"),
+    Option("tls", "starttls", "choice", "persona", "offer STARTTLS: yes, no, or as the persona does",
+           ("persona", "yes", "no")),
+    Option("tls", "certificate", "str", "", "PEM certificate (default: self-signed, made on first run)"),
+    Option("tls", "key", "str", "", "PEM private key for the certificate"),
+    Option("limits", "max_line_length", "int", 4096, "bytes in a command line (RFC 5321 §4.5.3.1.4)"),
+    Option("limits", "max_message_size", "bytes", 25 * MIB, "bytes in one message; larger ones get 552"),
+    Option("limits", "max_recipients", "int", 1000, "RCPT TO per message"),
+    Option("limits", "max_commands", "int", 1000, "commands per session"),
+    Option("limits", "max_unknown_commands", "int", 20, "unknown or malformed commands per session"),
+    Option("limits", "idle_timeout", "float", 300.0, "seconds of silence before the session is closed"),
+    Option("limits", "max_session_time", "float", 1800.0, "seconds a session may last in all"),
+    Option("limits", "max_connections", "int", 1024, "concurrent connections overall"),
+    Option("limits", "max_connections_per_ip", "int", 32, "concurrent connections from one address"),
+    Option("limits", "max_store_bytes", "bytes", 10 * GIB, "disk for stored messages; past it, 452"),
+    Option("limits", "shutdown_grace", "float", 5.0, "seconds open sessions get to finish on SIGTERM"),
+    Option("store", "url", "str", "", "sqlite:///PATH or postgresql://... (default: DATA_DIR/relaypot.sqlite)"),
+    Option("store", "jsonl", "bool", True, "write DATA_DIR/events.jsonl"),
+    Option("store", "jsonl_rotate", "choice", "day", "rotate events.jsonl by day or by size", ("day", "size")),
+    Option("store", "jsonl_max_bytes", "bytes", 100 * MIB, "size at which events.jsonl rotates (rotate = size)"),
+    Option("store", "flush_interval", "float", 1.0, "seconds between sink flushes (the most a kill -9 loses)"),
+    Option("store", "fsync", "bool", False, "fsync messages and event files (survives power loss; slower)"),
+    Option("store", "queue_limit", "int", 100_000, "records queued per sink before clients are paused"),
+    Option("run", "user", "str", "", "after binding, drop root privileges to this user"),
+    Option("run", "quiet", "bool", False, "no line per finished session on the terminal"),
+    Option("run", "log_level", "choice", "info", "diagnostics on stderr", ("debug", "info", "warning", "error")),
+)
+
+BY_NAME = {(o.table, o.key): o for o in OPTIONS}
+TABLES = tuple(dict.fromkeys(o.table for o in OPTIONS))
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 1000, "kib": KIB, "mb": 1000**2, "mib": MIB, "gb": 1000**3, "gib": GIB,
+          "tb": 1000**4, "tib": 1024**4}
+
+
+class Settings:
+    """The merged configuration: `settings.limits.idle_timeout`, plus where each value came from."""
+
+    def __init__(self, values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], str]) -> None:
+        self._values = values
+        self.sources = sources
+        for table in TABLES:
+            setattr(self, table, _Table({k: v for (t, k), v in values.items() if t == table}))
+
+    def value(self, table: str, key: str) -> Any:
+        return self._values[(table, key)]
+
+    def as_toml(self) -> str:
+        lines = []
+        for table in TABLES:
+            lines.append(f"[{table}]")
+            for option in OPTIONS:
+                if option.table != table:
+                    continue
+                value = self._values[(table, option.key)]
+                lines.append(f"{option.key} = {_toml_value(value)}  # {self.sources[(table, option.key)]}")
+            lines.append("")
+        return "\n".join(lines)
+
+
+class _Table:
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.__dict__.update(values)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("settings are read-only")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def load(config_file: str | None = None, environ: Mapping[str, str] | None = None,
+         overrides: Mapping[tuple[str, str], Any] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    values = {(o.table, o.key): o.default for o in OPTIONS}
+    sources = {(o.table, o.key): "default" for o in OPTIONS}
+    path = config_file or environ.get("RELAYPOT_CONFIG")
+    if path:
+        for key, value in _read_file(Path(path)).items():
+            values[key] = value
+            sources[key] = path
+    for option in OPTIONS:
+        raw = environ.get(option.env)
+        if raw is not None:
+            values[(option.table, option.key)] = _convert(option, raw, f"environment {option.env}", from_text=True)
+            sources[(option.table, option.key)] = f"environment {option.env}"
+    for key, value in (overrides or {}).items():
+        option = BY_NAME[key]
+        values[key] = _convert(option, value, f"command line --{option.key.replace('_', '-')}",
+                               from_text=isinstance(value, str) and option.kind != "str")
+        sources[key] = "command line"
+    _check(values, sources)
+    return Settings(values, sources)
+
+
+def _read_file(path: Path) -> dict[tuple[str, str], Any]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    found: dict[tuple[str, str], Any] = {}
+    for table, content in raw.items():
+        if table not in TABLES:
+            raise ConfigError(f"{path}: unknown table [{table}]; known: {', '.join(TABLES)}")
+        if not isinstance(content, dict):
+            raise ConfigError(f"{path}: {table} must be a table ([{table}])")
+        for key, value in content.items():
+            option = BY_NAME.get((table, key))
+            if option is None:
+                known = ", ".join(o.key for o in OPTIONS if o.table == table)
+                raise ConfigError(f"{path}: [{table}] unknown key {key!r}; known: {known}")
+            found[(table, key)] = _convert(option, value, f"{path}: [{table}] {key}", from_text=False)
+    return found
+
+
+def _convert(option: Option, value: Any, where: str, from_text: bool) -> Any:
+    kind = option.kind
+
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(f"{where}: expected {expected}, got {value!r}")
+
+    if kind in ("str", "choice"):
+        if not isinstance(value, str):
+            raise fail("a string")
+        if kind == "choice" and value not in option.choices:
+            raise fail("one of " + ", ".join(option.choices))
+        return value
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if from_text and isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise fail("true or false")
+    if kind == "list":
+        if from_text and isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise fail("a list of strings")
+    if kind in ("int", "bytes"):
+        if isinstance(value, bool):
+            raise fail("a whole number")
+        if isinstance(value, int):
+            number = value
+        elif isinstance(value, str) and (kind == "bytes" or from_text):
+            match = _SIZE.match(value)
+            if not match or (kind == "int" and match.group(2)):
+                raise fail("a size such as 25MiB" if kind == "bytes" else "a whole number")
+            number = int(match.group(1)) * _UNITS[(match.group(2) or "b").lower()]
+        else:
+            raise fail("a size such as 25MiB" if kind == "bytes" else "a whole number")
+        if number < 0:
+            raise fail("a number of zero or more")
+        return number
+    if kind == "float":
+        if isinstance(value, bool):
+            raise fail("a number of seconds")
+        if isinstance(value, (int, float)):
+            number = float(value)
+        elif from_text and isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                raise fail("a number of seconds") from None
+        else:
+            raise fail("a number of seconds")
+        if number < 0:
+            raise fail("a number of zero or more")
+        return number
+    raise AssertionError(kind)
+
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], str]) -> None:
+    def fail(table: str, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{sources[(table, key)]}: [{table}] {key}: {message}")
+
+    for spec in values[("smtp", "listen")]:
+        try:
+            parse_listen(spec)
+        except ValueError as exc:
+            raise fail("smtp", "listen", str(exc)) from None
+    if not values[("smtp", "listen")]:
+        raise fail("smtp", "listen", "at least one HOST:PORT is needed")
+    hostname = values[("smtp", "hostname")]
+    if hostname and not _HOSTNAME.match(hostname):
+        raise fail("smtp", "hostname", f"{hostname!r} is not a host name")
+    for domain in values[("smtp", "domains")]:
+        if not _HOSTNAME.match(domain):
+            raise fail("smtp", "domains", f"{domain!r} is not a domain name")
+    for key, low in (("max_line_length", 64), ("max_message_size", 1024), ("max_connections", 1),
+                     ("max_connections_per_ip", 1), ("max_commands", 1), ("max_recipients", 1)):
+        if values[("limits", key)] < low:
+            raise fail("limits", key, f"must be at least {low}")
+    for key in ("idle_timeout", "max_session_time"):
+        if values[("limits", key)] <= 0:
+            raise fail("limits", key, "must be more than 0 seconds")
+    if values[("store", "flush_interval")] <= 0:
+        raise fail("store", "flush_interval", "must be more than 0 seconds")
+    url = values[("store", "url")]
+    if url and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise fail("store", "url", "use sqlite:///PATH or postgresql://...")
+    if bool(values[("tls", "certificate")]) != bool(values[("tls", "key")]):
+        raise fail("tls", "certificate", "certificate and key go together")
+
+
+def parse_listen(spec: str) -> tuple[str, int]:
+    """`0.0.0.0:25`, `[::]:25`, `:2525` (all IPv4) → (host, port)."""
+    if spec.startswith("["):
+        host, sep, port = spec[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"{spec!r}: write IPv6 listeners as [ADDRESS]:PORT")
+    else:
+        host, sep, port = spec.rpartition(":")
+        if not sep:
+            raise ValueError(f"{spec!r}: expected HOST:PORT")
+        host = host or "0.0.0.0"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{spec!r}: {host!r} is not an IP address") from None
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{spec!r}: {port!r} is not a port number")
+    return host, int(port)

@@ -1,0 +1,273 @@
+"""Typed events, their registry, the Record that stamps identity on them, and the JSON codec.
+
+Event kinds are a published contract: `docs/events.md` documents every class in
+EVENT_TYPES and a test keeps the two equal. Renaming a kind is a breaking change.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+EVENT_TYPES: dict[str, type[Event]] = {}
+
+
+def _register(cls: type[Event]) -> type[Event]:
+    if cls.kind in EVENT_TYPES:
+        raise RuntimeError(f"event kind {cls.kind} registered twice")
+    EVENT_TYPES[cls.kind] = cls
+    return cls
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened in a session; identity (session, time, source) is added by the Recorder."""
+
+    kind: ClassVar[str] = ""
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class SessionOpened(Event):
+    kind: ClassVar[str] = "session.opened"
+    src_port: int
+    dst_ip: str
+    dst_port: int
+    listener: str
+    persona: str
+    hostname: str
+    banner: str
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class SessionClosed(Event):
+    kind: ClassVar[str] = "session.closed"
+    reason: str
+    duration: float
+    bytes_in: int
+    bytes_out: int
+    commands: int
+    messages: int
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class Command(Event):
+    kind: ClassVar[str] = "smtp.command"
+    verb: str
+    argument: str
+    raw_line: bytes
+    reply_code: int
+    reply: str
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class Helo(Event):
+    kind: ClassVar[str] = "smtp.helo"
+    verb: str
+    hostname: str
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class MailFrom(Event):
+    kind: ClassVar[str] = "smtp.mail_from"
+    address: str
+    parameters: dict[str, str]
+    reply_code: int
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class RcptTo(Event):
+    kind: ClassVar[str] = "smtp.rcpt_to"
+    address: str
+    parameters: dict[str, str]
+    reply_code: int
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class Auth(Event):
+    kind: ClassVar[str] = "smtp.auth"
+    mechanism: str
+    advertised: bool
+    outcome: str
+    username: str | None = None
+    password: str | None = None
+    authzid: str | None = None
+    response: str | None = None
+    raw_responses: tuple[bytes, ...] = ()
+    replies: tuple[str, ...] = ()
+    reply_code: int = 0
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class Tls(Event):
+    kind: ClassVar[str] = "smtp.tls"
+    outcome: str
+    version: str | None = None
+    cipher: str | None = None
+    server_name: str | None = None
+    error: str | None = None
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class MessageReceived(Event):
+    kind: ClassVar[str] = "smtp.message"
+    sha256: str
+    size: int
+    path: str
+    transfer: str
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    subject: str | None = None
+    header_from: str | None = None
+    header_to: str | None = None
+    date: str | None = None
+    message_id: str | None = None
+    attachments: tuple[dict[str, Any], ...] = ()
+    urls: tuple[str, ...] = ()
+    reply_code: int = 0
+    reply: str = ""
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class Violation(Event):
+    kind: ClassVar[str] = "smtp.violation"
+    violation: str
+    detail: str = ""
+
+
+VIOLATIONS = {
+    "line_too_long": "a command line longer than the bound (RFC 5321 §4.5.3.1)",
+    "bare_lf": "a line ended by LF without CR",
+    "smuggling": "an end-of-data sequence with a bare LF (<LF>.<LF>, <CR><LF>.<LF>, <LF>.<CR><LF>)",
+    "bad_sequence": "a command out of order (RCPT before MAIL, DATA before RCPT, ...)",
+    "binary": "a command line with NUL, control bytes or invalid UTF-8",
+    "starttls_injection": "bytes pipelined after STARTTLS, before the TLS handshake (CVE-2011-0411 probes)",
+    "limit_message_size": "a message larger than the size limit",
+    "limit_recipients": "more recipients than the per-message limit",
+    "limit_commands": "more commands than the per-session limit",
+    "limit_errors": "more unknown or rejected commands than the error budget",
+    "limit_connections": "a connection past the overall or per-source concurrency limit",
+    "limit_disk": "a message refused because the message store is full",
+    "limit_session_time": "a session longer than the total session time limit",
+    "xexch50": "an XEXCH50 command (MS03-046 exploit attempts send negative or huge sizes)",
+}
+
+
+@dataclass(slots=True)
+class Record:
+    """An event with its identity: which session, which sensor, which source, when, in what order."""
+
+    session: str
+    seq: int
+    ts: str
+    sensor: str
+    src_ip: str
+    event: Event
+    _json: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def kind(self) -> str:
+        return self.event.kind
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "kind": self.event.kind,
+            "session": self.session,
+            "seq": self.seq,
+            "ts": self.ts,
+            "sensor": self.sensor,
+            "src_ip": self.src_ip,
+        }
+        data.update(event_fields(self.event))
+        return data
+
+    def to_json(self) -> str:
+        """One JSON object on one line; cached, since every sink wants the same text."""
+        if self._json is None:
+            self._json = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        return self._json
+
+
+_CODEC_PLANS: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def field_names(cls: type[Event]) -> tuple[str, ...]:
+    return tuple(name for name, _ in _codec_plan(cls))
+
+
+def _codec_plan(cls: type[Event]) -> tuple[tuple[str, str], ...]:
+    """(field, how to encode it) per field: raw bytes travel as base64 under `<name>_b64`."""
+    plan = _CODEC_PLANS.get(cls)
+    if plan is None:
+        modes = {"bytes": "bytes", "tuple[bytes, ...]": "bytes_tuple"}
+        plan = _CODEC_PLANS[cls] = tuple(
+            (f.name, modes.get(str(f.type), "plain")) for f in dataclasses.fields(cls)
+        )
+    return plan
+
+
+def event_fields(event: Event) -> dict[str, Any]:
+    """The event's fields as JSON-ready values: bytes become `<name>_b64`, text is made valid UTF-8."""
+    out: dict[str, Any] = {}
+    for name, mode in _codec_plan(type(event)):
+        value = getattr(event, name)
+        if mode == "bytes":
+            out[name + "_b64"] = base64.b64encode(value).decode("ascii")
+        elif mode == "bytes_tuple":
+            out[name + "_b64"] = [base64.b64encode(v).decode("ascii") for v in value]
+        else:
+            out[name] = _json_safe(value)
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, (tuple, list)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _json_safe(v) for k, v in value.items()}
+    return value
+
+
+def clean_text(text: str) -> str:
+    """Attacker text decoded with surrogateescape holds lone surrogates; JSON and SQL want valid UTF-8."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def record_from_dict(data: dict[str, Any]) -> Record:
+    """Rebuild a Record from `Record.to_dict()` output (a JSON line)."""
+    cls = EVENT_TYPES[data["kind"]]
+    kwargs: dict[str, Any] = {}
+    for name, mode in _codec_plan(cls):
+        if mode == "bytes" and name + "_b64" in data:
+            kwargs[name] = base64.b64decode(data[name + "_b64"])
+        elif mode == "bytes_tuple" and name + "_b64" in data:
+            kwargs[name] = tuple(base64.b64decode(v) for v in data[name + "_b64"])
+        elif name in data:
+            value = data[name]
+            kwargs[name] = tuple(value) if isinstance(value, list) else value
+    return Record(
+        session=data["session"],
+        seq=data["seq"],
+        ts=data["ts"],
+        sensor=data["sensor"],
+        src_ip=data["src_ip"],
+        event=cls(**kwargs),
+    )

@@ -1,0 +1,364 @@
+"""Persona: every byte an attacker sees, loaded from a TOML data file and validated once."""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from relaypot.errors import PersonaError
+
+DATA_DIR = Path(__file__).parent / "data"
+
+# Placeholders a reply template may use; values are supplied by the session.
+# Attacker-controlled values (argument, address, helo, mechanism) are data, never a format string:
+# only the persona's own template is parsed for fields.
+PLACEHOLDERS = frozenset(
+    {"hostname", "domain", "date", "client_ip", "argument", "address", "mechanism", "queue_id",
+     "size", "helo", "verb", "challenge", "netbios_name"}
+)
+
+# Verbs the session knows how to answer. A persona lists the subset its server implements;
+# the rest get the persona's `command.unknown` reply.
+KNOWN_VERBS = frozenset(
+    {"HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "EXPN",
+     "HELP", "ETRN", "TURN", "ATRN", "STARTTLS", "AUTH", "XEXCH50", "X-LINK2STATE"}
+)
+
+AUTH_MECHANISMS = frozenset({"PLAIN", "LOGIN", "CRAM-MD5", "NTLM", "GSSAPI"})
+
+# Reply keys every persona needs whatever verbs it implements.
+CORE_KEYS = frozenset(
+    {"greeting", "command.unknown", "command.bad_syntax", "command.bad_bytes",
+     "session.too_many_errors", "session.too_many_commands", "session.busy", "session.timeout",
+     "session.shutdown"}
+)
+
+# Reply keys needed per implemented verb; the contract test checks every persona has them.
+VERB_KEYS: dict[str, frozenset[str]] = {
+    "HELO": frozenset({"helo.ok", "helo.missing_argument"}),
+    "EHLO": frozenset({"ehlo.missing_argument"}),
+    "MAIL": frozenset({"mail.ok", "mail.need_helo", "mail.nested", "mail.syntax", "mail.bad_address",
+                       "mail.too_big"}),
+    "RCPT": frozenset({"rcpt.ok", "rcpt.need_mail", "rcpt.syntax", "rcpt.bad_address",
+                       "rcpt.too_many"}),
+    "DATA": frozenset({"data.start", "data.need_mail", "data.need_rcpt", "data.ok", "data.too_big",
+                       "data.disk_full", "data.syntax"}),
+    "BDAT": frozenset({"bdat.chunk", "bdat.ok", "bdat.syntax", "bdat.need_mail", "bdat.need_rcpt"}),
+    "RSET": frozenset({"rset.ok"}),
+    "NOOP": frozenset({"noop.ok"}),
+    "QUIT": frozenset({"quit.ok"}),
+    "VRFY": frozenset({"vrfy.ok", "vrfy.missing_argument"}),
+    "EXPN": frozenset({"expn.ok", "expn.missing_argument"}),
+    "HELP": frozenset({"help.ok"}),
+    "ETRN": frozenset({"etrn.ok", "etrn.missing_argument"}),
+    "TURN": frozenset({"turn.refused"}),
+    "ATRN": frozenset({"atrn.refused"}),
+    "STARTTLS": frozenset({"starttls.ready", "starttls.unavailable", "starttls.already_active",
+                           "starttls.syntax"}),
+    "AUTH": frozenset({"auth.failed", "auth.aborted", "auth.bad_base64", "auth.unknown_mechanism",
+                       "auth.missing_mechanism", "auth.not_available", "auth.username_prompt",
+                       "auth.password_prompt", "auth.plain_prompt"}),
+    "XEXCH50": frozenset({"xexch50.ready", "xexch50.ok", "xexch50.syntax"}),
+    "X-LINK2STATE": frozenset({"x-link2state.refused"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTemplate:
+    """One SMTP reply: a code and one or more text lines, rendered CRLF-framed (RFC 5321 §4.2.1)."""
+
+    key: str
+    code: int
+    lines: tuple[str, ...]
+    fields: frozenset[str]
+    static: bytes | None
+
+    def render(self, values: Mapping[str, str]) -> bytes:
+        if self.static is not None:
+            return self.static
+        return frame_reply(self.code, [line.format_map(values) for line in self.lines])
+
+
+def frame_reply(code: int, lines: list[str]) -> bytes:
+    """`250-first`, `250-…`, `250 last`, each ending in CRLF; attacker text cannot add a line."""
+    prefix = str(code)
+    last = len(lines) - 1
+    out = []
+    for i, line in enumerate(lines):
+        # A CR or LF inside echoed attacker text would forge an extra reply line.
+        if "\r" in line or "\n" in line:
+            line = line.replace("\r", " ").replace("\n", " ")
+        out.append(f"{prefix}{' ' if i == last else '-'}{line}\r\n")
+    return "".join(out).encode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True, slots=True)
+class EhloKeyword:
+    keyword: str
+    when: str = "always"  # always | tls_offered | tls_active | not_tls
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How the server parses and sequences commands, where real servers differ."""
+
+    mail_before_helo: bool = False
+    ehlo_requires_argument: bool = True
+    helo_requires_argument: bool = True
+    auth_before_helo: bool = True
+    bracketless_paths: bool = True
+    append_default_domain: bool = False
+    line_ending: str = "lf"  # lf: LF ends a command line; crlf: only CRLF does
+    data_end: str = "crlf"  # lf: a "." line ended by a bare LF also ends DATA
+    max_line_length: int = 2048
+    long_line: str = "truncate"  # truncate: act on the first bytes, drop the rest; reject: reply too_long
+    forbidden_verbs: tuple[str, ...] = ()
+    forbid_nonalpha_first: bool = False
+    reject_invalid_utf8: bool = False
+    reject_empty_line: bool = False
+    login_username_must_be_utf8: bool = False
+    starttls_offered: bool = False
+    size_limit: int = 0  # the SIZE this server enforces at MAIL; 0 means no limit
+    auth_failure_delay: float = 0.0
+    queue_id: str = "postfix"  # postfix | exchange
+
+
+@dataclass(frozen=True)
+class NtlmIdentity:
+    """What an NTLM type-2 challenge reveals (nmap smtp-ntlm-info harvests it)."""
+
+    netbios_domain: str
+    netbios_computer: str
+    dns_domain: str
+    dns_computer: str
+    version: tuple[int, int, int] | None  # major, minor, build; None for servers that send none
+
+
+@dataclass(frozen=True)
+class Persona:
+    name: str
+    summary: str
+    source: str
+    default_hostname: str
+    verbs: frozenset[str]
+    ehlo_greeting: str
+    ehlo_keywords: tuple[EhloKeyword, ...]
+    auth_mechanisms: tuple[str, ...]
+    behaviour: Behaviour
+    replies: dict[str, ReplyTemplate]
+    date_format: str
+    help_topics: dict[str, ReplyTemplate] = field(default_factory=dict)
+    grades: dict[str, str] = field(default_factory=dict)
+    ntlm_version: tuple[int, int, int] | None = None
+    path: Path | None = None
+
+    def reply(self, key: str) -> ReplyTemplate:
+        return self.replies[key]
+
+    def required_keys(self) -> frozenset[str]:
+        keys = set(CORE_KEYS)
+        for verb in self.verbs:
+            keys |= VERB_KEYS.get(verb, frozenset())
+        if self.behaviour.long_line == "reject":
+            keys.add("command.too_long")
+        if self.behaviour.forbidden_verbs or self.behaviour.forbid_nonalpha_first:
+            keys.add("command.forbidden")
+        if "GSSAPI" in self.auth_mechanisms:
+            keys.add("auth.empty_prompt")
+        if "NTLM" in self.auth_mechanisms:
+            keys.add("auth.ntlm_prompt")
+        if {"NTLM", "CRAM-MD5"} & set(self.auth_mechanisms):
+            keys.add("auth.challenge")
+        return frozenset(keys)
+
+    def ntlm_identity(self, hostname: str) -> NtlmIdentity:
+        labels = hostname.split(".")
+        domain = ".".join(labels[1:]) or hostname
+        netbios_domain = (labels[1] if len(labels) > 1 else labels[0]).upper()[:15]
+        return NtlmIdentity(
+            netbios_domain=netbios_domain,
+            netbios_computer=labels[0].upper()[:15],
+            dns_domain=domain,
+            dns_computer=hostname,
+            version=self.ntlm_version,
+        )
+
+
+def bundled() -> list[str]:
+    return sorted(p.stem for p in DATA_DIR.glob("*.toml"))
+
+
+def load(name_or_path: str) -> Persona:
+    """A bundled persona by name, or a persona file by path."""
+    path = Path(name_or_path)
+    if not (path.suffix == ".toml" or "/" in name_or_path):
+        path = DATA_DIR / f"{name_or_path}.toml"
+        if not path.exists():
+            raise PersonaError(
+                f"unknown persona {name_or_path!r}; bundled personas: {', '.join(bundled())}"
+            )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PersonaError(f"{path}: persona file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PersonaError(f"{path}: cannot read persona: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PersonaError(f"{path}: not valid TOML: {exc}") from None
+    return parse(raw, path)
+
+
+def parse(raw: dict[str, Any], path: Path) -> Persona:
+    where = str(path)
+
+    def need(table: dict[str, Any], key: str, kind: type, ctx: str) -> Any:
+        if key not in table:
+            raise PersonaError(f"{where}: [{ctx}] is missing key {key!r}")
+        value = table[key]
+        if not isinstance(value, kind):
+            raise PersonaError(f"{where}: [{ctx}] {key} must be {kind.__name__}")
+        return value
+
+    top = need(raw, "persona", dict, "persona")
+    name = need(top, "name", str, "persona")
+    verbs = frozenset(v.upper() for v in need(top, "verbs", list, "persona"))
+    unknown = verbs - KNOWN_VERBS
+    if unknown:
+        raise PersonaError(f"{where}: [persona] verbs has unknown verbs {sorted(unknown)}")
+
+    behaviour = _parse_behaviour(raw.get("behaviour", {}), where)
+
+    ehlo = need(raw, "ehlo", dict, "ehlo")
+    keywords: list[EhloKeyword] = []
+    for item in need(ehlo, "keywords", list, "ehlo"):
+        if isinstance(item, str):
+            keywords.append(EhloKeyword(item))
+        elif isinstance(item, dict) and isinstance(item.get("keyword"), str):
+            when = item.get("when", "always")
+            if when not in ("always", "tls_offered", "tls_active", "not_tls"):
+                raise PersonaError(f"{where}: [ehlo] keyword {item['keyword']!r} has unknown when={when!r}")
+            keywords.append(EhloKeyword(item["keyword"], when))
+        else:
+            raise PersonaError(f"{where}: [ehlo] keywords must be strings or {{keyword=..., when=...}}")
+
+    auth = raw.get("auth", {})
+    mechanisms = tuple(m.upper() for m in auth.get("mechanisms", []))
+    bad = set(mechanisms) - AUTH_MECHANISMS
+    if bad:
+        raise PersonaError(f"{where}: [auth] mechanisms has unsupported {sorted(bad)}")
+
+    replies = {
+        key: compile_reply(key, value, where) for key, value in need(raw, "replies", dict, "replies").items()
+    }
+    version = auth.get("ntlm_version")
+    if version is not None and not (
+        isinstance(version, list) and len(version) == 3 and all(isinstance(v, int) for v in version)
+    ):
+        raise PersonaError(f"{where}: [auth] ntlm_version must be [major, minor, build]")
+    help_topics = {
+        topic.upper(): compile_reply(f"help.{topic}", value, where)
+        for topic, value in raw.get("help_topics", {}).items()
+    }
+    persona = Persona(
+        name=name,
+        summary=top.get("summary", ""),
+        source=top.get("source", ""),
+        default_hostname=top.get("default_hostname", "mail.example.com"),
+        verbs=verbs,
+        ehlo_greeting=need(ehlo, "greeting", str, "ehlo"),
+        ehlo_keywords=tuple(keywords),
+        auth_mechanisms=mechanisms,
+        behaviour=behaviour,
+        replies=replies,
+        date_format=top.get("date_format", "rfc2822"),
+        help_topics=help_topics,
+        grades=dict(raw.get("grades", {})),
+        ntlm_version=tuple(version) if version else None,
+        path=path,
+    )
+    if persona.date_format not in DATE_FORMATS:
+        raise PersonaError(f"{where}: [persona] date_format must be one of {sorted(DATE_FORMATS)}")
+    _validate_placeholder(persona.ehlo_greeting, "ehlo.greeting", where)
+    missing = persona.required_keys() - replies.keys()
+    if missing:
+        raise PersonaError(f"{where}: [replies] is missing {', '.join(sorted(missing))}")
+    return persona
+
+
+DATE_FORMATS = frozenset({"rfc2822", "rfc2822-nopad"})
+
+
+def _parse_behaviour(table: dict[str, Any], where: str) -> Behaviour:
+    defaults = Behaviour()
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        if not hasattr(defaults, key):
+            raise PersonaError(f"{where}: [behaviour] has unknown key {key!r}")
+        expected = type(getattr(defaults, key))
+        if expected is tuple:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise PersonaError(f"{where}: [behaviour] {key} must be a list of strings")
+            value = tuple(v.upper() for v in value)
+        elif expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise PersonaError(f"{where}: [behaviour] {key} must be {expected.__name__}")
+        kwargs[key] = value
+    behaviour = Behaviour(**kwargs)
+    choices = {"line_ending": ("lf", "crlf"), "data_end": ("lf", "crlf"),
+               "long_line": ("truncate", "reject"), "queue_id": ("postfix", "exchange")}
+    for key, allowed in choices.items():
+        if getattr(behaviour, key) not in allowed:
+            raise PersonaError(f"{where}: [behaviour] {key} must be one of {', '.join(allowed)}")
+    if behaviour.max_line_length < 64:
+        raise PersonaError(f"{where}: [behaviour] max_line_length must be at least 64")
+    return behaviour
+
+
+def compile_reply(key: str, value: Any, where: str) -> ReplyTemplate:
+    """`"250 2.1.0 Ok"` or `["214 first", "214 last"]` → a template; the code must agree across lines.
+
+    An empty string means the server says nothing (a silent close).
+    """
+    if value == "":
+        return ReplyTemplate(key, 0, (), frozenset(), b"")
+    lines = [value] if isinstance(value, str) else value
+    if not isinstance(lines, list) or not lines or not all(isinstance(v, str) for v in lines):
+        raise PersonaError(f"{where}: [replies] {key} must be a string or a list of strings")
+    code_text = lines[0][:3]
+    if not (code_text.isdigit() and code_text[0] in "2345"):
+        raise PersonaError(f"{where}: [replies] {key} must start with a reply code: {lines[0]!r}")
+    texts = []
+    for line in lines:
+        if line[:3] != code_text or (len(line) > 3 and line[3] != " "):
+            raise PersonaError(f"{where}: [replies] {key}: every line must start with '{code_text} '")
+        texts.append(line[4:])
+    fields: set[str] = set()
+    for text in texts:
+        fields |= _validate_placeholder(text, key, where)
+    template = ReplyTemplate(key, int(code_text), tuple(texts), frozenset(fields), None)
+    if not fields:
+        template = ReplyTemplate(key, template.code, template.lines, template.fields,
+                                 frame_reply(template.code, list(texts)))
+    return template
+
+
+def _validate_placeholder(text: str, key: str, where: str) -> set[str]:
+    names: set[str] = set()
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise PersonaError(f"{where}: [replies] {key}: bad template {text!r}: {exc}") from None
+    for _, field_name, spec, conversion in parsed:
+        if field_name is None:
+            continue
+        if field_name not in PLACEHOLDERS or spec or conversion:
+            raise PersonaError(
+                f"{where}: [replies] {key}: unknown placeholder {{{field_name}}}; "
+                f"known: {', '.join(sorted(PLACEHOLDERS))}"
+            )
+        names.add(field_name)
+    return names

@@ -1,0 +1,208 @@
+"""Recorder (stamps identity, time and order on events) and EventBus (fans records out to sinks).
+
+Each sink has its own queue and worker thread, so a slow or failing sink never delays the event
+loop or the other sinks. Queues are bounded: past the high-water mark the bus reports itself
+congested and the transport stops reading from clients until the sinks catch up (backpressure),
+so an event once accepted is never dropped for lack of room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from typing import Callable, Iterable
+
+from relaypot.events import Event, Record
+from relaypot.sinks.base import Sink
+
+log = logging.getLogger(__name__)
+
+RETRIES = 7
+
+_second = -1
+_prefix = ""
+
+
+def utc_timestamp(now: float | None = None) -> str:
+    """Fixed-width ISO-8601 UTC with microseconds: `2026-11-27T08:45:30.123456Z`."""
+    global _second, _prefix
+    if now is None:
+        now = time.time()
+    second = int(now)
+    if second != _second:
+        _prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second = second
+    return f"{_prefix}.{int((now - second) * 1_000_000):06d}Z"
+
+
+class Recorder:
+    """Binds one session's identity once; the attacker can never supply it."""
+
+    __slots__ = ("bus", "session", "sensor", "src_ip", "seq")
+
+    def __init__(self, bus: EventBus, session: str, sensor: str, src_ip: str) -> None:
+        self.bus = bus
+        self.session = session
+        self.sensor = sensor
+        self.src_ip = src_ip
+        self.seq = 0
+
+    def record(self, event: Event) -> Record:
+        self.seq += 1
+        record = Record(self.session, self.seq, utc_timestamp(), self.sensor, self.src_ip, event)
+        self.bus.publish(record)
+        return record
+
+
+class SinkWorker:
+    """One sink, its bounded queue and its thread; failures are counted and logged, never raised."""
+
+    def __init__(self, sink: Sink, bus: EventBus, flush_interval: float, batch_size: int) -> None:
+        self.sink = sink
+        self.bus = bus
+        self.flush_interval = flush_interval
+        self.batch_size = batch_size
+        self.queue: deque[Record] = deque()
+        self.wake = threading.Event()
+        self.stopping = False
+        self.failures = 0
+        self.written = 0
+        self.dropped = 0
+        self.thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
+        self.opened = threading.Event()
+        self.open_error: BaseException | None = None
+
+    def start(self) -> None:
+        self.thread.start()
+        self.opened.wait()
+        if self.open_error is not None:
+            raise self.open_error
+
+    def _run(self) -> None:
+        try:
+            self.sink.open()
+        except BaseException as exc:  # noqa: BLE001 (reported to the starting thread)
+            self.open_error = exc
+            self.opened.set()
+            return
+        self.opened.set()
+        while True:
+            self.wake.wait(self.flush_interval)
+            self.wake.clear()
+            self._drain()
+            if self.stopping and not self.queue:
+                break
+        try:
+            self.sink.close()
+        except Exception:  # noqa: BLE001
+            log.exception("sink %s failed to close", self.sink.name)
+
+    def _drain(self) -> None:
+        while self.queue:
+            batch: list[Record] = []
+            while self.queue and len(batch) < self.batch_size:
+                batch.append(self.queue.popleft())
+            self._write(batch)
+            self.bus._maybe_uncongested()
+
+    def _write(self, batch: list[Record]) -> None:
+        # About 30 s of retries: a locked database or a full disk for a moment loses nothing
+        # (clients are paused meanwhile); a sink broken for longer drops the batch, loudly.
+        for attempt in range(RETRIES):
+            try:
+                self.sink.write(batch)
+                self.written += len(batch)
+                return
+            except Exception:  # noqa: BLE001 (one failing sink must not stop the rest)
+                self.failures += 1
+                if self.failures == 1 or self.failures % 100 == 0:
+                    log.exception("sink %s failed (failure %d)", self.sink.name, self.failures)
+                if self.stopping and attempt >= 1:
+                    break
+                time.sleep(min(0.25 * 2**attempt, 8.0))
+        self.dropped += len(batch)
+        log.error("sink %s dropped %d records after repeated failures", self.sink.name, len(batch))
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.wake.set()
+
+
+class EventBus:
+    """Fan-out of records to sink workers, and to in-loop listeners (the terminal summary, tests)."""
+
+    def __init__(self, sinks: Iterable[Sink] = (), flush_interval: float = 1.0, high_water: int = 100_000,
+                 batch_size: int = 5000) -> None:
+        self.workers = [SinkWorker(s, self, flush_interval, batch_size) for s in sinks]
+        self.listeners: list[Callable[[Record], None]] = []
+        self.high_water = high_water
+        self.low_water = high_water // 2
+        self.congested = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_drained: list[Callable[[], None]] = []
+        self._wake_at = max(1, batch_size // 2)
+
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._loop = loop
+        for worker in self.workers:
+            worker.start()
+
+    def publish(self, record: Record) -> None:
+        for worker in self.workers:
+            queue = worker.queue
+            queue.append(record)
+            size = len(queue)
+            if size >= self._wake_at and size % self._wake_at == 0:
+                worker.wake.set()
+            if size >= self.high_water and not self.congested:
+                self.congested = True
+                log.warning("sink %s is %d records behind: pausing clients", worker.sink.name, size)
+        for listener in self.listeners:
+            try:
+                listener(record)
+            except Exception:  # noqa: BLE001
+                log.exception("event listener failed")
+
+    def when_drained(self, callback: Callable[[], None]) -> None:
+        """Call `callback` in the loop once the queues are back under the low-water mark."""
+        self._on_drained.append(callback)
+
+    def _maybe_uncongested(self) -> None:
+        if not self.congested or any(len(w.queue) > self.low_water for w in self.workers):
+            return
+        self.congested = False
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._resume)
+
+    def _resume(self) -> None:
+        callbacks, self._on_drained = self._on_drained, []
+        for callback in callbacks:
+            callback()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued record has been written (or the timeout passes)."""
+        deadline = time.monotonic() + timeout
+        for worker in self.workers:
+            worker.wake.set()
+        while any(w.queue for w in self.workers if w.thread.is_alive()):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Write everything still queued, then close every sink."""
+        for worker in self.workers:
+            worker.stop()
+        for worker in self.workers:
+            worker.thread.join(timeout)
+            if worker.thread.is_alive():
+                log.error("sink %s did not finish within %.0fs: %d records unwritten",
+                          worker.sink.name, timeout, len(worker.queue))
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {w.sink.name: {"written": w.written, "queued": len(w.queue), "failures": w.failures,
+                              "dropped": w.dropped} for w in self.workers}

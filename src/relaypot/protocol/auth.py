@@ -1,0 +1,202 @@
+"""AUTH exchanges (RFC 4954): capture what the client sends for PLAIN, LOGIN, CRAM-MD5, NTLM, GSSAPI.
+
+Nothing here ever succeeds: every exchange ends in the persona's 535 (or its abort and syntax
+replies). Credentials are kept exactly as sent, decoded, never case-folded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Callable
+
+from relaypot.events import Auth
+from relaypot.personas.model import NtlmIdentity
+from relaypot.protocol import ntlm
+from relaypot.protocol.commands import decode
+
+
+@dataclass(frozen=True, slots=True)
+class AuthStep:
+    """The next reply of an exchange: a prompt (`done` False) or the end with its event."""
+
+    reply_key: str
+    values: dict[str, str] | None = None
+    done: bool = False
+    event: Auth | None = None
+
+
+@dataclass(slots=True)
+class AuthContext:
+    hostname: str
+    ntlm_identity: NtlmIdentity
+    random_bytes: Callable[[int], bytes]
+    now: Callable[[], float]
+    login_username_must_be_utf8: bool = False
+
+
+def b64decode(text: bytes) -> bytes:
+    """Strict base64 (RFC 4954 §4); `=` alone is an empty response."""
+    if text == b"=":
+        return b""
+    return base64.b64decode(text, validate=True)
+
+
+@dataclass(slots=True)
+class AuthExchange:
+    """One AUTH command and its continuation lines."""
+
+    mechanism: str
+    advertised: bool
+    context: AuthContext
+    raw: list[bytes] = field(default_factory=list)
+    username: str | None = None
+    challenge: bytes = b""
+    stage: int = 0
+
+    def start(self, initial: bytes | None) -> AuthStep:
+        if initial is not None:
+            self.raw.append(initial)
+        mech = self.mechanism
+        if mech == "CRAM-MD5":
+            # RFC 2195: the challenge is a msg-id; ours looks like Dovecot's <random.time@host>.
+            digits = int.from_bytes(self.context.random_bytes(8), "big") % 10**16
+            self.challenge = f"<{digits}.{int(self.context.now())}@{self.context.hostname}>".encode()
+            return AuthStep("auth.challenge", {"challenge": base64.b64encode(self.challenge).decode()})
+        if initial is None:
+            prompt = {
+                "PLAIN": "auth.plain_prompt",
+                "LOGIN": "auth.username_prompt",
+                "NTLM": "auth.ntlm_prompt",
+                "GSSAPI": "auth.empty_prompt",
+            }[mech]
+            return AuthStep(prompt)
+        return self._response(initial)
+
+    def respond(self, line: bytes) -> AuthStep:
+        """A continuation line, CRLF already removed."""
+        self.raw.append(line)
+        if line == b"*":
+            # RFC 4954 §4: "*" cancels the exchange.
+            return self._end("aborted", "auth.aborted")
+        return self._response(line)
+
+    def abandon(self) -> Auth:
+        """The client went away mid-exchange: keep what it had sent."""
+        return self._event("abandoned", 0)
+
+    def _response(self, line: bytes) -> AuthStep:
+        try:
+            data = b64decode(line)
+        except (binascii.Error, ValueError):
+            return self._end("malformed", "auth.bad_base64")
+        mech = self.mechanism
+        if mech == "PLAIN":
+            return self._plain(data)
+        if mech == "LOGIN":
+            if self.stage == 0:
+                self.stage = 1
+                self.username = decode(data)
+                if self.context.login_username_must_be_utf8 and not _is_utf8(data):
+                    return self._end("rejected", "auth.failed")
+                return AuthStep("auth.password_prompt")
+            return self._end("rejected", "auth.failed", password=decode(data))
+        if mech == "CRAM-MD5":
+            self.username = decode(data).rpartition(" ")[0]
+            # hashcat -m 10200 input: $cram_md5$<base64 challenge>$<base64 response>
+            response = "$cram_md5${}${}".format(
+                base64.b64encode(self.challenge).decode(), base64.b64encode(data).decode()
+            )
+            return self._end("rejected", "auth.failed", response=response)
+        if mech == "NTLM":
+            return self._ntlm(data)
+        # GSSAPI: a Kerberos token we cannot accept; keep it.
+        return self._end("rejected", "auth.failed")
+
+    def _plain(self, data: bytes) -> AuthStep:
+        parts = data.split(b"\x00")
+        if len(parts) != 3:
+            return self._end("malformed", "auth.failed", response=decode(data))
+        authzid, user, password = (decode(p) for p in parts)
+        self.username = user
+        return self._end("rejected", "auth.failed", password=password, authzid=authzid or None)
+
+    def _ntlm(self, data: bytes) -> AuthStep:
+        try:
+            kind = ntlm.message_type(data)
+            if kind == 1 and self.stage == 0:
+                self.stage = 1
+                self.challenge = self.context.random_bytes(8)
+                blob = ntlm.challenge(self.context.ntlm_identity, ntlm.negotiate_flags(data), self.challenge)
+                return AuthStep("auth.challenge", {"challenge": base64.b64encode(blob).decode()})
+            if kind == 3 and self.stage == 1:
+                message = ntlm.authenticate(data)
+        except (ntlm.NtlmError, ValueError) as exc:
+            return self._end("malformed", "auth.failed", response=str(exc))
+        else:
+            if kind != 3 or self.stage != 1:
+                return self._end("malformed", "auth.failed", response=f"unexpected NTLM message type {kind}")
+        self.username = message.user
+        return self._end(
+            "rejected",
+            "auth.failed",
+            authzid=f"{message.domain}\\{message.user}@{message.workstation}",
+            response=message.hashcat(self.challenge),
+        )
+
+    def _end(self, outcome: str, reply_key: str, password: str | None = None,
+             authzid: str | None = None, response: str | None = None) -> AuthStep:
+        event = self._event(outcome, 0, password, authzid, response)
+        return AuthStep(reply_key, None, True, event)
+
+    def _event(self, outcome: str, code: int, password: str | None = None,
+               authzid: str | None = None, response: str | None = None) -> Auth:
+        return Auth(
+            mechanism=self.mechanism,
+            advertised=self.advertised,
+            outcome=outcome,
+            username=self.username,
+            password=password,
+            authzid=authzid,
+            response=response,
+            raw_responses=tuple(self.raw),
+            reply_code=code,
+        )
+
+
+def capture_unsupported(mechanism: str, initial: bytes | None) -> Auth:
+    """AUTH with a mechanism the persona does not offer: refused, but keep any credentials sent inline."""
+    username = password = authzid = response = None
+    if initial:
+        try:
+            data = b64decode(initial)
+        except (binascii.Error, ValueError):
+            data = None
+        if data is not None:
+            parts = data.split(b"\x00")
+            if mechanism == "PLAIN" and len(parts) == 3:
+                authzid = decode(parts[0]) or None
+                username, password = decode(parts[1]), decode(parts[2])
+            elif mechanism == "LOGIN":
+                username = decode(data)
+            else:
+                response = decode(data)
+    return Auth(
+        mechanism=mechanism,
+        advertised=False,
+        outcome="unsupported",
+        username=username,
+        password=password,
+        authzid=authzid,
+        response=response,
+        raw_responses=(initial,) if initial else (),
+    )
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False

@@ -1,0 +1,97 @@
+"""Parse one command line into a verb and an argument, and a MAIL/RCPT argument into a path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def decode(raw: bytes) -> str:
+    """Attacker bytes as text, losslessly: undecodable bytes become lone surrogates."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def split_command(line: bytes) -> tuple[str, str]:
+    """`b"MAIL FROM:<a@b>"` → `("MAIL", "FROM:<a@b>")`; the verb is upper-cased, the argument kept as sent."""
+    verb, _, argument = line.partition(b" ")
+    # Some clients separate with a TAB; RFC 5321 says SP, real servers accept both.
+    if b"\t" in verb:
+        verb, _, rest = line.partition(b"\t")
+        argument = rest
+    return decode(verb).upper(), decode(argument.strip(b" \t"))
+
+
+@dataclass(frozen=True, slots=True)
+class Path:
+    """A parsed reverse-path or forward-path with its ESMTP parameters (RFC 5321 §4.1.2)."""
+
+    address: str
+    parameters: dict[str, str]
+    bracketed: bool
+
+
+# Why a path was refused; the session maps each to the persona's reply key.
+SYNTAX = "syntax"  # no "FROM:" / "TO:" keyword
+BAD_ADDRESS = "bad_address"  # unbalanced brackets, control bytes, spaces
+
+
+def parse_path(argument: str, keyword: str, allow_bracketless: bool) -> Path | str:
+    """Parse `FROM:<addr> SIZE=10` (keyword "FROM") or `TO:<addr>`; returns a Path or an error tag."""
+    head = argument[: len(keyword) + 1]
+    if head.upper() != keyword + ":":
+        return SYNTAX
+    rest = argument[len(keyword) + 1 :].lstrip(" ")
+    if rest.startswith("<"):
+        end = _closing_bracket(rest)
+        if end < 0:
+            return BAD_ADDRESS
+        address = rest[1:end]
+        params_text = rest[end + 1 :]
+        bracketed = True
+        # A source route (RFC 5321 §4.1.2 "@a,@b:user@c") is legal and ignored, as servers do.
+        if address.startswith("@") and ":" in address:
+            address = address.split(":", 1)[1]
+    else:
+        if not allow_bracketless or not rest:
+            return BAD_ADDRESS if rest else SYNTAX
+        address, _, params_text = rest.partition(" ")
+        bracketed = False
+    if any(ch in address for ch in "<> \t") or not _printable(address):
+        return BAD_ADDRESS
+    return Path(address, parse_parameters(params_text), bracketed)
+
+
+def _closing_bracket(text: str) -> int:
+    """Index of the `>` closing a path, skipping a quoted local part (`<"a>b"@c>`)."""
+    quoted = False
+    i = 1
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and quoted:
+            i += 2
+            continue
+        if ch == '"':
+            quoted = not quoted
+        elif ch == ">" and not quoted:
+            return i
+        i += 1
+    return -1
+
+
+def _printable(text: str) -> bool:
+    return all(ch >= " " and ch != "\x7f" for ch in text)
+
+
+def parse_parameters(text: str) -> dict[str, str]:
+    """`SIZE=100 BODY=8BITMIME SMTPUTF8` → `{"SIZE": "100", "BODY": "8BITMIME", "SMTPUTF8": ""}`."""
+    params: dict[str, str] = {}
+    for item in text.split():
+        key, _, value = item.partition("=")
+        if key:
+            params[key.upper()] = value
+    return params
+
+
+def domain_of(address: str) -> str:
+    """The domain of `user@domain` (lower-cased), or `""` for a bare local part or `<>`."""
+    at = address.rfind("@")
+    return address[at + 1 :].lower() if at >= 0 else ""

@@ -1,0 +1,76 @@
+"""Find the end of a DATA body in a growing buffer, undo dot-stuffing, and spot smuggling signs."""
+
+from __future__ import annotations
+
+# RFC 5321 §4.1.1.4: the body ends with a line holding a single ".": <CRLF>.<CRLF>.
+CRLF_END = b"\r\n.\r\n"
+
+
+def find_end(buf: bytearray, scanned: int, lf_end: bool, at_start: bool = True) -> tuple[int, int, bytes] | int:
+    """Locate end-of-data in `buf`, whose index 0 is the start of the body when `at_start`.
+
+    Returns `(body_end, resume_at, marker)` when found: the body is `buf[:body_end]` (its last line
+    ending included), the bytes from `resume_at` on belong to the next command, and `marker` is the
+    end sequence as sent. Otherwise returns how far the buffer was scanned, to pass back next time,
+    so a marker split across reads is found without rescanning the whole body.
+    With `lf_end`, a "." line after or before a bare LF also ends the body, as in servers that
+    take LF as a line ending (what SMTP smuggling exploits).
+    """
+    if at_start:
+        if buf[:3] == b".\r\n":
+            return 0, 3, b".\r\n"
+        if lf_end and buf[:2] == b".\n":
+            return 0, 2, b".\n"
+    if not lf_end:
+        idx = buf.find(CRLF_END, max(scanned - 4, 0))
+        if idx >= 0:
+            return idx + 2, idx + 5, CRLF_END
+        return len(buf)
+    pos = max(scanned - 3, 0)
+    while True:
+        idx = buf.find(b"\n.", pos)
+        if idx < 0:
+            return len(buf)
+        after = buf[idx + 2 : idx + 4]
+        if after[:1] == b"\n":
+            return idx + 1, idx + 3, _marker(buf, idx, 3)
+        if after == b"\r\n":
+            return idx + 1, idx + 4, _marker(buf, idx, 4)
+        if after in (b"", b"\r"):
+            # The read ended inside a possible marker: look here again when more arrives.
+            return idx
+        pos = idx + 1
+
+
+def _marker(buf: bytearray, lf_at: int, length: int) -> bytes:
+    """The end sequence, with the CR before its first LF when there is one."""
+    start = lf_at - 1 if lf_at > 0 and buf[lf_at - 1] == 0x0D else lf_at
+    return bytes(buf[start : lf_at + length])
+
+
+def unstuff(body: bytes) -> bytes:
+    """RFC 5321 §4.5.2: drop the first "." of every line that starts with one."""
+    if body[:1] == b".":
+        body = body[1:]
+    if b"\n." in body:
+        body = body.replace(b"\n.", b"\n")
+    return body
+
+
+def line_ending_violations(body: bytes, marker: bytes) -> list[tuple[str, str]]:
+    """Bare LFs in a body and end-of-data sequences with a bare LF, as (violation, detail) pairs."""
+    found: list[tuple[str, str]] = []
+    bare = body.count(b"\n") - body.count(b"\r\n")
+    if bare:
+        found.append(("bare_lf", f"{bare} bare LF in the message body"))
+    # A body cannot hold <CRLF>.<CRLF> (it would have ended there), so any of these has a bare LF.
+    signs = [name for seq, name in ((b"\n.\n", "<LF>.<LF>"), (b"\n.\r\n", "<LF>.<CRLF>")) if seq in body]
+    if signs:
+        found.append(("smuggling", "the body holds " + " and ".join(signs)))
+    if marker not in (CRLF_END, b".\r\n"):
+        found.append(("smuggling", "data ended by " + _show(marker)))
+    return found
+
+
+def _show(seq: bytes) -> str:
+    return seq.replace(b"\r", b"<CR>").replace(b"\n", b"<LF>").decode("ascii", "replace")

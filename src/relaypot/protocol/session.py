@@ -1,0 +1,801 @@
+"""The sans-IO SMTP server session: bytes in; replies, events and transport instructions out.
+
+It never touches a socket, the clock or global randomness: the clock and random source come in
+with the settings, so a test can replay any conversation exactly. Every reply text comes from the
+persona; hostile input becomes a reply and, where useful, an `smtp.violation` event, never an
+exception.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from typing import Any, Callable
+
+from relaypot.events import (
+    Command, Event, Helo, MailFrom, MessageReceived, RcptTo, SessionClosed, SessionOpened, Tls, Violation,
+)
+from relaypot.personas.model import Persona, ReplyTemplate, frame_reply
+from relaypot.protocol import states
+from relaypot.protocol.auth import AuthContext, AuthExchange, capture_unsupported
+from relaypot.protocol.commands import BAD_ADDRESS, Path, decode, parse_path, split_command
+from relaypot.protocol.data import find_end, line_ending_violations, unstuff
+from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
+from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, CONNECTED, DATA, GREETED, MAIL, PAUSED, RCPT
+
+Output = Reply | Event | StartTls | Deliver | Close
+
+_TAIL = 8  # bytes of an over-size body kept to find <CRLF>.<CRLF> across reads
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """Bounds on what one client may make the session hold or do (documented in docs/cli.md)."""
+
+    max_line_length: int = 4096  # RFC 5321 §4.5.3.1.4 asks for 512; real servers allow more
+    max_message_size: int = 25 * 1024 * 1024
+    max_recipients: int = 1000
+    max_commands: int = 1000
+    max_unknown_commands: int = 20
+    max_chunk_discard: int = 1 << 31  # XEXCH50/BDAT bytes we will read and drop
+
+
+class QueueIds:
+    """Queue ids in the persona's style, from the random source the settings carry."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._sequence = 0
+
+    def next(self, style: str, hostname: str, now: float) -> str:
+        self._sequence += 1
+        if style == "exchange":
+            # <netbios name, lower case><10 random alphanumerics><8-digit sequence>@fqdn (S4, S20).
+            netbios = hostname.split(".")[0].lower().replace("-", "")[:15]
+            alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+            noise = "".join(self._rng.choice(alphabet) for _ in range(10))
+            return f"{netbios}{noise}{self._sequence:08d}"
+        # Postfix short ids: microseconds in 5 hex digits, then the queue file's inode in hex.
+        micros = int(now * 1_000_000) % 1_000_000
+        return f"{micros:05X}{self._rng.getrandbits(24):06X}"[:11]
+
+
+@dataclass
+class SessionSettings:
+    """Everything a session needs that is the same for every connection of a listener."""
+
+    persona: Persona
+    hostname: str
+    domain: str
+    limits: SessionLimits = field(default_factory=SessionLimits)
+    tls_available: bool = False
+    clock: Callable[[], float] = field(default=lambda: 0.0)
+    rng: random.Random = field(default_factory=random.Random)
+    queue_ids: QueueIds | None = None
+    replies: dict[str, ReplyTemplate] = field(init=False)
+    _ehlo_tails: dict[tuple[bool, bool], list[str]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.replies = bind_replies(self.persona, self.hostname, self.domain)
+        if self.queue_ids is None:
+            self.queue_ids = QueueIds(self.rng)
+        self._ehlo_tails = {}
+        for offered in (False, True):
+            for active in (False, True):
+                self._ehlo_tails[(offered, active)] = [
+                    k.keyword for k in self.persona.ehlo_keywords
+                    if k.when == "always"
+                    or (k.when == "tls_offered" and offered and not active)
+                    or (k.when == "tls_active" and active)
+                    or (k.when == "not_tls" and not active)
+                ]
+
+    def ehlo_keywords(self, tls_offered: bool, tls_active: bool) -> list[str]:
+        return self._ehlo_tails[(tls_offered, tls_active)]
+
+    def random_bytes(self, n: int) -> bytes:
+        return self.rng.getrandbits(8 * n).to_bytes(n, "big")
+
+
+def bind_replies(persona: Persona, hostname: str, domain: str) -> dict[str, ReplyTemplate]:
+    """Fill in the per-server placeholders once, so most replies become static bytes."""
+    known = {"hostname": hostname, "domain": domain}
+    bound = {}
+    for key, template in persona.replies.items():
+        if template.static is not None or not template.fields <= known.keys():
+            bound[key] = template
+            continue
+        lines = tuple(line.format_map(known) for line in template.lines)
+        bound[key] = ReplyTemplate(key, template.code, lines, frozenset(), frame_reply(template.code, list(lines)))
+    return bound
+
+
+def format_date(when: float, style: str) -> str:
+    moment = datetime.fromtimestamp(when, timezone.utc)
+    text = format_datetime(moment)  # "Sun, 11 Jan 2009 19:32:00 +0000"
+    if style == "rfc2822-nopad" and text[5] == "0":
+        text = text[:5] + text[6:]
+    return text
+
+
+class Session:
+    """One SMTP conversation, driven by bytes from the client and answers from the transport."""
+
+    def __init__(self, settings: SessionSettings, client_ip: str, client_port: int = 0,
+                 server_ip: str = "", server_port: int = 0, listener: str = "",
+                 tls_active: bool = False) -> None:
+        self.settings = settings
+        self.persona = settings.persona
+        self.behaviour = settings.persona.behaviour
+        self.replies = settings.replies
+        self.limits = settings.limits
+        self.client_ip = client_ip
+        self.client_port = client_port
+        self.server_ip = server_ip
+        self.server_port = server_port
+        self.listener = listener
+        self.state = CONNECTED
+        self.mode = COMMAND
+        self.tls_active = tls_active
+        self.helo: str | None = None
+        self.mail_from: str | None = None
+        self.rcpt_to: list[str] = []
+        self.commands = 0
+        self.messages = 0
+        self.unknown = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.started = settings.clock()
+        self._buf = bytearray()
+        self._pos = 0
+        self._max_line = min(self.behaviour.max_line_length, self.limits.max_line_length)
+        self._crlf_only = self.behaviour.line_ending == "crlf"
+        self._overlong: int | None = None  # bytes seen of a line past the bound, while skipping it
+        self._overlong_head = b""
+        self._data_scanned = 0
+        self._data_overflow = 0  # bytes dropped from a DATA body past the size limit
+        self._chunk_left = 0
+        self._chunk_kind = ""  # "BDAT" | "XEXCH50"
+        self._chunk_last = False
+        self._chunk_refusal: str | None = None
+        self._pending: tuple[str, str, bytes] | None = None
+        self._message = bytearray()  # BDAT chunks so far
+        self._message_dropped = 0
+        self._auth: AuthExchange | None = None
+        self._auth_replies: list[str] = []
+        self._seen_violations: set[str] = set()
+        self._close_reason: str | None = None
+        self._last_reply = ""  # text of the latest reply, for the command's event
+        self._values = {"client_ip": client_ip, "hostname": settings.hostname, "domain": settings.domain}
+
+    # ------------------------------------------------------------------ transport entry points
+
+    def start(self) -> list[Output]:
+        """The greeting, and the `session.opened` event that carries it."""
+        banner = self._render("greeting", date=format_date(self.started, self.persona.date_format))
+        out: list[Output] = []
+        out.append(SessionOpened(
+            src_port=self.client_port, dst_ip=self.server_ip, dst_port=self.server_port,
+            listener=self.listener, persona=self.persona.name, hostname=self.settings.hostname,
+            banner=decode(banner).rstrip("\r\n"),
+        ))
+        self._send(out, banner, 220)
+        return out
+
+    def refuse(self) -> list[Output]:
+        """Over a connection limit: the persona's 421 instead of a greeting, then close."""
+        out: list[Output] = []
+        out.append(SessionOpened(
+            src_port=self.client_port, dst_ip=self.server_ip, dst_port=self.server_port,
+            listener=self.listener, persona=self.persona.name, hostname=self.settings.hostname, banner="",
+        ))
+        self._violation(out, "limit_connections", f"refused {self.client_ip}")
+        self._send(out, self._render("session.busy"), 421)
+        self._close(out, "limit")
+        return out
+
+    def receive_data(self, data: bytes) -> list[Output]:
+        self.bytes_in += len(data)
+        if self.mode == CLOSED:
+            return []
+        self._buf += data
+        if self.mode == PAUSED:
+            return []
+        out: list[Output] = []
+        self._run(out)
+        return out
+
+    def receive_eof(self) -> list[Output]:
+        """The client half-closed: answer what is complete; an unterminated last line is dropped."""
+        return []
+
+    def message_stored(self, stored: StoredMessage) -> list[Output]:
+        out: list[Output] = []
+        if stored.refused:
+            self._violation(out, "limit_disk", stored.refused, always=True)
+            self._send_key(out, "data.disk_full")
+            self._finish_pending(out, self.replies["data.disk_full"].code)
+        else:
+            self.messages += 1
+            transfer = self._chunk_kind if self._chunk_kind == "BDAT" else "DATA"
+            key = "bdat.ok" if transfer == "BDAT" else "data.ok"
+            queue_id = self.settings.queue_ids.next(self.behaviour.queue_id, self.settings.hostname,
+                                                    self.settings.clock())
+            reply = self._render(key, queue_id=queue_id, size=str(stored.size))
+            code = self.replies[key].code
+            summary = stored.summary or {}
+            out.append(MessageReceived(
+                sha256=stored.sha256, size=stored.size, path=stored.path, transfer=transfer,
+                mail_from=self.mail_from or "", rcpt_to=tuple(self.rcpt_to),
+                subject=summary.get("subject"), header_from=summary.get("header_from"),
+                header_to=summary.get("header_to"), date=summary.get("date"),
+                message_id=summary.get("message_id"),
+                attachments=tuple(summary.get("attachments", ())), urls=tuple(summary.get("urls", ())),
+                reply_code=code, reply=decode(reply).rstrip("\r\n"),
+            ))
+            self._send(out, reply, code)
+            self._finish_pending(out, code)
+        self._chunk_kind = ""
+        self._reset_transaction()
+        if self.mode == PAUSED:
+            self.mode = COMMAND
+            self._run(out)
+        return out
+
+    def tls_started(self, version: str | None, cipher: str | None, server_name: str | None) -> list[Output]:
+        """RFC 3207 §4.2: after the handshake the client starts over and must EHLO again."""
+        out: list[Output] = [Tls(outcome="established", version=version, cipher=cipher, server_name=server_name)]
+        self.tls_active = True
+        self.state = CONNECTED
+        self.helo = None
+        self._reset_transaction()
+        self.mode = COMMAND
+        del self._buf[:]
+        self._pos = 0
+        return out
+
+    def tls_failed(self, error: str) -> list[Output]:
+        out: list[Output] = [Tls(outcome="failed", error=error)]
+        self._close(out, "tls_failed")
+        return out
+
+    def timed_out(self, reason: str = "timeout") -> list[Output]:
+        out: list[Output] = []
+        if reason == "session_time":
+            self._violation(out, "limit_session_time", "", always=True)
+        self._send_key(out, "session.timeout")
+        self._close(out, reason)
+        return out
+
+    def shutdown(self) -> list[Output]:
+        out: list[Output] = []
+        self._send_key(out, "session.shutdown")
+        self._close(out, "shutdown")
+        return out
+
+    def finish(self, reason: str) -> list[Output]:
+        """The connection is gone: final events, then `session.closed`."""
+        out: list[Output] = []
+        if self._auth is not None:
+            out.append(replace(self._auth.abandon(), replies=tuple(self._auth_replies)))
+            self._auth = None
+        if self._overlong is not None:
+            self._violation(out, "line_too_long", f"{self._overlong} bytes, connection closed mid-line")
+        reason = self._close_reason or reason
+        out.append(SessionClosed(
+            reason=reason, duration=round(max(self.settings.clock() - self.started, 0.0), 6),
+            bytes_in=self.bytes_in, bytes_out=self.bytes_out, commands=self.commands, messages=self.messages,
+        ))
+        self.mode = CLOSED
+        return out
+
+    # ------------------------------------------------------------------ the input loop
+
+    def _run(self, out: list[Output]) -> None:
+        while True:
+            mode = self.mode
+            if mode == COMMAND or mode == AUTH:
+                line = self._next_line(out)
+                if line is None:
+                    break
+                if mode == AUTH:
+                    self._auth_line(line, out)
+                else:
+                    self._command(line, out)
+            elif mode == DATA:
+                if not self._data(out):
+                    break
+            elif mode == CHUNK:
+                if not self._chunk(out):
+                    break
+            else:  # PAUSED or CLOSED
+                break
+        if self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
+
+    def _next_line(self, out: list[Output]) -> bytes | None:
+        buf = self._buf
+        pos = self._pos
+        if self._overlong is not None:
+            # Skipping the rest of an over-long line (RFC 5321 §4.5.3.1.4 bound).
+            idx = buf.find(b"\n", pos)
+            if idx < 0:
+                self._overlong += len(buf) - pos
+                self._pos = len(buf)
+                return None
+            total = self._overlong + idx + 1 - pos
+            self._pos = idx + 1
+            self._overlong = None
+            self._violation(out, "line_too_long", f"{total} bytes", always=False)
+            if self.behaviour.long_line == "truncate":
+                return self._overlong_head
+            return b""  # marker: answer "too long"
+        if self._crlf_only:
+            idx = buf.find(b"\r\n", pos)
+            end = idx + 2
+        else:
+            idx = buf.find(b"\n", pos)
+            end = idx + 1
+        if idx < 0 or end - pos > self._max_line:
+            if idx < 0 and len(buf) - pos <= self._max_line:
+                return None
+            # Over the bound: keep the head (a server that truncates acts on it), drop the rest.
+            self._overlong_head = bytes(buf[pos : pos + self._max_line])
+            if idx >= 0:
+                self._pos = end
+                self._violation(out, "line_too_long", f"{end - pos} bytes")
+                return self._overlong_head if self.behaviour.long_line == "truncate" else b""
+            self._overlong = len(buf) - pos
+            self._pos = len(buf)
+            return None
+        self._pos = end
+        return bytes(buf[pos:end])
+
+    def _command(self, line: bytes, out: list[Output]) -> None:
+        self.commands += 1
+        if line == b"":
+            self._finish_command(out, "", "", b"", self._send_key(out, "command.too_long"), unknown=True)
+            return
+        if line[-2:] == b"\r\n":
+            stripped = line[:-2]
+            if b"\n" in stripped:  # a CRLF-only persona took LFs as part of the line
+                self._violation(out, "bare_lf", "bare LF inside a command line")
+        else:
+            stripped = line.rstrip(b"\n")
+            if line[-1:] == b"\n":
+                self._violation(out, "bare_lf", "command line ended by a bare LF")
+        if self.commands > self.limits.max_commands:
+            self._violation(out, "limit_commands", f"{self.commands} commands", always=True)
+            self._send_key(out, "session.too_many_commands")
+            self._close(out, "limit")
+            return
+        binary = _has_binary(stripped)
+        if binary:
+            self._violation(out, "binary", binary)
+        behaviour = self.behaviour
+        if not stripped.strip(b" \t"):
+            key = "command.bad_syntax" if behaviour.reject_empty_line else "command.unknown"
+            self._finish_command(out, "", "", line, self._send_key(out, key), unknown=True)
+            return
+        if behaviour.reject_invalid_utf8 and binary and (b"\x00" in stripped or not _is_utf8(stripped)):
+            self._finish_command(out, "", decode(stripped), line, self._send_key(out, "command.bad_bytes"),
+                                 unknown=True)
+            return
+        verb, argument = split_command(stripped)
+        if verb in behaviour.forbidden_verbs or (behaviour.forbid_nonalpha_first and not stripped[:1].isalpha()):
+            code = self._send_key(out, "command.forbidden")
+            self._finish_command(out, verb, argument, line, code)
+            self._close(out, "forbidden")
+            return
+        handler = _HANDLERS.get(verb) if verb in self.persona.verbs else None
+        if handler is None:
+            self._finish_command(out, verb, argument, line, self._send_key(out, "command.unknown"), unknown=True)
+            return
+        refusal = states.refusal(verb, self.state, behaviour.mail_before_helo, behaviour.auth_before_helo)
+        if refusal is not None and verb != "BDAT":
+            self._violation(out, "bad_sequence", f"{verb} in state {self.state}")
+            self._finish_command(out, verb, argument, line, self._send_key(out, refusal))
+            return
+        code = handler(self, argument, out)
+        if verb == "BDAT" and self.mode == CHUNK:
+            self._pending = (verb, argument, line)
+            return
+        self._finish_command(out, verb, argument, line, code)
+
+    def _finish_command(self, out: list[Output], verb: str, argument: str, raw: bytes, code: int,
+                        unknown: bool = False) -> None:
+        reply = self._last_reply
+        out.append(Command(verb=verb, argument=argument, raw_line=raw, reply_code=code, reply=reply))
+        if unknown:
+            self.unknown += 1
+            if self.unknown > self.limits.max_unknown_commands and self.mode != CLOSED:
+                self._violation(out, "limit_errors", f"{self.unknown} unknown or malformed commands", always=True)
+                self._send_key(out, "session.too_many_errors")
+                self._close(out, "limit")
+
+    # ------------------------------------------------------------------ verbs
+
+    def _helo(self, argument: str, out: list[Output]) -> int:
+        if not argument and self.behaviour.helo_requires_argument:
+            return self._send_key(out, "helo.missing_argument")
+        self._greet("HELO", argument, out)
+        return self._send_key(out, "helo.ok")
+
+    def _ehlo(self, argument: str, out: list[Output]) -> int:
+        if not argument and self.behaviour.ehlo_requires_argument:
+            return self._send_key(out, "ehlo.missing_argument")
+        self._greet("EHLO", argument, out)
+        lines = [self.persona.ehlo_greeting.format_map(self._values)]
+        offered = self.settings.tls_available and "STARTTLS" in self.persona.verbs
+        lines += self.settings.ehlo_keywords(offered, self.tls_active)
+        return self._send(out, frame_reply(250, lines), 250)
+
+    def _greet(self, verb: str, argument: str, out: list[Output]) -> None:
+        # RFC 5321 §4.1.4: HELO/EHLO resets any transaction in progress.
+        self.helo = argument
+        self.state = GREETED
+        self._reset_transaction()
+        out.append(Helo(verb=verb, hostname=argument))
+
+    def _mail(self, argument: str, out: list[Output]) -> int:
+        path = parse_path(argument, "FROM", self.behaviour.bracketless_paths)
+        if not isinstance(path, Path):
+            return self._send_key(out, "mail.bad_address" if path == BAD_ADDRESS else "mail.syntax")
+        address = self._qualify(path.address)
+        size = path.parameters.get("SIZE", "")
+        limit = self.behaviour.size_limit
+        if limit and size.isdigit() and int(size) > limit:
+            code = self._send_key(out, "mail.too_big")
+            out.append(MailFrom(address=address, parameters=path.parameters, reply_code=code))
+            return code
+        self.state = MAIL
+        self.mail_from = address
+        self.rcpt_to = []
+        code = self._send_key(out, "mail.ok", address=address or "<>")
+        out.append(MailFrom(address=address, parameters=path.parameters, reply_code=code))
+        return code
+
+    def _rcpt(self, argument: str, out: list[Output]) -> int:
+        path = parse_path(argument, "TO", self.behaviour.bracketless_paths)
+        if not isinstance(path, Path) or not path.address:
+            return self._send_key(out, "rcpt.syntax" if path == "syntax" else "rcpt.bad_address")
+        address = self._qualify(path.address)
+        if len(self.rcpt_to) >= self.limits.max_recipients:
+            self._violation(out, "limit_recipients", f"over {self.limits.max_recipients}")
+            code = self._send_key(out, "rcpt.too_many")
+        else:
+            # Open relay emulation: every recipient is accepted as deliverable; nothing is sent.
+            self.rcpt_to.append(address)
+            self.state = RCPT
+            code = self._send_key(out, "rcpt.ok", address=address)
+        out.append(RcptTo(address=address, parameters=path.parameters, reply_code=code))
+        return code
+
+    def _data(self, out: list[Output]) -> bool:
+        """Consume DATA body bytes; True when the body ended and input processing may go on."""
+        buf = self._buf
+        if self._pos:
+            del buf[: self._pos]
+            self._pos = 0
+        found = find_end(buf, self._data_scanned, self.behaviour.data_end == "lf", not self._data_overflow)
+        if isinstance(found, int):
+            self._data_scanned = found
+            if len(buf) > self.limits.max_message_size + _TAIL:
+                # Over the size limit: stop keeping the body, but keep a tail to find its end in.
+                drop = len(buf) - _TAIL
+                self._data_overflow += drop
+                del buf[:drop]
+                self._data_scanned = 0
+            return False
+        body_end, resume, marker = found
+        raw = bytes(buf[:body_end])
+        del buf[:resume]
+        self._data_scanned = 0
+        for violation, detail in line_ending_violations(raw, marker):
+            self._violation(out, violation, detail)
+        size = len(raw) + self._data_overflow
+        if self._data_overflow or size > self.limits.max_message_size:
+            self._data_overflow = 0
+            self._violation(out, "limit_message_size", f"{size} bytes", always=True)
+            self._send_key(out, "data.too_big")
+            self._reset_transaction()
+            self.mode = COMMAND
+            return True
+        self.mode = PAUSED
+        out.append(Deliver(unstuff(raw), "DATA"))
+        return False
+
+    def _data_command(self, argument: str, out: list[Output]) -> int:
+        if argument and "data.syntax" in self.replies:
+            return self._send_key(out, "data.syntax")
+        code = self._send_key(out, "data.start")
+        self.mode = DATA
+        self._data_scanned = 0
+        self._data_overflow = 0
+        return code
+
+    def _bdat(self, argument: str, out: list[Output]) -> int:
+        parts = argument.split()
+        if not parts or not parts[0].isdigit() or len(parts) > 2 or (
+            len(parts) == 2 and parts[1].upper() != "LAST"
+        ):
+            # Without a size we cannot know where the chunk ends: treat it as a bad command.
+            return self._send_key(out, "bdat.syntax")
+        self._chunk_kind = "BDAT"
+        self._chunk_left = int(parts[0])
+        self._chunk_last = len(parts) == 2
+        self._chunk_refusal = states.refusal("BDAT", self.state, False, False)
+        if self._chunk_refusal:
+            self._violation(out, "bad_sequence", f"BDAT in state {self.state}")
+        self.mode = CHUNK
+        # RFC 3030 §2: the reply comes after the chunk has been read (see _chunk_done).
+        return 0
+
+    def _chunk(self, out: list[Output]) -> bool:
+        """Consume a counted chunk (BDAT or XEXCH50); True when it is complete."""
+        available = len(self._buf) - self._pos
+        take = min(available, self._chunk_left)
+        if take:
+            start = self._pos
+            if self._chunk_kind == "BDAT" and not self._chunk_refusal and (
+                len(self._message) + take <= self.limits.max_message_size
+            ):
+                self._message += self._buf[start : start + take]
+            else:
+                self._message_dropped += take
+            self._pos += take
+            self._chunk_left -= take
+        if self._chunk_left:
+            return False
+        self._chunk_done(out)
+        return self.mode != PAUSED
+
+    def _chunk_done(self, out: list[Output]) -> None:
+        if self._chunk_kind == "XEXCH50":
+            self._send_key(out, "xexch50.ok")
+            self._chunk_kind = ""
+            self.mode = COMMAND
+            return
+        self.mode = COMMAND
+        size = len(self._message) + self._message_dropped
+        if self._chunk_refusal:
+            code = self._send_key(out, self._chunk_refusal)
+            self._message_dropped = 0
+            self._chunk_kind = ""
+        elif not self._chunk_last:
+            code = self._send_key(out, "bdat.chunk", size=str(size))
+        elif self._message_dropped:
+            self._violation(out, "limit_message_size", f"{size} bytes", always=True)
+            code = self._send_key(out, "data.too_big")
+            self._chunk_kind = ""
+            self._reset_transaction()
+        else:
+            body = bytes(self._message)
+            self._message = bytearray()
+            self.mode = PAUSED
+            out.append(Deliver(body, "BDAT"))
+            # The reply waits for the store; the command's event goes out then (message_stored).
+            return
+        self._finish_pending(out, code)
+
+    def _finish_pending(self, out: list[Output], code: int) -> None:
+        """Emit the command event of a BDAT, whose reply follows its chunk (RFC 3030 §2)."""
+        if self._pending is not None:
+            verb, argument, raw = self._pending
+            self._pending = None
+            self._finish_command(out, verb, argument, raw, code)
+
+    def _rset(self, argument: str, out: list[Output]) -> int:
+        self._reset_transaction()
+        return self._send_key(out, "rset.ok")
+
+    def _noop(self, argument: str, out: list[Output]) -> int:
+        return self._send_key(out, "noop.ok")
+
+    def _quit(self, argument: str, out: list[Output]) -> int:
+        code = self._send_key(out, "quit.ok")
+        self._close(out, "quit")
+        return code
+
+    def _vrfy(self, argument: str, out: list[Output]) -> int:
+        if not argument:
+            return self._send_key(out, "vrfy.missing_argument")
+        return self._send_key(out, "vrfy.ok", argument=argument, address=self._qualify(argument.strip("<>")))
+
+    def _expn(self, argument: str, out: list[Output]) -> int:
+        if not argument:
+            return self._send_key(out, "expn.missing_argument")
+        return self._send_key(out, "expn.ok", argument=argument, address=self._qualify(argument.strip("<>")))
+
+    def _help(self, argument: str, out: list[Output]) -> int:
+        topic = self.persona.help_topics.get(argument.upper())
+        if topic is not None:
+            return self._send(out, topic.render(self._values), topic.code)
+        return self._send_key(out, "help.ok")
+
+    def _etrn(self, argument: str, out: list[Output]) -> int:
+        if not argument:
+            return self._send_key(out, "etrn.missing_argument")
+        return self._send_key(out, "etrn.ok", argument=argument)
+
+    def _turn(self, argument: str, out: list[Output]) -> int:
+        return self._send_key(out, "turn.refused")
+
+    def _atrn(self, argument: str, out: list[Output]) -> int:
+        return self._send_key(out, "atrn.refused")
+
+    def _x_link2state(self, argument: str, out: list[Output]) -> int:
+        return self._send_key(out, "x-link2state.refused")
+
+    def _xexch50(self, argument: str, out: list[Output]) -> int:
+        # MS03-046: "XEXCH50 <size> <n>"; exploits send a negative or huge size after a probe.
+        parts = argument.split()
+        self._violation(out, "xexch50", f"XEXCH50 {argument[:64]}", always=True)
+        if len(parts) != 2 or not parts[0].lstrip("-").isdigit() or int(parts[0]) < 0:
+            return self._send_key(out, "xexch50.syntax")
+        size = int(parts[0])
+        code = self._send_key(out, "xexch50.ready")
+        if size:
+            self._chunk_kind = "XEXCH50"
+            self._chunk_left = min(size, self.limits.max_chunk_discard)
+            self.mode = CHUNK
+        return code
+
+    def _starttls(self, argument: str, out: list[Output]) -> int:
+        if argument:
+            return self._send_key(out, "starttls.syntax")
+        if self.tls_active:
+            return self._send_key(out, "starttls.already_active")
+        if not self.settings.tls_available:
+            return self._send_key(out, "starttls.unavailable")
+        code = self._send_key(out, "starttls.ready")
+        if self._pos < len(self._buf):
+            # RFC 3207 §5 / CVE-2011-0411: bytes sent before the handshake must not survive it.
+            self._violation(out, "starttls_injection", f"{len(self._buf) - self._pos} bytes after STARTTLS",
+                            always=True)
+            self._pos = len(self._buf)
+        out.append(StartTls())
+        self.mode = PAUSED
+        return code
+
+    def _auth_command(self, argument: str, out: list[Output]) -> int:
+        mechanism, _, initial_text = argument.partition(" ")
+        mechanism = mechanism.upper()
+        if not mechanism:
+            return self._send_key(out, "auth.missing_mechanism")
+        initial = initial_text.strip().encode("utf-8", "surrogateescape") if initial_text.strip() else None
+        if mechanism not in self.persona.auth_mechanisms:
+            event = capture_unsupported(mechanism, initial)
+            code = self._send_key(out, "auth.unknown_mechanism", mechanism=mechanism)
+            out.append(replace(event, reply_code=code))
+            return code
+        context = AuthContext(
+            hostname=self.settings.hostname,
+            ntlm_identity=self.persona.ntlm_identity(self.settings.hostname),
+            random_bytes=self.settings.random_bytes,
+            now=self.settings.clock,
+            login_username_must_be_utf8=self.behaviour.login_username_must_be_utf8,
+        )
+        self._auth = AuthExchange(mechanism, True, context)
+        self._auth_replies = []
+        return self._auth_step(self._auth.start(initial), out, first=True)
+
+    def _auth_line(self, line: bytes, out: list[Output]) -> None:
+        if self._auth is None:  # cannot happen: AUTH mode is only entered with an exchange
+            self.mode = COMMAND
+            self._command(line, out)
+            return
+        self._auth_step(self._auth.respond(line.rstrip(b"\r\n").strip(b" ")), out)
+
+    def _auth_step(self, step: Any, out: list[Output], first: bool = False) -> int:
+        delay = self.behaviour.auth_failure_delay if step.reply_key == "auth.failed" else 0.0
+        code = self._send_key(out, step.reply_key, delay=delay, **(step.values or {}))
+        if not first:  # the AUTH command's own reply is in its smtp.command event
+            self._auth_replies.append(self._last_reply)
+        if step.done:
+            self._auth = None
+            self.mode = COMMAND if self.mode != CLOSED else CLOSED
+            out.append(replace(step.event, reply_code=code, replies=tuple(self._auth_replies)))
+        else:
+            self.mode = AUTH
+        return code
+
+    # ------------------------------------------------------------------ helpers
+
+    def _qualify(self, address: str) -> str:
+        """IIS adds its default domain to a bare local part (KB Q304897)."""
+        if address and "@" not in address and self.behaviour.append_default_domain:
+            return f"{address}@{self.settings.domain}"
+        return address
+
+    def _reset_transaction(self) -> None:
+        if self.state in (MAIL, RCPT):
+            self.state = GREETED if self.helo is not None else CONNECTED
+        self.mail_from = None
+        self.rcpt_to = []
+        self._message = bytearray()
+        self._message_dropped = 0
+
+    def _render(self, key: str, **values: str) -> bytes:
+        template = self.replies[key]
+        if template.static is not None:
+            return template.static
+        merged = dict(self._values)
+        merged.update(values)
+        return template.render(merged)
+
+    def _send_key(self, out: list[Output], key: str, delay: float = 0.0, **values: str) -> int:
+        template = self.replies[key]
+        data = template.static if template.static is not None else self._render(key, **values)
+        return self._send(out, data, template.code, delay)
+
+    def _send(self, out: list[Output], data: bytes, code: int, delay: float = 0.0) -> int:
+        if data:
+            self.bytes_out += len(data)
+            out.append(Reply(data, code, delay))
+        self._last_reply = decode(data).rstrip("\r\n")
+        return code
+
+    def _violation(self, out: list[Output], kind: str, detail: str, always: bool = False) -> None:
+        # Once per kind per session unless `always`: a flood of bad lines must not flood the store.
+        if not always:
+            if kind in self._seen_violations:
+                return
+            self._seen_violations.add(kind)
+        out.append(Violation(violation=kind, detail=detail))
+
+    def _close(self, out: list[Output], reason: str) -> None:
+        if self.mode == CLOSED:
+            return
+        self._close_reason = self._close_reason or reason
+        self.mode = CLOSED
+        out.append(Close(reason))
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _has_binary(line: bytes) -> str:
+    """Why a command line is not plain text, or "" when it is."""
+    if b"\x00" in line:
+        return "NUL byte"
+    if _CONTROL.search(line):
+        return "control bytes"
+    if not line.isascii() and not _is_utf8(line):
+        return "invalid UTF-8"
+    return ""
+
+
+_HANDLERS: dict[str, Callable[[Session, str, list[Output]], int]] = {
+    "HELO": Session._helo,
+    "EHLO": Session._ehlo,
+    "MAIL": Session._mail,
+    "RCPT": Session._rcpt,
+    "DATA": Session._data_command,
+    "BDAT": Session._bdat,
+    "RSET": Session._rset,
+    "NOOP": Session._noop,
+    "QUIT": Session._quit,
+    "VRFY": Session._vrfy,
+    "EXPN": Session._expn,
+    "HELP": Session._help,
+    "ETRN": Session._etrn,
+    "TURN": Session._turn,
+    "ATRN": Session._atrn,
+    "STARTTLS": Session._starttls,
+    "AUTH": Session._auth_command,
+    "XEXCH50": Session._xexch50,
+    "X-LINK2STATE": Session._x_link2state,
+}

@@ -1,0 +1,56 @@
+"""The conversation a scripted client has with a persona, run sans-IO: what `personas show` prints."""
+
+from __future__ import annotations
+
+import random
+
+from relaypot.personas.model import Persona
+from relaypot.protocol.outputs import Deliver, Reply, StoredMessage
+from relaypot.protocol.session import Session, SessionSettings
+
+SCRIPT = (
+    b"EHLO client.example.org\r\n",
+    b"HELP\r\n",
+    b"VRFY postmaster\r\n",
+    b"MAIL FROM:<alice@example.org>\r\n",
+    b"RCPT TO:<bob@example.net>\r\n",
+    b"DATA\r\n",
+    b"From: alice@example.org\r\nTo: bob@example.net\r\nSubject: test\r\n\r\nHello.\r\n.\r\n",
+    b"AUTH LOGIN\r\n",
+    b"YWxpY2U=\r\n",
+    b"c2VjcmV0\r\n",
+    b"FOO\r\n",
+    b"QUIT\r\n",
+)
+
+
+def scripted(persona: Persona, hostname: str, client_ip: str = "192.0.2.10", when: float = 1_700_000_000.0,
+             tls_available: bool | None = None) -> list[tuple[str, bytes]]:
+    """[("S", reply bytes), ("C", line), ...] for SCRIPT, with a fixed clock and random seed."""
+    settings = SessionSettings(
+        persona, hostname, hostname, clock=lambda: when, rng=random.Random(0),
+        tls_available=persona.behaviour.starttls_offered if tls_available is None else tls_available,
+    )
+    session = Session(settings, client_ip, 49152, "192.0.2.1", 25, "192.0.2.1:25")
+    transcript: list[tuple[str, bytes]] = []
+
+    def take(outputs: list) -> None:
+        for item in outputs:
+            if isinstance(item, Reply):
+                transcript.append(("S", item.data))
+            elif isinstance(item, Deliver):
+                take(session.message_stored(StoredMessage("0" * 64, "messages/x.eml", len(item.body))))
+
+    take(session.start())
+    for line in SCRIPT:
+        transcript.append(("C", line))
+        take(session.receive_data(line))
+    return transcript
+
+
+def render(transcript: list[tuple[str, bytes]]) -> str:
+    out = []
+    for direction, data in transcript:
+        for line in data.decode("utf-8", "replace").splitlines():
+            out.append(f"{direction}: {line}")
+    return "\n".join(out)

@@ -1,0 +1,60 @@
+"""Rebuild a recorded session's transcript from the store: what the client sent, what it was told."""
+
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+from relaypot.config import Settings
+from relaypot.events import record_from_dict
+from relaypot.render.escape import terminal
+from relaypot.storage.database import Database
+
+
+def transcript_lines(settings: Settings, session_id: str) -> Iterator[str]:
+    from relaypot.app import store_url  # noqa: PLC0415
+
+    db = Database(store_url(settings))
+    try:
+        rows = db.query("SELECT payload FROM events WHERE session_id = ? ORDER BY seq", (session_id,))
+    finally:
+        db.close()
+    for (payload,) in rows:
+        yield from _lines(json.loads(payload))
+
+
+def _client(raw: bytes) -> str:
+    return "C: " + terminal(raw.decode("utf-8", "surrogateescape").rstrip("\r\n"), 400)
+
+
+def _server(text: str) -> Iterator[str]:
+    for line in text.splitlines():
+        yield "S: " + terminal(line, 400)
+
+
+def _lines(data: dict) -> Iterator[str]:
+    record = record_from_dict(data)
+    event = record.event
+    kind = record.kind
+    if kind == "session.opened":
+        yield (f"# session {record.session} from {record.src_ip}:{event.src_port} to "
+               f"{event.dst_ip}:{event.dst_port}, persona {event.persona}, at {record.ts}")
+        if event.banner:
+            yield from _server(event.banner)
+    elif kind == "smtp.command":
+        yield _client(event.raw_line)
+        yield from _server(event.reply)
+    elif kind == "smtp.auth":
+        for raw, reply in zip(event.raw_responses[-len(event.replies):] if event.replies else (), event.replies):
+            yield _client(raw)
+            yield from _server(reply)
+    elif kind == "smtp.message":
+        yield f"C: <message: {event.size} bytes, sha256 {event.sha256}, stored as {event.path}>"
+        yield from _server(event.reply)
+    elif kind == "smtp.tls":
+        yield f"# TLS {event.outcome} {event.version or ''} {event.cipher or ''} {terminal(event.error)}".rstrip()
+    elif kind == "smtp.violation":
+        yield f"# violation {event.violation}: {terminal(event.detail)}"
+    elif kind == "session.closed":
+        yield (f"# closed: {event.reason} after {event.duration:.3f}s, {event.commands} commands, "
+               f"{event.messages} messages, {event.bytes_in} bytes in, {event.bytes_out} bytes out")

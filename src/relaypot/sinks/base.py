@@ -1,0 +1,22 @@
+"""The Sink interface every backend implements, and the registry that names them."""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+from relaypot.events import Record
+
+
+class Sink(Protocol):
+    """A destination for records. Called from one worker thread only."""
+
+    name: str
+
+    def open(self) -> None:
+        """Acquire files or connections; raise SinkError/StorageError with a clear message."""
+
+    def write(self, records: Sequence[Record]) -> None:
+        """Persist a batch, completely, before returning; raise on failure (the batch is retried)."""
+
+    def close(self) -> None:
+        """Release resources; everything written is durable."""

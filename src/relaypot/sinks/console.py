@@ -1,0 +1,46 @@
+"""One line per finished session on the terminal: source, HELO, commands, messages; attacker text escaped."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from relaypot.events import Auth, Command, Helo, MessageReceived, Record, SessionClosed, SessionOpened
+from relaypot.render.escape import terminal
+
+MAX_VERBS = 12
+
+
+class ConsoleSummary:
+    """An in-loop bus listener: keeps a little state per open session, prints it at the close."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.open: dict[str, dict] = {}
+
+    def __call__(self, record: Record) -> None:
+        event = record.event
+        kind = type(event)
+        if kind is SessionOpened:
+            self.open[record.session] = {"verbs": [], "helo": None, "messages": 0, "auth": 0}
+            return
+        state = self.open.get(record.session)
+        if state is None:
+            return
+        if kind is Command:
+            if len(state["verbs"]) < MAX_VERBS:
+                state["verbs"].append(event.verb or "?")
+        elif kind is Helo and state["helo"] is None:
+            state["helo"] = f"{event.verb} {event.hostname}"
+        elif kind is MessageReceived:
+            state["messages"] += 1
+        elif kind is Auth:
+            state["auth"] += 1
+        elif kind is SessionClosed:
+            del self.open[record.session]
+            verbs = " ".join(terminal(v, 16) for v in state["verbs"])
+            if event.commands > MAX_VERBS:
+                verbs += " …"
+            line = (f"{record.ts[:19]}Z {record.src_ip} {terminal(state['helo'], 60)} [{verbs or '-'}] "
+                    f"messages={state['messages']} auth={state['auth']} {event.reason} {event.duration:.2f}s")
+            print(line, file=self.stream, flush=True)

@@ -1,0 +1,30 @@
+"""A sink that keeps records in a list: for tests and for in-process consumers."""
+
+from __future__ import annotations
+
+import threading
+from typing import Sequence
+
+from relaypot.events import Record
+
+
+class MemorySink:
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        pass
+
+    def write(self, records: Sequence[Record]) -> None:
+        with self._lock:
+            self.records.extend(records)
+
+    def close(self) -> None:
+        pass
+
+    def kinds(self) -> list[str]:
+        with self._lock:
+            return [r.kind for r in self.records]

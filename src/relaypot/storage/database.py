@@ -1,0 +1,100 @@
+"""Open the store named by a URL, create its schema, and run statements in either engine."""
+
+from __future__ import annotations
+
+import sqlite3
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from relaypot.errors import StorageError
+from relaypot.storage.dialect import POSTGRESQL, SQLITE, Dialect
+
+SCHEMA_VERSION = 1
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+class Database:
+    """A DB-API connection plus its dialect. One per thread: sqlite3 connections are not shared."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite:///"):
+            self.dialect: Dialect = SQLITE
+            self.path = Path(url[len("sqlite:///"):])
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.conn: Any = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode: a commit survives a process crash (kill -9); only a power
+                # loss can take back the last transactions.
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+            except (sqlite3.Error, OSError) as exc:
+                raise StorageError(f"cannot open SQLite store {self.path}: {exc}") from None
+        elif url.startswith(("postgresql://", "postgres://")):
+            self.dialect = POSTGRESQL
+            try:
+                import psycopg  # noqa: PLC0415 (optional dependency, only for PostgreSQL stores)
+            except ImportError:
+                raise StorageError(
+                    "a PostgreSQL store needs psycopg: pip install 'relaypot[postgresql]'"
+                ) from None
+            try:
+                self.conn = psycopg.connect(url, autocommit=True)
+            except psycopg.Error as exc:
+                raise StorageError(f"cannot connect to PostgreSQL: {exc}") from None
+        else:
+            raise StorageError(f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql://...")
+
+    def create_schema(self) -> None:
+        text = resources.files("relaypot.storage").joinpath("schema.sql").read_text(encoding="utf-8")
+        statements = [s.strip() for s in self.dialect.schema(text).split(";")]
+        with self.transaction():
+            for statement in statements:
+                body = "\n".join(line for line in statement.splitlines() if not line.startswith("--"))
+                if body.strip():
+                    self.conn.execute(body)
+            row = self.conn.execute("SELECT version FROM schema_version").fetchone()
+            if row is None:
+                self.conn.execute(self.dialect.sql("INSERT INTO schema_version (version) VALUES (?)"),
+                                  (SCHEMA_VERSION,))
+            elif row[0] > SCHEMA_VERSION:
+                raise StorageError(f"the store has schema version {row[0]}; this relaypot knows {SCHEMA_VERSION}")
+
+    def transaction(self) -> Any:
+        return _Transaction(self)
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(self.dialect.sql(statement), params)
+
+    def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+        sql = self.dialect.sql(statement)
+        if self.dialect is SQLITE:
+            self.conn.executemany(sql, rows)
+        else:
+            with self.conn.cursor() as cur:
+                cur.executemany(sql, list(rows))
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self.conn.execute(self.dialect.sql(statement), params).fetchall()
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001 (closing is best effort)
+            pass
+
+
+class _Transaction:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def __enter__(self) -> Database:
+        self.db.conn.execute("BEGIN")
+        return self.db
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.db.conn.execute("ROLLBACK" if exc_type else "COMMIT")

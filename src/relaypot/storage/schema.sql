@@ -1,0 +1,134 @@
+-- relaypot store schema, version 1. Runs unchanged on SQLite and PostgreSQL: the dialect module
+-- only fills {autoid} and {blob}. Timestamps are fixed-width ISO-8601 UTC text
+-- (2026-11-27T08:45:30.123456Z), so substr() gives hour and day buckets in both engines.
+-- Every table keyed by (session_id, seq) is written with ON CONFLICT DO NOTHING: replaying the
+-- same records (a JSONL import, a retried batch) is idempotent.
+
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER NOT NULL
+);
+
+-- Every record, as the JSON line the JSONL sink writes.
+CREATE TABLE IF NOT EXISTS events (
+    id {autoid},
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    src_ip TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    UNIQUE (session_id, seq)
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE INDEX IF NOT EXISTS events_kind_ts ON events (kind, ts);
+
+-- One row per connection: opened, updated by the first HELO/EHLO, TLS, and closed.
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    sensor TEXT NOT NULL,
+    src_ip TEXT NOT NULL,
+    src_port INTEGER,
+    dst_ip TEXT,
+    dst_port INTEGER,
+    listener TEXT,
+    persona TEXT,
+    hostname TEXT,
+    started TEXT NOT NULL,
+    ended TEXT,
+    helo_verb TEXT,
+    helo TEXT,
+    tls INTEGER NOT NULL DEFAULT 0,
+    commands INTEGER,
+    messages INTEGER,
+    bytes_in BIGINT,
+    bytes_out BIGINT,
+    close_reason TEXT,
+    duration DOUBLE PRECISION
+);
+CREATE INDEX IF NOT EXISTS sessions_started ON sessions (started);
+CREATE INDEX IF NOT EXISTS sessions_src_ip ON sessions (src_ip, started);
+CREATE INDEX IF NOT EXISTS sessions_sensor ON sessions (sensor, started);
+
+CREATE TABLE IF NOT EXISTS commands (
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    src_ip TEXT NOT NULL,
+    verb TEXT NOT NULL,
+    argument TEXT NOT NULL,
+    raw_line {blob} NOT NULL,
+    reply_code INTEGER NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+CREATE INDEX IF NOT EXISTS commands_verb ON commands (verb, session_id);
+CREATE INDEX IF NOT EXISTS commands_ts ON commands (ts);
+
+-- MAIL FROM and RCPT TO, with the domain split out for the relay and campaign analyses.
+CREATE TABLE IF NOT EXISTS envelopes (
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    src_ip TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    address TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    reply_code INTEGER NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+CREATE INDEX IF NOT EXISTS envelopes_domain ON envelopes (kind, domain);
+
+CREATE TABLE IF NOT EXISTS messages (
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    src_ip TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    path TEXT NOT NULL,
+    transfer TEXT NOT NULL,
+    mail_from TEXT NOT NULL,
+    rcpt_to TEXT NOT NULL,
+    subject TEXT,
+    header_from TEXT,
+    header_to TEXT,
+    header_date TEXT,
+    message_id TEXT,
+    attachments TEXT NOT NULL,
+    urls TEXT NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts);
+CREATE INDEX IF NOT EXISTS messages_sha256 ON messages (sha256);
+
+CREATE TABLE IF NOT EXISTS credentials (
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    src_ip TEXT NOT NULL,
+    mechanism TEXT NOT NULL,
+    advertised INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    username TEXT,
+    password TEXT,
+    authzid TEXT,
+    response TEXT,
+    PRIMARY KEY (session_id, seq)
+);
+CREATE INDEX IF NOT EXISTS credentials_ts ON credentials (ts);
+
+CREATE TABLE IF NOT EXISTS violations (
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    src_ip TEXT NOT NULL,
+    violation TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+CREATE INDEX IF NOT EXISTS violations_kind ON violations (violation);

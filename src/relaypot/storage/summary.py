@@ -1,0 +1,120 @@
+"""Extract Subject, From, To, Date, Message-ID, attachments and URLs from a raw message, cheaply.
+
+Most spam is one plain part: its headers are read without the `email` package's full parser,
+which costs more than the rest of a session. MIME structure, encoded parts and attachments go
+through `email` with the compat32 policy, bounded in size and count.
+"""
+
+from __future__ import annotations
+
+import email
+import email.errors
+import email.header
+import email.policy
+import hashlib
+import re
+from typing import Any
+
+WANTED = {b"subject": "subject", b"from": "header_from", b"to": "header_to", b"date": "date",
+          b"message-id": "message_id"}
+MAX_HEADER_VALUE = 998  # RFC 5322 §2.1.1 line limit; longer values are cut
+MAX_URLS = 100
+MAX_ATTACHMENTS = 100
+MAX_SCAN = 1 << 20  # bytes of body searched for URLs
+URL = re.compile(rb"""(?i)\b(?:https?|ftp)://[^\s<>"'`{}|\\^\[\]]{1,2000}""")
+
+
+def summarize(raw: bytes) -> dict[str, Any]:
+    head, body = _split(raw)
+    headers = _headers(head)
+    summary: dict[str, Any] = {name: _decode(headers[key]) for key, name in WANTED.items() if key in headers}
+    content_type = headers.get(b"content-type", b"").lower()
+    encoding = headers.get(b"content-transfer-encoding", b"").strip().lower()
+    if b"multipart" in content_type or encoding in (b"base64", b"quoted-printable"):
+        texts, attachments = _walk(raw)
+        summary["attachments"] = attachments
+        summary["urls"] = _urls(texts)
+    else:
+        summary["attachments"] = []
+        summary["urls"] = _urls([body[:MAX_SCAN]])
+    return summary
+
+
+def _split(raw: bytes) -> tuple[bytes, bytes]:
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        idx = raw.find(sep)
+        if idx >= 0:
+            return raw[:idx], raw[idx + len(sep):]
+    return raw, b""
+
+
+def _headers(head: bytes) -> dict[bytes, bytes]:
+    """The first occurrence of each header, unfolded (RFC 5322 §2.2.3)."""
+    found: dict[bytes, bytes] = {}
+    name = None
+    for line in head.split(b"\n"):
+        line = line.rstrip(b"\r")
+        if line[:1] in (b" ", b"\t") and name is not None:
+            if name not in found:
+                continue
+            found[name] = found[name] + b" " + line.strip()
+            continue
+        key, sep, value = line.partition(b":")
+        if not sep:
+            name = None
+            continue
+        name = key.strip().lower()
+        if name in WANTED or name in (b"content-type", b"content-transfer-encoding"):
+            if name not in found:
+                found[name] = value.strip()
+                continue
+        name = None
+    return found
+
+
+def _decode(value: bytes) -> str:
+    text = value[:MAX_HEADER_VALUE].decode("utf-8", "replace")
+    if "=?" in text:
+        try:
+            text = str(email.header.make_header(email.header.decode_header(text)))
+        except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
+            pass
+    return text
+
+
+def _walk(raw: bytes) -> tuple[list[bytes], list[dict[str, Any]]]:
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    texts: list[bytes] = []
+    attachments: list[dict[str, Any]] = []
+    for count, part in enumerate(message.walk()):
+        if count > 1000:
+            break
+        if part.is_multipart():
+            continue
+        try:
+            payload = part.get_payload(decode=True) or b""
+        except (ValueError, AssertionError, LookupError):
+            payload = b""
+        filename = part.get_filename()
+        if filename or part.get_content_maintype() not in ("text", "multipart"):
+            if len(attachments) < MAX_ATTACHMENTS:
+                attachments.append({
+                    "filename": _decode(filename.encode("utf-8", "replace")) if filename else None,
+                    "content_type": part.get_content_type(),
+                    "size": len(payload),
+                    "sha256": hashlib.sha256(payload).hexdigest(),
+                })
+        elif sum(len(t) for t in texts) < MAX_SCAN:
+            texts.append(payload[:MAX_SCAN])
+    return texts, attachments
+
+
+def _urls(texts: list[bytes]) -> list[str]:
+    seen: dict[str, None] = {}
+    for text in texts:
+        for match in URL.finditer(text):
+            url = match.group(0).rstrip(b".,;:!?)").decode("utf-8", "replace")
+            seen.setdefault(url, None)
+            if len(seen) >= MAX_URLS:
+                return list(seen)
+    return list(seen)

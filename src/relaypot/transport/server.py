@@ -1,0 +1,132 @@
+"""Listeners, connection limits, the idle sweeper and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from relaypot.errors import ConfigError
+from relaypot.pipeline import EventBus
+from relaypot.protocol.session import SessionSettings
+from relaypot.storage.messages import MessageStore
+from relaypot.transport.connection import SmtpConnection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    max_connections: int = 1024
+    max_connections_per_ip: int = 32
+    idle_timeout: float = 300.0
+    max_session_time: float = 1800.0
+    shutdown_grace: float = 5.0
+
+
+@dataclass(frozen=True)
+class Listener:
+    host: str
+    port: int
+
+    @property
+    def name(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+class SmtpServer:
+    def __init__(self, settings: SessionSettings, bus: EventBus, store: MessageStore, sensor: str,
+                 limits: ServerLimits, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.store = store
+        self.sensor = sensor
+        self.limits = limits
+        self.ssl_context = ssl_context
+        self.connections: set[SmtpConnection] = set()
+        self.per_ip: Counter[str] = Counter()
+        self.sni_names: dict[int, str] = {}
+        self.servers: list[asyncio.base_events.Server] = []
+        self.store_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store")
+        self.loop = asyncio.get_event_loop()
+        self._sweeper: asyncio.Task | None = None
+        if ssl_context is not None:
+            ssl_context.sni_callback = self._remember_sni
+
+    def _remember_sni(self, ssl_object: ssl.SSLObject, server_name: str | None, context: ssl.SSLContext) -> None:
+        if server_name:
+            self.sni_names[id(ssl_object)] = server_name[:255]
+
+    async def start(self, listeners: list[Listener]) -> list[tuple[str, int]]:
+        """Bind every listener; returns the bound (host, port) pairs (port 0 becomes a real port)."""
+        self.loop = asyncio.get_running_loop()
+        bound: list[tuple[str, int]] = []
+        for listener in listeners:
+            try:
+                family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
+                server = await self.loop.create_server(
+                    lambda listener=listener: SmtpConnection(self, listener),
+                    host=listener.host or None, port=listener.port, family=family,
+                    reuse_address=True, backlog=1024, start_serving=False,
+                )
+            except OSError as exc:
+                await self.close_listeners()
+                raise ConfigError(f"cannot listen on {listener.name}: {exc.strerror or exc}") from None
+            self.servers.append(server)
+            for sock in server.sockets:
+                addr = sock.getsockname()
+                bound.append((addr[0], addr[1]))
+        self._sweeper = self.loop.create_task(self._sweep())
+        return bound
+
+    def admit(self, connection: SmtpConnection, ip: str) -> bool:
+        if len(self.connections) >= self.limits.max_connections or self.per_ip[ip] >= self.limits.max_connections_per_ip:
+            return False
+        self.connections.add(connection)
+        self.per_ip[ip] += 1
+        return True
+
+    def release(self, connection: SmtpConnection) -> None:
+        if connection in self.connections:
+            self.connections.discard(connection)
+            ip = connection.session.client_ip
+            self.per_ip[ip] -= 1
+            if self.per_ip[ip] <= 0:
+                del self.per_ip[ip]
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = self.loop.time()
+            for connection in list(self.connections):
+                connection.check(now)
+
+    async def close_listeners(self) -> None:
+        for server in self.servers:
+            server.close()
+        self.servers = []
+
+    async def shutdown(self) -> None:
+        """Stop accepting; let open sessions finish for the grace period; then end them politely."""
+        for server in self.servers:
+            server.close()
+        deadline = self.loop.time() + self.limits.shutdown_grace
+        while self.connections and self.loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if self.connections:
+            log.info("ending %d open sessions", len(self.connections))
+            for connection in list(self.connections):
+                connection.shutdown()
+            end = self.loop.time() + 2.0
+            while self.connections and self.loop.time() < end:
+                await asyncio.sleep(0.02)
+            for connection in list(self.connections):
+                connection.transport.abort()
+                connection._finish("shutdown")
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self.store_executor.shutdown(wait=True)

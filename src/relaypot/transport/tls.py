@@ -1,0 +1,60 @@
+"""The STARTTLS certificate: the user's own, or a self-signed one generated on first run."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import ssl
+from pathlib import Path
+
+from relaypot.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def ensure_certificate(data_dir: Path, hostname: str) -> tuple[Path, Path]:
+    """`tls/cert.pem` and `tls/key.pem` in the data dir, created once with a plausible subject."""
+    directory = data_dir / "tls"
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    if cert.exists() and key.exists():
+        return cert, key
+    from cryptography import x509  # noqa: PLC0415 (only needed the first time)
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    # What an administrator's self-signed mail certificate looks like: CN is the host name.
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .sign(private, hashes.SHA256())
+    )
+    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                      serialization.NoEncryption()))
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    log.info("generated a self-signed certificate for %s in %s", hostname, directory)
+    return cert, key
+
+
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    # Old clients are what we want to see: accept what the platform's OpenSSL still allows.
+    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the TLS certificate {cert} / key {key}: {exc}") from None
+    return context
