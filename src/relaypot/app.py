@@ -149,7 +149,7 @@ async def serve(sensor: Sensor, on_ready: Callable[[list[tuple[str, int]]], None
     for signum in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread, or not POSIX
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or not POSIX
             pass
     for server in sensor.server.servers:
         await server.start_serving()
@@ -161,7 +161,7 @@ async def serve(sensor: Sensor, on_ready: Callable[[list[tuple[str, int]]], None
         for signum in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.remove_signal_handler(signum)
-            except (NotImplementedError, RuntimeError):
+            except (NotImplementedError, RuntimeError, ValueError):
                 pass
         await sensor.server.shutdown()
         await loop.run_in_executor(None, sensor.bus.close)

@@ -119,7 +119,7 @@ class Behaviour:
     forbid_nonalpha_first: bool = False
     reject_invalid_utf8: bool = False
     reject_empty_line: bool = False
-    login_username_must_be_utf8: bool = False
+    auth_username_chars: str = ""  # characters allowed in a username; "" allows any
     starttls_offered: bool = False
     size_limit: int = 0  # the SIZE this server enforces at MAIL; 0 means no limit
     auth_failure_delay: float = 0.0

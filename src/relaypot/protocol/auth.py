@@ -33,7 +33,7 @@ class AuthContext:
     ntlm_identity: NtlmIdentity
     random_bytes: Callable[[int], bytes]
     now: Callable[[], float]
-    login_username_must_be_utf8: bool = False
+    username_chars: frozenset[str] | None = None
 
 
 def b64decode(text: bytes) -> bytes:
@@ -98,7 +98,9 @@ class AuthExchange:
             if self.stage == 0:
                 self.stage = 1
                 self.username = decode(data)
-                if self.context.login_username_must_be_utf8 and not _is_utf8(data):
+                allowed = self.context.username_chars
+                if allowed is not None and not set(self.username) <= allowed:
+                    # Dovecot refuses such a name at once (auth_username_chars).
                     return self._end("rejected", "auth.failed")
                 return AuthStep("auth.password_prompt")
             return self._end("rejected", "auth.failed", password=decode(data))
@@ -193,10 +195,3 @@ def capture_unsupported(mechanism: str, initial: bytes | None) -> Auth:
         raw_responses=(initial,) if initial else (),
     )
 
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-        return True
-    except UnicodeDecodeError:
-        return False

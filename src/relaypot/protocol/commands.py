@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_QUOTED = re.compile(r'"(?:\\.|[^"\\])*"')
 
 
 def decode(raw: bytes) -> str:
@@ -55,7 +58,8 @@ def parse_path(argument: str, keyword: str, allow_bracketless: bool) -> Path | s
             return BAD_ADDRESS if rest else SYNTAX
         address, _, params_text = rest.partition(" ")
         bracketed = False
-    if any(ch in address for ch in "<> \t") or not _printable(address):
+    bare = _QUOTED.sub("", address)  # a quoted local part may hold <, > and spaces (RFC 5321 §4.1.2)
+    if any(ch in bare for ch in "<> \t") or not _printable(address):
         return BAD_ADDRESS
     return Path(address, parse_parameters(params_text), bracketed)
 

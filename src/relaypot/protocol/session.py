@@ -76,10 +76,13 @@ class SessionSettings:
     rng: random.Random = field(default_factory=random.Random)
     queue_ids: QueueIds | None = None
     replies: dict[str, ReplyTemplate] = field(init=False)
+    username_chars: frozenset[str] | None = field(init=False)
     _ehlo_tails: dict[tuple[bool, bool], list[str]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.replies = bind_replies(self.persona, self.hostname, self.domain)
+        chars = self.persona.behaviour.auth_username_chars
+        self.username_chars = frozenset(chars) if chars else None
         if self.queue_ids is None:
             self.queue_ids = QueueIds(self.rng)
         self._ehlo_tails = {}
@@ -678,7 +681,7 @@ class Session:
             ntlm_identity=self.persona.ntlm_identity(self.settings.hostname),
             random_bytes=self.settings.random_bytes,
             now=self.settings.clock,
-            login_username_must_be_utf8=self.behaviour.login_username_must_be_utf8,
+            username_chars=self.settings.username_chars,
         )
         self._auth = AuthExchange(mechanism, True, context)
         self._auth_replies = []

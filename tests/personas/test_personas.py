@@ -1,0 +1,181 @@
+"""Personas: their contract with the session, their validation, and their fidelity to real servers."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import REFERENCE
+from relaypot.errors import PersonaError
+from relaypot.personas import model
+from relaypot.protocol.outputs import Deliver, Reply, StartTls, StoredMessage
+from relaypot.protocol.session import Session, SessionSettings
+from relaypot.protocol.transcript import render, scripted
+
+SESSION_SOURCE = Path(model.__file__).parents[1] / "protocol" / "session.py"
+
+# Where the postfix persona departs from the real server on purpose: a honeypot accepts every
+# recipient (open-relay emulation) and so answers VRFY for every user. Each entry: probe → the
+# reply the honeypot gives instead of the real one.
+DELIBERATE = {
+    "vrfy_nosuchuser": [(b"550 5.1.1 <nosuchuser>: Recipient address rejected: User unknown in local recipient table\r\n",
+                         b"252 2.0.0 nosuchuser\r\n")],
+    "rcpt_unknown_local": [(b"550 5.1.1 <nosuchuser@mail.example.com>: Recipient address rejected: User unknown in local recipient table\r\n",
+                            b"250 2.1.5 Ok\r\n")],
+    "rcpt_relay": [(b"454 4.7.1 <victim@example.net>: Relay access denied\r\n", b"250 2.1.5 Ok\r\n")],
+    "pipelined": [(b"550 5.1.1 <nosuchuser@mail.example.com>: Recipient address rejected: User unknown in local recipient table\r\n",
+                   b"250 2.1.5 Ok\r\n"),
+                  (b"454 4.7.1 <victim@example.net>: Relay access denied\r\n", b"250 2.1.5 Ok\r\n")],
+}
+
+
+def unesc(text: str) -> bytes:
+    return codecs.decode(text, "unicode_escape").encode("latin-1")
+
+
+def normalize(data: bytes) -> bytes:
+    """Queue ids and challenges differ on every run; nothing else may."""
+    data = re.sub(rb"queued as [0-9A-F]{8,12}", b"queued as QUEUEID", data)
+    return re.sub(rb"^334 PD[A-Za-z0-9+/=]+\r\n", b"334 CHALLENGE\r\n", data, flags=re.M)
+
+
+def expected_from_reference(conversation: dict) -> bytes:
+    expected = b"".join(unesc(text) for direction, text in conversation["exchange"] if direction == "S")
+    for real, ours in DELIBERATE.get(conversation["name"], []):
+        assert real in expected, f"{conversation['name']}: the reference changed"
+        expected = expected.replace(real, ours)
+    return normalize(expected)
+
+
+def replay(persona: model.Persona, conversation: dict) -> tuple[bytes, list[float]]:
+    """Send the reference conversation's client bytes through a sans-IO session."""
+    settings = SessionSettings(persona, "mail.example.com", "mail.example.com", tls_available=True,
+                               clock=lambda: 1.0, rng=random.Random(0))
+    session = Session(settings, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600")
+    replies: list[bytes] = []
+    delays: list[float] = []
+
+    def take(outputs: list) -> None:
+        for item in outputs:
+            if isinstance(item, Reply):
+                replies.append(item.data)
+                delays.append(item.delay)
+            elif isinstance(item, Deliver):
+                take(session.message_stored(StoredMessage("0" * 64, "m.eml", len(item.body))))
+            elif isinstance(item, StartTls):
+                take(session.tls_started("TLSv1.3", "TLS_AES_256_GCM_SHA384", None))
+
+    take(session.start())
+    for direction, text in conversation["exchange"]:
+        if direction == "C":
+            take(session.receive_data(unesc(text)))
+    return normalize(b"".join(replies)), delays
+
+
+POSTFIX_REFERENCE = json.loads((REFERENCE / "postfix-3.7.11-dovecot-sasl.json").read_text())
+
+
+@pytest.mark.parametrize("conversation", POSTFIX_REFERENCE, ids=[c["name"] for c in POSTFIX_REFERENCE])
+def test_postfix_persona_matches_the_real_server_byte_for_byte(conversation):
+    """Every probe of the 67-probe battery gets the bytes real Postfix+Dovecot sent (queue ids aside)."""
+    got, delays = replay(model.load("postfix"), conversation)
+    assert got == expected_from_reference(conversation)
+
+
+def test_postfix_failure_delay_matches_the_reference_timing():
+    """Where the real server took about 2 s to refuse a login, the persona's reply carries that delay."""
+    conversation = next(c for c in POSTFIX_REFERENCE if c["name"] == "auth_login_wrong")
+    times = conversation["t_ms"]
+    real_delay = (times[-3] - times[-4]) / 1000  # the 535 came this long after the password
+    _, delays = replay(model.load("postfix"), conversation)
+    assert real_delay == pytest.approx(2.0, abs=0.1)
+    assert max(delays) == 2.0
+
+
+@pytest.mark.parametrize("name", model.bundled())
+def test_every_reply_key_the_session_uses_exists_in_every_persona(name):
+    """A key the session names in source must be in every persona that implements the verb."""
+    persona = model.load(name)
+    used = set(re.findall(r'"((?:[a-z0-9-]+)\.[a-z_]+)"', SESSION_SOURCE.read_text()))
+    used = {k for k in used if k.split(".")[0] in {
+        "greeting", "helo", "ehlo", "mail", "rcpt", "data", "bdat", "rset", "noop", "quit", "vrfy", "expn",
+        "help", "etrn", "turn", "atrn", "starttls", "auth", "xexch50", "x-link2state", "command", "session"}}
+    verbs_of = {"x-link2state": "X-LINK2STATE"}
+    needed = set()
+    for key in used:
+        prefix = key.split(".")[0]
+        verb = verbs_of.get(prefix, prefix.upper())
+        if prefix in ("command", "session") or verb in persona.verbs:
+            needed.add(key)
+    optional = {"data.syntax", "command.too_long", "command.forbidden", "auth.empty_prompt",
+                "auth.ntlm_prompt", "auth.challenge"}
+    assert needed - optional <= persona.replies.keys()
+    assert persona.required_keys() <= persona.replies.keys()
+
+
+def test_exchange_ehlo_is_the_field_reports_list_without_its_tells():
+    """The EHLO list is the seed's, minus honeyd's stray "}" after XEXCH50; every line ends in CRLF."""
+    transcript = scripted(model.load("exchange2000"), "bps-pc9.local.mynet", client_ip="82.155.248.223")
+    ehlo = transcript[2][1]
+    assert ehlo == (
+        b"250-bps-pc9.local.mynet Hello [82.155.248.223]\r\n250-TURN\r\n250-ATRN\r\n250-SIZE\r\n250-ETRN\r\n"
+        b"250-PIPELINING\r\n250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n250-8bitmime\r\n250-BINARYMIME\r\n"
+        b"250-CHUNKING\r\n250-VRFY\r\n250-X-EXPS GSSAPI NTLM LOGIN\r\n250-X-EXPS=LOGIN\r\n"
+        b"250-AUTH GSSAPI NTLM LOGIN\r\n250-AUTH=LOGIN\r\n250-X-LINK2STATE\r\n250-XEXCH50\r\n250 OK\r\n"
+    )
+    every = b"".join(data for direction, data in transcript if direction == "S")
+    assert b"}" not in every and b"Sender ok" not in every
+    assert all(line.endswith(b"\r") for line in every.split(b"\n")[:-1])
+
+
+def test_exchange_grade_a_lines():
+    """Replies Microsoft documents byte for byte (KB Q304897, MS-SMTPNTLM, a 5.0.2195.5329 capture)."""
+    text = render(scripted(model.load("exchange2000"), "jd.acme.local"))
+    for line in ("S: 252 2.1.5 Cannot VRFY user, but will take message for <postmaster@jd.acme.local>",
+                 "S: 250 2.1.0 alice@example.org....Sender OK",
+                 "S: 535 5.7.3 Authentication unsuccessful"):
+        assert line in text
+
+
+def test_every_persona_cites_its_sources():
+    """A persona says where its texts come from."""
+    for name in model.bundled():
+        assert model.load(name).source
+
+
+@pytest.mark.parametrize("mutation,message", [
+    (lambda raw: raw["replies"].pop("mail.ok"), "is missing mail.ok"),
+    (lambda raw: raw["replies"].__setitem__("mail.ok", "ok"), "must start with a reply code"),
+    (lambda raw: raw["replies"].__setitem__("mail.ok", "250 {secret}"), "unknown placeholder {secret}"),
+    (lambda raw: raw["replies"].__setitem__("help.ok", ["214 a", "250 b"]), "every line must start with '214 '"),
+    (lambda raw: raw["behaviour"].__setitem__("line_ending", "cr"), "line_ending must be one of lf, crlf"),
+    (lambda raw: raw["behaviour"].__setitem__("bogus", 1), "unknown key 'bogus'"),
+    (lambda raw: raw["persona"]["verbs"].append("FROB"), "unknown verbs ['FROB']"),
+])
+def test_invalid_personas_are_refused_with_file_and_key(mutation, message):
+    """A broken persona file is named, with the table and key at fault."""
+    import tomllib
+
+    path = model.DATA_DIR / "exchange2000.toml"
+    raw = tomllib.loads(path.read_text())
+    mutation(raw)
+    with pytest.raises(PersonaError, match=re.escape(message)) as info:
+        model.parse(raw, path)
+    assert str(path) in str(info.value)
+
+
+def test_unknown_persona_names_the_bundled_ones():
+    with pytest.raises(PersonaError, match="bundled personas: exchange2000, postfix"):
+        model.load("sendmail")
+
+
+def test_persona_file_by_path(tmp_path):
+    """A persona can be a file of the user's own."""
+    custom = tmp_path / "mine.toml"
+    custom.write_text((model.DATA_DIR / "postfix.toml").read_text().replace('name = "postfix"', 'name = "mine"'))
+    assert model.load(str(custom)).name == "mine"

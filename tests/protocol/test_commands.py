@@ -1,0 +1,54 @@
+"""Command-line and path parsing."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from relaypot.protocol.commands import BAD_ADDRESS, SYNTAX, Path, domain_of, parse_path, split_command
+
+
+@pytest.mark.parametrize("line,expected", [
+    (b"MAIL FROM:<a@b>", ("MAIL", "FROM:<a@b>")),
+    (b"ehlo  client.example.org ", ("EHLO", "client.example.org")),
+    (b"QUIT", ("QUIT", "")),
+    (b"HELO\tx", ("HELO", "x")),
+    (b"VRFY \xff\xfe", ("VRFY", "\udcff\udcfe")),
+])
+def test_split_command(line, expected):
+    """The verb is upper-cased; the argument is kept as sent, undecodable bytes included."""
+    assert split_command(line) == expected
+
+
+@pytest.mark.parametrize("argument,bracketless,expected", [
+    ("FROM:<alice@example.org>", True, Path("alice@example.org", {}, True)),
+    ("from: <alice@example.org> SIZE=100 BODY=8BITMIME", True,
+     Path("alice@example.org", {"SIZE": "100", "BODY": "8BITMIME"}, True)),
+    ("FROM:<>", True, Path("", {}, True)),
+    ("FROM:alice@example.org", True, Path("alice@example.org", {}, False)),
+    ("FROM:alice@example.org", False, BAD_ADDRESS),
+    ("FROM:<@relay.example:bob@example.net>", True, Path("bob@example.net", {}, True)),
+    ('FROM:<"odd>name"@example.org>', True, Path('"odd>name"@example.org', {}, True)),
+    ("alice@example.org", True, SYNTAX),
+    ("FROM:<aaaa", True, BAD_ADDRESS),
+    ("FROM:<a b@c>", True, BAD_ADDRESS),
+    ("FROM:<a\x01b@c>", True, BAD_ADDRESS),
+    ("FROM:", True, SYNTAX),
+])
+def test_parse_path(argument, bracketless, expected):
+    """Paths with and without brackets, parameters, source routes, quoted parts, and broken ones."""
+    assert parse_path(argument, "FROM", bracketless) == expected
+
+
+@given(st.text(max_size=200))
+def test_parse_path_never_raises(argument):
+    """Any argument parses to a Path or an error tag."""
+    result = parse_path(argument, "TO", True)
+    assert isinstance(result, Path) or result in (SYNTAX, BAD_ADDRESS)
+
+
+def test_domain_of():
+    """The domain is lower-cased; a bare local part has none."""
+    assert domain_of("Bob@Example.NET") == "example.net"
+    assert domain_of("postmaster") == ""

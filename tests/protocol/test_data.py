@@ -1,0 +1,56 @@
+"""End-of-data detection, dot-unstuffing and smuggling signs."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from relaypot.protocol.data import find_end, line_ending_violations, unstuff
+
+
+@pytest.mark.parametrize("buf,lf_end,expected", [
+    (b".\r\n", False, (0, 3, b".\r\n")),
+    (b"a\r\n.\r\nQUIT\r\n", False, (3, 6, b"\r\n.\r\n")),
+    (b"a\n.\nX", False, 5),
+    (b"a\n.\nX", True, (2, 4, b"\n.\n")),
+    (b"a\r\n.\nX", True, (3, 5, b"\r\n.\n")),
+    (b"a\n.\r\nX", True, (2, 5, b"\n.\r\n")),
+    (b"a\r\n.", True, 2),
+])
+def test_find_end(buf, lf_end, expected):
+    """Each end marker, and where to resume scanning when it is not (yet) there."""
+    assert find_end(bytearray(buf), 0, lf_end) == expected
+
+
+@given(body=st.lists(st.sampled_from([b"line", b".dot", b"..", b"", b"x.y", b"\x00\xff"]), max_size=30),
+       cut=st.integers(min_value=0, max_value=400), lf_end=st.booleans())
+def test_marker_is_found_wherever_the_read_boundary_falls(body, cut, lf_end):
+    """Feeding a stuffed body in two reads finds the same end as one read, and unstuffing restores it."""
+    lines = [(b"." + line if line.startswith(b".") else line) for line in body]
+    stuffed = b"".join(line + b"\r\n" for line in lines) + b".\r\nNEXT"
+    cut = min(cut, len(stuffed))
+    buf = bytearray(stuffed[:cut])
+    scanned = find_end(buf, 0, lf_end)
+    if isinstance(scanned, int):
+        buf += stuffed[cut:]
+        found = find_end(buf, scanned, lf_end)
+    else:
+        found = scanned
+    assert found == find_end(bytearray(stuffed), 0, lf_end)
+    body_end, resume, _ = found
+    assert stuffed[resume:] == b"NEXT"
+    assert unstuff(stuffed[:body_end]) == b"".join(line + b"\r\n" for line in body)
+
+
+def test_unstuff():
+    """RFC 5321 §4.5.2: one leading dot is removed from each line that has one."""
+    assert unstuff(b"..a\r\n.b\r\nc.\r\n") == b".a\r\nb\r\nc.\r\n"
+
+
+def test_line_ending_violations():
+    """Bare LFs and LF-based end sequences are named."""
+    assert line_ending_violations(b"a\r\nb\r\n", b"\r\n.\r\n") == []
+    found = dict(line_ending_violations(b"a\nb\n.\nc\r\n", b"\r\n.\r\n"))
+    assert found == {"bare_lf": "3 bare LF in the message body", "smuggling": "the body holds <LF>.<LF>"}
+    assert ("smuggling", "data ended by <CR><LF>.<LF>") in line_ending_violations(b"a\r\n", b"\r\n.\n")

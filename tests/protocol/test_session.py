@@ -1,0 +1,359 @@
+"""The sans-IO session: replies, events, sequencing, limits, chunking and hostile input."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import make_session
+from helpers import Driver, feed_chunks
+
+SPAM = (
+    b"EHLO localhost\r\n"
+    b"MAIL FROM:<from@domain.com>\r\n"
+    b"RCPT TO:<to@domain.com>\r\n"
+    b"DATA\r\n"
+    b"From: from@domain.com\r\nTo: realTO@domain.com\r\nSubject: BC_82.155.126.2\r\n"
+    b"Date: Sun, 07 Dec 08 19:24:09 GMT\r\n\r\nHello, I'm a spammer!\r\n.\r\n"
+    b"QUIT\r\n"
+)
+
+REPLY_LINE = re.compile(rb"^[2-5]\d\d[ -].*\r\n", re.DOTALL)
+
+
+def test_exchange_greeting_has_two_spaces_and_the_iis_date():
+    """The banner is IIS's: two spaces after "ready at", an RFC 2822 date with no leading zero."""
+    d = Driver(make_session("exchange2000", hostname="bps-pc9.local.mynet"))
+    assert d.wire == (b"220 bps-pc9.local.mynet Microsoft ESMTP MAIL Service, Version: 5.0.2195.5329 "
+                      b"ready at  Sun, 11 Jan 2009 19:32:00 +0000 \r\n")
+    opened = d.of("session.opened")[0]
+    assert opened.persona == "exchange2000" and opened.banner.startswith("220 bps-pc9")
+
+
+def test_spam_run_is_accepted_and_recorded_in_order():
+    """A whole spam transaction gets the persona's replies and one event of each kind, in order."""
+    d = Driver(make_session()).feed(SPAM)
+    assert d.codes() == [220, 250, 250, 250, 354, 250, 221]
+    assert d.closed == "quit"
+    assert d.kinds()[:2] == ["session.opened", "smtp.helo"]
+    assert [e.verb for e in d.of("smtp.command")] == ["EHLO", "MAIL", "RCPT", "DATA", "QUIT"]
+    message = d.of("smtp.message")[0]
+    assert message.mail_from == "from@domain.com" and message.rcpt_to == ("to@domain.com",)
+    assert d.delivered[0].body.endswith(b"Hello, I'm a spammer!\r\n")
+    assert re.match(rb"250 2\.6\.0 <mail\w{10}\d{8}@mail\.example\.com> Queued mail for delivery\r\n",
+                    d.replies[5].data)
+
+
+@pytest.mark.parametrize("persona", ["exchange2000", "postfix"])
+def test_one_chunk_and_byte_by_byte_give_identical_outputs(persona):
+    """Replies and events do not depend on how the stream is split (RFC 2920 pipelining)."""
+    whole = Driver(make_session(persona)).feed(SPAM)
+    bytewise = feed_chunks(make_session(persona), SPAM, [1] * len(SPAM))
+    assert whole.wire == bytewise.wire
+    assert whole.events == bytewise.events
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sizes=st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=80),
+       persona=st.sampled_from(["exchange2000", "postfix"]))
+def test_any_split_of_a_pipelined_session_gives_the_lockstep_replies(sizes, persona):
+    """Any chunking of a pipelined session gives the same replies and events as one write."""
+    whole = Driver(make_session(persona)).feed(SPAM)
+    split = feed_chunks(make_session(persona), SPAM, sizes)
+    assert split.wire == whole.wire
+    assert split.events == whole.events
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.binary(max_size=3000), sizes=st.lists(st.integers(1, 300), max_size=30),
+       persona=st.sampled_from(["exchange2000", "postfix"]))
+def test_any_bytes_give_only_well_formed_replies(data, sizes, persona):
+    """Hostile input never raises: every reply is CRLF-terminated lines with a valid code."""
+    session = make_session(persona, max_line_length=512)
+    d = feed_chunks(session, data, sizes)
+    d.finish()
+    for reply in d.replies:
+        lines = reply.data.split(b"\r\n")
+        assert lines[-1] == b""
+        for i, line in enumerate(lines[:-1]):
+            assert re.fullmatch(rb"[2-5]\d\d[ -][^\r\n]*", line), line
+            assert line[3:4] == (b" " if i == len(lines) - 2 else b"-")
+            assert int(line[:3]) == reply.code
+    assert d.kinds()[-1] == "session.closed"
+
+
+@settings(max_examples=100, deadline=None)
+@given(noise=st.lists(st.sampled_from([
+    b"EHLO x\r\n", b"HELO\r\n", b"MAIL FROM:<a@b>\r\n", b"RCPT TO:<c@d>\r\n", b"DATA\r\n", b"BDAT 5 LAST\r\n",
+    b"hello", b".\r\n", b"RSET\r\n", b"AUTH LOGIN\r\n", b"YWxpY2U=\r\n", b"*\r\n", b"AUTH NTLM\r\n",
+    b"AUTH PLAIN\r\n", b"XEXCH50 2 2\r\n", b"\x00\xff\r\n", b"\n", b"STARTTLS\r\n", b"BDAT x\r\n",
+    b"VRFY\r\n", b"NOOP\r\n", b"MAIL FROM:<\r\n", b"\r\n.\n", b"A" * 300,
+]), max_size=40), persona=st.sampled_from(["exchange2000", "postfix"]))
+def test_random_command_soup_never_raises(noise, persona):
+    """Sequences of real and broken commands keep the session answering well-formed replies."""
+    d = Driver(make_session(persona, tls=True, max_line_length=256))
+    for chunk in noise:
+        d.feed(chunk)
+    d.finish()
+    assert all(REPLY_LINE.match(r.data) for r in d.replies)
+
+
+def test_bare_lf_commands_are_answered_by_postfix_and_recorded():
+    """Postfix takes LF as a line ending; the bare LF is recorded as a violation."""
+    d = Driver(make_session("postfix")).feed(b"EHLO a.example\nNOOP\n")
+    assert d.codes() == [220, 250, 250]
+    assert [v.violation for v in d.of("smtp.violation")] == ["bare_lf"]
+
+
+def test_exchange_waits_for_crlf_as_iis_does():
+    """IIS does not answer LF-only lines: they become part of the next CRLF-terminated line."""
+    d = Driver(make_session("exchange2000")).feed(b"NOOP\nNOOP\n")
+    assert d.codes() == [220]
+    d.feed(b"\r\n")
+    assert d.replies[-1].data == b"500 5.3.3 Unrecognized command\r\n"
+    assert "bare_lf" in [v.violation for v in d.of("smtp.violation")]
+
+
+def test_sequence_errors_use_persona_texts():
+    """RCPT before MAIL and DATA before RCPT are refused with the persona's own replies."""
+    d = Driver(make_session("postfix")).feed(b"EHLO a.example\r\nRCPT TO:<x@y>\r\nDATA\r\nMAIL FROM:<a@b>\r\n"
+                                             b"MAIL FROM:<c@d>\r\nDATA\r\n")
+    texts = [r.data for r in d.replies[2:]]
+    assert texts == [b"503 5.5.1 Error: need MAIL command\r\n", b"503 5.5.1 Error: need RCPT command\r\n",
+                     b"250 2.1.0 Ok\r\n", b"503 5.5.1 Error: nested MAIL command\r\n",
+                     b"554 5.5.1 Error: no valid recipients\r\n"]
+    assert {v.violation for v in d.of("smtp.violation")} == {"bad_sequence"}
+
+
+def test_exchange_requires_hello_and_qualifies_bare_local_parts():
+    """MAIL before HELO is refused; a bare local part gets the default domain, as IIS adds it."""
+    d = Driver(make_session("exchange2000")).feed(b"MAIL FROM:<a@b>\r\nHELO x\r\nMAIL FROM:<spamtest>\r\n"
+                                                  b"RCPT TO:<postmaster>\r\nMAIL FROM:<>\r\n")
+    assert d.replies[1].data == b"503 5.5.2 Send hello first\r\n"
+    assert d.replies[3].data == b"250 2.1.0 spamtest@mail.example.com....Sender OK\r\n"
+    assert d.replies[4].data == b"250 2.1.5 postmaster@mail.example.com\r\n"
+    assert d.replies[5].data == b"503 5.5.2 Sender already specified\r\n"
+
+
+def test_every_recipient_is_accepted_but_nothing_leaves():
+    """Open-relay emulation: foreign recipients are accepted like local ones; the message is only delivered to us."""
+    d = Driver(make_session("postfix")).feed(
+        b"EHLO a.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<victim@example.net>\r\n"
+        b"RCPT TO:<nosuchuser@mail.example.com>\r\nDATA\r\nhi\r\n.\r\n")
+    assert d.codes()[3:] == [250, 250, 354, 250]
+    assert [e.address for e in d.of("smtp.rcpt_to")] == ["victim@example.net", "nosuchuser@mail.example.com"]
+    assert len(d.delivered) == 1
+
+
+def test_dot_stuffing_is_undone_and_end_of_data_found_across_reads():
+    """RFC 5321 §4.5.2: leading dots are unstuffed; the end marker may arrive split over reads."""
+    body = b"line one\r\n..a line that began with one dot\r\n..\r\nlast line\r\n"
+    session = make_session("postfix")
+    d = feed_chunks(session, b"EHLO a.example\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n" + body + b".\r\nNOOP\r\n",
+                    [70, 3, 1, 1, 1, 1, 20])
+    assert d.delivered[0].body == b"line one\r\n.a line that began with one dot\r\n.\r\nlast line\r\n"
+    assert d.codes()[-1] == 250 and d.replies[-1].data == b"250 2.0.0 Ok\r\n"
+
+
+def test_smuggling_signs_are_recorded_and_do_not_end_data_for_exchange():
+    """<LF>.<LF> inside a body is a violation; for a CRLF-strict persona it does not end the data."""
+    d = Driver(make_session("exchange2000")).feed(
+        b"HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nhi\n.\nMAIL FROM:<evil@x>\r\n.\r\n")
+    assert len(d.delivered) == 1 and b"MAIL FROM:<evil@x>" in d.delivered[0].body
+    details = {v.violation: v.detail for v in d.of("smtp.violation")}
+    assert "smuggling" in details and "bare_lf" in details
+
+
+def test_postfix_ends_data_at_a_bare_lf_dot_and_records_it():
+    """Postfix 3.7 ends DATA at <LF>.<LF> (the smuggling behaviour); the record says so."""
+    d = Driver(make_session("postfix")).feed(
+        b"EHLO a.example\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nhi\n.\nNOOP\r\n")
+    assert d.delivered[0].body == b"hi\n"
+    assert d.codes()[-2:] == [250, 250]
+    assert ("smuggling", "data ended by <LF>.<LF>") in [(v.violation, v.detail) for v in d.of("smtp.violation")]
+
+
+def test_bdat_chunks_are_counted_not_parsed():
+    """RFC 3030: BDAT bytes are taken by count, CRLF.CRLF inside them means nothing."""
+    chunk1 = b"Subject: x\r\n\r\n.\r\n"
+    chunk2 = b"more\r\n"
+    d = Driver(make_session("postfix")).feed(
+        b"EHLO a.example\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"
+        + f"BDAT {len(chunk1)}\r\n".encode() + chunk1 + f"BDAT {len(chunk2)} LAST\r\n".encode() + chunk2 + b"QUIT\r\n")
+    assert d.delivered[0].body == chunk1 + chunk2
+    assert d.replies[4].data == f"250 2.0.0 Ok: {len(chunk1)} bytes\r\n".encode()
+    assert re.match(rb"250 2\.0\.0 Ok: 23 bytes queued as [0-9A-F]+\r\n", d.replies[5].data)
+    bdat = [e for e in d.of("smtp.command") if e.verb == "BDAT"]
+    assert [e.reply_code for e in bdat] == [250, 250]
+    assert d.of("smtp.message")[0].transfer == "BDAT"
+
+
+def test_bdat_without_recipients_still_consumes_its_chunk():
+    """A refused BDAT still reads its bytes, so they are never taken for commands."""
+    d = Driver(make_session("postfix")).feed(b"EHLO a.example\r\nBDAT 10 LAST\r\nQUIT\r\nXXXXNOOP\r\n")
+    assert d.replies[2].data == b"503 5.5.1 Error: need RCPT command\r\n"
+    assert d.replies[3].data == b"250 2.0.0 Ok\r\n"
+
+
+def test_message_over_the_size_limit_gets_552_and_memory_stays_bounded():
+    """A body past max_message_size is refused with the persona's 552; the session keeps only a tail."""
+    session = make_session("postfix", max_message_size=2000)
+    d = Driver(session).feed(b"EHLO a.example\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
+    for _ in range(100):
+        d.feed(b"x" * 999 + b"\n")
+        assert len(session._buf) < 4000
+    d.feed(b".\r\nNOOP\r\n")
+    assert d.replies[-2].data == b"552 5.3.4 Message size exceeds fixed limit\r\n"
+    assert d.replies[-1].code == 250 and not d.delivered
+    assert any(v.violation == "limit_message_size" for v in d.of("smtp.violation"))
+
+
+def test_long_line_is_cut_by_postfix_and_rejected_by_exchange():
+    """Past the line bound Postfix acts on the first 2048 bytes; Exchange answers its error; memory stays bounded."""
+    long = b"MAIL FROM:<" + b"a" * 9974 + b"@example.org>\r\n"
+    pf = Driver(make_session("postfix")).feed(b"EHLO a.example\r\n")
+    for i in range(0, len(long), 100):
+        pf.feed(long[i : i + 100])
+        assert len(pf.session._buf) <= 2200
+    assert pf.replies[-1].data == b"501 5.1.7 Bad sender address syntax\r\n"
+    ex = Driver(make_session("exchange2000")).feed(b"EHLO a.example\r\n" + b"A" * 1_000_000 + b"\r\nNOOP\r\n")
+    assert ex.replies[-2].data == b"500 5.3.3 Unrecognized command\r\n"
+    assert ex.replies[-1].data == b"250 2.0.0 OK\r\n"
+    assert [v.detail for v in ex.of("smtp.violation") if v.violation == "line_too_long"] == ["1000002 bytes"]
+
+
+def test_unknown_verb_budget_ends_the_session_with_the_persona_421():
+    """Past max_unknown_commands the persona's too-many-errors reply is sent and the session closes."""
+    d = Driver(make_session("postfix", max_unknown_commands=3)).feed(b"FOO\r\n" * 10)
+    assert d.codes() == [220, 500, 500, 500, 500, 421]
+    assert d.replies[-1].data == b"421 4.7.0 mail.example.com Error: too many errors\r\n"
+    assert d.closed == "limit"
+
+
+def test_commands_per_session_and_recipients_per_message_are_bounded():
+    """max_commands ends the session; max_recipients refuses further RCPTs with the persona's 452."""
+    d = Driver(make_session("exchange2000", max_recipients=2, max_commands=7)).feed(
+        b"HELO x\r\nMAIL FROM:<a@b>\r\n" + b"RCPT TO:<c@d>\r\n" * 3 + b"NOOP\r\n" * 5)
+    assert d.replies[5].data == b"452 4.5.3 Too many recipients\r\n"
+    assert d.codes()[-1] == 421 and d.closed == "limit"
+    assert {"limit_recipients", "limit_commands"} <= {v.violation for v in d.of("smtp.violation")}
+
+
+def test_postfix_forbidden_commands_close_the_connection():
+    """An HTTP request gets Postfix's "I can break rules, too" and a close."""
+    d = Driver(make_session("postfix")).feed(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+    assert d.replies[-1].data == b"221 2.7.0 Error: I can break rules, too. Goodbye.\r\n"
+    assert d.closed == "forbidden" and len(d.replies) == 2
+
+
+def test_binary_garbage_is_answered_and_recorded():
+    """A TLS-record-like line gets the persona's reply and an smtp.violation; the session goes on."""
+    garbage = bytes([0x16, 0x03, 0x01, 0x00, 0x2F, 0x00, 0xFF, 0xE9]) + b"\r\nNOOP\r\n"
+    pf = Driver(make_session("postfix")).feed(garbage)
+    assert pf.replies[1].data == b"500 5.5.2 Error: bad UTF-8 syntax\r\n" and pf.codes()[-1] == 250
+    ex = Driver(make_session("exchange2000")).feed(garbage)
+    assert ex.replies[1].data == b"500 5.3.3 Unrecognized command\r\n"
+    assert [v.violation for v in ex.of("smtp.violation")] == ["binary"]
+    assert ex.of("smtp.command")[0].raw_line == garbage[:10]
+
+
+def test_auth_login_is_captured_exactly_and_refused_with_the_persona_535():
+    """Username and password are decoded and kept as sent, case included."""
+    d = Driver(make_session("exchange2000")).feed(
+        b"EHLO x\r\nAUTH LOGIN\r\n" + base64.b64encode(b"Admin") + b"\r\n" + base64.b64encode(b"P@ssW0rd") + b"\r\n")
+    assert [r.data for r in d.replies[2:]] == [b"334 VXNlcm5hbWU6\r\n", b"334 UGFzc3dvcmQ6\r\n",
+                                               b"535 5.7.3 Authentication unsuccessful\r\n"]
+    auth = d.of("smtp.auth")[0]
+    assert (auth.mechanism, auth.username, auth.password, auth.outcome) == ("LOGIN", "Admin", "P@ssW0rd", "rejected")
+    assert auth.replies == ("334 UGFzc3dvcmQ6", "535 5.7.3 Authentication unsuccessful")
+
+
+def test_postfix_auth_failure_is_delayed_like_dovecot():
+    """Dovecot answers a failed authentication after 2 s; the reply carries that delay."""
+    d = Driver(make_session("postfix")).feed(b"EHLO a.example\r\nAUTH PLAIN " + base64.b64encode(b"\0bob\0pw") + b"\r\n")
+    assert d.replies[-1].data == b"535 5.7.8 Error: authentication failed: (reason unavailable)\r\n"
+    assert d.replies[-1].delay == 2.0
+    auth = d.of("smtp.auth")[0]
+    assert (auth.username, auth.password, auth.authzid) == ("bob", "pw", None)
+
+
+def test_auth_plain_in_two_steps_cancel_and_bad_base64():
+    """PLAIN with a separate response, a '*' cancel, and invalid base64 each get their persona reply."""
+    d = Driver(make_session("postfix")).feed(
+        b"EHLO a.example\r\nAUTH PLAIN\r\n" + base64.b64encode(b"authz\0user\0secret") + b"\r\n"
+        b"AUTH LOGIN\r\n*\r\nAUTH PLAIN !!!notbase64!!!\r\n")
+    texts = [r.data for r in d.replies[2:]]
+    assert texts == [b"334 \r\n", b"535 5.7.8 Error: authentication failed: (reason unavailable)\r\n",
+                     b"334 VXNlcm5hbWU6\r\n", b"501 5.7.0 Authentication aborted\r\n",
+                     b"535 5.7.8 Error: authentication failed: Invalid base64 data in initial response\r\n"]
+    outcomes = [(a.outcome, a.username, a.password, a.authzid) for a in d.of("smtp.auth")]
+    assert outcomes == [("rejected", "user", "secret", "authz"), ("aborted", None, None, None),
+                        ("malformed", None, None, None)]
+
+
+def test_unadvertised_mechanism_is_refused_but_its_inline_credentials_are_kept():
+    """AUTH PLAIN to Exchange (which offers only GSSAPI NTLM LOGIN) is refused; the credentials are recorded."""
+    d = Driver(make_session("exchange2000")).feed(b"EHLO x\r\nAUTH PLAIN " + base64.b64encode(b"\0root\0toor") + b"\r\n")
+    assert d.replies[-1].data == b"504 5.7.4 Unrecognized authentication type\r\n"
+    auth = d.of("smtp.auth")[0]
+    assert (auth.advertised, auth.outcome, auth.username, auth.password) == (False, "unsupported", "root", "toor")
+
+
+def test_cram_md5_challenge_and_response_kept_in_hashcat_form():
+    """CRAM-MD5 gets a Dovecot-like challenge; the response is kept as $cram_md5$challenge$response."""
+    d = Driver(make_session("postfix")).feed(b"EHLO a.example\r\nAUTH CRAM-MD5\r\n")
+    challenge = base64.b64decode(d.replies[-1].data[4:-2])
+    assert re.fullmatch(rb"<\d+\.\d+@mail\.example\.com>", challenge)
+    response = base64.b64encode(b"alice 0123456789abcdef0123456789abcdef")
+    d.feed(response + b"\r\n")
+    auth = d.of("smtp.auth")[0]
+    assert auth.username == "alice"
+    assert auth.response == f"$cram_md5${base64.b64encode(challenge).decode()}${response.decode()}"
+
+
+def test_starttls_discards_pipelined_bytes_and_resets_the_session():
+    """RFC 3207: bytes after STARTTLS are dropped (CVE-2011-0411) and the client must EHLO again."""
+    d = Driver(make_session("postfix", tls=True)).feed(b"EHLO a.example\r\nSTARTTLS\r\nMAIL FROM:<injected@x>\r\n")
+    assert d.tls_requested == 1
+    assert "starttls_injection" in [v.violation for v in d.of("smtp.violation")]
+    assert not d.of("smtp.mail_from")
+    d.feed(b"EHLO a.example\r\n")
+    assert b"STARTTLS" not in d.replies[-1].data and b"AUTH PLAIN LOGIN CRAM-MD5" in d.replies[-1].data
+    assert d.of("smtp.tls")[0].outcome == "established"
+
+
+def test_starttls_unavailable_gets_the_persona_refusal():
+    """Without a certificate Exchange answers STARTTLS with IIS's 554."""
+    d = Driver(make_session("exchange2000")).feed(b"EHLO x\r\nSTARTTLS\r\n")
+    assert d.replies[-1].data == b"554 5.7.3 Unable to initialize security subsystem\r\n"
+    assert b"STARTTLS" not in d.replies[1].data
+
+
+def test_xexch50_probe_gets_send_binary_data_and_is_flagged():
+    """The MS03-046 check ("XEXCH50 2 2") sees an unpatched server; a negative size is refused and flagged."""
+    d = Driver(make_session("exchange2000")).feed(b"EHLO x\r\nMAIL FROM: a@b\r\nRCPT TO: administrator\r\n"
+                                                  b"XEXCH50 2 2\r\nXXXEXCH50 -1 2\r\n")
+    assert d.replies[4].data == b"354 Send binary data\r\n"
+    assert d.replies[5].data == b"250 2.0.0 OK\r\n"
+    assert d.replies[6].data == b"501 5.5.4 Invalid arguments\r\n"
+    assert [v.detail for v in d.of("smtp.violation") if v.violation == "xexch50"] == ["XEXCH50 2 2", "XEXCH50 -1 2"]
+
+
+def test_finish_records_an_abandoned_auth_and_the_close():
+    """A client that leaves mid-AUTH still leaves its username in the record."""
+    d = Driver(make_session("exchange2000")).feed(b"EHLO x\r\nAUTH LOGIN\r\n" + base64.b64encode(b"sa") + b"\r\n")
+    d.finish("peer_closed")
+    auth = d.of("smtp.auth")[0]
+    assert (auth.outcome, auth.username) == ("abandoned", "sa")
+    closed = d.of("session.closed")[0]
+    assert closed.reason == "peer_closed" and closed.commands == 2
+
+
+def test_reply_never_echoes_a_line_break_from_the_client():
+    """Attacker text echoed in a reply (ETRN's argument) cannot forge an extra reply line."""
+    d = Driver(make_session("exchange2000")).feed(b"HELO x\r\nETRN a\rb 250 fake\r\n")
+    assert d.replies[-1].data.count(b"\r\n") == 1
