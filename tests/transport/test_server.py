@@ -27,6 +27,18 @@ def read_reply(sock: socket.socket, timeout: float = 5.0) -> bytes:
             return data
 
 
+def read_replies(sock: socket.socket, count: int, timeout: float = 5.0) -> bytes:
+    """Exactly `count` complete replies, however the reads split them."""
+    sock.settimeout(timeout)
+    data = b""
+    while sum(1 for l in data.split(b"\r\n")[:-1] if l[3:4] == b" ") < count:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def read_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
     sock.settimeout(timeout)
     data = b""
@@ -235,3 +247,19 @@ def test_ipv6_listener(sensor_factory):
     with smtplib.SMTP("::1", sensor.port, timeout=10) as client:
         assert client.noop()[0] == 250
     assert sensor.wait_for("session.opened")[0].src_ip == "::1"
+
+
+def test_bdat_chunks_over_a_socket(sensor_factory):
+    """CHUNKING (RFC 3030) over a real socket: two chunks, the second LAST, stored as one message."""
+    sensor = sensor_factory(smtp__persona="postfix")
+    first, last = b"Subject: chunked\r\n\r\n", b"x" * 5000 + b"\r\n"
+    with socket.create_connection(sensor.address) as sock:
+        read_reply(sock)
+        sock.sendall(b"EHLO a.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n")
+        read_replies(sock, 3)
+        sock.sendall(f"BDAT {len(first)}\r\n".encode() + first)
+        assert read_reply(sock) == f"250 2.0.0 Ok: {len(first)} bytes\r\n".encode()
+        sock.sendall(f"BDAT {len(last)} LAST\r\n".encode() + last)
+        assert read_reply(sock).startswith(f"250 2.0.0 Ok: {len(first) + len(last)} bytes queued as ".encode())
+    message = sensor.wait_for("smtp.message")[0].event
+    assert (message.subject, message.size, message.transfer) == ("chunked", len(first) + len(last), "BDAT")

@@ -1,0 +1,41 @@
+"""The reference battery (tests/reference/battery.py, raw sockets) against the running postfix persona.
+
+The battery is the same script that recorded real Postfix 3.7.11 + Dovecot; its conversations with
+relaypot must match the recording byte for byte, except queue ids, challenges and the documented
+honeypot deviations (see test_personas.DELIBERATE).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from concurrent.futures import ThreadPoolExecutor
+
+from conftest import REFERENCE
+from personas.test_personas import POSTFIX_REFERENCE, expected_from_reference, normalize, unesc
+
+
+def load_battery():
+    spec = importlib.util.spec_from_file_location("battery", REFERENCE / "battery.py")
+    battery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(battery)
+    return battery
+
+
+def test_battery_over_sockets_matches_real_postfix(sensor_factory):
+    """All 67 probes, each on a fresh TCP connection with TLS where asked, get what real Postfix sent."""
+    sensor = sensor_factory(smtp__persona="postfix", smtp__hostname="mail.example.com",
+                            limits__max_connections_per_ip=100)
+    battery = load_battery()
+    probes = battery.probes("mail.example.com", "root")
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        results = list(pool.map(lambda p: battery.run_probe(sensor.host, sensor.port, *p), probes))
+    reference = {c["name"]: c for c in POSTFIX_REFERENCE}
+    mismatched = {}
+    for conversation in results:
+        got = normalize(b"".join(unesc(t) for d, t in conversation["exchange"] if d == "S"))
+        expected = expected_from_reference(reference[conversation["name"]])
+        if got != expected:
+            mismatched[conversation["name"]] = (expected, got)
+        assert conversation.get("close") == reference[conversation["name"]].get("close"), conversation["name"]
+    assert not mismatched, mismatched
+    assert len(results) == 67

@@ -1,0 +1,187 @@
+"""The `relaypot` command as a user runs it: a real process, real signals, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import smtplib
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+RELAYPOT = [sys.executable, "-m", "relaypot.cli"]
+
+
+def start(data_dir: Path, *extra: str, env: dict | None = None) -> tuple[subprocess.Popen, int]:
+    """`relaypot run` on 127.0.0.1, port 0; returns the process and the port it printed."""
+    proc = subprocess.Popen(
+        [*RELAYPOT, "run", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--sensor", "cli-test", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+    )
+    seen = []
+    for _ in range(20):  # log lines (a certificate being made, say) may come first
+        line = proc.stderr.readline()
+        seen.append(line)
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if match:
+            return proc, int(match.group(1))
+        if not line:
+            break
+    proc.kill()
+    raise AssertionError("".join(seen))
+
+
+def send(port: int, n: int) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.sendmail(f"s{n}@spam.example", [f"r{n}@victim.example"], f"Subject: message {n}\r\n\r\nbody\r\n")
+
+
+def jsonl(data_dir: Path) -> list[dict]:
+    lines = (data_dir / "events.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def sql(data_dir: Path, query: str) -> list[tuple]:
+    conn = sqlite3.connect(data_dir / "relaypot.sqlite")
+    try:
+        return conn.execute(query).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_gracefully_and_every_event_is_in_both_sinks(tmp_path, signum):
+    """SIGTERM/SIGINT: stop accepting, end open sessions with the persona's reply, flush, exit 0."""
+    proc, port = start(tmp_path, "--persona", "postfix", env={"RELAYPOT_LIMITS_SHUTDOWN_GRACE": "0.5"})
+    for n in range(5):
+        send(port, n)
+    lingering = smtplib.SMTP("127.0.0.1", port, timeout=10)
+    lingering.ehlo("still.here")
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "every record is written" in err
+    records = jsonl(tmp_path)
+    assert len(records) == sql(tmp_path, "SELECT count(*) FROM events")[0][0]
+    closed = [r for r in records if r["kind"] == "session.closed"]
+    assert len(closed) == 6 and closed[-1]["reason"] == "shutdown"
+    assert sql(tmp_path, "SELECT count(*) FROM messages") == [(5,)]
+    lines = [line for line in out.splitlines() if "messages=" in line]
+    assert len(lines) == 6 and "EHLO still.here" in lines[-1]
+
+
+def test_kill_9_loses_at_most_the_last_flush_interval(tmp_path):
+    """After SIGKILL, every session that ended more than one flush interval earlier is in both sinks."""
+    proc, port = start(tmp_path, "--quiet", env={"RELAYPOT_STORE_FLUSH_INTERVAL": "0.2"})
+    for n in range(20):
+        send(port, n)
+    time.sleep(0.2 * 2 + 0.3)  # two flush intervals and scheduling slack
+    proc.kill()
+    proc.wait(10)
+    assert sql(tmp_path, "SELECT count(*) FROM sessions WHERE close_reason = 'quit'") == [(20,)]
+    assert len([r for r in jsonl(tmp_path) if r["kind"] == "smtp.message"]) == 20
+
+
+def test_quiet_prints_no_session_lines_and_lines_escape_attacker_text(tmp_path):
+    """The per-session line escapes terminal control characters an attacker put in HELO."""
+    proc, port = start(tmp_path)
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.putcmd("HELO", "evil\x1b]0;pwned\x07\x1b[2J")
+        client.getreply()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert "\x1b" not in out and "\x07" not in out
+    assert "HELO evil\\x1b]0;pwned\\x07\\x1b[2J" in out
+    proc, port = start(tmp_path / "q", "--quiet")
+    send(port, 1)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert out == ""
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*RELAYPOT, *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
+
+
+def test_check_config_merges_file_environment_and_flags(tmp_path):
+    """Defaults < file < RELAYPOT_* < flags, each value printed with its source."""
+    config = tmp_path / "relaypot.toml"
+    config.write_text('[limits]\nidle_timeout = 60\nmax_connections = 50\n[smtp]\npersona = "postfix"\n')
+    result = run_cli("check-config", "--config", str(config), "--hostname", "mx.example.org",
+                     env={"RELAYPOT_LIMITS_MAX_CONNECTIONS": "70"})
+    assert result.returncode == 0, result.stderr
+    assert f"idle_timeout = 60.0  # {config}" in result.stdout
+    assert "max_connections = 70  # environment RELAYPOT_LIMITS_MAX_CONNECTIONS" in result.stdout
+    assert 'hostname = "mx.example.org"  # command line' in result.stdout
+    assert 'persona = "postfix"' in result.stdout
+
+
+@pytest.mark.parametrize("content,message", [
+    ('[limits]\nidle_timeout = "soon"\n', '[limits] idle_timeout: expected a number of seconds, got \'soon\''),
+    ("[limits]\nidle_timout = 5\n", "[limits] unknown key 'idle_timout'"),
+    ("[smtp]\nlisten = [\"localhost:25\"]\n", "[smtp] listen: 'localhost:25': 'localhost' is not an IP address"),
+    ("[smtp\n", "not valid TOML"),
+    ('[smtp]\npersona = "sendmail"\n', "unknown persona 'sendmail'"),
+])
+def test_config_errors_are_one_clear_line(tmp_path, content, message):
+    """A bad file exits non-zero with one line naming the file, table and key."""
+    config = tmp_path / "relaypot.toml"
+    config.write_text(content)
+    result = run_cli("check-config", "--config", str(config))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("relaypot: error: ") and message in lines[0], result.stderr
+    if "persona" not in message:
+        assert str(config) in lines[0]
+
+
+def test_environment_errors_name_the_variable():
+    result = run_cli("check-config", env={"RELAYPOT_LIMITS_MAX_COMMANDS": "lots"})
+    assert result.returncode == 2
+    assert "environment RELAYPOT_LIMITS_MAX_COMMANDS: expected a whole number, got 'lots'" in result.stderr
+
+
+def test_run_refuses_a_port_in_use(tmp_path):
+    proc, port = start(tmp_path / "a", "--quiet")
+    try:
+        result = run_cli("run", "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "b"))
+        assert result.returncode == 2
+        assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+
+
+def test_personas_list_and_show():
+    listing = run_cli("personas")
+    assert listing.returncode == 0
+    assert listing.stdout.startswith("exchange2000") and "postfix" in listing.stdout
+    shown = run_cli("personas", "show", "postfix", "--hostname", "mx.example.org")
+    assert "S: 220 mx.example.org ESMTP Postfix (Debian/GNU)" in shown.stdout
+    assert "C: AUTH LOGIN" in shown.stdout and "S: 535 5.7.8 Error: authentication failed" in shown.stdout
+
+
+def test_replay_prints_a_recorded_session(tmp_path):
+    """`relaypot replay` rebuilds the conversation from the store, attacker bytes escaped."""
+    proc, port = start(tmp_path, "--quiet")
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.ehlo("bot\x1b[31m.example")
+        client.sendmail("a@b.example", ["c@d.example"], "Subject: x\r\n\r\nhi\r\n")
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    session = jsonl(tmp_path)[0]["session"]
+    result = run_cli("replay", session, "--data-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("S: 220 mail.example.com Microsoft ESMTP MAIL Service")
+    assert "C: ehlo bot\\x1b[31m.example" in lines
+    assert any(line.startswith("C: <message: ") for line in lines)
+    assert lines[-1].startswith("# closed: quit")
+    assert run_cli("replay", "nosuchsession", "--data-dir", str(tmp_path)).returncode == 2

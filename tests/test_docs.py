@@ -1,0 +1,67 @@
+"""Contracts between the code and its documentation."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from relaypot import cli, config
+from relaypot.events import EVENT_TYPES, VIOLATIONS, _codec_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+
+def documented_events() -> dict[str, list[str]]:
+    text = (DOCS / "events.md").read_text()
+    sections = re.split(r"^### `([a-z_.]+)`\s*$", text, flags=re.M)
+    found = {}
+    for kind, body in zip(sections[1::2], sections[2::2]):
+        found[kind] = re.findall(r"^\| `([a-z_0-9]+)` \|", body.split("Violation kinds")[0], flags=re.M)
+    return found
+
+
+def test_events_md_documents_exactly_the_registry():
+    """docs/events.md lists every event kind with exactly its fields, and nothing else."""
+    documented = documented_events()
+    assert set(documented) == set(EVENT_TYPES)
+    for kind, cls in EVENT_TYPES.items():
+        expected = [name + "_b64" if mode != "plain" else name for name, mode in _codec_plan(cls)]
+        assert documented[kind] == expected, kind
+
+
+def test_events_md_documents_every_violation_kind():
+    text = (DOCS / "events.md").read_text().split("Violation kinds:")[1]
+    rows = dict(re.findall(r"^\| `([a-z_0-9]+)` \| (.+) \|$", text, flags=re.M))
+    assert {kind: meaning.replace("`", "") for kind, meaning in rows.items()} == VIOLATIONS
+
+
+def test_cli_md_documents_every_command_and_option():
+    """Every subcommand and every flag of every subcommand appears in docs/cli.md."""
+    text = (DOCS / "cli.md").read_text()
+    parser = cli.parser()
+    for name, (func, epilog) in parser.commands.items():
+        assert f"## `relaypot {name}`" in text, name
+        assert func.__doc__ and epilog.startswith("examples:")
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name, subparser in sub.choices.items():
+        for action in subparser._actions:
+            for flag in action.option_strings:
+                if flag not in ("-h", "--help"):
+                    assert f"`{flag}" in text, f"{name} {flag}"
+
+
+def test_cli_md_documents_every_configuration_key():
+    text = (DOCS / "cli.md").read_text()
+    for option in config.OPTIONS:
+        assert f"| `[{option.table}]` | `{option.key}` |" in text, option.key
+        assert f"`{option.env}`" in text
+
+
+def test_readme_commands_are_what_ci_runs():
+    """The README's test command is the one .ci/run calls; its install-and-run command is there too."""
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    test_command = re.search(r"^    (pip install -e '\.\[test\]' && .+)$", readme, flags=re.M).group(1)
+    assert test_command in ci
+    assert re.search(r"^    pip install \. && relaypot run$", readme, flags=re.M)

@@ -1,0 +1,75 @@
+"""Clients nobody here wrote, as attackers run them: swaks, Postfix's smtp-source, nmap's scripts."""
+
+from __future__ import annotations
+
+import subprocess
+
+from conftest import require
+
+
+def run(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+
+
+def test_swaks_pipelined_relay_attempt_with_auth(sensor):
+    """swaks --pipeline --auth: the AUTH LOGIN credentials are kept; the relayed message is stored, not sent."""
+    swaks = require("swaks")
+    result = run([swaks, "--server", f"{sensor.host}:{sensor.port}", "--from", "spam@bulk.example",
+                  "--to", "victim@example.net", "--pipeline", "--auth", "LOGIN", "--auth-user", "Bob",
+                  "--auth-password", "S3cret!", "--auth-optional", "--header", "Subject: swaks relay test"])
+    assert "535 5.7.3 Authentication unsuccessful" in result.stdout
+    assert "250 2.6.0" in result.stdout and "Queued mail for delivery" in result.stdout
+    auth = sensor.wait_for("smtp.auth")[0].event
+    assert (auth.username, auth.password) == ("Bob", "S3cret!")
+    message = sensor.wait_for("smtp.message")[0].event
+    assert message.subject == "swaks relay test" and message.rcpt_to == ("victim@example.net",)
+
+
+def test_swaks_starttls_against_postfix(sensor_factory):
+    """swaks --tls completes a real TLS handshake and a whole transaction inside it."""
+    swaks = require("swaks")
+    sensor = sensor_factory(smtp__persona="postfix")
+    result = run([swaks, "--server", f"{sensor.host}:{sensor.port}", "--from", "a@b.example",
+                  "--to", "c@d.example", "--tls", "--header", "Subject: over tls"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "220 2.0.0 Ready to start TLS" in result.stdout
+    assert sensor.wait_for("smtp.message")[0].event.subject == "over tls"
+    assert sensor.wait_for("smtp.tls")[0].event.outcome == "established"
+
+
+def test_smtp_source_many_parallel_sessions(sensor_factory):
+    """Postfix's smtp-source: 200 messages over 20 parallel sessions, every one recorded."""
+    smtp_source = require("smtp-source")
+    sensor = sensor_factory(limits__max_connections_per_ip=64)
+    result = run([smtp_source, "-s", "20", "-m", "200", "-l", "2000", "-f", "bulk@spam.example",
+                  "-t", "victim@example.net", f"{sensor.host}:{sensor.port}"])
+    assert result.returncode == 0, result.stderr
+    messages = sensor.wait_for("smtp.message", 200, timeout=30)
+    assert len(messages) == 200
+    sensor.stop()
+    assert sensor.sql("SELECT count(*) FROM sessions WHERE close_reason = 'quit'") == [(200,)]
+    assert sensor.sql("SELECT count(*), min(size), max(size) FROM messages")[0][0] == 200
+
+
+def test_nmap_identifies_the_exchange_persona_as_windows(sensor):
+    """nmap -sV, smtp-commands, smtp-ntlm-info and smtp-open-relay see Exchange 2000 on Windows, an open relay."""
+    nmap = require("nmap")
+    result = run([nmap, "-n", "-Pn", "-sV", "-p", str(sensor.port), "--script",
+                  "smtp-commands,smtp-ntlm-info,smtp-open-relay", sensor.host], timeout=180)
+    out = result.stdout
+    assert "Microsoft ESMTP 5.0.2195.5329" in out, out
+    assert "OS: Windows" in out
+    assert "NetBIOS_Computer_Name: MAIL" in out and "DNS_Computer_Name: mail.example.com" in out
+    assert "Product_Version: 5.0.2195" in out
+    assert "Server is an open relay" in out
+    assert "AUTH GSSAPI NTLM LOGIN" in out
+    # nmap's open-relay script sends probe messages: they are all kept.
+    assert len(sensor.wait_for("smtp.rcpt_to", 10)) >= 10
+
+
+def test_nmap_recognises_the_postfix_persona(sensor_factory):
+    """nmap -sV names the postfix persona Postfix smtpd."""
+    nmap = require("nmap")
+    sensor = sensor_factory(smtp__persona="postfix")
+    result = run([nmap, "-n", "-Pn", "-sV", "-p", str(sensor.port), sensor.host], timeout=180)
+    assert "Postfix smtpd" in result.stdout, result.stdout
