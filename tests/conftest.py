@@ -16,7 +16,8 @@ import pytest
 
 from relaypot import app, config
 from relaypot.personas import model
-from relaypot.protocol.session import Session, SessionSettings
+from relaypot.protocol.session import Session
+from relaypot.protocol.settings import SessionSettings
 from relaypot.sinks.memory import MemorySink
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -130,7 +131,7 @@ def sensor(sensor_factory) -> RunningSensor:
 
 def make_session(persona: str = "exchange2000", hostname: str = "mail.example.com", tls: bool = False,
                  client_ip: str = "192.0.2.10", **limits: Any) -> Session:
-    from relaypot.protocol.session import SessionLimits
+    from relaypot.protocol.settings import SessionLimits
 
     settings = SessionSettings(
         model.load(persona), hostname, hostname, limits=SessionLimits(**limits), tls_available=tls,

@@ -17,7 +17,7 @@ from relaypot.config import Settings, parse_listen
 from relaypot.errors import ConfigError
 from relaypot.personas import model
 from relaypot.pipeline import EventBus
-from relaypot.protocol.session import SessionLimits, SessionSettings
+from relaypot.protocol.settings import SessionLimits, SessionSettings
 from relaypot.sinks.base import Sink
 from relaypot.sinks.console import ConsoleSummary
 from relaypot.sinks.jsonl import JsonlSink

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import logging
 import sys
-from pathlib import Path
 from typing import Any, Callable
 
 from relaypot import __version__, config

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+import orjson
 
 EVENT_TYPES: dict[str, type[Event]] = {}
 
@@ -175,7 +176,7 @@ class Record:
     sensor: str
     src_ip: str
     event: Event
-    _json: str | None = field(default=None, repr=False, compare=False)
+    _json: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def kind(self) -> str:
@@ -190,30 +191,30 @@ class Record:
             "sensor": self.sensor,
             "src_ip": self.src_ip,
         }
-        data.update(event_fields(self.event))
+        _add_fields(self.event, data)
         return data
 
-    def to_json(self) -> str:
-        """One JSON object on one line; cached, since every sink wants the same text."""
+    def to_json(self) -> bytes:
+        """One JSON object (UTF-8, no newline); cached, since every sink wants the same bytes."""
         if self._json is None:
-            self._json = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+            self._json = orjson.dumps(self.to_dict())
         return self._json
 
-
-_CODEC_PLANS: dict[type, tuple[tuple[str, str], ...]] = {}
+_CODEC_PLANS: dict[type, tuple[tuple[str, str, str], ...]] = {}
 
 
 def field_names(cls: type[Event]) -> tuple[str, ...]:
-    return tuple(name for name, _ in _codec_plan(cls))
+    return tuple(name for name, _, _ in _codec_plan(cls))
 
 
-def _codec_plan(cls: type[Event]) -> tuple[tuple[str, str], ...]:
-    """(field, how to encode it) per field: raw bytes travel as base64 under `<name>_b64`."""
+def _codec_plan(cls: type[Event]) -> tuple[tuple[str, str, str], ...]:
+    """(field, JSON key, how to encode it) per field: raw bytes travel as base64 under `<name>_b64`."""
     plan = _CODEC_PLANS.get(cls)
     if plan is None:
         modes = {"bytes": "bytes", "tuple[bytes, ...]": "bytes_tuple"}
         plan = _CODEC_PLANS[cls] = tuple(
-            (f.name, modes.get(str(f.type), "plain")) for f in dataclasses.fields(cls)
+            (f.name, f.name + "_b64" if str(f.type) in modes else f.name, modes.get(str(f.type), "plain"))
+            for f in dataclasses.fields(cls)
         )
     return plan
 
@@ -221,15 +222,26 @@ def _codec_plan(cls: type[Event]) -> tuple[tuple[str, str], ...]:
 def event_fields(event: Event) -> dict[str, Any]:
     """The event's fields as JSON-ready values: bytes become `<name>_b64`, text is made valid UTF-8."""
     out: dict[str, Any] = {}
-    for name, mode in _codec_plan(type(event)):
-        value = getattr(event, name)
-        if mode == "bytes":
-            out[name + "_b64"] = base64.b64encode(value).decode("ascii")
-        elif mode == "bytes_tuple":
-            out[name + "_b64"] = [base64.b64encode(v).decode("ascii") for v in value]
-        else:
-            out[name] = _json_safe(value)
+    _add_fields(event, out)
     return out
+
+
+def _add_fields(event: Event, out: dict[str, Any]) -> None:
+    b64 = base64.b64encode
+    for name, key, mode in _codec_plan(type(event)):
+        value = getattr(event, name)
+        if mode == "plain":
+            kind = type(value)
+            if kind is str:
+                out[key] = value if value.isascii() else clean_text(value)
+            elif value is None or kind is int or kind is float or kind is bool:
+                out[key] = value
+            else:
+                out[key] = _json_safe(value)
+        elif mode == "bytes":
+            out[key] = b64(value).decode("ascii")
+        else:
+            out[key] = [b64(v).decode("ascii") for v in value]
 
 
 def _json_safe(value: Any) -> Any:
@@ -244,6 +256,8 @@ def _json_safe(value: Any) -> Any:
 
 def clean_text(text: str) -> str:
     """Attacker text decoded with surrogateescape holds lone surrogates; JSON and SQL want valid UTF-8."""
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
         return text
@@ -255,11 +269,11 @@ def record_from_dict(data: dict[str, Any]) -> Record:
     """Rebuild a Record from `Record.to_dict()` output (a JSON line)."""
     cls = EVENT_TYPES[data["kind"]]
     kwargs: dict[str, Any] = {}
-    for name, mode in _codec_plan(cls):
-        if mode == "bytes" and name + "_b64" in data:
-            kwargs[name] = base64.b64decode(data[name + "_b64"])
-        elif mode == "bytes_tuple" and name + "_b64" in data:
-            kwargs[name] = tuple(base64.b64decode(v) for v in data[name + "_b64"])
+    for name, key, mode in _codec_plan(cls):
+        if mode == "bytes" and key in data:
+            kwargs[name] = base64.b64decode(data[key])
+        elif mode == "bytes_tuple" and key in data:
+            kwargs[name] = tuple(base64.b64decode(v) for v in data[key])
         elif name in data:
             value = data[name]
             kwargs[name] = tuple(value) if isinstance(value, list) else value

@@ -14,7 +14,8 @@ from conftest import REFERENCE
 from relaypot.errors import PersonaError
 from relaypot.personas import model
 from relaypot.protocol.outputs import Deliver, Reply, StartTls, StoredMessage
-from relaypot.protocol.session import Session, SessionSettings
+from relaypot.protocol.session import Session
+from relaypot.protocol.settings import SessionSettings
 from relaypot.protocol.transcript import render, scripted
 
 SESSION_SOURCE = Path(model.__file__).parents[1] / "protocol" / "session.py"

@@ -68,31 +68,52 @@ VERB_KEYS: dict[str, frozenset[str]] = {
 
 @dataclass(frozen=True, slots=True)
 class ReplyTemplate:
-    """One SMTP reply: a code and one or more text lines, rendered CRLF-framed (RFC 5321 §4.2.1)."""
+    """One SMTP reply: a code and one or more text lines, rendered CRLF-framed (RFC 5321 §4.2.1).
+
+    A template without placeholders carries its `text` (lines joined by CRLF, no final CRLF) and
+    its `wire` bytes ready made; an empty reply (a silent close) has both empty.
+    """
 
     key: str
     code: int
     lines: tuple[str, ...]
     fields: frozenset[str]
-    static: bytes | None
+    text: str | None = None
+    wire: bytes | None = None
 
-    def render(self, values: Mapping[str, str]) -> bytes:
-        if self.static is not None:
-            return self.static
-        return frame_reply(self.code, [line.format_map(values) for line in self.lines])
+    def render(self, values: Mapping[str, str]) -> tuple[str, bytes]:
+        """(text, wire bytes); `values` fill the placeholders as data, never as a template."""
+        if self.wire is not None:
+            return self.text, self.wire
+        text = frame_text(self.code, [line.format_map(values) for line in self.lines])
+        return text, wire(text)
 
 
-def frame_reply(code: int, lines: list[str]) -> bytes:
-    """`250-first`, `250-…`, `250 last`, each ending in CRLF; attacker text cannot add a line."""
-    prefix = str(code)
+def frame_text(code: int, lines: list[str]) -> str:
+    """`250-first`, `250-…`, `250 last` joined by CRLF; attacker text cannot add a line."""
+    if len(lines) == 1:
+        line = lines[0]
+        if "\r" in line or "\n" in line:
+            line = line.replace("\r", " ").replace("\n", " ")
+        return f"{code} {line}"
     last = len(lines) - 1
     out = []
     for i, line in enumerate(lines):
         # A CR or LF inside echoed attacker text would forge an extra reply line.
         if "\r" in line or "\n" in line:
             line = line.replace("\r", " ").replace("\n", " ")
-        out.append(f"{prefix}{' ' if i == last else '-'}{line}\r\n")
-    return "".join(out).encode("utf-8", "surrogateescape")
+        out.append(f"{code}{' ' if i == last else '-'}{line}")
+    return "\r\n".join(out)
+
+
+def wire(text: str) -> bytes:
+    """A reply's bytes: its text and the final CRLF; echoed undecodable bytes go back as they came."""
+    return (text + "\r\n").encode("utf-8", "surrogateescape") if text else b""
+
+
+def static_template(key: str, code: int, lines: tuple[str, ...]) -> ReplyTemplate:
+    text = frame_text(code, list(lines))
+    return ReplyTemplate(key, code, lines, frozenset(), text, wire(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +345,7 @@ def compile_reply(key: str, value: Any, where: str) -> ReplyTemplate:
     An empty string means the server says nothing (a silent close).
     """
     if value == "":
-        return ReplyTemplate(key, 0, (), frozenset(), b"")
+        return ReplyTemplate(key, 0, (), frozenset(), "", b"")
     lines = [value] if isinstance(value, str) else value
     if not isinstance(lines, list) or not lines or not all(isinstance(v, str) for v in lines):
         raise PersonaError(f"{where}: [replies] {key} must be a string or a list of strings")
@@ -339,11 +360,9 @@ def compile_reply(key: str, value: Any, where: str) -> ReplyTemplate:
     fields: set[str] = set()
     for text in texts:
         fields |= _validate_placeholder(text, key, where)
-    template = ReplyTemplate(key, int(code_text), tuple(texts), frozenset(fields), None)
     if not fields:
-        template = ReplyTemplate(key, template.code, template.lines, template.fields,
-                                 frame_reply(template.code, list(texts)))
-    return template
+        return static_template(key, int(code_text), tuple(texts))
+    return ReplyTemplate(key, int(code_text), tuple(texts), frozenset(fields))
 
 
 def _validate_placeholder(text: str, key: str, where: str) -> set[str]:

@@ -8,124 +8,39 @@ exception.
 
 from __future__ import annotations
 
-import random
 import re
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from email.utils import format_datetime
-from typing import Any, Callable
+from dataclasses import replace
+from typing import Callable
 
 from relaypot.events import (
     Command, Event, Helo, MailFrom, MessageReceived, RcptTo, SessionClosed, SessionOpened, Tls, Violation,
 )
-from relaypot.personas.model import Persona, ReplyTemplate, frame_reply
-from relaypot.protocol import states
-from relaypot.protocol.auth import AuthContext, AuthExchange, capture_unsupported
-from relaypot.protocol.commands import BAD_ADDRESS, Path, decode, parse_path, split_command
+from relaypot.personas.model import frame_text, wire
+from relaypot.protocol.auth import AuthContext, AuthExchange, AuthStep, capture_unsupported
+from relaypot.protocol.commands import BAD_ADDRESS, Path, decode, parse_path
 from relaypot.protocol.data import find_end, line_ending_violations, unstuff
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
+from relaypot.protocol.settings import SessionSettings
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, CONNECTED, DATA, GREETED, MAIL, PAUSED, RCPT
 
 Output = Reply | Event | StartTls | Deliver | Close
 
 _TAIL = 8  # bytes of an over-size body kept to find <CRLF>.<CRLF> across reads
-
-
-@dataclass(frozen=True)
-class SessionLimits:
-    """Bounds on what one client may make the session hold or do (documented in docs/cli.md)."""
-
-    max_line_length: int = 4096  # RFC 5321 §4.5.3.1.4 asks for 512; real servers allow more
-    max_message_size: int = 25 * 1024 * 1024
-    max_recipients: int = 1000
-    max_commands: int = 1000
-    max_unknown_commands: int = 20
-    max_chunk_discard: int = 1 << 31  # XEXCH50/BDAT bytes we will read and drop
-
-
-class QueueIds:
-    """Queue ids in the persona's style, from the random source the settings carry."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self._rng = rng
-        self._sequence = 0
-
-    def next(self, style: str, hostname: str, now: float) -> str:
-        self._sequence += 1
-        if style == "exchange":
-            # <netbios name, lower case><10 random alphanumerics><8-digit sequence>@fqdn (S4, S20).
-            netbios = hostname.split(".")[0].lower().replace("-", "")[:15]
-            alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-            noise = "".join(self._rng.choice(alphabet) for _ in range(10))
-            return f"{netbios}{noise}{self._sequence:08d}"
-        # Postfix short ids: microseconds in 5 hex digits, then the queue file's inode in hex.
-        micros = int(now * 1_000_000) % 1_000_000
-        return f"{micros:05X}{self._rng.getrandbits(24):06X}"[:11]
-
-
-@dataclass
-class SessionSettings:
-    """Everything a session needs that is the same for every connection of a listener."""
-
-    persona: Persona
-    hostname: str
-    domain: str
-    limits: SessionLimits = field(default_factory=SessionLimits)
-    tls_available: bool = False
-    clock: Callable[[], float] = field(default=lambda: 0.0)
-    rng: random.Random = field(default_factory=random.Random)
-    queue_ids: QueueIds | None = None
-    replies: dict[str, ReplyTemplate] = field(init=False)
-    username_chars: frozenset[str] | None = field(init=False)
-    _ehlo_tails: dict[tuple[bool, bool], list[str]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.replies = bind_replies(self.persona, self.hostname, self.domain)
-        chars = self.persona.behaviour.auth_username_chars
-        self.username_chars = frozenset(chars) if chars else None
-        if self.queue_ids is None:
-            self.queue_ids = QueueIds(self.rng)
-        self._ehlo_tails = {}
-        for offered in (False, True):
-            for active in (False, True):
-                self._ehlo_tails[(offered, active)] = [
-                    k.keyword for k in self.persona.ehlo_keywords
-                    if k.when == "always"
-                    or (k.when == "tls_offered" and offered and not active)
-                    or (k.when == "tls_active" and active)
-                    or (k.when == "not_tls" and not active)
-                ]
-
-    def ehlo_keywords(self, tls_offered: bool, tls_active: bool) -> list[str]:
-        return self._ehlo_tails[(tls_offered, tls_active)]
-
-    def random_bytes(self, n: int) -> bytes:
-        return self.rng.getrandbits(8 * n).to_bytes(n, "big")
-
-
-def bind_replies(persona: Persona, hostname: str, domain: str) -> dict[str, ReplyTemplate]:
-    """Fill in the per-server placeholders once, so most replies become static bytes."""
-    known = {"hostname": hostname, "domain": domain}
-    bound = {}
-    for key, template in persona.replies.items():
-        if template.static is not None or not template.fields <= known.keys():
-            bound[key] = template
-            continue
-        lines = tuple(line.format_map(known) for line in template.lines)
-        bound[key] = ReplyTemplate(key, template.code, lines, frozenset(), frame_reply(template.code, list(lines)))
-    return bound
-
-
-def format_date(when: float, style: str) -> str:
-    moment = datetime.fromtimestamp(when, timezone.utc)
-    text = format_datetime(moment)  # "Sun, 11 Jan 2009 19:32:00 +0000"
-    if style == "rfc2822-nopad" and text[5] == "0":
-        text = text[:5] + text[6:]
-    return text
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class Session:
     """One SMTP conversation, driven by bytes from the client and answers from the transport."""
+
+    # Slots: ten thousand idle sessions should cost little memory, and attribute access less time.
+    __slots__ = (
+        "settings", "persona", "behaviour", "replies", "limits", "client_ip", "client_port", "server_ip",
+        "server_port", "listener", "state", "mode", "tls_active", "helo", "mail_from", "rcpt_to", "commands",
+        "messages", "unknown", "bytes_in", "bytes_out", "started", "_buf", "_pos", "_crlf_only", "_overlong",
+        "_overlong_head", "_data_scanned", "_data_overflow", "_chunk_left", "_chunk_kind", "_chunk_last",
+        "_chunk_refusal", "_pending", "_message", "_message_dropped", "_auth", "_auth_replies",
+        "_seen_violations", "_close_reason", "_last_reply", "_values",
+    )
 
     def __init__(self, settings: SessionSettings, client_ip: str, client_port: int = 0,
                  server_ip: str = "", server_port: int = 0, listener: str = "",
@@ -154,7 +69,6 @@ class Session:
         self.started = settings.clock()
         self._buf = bytearray()
         self._pos = 0
-        self._max_line = min(self.behaviour.max_line_length, self.limits.max_line_length)
         self._crlf_only = self.behaviour.line_ending == "crlf"
         self._overlong: int | None = None  # bytes seen of a line past the bound, while skipping it
         self._overlong_head = b""
@@ -165,11 +79,11 @@ class Session:
         self._chunk_last = False
         self._chunk_refusal: str | None = None
         self._pending: tuple[str, str, bytes] | None = None
-        self._message = bytearray()  # BDAT chunks so far
+        self._message: bytearray | None = None  # BDAT chunks so far
         self._message_dropped = 0
         self._auth: AuthExchange | None = None
         self._auth_replies: list[str] = []
-        self._seen_violations: set[str] = set()
+        self._seen_violations: set[str] | None = None
         self._close_reason: str | None = None
         self._last_reply = ""  # text of the latest reply, for the command's event
         self._values = {"client_ip": client_ip, "hostname": settings.hostname, "domain": settings.domain}
@@ -178,14 +92,12 @@ class Session:
 
     def start(self) -> list[Output]:
         """The greeting, and the `session.opened` event that carries it."""
-        banner = self._render("greeting", date=format_date(self.started, self.persona.date_format))
-        out: list[Output] = []
-        out.append(SessionOpened(
+        text, data = self._render("greeting", date=self.settings.date(self.started))
+        out: list[Output] = [SessionOpened(
             src_port=self.client_port, dst_ip=self.server_ip, dst_port=self.server_port,
-            listener=self.listener, persona=self.persona.name, hostname=self.settings.hostname,
-            banner=decode(banner).rstrip("\r\n"),
-        ))
-        self._send(out, banner, 220)
+            listener=self.listener, persona=self.persona.name, hostname=self.settings.hostname, banner=text,
+        )]
+        self._send(out, text, data, 220)
         return out
 
     def refuse(self) -> list[Output]:
@@ -196,7 +108,7 @@ class Session:
             listener=self.listener, persona=self.persona.name, hostname=self.settings.hostname, banner="",
         ))
         self._violation(out, "limit_connections", f"refused {self.client_ip}")
-        self._send(out, self._render("session.busy"), 421)
+        self._send_key(out, "session.busy")
         self._close(out, "limit")
         return out
 
@@ -227,7 +139,7 @@ class Session:
             key = "bdat.ok" if transfer == "BDAT" else "data.ok"
             queue_id = self.settings.queue_ids.next(self.behaviour.queue_id, self.settings.hostname,
                                                     self.settings.clock())
-            reply = self._render(key, queue_id=queue_id, size=str(stored.size))
+            text, data = self._render(key, queue_id=queue_id, size=str(stored.size))
             code = self.replies[key].code
             summary = stored.summary or {}
             out.append(MessageReceived(
@@ -237,9 +149,9 @@ class Session:
                 header_to=summary.get("header_to"), date=summary.get("date"),
                 message_id=summary.get("message_id"),
                 attachments=tuple(summary.get("attachments", ())), urls=tuple(summary.get("urls", ())),
-                reply_code=code, reply=decode(reply).rstrip("\r\n"),
+                reply_code=code, reply=text,
             ))
-            self._send(out, reply, code)
+            self._send(out, text, data, code)
             self._finish_pending(out, code)
         self._chunk_kind = ""
         self._reset_transaction()
@@ -343,11 +255,12 @@ class Session:
         else:
             idx = buf.find(b"\n", pos)
             end = idx + 1
-        if idx < 0 or end - pos > self._max_line:
-            if idx < 0 and len(buf) - pos <= self._max_line:
+        max_line = self.settings.max_line
+        if idx < 0 or end - pos > max_line:
+            if idx < 0 and len(buf) - pos <= max_line:
                 return None
             # Over the bound: keep the head (a server that truncates acts on it), drop the rest.
-            self._overlong_head = bytes(buf[pos : pos + self._max_line])
+            self._overlong_head = bytes(buf[pos : pos + max_line])
             if idx >= 0:
                 self._pos = end
                 self._violation(out, "line_too_long", f"{end - pos} bytes")
@@ -376,20 +289,27 @@ class Session:
             self._send_key(out, "session.too_many_commands")
             self._close(out, "limit")
             return
-        binary = _has_binary(stripped)
+        behaviour = self.behaviour
+        binary = "" if stripped.isascii() and not _CONTROL.search(stripped) else _binary_reason(stripped)
         if binary:
             self._violation(out, "binary", binary)
-        behaviour = self.behaviour
-        if not stripped.strip(b" \t"):
+        if not stripped or stripped.isspace():
             key = "command.bad_syntax" if behaviour.reject_empty_line else "command.unknown"
             self._finish_command(out, "", "", line, self._send_key(out, key), unknown=True)
             return
-        if behaviour.reject_invalid_utf8 and binary and (b"\x00" in stripped or not _is_utf8(stripped)):
+        if binary and behaviour.reject_invalid_utf8 and binary != "control bytes":
             self._finish_command(out, "", decode(stripped), line, self._send_key(out, "command.bad_bytes"),
                                  unknown=True)
             return
-        verb, argument = split_command(stripped)
-        if verb in behaviour.forbidden_verbs or (behaviour.forbid_nonalpha_first and not stripped[:1].isalpha()):
+        text = decode(stripped)
+        verb, _, argument = text.partition(" ")
+        if "\t" in verb:  # some clients separate with a TAB; real servers accept it
+            verb, _, argument = text.partition("\t")
+        verb = verb.upper()
+        argument = argument.strip(" \t")
+        if (behaviour.forbidden_verbs and verb in behaviour.forbidden_verbs) or (
+            behaviour.forbid_nonalpha_first and not stripped[:1].isalpha()
+        ):
             code = self._send_key(out, "command.forbidden")
             self._finish_command(out, verb, argument, line, code)
             self._close(out, "forbidden")
@@ -398,13 +318,13 @@ class Session:
         if handler is None:
             self._finish_command(out, verb, argument, line, self._send_key(out, "command.unknown"), unknown=True)
             return
-        refusal = states.refusal(verb, self.state, behaviour.mail_before_helo, behaviour.auth_before_helo)
+        refusal = self.settings.refusals.get((verb, self.state))
         if refusal is not None and verb != "BDAT":
             self._violation(out, "bad_sequence", f"{verb} in state {self.state}")
             self._finish_command(out, verb, argument, line, self._send_key(out, refusal))
             return
         code = handler(self, argument, out)
-        if verb == "BDAT" and self.mode == CHUNK:
+        if self.mode == CHUNK and verb == "BDAT":
             self._pending = (verb, argument, line)
             return
         self._finish_command(out, verb, argument, line, code)
@@ -435,7 +355,8 @@ class Session:
         lines = [self.persona.ehlo_greeting.format_map(self._values)]
         offered = self.settings.tls_available and "STARTTLS" in self.persona.verbs
         lines += self.settings.ehlo_keywords(offered, self.tls_active)
-        return self._send(out, frame_reply(250, lines), 250)
+        text = frame_text(250, lines)
+        return self._send(out, text, wire(text), 250)
 
     def _greet(self, verb: str, argument: str, out: list[Output]) -> None:
         # RFC 5321 §4.1.4: HELO/EHLO resets any transaction in progress.
@@ -531,7 +452,7 @@ class Session:
         self._chunk_kind = "BDAT"
         self._chunk_left = int(parts[0])
         self._chunk_last = len(parts) == 2
-        self._chunk_refusal = states.refusal("BDAT", self.state, False, False)
+        self._chunk_refusal = self.settings.refusals.get(("BDAT", self.state))
         if self._chunk_refusal:
             self._violation(out, "bad_sequence", f"BDAT in state {self.state}")
         self.mode = CHUNK
@@ -544,10 +465,13 @@ class Session:
         take = min(available, self._chunk_left)
         if take:
             start = self._pos
+            message = self._message
+            if message is None:
+                message = self._message = bytearray()
             if self._chunk_kind == "BDAT" and not self._chunk_refusal and (
-                len(self._message) + take <= self.limits.max_message_size
+                len(message) + take <= self.limits.max_message_size
             ):
-                self._message += self._buf[start : start + take]
+                message += self._buf[start : start + take]
             else:
                 self._message_dropped += take
             self._pos += take
@@ -564,7 +488,7 @@ class Session:
             self.mode = COMMAND
             return
         self.mode = COMMAND
-        size = len(self._message) + self._message_dropped
+        size = len(self._message or b"") + self._message_dropped
         if self._chunk_refusal:
             code = self._send_key(out, self._chunk_refusal)
             self._message_dropped = 0
@@ -577,8 +501,8 @@ class Session:
             self._chunk_kind = ""
             self._reset_transaction()
         else:
-            body = bytes(self._message)
-            self._message = bytearray()
+            body = bytes(self._message or b"")
+            self._message = None
             self.mode = PAUSED
             out.append(Deliver(body, "BDAT"))
             # The reply waits for the store; the command's event goes out then (message_stored).
@@ -617,7 +541,8 @@ class Session:
     def _help(self, argument: str, out: list[Output]) -> int:
         topic = self.persona.help_topics.get(argument.upper())
         if topic is not None:
-            return self._send(out, topic.render(self._values), topic.code)
+            text, data = topic.render(self._values)
+            return self._send(out, text, data, topic.code)
         return self._send_key(out, "help.ok")
 
     def _etrn(self, argument: str, out: list[Output]) -> int:
@@ -694,7 +619,7 @@ class Session:
             return
         self._auth_step(self._auth.respond(line.rstrip(b"\r\n").strip(b" ")), out)
 
-    def _auth_step(self, step: Any, out: list[Output], first: bool = False) -> int:
+    def _auth_step(self, step: AuthStep, out: list[Output], first: bool = False) -> int:
         delay = self.behaviour.auth_failure_delay if step.reply_key == "auth.failed" else 0.0
         code = self._send_key(out, step.reply_key, delay=delay, **(step.values or {}))
         if not first:  # the AUTH command's own reply is in its smtp.command event
@@ -720,35 +645,39 @@ class Session:
             self.state = GREETED if self.helo is not None else CONNECTED
         self.mail_from = None
         self.rcpt_to = []
-        self._message = bytearray()
+        self._message = None
         self._message_dropped = 0
 
-    def _render(self, key: str, **values: str) -> bytes:
+    def _render(self, key: str, **values: str) -> tuple[str, bytes]:
         template = self.replies[key]
-        if template.static is not None:
-            return template.static
-        merged = dict(self._values)
-        merged.update(values)
-        return template.render(merged)
+        if template.wire is not None:
+            return template.text, template.wire
+        return template.render({**self._values, **values})
 
     def _send_key(self, out: list[Output], key: str, delay: float = 0.0, **values: str) -> int:
         template = self.replies[key]
-        data = template.static if template.static is not None else self._render(key, **values)
-        return self._send(out, data, template.code, delay)
+        if template.wire is not None:
+            text, data = template.text, template.wire
+        else:
+            text, data = template.render({**self._values, **values})
+        return self._send(out, text, data, template.code, delay)
 
-    def _send(self, out: list[Output], data: bytes, code: int, delay: float = 0.0) -> int:
+    def _send(self, out: list[Output], text: str, data: bytes, code: int, delay: float = 0.0) -> int:
         if data:
             self.bytes_out += len(data)
             out.append(Reply(data, code, delay))
-        self._last_reply = decode(data).rstrip("\r\n")
+        self._last_reply = text
         return code
 
     def _violation(self, out: list[Output], kind: str, detail: str, always: bool = False) -> None:
         # Once per kind per session unless `always`: a flood of bad lines must not flood the store.
         if not always:
-            if kind in self._seen_violations:
+            seen = self._seen_violations
+            if seen is None:
+                seen = self._seen_violations = set()
+            elif kind in seen:
                 return
-            self._seen_violations.add(kind)
+            seen.add(kind)
         out.append(Violation(violation=kind, detail=detail))
 
     def _close(self, out: list[Output], reason: str) -> None:
@@ -767,17 +696,14 @@ def _is_utf8(data: bytes) -> bool:
         return False
 
 
-_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-def _has_binary(line: bytes) -> str:
-    """Why a command line is not plain text, or "" when it is."""
+def _binary_reason(line: bytes) -> str:
+    """Why a command line is not plain text, or "" when it is (UTF-8 text is fine)."""
     if b"\x00" in line:
         return "NUL byte"
-    if _CONTROL.search(line):
-        return "control bytes"
     if not line.isascii() and not _is_utf8(line):
         return "invalid UTF-8"
+    if _CONTROL.search(line):
+        return "control bytes"
     return ""
 
 

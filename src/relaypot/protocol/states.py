@@ -29,14 +29,11 @@ SEQUENCE: dict[str, dict[str, str]] = {
 }
 
 
-def refusal(verb: str, state: str, mail_before_helo: bool, auth_before_helo: bool) -> str | None:
-    """The reply key refusing `verb` in `state`, or None when it is allowed."""
-    row = SEQUENCE.get(verb)
-    if row is None:
-        return None
-    key = row.get(state)
-    if key is None:
-        return None
-    if state == CONNECTED and ((verb == "MAIL" and mail_before_helo) or (verb == "AUTH" and auth_before_helo)):
-        return None
-    return key
+def refusal_table(mail_before_helo: bool, auth_before_helo: bool) -> dict[tuple[str, str], str]:
+    """{(verb, state): reply key} for one persona: SEQUENCE with the persona's relaxations applied."""
+    table = {(verb, state): key for verb, row in SEQUENCE.items() for state, key in row.items()}
+    if mail_before_helo:
+        del table[("MAIL", CONNECTED)]
+    if auth_before_helo:
+        del table[("AUTH", CONNECTED)]
+    return table

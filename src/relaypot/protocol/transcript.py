@@ -6,7 +6,8 @@ import random
 
 from relaypot.personas.model import Persona
 from relaypot.protocol.outputs import Deliver, Reply, StoredMessage
-from relaypot.protocol.session import Session, SessionSettings
+from relaypot.protocol.session import Session
+from relaypot.protocol.settings import SessionSettings
 
 SCRIPT = (
     b"EHLO client.example.org\r\n",

@@ -52,7 +52,7 @@ class JsonlSink:
         chunk: list[bytes] = []
         chunk_size = 0
         for record in records:
-            line = (record.to_json() + "\n").encode("utf-8")
+            line = record.to_json() + b"\n"
             day = record.ts[:10]
             if self._needs_rotation(day, chunk_size, len(line)):
                 self._flush(chunk)

@@ -2,119 +2,132 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Callable, Sequence
+
+import orjson
 
 from relaypot.events import (
     Auth, Command, Helo, MailFrom, MessageReceived, RcptTo, Record, SessionClosed, SessionOpened, Tls,
     Violation, clean_text,
 )
 from relaypot.protocol.commands import domain_of
-from relaypot.storage.database import Database
+from relaypot.storage.database import Database, Insert
 
-INSERT_EVENT = ("INSERT INTO events (session_id, seq, ts, sensor, src_ip, kind, payload) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
-INSERT_SESSION = (
-    "INSERT INTO sessions (session_id, sensor, src_ip, src_port, dst_ip, dst_port, listener, persona, "
-    "hostname, started) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-)
-UPDATE_HELO = "UPDATE sessions SET helo_verb = ?, helo = ? WHERE session_id = ? AND helo IS NULL"
-UPDATE_TLS = "UPDATE sessions SET tls = 1 WHERE session_id = ?"
-UPDATE_CLOSED = (
-    "UPDATE sessions SET ended = ?, close_reason = ?, duration = ?, bytes_in = ?, bytes_out = ?, "
-    "commands = ?, messages = ? WHERE session_id = ?"
-)
-INSERT_COMMAND = (
-    "INSERT INTO commands (session_id, seq, ts, sensor, src_ip, verb, argument, raw_line, reply_code) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-)
-INSERT_ENVELOPE = (
-    "INSERT INTO envelopes (session_id, seq, ts, sensor, src_ip, kind, address, domain, reply_code) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-)
-INSERT_MESSAGE = (
-    "INSERT INTO messages (session_id, seq, ts, sensor, src_ip, sha256, size, path, transfer, mail_from, "
-    "rcpt_to, subject, header_from, header_to, header_date, message_id, attachments, urls) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-)
-INSERT_CREDENTIAL = (
-    "INSERT INTO credentials (session_id, seq, ts, sensor, src_ip, mechanism, advertised, outcome, "
-    "username, password, authzid, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-)
-INSERT_VIOLATION = (
-    "INSERT INTO violations (session_id, seq, ts, sensor, src_ip, violation, detail) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-)
+EVENT = Insert("events", ("session_id", "seq", "ts", "sensor", "src_ip", "kind", "payload"))
+SESSION_COLUMNS = ("session_id", "sensor", "src_ip", "src_port", "dst_ip", "dst_port", "listener", "persona",
+                   "hostname", "started", "ended", "helo_verb", "helo", "tls", "commands", "messages", "bytes_in",
+                   "bytes_out", "close_reason", "duration")
+_COL = {name: i for i, name in enumerate(SESSION_COLUMNS)}
+# A session's records may span batches: what a later batch knows fills in, never erases. The first
+# HELO/EHLO and the first start time win; TLS, once seen, stays. Portable to PostgreSQL as written.
+SESSION = Insert("sessions", SESSION_COLUMNS, (
+    "ON CONFLICT (session_id) DO UPDATE SET "
+    "src_port = COALESCE(sessions.src_port, excluded.src_port), dst_ip = COALESCE(sessions.dst_ip, excluded.dst_ip), "
+    "dst_port = COALESCE(sessions.dst_port, excluded.dst_port), "
+    "listener = COALESCE(sessions.listener, excluded.listener), persona = COALESCE(sessions.persona, excluded.persona), "
+    "hostname = COALESCE(sessions.hostname, excluded.hostname), "
+    "ended = COALESCE(excluded.ended, sessions.ended), helo_verb = COALESCE(sessions.helo_verb, excluded.helo_verb), "
+    "helo = COALESCE(sessions.helo, excluded.helo), "
+    "tls = CASE WHEN excluded.tls = 1 THEN 1 ELSE sessions.tls END, "
+    "commands = COALESCE(excluded.commands, sessions.commands), messages = COALESCE(excluded.messages, sessions.messages), "
+    "bytes_in = COALESCE(excluded.bytes_in, sessions.bytes_in), bytes_out = COALESCE(excluded.bytes_out, sessions.bytes_out), "
+    "close_reason = COALESCE(excluded.close_reason, sessions.close_reason), "
+    "duration = COALESCE(excluded.duration, sessions.duration)"
+))
+_IDENTITY = ("session_id", "seq", "ts", "sensor", "src_ip")
+COMMAND = Insert("commands", _IDENTITY + ("verb", "argument", "raw_line", "reply_code"))
+ENVELOPE = Insert("envelopes", _IDENTITY + ("kind", "address", "domain", "reply_code"))
+MESSAGE = Insert("messages", _IDENTITY + (
+    "sha256", "size", "path", "transfer", "mail_from", "rcpt_to", "subject", "header_from", "header_to",
+    "header_date", "message_id", "attachments", "urls"))
+CREDENTIAL = Insert("credentials", _IDENTITY + (
+    "mechanism", "advertised", "outcome", "username", "password", "authzid", "response"))
+VIOLATION = Insert("violations", _IDENTITY + ("violation", "detail"))
 
-# Statements in the order a batch runs them: a session row exists before it is updated.
-ORDER = (INSERT_EVENT, INSERT_SESSION, UPDATE_HELO, UPDATE_TLS, INSERT_COMMAND, INSERT_ENVELOPE,
-         INSERT_MESSAGE, INSERT_CREDENTIAL, INSERT_VIOLATION, UPDATE_CLOSED)
+ORDER = (EVENT, SESSION, COMMAND, ENVELOPE, MESSAGE, CREDENTIAL, VIOLATION)
 
 
 def _t(value: str | None) -> str | None:
     return None if value is None else clean_text(value)
 
 
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode("utf-8")
+
+
 def _identity(r: Record) -> tuple:
     return (r.session, r.seq, r.ts, r.sensor, r.src_ip)
 
 
-def _opened(r: Record, e: SessionOpened) -> list[tuple[str, tuple]]:
-    return [(INSERT_SESSION, (r.session, r.sensor, r.src_ip, e.src_port, e.dst_ip, e.dst_port, e.listener,
-                              e.persona, e.hostname, r.ts))]
+def _session_row(rows: dict[str, list], r: Record) -> list:
+    row = rows.get(r.session)
+    if row is None:
+        row = rows[r.session] = [None] * len(SESSION_COLUMNS)
+        row[0], row[1], row[2], row[_COL["started"]], row[_COL["tls"]] = r.session, r.sensor, r.src_ip, r.ts, 0
+    return row
 
 
-def _closed(r: Record, e: SessionClosed) -> list[tuple[str, tuple]]:
-    return [(UPDATE_CLOSED, (r.ts, e.reason, e.duration, e.bytes_in, e.bytes_out, e.commands, e.messages,
-                             r.session))]
+def _opened(row: list, r: Record, e: SessionOpened) -> None:
+    row[3:10] = [e.src_port, e.dst_ip, e.dst_port, e.listener, e.persona, e.hostname, r.ts]
 
 
-def _helo(r: Record, e: Helo) -> list[tuple[str, tuple]]:
-    return [(UPDATE_HELO, (e.verb, _t(e.hostname), r.session))]
+def _helo(row: list, r: Record, e: Helo) -> None:
+    if row[_COL["helo_verb"]] is None:
+        row[_COL["helo_verb"]], row[_COL["helo"]] = e.verb, _t(e.hostname)
 
 
-def _tls(r: Record, e: Tls) -> list[tuple[str, tuple]]:
-    return [(UPDATE_TLS, (r.session,))] if e.outcome == "established" else []
+def _tls(row: list, r: Record, e: Tls) -> None:
+    if e.outcome == "established":
+        row[_COL["tls"]] = 1
 
 
-def _command(r: Record, e: Command) -> list[tuple[str, tuple]]:
-    return [(INSERT_COMMAND, _identity(r) + (_t(e.verb), _t(e.argument), e.raw_line, e.reply_code))]
+def _closed(row: list, r: Record, e: SessionClosed) -> None:
+    row[_COL["ended"]] = r.ts
+    row[14:20] = [e.commands, e.messages, e.bytes_in, e.bytes_out, e.reason, e.duration]
 
 
-def _mail(r: Record, e: MailFrom) -> list[tuple[str, tuple]]:
+SESSION_PARTS: dict[type, Callable[[list, Record, Any], None]] = {
+    SessionOpened: _opened,
+    Helo: _helo,
+    Tls: _tls,
+    SessionClosed: _closed,
+}
+
+
+def _command(r: Record, e: Command) -> list[tuple[Insert, tuple]]:
+    return [(COMMAND, _identity(r) + (_t(e.verb), _t(e.argument), e.raw_line, e.reply_code))]
+
+
+def _mail(r: Record, e: MailFrom) -> list[tuple[Insert, tuple]]:
     address = _t(e.address)
-    return [(INSERT_ENVELOPE, _identity(r) + ("mail", address, domain_of(address), e.reply_code))]
+    return [(ENVELOPE, _identity(r) + ("mail", address, domain_of(address), e.reply_code))]
 
 
-def _rcpt(r: Record, e: RcptTo) -> list[tuple[str, tuple]]:
+def _rcpt(r: Record, e: RcptTo) -> list[tuple[Insert, tuple]]:
     address = _t(e.address)
-    return [(INSERT_ENVELOPE, _identity(r) + ("rcpt", address, domain_of(address), e.reply_code))]
+    return [(ENVELOPE, _identity(r) + ("rcpt", address, domain_of(address), e.reply_code))]
 
 
-def _message(r: Record, e: MessageReceived) -> list[tuple[str, tuple]]:
-    return [(INSERT_MESSAGE, _identity(r) + (
+def _message(r: Record, e: MessageReceived) -> list[tuple[Insert, tuple]]:
+    return [(MESSAGE, _identity(r) + (
         e.sha256, e.size, e.path, e.transfer, _t(e.mail_from),
-        json.dumps([clean_text(a) for a in e.rcpt_to], ensure_ascii=False),
+        _json([clean_text(a) for a in e.rcpt_to]),
         _t(e.subject), _t(e.header_from), _t(e.header_to), _t(e.date), _t(e.message_id),
-        json.dumps(list(e.attachments), ensure_ascii=False), json.dumps(list(e.urls), ensure_ascii=False),
+        _json(e.attachments), _json(e.urls),
     ))]
 
 
-def _auth(r: Record, e: Auth) -> list[tuple[str, tuple]]:
-    return [(INSERT_CREDENTIAL, _identity(r) + (
+def _auth(r: Record, e: Auth) -> list[tuple[Insert, tuple]]:
+    return [(CREDENTIAL, _identity(r) + (
         e.mechanism, int(e.advertised), e.outcome, _t(e.username), _t(e.password), _t(e.authzid), _t(e.response),
     ))]
 
 
-def _violation(r: Record, e: Violation) -> list[tuple[str, tuple]]:
-    return [(INSERT_VIOLATION, _identity(r) + (e.violation, _t(e.detail)))]
+def _violation(r: Record, e: Violation) -> list[tuple[Insert, tuple]]:
+    return [(VIOLATION, _identity(r) + (e.violation, _t(e.detail)))]
 
 
-TYPED: dict[type, Callable[[Record, Any], list[tuple[str, tuple]]]] = {
-    SessionOpened: _opened,
-    SessionClosed: _closed,
-    Helo: _helo,
-    Tls: _tls,
+TYPED: dict[type, Callable[[Record, Any], list[tuple[Insert, tuple]]]] = {
     Command: _command,
     MailFrom: _mail,
     RcptTo: _rcpt,
@@ -139,18 +152,25 @@ class SqlSink:
 
     def write(self, records: Sequence[Record]) -> None:
         assert self.db is not None
-        rows: dict[str, list[tuple]] = {statement: [] for statement in ORDER}
-        events = rows[INSERT_EVENT]
+        rows: dict[Insert, list[tuple]] = {statement: [] for statement in ORDER}
+        sessions: dict[str, list] = {}
+        events = rows[EVENT]
         for r in records:
-            events.append((r.session, r.seq, r.ts, r.sensor, r.src_ip, r.kind, r.to_json()))
-            typed = TYPED.get(type(r.event))
+            events.append((r.session, r.seq, r.ts, r.sensor, r.src_ip, r.kind, r.to_json().decode("utf-8")))
+            kind = type(r.event)
+            part = SESSION_PARTS.get(kind)
+            if part is not None:
+                part(_session_row(sessions, r), r, r.event)
+                continue
+            typed = TYPED.get(kind)
             if typed is not None:
                 for statement, params in typed(r, r.event):
                     rows[statement].append(params)
+        rows[SESSION] = [tuple(row) for row in sessions.values()]
         with self.db.transaction() as db:
             for statement in ORDER:
                 if rows[statement]:
-                    db.executemany(statement, rows[statement])
+                    db.insert(statement, rows[statement])
 
     def close(self) -> None:
         if self.db is not None:

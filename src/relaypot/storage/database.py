@@ -5,12 +5,38 @@ from __future__ import annotations
 import sqlite3
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from relaypot.errors import StorageError
 from relaypot.storage.dialect import POSTGRESQL, SQLITE, Dialect
 
 SCHEMA_VERSION = 1
+
+# Rows per INSERT statement: one statement for many rows is one step for the engine, and for
+# SQLite one release of the GIL instead of one per row (which made the sink thread and the event
+# loop hand the GIL back and forth for every row). Under SQLite's 32766 and PostgreSQL's 65535
+# parameter limits for any of our tables.
+ROWS_PER_STATEMENT = 200
+
+
+class Insert:
+    """`INSERT INTO table (columns) VALUES (...), (...) <tail>` for any number of rows."""
+
+    def __init__(self, table: str, columns: tuple[str, ...], tail: str = "ON CONFLICT DO NOTHING") -> None:
+        self.table = table
+        self.columns = columns
+        self.tail = tail
+        self._row = "(" + ", ".join("?" * len(columns)) + ")"
+        self._sql: dict[tuple[str, int], str] = {}
+
+    def sql(self, rows: int, dialect: Dialect) -> str:
+        statement = self._sql.get((dialect.name, rows))
+        if statement is None:
+            statement = self._sql[(dialect.name, rows)] = dialect.sql(
+                f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES "
+                + ", ".join([self._row] * rows) + f" {self.tail}"
+            )
+        return statement
 
 
 def sqlite_url(path: Path) -> str:
@@ -70,13 +96,12 @@ class Database:
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(self.dialect.sql(statement), params)
 
-    def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
-        sql = self.dialect.sql(statement)
-        if self.dialect is SQLITE:
-            self.conn.executemany(sql, rows)
-        else:
-            with self.conn.cursor() as cur:
-                cur.executemany(sql, list(rows))
+    def insert(self, statement: Insert, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert `rows`, ROWS_PER_STATEMENT at a time."""
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            params = [value for row in chunk for value in row]
+            self.conn.execute(statement.sql(len(chunk), self.dialect), params)
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.conn.execute(self.dialect.sql(statement), params).fetchall()

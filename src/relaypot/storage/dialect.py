@@ -22,5 +22,6 @@ class Dialect:
         return statement.replace("%", "%%").replace("?", self.placeholder)
 
 
-SQLITE = Dialect("sqlite", "INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB", "?")
+# INTEGER PRIMARY KEY without AUTOINCREMENT: ids still grow, with no extra table to update.
+SQLITE = Dialect("sqlite", "INTEGER PRIMARY KEY", "BLOB", "?")
 POSTGRESQL = Dialect("postgresql", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA", "%s")

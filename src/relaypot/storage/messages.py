@@ -15,18 +15,25 @@ from relaypot.storage.summary import summarize
 
 log = logging.getLogger(__name__)
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
 
 class MessageStore:
     """Content-addressed: the same message sent a thousand times is stored once.
 
     `store()` returns only after the bytes are written to the file system (and fsync'd when
     `fsync` is set), so the session's 250 never precedes the message reaching the disk.
+    A message is written straight to its final name (open with O_EXCL, write, close: three system
+    calls). A crash mid-write can leave a short file, but no record ever names it, and the next
+    copy of that message finds the size wrong and replaces it atomically.
     """
 
     def __init__(self, root: Path, max_bytes: int, fsync: bool = False) -> None:
         self.root = root
         self.max_bytes = max_bytes
         self.fsync = fsync
+        self._root = str(root)
+        self._prefix = root.name
         self._dirs: set[str] = set()
         self._lock = threading.Lock()  # store() runs in the loop or in a worker thread
         try:
@@ -48,19 +55,28 @@ class MessageStore:
 
     def store(self, body: bytes) -> StoredMessage:
         sha = hashlib.sha256(body).hexdigest()
-        rel = f"{sha[:2]}/{sha}.eml"
-        path = self.root / rel
+        subdir = sha[:2]
+        rel = f"{subdir}/{sha}.eml"
+        path = f"{self._root}/{rel}"
         size = len(body)
         summary = summarize(body)
-        relpath = f"{self.root.name}/{rel}"
-        if path.exists():
-            return StoredMessage(sha, relpath, size, summary)
+        relpath = f"{self._prefix}/{rel}"
         with self._lock:
             if self.used + size > self.max_bytes:
+                if _has_copy(path, size):
+                    return StoredMessage(sha, relpath, size, summary)
                 return StoredMessage(sha, relpath, size, summary, refused=f"message store full ({self.used} bytes)")
             self.used += size
         try:
-            self._write(path, sha[:2], body)
+            if subdir not in self._dirs:
+                os.makedirs(f"{self._root}/{subdir}", exist_ok=True)
+                self._dirs.add(subdir)
+            self._write(path, body)
+        except FileExistsError:
+            with self._lock:
+                self.used -= size
+            if not _has_copy(path, size):
+                self._replace(path, body)
         except OSError as exc:
             with self._lock:
                 self.used -= size
@@ -70,12 +86,8 @@ class MessageStore:
             return StoredMessage(sha, relpath, size, summary, refused=f"cannot write: {exc.strerror}")
         return StoredMessage(sha, relpath, size, summary)
 
-    def _write(self, path: Path, subdir: str, body: bytes) -> None:
-        if subdir not in self._dirs:
-            (self.root / subdir).mkdir(exist_ok=True)
-            self._dirs.add(subdir)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    def _write(self, path: str, body: bytes, flags: int = _CREATE) -> None:
+        fd = os.open(path, flags, 0o640)
         try:
             view = memoryview(body)
             while view:
@@ -85,5 +97,16 @@ class MessageStore:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        # Atomic: a reader never sees half a message under its final name.
+
+    def _replace(self, path: str, body: bytes) -> None:
+        """Rewrite a short (crash-cut) copy atomically: a reader never sees half a message."""
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+        self._write(tmp, body, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.replace(tmp, path)
+
+
+def _has_copy(path: str, size: int) -> bool:
+    try:
+        return os.stat(path).st_size == size
+    except OSError:
+        return False

@@ -20,10 +20,11 @@ CREATE TABLE IF NOT EXISTS events (
     payload TEXT NOT NULL,
     UNIQUE (session_id, seq)
 );
-CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
-CREATE INDEX IF NOT EXISTS events_kind_ts ON events (kind, ts);
+-- No index beyond (session_id, seq): every index costs each insert, and the sensor writes far
+-- more than it reads. Analyses read the typed tables below.
 
--- One row per connection: opened, updated by the first HELO/EHLO, TLS, and closed.
+-- One row per connection, written when its records reach the store (opened, first HELO/EHLO,
+-- TLS, closed), merged with what an earlier batch wrote.
 CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY,
     sensor TEXT NOT NULL,
@@ -48,7 +49,6 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_started ON sessions (started);
 CREATE INDEX IF NOT EXISTS sessions_src_ip ON sessions (src_ip, started);
-CREATE INDEX IF NOT EXISTS sessions_sensor ON sessions (sensor, started);
 
 CREATE TABLE IF NOT EXISTS commands (
     session_id TEXT NOT NULL,
@@ -63,7 +63,6 @@ CREATE TABLE IF NOT EXISTS commands (
     PRIMARY KEY (session_id, seq)
 );
 CREATE INDEX IF NOT EXISTS commands_verb ON commands (verb, session_id);
-CREATE INDEX IF NOT EXISTS commands_ts ON commands (ts);
 
 -- MAIL FROM and RCPT TO, with the domain split out for the relay and campaign analyses.
 CREATE TABLE IF NOT EXISTS envelopes (
@@ -101,7 +100,6 @@ CREATE TABLE IF NOT EXISTS messages (
     urls TEXT NOT NULL,
     PRIMARY KEY (session_id, seq)
 );
-CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts);
 CREATE INDEX IF NOT EXISTS messages_sha256 ON messages (sha256);
 
 CREATE TABLE IF NOT EXISTS credentials (
@@ -119,7 +117,6 @@ CREATE TABLE IF NOT EXISTS credentials (
     response TEXT,
     PRIMARY KEY (session_id, seq)
 );
-CREATE INDEX IF NOT EXISTS credentials_ts ON credentials (ts);
 
 CREATE TABLE IF NOT EXISTS violations (
     session_id TEXT NOT NULL,

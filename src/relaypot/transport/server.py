@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from relaypot.errors import ConfigError
 from relaypot.pipeline import EventBus
-from relaypot.protocol.session import SessionSettings
+from relaypot.protocol.settings import SessionSettings
 from relaypot.storage.messages import MessageStore
 from relaypot.transport.connection import SmtpConnection
 

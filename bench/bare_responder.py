@@ -1,0 +1,62 @@
+"""The benchmark's floor: a bare asyncio responder that answers SMTP and records nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+
+class Bare(asyncio.Protocol):
+    __slots__ = ("transport", "buf", "data")
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.buf = b""
+        self.data = False
+        transport.write(b"220 bench.example ESMTP\r\n")
+
+    def data_received(self, chunk):
+        self.buf += chunk
+        while True:
+            if self.data:
+                end = self.buf.find(b"\r\n.\r\n")
+                if end < 0:
+                    return
+                self.buf = self.buf[end + 5:]
+                self.data = False
+                self.transport.write(b"250 2.0.0 Ok: queued\r\n")
+                continue
+            end = self.buf.find(b"\r\n")
+            if end < 0:
+                return
+            line, self.buf = self.buf[:end], self.buf[end + 2:]
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                self.data = True
+                self.transport.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+            elif verb == b"QUIT":
+                self.transport.write(b"221 2.0.0 Bye\r\n")
+                self.transport.close()
+                return
+            elif verb == b"EHLO":
+                self.transport.write(b"250-bench.example\r\n250 PIPELINING\r\n")
+            else:
+                self.transport.write(b"250 2.0.0 Ok\r\n")
+
+
+async def main(port: int) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Bare, "127.0.0.1", port, backlog=1024)
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    server.close()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[2] == "uvloop":
+        import uvloop
+
+        uvloop.install()
+    asyncio.run(main(int(sys.argv[1])))

@@ -1,0 +1,214 @@
+"""Benchmark: relaypot (recording everything) beside aiosmtpd (accept and drop), in one run.
+
+Part 1 drives each server with Postfix's smtp-source (`-s 50 -m 20000 -l 1000`: 50 parallel
+sessions, 20,000 messages of 1000 bytes, one message per session), server and client pinned to
+different cores, and prints sessions/s, server CPU per session and peak RSS, with ratios.
+Part 2 holds 10,000 idle connections open against each server and prints the memory each costs
+and how long a fresh client then waits for its banner.
+
+    pip install -e '.[bench]'       # aiosmtpd
+    apt-get install postfix         # for /usr/sbin/smtp-source ("No configuration" is enough)
+    python3 bench/throughput.py [--messages 20000] [--idle 10000]
+
+Figures, never assertions: read them, and put them in your notes with the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import selectors
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Server:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime, all threads
+
+
+def status_kib(pid: int, key: str) -> int:
+    match = re.search(rf"^{key}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
+    return int(match.group(1)) if match else 0
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def start(server: Server, core: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    argv = [a.replace("{port}", str(port)) for a in server.argv]
+    if shutil.which("taskset"):
+        argv = ["taskset", "-c", core, *argv]
+    proc = subprocess.Popen(argv, env={**os.environ, **server.env}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=raise_fd_limit)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.recv(1024)
+            return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"{server.name} did not start: {proc.stderr.read()}")
+
+
+def stop(proc: subprocess.Popen) -> resource.struct_rusage:
+    proc.send_signal(signal.SIGTERM)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = status
+    return usage
+
+
+def throughput(server: Server, messages: int, sessions: int, size: int, smtp_source: str) -> dict:
+    proc, port = start(server, "0")
+    time.sleep(0.5)
+    cpu_ready = cpu_seconds(proc.pid)
+    client = [smtp_source, "-s", str(sessions), "-m", str(messages), "-l", str(size),
+              "-f", "bench@spam.example", "-t", "victim@example.net", f"127.0.0.1:{port}"]
+    if shutil.which("taskset"):
+        client = ["taskset", "-c", "1", *client]
+    began = time.monotonic()
+    subprocess.run(client, check=True, stdout=subprocess.DEVNULL)
+    elapsed = time.monotonic() - began
+    time.sleep(0.2)
+    # Everything the server does after the client is done (flushing records, closing) counts too.
+    usage = stop(proc)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_ready
+    return {"sessions_per_s": messages / elapsed, "cpu_us_per_session": cpu / messages * 1e6,
+            "sys_us_per_session": usage.ru_stime / messages * 1e6,
+            "peak_rss_mib": usage.ru_maxrss / 1024, "elapsed_s": elapsed}
+
+
+def idle(server: Server, connections: int) -> dict:
+    proc, port = start(server, "0")
+    time.sleep(0.5)
+    rss_before = status_kib(proc.pid, "VmRSS")
+    selector = selectors.DefaultSelector()
+    socks = []
+    greeted = 0
+    began = time.monotonic()
+    for _ in range(connections):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        socks.append(s)
+        selector.register(s, selectors.EVENT_READ)
+        for key, _ in selector.select(0):  # read banners as they come, so the backlog drains
+            key.fileobj.recv(4096)
+            selector.unregister(key.fileobj)
+            greeted += 1
+    while greeted < connections and time.monotonic() - began < 120:
+        for key, _ in selector.select(1):
+            key.fileobj.recv(4096)
+            selector.unregister(key.fileobj)
+            greeted += 1
+    time.sleep(1.0)
+    rss_after = status_kib(proc.pid, "VmRSS")
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as fresh:
+        banner = fresh.recv(4096)
+    delay = time.monotonic() - started
+    for s in socks:
+        s.close()
+    stop(proc)
+    return {"greeted": greeted, "kib_per_connection": (rss_after - rss_before) / connections,
+            "fresh_banner_ms": delay * 1000, "fresh_banner_ok": banner.startswith(b"220")}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=20000)
+    parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument("--size", type=int, default=1000)
+    parser.add_argument("--idle", type=int, default=10000)
+    parser.add_argument("--skip-idle", action="store_true")
+    parser.add_argument("--data-dir", default=None, help="where relaypot writes (default: the system temp dir)")
+    parser.add_argument("--only", default="", help="comma-separated server names (default: all)")
+    args = parser.parse_args()
+    raise_fd_limit()
+    smtp_source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+    if not Path(smtp_source).exists():
+        sys.exit("smtp-source not found: apt-get install postfix")
+    data = Path(tempfile.mkdtemp(prefix="relaypot-bench-", dir=args.data_dir))
+    relaypot_env = {
+        "RELAYPOT_LIMITS_MAX_CONNECTIONS": str(args.idle + 100),
+        "RELAYPOT_LIMITS_MAX_CONNECTIONS_PER_IP": str(args.idle + 100),
+        "RELAYPOT_RUN_QUIET": "true",
+    }
+    relaypot = Server("relaypot", [sys.executable, "-m", "relaypot.cli", "run", "--listen", "127.0.0.1:{port}",
+                                   "--data-dir", str(data / "run")], relaypot_env)
+    reference = Server("aiosmtpd", [sys.executable, str(HERE / "aiosmtpd_server.py"), "{port}"], {})
+    reference_uv = Server("aiosmtpd+uvloop", [sys.executable, str(HERE / "aiosmtpd_server.py"), "{port}", "uvloop"], {})
+    # The floor: answering SMTP and recording nothing, on uvloop (what relaypot runs on).
+    floor = Server("bare+uvloop", [sys.executable, str(HERE / "bare_responder.py"), "{port}", "uvloop"], {})
+
+    print(f"# smtp-source -s {args.sessions} -m {args.messages} -l {args.size}; server on core 0, client on "
+          f"core 1; Python {sys.version.split()[0]}")
+    results = {}
+    chosen = set(args.only.split(",")) if args.only else None
+    for server in (reference, reference_uv, floor, relaypot):
+        if chosen is None or server.name in chosen:
+            results[server.name] = throughput(server, args.messages, args.sessions, args.size, smtp_source)
+    if "relaypot" not in results or "aiosmtpd" not in results:
+        for name, r in results.items():
+            print(f"{name:16} {r['sessions_per_s']:11.0f} {r['cpu_us_per_session']:15.0f} {r['sys_us_per_session']:13.0f}")
+        return 0
+    conn = sqlite3.connect(data / "run" / "relaypot.sqlite")
+    recorded = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+    events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    conn.close()
+    jsonl = sum(1 for _ in open(data / "run" / "events.jsonl", "rb"))
+    print(f"{'server':16} {'sessions/s':>11} {'CPU µs/session':>15} {'of it kernel':>13} {'peak RSS MiB':>13}")
+    for name, r in results.items():
+        print(f"{name:16} {r['sessions_per_s']:11.0f} {r['cpu_us_per_session']:15.0f} "
+              f"{r['sys_us_per_session']:13.0f} {r['peak_rss_mib']:13.1f}")
+    ours, ref = results["relaypot"], results["aiosmtpd"]
+    print(f"relaypot / aiosmtpd: CPU per session {ours['cpu_us_per_session'] / ref['cpu_us_per_session']:.2f}x "
+          f"(target <= 0.30x), sessions/s {ours['sessions_per_s'] / ref['sessions_per_s']:.2f}x, "
+          f"vs aiosmtpd+uvloop CPU {ours['cpu_us_per_session'] / results['aiosmtpd+uvloop']['cpu_us_per_session']:.2f}x")
+    print(f"relaypot recorded {recorded} messages, {events} records in SQLite, {jsonl} lines in events.jsonl")
+
+    if not args.skip_idle:
+        print(f"\n# {args.idle} idle connections (banner read, then silence)")
+        print(f"{'server':16} {'KiB/connection':>15} {'fresh banner ms':>16}")
+        for server in (reference, relaypot):
+            r = idle(server, args.idle)
+            print(f"{server.name:16} {r['kib_per_connection']:15.2f} {r['fresh_banner_ms']:16.1f}"
+                  f"   ({r['greeted']} greeted; banner ok: {r['fresh_banner_ok']})")
+        print("target: relaypot under 5 KiB per idle connection, a fresh client greeted within 1000 ms")
+    shutil.rmtree(data, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""What every session of a listener shares: the persona bound to a host name, limits, clock, randomness."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from typing import Callable
+
+from relaypot.personas.model import Persona, ReplyTemplate, static_template
+from relaypot.protocol.states import refusal_table
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """Bounds on what one client may make the session hold or do (documented in docs/cli.md)."""
+
+    max_line_length: int = 4096  # RFC 5321 §4.5.3.1.4 asks for 512; real servers allow more
+    max_message_size: int = 25 * 1024 * 1024
+    max_recipients: int = 1000
+    max_commands: int = 1000
+    max_unknown_commands: int = 20
+    max_chunk_discard: int = 1 << 31  # XEXCH50 bytes we will read and drop
+
+
+class QueueIds:
+    """Queue ids in the persona's style, from the random source the settings carry."""
+
+    _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._sequence = 0
+
+    def next(self, style: str, hostname: str, now: float) -> str:
+        self._sequence += 1
+        if style == "exchange":
+            # <NetBIOS name, lower case><10 random alphanumerics><8-digit sequence> (S4, S20).
+            netbios = hostname.split(".")[0].lower().replace("-", "")[:15]
+            number = self._rng.getrandbits(52)
+            noise = []
+            for _ in range(10):
+                number, digit = divmod(number, 36)
+                noise.append(self._ALPHABET[digit])
+            return f"{netbios}{''.join(noise)}{self._sequence:08d}"
+        # Postfix short ids: microseconds in 5 hex digits, then the queue file's inode in hex.
+        micros = int(now * 1_000_000) % 1_000_000
+        return f"{micros:05X}{self._rng.getrandbits(24):06X}"
+
+
+@dataclass
+class SessionSettings:
+    """Everything a session needs that is the same for every connection of a listener."""
+
+    persona: Persona
+    hostname: str
+    domain: str
+    limits: SessionLimits = field(default_factory=SessionLimits)
+    tls_available: bool = False
+    clock: Callable[[], float] = field(default=lambda: 0.0)
+    rng: random.Random = field(default_factory=random.Random)
+    queue_ids: QueueIds | None = None
+    replies: dict[str, ReplyTemplate] = field(init=False)
+    username_chars: frozenset[str] | None = field(init=False)
+    refusals: dict[tuple[str, str], str] = field(init=False)
+    max_line: int = field(init=False)
+    _ehlo_tails: dict[tuple[bool, bool], list[str]] = field(init=False)
+    _dates: tuple[int, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        behaviour = self.persona.behaviour
+        self.replies = bind_replies(self.persona, self.hostname, self.domain)
+        chars = behaviour.auth_username_chars
+        self.username_chars = frozenset(chars) if chars else None
+        self.refusals = refusal_table(behaviour.mail_before_helo, behaviour.auth_before_helo)
+        self.max_line = min(behaviour.max_line_length, self.limits.max_line_length)
+        if self.queue_ids is None:
+            self.queue_ids = QueueIds(self.rng)
+        self._ehlo_tails = {}
+        for offered in (False, True):
+            for active in (False, True):
+                self._ehlo_tails[(offered, active)] = [
+                    k.keyword for k in self.persona.ehlo_keywords
+                    if k.when == "always"
+                    or (k.when == "tls_offered" and offered and not active)
+                    or (k.when == "tls_active" and active)
+                    or (k.when == "not_tls" and not active)
+                ]
+        self._dates = (-1, "")
+
+    def ehlo_keywords(self, tls_offered: bool, tls_active: bool) -> list[str]:
+        return self._ehlo_tails[(tls_offered, tls_active)]
+
+    def random_bytes(self, n: int) -> bytes:
+        return self.rng.getrandbits(8 * n).to_bytes(n, "big")
+
+    def date(self, when: float) -> str:
+        """The persona's date for `when`, formatted once per second."""
+        second = int(when)
+        if self._dates[0] != second:
+            self._dates = (second, format_date(second, self.persona.date_format))
+        return self._dates[1]
+
+
+def bind_replies(persona: Persona, hostname: str, domain: str) -> dict[str, ReplyTemplate]:
+    """Fill in the per-server placeholders once, so most replies become ready-made bytes."""
+    known = {"hostname": hostname, "domain": domain}
+    bound = {}
+    for key, template in persona.replies.items():
+        if template.wire is not None or not template.fields <= known.keys():
+            bound[key] = template
+            continue
+        bound[key] = static_template(key, template.code, tuple(line.format_map(known) for line in template.lines))
+    return bound
+
+
+def format_date(when: float, style: str) -> str:
+    moment = datetime.fromtimestamp(when, timezone.utc)
+    text = format_datetime(moment)  # "Sun, 11 Jan 2009 19:32:00 +0000"
+    if style == "rfc2822-nopad" and text[5] == "0":
+        text = text[:5] + text[6:]
+    return text
