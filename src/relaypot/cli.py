@@ -29,8 +29,8 @@ EPILOG_CHECK = """examples:
 """
 
 EPILOG_REPLAY = """examples:
-  relaypot replay 3f9a1c2b7d4e5f60              # a session id from events.jsonl or the store
-  relaypot replay 3f9a1c2b7d4e5f60 --data-dir /var/lib/relaypot
+  relaypot replay 18ec3f9a1c2b7d4e5f60a1b2              # a session id from events.jsonl or the store
+  relaypot replay 18ec3f9a1c2b7d4e5f60a1b2 --data-dir /var/lib/relaypot
 """
 
 

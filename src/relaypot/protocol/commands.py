@@ -44,7 +44,7 @@ def parse_path(argument: str, keyword: str, allow_bracketless: bool) -> Path | s
         return SYNTAX
     rest = argument[len(keyword) + 1 :].lstrip(" ")
     if rest.startswith("<"):
-        end = _closing_bracket(rest)
+        end = rest.find(">") if '"' not in rest else _closing_bracket(rest)
         if end < 0:
             return BAD_ADDRESS
         address = rest[1:end]
@@ -58,8 +58,9 @@ def parse_path(argument: str, keyword: str, allow_bracketless: bool) -> Path | s
             return BAD_ADDRESS if rest else SYNTAX
         address, _, params_text = rest.partition(" ")
         bracketed = False
-    bare = _QUOTED.sub("", address)  # a quoted local part may hold <, > and spaces (RFC 5321 §4.1.2)
-    if any(ch in bare for ch in "<> \t") or not _printable(address):
+    # A quoted local part may hold <, > and spaces (RFC 5321 §4.1.2).
+    bare = _QUOTED.sub("", address) if '"' in address else address
+    if "<" in bare or ">" in bare or " " in bare or not address.isprintable():
         return BAD_ADDRESS
     return Path(address, parse_parameters(params_text), bracketed)
 
@@ -79,10 +80,6 @@ def _closing_bracket(text: str) -> int:
             return i
         i += 1
     return -1
-
-
-def _printable(text: str) -> bool:
-    return all(ch >= " " and ch != "\x7f" for ch in text)
 
 
 def parse_parameters(text: str) -> dict[str, str]:

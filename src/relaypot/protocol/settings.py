@@ -38,12 +38,8 @@ class QueueIds:
         if style == "exchange":
             # <NetBIOS name, lower case><10 random alphanumerics><8-digit sequence> (S4, S20).
             netbios = hostname.split(".")[0].lower().replace("-", "")[:15]
-            number = self._rng.getrandbits(52)
-            noise = []
-            for _ in range(10):
-                number, digit = divmod(number, 36)
-                noise.append(self._ALPHABET[digit])
-            return f"{netbios}{''.join(noise)}{self._sequence:08d}"
+            noise = "".join(self._rng.choices(self._ALPHABET, k=10))
+            return f"{netbios}{noise}{self._sequence:08d}"
         # Postfix short ids: microseconds in 5 hex digits, then the queue file's inode in hex.
         micros = int(now * 1_000_000) % 1_000_000
         return f"{micros:05X}{self._rng.getrandbits(24):06X}"

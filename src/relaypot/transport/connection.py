@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from relaypot.pipeline import Recorder
+from relaypot.pipeline import Recorder, new_session_id, utc_timestamp
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.session import Session
 
@@ -59,7 +58,7 @@ class SmtpConnection(asyncio.Protocol):
         self.last_active = self.started = server.loop.time()
         self.session = Session(server.settings, ip, int(peer[1]), clean_ip(str(local[0])), int(local[1]),
                                self.listener.name)
-        self.recorder = Recorder(server.bus, os.urandom(8).hex(), server.sensor, ip)
+        self.recorder = Recorder(server.bus, new_session_id(), server.sensor, ip)
         if server.admit(self, ip):
             self._apply(self.session.start())
         else:
@@ -112,10 +111,9 @@ class SmtpConnection(asyncio.Protocol):
 
     def _apply(self, outputs: list[Any]) -> None:
         record = self.recorder.record
-        i = 0
-        while i < len(outputs):
-            item = outputs[i]
-            i += 1
+        ts = None
+        # A for loop sees the items a Deliver appends while it runs.
+        for item in outputs:
             kind = type(item)
             if kind is Reply:
                 if self._queue or item.delay:
@@ -135,7 +133,9 @@ class SmtpConnection(asyncio.Protocol):
                 else:
                     self._start_tls()
             else:
-                record(item)
+                if ts is None:
+                    ts = utc_timestamp()
+                record(item, ts)
 
     def _store(self, body: bytes) -> StoredMessage:
         try:
