@@ -39,7 +39,7 @@ class Session:
         "messages", "unknown", "bytes_in", "bytes_out", "started", "_buf", "_pos", "_crlf_only", "_overlong",
         "_overlong_head", "_data_scanned", "_data_overflow", "_chunk_left", "_chunk_kind", "_chunk_last",
         "_chunk_refusal", "_pending", "_message", "_message_dropped", "_auth", "_auth_replies",
-        "_seen_violations", "_close_reason", "_last_reply", "_values",
+        "_seen_violations", "_close_reason", "_last_reply",
     )
 
     def __init__(self, settings: SessionSettings, client_ip: str, client_port: int = 0,
@@ -60,7 +60,7 @@ class Session:
         self.tls_active = tls_active
         self.helo: str | None = None
         self.mail_from: str | None = None
-        self.rcpt_to: list[str] = []
+        self.rcpt_to: list[str] | tuple[()] = ()  # MAIL gives each transaction a list
         self.commands = 0
         self.messages = 0
         self.unknown = 0
@@ -82,11 +82,10 @@ class Session:
         self._message: bytearray | None = None  # BDAT chunks so far
         self._message_dropped = 0
         self._auth: AuthExchange | None = None
-        self._auth_replies: list[str] = []
+        self._auth_replies: list[str] = []  # replaced by a fresh list per AUTH exchange
         self._seen_violations: set[str] | None = None
         self._close_reason: str | None = None
         self._last_reply = ""  # text of the latest reply, for the command's event
-        self._values = {"client_ip": client_ip, "hostname": settings.hostname, "domain": settings.domain}
 
     # ------------------------------------------------------------------ transport entry points
 
@@ -352,7 +351,7 @@ class Session:
         if not argument and self.behaviour.ehlo_requires_argument:
             return self._send_key(out, "ehlo.missing_argument")
         self._greet("EHLO", argument, out)
-        lines = [self.persona.ehlo_greeting.format_map(self._values)]
+        lines = [self.persona.ehlo_greeting.format_map(self._placeholders())]
         offered = self.settings.tls_available and "STARTTLS" in self.persona.verbs
         lines += self.settings.ehlo_keywords(offered, self.tls_active)
         text = frame_text(250, lines)
@@ -541,7 +540,7 @@ class Session:
     def _help(self, argument: str, out: list[Output]) -> int:
         topic = self.persona.help_topics.get(argument.upper())
         if topic is not None:
-            text, data = topic.render(self._values)
+            text, data = topic.render(self._placeholders())
             return self._send(out, text, data, topic.code)
         return self._send_key(out, "help.ok")
 
@@ -644,22 +643,26 @@ class Session:
         if self.state in (MAIL, RCPT):
             self.state = GREETED if self.helo is not None else CONNECTED
         self.mail_from = None
-        self.rcpt_to = []
+        self.rcpt_to = ()
         self._message = None
         self._message_dropped = 0
+
+    def _placeholders(self) -> dict[str, str]:
+        """The session's own template values; built when a reply needs them, not per connection."""
+        return {"client_ip": self.client_ip, "hostname": self.settings.hostname, "domain": self.settings.domain}
 
     def _render(self, key: str, **values: str) -> tuple[str, bytes]:
         template = self.replies[key]
         if template.wire is not None:
             return template.text, template.wire
-        return template.render({**self._values, **values})
+        return template.render({**self._placeholders(), **values})
 
     def _send_key(self, out: list[Output], key: str, delay: float = 0.0, **values: str) -> int:
         template = self.replies[key]
         if template.wire is not None:
             text, data = template.text, template.wire
         else:
-            text, data = template.render({**self._values, **values})
+            text, data = template.render({**self._placeholders(), **values})
         return self._send(out, text, data, template.code, delay)
 
     def _send(self, out: list[Output], text: str, data: bytes, code: int, delay: float = 0.0) -> int:

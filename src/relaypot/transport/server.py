@@ -71,7 +71,8 @@ class SmtpServer:
                 server = await self.loop.create_server(
                     lambda listener=listener: SmtpConnection(self, listener),
                     host=listener.host or None, port=listener.port, family=family,
-                    reuse_address=True, backlog=1024, start_serving=False,
+                    # A deep accept queue: a flood of connects must wait, not vanish in the kernel.
+                    reuse_address=True, backlog=4096, start_serving=False,
                 )
             except OSError as exc:
                 await self.close_listeners()
