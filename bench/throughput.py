@@ -68,8 +68,10 @@ def start(server: Server, core: str) -> tuple[subprocess.Popen, int]:
     argv = [a.replace("{port}", str(port)) for a in server.argv]
     if shutil.which("taskset"):
         argv = ["taskset", "-c", core, *argv]
+    # stderr to a file: a pipe nobody reads would block a server that logs.
+    log = open(Path(tempfile.gettempdir()) / f"bench-{server.name}.log", "w")
     proc = subprocess.Popen(argv, env={**os.environ, **server.env}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=raise_fd_limit)
+                            stderr=log, preexec_fn=raise_fd_limit)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -79,7 +81,7 @@ def start(server: Server, core: str) -> tuple[subprocess.Popen, int]:
         except OSError:
             time.sleep(0.05)
     proc.kill()
-    raise RuntimeError(f"{server.name} did not start: {proc.stderr.read()}")
+    raise RuntimeError(f"{server.name} did not start: see {log.name}")
 
 
 def stop(proc: subprocess.Popen) -> resource.struct_rusage:

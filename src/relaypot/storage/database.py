@@ -58,9 +58,6 @@ class Database:
                 # NORMAL in WAL mode: a commit survives a process crash (kill -9); only a power
                 # loss can take back the last transactions.
                 self.conn.execute("PRAGMA synchronous=NORMAL")
-                # 64 MiB of page cache: the indexes' hot pages stay in memory instead of being
-                # read back from the file on every batch.
-                self.conn.execute("PRAGMA cache_size=-65536")
             except (sqlite3.Error, OSError) as exc:
                 raise StorageError(f"cannot open SQLite store {self.path}: {exc}") from None
         elif url.startswith(("postgresql://", "postgres://")):
