@@ -185,3 +185,45 @@ def test_replay_prints_a_recorded_session(tmp_path):
     assert any(line.startswith("C: <message: ") for line in lines)
     assert lines[-1].startswith("# closed: quit")
     assert run_cli("replay", "nosuchsession", "--data-dir", str(tmp_path)).returncode == 2
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="binding a port under 1024 and changing user need root")
+def test_user_binds_a_privileged_port_then_runs_as_that_user(tmp_path):
+    """`--user nobody`: port under 1024 bound as root, then every file is written as nobody."""
+    import pwd
+    import socket
+    import tempfile
+
+    nobody = pwd.getpwnam("nobody")
+    data = Path(tempfile.mkdtemp(prefix="relaypot-user-"))  # under /tmp, which nobody can traverse
+    for port in range(900, 1000):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                break
+    proc = subprocess.Popen([*RELAYPOT, "run", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data),
+                             "--user", "nobody", "--persona", "postfix", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(20):
+            line = proc.stderr.readline()
+            if "listening on" in line or not line:
+                break
+        assert f"listening on 127.0.0.1:{port}" in line, line + proc.stderr.read()
+        uid = int(re.search(r"^Uid:\s+(\d+)", Path(f"/proc/{proc.pid}/status").read_text(), re.M).group(1))
+        assert uid == nobody.pw_uid
+        send(port, 1)
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:  # codecs and MIME parsing after the drop
+            client.sendmail("a@b.example", ["c@d.example"],
+                            b"Subject: =?koi8-r?b?8NLJ18XU?=\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+                            b"--B\r\nContent-Type: application/zip; name=x.zip\r\n"
+                            b"Content-Transfer-Encoding: base64\r\n\r\nUEsDBA==\r\n--B--\r\n")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    for path in [data / "events.jsonl", data / "relaypot.sqlite", data / "tls" / "cert.pem",
+                 *(data / "messages").rglob("*.eml")]:
+        assert path.stat().st_uid == nobody.pw_uid, path
+    assert sql(data, "SELECT count(*) FROM messages") == [(2,)]
+    assert sql(data, "SELECT subject, attachments LIKE '%x.zip%' FROM messages WHERE subject != 'message 1'") == [
+        ("Привет", 1)]

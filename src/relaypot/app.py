@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
+import pkgutil
 import random
 import signal
 import socket
@@ -111,9 +113,14 @@ def prepare_tls(sensor: Sensor) -> None:
 
 
 def drop_privileges(user: str, data_dir: Path) -> None:
-    """Bind as root, then become `user`; the data dir is handed over first so sinks can write."""
+    """Bind as root, then become `user`; the data dir is handed over first so sinks can write.
+
+    Everything the sensor imports is imported before this point: after it, the user may not be
+    able to read the Python installation at all.
+    """
     import pwd  # noqa: PLC0415 (POSIX only)
 
+    _preload_codecs()
     try:
         entry = pwd.getpwnam(user)
     except KeyError:
@@ -132,6 +139,17 @@ def drop_privileges(user: str, data_dir: Path) -> None:
     log.info("dropped privileges to %s", user)
 
 
+def _preload_codecs() -> None:
+    """Messages name charsets (koi8-r, iso-2022-jp, ...) whose codecs Python imports on first use."""
+    import encodings  # noqa: PLC0415
+
+    for module in pkgutil.iter_modules(encodings.__path__):
+        try:
+            importlib.import_module(f"encodings.{module.name}")
+        except Exception:  # noqa: BLE001 (a platform's codec, e.g. mbcs on POSIX, may not load)
+            pass
+
+
 async def serve(sensor: Sensor, on_ready: Callable[[list[tuple[str, int]]], None] | None = None,
                 stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or `stop`), then shut down gracefully and flush every record."""
@@ -139,9 +157,11 @@ async def serve(sensor: Sensor, on_ready: Callable[[list[tuple[str, int]]], None
     stop = stop or asyncio.Event()
     bound = await sensor.server.start(sensor.listeners)
     try:
+        # TLS first, as root where we are root: the operator's key may be readable by root only;
+        # a generated certificate is handed to the user with the rest of the data directory.
+        prepare_tls(sensor)
         if sensor.settings.run.user:
             drop_privileges(sensor.settings.run.user, sensor.data_dir)
-        prepare_tls(sensor)
         sensor.bus.start(loop)
     except BaseException:
         await sensor.server.close_listeners()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import email
 import email.errors
+import email.feedparser
 import email.header
+import email.parser  # message_from_bytes imports it on first use; import it while we still can
 import email.policy
 import hashlib
 import re
@@ -77,13 +79,13 @@ def _decode(value: bytes) -> str:
     if "=?" in text:
         try:
             text = str(email.header.make_header(email.header.decode_header(text)))
-        except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
+        except Exception:  # noqa: BLE001 (an attacker's charset name may even name a codec we cannot load)
             pass
     return text
 
 
 def _walk(raw: bytes) -> tuple[list[bytes], list[dict[str, Any]]]:
-    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(raw)
     texts: list[bytes] = []
     attachments: list[dict[str, Any]] = []
     for count, part in enumerate(message.walk()):

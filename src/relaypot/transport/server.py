@@ -110,6 +110,9 @@ class SmtpServer:
         for server in self.servers:
             server.close()
         self.servers = []
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
 
     async def shutdown(self) -> None:
         """Stop accepting; let open sessions finish for the grace period; then end them politely."""

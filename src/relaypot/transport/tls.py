@@ -8,6 +8,11 @@ import os
 import ssl
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
 from relaypot.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -19,11 +24,6 @@ def ensure_certificate(data_dir: Path, hostname: str) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
     if cert.exists() and key.exists():
         return cert, key
-    from cryptography import x509  # noqa: PLC0415 (only needed the first time)
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
     directory.mkdir(parents=True, exist_ok=True)
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     # What an administrator's self-signed mail certificate looks like: CN is the host name.

@@ -1,0 +1,180 @@
+"""Sinks on real files and a real SQLite database: rotation, idempotency, batches, failure isolation."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+
+from relaypot.events import Command, Helo, Record, SessionClosed, SessionOpened, record_from_dict
+from relaypot.pipeline import EventBus
+from relaypot.sinks.jsonl import JsonlSink
+from relaypot.sinks.memory import MemorySink
+from relaypot.sinks.sql import SqlSink
+
+
+def session_records(session: str, day: str = "2026-11-27", helo: str = "bot.example") -> list[Record]:
+    events = [
+        SessionOpened(src_port=1, dst_ip="192.0.2.1", dst_port=25, listener="0.0.0.0:25", persona="postfix",
+                      hostname="mx.example", banner="220 mx.example ESMTP"),
+        Helo(verb="EHLO", hostname=helo),
+        Command(verb="EHLO", argument=helo, raw_line=f"EHLO {helo}\r\n".encode(), reply_code=250, reply="250 ok"),
+        SessionClosed(reason="quit", duration=0.5, bytes_in=10, bytes_out=20, commands=1, messages=0),
+    ]
+    return [Record(session, n + 1, f"{day}T10:00:0{n}.000000Z", "s1", "203.0.113.5", e) for n, e in enumerate(events)]
+
+
+def test_jsonl_rotates_by_day_and_every_line_is_whole(tmp_path):
+    """A record of a new day starts a new events.jsonl; the old one becomes events-DAY.jsonl."""
+    sink = JsonlSink(tmp_path, rotate="day")
+    sink.open()
+    sink.write(session_records("a", "2026-11-27") + session_records("b", "2026-11-28"))
+    sink.close()
+    old = (tmp_path / "events-2026-11-27.jsonl").read_text().splitlines()
+    new = (tmp_path / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["session"] for line in old] == ["a"] * 4
+    assert [json.loads(line)["session"] for line in new] == ["b"] * 4
+
+
+def test_jsonl_rotates_by_size_without_splitting_a_line(tmp_path):
+    """Size rotation happens between lines; every rotated file holds whole JSON lines under the bound."""
+    sink = JsonlSink(tmp_path, rotate="size", max_bytes=1000)
+    sink.open()
+    for n in range(10):
+        sink.write(session_records(f"s{n}"))
+    sink.close()
+    files = sorted(tmp_path.glob("events*.jsonl"))
+    assert len(files) > 3
+    seen = []
+    for path in files:
+        data = path.read_bytes()
+        assert data.endswith(b"\n") and (len(data) <= 1000 or data.count(b"\n") == 1)
+        seen += [json.loads(line)["session"] for line in data.splitlines()]
+    assert sorted(seen) == sorted(f"s{n}" for n in range(10) for _ in range(4))
+
+
+def test_jsonl_reopened_after_a_restart_rotates_on_the_day_of_its_first_line(tmp_path):
+    first = JsonlSink(tmp_path, rotate="day")
+    first.open()
+    first.write(session_records("old", "2026-11-26"))
+    first.close()
+    second = JsonlSink(tmp_path, rotate="day")
+    second.open()
+    second.write(session_records("new", "2026-11-27"))
+    second.close()
+    assert (tmp_path / "events-2026-11-26.jsonl").exists()
+    assert json.loads((tmp_path / "events.jsonl").read_text().splitlines()[0])["session"] == "new"
+
+
+def test_jsonl_lines_rebuild_the_records(tmp_path):
+    """The JSON codec round-trips: raw bytes via base64, text as text."""
+    sink = JsonlSink(tmp_path)
+    sink.open()
+    records = session_records("rt")
+    sink.write(records)
+    sink.close()
+    back = [record_from_dict(json.loads(line)) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [(r.session, r.seq, r.ts, r.event) for r in back] == [(r.session, r.seq, r.ts, r.event) for r in records]
+
+
+def test_sql_sink_is_idempotent_and_merges_sessions_across_batches(tmp_path):
+    """Replaying a batch adds nothing; a session split over batches ends up as one complete row."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    sink = SqlSink(url)
+    sink.open()
+    records = session_records("x", helo="first.example")
+    sink.write(records[:2])
+    sink.write(records[2:])
+    sink.write(records)  # a retried batch
+    sink.write([Record("x", 9, "2026-11-27T10:00:09.000000Z", "s1", "203.0.113.5",
+                       Helo(verb="HELO", hostname="second.example"))])
+    sink.close()
+    conn = sqlite3.connect(tmp_path / "store.sqlite")
+    assert conn.execute("SELECT count(*) FROM events").fetchone() == (5,)
+    assert conn.execute("SELECT count(*) FROM commands").fetchone() == (1,)
+    row = conn.execute("SELECT started, ended, helo_verb, helo, listener, close_reason, commands FROM sessions").fetchall()
+    assert row == [("2026-11-27T10:00:00.000000Z", "2026-11-27T10:00:03.000000Z", "EHLO", "first.example",
+                    "0.0.0.0:25", "quit", 1)]
+
+
+def test_attacker_text_that_is_not_utf8_reaches_sql_as_valid_text(tmp_path):
+    """Undecodable bytes in a HELO name are stored as U+FFFD in text columns, exactly in raw_line."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    sink = SqlSink(url)
+    sink.open()
+    raw = b"EHLO \xff\xfe\r\n"
+    name = raw[5:-2].decode("utf-8", "surrogateescape")
+    sink.write(session_records("u")[:1] + [
+        Record("u", 2, "2026-11-27T10:00:01.000000Z", "s1", "203.0.113.5", Helo(verb="EHLO", hostname=name)),
+        Record("u", 3, "2026-11-27T10:00:02.000000Z", "s1", "203.0.113.5",
+               Command(verb="EHLO", argument=name, raw_line=raw, reply_code=250, reply="250 ok")),
+    ])
+    sink.close()
+    conn = sqlite3.connect(tmp_path / "store.sqlite")
+    assert conn.execute("SELECT helo FROM sessions").fetchone() == ("\ufffd\ufffd",)
+    assert conn.execute("SELECT raw_line FROM commands").fetchone() == (raw,)
+
+
+class FailingSink:
+    name = "failing"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def open(self) -> None:
+        pass
+
+    def write(self, records) -> None:
+        self.calls += 1
+        raise OSError("disk on fire")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_failing_sink_never_stops_the_others(monkeypatch):
+    """One sink raising on every batch: the others get every record; the failures are counted."""
+    monkeypatch.setattr("relaypot.pipeline.RETRIES", 2)
+    good, bad = MemorySink(), FailingSink()
+    bus = EventBus([bad, good], flush_interval=0.02)
+    bus.start()
+    for record in session_records("f"):
+        bus.publish(record)
+    deadline = time.monotonic() + 5
+    while len(good.records) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    bus.close()
+    assert len(good.records) == 4
+    stats = bus.stats()
+    assert stats["failing"]["failures"] >= 2 and stats["failing"]["dropped"] == 4
+    assert stats["memory"]["written"] == 4
+
+
+class SlowSink(MemorySink):
+    name = "slow"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def write(self, records) -> None:
+        self.gate.wait(10)
+        super().write(records)
+
+
+def test_a_stalled_sink_congests_the_bus_and_releases_it_when_drained():
+    """Past the high-water mark the bus reports congestion (the transport pauses reading), then clears it."""
+    slow = SlowSink()
+    bus = EventBus([slow], flush_interval=0.01, high_water=20, batch_size=5)
+    bus.start()
+    for n in range(10):
+        for record in session_records(f"c{n}"):
+            bus.publish(record)
+    assert bus.congested
+    slow.gate.set()
+    deadline = time.monotonic() + 5
+    while bus.congested and time.monotonic() < deadline:
+        time.sleep(0.01)
+    bus.close()
+    assert not bus.congested and len(slow.records) == 40

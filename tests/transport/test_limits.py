@@ -1,0 +1,112 @@
+"""Limits over real sockets: each ends in the persona's reply and a record, never a crash."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+import time
+
+import pytest
+
+from transport.test_server import read_replies, read_reply, read_until_closed
+
+
+def test_full_message_store_gets_the_persona_452_and_nothing_is_written(sensor_factory):
+    """Past max_store_bytes a new message is refused with the persona's 452; the session goes on."""
+    sensor = sensor_factory(smtp__persona="postfix", limits__max_store_bytes=1500)
+    with smtplib.SMTP(*sensor.address, timeout=10) as client:
+        client.sendmail("a@b.example", ["c@d.example"], "Subject: first\r\n\r\n" + "x" * 1000 + "\r\n")
+        with pytest.raises(smtplib.SMTPDataError) as info:
+            client.sendmail("a@b.example", ["c@d.example"], "Subject: second\r\n\r\n" + "y" * 1000 + "\r\n")
+        assert (info.value.smtp_code, info.value.smtp_error) == (452, b"4.3.1 Insufficient system storage")
+        assert client.noop()[0] == 250
+    assert len(sensor.wait_for("smtp.message")) == 1
+    violation = next(r.event for r in sensor.wait_for("smtp.violation") if r.event.violation == "limit_disk")
+    assert "full" in violation.detail
+    assert len(list((sensor.data_dir / "messages").rglob("*.eml"))) == 1
+
+
+def test_total_session_time_is_bounded_even_for_a_chatty_client(sensor_factory):
+    """A client that keeps talking is still cut off at max_session_time, with the persona's reply."""
+    sensor = sensor_factory(smtp__persona="postfix", limits__max_session_time=1.5)
+    with socket.create_connection(sensor.address) as sock:
+        read_reply(sock)
+        started = time.monotonic()
+        closed = False
+        while time.monotonic() - started < 10:
+            try:
+                sock.sendall(b"NOOP\r\n")
+                data = read_reply(sock, 5)
+            except OSError:
+                closed = True
+                break
+            if data.startswith(b"421") or not data:
+                closed = True
+                break
+            time.sleep(0.2)
+        assert closed and time.monotonic() - started < 5
+    assert sensor.wait_for("session.closed")[0].event.reason == "session_time"
+    assert any(r.event.violation == "limit_session_time" for r in sensor.records("smtp.violation"))
+
+
+def test_overall_connection_limit(sensor_factory):
+    """Past max_connections, any source gets the persona's 421 instead of a greeting."""
+    sensor = sensor_factory(limits__max_connections=3, limits__max_connections_per_ip=100)
+    held = [socket.create_connection(sensor.address) for _ in range(3)]
+    for sock in held:
+        assert read_reply(sock).startswith(b"220 ")
+    with socket.create_connection(sensor.address) as extra:
+        assert read_until_closed(extra) == b"421 4.3.2 Service not available, closing transmission channel\r\n"
+    for sock in held:
+        sock.close()
+    sensor.wait_for("session.closed", 4)
+    with smtplib.SMTP(*sensor.address, timeout=10) as client:
+        assert client.noop()[0] == 250
+
+
+def test_the_users_own_certificate_is_served(sensor_factory, tmp_path):
+    """[tls] certificate and key replace the generated certificate."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "operator-cert.example")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(7).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    sensor = sensor_factory(smtp__persona="exchange2000", tls__starttls="yes",
+                            tls__certificate=str(tmp_path / "c.pem"), tls__key=str(tmp_path / "k.pem"))
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP(*sensor.address, timeout=10) as client:
+        code, text = client.ehlo("x.example")
+        assert b"STARTTLS" in text
+        assert client.starttls(context=context)[0] == 220
+        served = x509.load_der_x509_certificate(client.sock.getpeercert(binary_form=True))
+    assert served.serial_number == 7
+    assert not (sensor.data_dir / "tls").exists()
+
+
+def test_pipelined_messages_after_a_large_one_keep_their_order(sensor_factory):
+    """A message big enough to be stored off the loop holds back the replies pipelined after it."""
+    sensor = sensor_factory(smtp__persona="postfix")
+    big = b"Subject: big\r\n\r\n" + (b"y" * 998 + b"\r\n") * 400  # 400 kB: stored in a worker thread
+    with socket.create_connection(sensor.address) as sock:
+        read_reply(sock)
+        sock.sendall(b"EHLO a.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n" + big +
+                     b".\r\nMAIL FROM:<e@f.example>\r\nRCPT TO:<g@h.example>\r\nDATA\r\nSubject: small\r\n\r\nx\r\n"
+                     b".\r\nQUIT\r\n")
+        data = read_replies(sock, 10, timeout=20)
+    codes = [line[:3] for line in data.split(b"\r\n") if line[3:4] == b" "]
+    assert codes == [b"250", b"250", b"250", b"354", b"250", b"250", b"250", b"354", b"250", b"221"]
+    assert [r.event.subject for r in sensor.wait_for("smtp.message", 2)] == ["big", "small"]
