@@ -50,7 +50,8 @@ def test_summary_of_a_plain_message():
                         b"see http://evil.example/a?b=1. and https://x.example/\r\n")
     assert summary == {"subject": "café", "header_from": "a@b", "header_to": "c@d",
                        "date": "Sun, 07 Dec 08 19:24:09 GMT", "message_id": "<1@x>", "attachments": [],
-                       "urls": ["http://evil.example/a?b=1", "https://x.example/"]}
+                       "urls": ["http://evil.example/a?b=1", "https://x.example/"],
+                       "excerpt": "see http://evil.example/a?b=1. and https://x.example/"}
 
 
 def test_summary_of_a_multipart_message_with_an_attachment():
@@ -61,6 +62,7 @@ def test_summary_of_a_multipart_message_with_an_attachment():
            b"Content-Transfer-Encoding: base64\r\n\r\nUEsDBA==\r\n--XX--\r\n")
     summary = summarize(raw)
     assert summary["urls"] == ["http://hidden.example/paw"]
+    assert summary["excerpt"] == "http://hidden.example/paw"
     assert summary["attachments"] == [{"filename": "inv.zip", "content_type": "application/zip", "size": 4,
                                        "sha256": hashlib.sha256(b"PK\x03\x04").hexdigest()}]
 

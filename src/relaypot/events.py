@@ -53,6 +53,7 @@ class SessionClosed(Event):
     bytes_out: int
     commands: int
     messages: int
+    shape: str = ""
 
 
 @_register
@@ -136,6 +137,7 @@ class MessageReceived(Event):
     message_id: str | None = None
     attachments: tuple[dict[str, Any], ...] = ()
     urls: tuple[str, ...] = ()
+    excerpt: str = ""
     reply_code: int = 0
     reply: str = ""
 

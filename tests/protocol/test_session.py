@@ -350,7 +350,16 @@ def test_finish_records_an_abandoned_auth_and_the_close():
     auth = d.of("smtp.auth")[0]
     assert (auth.outcome, auth.username) == ("abandoned", "sa")
     closed = d.of("session.closed")[0]
-    assert closed.reason == "peer_closed" and closed.commands == 2
+    assert closed.reason == "peer_closed" and closed.commands == 2 and closed.shape == "EHLO AUTH"
+
+
+def test_shape_collapses_runs_marks_other_words_and_is_bounded():
+    """session.closed's shape: runs as VERB+, non-verbs as ?, 16 tokens then an ellipsis."""
+    d = Driver(make_session("postfix")).feed(b"EHLO a.example\r\nFOO\r\nBAR\r\nMAIL FROM:<a@b>\r\n" +
+                                             b"RCPT TO:<c@d>\r\n" * 3 + b"QUIT\r\n").finish()
+    assert d.of("session.closed")[0].shape == "EHLO ?+ MAIL RCPT+ QUIT"
+    d = Driver(make_session("postfix", max_unknown_commands=100)).feed(b"NOOP\r\nRSET\r\n" * 20).finish()
+    assert d.of("session.closed")[0].shape == "NOOP RSET " * 8 + "…"
 
 
 def test_reply_never_echoes_a_line_break_from_the_client():

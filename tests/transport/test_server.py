@@ -69,7 +69,10 @@ def test_smtplib_sends_a_message_which_is_stored_and_recorded(sensor):
     sensor.stop()
     kinds = [json.loads(line)["kind"] for line in (sensor.data_dir / "events.jsonl").read_text().splitlines()]
     assert kinds == [r.kind for r in sensor.records()]
-    assert sensor.sql("SELECT helo, close_reason, messages FROM sessions") == [("spammer.example", "quit", 1)]
+    assert sensor.sql("SELECT helo, close_reason, messages, shape FROM sessions") == [
+        ("spammer.example", "quit", 1, "EHLO MAIL RCPT+ DATA QUIT")]
+    assert sensor.sql("SELECT url, host FROM urls") == [("http://spam.example/x", "spam.example")]
+    assert sensor.sql("SELECT excerpt FROM messages") == [("Hello, I'm a spammer! http://spam.example/x",)]
     assert sensor.sql("SELECT subject, sha256 FROM messages") == [("BC_82.155.126.2", message.sha256)]
     assert sensor.sql("SELECT kind, domain FROM envelopes ORDER BY seq") == [
         ("mail", "domain.com"), ("rcpt", "domain.com"), ("rcpt", "example.net")]

@@ -15,7 +15,7 @@ from typing import Callable
 from relaypot.events import (
     Command, Event, Helo, MailFrom, MessageReceived, RcptTo, SessionClosed, SessionOpened, Tls, Violation,
 )
-from relaypot.personas.model import frame_text, wire
+from relaypot.personas.model import KNOWN_VERBS, frame_text, wire
 from relaypot.protocol.auth import AuthContext, AuthExchange, AuthStep, capture_unsupported
 from relaypot.protocol.commands import BAD_ADDRESS, Path, decode, parse_path
 from relaypot.protocol.data import find_end, line_ending_violations, unstuff
@@ -25,6 +25,7 @@ from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, CONNECTED, DA
 
 Output = Reply | Event | StartTls | Deliver | Close
 
+SHAPE_TOKENS = 16
 _TAIL = 8  # bytes of an over-size body kept to find <CRLF>.<CRLF> across reads
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -39,7 +40,7 @@ class Session:
         "messages", "unknown", "bytes_in", "bytes_out", "started", "_buf", "_pos", "_crlf_only", "_overlong",
         "_overlong_head", "_data_scanned", "_data_overflow", "_chunk_left", "_chunk_kind", "_chunk_last",
         "_chunk_refusal", "_pending", "_message", "_message_dropped", "_auth", "_auth_replies",
-        "_seen_violations", "_close_reason", "_last_reply",
+        "_seen_violations", "_close_reason", "_last_reply", "_shape",
     )
 
     def __init__(self, settings: SessionSettings, client_ip: str, client_port: int = 0,
@@ -86,6 +87,7 @@ class Session:
         self._seen_violations: set[str] | None = None
         self._close_reason: str | None = None
         self._last_reply = ""  # text of the latest reply, for the command's event
+        self._shape: list[str] = []  # the session's verbs, for session.closed
 
     # ------------------------------------------------------------------ transport entry points
 
@@ -148,6 +150,7 @@ class Session:
                 header_to=summary.get("header_to"), date=summary.get("date"),
                 message_id=summary.get("message_id"),
                 attachments=tuple(summary.get("attachments", ())), urls=tuple(summary.get("urls", ())),
+                excerpt=summary.get("excerpt", ""),
                 reply_code=code, reply=text,
             ))
             self._send(out, text, data, code)
@@ -202,6 +205,7 @@ class Session:
         out.append(SessionClosed(
             reason=reason, duration=round(max(self.settings.clock() - self.started, 0.0), 6),
             bytes_in=self.bytes_in, bytes_out=self.bytes_out, commands=self.commands, messages=self.messages,
+            shape=" ".join(self._shape),
         ))
         self.mode = CLOSED
         return out
@@ -331,6 +335,16 @@ class Session:
     def _finish_command(self, out: list[Output], verb: str, argument: str, raw: bytes, code: int,
                         unknown: bool = False) -> None:
         reply = self._last_reply
+        # The shape: verbs in order, a run of one verb as "VERB+", other words as "?", at most
+        # SHAPE_TOKENS tokens and then "…" ("EHLO MAIL RCPT+ DATA QUIT").
+        token = verb if verb in KNOWN_VERBS else "?"
+        shape = self._shape
+        if shape and (shape[-1] == token or shape[-1] == token + "+"):
+            shape[-1] = token + "+"
+        elif len(shape) < SHAPE_TOKENS:
+            shape.append(token)
+        elif len(shape) == SHAPE_TOKENS:
+            shape.append("…")
         out.append(Command(verb=verb, argument=argument, raw_line=raw, reply_code=code, reply=reply))
         if unknown:
             self.unknown += 1

@@ -16,7 +16,7 @@ from relaypot.storage.database import Database, Insert
 EVENT = Insert("events", ("session_id", "seq", "ts", "sensor", "src_ip", "kind", "payload"))
 SESSION_COLUMNS = ("session_id", "sensor", "src_ip", "src_port", "dst_ip", "dst_port", "listener", "persona",
                    "hostname", "started", "ended", "helo_verb", "helo", "tls", "commands", "messages", "bytes_in",
-                   "bytes_out", "close_reason", "duration")
+                   "bytes_out", "close_reason", "duration", "shape")
 _COL = {name: i for i, name in enumerate(SESSION_COLUMNS)}
 # A session's records may span batches: what a later batch knows fills in, never erases. The first
 # HELO/EHLO and the first start time win; TLS, once seen, stays. Portable to PostgreSQL as written.
@@ -32,19 +32,21 @@ SESSION = Insert("sessions", SESSION_COLUMNS, (
     "commands = COALESCE(excluded.commands, sessions.commands), messages = COALESCE(excluded.messages, sessions.messages), "
     "bytes_in = COALESCE(excluded.bytes_in, sessions.bytes_in), bytes_out = COALESCE(excluded.bytes_out, sessions.bytes_out), "
     "close_reason = COALESCE(excluded.close_reason, sessions.close_reason), "
-    "duration = COALESCE(excluded.duration, sessions.duration)"
+    "duration = COALESCE(excluded.duration, sessions.duration), shape = COALESCE(excluded.shape, sessions.shape)"
 ))
 _IDENTITY = ("session_id", "seq", "ts", "sensor", "src_ip")
 COMMAND = Insert("commands", _IDENTITY + ("verb", "argument", "raw_line", "reply_code"))
 ENVELOPE = Insert("envelopes", _IDENTITY + ("kind", "address", "domain", "reply_code"))
 MESSAGE = Insert("messages", _IDENTITY + (
     "sha256", "size", "path", "transfer", "mail_from", "rcpt_to", "subject", "header_from", "header_to",
-    "header_date", "message_id", "attachments", "urls"))
+    "header_date", "message_id", "attachments", "urls", "excerpt"))
+URL = Insert("urls", ("session_id", "seq", "n", "ts", "url", "host"))
+ATTACHMENT = Insert("attachments", ("session_id", "seq", "n", "ts", "filename", "content_type", "size", "sha256"))
 CREDENTIAL = Insert("credentials", _IDENTITY + (
     "mechanism", "advertised", "outcome", "username", "password", "authzid", "response"))
 VIOLATION = Insert("violations", _IDENTITY + ("violation", "detail"))
 
-ORDER = (EVENT, SESSION, COMMAND, ENVELOPE, MESSAGE, CREDENTIAL, VIOLATION)
+ORDER = (EVENT, SESSION, COMMAND, ENVELOPE, MESSAGE, URL, ATTACHMENT, CREDENTIAL, VIOLATION)
 
 
 def _t(value: str | None) -> str | None:
@@ -83,7 +85,7 @@ def _tls(row: list, r: Record, e: Tls) -> None:
 
 def _closed(row: list, r: Record, e: SessionClosed) -> None:
     row[_COL["ended"]] = r.ts
-    row[14:20] = [e.commands, e.messages, e.bytes_in, e.bytes_out, e.reason, e.duration]
+    row[14:21] = [e.commands, e.messages, e.bytes_in, e.bytes_out, e.reason, e.duration, e.shape]
 
 
 SESSION_PARTS: dict[type, Callable[[list, Record, Any], None]] = {
@@ -109,12 +111,27 @@ def _rcpt(r: Record, e: RcptTo) -> list[tuple[Insert, tuple]]:
 
 
 def _message(r: Record, e: MessageReceived) -> list[tuple[Insert, tuple]]:
-    return [(MESSAGE, _identity(r) + (
+    rows: list[tuple[Insert, tuple]] = [(MESSAGE, _identity(r) + (
         e.sha256, e.size, e.path, e.transfer, _t(e.mail_from),
         _json([clean_text(a) for a in e.rcpt_to]),
         _t(e.subject), _t(e.header_from), _t(e.header_to), _t(e.date), _t(e.message_id),
-        _json(e.attachments), _json(e.urls),
+        _json(e.attachments), _json(e.urls), _t(e.excerpt),
     ))]
+    for n, url in enumerate(e.urls):
+        rows.append((URL, (r.session, r.seq, n, r.ts, _t(url), url_host(url))))
+    for n, a in enumerate(e.attachments):
+        rows.append((ATTACHMENT, (r.session, r.seq, n, r.ts, _t(a.get("filename")), a.get("content_type", ""),
+                                  a.get("size", 0), a.get("sha256", ""))))
+    return rows
+
+
+def url_host(url: str) -> str:
+    """`http://user@Evil.Example:8080/x` → `evil.example`."""
+    rest = url.split("//", 1)[-1]
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return clean_text(host.split(":", 1)[0].lower())
 
 
 def _auth(r: Record, e: Auth) -> list[tuple[Insert, tuple]]:

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     bytes_in BIGINT,
     bytes_out BIGINT,
     close_reason TEXT,
-    duration DOUBLE PRECISION
+    duration DOUBLE PRECISION,
+    shape TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_started ON sessions (started);
 CREATE INDEX IF NOT EXISTS sessions_src_ip ON sessions (src_ip, started);
@@ -98,9 +99,33 @@ CREATE TABLE IF NOT EXISTS messages (
     message_id TEXT,
     attachments TEXT NOT NULL,
     urls TEXT NOT NULL,
+    excerpt TEXT NOT NULL,
     PRIMARY KEY (session_id, seq)
 );
 CREATE INDEX IF NOT EXISTS messages_sha256 ON messages (sha256);
+
+-- The URLs and attachments of each message, one row each (the same lists as the JSON columns
+-- above, in a form both engines can group without JSON functions).
+CREATE TABLE IF NOT EXISTS urls (
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    ts TEXT NOT NULL,
+    url TEXT NOT NULL,
+    host TEXT NOT NULL,
+    PRIMARY KEY (session_id, seq, n)
+);
+CREATE TABLE IF NOT EXISTS attachments (
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    ts TEXT NOT NULL,
+    filename TEXT,
+    content_type TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (session_id, seq, n)
+);
 
 CREATE TABLE IF NOT EXISTS credentials (
     session_id TEXT NOT NULL,

@@ -23,6 +23,7 @@ MAX_HEADER_VALUE = 998  # RFC 5322 §2.1.1 line limit; longer values are cut
 MAX_URLS = 100
 MAX_ATTACHMENTS = 100
 MAX_SCAN = 1 << 20  # bytes of body searched for URLs
+EXCERPT = 500  # characters of body text kept with the record, whitespace collapsed
 URL = re.compile(rb"""(?i)\b(?:https?|ftp)://[^\s<>"'`{}|\\^\[\]]{1,2000}""")
 
 
@@ -35,11 +36,17 @@ def summarize(raw: bytes) -> dict[str, Any]:
     if b"multipart" in content_type or encoding in (b"base64", b"quoted-printable"):
         texts, attachments = _walk(raw)
         summary["attachments"] = attachments
-        summary["urls"] = _urls(texts)
+        summary["urls"] = _urls([text.encode("utf-8", "replace") for text in texts])
+        summary["excerpt"] = _excerpt(texts[0] if texts else "")
     else:
         summary["attachments"] = []
         summary["urls"] = _urls([body[:MAX_SCAN]])
+        summary["excerpt"] = _excerpt(body[: EXCERPT * 4].decode("utf-8", "replace"))
     return summary
+
+
+def _excerpt(text: str) -> str:
+    return " ".join(text[: EXCERPT * 4].split())[:EXCERPT]
 
 
 def _split(raw: bytes) -> tuple[bytes, bytes]:
@@ -84,9 +91,10 @@ def _decode(value: bytes) -> str:
     return text
 
 
-def _walk(raw: bytes) -> tuple[list[bytes], list[dict[str, Any]]]:
+def _walk(raw: bytes) -> tuple[list[str], list[dict[str, Any]]]:
+    """The decoded text parts (in order) and the attachments of a MIME message."""
     message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(raw)
-    texts: list[bytes] = []
+    texts: list[str] = []
     attachments: list[dict[str, Any]] = []
     for count, part in enumerate(message.walk()):
         if count > 1000:
@@ -107,8 +115,15 @@ def _walk(raw: bytes) -> tuple[list[bytes], list[dict[str, Any]]]:
                     "sha256": hashlib.sha256(payload).hexdigest(),
                 })
         elif sum(len(t) for t in texts) < MAX_SCAN:
-            texts.append(payload[:MAX_SCAN])
+            texts.append(_text(payload[:MAX_SCAN], part.get_content_charset()))
     return texts, attachments
+
+
+def _text(payload: bytes, charset: str | None) -> str:
+    try:
+        return payload.decode(charset or "utf-8", "replace")
+    except Exception:  # noqa: BLE001 (the attacker names the charset)
+        return payload.decode("utf-8", "replace")
 
 
 def _urls(texts: list[bytes]) -> list[str]:
