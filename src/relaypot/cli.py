@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
-from typing import Any, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 from relaypot import __version__, config
 from relaypot.errors import RelaypotError
+
+if TYPE_CHECKING:
+    from relaypot.analysis.queries import Scope
 
 EPILOG_RUN = """examples:
   relaypot run                                   # 0.0.0.0:2525, persona exchange2000, ./relaypot-data
@@ -26,6 +33,21 @@ EPILOG_PERSONAS = """examples:
 EPILOG_CHECK = """examples:
   relaypot check-config --config relaypot.toml
   RELAYPOT_LIMITS_IDLE_TIMEOUT=60 relaypot check-config
+"""
+
+EPILOG_REPORT = """examples:
+  relaypot report                                # the findings, on the terminal
+  relaypot report --format json > report.json    # every analysis as one JSON document
+  relaypot report --html report.html --png charts/
+  relaypot report --since 2026-11-01 --until 2026-12-01 --sensor lisbon-1
+  relaypot report --store postgresql://relaypot@db/relaypot --top 50
+"""
+
+EPILOG_EXPORT = """examples:
+  relaypot export sessions --format csv > sessions.csv
+  relaypot export messages --format jsonl --since 2026-11-01 > messages.jsonl
+  relaypot export credentials --format csv --sensor lisbon-1
+  relaypot export blocklist --kind relay --min-sessions 3 > relay-scanners.txt
 """
 
 EPILOG_REPLAY = """examples:
@@ -49,10 +71,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def _overrides(args: argparse.Namespace) -> dict[tuple[str, str], Any]:
     mapping = {
         "listen": ("smtp", "listen"), "persona": ("smtp", "persona"), "hostname": ("smtp", "hostname"),
-        "sensor": ("sensor", "name"), "data_dir": ("sensor", "data_dir"), "user": ("run", "user"),
+        "data_dir": ("sensor", "data_dir"), "user": ("run", "user"),
         "quiet": ("run", "quiet"),
     }
-    return {key: getattr(args, name) for name, key in mapping.items() if getattr(args, name, None) is not None}
+    overrides = {key: getattr(args, name) for name, key in mapping.items() if getattr(args, name, None) is not None}
+    if args.command in ("run", "check-config") and getattr(args, "sensor", None) is not None:
+        overrides[("sensor", "name")] = args.sensor  # for report and export, --sensor is a filter
+    return overrides
 
 
 def _settings(args: argparse.Namespace) -> config.Settings:
@@ -112,6 +137,91 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Turn what the sensors recorded into findings: activity, HELO identities, commands, relay probes, spam, sources."""
+    from relaypot.app import store_url  # noqa: PLC0415
+    from relaypot.analysis.report import Options, build  # noqa: PLC0415
+    from relaypot.storage.database import Database  # noqa: PLC0415
+
+    settings = _settings(args)
+    options = Options(scope=_scope(args), bucket=args.bucket, top=args.top,
+                      our_domains=tuple(settings.smtp.domains))
+    db = Database(args.store or store_url(settings), must_exist=True)
+    try:
+        report = build(db, options)
+    finally:
+        db.close()
+    if args.html:
+        from relaypot.render import html  # noqa: PLC0415
+
+        Path(args.html).write_text(html.render(report), encoding="utf-8")
+    if args.png:
+        from relaypot.render import charts  # noqa: PLC0415
+
+        charts.write_pngs(report, Path(args.png))
+    if args.format == "json":
+        print(json.dumps(report, indent=1, ensure_ascii=False))
+    elif not (args.html or args.png) or args.format == "text":
+        from relaypot.render import text  # noqa: PLC0415
+
+        sys.stdout.write(text.render(report))
+    return 0
+
+
+def _scope(args: argparse.Namespace) -> "Scope":
+    from relaypot.analysis.queries import Scope  # noqa: PLC0415
+
+    return Scope(since=_when(args.since, "--since"), until=_when(args.until, "--until"), sensor=args.sensor,
+                 listener=args.listener)
+
+
+def _when(value: str | None, flag: str) -> str | None:
+    """`2026-11-27`, `2026-11-27T08`, `2026-11-27 08:45` or a full timestamp → the store's UTC text form."""
+    if value is None:
+        return None
+    text = value.strip().replace(" ", "T").rstrip("Z")
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H", "%Y-%m-%d"):
+        try:
+            moment = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    raise RelaypotError(f"{flag}: {value!r} is not a date or time (use 2026-11-27 or 2026-11-27T08:45)")
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", metavar="TIME", help="sessions from this UTC time on (2026-11-27 or 2026-11-27T08:45)")
+    parser.add_argument("--until", metavar="TIME", help="sessions before this UTC time")
+    parser.add_argument("--sensor", help="one sensor's sessions")
+    parser.add_argument("--listener", metavar="HOST:PORT", help="one listener's sessions")
+    parser.add_argument("--store", metavar="URL", help="the store (default: DATA_DIR/relaypot.sqlite)")
+    parser.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
+    parser.add_argument("--data-dir", metavar="DIR", help="where the sensor wrote (./relaypot-data)")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export sessions, messages or credentials (CSV, JSON lines), or source addresses as a blocklist."""
+    from relaypot import export  # noqa: PLC0415
+    from relaypot.analysis.report import our_domains as report_domains  # noqa: PLC0415
+    from relaypot.app import store_url  # noqa: PLC0415
+    from relaypot.storage.database import Database  # noqa: PLC0415
+
+    settings = _settings(args)
+    scope = _scope(args)
+    db = Database(args.store or store_url(settings), must_exist=True)
+    try:
+        if args.what == "blocklist":
+            hostnames = [r[0] for r in db.query("SELECT DISTINCT hostname FROM sessions WHERE hostname IS NOT NULL")]
+            ours = report_domains(tuple(settings.smtp.domains), hostnames)
+            for ip in export.blocklist(db, scope, args.kind, args.min_sessions, ours):
+                print(ip)
+        else:
+            export.write(db, args.what, scope, args.format, sys.stdout)
+    finally:
+        db.close()
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     """Print a recorded session as a transcript: what the client sent and what it was told."""
     from relaypot.replay import transcript_lines  # noqa: PLC0415
@@ -153,6 +263,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="a bundled persona name or a persona file")
     p.add_argument("--hostname", help="the host name to announce in the transcript")
     _add_run_options(add("check-config", cmd_check_config, EPILOG_CHECK))
+    p = add("report", cmd_report, EPILOG_REPORT)
+    _add_filters(p)
+    p.add_argument("--format", choices=["text", "json"], default=None,
+                   help="terminal text (the default) or one JSON document on stdout")
+    p.add_argument("--html", metavar="FILE", help="also write one self-contained HTML page with charts")
+    p.add_argument("--png", metavar="DIR", help="also write each chart as a PNG file into DIR")
+    p.add_argument("--bucket", choices=["hour", "day"], help="time bucket (default: hours up to 3 days, then days)")
+    p.add_argument("--top", type=int, default=20, metavar="N", help="rows per top list (default 20)")
+    p = add("export", cmd_export, EPILOG_EXPORT)
+    p.add_argument("what", choices=["sessions", "messages", "credentials", "blocklist"], help="what to export")
+    _add_filters(p)
+    p.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="for records: csv (default) or jsonl")
+    p.add_argument("--kind", choices=["any", "spam", "auth", "relay", "harvest"], default="any",
+                   help="for blocklist: sources that did this (default any)")
+    p.add_argument("--min-sessions", type=int, default=1, metavar="N",
+                   help="for blocklist: in at least N sessions (default 1)")
     p = add("replay", cmd_replay, EPILOG_REPLAY)
     p.add_argument("session", help="a session id")
     _add_run_options(p)
@@ -173,6 +299,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `relaypot export ... | head`: the reader left; say nothing more (Python's advice).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

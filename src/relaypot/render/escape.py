@@ -1,4 +1,4 @@
-"""Make attacker-controlled text safe where it lands: a terminal, a log line."""
+"""Make attacker-controlled text safe where it lands: a terminal, a log line, a spreadsheet."""
 
 from __future__ import annotations
 
@@ -27,3 +27,14 @@ def terminal(text: str | None, limit: int = 200) -> str:
     if len(text) > limit:
         out.append("…")
     return "".join(out)
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...), +cmd|...).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def spreadsheet(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: a leading formula character gets a quote (OWASP)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value

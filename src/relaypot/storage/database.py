@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from relaypot.errors import StorageError
 from relaypot.storage.dialect import POSTGRESQL, SQLITE, Dialect
@@ -46,11 +46,13 @@ def sqlite_url(path: Path) -> str:
 class Database:
     """A DB-API connection plus its dialect. One per thread: sqlite3 connections are not shared."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, must_exist: bool = False) -> None:
         self.url = url
         if url.startswith("sqlite:///"):
             self.dialect: Dialect = SQLITE
             self.path = Path(url[len("sqlite:///"):])
+            if must_exist and not self.path.exists():
+                raise StorageError(f"no store at {self.path}: has a sensor run with this --data-dir?")
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.conn: Any = sqlite3.connect(self.path, isolation_level=None, timeout=30)
@@ -105,6 +107,15 @@ class Database:
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.conn.execute(self.dialect.sql(statement), params).fetchall()
+
+    def stream(self, statement: str, params: Sequence[Any] = (), size: int = 2000) -> Iterator[tuple]:
+        """Rows a few thousand at a time: an export of a million sessions never sits in memory."""
+        cursor = self.conn.execute(self.dialect.sql(statement), params)
+        while True:
+            rows = cursor.fetchmany(size)
+            if not rows:
+                return
+            yield from rows
 
     def close(self) -> None:
         try:

@@ -1,0 +1,93 @@
+"""Export records as CSV or JSON lines, and source addresses as a blocklist, for other tools."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import IO, Any, Iterator
+
+import orjson
+
+from relaypot.analysis.queries import Scope, _in
+from relaypot.events import clean_text
+from relaypot.render.escape import spreadsheet
+from relaypot.storage.database import Database
+
+TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    # name: (table, columns, order)
+    "sessions": ("sessions", ("session_id", "sensor", "src_ip", "src_port", "dst_ip", "dst_port", "listener",
+                              "persona", "hostname", "started", "ended", "helo_verb", "helo", "tls", "commands",
+                              "messages", "bytes_in", "bytes_out", "close_reason", "duration", "shape"),
+                 "started, session_id"),
+    "messages": ("messages", ("session_id", "seq", "ts", "sensor", "src_ip", "sha256", "size", "path", "transfer",
+                              "mail_from", "rcpt_to", "subject", "header_from", "header_to", "header_date",
+                              "message_id", "urls", "attachments"), "ts, session_id, seq"),
+    "credentials": ("credentials", ("session_id", "seq", "ts", "sensor", "src_ip", "mechanism", "advertised",
+                                    "outcome", "username", "password", "authzid", "response"), "ts, session_id, seq"),
+}
+
+BLOCKLIST_KINDS = ("any", "spam", "auth", "relay", "harvest")
+
+
+def rows(db: Database, what: str, scope: Scope) -> tuple[tuple[str, ...], Iterator[tuple]]:
+    table, columns, order = TABLES[what]
+    alias = "x"
+    if table == "sessions":
+        where, params = scope.sessions(alias)
+        join = ""
+    else:
+        join, where, params = scope.records(alias)
+    select = ", ".join(f"{alias}.{c}" for c in columns)
+    return columns, db.stream(f"SELECT {select} FROM {table} {alias}{join} WHERE {where} "
+                              f"ORDER BY {', '.join(f'{alias}.{c.strip()}' for c in order.split(','))}", params)
+
+
+def write(db: Database, what: str, scope: Scope, fmt: str, out: IO[str]) -> int:
+    columns, stream = rows(db, what, scope)
+    count = 0
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for row in stream:
+            writer.writerow([spreadsheet(_text(v)) for v in row])
+            count += 1
+    else:
+        for row in stream:
+            out.write(orjson.dumps({c: _json(c, v) for c, v in zip(columns, row)}).decode() + "\n")
+            count += 1
+    return count
+
+
+def _text(value: Any) -> Any:
+    return clean_text(value) if isinstance(value, str) else value
+
+
+def _json(column: str, value: Any) -> Any:
+    if column in ("rcpt_to", "urls", "attachments") and isinstance(value, str):
+        return orjson.loads(value)  # stored as JSON text; exported as JSON, not as a string of JSON
+    return _text(value)
+
+
+def blocklist(db: Database, scope: Scope, kind: str = "any", min_sessions: int = 1,
+              our_domains: tuple[str, ...] = ()) -> list[str]:
+    """Source addresses, busiest first, that did `kind` in at least `min_sessions` sessions."""
+    where, params = scope.sessions("s")
+    conditions = {
+        "any": "1 = 1",
+        "spam": "s.messages > 0",
+        "auth": "EXISTS (SELECT 1 FROM credentials k WHERE k.session_id = s.session_id)",
+        "harvest": "EXISTS (SELECT 1 FROM commands c WHERE c.session_id = s.session_id AND c.verb IN ('VRFY', 'EXPN'))",
+        "relay": ("EXISTS (SELECT 1 FROM envelopes e WHERE e.session_id = s.session_id AND e.kind = 'rcpt' "
+                  f"AND e.domain <> '' AND e.domain NOT IN {_in(our_domains)})"),
+    }
+    extra = list(our_domains) if kind == "relay" else []
+    found = db.query(f"SELECT s.src_ip, count(*) FROM sessions s WHERE {where} AND {conditions[kind]} "
+                     f"GROUP BY s.src_ip HAVING count(*) >= ? ORDER BY count(*) DESC, s.src_ip",
+                     [*params, *extra, int(min_sessions)])
+    return [ip for ip, _ in found]
+
+
+def to_string(db: Database, what: str, scope: Scope, fmt: str) -> str:
+    buffer = io.StringIO()
+    write(db, what, scope, fmt, buffer)
+    return buffer.getvalue()

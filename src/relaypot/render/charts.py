@@ -1,0 +1,155 @@
+"""The report's charts with matplotlib (Agg, no display): SVG text for the page, PNG files for papers."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402 (after choosing the backend)
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+STYLE = {
+    # Labels may hold attacker text: never let "$...$" become mathtext.
+    "text.parse_math": False,
+    # Text drawn as paths: nothing in the SVG is text an attacker wrote, and no font is fetched.
+    "svg.fonttype": "path",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+}
+COLOR = "#3b6ea8"
+ACCENT = "#c0504d"
+
+
+def _figure(width: float = 8.0, height: float = 3.0) -> Figure:
+    with plt.rc_context(STYLE):
+        return plt.figure(figsize=(width, height))
+
+
+def _counts(axis: Any) -> None:
+    """Counts are whole numbers: no 2.5 sessions on an axis."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _label(text: Any, limit: int = 40) -> str:
+    """A chart label: printable, bounded, and free of mathtext markers."""
+    clean = "".join(ch if ch.isprintable() else "?" for ch in str(text))
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+
+def activity(report: dict[str, Any]) -> Figure:
+    series = report["activity"]["series"]
+    fig = _figure()
+    ax = fig.add_subplot()
+    xs = range(len(series))
+    ax.bar(xs, [p["sessions"] for p in series], color=COLOR, label="sessions")
+    ax.plot(xs, [p["sources"] for p in series], color=ACCENT, marker=".", label="distinct sources")
+    _time_axis(ax, [p["t"] for p in series])
+    ax.set_ylabel("per " + report["activity"]["bucket"])
+    _counts(ax.yaxis)
+    ax.set_title("Activity on the SMTP port")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def helo_classes(report: dict[str, Any]) -> Figure:
+    classes = report["helo"]["classes"]
+    fig = _figure(8, 3)
+    ax = fig.add_subplot()
+    names = list(classes)
+    ax.barh(names[::-1], [classes[n] for n in names][::-1], color=COLOR)
+    ax.set_xlabel("sessions")
+    _counts(ax.xaxis)
+    ax.set_title("HELO/EHLO identity")
+    fig.tight_layout()
+    return fig
+
+
+def commands(report: dict[str, Any]) -> Figure:
+    uses = report["commands"]
+    fig = _figure(8, 3)
+    ax = fig.add_subplot()
+    verbs = list(uses)
+    ax.bar(verbs, [uses[v] for v in verbs], color=COLOR)
+    ax.set_ylabel("uses")
+    _counts(ax.yaxis)
+    ax.set_title("Preferred commands")
+    ax.tick_params(axis="x", labelrotation=45)
+    fig.tight_layout()
+    return fig
+
+
+def relay_probes(report: dict[str, Any]) -> Figure:
+    series = report["relay_probes"]["over_time"]
+    fig = _figure()
+    ax = fig.add_subplot()
+    ax.bar(range(len(series)), [p["probes"] for p in series], color=ACCENT)
+    _time_axis(ax, [p["t"] for p in series])
+    ax.set_ylabel("probe messages")
+    _counts(ax.yaxis)
+    ax.set_title("Open-relay probes over time")
+    fig.tight_layout()
+    return fig
+
+
+def top_sources(report: dict[str, Any]) -> Figure:
+    sources = report["sources"][:15]
+    fig = _figure(8, 0.5 + 0.25 * max(len(sources), 4))
+    ax = fig.add_subplot()
+    ax.barh([_label(s["src_ip"]) for s in sources][::-1], [s["sessions"] for s in sources][::-1], color=COLOR)
+    ax.set_xlabel("sessions")
+    _counts(ax.xaxis)
+    ax.set_title("Top sources")
+    fig.tight_layout()
+    return fig
+
+
+def _time_axis(ax: Any, labels: list[str]) -> None:
+    step = max(1, len(labels) // 8)
+    ax.set_xticks(range(0, len(labels), step))
+    ax.set_xticklabels([_label(t.replace("T", " ")) for t in labels[::step]], rotation=30, ha="right")
+
+
+CHARTS: dict[str, tuple[str, Callable[[dict[str, Any]], Figure]]] = {
+    "activity": ("Activity over time", activity),
+    "helo-classes": ("HELO/EHLO classes", helo_classes),
+    "commands": ("Preferred commands", commands),
+    "relay-probes": ("Relay probes over time", relay_probes),
+    "top-sources": ("Top sources", top_sources),
+}
+
+
+def svg(name: str, report: dict[str, Any]) -> str:
+    """One chart as an inline <svg> element (no XML prolog, ids unique to the chart)."""
+    fig = CHARTS[name][1](report)
+    buffer = io.StringIO()
+    with plt.rc_context({**STYLE, "svg.hashsalt": name}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    plt.close(fig)
+    text = buffer.getvalue()
+    text = text[text.index("<svg"):]
+    # matplotlib names its defs with short ids; prefix them so five charts in one page never clash.
+    return re.sub(r'(id="|url\(#|xlink:href="#|href="#)', lambda m: f"{m.group(1)}{name}-", text)
+
+
+def write_pngs(report: dict[str, Any], directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, (_, make) in CHARTS.items():
+        fig = make(report)
+        path = directory / f"{name}.png"
+        with plt.rc_context(STYLE):
+            fig.savefig(path, format="png")
+        plt.close(fig)
+        written.append(path)
+    return written

@@ -1,0 +1,156 @@
+"""The report as one self-contained HTML page: inline CSS, inline SVG charts, no script, no network.
+
+Every value is HTML-escaped where it is written, and a Content-Security-Policy forbids scripts
+and any fetch, so even a missed escape could not run or call home.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Iterable, Sequence
+
+from relaypot.render import charts
+
+CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; padding: 0 1em; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ccc; }
+h3 { font-size: 1em; margin-top: 1.4em; }
+table { border-collapse: collapse; margin: .6em 0; font-size: 13px; }
+th, td { padding: .2em .7em; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td { max-width: 40em; overflow-wrap: anywhere; }
+figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
+.note { color: #555; } code { font-size: 12px; }
+"""
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+def e(value: Any) -> str:
+    """Escape anything for HTML text or an attribute; None becomes a dash."""
+    return "-" if value is None else html.escape(str(value), quote=True)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    rows = list(rows)
+    if not rows:
+        return '<p class="note">(none)</p>'
+    head = "".join(f"<th>{e(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = "".join(
+            f'<td class="n">{v:.1%}</td>' if isinstance(v, float) else
+            f'<td class="n">{v}</td>' if isinstance(v, int) and not isinstance(v, bool) else f"<td>{e(v)}</td>"
+            for v in row
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def figure(name: str, report: dict[str, Any]) -> str:
+    title = charts.CHARTS[name][0]
+    return f'<figure id="chart-{name}" aria-label="{e(title)}">{charts.svg(name, report)}</figure>'
+
+
+def render(report: dict[str, Any]) -> str:
+    parts: list[str] = []
+    add = parts.append
+    filters = ", ".join(f"{k} {v}" for k, v in report["filters"].items() if v)
+    add(f"<h1>relaypot report</h1><p>{report['sessions']} sessions from {report['sources_count']} sources, "
+        f"{report['messages']} messages, {e(report['first_seen'])} to {e(report['last_seen'])}"
+        f"{' (' + e(filters) + ')' if filters else ''}. Sensors: "
+        + (", ".join(f"{e(s['sensor'])} ({s['sessions']})" for s in report["sensors"]) or "-")
+        + f". Generated {e(report['generated'])}.</p>")
+
+    activity = report["activity"]
+    add(f'<section id="activity"><h2>Activity per {e(activity["bucket"])}</h2>{figure("activity", report)}')
+    add(table(["listener", "sessions", "sources"],
+              [(l["listener"], l["sessions"], l["sources"]) for l in activity["listeners"]]))
+    add("</section>")
+
+    helo = report["helo"]
+    total = sum(helo["classes"].values()) or 1
+    add(f'<section id="helo"><h2>HELO/EHLO identity</h2>{figure("helo-classes", report)}')
+    add(table(["class", "sessions", "share"], [(c, n, n / total) for c, n in helo["classes"].items()]))
+    add(f"<p>Verbs: {e(', '.join(f'{v} {n}' for v, n in helo['verbs'].items()))}. Address literals or bare IPs "
+        f"naming the client itself: {helo['literal_or_ip_naming_peer']}; another address: "
+        f"{helo['literal_or_ip_naming_other']}.</p>")
+    for policy in helo["policies"]:
+        add(f'<p class="policy">Policy “{e(policy["description"])}” ({e(policy["basis"])}) would have refused '
+            f'<strong>{policy["refused_sessions"]}</strong> sessions ({policy["share"]:.1%}).</p>')
+    for cls, items in helo["top"].items():
+        if cls != "missing":
+            add(f"<h3>Top {e(cls)}</h3>" + table(["name", "sessions", "sources", "why"],
+                                                 [(i["name"], i["sessions"], i["sources"], i["why"]) for i in items]))
+    add("</section>")
+
+    add(f'<section id="commands"><h2>Preferred commands</h2>{figure("commands", report)}')
+    add(table(["verb", "uses", "sessions"],
+              [(v, n, report["command_sessions"].get(v, 0)) for v, n in report["commands"].items()]))
+    add("<h3>Session shapes</h3>" + table(["shape", "sessions", "sources"],
+                                           [(s["shape"], s["sessions"], s["sources"]) for s in report["session_shapes"]]))
+    add("<h3>Unknown verbs</h3>" + table(["verb", "uses", "sessions"],
+                                          [(u["verb"], u["uses"], u["sessions"]) for u in report["unknown_verbs"]]))
+    add("</section>")
+
+    relay = report["relay_probes"]
+    add(f'<section id="relay-probes"><h2>Open-relay probes</h2><p>{relay["attempts"]} sessions from '
+        f'{relay["attempt_sources"]} sources tried to relay (a recipient outside '
+        f'{e(", ".join(relay["our_domains"]))}); {relay["sessions"]} of them were probes from '
+        f'{relay["source_count"]} sources.</p>{figure("relay-probes", report)}')
+    add(table(["family", "signature", "sessions", "sources", "example"],
+              [(s["family"], s["signature"], s["sessions"], s["sources"], s["example"]) for s in relay["signatures"]]))
+    add("<h3>Probing sources</h3>" + table(
+        ["source", "probes", "repeats", "first seen", "last seen", "families"],
+        [(s["src_ip"], s["probes"], s["repeats"], s["first_seen"], s["last_seen"], ", ".join(s["families"]))
+         for s in relay["sources"]]))
+    add("<h3>Drop boxes</h3>" + table(["address", "sessions", "used by"],
+                                       [(b["address"], b["sessions"], ", ".join(b["sources"])) for b in relay["drop_boxes"]]))
+    add("</section>")
+
+    spam = report["spam"]
+    add('<section id="spam"><h2>Spam and campaigns</h2>')
+    add("<h3>MAIL FROM domains</h3>" + table(["domain", "uses", "sources"],
+                                              [(d["domain"], d["uses"], d["sources"]) for d in spam["mail_from_domains"]]))
+    add("<h3>RCPT TO domains</h3>" + table(["domain", "uses", "sources"],
+                                            [(d["domain"], d["uses"], d["sources"]) for d in spam["rcpt_domains"]]))
+    add("<h3>Subjects</h3>" + table(["subject", "messages", "sources"],
+                                     [(s["subject"], s["messages"], s["sources"]) for s in spam["subjects"]]))
+    add("<h3>Campaigns by subject template</h3>" + table(
+        ["template", "messages", "subjects"], [(c["template"], c["messages"], c["subjects"])
+                                               for c in spam["campaigns_by_subject"]]))
+    add("<h3>Campaigns by body</h3>" + table(
+        ["sha256", "messages", "sources", "first seen", "last seen", "subject"],
+        [(c["sha256"], c["messages"], c["sources"], c["first_seen"], c["last_seen"], c["subject"])
+         for c in spam["campaigns_by_body"]]))
+    add("<h3>URL hosts</h3>" + table(["host", "urls", "messages", "example"],
+                                      [(u["host"], u["urls"], u["messages"], u["example"]) for u in spam["url_hosts"]]))
+    add("<h3>Attachments</h3>" + table(["filename", "type", "size", "count", "sha256"],
+                                        [(a["filename"], a["content_type"], a["size"], a["count"], a["sha256"])
+                                         for a in spam["attachments"]]))
+    sizes = spam["sizes"]
+    add("<h3>Sizes</h3>" + table(list(sizes["buckets"]), [tuple(sizes["buckets"].values())]))
+    add("</section>")
+
+    creds = report["credentials"]
+    add(f'<section id="credentials"><h2>Credentials tried</h2><p>{creds["attempts"]} attempts from '
+        f'{creds["sources"]} sources; mechanisms: {e(", ".join(f"{m} {n}" for m, n in creds["mechanisms"].items()))}.</p>')
+    add("<h3>Usernames</h3>" + table(["username", "attempts", "sources"],
+                                      [(u["username"], u["attempts"], u["sources"]) for u in creds["usernames"]]))
+    add("<h3>Passwords</h3>" + table(["password", "attempts", "sources"],
+                                      [(p["password"], p["attempts"], p["sources"]) for p in creds["passwords"]]))
+    add("</section>")
+
+    add(f'<section id="sources"><h2>Sources</h2>{figure("top-sources", report)}')
+    add(table(["source", "sessions", "messages", "probes", "auth", "activity", "first seen", "last seen", "country",
+               "city", "network", "DNSBL", "OS"],
+              [(s["src_ip"], s["sessions"], s["messages"], s["probes"], s["auth_attempts"], s["activity"],
+                s["first_seen"], s["last_seen"], s["country"], s["city"], s["asn"], s["dnsbl"], s["os"])
+               for s in report["sources"]]))
+    add("</section>")
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>relaypot report</title>'
+        f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>\n"
+    )
