@@ -78,7 +78,7 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
     if settings.store.jsonl:
         sinks.append(JsonlSink(data_dir, settings.store.jsonl_rotate, settings.store.jsonl_max_bytes,
                                settings.store.fsync))
-    sinks.append(SqlSink(store_url(settings)))
+    sinks.append(SqlSink(store_url(settings), tuple(settings.smtp.domains), hostname))
     sinks.extend(extra_sinks)
     bus = EventBus(sinks, settings.store.flush_interval, high_water=settings.store.queue_limit)
     if not settings.run.quiet:

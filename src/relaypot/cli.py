@@ -146,11 +146,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     options = Options(scope=_scope(args), bucket=args.bucket, top=args.top,
                       our_domains=tuple(settings.smtp.domains))
-    db = Database(args.store or store_url(settings), must_exist=True)
+    url = args.store or store_url(settings)
+    store = Database(url, must_exist=True)
     try:
-        report = build(db, options)
+        store.create_schema()  # a store written by an older relaypot gains the columns analyses read
     finally:
-        db.close()
+        store.close()
+    report = build(lambda: Database(url, must_exist=True), options)
     if args.html:
         from relaypot.render import html  # noqa: PLC0415
 
@@ -202,7 +204,6 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     """Export sessions, messages or credentials (CSV, JSON lines), or source addresses as a blocklist."""
     from relaypot import export  # noqa: PLC0415
-    from relaypot.analysis.report import our_domains as report_domains  # noqa: PLC0415
     from relaypot.app import store_url  # noqa: PLC0415
     from relaypot.storage.database import Database  # noqa: PLC0415
 
@@ -211,9 +212,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     db = Database(args.store or store_url(settings), must_exist=True)
     try:
         if args.what == "blocklist":
-            hostnames = [r[0] for r in db.query("SELECT DISTINCT hostname FROM sessions WHERE hostname IS NOT NULL")]
-            ours = report_domains(tuple(settings.smtp.domains), hostnames)
-            for ip in export.blocklist(db, scope, args.kind, args.min_sessions, ours):
+            for ip in export.blocklist(db, scope, args.kind, args.min_sessions):
                 print(ip)
         else:
             export.write(db, args.what, scope, args.format, sys.stdout)

@@ -8,7 +8,7 @@ from typing import IO, Any, Iterator
 
 import orjson
 
-from relaypot.analysis.queries import Scope, _in
+from relaypot.analysis.queries import Scope
 from relaypot.events import clean_text
 from relaypot.render.escape import spreadsheet
 from relaypot.storage.database import Database
@@ -25,8 +25,6 @@ TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "credentials": ("credentials", ("session_id", "seq", "ts", "sensor", "src_ip", "mechanism", "advertised",
                                     "outcome", "username", "password", "authzid", "response"), "ts, session_id, seq"),
 }
-
-BLOCKLIST_KINDS = ("any", "spam", "auth", "relay", "harvest")
 
 
 def rows(db: Database, what: str, scope: Scope) -> tuple[tuple[str, ...], Iterator[tuple]]:
@@ -68,22 +66,22 @@ def _json(column: str, value: Any) -> Any:
     return _text(value)
 
 
-def blocklist(db: Database, scope: Scope, kind: str = "any", min_sessions: int = 1,
-              our_domains: tuple[str, ...] = ()) -> list[str]:
-    """Source addresses, busiest first, that did `kind` in at least `min_sessions` sessions."""
+# What each blocklist kind means, as a condition on the session's stored flags (the same the report uses).
+BLOCKLIST_CONDITIONS = {
+    "any": "1 = 1",
+    "spam": "s.messages > 0",
+    "auth": "s.auth = 1",
+    "harvest": "s.harvest = 1",
+    "relay": "s.relay = 1",
+}
+
+
+def blocklist(db: Database, scope: Scope, kind: str = "any", min_sessions: int = 1) -> list[str]:
+    """Source addresses, busiest first (then by address), that did `kind` in at least `min_sessions` sessions."""
     where, params = scope.sessions("s")
-    conditions = {
-        "any": "1 = 1",
-        "spam": "s.messages > 0",
-        "auth": "EXISTS (SELECT 1 FROM credentials k WHERE k.session_id = s.session_id)",
-        "harvest": "EXISTS (SELECT 1 FROM commands c WHERE c.session_id = s.session_id AND c.verb IN ('VRFY', 'EXPN'))",
-        "relay": ("EXISTS (SELECT 1 FROM envelopes e WHERE e.session_id = s.session_id AND e.kind = 'rcpt' "
-                  f"AND e.domain <> '' AND e.domain NOT IN {_in(our_domains)})"),
-    }
-    extra = list(our_domains) if kind == "relay" else []
-    found = db.query(f"SELECT s.src_ip, count(*) FROM sessions s WHERE {where} AND {conditions[kind]} "
+    found = db.query(f"SELECT s.src_ip, count(*) FROM sessions s WHERE {where} AND {BLOCKLIST_CONDITIONS[kind]} "
                      f"GROUP BY s.src_ip HAVING count(*) >= ? ORDER BY count(*) DESC, s.src_ip",
-                     [*params, *extra, int(min_sessions)])
+                     [*params, int(min_sessions)])
     return [ip for ip, _ in found]
 
 

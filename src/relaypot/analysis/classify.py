@@ -43,8 +43,9 @@ class HeloIdentity:
 
 
 def classify_helo(name: str | None, our_names: frozenset[str] = frozenset(),
-                  our_addresses: frozenset[str] = frozenset()) -> HeloIdentity:
-    """Classify a HELO/EHLO argument. `our_names` are lower-case host names; `our_addresses` IPs."""
+                  our_addresses: frozenset[str] = frozenset(), peer: str | None = None) -> HeloIdentity:
+    """Classify a HELO/EHLO argument. `our_names` are lower-case host names; `our_addresses` IPs;
+    `peer` is the client's address (naming it is honest, whatever the address)."""
     if name is None:
         return HeloIdentity("missing", "missing", reason="no HELO or EHLO")
     text = name.strip(" \t")
@@ -56,13 +57,14 @@ def classify_helo(name: str | None, our_names: frozenset[str] = frozenset(),
         address = _literal(text[1:-1])
         if address is None:
             return HeloIdentity("invalid", "invalid", reason="not a valid address literal")
-        return _ours(HeloIdentity("address_literal", "address_literal", address), our_addresses)
+        return _ours(HeloIdentity("address_literal", "address_literal", address), our_addresses, peer)
     try:
         bare = ipaddress.ip_address(text)
     except ValueError:
         bare = None
     if bare is not None:
-        return _ours(HeloIdentity("bare_ip", "bare_ip", str(bare), "an address without brackets"), our_addresses)
+        return _ours(HeloIdentity("bare_ip", "bare_ip", str(bare), "an address without brackets"), our_addresses,
+                     peer)
     domain = _domain(text)
     if domain is None:
         return HeloIdentity("invalid", "invalid", reason="not a domain name (RFC 5321 §4.1.2)")
@@ -72,10 +74,21 @@ def classify_helo(name: str | None, our_names: frozenset[str] = frozenset(),
     return HeloIdentity(syntax, syntax, reason=reason)
 
 
-def _ours(identity: HeloIdentity, our_addresses: frozenset[str]) -> HeloIdentity:
-    if identity.address in our_addresses or (identity.address and ipaddress.ip_address(identity.address).is_loopback):
-        return HeloIdentity("impersonation", identity.syntax, identity.address, "our own address")
+def _ours(identity: HeloIdentity, our_addresses: frozenset[str], peer: str | None) -> HeloIdentity:
+    """An address that is ours, or a loopback address the client does not have, is impersonation."""
+    address = identity.address
+    if address is None or (peer is not None and _same(address, peer)):
+        return identity
+    if address in our_addresses or ipaddress.ip_address(address).is_loopback:
+        return HeloIdentity("impersonation", identity.syntax, address, "our own address")
     return identity
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return False
 
 
 def _literal(inner: str) -> str | None:

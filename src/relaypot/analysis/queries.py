@@ -2,7 +2,8 @@
 
 Every query takes a Scope (time range, sensor, listener) and returns rows; every ORDER BY ends
 in a unique tie-breaker so both engines give the same order. No engine-specific functions: only
-count, sum, min, max, substr, lower, CASE, COALESCE, joins and a temporary table.
+count, sum, min, max, substr, CASE, COALESCE, joins and row_number(). A million sessions means
+every pass over a table costs seconds, so each query answers as much as one pass can.
 """
 
 from __future__ import annotations
@@ -74,137 +75,136 @@ class Queries:
     def q(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         return self.db.query(sql, list(params))
 
-    # ------------------------------------------------------------------ sessions and activity
+    # ------------------------------------------------------------------ sessions: one pass each
 
-    def overview(self) -> tuple:
-        where, params = self.scope.sessions()
-        return self.q(f"SELECT count(*), min(s.started), max(s.started), count(DISTINCT s.src_ip), "
-                      f"COALESCE(sum(s.messages), 0) FROM sessions s WHERE {where}", params)[0]
+    def facets(self) -> list[tuple]:
+        """(sensor, listener, hostname, dst_ip, sessions, first, last, messages, relaying sessions).
 
-    def sensors(self) -> list[tuple]:
-        where, params = self.scope.sessions()
-        return self.q(f"SELECT s.sensor, count(*) FROM sessions s WHERE {where} GROUP BY s.sensor ORDER BY s.sensor",
-                      params)
-
-    def hostnames(self) -> list[str]:
-        where, params = self.scope.sessions()
-        return [r[0] for r in self.q(f"SELECT DISTINCT s.hostname FROM sessions s WHERE {where} "
-                                     "AND s.hostname IS NOT NULL ORDER BY s.hostname", params)]
-
-    def destinations(self) -> list[str]:
-        where, params = self.scope.sessions()
-        return [r[0] for r in self.q(f"SELECT DISTINCT s.dst_ip FROM sessions s WHERE {where} "
-                                     "AND s.dst_ip IS NOT NULL ORDER BY s.dst_ip", params)]
-
-    def activity(self, width: int) -> list[tuple]:
-        """(bucket, sessions, distinct sources, messages) per time bucket of `width` characters of ts."""
-        where, params = self.scope.sessions()
-        return self.q(f"SELECT substr(s.started, 1, {int(width)}) AS t, count(*), count(DISTINCT s.src_ip), "
-                      f"COALESCE(sum(s.messages), 0) FROM sessions s WHERE {where} GROUP BY t ORDER BY t", params)
-
-    def listeners(self) -> list[tuple]:
-        where, params = self.scope.sessions()
-        return self.q(f"SELECT s.listener, count(*), count(DISTINCT s.src_ip) FROM sessions s WHERE {where} "
-                      "GROUP BY s.listener ORDER BY count(*) DESC, s.listener", params)
-
-    # ------------------------------------------------------------------ HELO identity
-
-    def distinct_helos(self) -> list[tuple]:
-        """(helo, sessions, sources) for every distinct HELO/EHLO name (NULL: none)."""
-        where, params = self.scope.sessions()
-        return self.q(f"SELECT s.helo, count(*), count(DISTINCT s.src_ip) FROM sessions s WHERE {where} "
-                      "GROUP BY s.helo ORDER BY s.helo", params)
-
-    def load_helo_classes(self, rows: list[tuple[str, str, str, str | None]]) -> None:
-        """A temporary table of (helo, class, syntax class, address) for the joins below."""
-        self.db.execute("DROP TABLE IF EXISTS helo_class")
-        self.db.execute("CREATE TEMPORARY TABLE helo_class (helo TEXT PRIMARY KEY, cls TEXT NOT NULL, "
-                        "syntax TEXT NOT NULL, address TEXT)")
-        for start in range(0, len(rows), 500):
-            chunk = rows[start : start + 500]
-            self.db.execute("INSERT INTO helo_class (helo, cls, syntax, address) VALUES "
-                            + ", ".join(["(?, ?, ?, ?)"] * len(chunk)), [v for row in chunk for v in row])
-
-    _HELO_JOIN = "FROM sessions s LEFT JOIN helo_class hc ON hc.helo = s.helo"
-
-    def helo_classes(self) -> list[tuple]:
-        """(class, syntax class, verb, sessions, peer-matching sessions) over the scope."""
+        One pass gives the totals, the sensors, the listeners and our own names and addresses.
+        """
         where, params = self.scope.sessions()
         return self.q(
-            f"SELECT COALESCE(hc.cls, 'missing'), COALESCE(hc.syntax, 'missing'), COALESCE(s.helo_verb, ''), "
-            f"count(*), sum(CASE WHEN hc.address = s.src_ip THEN 1 ELSE 0 END) {self._HELO_JOIN} WHERE {where} "
-            "GROUP BY COALESCE(hc.cls, 'missing'), COALESCE(hc.syntax, 'missing'), COALESCE(s.helo_verb, '') "
-            "ORDER BY 1, 2, 3", params)
+            "SELECT s.sensor, s.listener, s.hostname, s.dst_ip, count(*), min(s.started), max(s.started), "
+            f"COALESCE(sum(s.messages), 0), COALESCE(sum(s.relay), 0) FROM sessions s WHERE {where} "
+            "GROUP BY s.sensor, s.listener, s.hostname, s.dst_ip ORDER BY 1, 2, 3, 4", params)
 
-    def helo_over_time(self, width: int) -> list[tuple]:
+    def distinct_sources(self) -> tuple[int, int]:
+        """(sources, sources that tried to relay)."""
         where, params = self.scope.sessions()
-        return self.q(f"SELECT substr(s.started, 1, {int(width)}) AS t, COALESCE(hc.cls, 'missing') AS c, count(*) "
-                      f"{self._HELO_JOIN} WHERE {where} GROUP BY t, c ORDER BY t, c", params)
+        return self.q(f"SELECT count(DISTINCT s.src_ip), count(DISTINCT CASE WHEN s.relay = 1 THEN s.src_ip END) "
+                      f"FROM sessions s WHERE {where}", params)[0]
+
+    def activity(self, width: int) -> list[tuple]:
+        """(bucket, distinct sources) per time bucket of `width` characters of the start time."""
+        where, params = self.scope.sessions()
+        return self.q(f"SELECT substr(s.started, 1, {int(width)}) AS t, count(DISTINCT s.src_ip) FROM sessions s "
+                      f"WHERE {where} GROUP BY t ORDER BY t", params)
+
+    def helo_classes(self, width: int) -> list[tuple]:
+        """(bucket, class, syntax class, verb, sessions, messages, naming the client, naming another).
+
+        One pass for every HELO count and the sessions and messages per bucket.
+        """
+        where, params = self.scope.sessions()
+        return self.q(
+            f"SELECT substr(s.started, 1, {int(width)}), COALESCE(s.helo_class, 'missing'), "
+            "COALESCE(s.helo_syntax, 'missing'), COALESCE(s.helo_verb, ''), count(*), COALESCE(sum(s.messages), 0), "
+            "sum(CASE WHEN s.helo_peer = 1 THEN 1 ELSE 0 END), sum(CASE WHEN s.helo_peer = 0 THEN 1 ELSE 0 END) "
+            f"FROM sessions s WHERE {where} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4", params)
+
+    def helo_top(self, per_class: int) -> list[tuple]:
+        """(class, name, sessions) for the `per_class` commonest names of each class."""
+        where, params = self.scope.sessions()
+        return self.q(
+            "SELECT c, helo, n FROM (SELECT COALESCE(s.helo_class, 'missing') AS c, s.helo AS helo, count(*) AS n, "
+            "row_number() OVER (PARTITION BY COALESCE(s.helo_class, 'missing') ORDER BY count(*) DESC, s.helo) AS r "
+            f"FROM sessions s WHERE {where} GROUP BY COALESCE(s.helo_class, 'missing'), s.helo) t "
+            f"WHERE r <= {int(per_class)} ORDER BY c, n DESC, helo", params)
+
+    def helo_sources(self, names: Sequence[str]) -> dict[str | None, int]:
+        """Distinct sources per HELO name (None: no HELO), for a few names."""
+        where, params = self.scope.sessions()
+        rows = self.q(f"SELECT s.helo, count(DISTINCT s.src_ip) FROM sessions s WHERE {where} "
+                      f"AND s.helo IN {_in(names)} GROUP BY s.helo", [*params, *names])
+        missing = self.q(f"SELECT count(DISTINCT s.src_ip) FROM sessions s WHERE {where} AND s.helo IS NULL", params)
+        return {**dict(rows), None: missing[0][0]}
 
     def helo_by_source(self, sources: Sequence[str]) -> list[tuple]:
         where, params = self.scope.sessions()
-        return self.q(f"SELECT s.src_ip, COALESCE(hc.cls, 'missing') AS c, count(*) {self._HELO_JOIN} "
+        return self.q(f"SELECT s.src_ip, COALESCE(s.helo_class, 'missing') AS c, count(*) FROM sessions s "
                       f"WHERE {where} AND s.src_ip IN {_in(sources)} GROUP BY s.src_ip, c ORDER BY s.src_ip, c",
                       [*params, *sources])
 
+    def shapes(self) -> list[tuple]:
+        """(shape, sessions) for every shape: the top list, and sessions per verb."""
+        where, params = self.scope.sessions()
+        return self.q(f"SELECT COALESCE(s.shape, ''), count(*) FROM sessions s WHERE {where} "
+                      "GROUP BY s.shape ORDER BY count(*) DESC, 1", params)
+
+    def top_sources(self, limit: int) -> list[tuple]:
+        """(src_ip, sessions, first, last, messages, probing, auth, harvesting sessions) for the busiest sources."""
+        where, params = self.scope.sessions()
+        return self.q(
+            "SELECT s.src_ip, count(*), min(s.started), max(s.started), COALESCE(sum(s.messages), 0), sum(s.probe), "
+            f"sum(s.auth), sum(s.harvest) FROM sessions s WHERE {where} GROUP BY s.src_ip "
+            f"ORDER BY count(*) DESC, s.src_ip LIMIT {int(limit)}", params)
+
+    def unclassified(self) -> list[tuple]:
+        """Sessions with a HELO but no stored class (recorded before classes were derived)."""
+        return self.q("SELECT session_id, helo, hostname, dst_ip, src_ip FROM sessions "
+                      "WHERE helo_class IS NULL AND helo IS NOT NULL ORDER BY session_id")
+
+    def store_helo_classes(self, rows: Sequence[tuple[str, str, int | None, str]]) -> None:
+        """(class, syntax class, peer flag, session_id) written back to sessions."""
+        with self.db.transaction() as db:
+            for row in rows:
+                db.execute("UPDATE sessions SET helo_class = ?, helo_syntax = ?, helo_peer = ? WHERE session_id = ?",
+                           row)
+
     # ------------------------------------------------------------------ commands
 
-    def verbs(self) -> list[tuple]:
-        """(verb, uses, sessions using it)."""
+    def verb_uses(self) -> list[tuple]:
+        """(verb, uses), read from the (verb, session_id) index when nothing filters on time."""
         join, where, params = self.scope.records("c")
-        return self.q(f"SELECT c.verb, count(*), count(DISTINCT c.session_id) FROM commands c{join} WHERE {where} "
-                      "GROUP BY c.verb ORDER BY count(*) DESC, c.verb", params)
-
-    def shapes(self, limit: int) -> list[tuple]:
-        where, params = self.scope.sessions()
-        return self.q(f"SELECT COALESCE(s.shape, ''), count(*), count(DISTINCT s.src_ip) FROM sessions s "
-                      f"WHERE {where} GROUP BY s.shape ORDER BY count(*) DESC, 1 LIMIT {int(limit)}", params)
+        return self.q(f"SELECT c.verb, count(*) FROM commands c{join} WHERE {where} GROUP BY c.verb "
+                      "ORDER BY count(*) DESC, c.verb", params)
 
     # ------------------------------------------------------------------ relaying
 
-    def relay_attempts(self, ours: Sequence[str]) -> tuple:
-        """(sessions, sources) with at least one recipient outside our domains."""
-        join, where, params = self.scope.records("e")
-        return self.q(
-            f"SELECT count(DISTINCT e.session_id), count(DISTINCT e.src_ip) FROM envelopes e{join} WHERE {where} "
-            f"AND e.kind = 'rcpt' AND e.domain <> '' AND e.domain NOT IN {_in(ours)}", [*params, *ours])[0]
-
-    def probe_candidates(self, ours: Sequence[str], words: Sequence[str]) -> list[tuple]:
-        """Messages of relaying sessions whose subject or excerpt holds one of `words` (lower case).
-
-        (session_id, seq, ts, src_ip, dst_ip, subject, excerpt, rcpt_to, mail_from).
-        """
+    def probes(self) -> list[tuple]:
+        """Probe messages: (session_id, ts, src_ip, family, signature, rcpt_to JSON, subject)."""
         join, where, params = self.scope.records("m")
-        like = " OR ".join(["lower(COALESCE(m.subject, '')) LIKE ? ESCAPE '!' OR lower(m.excerpt) LIKE ? ESCAPE '!'"]
-                           * len(words))
-        like_params = [p for w in words for p in (f"%{_escape_like(w)}%",) * 2]
-        return self.q(
-            f"SELECT m.session_id, m.seq, m.ts, m.src_ip, s.dst_ip, m.subject, m.excerpt, m.rcpt_to, m.mail_from "
-            f"FROM messages m JOIN sessions s ON s.session_id = m.session_id{join} WHERE {where} AND ({like or '1 = 0'}) "
-            "AND m.session_id IN (SELECT e.session_id FROM envelopes e WHERE e.kind = 'rcpt' AND e.domain <> '' "
-            f"AND e.domain NOT IN {_in(ours)}) ORDER BY m.ts, m.session_id, m.seq",
-            [*params, *like_params, *ours])
+        return self.q(f"SELECT m.session_id, m.ts, m.src_ip, m.probe_family, m.probe_signature, m.rcpt_to, m.subject "
+                      f"FROM messages m{join} WHERE {where} AND m.probe_family IS NOT NULL "
+                      "ORDER BY m.ts, m.session_id, m.seq", params)
 
     # ------------------------------------------------------------------ spam and campaigns
 
     def envelope_domains(self, kind: str, limit: int) -> list[tuple]:
+        """(domain, uses, sources) for MAIL FROM or RCPT TO."""
         join, where, params = self.scope.records("e")
-        return self.q(f"SELECT e.domain, count(*), count(DISTINCT e.session_id), count(DISTINCT e.src_ip) "
-                      f"FROM envelopes e{join} WHERE {where} AND e.kind = ? GROUP BY e.domain "
-                      f"ORDER BY count(*) DESC, e.domain LIMIT {int(limit)}", [*params, kind])
+        return self.q(f"SELECT e.domain, count(*), count(DISTINCT e.src_ip) FROM envelopes e{join} WHERE {where} "
+                      f"AND e.kind = ? GROUP BY e.domain ORDER BY count(*) DESC, e.domain LIMIT {int(limit)}",
+                      [*params, kind])
 
-    def subjects(self) -> list[tuple]:
-        """(subject, messages, sources) for every distinct subject."""
-        join, where, params = self.scope.records("m")
-        return self.q(f"SELECT COALESCE(m.subject, ''), count(*), count(DISTINCT m.src_ip) FROM messages m{join} "
-                      f"WHERE {where} GROUP BY m.subject ORDER BY count(*) DESC, 1", params)
-
-    def sizes(self) -> list[tuple]:
+    def message_sizes(self) -> list[tuple]:
         join, where, params = self.scope.records("m")
         return self.q(
             "SELECT CASE WHEN m.size < 1024 THEN 0 WHEN m.size < 10240 THEN 1 WHEN m.size < 102400 THEN 2 "
             "WHEN m.size < 1048576 THEN 3 ELSE 4 END AS b, count(*), min(m.size), max(m.size) "
             f"FROM messages m{join} WHERE {where} GROUP BY b ORDER BY b", params)
+
+    def subjects(self, limit: int) -> list[tuple]:
+        join, where, params = self.scope.records("m")
+        return self.q(f"SELECT COALESCE(m.subject, ''), count(*) FROM messages m{join} WHERE {where} "
+                      f"GROUP BY m.subject ORDER BY count(*) DESC, 1 LIMIT {int(limit)}", params)
+
+    def subject_templates(self, limit: int) -> list[tuple]:
+        """(template, messages, distinct subjects)."""
+        join, where, params = self.scope.records("m")
+        return self.q(f"SELECT COALESCE(m.subject_template, ''), count(*), count(DISTINCT m.subject) "
+                      f"FROM messages m{join} WHERE {where} GROUP BY m.subject_template "
+                      f"ORDER BY count(*) DESC, 1 LIMIT {int(limit)}", params)
 
     def campaigns_by_body(self, limit: int) -> list[tuple]:
         """(sha256, messages, sources, first, last, a subject) for bodies sent more than once."""
@@ -236,24 +236,3 @@ class Queries:
         join, where, params = self.scope.records("k")
         return self.q(f"SELECT {columns}, count(*), count(DISTINCT k.src_ip) FROM credentials k{join} "
                       f"WHERE {where} GROUP BY {columns} ORDER BY count(*) DESC, {columns} LIMIT {int(limit)}", params)
-
-    # ------------------------------------------------------------------ sources
-
-    def top_sources(self, limit: int) -> list[tuple]:
-        """(src_ip, sessions, first, last, messages) for the busiest sources."""
-        where, params = self.scope.sessions()
-        return self.q(f"SELECT s.src_ip, count(*), min(s.started), max(s.started), COALESCE(sum(s.messages), 0) "
-                      f"FROM sessions s WHERE {where} GROUP BY s.src_ip ORDER BY count(*) DESC, s.src_ip "
-                      f"LIMIT {int(limit)}", params)
-
-    def per_source(self, table: str, alias: str, sources: Sequence[str], extra: str = "") -> dict[str, int]:
-        """Rows per source in `table` (a fixed, code-chosen name), for the given sources."""
-        join, where, params = self.scope.records(alias)
-        rows = self.q(f"SELECT {alias}.src_ip, count(*) FROM {table} {alias}{join} WHERE {where} {extra} "
-                      f"AND {alias}.src_ip IN {_in(sources)} GROUP BY {alias}.src_ip", [*params, *sources])
-        return {ip: n for ip, n in rows}
-
-
-def _escape_like(word: str) -> str:
-    """A LIKE pattern matching `word` literally (with ESCAPE '!'; both engines support the clause)."""
-    return word.replace("!", "!!").replace("%", "!%").replace("_", "!_")

@@ -1,4 +1,4 @@
-"""Build the report: run the queries, classify, and return one document of plain data.
+"""Build the report: run the queries (in parallel, one connection each), and return plain data.
 
 The document's schema is docs/report.md (a test keeps them equal). Attacker text is kept raw:
 renderers escape it where it lands.
@@ -7,14 +7,15 @@ renderers escape it where it lands.
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
-from relaypot.analysis.classify import (
-    HELO_CLASSES, classify_helo, probe_signature, signatures, subject_template,
-)
+from relaypot.analysis.classify import HELO_CLASSES, classify_helo
+from relaypot.analysis.derive import Deriver
 from relaypot.analysis.policies import POLICIES
 from relaypot.analysis.queries import Queries, Scope
 from relaypot.personas.model import KNOWN_VERBS
@@ -32,36 +33,72 @@ class Options:
     bucket: str | None = None  # "hour" | "day"; chosen from the range when None
     top: int = 20
     our_domains: tuple[str, ...] = ()  # default: the domains of the host names the sensors announced
+    workers: int = min(4, os.cpu_count() or 1)
 
 
-def build(db: Database, options: Options) -> dict[str, Any]:
-    q = Queries(db, options.scope)
-    sessions, first, last, sources, messages = q.overview()
+def build(open_db: Callable[[], Database], options: Options) -> dict[str, Any]:
+    """`open_db` gives a fresh connection: each worker thread asks its own questions."""
+    db = open_db()
+    try:
+        q = Queries(db, options.scope)
+        _classify_stragglers(q)
+        first, last = _range(q)
+    finally:
+        db.close()
     bucket = options.bucket or _bucket_for(first, last)
     width = 13 if bucket == "hour" else 10
-    hostnames = q.hostnames()
-    ours = our_domains(options.our_domains, hostnames)
-    report: dict[str, Any] = {
-        "relaypot_report": SCHEMA,
-        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "filters": {"since": options.scope.since, "until": options.scope.until, "sensor": options.scope.sensor,
-                    "listener": options.scope.listener},
-        "sessions": sessions,
-        "sources_count": sources,
-        "messages": messages,
-        "first_seen": first,
-        "last_seen": last,
-        "sensors": [{"sensor": name, "sessions": n} for name, n in q.sensors()],
-        "our_domains": list(ours),
+    top = options.top
+    tasks: dict[str, Callable[[Queries], Any]] = {
+        "facets": Queries.facets,
+        "distinct": Queries.distinct_sources,
+        "activity": lambda q: q.activity(width),
+        "helo": lambda q: q.helo_classes(width),
+        "helo_top": lambda q: _helo_top(q, top),
+        "shapes": Queries.shapes,
+        "sources": lambda q: (rows := q.top_sources(top), q.helo_by_source([r[0] for r in rows])),
+        "verbs": Queries.verb_uses,
+        "probes": Queries.probes,
+        "domains": lambda q: (q.envelope_domains("mail", top), q.envelope_domains("rcpt", top)),
+        "messages": lambda q: (q.message_sizes(), q.subjects(top), q.subject_templates(top),
+                               q.campaigns_by_body(top), q.url_hosts(top), q.attachments(top)),
+        "credentials": lambda q: _credentials(q, top),
     }
-    report["activity"] = _activity(q, bucket, width)
-    report["helo"] = _helo(q, options, hostnames, width)
-    report.update(_commands(q, options.top))
-    report["relay_probes"] = _relay_probes(q, options, ours, hostnames, width)
-    report["spam"] = _spam(q, options.top)
-    report["credentials"] = _credentials(q, options.top)
-    report["sources"] = _sources(q, options.top, report["relay_probes"])
-    return report
+    results = _run(open_db, options.scope, tasks, options.workers)
+    return assemble(results, options, first, last, bucket, width)
+
+
+def _run(open_db: Callable[[], Database], scope: Scope, tasks: dict[str, Callable[[Queries], Any]],
+         workers: int) -> dict[str, Any]:
+    def run(name: str) -> Any:
+        db = open_db()
+        try:
+            return tasks[name](Queries(db, scope))
+        finally:
+            db.close()
+
+    if workers <= 1:
+        return {name: run(name) for name in tasks}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="report") as pool:
+        futures = {name: pool.submit(run, name) for name in tasks}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def _classify_stragglers(q: Queries) -> None:
+    """Sessions stored before HELO classes were derived at write time get theirs now, once."""
+    rows = q.unclassified()
+    if rows:
+        deriver = Deriver()
+        found = []
+        for session_id, helo, hostname, dst_ip, src_ip in rows:
+            deriver.opened(session_id, hostname or "", dst_ip or "")
+            found.append((*deriver.helo(session_id, helo, src_ip), session_id))
+            deriver.closed(session_id)
+        q.store_helo_classes(found)
+
+
+def _range(q: Queries) -> tuple[str | None, str | None]:
+    where, params = q.scope.sessions()
+    return q.q(f"SELECT min(s.started), max(s.started) FROM sessions s WHERE {where}", params)[0]
 
 
 def _bucket_for(first: str | None, last: str | None) -> str:
@@ -89,154 +126,9 @@ def our_domains(configured: tuple[str, ...], hostnames: list[str]) -> tuple[str,
     return tuple(sorted(found))
 
 
-def _activity(q: Queries, bucket: str, width: int) -> dict[str, Any]:
-    return {
-        "bucket": bucket,
-        "series": [{"t": t, "sessions": n, "sources": src, "messages": m} for t, n, src, m in q.activity(width)],
-        "listeners": [{"listener": name, "sessions": n, "sources": src} for name, n, src in q.listeners()],
-    }
-
-
-def _helo(q: Queries, options: Options, hostnames: list[str], width: int) -> dict[str, Any]:
-    our_names = frozenset(h.lower().rstrip(".") for h in hostnames)
-    our_addresses = frozenset(q.destinations())
-    distinct = q.distinct_helos()
-    rows, per_class = [], defaultdict(list)
-    for helo, n, src in distinct:
-        identity = classify_helo(helo, our_names, our_addresses)
-        if helo is not None:
-            rows.append((helo, identity.cls, identity.syntax, identity.address))
-        per_class[identity.cls].append({"name": helo, "sessions": n, "sources": src, "why": identity.reason})
-    q.load_helo_classes(rows)
-    classes = dict.fromkeys(HELO_CLASSES, 0)
-    syntax = dict.fromkeys(HELO_CLASSES, 0)
-    verbs: Counter[str] = Counter()
-    peer_equal = peer_other = 0
-    for cls, syn, verb, n, equal in q.helo_classes():
-        classes[cls] += n
-        syntax[syn] += n
-        verbs[verb or "none"] += n
-        if syn in ("address_literal", "bare_ip"):
-            peer_equal += equal or 0
-            peer_other += n - (equal or 0)
-    total = sum(classes.values())
-    over_time: dict[str, dict[str, int]] = {}
-    for t, cls, n in q.helo_over_time(width):
-        over_time.setdefault(t, dict.fromkeys(HELO_CLASSES, 0))[cls] = n
-    top_sources = [ip for ip, *_ in q.top_sources(options.top)]
-    by_source: dict[str, dict[str, int]] = {}
-    for ip, cls, n in q.helo_by_source(top_sources):
-        by_source.setdefault(ip, dict.fromkeys(HELO_CLASSES, 0))[cls] = n
-    return {
-        "classes": classes,
-        "syntax_classes": syntax,
-        "verbs": dict(sorted(verbs.items())),
-        "literal_or_ip_naming_peer": peer_equal,
-        "literal_or_ip_naming_other": peer_other,
-        "top": {cls: sorted(items, key=lambda i: (-i["sessions"], i["name"] or ""))[: options.top]
-                for cls, items in sorted(per_class.items())},
-        "over_time": [{"t": t, "classes": counts} for t, counts in sorted(over_time.items())],
-        "by_source": [{"src_ip": ip, "classes": by_source.get(ip, dict.fromkeys(HELO_CLASSES, 0))}
-                      for ip in top_sources],
-        "policies": [policy.evaluate(syntax, total) for policy in POLICIES],
-    }
-
-
-def _commands(q: Queries, top: int) -> dict[str, Any]:
-    rows = q.verbs()
-    return {
-        "commands": {verb: uses for verb, uses, _ in rows if verb in KNOWN_VERBS},
-        "command_sessions": {verb: n for verb, _, n in rows if verb in KNOWN_VERBS},
-        "unknown_verbs": [{"verb": verb, "uses": uses, "sessions": n}
-                          for verb, uses, n in rows if verb not in KNOWN_VERBS][:top],
-        "session_shapes": [{"shape": shape, "sessions": n, "sources": src} for shape, n, src in q.shapes(top)],
-    }
-
-
-def _relay_probes(q: Queries, options: Options, ours: tuple[str, ...], hostnames: list[str],
-                  width: int) -> dict[str, Any]:
-    attempts, attempt_sources = q.relay_attempts(ours)
-    destinations = q.destinations()
-    targets = tuple(sorted(set(destinations) | set(hostnames)))
-    words = sorted({k for s in signatures() for k in s.keywords} | {t.lower() for t in targets})
-    probes = []
-    for session_id, seq, ts, src_ip, dst_ip, subject, excerpt, rcpt_json, mail_from in q.probe_candidates(ours, words):
-        text = f"{subject or ''}\n{excerpt or ''}"
-        found = probe_signature(text, tuple(sorted({dst_ip or "", *hostnames} - {""})))
-        if found:
-            probes.append((session_id, ts, src_ip, found, json.loads(rcpt_json), subject))
-    sessions = {p[0] for p in probes}
-    per_source: dict[str, dict[str, Any]] = {}
-    per_signature: dict[tuple[str, str], dict[str, Any]] = {}
-    drop_boxes: dict[str, dict[str, Any]] = {}
-    over_time: Counter[str] = Counter()
-    for session_id, ts, src_ip, (family, name), rcpts, subject in probes:
-        source = per_source.setdefault(src_ip, {"src_ip": src_ip, "probes": 0, "sessions": set(), "first_seen": ts,
-                                                "last_seen": ts, "families": set()})
-        source["probes"] += 1
-        source["sessions"].add(session_id)
-        source["first_seen"], source["last_seen"] = min(source["first_seen"], ts), max(source["last_seen"], ts)
-        source["families"].add(family)
-        sig = per_signature.setdefault((family, name), {"family": family, "signature": name, "sessions": set(),
-                                                        "sources": set(), "example": subject})
-        sig["sessions"].add(session_id)
-        sig["sources"].add(src_ip)
-        for address in rcpts:
-            box = drop_boxes.setdefault(address, {"address": address, "sessions": set(), "sources": set()})
-            box["sessions"].add(session_id)
-            box["sources"].add(src_ip)
-        over_time[ts[:width]] += 1
-    return {
-        "attempts": attempts,
-        "attempt_sources": attempt_sources,
-        "sessions": len(sessions),
-        "messages": len(probes),
-        "sources": sorted(({**s, "sessions": len(s["sessions"]), "families": sorted(s["families"]),
-                            "repeats": s["probes"] - 1} for s in per_source.values()),
-                          key=lambda s: (-s["probes"], s["src_ip"]))[: options.top],
-        "source_count": len(per_source),
-        "signatures": sorted(({**s, "sessions": len(s["sessions"]), "sources": len(s["sources"])}
-                              for s in per_signature.values()),
-                             key=lambda s: (-s["sessions"], s["family"], s["signature"])),
-        "drop_boxes": sorted(({"address": b["address"], "sessions": len(b["sessions"]), "sources": sorted(b["sources"])}
-                              for b in drop_boxes.values()),
-                             key=lambda b: (-b["sessions"], b["address"]))[: options.top],
-        "over_time": [{"t": t, "probes": n} for t, n in sorted(over_time.items())],
-        "our_domains": list(ours),
-    }
-
-
-def _spam(q: Queries, top: int) -> dict[str, Any]:
-    subjects = q.subjects()
-    templates: dict[str, list[int]] = {}
-    for subject, n, src in subjects:
-        entry = templates.setdefault(subject_template(subject), [0, 0, 0])
-        entry[0] += n
-        entry[1] += 1
-        entry[2] = max(entry[2], src)
-    sizes = {label: 0 for label in SIZE_BUCKETS}
-    smallest = largest = None
-    for b, n, lo, hi in q.sizes():
-        sizes[SIZE_BUCKETS[b]] = n
-        smallest = lo if smallest is None else min(smallest, lo)
-        largest = hi if largest is None else max(largest, hi)
-    return {
-        "mail_from_domains": [{"domain": d, "uses": n, "sessions": s, "sources": src}
-                              for d, n, s, src in q.envelope_domains("mail", top)],
-        "rcpt_domains": [{"domain": d, "uses": n, "sessions": s, "sources": src}
-                         for d, n, s, src in q.envelope_domains("rcpt", top)],
-        "subjects": [{"subject": subject, "messages": n, "sources": src} for subject, n, src in subjects[:top]],
-        "sizes": {"buckets": sizes, "smallest": smallest, "largest": largest},
-        "campaigns_by_body": [{"sha256": sha, "messages": n, "sources": src, "first_seen": first, "last_seen": last,
-                               "subject": subject} for sha, n, src, first, last, subject in q.campaigns_by_body(top)],
-        "campaigns_by_subject": [
-            {"template": t, "messages": v[0], "subjects": v[1], "most_sources": v[2]}
-            for t, v in sorted(templates.items(), key=lambda kv: (-kv[1][0], kv[0]))[:top] if v[1] > 1 or v[0] > 1
-        ],
-        "url_hosts": [{"host": h, "urls": n, "messages": m, "example": url} for h, n, m, url in q.url_hosts(top)],
-        "attachments": [{"sha256": sha, "count": n, "filename": name, "content_type": ctype, "size": size}
-                        for sha, n, name, ctype, size in q.attachments(top)],
-    }
+def _helo_top(q: Queries, top: int) -> tuple[list[tuple], dict[str | None, int]]:
+    rows = q.helo_top(top)
+    return rows, q.helo_sources([name for _, name, _ in rows if name is not None])
 
 
 def _credentials(q: Queries, top: int) -> dict[str, Any]:
@@ -253,27 +145,205 @@ def _credentials(q: Queries, top: int) -> dict[str, Any]:
     }
 
 
-def _sources(q: Queries, top: int, relay: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = q.top_sources(top)
-    ips = [r[0] for r in rows]
-    auth = q.per_source("credentials", "k", ips)
-    harvest = q.per_source("commands", "c", ips, "AND c.verb IN ('VRFY', 'EXPN')")
-    probes = {s["src_ip"]: s["probes"] for s in relay["sources"]}
+# ---------------------------------------------------------------------------- assembly
+
+
+def assemble(r: dict[str, Any], options: Options, first: str | None, last: str | None, bucket: str,
+             width: int) -> dict[str, Any]:
+    sensors: Counter[str] = Counter()
+    listeners: Counter[str] = Counter()
+    hostnames: set[str] = set()
+    addresses: set[str] = set()
+    sessions = messages = relaying = 0
+    for sensor, listener, hostname, dst_ip, n, _, _, m, relay in r["facets"]:
+        sessions += n
+        messages += m
+        relaying += relay
+        sensors[sensor] += n
+        listeners[listener or "-"] += n
+        if hostname:
+            hostnames.add(hostname)
+        if dst_ip:
+            addresses.add(dst_ip)
+    sources, relaying_sources = r["distinct"]
+    ours = our_domains(options.our_domains, sorted(hostnames))
+    helo, per_bucket = _helo(r["helo"], r["helo_top"], r["sources"][1], [row[0] for row in r["sources"][0]],
+                             hostnames, addresses)
+    activity_sources = dict(r["activity"])
+    shapes = r["shapes"]
+    return {
+        "relaypot_report": SCHEMA,
+        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "filters": {"since": options.scope.since, "until": options.scope.until, "sensor": options.scope.sensor,
+                    "listener": options.scope.listener},
+        "sessions": sessions,
+        "sources_count": sources,
+        "messages": messages,
+        "first_seen": first,
+        "last_seen": last,
+        "sensors": [{"sensor": name, "sessions": n} for name, n in sorted(sensors.items())],
+        "our_domains": list(ours),
+        "activity": {
+            "bucket": bucket,
+            "series": [{"t": t, "sessions": counts[0], "sources": activity_sources.get(t, 0), "messages": counts[1]}
+                       for t, counts in sorted(per_bucket.items())],
+            "listeners": [{"listener": name, "sessions": n}
+                          for name, n in sorted(listeners.items(), key=lambda kv: (-kv[1], kv[0]))],
+        },
+        "helo": helo,
+        **_commands(r["verbs"], shapes, options.top),
+        "relay_probes": _relay_probes(r["probes"], options.top, ours, relaying, relaying_sources, width),
+        "spam": _spam(r["domains"], r["messages"]),
+        "credentials": r["credentials"],
+        "sources": _sources(r["sources"][0]),
+    }
+
+
+def _helo(rows: list[tuple], top_result: tuple[list[tuple], dict], by_source_rows: list[tuple],
+          top_sources: list[str], hostnames: set[str], addresses: set[str]) -> tuple[dict[str, Any], dict]:
+    classes = dict.fromkeys(HELO_CLASSES, 0)
+    syntax = dict.fromkeys(HELO_CLASSES, 0)
+    verbs: Counter[str] = Counter()
+    peer_equal = peer_other = 0
+    over_time: dict[str, dict[str, int]] = {}
+    per_bucket: dict[str, list[int]] = {}
+    for t, cls, syn, verb, n, messages, equal, other in rows:
+        classes[cls] += n
+        syntax[syn] += n
+        verbs[verb or "none"] += n
+        over_time.setdefault(t, dict.fromkeys(HELO_CLASSES, 0))[cls] += n
+        bucket = per_bucket.setdefault(t, [0, 0])
+        bucket[0] += n
+        bucket[1] += messages
+        peer_equal += equal or 0
+        peer_other += other or 0
+    top_rows, sources = top_result
+    our_names = frozenset(h.lower().rstrip(".") for h in hostnames)
+    top: dict[str, list[dict[str, Any]]] = {}
+    for cls, name, n in top_rows:
+        top.setdefault(cls, []).append({"name": name, "sessions": n, "sources": sources.get(name, 0),
+                                        "why": _why(name, cls, our_names, frozenset(addresses))})
+    by_source: dict[str, dict[str, int]] = {}
+    for ip, cls, n in by_source_rows:
+        by_source.setdefault(ip, dict.fromkeys(HELO_CLASSES, 0))[cls] = n
+    total = sum(classes.values())
+    return {
+        "classes": classes,
+        "syntax_classes": syntax,
+        "verbs": dict(sorted(verbs.items())),
+        "literal_or_ip_naming_peer": peer_equal,
+        "literal_or_ip_naming_other": peer_other,
+        "top": dict(sorted(top.items())),
+        "over_time": [{"t": t, "classes": counts} for t, counts in sorted(over_time.items())],
+        "by_source": [{"src_ip": ip, "classes": by_source.get(ip, dict.fromkeys(HELO_CLASSES, 0))}
+                      for ip in top_sources],
+        "policies": [policy.evaluate(syntax, total) for policy in POLICIES],
+    }, per_bucket
+
+
+def _why(name: str | None, cls: str, our_names: frozenset[str], our_addresses: frozenset[str]) -> str:
+    """Why a top name has its class (for a literal naming its own client, the stored class says so)."""
+    identity = classify_helo(name, our_names, our_addresses)
+    return identity.reason if identity.cls == cls else "the client's own address"
+
+
+def _commands(verb_rows: list[tuple], shapes: list[tuple], top: int) -> dict[str, Any]:
+    # Sessions per verb come from the shapes (each lists the verbs its sessions used), not from a
+    # DISTINCT over every command; a shape cut after 16 tokens can miss a verb used later.
+    sessions: Counter[str] = Counter()
+    for shape, n in shapes:
+        for verb in {token.rstrip("+") for token in shape.split()}:
+            sessions[verb] += n
+    return {
+        "commands": {verb: uses for verb, uses in verb_rows if verb in KNOWN_VERBS},
+        "command_sessions": {verb: sessions.get(verb, 0) for verb, _ in verb_rows if verb in KNOWN_VERBS},
+        "unknown_verbs": [{"verb": verb, "uses": uses} for verb, uses in verb_rows if verb not in KNOWN_VERBS][:top],
+        "session_shapes": [{"shape": shape, "sessions": n} for shape, n in shapes[:top]],
+    }
+
+
+def _relay_probes(rows: list[tuple], top: int, ours: tuple[str, ...], attempts: int, attempt_sources: int,
+                  width: int) -> dict[str, Any]:
+    per_source: dict[str, dict[str, Any]] = {}
+    per_signature: dict[tuple[str, str], dict[str, Any]] = {}
+    drop_boxes: dict[str, dict[str, Any]] = {}
+    over_time: Counter[str] = Counter()
+    sessions: set[str] = set()
+    for session_id, ts, src_ip, family, name, rcpt_json, subject in rows:
+        sessions.add(session_id)
+        source = per_source.setdefault(src_ip, {"src_ip": src_ip, "probes": 0, "sessions": set(), "first_seen": ts,
+                                                "last_seen": ts, "families": set()})
+        source["probes"] += 1
+        source["sessions"].add(session_id)
+        source["first_seen"], source["last_seen"] = min(source["first_seen"], ts), max(source["last_seen"], ts)
+        source["families"].add(family)
+        sig = per_signature.setdefault((family, name), {"family": family, "signature": name, "sessions": set(),
+                                                        "sources": set(), "example": subject})
+        sig["sessions"].add(session_id)
+        sig["sources"].add(src_ip)
+        for address in json.loads(rcpt_json):
+            box = drop_boxes.setdefault(address, {"address": address, "sessions": set(), "sources": set()})
+            box["sessions"].add(session_id)
+            box["sources"].add(src_ip)
+        over_time[ts[:width]] += 1
+    return {
+        "attempts": attempts,
+        "attempt_sources": attempt_sources,
+        "sessions": len(sessions),
+        "messages": len(rows),
+        "sources": sorted(({**s, "sessions": len(s["sessions"]), "families": sorted(s["families"]),
+                            "repeats": s["probes"] - 1} for s in per_source.values()),
+                          key=lambda s: (-s["probes"], s["src_ip"]))[:top],
+        "source_count": len(per_source),
+        "signatures": sorted(({**s, "sessions": len(s["sessions"]), "sources": len(s["sources"])}
+                              for s in per_signature.values()),
+                             key=lambda s: (-s["sessions"], s["family"], s["signature"])),
+        "drop_boxes": sorted(({"address": b["address"], "sessions": len(b["sessions"]), "sources": sorted(b["sources"])}
+                              for b in drop_boxes.values()),
+                             key=lambda b: (-b["sessions"], b["address"]))[:top],
+        "over_time": [{"t": t, "probes": n} for t, n in sorted(over_time.items())],
+        "our_domains": list(ours),
+    }
+
+
+def _spam(domains: tuple[list[tuple], list[tuple]], messages: tuple) -> dict[str, Any]:
+    mail, rcpt = domains
+    sizes_rows, subjects, templates, bodies, hosts, attachments = messages
+    sizes = {label: 0 for label in SIZE_BUCKETS}
+    smallest = largest = None
+    for b, n, lo, hi in sizes_rows:
+        sizes[SIZE_BUCKETS[b]] = n
+        smallest = lo if smallest is None else min(smallest, lo)
+        largest = hi if largest is None else max(largest, hi)
+    return {
+        "mail_from_domains": [{"domain": d, "uses": n, "sources": src} for d, n, src in mail],
+        "rcpt_domains": [{"domain": d, "uses": n, "sources": src} for d, n, src in rcpt],
+        "subjects": [{"subject": subject, "messages": n} for subject, n in subjects],
+        "sizes": {"buckets": sizes, "smallest": smallest, "largest": largest},
+        "campaigns_by_body": [{"sha256": sha, "messages": n, "sources": src, "first_seen": first, "last_seen": last,
+                               "subject": subject} for sha, n, src, first, last, subject in bodies],
+        "campaigns_by_subject": [{"template": t, "messages": n, "subjects": distinct} for t, n, distinct in templates
+                                 if n > 1],
+        "url_hosts": [{"host": h, "urls": n, "messages": m, "example": url} for h, n, m, url in hosts],
+        "attachments": [{"sha256": sha, "count": n, "filename": name, "content_type": ctype, "size": size}
+                        for sha, n, name, ctype, size in attachments],
+    }
+
+
+def _sources(rows: list[tuple]) -> list[dict[str, Any]]:
     out = []
-    for ip, sessions, first, last, messages in rows:
-        n_probes = probes.get(ip, 0)
-        if n_probes:
+    for ip, sessions, first, last, messages, probing, auth, harvest in rows:
+        if probing:
             activity = "probe"
-        elif auth.get(ip):
+        elif auth:
             activity = "auth"
         elif messages:
             activity = "spam"
-        elif harvest.get(ip):
+        elif harvest:
             activity = "harvest"
         else:
             activity = "scan"
         out.append({"src_ip": ip, "sessions": sessions, "first_seen": first, "last_seen": last,
-                    "messages": messages, "probes": n_probes, "auth_attempts": auth.get(ip, 0),
-                    "harvest_commands": harvest.get(ip, 0), "activity": activity,
-                    **dict.fromkeys(ENRICHMENT)})
+                    "messages": messages, "probe_sessions": probing, "auth_sessions": auth,
+                    "harvest_sessions": harvest, "activity": activity, **dict.fromkeys(ENRICHMENT)})
     return out

@@ -64,8 +64,7 @@ def render(report: dict[str, Any]) -> str:
 
     activity = report["activity"]
     add(f'<section id="activity"><h2>Activity per {e(activity["bucket"])}</h2>{figure("activity", report)}')
-    add(table(["listener", "sessions", "sources"],
-              [(l["listener"], l["sessions"], l["sources"]) for l in activity["listeners"]]))
+    add(table(["listener", "sessions"], [(l["listener"], l["sessions"]) for l in activity["listeners"]]))
     add("</section>")
 
     helo = report["helo"]
@@ -87,10 +86,9 @@ def render(report: dict[str, Any]) -> str:
     add(f'<section id="commands"><h2>Preferred commands</h2>{figure("commands", report)}')
     add(table(["verb", "uses", "sessions"],
               [(v, n, report["command_sessions"].get(v, 0)) for v, n in report["commands"].items()]))
-    add("<h3>Session shapes</h3>" + table(["shape", "sessions", "sources"],
-                                           [(s["shape"], s["sessions"], s["sources"]) for s in report["session_shapes"]]))
-    add("<h3>Unknown verbs</h3>" + table(["verb", "uses", "sessions"],
-                                          [(u["verb"], u["uses"], u["sessions"]) for u in report["unknown_verbs"]]))
+    add("<h3>Session shapes</h3>" + table(["shape", "sessions"],
+                                           [(s["shape"], s["sessions"]) for s in report["session_shapes"]]))
+    add("<h3>Unknown verbs</h3>" + table(["verb", "uses"], [(u["verb"], u["uses"]) for u in report["unknown_verbs"]]))
     add("</section>")
 
     relay = report["relay_probes"]
@@ -114,8 +112,7 @@ def render(report: dict[str, Any]) -> str:
                                               [(d["domain"], d["uses"], d["sources"]) for d in spam["mail_from_domains"]]))
     add("<h3>RCPT TO domains</h3>" + table(["domain", "uses", "sources"],
                                             [(d["domain"], d["uses"], d["sources"]) for d in spam["rcpt_domains"]]))
-    add("<h3>Subjects</h3>" + table(["subject", "messages", "sources"],
-                                     [(s["subject"], s["messages"], s["sources"]) for s in spam["subjects"]]))
+    add("<h3>Subjects</h3>" + table(["subject", "messages"], [(s["subject"], s["messages"]) for s in spam["subjects"]]))
     add("<h3>Campaigns by subject template</h3>" + table(
         ["template", "messages", "subjects"], [(c["template"], c["messages"], c["subjects"])
                                                for c in spam["campaigns_by_subject"]]))
@@ -144,7 +141,7 @@ def render(report: dict[str, Any]) -> str:
     add(f'<section id="sources"><h2>Sources</h2>{figure("top-sources", report)}')
     add(table(["source", "sessions", "messages", "probes", "auth", "activity", "first seen", "last seen", "country",
                "city", "network", "DNSBL", "OS"],
-              [(s["src_ip"], s["sessions"], s["messages"], s["probes"], s["auth_attempts"], s["activity"],
+              [(s["src_ip"], s["sessions"], s["messages"], s["probe_sessions"], s["auth_sessions"], s["activity"],
                 s["first_seen"], s["last_seen"], s["country"], s["city"], s["asn"], s["dnsbl"], s["os"])
                for s in report["sources"]]))
     add("</section>")

@@ -71,8 +71,8 @@ def render(report: dict[str, Any]) -> str:
                  [13, 9, 8, 9, 40])
     if len(series) > 48:
         out.append(f"(the last 48 of {len(series)} {activity['bucket']}s)")
-    out += [""] + table(["listener", "sessions", "sources"],
-                        [(l["listener"], l["sessions"], l["sources"]) for l in activity["listeners"]], [40, 9, 8])
+    out += [""] + table(["listener", "sessions"], [(l["listener"], l["sessions"]) for l in activity["listeners"]],
+                        [40, 9])
 
     helo = report["helo"]
     section("HELO/EHLO identity")
@@ -97,13 +97,11 @@ def render(report: dict[str, Any]) -> str:
     top = max(uses.values(), default=0)
     out += table(["verb", "uses", "sessions", ""],
                  [(v, n, sessions.get(v, 0), bar(n, top)) for v, n in uses.items()], [14, 9, 9, 40])
-    out += ["", "session shapes"] + table(["shape", "sessions", "sources"],
-                                          [(s["shape"], s["sessions"], s["sources"]) for s in report["session_shapes"]],
-                                          [70, 9, 8])
+    out += ["", "session shapes"] + table(["shape", "sessions"],
+                                          [(s["shape"], s["sessions"]) for s in report["session_shapes"]], [80, 9])
     if report["unknown_verbs"]:
-        out += ["", "unknown verbs"] + table(["verb", "uses", "sessions"],
-                                             [(u["verb"], u["uses"], u["sessions"]) for u in report["unknown_verbs"]],
-                                             [40, 9, 9])
+        out += ["", "unknown verbs"] + table(["verb", "uses"],
+                                             [(u["verb"], u["uses"]) for u in report["unknown_verbs"]], [40, 9])
 
     relay = report["relay_probes"]
     section("Open-relay probes")
@@ -127,6 +125,8 @@ def render(report: dict[str, Any]) -> str:
                  [(d["domain"], d["uses"], d["sources"]) for d in spam["mail_from_domains"][:10]], [60, 9, 8])
     out += [""] + table(["RCPT TO domain", "uses", "sources"],
                         [(d["domain"], d["uses"], d["sources"]) for d in spam["rcpt_domains"][:10]], [60, 9, 8])
+    out += [""] + table(["subject", "messages"], [(m["subject"], m["messages"]) for m in spam["subjects"][:10]],
+                        [80, 9])
     out += [""] + table(["subject template", "messages", "subjects"],
                         [(c["template"], c["messages"], c["subjects"]) for c in spam["campaigns_by_subject"][:10]],
                         [70, 9, 9])
@@ -153,7 +153,7 @@ def render(report: dict[str, Any]) -> str:
 
     section("Sources")
     out += table(["source", "sessions", "messages", "probes", "auth", "activity", "first seen", "last seen"],
-                 [(s["src_ip"], s["sessions"], s["messages"], s["probes"], s["auth_attempts"], s["activity"],
+                 [(s["src_ip"], s["sessions"], s["messages"], s["probe_sessions"], s["auth_sessions"], s["activity"],
                    s["first_seen"][:16], s["last_seen"][:16]) for s in report["sources"]],
                  [18, 8, 8, 6, 6, 8, 16, 16])
     return "\n".join(line[:WIDTH] for line in out) + "\n"

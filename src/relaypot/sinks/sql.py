@@ -6,6 +6,8 @@ from typing import Any, Callable, Sequence
 
 import orjson
 
+from relaypot.analysis.classify import subject_template
+from relaypot.analysis.derive import Deriver
 from relaypot.events import (
     Auth, Command, Helo, MailFrom, MessageReceived, RcptTo, Record, SessionClosed, SessionOpened, Tls,
     Violation, clean_text,
@@ -16,36 +18,33 @@ from relaypot.storage.database import Database, Insert
 EVENT = Insert("events", ("session_id", "seq", "ts", "sensor", "src_ip", "kind", "payload"))
 SESSION_COLUMNS = ("session_id", "sensor", "src_ip", "src_port", "dst_ip", "dst_port", "listener", "persona",
                    "hostname", "started", "ended", "helo_verb", "helo", "tls", "commands", "messages", "bytes_in",
-                   "bytes_out", "close_reason", "duration", "shape")
+                   "bytes_out", "close_reason", "duration", "shape", "helo_class", "helo_syntax", "helo_peer",
+                   "relay", "probe", "auth", "harvest")
 _COL = {name: i for i, name in enumerate(SESSION_COLUMNS)}
+_FLAGS = ("tls", "relay", "probe", "auth", "harvest")
+_FIRST = ("src_port", "dst_ip", "dst_port", "listener", "persona", "hostname", "helo_verb", "helo", "helo_class",
+          "helo_syntax", "helo_peer")
+_LAST = ("ended", "commands", "messages", "bytes_in", "bytes_out", "close_reason", "duration", "shape")
 # A session's records may span batches: what a later batch knows fills in, never erases. The first
-# HELO/EHLO and the first start time win; TLS, once seen, stays. Portable to PostgreSQL as written.
-SESSION = Insert("sessions", SESSION_COLUMNS, (
-    "ON CONFLICT (session_id) DO UPDATE SET "
-    "src_port = COALESCE(sessions.src_port, excluded.src_port), dst_ip = COALESCE(sessions.dst_ip, excluded.dst_ip), "
-    "dst_port = COALESCE(sessions.dst_port, excluded.dst_port), "
-    "listener = COALESCE(sessions.listener, excluded.listener), persona = COALESCE(sessions.persona, excluded.persona), "
-    "hostname = COALESCE(sessions.hostname, excluded.hostname), "
-    "ended = COALESCE(excluded.ended, sessions.ended), helo_verb = COALESCE(sessions.helo_verb, excluded.helo_verb), "
-    "helo = COALESCE(sessions.helo, excluded.helo), "
-    "tls = CASE WHEN excluded.tls = 1 THEN 1 ELSE sessions.tls END, "
-    "commands = COALESCE(excluded.commands, sessions.commands), messages = COALESCE(excluded.messages, sessions.messages), "
-    "bytes_in = COALESCE(excluded.bytes_in, sessions.bytes_in), bytes_out = COALESCE(excluded.bytes_out, sessions.bytes_out), "
-    "close_reason = COALESCE(excluded.close_reason, sessions.close_reason), "
-    "duration = COALESCE(excluded.duration, sessions.duration), shape = COALESCE(excluded.shape, sessions.shape)"
+# HELO/EHLO and start time win; a flag, once set, stays. Portable to PostgreSQL as written.
+SESSION = Insert("sessions", SESSION_COLUMNS, "ON CONFLICT (session_id) DO UPDATE SET " + ", ".join(
+    [f"{c} = COALESCE(sessions.{c}, excluded.{c})" for c in _FIRST]
+    + [f"{c} = COALESCE(excluded.{c}, sessions.{c})" for c in _LAST]
+    + [f"{c} = CASE WHEN excluded.{c} = 1 THEN 1 ELSE sessions.{c} END" for c in _FLAGS]
 ))
 _IDENTITY = ("session_id", "seq", "ts", "sensor", "src_ip")
 COMMAND = Insert("commands", _IDENTITY + ("verb", "argument", "raw_line", "reply_code"))
 ENVELOPE = Insert("envelopes", _IDENTITY + ("kind", "address", "domain", "reply_code"))
 MESSAGE = Insert("messages", _IDENTITY + (
     "sha256", "size", "path", "transfer", "mail_from", "rcpt_to", "subject", "header_from", "header_to",
-    "header_date", "message_id", "attachments", "urls", "excerpt"))
-URL = Insert("urls", ("session_id", "seq", "n", "ts", "url", "host"))
-ATTACHMENT = Insert("attachments", ("session_id", "seq", "n", "ts", "filename", "content_type", "size", "sha256"))
+    "header_date", "message_id", "attachments", "urls", "excerpt", "subject_template", "relay", "probe_family",
+    "probe_signature"))
+URL = Insert("urls", ("session_id", "seq", "n", "ts", "sensor", "url", "host"))
+ATTACHMENT = Insert("attachments", ("session_id", "seq", "n", "ts", "sensor", "filename", "content_type", "size",
+                                    "sha256"))
 CREDENTIAL = Insert("credentials", _IDENTITY + (
     "mechanism", "advertised", "outcome", "username", "password", "authzid", "response"))
 VIOLATION = Insert("violations", _IDENTITY + ("violation", "detail"))
-
 ORDER = (EVENT, SESSION, COMMAND, ENVELOPE, MESSAGE, URL, ATTACHMENT, CREDENTIAL, VIOLATION)
 
 
@@ -57,74 +56,6 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode("utf-8")
 
 
-def _identity(r: Record) -> tuple:
-    return (r.session, r.seq, r.ts, r.sensor, r.src_ip)
-
-
-def _session_row(rows: dict[str, list], r: Record) -> list:
-    row = rows.get(r.session)
-    if row is None:
-        row = rows[r.session] = [None] * len(SESSION_COLUMNS)
-        row[0], row[1], row[2], row[_COL["started"]], row[_COL["tls"]] = r.session, r.sensor, r.src_ip, r.ts, 0
-    return row
-
-
-def _opened(row: list, r: Record, e: SessionOpened) -> None:
-    row[3:10] = [e.src_port, e.dst_ip, e.dst_port, e.listener, e.persona, e.hostname, r.ts]
-
-
-def _helo(row: list, r: Record, e: Helo) -> None:
-    if row[_COL["helo_verb"]] is None:
-        row[_COL["helo_verb"]], row[_COL["helo"]] = e.verb, _t(e.hostname)
-
-
-def _tls(row: list, r: Record, e: Tls) -> None:
-    if e.outcome == "established":
-        row[_COL["tls"]] = 1
-
-
-def _closed(row: list, r: Record, e: SessionClosed) -> None:
-    row[_COL["ended"]] = r.ts
-    row[14:21] = [e.commands, e.messages, e.bytes_in, e.bytes_out, e.reason, e.duration, e.shape]
-
-
-SESSION_PARTS: dict[type, Callable[[list, Record, Any], None]] = {
-    SessionOpened: _opened,
-    Helo: _helo,
-    Tls: _tls,
-    SessionClosed: _closed,
-}
-
-
-def _command(r: Record, e: Command) -> list[tuple[Insert, tuple]]:
-    return [(COMMAND, _identity(r) + (_t(e.verb), _t(e.argument), e.raw_line, e.reply_code))]
-
-
-def _mail(r: Record, e: MailFrom) -> list[tuple[Insert, tuple]]:
-    address = _t(e.address)
-    return [(ENVELOPE, _identity(r) + ("mail", address, domain_of(address), e.reply_code))]
-
-
-def _rcpt(r: Record, e: RcptTo) -> list[tuple[Insert, tuple]]:
-    address = _t(e.address)
-    return [(ENVELOPE, _identity(r) + ("rcpt", address, domain_of(address), e.reply_code))]
-
-
-def _message(r: Record, e: MessageReceived) -> list[tuple[Insert, tuple]]:
-    rows: list[tuple[Insert, tuple]] = [(MESSAGE, _identity(r) + (
-        e.sha256, e.size, e.path, e.transfer, _t(e.mail_from),
-        _json([clean_text(a) for a in e.rcpt_to]),
-        _t(e.subject), _t(e.header_from), _t(e.header_to), _t(e.date), _t(e.message_id),
-        _json(e.attachments), _json(e.urls), _t(e.excerpt),
-    ))]
-    for n, url in enumerate(e.urls):
-        rows.append((URL, (r.session, r.seq, n, r.ts, _t(url), url_host(url))))
-    for n, a in enumerate(e.attachments):
-        rows.append((ATTACHMENT, (r.session, r.seq, n, r.ts, _t(a.get("filename")), a.get("content_type", ""),
-                                  a.get("size", 0), a.get("sha256", ""))))
-    return rows
-
-
 def url_host(url: str) -> str:
     """`http://user@Evil.Example:8080/x` → `evil.example`."""
     rest = url.split("//", 1)[-1]
@@ -134,23 +65,109 @@ def url_host(url: str) -> str:
     return clean_text(host.split(":", 1)[0].lower())
 
 
-def _auth(r: Record, e: Auth) -> list[tuple[Insert, tuple]]:
-    return [(CREDENTIAL, _identity(r) + (
-        e.mechanism, int(e.advertised), e.outcome, _t(e.username), _t(e.password), _t(e.authzid), _t(e.response),
-    ))]
+class _Batch:
+    """The rows one batch of records becomes."""
+
+    def __init__(self, deriver: Deriver) -> None:
+        self.deriver = deriver
+        self.rows: dict[Insert, list[tuple]] = {statement: [] for statement in ORDER}
+        self.sessions: dict[str, list] = {}
+
+    def session(self, r: Record) -> list:
+        row = self.sessions.get(r.session)
+        if row is None:
+            row = self.sessions[r.session] = [None] * len(SESSION_COLUMNS)
+            row[0], row[1], row[2], row[_COL["started"]] = r.session, r.sensor, r.src_ip, r.ts
+            for flag in _FLAGS:
+                row[_COL[flag]] = 0
+        return row
+
+    def add(self, r: Record) -> None:
+        self.rows[EVENT].append((r.session, r.seq, r.ts, r.sensor, r.src_ip, r.kind, r.to_json().decode("utf-8")))
+        handler = HANDLERS.get(type(r.event))
+        if handler is not None:
+            handler(self, r, r.event)
+
+    def identity(self, r: Record) -> tuple:
+        return (r.session, r.seq, r.ts, r.sensor, r.src_ip)
+
+    # one method per event kind -------------------------------------------------------------
+
+    def opened(self, r: Record, e: SessionOpened) -> None:
+        self.deriver.opened(r.session, e.hostname, e.dst_ip)
+        self.session(r)[3:10] = [e.src_port, e.dst_ip, e.dst_port, e.listener, e.persona, e.hostname, r.ts]
+
+    def helo(self, r: Record, e: Helo) -> None:
+        row = self.session(r)
+        if row[_COL["helo_verb"]] is None:
+            row[_COL["helo_verb"]], row[_COL["helo"]] = e.verb, _t(e.hostname)
+            row[_COL["helo_class"]], row[_COL["helo_syntax"]], row[_COL["helo_peer"]] = self.deriver.helo(
+                r.session, e.hostname, r.src_ip)
+
+    def tls(self, r: Record, e: Tls) -> None:
+        if e.outcome == "established":
+            self.session(r)[_COL["tls"]] = 1
+
+    def closed(self, r: Record, e: SessionClosed) -> None:
+        row = self.session(r)
+        row[_COL["ended"]] = r.ts
+        row[14:21] = [e.commands, e.messages, e.bytes_in, e.bytes_out, e.reason, e.duration, e.shape]
+        self.deriver.closed(r.session)
+
+    def command(self, r: Record, e: Command) -> None:
+        self.rows[COMMAND].append(self.identity(r) + (_t(e.verb), _t(e.argument), e.raw_line, e.reply_code))
+        if e.verb in ("VRFY", "EXPN"):
+            self.session(r)[_COL["harvest"]] = 1
+
+    def mail(self, r: Record, e: MailFrom) -> None:
+        address = _t(e.address)
+        self.rows[ENVELOPE].append(self.identity(r) + ("mail", address, domain_of(address), e.reply_code))
+
+    def rcpt(self, r: Record, e: RcptTo) -> None:
+        address = _t(e.address)
+        domain = domain_of(address)
+        self.rows[ENVELOPE].append(self.identity(r) + ("rcpt", address, domain, e.reply_code))
+        if self.deriver.outside(r.session, domain):
+            self.session(r)[_COL["relay"]] = 1
+
+    def message(self, r: Record, e: MessageReceived) -> None:
+        relay = any(self.deriver.outside(r.session, domain_of(a)) for a in e.rcpt_to)
+        found = self.deriver.probe(r.session, e.subject, e.excerpt) if relay else None
+        if found:
+            self.session(r)[_COL["probe"]] = 1
+        self.rows[MESSAGE].append(self.identity(r) + (
+            e.sha256, e.size, e.path, e.transfer, _t(e.mail_from), _json([clean_text(a) for a in e.rcpt_to]),
+            _t(e.subject), _t(e.header_from), _t(e.header_to), _t(e.date), _t(e.message_id),
+            _json(e.attachments), _json(e.urls), _t(e.excerpt),
+            None if e.subject is None else subject_template(clean_text(e.subject)), int(relay),
+            found[0] if found else None, found[1] if found else None,
+        ))
+        for n, url in enumerate(e.urls):
+            self.rows[URL].append((r.session, r.seq, n, r.ts, r.sensor, _t(url), url_host(url)))
+        for n, a in enumerate(e.attachments):
+            self.rows[ATTACHMENT].append((r.session, r.seq, n, r.ts, r.sensor, _t(a.get("filename")),
+                                          a.get("content_type", ""), a.get("size", 0), a.get("sha256", "")))
+
+    def auth(self, r: Record, e: Auth) -> None:
+        self.rows[CREDENTIAL].append(self.identity(r) + (
+            e.mechanism, int(e.advertised), e.outcome, _t(e.username), _t(e.password), _t(e.authzid), _t(e.response)))
+        self.session(r)[_COL["auth"]] = 1
+
+    def violation(self, r: Record, e: Violation) -> None:
+        self.rows[VIOLATION].append(self.identity(r) + (e.violation, _t(e.detail)))
 
 
-def _violation(r: Record, e: Violation) -> list[tuple[Insert, tuple]]:
-    return [(VIOLATION, _identity(r) + (e.violation, _t(e.detail)))]
-
-
-TYPED: dict[type, Callable[[Record, Any], list[tuple[Insert, tuple]]]] = {
-    Command: _command,
-    MailFrom: _mail,
-    RcptTo: _rcpt,
-    MessageReceived: _message,
-    Auth: _auth,
-    Violation: _violation,
+HANDLERS: dict[type, Callable[[_Batch, Record, Any], None]] = {
+    SessionOpened: _Batch.opened,
+    Helo: _Batch.helo,
+    Tls: _Batch.tls,
+    SessionClosed: _Batch.closed,
+    Command: _Batch.command,
+    MailFrom: _Batch.mail,
+    RcptTo: _Batch.rcpt,
+    MessageReceived: _Batch.message,
+    Auth: _Batch.auth,
+    Violation: _Batch.violation,
 }
 
 
@@ -159,9 +176,10 @@ class SqlSink:
 
     name = "sql"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, local_domains: tuple[str, ...] = (), hostname: str = "") -> None:
         self.url = url
         self.db: Database | None = None
+        self.deriver = Deriver(local_domains, hostname)
 
     def open(self) -> None:
         self.db = Database(self.url)
@@ -169,25 +187,14 @@ class SqlSink:
 
     def write(self, records: Sequence[Record]) -> None:
         assert self.db is not None
-        rows: dict[Insert, list[tuple]] = {statement: [] for statement in ORDER}
-        sessions: dict[str, list] = {}
-        events = rows[EVENT]
+        batch = _Batch(self.deriver)
         for r in records:
-            events.append((r.session, r.seq, r.ts, r.sensor, r.src_ip, r.kind, r.to_json().decode("utf-8")))
-            kind = type(r.event)
-            part = SESSION_PARTS.get(kind)
-            if part is not None:
-                part(_session_row(sessions, r), r, r.event)
-                continue
-            typed = TYPED.get(kind)
-            if typed is not None:
-                for statement, params in typed(r, r.event):
-                    rows[statement].append(params)
-        rows[SESSION] = [tuple(row) for row in sessions.values()]
+            batch.add(r)
+        batch.rows[SESSION] = [tuple(row) for row in batch.sessions.values()]
         with self.db.transaction() as db:
             for statement in ORDER:
-                if rows[statement]:
-                    db.insert(statement, rows[statement])
+                if batch.rows[statement]:
+                    db.insert(statement, batch.rows[statement])
 
     def close(self) -> None:
         if self.db is not None:

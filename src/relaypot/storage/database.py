@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from importlib import resources
 from pathlib import Path
@@ -78,19 +79,45 @@ class Database:
             raise StorageError(f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql://...")
 
     def create_schema(self) -> None:
+        """Create what is missing: tables, indexes, and columns a newer schema.sql added."""
         text = resources.files("relaypot.storage").joinpath("schema.sql").read_text(encoding="utf-8")
-        statements = [s.strip() for s in self.dialect.schema(text).split(";")]
+        statements = [
+            "\n".join(line for line in s.splitlines() if not line.strip().startswith("--")).strip()
+            for s in self.dialect.schema(text).split(";")
+        ]
         with self.transaction():
             for statement in statements:
-                body = "\n".join(line for line in statement.splitlines() if not line.startswith("--"))
-                if body.strip():
-                    self.conn.execute(body)
+                if statement.upper().startswith("CREATE TABLE"):
+                    self.conn.execute(statement)
+                    self._add_missing_columns(statement)
+            for statement in statements:
+                if statement and not statement.upper().startswith("CREATE TABLE"):
+                    self.conn.execute(statement)
             row = self.conn.execute("SELECT version FROM schema_version").fetchone()
             if row is None:
                 self.conn.execute(self.dialect.sql("INSERT INTO schema_version (version) VALUES (?)"),
                                   (SCHEMA_VERSION,))
             elif row[0] > SCHEMA_VERSION:
                 raise StorageError(f"the store has schema version {row[0]}; this relaypot knows {SCHEMA_VERSION}")
+
+    def _add_missing_columns(self, create: str) -> None:
+        match = re.match(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*)\)\s*$", create, re.S)
+        if not match:
+            return
+        table, body = match.groups()
+        existing = self._columns(table)
+        for line in body.splitlines():
+            definition = line.strip().rstrip(",")
+            name = definition.split(" ", 1)[0]
+            if not definition or name.upper() in ("PRIMARY", "UNIQUE") or name in existing:
+                continue
+            self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {definition}")
+
+    def _columns(self, table: str) -> set[str]:
+        if self.dialect is SQLITE:
+            return {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+        rows = self.conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,))
+        return {row[0] for row in rows}
 
     def transaction(self) -> Any:
         return _Transaction(self)

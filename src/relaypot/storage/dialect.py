@@ -11,6 +11,7 @@ class Dialect:
     autoid: str
     blob: str
     placeholder: str  # what replaces each "?" in a statement
+    ilike: str  # case-insensitive LIKE: SQLite's LIKE already ignores ASCII case; PostgreSQL needs ILIKE
 
     def schema(self, text: str) -> str:
         return text.replace("{autoid}", self.autoid).replace("{blob}", self.blob)
@@ -23,5 +24,5 @@ class Dialect:
 
 
 # INTEGER PRIMARY KEY without AUTOINCREMENT: ids still grow, with no extra table to update.
-SQLITE = Dialect("sqlite", "INTEGER PRIMARY KEY", "BLOB", "?")
-POSTGRESQL = Dialect("postgresql", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA", "%s")
+SQLITE = Dialect("sqlite", "INTEGER PRIMARY KEY", "BLOB", "?", "LIKE")
+POSTGRESQL = Dialect("postgresql", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA", "%s", "ILIKE")

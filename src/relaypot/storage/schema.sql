@@ -1,5 +1,6 @@
--- relaypot store schema, version 1. Runs unchanged on SQLite and PostgreSQL: the dialect module
--- only fills {autoid} and {blob}. Timestamps are fixed-width ISO-8601 UTC text
+-- relaypot store schema. Runs unchanged on SQLite and PostgreSQL: the dialect module only fills
+-- {autoid} and {blob}. A column added here is added to an existing store when it is opened
+-- (ALTER TABLE ... ADD COLUMN), so it needs a DEFAULT if it is NOT NULL. Timestamps are fixed-width ISO-8601 UTC text
 -- (2026-11-27T08:45:30.123456Z), so substr() gives hour and day buckets in both engines.
 -- Every table keyed by (session_id, seq) is written with ON CONFLICT DO NOTHING: replaying the
 -- same records (a JSONL import, a retried batch) is idempotent.
@@ -46,10 +47,19 @@ CREATE TABLE IF NOT EXISTS sessions (
     bytes_out BIGINT,
     close_reason TEXT,
     duration DOUBLE PRECISION,
-    shape TEXT
+    shape TEXT,
+    -- Derived as records arrive (analysis/derive.py), so reports stay plain GROUP BYs:
+    helo_class TEXT,
+    helo_syntax TEXT,
+    helo_peer INTEGER,
+    relay INTEGER NOT NULL DEFAULT 0,
+    probe INTEGER NOT NULL DEFAULT 0,
+    auth INTEGER NOT NULL DEFAULT 0,
+    harvest INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS sessions_started ON sessions (started);
 CREATE INDEX IF NOT EXISTS sessions_src_ip ON sessions (src_ip, started);
+CREATE INDEX IF NOT EXISTS sessions_helo ON sessions (helo_class, helo);
 
 CREATE TABLE IF NOT EXISTS commands (
     session_id TEXT NOT NULL,
@@ -99,10 +109,15 @@ CREATE TABLE IF NOT EXISTS messages (
     message_id TEXT,
     attachments TEXT NOT NULL,
     urls TEXT NOT NULL,
-    excerpt TEXT NOT NULL,
+    excerpt TEXT NOT NULL DEFAULT '',
+    subject_template TEXT,
+    relay INTEGER NOT NULL DEFAULT 0,
+    probe_family TEXT,
+    probe_signature TEXT,
     PRIMARY KEY (session_id, seq)
 );
 CREATE INDEX IF NOT EXISTS messages_sha256 ON messages (sha256);
+CREATE INDEX IF NOT EXISTS messages_probe ON messages (probe_family, ts);
 
 -- The URLs and attachments of each message, one row each (the same lists as the JSON columns
 -- above, in a form both engines can group without JSON functions).
@@ -111,6 +126,7 @@ CREATE TABLE IF NOT EXISTS urls (
     seq INTEGER NOT NULL,
     n INTEGER NOT NULL,
     ts TEXT NOT NULL,
+    sensor TEXT NOT NULL DEFAULT '',
     url TEXT NOT NULL,
     host TEXT NOT NULL,
     PRIMARY KEY (session_id, seq, n)
@@ -120,6 +136,7 @@ CREATE TABLE IF NOT EXISTS attachments (
     seq INTEGER NOT NULL,
     n INTEGER NOT NULL,
     ts TEXT NOT NULL,
+    sensor TEXT NOT NULL DEFAULT '',
     filename TEXT,
     content_type TEXT NOT NULL,
     size BIGINT NOT NULL,

@@ -66,10 +66,13 @@ class SmtpServer:
         self.loop = asyncio.get_running_loop()
         bound: list[tuple[str, int]] = []
         for listener in listeners:
+            # The connections' listener is the bound address (port 0 becomes a real port) and is
+            # set below, before the server accepts anyone (start_serving=False).
+            holder = [listener]
             try:
                 family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
                 server = await self.loop.create_server(
-                    lambda listener=listener: SmtpConnection(self, listener),
+                    lambda holder=holder: SmtpConnection(self, holder[0]),
                     host=listener.host or None, port=listener.port, family=family,
                     # A deep accept queue: a flood of connects must wait, not vanish in the kernel.
                     reuse_address=True, backlog=4096, start_serving=False,
@@ -81,6 +84,7 @@ class SmtpServer:
             for sock in server.sockets:
                 addr = sock.getsockname()
                 bound.append((addr[0], addr[1]))
+            holder[0] = Listener(listener.host, bound[-1][1])
         self._sweeper = self.loop.create_task(self._sweep())
         return bound
 

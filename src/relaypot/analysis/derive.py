@@ -1,0 +1,84 @@
+"""Derived facts stored with each session and message, so reports over millions stay plain SQL.
+
+The SQL sink asks these questions as records arrive (in its own thread, off the event loop):
+which HELO class, does a literal name the client, did a recipient lie outside our domains, is a
+message a relay probe. `relaypot reclassify` asks them again of stored rows when the rules or
+the signature table change.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+
+from relaypot.analysis.classify import HeloIdentity, classify_helo, peer_match, probe_signature
+
+MAX_OPEN = 200_000  # sessions remembered between their opened and closed records
+
+
+def local_domains(hostname: str, configured: tuple[str, ...] = ()) -> frozenset[str]:
+    """Configured domains, plus the host name the sensor announces and its parent domain."""
+    found = {d.lower().rstrip(".") for d in configured if d}
+    host = hostname.lower().rstrip(".")
+    if host:
+        found.add(host)
+        if host.count(".") >= 2:
+            found.add(host.split(".", 1)[1])
+    return frozenset(found)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionContext:
+    hostname: str
+    dst_ip: str
+
+
+@lru_cache(maxsize=65536)
+def _helo(name: str, hostname: str, dst_ip: str, peer: str) -> HeloIdentity:
+    return classify_helo(name, frozenset({hostname.lower().rstrip(".")} - {""}), frozenset({dst_ip} - {""}), peer)
+
+
+class Deriver:
+    """Per-sink state: our domains and what each open session announced."""
+
+    def __init__(self, configured_domains: tuple[str, ...] = (), default_hostname: str = "") -> None:
+        self.configured = tuple(configured_domains)
+        self.default = SessionContext(default_hostname, "")
+        self._open: OrderedDict[str, SessionContext] = OrderedDict()
+
+    def opened(self, session: str, hostname: str, dst_ip: str) -> None:
+        self._open[session] = SessionContext(hostname or "", dst_ip or "")
+        if len(self._open) > MAX_OPEN:
+            self._open.popitem(last=False)
+
+    def closed(self, session: str) -> None:
+        self._open.pop(session, None)
+
+    def context(self, session: str) -> SessionContext:
+        return self._open.get(session, self.default)
+
+    def helo(self, session: str, name: str, src_ip: str) -> tuple[str, str, int | None]:
+        """(class, syntax class, 1 if a literal or bare IP names the client / 0 if another / None)."""
+        ctx = self.context(session)
+        # The peer matters only for an address (is it the client's own?); keep the cache small.
+        peer = src_ip if name[:1] == "[" or name[:1].isdigit() or ":" in name else ""
+        identity = _helo(name, ctx.hostname, ctx.dst_ip, peer)
+        match = peer_match(name, src_ip) if identity.address else None
+        return identity.cls, identity.syntax, None if match is None else int(match)
+
+    def outside(self, session: str, domain: str) -> bool:
+        """A recipient domain that is not ours: a relay attempt."""
+        if not domain:
+            return False
+        return domain not in _domains(self.configured, self.context(session).hostname)
+
+    def probe(self, session: str, subject: str | None, excerpt: str) -> tuple[str, str] | None:
+        ctx = self.context(session)
+        targets = tuple(t for t in (ctx.dst_ip, ctx.hostname) if t)
+        return probe_signature(f"{subject or ''}\n{excerpt}", targets)
+
+
+@lru_cache(maxsize=1024)
+def _domains(configured: tuple[str, ...], hostname: str) -> frozenset[str]:
+    return local_domains(hostname, configured)

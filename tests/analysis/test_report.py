@@ -1,0 +1,219 @@
+"""`relaypot report` end to end: scripted attackers over real sockets, then the real command."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from analysis import attackers
+from relaypot.analysis.classify import HELO_CLASSES
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "report.md"
+
+
+def relaypot(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "relaypot.cli", *args], capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """A sensor that met every scripted attacker, stopped so every record is in the store."""
+    from conftest import RunningSensor
+
+    sensor = RunningSensor(tmp_path_factory.mktemp("report") / "data", smtp__hostname="mail.example.com")
+    address = sensor.address
+    attackers.spam_bot(address)
+    attackers.relay_scanner(address, sensor.host)
+    attackers.auth_guesser(address)
+    attackers.vrfy_harvester(address)
+    attackers.knocker(address)
+    attackers.hostile(address)
+    sensor.wait_for("session.closed", 3 + 3 + 3 + 1 + 2 + 1)
+    sensor.stop()
+    return sensor
+
+
+@pytest.fixture(scope="module")
+def report(recorded):
+    result = relaypot("report", "--format", "json", "--data-dir", str(recorded.data_dir))
+    assert result.returncode == 0, result.stderr.decode()
+    return json.loads(result.stdout)
+
+
+def test_sessions_and_sources(report):
+    """Every session and every source is counted."""
+    assert report["sessions"] == 13
+    assert report["sources_count"] == 6
+    assert report["messages"] == 7
+    assert report["sensors"] == [{"sensor": "test-sensor", "sessions": 13}]
+    assert report["activity"]["bucket"] == "hour"
+    assert sum(p["sessions"] for p in report["activity"]["series"]) == 13
+
+
+def test_helo_identities_and_the_field_reports_policy(report):
+    """Each session gets its class; the FQDN-or-literal policy refuses the rest."""
+    helo = report["helo"]
+    assert helo["classes"] == {"missing": 2, "fqdn": 1, "address_literal": 3, "bare_ip": 0, "non_fqdn": 3,
+                               "invalid": 1, "impersonation": 3}
+    assert [t["name"] for t in helo["top"]["non_fqdn"]] == ["user-3i39rqqo1r"]
+    assert helo["top"]["impersonation"][0] == {"name": "127.0.0.1", "sessions": 3, "sources": 1,
+                                                "why": "our own address"}
+    assert helo["literal_or_ip_naming_peer"] == 3  # the guesser's [127.0.0.13] from 127.0.0.13
+    assert helo["literal_or_ip_naming_other"] == 3  # the scanner's 127.0.0.1 from 127.0.0.12
+    policy = helo["policies"][0]
+    assert policy["name"] == "fqdn_or_address_literal"
+    # refused: 2 missing + 3 non-FQDN + 1 invalid + 3 bare IPs (the scanner's impersonation, by syntax)
+    assert (policy["refused_sessions"], policy["share"]) == (9, round(9 / 13, 4))
+
+
+def test_preferred_commands(report):
+    assert report["commands"]["RCPT"] == 3 * 2 + 3 + 1
+    assert report["commands"]["VRFY"] == 4
+    assert report["command_sessions"]["VRFY"] == 1
+    assert report["commands"]["AUTH"] == 3
+    assert {"shape": "EHLO MAIL RCPT+ DATA QUIT", "sessions": 3} in report["session_shapes"]
+
+
+def test_relay_probes(report):
+    """The scanner's three probes are found, with their family, source and drop box."""
+    relay = report["relay_probes"]
+    assert relay["sessions"] == 3 and relay["messages"] == 3
+    assert relay["attempts"] == 3 + 3 + 1  # the spam bot and the hostile client relay too, without probing
+    assert relay["signatures"] == [{"family": "Super webscan", "signature": "super-webscan", "sessions": 3,
+                                    "sources": 1, "example": f"Super webscan open relay check succeded, hostname = "
+                                                             f"127.0.0.1"}]
+    [source] = relay["sources"]
+    assert (source["src_ip"], source["probes"], source["repeats"]) == (attackers.SCANNER, 3, 2)
+    assert relay["drop_boxes"] == [{"address": "dropbox@collector.example", "sessions": 3,
+                                    "sources": [attackers.SCANNER]}]
+
+
+def test_spam_campaigns_and_credentials(report):
+    spam = report["spam"]
+    assert spam["campaigns_by_subject"][0] == {"template": "Cheap meds order <n>", "messages": 3, "subjects": 3}
+    assert spam["url_hosts"][0]["host"] == "pills.example"
+    assert {"domain": "example.net", "uses": 3, "sources": 1} in spam["rcpt_domains"]
+    creds = report["credentials"]
+    assert creds["attempts"] == 3 and creds["mechanisms"] == {"LOGIN": 3}
+    assert creds["usernames"] == [{"username": "administrator", "attempts": 3, "sources": 1}]
+    assert {p["password"] for p in creds["passwords"]} == {"123456", "password", "admin"}
+
+
+def test_sources_and_what_they_did(report):
+    activity = {s["src_ip"]: s["activity"] for s in report["sources"]}
+    assert activity == {attackers.SPAMMER: "spam", attackers.SCANNER: "probe", attackers.GUESSER: "auth",
+                        attackers.HARVESTER: "harvest", attackers.KNOCKER: "scan", attackers.HOSTILE: "spam"}
+    assert all(s["country"] is None and s["os"] is None for s in report["sources"])
+
+
+def test_filters(recorded, report):
+    """--sensor and --since narrow the report; a sensor with no sessions gives an empty one."""
+    none = json.loads(relaypot("report", "--format", "json", "--data-dir", str(recorded.data_dir),
+                               "--sensor", "elsewhere").stdout)
+    assert none["sessions"] == 0 and none["helo"]["classes"] == dict.fromkeys(HELO_CLASSES, 0)
+    later = json.loads(relaypot("report", "--format", "json", "--data-dir", str(recorded.data_dir),
+                                "--since", report["last_seen"]).stdout)
+    assert later["sessions"] == 1
+    bad = relaypot("report", "--since", "yesterday", "--data-dir", str(recorded.data_dir))
+    assert bad.returncode == 2 and b"--since: 'yesterday' is not a date" in bad.stderr
+
+
+def documented_keys() -> dict[str, set[str]]:
+    text = DOCS.read_text()
+    sections = re.split(r"^## (.+)$", text, flags=re.M)
+    found = {}
+    for title, body in zip(sections[1::2], sections[2::2]):
+        name = re.sub(r"[`()]", "", title).replace(" each item", "").strip()
+        found[name] = set(re.findall(r"^\| `([a-z_0-9]+)` \|", body, flags=re.M))
+    return found
+
+
+def test_json_matches_docs_report_md(report):
+    """Every documented key is in the report, and the report has no undocumented key."""
+    docs = documented_keys()
+    assert set(report) == docs["Top level"]
+    for section in ("activity", "helo", "relay_probes", "spam", "credentials"):
+        assert set(report[section]) == docs[section], section
+    for source in report["sources"]:
+        assert set(source) == docs["sources"]
+
+
+def test_terminal_report_fits_and_escapes(recorded):
+    """100 columns, and the hostile HELO's escape sequences arrive as text, not as escapes."""
+    result = relaypot("report", "--data-dir", str(recorded.data_dir))
+    out = result.stdout.decode()
+    assert result.returncode == 0
+    assert max(len(line) for line in out.splitlines()) <= 100
+    assert "\x1b" not in out and "\x07" not in out
+    assert "evil\\x1b]0;owned\\x07" in out
+
+
+class Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_html_page_is_self_contained_with_every_chart_and_escaped(recorded, tmp_path):
+    """Five inline SVG charts, no script, nothing fetched, and hostile text shown as text."""
+    page_path = tmp_path / "report.html"
+    result = relaypot("report", "--html", str(page_path), "--png", str(tmp_path / "png"),
+                      "--data-dir", str(recorded.data_dir))
+    assert result.returncode == 0, result.stderr.decode()
+    raw = page_path.read_text()
+    page = Page()
+    page.feed(raw)
+    figures = {a["id"] for tag, a in page.tags if tag == "figure"}
+    assert figures == {"chart-activity", "chart-helo-classes", "chart-commands", "chart-relay-probes",
+                       "chart-top-sources"}
+    assert sum(1 for tag, _ in page.tags if tag == "svg") == 5
+    assert not any(tag in ("script", "img", "iframe", "link", "object", "embed") for tag, _ in page.tags)
+    for tag, attrs in page.tags:
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (tag, name)
+            if name in ("src", "href") and value and not value.startswith("#"):
+                raise AssertionError(f"{tag} {name}={value}")
+    text = "".join(page.text)
+    assert "<script>alert(1)</script>" in text and "<img src=x onerror=alert(2)>" in text
+    assert "Content-Security-Policy" in raw and "default-src 'none'" in raw
+    from PIL import Image
+
+    for name in ("activity", "helo-classes", "commands", "relay-probes", "top-sources"):
+        with Image.open(tmp_path / "png" / f"{name}.png") as image:
+            image.verify()
+            assert image.size[0] > 600 and image.size[1] > 200
+
+
+def test_csv_export_neutralises_formulas(recorded):
+    """A subject starting with = is exported as text; the JSON lines keep it exact."""
+    result = relaypot("export", "messages", "--format", "csv", "--data-dir", str(recorded.data_dir))
+    rows = list(csv.DictReader(io.StringIO(result.stdout.decode())))
+    hostile = [r for r in rows if r["src_ip"] == attackers.HOSTILE][0]
+    assert hostile["subject"] == "'" + attackers.HOSTILE_SUBJECT
+    assert all(not r[k].startswith(("=", "+", "-", "@")) for r in rows for k in r if r[k])
+    lines = relaypot("export", "messages", "--format", "jsonl", "--data-dir", str(recorded.data_dir)).stdout
+    subjects = [json.loads(line)["subject"] for line in lines.decode().splitlines()]
+    assert attackers.HOSTILE_SUBJECT in subjects
+
+
+def test_blocklist(recorded):
+    out = relaypot("export", "blocklist", "--kind", "relay", "--data-dir", str(recorded.data_dir)).stdout.decode()
+    assert out.split() == [attackers.SPAMMER, attackers.SCANNER, attackers.HOSTILE]  # busiest first, then by address
+    out = relaypot("export", "blocklist", "--kind", "auth", "--min-sessions", "3",
+                   "--data-dir", str(recorded.data_dir)).stdout.decode()
+    assert out.split() == [attackers.GUESSER]
