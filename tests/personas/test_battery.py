@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import REFERENCE
+from support import REFERENCE
 from personas.test_personas import POSTFIX_REFERENCE, expected_from_reference, normalize, unesc
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REFERENCE
+from support import REFERENCE
 from relaypot.errors import PersonaError
 from relaypot.personas import model
 from relaypot.protocol.outputs import Deliver, Reply, StartTls, StoredMessage

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import make_session
+from support import make_session
 from helpers import Driver, feed_chunks
 
 SPAM = (

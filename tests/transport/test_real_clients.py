@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from conftest import require
+from support import require
 
 
 def run(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:

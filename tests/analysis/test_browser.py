@@ -1,0 +1,54 @@
+"""The HTML report in a real headless browser (Debian's chromium, driven by Playwright)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from support import require
+
+
+def test_the_page_renders_with_no_console_error_and_no_network_request(recorded, tmp_path):
+    """Opened in chromium: every chart is drawn, nothing is logged as an error, nothing is fetched."""
+    chromium = require("chromium")
+    from playwright.sync_api import sync_playwright
+
+    page_path = tmp_path / "report.html"
+    result = subprocess.run([sys.executable, "-m", "relaypot.cli", "report", "--html", str(page_path),
+                             "--data-dir", str(recorded.data_dir)], capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    url = page_path.as_uri()
+    console, requests, errors, dialogs = [], [], [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda message: console.append((message.type, message.text)))
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on("request", lambda request: requests.append(request.url))
+            # The hostile subject holds <img onerror=alert(2)>: unescaped, it would open a dialog.
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            page.goto(url, wait_until="load")
+            charts = page.eval_on_selector_all("figure svg", "nodes => nodes.map(n => n.getBoundingClientRect().width)")
+            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+            shot = page.screenshot(clip={"x": 0, "y": 0, "width": 1280, "height": 900})
+        finally:
+            browser.close()
+    assert requests == [url], requests
+    assert not errors
+    assert not [m for m in console if m[0] in ("error", "warning")], console
+    assert len(charts) == 5 and all(width > 300 for width in charts)
+    assert not dialogs
+    from io import BytesIO
+
+    from PIL import Image
+
+    with Image.open(BytesIO(shot)) as image:
+        colors = image.convert("RGB").getcolors(maxcolors=1_000_000)
+    # A blank or text-only page has few colours; the charts' bars and antialiasing give many.
+    assert colors is None or len(colors) > 50
+    assert (tmp_path / "report.png").stat().st_size > 50_000
