@@ -2,8 +2,8 @@
 
 The SQL sink asks these questions as records arrive (in its own thread, off the event loop):
 which HELO class, does a literal name the client, did a recipient lie outside our domains, is a
-message a relay probe. `relaypot reclassify` asks them again of stored rows when the rules or
-the signature table change.
+message a relay probe. The report asks the HELO question again for sessions stored before the
+class column existed. (Rows keep the answers of the rules in force when they were written.)
 """
 
 from __future__ import annotations
