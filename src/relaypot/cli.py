@@ -147,11 +147,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     options = Options(scope=_scope(args), bucket=args.bucket, top=args.top,
                       our_domains=tuple(settings.smtp.domains))
     url = args.store or store_url(settings)
-    store = Database(url, must_exist=True)
-    try:
-        store.create_schema()  # a store written by an older relaypot gains the columns analyses read
-    finally:
-        store.close()
     report = build(lambda: Database(url, must_exist=True), options)
     if args.html:
         from relaypot.render import html  # noqa: PLC0415

@@ -27,11 +27,12 @@ class Scope:
         """A WHERE condition on a sessions table aliased `alias`."""
         clauses, params = ["1 = 1"], []
         if self.since:
-            clauses.append(f"{alias}.started >= ?")
-            params.append(self.since)
+            # The hour bound lets the (hour, ...) indexes skip to the range; started is exact.
+            clauses.append(f"{alias}.hour >= ? AND {alias}.started >= ?")
+            params += [self.since[:13], self.since]
         if self.until:
-            clauses.append(f"{alias}.started < ?")
-            params.append(self.until)
+            clauses.append(f"{alias}.hour <= ? AND {alias}.started < ?")
+            params += [self.until[:13], self.until]
         if self.sensor:
             clauses.append(f"{alias}.sensor = ?")
             params.append(self.sensor)
@@ -77,40 +78,40 @@ class Queries:
 
     # ------------------------------------------------------------------ sessions: one pass each
 
-    def facets(self) -> list[tuple]:
-        """(sensor, listener, hostname, dst_ip, sessions, first, last, messages, relaying sessions).
+    def overview(self) -> list[tuple]:
+        """One pass over the sessions for every count that adds up, streamed from the hourly index.
 
-        One pass gives the totals, the sensors, the listeners and our own names and addresses.
+        (hour, class, syntax class, verb, shape, sensor, listener, hostname, dst_ip, sessions,
+        messages, relaying sessions, literals naming the client, literals naming another address).
         """
         where, params = self.scope.sessions()
         return self.q(
-            "SELECT s.sensor, s.listener, s.hostname, s.dst_ip, count(*), min(s.started), max(s.started), "
-            f"COALESCE(sum(s.messages), 0), COALESCE(sum(s.relay), 0) FROM sessions s WHERE {where} "
-            "GROUP BY s.sensor, s.listener, s.hostname, s.dst_ip ORDER BY 1, 2, 3, 4", params)
+            "SELECT s.hour, s.helo_class, s.helo_syntax, s.helo_verb, s.shape, s.sensor, s.listener, s.hostname, "
+            "s.dst_ip, count(*), COALESCE(sum(s.messages), 0), COALESCE(sum(s.relay), 0), "
+            "sum(CASE WHEN s.helo_peer = 1 THEN 1 ELSE 0 END), sum(CASE WHEN s.helo_peer = 0 THEN 1 ELSE 0 END) "
+            f"FROM sessions s WHERE {where} GROUP BY s.hour, s.helo_class, s.helo_syntax, s.helo_verb, s.shape, "
+            "s.sensor, s.listener, s.hostname, s.dst_ip ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9", params)
 
-    def distinct_sources(self) -> tuple[int, int]:
-        """(sources, sources that tried to relay)."""
+    def per_source(self) -> list[tuple]:
+        """One pass per source, read from the (src_ip, helo_class, ...) covering index.
+
+        (src_ip, class, sessions, first, last, messages, probing, auth, harvesting, relaying).
+        """
         where, params = self.scope.sessions()
-        return self.q(f"SELECT count(DISTINCT s.src_ip), count(DISTINCT CASE WHEN s.relay = 1 THEN s.src_ip END) "
-                      f"FROM sessions s WHERE {where}", params)[0]
+        return self.q(
+            "SELECT s.src_ip, COALESCE(s.helo_class, 'missing'), count(*), min(s.started), max(s.started), "
+            "COALESCE(sum(s.messages), 0), sum(s.probe), sum(s.auth), sum(s.harvest), max(s.relay) "
+            f"FROM sessions s WHERE {where} GROUP BY s.src_ip, s.helo_class ORDER BY 1, 2", params)
 
     def activity(self, width: int) -> list[tuple]:
-        """(bucket, distinct sources) per time bucket of `width` characters of the start time."""
-        where, params = self.scope.sessions()
-        return self.q(f"SELECT substr(s.started, 1, {int(width)}) AS t, count(DISTINCT s.src_ip) FROM sessions s "
-                      f"WHERE {where} GROUP BY t ORDER BY t", params)
+        """(bucket, distinct sources) per bucket of `width` characters of the start time.
 
-    def helo_classes(self, width: int) -> list[tuple]:
-        """(bucket, class, syntax class, verb, sessions, messages, naming the client, naming another).
-
-        One pass for every HELO count and the sessions and messages per bucket.
+        The inner GROUP BY streams over the (hour, src_ip) index; only its result is regrouped.
         """
         where, params = self.scope.sessions()
-        return self.q(
-            f"SELECT substr(s.started, 1, {int(width)}), COALESCE(s.helo_class, 'missing'), "
-            "COALESCE(s.helo_syntax, 'missing'), COALESCE(s.helo_verb, ''), count(*), COALESCE(sum(s.messages), 0), "
-            "sum(CASE WHEN s.helo_peer = 1 THEN 1 ELSE 0 END), sum(CASE WHEN s.helo_peer = 0 THEN 1 ELSE 0 END) "
-            f"FROM sessions s WHERE {where} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4", params)
+        return self.q(f"SELECT substr(h, 1, {int(width)}) AS t, count(DISTINCT ip) FROM (SELECT s.hour AS h, "
+                      f"s.src_ip AS ip FROM sessions s WHERE {where} GROUP BY s.hour, s.src_ip) pairs "
+                      "GROUP BY t ORDER BY t", params)
 
     def helo_top(self, per_class: int) -> list[tuple]:
         """(class, name, sessions) for the `per_class` commonest names of each class."""
@@ -129,25 +130,11 @@ class Queries:
         missing = self.q(f"SELECT count(DISTINCT s.src_ip) FROM sessions s WHERE {where} AND s.helo IS NULL", params)
         return {**dict(rows), None: missing[0][0]}
 
-    def helo_by_source(self, sources: Sequence[str]) -> list[tuple]:
-        where, params = self.scope.sessions()
-        return self.q(f"SELECT s.src_ip, COALESCE(s.helo_class, 'missing') AS c, count(*) FROM sessions s "
-                      f"WHERE {where} AND s.src_ip IN {_in(sources)} GROUP BY s.src_ip, c ORDER BY s.src_ip, c",
-                      [*params, *sources])
-
-    def shapes(self) -> list[tuple]:
-        """(shape, sessions) for every shape: the top list, and sessions per verb."""
-        where, params = self.scope.sessions()
-        return self.q(f"SELECT COALESCE(s.shape, ''), count(*) FROM sessions s WHERE {where} "
-                      "GROUP BY s.shape ORDER BY count(*) DESC, 1", params)
-
-    def top_sources(self, limit: int) -> list[tuple]:
-        """(src_ip, sessions, first, last, messages, probing, auth, harvesting sessions) for the busiest sources."""
-        where, params = self.scope.sessions()
-        return self.q(
-            "SELECT s.src_ip, count(*), min(s.started), max(s.started), COALESCE(sum(s.messages), 0), sum(s.probe), "
-            f"sum(s.auth), sum(s.harvest) FROM sessions s WHERE {where} GROUP BY s.src_ip "
-            f"ORDER BY count(*) DESC, s.src_ip LIMIT {int(limit)}", params)
+    def fill_hours(self) -> None:
+        """Sessions stored before the hour column existed get it (once; the index finds them)."""
+        if self.q("SELECT 1 FROM sessions WHERE hour IS NULL LIMIT 1"):
+            with self.db.transaction() as db:
+                db.execute("UPDATE sessions SET hour = substr(started, 1, 13) WHERE hour IS NULL")
 
     def unclassified(self) -> list[tuple]:
         """Sessions with a HELO but no stored class (recorded before classes were derived)."""
@@ -207,11 +194,20 @@ class Queries:
                       f"ORDER BY count(*) DESC, 1 LIMIT {int(limit)}", params)
 
     def campaigns_by_body(self, limit: int) -> list[tuple]:
-        """(sha256, messages, sources, first, last, a subject) for bodies sent more than once."""
+        """(sha256, messages, sources, first, last, a subject) for bodies sent more than once.
+
+        The top bodies come from the (sha256, src_ip) index alone; only they are then read.
+        """
         join, where, params = self.scope.records("m")
-        return self.q(f"SELECT m.sha256, count(*), count(DISTINCT m.src_ip), min(m.ts), max(m.ts), max(m.subject) "
-                      f"FROM messages m{join} WHERE {where} GROUP BY m.sha256 HAVING count(*) > 1 "
-                      f"ORDER BY count(*) DESC, m.sha256 LIMIT {int(limit)}", params)
+        top = self.q(f"SELECT m.sha256, count(*), count(DISTINCT m.src_ip) FROM messages m{join} WHERE {where} "
+                     f"GROUP BY m.sha256 HAVING count(*) > 1 ORDER BY count(*) DESC, m.sha256 LIMIT {int(limit)}",
+                     params)
+        if not top:
+            return []
+        details = {sha: rest for sha, *rest in self.q(
+            f"SELECT m.sha256, min(m.ts), max(m.ts), max(m.subject) FROM messages m{join} WHERE {where} "
+            f"AND m.sha256 IN {_in([t[0] for t in top])} GROUP BY m.sha256", [*params, *[t[0] for t in top]])}
+        return [(sha, n, src, *details[sha]) for sha, n, src in top]
 
     def url_hosts(self, limit: int) -> list[tuple]:
         join, where, params = self.scope.records("u")

@@ -40,22 +40,18 @@ def build(open_db: Callable[[], Database], options: Options) -> dict[str, Any]:
     """`open_db` gives a fresh connection: each worker thread asks its own questions."""
     db = open_db()
     try:
-        q = Queries(db, options.scope)
-        _classify_stragglers(q)
-        first, last = _range(q)
+        prepare(db)
+        first, last = _range(Queries(db, options.scope))
     finally:
         db.close()
     bucket = options.bucket or _bucket_for(first, last)
     width = 13 if bucket == "hour" else 10
     top = options.top
     tasks: dict[str, Callable[[Queries], Any]] = {
-        "facets": Queries.facets,
-        "distinct": Queries.distinct_sources,
+        "overview": Queries.overview,
+        "per_source": Queries.per_source,
         "activity": lambda q: q.activity(width),
-        "helo": lambda q: q.helo_classes(width),
         "helo_top": lambda q: _helo_top(q, top),
-        "shapes": Queries.shapes,
-        "sources": lambda q: (rows := q.top_sources(top), q.helo_by_source([r[0] for r in rows])),
         "verbs": Queries.verb_uses,
         "probes": Queries.probes,
         "domains": lambda q: (q.envelope_domains("mail", top), q.envelope_domains("rcpt", top)),
@@ -81,6 +77,14 @@ def _run(open_db: Callable[[], Database], scope: Scope, tasks: dict[str, Callabl
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="report") as pool:
         futures = {name: pool.submit(run, name) for name in tasks}
         return {name: future.result() for name, future in futures.items()}
+
+
+def prepare(db: Database) -> None:
+    """Bring a store written by an older relaypot up to date, once: columns, indexes, derived facts."""
+    db.create_schema()
+    q = Queries(db, Scope())
+    q.fill_hours()
+    _classify_stragglers(q)
 
 
 def _classify_stragglers(q: Queries) -> None:
@@ -150,95 +154,126 @@ def _credentials(q: Queries, top: int) -> dict[str, Any]:
 
 def assemble(r: dict[str, Any], options: Options, first: str | None, last: str | None, bucket: str,
              width: int) -> dict[str, Any]:
-    sensors: Counter[str] = Counter()
-    listeners: Counter[str] = Counter()
-    hostnames: set[str] = set()
-    addresses: set[str] = set()
-    sessions = messages = relaying = 0
-    for sensor, listener, hostname, dst_ip, n, _, _, m, relay in r["facets"]:
-        sessions += n
-        messages += m
-        relaying += relay
-        sensors[sensor] += n
-        listeners[listener or "-"] += n
-        if hostname:
-            hostnames.add(hostname)
-        if dst_ip:
-            addresses.add(dst_ip)
-    sources, relaying_sources = r["distinct"]
-    ours = our_domains(options.our_domains, sorted(hostnames))
-    helo, per_bucket = _helo(r["helo"], r["helo_top"], r["sources"][1], [row[0] for row in r["sources"][0]],
-                             hostnames, addresses)
+    o = _overview(r["overview"], width)
+    sources = _per_source(r["per_source"], options.top)
+    ours = our_domains(options.our_domains, sorted(o["hostnames"]))
     activity_sources = dict(r["activity"])
-    shapes = r["shapes"]
     return {
         "relaypot_report": SCHEMA,
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "filters": {"since": options.scope.since, "until": options.scope.until, "sensor": options.scope.sensor,
                     "listener": options.scope.listener},
-        "sessions": sessions,
-        "sources_count": sources,
-        "messages": messages,
+        "sessions": o["sessions"],
+        "sources_count": sources["count"],
+        "messages": o["messages"],
         "first_seen": first,
         "last_seen": last,
-        "sensors": [{"sensor": name, "sessions": n} for name, n in sorted(sensors.items())],
+        "sensors": [{"sensor": name, "sessions": n} for name, n in sorted(o["sensors"].items())],
         "our_domains": list(ours),
         "activity": {
             "bucket": bucket,
-            "series": [{"t": t, "sessions": counts[0], "sources": activity_sources.get(t, 0), "messages": counts[1]}
-                       for t, counts in sorted(per_bucket.items())],
+            "series": [{"t": t, "sessions": n, "sources": activity_sources.get(t, 0), "messages": m}
+                       for t, (n, m) in sorted(o["buckets"].items())],
             "listeners": [{"listener": name, "sessions": n}
-                          for name, n in sorted(listeners.items(), key=lambda kv: (-kv[1], kv[0]))],
+                          for name, n in sorted(o["listeners"].items(), key=lambda kv: (-kv[1], kv[0]))],
         },
-        "helo": helo,
-        **_commands(r["verbs"], shapes, options.top),
-        "relay_probes": _relay_probes(r["probes"], options.top, ours, relaying, relaying_sources, width),
+        "helo": _helo(o, r["helo_top"], sources),
+        **_commands(r["verbs"], sorted(o["shapes"].items(), key=lambda kv: (-kv[1], kv[0])), options.top),
+        "relay_probes": _relay_probes(r["probes"], options.top, ours, o["relaying"], sources["relaying"], width),
         "spam": _spam(r["domains"], r["messages"]),
         "credentials": r["credentials"],
-        "sources": _sources(r["sources"][0]),
+        "sources": sources["top"],
     }
 
 
-def _helo(rows: list[tuple], top_result: tuple[list[tuple], dict], by_source_rows: list[tuple],
-          top_sources: list[str], hostnames: set[str], addresses: set[str]) -> tuple[dict[str, Any], dict]:
-    classes = dict.fromkeys(HELO_CLASSES, 0)
-    syntax = dict.fromkeys(HELO_CLASSES, 0)
-    verbs: Counter[str] = Counter()
-    peer_equal = peer_other = 0
-    over_time: dict[str, dict[str, int]] = {}
-    per_bucket: dict[str, list[int]] = {}
-    for t, cls, syn, verb, n, messages, equal, other in rows:
-        classes[cls] += n
-        syntax[syn] += n
-        verbs[verb or "none"] += n
-        over_time.setdefault(t, dict.fromkeys(HELO_CLASSES, 0))[cls] += n
-        bucket = per_bucket.setdefault(t, [0, 0])
+def _overview(rows: list[tuple], width: int) -> dict[str, Any]:
+    """Fold the one-pass overview rows (per hour) into totals, facets, buckets, classes and shapes."""
+    o: dict[str, Any] = {"sessions": 0, "messages": 0, "relaying": 0, "sensors": Counter(), "listeners": Counter(),
+                         "hostnames": set(), "addresses": set(), "buckets": {}, "classes": dict.fromkeys(HELO_CLASSES, 0),
+                         "syntax": dict.fromkeys(HELO_CLASSES, 0), "verbs": Counter(), "over_time": {},
+                         "peer_equal": 0, "peer_other": 0, "shapes": Counter()}
+    for hour, cls, syn, verb, shape, sensor, listener, hostname, dst_ip, n, messages, relay, equal, other in rows:
+        t = hour[:width]
+        cls, syn = cls or "missing", syn or "missing"
+        o["shapes"][shape or ""] += n
+        o["sessions"] += n
+        o["messages"] += messages
+        o["relaying"] += relay
+        o["sensors"][sensor] += n
+        o["listeners"][listener or "-"] += n
+        if hostname:
+            o["hostnames"].add(hostname)
+        if dst_ip:
+            o["addresses"].add(dst_ip)
+        bucket = o["buckets"].setdefault(t, [0, 0])
         bucket[0] += n
         bucket[1] += messages
-        peer_equal += equal or 0
-        peer_other += other or 0
-    top_rows, sources = top_result
-    our_names = frozenset(h.lower().rstrip(".") for h in hostnames)
+        o["classes"][cls] += n
+        o["syntax"][syn] += n
+        o["verbs"][verb or "none"] += n
+        o["over_time"].setdefault(t, dict.fromkeys(HELO_CLASSES, 0))[cls] += n
+        o["peer_equal"] += equal or 0
+        o["peer_other"] += other or 0
+    return o
+
+
+def _per_source(rows: list[tuple], top: int) -> dict[str, Any]:
+    """Fold (source, class) rows: the count of sources, of relaying ones, and the busiest with all they did."""
+    per: dict[str, dict[str, Any]] = {}
+    for ip, cls, n, first, last, messages, probing, auth, harvest, relay in rows:
+        source = per.get(ip)
+        if source is None:
+            source = per[ip] = {"src_ip": ip, "sessions": 0, "first_seen": first, "last_seen": last, "messages": 0,
+                                "probe_sessions": 0, "auth_sessions": 0, "harvest_sessions": 0, "relay": 0,
+                                "classes": dict.fromkeys(HELO_CLASSES, 0)}
+        source["sessions"] += n
+        source["first_seen"] = min(source["first_seen"], first)
+        source["last_seen"] = max(source["last_seen"], last)
+        source["messages"] += messages
+        source["probe_sessions"] += probing
+        source["auth_sessions"] += auth
+        source["harvest_sessions"] += harvest
+        source["relay"] = max(source["relay"], relay)
+        source["classes"][cls] += n
+    busiest = sorted(per.values(), key=lambda s: (-s["sessions"], s["src_ip"]))[:top]
+    listed = []
+    for s in busiest:
+        if s["probe_sessions"]:
+            activity = "probe"
+        elif s["auth_sessions"]:
+            activity = "auth"
+        elif s["messages"]:
+            activity = "spam"
+        elif s["harvest_sessions"]:
+            activity = "harvest"
+        else:
+            activity = "scan"
+        listed.append({k: s[k] for k in ("src_ip", "sessions", "first_seen", "last_seen", "messages", "probe_sessions",
+                                         "auth_sessions", "harvest_sessions")}
+                      | {"activity": activity, **dict.fromkeys(ENRICHMENT)})
+    return {"count": len(per), "relaying": sum(s["relay"] for s in per.values()), "top": listed,
+            "by_source": [{"src_ip": s["src_ip"], "classes": s["classes"]} for s in busiest]}
+
+
+def _helo(o: dict[str, Any], top_result: tuple[list[tuple], dict], sources: dict[str, Any]) -> dict[str, Any]:
+    top_rows, source_counts = top_result
+    our_names = frozenset(h.lower().rstrip(".") for h in o["hostnames"])
     top: dict[str, list[dict[str, Any]]] = {}
     for cls, name, n in top_rows:
-        top.setdefault(cls, []).append({"name": name, "sessions": n, "sources": sources.get(name, 0),
-                                        "why": _why(name, cls, our_names, frozenset(addresses))})
-    by_source: dict[str, dict[str, int]] = {}
-    for ip, cls, n in by_source_rows:
-        by_source.setdefault(ip, dict.fromkeys(HELO_CLASSES, 0))[cls] = n
-    total = sum(classes.values())
+        top.setdefault(cls, []).append({"name": name, "sessions": n, "sources": source_counts.get(name, 0),
+                                        "why": _why(name, cls, our_names, frozenset(o["addresses"]))})
+    total = sum(o["classes"].values())
     return {
-        "classes": classes,
-        "syntax_classes": syntax,
-        "verbs": dict(sorted(verbs.items())),
-        "literal_or_ip_naming_peer": peer_equal,
-        "literal_or_ip_naming_other": peer_other,
+        "classes": o["classes"],
+        "syntax_classes": o["syntax"],
+        "verbs": dict(sorted(o["verbs"].items())),
+        "literal_or_ip_naming_peer": o["peer_equal"],
+        "literal_or_ip_naming_other": o["peer_other"],
         "top": dict(sorted(top.items())),
-        "over_time": [{"t": t, "classes": counts} for t, counts in sorted(over_time.items())],
-        "by_source": [{"src_ip": ip, "classes": by_source.get(ip, dict.fromkeys(HELO_CLASSES, 0))}
-                      for ip in top_sources],
-        "policies": [policy.evaluate(syntax, total) for policy in POLICIES],
-    }, per_bucket
+        "over_time": [{"t": t, "classes": counts} for t, counts in sorted(o["over_time"].items())],
+        "by_source": sources["by_source"],
+        "policies": [policy.evaluate(o["syntax"], total) for policy in POLICIES],
+    }
 
 
 def _why(name: str | None, cls: str, our_names: frozenset[str], our_addresses: frozenset[str]) -> str:
@@ -328,22 +363,3 @@ def _spam(domains: tuple[list[tuple], list[tuple]], messages: tuple) -> dict[str
         "attachments": [{"sha256": sha, "count": n, "filename": name, "content_type": ctype, "size": size}
                         for sha, n, name, ctype, size in attachments],
     }
-
-
-def _sources(rows: list[tuple]) -> list[dict[str, Any]]:
-    out = []
-    for ip, sessions, first, last, messages, probing, auth, harvest in rows:
-        if probing:
-            activity = "probe"
-        elif auth:
-            activity = "auth"
-        elif messages:
-            activity = "spam"
-        elif harvest:
-            activity = "harvest"
-        else:
-            activity = "scan"
-        out.append({"src_ip": ip, "sessions": sessions, "first_seen": first, "last_seen": last,
-                    "messages": messages, "probe_sessions": probing, "auth_sessions": auth,
-                    "harvest_sessions": harvest, "activity": activity, **dict.fromkeys(ENRICHMENT)})
-    return out

@@ -17,13 +17,13 @@ from relaypot.storage.database import Database, Insert
 
 EVENT = Insert("events", ("session_id", "seq", "ts", "sensor", "src_ip", "kind", "payload"))
 SESSION_COLUMNS = ("session_id", "sensor", "src_ip", "src_port", "dst_ip", "dst_port", "listener", "persona",
-                   "hostname", "started", "ended", "helo_verb", "helo", "tls", "commands", "messages", "bytes_in",
+                   "hostname", "started", "hour", "ended", "helo_verb", "helo", "tls", "commands", "messages", "bytes_in",
                    "bytes_out", "close_reason", "duration", "shape", "helo_class", "helo_syntax", "helo_peer",
                    "relay", "probe", "auth", "harvest")
 _COL = {name: i for i, name in enumerate(SESSION_COLUMNS)}
 _FLAGS = ("tls", "relay", "probe", "auth", "harvest")
-_FIRST = ("src_port", "dst_ip", "dst_port", "listener", "persona", "hostname", "helo_verb", "helo", "helo_class",
-          "helo_syntax", "helo_peer")
+_FIRST = ("src_port", "dst_ip", "dst_port", "listener", "persona", "hostname", "hour", "helo_verb", "helo",
+          "helo_class", "helo_syntax", "helo_peer")
 _LAST = ("ended", "commands", "messages", "bytes_in", "bytes_out", "close_reason", "duration", "shape")
 # A session's records may span batches: what a later batch knows fills in, never erases. The first
 # HELO/EHLO and start time win; a flag, once set, stays. Portable to PostgreSQL as written.
@@ -77,7 +77,7 @@ class _Batch:
         row = self.sessions.get(r.session)
         if row is None:
             row = self.sessions[r.session] = [None] * len(SESSION_COLUMNS)
-            row[0], row[1], row[2], row[_COL["started"]] = r.session, r.sensor, r.src_ip, r.ts
+            row[0], row[1], row[2], row[_COL["started"]], row[_COL["hour"]] = r.session, r.sensor, r.src_ip, r.ts, r.ts[:13]
             for flag in _FLAGS:
                 row[_COL[flag]] = 0
         return row
@@ -95,7 +95,7 @@ class _Batch:
 
     def opened(self, r: Record, e: SessionOpened) -> None:
         self.deriver.opened(r.session, e.hostname, e.dst_ip)
-        self.session(r)[3:10] = [e.src_port, e.dst_ip, e.dst_port, e.listener, e.persona, e.hostname, r.ts]
+        self.session(r)[3:11] = [e.src_port, e.dst_ip, e.dst_port, e.listener, e.persona, e.hostname, r.ts, r.ts[:13]]
 
     def helo(self, r: Record, e: Helo) -> None:
         row = self.session(r)
@@ -111,7 +111,8 @@ class _Batch:
     def closed(self, r: Record, e: SessionClosed) -> None:
         row = self.session(r)
         row[_COL["ended"]] = r.ts
-        row[14:21] = [e.commands, e.messages, e.bytes_in, e.bytes_out, e.reason, e.duration, e.shape]
+        row[_COL["commands"]:_COL["shape"] + 1] = [e.commands, e.messages, e.bytes_in, e.bytes_out, e.reason, e.duration,
+                                                   e.shape]
         self.deriver.closed(r.session)
 
     def command(self, r: Record, e: Command) -> None:
