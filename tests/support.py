@@ -44,6 +44,8 @@ class RunningSensor:
             ("sensor", "data_dir"): str(data_dir),
             ("sensor", "name"): "test-sensor",
             ("run", "quiet"): True,
+            # No lookups unless a test brings its own DNS server (tests/enrich): no network here.
+            ("enrich", "enabled"): False,
         }
         for key, value in options.items():
             table, _, name = key.partition("__")

@@ -22,7 +22,8 @@ def start(data_dir: Path, *extra: str, env: dict | None = None) -> tuple[subproc
     """`relaypot run` on 127.0.0.1, port 0; returns the process and the port it printed."""
     proc = subprocess.Popen(
         [*RELAYPOT, "run", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--sensor", "cli-test", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "RELAYPOT_ENRICH_ENABLED": "false", **(env or {})},
     )
     seen = []
     for _ in range(20):  # log lines (a certificate being made, say) may come first
@@ -202,7 +203,8 @@ def test_user_binds_a_privileged_port_then_runs_as_that_user(tmp_path):
                 break
     proc = subprocess.Popen([*RELAYPOT, "run", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data),
                              "--user", "nobody", "--persona", "postfix", "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "RELAYPOT_ENRICH_ENABLED": "false"})
     try:
         for _ in range(20):
             line = proc.stderr.readline()

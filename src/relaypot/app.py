@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from relaypot.config import Settings, parse_listen
+from relaypot.enrich import base as enrichers
+from relaypot.enrich.runner import EnrichmentRunner
 from relaypot.errors import ConfigError
 from relaypot.personas import model
 from relaypot.pipeline import EventBus
@@ -41,6 +43,7 @@ class Sensor:
     server: SmtpServer
     bus: EventBus
     listeners: list[Listener]
+    enrichment: EnrichmentRunner | None = None
 
 
 def store_url(settings: Settings) -> str:
@@ -95,7 +98,12 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
         ),
     )
     listeners = [Listener(*parse_listen(spec)) for spec in settings.smtp.listen]
-    return Sensor(settings, persona, hostname, data_dir, server, bus, listeners)
+    enrichment = None
+    if settings.enrich.enabled:
+        enrichment = EnrichmentRunner(enrichers.build(settings, data_dir), bus, server.sensor,
+                                      settings.enrich.cache_ttl, settings.enrich.concurrency)
+        bus.listeners.append(enrichment)
+    return Sensor(settings, persona, hostname, data_dir, server, bus, listeners, enrichment)
 
 
 def prepare_tls(sensor: Sensor) -> None:
@@ -184,6 +192,8 @@ async def serve(sensor: Sensor, on_ready: Callable[[list[tuple[str, int]]], None
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
         await sensor.server.shutdown()
+        if sensor.enrichment is not None:
+            await sensor.enrichment.close()
         await loop.run_in_executor(None, sensor.bus.close)
 
 

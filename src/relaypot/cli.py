@@ -66,12 +66,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", metavar="DIR", help="where records and messages go (./relaypot-data)")
     parser.add_argument("--user", metavar="NAME", help="drop root privileges to NAME after binding")
     parser.add_argument("--quiet", action="store_true", default=None, help="no line per finished session")
+    parser.add_argument("--p0f-socket", metavar="PATH", help="p0f's API socket, for passive OS fingerprints")
 
 
 def _overrides(args: argparse.Namespace) -> dict[tuple[str, str], Any]:
     mapping = {
         "listen": ("smtp", "listen"), "persona": ("smtp", "persona"), "hostname": ("smtp", "hostname"),
-        "data_dir": ("sensor", "data_dir"), "user": ("run", "user"),
+        "data_dir": ("sensor", "data_dir"), "user": ("run", "user"), "p0f_socket": ("enrich", "p0f_socket"),
         "quiet": ("run", "quiet"),
     }
     overrides = {key: getattr(args, name) for name, key in mapping.items() if getattr(args, name, None) is not None}

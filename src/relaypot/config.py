@@ -63,6 +63,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("store", "flush_interval", "float", 1.0, "seconds between sink flushes (the most a kill -9 loses)"),
     Option("store", "fsync", "bool", False, "fsync messages and event files (survives power loss; slower)"),
     Option("store", "queue_limit", "int", 100_000, "records queued per sink before clients are paused"),
+    Option("enrich", "enabled", "bool", True, "look up every new source: geography, reverse DNS, DNSBLs, OS"),
+    Option("enrich", "resolver", "str", "", "DNS server as IP or IP:PORT (default: the system's, /etc/resolv.conf)"),
+    Option("enrich", "dns_timeout", "float", 2.0, "seconds before a DNS question counts as unanswered"),
+    Option("enrich", "dnsbl_zones", "list", ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"],
+           "DNS blocklists to ask about every source"),
+    Option("enrich", "cache_ttl", "float", 3600.0, "seconds a source's results are reused before asking again"),
+    Option("enrich", "concurrency", "int", 50, "lookups in flight at once"),
+    Option("enrich", "city_db", "str", "", "a MaxMind-format city database (default: DATA_DIR/geo/*city*.mmdb)"),
+    Option("enrich", "asn_db", "str", "", "a MaxMind-format ASN database (default: DATA_DIR/geo/*asn*.mmdb)"),
+    Option("enrich", "p0f_socket", "str", "", "p0f's API socket (p0f -s PATH), for passive OS fingerprints"),
+    Option("enrich", "p0f_delay", "float", 0.5, "seconds after a connection before p0f is asked about it"),
     Option("run", "user", "str", "", "after binding, drop root privileges to this user"),
     Option("run", "quiet", "bool", False, "no line per finished session on the terminal"),
     Option("run", "log_level", "choice", "info", "diagnostics on stderr", ("debug", "info", "warning", "error")),
@@ -260,6 +271,27 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
         raise fail("store", "url", "use sqlite:///PATH or postgresql://...")
     if bool(values[("tls", "certificate")]) != bool(values[("tls", "key")]):
         raise fail("tls", "certificate", "certificate and key go together")
+    if values[("enrich", "resolver")]:
+        try:
+            parse_server(values[("enrich", "resolver")])
+        except ValueError as exc:
+            raise fail("enrich", "resolver", str(exc)) from None
+    for zone in values[("enrich", "dnsbl_zones")]:
+        if not _HOSTNAME.match(zone):
+            raise fail("enrich", "dnsbl_zones", f"{zone!r} is not a DNS zone")
+    if values[("enrich", "concurrency")] < 1:
+        raise fail("enrich", "concurrency", "must be at least 1")
+
+
+def parse_server(spec: str, default_port: int = 53) -> tuple[str, int]:
+    """`192.0.2.53`, `127.0.0.1:5353`, `[::1]:53` → (address, port)."""
+    if spec.startswith("[") or spec.count(":") <= 1 and ":" in spec:
+        return parse_listen(spec)
+    try:
+        ipaddress.ip_address(spec)
+    except ValueError:
+        raise ValueError(f"{spec!r} is not an IP address (optionally :PORT)") from None
+    return spec, default_port
 
 
 def parse_listen(spec: str) -> tuple[str, int]:

@@ -150,6 +150,70 @@ class Violation(Event):
     detail: str = ""
 
 
+@_register
+@dataclass(frozen=True, slots=True)
+class GeoFound(Event):
+    kind: ClassVar[str] = "enrich.geo"
+    for_session: str
+    country: str | None = None
+    country_source: str | None = None
+    city: str | None = None
+    region: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    asn: int | None = None
+    organisation: str | None = None
+    network: str | None = None
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class ReverseDns(Event):
+    kind: ClassVar[str] = "enrich.rdns"
+    for_session: str
+    ptr: str | None = None
+    confirmed: bool | None = None
+    generic: str | None = None
+    error: str | None = None
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class DnsblResult(Event):
+    kind: ClassVar[str] = "enrich.dnsbl"
+    for_session: str
+    zone: str
+    listed: bool | None
+    codes: tuple[str, ...] = ()
+    meaning: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class HeloDns(Event):
+    kind: ClassVar[str] = "enrich.helo"
+    for_session: str
+    name: str
+    resolves: bool | None
+    addresses: tuple[str, ...] = ()
+    matches_peer: bool | None = None
+    error: str | None = None
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class OsFingerprint(Event):
+    kind: ClassVar[str] = "enrich.os"
+    for_session: str
+    os: str | None = None
+    flavor: str | None = None
+    match_quality: int | None = None
+    distance: int | None = None
+    link: str | None = None
+    error: str | None = None
+
+
 VIOLATIONS = {
     "line_too_long": "a command line longer than the bound (RFC 5321 §4.5.3.1)",
     "bare_lf": "a line ended by LF without CR",

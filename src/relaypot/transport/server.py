@@ -52,7 +52,7 @@ class SmtpServer:
         self.sni_names: dict[int, str] = {}
         self.servers: list[asyncio.base_events.Server] = []
         self.store_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store")
-        self.loop = asyncio.get_event_loop()
+        self.loop: asyncio.AbstractEventLoop  # the running loop, set by start()
         self._sweeper: asyncio.Task | None = None
         if ssl_context is not None:
             ssl_context.sni_callback = self._remember_sni

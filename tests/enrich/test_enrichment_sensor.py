@@ -1,0 +1,177 @@
+"""Enrichment inside a running sensor: real SMTP clients on loopback, a real DNS server, fixture
+GeoIP files, and the real p0f on the loopback interface."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from dns_server import SILENCE, FakeDns
+from geo_fixture import write_geo
+from support import require
+
+SOURCE = "127.0.0.11"  # Taipei in the GeoIP fixture
+ZONES = ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"]
+
+
+def dns_records(source: str = SOURCE) -> dict:
+    reverse = ".".join(reversed(source.split(".")))
+    return {
+        (f"{reverse}.zen.spamhaus.org", "A"): ["127.0.0.4"],
+        (f"{reverse}.b.barracudacentral.org", "A"): ["127.0.0.2"],
+        (f"{reverse}.in-addr.arpa", "PTR"): [f"{source.replace('.', '-')}.dynamic.hinet.example."],
+        (f"{source.replace('.', '-')}.dynamic.hinet.example", "A"): [source],
+        ("relay.example.net", "A"): ["192.0.2.25"],
+    }
+
+
+def enriched_sensor(sensor_factory, tmp_path: Path, dns: FakeDns, **options):
+    city, asn = write_geo(tmp_path / "geo")
+    settings = {"enrich__enabled": True, "enrich__resolver": dns.address, "enrich__dns_timeout": 1.0,
+                "enrich__dnsbl_zones": ZONES, "enrich__city_db": str(city), "enrich__asn_db": str(asn)}
+    return sensor_factory(**{**settings, **options})
+
+
+def spam_session(address: tuple[str, int], source: str = SOURCE, helo: str = "relay.example.net") -> None:
+    with smtplib.SMTP(*address, timeout=15, source_address=(source, 0)) as smtp:
+        smtp.ehlo(helo)
+        smtp.sendmail("a@bulk.example", ["v@example.net"], "Subject: hi\r\n\r\nbuy\r\n")
+
+
+def test_every_new_source_is_looked_up_once_and_the_answers_are_recorded(sensor_factory, tmp_path):
+    with FakeDns(dns_records()) as dns:
+        sensor = enriched_sensor(sensor_factory, tmp_path, dns)
+        spam_session(sensor.address)
+        opened = sensor.wait_for("session.opened")[0]
+        geo = sensor.wait_for("enrich.geo")[0]
+        rdns = sensor.wait_for("enrich.rdns")[0]
+        listings = sensor.wait_for("enrich.dnsbl", 3)
+        helo = sensor.wait_for("enrich.helo")[0]
+        spam_session(sensor.address)  # the same source again, within the cache's TTL
+        sensor.wait_for("session.closed", 2)
+        time.sleep(0.5)
+        assert len(sensor.records("enrich.dnsbl")) == 3 and len(sensor.records("enrich.geo")) == 1
+        assert len([q for q in dns.questions if q[1] == "PTR"]) == 1
+    for record in (geo, rdns, *listings, helo):
+        assert record.event.for_session == opened.session and record.src_ip == SOURCE
+        assert record.session != opened.session and record.seq == 1 and record.sensor == "test-sensor"
+    assert (geo.event.country, geo.event.city, geo.event.asn) == ("TW", "Taipei", 3462)
+    assert rdns.event.ptr == "127-0-0-11.dynamic.hinet.example" and rdns.event.confirmed is True
+    assert rdns.event.generic == "the address is in the name"
+    verdicts = {r.event.zone: (r.event.listed, r.event.codes) for r in listings}
+    assert verdicts == {"zen.spamhaus.org": (True, ("127.0.0.4",)), "bl.spamcop.net": (False, ()),
+                        "b.barracudacentral.org": (True, ("127.0.0.2",))}
+    assert (helo.event.name, helo.event.resolves, helo.event.matches_peer) == ("relay.example.net", True, False)
+    # ...and in the SQL store's raw events, as every record is.
+    kinds = dict(sensor.sql("SELECT kind, count(*) FROM events WHERE kind LIKE 'enrich.%' GROUP BY kind"))
+    assert kinds == {"enrich.geo": 1, "enrich.rdns": 1, "enrich.dnsbl": 3, "enrich.helo": 1}
+
+
+def test_a_silent_resolver_never_delays_the_dialogue(sensor_factory, tmp_path):
+    """Every DNS question goes unanswered for 3 s; the session still ends before any answer is in."""
+    with FakeDns({("*", "*"): SILENCE}) as dns:
+        sensor = enriched_sensor(sensor_factory, tmp_path, dns, enrich__dns_timeout=3.0)
+        spam_session(sensor.address)
+        sensor.wait_for("session.closed")
+        assert sensor.records("enrich.dnsbl") == [] and sensor.records("enrich.rdns") == []
+        assert sensor.records("enrich.geo")  # offline: not waiting on DNS
+        dnsbl = sensor.wait_for("enrich.dnsbl", 3)
+    assert {r.event.error for r in dnsbl} == {"timeout"} and {r.event.listed for r in dnsbl} == {None}
+    kinds = [r.kind for r in sensor.records()]
+    assert kinds.index("session.closed") < kinds.index("enrich.dnsbl")
+
+
+def test_enrichment_off_asks_nothing(sensor_factory, tmp_path):
+    with FakeDns(dns_records()) as dns:
+        sensor = sensor_factory(enrich__enabled=False, enrich__resolver=dns.address)
+        spam_session(sensor.address)
+        sensor.wait_for("session.closed")
+        time.sleep(0.3)
+        assert dns.questions == []
+    assert not [r for r in sensor.records() if r.kind.startswith("enrich.")]
+
+
+# --- the operating system, from the real p0f -------------------------------------------------
+
+def windows_xp_syn(source: str, port: int) -> None:
+    """A SYN as Windows XP sends it (TTL 128, DF, window 65535, MSS/NOP/NOP/SACK): p0f's XP signature."""
+    from scapy.all import IP, TCP, send
+
+    send(IP(src=source, dst="127.0.0.1", ttl=128, flags="DF", id=4321)
+         / TCP(sport=40000 + os.getpid() % 20000, dport=port, flags="S", seq=123456789, window=65535,
+               options=[("MSS", 1460), ("NOP", None), ("NOP", None), ("SAckOK", b"")]), verbose=False)
+
+
+@pytest.fixture
+def p0f(tmp_path):
+    binary = require("p0f")
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("p0f needs root to capture; CI runs as root")
+        pytest.skip("p0f needs root to capture on the loopback interface")
+    import scapy.all  # noqa: F401 (imported now: it takes a second, longer than p0f_delay)
+
+    sock = tmp_path / "p0f.sock"
+    proc = subprocess.Popen([binary, "-i", "lo", "-s", str(sock), "-o", str(tmp_path / "p0f.log"),
+                             "tcp and dst host 127.0.0.1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(100):
+        if sock.exists() or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    if not sock.exists():
+        proc.kill()
+        pytest.fail(f"p0f did not start: {proc.stderr.read().decode(errors='replace')[-500:]}")
+    yield sock
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_p0f_names_the_operating_system_of_each_source(sensor_factory, tmp_path, p0f):
+    with FakeDns(dns_records()) as dns:
+        sensor = enriched_sensor(sensor_factory, tmp_path, dns, enrich__p0f_socket=str(p0f), enrich__p0f_delay=1.5)
+        # A Linux client (this machine's own SYN) that then sends Windows XP's SYN: p0f keeps the latest.
+        with smtplib.SMTP(*sensor.address, timeout=15, source_address=(SOURCE, 0)) as smtp:
+            windows_xp_syn(SOURCE, sensor.port)
+            smtp.ehlo("relay.example.net")
+        # A second source left as this machine made it: Linux.
+        with smtplib.SMTP(*sensor.address, timeout=15, source_address=("127.0.0.12", 0)) as smtp:
+            smtp.ehlo("other.example.net")
+        found = {r.src_ip: r.event for r in sensor.wait_for("enrich.os", 2)}
+    assert (found[SOURCE].os, found[SOURCE].flavor, found[SOURCE].match_quality) == ("Windows", "XP", 0)
+    assert found["127.0.0.12"].os == "Linux" and found["127.0.0.12"].error is None
+
+
+def test_an_unreachable_p0f_is_recorded_not_raised(sensor_factory, tmp_path):
+    with FakeDns(dns_records()) as dns:
+        sensor = enriched_sensor(sensor_factory, tmp_path, dns, enrich__p0f_socket=str(tmp_path / "nothing.sock"),
+                                 enrich__p0f_delay=0.0)
+        spam_session(sensor.address)
+        os_record = sensor.wait_for("enrich.os")[0]
+    assert os_record.event.os is None and "cannot reach p0f" in os_record.event.error
+    assert sensor.records("smtp.message")  # the session went on as always
+
+
+def test_the_p0f_client_speaks_the_api(tmp_path, p0f):
+    """Straight to the socket: an address p0f never saw is None; a malformed query would be refused."""
+    import asyncio
+
+    from relaypot.enrich import p0f as client
+
+    assert asyncio.run(client.ask(str(p0f), "127.0.0.99")) is None
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    try:
+        windows_xp_syn("127.0.0.98", server.getsockname()[1])
+        time.sleep(0.3)
+        answer = asyncio.run(client.ask(str(p0f), "127.0.0.98"))
+    finally:
+        server.close()
+    assert (answer.os_name, answer.os_flavor, answer.distance) == ("Windows", "XP", 0)
