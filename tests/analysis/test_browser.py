@@ -41,7 +41,7 @@ def test_the_page_renders_with_no_console_error_and_no_network_request(recorded,
     assert requests == [url], requests
     assert not errors
     assert not [m for m in console if m[0] in ("error", "warning")], console
-    assert len(charts) == 5 and all(width > 300 for width in charts)
+    assert len(charts) == 6 and all(width > 300 for width in charts)
     assert not dialogs
     from io import BytesIO
 

@@ -93,7 +93,59 @@ def test_sources_and_what_they_did(report):
     activity = {s["src_ip"]: s["activity"] for s in report["sources"]}
     assert activity == {attackers.SPAMMER: "spam", attackers.SCANNER: "probe", attackers.GUESSER: "auth",
                         attackers.HARVESTER: "harvest", attackers.KNOCKER: "scan", attackers.HOSTILE: "spam"}
-    assert all(s["country"] is None and s["os"] is None for s in report["sources"])
+    where = {s["src_ip"]: (s["country"], s["city"], s["asn"]) for s in report["sources"]}
+    assert where[attackers.SCANNER] == ("TW", "Kaohsiung", 3462)
+    assert where[attackers.HOSTILE] == ("US", "Ashburn", 14618)
+    listed = {s["src_ip"]: s["dnsbl"] for s in report["sources"]}
+    assert listed[attackers.SCANNER] == ["bl.spamcop.net", "zen.spamhaus.org"] and listed[attackers.GUESSER] == []
+    scanner = next(s for s in report["sources"] if s["src_ip"] == attackers.SCANNER)
+    assert scanner["ptr"] == "127-0-0-12.dynamic-ip.hinet.example" and scanner["ptr_confirmed"] is True
+
+
+def test_origins_geography_networks_and_dnsbl(report):
+    origins = report["origins"]
+    assert origins["enriched_sources"] == 6
+    assert origins["countries"] == [{"country": "TW", "sources": 3, "sessions": 9},
+                                    {"country": "BR", "sources": 2, "sessions": 3},
+                                    {"country": "US", "sources": 1, "sessions": 1}]
+    # Most sessions first, then most sources: São Paulo's two sources (the harvester, the knocker) first.
+    assert origins["cities"][:4] == [{"city": "São Paulo", "country": "BR", "sources": 2, "sessions": 3},
+                                     {"city": "Kaohsiung", "country": "TW", "sources": 1, "sessions": 3},
+                                     {"city": "Taichung", "country": "TW", "sources": 1, "sessions": 3},
+                                     {"city": "Taipei", "country": "TW", "sources": 1, "sessions": 3}]
+    assert origins["networks"][0] == {"asn": 3462, "organisation": "Data Communication Business Group",
+                                      "sources": 2, "sessions": 6}
+    assert origins["reverse_dns"] == {"with_ptr": 1, "confirmed": 1, "generic": 1}
+    zones = {z["zone"]: z for z in origins["dnsbl"]["zones"]}
+    assert zones["zen.spamhaus.org"] == {"zone": "zen.spamhaus.org", "asked": 6, "listed": 2, "errors": 0,
+                                         "listed_share": round(2 / 6, 4)}
+    assert (zones["bl.spamcop.net"]["listed"], zones["b.barracudacentral.org"]["listed"]) == (1, 0)
+    assert origins["dnsbl"]["listed_sources"] == [
+        {"src_ip": attackers.SPAMMER, "sessions": 3, "zones": ["zen.spamhaus.org"]},
+        {"src_ip": attackers.SCANNER, "sessions": 3, "zones": ["bl.spamcop.net", "zen.spamhaus.org"]}]
+
+
+def test_the_must_resolve_policy_next_to_the_syntax_one(report):
+    syntax, resolve, to_client = report["helo"]["policies"]
+    assert (resolve["name"], resolve["needs"]) == ("name_must_resolve", "dns")
+    # The harvester's harvester.example.org does not exist: one session more than by syntax alone.
+    assert resolve["refused_sessions"] == syntax["refused_sessions"] + 1 and resolve["unjudged_sessions"] == 0
+    assert to_client["refused_sessions"] == syntax["refused_sessions"] + 1
+
+
+def test_the_field_reports_scanner_table_with_operating_systems(recorded, report):
+    """Source, city, country, DNSBL status and OS of each open-relay scanner, as the seed tabulates them."""
+    [scanner] = report["relay_probes"]["sources"]
+    assert (scanner["src_ip"], scanner["country"], scanner["city"], scanner["dnsbl"]) == (
+        attackers.SCANNER, "TW", "Kaohsiung", ["bl.spamcop.net", "zen.spamhaus.org"])
+    if not recorded.with_os:
+        from enrich.p0f_support import p0f_available
+
+        p0f_available()  # skips locally (fails in CI) when p0f or root is missing
+    assert scanner["os"] == "Windows XP"
+    systems = {o["os"]: (o["sources"], o["sessions"]) for o in report["origins"]["operating_systems"]}
+    assert systems["Windows XP"] == (1, 3)
+    assert sum(n for n, _ in systems.values()) == 6 and any(name.startswith("Linux") for name in systems)
 
 
 def test_filters(recorded, report):
@@ -122,7 +174,7 @@ def test_json_matches_docs_report_md(report):
     """Every documented key is in the report, and the report has no undocumented key."""
     docs = documented_keys()
     assert set(report) == docs["Top level"]
-    for section in ("activity", "helo", "relay_probes", "spam", "credentials"):
+    for section in ("activity", "helo", "relay_probes", "spam", "credentials", "origins"):
         assert set(report[section]) == docs[section], section
     for source in report["sources"]:
         assert set(source) == docs["sources"]
@@ -152,7 +204,8 @@ class Page(HTMLParser):
 
 
 def test_html_page_is_self_contained_with_every_chart_and_escaped(recorded, tmp_path):
-    """Five inline SVG charts, no script, nothing fetched, and hostile text shown as text."""
+    """Six inline SVG charts, no script, nothing fetched, hostile text shown as text, and the field
+    report's table of scanners: city, country, DNSBL status, OS."""
     page_path = tmp_path / "report.html"
     result = relaypot("report", "--html", str(page_path), "--png", str(tmp_path / "png"),
                       "--data-dir", str(recorded.data_dir))
@@ -162,8 +215,8 @@ def test_html_page_is_self_contained_with_every_chart_and_escaped(recorded, tmp_
     page.feed(raw)
     figures = {a["id"] for tag, a in page.tags if tag == "figure"}
     assert figures == {"chart-activity", "chart-helo-classes", "chart-commands", "chart-relay-probes",
-                       "chart-top-sources"}
-    assert sum(1 for tag, _ in page.tags if tag == "svg") == 5
+                       "chart-top-sources", "chart-countries"}
+    assert sum(1 for tag, _ in page.tags if tag == "svg") == 6
     assert not any(tag in ("script", "img", "iframe", "link", "object", "embed") for tag, _ in page.tags)
     for tag, attrs in page.tags:
         for name, value in attrs.items():
@@ -173,9 +226,15 @@ def test_html_page_is_self_contained_with_every_chart_and_escaped(recorded, tmp_
     text = "".join(page.text)
     assert "<script>alert(1)</script>" in text and "<img src=x onerror=alert(2)>" in text
     assert "Content-Security-Policy" in raw and "default-src 'none'" in raw
+    probing = raw.split("<h3>Probing sources</h3>")[1].split("</table>")[0]
+    assert all(f"<td>{cell}</td>" in probing for cell in (
+        attackers.SCANNER, "Kaohsiung", "TW", "bl.spamcop.net, zen.spamhaus.org"))
+    if recorded.with_os:
+        assert "<td>Windows XP</td>" in probing
+    assert '<section id="origins">' in raw and "<td>Data Communication Business Group</td>" in raw
     from PIL import Image
 
-    for name in ("activity", "helo-classes", "commands", "relay-probes", "top-sources"):
+    for name in ("activity", "helo-classes", "commands", "relay-probes", "top-sources", "countries"):
         with Image.open(tmp_path / "png" / f"{name}.png") as image:
             image.verify()
             assert image.size[0] > 600 and image.size[1] > 200

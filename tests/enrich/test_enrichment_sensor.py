@@ -3,10 +3,8 @@ GeoIP files, and the real p0f on the loopback interface."""
 
 from __future__ import annotations
 
-import os
 import smtplib
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 
 from dns_server import SILENCE, FakeDns
 from geo_fixture import write_geo
-from support import require
+from p0f_support import p0f_available, running_p0f, windows_xp_syn
 
 SOURCE = "127.0.0.11"  # Taipei in the GeoIP fixture
 ZONES = ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"]
@@ -71,6 +69,15 @@ def test_every_new_source_is_looked_up_once_and_the_answers_are_recorded(sensor_
     # ...and in the SQL store's raw events, as every record is.
     kinds = dict(sensor.sql("SELECT kind, count(*) FROM events WHERE kind LIKE 'enrich.%' GROUP BY kind"))
     assert kinds == {"enrich.geo": 1, "enrich.rdns": 1, "enrich.dnsbl": 3, "enrich.helo": 1}
+    # ...and in the typed tables the report reads.
+    assert sensor.sql("SELECT src_ip, country, city, asn, organisation, ptr, ptr_confirmed, ptr_generic, os "
+                      "FROM sources") == [(SOURCE, "TW", "Taipei", 3462, "Data Communication Business Group",
+                                           "127-0-0-11.dynamic.hinet.example", 1, "the address is in the name", None)]
+    assert sensor.sql("SELECT zone, listed, codes, error FROM dnsbl ORDER BY zone") == [
+        ("b.barracudacentral.org", 1, '["127.0.0.2"]', None), ("bl.spamcop.net", 0, "[]", None),
+        ("zen.spamhaus.org", 1, '["127.0.0.4"]', None)]
+    assert sensor.sql("SELECT name, src_ip, resolves, matches_peer, addresses FROM helo_names") == [
+        ("relay.example.net", SOURCE, 1, 0, '["192.0.2.25"]')]
 
 
 def test_a_silent_resolver_never_delays_the_dialogue(sensor_factory, tmp_path):
@@ -99,38 +106,10 @@ def test_enrichment_off_asks_nothing(sensor_factory, tmp_path):
 
 # --- the operating system, from the real p0f -------------------------------------------------
 
-def windows_xp_syn(source: str, port: int) -> None:
-    """A SYN as Windows XP sends it (TTL 128, DF, window 65535, MSS/NOP/NOP/SACK): p0f's XP signature."""
-    from scapy.all import IP, TCP, send
-
-    send(IP(src=source, dst="127.0.0.1", ttl=128, flags="DF", id=4321)
-         / TCP(sport=40000 + os.getpid() % 20000, dport=port, flags="S", seq=123456789, window=65535,
-               options=[("MSS", 1460), ("NOP", None), ("NOP", None), ("SAckOK", b"")]), verbose=False)
-
-
 @pytest.fixture
 def p0f(tmp_path):
-    binary = require("p0f")
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("p0f needs root to capture; CI runs as root")
-        pytest.skip("p0f needs root to capture on the loopback interface")
-    import scapy.all  # noqa: F401 (imported now: it takes a second, longer than p0f_delay)
-
-    sock = tmp_path / "p0f.sock"
-    proc = subprocess.Popen([binary, "-i", "lo", "-s", str(sock), "-o", str(tmp_path / "p0f.log"),
-                             "tcp and dst host 127.0.0.1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    for _ in range(100):
-        if sock.exists() or proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    if not sock.exists():
-        proc.kill()
-        pytest.fail(f"p0f did not start: {proc.stderr.read().decode(errors='replace')[-500:]}")
-    yield sock
-    proc.terminate()
-    proc.wait(10)
+    with running_p0f(p0f_available(), tmp_path) as sock:
+        yield sock
 
 
 def test_p0f_names_the_operating_system_of_each_source(sensor_factory, tmp_path, p0f):

@@ -232,3 +232,24 @@ class Queries:
         join, where, params = self.scope.records("k")
         return self.q(f"SELECT {columns}, count(*), count(DISTINCT k.src_ip) FROM credentials k{join} "
                       f"WHERE {where} GROUP BY {columns} ORDER BY count(*) DESC, {columns} LIMIT {int(limit)}", params)
+
+    # ------------------------------------------------------------------ enrichment
+
+    def source_facts(self) -> list[tuple]:
+        """Every enriched source: (src_ip, country, city, region, asn, organisation, network, ptr,
+        ptr_confirmed, ptr_generic, os, os_flavor). Not scoped: the report keeps the sources in scope."""
+        return self.q("SELECT src_ip, country, city, region, asn, organisation, network, ptr, ptr_confirmed, "
+                      "ptr_generic, os, os_flavor FROM sources ORDER BY src_ip")
+
+    def dnsbl_verdicts(self) -> list[tuple]:
+        """(src_ip, zone, listed, error) for every source and zone asked."""
+        return self.q("SELECT src_ip, zone, listed, error FROM dnsbl ORDER BY src_ip, zone")
+
+    def helo_in_dns(self) -> list[tuple]:
+        """(resolves, matches_peer, sessions) over sessions whose HELO is a name by syntax, for the
+        names looked up; read through the (helo_class, helo, src_ip, helo_syntax) index."""
+        where, params = self.scope.sessions()
+        return self.q("SELECT h.resolves, h.matches_peer, count(*) FROM helo_names h JOIN sessions s "
+                      "ON s.helo_class IN ('fqdn', 'impersonation') AND s.helo = h.name AND s.src_ip = h.src_ip "
+                      f"WHERE {where} AND s.helo_syntax = 'fqdn' GROUP BY h.resolves, h.matches_peer ORDER BY 1, 2",
+                      params)

@@ -14,17 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
+from relaypot.analysis import origins
 from relaypot.analysis.classify import HELO_CLASSES, classify_helo
 from relaypot.analysis.derive import Deriver
-from relaypot.analysis.policies import POLICIES
+from relaypot.analysis.policies import DNS_POLICIES, POLICIES
 from relaypot.analysis.queries import Queries, Scope
 from relaypot.personas.model import KNOWN_VERBS
 from relaypot.storage.database import Database
 
-SCHEMA = 1
+SCHEMA = 2
 SIZE_BUCKETS = ("< 1 KiB", "1–10 KiB", "10–100 KiB", "100 KiB–1 MiB", ">= 1 MiB")
-# The columns the enrichment issue fills (geography, network, DNSBL, operating system).
-ENRICHMENT = ("country", "city", "asn", "organisation", "dnsbl", "os")
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,7 @@ def build(open_db: Callable[[], Database], options: Options) -> dict[str, Any]:
         "messages": lambda q: (q.message_sizes(), q.subjects(top), q.subject_templates(top),
                                q.campaigns_by_body(top), q.url_hosts(top), q.attachments(top)),
         "credentials": lambda q: _credentials(q, top),
+        "enrichment": origins.load,
     }
     results = _run(open_db, options.scope, tasks, options.workers)
     return assemble(results, options, first, last, bucket, width)
@@ -155,7 +155,8 @@ def _credentials(q: Queries, top: int) -> dict[str, Any]:
 def assemble(r: dict[str, Any], options: Options, first: str | None, last: str | None, bucket: str,
              width: int) -> dict[str, Any]:
     o = _overview(r["overview"], width)
-    sources = _per_source(r["per_source"], options.top)
+    enrichment = r["enrichment"]
+    sources = _per_source(r["per_source"], options.top, enrichment)
     ours = our_domains(options.our_domains, sorted(o["hostnames"]))
     activity_sources = dict(r["activity"])
     return {
@@ -177,12 +178,14 @@ def assemble(r: dict[str, Any], options: Options, first: str | None, last: str |
             "listeners": [{"listener": name, "sessions": n}
                           for name, n in sorted(o["listeners"].items(), key=lambda kv: (-kv[1], kv[0]))],
         },
-        "helo": _helo(o, r["helo_top"], sources),
+        "helo": _helo(o, r["helo_top"], sources, enrichment["helo_dns"]),
         **_commands(r["verbs"], sorted(o["shapes"].items(), key=lambda kv: (-kv[1], kv[0])), options.top),
-        "relay_probes": _relay_probes(r["probes"], options.top, ours, o["relaying"], sources["relaying"], width),
+        "relay_probes": _relay_probes(r["probes"], options.top, ours, o["relaying"], sources["relaying"], width,
+                                      enrichment),
         "spam": _spam(r["domains"], r["messages"]),
         "credentials": r["credentials"],
         "sources": sources["top"],
+        "origins": origins.fold(sources["sessions_by_source"], enrichment, options.top),
     }
 
 
@@ -217,7 +220,7 @@ def _overview(rows: list[tuple], width: int) -> dict[str, Any]:
     return o
 
 
-def _per_source(rows: list[tuple], top: int) -> dict[str, Any]:
+def _per_source(rows: list[tuple], top: int, enrichment: dict[str, Any]) -> dict[str, Any]:
     """Fold (source, class) rows: the count of sources, of relaying ones, and the busiest with all they did."""
     per: dict[str, dict[str, Any]] = {}
     for ip, cls, n, first, last, messages, probing, auth, harvest, relay in rows:
@@ -250,12 +253,14 @@ def _per_source(rows: list[tuple], top: int) -> dict[str, Any]:
             activity = "scan"
         listed.append({k: s[k] for k in ("src_ip", "sessions", "first_seen", "last_seen", "messages", "probe_sessions",
                                          "auth_sessions", "harvest_sessions")}
-                      | {"activity": activity, **dict.fromkeys(ENRICHMENT)})
+                      | {"activity": activity, **origins.describe(s["src_ip"], enrichment)})
     return {"count": len(per), "relaying": sum(s["relay"] for s in per.values()), "top": listed,
+            "sessions_by_source": {ip: s["sessions"] for ip, s in per.items()},
             "by_source": [{"src_ip": s["src_ip"], "classes": s["classes"]} for s in busiest]}
 
 
-def _helo(o: dict[str, Any], top_result: tuple[list[tuple], dict], sources: dict[str, Any]) -> dict[str, Any]:
+def _helo(o: dict[str, Any], top_result: tuple[list[tuple], dict], sources: dict[str, Any],
+          helo_dns: list[tuple]) -> dict[str, Any]:
     top_rows, source_counts = top_result
     our_names = frozenset(h.lower().rstrip(".") for h in o["hostnames"])
     top: dict[str, list[dict[str, Any]]] = {}
@@ -272,7 +277,8 @@ def _helo(o: dict[str, Any], top_result: tuple[list[tuple], dict], sources: dict
         "top": dict(sorted(top.items())),
         "over_time": [{"t": t, "classes": counts} for t, counts in sorted(o["over_time"].items())],
         "by_source": sources["by_source"],
-        "policies": [policy.evaluate(o["syntax"], total) for policy in POLICIES],
+        "policies": [policy.evaluate(o["syntax"], total) for policy in POLICIES]
+                    + [policy.evaluate_dns(o["syntax"], total, helo_dns) for policy in DNS_POLICIES],
     }
 
 
@@ -298,7 +304,7 @@ def _commands(verb_rows: list[tuple], shapes: list[tuple], top: int) -> dict[str
 
 
 def _relay_probes(rows: list[tuple], top: int, ours: tuple[str, ...], attempts: int, attempt_sources: int,
-                  width: int) -> dict[str, Any]:
+                  width: int, enrichment: dict[str, Any]) -> dict[str, Any]:
     per_source: dict[str, dict[str, Any]] = {}
     per_signature: dict[tuple[str, str], dict[str, Any]] = {}
     drop_boxes: dict[str, dict[str, Any]] = {}
@@ -326,9 +332,12 @@ def _relay_probes(rows: list[tuple], top: int, ours: tuple[str, ...], attempts: 
         "attempt_sources": attempt_sources,
         "sessions": len(sessions),
         "messages": len(rows),
-        "sources": sorted(({**s, "sessions": len(s["sessions"]), "families": sorted(s["families"]),
-                            "repeats": s["probes"] - 1} for s in per_source.values()),
-                          key=lambda s: (-s["probes"], s["src_ip"]))[:top],
+        # With where each is, its DNSBL listings and its OS: the field report's table of scanners.
+        "sources": [{**s, **{k: v for k, v in origins.describe(s["src_ip"], enrichment).items()
+                             if k in ("country", "city", "dnsbl", "os")}}
+                    for s in sorted(({**s, "sessions": len(s["sessions"]), "families": sorted(s["families"]),
+                                      "repeats": s["probes"] - 1} for s in per_source.values()),
+                                    key=lambda s: (-s["probes"], s["src_ip"]))[:top]],
         "source_count": len(per_source),
         "signatures": sorted(({**s, "sessions": len(s["sessions"]), "sources": len(s["sources"])}
                               for s in per_signature.values()),

@@ -63,7 +63,8 @@ class EnrichmentRunner:
                     self._spawn(enricher, Target(record.src_ip, record.session))
         elif kind is Helo and self.by_about["helo"]:
             name = record.event.hostname
-            if name and self.helos.claim((name.lower(), record.src_ip), time.monotonic()):
+            # Keyed as sent: the store joins a session's HELO to its lookup by the exact name.
+            if name and self.helos.claim((name, record.src_ip), time.monotonic()):
                 for enricher in self.by_about["helo"]:
                     self._spawn(enricher, Target(record.src_ip, record.session, name))
 

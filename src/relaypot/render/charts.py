@@ -114,6 +114,18 @@ def top_sources(report: dict[str, Any]) -> Figure:
     return fig
 
 
+def countries(report: dict[str, Any]) -> Figure:
+    ranked = report["origins"]["countries"][:15]
+    fig = _figure(8, 0.5 + 0.25 * max(len(ranked), 4))
+    ax = fig.add_subplot()
+    ax.barh([_label(c["country"]) for c in ranked][::-1], [c["sessions"] for c in ranked][::-1], color=COLOR)
+    ax.set_xlabel("sessions")
+    _counts(ax.xaxis)
+    ax.set_title("Sessions by country of the source")
+    fig.tight_layout()
+    return fig
+
+
 def _time_axis(ax: Any, labels: list[str]) -> None:
     step = max(1, len(labels) // 8)
     ax.set_xticks(range(0, len(labels), step))
@@ -126,6 +138,7 @@ CHARTS: dict[str, tuple[str, Callable[[dict[str, Any]], Figure]]] = {
     "commands": ("Preferred commands", commands),
     "relay-probes": ("Relay probes over time", relay_probes),
     "top-sources": ("Top sources", top_sources),
+    "countries": ("Sessions by country", countries),
 }
 
 

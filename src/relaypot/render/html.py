@@ -52,6 +52,12 @@ def figure(name: str, report: dict[str, Any]) -> str:
     return f'<figure id="chart-{name}" aria-label="{e(title)}">{charts.svg(name, report)}</figure>'
 
 
+def _zones(zones: list[str] | None) -> str | None:
+    if zones is None:
+        return None
+    return ", ".join(zones) if zones else "not listed"
+
+
 def render(report: dict[str, Any]) -> str:
     parts: list[str] = []
     add = parts.append
@@ -75,8 +81,10 @@ def render(report: dict[str, Any]) -> str:
         f"naming the client itself: {helo['literal_or_ip_naming_peer']}; another address: "
         f"{helo['literal_or_ip_naming_other']}.</p>")
     for policy in helo["policies"]:
+        unjudged = (f' {policy["unjudged_sessions"]} sessions had a name never looked up or unanswered.'
+                    if policy["needs"] == "dns" else "")
         add(f'<p class="policy">Policy “{e(policy["description"])}” ({e(policy["basis"])}) would have refused '
-            f'<strong>{policy["refused_sessions"]}</strong> sessions ({policy["share"]:.1%}).</p>')
+            f'<strong>{policy["refused_sessions"]}</strong> sessions ({policy["share"]:.1%}).{unjudged}</p>')
     for cls, items in helo["top"].items():
         if cls != "missing":
             add(f"<h3>Top {e(cls)}</h3>" + table(["name", "sessions", "sources", "why"],
@@ -99,9 +107,9 @@ def render(report: dict[str, Any]) -> str:
     add(table(["family", "signature", "sessions", "sources", "example"],
               [(s["family"], s["signature"], s["sessions"], s["sources"], s["example"]) for s in relay["signatures"]]))
     add("<h3>Probing sources</h3>" + table(
-        ["source", "probes", "repeats", "first seen", "last seen", "families"],
-        [(s["src_ip"], s["probes"], s["repeats"], s["first_seen"], s["last_seen"], ", ".join(s["families"]))
-         for s in relay["sources"]]))
+        ["source", "probes", "repeats", "first seen", "last seen", "families", "city", "country", "DNSBL", "OS"],
+        [(s["src_ip"], s["probes"], s["repeats"], s["first_seen"], s["last_seen"], ", ".join(s["families"]),
+          s["city"], s["country"], _zones(s["dnsbl"]), s["os"]) for s in relay["sources"]]))
     add("<h3>Drop boxes</h3>" + table(["address", "sessions", "used by"],
                                        [(b["address"], b["sessions"], ", ".join(b["sources"])) for b in relay["drop_boxes"]]))
     add("</section>")
@@ -140,10 +148,35 @@ def render(report: dict[str, Any]) -> str:
 
     add(f'<section id="sources"><h2>Sources</h2>{figure("top-sources", report)}')
     add(table(["source", "sessions", "messages", "probes", "auth", "activity", "first seen", "last seen", "country",
-               "city", "network", "DNSBL", "OS"],
+               "city", "network", "reverse DNS", "DNSBL", "OS"],
               [(s["src_ip"], s["sessions"], s["messages"], s["probe_sessions"], s["auth_sessions"], s["activity"],
-                s["first_seen"], s["last_seen"], s["country"], s["city"], s["asn"], s["dnsbl"], s["os"])
-               for s in report["sources"]]))
+                s["first_seen"], s["last_seen"], s["country"], s["city"],
+                None if s["asn"] is None else f'AS{s["asn"]} {s["organisation"] or ""}'.strip(), s["ptr"],
+                _zones(s["dnsbl"]), s["os"]) for s in report["sources"]]))
+    add("</section>")
+
+    origins = report["origins"]
+    rdns = origins["reverse_dns"]
+    add(f'<section id="origins"><h2>Who they are</h2><p>{origins["enriched_sources"]} of {report["sources_count"]} '
+        f'sources looked up; {rdns["with_ptr"]} have a reverse DNS name, {rdns["confirmed"]} forward-confirmed, '
+        f'{rdns["generic"]} generic or dynamic.</p>{figure("countries", report)}')
+    add("<h3>Countries</h3>" + table(["country", "sources", "sessions"],
+                                      [(c["country"], c["sources"], c["sessions"]) for c in origins["countries"]]))
+    add("<h3>Cities</h3>" + table(["city", "country", "sources", "sessions"],
+                                   [(c["city"], c["country"], c["sources"], c["sessions"]) for c in origins["cities"]]))
+    add("<h3>Networks</h3>" + table(["ASN", "organisation", "sources", "sessions"],
+                                     [(f'AS{n["asn"]}', n["organisation"], n["sources"], n["sessions"])
+                                      for n in origins["networks"]]))
+    add("<h3>Operating systems (p0f)</h3>" + table(
+        ["operating system", "sources", "sessions"],
+        [(o["os"], o["sources"], o["sessions"]) for o in origins["operating_systems"]]))
+    dnsbl = origins["dnsbl"]
+    add("<h3>DNSBL listings</h3>" + table(
+        ["zone", "asked", "listed", "errors", "listed share"],
+        [(z["zone"], z["asked"], z["listed"], z["errors"], z["listed_share"]) for z in dnsbl["zones"]]))
+    add(f'<h3>Listed sources ({dnsbl["listed_source_count"]})</h3>' + table(
+        ["source", "sessions", "zones"], [(s["src_ip"], s["sessions"], ", ".join(s["zones"]))
+                                          for s in dnsbl["listed_sources"]]))
     add("</section>")
     return (
         "<!DOCTYPE html>\n"

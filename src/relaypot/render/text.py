@@ -48,6 +48,13 @@ def bar(value: int, largest: int, width: int = 30) -> str:
     return "#" * (round(width * value / largest) if largest else 0)
 
 
+def _listed(zones: list[str] | None) -> str | None:
+    """A source's DNSBL status in a narrow column: `listed 2`, `clean`, or unknown."""
+    if zones is None:
+        return None
+    return f"listed {len(zones)}" if zones else "clean"
+
+
 def render(report: dict[str, Any]) -> str:
     out: list[str] = []
 
@@ -84,7 +91,9 @@ def render(report: dict[str, Any]) -> str:
                 f"{helo['literal_or_ip_naming_other']}.")
     for policy in helo["policies"]:
         out += para(f"Policy \"{policy['description']}\" ({policy['basis']}): would have refused "
-                    f"{policy['refused_sessions']} sessions ({policy['share']:.1%}).")
+                    f"{policy['refused_sessions']} sessions ({policy['share']:.1%})"
+                    + (f"; {policy['unjudged_sessions']} sessions with a name never looked up or unanswered."
+                       if policy["needs"] == "dns" else "."))
     for cls, items in helo["top"].items():
         if cls == "missing":
             continue
@@ -112,9 +121,9 @@ def render(report: dict[str, Any]) -> str:
                  [(s["family"], s["signature"], s["sessions"], s["sources"], s["example"]) for s in relay["signatures"]],
                  [18, 16, 9, 8, 39])
     out += ["", "probing sources"] + table(
-        ["source", "probes", "repeats", "first seen", "last seen", "families"],
-        [(s["src_ip"], s["probes"], s["repeats"], s["first_seen"][:19], s["last_seen"][:19], ", ".join(s["families"]))
-         for s in relay["sources"]], [20, 7, 7, 19, 19, 18])
+        ["source", "probes", "first seen", "country", "city", "DNSBL", "OS", "families"],
+        [(s["src_ip"], s["probes"], s["first_seen"][:10], s["country"], s["city"], _listed(s["dnsbl"]), s["os"],
+          ", ".join(s["families"])) for s in relay["sources"]], [15, 6, 10, 7, 12, 8, 12, 14])
     out += ["", "drop boxes"] + table(["address", "sessions", "used by"],
                                       [(b["address"], b["sessions"], ", ".join(b["sources"][:4])) for b in relay["drop_boxes"]],
                                       [44, 9, 43])
@@ -152,8 +161,34 @@ def render(report: dict[str, Any]) -> str:
                         [(p["password"], p["attempts"], p["sources"]) for p in creds["passwords"][:10]], [60, 9, 8])
 
     section("Sources")
-    out += table(["source", "sessions", "messages", "probes", "auth", "activity", "first seen", "last seen"],
-                 [(s["src_ip"], s["sessions"], s["messages"], s["probe_sessions"], s["auth_sessions"], s["activity"],
-                   s["first_seen"][:16], s["last_seen"][:16]) for s in report["sources"]],
-                 [18, 8, 8, 6, 6, 8, 16, 16])
+    out += table(["source", "sessions", "messages", "activity", "first seen", "country", "network", "DNSBL", "OS"],
+                 [(s["src_ip"], s["sessions"], s["messages"], s["activity"], s["first_seen"][:10], s["country"],
+                   f"AS{s['asn']}" if s["asn"] is not None else None, _listed(s["dnsbl"]), s["os"])
+                  for s in report["sources"]],
+                 [15, 8, 8, 8, 10, 7, 8, 8, 12])
+
+    origins = report["origins"]
+    section("Who they are")
+    rdns = origins["reverse_dns"]
+    out += para(f"{origins['enriched_sources']} of {report['sources_count']} sources looked up; "
+                f"{rdns['with_ptr']} have a reverse DNS name, {rdns['confirmed']} forward-confirmed, "
+                f"{rdns['generic']} generic or dynamic.")
+    out += table(["country", "sources", "sessions"],
+                 [(c["country"], c["sources"], c["sessions"]) for c in origins["countries"][:10]], [20, 9, 9])
+    out += [""] + table(["city", "country", "sources", "sessions"],
+                        [(c["city"], c["country"], c["sources"], c["sessions"]) for c in origins["cities"][:10]],
+                        [40, 8, 9, 9])
+    out += [""] + table(["network", "organisation", "sources", "sessions"],
+                        [(f"AS{n['asn']}", n["organisation"], n["sources"], n["sessions"])
+                         for n in origins["networks"][:10]], [10, 50, 9, 9])
+    out += [""] + table(["operating system (p0f)", "sources", "sessions"],
+                        [(o["os"], o["sources"], o["sessions"]) for o in origins["operating_systems"][:10]],
+                        [40, 9, 9])
+    dnsbl = origins["dnsbl"]
+    out += [""] + table(["DNSBL zone", "asked", "listed", "errors", "listed share"],
+                        [(z["zone"], z["asked"], z["listed"], z["errors"], z["listed_share"]) for z in dnsbl["zones"]],
+                        [40, 8, 8, 8, 12])
+    out += ["", f"listed sources ({dnsbl['listed_source_count']})"] + table(
+        ["source", "sessions", "zones"],
+        [(s["src_ip"], s["sessions"], ", ".join(s["zones"])) for s in dnsbl["listed_sources"][:10]], [20, 9, 67])
     return "\n".join(line[:WIDTH] for line in out) + "\n"

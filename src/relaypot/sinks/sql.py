@@ -9,8 +9,8 @@ import orjson
 from relaypot.analysis.classify import subject_template
 from relaypot.analysis.derive import Deriver
 from relaypot.events import (
-    Auth, Command, Helo, MailFrom, MessageReceived, RcptTo, Record, SessionClosed, SessionOpened, Tls,
-    Violation, clean_text,
+    Auth, Command, DnsblResult, GeoFound, Helo, HeloDns, MailFrom, MessageReceived, OsFingerprint, RcptTo, Record,
+    ReverseDns, SessionClosed, SessionOpened, Tls, Violation, clean_text,
 )
 from relaypot.protocol.commands import domain_of
 from relaypot.storage.database import Database, Insert
@@ -45,7 +45,38 @@ ATTACHMENT = Insert("attachments", ("session_id", "seq", "n", "ts", "sensor", "f
 CREDENTIAL = Insert("credentials", _IDENTITY + (
     "mechanism", "advertised", "outcome", "username", "password", "authzid", "response"))
 VIOLATION = Insert("violations", _IDENTITY + ("violation", "detail"))
-ORDER = (EVENT, SESSION, COMMAND, ENVELOPE, MESSAGE, URL, ATTACHMENT, CREDENTIAL, VIOLATION)
+
+
+def _replace(table: str, key: str, columns: tuple[str, ...]) -> Insert:
+    """An upsert that replaces `columns` of the row keyed `key` with the newest answer."""
+    return Insert(table, (key,) + columns, f"ON CONFLICT ({key}) DO UPDATE SET "
+                  + ", ".join(f"{c} = excluded.{c}" for c in columns))
+
+
+def _verdict(table: str, key: tuple[str, ...], verdict: str, columns: tuple[str, ...]) -> Insert:
+    """An upsert where an answer without a verdict (`verdict` NULL) keeps the stored verdict and its
+    details, and only notes its error."""
+    keep = ", ".join(f"{c} = CASE WHEN excluded.{verdict} IS NULL THEN {table}.{c} ELSE excluded.{c} END"
+                     for c in (verdict, *columns, "checked"))
+    return Insert(table, key + (verdict, *columns, "error", "checked"),
+                  f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {keep}, error = excluded.error")
+
+
+SOURCE_GEO = _replace("sources", "src_ip", ("country", "country_source", "city", "region", "latitude", "longitude",
+                                            "asn", "organisation", "network", "geo_checked"))
+SOURCE_RDNS = _replace("sources", "src_ip", ("ptr", "ptr_confirmed", "ptr_generic", "rdns_checked"))
+SOURCE_OS = _replace("sources", "src_ip", ("os", "os_flavor", "os_quality", "os_distance", "os_checked"))
+DNSBL = _verdict("dnsbl", ("src_ip", "zone"), "listed", ("codes", "meaning"))
+HELO_NAME = _verdict("helo_names", ("name", "src_ip"), "resolves", ("matches_peer", "addresses"))
+ORDER = (EVENT, SESSION, COMMAND, ENVELOPE, MESSAGE, URL, ATTACHMENT, CREDENTIAL, VIOLATION, SOURCE_GEO, SOURCE_RDNS,
+         SOURCE_OS, DNSBL, HELO_NAME)
+# Tables keyed by something other than (session_id, seq): one row per key per batch, because
+# PostgreSQL refuses an INSERT ... ON CONFLICT DO UPDATE that touches a row twice.
+_KEYED = (SOURCE_GEO, SOURCE_RDNS, SOURCE_OS, DNSBL, HELO_NAME)
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _t(value: str | None) -> str | None:
@@ -72,6 +103,7 @@ class _Batch:
         self.deriver = deriver
         self.rows: dict[Insert, list[tuple]] = {statement: [] for statement in ORDER}
         self.sessions: dict[str, list] = {}
+        self.keyed: dict[Insert, dict[tuple, tuple]] = {statement: {} for statement in _KEYED}
 
     def session(self, r: Record) -> list:
         row = self.sessions.get(r.session)
@@ -157,6 +189,37 @@ class _Batch:
     def violation(self, r: Record, e: Violation) -> None:
         self.rows[VIOLATION].append(self.identity(r) + (e.violation, _t(e.detail)))
 
+    # enrichment: facts about a source, not about one session ------------------------------
+
+    def keep(self, statement: Insert, key: tuple, row: tuple, verdict: int | None = None) -> None:
+        """The newest row per key, except that one without a verdict never hides one with."""
+        rows = self.keyed[statement]
+        if verdict is None and key in rows and rows[key][len(key)] is not None:
+            return
+        rows[key] = row
+
+    def geo(self, r: Record, e: GeoFound) -> None:
+        self.keep(SOURCE_GEO, (r.src_ip,), (r.src_ip, e.country, e.country_source, _t(e.city), _t(e.region),
+                                             e.latitude, e.longitude, e.asn, _t(e.organisation), e.network, r.ts))
+
+    def rdns(self, r: Record, e: ReverseDns) -> None:
+        if e.error is None:
+            self.keep(SOURCE_RDNS, (r.src_ip,), (r.src_ip, _t(e.ptr), _flag(e.confirmed), e.generic, r.ts))
+
+    def os(self, r: Record, e: OsFingerprint) -> None:
+        if e.os is not None:
+            self.keep(SOURCE_OS, (r.src_ip,), (r.src_ip, _t(e.os), _t(e.flavor), e.match_quality, e.distance, r.ts))
+
+    def dnsbl(self, r: Record, e: DnsblResult) -> None:
+        listed = _flag(e.listed)
+        self.keep(DNSBL, (r.src_ip, e.zone), (r.src_ip, e.zone, listed, _json(list(e.codes)), _json(list(e.meaning)),
+                                              _t(e.error), r.ts), listed)
+
+    def helo_dns(self, r: Record, e: HeloDns) -> None:
+        resolves = _flag(e.resolves)
+        self.keep(HELO_NAME, (_t(e.name), r.src_ip), (_t(e.name), r.src_ip, resolves, _flag(e.matches_peer),
+                                                      _json(list(e.addresses)), _t(e.error), r.ts), resolves)
+
 
 HANDLERS: dict[type, Callable[[_Batch, Record, Any], None]] = {
     SessionOpened: _Batch.opened,
@@ -169,6 +232,11 @@ HANDLERS: dict[type, Callable[[_Batch, Record, Any], None]] = {
     MessageReceived: _Batch.message,
     Auth: _Batch.auth,
     Violation: _Batch.violation,
+    GeoFound: _Batch.geo,
+    ReverseDns: _Batch.rdns,
+    OsFingerprint: _Batch.os,
+    DnsblResult: _Batch.dnsbl,
+    HeloDns: _Batch.helo_dns,
 }
 
 
@@ -192,6 +260,8 @@ class SqlSink:
         for r in records:
             batch.add(r)
         batch.rows[SESSION] = [tuple(row) for row in batch.sessions.values()]
+        for statement, rows in batch.keyed.items():
+            batch.rows[statement] = list(rows.values())
         with self.db.transaction() as db:
             for statement in ORDER:
                 if batch.rows[statement]:

@@ -67,7 +67,7 @@ CREATE INDEX IF NOT EXISTS sessions_hour_source ON sessions (hour, src_ip);
 -- Covering indexes the report reads instead of the table: per source (with what each did), and
 -- per HELO class and name. Each costs one entry per session, written once.
 CREATE INDEX IF NOT EXISTS sessions_source ON sessions (src_ip, helo_class, started, messages, probe, auth, harvest, relay);
-CREATE INDEX IF NOT EXISTS sessions_helo ON sessions (helo_class, helo);
+CREATE INDEX IF NOT EXISTS sessions_helo_source ON sessions (helo_class, helo, src_ip, helo_syntax);
 
 CREATE TABLE IF NOT EXISTS commands (
     session_id TEXT NOT NULL,
@@ -181,7 +181,59 @@ CREATE TABLE IF NOT EXISTS violations (
 );
 CREATE INDEX IF NOT EXISTS violations_kind ON violations (violation);
 
+-- What enrichment found out about each source (enrich.geo, enrich.rdns, enrich.os): one row per
+-- address, each group of columns replaced by its newest answer. A lookup that failed (a DNS
+-- timeout, p0f without a fingerprint) replaces nothing.
+CREATE TABLE IF NOT EXISTS sources (
+    src_ip TEXT PRIMARY KEY,
+    country TEXT,
+    country_source TEXT,
+    city TEXT,
+    region TEXT,
+    latitude DOUBLE PRECISION,
+    longitude DOUBLE PRECISION,
+    asn BIGINT,
+    organisation TEXT,
+    network TEXT,
+    geo_checked TEXT,
+    ptr TEXT,
+    ptr_confirmed INTEGER,
+    ptr_generic TEXT,
+    rdns_checked TEXT,
+    os TEXT,
+    os_flavor TEXT,
+    os_quality INTEGER,
+    os_distance INTEGER,
+    os_checked TEXT
+);
+
+-- One row per source and DNSBL zone (enrich.dnsbl): the newest verdict, and an error answer after a
+-- verdict keeps the verdict and notes the error. listed is 1, 0, or NULL (never answered).
+CREATE TABLE IF NOT EXISTS dnsbl (
+    src_ip TEXT NOT NULL,
+    zone TEXT NOT NULL,
+    listed INTEGER,
+    codes TEXT NOT NULL,
+    meaning TEXT NOT NULL,
+    error TEXT,
+    checked TEXT NOT NULL,
+    PRIMARY KEY (src_ip, zone)
+);
+
+-- HELO/EHLO names in the DNS (enrich.helo), per name as sent and source, as dnsbl above.
+CREATE TABLE IF NOT EXISTS helo_names (
+    name TEXT NOT NULL,
+    src_ip TEXT NOT NULL,
+    resolves INTEGER,
+    matches_peer INTEGER,
+    addresses TEXT NOT NULL,
+    error TEXT,
+    checked TEXT NOT NULL,
+    PRIMARY KEY (name, src_ip)
+);
+
 -- Indexes of earlier versions, superseded by the covering ones above: every index costs writes.
+DROP INDEX IF EXISTS sessions_helo;
 DROP INDEX IF EXISTS sessions_src_ip;
 DROP INDEX IF EXISTS envelopes_domain;
 DROP INDEX IF EXISTS messages_sha256;
