@@ -55,6 +55,18 @@ EPILOG_REPLAY = """examples:
   relaypot replay 18ec3f9a1c2b7d4e5f60a1b2 --data-dir /var/lib/relaypot
 """
 
+EPILOG_ENRICH = """examples:
+  relaypot enrich                                 # sources and HELO names with no answer yet
+  relaypot enrich --all                           # everything again (fresh DNSBL verdicts)
+  RELAYPOT_ENRICH_RESOLVER=127.0.0.1:53 relaypot enrich --data-dir /var/lib/relaypot
+"""
+
+EPILOG_GEO = """examples:
+  relaypot geo update                             # DB-IP Lite City and ASN into DATA_DIR/geo/
+  relaypot geo update --data-dir /var/lib/relaypot
+  relaypot geo update --mirror https://mirror.example/dbip
+"""
+
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
@@ -231,6 +243,44 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_enrich(args: argparse.Namespace) -> int:
+    """Look up recorded sources and HELO names that have no answer yet: geography, reverse DNS, DNSBLs."""
+    from relaypot.app import store_url  # noqa: PLC0415
+    from relaypot.enrich.backfill import backfill  # noqa: PLC0415
+    from relaypot.sinks.jsonl import JsonlSink  # noqa: PLC0415
+    from relaypot.sinks.sql import SqlSink  # noqa: PLC0415
+    from relaypot.storage.database import Database  # noqa: PLC0415
+
+    settings = _settings(args)
+    _logging(settings.run.log_level)
+    data_dir = Path(settings.sensor.data_dir).resolve()
+    url = args.store or store_url(settings)
+    db = Database(url, must_exist=True)
+    try:
+        db.create_schema()  # a store from before enrichment gets its tables
+        sinks = [SqlSink(url)]
+        if settings.store.jsonl and not args.store:
+            sinks.insert(0, JsonlSink(data_dir, settings.store.jsonl_rotate, settings.store.jsonl_max_bytes,
+                                      settings.store.fsync))
+        summary = backfill(settings, data_dir, db, sinks, args.all)
+    finally:
+        db.close()
+    print(f"relaypot: {summary.line()}", file=sys.stderr)
+    return 0
+
+
+def cmd_geo(args: argparse.Namespace) -> int:
+    """Download the free DB-IP Lite city and ASN databases (CC BY 4.0), check them, and install them."""
+    from relaypot.enrich.geo_update import DBIP, update  # noqa: PLC0415
+
+    settings = _settings(args)
+    geo_dir = Path(settings.sensor.data_dir).resolve() / "geo"
+    installed = update(geo_dir, args.mirror or DBIP, say=lambda line: print(f"relaypot: {line}", file=sys.stderr))
+    print(f"relaypot: {len(installed)} databases in {geo_dir}; a running sensor reads them when restarted. "
+          "IP geolocation by DB-IP (https://db-ip.com), CC BY 4.0.", file=sys.stderr)
+    return 0
+
+
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -274,6 +324,16 @@ def parser() -> argparse.ArgumentParser:
                    help="for blocklist: sources that did this (default any)")
     p.add_argument("--min-sessions", type=int, default=1, metavar="N",
                    help="for blocklist: in at least N sessions (default 1)")
+    p = add("enrich", cmd_enrich, EPILOG_ENRICH)
+    p.add_argument("--all", action="store_true", help="look up every source and HELO name again")
+    p.add_argument("--store", metavar="URL", help="the store (default: DATA_DIR/relaypot.sqlite)")
+    p.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
+    p.add_argument("--data-dir", metavar="DIR", help="where the sensor wrote (./relaypot-data)")
+    p = add("geo", cmd_geo, EPILOG_GEO)
+    p.add_argument("action", choices=["update"], help="update: download and install the databases")
+    p.add_argument("--mirror", metavar="URL", help="fetch the files from here instead of download.db-ip.com/free")
+    p.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
+    p.add_argument("--data-dir", metavar="DIR", help="the data directory (./relaypot-data)")
     p = add("replay", cmd_replay, EPILOG_REPLAY)
     p.add_argument("session", help="a session id")
     _add_run_options(p)

@@ -22,6 +22,7 @@ class Target:
     src_ip: str
     session: str
     helo: str | None = None
+    zones: tuple[str, ...] = ()  # for DNSBLs: only these zones (`relaypot enrich` retrying some)
 
 
 class Enricher(Protocol):
@@ -70,7 +71,8 @@ class DnsblEnricher:
         self.zones = zones
 
     async def enrich(self, target: Target) -> list[Event]:
-        verdicts = await asyncio.gather(*(dnsbl.check(self.resolver, target.src_ip, z) for z in self.zones))
+        zones = target.zones or self.zones
+        verdicts = await asyncio.gather(*(dnsbl.check(self.resolver, target.src_ip, z) for z in zones))
         return [DnsblResult(for_session=target.session, zone=v.zone, listed=v.listed, codes=v.codes,
                             meaning=v.meaning, error=v.error) for v in verdicts]
 
