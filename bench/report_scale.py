@@ -2,7 +2,8 @@
 
 Generates N sessions (a realistic mix: connect-and-quit scanners, spam bots, open-relay scanners,
 AUTH guessers, VRFY harvesters, from a heavy-tailed set of sources over 30 days) through the real
-SQL sink, then times `relaypot report --format json` and `--html`, with peak memory.
+SQL sink, with what enrichment would have found about every source and HELO name, then times
+`relaypot report --format json` and `--html`, with peak memory.
 The generated store is kept in bench/out/ and reused when N and the seed match.
 
     python3 bench/report_scale.py [--sessions 1000000] [--seed 1]
@@ -22,7 +23,8 @@ import time
 from pathlib import Path
 
 from relaypot.events import (
-    Auth, Command, Helo, MailFrom, MessageReceived, RcptTo, Record, SessionClosed, SessionOpened,
+    Auth, Command, DnsblResult, GeoFound, Helo, HeloDns, MailFrom, MessageReceived, OsFingerprint, RcptTo, Record,
+    ReverseDns, SessionClosed, SessionOpened,
 )
 from relaypot.sinks.sql import SqlSink
 
@@ -150,6 +152,52 @@ def generate(path: Path, sessions: int, seed: int) -> None:
     sink.close()
 
 
+COUNTRIES = ("CN", "US", "BR", "IN", "RU", "VN", "TW", "KR", "ID", "DE", "FR", "TR", "AR", "MX", "NL", "UA")
+ZONES = ("zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org")
+SYSTEMS = (("Windows", "XP"), ("Windows", "7 or 8"), ("Linux", "2.2.x-3.x"), ("Linux", "3.11 and newer"), None)
+
+
+def enrich(path: Path, seed: int) -> None:
+    """What the sensor's enrichment would have recorded: every source's geography, reverse DNS,
+    DNSBL verdicts and OS, and every (HELO name, source) pair's lookup, through the real SQL sink."""
+    rng = random.Random(seed + 1)
+    sink = SqlSink(f"sqlite:///{path}")
+    sink.open()
+    db = sink.db
+    sources = [row[0] for row in db.query("SELECT DISTINCT src_ip FROM sessions", [])]
+    pairs = db.query("SELECT DISTINCT helo, src_ip FROM sessions WHERE helo_syntax IN ('fqdn', 'non_fqdn')", [])
+    stamp = ts(START + 30 * 86400)
+    batch: list[Record] = []
+
+    def add(ip: str, event) -> None:
+        batch.append(Record(f"{rng.getrandbits(96):024x}", 1, stamp, "bench", ip, event))
+        if len(batch) >= 20_000:
+            sink.write(batch)
+            batch.clear()
+
+    for ip in sources:
+        country = rng.choice(COUNTRIES)
+        asn = rng.randint(1000, 60000)
+        add(ip, GeoFound(for_session="", country=country, country_source="city_db", city=f"City {asn % 300}",
+                         asn=asn, organisation=f"Org {asn}", network=ip.rsplit(".", 1)[0] + ".0/24"))
+        generic = rng.random() < 0.6
+        add(ip, ReverseDns(for_session="", ptr=f"{ip.replace('.', '-')}.dyn.example" if generic else None,
+                           confirmed=generic, generic="the address is in the name" if generic else None))
+        for zone in ZONES:
+            listed = rng.random() < 0.4
+            add(ip, DnsblResult(for_session="", zone=zone, listed=listed, codes=("127.0.0.2",) if listed else ()))
+        system = rng.choice(SYSTEMS)
+        if system:
+            add(ip, OsFingerprint(for_session="", os=system[0], flavor=system[1], match_quality=0, distance=12))
+    for name, ip in pairs:
+        resolves = rng.random() < 0.3
+        add(ip, HeloDns(for_session="", name=name, resolves=resolves, addresses=("192.0.2.1",) if resolves else (),
+                        matches_peer=False))
+    sink.write(batch)
+    sink.close()
+    print(f"# enrichment for {len(sources)} sources and {len(pairs)} HELO names", file=sys.stderr)
+
+
 def timed(argv: list[str]) -> tuple[float, float, int]:
     began = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -182,8 +230,11 @@ def main() -> int:
     began = time.monotonic()
     db = Database(f"sqlite:///{store}")
     prepare(db)
+    enriched = db.query("SELECT count(*) FROM sources", [])[0][0]
     db.close()
     print(f"# store brought up to date in {time.monotonic() - began:.1f} s", file=sys.stderr)
+    if not enriched:
+        enrich(store, args.seed)
     size = store.stat().st_size / 2**20
     base = [sys.executable, "-m", "relaypot.cli", "report", "--store", f"sqlite:///{store}"]
     html = OUT / "report.html"
