@@ -3,8 +3,11 @@ GeoIP files, and the real p0f on the loopback interface."""
 
 from __future__ import annotations
 
+import os
 import smtplib
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -154,3 +157,15 @@ def test_the_p0f_client_speaks_the_api(tmp_path, p0f):
     finally:
         server.close()
     assert (answer.os_name, answer.os_flavor, answer.distance) == ("Windows", "XP", 0)
+
+
+def test_an_unreadable_geo_database_stops_the_sensor_with_one_line(tmp_path):
+    (tmp_path / "broken.mmdb").write_bytes(b"not a database")
+    for path in (tmp_path / "missing.mmdb", tmp_path / "broken.mmdb"):
+        result = subprocess.run(
+            [sys.executable, "-m", "relaypot.cli", "run", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d")],
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, "RELAYPOT_ENRICH_CITY_DB": str(path)})
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"relaypot: error: [enrich] city_db: cannot read {path}")
+        assert result.stderr.count("\n") == 1
