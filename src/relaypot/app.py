@@ -50,6 +50,10 @@ def store_url(settings: Settings) -> str:
     return settings.store.url or sqlite_url(Path(settings.sensor.data_dir).resolve() / "relaypot.sqlite")
 
 
+def jsonl_sink(settings: Settings, data_dir: Path) -> JsonlSink:
+    return JsonlSink(data_dir, settings.store.jsonl_rotate, settings.store.jsonl_max_bytes, settings.store.fsync)
+
+
 def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
     persona = model.load(settings.smtp.persona)
     hostname = settings.smtp.hostname or persona.default_hostname
@@ -79,8 +83,7 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
     )
     sinks: list[Sink] = []
     if settings.store.jsonl:
-        sinks.append(JsonlSink(data_dir, settings.store.jsonl_rotate, settings.store.jsonl_max_bytes,
-                               settings.store.fsync))
+        sinks.append(jsonl_sink(settings, data_dir))
     sinks.append(SqlSink(store_url(settings), tuple(settings.smtp.domains), hostname))
     sinks.extend(extra_sinks)
     bus = EventBus(sinks, settings.store.flush_interval, high_water=settings.store.queue_limit)

@@ -245,9 +245,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_enrich(args: argparse.Namespace) -> int:
     """Look up recorded sources and HELO names that have no answer yet: geography, reverse DNS, DNSBLs."""
-    from relaypot.app import store_url  # noqa: PLC0415
+    from relaypot.app import jsonl_sink, store_url  # noqa: PLC0415
     from relaypot.enrich.backfill import backfill  # noqa: PLC0415
-    from relaypot.sinks.jsonl import JsonlSink  # noqa: PLC0415
     from relaypot.sinks.sql import SqlSink  # noqa: PLC0415
     from relaypot.storage.database import Database  # noqa: PLC0415
 
@@ -260,8 +259,7 @@ def cmd_enrich(args: argparse.Namespace) -> int:
         db.create_schema()  # a store from before enrichment gets its tables
         sinks = [SqlSink(url)]
         if settings.store.jsonl and not args.store:
-            sinks.insert(0, JsonlSink(data_dir, settings.store.jsonl_rotate, settings.store.jsonl_max_bytes,
-                                      settings.store.fsync))
+            sinks.insert(0, jsonl_sink(settings, data_dir))
         summary = backfill(settings, data_dir, db, sinks, args.all)
     finally:
         db.close()

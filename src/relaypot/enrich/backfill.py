@@ -14,8 +14,8 @@ from typing import Sequence
 from relaypot.config import Settings
 from relaypot.enrich import base
 from relaypot.enrich.base import Enricher, Target
+from relaypot.enrich.runner import enrichment_records
 from relaypot.events import DnsblResult, Record
-from relaypot.pipeline import new_session_id, utc_timestamp
 from relaypot.sinks.base import Sink
 from relaypot.storage.database import Database
 
@@ -83,9 +83,8 @@ async def run(work: Work, enrichers: Sequence[Enricher], sinks: Sequence[Sink], 
     async def one(enricher: Enricher, target: Target) -> None:
         async with semaphore:
             events = await enricher.enrich(target)
-        ts = utc_timestamp()
+        pending_records.extend(enrichment_records(events, sensor, target.src_ip))
         for event in events:
-            pending_records.append(Record(new_session_id(), 1, ts, sensor, target.src_ip, event))
             summary.kinds[event.kind] += 1
             if isinstance(event, DnsblResult):
                 summary.listed += event.listed is True

@@ -44,11 +44,10 @@ class GeoEnricher:
 
     async def enrich(self, target: Target) -> list[Event]:
         place = self.geo.place(target.src_ip)
-        if not any(getattr(place, f) is not None for f in place.__slots__):
+        found = {name: getattr(place, name) for name in place.__slots__}  # the event's fields, by the same names
+        if all(value is None for value in found.values()):
             return []
-        return [GeoFound(for_session=target.session, country=place.country, country_source=place.country_source,
-                         city=place.city, region=place.region, latitude=place.latitude, longitude=place.longitude,
-                         asn=place.asn, organisation=place.organisation, network=place.network)]
+        return [GeoFound(for_session=target.session, **found)]
 
 
 class ReverseDnsEnricher:

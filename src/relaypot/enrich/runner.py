@@ -35,6 +35,12 @@ class _Fresh:
         return True
 
 
+def enrichment_records(events: list[Event], sensor: str, src_ip: str) -> list[Record]:
+    """Each enrichment record stands alone: its own id, seq 1; `for_session` says what brought it."""
+    ts = utc_timestamp()
+    return [Record(new_session_id(), 1, ts, sensor, src_ip, event) for event in events]
+
+
 class EnrichmentRunner:
     """In-loop listener on the bus. Lookups never delay a reply: they are tasks, bounded twice,
     by a semaphore (in flight) and a cap on pending tasks (past it, a lookup is skipped and
@@ -94,10 +100,8 @@ class EnrichmentRunner:
         self.publish(target.src_ip, events)
 
     def publish(self, src_ip: str, events: list[Event]) -> None:
-        """Each enrichment record stands alone: its own id, seq 1; `for_session` says what brought it."""
-        ts = utc_timestamp()
-        for event in events:
-            self.bus.publish(Record(new_session_id(), 1, ts, self.sensor, src_ip, event))
+        for record in enrichment_records(events, self.sensor, src_ip):
+            self.bus.publish(record)
 
     async def close(self, grace: float = 2.0) -> None:
         """Let lookups in flight finish for `grace` seconds, then cancel the rest."""

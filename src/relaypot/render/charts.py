@@ -102,28 +102,27 @@ def relay_probes(report: dict[str, Any]) -> Figure:
     return fig
 
 
-def top_sources(report: dict[str, Any]) -> Figure:
-    sources = report["sources"][:15]
-    fig = _figure(8, 0.5 + 0.25 * max(len(sources), 4))
+def _ranking(labels: list[str], sessions: list[int], title: str) -> Figure:
+    """Horizontal bars, the largest on top, one row per label."""
+    fig = _figure(8, 0.5 + 0.25 * max(len(labels), 4))
     ax = fig.add_subplot()
-    ax.barh([_label(s["src_ip"]) for s in sources][::-1], [s["sessions"] for s in sources][::-1], color=COLOR)
+    ax.barh([_label(text) for text in labels][::-1], sessions[::-1], color=COLOR)
     ax.set_xlabel("sessions")
     _counts(ax.xaxis)
-    ax.set_title("Top sources")
+    ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def top_sources(report: dict[str, Any]) -> Figure:
+    sources = report["sources"][:15]
+    return _ranking([s["src_ip"] for s in sources], [s["sessions"] for s in sources], "Top sources")
 
 
 def countries(report: dict[str, Any]) -> Figure:
     ranked = report["origins"]["countries"][:15]
-    fig = _figure(8, 0.5 + 0.25 * max(len(ranked), 4))
-    ax = fig.add_subplot()
-    ax.barh([_label(c["country"]) for c in ranked][::-1], [c["sessions"] for c in ranked][::-1], color=COLOR)
-    ax.set_xlabel("sessions")
-    _counts(ax.xaxis)
-    ax.set_title("Sessions by country of the source")
-    fig.tight_layout()
-    return fig
+    return _ranking([c["country"] for c in ranked], [c["sessions"] for c in ranked],
+                    "Sessions by country of the source")
 
 
 def _time_axis(ax: Any, labels: list[str]) -> None:
