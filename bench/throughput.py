@@ -8,7 +8,13 @@ and how long a fresh client then waits for its banner.
 
     pip install -e '.[bench]'       # aiosmtpd
     apt-get install postfix         # for /usr/sbin/smtp-source ("No configuration" is enough)
-    python3 bench/throughput.py [--messages 20000] [--idle 10000]
+    python3 bench/throughput.py [--messages 20000] [--idle 10000] [--repeat 3]
+
+Each part runs `--repeat` interleaved rounds (default 3) and prints medians, each round's ratio,
+and relaypot's CPU by thread (the event loop and each sink), read from /proc after the sinks
+have flushed. On a journal-less ext4, files created within minutes of deleting many cost several
+times more (the inode allocator skips recently freed inodes): the rounds never delete, but a
+second invocation straight after the first pays for the first one's cleanup.
 
 Figures, never assertions: read them, and put them in your notes with the command.
 """
@@ -30,6 +36,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 HERE = Path(__file__).resolve().parent
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -91,10 +98,33 @@ def stop(proc: subprocess.Popen) -> resource.struct_rusage:
     return usage
 
 
-def throughput(server: Server, messages: int, sessions: int, size: int, smtp_source: str) -> dict:
+def threads_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """{thread id: (OS thread name, CPU seconds)}: relaypot names its sink threads."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        found[int(task.name)] = (name, (int(fields[11]) + int(fields[12])) / TICKS)
+    return found
+
+
+def per_thread(pid: int, before: dict, after: dict, messages: int) -> dict[str, float]:
+    """CPU µs per session by thread: the event loop (the main thread) and each named thread."""
+    spent: dict[str, float] = {}
+    for tid, (name, cpu) in after.items():
+        label = "loop" if tid == pid else name
+        spent[label] = spent.get(label, 0.0) + (cpu - before.get(tid, (name, 0.0))[1]) / messages * 1e6
+    return spent
+
+
+def throughput(server: Server, messages: int, sessions: int, size: int, smtp_source: str, settle: float) -> dict:
     proc, port = start(server, "0")
     time.sleep(0.5)
     cpu_ready = cpu_seconds(proc.pid)
+    threads_ready = threads_cpu(proc.pid)
     client = [smtp_source, "-s", str(sessions), "-m", str(messages), "-l", str(size),
               "-f", "bench@spam.example", "-t", "victim@example.net", f"127.0.0.1:{port}"]
     if shutil.which("taskset"):
@@ -102,13 +132,16 @@ def throughput(server: Server, messages: int, sessions: int, size: int, smtp_sou
     began = time.monotonic()
     subprocess.run(client, check=True, stdout=subprocess.DEVNULL)
     elapsed = time.monotonic() - began
-    time.sleep(0.2)
-    # Everything the server does after the client is done (flushing records, closing) counts too.
+    # Past a flush interval, the sinks have written what the client caused: read each thread's
+    # share then. Everything the server does afterwards (closing) counts in the total too.
+    time.sleep(settle)
+    threads_done = threads_cpu(proc.pid)
     usage = stop(proc)
     cpu = usage.ru_utime + usage.ru_stime - cpu_ready
     return {"sessions_per_s": messages / elapsed, "cpu_us_per_session": cpu / messages * 1e6,
             "sys_us_per_session": usage.ru_stime / messages * 1e6,
-            "peak_rss_mib": usage.ru_maxrss / 1024, "elapsed_s": elapsed}
+            "peak_rss_mib": usage.ru_maxrss / 1024, "elapsed_s": elapsed,
+            "threads": per_thread(proc.pid, threads_ready, threads_done, messages)}
 
 
 def idle(server: Server, connections: int, in_flight: int = 200) -> dict:
@@ -165,6 +198,9 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=1000)
     parser.add_argument("--idle", type=int, default=10000)
     parser.add_argument("--skip-idle", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds; figures are medians (default 3)")
+    parser.add_argument("--settle", type=float, default=2.5,
+                        help="seconds after the client before reading per-thread CPU (past a flush interval)")
     parser.add_argument("--data-dir", default=None, help="where relaypot writes (default: the system temp dir)")
     parser.add_argument("--only", default="", help="comma-separated server names (default: all)")
     args = parser.parse_args()
@@ -188,26 +224,50 @@ def main() -> int:
     servers = [s for s in (reference, reference_uv, floor, relaypot) if chosen is None or s.name in chosen]
 
     print(f"# smtp-source -s {args.sessions} -m {args.messages} -l {args.size}; server on core 0, client on "
-          f"core 1; Python {sys.version.split()[0]}; relaypot writes to {data}")
-    results = {s.name: throughput(s, args.messages, args.sessions, args.size, smtp_source) for s in servers}
-    print(f"{'server':16} {'sessions/s':>11} {'CPU µs/session':>15} {'of it kernel':>13} {'peak RSS MiB':>13}")
-    for name, r in results.items():
-        print(f"{name:16} {r['sessions_per_s']:11.0f} {r['cpu_us_per_session']:15.0f} "
-              f"{r['sys_us_per_session']:13.0f} {r['peak_rss_mib']:13.1f}")
-    ours = results.get("relaypot")
-    if ours:
+          f"core 1; Python {sys.version.split()[0]}; relaypot writes to {data}; {args.repeat} interleaved rounds")
+    # Rounds interleave the servers (A B A B ...): this kind of machine drifts by tens of percent
+    # within minutes, and a ratio is only fair between runs made side by side.
+    rounds: list[dict[str, dict]] = []
+    for n in range(args.repeat):
+        results = {}
+        for server in servers:
+            if server is relaypot:
+                # A fresh directory per round, and nothing deleted until the end: on an ext4 without
+                # a journal, creating files right after deleting many costs several times more (the
+                # allocator skips inodes freed in the last minutes), which no sensor in the field pays.
+                server.argv[server.argv.index("--data-dir") + 1] = str(data / f"run{n + 1}")
+            results[server.name] = throughput(server, args.messages, args.sessions, args.size, smtp_source,
+                                              args.settle)
+        rounds.append(results)
+        print(f"round {n + 1}: " + ", ".join(f"{name} {r['cpu_us_per_session']:.0f} µs/session"
+                                          for name, r in results.items()), flush=True)
+    print(f"{'server (median)':16} {'sessions/s':>11} {'CPU µs/session':>15} {'of it kernel':>13} {'peak RSS MiB':>13}")
+    for server in servers:
+        runs = [r[server.name] for r in rounds]
+        print(f"{server.name:16} {median(r['sessions_per_s'] for r in runs):11.0f} "
+              f"{median(r['cpu_us_per_session'] for r in runs):15.0f} "
+              f"{median(r['sys_us_per_session'] for r in runs):13.0f} {median(r['peak_rss_mib'] for r in runs):13.1f}")
+    if relaypot in servers:
+        runs = [r["relaypot"]["threads"] for r in rounds]
+        labels = sorted({label for run in runs for label in run}, key=lambda l: (l != "loop", l))
+        print("relaypot CPU µs/session by thread (median): " + ", ".join(
+            f"{label} {median(run.get(label, 0.0) for run in runs):.0f}" for label in labels
+            if median(run.get(label, 0.0) for run in runs) >= 1))
         for name in ("aiosmtpd", "aiosmtpd+uvloop", "bare+uvloop"):
-            if name in results:
-                ref = results[name]
-                print(f"relaypot / {name}: CPU per session {ours['cpu_us_per_session'] / ref['cpu_us_per_session']:.2f}x, "
-                      f"sessions/s {ours['sessions_per_s'] / ref['sessions_per_s']:.2f}x")
+            if any(s.name == name for s in servers):
+                ratios = [r["relaypot"]["cpu_us_per_session"] / r[name]["cpu_us_per_session"] for r in rounds]
+                speed = [r["relaypot"]["sessions_per_s"] / r[name]["sessions_per_s"] for r in rounds]
+                print(f"relaypot / {name}: CPU per session {median(ratios):.2f}x "
+                      f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)}), sessions/s {median(speed):.2f}x")
         print("target: relaypot's CPU per session at most 0.30x aiosmtpd's")
-        conn = sqlite3.connect(data / "run" / "relaypot.sqlite")
+        last = Path(relaypot.argv[relaypot.argv.index("--data-dir") + 1])
+        conn = sqlite3.connect(last / "relaypot.sqlite")
         recorded = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
         events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
         conn.close()
-        jsonl = sum(1 for _ in open(data / "run" / "events.jsonl", "rb"))
-        print(f"relaypot recorded {recorded} messages, {events} records in SQLite, {jsonl} lines in events.jsonl")
+        jsonl = sum(1 for _ in open(last / "events.jsonl", "rb"))
+        print(f"relaypot recorded {recorded} messages, {events} records in SQLite, {jsonl} lines in events.jsonl "
+              "(last round)")
 
     if not args.skip_idle:
         print(f"\n# {args.idle} idle connections (banner read, then silence)")

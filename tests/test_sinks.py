@@ -178,3 +178,23 @@ def test_a_stalled_sink_congests_the_bus_and_releases_it_when_drained():
         time.sleep(0.01)
     bus.close()
     assert not bus.congested and len(slow.records) == 40
+
+
+def test_sink_threads_carry_their_names_into_the_os():
+    """`top -H` and /proc/PID/task/*/comm tell the sink threads apart (Linux)."""
+    import os
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("thread names in the OS are set on Linux only")
+    bus = EventBus([MemorySink()], flush_interval=0.05)
+    bus.start()
+    try:
+        names = {(task / "comm").read_text().strip()
+                 for task in Path(f"/proc/{os.getpid()}/task").iterdir()}
+    finally:
+        bus.close()
+    assert "sink-memory" in names

@@ -122,6 +122,37 @@ def test_probe_signatures():
     assert probe_signature("Hello, I'm a spammer!", ("82.155.248.223", "mail.example.com")) is None
 
 
+def _probe_by_regex_alone(text: str, targets: tuple[str, ...]) -> tuple[str, str] | None:
+    """probe_signature without its substring pre-filter: what the pre-filter must never change."""
+    from relaypot.analysis.classify import _naming, signatures
+
+    for signature in signatures():
+        if signature.pattern.search(text):
+            return signature.family, signature.name
+    for target in targets:
+        if target and _naming(target).search(text):
+            return "names the sensor", f"names {target}"
+    return None
+
+
+def _fragments() -> st.SearchStrategy[str]:
+    from relaypot.analysis.classify import signatures
+
+    examples = [e for s in signatures() for e in s.examples]
+    words = ["relay", "open relay", "check", "test", "proxy", "socks", "webscan", "Mail.Example.COM",
+             "82.155.248.223", "182.155.248.2234", " ", "_", "-", ".", "\n"]
+    return st.one_of(st.sampled_from(examples), st.sampled_from(words), st.text(max_size=12))
+
+
+@given(st.lists(_fragments(), max_size=8), st.lists(st.booleans(), max_size=8))
+def test_the_keyword_prefilter_never_changes_a_verdict(fragments, upper):
+    """Keywords are necessary for a signature (and a target's name for naming it): skipping the
+    regular expressions without them gives the same answer as running them all."""
+    text = " ".join(f.upper() if i < len(upper) and upper[i] else f for i, f in enumerate(fragments))
+    targets = ("82.155.248.223", "mail.example.com")
+    assert probe_signature(text, targets) == _probe_by_regex_alone(text, targets)
+
+
 def test_every_signature_matches_its_examples_which_hold_a_keyword():
     """A signature's examples match it, and each holds one of its keywords (the SQL pre-filter)."""
     from relaypot.analysis.classify import signatures

@@ -196,11 +196,14 @@ def probe_signature(text: str, targets: tuple[str, ...]) -> tuple[str, str] | No
     `targets` are the sensor's own addresses and names: a probe names the relay it tests so
     that its author knows which one delivered (the field report's "hostname = <ip>").
     """
+    # Substring tests first: a signature's keywords are necessary for it to match, and most
+    # messages hold none of them, so most messages never reach a regular expression.
+    lower = text.lower()
     for signature in signatures():
-        if signature.pattern.search(text):
+        if any(k in lower for k in signature.keywords) and signature.pattern.search(text):
             return signature.family, signature.name
     for target in targets:
-        if target and _naming(target).search(text):
+        if target and target.lower() in lower and _naming(target).search(text):
             return "names the sensor", f"names {target}"
     return None
 

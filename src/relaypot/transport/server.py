@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from relaypot.errors import ConfigError
-from relaypot.pipeline import EventBus
+from relaypot.pipeline import EventBus, name_os_thread
 from relaypot.protocol.settings import SessionSettings
 from relaypot.storage.messages import MessageStore
 from relaypot.transport.connection import SmtpConnection
@@ -51,7 +51,8 @@ class SmtpServer:
         self.per_ip: Counter[str] = Counter()
         self.sni_names: dict[int, str] = {}
         self.servers: list[asyncio.base_events.Server] = []
-        self.store_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store")
+        self.store_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store",
+                                                 initializer=name_os_thread, initargs=("store",))
         self.loop: asyncio.AbstractEventLoop  # the running loop, set by start()
         self._sweeper: asyncio.Task | None = None
         if ssl_context is not None:
