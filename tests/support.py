@@ -23,6 +23,17 @@ from relaypot.sinks.memory import MemorySink
 REFERENCE = Path(__file__).parent / "reference"
 
 
+def fetch(url: str, query: str) -> list[tuple]:
+    """Rows from a store on either engine (`?` placeholders are not needed here)."""
+    from relaypot.storage.database import Database
+
+    db = Database(url, must_exist=True)
+    try:
+        return [tuple(row) for row in db.query(query)]
+    finally:
+        db.close()
+
+
 def require(tool: str) -> str:
     """The path of an external tool; a test skips without it locally but fails in CI (.ci/run installs it)."""
     path = shutil.which(tool) or next(

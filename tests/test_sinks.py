@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 
@@ -12,6 +11,7 @@ from relaypot.pipeline import EventBus
 from relaypot.sinks.jsonl import JsonlSink
 from relaypot.sinks.memory import MemorySink
 from relaypot.sinks.sql import SqlSink
+from support import fetch
 
 
 def session_records(session: str, day: str = "2026-11-27", helo: str = "bot.example") -> list[Record]:
@@ -78,9 +78,9 @@ def test_jsonl_lines_rebuild_the_records(tmp_path):
     assert [(r.session, r.seq, r.ts, r.event) for r in back] == [(r.session, r.seq, r.ts, r.event) for r in records]
 
 
-def test_sql_sink_is_idempotent_and_merges_sessions_across_batches(tmp_path):
+def test_sql_sink_is_idempotent_and_merges_sessions_across_batches(store_url):
     """Replaying a batch adds nothing; a session split over batches ends up as one complete row."""
-    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    url = store_url
     sink = SqlSink(url)
     sink.open()
     records = session_records("x", helo="first.example")
@@ -90,20 +90,20 @@ def test_sql_sink_is_idempotent_and_merges_sessions_across_batches(tmp_path):
     sink.write([Record("x", 9, "2026-11-27T10:00:09.000000Z", "s1", "203.0.113.5",
                        Helo(verb="HELO", hostname="second.example"))])
     sink.close()
-    conn = sqlite3.connect(tmp_path / "store.sqlite")
-    assert conn.execute("SELECT count(*) FROM events").fetchone() == (5,)
-    assert conn.execute("SELECT count(*) FROM commands").fetchone() == (1,)
-    row = conn.execute("SELECT started, ended, helo_verb, helo, listener, close_reason, commands FROM sessions").fetchall()
+    assert fetch(url, "SELECT count(*) FROM events") == [(5,)]
+    assert fetch(url, "SELECT count(*) FROM commands") == [(1,)]
+    row = fetch(url, "SELECT started, ended, helo_verb, helo, listener, close_reason, commands FROM sessions")
     assert row == [("2026-11-27T10:00:00.000000Z", "2026-11-27T10:00:03.000000Z", "EHLO", "first.example",
                     "0.0.0.0:25", "quit", 1)]
 
 
-def test_attacker_text_that_is_not_utf8_reaches_sql_as_valid_text(tmp_path):
-    """Undecodable bytes in a HELO name are stored as U+FFFD in text columns, exactly in raw_line."""
-    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+def test_attacker_text_that_is_not_utf8_reaches_sql_as_valid_text(store_url):
+    """Undecodable bytes and NUL in a HELO name are stored as U+FFFD in text columns (PostgreSQL
+    refuses NUL in text: it would fail the whole batch), and exactly in raw_line and the JSON."""
+    url = store_url
     sink = SqlSink(url)
     sink.open()
-    raw = b"EHLO \xff\xfe\r\n"
+    raw = b"EHLO \xff\x00\xfe\r\n"
     name = raw[5:-2].decode("utf-8", "surrogateescape")
     sink.write(session_records("u")[:1] + [
         Record("u", 2, "2026-11-27T10:00:01.000000Z", "s1", "203.0.113.5", Helo(verb="EHLO", hostname=name)),
@@ -111,9 +111,11 @@ def test_attacker_text_that_is_not_utf8_reaches_sql_as_valid_text(tmp_path):
                Command(verb="EHLO", argument=name, raw_line=raw, reply_code=250, reply="250 ok")),
     ])
     sink.close()
-    conn = sqlite3.connect(tmp_path / "store.sqlite")
-    assert conn.execute("SELECT helo FROM sessions").fetchone() == ("\ufffd\ufffd",)
-    assert conn.execute("SELECT raw_line FROM commands").fetchone() == (raw,)
+    assert fetch(url, "SELECT helo FROM sessions") == [("\ufffd\ufffd\ufffd",)]
+    assert fetch(url, "SELECT argument FROM commands") == [("\ufffd\ufffd\ufffd",)]
+    assert fetch(url, "SELECT raw_line FROM commands") == [(raw,)]
+    payload = json.loads(fetch(url, "SELECT payload FROM events WHERE seq = 2")[0][0])
+    assert payload["hostname"] == "\ufffd\x00\ufffd"  # the JSON keeps the NUL
 
 
 class FailingSink:

@@ -80,7 +80,12 @@ def _flag(value: bool | None) -> int | None:
 
 
 def _t(value: str | None) -> str | None:
-    return None if value is None else clean_text(value)
+    """Attacker text for a TEXT column: valid UTF-8, and no NUL, which PostgreSQL refuses in text
+    (one NUL in a HELO would fail the whole batch). The exact bytes stay in the record's JSON."""
+    if value is None:
+        return None
+    text = value if value.isascii() else clean_text(value)
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def _json(value: Any) -> str:
@@ -93,7 +98,7 @@ def url_host(url: str) -> str:
     host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
     if host.startswith("["):
         return host.split("]", 1)[0] + "]"
-    return clean_text(host.split(":", 1)[0].lower())
+    return _t(host.split(":", 1)[0].lower())
 
 
 class _Batch:
@@ -172,7 +177,7 @@ class _Batch:
             e.sha256, e.size, e.path, e.transfer, _t(e.mail_from), _json([clean_text(a) for a in e.rcpt_to]),
             _t(e.subject), _t(e.header_from), _t(e.header_to), _t(e.date), _t(e.message_id),
             _json(e.attachments), _json(e.urls), _t(e.excerpt),
-            None if e.subject is None else subject_template(clean_text(e.subject)), int(relay),
+            None if e.subject is None else subject_template(_t(e.subject)), int(relay),
             found[0] if found else None, found[1] if found else None,
         ))
         for n, url in enumerate(e.urls):

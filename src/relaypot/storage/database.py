@@ -130,6 +130,8 @@ class Database:
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
             chunk = rows[start : start + ROWS_PER_STATEMENT]
             params = [value for row in chunk for value in row]
+            if self.dialect is POSTGRESQL:
+                params = [_without_nul(value) for value in params]
             self.conn.execute(statement.sql(len(chunk), self.dialect), params)
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
@@ -149,6 +151,14 @@ class Database:
             self.conn.close()
         except Exception:  # noqa: BLE001 (closing is best effort)
             pass
+
+
+def _without_nul(value: Any) -> Any:
+    """PostgreSQL refuses NUL in text: whatever text reaches it gets U+FFFD instead (the SQL sink
+    already does this for attacker text; this keeps any other path from failing a batch)."""
+    if type(value) is str and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
 
 
 class _Transaction:
