@@ -200,3 +200,27 @@ def test_sink_threads_carry_their_names_into_the_os():
     finally:
         bus.close()
     assert "sink-memory" in names
+
+
+def test_the_sql_sink_reconnects_when_postgresql_drops_its_connection(postgresql_url):
+    """A dropped connection (a restarted or failed-over server) costs a retry, not the batch."""
+    import psycopg
+
+    sink = SqlSink(postgresql_url)
+    bus = EventBus([sink], flush_interval=0.05)
+    bus.start()
+    for record in session_records("a"):
+        bus.publish(record)
+    assert bus.flush(10)
+    with psycopg.connect(postgresql_url, autocommit=True) as admin:
+        killed = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall()
+    assert killed == [(True,)]  # the sink's own connection
+    for record in session_records("b"):
+        bus.publish(record)
+    assert bus.flush(30)
+    bus.close()
+    stats = bus.stats()["sql"]
+    assert stats["failures"] >= 1 and stats["dropped"] == 0
+    assert fetch(postgresql_url, "SELECT session_id, close_reason FROM sessions ORDER BY session_id") == [
+        ("a", "quit"), ("b", "quit")]

@@ -254,23 +254,42 @@ class SqlSink:
         self.url = url
         self.db: Database | None = None
         self.deriver = Deriver(local_domains, hostname)
+        self._failed: tuple[Sequence[Record], dict[Insert, list[tuple]]] | None = None
 
     def open(self) -> None:
         self.db = Database(self.url)
         self.db.create_schema()
 
     def write(self, records: Sequence[Record]) -> None:
-        assert self.db is not None
+        """One transaction. When it fails, the connection is dropped and the next call (the bus
+        retries the same batch) reconnects: a restarted PostgreSQL or a dropped connection costs
+        a retry, not the batch. A retried batch reuses its rows: the deriver has moved on."""
+        if self._failed is not None and self._failed[0] is records:
+            rows = self._failed[1]
+        else:
+            rows = self._rows(records)
+        try:
+            if self.db is None:
+                self.open()
+            assert self.db is not None
+            with self.db.transaction() as db:
+                for statement in ORDER:
+                    if rows[statement]:
+                        db.insert(statement, rows[statement])
+        except Exception:
+            self._failed = (records, rows)
+            self.close()
+            raise
+        self._failed = None
+
+    def _rows(self, records: Sequence[Record]) -> dict[Insert, list[tuple]]:
         batch = _Batch(self.deriver)
         for r in records:
             batch.add(r)
         batch.rows[SESSION] = [tuple(row) for row in batch.sessions.values()]
         for statement, rows in batch.keyed.items():
             batch.rows[statement] = list(rows.values())
-        with self.db.transaction() as db:
-            for statement in ORDER:
-                if batch.rows[statement]:
-                    db.insert(statement, batch.rows[statement])
+        return batch.rows
 
     def close(self) -> None:
         if self.db is not None:
