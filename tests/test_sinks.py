@@ -89,12 +89,17 @@ def test_sql_sink_is_idempotent_and_merges_sessions_across_batches(store_url):
     sink.write(records)  # a retried batch
     sink.write([Record("x", 9, "2026-11-27T10:00:09.000000Z", "s1", "203.0.113.5",
                        Helo(verb="HELO", hostname="second.example"))])
+    # A later EHLO with an address literal has a verdict (it names another host) where the first
+    # name had none (NULL): the first HELO's columns still win, all of them.
+    sink.write([Record("x", 10, "2026-11-27T10:00:10.000000Z", "s1", "203.0.113.5",
+                       Helo(verb="EHLO", hostname="[192.0.2.99]"))])
     sink.close()
-    assert fetch(url, "SELECT count(*) FROM events") == [(5,)]
+    assert fetch(url, "SELECT count(*) FROM events") == [(6,)]
     assert fetch(url, "SELECT count(*) FROM commands") == [(1,)]
-    row = fetch(url, "SELECT started, ended, helo_verb, helo, listener, close_reason, commands FROM sessions")
-    assert row == [("2026-11-27T10:00:00.000000Z", "2026-11-27T10:00:03.000000Z", "EHLO", "first.example",
-                    "0.0.0.0:25", "quit", 1)]
+    row = fetch(url, "SELECT started, ended, helo_verb, helo, helo_class, helo_peer, listener, close_reason, commands "
+                     "FROM sessions")
+    assert row == [("2026-11-27T10:00:00.000000Z", "2026-11-27T10:00:03.000000Z", "EHLO", "first.example", "non_fqdn",
+                    None, "0.0.0.0:25", "quit", 1)]
 
 
 def test_attacker_text_that_is_not_utf8_reaches_sql_as_valid_text(store_url):
