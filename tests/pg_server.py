@@ -40,7 +40,11 @@ class PostgresServer:
             try:
                 self.user = pwd.getpwnam("postgres")
             except KeyError:
-                pytest.fail("running as root needs the postgres user (apt-get install postgresql makes it)")
+                message = ("PostgreSQL will not run as root, and there is no postgres user "
+                           "(apt-get install postgresql makes it)")
+                if os.environ.get("CI"):
+                    pytest.fail(message)
+                pytest.skip(message)
         self.root = Path(tempfile.mkdtemp(prefix="relaypot-pg-"))
         if self.user is not None:
             os.chown(self.root, self.user.pw_uid, self.user.pw_gid)

@@ -33,7 +33,8 @@ TABLES = {
 
 
 def _into_postgresql(recorded, url: str) -> int:
-    lines = [line for path in sorted(recorded.data_dir.glob("events*.jsonl")) for line in path.read_bytes().splitlines()]
+    files = sorted(recorded.data_dir.glob("events*.jsonl"))
+    lines = [line for path in files for line in path.read_bytes().splitlines()]
     records = [record_from_dict(json.loads(line)) for line in lines]
     sink = SqlSink(url, (), "mail.example.com")
     sink.open()

@@ -50,7 +50,8 @@ def test_enrich_fills_in_what_the_sensor_did_not_look_up_and_retries_only_failur
     assert fetch(store_url, "SELECT src_ip, country, city FROM sources ORDER BY src_ip") == [
         ("127.0.0.11", "TW", "Taipei"), ("127.0.0.14", "BR", "São Paulo")]
     assert fetch(store_url, "SELECT src_ip, zone, listed, error FROM dnsbl ORDER BY src_ip, zone") == [
-        ("127.0.0.11", "bl.spamcop.net", 0, None), ("127.0.0.11", "zen.spamhaus.org", None, "no server answered: SERVFAIL"),
+        ("127.0.0.11", "bl.spamcop.net", 0, None),
+        ("127.0.0.11", "zen.spamhaus.org", None, "no server answered: SERVFAIL"),
         ("127.0.0.14", "bl.spamcop.net", 0, None), ("127.0.0.14", "zen.spamhaus.org", 0, None)]
     assert fetch(store_url, "SELECT src_ip, resolves, matches_peer FROM helo_names ORDER BY src_ip") == [
         ("127.0.0.11", 1, 1), ("127.0.0.14", 1, 0)]
