@@ -55,6 +55,12 @@ EPILOG_REPLAY = """examples:
   relaypot replay 18ec3f9a1c2b7d4e5f60a1b2 --data-dir /var/lib/relaypot
 """
 
+EPILOG_IMPORT = """examples:
+  relaypot import relaypot-data/events-2026-11-26.jsonl     # into DATA_DIR/relaypot.sqlite
+  relaypot import lisbon-1/events*.jsonl --store postgresql://relaypot@db/relaypot
+  relaypot import old/events-2026-10-01.jsonl.gz --data-dir /var/lib/relaypot
+"""
+
 EPILOG_ENRICH = """examples:
   relaypot enrich                                 # sources and HELO names with no answer yet
   relaypot enrich --all                           # everything again (fresh DNSBL verdicts)
@@ -267,6 +273,29 @@ def cmd_enrich(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Load records from JSON lines (events.jsonl, rotated or .gz) into a store; repeats are skipped."""
+    from relaypot.app import store_url  # noqa: PLC0415
+    from relaypot.import_jsonl import import_files  # noqa: PLC0415
+    from relaypot.sinks.sql import SqlSink  # noqa: PLC0415
+
+    settings = _settings(args)
+    _logging(settings.run.log_level)
+    paths = [Path(name) for name in args.files]
+    for path in paths:
+        if not path.is_file():
+            raise RelaypotError(f"no such file: {path}")
+    url = args.store or store_url(settings)
+    sink = SqlSink(url, tuple(settings.smtp.domains), settings.smtp.hostname)
+    sink.open()
+    try:
+        summary = import_files(paths, sink)
+    finally:
+        sink.close()
+    print(f"relaypot: {summary.line()}", file=sys.stderr)
+    return 1 if summary.skipped else 0
+
+
 def cmd_geo(args: argparse.Namespace) -> int:
     """Download the free DB-IP Lite city and ASN databases (CC BY 4.0), check them, and install them."""
     from relaypot.enrich.geo_update import DBIP, update  # noqa: PLC0415
@@ -327,6 +356,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--store", metavar="URL", help="the store (default: DATA_DIR/relaypot.sqlite)")
     p.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
     p.add_argument("--data-dir", metavar="DIR", help="where the sensor wrote (./relaypot-data)")
+    p = add("import", cmd_import, EPILOG_IMPORT)
+    p.add_argument("files", nargs="+", metavar="FILE", help="JSON lines files written by the sensor (.gz too)")
+    p.add_argument("--store", metavar="URL", help="the store (default: DATA_DIR/relaypot.sqlite)")
+    p.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
+    p.add_argument("--data-dir", metavar="DIR", help="where the store is (./relaypot-data)")
     p = add("geo", cmd_geo, EPILOG_GEO)
     p.add_argument("action", choices=["update"], help="update: download and install the databases")
     p.add_argument("--mirror", metavar="URL", help="fetch the files from here instead of download.db-ip.com/free")

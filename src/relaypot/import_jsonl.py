@@ -1,0 +1,127 @@
+"""Load records from JSON lines files (events.jsonl, rotated, or gzipped) into a store, idempotently.
+
+The way back from the JSON lines to a store: a batch the store refused for too long, a sensor's
+files shipped to a central PostgreSQL, a SQLite store moved to PostgreSQL. A record already in
+the store is skipped (every table keyed by session and sequence ignores a repeat), so importing
+a file twice, or a file that overlaps the store, adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterator, Sequence
+
+import orjson
+
+from relaypot.errors import StorageError
+from relaypot.events import Record, clean_text, record_from_dict
+from relaypot.sinks.sql import SqlSink
+
+BATCH = 5000
+_IDENTITY = (("session", str), ("seq", int), ("ts", str), ("sensor", str), ("src_ip", str))
+
+
+@dataclass
+class ImportSummary:
+    files: int = 0
+    records: int = 0
+    skipped: int = 0
+    first_problem: str = ""
+
+    def skip(self, where: str, why: str) -> None:
+        self.skipped += 1
+        if not self.first_problem:
+            self.first_problem = f"{where}: {why}"
+
+    def line(self) -> str:
+        text = f"imported {self.records} records from {self.files} files"
+        if self.skipped:
+            text += f"; skipped {self.skipped} unreadable (the first: {self.first_problem})"
+        return text
+
+
+def import_files(paths: Sequence[Path], sink: SqlSink, batch: int = BATCH) -> ImportSummary:
+    """Write every readable record of `paths` through `sink`, `batch` records per transaction."""
+    summary = ImportSummary()
+    pending: list[tuple[str, Record]] = []
+    for path in paths:
+        for where, record in _records(path, summary):
+            pending.append((where, record))
+            if len(pending) >= batch:
+                _write(sink, pending, summary)
+                pending = []
+        summary.files += 1
+    if pending:
+        _write(sink, pending, summary)
+    return summary
+
+
+def _records(path: Path, summary: ImportSummary) -> Iterator[tuple[str, Record]]:
+    try:
+        stream = _open(path)
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with stream:
+        try:
+            for number, line in enumerate(stream, 1):
+                where = f"{path.name}:{number}"
+                if not line.strip():
+                    continue
+                try:
+                    data = orjson.loads(line)
+                    _check_identity(data)
+                    record = record_from_dict(data)
+                except (ValueError, KeyError, TypeError) as exc:  # a cut line, a foreign file
+                    summary.skip(where, clean_text(str(exc))[:200].encode("unicode_escape").decode("ascii"))
+                    continue
+                yield where, record
+        except (OSError, EOFError) as exc:  # a truncated .gz
+            summary.skip(f"{path.name}", f"unreadable from here on: {exc}")
+
+
+def _open(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+
+
+def _check_identity(data: object) -> None:
+    """The fields every record has, with their types: a store column refuses anything else."""
+    if not isinstance(data, dict):
+        raise TypeError("not a JSON object")
+    for name, kind in _IDENTITY:
+        if type(data.get(name)) is not kind:
+            raise TypeError(f"{name} is not a {kind.__name__}")
+
+
+def _write(sink: SqlSink, pending: list[tuple[str, Record]], summary: ImportSummary) -> None:
+    """One transaction; when the store refuses it, halves until the refused records are found and
+    skipped (a field of the wrong type in an edited file), so one bad line costs only itself."""
+    try:
+        sink.write([record for _, record in pending])
+    except StorageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (the store's own error types differ by engine)
+        if isinstance(exc, _operational_errors()):  # the store itself failed: no line is to blame
+            raise StorageError(f"the store failed: {exc}") from None
+        if len(pending) == 1:
+            summary.skip(pending[0][0], f"the store refused it: {exc.__class__.__name__}")
+            return
+        half = len(pending) // 2
+        _write(sink, pending[:half], summary)
+        _write(sink, pending[half:], summary)
+        return
+    summary.records += len(pending)
+
+
+def _operational_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3  # noqa: PLC0415
+
+    errors: list[type[BaseException]] = [sqlite3.OperationalError]
+    try:
+        import psycopg  # noqa: PLC0415 (optional)
+
+        errors.append(psycopg.OperationalError)
+    except ImportError:
+        pass
+    return tuple(errors)

@@ -1,0 +1,93 @@
+"""`relaypot import`: a sensor's JSON lines back into a store, on SQLite and PostgreSQL, as a process."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import smtplib
+import subprocess
+import sys
+
+from support import fetch
+
+SESSIONS = "SELECT session_id, src_ip, helo, helo_class, relay, messages, close_reason, shape FROM sessions " \
+           "ORDER BY session_id"
+
+
+def relaypot_import(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "relaypot.cli", "import", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def recorded_sensor(sensor_factory):
+    sensor = sensor_factory()
+    for n in range(3):
+        with smtplib.SMTP(*sensor.address, timeout=15) as smtp:
+            smtp.ehlo(f"bot{n}.example.org")
+            smtp.sendmail("spam@bulk.example", ["victim@example.net"], f"Subject: offer {n}\r\n\r\nbuy\r\n")
+    sensor.wait_for("session.closed", 3)
+    sensor.stop()
+    return sensor
+
+
+def test_import_rebuilds_the_store_and_adds_nothing_twice(sensor_factory, store_url, tmp_path):
+    sensor = recorded_sensor(sensor_factory)
+    events = sensor.data_dir / "events.jsonl"
+    lines = events.read_bytes().splitlines()
+    # Split into two files, the second gzipped, as rotation and archiving leave them.
+    first, second = tmp_path / "events-a.jsonl", tmp_path / "events-b.jsonl.gz"
+    first.write_bytes(b"\n".join(lines[:10]) + b"\n")
+    second.write_bytes(gzip.compress(b"\n".join(lines[10:]) + b"\n"))
+
+    result = relaypot_import(str(first), str(second), "--store", store_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"relaypot: imported {len(lines)} records from 2 files\n"
+    original = f"sqlite:///{sensor.data_dir / 'relaypot.sqlite'}"
+    assert fetch(store_url, SESSIONS) == fetch(original, SESSIONS)
+    assert fetch(store_url, SESSIONS)[0][3:7] == ("fqdn", 1, 1, "quit")
+    assert fetch(store_url, "SELECT count(*) FROM events") == [(len(lines),)]
+
+    again = relaypot_import(str(events), "--store", store_url)
+    assert again.returncode == 0, again.stderr
+    assert fetch(store_url, "SELECT count(*) FROM events") == [(len(lines),)]
+    assert fetch(store_url, "SELECT count(*) FROM commands") == fetch(original, "SELECT count(*) FROM commands")
+
+
+def test_import_skips_what_is_not_a_record_and_says_so(sensor_factory, store_url, tmp_path):
+    sensor = recorded_sensor(sensor_factory)
+    lines = (sensor.data_dir / "events.jsonl").read_bytes().splitlines()
+    good = [json.loads(line) for line in lines]
+    wrong_type = dict(good[-1], session="x" * 24, reply_code="two hundred fifty")  # an edited line
+    wrong_type["kind"] = "smtp.command"
+    wrong_type.update(verb="NOOP", argument="", raw_line_b64="Tk9PUA0K", reply="250 OK")
+    mixed = tmp_path / "events.jsonl"
+    mixed.write_bytes(b"\n".join([
+        lines[0],
+        # an unknown kind whose name would clear the terminal if printed as it is
+        b'{"kind": "\\u001b[2Jno.such.kind", "session": "a", "seq": 1, "ts": "t", "sensor": "s", "src_ip": "1.2.3.4"}',
+        b'{"kind": "smtp.command", "session": "cut',  # a line cut by a crash
+        b"\x1b[2Jnot json at all",
+        *lines[1:],
+    ]) + b"\n")
+    result = relaypot_import(str(mixed), "--store", store_url)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"relaypot: imported {len(lines)} records from 1 files; skipped 3 unreadable "
+                                    "(the first: events.jsonl:2: ")
+    assert "\\x1b[2Jno.such.kind" in result.stderr and "\x1b" not in result.stderr
+    assert fetch(store_url, "SELECT count(*) FROM events") == [(len(lines),)]
+
+    # A record of the right shape whose field a store column refuses (PostgreSQL checks types;
+    # SQLite stores what it is given): on PostgreSQL it alone is skipped, the rest go in.
+    edited = tmp_path / "edited.jsonl"
+    edited.write_bytes(json.dumps(wrong_type).encode() + b"\n")
+    result = relaypot_import(str(edited), "--store", store_url)
+    if store_url.startswith("postgresql"):
+        assert result.returncode == 1 and "edited.jsonl:1: the store refused it" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+
+
+def test_import_of_a_missing_file_is_one_clear_error(tmp_path):
+    result = relaypot_import(str(tmp_path / "nope.jsonl"), "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr == f"relaypot: error: no such file: {tmp_path / 'nope.jsonl'}\n"
