@@ -91,3 +91,13 @@ def test_import_of_a_missing_file_is_one_clear_error(tmp_path):
     result = relaypot_import(str(tmp_path / "nope.jsonl"), "--data-dir", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr == f"relaypot: error: no such file: {tmp_path / 'nope.jsonl'}\n"
+
+
+def test_a_truncated_gzip_file_is_reported_not_fatal(sensor_factory, tmp_path):
+    sensor = recorded_sensor(sensor_factory)
+    whole = gzip.compress((sensor.data_dir / "events.jsonl").read_bytes())
+    cut = tmp_path / "events-cut.jsonl.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    result = relaypot_import(str(cut), "--store", f"sqlite:///{tmp_path / 'store.sqlite'}")
+    assert result.returncode == 1
+    assert "events-cut.jsonl.gz: unreadable from here on" in result.stderr

@@ -9,6 +9,7 @@ a file twice, or a file that overlaps the store, adds nothing twice.
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator, Sequence
@@ -77,7 +78,7 @@ def _records(path: Path, summary: ImportSummary) -> Iterator[tuple[str, Record]]
                     summary.skip(where, clean_text(str(exc))[:200].encode("unicode_escape").decode("ascii"))
                     continue
                 yield where, record
-        except (OSError, EOFError) as exc:  # a truncated .gz
+        except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz
             summary.skip(f"{path.name}", f"unreadable from here on: {exc}")
 
 
