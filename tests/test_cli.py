@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import smtplib
 import sqlite3
 import subprocess
@@ -229,3 +230,15 @@ def test_user_binds_a_privileged_port_then_runs_as_that_user(tmp_path):
     assert sql(data, "SELECT count(*) FROM messages") == [(2,)]
     assert sql(data, "SELECT subject, attachments LIKE '%x.zip%' FROM messages WHERE subject != 'message 1'") == [
         ("Привет", 1)]
+
+
+def test_an_unreachable_postgresql_store_is_one_clear_line(tmp_path):
+    """A sensor whose store cannot be reached refuses to start, saying why in one line."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket is closed
+    result = run_cli("run", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path),
+                     env={"RELAYPOT_STORE_URL": f"postgresql://relaypot@127.0.0.1:{port}/relaypot"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("relaypot: error: cannot connect to PostgreSQL: ")
+    assert result.stderr.count("\n") == 1 and "refused" in result.stderr

@@ -74,7 +74,7 @@ class Database:
             try:
                 self.conn = psycopg.connect(url, autocommit=True)
             except psycopg.Error as exc:
-                raise StorageError(f"cannot connect to PostgreSQL: {exc}") from None
+                raise StorageError(f"cannot connect to PostgreSQL: {' '.join(str(exc).split())}") from None
         else:
             raise StorageError(f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql://...")
 
