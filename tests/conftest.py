@@ -40,7 +40,7 @@ def postgresql_server():
 
 
 @pytest.fixture
-def postgresql_url(postgresql_server) -> str:
+def postgresql_url(postgresql_server):
     """The URL of a fresh, empty database on the test server, dropped afterwards."""
     url = postgresql_server.new_database()
     yield url

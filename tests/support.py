@@ -24,7 +24,7 @@ REFERENCE = Path(__file__).parent / "reference"
 
 
 def fetch(url: str, query: str) -> list[tuple]:
-    """Rows from a store on either engine (`?` placeholders are not needed here)."""
+    """The rows a query returns, from a store on either engine."""
     from relaypot.storage.database import Database
 
     db = Database(url, must_exist=True)
