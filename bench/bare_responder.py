@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
+
+from serve import serve
 
 
 class Bare(asyncio.Protocol):
@@ -45,18 +45,5 @@ class Bare(asyncio.Protocol):
                 self.transport.write(b"250 2.0.0 Ok\r\n")
 
 
-async def main(port: int) -> None:
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(Bare, "127.0.0.1", port, backlog=1024)
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
-    server.close()
-
-
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[2] == "uvloop":
-        import uvloop
-
-        uvloop.install()
-    asyncio.run(main(int(sys.argv[1])))
+    serve(Bare)
