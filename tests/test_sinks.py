@@ -6,7 +6,9 @@ import json
 import threading
 import time
 
-from relaypot.events import Command, Helo, Record, SessionClosed, SessionOpened, record_from_dict
+from relaypot.events import (
+    Auth, Command, Helo, MessageReceived, Record, SessionClosed, SessionOpened, record_from_dict,
+)
 from relaypot.pipeline import EventBus
 from relaypot.sinks.jsonl import JsonlSink
 from relaypot.sinks.memory import MemorySink
@@ -229,3 +231,40 @@ def test_the_sql_sink_reconnects_when_postgresql_drops_its_connection(postgresql
     assert stats["failures"] >= 1 and stats["dropped"] == 0
     assert fetch(postgresql_url, "SELECT session_id, close_reason FROM sessions ORDER BY session_id") == [
         ("a", "quit"), ("b", "quit")]
+
+
+def test_no_attacker_text_can_fail_a_batch(store_url):
+    """Text the sink does not clean itself (an unknown AUTH mechanism, a MIME content type) still
+    reaches the store: undecodable bytes and NUL become U+FFFD in every text column."""
+    mechanism = b"X\xff\x00".decode("utf-8", "surrogateescape")
+    content_type = b"text/\xfe\x00html".decode("utf-8", "surrogateescape")
+    sink = SqlSink(store_url)
+    sink.open()
+    sink.write(session_records("h")[:1] + [
+        Record("h", 2, "2026-11-27T10:00:01.000000Z", "s1", "203.0.113.5",
+               Auth(mechanism=mechanism, advertised=False, outcome="unsupported")),
+        Record("h", 3, "2026-11-27T10:00:02.000000Z", "s1", "203.0.113.5",
+               MessageReceived(sha256="0" * 64, size=10, path="messages/00/x.eml", transfer="DATA", mail_from="",
+                               rcpt_to=(), attachments=({"filename": "a.txt", "content_type": content_type,
+                                                         "size": 1, "sha256": "1" * 64},))),
+    ])
+    sink.close()
+    assert fetch(store_url, "SELECT mechanism FROM credentials") == [("X\ufffd\ufffd",)]
+    assert fetch(store_url, "SELECT content_type FROM attachments") == [("text/\ufffd\ufffdhtml",)]
+
+
+def test_the_store_binds_any_text_it_is_given(store_url):
+    """Below the sink, too: text a driver cannot bind (surrogates; NUL on PostgreSQL) is made
+    storable and the statement sent again, and the transaction goes on."""
+    from relaypot.sinks.sql import VIOLATION
+    from relaypot.storage.database import Database
+
+    SqlSink(store_url).open()  # the schema
+    db = Database(store_url)
+    identity = ("v" * 24, 1, "2026-11-27T10:00:00.000000Z", "s1", "203.0.113.5")
+    with db.transaction():
+        db.insert(VIOLATION, [identity + ("binary", "a\udcffb\x00c")])
+        db.insert(VIOLATION, [identity[:1] + (2,) + identity[2:] + ("binary", "plain")])
+    db.close()
+    assert fetch(store_url, "SELECT seq, detail FROM violations ORDER BY seq") == [(1, "a\ufffdb\ufffdc"),
+                                                                                (2, "plain")]

@@ -303,20 +303,21 @@ def _add_fields(event: Event, out: dict[str, Any]) -> None:
             elif value is None or kind is int or kind is float or kind is bool:
                 out[key] = value
             else:
-                out[key] = _json_safe(value)
+                out[key] = json_safe(value)
         elif mode == "bytes":
             out[key] = b64(value).decode("ascii")
         else:
             out[key] = [b64(v).decode("ascii") for v in value]
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """`value` with every string in it made valid UTF-8, for a JSON encoder that refuses surrogates."""
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, (tuple, list)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, dict):
-        return {clean_text(str(k)): _json_safe(v) for k, v in value.items()}
+        return {clean_text(str(k)): json_safe(v) for k, v in value.items()}
     return value
 
 

@@ -10,10 +10,10 @@ from relaypot.analysis.classify import subject_template
 from relaypot.analysis.derive import Deriver
 from relaypot.events import (
     Auth, Command, DnsblResult, GeoFound, Helo, HeloDns, MailFrom, MessageReceived, OsFingerprint, RcptTo, Record,
-    ReverseDns, SessionClosed, SessionOpened, Tls, Violation, clean_text,
+    ReverseDns, SessionClosed, SessionOpened, Tls, Violation, json_safe,
 )
 from relaypot.protocol.commands import domain_of
-from relaypot.storage.database import Database, Insert
+from relaypot.storage.database import Database, Insert, storable_text
 
 EVENT = Insert("events", ("session_id", "seq", "ts", "sensor", "src_ip", "kind", "payload"))
 SESSION_COLUMNS = ("session_id", "sensor", "src_ip", "src_port", "dst_ip", "dst_port", "listener", "persona",
@@ -83,16 +83,15 @@ def _flag(value: bool | None) -> int | None:
 
 
 def _t(value: str | None) -> str | None:
-    """Attacker text for a TEXT column: valid UTF-8, and no NUL, which PostgreSQL refuses in text
-    (one NUL in a HELO would fail the whole batch). The exact bytes stay in the record's JSON."""
+    """Attacker text as the store will hold it (`storable_text`), for the values the sink also
+    derives from or keys by, so a derived column and a join key see what the table holds."""
     if value is None:
         return None
-    text = value if value.isascii() else clean_text(value)
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    return value if value.isascii() and "\x00" not in value else storable_text(value)
 
 
 def _json(value: Any) -> str:
-    return orjson.dumps(value).decode("utf-8")
+    return orjson.dumps(json_safe(value)).decode("utf-8")
 
 
 def url_host(url: str) -> str:
@@ -177,7 +176,7 @@ class _Batch:
         if found:
             self.session(r)[_COL["probe"]] = 1
         self.rows[MESSAGE].append(self.identity(r) + (
-            e.sha256, e.size, e.path, e.transfer, _t(e.mail_from), _json([clean_text(a) for a in e.rcpt_to]),
+            e.sha256, e.size, e.path, e.transfer, _t(e.mail_from), _json(e.rcpt_to),
             _t(e.subject), _t(e.header_from), _t(e.header_to), _t(e.date), _t(e.message_id),
             _json(e.attachments), _json(e.urls), _t(e.excerpt),
             None if e.subject is None else subject_template(_t(e.subject)), int(relay),
@@ -187,11 +186,11 @@ class _Batch:
             self.rows[URL].append((r.session, r.seq, n, r.ts, r.sensor, _t(url), url_host(url)))
         for n, a in enumerate(e.attachments):
             self.rows[ATTACHMENT].append((r.session, r.seq, n, r.ts, r.sensor, _t(a.get("filename")),
-                                          a.get("content_type", ""), a.get("size", 0), a.get("sha256", "")))
+                                          _t(a.get("content_type", "")), a.get("size", 0), a.get("sha256", "")))
 
     def auth(self, r: Record, e: Auth) -> None:
         self.rows[CREDENTIAL].append(self.identity(r) + (
-            e.mechanism, int(e.advertised), e.outcome, _t(e.username), _t(e.password), _t(e.authzid), _t(e.response)))
+            _t(e.mechanism), int(e.advertised), e.outcome, _t(e.username), _t(e.password), _t(e.authzid), _t(e.response)))
         self.session(r)[_COL["auth"]] = 1
 
     def violation(self, r: Record, e: Violation) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from relaypot.errors import StorageError
+from relaypot.events import clean_text
 from relaypot.storage.dialect import POSTGRESQL, SQLITE, Dialect
 
 SCHEMA_VERSION = 1
@@ -51,6 +52,8 @@ class Database:
         self.url = url
         if url.startswith("sqlite:///"):
             self.dialect: Dialect = SQLITE
+            # What the driver raises, before anything reaches the engine, for text it cannot bind.
+            self._unbindable: tuple[type[Exception], ...] = (UnicodeEncodeError,)
             self.path = Path(url[len("sqlite:///"):])
             if must_exist and not self.path.exists():
                 raise StorageError(f"no store at {self.path}: has a sensor run with this --data-dir?")
@@ -71,6 +74,7 @@ class Database:
                 raise StorageError(
                     "a PostgreSQL store needs psycopg: pip install 'relaypot[postgresql]'"
                 ) from None
+            self._unbindable = (UnicodeEncodeError, psycopg.DataError)  # DataError: NUL in text
             try:
                 self.conn = psycopg.connect(url, autocommit=True)
             except psycopg.Error as exc:
@@ -126,13 +130,17 @@ class Database:
         return self.conn.execute(self.dialect.sql(statement), params)
 
     def insert(self, statement: Insert, rows: Sequence[Sequence[Any]]) -> None:
-        """Insert `rows`, ROWS_PER_STATEMENT at a time."""
+        """Insert `rows`, ROWS_PER_STATEMENT at a time. Text the driver cannot bind is made
+        storable and the statement sent again, so no value can fail a batch; the check costs
+        nothing until a value needs it."""
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
             chunk = rows[start : start + ROWS_PER_STATEMENT]
             params = [value for row in chunk for value in row]
-            if self.dialect is POSTGRESQL:
-                params = [_without_nul(value) for value in params]
-            self.conn.execute(statement.sql(len(chunk), self.dialect), params)
+            sql = statement.sql(len(chunk), self.dialect)
+            try:
+                self.conn.execute(sql, params)
+            except self._unbindable:
+                self.conn.execute(sql, [storable_text(v) if type(v) is str else v for v in params])
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.conn.execute(self.dialect.sql(statement), params).fetchall()
@@ -153,12 +161,11 @@ class Database:
             pass
 
 
-def _without_nul(value: Any) -> Any:
-    """PostgreSQL refuses NUL in text: whatever text reaches it gets U+FFFD instead (the SQL sink
-    already does this for attacker text; this keeps any other path from failing a batch)."""
-    if type(value) is str and "\x00" in value:
-        return value.replace("\x00", "\ufffd")
-    return value
+def storable_text(text: str) -> str:
+    """Text every engine stores: lone surrogates (undecodable attacker bytes) and NUL (which
+    PostgreSQL refuses in text) become U+FFFD; the record's JSON and `raw_line` keep the bytes."""
+    text = clean_text(text)
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 class _Transaction:
