@@ -214,6 +214,10 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", metavar="TIME", help="sessions before this UTC time")
     parser.add_argument("--sensor", help="one sensor's sessions")
     parser.add_argument("--listener", metavar="HOST:PORT", help="one listener's sessions")
+    _add_store_options(parser)
+
+
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", metavar="URL", help="the store (default: DATA_DIR/relaypot.sqlite)")
     parser.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
     parser.add_argument("--data-dir", metavar="DIR", help="where the sensor wrote (./relaypot-data)")
@@ -357,14 +361,10 @@ def parser() -> argparse.ArgumentParser:
                    help="for blocklist: in at least N sessions (default 1)")
     p = add("enrich", cmd_enrich, EPILOG_ENRICH)
     p.add_argument("--all", action="store_true", help="look up every source and HELO name again")
-    p.add_argument("--store", metavar="URL", help="the store (default: DATA_DIR/relaypot.sqlite)")
-    p.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
-    p.add_argument("--data-dir", metavar="DIR", help="where the sensor wrote (./relaypot-data)")
+    _add_store_options(p)
     p = add("import", cmd_import, EPILOG_IMPORT)
     p.add_argument("files", nargs="+", metavar="FILE", help="JSON lines files written by the sensor (.gz too)")
-    p.add_argument("--store", metavar="URL", help="the store (default: DATA_DIR/relaypot.sqlite)")
-    p.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
-    p.add_argument("--data-dir", metavar="DIR", help="where the store is (./relaypot-data)")
+    _add_store_options(p)
     p = add("geo", cmd_geo, EPILOG_GEO)
     p.add_argument("action", choices=["update"], help="update: download and install the databases")
     p.add_argument("--mirror", metavar="URL", help="fetch the files from here instead of download.db-ip.com/free")
