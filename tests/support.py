@@ -6,7 +6,6 @@ import asyncio
 import os
 import random
 import shutil
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -114,12 +113,9 @@ class RunningSensor:
             time.sleep(0.02)
         raise AssertionError(f"waited {timeout}s for {count} {kind} records; have {len(self.records(kind))}")
 
-    def sql(self, query: str, params: tuple = ()) -> list[tuple]:
-        conn = sqlite3.connect(self.data_dir / "relaypot.sqlite")
-        try:
-            return conn.execute(query, params).fetchall()
-        finally:
-            conn.close()
+    def sql(self, query: str) -> list[tuple]:
+        """Rows from this sensor's store, whichever engine `[store] url` names."""
+        return fetch(app.store_url(self.settings), query)
 
 
 def make_session(persona: str = "exchange2000", hostname: str = "mail.example.com", tls: bool = False,

@@ -53,8 +53,6 @@ def test_smtp_source_many_parallel_sessions(sensor_factory):
 
 def test_smtp_source_into_a_postgresql_store(sensor_factory, postgresql_url):
     """The sensor with `[store] url = postgresql://...`: parallel sessions, every one in PostgreSQL."""
-    from support import fetch
-
     smtp_source = require("smtp-source")
     sensor = sensor_factory(store__url=postgresql_url, limits__max_connections_per_ip=64)
     result = run([smtp_source, "-s", "10", "-m", "50", "-l", "1500", "-f", "bulk@spam.example",
@@ -63,10 +61,9 @@ def test_smtp_source_into_a_postgresql_store(sensor_factory, postgresql_url):
     sensor.wait_for("session.closed", 50, timeout=30)
     sensor.stop()
     assert not (sensor.data_dir / "relaypot.sqlite").exists()
-    assert fetch(postgresql_url, "SELECT count(*), sum(messages) FROM sessions WHERE close_reason = 'quit'") == [
-        (50, 50)]
-    assert fetch(postgresql_url, "SELECT count(*), count(DISTINCT sha256) FROM messages") == [(50, 50)]
-    assert fetch(postgresql_url, "SELECT count(*) FROM events") == [(len(sensor.memory.records), )]
+    assert sensor.sql("SELECT count(*), sum(messages) FROM sessions WHERE close_reason = 'quit'") == [(50, 50)]
+    assert sensor.sql("SELECT count(*), count(DISTINCT sha256) FROM messages") == [(50, 50)]
+    assert sensor.sql("SELECT count(*) FROM events") == [(len(sensor.memory.records),)]
 
 
 def test_nmap_identifies_the_exchange_persona_as_windows(sensor):
