@@ -220,8 +220,13 @@ def main() -> int:
     reference_uv = Server("aiosmtpd+uvloop", [sys.executable, str(HERE / "aiosmtpd_server.py"), "{port}", "uvloop"], {})
     # The floor: answering SMTP and recording nothing, on uvloop (what relaypot runs on).
     floor = Server("bare+uvloop", [sys.executable, str(HERE / "bare_responder.py"), "{port}", "uvloop"], {})
+    # The floor of recording: the bare responder plus the least any Python sensor that records
+    # everything must write (each line, each message, JSON lines and SQLite rows; no parsing).
+    recording_floor = Server("recording-floor", [sys.executable, str(HERE / "recording_floor.py"), "{port}",
+                                                 "uvloop"], {})
     chosen = set(args.only.split(",")) if args.only else None
-    servers = [s for s in (reference, reference_uv, floor, relaypot) if chosen is None or s.name in chosen]
+    servers = [s for s in (reference, reference_uv, floor, recording_floor, relaypot)
+               if chosen is None or s.name in chosen]
 
     print(f"# smtp-source -s {args.sessions} -m {args.messages} -l {args.size}; server on core 0, client on "
           f"core 1; Python {sys.version.split()[0]}; relaypot writes to {data}; {args.repeat} interleaved rounds")
@@ -236,6 +241,8 @@ def main() -> int:
                 # a journal, creating files right after deleting many costs several times more (the
                 # allocator skips inodes freed in the last minutes), which no sensor in the field pays.
                 server.argv[server.argv.index("--data-dir") + 1] = str(data / f"run{n + 1}")
+            if server is recording_floor:
+                server.env["RECORDING_FLOOR_DIR"] = str(data / f"floor{n + 1}")
             results[server.name] = throughput(server, args.messages, args.sessions, args.size, smtp_source,
                                               args.settle)
         rounds.append(results)
@@ -253,12 +260,15 @@ def main() -> int:
         print("relaypot CPU µs/session by thread (median): " + ", ".join(
             f"{label} {median(run.get(label, 0.0) for run in runs):.0f}" for label in labels
             if median(run.get(label, 0.0) for run in runs) >= 1))
-        for name in ("aiosmtpd", "aiosmtpd+uvloop", "bare+uvloop"):
-            if any(s.name == name for s in servers):
-                ratios = [r["relaypot"]["cpu_us_per_session"] / r[name]["cpu_us_per_session"] for r in rounds]
-                speed = [r["relaypot"]["sessions_per_s"] / r[name]["sessions_per_s"] for r in rounds]
-                print(f"relaypot / {name}: CPU per session {median(ratios):.2f}x "
+    names = [s.name for s in servers]
+    for subject in ("relaypot", "recording-floor"):
+        for name in ("aiosmtpd", "aiosmtpd+uvloop", "bare+uvloop", "recording-floor"):
+            if subject in names and name in names and name != subject:
+                ratios = [r[subject]["cpu_us_per_session"] / r[name]["cpu_us_per_session"] for r in rounds]
+                speed = [r[subject]["sessions_per_s"] / r[name]["sessions_per_s"] for r in rounds]
+                print(f"{subject} / {name}: CPU per session {median(ratios):.2f}x "
                       f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)}), sessions/s {median(speed):.2f}x")
+    if relaypot in servers:
         print("target: relaypot's CPU per session at most 0.30x aiosmtpd's")
         last = Path(relaypot.argv[relaypot.argv.index("--data-dir") + 1])
         conn = sqlite3.connect(last / "relaypot.sqlite")

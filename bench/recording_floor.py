@@ -1,0 +1,117 @@
+"""A second floor: the bare responder plus the least recording any Python sensor must do.
+
+It answers as `bare_responder.py` does and records, per session, what the issue's "while recording
+everything" cannot go below, and nothing more: every line received and the reply code it got, a
+record when the session opens and closes, each message's sha256 and the message itself in an
+`.eml` file (written before its 250), every record as a JSON line in `events.jsonl` and as a row
+in SQLite (WAL, batched `executemany` in a writer thread, as relaypot's sinks do). No parsing:
+no envelope, no headers, no typed tables, no indexes, no classifiers. Whatever relaypot costs
+beyond this is relaypot's; this much any Python server recording everything pays.
+
+    python3 bench/recording_floor.py PORT [uvloop]     (data in $RECORDING_FLOOR_DIR)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import os
+import sqlite3
+import sys
+import threading
+import time
+
+from serve import serve
+
+DIR = os.environ.get("RECORDING_FLOOR_DIR") or sys.exit("set RECORDING_FLOOR_DIR")
+os.makedirs(f"{DIR}/messages", exist_ok=True)
+pending: list[tuple] = []  # (session, seq, time, kind, data): the loop appends, the writer takes
+sessions = itertools.count(1)
+wake = threading.Event()
+
+
+def writer() -> None:
+    db = sqlite3.connect(f"{DIR}/floor.sqlite", check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE IF NOT EXISTS events (session INTEGER, seq INTEGER, ts REAL, kind TEXT, data TEXT)")
+    out = open(f"{DIR}/events.jsonl", "a", encoding="utf-8")
+    global pending
+    while True:
+        wake.wait(0.5)
+        wake.clear()
+        batch, pending = pending, []  # one atomic swap under the GIL: no lock on the loop's path
+        if not batch:
+            continue
+        rows = [(s, q, t, k, d if isinstance(d, str) else d.decode("utf-8", "replace")) for s, q, t, k, d in batch]
+        out.write("".join(json.dumps({"session": s, "seq": q, "ts": t, "kind": k, "data": d}) + "\n"
+                          for s, q, t, k, d in rows))
+        out.flush()
+        db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
+        db.commit()
+
+
+class RecordingBare(asyncio.Protocol):
+    __slots__ = ("transport", "buf", "data", "session", "seq")
+
+    def record(self, kind: str, data) -> None:
+        self.seq += 1
+        pending.append((self.session, self.seq, time.time(), kind, data))
+        if len(pending) >= 10000:
+            wake.set()
+
+    def reply(self, line: bytes, text: bytes) -> None:
+        self.record("command", line + b" -> " + text[:3])
+        self.transport.write(text)
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.buf = b""
+        self.data = False
+        self.session = next(sessions)
+        self.seq = 0
+        self.record("opened", repr(transport.get_extra_info("peername")))
+        transport.write(b"220 bench.example ESMTP\r\n")
+
+    def connection_lost(self, exc):
+        self.record("closed", "")
+
+    def data_received(self, chunk):
+        self.buf += chunk
+        while True:
+            if self.data:
+                end = self.buf.find(b"\r\n.\r\n")
+                if end < 0:
+                    return
+                body, self.buf = self.buf[:end + 2], self.buf[end + 5:]
+                self.data = False
+                sha = hashlib.sha256(body).hexdigest()
+                fd = os.open(f"{DIR}/messages/{sha}.eml", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+                os.write(fd, body)
+                os.close(fd)
+                self.record("message", sha)
+                self.transport.write(b"250 2.0.0 Ok: queued\r\n")
+                continue
+            end = self.buf.find(b"\r\n")
+            if end < 0:
+                return
+            line, self.buf = self.buf[:end], self.buf[end + 2:]
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                self.data = True
+                self.reply(line, b"354 End data with <CR><LF>.<CR><LF>\r\n")
+            elif verb == b"QUIT":
+                self.reply(line, b"221 2.0.0 Bye\r\n")
+                self.transport.close()
+                return
+            elif verb == b"EHLO":
+                self.reply(line, b"250-bench.example\r\n250 PIPELINING\r\n")
+            else:
+                self.reply(line, b"250 2.0.0 Ok\r\n")
+
+
+if __name__ == "__main__":
+    threading.Thread(target=writer, daemon=True, name="writer").start()
+    serve(RecordingBare)
