@@ -19,6 +19,7 @@ from relaypot.config import Settings, parse_listen
 from relaypot.enrich import base as enrichers
 from relaypot.enrich.runner import EnrichmentRunner
 from relaypot.errors import ConfigError
+from relaypot.import_jsonl import import_files
 from relaypot.personas import model
 from relaypot.pipeline import EventBus
 from relaypot.protocol.settings import SessionLimits, SessionSettings
@@ -26,6 +27,7 @@ from relaypot.sinks.base import Sink
 from relaypot.sinks.console import ConsoleSummary
 from relaypot.sinks.jsonl import JsonlSink
 from relaypot.sinks.sql import SqlSink
+from relaypot.spool import Spool
 from relaypot.storage.database import sqlite_url
 from relaypot.storage.messages import MessageStore
 from relaypot.transport.server import Listener, ServerLimits, SmtpServer
@@ -52,6 +54,11 @@ def store_url(settings: Settings) -> str:
 
 def jsonl_sink(settings: Settings, data_dir: Path) -> JsonlSink:
     return JsonlSink(data_dir, settings.store.jsonl_rotate, settings.store.jsonl_max_bytes, settings.store.fsync)
+
+
+def sql_spool(sink: SqlSink, data_dir: Path) -> Spool:
+    """Where the SQL store's batches wait while it is away; replayed as `relaypot import` would."""
+    return Spool(data_dir / "spool" / sink.name, lambda path: import_files([path], sink).line())
 
 
 def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
@@ -84,9 +91,11 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
     sinks: list[Sink] = []
     if settings.store.jsonl:
         sinks.append(jsonl_sink(settings, data_dir))
-    sinks.append(SqlSink(store_url(settings), tuple(settings.smtp.domains), hostname))
+    sql = SqlSink(store_url(settings), tuple(settings.smtp.domains), hostname)
+    sinks.append(sql)
     sinks.extend(extra_sinks)
-    bus = EventBus(sinks, settings.store.flush_interval, high_water=settings.store.queue_limit)
+    bus = EventBus(sinks, settings.store.flush_interval, high_water=settings.store.queue_limit,
+                   retry_for=settings.store.retry_for, spools={sql.name: sql_spool(sql, data_dir)})
     if not settings.run.quiet:
         bus.listeners.append(ConsoleSummary())
     store = MessageStore(data_dir / "messages", limits.max_store_bytes, settings.store.fsync)

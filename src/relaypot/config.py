@@ -63,6 +63,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("store", "flush_interval", "float", 1.0, "seconds between sink flushes (the most a kill -9 loses)"),
     Option("store", "fsync", "bool", False, "fsync messages and event files (survives power loss; slower)"),
     Option("store", "queue_limit", "int", 100_000, "records queued per sink before clients are paused"),
+    Option("store", "retry_for", "float", 30.0,
+           "seconds a failing store is retried before its records are spooled to DATA_DIR/spool"),
     Option("enrich", "enabled", "bool", True, "look up every new source: geography, reverse DNS, DNSBLs, OS"),
     Option("enrich", "resolver", "str", "", "DNS server as IP or IP:PORT (default: the system's, /etc/resolv.conf)"),
     Option("enrich", "dns_timeout", "float", 2.0, "seconds before a DNS question counts as unanswered"),
@@ -266,6 +268,8 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
             raise fail("limits", key, "must be more than 0 seconds")
     if values[("store", "flush_interval")] <= 0:
         raise fail("store", "flush_interval", "must be more than 0 seconds")
+    if values[("store", "retry_for")] < 0:
+        raise fail("store", "retry_for", "must be 0 seconds or more")
     url = values[("store", "url")]
     if url and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise fail("store", "url", "use sqlite:///PATH or postgresql://...")

@@ -96,15 +96,18 @@ def _check_identity(data: object) -> None:
 
 
 def _write(sink: SqlSink, pending: list[tuple[str, Record]], summary: ImportSummary) -> None:
-    """One transaction; when the store refuses it, halves until the refused records are found and
-    skipped (a field of the wrong type in an edited file), so one bad line costs only itself."""
+    """One transaction; when the store refuses a record in it (a field of the wrong type in an
+    edited file), halves until that record is found and skipped, so one bad line costs only itself.
+    When the store itself fails (down, locked, a table missing, no right to write), nothing is
+    skipped: StorageError, and the caller keeps its file."""
     try:
         sink.write([record for _, record in pending])
     except StorageError:
         raise
     except Exception as exc:  # noqa: BLE001 (the store's own error types differ by engine)
-        if isinstance(exc, _operational_errors()):  # the store itself failed: no line is to blame
-            raise StorageError(f"the store failed: {exc}") from None
+        store_errors, record_errors = _driver_errors()
+        if isinstance(exc, store_errors) and not isinstance(exc, record_errors):
+            raise StorageError(f"the store failed: {' '.join(str(exc).split())}") from None
         if len(pending) == 1:
             summary.skip(pending[0][0], f"the store refused it: {exc.__class__.__name__}")
             return
@@ -115,14 +118,18 @@ def _write(sink: SqlSink, pending: list[tuple[str, Record]], summary: ImportSumm
     summary.records += len(pending)
 
 
-def _operational_errors() -> tuple[type[BaseException], ...]:
+def _driver_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(every error the database drivers raise, those of them that blame a value: SQLSTATE
+    classes 22 and 23). Anything else a write raises comes from building a record's rows."""
     import sqlite3  # noqa: PLC0415
 
-    errors: list[type[BaseException]] = [sqlite3.OperationalError]
+    store: list[type[BaseException]] = [sqlite3.Error]
+    record: list[type[BaseException]] = [sqlite3.DataError, sqlite3.IntegrityError]
     try:
         import psycopg  # noqa: PLC0415 (optional)
 
-        errors.append(psycopg.OperationalError)
+        store.append(psycopg.Error)
+        record += [psycopg.DataError, psycopg.IntegrityError]
     except ImportError:
         pass
-    return tuple(errors)
+    return tuple(store), tuple(record)

@@ -16,14 +16,13 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from relaypot.events import Event, Record
 from relaypot.sinks.base import Sink
+from relaypot.spool import Spool
 
 log = logging.getLogger(__name__)
-
-RETRIES = 7
 
 _second = -1
 _prefix = ""
@@ -82,22 +81,34 @@ class Recorder:
 
 
 class SinkWorker:
-    """One sink, its bounded queue and its thread; failures are counted and logged, never raised."""
+    """One sink, its bounded queue and its thread; failures are counted and logged, never raised.
 
-    def __init__(self, sink: Sink, bus: EventBus, flush_interval: float, batch_size: int) -> None:
+    A batch is retried with backoff for `retry_for` seconds, then handed to the sink's spool (kept
+    on disk, replayed once the sink writes again) or, for a sink without one, dropped, loudly.
+    While the sink is failing, a new batch gets one attempt before the spool, so a store away for
+    an hour neither pauses the clients nor costs a record.
+    """
+
+    def __init__(self, sink: Sink, bus: EventBus, flush_interval: float, batch_size: int, retry_for: float,
+                 spool: Spool | None = None) -> None:
         self.sink = sink
         self.bus = bus
         self.flush_interval = flush_interval
         self.batch_size = batch_size
+        self.retry_for = retry_for
+        self.spool = spool
         self.queue: deque[Record] = deque()
         self.wake = threading.Event()
         self.stopping = False
+        self.failing = False
         self.failures = 0
         self.written = 0
+        self.spooled = 0
         self.dropped = 0
         self.thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
         self.opened = threading.Event()
         self.open_error: BaseException | None = None
+        self._next_replay = 0.0
 
     def start(self) -> None:
         self.thread.start()
@@ -114,12 +125,14 @@ class SinkWorker:
             self.opened.set()
             return
         self.opened.set()
+        self._replay()  # what an earlier run spooled
         while True:
             self.wake.wait(self.flush_interval)
             self.wake.clear()
             self._drain()
             if self.stopping and not self.queue:
                 break
+            self._replay()
         try:
             self.sink.close()
         except Exception:  # noqa: BLE001
@@ -134,22 +147,53 @@ class SinkWorker:
             self.bus._maybe_uncongested()
 
     def _write(self, batch: list[Record]) -> None:
-        # About 30 s of retries: a locked database or a full disk for a moment loses nothing
-        # (clients are paused meanwhile); a sink broken for longer drops the batch, loudly.
-        for attempt in range(RETRIES):
+        # A locked database or a restarting server for a moment costs a pause, not a spool file.
+        deadline = time.monotonic() + (0.0 if self.failing else self.retry_for)
+        attempt = 0
+        while True:
             try:
                 self.sink.write(batch)
                 self.written += len(batch)
+                if self.failing:
+                    self.failing = False
+                    log.warning("sink %s writes again", self.sink.name)
                 return
             except Exception:  # noqa: BLE001 (one failing sink must not stop the rest)
                 self.failures += 1
                 if self.failures == 1 or self.failures % 100 == 0:
                     log.exception("sink %s failed (failure %d)", self.sink.name, self.failures)
-                if self.stopping and attempt >= 1:
-                    break
-                time.sleep(min(0.25 * 2**attempt, 8.0))
+            delay = min(0.25 * 2**attempt, 8.0)
+            if (self.stopping and attempt >= 1) or time.monotonic() + delay > deadline:
+                break
+            time.sleep(delay)
+            attempt += 1
+        self.failing = True
+        kept = self.spool.keep(batch) if self.spool is not None else None
+        if kept is not None:
+            self.spooled += len(batch)
+            log.error("sink %s is failing: %d records spooled to %s, to be written once it recovers",
+                      self.sink.name, len(batch), kept)
+            return
         self.dropped += len(batch)
         log.error("sink %s dropped %d records after repeated failures", self.sink.name, len(batch))
+
+    def _replay(self) -> None:
+        """Replay one spooled file when the sink is writing (or every few seconds, to find out)."""
+        if self.spool is None or self.stopping:
+            return
+        now = time.monotonic()
+        if self.failing and now < self._next_replay:
+            return
+        if not self.spool.pending():
+            return
+        if self.spool.replay_oldest():
+            if self.failing:
+                self.failing = False
+                log.warning("sink %s writes again", self.sink.name)
+            self.wake.set()  # more files, if any, on the next turn: live records go first
+        else:
+            self.failing = True
+            self._next_replay = now + max(5.0, self.flush_interval)
 
     def stop(self) -> None:
         self.stopping = True
@@ -160,11 +204,14 @@ class EventBus:
     """Fan-out of records to sink workers, and to in-loop listeners (the terminal summary, tests)."""
 
     def __init__(self, sinks: Iterable[Sink] = (), flush_interval: float = 1.0, high_water: int = 100_000,
-                 batch_size: int = 20_000) -> None:
+                 batch_size: int = 20_000, retry_for: float = 30.0, spools: Mapping[str, Spool] | None = None
+                 ) -> None:
         # Big batches: the SQL sink's cost per record falls by about a quarter from 5,000 to
         # 20,000 (fewer transactions rewrite the same hot B-tree pages). A sink still wakes every
         # flush_interval, or once half a batch is waiting.
-        self.workers = [SinkWorker(s, self, flush_interval, batch_size) for s in sinks]
+        spools = spools or {}
+        self.workers = [SinkWorker(s, self, flush_interval, batch_size, retry_for, spools.get(s.name))
+                        for s in sinks]
         self.listeners: list[Callable[[Record], None]] = []
         self.high_water = high_water
         self.low_water = high_water // 2
@@ -233,4 +280,4 @@ class EventBus:
 
     def stats(self) -> dict[str, dict[str, int]]:
         return {w.sink.name: {"written": w.written, "queued": len(w.queue), "failures": w.failures,
-                              "dropped": w.dropped} for w in self.workers}
+                              "spooled": w.spooled, "dropped": w.dropped} for w in self.workers}

@@ -19,6 +19,7 @@ SCHEMA_VERSION = 1
 # loop hand the GIL back and forth for every row). Under SQLite's 32766 and PostgreSQL's 65535
 # parameter limits for any of our tables.
 ROWS_PER_STATEMENT = 200
+CONNECT_TIMEOUT = 10  # seconds; a URL's own connect_timeout wins
 
 
 class Insert:
@@ -76,7 +77,9 @@ class Database:
                 ) from None
             self._unbindable = (UnicodeEncodeError, psycopg.DataError)  # DataError: NUL in text
             try:
-                self.conn = psycopg.connect(url, autocommit=True)
+                # A server that drops packets would otherwise hold the sink's thread for minutes.
+                timeout = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT}
+                self.conn = psycopg.connect(url, autocommit=True, **timeout)
             except psycopg.Error as exc:
                 raise StorageError(f"cannot connect to PostgreSQL: {' '.join(str(exc).split())}") from None
         else:
@@ -139,7 +142,9 @@ class Database:
             sql = statement.sql(len(chunk), self.dialect)
             try:
                 self.conn.execute(sql, params)
-            except self._unbindable:
+            except self._unbindable as exc:
+                if getattr(exc, "sqlstate", None):  # the server refused a value (not text it could
+                    raise  # not be sent): its transaction is aborted, and the error names the record
                 self.conn.execute(sql, [storable_text(v) if type(v) is str else v for v in params])
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple]:

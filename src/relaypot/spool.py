@@ -1,0 +1,78 @@
+"""Batches a sink could not write within its retry window, kept on disk until it writes again.
+
+An event once accepted is never dropped because a store is away: a PostgreSQL down for an hour,
+a SQLite file locked by another program. The sink's worker hands such a batch here; it becomes
+one JSON lines file (the format of `events.jsonl`), and once the sink writes again, the worker
+replays the files oldest first through the sink's replay function (for the SQL store,
+`relaypot import`'s path: idempotent, and a record the store refuses costs only itself).
+A file is deleted only after its replay succeeded. Files left by an earlier run are replayed
+when the sensor starts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from relaypot.events import Record
+
+log = logging.getLogger(__name__)
+
+_counter = itertools.count(1)
+
+
+class Spool:
+    """One sink's spooled batches: `DIRECTORY/<UTC time>-<pid>-<n>.jsonl`, names sorting by age."""
+
+    def __init__(self, directory: Path, replay: Callable[[Path], object]) -> None:
+        self.directory = directory
+        self._replay = replay
+
+    def keep(self, records: Sequence[Record]) -> Path | None:
+        """Write `records` to a new spool file, durably; None (logged) when even that fails."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = self.directory / f"{stamp}-{os.getpid()}-{next(_counter):06d}.jsonl"
+        partial = path.with_name(path.name + ".partial")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with open(partial, "wb") as out:
+                out.write(b"".join(record.to_json() + b"\n" for record in records))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(partial, path)  # a replay never sees a file still being written
+        except OSError as exc:
+            log.error("cannot spool %d records to %s: %s", len(records), self.directory, exc.strerror or exc)
+            return None
+        return path
+
+    def pending(self) -> list[Path]:
+        """Spooled files, oldest first. A `.partial` left by a crash mid-write counts too: its
+        lines are whole but perhaps the last, and a replay skips a cut line."""
+        try:
+            names = sorted(p for p in self.directory.iterdir() if p.name.endswith((".jsonl", ".jsonl.partial")))
+        except OSError:
+            return []
+        return names
+
+    def replay_oldest(self) -> bool:
+        """Replay the oldest file through the sink; True when it is written (and deleted)."""
+        files = self.pending()
+        if not files:
+            return True
+        path = files[0]
+        try:
+            outcome = self._replay(path)
+        except Exception as exc:  # noqa: BLE001 (the store is still away: keep the file, try later)
+            log.warning("spooled %s not replayed yet: %s", path.name, exc)
+            return False
+        try:
+            path.unlink()
+        except OSError as exc:
+            log.error("replayed %s but cannot delete it (a later replay repeats it harmlessly): %s",
+                      path, exc.strerror)
+        log.info("replayed spooled %s: %s", path.name, outcome)
+        return True

@@ -1,0 +1,195 @@
+"""A store away for longer than the retry window costs no record: batches are spooled to disk and
+replayed, by themselves, once the store writes again. Real SQLite and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from relaypot import app
+from relaypot.pipeline import EventBus
+from relaypot.sinks.sql import SqlSink
+from relaypot.spool import Spool
+from support import RunningSensor, fetch
+from test_sinks import session_records
+
+
+def execute(url: str, *statements: str) -> None:
+    from relaypot.storage.database import Database
+
+    db = Database(url, must_exist=True)
+    try:
+        for statement in statements:
+            db.conn.execute(statement)
+        if not url.startswith("postgresql"):
+            db.conn.commit()
+    finally:
+        db.close()
+
+
+@contextmanager
+def store_refusing_writes(url: str):
+    """The store answers, but refuses every write into `events`, even after a reconnect (which
+    recreates missing tables): the table is moved aside and a view that takes no rows stands in."""
+    execute(url, "ALTER TABLE events RENAME TO events_away",
+            "CREATE VIEW events AS SELECT DISTINCT * FROM events_away")
+    try:
+        yield
+    finally:
+        execute(url, "DROP VIEW events", "ALTER TABLE events_away RENAME TO events")
+
+
+def wait(condition, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def spooled(spool: Spool) -> list[dict]:
+    return [json.loads(line) for path in spool.pending() for line in path.read_text().splitlines()]
+
+
+def spooled_sessions(spool: Spool) -> list[str]:
+    return [record["session"] for record in spooled(spool)]
+
+
+def test_a_store_refusing_writes_spools_them_and_replays_them_once_it_recovers(store_url, tmp_path):
+    sink = SqlSink(store_url)
+    spool = app.sql_spool(sink, tmp_path)
+    bus = EventBus([sink], flush_interval=0.05, retry_for=2.0, spools={"sql": spool})
+    bus.start()
+    try:
+        for record in session_records("a"):
+            bus.publish(record)
+        assert bus.flush(10)
+        with store_refusing_writes(store_url):
+            for record in session_records("b"):
+                bus.publish(record)
+            assert wait(lambda: bus.stats()["sql"]["spooled"] == 4)
+            # While the store is known to fail, a new batch is tried once, then spooled: a store
+            # away for an hour neither holds records in memory nor pauses the clients.
+            started = time.monotonic()
+            for record in session_records("c"):
+                bus.publish(record)
+            assert wait(lambda: bus.stats()["sql"]["spooled"] == 8)
+            assert time.monotonic() - started < 1.0  # not another 2 s retry window
+            assert spooled_sessions(spool) == ["b"] * 4 + ["c"] * 4
+            assert len(spool.pending()) == 2
+        # No new records arrive: the worker probes the store by itself and replays the spool.
+        assert wait(lambda: not spool.pending(), timeout=30)
+    finally:
+        bus.close()
+    stats = bus.stats()["sql"]
+    assert stats["dropped"] == 0 and stats["written"] == 4 and stats["failures"] >= 2
+    assert fetch(store_url, "SELECT session_id, close_reason FROM sessions ORDER BY session_id") == [
+        ("a", "quit"), ("b", "quit"), ("c", "quit")]
+    assert fetch(store_url, "SELECT count(*) FROM events") == [(12,)]
+    assert fetch(store_url, "SELECT count(*) FROM commands") == [(3,)]
+
+
+def test_a_sink_without_a_spool_still_drops_loudly_after_its_window(tmp_path):
+    """The old contract where no spool is configured (a library user's own bus): counted, logged."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    sink = SqlSink(url)
+    bus = EventBus([sink], flush_interval=0.05, retry_for=0.3)
+    bus.start()
+    try:
+        for record in session_records("a"):
+            bus.publish(record)
+        assert bus.flush(10)
+        with store_refusing_writes(url):
+            for record in session_records("b"):
+                bus.publish(record)
+            assert wait(lambda: bus.stats()["sql"]["dropped"] == 4)
+    finally:
+        bus.close()
+    assert bus.stats()["sql"]["spooled"] == 0
+
+
+def test_a_spool_file_cut_by_a_crash_is_replayed_up_to_the_cut(tmp_path):
+    """A `.partial` file (the sensor died while spooling) still counts: its whole lines go in."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    sink = SqlSink(url)
+    spool = app.sql_spool(sink, tmp_path)
+    whole = b"".join(r.to_json() + b"\n" for r in session_records("a"))
+    spool.directory.mkdir(parents=True)
+    (spool.directory / "20261127T100000Z-1-000001.jsonl.partial").write_bytes(whole + b'{"session": "b", "se')
+    sink.open()
+    try:
+        assert spool.replay_oldest()
+    finally:
+        sink.close()
+    assert spool.pending() == []
+    assert fetch(url, "SELECT session_id FROM sessions") == [("a",)]
+
+
+def test_a_replay_the_store_refuses_keeps_its_file(tmp_path):
+    """Replay deletes a file only once it is written: a store failing mid-replay skips nothing."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    sink = SqlSink(url)
+    sink.open()
+    spool = app.sql_spool(sink, tmp_path)
+    kept = spool.keep(session_records("a"))
+    assert kept is not None and spool.pending() == [kept]
+    try:
+        with store_refusing_writes(url):
+            assert not spool.replay_oldest()
+            assert spool.pending() == [kept]
+        assert spool.replay_oldest()
+    finally:
+        sink.close()
+    assert spool.pending() == []
+    assert fetch(url, "SELECT count(*) FROM events") == [(4,)]
+
+
+def send(address: tuple[str, int], n: int) -> None:
+    with smtplib.SMTP(*address, timeout=10) as client:
+        client.ehlo("spool.example")
+        client.sendmail("a@spool.example", ["victim@example.net"], f"Subject: spooled {n}\r\n\r\nhello {n}\r\n")
+
+
+def test_a_sensor_keeps_what_postgresql_refused_and_writes_it_after_a_restart(postgresql_server, postgresql_url,
+                                                                              tmp_path):
+    """PostgreSQL refuses connections while sessions arrive, and the sensor is stopped before it
+    is back: the next start replays the spool, and the store holds every session, unaided."""
+    import psycopg
+
+    name = postgresql_url.rsplit("/", 1)[1]
+    sensor = RunningSensor(tmp_path / "data", store__url=postgresql_url, store__retry_for=0.5)
+    try:
+        send(sensor.address, 0)
+        assert wait(lambda: fetch(postgresql_url, "SELECT count(*) FROM sessions WHERE close_reason = 'quit'")
+                    == [(1,)])
+        with psycopg.connect(postgresql_server.url(), autocommit=True) as admin:
+            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        for n in range(1, 4):
+            send(sensor.address, n)
+        spool = Spool(sensor.data_dir / "spool" / "sql", lambda path: None)
+        assert wait(lambda: sum(r["kind"] == "session.closed" for r in spooled(spool)) == 3)
+    finally:
+        sensor.stop()
+    sessions = set(spooled_sessions(spool))
+    assert len(sessions) == 3
+    with psycopg.connect(postgresql_server.url(), autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+    assert fetch(postgresql_url, "SELECT count(*) FROM sessions") == [(1,)]
+
+    restarted = RunningSensor(tmp_path / "data", store__url=postgresql_url, store__retry_for=0.5)
+    try:
+        assert wait(lambda: not spool.pending())
+    finally:
+        restarted.stop()
+    rows = fetch(postgresql_url, "SELECT session_id, close_reason, messages FROM sessions")
+    assert len(rows) == 4 and {r[0] for r in rows} >= sessions
+    assert all(reason == "quit" and messages == 1 for _, reason, messages in rows)
+    subjects = fetch(postgresql_url, "SELECT subject FROM messages ORDER BY subject")
+    assert subjects == [(f"spooled {n}",) for n in range(4)]
+    jsonl = [json.loads(line) for line in Path(tmp_path / "data" / "events.jsonl").read_text().splitlines()]
+    assert fetch(postgresql_url, "SELECT count(*) FROM events") == [(len(jsonl),)]
