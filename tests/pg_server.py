@@ -84,7 +84,9 @@ class PostgresServer:
 
         name = f"t_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
+            # A language's collation, as a real server's databases often have (the cluster itself
+            # is --no-locale): the store must still order text as SQLite does. ICU needs no OS locale.
+            conn.execute(f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'")
         return self.url(name)
 
     def drop_database(self, url: str) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_TEXT = re.compile(r"\bTEXT\b")
 
 
 @dataclass(frozen=True)
@@ -12,9 +15,11 @@ class Dialect:
     blob: str
     placeholder: str  # what replaces each "?" in a statement
     ilike: str  # case-insensitive LIKE: SQLite's LIKE already ignores ASCII case; PostgreSQL needs ILIKE
+    text: str  # text compared byte by byte on both engines
 
     def schema(self, text: str) -> str:
-        return text.replace("{autoid}", self.autoid).replace("{blob}", self.blob)
+        text = text.replace("{autoid}", self.autoid).replace("{blob}", self.blob)
+        return text if self.text == "TEXT" else _TEXT.sub(self.text, text)
 
     def sql(self, statement: str) -> str:
         """Statements are written with "?" markers; PostgreSQL drivers want "%s"."""
@@ -24,5 +29,8 @@ class Dialect:
 
 
 # INTEGER PRIMARY KEY without AUTOINCREMENT: ids still grow, with no extra table to update.
-SQLITE = Dialect("sqlite", "INTEGER PRIMARY KEY", "BLOB", "?", "LIKE")
-POSTGRESQL = Dialect("postgresql", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA", "%s", "ILIKE")
+SQLITE = Dialect("sqlite", "INTEGER PRIMARY KEY", "BLOB", "?", "LIKE", "TEXT")
+# Text columns collate "C" on PostgreSQL: a database made with a language's collation (en_US,
+# ICU) would otherwise order names, and so break ties before a LIMIT, unlike SQLite's BINARY.
+POSTGRESQL = Dialect("postgresql", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA", "%s", "ILIKE",
+                     'TEXT COLLATE "C"')
