@@ -22,15 +22,18 @@ SESSION_COLUMNS = ("session_id", "sensor", "src_ip", "src_port", "dst_ip", "dst_
                    "relay", "probe", "auth", "harvest")
 _COL = {name: i for i, name in enumerate(SESSION_COLUMNS)}
 _FLAGS = ("tls", "relay", "probe", "auth", "harvest")
-_FIRST = ("src_port", "dst_ip", "dst_port", "listener", "persona", "hostname", "hour")
+_FIRST = ("src_port", "dst_ip", "dst_port", "listener", "persona", "hostname")
+_START = ("started", "hour")
 _HELO = ("helo_verb", "helo", "helo_class", "helo_syntax", "helo_peer")
 _LAST = ("ended", "commands", "messages", "bytes_in", "bytes_out", "close_reason", "duration", "shape")
-# A session's records may span batches: what a later batch knows fills in, never erases. The first
-# HELO/EHLO and start time win; a flag, once set, stays. The HELO columns move as one group, decided
-# by helo_verb: helo_peer is NULL for a name, so COALESCE alone would let a later EHLO's verdict
-# in. Portable to PostgreSQL as written.
+# A session's records may span batches: what a later batch knows fills in, never erases. The
+# earliest start wins (a spool replay or an import can bring a session's first records after its
+# later ones); the first HELO/EHLO written wins; a flag, once set, stays. The HELO columns move
+# as one group, decided by helo_verb: helo_peer is NULL for a name, so COALESCE alone would let a
+# later EHLO's verdict in. Portable to PostgreSQL as written.
 SESSION = Insert("sessions", SESSION_COLUMNS, "ON CONFLICT (session_id) DO UPDATE SET " + ", ".join(
     [f"{c} = COALESCE(sessions.{c}, excluded.{c})" for c in _FIRST]
+    + [f"{c} = CASE WHEN excluded.started < sessions.started THEN excluded.{c} ELSE sessions.{c} END" for c in _START]
     + [f"{c} = CASE WHEN sessions.helo_verb IS NULL THEN excluded.{c} ELSE sessions.{c} END" for c in _HELO]
     + [f"{c} = COALESCE(excluded.{c}, sessions.{c})" for c in _LAST]
     + [f"{c} = CASE WHEN excluded.{c} = 1 THEN 1 ELSE sessions.{c} END" for c in _FLAGS]
