@@ -285,14 +285,18 @@ def test_text_orders_byte_by_byte_on_both_engines(store_url):
 
 def test_a_session_whose_first_records_come_last_keeps_its_start(store_url):
     """A spool replay or an import can write a session's opening records after its later ones:
-    the row still starts when the session did, in that hour, and keeps what the close said."""
-    records = session_records("late", day="2026-11-27")
+    the row still starts when the session did, in that hour, names its first HELO, and keeps what
+    the close said."""
+    records = session_records("late", day="2026-11-27", helo="first.example")
     early = [Record(r.session, r.seq, f"2026-11-27T09:59:5{r.seq}.000000Z", r.sensor, r.src_ip, r.event)
              for r in records[:2]]
+    second = records[2]  # a second EHLO (after STARTTLS, say) in the later records
+    later = [Record(second.session, second.seq, second.ts, second.sensor, second.src_ip,
+                    Helo(verb="EHLO", hostname="second.example")), records[3]]
     sink = SqlSink(store_url)
     sink.open()
-    sink.write(records[2:])
+    sink.write(later)
     sink.write(early)
     sink.close()
     assert fetch(store_url, "SELECT started, hour, helo, close_reason, src_port FROM sessions") == [
-        ("2026-11-27T09:59:51.000000Z", "2026-11-27T09", "bot.example", "quit", 1)]
+        ("2026-11-27T09:59:51.000000Z", "2026-11-27T09", "first.example", "quit", 1)]

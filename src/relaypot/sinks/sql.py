@@ -28,13 +28,15 @@ _HELO = ("helo_verb", "helo", "helo_class", "helo_syntax", "helo_peer")
 _LAST = ("ended", "commands", "messages", "bytes_in", "bytes_out", "close_reason", "duration", "shape")
 # A session's records may span batches: what a later batch knows fills in, never erases. The
 # earliest start wins (a spool replay or an import can bring a session's first records after its
-# later ones); the first HELO/EHLO written wins; a flag, once set, stays. The HELO columns move
-# as one group, decided by helo_verb: helo_peer is NULL for a name, so COALESCE alone would let a
-# later EHLO's verdict in. Portable to PostgreSQL as written.
+# later ones), and so does the first HELO/EHLO (a batch is a run of a session's records, so one
+# that starts earlier than the row holds earlier records); a flag, once set, stays. The HELO
+# columns move as one group, decided by helo_verb: helo_peer is NULL for a name, so COALESCE alone
+# would let a later EHLO's verdict in. Portable to PostgreSQL as written.
 SESSION = Insert("sessions", SESSION_COLUMNS, "ON CONFLICT (session_id) DO UPDATE SET " + ", ".join(
     [f"{c} = COALESCE(sessions.{c}, excluded.{c})" for c in _FIRST]
     + [f"{c} = CASE WHEN excluded.started < sessions.started THEN excluded.{c} ELSE sessions.{c} END" for c in _START]
-    + [f"{c} = CASE WHEN sessions.helo_verb IS NULL THEN excluded.{c} ELSE sessions.{c} END" for c in _HELO]
+    + [f"{c} = CASE WHEN sessions.helo_verb IS NULL OR (excluded.helo_verb IS NOT NULL AND excluded.started < "
+       f"sessions.started) THEN excluded.{c} ELSE sessions.{c} END" for c in _HELO]
     + [f"{c} = COALESCE(excluded.{c}, sessions.{c})" for c in _LAST]
     + [f"{c} = CASE WHEN excluded.{c} = 1 THEN 1 ELSE sessions.{c} END" for c in _FLAGS]
 ))
