@@ -3,6 +3,9 @@
 Part 1 drives each server with Postfix's smtp-source (`-s 50 -m 20000 -l 1000`: 50 parallel
 sessions, 20,000 messages of 1000 bytes, one message per session), server and client pinned to
 different cores, and prints sessions/s, server CPU per session and peak RSS, with ratios.
+Beside relaypot and aiosmtpd (also on uvloop) run two floors: `bare_responder.py` (the same
+replies, nothing recorded) and `recording_floor.py` (those replies plus the least any Python
+sensor recording everything must write, with no parsing); `--only` picks among the five.
 Part 2 holds 10,000 idle connections open against each server and prints the memory each costs
 and how long a fresh client then waits for its banner.
 
