@@ -193,3 +193,30 @@ def test_a_sensor_keeps_what_postgresql_refused_and_writes_it_after_a_restart(po
     assert subjects == [(f"spooled {n}",) for n in range(4)]
     jsonl = [json.loads(line) for line in Path(tmp_path / "data" / "events.jsonl").read_text().splitlines()]
     assert fetch(postgresql_url, "SELECT count(*) FROM events") == [(len(jsonl),)]
+
+
+def test_a_full_spool_drops_loudly_and_frees_its_room_on_replay(tmp_path):
+    """The spool is bounded (`spool_max_bytes`): a store away for days cannot fill the sensor's disk."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    sink = SqlSink(url)
+    one_batch = len(b"".join(r.to_json() + b"\n" for r in session_records("b")))
+    spool = app.sql_spool(sink, tmp_path, max_bytes=one_batch + 10)
+    bus = EventBus([sink], flush_interval=0.05, retry_for=0.2, spools={"sql": spool})
+    bus.start()
+    try:
+        for record in session_records("a"):
+            bus.publish(record)
+        assert bus.flush(10)
+        with store_refusing_writes(url):
+            for record in session_records("b"):
+                bus.publish(record)
+            assert wait(lambda: bus.stats()["sql"]["spooled"] == 4)
+            assert spool.used == one_batch
+            for record in session_records("c"):
+                bus.publish(record)
+            assert wait(lambda: bus.stats()["sql"]["dropped"] == 4)
+        assert wait(lambda: not spool.pending(), timeout=30)
+    finally:
+        bus.close()
+    assert spool.used == 0
+    assert fetch(url, "SELECT session_id FROM sessions ORDER BY session_id") == [("a",), ("b",)]

@@ -56,9 +56,9 @@ def jsonl_sink(settings: Settings, data_dir: Path) -> JsonlSink:
     return JsonlSink(data_dir, settings.store.jsonl_rotate, settings.store.jsonl_max_bytes, settings.store.fsync)
 
 
-def sql_spool(sink: SqlSink, data_dir: Path) -> Spool:
+def sql_spool(sink: SqlSink, data_dir: Path, max_bytes: int = 1 << 30) -> Spool:
     """Where the SQL store's batches wait while it is away; replayed as `relaypot import` would."""
-    return Spool(data_dir / "spool" / sink.name, lambda path: import_files([path], sink).line())
+    return Spool(data_dir / "spool" / sink.name, lambda path: import_files([path], sink).line(), max_bytes)
 
 
 def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
@@ -95,7 +95,8 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
     sinks.append(sql)
     sinks.extend(extra_sinks)
     bus = EventBus(sinks, settings.store.flush_interval, high_water=settings.store.queue_limit,
-                   retry_for=settings.store.retry_for, spools={sql.name: sql_spool(sql, data_dir)})
+                   retry_for=settings.store.retry_for,
+                   spools={sql.name: sql_spool(sql, data_dir, settings.store.spool_max_bytes)})
     if not settings.run.quiet:
         bus.listeners.append(ConsoleSummary())
     store = MessageStore(data_dir / "messages", limits.max_store_bytes, settings.store.fsync)

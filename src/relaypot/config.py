@@ -65,6 +65,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("store", "queue_limit", "int", 100_000, "records queued per sink before clients are paused"),
     Option("store", "retry_for", "float", 30.0,
            "seconds a failing store is retried before its records are spooled to DATA_DIR/spool"),
+    Option("store", "spool_max_bytes", "bytes", 1 * GIB,
+           "disk for spooled records; past it, a failing store's batches are dropped (events.jsonl keeps them)"),
     Option("enrich", "enabled", "bool", True, "look up every new source: geography, reverse DNS, DNSBLs, OS"),
     Option("enrich", "resolver", "str", "", "DNS server as IP or IP:PORT (default: the system's, /etc/resolv.conf)"),
     Option("enrich", "dns_timeout", "float", 2.0, "seconds before a DNS question counts as unanswered"),

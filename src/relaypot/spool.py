@@ -28,25 +28,38 @@ _counter = itertools.count(1)
 class Spool:
     """One sink's spooled batches: `DIRECTORY/<UTC time>-<pid>-<n>.jsonl`, names sorting by age."""
 
-    def __init__(self, directory: Path, replay: Callable[[Path], object]) -> None:
+    def __init__(self, directory: Path, replay: Callable[[Path], object], max_bytes: int = 1 << 30) -> None:
         self.directory = directory
+        self.max_bytes = max_bytes
         self._replay = replay
+        self.used = sum(_size(path) for path in self.pending())
 
     def keep(self, records: Sequence[Record]) -> Path | None:
-        """Write `records` to a new spool file, durably; None (logged) when even that fails."""
+        """Write `records` to a new spool file, durably; None (logged) when the spool is full or
+        cannot be written. A store away for days must not fill the disk the sensor writes to."""
+        data = b"".join(record.to_json() + b"\n" for record in records)
+        if self.used + len(data) > self.max_bytes:
+            log.error("cannot spool %d records: the spool holds %d bytes of its %d (spool_max_bytes)",
+                      len(records), self.used, self.max_bytes)
+            return None
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         path = self.directory / f"{stamp}-{os.getpid()}-{next(_counter):06d}.jsonl"
         partial = path.with_name(path.name + ".partial")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             with open(partial, "wb") as out:
-                out.write(b"".join(record.to_json() + b"\n" for record in records))
+                out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(partial, path)  # a replay never sees a file still being written
         except OSError as exc:
             log.error("cannot spool %d records to %s: %s", len(records), self.directory, exc.strerror or exc)
+            try:
+                partial.unlink()
+            except OSError:
+                pass
             return None
+        self.used += len(data)
         return path
 
     def pending(self) -> list[Path]:
@@ -69,10 +82,19 @@ class Spool:
         except Exception as exc:  # noqa: BLE001 (the store is still away: keep the file, try later)
             log.warning("spooled %s not replayed yet: %s", path.name, exc)
             return False
+        size = _size(path)
         try:
             path.unlink()
+            self.used = max(0, self.used - size)
         except OSError as exc:
             log.error("replayed %s but cannot delete it (a later replay repeats it harmlessly): %s",
                       path, exc.strerror)
         log.info("replayed spooled %s: %s", path.name, outcome)
         return True
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
