@@ -72,7 +72,7 @@ def test_a_store_refusing_writes_spools_them_and_replays_them_once_it_recovers(s
             for record in session_records("b"):
                 bus.publish(record)
             assert wait(lambda: bus.stats()["sql"]["spooled"] == 4)
-            # While the store is known to fail, a new batch is tried once, then spooled: a store
+            # While the store is known to fail, a new batch goes straight to the spool: a store
             # away for an hour neither holds records in memory nor pauses the clients.
             started = time.monotonic()
             for record in session_records("c"):
@@ -220,3 +220,61 @@ def test_a_full_spool_drops_loudly_and_frees_its_room_on_replay(tmp_path):
         bus.close()
     assert spool.used == 0
     assert fetch(url, "SELECT session_id FROM sessions ORDER BY session_id") == [("a",), ("b",)]
+
+
+def test_a_replayed_batch_is_derived_as_it_would_have_been_live(tmp_path):
+    """A session opened before the store failed and ended while it was away: the replayed part is
+    derived with the session's own context (its destination address here), not a default one.
+    The live store, written without failures, is the reference."""
+    def batches():
+        records = session_records("x", helo="[192.0.2.1]")  # our own address: impersonation
+        return records[:1], records[1:]
+
+    reference_url = f"sqlite:///{tmp_path / 'reference.sqlite'}"
+    reference = SqlSink(reference_url)
+    reference.open()
+    for batch in batches():
+        reference.write(batch)
+    reference.close()
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    sink = SqlSink(url)
+    spool = app.sql_spool(sink, tmp_path)
+    bus = EventBus([sink], flush_interval=0.05, retry_for=0.2, spools={"sql": spool})
+    bus.start()
+    first, rest = batches()
+    try:
+        for record in first:
+            bus.publish(record)
+        assert bus.flush(10)
+        with store_refusing_writes(url):
+            for record in rest:
+                bus.publish(record)
+            assert wait(lambda: bus.stats()["sql"]["spooled"] == len(rest))
+        assert wait(lambda: not spool.pending(), timeout=30)
+    finally:
+        bus.close()
+    query = "SELECT helo, helo_class, helo_syntax, close_reason FROM sessions"
+    assert fetch(url, query) == fetch(reference_url, query) == [("[192.0.2.1]", "impersonation", "address_literal",
+                                                                 "quit")]
+
+
+def test_records_wait_behind_the_spool_so_the_store_gets_them_in_order(tmp_path):
+    """What an earlier run spooled goes in before anything newer, even though the store is up."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    sink = SqlSink(url)
+    spool = app.sql_spool(sink, tmp_path)
+    assert spool.keep(session_records("older1")) is not None  # replayed at start, one file per turn
+    assert spool.keep(session_records("older2")) is not None
+    bus = EventBus([sink], flush_interval=0.05, spools={"sql": spool})
+    for record in session_records("newer"):
+        bus.publish(record)  # queued before the worker starts: its first batch
+    bus.start()
+    try:
+        assert wait(lambda: not spool.pending() and bus.stats()["sql"]["queued"] == 0)
+        assert bus.flush(10)
+        assert wait(lambda: fetch(url, "SELECT count(*) FROM events") == [(12,)])
+    finally:
+        bus.close()
+    order = [row[0] for row in fetch(url, "SELECT session_id FROM events ORDER BY id")]
+    assert order == ["older1"] * 4 + ["older2"] * 4 + ["newer"] * 4

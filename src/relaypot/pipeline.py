@@ -85,8 +85,9 @@ class SinkWorker:
 
     A batch is retried with backoff for `retry_for` seconds, then handed to the sink's spool (kept
     on disk, replayed once the sink writes again) or, for a sink without one, dropped, loudly.
-    While the sink is failing, a new batch gets one attempt before the spool, so a store away for
-    an hour neither pauses the clients nor costs a record.
+    While the sink is failing, or its spool still holds anything, new batches go to the spool
+    behind what waits there: a store away for an hour neither pauses the clients nor costs a
+    record, and the store gets every record in the order it happened.
     """
 
     def __init__(self, sink: Sink, bus: EventBus, flush_interval: float, batch_size: int, retry_for: float,
@@ -147,6 +148,11 @@ class SinkWorker:
             self.bus._maybe_uncongested()
 
     def _write(self, batch: list[Record]) -> None:
+        if self.spool is not None and (self.failing or self.spool.used):
+            # Behind the spool: the store gets records in the order they happened, so a session's
+            # rows are derived as they would have been live (replay probes for a failing store).
+            self._keep_or_drop(batch, loud=False)
+            return
         # A locked database or a restarting server for a moment costs a pause, not a spool file.
         deadline = time.monotonic() + (0.0 if self.failing else self.retry_for)
         attempt = 0
@@ -168,23 +174,28 @@ class SinkWorker:
             time.sleep(delay)
             attempt += 1
         self.failing = True
+        self._next_replay = time.monotonic() + max(5.0, self.flush_interval)
+        self._keep_or_drop(batch, loud=True)
+
+    def _keep_or_drop(self, batch: list[Record], loud: bool) -> None:
         kept = self.spool.keep(batch) if self.spool is not None else None
         if kept is not None:
             self.spooled += len(batch)
-            log.error("sink %s is failing: %d records spooled to %s, to be written once it recovers",
-                      self.sink.name, len(batch), kept)
+            # Once per failure, not once a second for the length of an outage.
+            (log.error if loud else log.debug)(
+                "sink %s: %d records spooled to %s, to be written once it writes again (%d so far)",
+                self.sink.name, len(batch), kept, self.spooled)
             return
         self.dropped += len(batch)
         log.error("sink %s dropped %d records after repeated failures", self.sink.name, len(batch))
 
     def _replay(self) -> None:
-        """Replay one spooled file when the sink is writing (or every few seconds, to find out)."""
-        if self.spool is None or self.stopping:
+        """Replay the oldest spooled file: at once while catching up, every few seconds while the
+        sink is failing (the replay is the probe that finds it writing again)."""
+        if self.spool is None or self.stopping or not self.spool.used:
             return
         now = time.monotonic()
         if self.failing and now < self._next_replay:
-            return
-        if not self.spool.pending():
             return
         if self.spool.replay_oldest():
             if self.failing:

@@ -15,6 +15,9 @@ from functools import lru_cache
 from relaypot.analysis.classify import HeloIdentity, classify_helo, peer_match, probe_signature
 
 MAX_OPEN = 200_000  # sessions remembered between their opened and closed records
+# Closed sessions whose context is still kept: a spooled batch is replayed after the deriver saw
+# the rest of it once, closing records included. Contexts are shared, so each costs an entry.
+MAX_CLOSED = 20_000
 
 
 def local_domains(hostname: str, configured: tuple[str, ...] = ()) -> frozenset[str]:
@@ -46,17 +49,29 @@ class Deriver:
         self.configured = tuple(configured_domains)
         self.default = SessionContext(default_hostname, "")
         self._open: OrderedDict[str, SessionContext] = OrderedDict()
+        self._closed: OrderedDict[str, SessionContext] = OrderedDict()
+        self._shared: dict[tuple[str, str], SessionContext] = {}  # a sensor has few names and addresses
 
     def opened(self, session: str, hostname: str, dst_ip: str) -> None:
-        self._open[session] = SessionContext(hostname or "", dst_ip or "")
+        key = (hostname or "", dst_ip or "")
+        context = self._shared.get(key)
+        if context is None:
+            context = SessionContext(*key)
+            if len(self._shared) < 4096:
+                self._shared[key] = context
+        self._open[session] = context
         if len(self._open) > MAX_OPEN:
             self._open.popitem(last=False)
 
     def closed(self, session: str) -> None:
-        self._open.pop(session, None)
+        context = self._open.pop(session, None)
+        if context is not None:
+            self._closed[session] = context
+            if len(self._closed) > MAX_CLOSED:
+                self._closed.popitem(last=False)
 
     def context(self, session: str) -> SessionContext:
-        return self._open.get(session, self.default)
+        return self._open.get(session) or self._closed.get(session, self.default)
 
     def helo(self, session: str, name: str, src_ip: str) -> tuple[str, str, int | None]:
         """(class, syntax class, 1 if a literal or bare IP names the client / 0 if another / None)."""
