@@ -300,3 +300,28 @@ def test_a_session_whose_first_records_come_last_keeps_its_start(store_url):
     sink.close()
     assert fetch(store_url, "SELECT started, hour, helo, close_reason, src_port FROM sessions") == [
         ("2026-11-27T09:59:51.000000Z", "2026-11-27T09", "first.example", "quit", 1)]
+
+
+def test_a_sink_failure_is_one_escaped_log_line(caplog):
+    """A store's error message can quote a value an attacker sent: the log gets one line, escaped,
+    with the traceback only at debug level."""
+    import logging
+
+    class Hostile(FailingSink):
+        name = "hostile"
+
+        def write(self, records) -> None:
+            raise ValueError("bad value \x1b[2J\nforged line")
+
+    bus = EventBus([Hostile()], flush_interval=0.02, retry_for=0.0)
+    with caplog.at_level(logging.INFO, logger="relaypot.pipeline"):
+        bus.start()
+        for record in session_records("h"):
+            bus.publish(record)
+        deadline = time.monotonic() + 5
+        while bus.stats()["hostile"]["dropped"] < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        bus.close()
+    failures = [r for r in caplog.records if "failed (failure 1)" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is None
+    assert failures[0].getMessage() == "sink hostile failed (failure 1): ValueError: bad value \\x1b[2J forged line"

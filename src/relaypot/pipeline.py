@@ -19,6 +19,7 @@ from collections import deque
 from typing import Callable, Iterable, Mapping
 
 from relaypot.events import Event, Record
+from relaypot.render.escape import log_error
 from relaypot.sinks.base import Sink
 from relaypot.spool import Spool
 
@@ -164,10 +165,12 @@ class SinkWorker:
                     self.failing = False
                     log.warning("sink %s writes again", self.sink.name)
                 return
-            except Exception:  # noqa: BLE001 (one failing sink must not stop the rest)
+            except Exception as exc:  # noqa: BLE001 (one failing sink must not stop the rest)
                 self.failures += 1
                 if self.failures == 1 or self.failures % 100 == 0:
-                    log.exception("sink %s failed (failure %d)", self.sink.name, self.failures)
+                    # One line: a store that is away is an outage to report, not a bug to trace.
+                    log.error("sink %s failed (failure %d): %s", self.sink.name, self.failures, log_error(exc))
+                    log.debug("sink %s failure", self.sink.name, exc_info=True)
             delay = min(0.25 * 2**attempt, 8.0)
             if (self.stopping and attempt >= 1) or time.monotonic() + delay > deadline:
                 break

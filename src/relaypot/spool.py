@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from relaypot.events import Record
+from relaypot.render.escape import log_error
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class Spool:
         try:
             outcome = self._replay(path)
         except Exception as exc:  # noqa: BLE001 (the store is still away: keep the file, try later)
-            log.warning("spooled %s not replayed yet: %s", path.name, exc)
+            log.warning("spooled %s not replayed yet: %s", path.name, log_error(exc))
             return False
         size = _size(path)
         try:

@@ -29,6 +29,12 @@ def terminal(text: str | None, limit: int = 200) -> str:
     return "".join(out)
 
 
+def log_error(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one log line, its type and message with whitespace folded and escaped as
+    for a terminal: a driver's message can quote a value an attacker sent."""
+    return terminal(" ".join(f"{type(exc).__name__}: {exc}".split()), limit)
+
+
 # A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...), +cmd|...).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
