@@ -242,3 +242,25 @@ def test_an_unreachable_postgresql_store_is_one_clear_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("relaypot: error: cannot connect to PostgreSQL: ")
     assert result.stderr.count("\n") == 1 and "refused" in result.stderr
+
+
+def test_log_lines_escape_what_an_attacker_could_have_written():
+    """The sensor's log formatter: a message's control characters and line breaks are escaped; a
+    traceback keeps its lines, each escaped."""
+    import logging
+
+    from relaypot.render.escape import LogFormatter
+
+    formatter = LogFormatter("%(levelname)s %(message)s")
+    record = logging.LogRecord("relaypot", logging.ERROR, __file__, 1, "seen %s", ("\x1b]0;pwned\x07\nFORGED",),
+                               None)
+    assert formatter.format(record) == "ERROR seen \\x1b]0;pwned\\x07\\x0aFORGED"
+    try:
+        raise ValueError("from the wire: \x1b[2J")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("relaypot", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    lines = formatter.format(record).split("\n")
+    assert lines[0] == "ERROR failed" and lines[1].startswith("Traceback")
+    assert lines[-1] == "ValueError: from the wire: \\x1b[2J" and not any("\x1b" in line for line in lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 
 
@@ -33,6 +34,26 @@ def log_error(exc: BaseException, limit: int = 300) -> str:
     """An exception as one log line, its type and message with whitespace folded and escaped as
     for a terminal: a driver's message can quote a value an attacker sent."""
     return terminal(" ".join(f"{type(exc).__name__}: {exc}".split()), limit)
+
+
+class LogFormatter(logging.Formatter):
+    """Log lines a terminal shows as they are: a message or a traceback quoting attacker text can
+    neither move the cursor nor forge a line (a message's own line breaks are escaped too; a
+    traceback keeps its lines, each escaped)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = terminal(record.message, 10_000)
+        return super().formatMessage(record)
+
+    def formatException(self, ei) -> str:  # noqa: ANN001 (logging's own signature)
+        return _each_line(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _each_line(super().formatStack(stack_info))
+
+
+def _each_line(text: str) -> str:
+    return "\n".join(terminal(line, 10_000) for line in text.split("\n"))
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...), +cmd|...).
