@@ -303,9 +303,11 @@ def test_a_session_whose_first_records_come_last_keeps_its_start(store_url):
 
 
 def test_a_sink_failure_is_one_escaped_log_line(caplog):
-    """A store's error message can quote a value an attacker sent: the log gets one line, escaped,
-    with the traceback only at debug level."""
+    """A store's error message can quote a value an attacker sent: the log gets one line, escaped
+    by the sensor's formatter, with the traceback only at debug level."""
     import logging
+
+    from relaypot.render.escape import LogFormatter
 
     class Hostile(FailingSink):
         name = "hostile"
@@ -324,4 +326,5 @@ def test_a_sink_failure_is_one_escaped_log_line(caplog):
         bus.close()
     failures = [r for r in caplog.records if "failed (failure 1)" in r.getMessage()]
     assert len(failures) == 1 and failures[0].exc_info is None
-    assert failures[0].getMessage() == "sink hostile failed (failure 1): ValueError: bad value \\x1b[2J forged line"
+    assert LogFormatter("%(message)s").format(failures[0]) == (
+        "sink hostile failed (failure 1): ValueError: bad value \\x1b[2J forged line")

@@ -31,9 +31,10 @@ def terminal(text: str | None, limit: int = 200) -> str:
 
 
 def log_error(exc: BaseException, limit: int = 300) -> str:
-    """An exception as one log line, its type and message with whitespace folded and escaped as
-    for a terminal: a driver's message can quote a value an attacker sent."""
-    return terminal(" ".join(f"{type(exc).__name__}: {exc}".split()), limit)
+    """An exception as one line for a log message: its type and message, whitespace folded, cut
+    at `limit`. What else it holds (a driver's message can quote a value an attacker sent) is
+    escaped by LogFormatter, with the rest of the line."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:limit]
 
 
 class LogFormatter(logging.Formatter):
