@@ -59,7 +59,8 @@ def spooled_sessions(spool: Spool) -> list[str]:
     return [record["session"] for record in spooled(spool)]
 
 
-def test_a_store_refusing_writes_spools_them_and_replays_them_once_it_recovers(store_url, tmp_path):
+def test_a_store_refusing_writes_spools_them_and_replays_them_once_it_recovers(store_url, tmp_path, caplog):
+    caplog.set_level("INFO", logger="relaypot")
     sink = SqlSink(store_url)
     spool = app.sql_spool(sink, tmp_path)
     bus = EventBus([sink], flush_interval=0.05, retry_for=2.0, spools={"sql": spool})
@@ -91,6 +92,11 @@ def test_a_store_refusing_writes_spools_them_and_replays_them_once_it_recovers(s
         ("a", "quit"), ("b", "quit"), ("c", "quit")]
     assert fetch(store_url, "SELECT count(*) FROM events") == [(12,)]
     assert fetch(store_url, "SELECT count(*) FROM commands") == [(3,)]
+    # What the operator reads: the failure and the first spooled batch once each, then recovery.
+    said = [r.getMessage() for r in caplog.records if r.levelno >= 30]
+    assert sum("records spooled to" in line for line in said) == 1
+    assert [line for line in said if line.startswith(("sink sql writes again", "sink sql has caught up"))] == [
+        "sink sql writes again; replaying its spool", "sink sql has caught up: its spool is empty"]
 
 
 def test_a_sink_without_a_spool_still_drops_loudly_after_its_window(tmp_path):

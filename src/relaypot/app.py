@@ -58,7 +58,7 @@ def jsonl_sink(settings: Settings, data_dir: Path) -> JsonlSink:
 
 def sql_spool(sink: SqlSink, data_dir: Path, max_bytes: int = 1 << 30) -> Spool:
     """Where the SQL store's batches wait while it is away; replayed as `relaypot import` would."""
-    return Spool(data_dir / "spool" / sink.name, lambda path: import_files([path], sink).line(), max_bytes)
+    return Spool(data_dir / "spool" / sink.name, lambda path: import_files([path], sink), max_bytes)
 
 
 def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:

@@ -36,6 +36,9 @@ class ImportSummary:
         if not self.first_problem:
             self.first_problem = f"{where}: {why}"
 
+    def __str__(self) -> str:
+        return self.line()
+
     def line(self) -> str:
         text = f"imported {self.records} records from {self.files} files"
         if self.skipped:

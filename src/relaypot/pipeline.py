@@ -203,8 +203,11 @@ class SinkWorker:
         if self.spool.replay_oldest():
             if self.failing:
                 self.failing = False
-                log.warning("sink %s writes again", self.sink.name)
-            self.wake.set()  # more files, if any, on the next turn: live records go first
+                log.warning("sink %s writes again; replaying its spool", self.sink.name)
+            if self.spool.used:
+                self.wake.set()  # the next file on the next turn: live records go first
+            else:
+                log.warning("sink %s has caught up: its spool is empty", self.sink.name)
         else:
             self.failing = True
             self._next_replay = now + max(5.0, self.flush_interval)

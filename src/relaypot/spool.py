@@ -90,7 +90,9 @@ class Spool:
         except OSError as exc:
             log.error("replayed %s but cannot delete it (a later replay repeats it harmlessly): %s",
                       path, exc.strerror)
-        log.info("replayed spooled %s: %s", path.name, outcome)
+        # A record the store refused as a value was skipped: say so; otherwise one line per file
+        # only when asked (catching up after an hour's outage replays thousands).
+        (log.warning if getattr(outcome, "skipped", 0) else log.debug)("replayed spooled %s: %s", path.name, outcome)
         return True
 
 
