@@ -60,6 +60,8 @@ def spooled_sessions(spool: Spool) -> list[str]:
 
 
 def test_a_store_refusing_writes_spools_them_and_replays_them_once_it_recovers(store_url, tmp_path, caplog):
+    """Past the retry window a batch goes to the spool; the store comes back with no new records
+    arriving, and the worker finds it by itself and writes everything, once."""
     caplog.set_level("INFO", logger="relaypot")
     sink = SqlSink(store_url)
     spool = app.sql_spool(sink, tmp_path)
