@@ -286,3 +286,31 @@ def test_records_wait_behind_the_spool_so_the_store_gets_them_in_order(tmp_path)
         bus.close()
     order = [row[0] for row in fetch(url, "SELECT session_id FROM events ORDER BY id")]
     assert order == ["older1"] * 4 + ["older2"] * 4 + ["newer"] * 4
+
+
+def test_a_record_the_store_refuses_costs_only_itself(postgresql_url, tmp_path, caplog):
+    """A value PostgreSQL refuses (an integer column given text, as a bug might send) fails its
+    whole batch live; past the retry window the batch is spooled, and the replay skips that one
+    record, says so, and writes the rest."""
+    from relaypot.events import Command, Record
+
+    caplog.set_level("INFO", logger="relaypot")
+    sink = SqlSink(postgresql_url)
+    spool = app.sql_spool(sink, tmp_path)
+    bus = EventBus([sink], flush_interval=0.05, retry_for=0.3, spools={"sql": spool})
+    records = session_records("p")
+    poison = Record("p", 9, records[-1].ts, "s1", "203.0.113.5",
+                    Command(verb="NOOP", argument="", raw_line=b"NOOP\r\n", reply_code="two hundred fifty",
+                            reply="250 OK"))
+    bus.start()
+    try:
+        for record in records + [poison]:
+            bus.publish(record)
+        assert wait(lambda: bus.stats()["sql"]["spooled"] == 5)
+        assert wait(lambda: not spool.pending(), timeout=30)
+    finally:
+        bus.close()
+    assert fetch(postgresql_url, "SELECT count(*) FROM events") == [(4,)]
+    assert fetch(postgresql_url, "SELECT session_id, close_reason FROM sessions") == [("p", "quit")]
+    skipped = [r.getMessage() for r in caplog.records if "skipped 1" in r.getMessage()]
+    assert len(skipped) == 1 and "the store refused it: InvalidTextRepresentation" in skipped[0]
