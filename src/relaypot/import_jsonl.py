@@ -9,6 +9,7 @@ a file twice, or a file that overlaps the store, adds nothing twice.
 from __future__ import annotations
 
 import gzip
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,11 +129,10 @@ def _driver_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseEx
 
     store: list[type[BaseException]] = [sqlite3.Error]
     record: list[type[BaseException]] = [sqlite3.DataError, sqlite3.IntegrityError]
-    try:
-        import psycopg  # noqa: PLC0415 (optional)
-
+    # Only a driver already loaded can have raised; importing one here could also fail after the
+    # sensor dropped its privileges.
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
         store.append(psycopg.Error)
         record += [psycopg.DataError, psycopg.IntegrityError]
-    except ImportError:
-        pass
     return tuple(store), tuple(record)
