@@ -8,7 +8,15 @@ from serve import serve
 
 
 class Bare(asyncio.Protocol):
+    """The replies; `reply` and `message` are where recording_floor.py records (here: nothing)."""
+
     __slots__ = ("transport", "buf", "data")
+
+    def reply(self, line: bytes, text: bytes) -> None:
+        self.transport.write(text)
+
+    def message(self, body: bytes) -> None:
+        pass
 
     def connection_made(self, transport):
         self.transport = transport
@@ -23,8 +31,9 @@ class Bare(asyncio.Protocol):
                 end = self.buf.find(b"\r\n.\r\n")
                 if end < 0:
                     return
-                self.buf = self.buf[end + 5:]
+                body, self.buf = self.buf[:end + 2], self.buf[end + 5:]
                 self.data = False
+                self.message(body)
                 self.transport.write(b"250 2.0.0 Ok: queued\r\n")
                 continue
             end = self.buf.find(b"\r\n")
@@ -34,15 +43,15 @@ class Bare(asyncio.Protocol):
             verb = line[:4].upper()
             if verb == b"DATA":
                 self.data = True
-                self.transport.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                self.reply(line, b"354 End data with <CR><LF>.<CR><LF>\r\n")
             elif verb == b"QUIT":
-                self.transport.write(b"221 2.0.0 Bye\r\n")
+                self.reply(line, b"221 2.0.0 Bye\r\n")
                 self.transport.close()
                 return
             elif verb == b"EHLO":
-                self.transport.write(b"250-bench.example\r\n250 PIPELINING\r\n")
+                self.reply(line, b"250-bench.example\r\n250 PIPELINING\r\n")
             else:
-                self.transport.write(b"250 2.0.0 Ok\r\n")
+                self.reply(line, b"250 2.0.0 Ok\r\n")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ beyond this is relaypot's; this much any Python server recording everything pays
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import itertools
 import json
@@ -23,6 +22,7 @@ import sys
 import threading
 import time
 
+from bare_responder import Bare
 from serve import serve
 
 DIR = os.environ.get("RECORDING_FLOOR_DIR") or sys.exit("set RECORDING_FLOOR_DIR")
@@ -53,8 +53,10 @@ def writer() -> None:
         db.commit()
 
 
-class RecordingBare(asyncio.Protocol):
-    __slots__ = ("transport", "buf", "data", "session", "seq")
+class RecordingBare(Bare):
+    """The bare responder's replies and parsing, recording through its two hooks."""
+
+    __slots__ = ("session", "seq")
 
     def record(self, kind: str, data) -> None:
         self.seq += 1
@@ -66,50 +68,21 @@ class RecordingBare(asyncio.Protocol):
         self.record("command", line + b" -> " + text[:3])
         self.transport.write(text)
 
+    def message(self, body: bytes) -> None:
+        sha = hashlib.sha256(body).hexdigest()
+        fd = os.open(f"{DIR}/messages/{sha}.eml", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        os.write(fd, body)
+        os.close(fd)
+        self.record("message", sha)
+
     def connection_made(self, transport):
-        self.transport = transport
-        self.buf = b""
-        self.data = False
         self.session = next(sessions)
         self.seq = 0
         self.record("opened", repr(transport.get_extra_info("peername")))
-        transport.write(b"220 bench.example ESMTP\r\n")
+        super().connection_made(transport)
 
     def connection_lost(self, exc):
         self.record("closed", "")
-
-    def data_received(self, chunk):
-        self.buf += chunk
-        while True:
-            if self.data:
-                end = self.buf.find(b"\r\n.\r\n")
-                if end < 0:
-                    return
-                body, self.buf = self.buf[:end + 2], self.buf[end + 5:]
-                self.data = False
-                sha = hashlib.sha256(body).hexdigest()
-                fd = os.open(f"{DIR}/messages/{sha}.eml", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-                os.write(fd, body)
-                os.close(fd)
-                self.record("message", sha)
-                self.transport.write(b"250 2.0.0 Ok: queued\r\n")
-                continue
-            end = self.buf.find(b"\r\n")
-            if end < 0:
-                return
-            line, self.buf = self.buf[:end], self.buf[end + 2:]
-            verb = line[:4].upper()
-            if verb == b"DATA":
-                self.data = True
-                self.reply(line, b"354 End data with <CR><LF>.<CR><LF>\r\n")
-            elif verb == b"QUIT":
-                self.reply(line, b"221 2.0.0 Bye\r\n")
-                self.transport.close()
-                return
-            elif verb == b"EHLO":
-                self.reply(line, b"250-bench.example\r\n250 PIPELINING\r\n")
-            else:
-                self.reply(line, b"250 2.0.0 Ok\r\n")
 
 
 if __name__ == "__main__":
