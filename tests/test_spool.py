@@ -51,6 +51,19 @@ def wait(condition, timeout: float = 20.0) -> bool:
     return condition()
 
 
+def spooling_bus(url: str, tmp_path: Path, retry_for: float = 30.0,
+                 **spool_options) -> tuple[SqlSink, Spool, EventBus]:
+    """A SQL sink on `url` with the sensor's spool under `tmp_path`, on a fast-flushing bus."""
+    sink = SqlSink(url)
+    spool = app.sql_spool(sink, tmp_path, **spool_options)
+    return sink, spool, EventBus([sink], flush_interval=0.05, retry_for=retry_for, spools={"sql": spool})
+
+
+def publish(bus: EventBus, records) -> None:
+    for record in records:
+        bus.publish(record)
+
+
 def spooled(spool: Spool) -> list[dict]:
     return [json.loads(line) for path in spool.pending() for line in path.read_text().splitlines()]
 
@@ -63,23 +76,18 @@ def test_a_store_refusing_writes_spools_them_and_replays_them_once_it_recovers(s
     """Past the retry window a batch goes to the spool; the store comes back with no new records
     arriving, and the worker finds it by itself and writes everything, once."""
     caplog.set_level("INFO", logger="relaypot")
-    sink = SqlSink(store_url)
-    spool = app.sql_spool(sink, tmp_path)
-    bus = EventBus([sink], flush_interval=0.05, retry_for=2.0, spools={"sql": spool})
+    sink, spool, bus = spooling_bus(store_url, tmp_path, retry_for=2.0)
     bus.start()
     try:
-        for record in session_records("a"):
-            bus.publish(record)
+        publish(bus, session_records("a"))
         assert bus.flush(10)
         with store_refusing_writes(store_url):
-            for record in session_records("b"):
-                bus.publish(record)
+            publish(bus, session_records("b"))
             assert wait(lambda: bus.stats()["sql"]["spooled"] == 4)
             # While the store is known to fail, a new batch goes straight to the spool: a store
             # away for an hour neither holds records in memory nor pauses the clients.
             started = time.monotonic()
-            for record in session_records("c"):
-                bus.publish(record)
+            publish(bus, session_records("c"))
             assert wait(lambda: bus.stats()["sql"]["spooled"] == 8)
             assert time.monotonic() - started < 1.0  # not another 2 s retry window
             assert spooled_sessions(spool) == ["b"] * 4 + ["c"] * 4
@@ -108,12 +116,10 @@ def test_a_sink_without_a_spool_still_drops_loudly_after_its_window(tmp_path):
     bus = EventBus([sink], flush_interval=0.05, retry_for=0.3)
     bus.start()
     try:
-        for record in session_records("a"):
-            bus.publish(record)
+        publish(bus, session_records("a"))
         assert bus.flush(10)
         with store_refusing_writes(url):
-            for record in session_records("b"):
-                bus.publish(record)
+            publish(bus, session_records("b"))
             assert wait(lambda: bus.stats()["sql"]["dropped"] == 4)
     finally:
         bus.close()
@@ -206,22 +212,17 @@ def test_a_sensor_keeps_what_postgresql_refused_and_writes_it_after_a_restart(po
 def test_a_full_spool_drops_loudly_and_frees_its_room_on_replay(tmp_path):
     """The spool is bounded (`spool_max_bytes`): a store away for days cannot fill the sensor's disk."""
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    sink = SqlSink(url)
     one_batch = len(b"".join(r.to_json() + b"\n" for r in session_records("b")))
-    spool = app.sql_spool(sink, tmp_path, max_bytes=one_batch + 10)
-    bus = EventBus([sink], flush_interval=0.05, retry_for=0.2, spools={"sql": spool})
+    sink, spool, bus = spooling_bus(url, tmp_path, retry_for=0.2, max_bytes=one_batch + 10)
     bus.start()
     try:
-        for record in session_records("a"):
-            bus.publish(record)
+        publish(bus, session_records("a"))
         assert bus.flush(10)
         with store_refusing_writes(url):
-            for record in session_records("b"):
-                bus.publish(record)
+            publish(bus, session_records("b"))
             assert wait(lambda: bus.stats()["sql"]["spooled"] == 4)
             assert spool.used == one_batch
-            for record in session_records("c"):
-                bus.publish(record)
+            publish(bus, session_records("c"))
             assert wait(lambda: bus.stats()["sql"]["dropped"] == 4)
         assert wait(lambda: not spool.pending(), timeout=30)
     finally:
@@ -246,18 +247,14 @@ def test_a_replayed_batch_is_derived_as_it_would_have_been_live(tmp_path):
     reference.close()
 
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    sink = SqlSink(url)
-    spool = app.sql_spool(sink, tmp_path)
-    bus = EventBus([sink], flush_interval=0.05, retry_for=0.2, spools={"sql": spool})
+    sink, spool, bus = spooling_bus(url, tmp_path, retry_for=0.2)
     bus.start()
     first, rest = batches()
     try:
-        for record in first:
-            bus.publish(record)
+        publish(bus, first)
         assert bus.flush(10)
         with store_refusing_writes(url):
-            for record in rest:
-                bus.publish(record)
+            publish(bus, rest)
             assert wait(lambda: bus.stats()["sql"]["spooled"] == len(rest))
         assert wait(lambda: not spool.pending(), timeout=30)
     finally:
@@ -275,8 +272,7 @@ def test_records_wait_behind_the_spool_so_the_store_gets_them_in_order(tmp_path)
     assert spool.keep(session_records("older1")) is not None  # replayed at start, one file per turn
     assert spool.keep(session_records("older2")) is not None
     bus = EventBus([sink], flush_interval=0.05, spools={"sql": spool})
-    for record in session_records("newer"):
-        bus.publish(record)  # queued before the worker starts: its first batch
+    publish(bus, session_records("newer"))  # queued before the worker starts: its first batch
     bus.start()
     try:
         assert wait(lambda: not spool.pending() and bus.stats()["sql"]["queued"] == 0)
@@ -295,17 +291,14 @@ def test_a_record_the_store_refuses_costs_only_itself(postgresql_url, tmp_path, 
     from relaypot.events import Command, Record
 
     caplog.set_level("INFO", logger="relaypot")
-    sink = SqlSink(postgresql_url)
-    spool = app.sql_spool(sink, tmp_path)
-    bus = EventBus([sink], flush_interval=0.05, retry_for=0.3, spools={"sql": spool})
+    sink, spool, bus = spooling_bus(postgresql_url, tmp_path, retry_for=0.3)
     records = session_records("p")
     poison = Record("p", 9, records[-1].ts, "s1", "203.0.113.5",
                     Command(verb="NOOP", argument="", raw_line=b"NOOP\r\n", reply_code="two hundred fifty",
                             reply="250 OK"))
     bus.start()
     try:
-        for record in records + [poison]:
-            bus.publish(record)
+        publish(bus, records + [poison])
         assert wait(lambda: bus.stats()["sql"]["spooled"] == 5)
         assert wait(lambda: not spool.pending(), timeout=30)
     finally:
