@@ -27,7 +27,7 @@ from relaypot.sinks.base import Sink
 from relaypot.sinks.console import ConsoleSummary
 from relaypot.sinks.jsonl import JsonlSink
 from relaypot.sinks.sql import SqlSink
-from relaypot.spool import Spool
+from relaypot.spool import MAX_BYTES as SPOOL_MAX_BYTES, Spool
 from relaypot.storage.database import sqlite_url
 from relaypot.storage.messages import MessageStore
 from relaypot.transport.server import Listener, ServerLimits, SmtpServer
@@ -56,7 +56,7 @@ def jsonl_sink(settings: Settings, data_dir: Path) -> JsonlSink:
     return JsonlSink(data_dir, settings.store.jsonl_rotate, settings.store.jsonl_max_bytes, settings.store.fsync)
 
 
-def sql_spool(sink: SqlSink, data_dir: Path, max_bytes: int = 1 << 30) -> Spool:
+def sql_spool(sink: SqlSink, data_dir: Path, max_bytes: int = SPOOL_MAX_BYTES) -> Spool:
     """Where the SQL store's batches wait while it is away; replayed as `relaypot import` would."""
     return Spool(data_dir / "spool" / sink.name, lambda path: import_files([path], sink), max_bytes)
 

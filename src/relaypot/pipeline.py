@@ -25,6 +25,8 @@ from relaypot.spool import Spool
 
 log = logging.getLogger(__name__)
 
+PROBE_EVERY = 5.0  # seconds between replays of a failing sink's spool
+
 _second = -1
 _prefix = ""
 
@@ -177,7 +179,7 @@ class SinkWorker:
             time.sleep(delay)
             attempt += 1
         self.failing = True
-        self._next_replay = time.monotonic() + max(5.0, self.flush_interval)
+        self._probe_later()
         self._keep_or_drop(batch, loud=True)
 
     def _keep_or_drop(self, batch: list[Record], loud: bool) -> None:
@@ -210,7 +212,11 @@ class SinkWorker:
                 log.warning("sink %s has caught up: its spool is empty", self.sink.name)
         else:
             self.failing = True
-            self._next_replay = now + max(5.0, self.flush_interval)
+            self._probe_later()
+
+    def _probe_later(self) -> None:
+        """A failing sink's spool is tried again (its replay is the probe) in PROBE_EVERY seconds."""
+        self._next_replay = time.monotonic() + max(PROBE_EVERY, self.flush_interval)
 
     def stop(self) -> None:
         self.stopping = True

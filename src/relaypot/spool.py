@@ -24,12 +24,13 @@ from relaypot.render.escape import log_error
 log = logging.getLogger(__name__)
 
 _counter = itertools.count(1)
+MAX_BYTES = 1 << 30  # [store] spool_max_bytes' default
 
 
 class Spool:
     """One sink's spooled batches: `DIRECTORY/<UTC time>-<pid>-<n>.jsonl`, names sorting by age."""
 
-    def __init__(self, directory: Path, replay: Callable[[Path], object], max_bytes: int = 1 << 30) -> None:
+    def __init__(self, directory: Path, replay: Callable[[Path], object], max_bytes: int = MAX_BYTES) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
         self._replay = replay
