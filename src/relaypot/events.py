@@ -229,6 +229,7 @@ VIOLATIONS = {
     "limit_disk": "a message refused because the message store is full",
     "limit_session_time": "a session longer than the total session time limit",
     "xexch50": "an XEXCH50 command (MS03-046 exploit attempts send negative or huge sizes)",
+    "internal_error": "input that made relaypot's session code fail (a bug: the line is answered as unrecognized)",
 }
 
 

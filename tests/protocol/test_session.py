@@ -366,3 +366,67 @@ def test_reply_never_echoes_a_line_break_from_the_client():
     """Attacker text echoed in a reply (ETRN's argument) cannot forge an extra reply line."""
     d = Driver(make_session("exchange2000")).feed(b"HELO x\r\nETRN a\rb 250 fake\r\n")
     assert d.replies[-1].data.count(b"\r\n") == 1
+
+
+@pytest.mark.parametrize("line", [b"BDAT \xc2\xb2", b"BDAT \xc2\xb2 LAST", b"XEXCH50 \xc2\xb9\xe2\x81\xb0 2",
+                                  b"MAIL FROM:<a@b> SIZE=\xc2\xb2", b"BDAT 1_000", b"BDAT \xd9\xa3",
+                                  b"BDAT " + b"9" * 5000])
+def test_numbers_are_ascii_digits_only(line):
+    """Superscripts, other scripts' digits, underscores and 5000-digit counts are not numbers: the
+    persona's syntax reply, never an exception (str.isdigit and int() accept the first three)."""
+    d = Driver(make_session("postfix", tls=True, max_line_length=8192))
+    d.feed(b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n" if not line.startswith(b"MAIL") else b"EHLO x\r\n")
+    d.feed(line + b"\r\nNOOP\r\n")
+    assert d.closed is None
+    assert not [e for e in d.of("smtp.violation") if e.violation == "internal_error"]
+    assert d.codes()[-1] == 250  # the NOOP after it is answered: the session goes on
+    command = [e for e in d.of("smtp.command") if e.raw_line.startswith(line[:4])][-1]
+    assert command.reply_code in (250, 501, 500)
+
+
+def test_a_bug_costs_neither_the_records_nor_the_session(monkeypatch):
+    """Should session code raise, the records of that read stay, the line is answered as an
+    unknown command, the session goes on; a second failure in one read ends it with the 421."""
+    from relaypot.protocol import session as module
+
+    monkeypatch.setitem(module._HANDLERS, "NOOP", lambda self, argument, out: 1 / 0)  # a bug, injected
+    d = Driver(make_session("postfix"))
+    d.feed(b"EHLO x\r\nNOOP\r\nRSET\r\n")
+    assert d.codes() == [220, 250, 500, 250]
+    assert d.of("smtp.helo") and d.closed is None
+    assert [e.detail for e in d.of("smtp.violation")] == ["ZeroDivisionError"]
+    d.feed(b"NOOP\r\nNOOP\r\n")
+    assert d.codes()[-2:] == [500, 421] and d.closed == "internal_error"
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(verb=st.sampled_from(["HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY",
+                             "EXPN", "HELP", "ETRN", "TURN", "ATRN", "STARTTLS", "AUTH", "XEXCH50",
+                             "X-LINK2STATE"]),
+       prefix=st.sampled_from(["", "FROM:<a@b> ", "TO:<c@d> ", "FROM:<a@b> SIZE=", "LOGIN ", "PLAIN ", "1 "]),
+       argument=st.text(st.characters(codec=None), max_size=40),
+       persona=st.sampled_from(["exchange2000", "postfix"]))
+def test_any_unicode_argument_to_any_verb_never_raises(verb, prefix, argument, persona):
+    """Any character of any Unicode category, after any verb, in any state: replies, no bug."""
+    d = Driver(make_session(persona, tls=True))
+    line = f"{verb} {prefix}{argument}".encode("utf-8", "surrogatepass")
+    for setup in (b"", b"EHLO x\r\n", b"MAIL FROM:<a@b>\r\n", b"RCPT TO:<c@d>\r\n"):
+        d.feed(setup + line + b"\r\n")
+    d.finish()
+    assert not [e for e in d.of("smtp.violation") if e.violation == "internal_error"]
+    assert all(REPLY_LINE.match(r.data) for r in d.replies)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(template=st.sampled_from(["BDAT {}", "BDAT {} LAST", "XEXCH50 {} 2", "MAIL FROM:<a@b> SIZE={}"]),
+       number=st.text(st.characters(categories=("Nd", "No", "Nl", "Pc")), min_size=1, max_size=8),
+       persona=st.sampled_from(["exchange2000", "postfix"]))
+def test_a_number_in_any_script_never_raises(template, number, persona):
+    """Counts written in any script's digits, superscripts, circled or Roman numerals, or with
+    underscores: a reply, never an exception (the session goes on to answer NOOP)."""
+    d = Driver(make_session(persona)).feed(b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n")
+    d.feed(template.format(number).encode() + b"\r\n")
+    assert not [e for e in d.of("smtp.violation") if e.violation == "internal_error"]
+    if d.session.mode == "command":
+        d.feed(b"NOOP\r\n")
+        assert d.codes()[-1] == 250

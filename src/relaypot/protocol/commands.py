@@ -13,6 +13,17 @@ def decode(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
+MAX_DIGITS = 19  # fits a 64-bit size; also under Python's 4300-digit int() guard
+
+
+def ascii_number(text: str) -> int | None:
+    """A count the client wrote, in ASCII digits only (`"²"` and `"1_000"` are not numbers, though
+    `str.isdigit` and `int()` accept them), or None. Bounded, so no input can make `int()` raise."""
+    if not text or len(text) > MAX_DIGITS or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
 def split_command(line: bytes) -> tuple[str, str]:
     """`b"MAIL FROM:<a@b>"` → `("MAIL", "FROM:<a@b>")`; the verb is upper-cased, the argument kept as sent."""
     verb, _, argument = line.partition(b" ")

@@ -17,7 +17,7 @@ from relaypot.events import (
 )
 from relaypot.personas.model import KNOWN_VERBS, frame_text, wire
 from relaypot.protocol.auth import AuthContext, AuthExchange, AuthStep, capture_unsupported
-from relaypot.protocol.commands import BAD_ADDRESS, Path, decode, parse_path
+from relaypot.protocol.commands import BAD_ADDRESS, Path, ascii_number, decode, parse_path
 from relaypot.protocol.data import find_end, line_ending_violations, unstuff
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.settings import SessionSettings
@@ -121,8 +121,34 @@ class Session:
         if self.mode == PAUSED:
             return []
         out: list[Output] = []
-        self._run(out)
+        self._run_guarded(out)
         return out
+
+    def _run_guarded(self, out: list[Output]) -> None:
+        for attempt in (1, 2):
+            try:
+                self._run(out)
+                return
+            except Exception as exc:  # noqa: BLE001 (a bug must cost neither the records nor the session)
+                self._recover(out, exc, final=attempt == 2)
+
+    def _recover(self, out: list[Output], exc: Exception, final: bool) -> None:
+        """A bug raised on some input: keep the records made so far and answer the line as a real
+        server answers one it cannot make sense of (a reset would be a fingerprint); a second
+        failure in one read ends the session with the persona's error-limit reply."""
+        self._violation(out, "internal_error", type(exc).__name__, always=True)
+        self._auth = None
+        self._chunk_kind = ""
+        self._reset_transaction()
+        self.mode = COMMAND
+        if self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
+        if final:
+            self._send_key(out, "session.too_many_errors")
+            self._close(out, "internal_error")
+        else:
+            self._send_key(out, "command.unknown")
 
     def receive_eof(self) -> list[Output]:
         """The client half-closed: answer what is complete; an unterminated last line is dropped."""
@@ -159,7 +185,7 @@ class Session:
         self._reset_transaction()
         if self.mode == PAUSED:
             self.mode = COMMAND
-            self._run(out)
+            self._run_guarded(out)
         return out
 
     def tls_started(self, version: str | None, cipher: str | None, server_name: str | None) -> list[Output]:
@@ -383,9 +409,9 @@ class Session:
         if not isinstance(path, Path):
             return self._send_key(out, "mail.bad_address" if path == BAD_ADDRESS else "mail.syntax")
         address = self._qualify(path.address)
-        size = path.parameters.get("SIZE", "")
+        size = ascii_number(path.parameters.get("SIZE", ""))
         limit = self.behaviour.size_limit
-        if limit and size.isdigit() and int(size) > limit:
+        if limit and size is not None and size > limit:
             code = self._send_key(out, "mail.too_big")
             out.append(MailFrom(address=address, parameters=path.parameters, reply_code=code))
             return code
@@ -457,13 +483,12 @@ class Session:
 
     def _bdat(self, argument: str, out: list[Output]) -> int:
         parts = argument.split()
-        if not parts or not parts[0].isdigit() or len(parts) > 2 or (
-            len(parts) == 2 and parts[1].upper() != "LAST"
-        ):
+        size = ascii_number(parts[0]) if parts else None
+        if size is None or len(parts) > 2 or (len(parts) == 2 and parts[1].upper() != "LAST"):
             # Without a size we cannot know where the chunk ends: treat it as a bad command.
             return self._send_key(out, "bdat.syntax")
         self._chunk_kind = "BDAT"
-        self._chunk_left = int(parts[0])
+        self._chunk_left = size
         self._chunk_last = len(parts) == 2
         self._chunk_refusal = self.settings.refusals.get(("BDAT", self.state))
         if self._chunk_refusal:
@@ -576,9 +601,9 @@ class Session:
         # MS03-046: "XEXCH50 <size> <n>"; exploits send a negative or huge size after a probe.
         parts = argument.split()
         self._violation(out, "xexch50", f"XEXCH50 {argument[:64]}", always=True)
-        if len(parts) != 2 or not parts[0].lstrip("-").isdigit() or int(parts[0]) < 0:
+        size = ascii_number(parts[0]) if len(parts) == 2 else None
+        if size is None:  # a negative size too: the exploit's tell, answered as a syntax error
             return self._send_key(out, "xexch50.syntax")
-        size = int(parts[0])
         code = self._send_key(out, "xexch50.ready")
         if size:
             self._chunk_kind = "XEXCH50"
