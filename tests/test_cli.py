@@ -131,6 +131,7 @@ def test_check_config_merges_file_environment_and_flags(tmp_path):
     ("[smtp]\nlisten = [\"localhost:25\"]\n", "[smtp] listen: 'localhost:25': 'localhost' is not an IP address"),
     ("[smtp\n", "not valid TOML"),
     ('[smtp]\npersona = "sendmail"\n', "unknown persona 'sendmail'"),
+    ("[limits]\nmax_commands = 1000\n", "[limits] max_commands: must be at least max_recipients + 10 (1010)"),
 ])
 def test_config_errors_are_one_clear_line(tmp_path, content, message):
     """A bad file exits non-zero with one line naming the file, table and key."""

@@ -48,7 +48,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("limits", "max_line_length", "int", 4096, "bytes in a command line (RFC 5321 §4.5.3.1.4)"),
     Option("limits", "max_message_size", "bytes", 25 * MIB, "bytes in one message; larger ones get 552"),
     Option("limits", "max_recipients", "int", 1000, "RCPT TO per message"),
-    Option("limits", "max_commands", "int", 1000, "commands per session"),
+    Option("limits", "max_commands", "int", 10_000,
+           "commands per session (at least max_recipients + 10, so a whole message fits)"),
     Option("limits", "max_unknown_commands", "int", 20, "unknown or malformed commands per session"),
     Option("limits", "idle_timeout", "float", 300.0, "seconds of silence before the session is closed"),
     Option("limits", "max_session_time", "float", 1800.0, "seconds a session may last in all"),
@@ -265,6 +266,12 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
                      ("max_connections_per_ip", 1), ("max_commands", 1), ("max_recipients", 1)):
         if values[("limits", key)] < low:
             raise fail("limits", key, f"must be at least {low}")
+    # A session must be able to carry what its persona allows: one message to max_recipients
+    # recipients takes EHLO, MAIL, the RCPTs, DATA and QUIT (1000 commands once cut RCPT #998).
+    if values[("limits", "max_commands")] < values[("limits", "max_recipients")] + 10:
+        raise fail("limits", "max_commands",
+                   f"must be at least max_recipients + 10 ({values[('limits', 'max_recipients')] + 10}), "
+                   "so that one message to max_recipients recipients fits in a session")
     for key in ("idle_timeout", "max_session_time"):
         if values[("limits", key)] <= 0:
             raise fail("limits", key, "must be more than 0 seconds")

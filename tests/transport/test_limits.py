@@ -27,6 +27,21 @@ def test_full_message_store_gets_the_persona_452_and_nothing_is_written(sensor_f
     assert len(list((sensor.data_dir / "messages").rglob("*.eml"))) == 1
 
 
+@pytest.mark.parametrize("persona", ["exchange2000", "postfix"])
+def test_a_message_to_as_many_recipients_as_allowed_is_captured(sensor_factory, persona):
+    """With the default limits, a message to max_recipients (1000) recipients is accepted and
+    stored with all of them (a command budget of 1000 once cut the session at RCPT #998)."""
+    sensor = sensor_factory(smtp__persona=persona)
+    recipients = [f"user{n}@victim{n % 7}.example" for n in range(1000)]
+    with smtplib.SMTP(*sensor.address, timeout=30) as client:
+        refused = client.sendmail("bulk@spam.example", recipients, "Subject: to everyone\r\n\r\nhi\r\n")
+        assert refused == {}
+        code, _ = client.rcpt("one.more@victim.example") if client.mail("again@spam.example")[0] == 250 else (0, b"")
+        assert code == 250
+    message = sensor.wait_for("smtp.message")[0].event
+    assert len(message.rcpt_to) == 1000 and message.rcpt_to[-1] == "user999@victim5.example"
+
+
 def test_total_session_time_is_bounded_even_for_a_chatty_client(sensor_factory):
     """A client that keeps talking is still cut off at max_session_time, with the persona's reply."""
     sensor = sensor_factory(smtp__persona="postfix", limits__max_session_time=1.5)

@@ -19,7 +19,7 @@ class SessionLimits:
     max_line_length: int = 4096  # RFC 5321 §4.5.3.1.4 asks for 512; real servers allow more
     max_message_size: int = 25 * 1024 * 1024
     max_recipients: int = 1000
-    max_commands: int = 1000
+    max_commands: int = 10_000  # at least max_recipients + 10: a whole message fits
     max_unknown_commands: int = 20
     max_chunk_discard: int = 1 << 31  # XEXCH50 bytes we will read and drop
 
