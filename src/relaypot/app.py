@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
+import hashlib
+import io
 import logging
 import os
-import pkgutil
 import random
 import signal
 import socket
@@ -15,13 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from relaypot import datadir, privileges
 from relaypot.config import Settings, parse_listen
 from relaypot.enrich import base as enrichers
 from relaypot.enrich.runner import EnrichmentRunner
-from relaypot.errors import ConfigError
 from relaypot.import_jsonl import import_files
 from relaypot.personas import model
-from relaypot.pipeline import EventBus
+from relaypot.events import Record
+from relaypot.pipeline import EventBus, utc_timestamp
+from relaypot.protocol.outputs import StoredMessage
+from relaypot.protocol.rehearsal import rehearse
 from relaypot.protocol.settings import SessionLimits, SessionSettings
 from relaypot.sinks.base import Sink
 from relaypot.sinks.console import ConsoleSummary
@@ -30,6 +33,7 @@ from relaypot.sinks.sql import SqlSink
 from relaypot.spool import MAX_BYTES as SPOOL_MAX_BYTES, Spool
 from relaypot.storage.database import sqlite_url
 from relaypot.storage.messages import MessageStore
+from relaypot.storage.summary import summarize
 from relaypot.transport.server import Listener, ServerLimits, SmtpServer
 from relaypot.transport.tls import ensure_certificate, server_context
 
@@ -65,10 +69,7 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
     persona = model.load(settings.smtp.persona)
     hostname = settings.smtp.hostname or persona.default_hostname
     data_dir = Path(settings.sensor.data_dir).resolve()
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"[sensor] data_dir: cannot create {data_dir}: {exc.strerror}") from None
+    datadir.prepare(data_dir, hand_to=settings.run.user)
     starttls = settings.tls.starttls
     tls_available = persona.behaviour.starttls_offered if starttls == "persona" else starttls == "yes"
     limits = settings.limits
@@ -120,7 +121,7 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
 
 
 def prepare_tls(sensor: Sensor) -> None:
-    """Load or create the certificate (after privileges are dropped, so the files are ours)."""
+    """Load the operator's certificate, or load (making it on first run) a self-signed one."""
     if not sensor.server.settings.tls_available:
         return
     tls = sensor.settings.tls
@@ -133,42 +134,31 @@ def prepare_tls(sensor: Sensor) -> None:
     sensor.server.ssl_context = context
 
 
-def drop_privileges(user: str, data_dir: Path) -> None:
-    """Bind as root, then become `user`; the data dir is handed over first so sinks can write.
+def rehearsals(sensor: Sensor) -> list[Callable[[], object]]:
+    """What the sensor does, done once without a client, so that everything it loads is loaded
+    before root is dropped: a session through every verb, its records' JSON, rows and console
+    line, and each enricher's data."""
 
-    Everything the sensor imports is imported before this point: after it, the user may not be
-    able to read the Python installation at all.
-    """
-    import pwd  # noqa: PLC0415 (POSIX only)
+    def session_and_records() -> None:
+        def summarise(body: bytes) -> StoredMessage:
+            return StoredMessage(hashlib.sha256(body).hexdigest(), "messages/rehearsal.eml", len(body), summarize(body))
 
-    _preload_codecs()
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        raise ConfigError(f"[run] user: no such user {user!r}") from None
-    if os.getuid() != 0:
-        if os.getuid() == entry.pw_uid:
-            return
-        raise ConfigError(f"[run] user: dropping to {user!r} needs root")
-    for directory, _, files in os.walk(data_dir):
-        os.chown(directory, entry.pw_uid, entry.pw_gid)
-        for name in files:
-            os.chown(os.path.join(directory, name), entry.pw_uid, entry.pw_gid)
-    os.setgroups([])
-    os.setgid(entry.pw_gid)
-    os.setuid(entry.pw_uid)
-    log.info("dropped privileges to %s", user)
+        events = rehearse(sensor.server.settings, summarise)
+        records = [Record("0" * 24, n, utc_timestamp(), sensor.server.sensor, "192.0.2.1", event)
+                   for n, event in enumerate(events, 1)]
+        console = ConsoleSummary(io.StringIO())
+        for record in records:
+            record.to_json()
+            console(record)
+        for worker in sensor.bus.workers:
+            rehearse_sink = getattr(worker.sink, "rehearse", None)
+            if rehearse_sink is not None:
+                rehearse_sink(records)
 
-
-def _preload_codecs() -> None:
-    """Messages name charsets (koi8-r, iso-2022-jp, ...) whose codecs Python imports on first use."""
-    import encodings  # noqa: PLC0415
-
-    for module in pkgutil.iter_modules(encodings.__path__):
-        try:
-            importlib.import_module(f"encodings.{module.name}")
-        except Exception:  # noqa: BLE001 (a platform's codec, e.g. mbcs on POSIX, may not load)
-            pass
+    steps: list[Callable[[], object]] = [session_and_records]
+    if sensor.enrichment is not None:
+        steps += [enricher.rehearse for enricher in sensor.enrichment.enrichers]
+    return steps
 
 
 async def serve(sensor: Sensor, on_ready: Callable[[list[tuple[str, int]]], None] | None = None,
@@ -178,11 +168,16 @@ async def serve(sensor: Sensor, on_ready: Callable[[list[tuple[str, int]]], None
     stop = stop or asyncio.Event()
     bound = await sensor.server.start(sensor.listeners)
     try:
-        # TLS first, as root where we are root: the operator's key may be readable by root only;
-        # a generated certificate is handed to the user with the rest of the data directory.
-        prepare_tls(sensor)
-        if sensor.settings.run.user:
-            drop_privileges(sensor.settings.run.user, sensor.data_dir)
+        user = sensor.settings.run.user
+        # The operator's certificate is loaded as root (its key may be readable by root only); a
+        # generated one is made by the user, in its own directory, after the drop: root never
+        # writes where the user could have planted a link.
+        if user and sensor.settings.tls.certificate:
+            prepare_tls(sensor)
+        if user:
+            privileges.drop(user, sensor.data_dir, rehearsals(sensor))
+        if sensor.server.ssl_context is None:
+            prepare_tls(sensor)
         sensor.bus.start(loop)
     except BaseException:
         await sensor.server.close_listeners()

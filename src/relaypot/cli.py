@@ -106,8 +106,9 @@ def _settings(args: argparse.Namespace) -> config.Settings:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Start the sensor: listen, converse, record, until SIGINT or SIGTERM."""
-    from relaypot import app  # noqa: PLC0415 (keeps `relaypot personas` fast)
+    from relaypot import app, datadir  # noqa: PLC0415 (keeps `relaypot personas` fast)
 
+    os.umask(datadir.UMASK)  # what the sensor writes holds captured secrets: nothing for others
     settings = _settings(args)
     _logging(settings.run.log_level)
     sensor = app.build(settings)

@@ -49,7 +49,7 @@ class Spool:
         partial = path.with_name(path.name + ".partial")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            with open(partial, "wb") as out:
+            with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "wb") as out:
                 out.write(data)
                 out.flush()
                 os.fsync(out.fileno())

@@ -32,6 +32,13 @@ def _psl() -> PublicSuffixList:
     return PublicSuffixList(accept_unknown=False)
 
 
+def preload() -> None:
+    """Read the classifiers' data now (the Public Suffix List, the probe signatures), not at first
+    use: a sensor that dropped root may no longer be able to read its installation."""
+    _psl()
+    signatures()
+
+
 @dataclass(frozen=True, slots=True)
 class HeloIdentity:
     """One HELO/EHLO argument, classified."""

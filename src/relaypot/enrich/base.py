@@ -10,8 +10,8 @@ from typing import Callable, Protocol
 from relaypot.analysis.classify import classify_helo
 from relaypot.config import Settings
 from relaypot.enrich import dnsbl, names, p0f
+from relaypot.enrich.resolver import Resolver, preload as preload_dns
 from relaypot.enrich.geo import Geo, default_database
-from relaypot.enrich.resolver import Resolver
 from relaypot.events import DnsblResult, Event, GeoFound, HeloDns, OsFingerprint, ReverseDns
 
 
@@ -35,12 +35,19 @@ class Enricher(Protocol):
     async def enrich(self, target: Target) -> list[Event]:
         ...
 
+    def rehearse(self) -> None:
+        """Load, without asking anyone, whatever a first lookup would load (before root is dropped)."""
+
 
 class GeoEnricher:
     name, about, delay = "geo", "source", 0.0
 
     def __init__(self, geo: Geo) -> None:
         self.geo = geo
+
+    def rehearse(self) -> None:
+        self.geo.place("192.0.2.1")
+        self.geo.place("8.8.8.8")  # iptocc reads its registry data on the first global address
 
     async def enrich(self, target: Target) -> list[Event]:
         place = self.geo.place(target.src_ip)
@@ -56,6 +63,10 @@ class ReverseDnsEnricher:
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
 
+    def rehearse(self) -> None:
+        preload_dns()
+        names.generic_reason("192-0-2-1.dsl.example.net", "192.0.2.1")
+
     async def enrich(self, target: Target) -> list[Event]:
         found = await names.reverse(self.resolver, target.src_ip)
         return [ReverseDns(for_session=target.session, ptr=found.ptr, confirmed=found.confirmed,
@@ -69,6 +80,12 @@ class DnsblEnricher:
         self.resolver = resolver
         self.zones = zones
 
+    def rehearse(self) -> None:
+        preload_dns()
+        for zone in self.zones:
+            dnsbl.interpret(zone, ["127.0.0.2"])
+            dnsbl.query_name("2001:db8::1", zone)
+
     async def enrich(self, target: Target) -> list[Event]:
         zones = target.zones or self.zones
         verdicts = await asyncio.gather(*(dnsbl.check(self.resolver, target.src_ip, z) for z in zones))
@@ -81,6 +98,10 @@ class HeloDnsEnricher:
 
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
+
+    def rehearse(self) -> None:
+        preload_dns()
+        classify_helo("mail.example.co.uk")  # the Public Suffix List's data
 
     async def enrich(self, target: Target) -> list[Event]:
         name = target.helo or ""
@@ -98,6 +119,9 @@ class P0fEnricher:
     def __init__(self, socket_path: str, delay: float) -> None:
         self.socket_path = socket_path
         self.delay = delay
+
+    def rehearse(self) -> None:
+        p0f.query("127.0.0.1")
 
     async def enrich(self, target: Target) -> list[Event]:
         try:

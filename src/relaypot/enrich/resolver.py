@@ -10,6 +10,26 @@ import dns.reversename
 from relaypot.config import parse_server
 
 
+def preload() -> None:
+    """What dnspython imports on first use: its asyncio backend and a module per record type."""
+    import importlib  # noqa: PLC0415
+    import pkgutil  # noqa: PLC0415
+
+    import dns.asyncbackend  # noqa: PLC0415
+    import dns.rdtypes  # noqa: PLC0415
+
+    dns.asyncbackend.get_backend("asyncio")
+    try:
+        importlib.import_module("sniffio")  # how dnspython tells which async library runs it
+    except ImportError:
+        pass
+    for module in pkgutil.walk_packages(dns.rdtypes.__path__, "dns.rdtypes."):
+        importlib.import_module(module.name)
+    for name in ("dns.query", "dns.message", "dns.edns", "dns.rrset", "dns.ipv4", "dns.ipv6", "dns.inet",
+                 "dns.flags", "dns.rcode", "dns.opcode", "dns.tsig", "dns.entropy"):
+        importlib.import_module(name)
+
+
 class DnsNotFound(Exception):
     """The name does not exist, or has no record of the type asked (NXDOMAIN, NODATA)."""
 

@@ -48,6 +48,7 @@ class EnrichmentRunner:
 
     def __init__(self, enrichers: list[Enricher], bus: EventBus, sensor: str, ttl: float = 3600.0,
                  concurrency: int = 50, max_pending: int = 10_000) -> None:
+        self.enrichers = enrichers
         self.by_about = {"source": [e for e in enrichers if e.about == "source"],
                          "helo": [e for e in enrichers if e.about == "helo"]}
         self.bus = bus

@@ -31,7 +31,7 @@ class JsonlSink:
     def open(self) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "ab")
+            self._file = _append(self.path)
         except OSError as exc:
             raise SinkError(f"cannot open {self.path}: {exc.strerror}") from None
         self._size = self._file.tell()
@@ -93,7 +93,7 @@ class JsonlSink:
             target = self.directory / f"{stem}.{n}.jsonl"
             n += 1
         os.replace(self.path, target)
-        self._file = open(self.path, "ab")
+        self._file = _append(self.path)
         self._size = 0
         self._day = ""
 
@@ -103,3 +103,8 @@ class JsonlSink:
             os.fsync(self._file.fileno())
             self._file.close()
             self._file = None
+
+
+def _append(path: Path) -> IO[bytes]:
+    """Open for appending; a new file is 0640 (the records hold captured passwords)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640), "ab")

@@ -6,6 +6,7 @@ from typing import Any, Callable, Sequence
 
 import orjson
 
+from relaypot.analysis import classify
 from relaypot.analysis.classify import subject_template
 from relaypot.analysis.derive import Deriver
 from relaypot.events import (
@@ -13,7 +14,7 @@ from relaypot.events import (
     ReverseDns, SessionClosed, SessionOpened, Tls, Violation, json_safe,
 )
 from relaypot.protocol.commands import domain_of
-from relaypot.storage.database import Database, Insert, storable_text
+from relaypot.storage.database import Database, Insert, preload_driver, schema_text, storable_text
 
 EVENT = Insert("events", ("session_id", "seq", "ts", "sensor", "src_ip", "kind", "payload"))
 SESSION_COLUMNS = ("session_id", "sensor", "src_ip", "src_port", "dst_ip", "dst_port", "listener", "persona",
@@ -260,6 +261,8 @@ class SqlSink:
     def __init__(self, url: str, local_domains: tuple[str, ...] = (), hostname: str = "") -> None:
         self.url = url
         self.db: Database | None = None
+        self.local_domains = local_domains
+        self.hostname = hostname
         self.deriver = Deriver(local_domains, hostname)
         self._failed: tuple[Sequence[Record], dict[Insert, list[tuple]]] | None = None
 
@@ -289,8 +292,16 @@ class SqlSink:
             raise
         self._failed = None
 
-    def _rows(self, records: Sequence[Record]) -> dict[Insert, list[tuple]]:
-        batch = _Batch(self.deriver)
+    def rehearse(self, records: Sequence[Record]) -> None:
+        """Build the rows of `records` without writing them, with a deriver of their own (the
+        sensor's keeps no trace), and load what opening the store loads."""
+        self._rows(records, Deriver(self.local_domains, self.hostname))
+        classify.preload()
+        schema_text()
+        preload_driver(self.url)
+
+    def _rows(self, records: Sequence[Record], deriver: Deriver | None = None) -> dict[Insert, list[tuple]]:
+        batch = _Batch(deriver or self.deriver)
         for r in records:
             batch.add(r)
         batch.rows[SESSION] = [tuple(row) for row in batch.sessions.values()]

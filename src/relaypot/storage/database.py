@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -42,6 +44,22 @@ class Insert:
         return statement
 
 
+@lru_cache(maxsize=1)
+def schema_text() -> str:
+    """schema.sql, read once (a sensor that dropped root may not be able to read it later)."""
+    return resources.files("relaypot.storage").joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+def preload_driver(url: str) -> None:
+    """Import the driver a store URL needs, while the installation is still readable."""
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            import psycopg  # noqa: PLC0415, F401 (optional dependency)
+            import psycopg.types.json  # noqa: PLC0415, F401
+        except ImportError:
+            pass  # opening the store says what to install
+
+
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
@@ -59,7 +77,11 @@ class Database:
             if must_exist and not self.path.exists():
                 raise StorageError(f"no store at {self.path}: has a sensor run with this --data-dir?")
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+                # Made 0640 before SQLite makes it (with the umask's mode); its -wal and -shm
+                # files copy the store's mode: the store holds captured passwords.
+                if not self.path.exists():
+                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o640))
                 self.conn: Any = sqlite3.connect(self.path, isolation_level=None, timeout=30)
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 # NORMAL in WAL mode: a commit survives a process crash (kill -9); only a power
@@ -87,7 +109,7 @@ class Database:
 
     def create_schema(self) -> None:
         """Create what is missing: tables, indexes, and columns a newer schema.sql added."""
-        text = resources.files("relaypot.storage").joinpath("schema.sql").read_text(encoding="utf-8")
+        text = schema_text()
         statements = [
             "\n".join(line for line in s.splitlines() if not line.strip().startswith("--")).strip()
             for s in self.dialect.schema(text).split(";")

@@ -22,9 +22,9 @@ def ensure_certificate(data_dir: Path, hostname: str) -> tuple[Path, Path]:
     """`tls/cert.pem` and `tls/key.pem` in the data dir, created once with a plausible subject."""
     directory = data_dir / "tls"
     cert, key = directory / "cert.pem", directory / "key.pem"
-    if cert.exists() and key.exists():
-        return cert, key
-    directory.mkdir(parents=True, exist_ok=True)
+    if all(path.is_file() and not path.is_symlink() for path in (cert, key)):
+        return cert, key  # a link in their place is not ours to follow: a new pair replaces it
+    directory.mkdir(mode=0o750, parents=True, exist_ok=True)
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     # What an administrator's self-signed mail certificate looks like: CN is the host name.
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
@@ -40,13 +40,22 @@ def ensure_certificate(data_dir: Path, hostname: str) -> tuple[Path, Path]:
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
         .sign(private, hashes.SHA256())
     )
-    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                      serialization.NoEncryption()))
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    _write_new(key, private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                          serialization.NoEncryption()), 0o600)
+    _write_new(cert, certificate.public_bytes(serialization.Encoding.PEM), 0o640)
     log.info("generated a self-signed certificate for %s in %s", hostname, directory)
     return cert, key
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Replace `path` with a new file of ours: a link planted in its place is removed, never followed."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 def server_context(cert: Path, key: Path) -> ssl.SSLContext:
