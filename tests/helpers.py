@@ -38,6 +38,8 @@ class Driver:
 
     def feed(self, data: bytes) -> "Driver":
         self.take(self.session.receive_data(data))
+        while self.session.backlog:  # a transport that reads its replies at once
+            self.take(self.session.resume())
         return self
 
     def finish(self, reason: str = "peer_closed") -> "Driver":

@@ -48,7 +48,7 @@ def require(tool: str) -> str:
 class RunningSensor:
     """`relaypot run` in a thread, with a MemorySink beside the JSONL and SQLite sinks."""
 
-    def __init__(self, data_dir: Path, **options: Any) -> None:
+    def __init__(self, data_dir: Path, loop: str = "uvloop", **options: Any) -> None:
         overrides = {
             ("smtp", "listen"): ["127.0.0.1:0"],
             ("sensor", "data_dir"): str(data_dir),
@@ -68,7 +68,8 @@ class RunningSensor:
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
-        self.loop = app.new_event_loop()
+        # The sensor's own choice (uvloop) unless a test asks for asyncio's loop, the fallback.
+        self.loop = app.new_event_loop() if loop == "uvloop" else asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._main, daemon=True)
         self.thread.start()
         if not self._ready.wait(15):

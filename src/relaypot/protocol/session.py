@@ -26,6 +26,8 @@ from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, CONNECTED, DA
 Output = Reply | Event | StartTls | Deliver | Close
 
 SHAPE_TOKENS = 16
+BURST_BYTES = 64 * 1024  # reply bytes one call may make before the rest of the input waits
+CHUNK_PROGRESS = 1024  # bytes of a BDAT or XEXCH50 chunk that count as a line for the idle deadline
 _TAIL = 8  # bytes of an over-size body kept to find <CRLF>.<CRLF> across reads
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -40,7 +42,7 @@ class Session:
         "messages", "unknown", "bytes_in", "bytes_out", "started", "_buf", "_pos", "_crlf_only", "_overlong",
         "_overlong_head", "_data_scanned", "_data_overflow", "_chunk_left", "_chunk_kind", "_chunk_last",
         "_chunk_refusal", "_pending", "_message", "_message_dropped", "_auth", "_auth_replies",
-        "_seen_violations", "_close_reason", "_last_reply", "_shape",
+        "_seen_violations", "_close_reason", "_last_reply", "_shape", "progress", "_chunk_read", "backlog",
     )
 
     def __init__(self, settings: SessionSettings, client_ip: str, client_port: int = 0,
@@ -88,6 +90,15 @@ class Session:
         self._close_reason: str | None = None
         self._last_reply = ""  # text of the latest reply, for the command's event
         self._shape: list[str] = []  # the session's verbs, for session.closed
+        # Input completed so far: lines (commands, AUTH responses, message lines) and KiB of a
+        # counted chunk. The transport's idle deadline runs from its last change, so a client
+        # that drips a byte at a time cannot hold a connection (a deadline per line, not per byte).
+        self.progress = 0
+        self._chunk_read = 0
+        # Input left unread after a burst of BURST_BYTES of replies: the transport calls resume()
+        # once the client has taken them, so a client that pipelines without reading cannot make
+        # the sensor hold its replies to thousands of commands.
+        self.backlog = False
 
     # ------------------------------------------------------------------ transport entry points
 
@@ -122,6 +133,13 @@ class Session:
             return []
         out: list[Output] = []
         self._run_guarded(out)
+        return out
+
+    def resume(self) -> list[Output]:
+        """Go on with the input left after a burst of replies (`backlog`)."""
+        out: list[Output] = []
+        if self.backlog and self.mode != PAUSED and self.mode != CLOSED:
+            self._run_guarded(out)
         return out
 
     def _run_guarded(self, out: list[Output]) -> None:
@@ -206,7 +224,10 @@ class Session:
         return out
 
     def timed_out(self, reason: str = "timeout") -> list[Output]:
+        """The transport's deadline passed: the persona's timeout reply and close, once."""
         out: list[Output] = []
+        if self.mode == CLOSED:
+            return out
         if reason == "session_time":
             self._violation(out, "limit_session_time", "", always=True)
         self._send_key(out, "session.timeout")
@@ -239,16 +260,22 @@ class Session:
     # ------------------------------------------------------------------ the input loop
 
     def _run(self, out: list[Output]) -> None:
+        self.backlog = False
+        burst_end = self.bytes_out + BURST_BYTES
         while True:
             mode = self.mode
             if mode == COMMAND or mode == AUTH:
                 line = self._next_line(out)
                 if line is None:
                     break
+                self.progress += 1
                 if mode == AUTH:
                     self._auth_line(line, out)
                 else:
                     self._command(line, out)
+                if self.bytes_out >= burst_end and self._pos < len(self._buf):
+                    self.backlog = True
+                    break
             elif mode == DATA:
                 if not self._data(out):
                     break
@@ -446,6 +473,8 @@ class Session:
             self._pos = 0
         found = find_end(buf, self._data_scanned, self.behaviour.data_end == "lf", not self._data_overflow)
         if isinstance(found, int):
+            if buf.find(b"\n", self._data_scanned, found) >= 0:
+                self.progress += 1  # a line of the message is complete
             self._data_scanned = found
             if len(buf) > self.limits.max_message_size + _TAIL:
                 # Over the size limit: stop keeping the body, but keep a tail to find its end in.
@@ -455,6 +484,7 @@ class Session:
                 self._data_scanned = 0
             return False
         body_end, resume, marker = found
+        self.progress += 1
         raw = bytes(buf[:body_end])
         del buf[:resume]
         self._data_scanned = 0
@@ -514,6 +544,10 @@ class Session:
                 self._message_dropped += take
             self._pos += take
             self._chunk_left -= take
+            self._chunk_read += take
+            if self._chunk_read >= CHUNK_PROGRESS or not self._chunk_left:
+                self.progress += 1
+                self._chunk_read = 0
         if self._chunk_left:
             return False
         self._chunk_done(out)

@@ -22,6 +22,16 @@ log = logging.getLogger(__name__)
 
 # Messages up to this size are stored inline: cheaper than a thread hop, and brief.
 INLINE_STORE_BYTES = 256 * 1024
+# Seconds a timed-out connection gets to take its last reply before it is cut (a client that
+# does not read cannot keep it open) ...
+CLOSE_GRACE = 5.0
+# Replies waiting behind a delayed one, past which the client's input is left unread: a client
+# that pipelines thousands of failing AUTHs is read at the pace it is answered, as Postfix does.
+MAX_QUEUED = 64
+# Why reading is paused; each is lifted on its own.
+HOLD_BUS, HOLD_STORE, HOLD_PEER, HOLD_QUEUE, HOLD_BACKLOG = 1, 2, 4, 8, 16
+# ... and the most a TLS handshake may take (the idle deadline cuts it sooner when shorter).
+HANDSHAKE_TIMEOUT = 30.0
 
 
 def clean_ip(address: str) -> str:
@@ -31,7 +41,8 @@ def clean_ip(address: str) -> str:
 
 class SmtpConnection(asyncio.Protocol):
     __slots__ = ("server", "listener", "transport", "session", "recorder", "last_active", "started",
-                 "_queue", "_waited", "_delay", "_finished", "_eof", "_paused_for_bus", "_storing")
+                 "_queue", "_waited", "_delay", "_finished", "_eof", "_holds", "_storing", "_progress",
+                 "_closing_since", "_handshake", "_continuing")
 
     def __init__(self, server: SmtpServer, listener: Listener) -> None:
         self.server = server
@@ -44,8 +55,12 @@ class SmtpConnection(asyncio.Protocol):
         self._delay: asyncio.TimerHandle | None = None
         self._finished = False
         self._eof = False
-        self._paused_for_bus = False
+        self._holds = 0  # why reading is paused: a bit per reason (HOLD_*); read when none is left
         self._storing = False
+        self._progress = 0  # the session's progress when last_active was set
+        self._closing_since: float | None = None  # when a deadline ended the session
+        self._handshake: asyncio.Task | None = None  # a STARTTLS handshake under way
+        self._continuing = False  # a _continue is scheduled
 
     # ------------------------------------------------------------------ asyncio.Protocol
 
@@ -65,19 +80,47 @@ class SmtpConnection(asyncio.Protocol):
             self._apply(self.session.refuse())
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = self.server.loop.time()
+        session = self.session
         try:
-            outputs = self.session.receive_data(data)
+            outputs = session.receive_data(data)
         except Exception:  # noqa: BLE001 (a bug must cost one session, never the server)
             log.exception("session %s failed on input; closing it", self.recorder.session)
             self._finish("internal_error")
             self.transport.abort()
             return
+        if session.progress != self._progress:
+            # The idle deadline runs per line, not per byte: a drip of bytes does not renew it.
+            self._progress = session.progress
+            self.last_active = self.server.loop.time()
         self._apply(outputs)
-        if self.server.bus.congested and not self._paused_for_bus:
-            self._paused_for_bus = True
-            self.transport.pause_reading()
+        if self.server.bus.congested and not self._holds & HOLD_BUS:
+            self._hold(HOLD_BUS)
             self.server.bus.when_drained(self._resume_after_bus)
+
+    def pause_writing(self) -> None:
+        """The client does not read its replies: stop reading its commands until it does."""
+        self._hold(HOLD_PEER)
+
+    def resume_writing(self) -> None:
+        self._release(HOLD_PEER)
+        if self._holds & HOLD_BACKLOG:
+            self._backlogged()
+
+    def _backlogged(self) -> None:
+        """The session left input unanswered after a burst of replies: stop reading, and answer
+        the rest a burst at a time while the client takes its replies."""
+        self._hold(HOLD_BACKLOG)
+        if not self._holds & HOLD_PEER and not self._continuing:
+            self._continuing = True
+            self.server.loop.call_soon(self._continue)
+
+    def _continue(self) -> None:
+        self._continuing = False
+        if self._finished or self._holds & HOLD_PEER:
+            return
+        self._apply(self.session.resume())
+        if not self.session.backlog:
+            self._release(HOLD_BACKLOG)
 
     def eof_received(self) -> bool:
         self._eof = True
@@ -89,18 +132,57 @@ class SmtpConnection(asyncio.Protocol):
         self.server.release(self)
         if self._delay is not None:
             self._delay.cancel()
+        if self._handshake is not None and not self._finished:
+            # uvloop ends a failed handshake here (asyncio raises from start_tls instead).
+            self._handshake_failed(exc)
+            return
         self._finish("peer_closed" if exc is None else "peer_reset")
+
+    def _handshake_failed(self, exc: BaseException | None) -> None:
+        """One record of a handshake that did not complete, whichever loop reports it."""
+        if exc is None:
+            self._record_only(self.session.tls_failed("the client closed the connection during the handshake"))
+            self._finish("peer_closed")
+        else:
+            self._record_only(self.session.tls_failed(f"{exc.__class__.__name__}: {exc}"[:300]))
+            self._finish("tls_failed")
 
     # ------------------------------------------------------------------ called by the server
 
     def check(self, now: float) -> None:
+        """The sweeper's visit: enforce the session and idle deadlines, once each."""
         if self._finished or self.session is None:
+            return
+        if self._closing_since is not None:
+            if now - self._closing_since >= CLOSE_GRACE:
+                self._abort("timeout")  # it would not take its last reply
             return
         limits = self.server.limits
         if now - self.started > limits.max_session_time:
-            self._apply(self.session.timed_out("session_time"))
+            self._time_out("session_time", now)
         elif now - self.last_active > limits.idle_timeout and not self._storing:
-            self._apply(self.session.timed_out("timeout"))
+            self._time_out("timeout", now)
+
+    def _time_out(self, reason: str, now: float) -> None:
+        """End the session for a deadline. Whatever was waiting (delayed replies, pipelined
+        commands, a TLS handshake) is dropped: the limit holds whatever the client queued."""
+        self._closing_since = now
+        if self._delay is not None:
+            self._delay.cancel()
+            self._delay = None
+        self._queue = None
+        outputs = self.session.timed_out(reason)
+        if self._handshake is not None:
+            # Mid-handshake nothing can be said in the clear any more: record, then cut.
+            self._handshake.cancel()
+            self._record_only(outputs)
+            self._abort(reason)
+            return
+        self._apply(outputs)
+
+    def _abort(self, reason: str) -> None:
+        self.transport.abort()
+        self._finish(reason)
 
     def shutdown(self) -> None:
         if not self._finished and self.session is not None:
@@ -136,6 +218,8 @@ class SmtpConnection(asyncio.Protocol):
                 if ts is None:
                     ts = utc_timestamp()
                 record(item, ts)
+        if self.session.backlog:
+            self._backlogged()
 
     def _store(self, body: bytes) -> StoredMessage:
         try:
@@ -146,24 +230,27 @@ class SmtpConnection(asyncio.Protocol):
 
     def _store_async(self, body: bytes) -> None:
         self._storing = True
-        self.transport.pause_reading()
+        self._hold(HOLD_STORE)
         future = self.server.loop.run_in_executor(self.server.store_executor, self._store, body)
         future.add_done_callback(self._stored)
 
     def _stored(self, future: asyncio.Future) -> None:
         self._storing = False
-        if self._finished:
+        if self._finished or self._closing_since is not None:
+            # A deadline ended the session while the message was written: its record is kept.
+            self._record_only(self.session.message_stored(future.result()))
             return
         self._apply(self.session.message_stored(future.result()))
-        if not self._finished and not self._eof and not self.transport.is_closing():
-            self.transport.resume_reading()
-        elif self._eof and not self._queue:
+        self._release(HOLD_STORE)
+        if self._eof and not self._queue and not self._finished:
             self.transport.close()
 
     def _enqueue(self, item: Any) -> None:
         if self._queue is None:
             self._queue = deque()
         self._queue.append(item)
+        if len(self._queue) > MAX_QUEUED:
+            self._hold(HOLD_QUEUE)
         if self._delay is None and len(self._queue) == 1:
             self._drain()
 
@@ -190,36 +277,59 @@ class SmtpConnection(asyncio.Protocol):
                 queue.popleft()
                 self._start_tls()
                 return
+        if self._holds & HOLD_QUEUE:
+            self._release(HOLD_QUEUE)
         if self._eof and not self._storing:
             self.transport.close()
 
     def _resume_after_bus(self) -> None:
-        self._paused_for_bus = False
-        if not self._finished and not self._storing and not self.transport.is_closing():
+        self._release(HOLD_BUS)
+
+    def _hold(self, reason: int) -> None:
+        if not self._holds and not self.transport.is_closing():
+            self.transport.pause_reading()
+        self._holds |= reason
+
+    def _release(self, reason: int) -> None:
+        if not self._holds & reason:
+            return
+        self._holds &= ~reason
+        if not self._holds and not self._finished and not self._eof and not self.transport.is_closing():
             self.transport.resume_reading()
 
     # ------------------------------------------------------------------ TLS
 
     def _start_tls(self) -> None:
-        self.server.loop.create_task(self._upgrade())
+        self._handshake = self.server.loop.create_task(self._upgrade())
 
     async def _upgrade(self) -> None:
         server = self.server
         try:
             transport = await server.loop.start_tls(
-                self.transport, self, server.ssl_context, server_side=True, ssl_handshake_timeout=30.0
+                self.transport, self, server.ssl_context, server_side=True,
+                ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
             )
-        except (OSError, asyncio.TimeoutError, ConnectionError, Exception) as exc:  # noqa: BLE001
+        except asyncio.CancelledError:
+            return  # a deadline ended the session mid-handshake (_time_out recorded it)
+        except Exception as exc:  # noqa: BLE001 (whatever the handshake raised, the session ends)
             if not self._finished:
-                self._apply(self.session.tls_failed(f"{exc.__class__.__name__}: {exc}"[:300]))
-                self._finish("tls_failed")
+                self._handshake_failed(exc)
             if not self.transport.is_closing():
                 self.transport.abort()
             return
+        finally:
+            self._handshake = None
         if transport is None:  # the peer went away during the handshake
-            self._finish("peer_closed")
+            if not self._finished:
+                self._handshake_failed(None)
+            return
+        if self._finished or self._closing_since is not None:
+            transport.abort()  # ended while the handshake ran: no TLS to record
             return
         self.transport = transport
+        holds, self._holds = self._holds, 0
+        if holds:
+            self._hold(holds)  # what paused the clear-text transport pauses the TLS one
         ssl_object = transport.get_extra_info("ssl_object")
         version = ssl_object.version() if ssl_object else None
         cipher = ssl_object.cipher()[0] if ssl_object and ssl_object.cipher() else None
@@ -229,11 +339,15 @@ class SmtpConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------------ end
 
+    def _record_only(self, outputs: list[Any]) -> None:
+        """The records among `outputs`; their replies and instructions are no longer wanted."""
+        for item in outputs:
+            if not isinstance(item, (Reply, Close, StartTls, Deliver)):
+                self.recorder.record(item)
+
     def _finish(self, reason: str) -> None:
         if self._finished or self.session is None:
             return
         self._finished = True
         self.server.release(self)
-        for event in self.session.finish(reason):
-            if not isinstance(event, (Reply, Close)):
-                self.recorder.record(event)
+        self._record_only(self.session.finish(reason))
