@@ -47,6 +47,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("tls", "key", "str", "", "PEM private key for the certificate"),
     Option("limits", "max_line_length", "int", 4096, "bytes in a command line (RFC 5321 §4.5.3.1.4)"),
     Option("limits", "max_message_size", "bytes", 25 * MIB, "bytes in one message; larger ones get 552"),
+    Option("limits", "max_message_memory", "bytes", 128 * MIB,
+           "memory all unfinished messages together may hold; past it, the persona's 452"),
     Option("limits", "max_recipients", "int", 1000, "RCPT TO per message"),
     Option("limits", "max_commands", "int", 10_000,
            "commands per session (at least max_recipients + 10, so a whole message fits)"),
@@ -267,6 +269,9 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
                      ("max_connections_per_ip", 1), ("max_commands", 1), ("max_recipients", 1)):
         if values[("limits", key)] < low:
             raise fail("limits", key, f"must be at least {low}")
+    if values[("limits", "max_message_memory")] < values[("limits", "max_message_size")]:
+        raise fail("limits", "max_message_memory", "must be at least max_message_size, or no message of that size "
+                   "could ever be accepted")
     # A session must be able to carry what its persona allows: one message to max_recipients
     # recipients takes EHLO, MAIL, the RCPTs, DATA and QUIT (1000 commands once cut RCPT #998).
     if values[("limits", "max_commands")] < values[("limits", "max_recipients")] + 10:

@@ -227,6 +227,7 @@ VIOLATIONS = {
     "limit_errors": "more unknown or rejected commands than the error budget",
     "limit_connections": "a connection past the overall or per-source concurrency limit",
     "limit_disk": "a message refused because the message store is full",
+    "limit_memory": "a message refused because the messages in progress held [limits] max_message_memory",
     "limit_session_time": "a session longer than the total session time limit",
     "xexch50": "an XEXCH50 command (MS03-046 exploit attempts send negative or huge sizes)",
     "internal_error": "input that made relaypot's session code fail (a bug: the line is answered as unrecognized)",

@@ -76,6 +76,7 @@ def test_any_bytes_give_only_well_formed_replies(data, sizes, persona):
     session = make_session(persona, max_line_length=512)
     d = feed_chunks(session, data, sizes)
     d.finish()
+    assert session.settings.memory.used == 0  # whatever a message held is given back
     for reply in d.replies:
         lines = reply.data.split(b"\r\n")
         assert lines[-1] == b""
@@ -430,3 +431,36 @@ def test_a_number_in_any_script_never_raises(template, number, persona):
     if d.session.mode == "command":
         d.feed(b"NOOP\r\n")
         assert d.codes()[-1] == 250
+
+
+@pytest.mark.parametrize("transfer", ["DATA", "BDAT"])
+def test_messages_in_progress_share_one_memory_bound(transfer):
+    """While one session's unfinished message holds most of max_message_memory, another's that
+    would pass it gets the persona's 452 and one limit_memory record, and its body is dropped;
+    once the first is stored, the memory is free again and every byte of it is given back."""
+    from relaypot.protocol.session import Session
+
+    first = make_session("postfix", max_message_memory=1000, max_message_size=900)
+    second = Session(first.settings, "192.0.2.11")
+    a, b = Driver(first), Driver(second)
+    for d in (a, b):
+        d.feed(b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n")
+
+    def body(n: int) -> bytes:
+        return b"Subject: s\r\n\r\n" + b"x" * (n - 16) + b"\r\n"
+
+    if transfer == "DATA":
+        a.feed(b"DATA\r\n" + body(700))  # unfinished: held
+        b.feed(b"DATA\r\n" + body(500) + b".\r\n")
+    else:
+        a.feed(b"BDAT 700\r\n" + body(700))
+        b.feed(b"BDAT 500 LAST\r\n" + body(500))
+    assert b.replies[-1].data == b"452 4.3.1 Insufficient system storage\r\n"
+    assert [e.violation for e in b.of("smtp.violation")] == ["limit_memory"] and not b.delivered
+    a.feed(b".\r\n" if transfer == "DATA" else b"BDAT 0 LAST\r\n")
+    assert a.delivered and a.replies[-1].code == 250
+    assert first.settings.memory.used == 0
+    b.feed(b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n")
+    b.feed(b"DATA\r\n" + body(500) + b".\r\n" if transfer == "DATA" else b"BDAT 500 LAST\r\n" + body(500))
+    assert b.delivered and b.replies[-1].code == 250
+    assert first.settings.memory.used == 0

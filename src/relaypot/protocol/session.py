@@ -42,7 +42,7 @@ class Session:
         "messages", "unknown", "bytes_in", "bytes_out", "started", "_buf", "_pos", "_crlf_only", "_overlong",
         "_overlong_head", "_data_scanned", "_data_overflow", "_chunk_left", "_chunk_kind", "_chunk_last",
         "_chunk_refusal", "_pending", "_message", "_message_dropped", "_auth", "_auth_replies",
-        "_seen_violations", "_close_reason", "_last_reply", "_shape", "progress", "_chunk_read", "backlog",
+        "_seen_violations", "_close_reason", "_last_reply", "_shape", "progress", "_chunk_read", "backlog", "_held", "_out_of_memory",
     )
 
     def __init__(self, settings: SessionSettings, client_ip: str, client_port: int = 0,
@@ -99,6 +99,8 @@ class Session:
         # once the client has taken them, so a client that pipelines without reading cannot make
         # the sensor hold its replies to thousands of commands.
         self.backlog = False
+        self._held = 0  # bytes of the message in progress counted against settings.memory
+        self._out_of_memory = False  # its body is being dropped: the shared bound was reached
 
     # ------------------------------------------------------------------ transport entry points
 
@@ -248,6 +250,7 @@ class Session:
             self._auth = None
         if self._overlong is not None:
             self._violation(out, "line_too_long", f"{self._overlong} bytes, connection closed mid-line")
+        self._let_go()
         reason = self._close_reason or reason
         out.append(SessionClosed(
             reason=reason, duration=round(max(self.settings.clock() - self.started, 0.0), 6),
@@ -476,25 +479,28 @@ class Session:
             if buf.find(b"\n", self._data_scanned, found) >= 0:
                 self.progress += 1  # a line of the message is complete
             self._data_scanned = found
-            if len(buf) > self.limits.max_message_size + _TAIL:
-                # Over the size limit: stop keeping the body, but keep a tail to find its end in.
+            if self._data_overflow or len(buf) > self.limits.max_message_size + _TAIL or not self._hold(len(buf)):
+                # Over the size limit, or the memory for messages: stop keeping the body, but keep
+                # a tail to find its end in.
+                self._let_go()
                 drop = len(buf) - _TAIL
-                self._data_overflow += drop
-                del buf[:drop]
-                self._data_scanned = 0
+                if drop > 0:
+                    self._data_overflow += drop
+                    del buf[:drop]
+                    self._data_scanned = 0
             return False
         body_end, resume, marker = found
         self.progress += 1
         raw = bytes(buf[:body_end])
-        del buf[:resume]
+        # A fresh buffer for what follows: the body's allocation is not kept for the session.
+        self._buf = bytearray(buf[resume:])
         self._data_scanned = 0
         for violation, detail in line_ending_violations(raw, marker):
             self._violation(out, violation, detail)
         size = len(raw) + self._data_overflow
-        if self._data_overflow or size > self.limits.max_message_size:
+        if self._data_overflow or size > self.limits.max_message_size or not self._hold(len(raw)):
             self._data_overflow = 0
-            self._violation(out, "limit_message_size", f"{size} bytes", always=True)
-            self._send_key(out, "data.too_big")
+            self._refuse_message(out, size)
             self._reset_transaction()
             self.mode = COMMAND
             return True
@@ -536,11 +542,15 @@ class Session:
             message = self._message
             if message is None:
                 message = self._message = bytearray()
-            if self._chunk_kind == "BDAT" and not self._chunk_refusal and (
+            if self._chunk_kind == "BDAT" and not self._chunk_refusal and not self._message_dropped and (
                 len(message) + take <= self.limits.max_message_size
-            ):
+            ) and self._hold(len(message) + take):
                 message += self._buf[start : start + take]
             else:
+                if message:  # what was kept goes: the message is refused whatever follows
+                    self._message_dropped += len(message)
+                    message.clear()
+                    self._let_go()
                 self._message_dropped += take
             self._pos += take
             self._chunk_left -= take
@@ -568,8 +578,7 @@ class Session:
         elif not self._chunk_last:
             code = self._send_key(out, "bdat.chunk", size=str(size))
         elif self._message_dropped:
-            self._violation(out, "limit_message_size", f"{size} bytes", always=True)
-            code = self._send_key(out, "data.too_big")
+            code = self._refuse_message(out, size)
             self._chunk_kind = ""
             self._reset_transaction()
         else:
@@ -719,6 +728,36 @@ class Session:
         self.rcpt_to = ()
         self._message = None
         self._message_dropped = 0
+        self._let_go()
+        self._out_of_memory = False
+
+    def _hold(self, size: int) -> bool:
+        """Count `size` bytes of the message in progress against the shared bound; False (and
+        nothing held) when that would pass it."""
+        more = size - self._held
+        if more <= 0:
+            return True
+        if self._out_of_memory or not self.settings.memory.take(more):
+            self._out_of_memory = True
+            self._let_go()
+            return False
+        self._held = size
+        return True
+
+    def _let_go(self) -> None:
+        if self._held:
+            self.settings.memory.give(self._held)
+            self._held = 0
+
+    def _refuse_message(self, out: list[Output], size: int) -> int:
+        """A message not kept: too big for the limit, or for the memory all messages share."""
+        if self._out_of_memory:
+            memory = self.settings.memory
+            self._violation(out, "limit_memory", f"{size} bytes; messages in progress hold {memory.used} of "
+                                                 f"{memory.limit}", always=True)
+            return self._send_key(out, "data.disk_full")
+        self._violation(out, "limit_message_size", f"{size} bytes", always=True)
+        return self._send_key(out, "data.too_big")
 
     def _placeholders(self) -> dict[str, str]:
         """The session's own template values; built when a reply needs them, not per connection."""

@@ -22,6 +22,28 @@ class SessionLimits:
     max_commands: int = 10_000  # at least max_recipients + 10: a whole message fits
     max_unknown_commands: int = 20
     max_chunk_discard: int = 1 << 31  # XEXCH50 bytes we will read and drop
+    max_message_memory: int = 128 * 1024 * 1024  # bytes all sessions' unfinished messages may hold
+
+
+class MessageMemory:
+    """The bytes every session's unfinished message holds, against one bound: ten clients sending
+    25 MiB at once must not take the sensor's memory. Shared by a listener's sessions, in one
+    thread (the event loop), so a plain counter suffices."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int) -> bool:
+        if self.used + size > self.limit:
+            return False
+        self.used += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.used -= size
 
 
 class QueueIds:
@@ -57,6 +79,7 @@ class SessionSettings:
     clock: Callable[[], float] = field(default=lambda: 0.0)
     rng: random.Random = field(default_factory=random.Random)
     queue_ids: QueueIds | None = None
+    memory: MessageMemory | None = None  # shared with other listeners' settings when given
     replies: dict[str, ReplyTemplate] = field(init=False)
     username_chars: frozenset[str] | None = field(init=False)
     refusals: dict[tuple[str, str], str] = field(init=False)
@@ -73,6 +96,8 @@ class SessionSettings:
         self.max_line = min(behaviour.max_line_length, self.limits.max_line_length)
         if self.queue_ids is None:
             self.queue_ids = QueueIds(self.rng)
+        if self.memory is None:
+            self.memory = MessageMemory(self.limits.max_message_memory)
         self._ehlo_tails = {}
         for offered in (False, True):
             for active in (False, True):
