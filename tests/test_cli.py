@@ -13,18 +13,20 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 RELAYPOT = [sys.executable, "-m", "relaypot.cli"]
 
 
-def start(data_dir: Path, *extra: str, env: dict | None = None) -> tuple[subprocess.Popen, int]:
+def start(data_dir: Path, *extra: str, env: dict | None = None,
+          preexec: Callable[[], None] | None = None) -> tuple[subprocess.Popen, int]:
     """`relaypot run` on 127.0.0.1, port 0; returns the process and the port it printed."""
     proc = subprocess.Popen(
         [*RELAYPOT, "run", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--sensor", "cli-test", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "RELAYPOT_ENRICH_ENABLED": "false", **(env or {})},
+        env={**os.environ, "RELAYPOT_ENRICH_ENABLED": "false", **(env or {})}, preexec_fn=preexec,
     )
     seen = []
     for _ in range(20):  # log lines (a certificate being made, say) may come first
@@ -32,6 +34,7 @@ def start(data_dir: Path, *extra: str, env: dict | None = None) -> tuple[subproc
         seen.append(line)
         match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
         if match:
+            proc.early_stderr = "".join(seen)  # type: ignore[attr-defined]  (what start read)
             return proc, int(match.group(1))
         if not line:
             break

@@ -34,6 +34,7 @@ from relaypot.spool import MAX_BYTES as SPOOL_MAX_BYTES, Spool
 from relaypot.storage.database import sqlite_url
 from relaypot.storage.messages import MessageStore
 from relaypot.storage.summary import summarize
+from relaypot.transport import descriptors
 from relaypot.transport.server import Listener, ServerLimits, SmtpServer
 from relaypot.transport.tls import ensure_certificate, server_context
 
@@ -105,7 +106,7 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
     server = SmtpServer(
         session_settings, bus, store, settings.sensor.name or socket.gethostname(),
         ServerLimits(
-            max_connections=limits.max_connections,
+            max_connections=_fit_connections(settings),
             max_connections_per_ip=limits.max_connections_per_ip,
             idle_timeout=limits.idle_timeout,
             max_session_time=limits.max_session_time,
@@ -119,6 +120,19 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
                                       settings.enrich.cache_ttl, settings.enrich.concurrency)
         bus.listeners.append(enrichment)
     return Sensor(settings, persona, hostname, data_dir, server, bus, listeners, enrichment)
+
+
+def _fit_connections(settings: Settings) -> int:
+    """max_connections under the descriptor limit (raised first), with room for the rest of the
+    sensor's files and sockets: past it a client gets the persona's 421, never a failed accept."""
+    limit = descriptors.raise_limit()
+    reserved = descriptors.RESERVED + (settings.enrich.concurrency if settings.enrich.enabled else 0)
+    requested = settings.limits.max_connections
+    fitted = descriptors.fit_connections(requested, limit, reserved)
+    if fitted < requested:
+        log.warning("[limits] max_connections lowered from %d to %d: the process may open %d files (ulimit -n) "
+                    "and keeps %d for its stores, messages and lookups", requested, fitted, limit, reserved)
+    return fitted
 
 
 def prepare_tls(sensor: Sensor) -> None:

@@ -15,6 +15,7 @@ from relaypot.pipeline import EventBus, name_os_thread
 from relaypot.protocol.settings import SessionSettings
 from relaypot.storage.messages import MessageStore
 from relaypot.transport.connection import SmtpConnection
+from relaypot.transport.descriptors import DescriptorWatch
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class SmtpServer:
         self.servers: list[asyncio.base_events.Server] = []
         self.store_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store",
                                                  initializer=name_os_thread, initargs=("store",))
+        self.descriptors = DescriptorWatch()
         self.loop: asyncio.AbstractEventLoop  # the running loop, set by start()
         self._sweeper: asyncio.Task | None = None
         if ssl_context is not None:
@@ -65,6 +67,7 @@ class SmtpServer:
     async def start(self, listeners: list[Listener]) -> list[tuple[str, int]]:
         """Bind every listener; returns the bound (host, port) pairs (port 0 becomes a real port)."""
         self.loop = asyncio.get_running_loop()
+        self.descriptors.install(self.loop)
         bound: list[tuple[str, int]] = []
         for listener in listeners:
             # The connections' listener is the bound address (port 0 becomes a real port) and is
@@ -110,6 +113,7 @@ class SmtpServer:
             now = self.loop.time()
             for connection in list(self.connections):
                 connection.check(now)
+            self.descriptors.check(now)
 
     async def close_listeners(self) -> None:
         for server in self.servers:
