@@ -71,7 +71,7 @@ def test_signal_stops_gracefully_and_every_event_is_in_both_sinks(tmp_path, sign
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    assert "every record is written" in err
+    assert "relaypot: stopped; every record is written." in err
     records = jsonl(tmp_path)
     assert len(records) == sql(tmp_path, "SELECT count(*) FROM events")[0][0]
     closed = [r for r in records if r["kind"] == "session.closed"]

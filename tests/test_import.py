@@ -101,3 +101,39 @@ def test_a_truncated_gzip_file_is_reported_not_fatal(sensor_factory, tmp_path):
     result = relaypot_import(str(cut), "--store", f"sqlite:///{tmp_path / 'store.sqlite'}")
     assert result.returncode == 1
     assert "events-cut.jsonl.gz: unreadable from here on" in result.stderr
+
+
+def test_catch_up_imports_exactly_what_the_store_lacks(store_url, tmp_path):
+    """A store that holds a prefix of the journal (a sensor killed before its store caught up)
+    gets the rest, found by bisection, even across a rotation; a complete store gets nothing."""
+    from relaypot.catchup import catch_up
+    from relaypot.sinks.jsonl import JsonlSink
+    from relaypot.sinks.sql import SqlSink
+    from test_sinks import session_records
+
+    journal = JsonlSink(tmp_path, rotate="day")
+    journal.open()
+    records = [r for n in range(300) for r in session_records(f"{n:05d}", "2026-11-27" if n < 200 else "2026-11-28")]
+    journal.write(records)
+    journal.close()
+    assert (tmp_path / "events-2026-11-27.jsonl").exists()
+    sink = SqlSink(store_url)
+    sink.open()
+    try:
+        for stored in (1199, 500, 0, 800):  # the boundary in the live file, in the rotated one, at the start
+            sink.write(records[:stored])
+            queries = []
+            sink.db.conn.set_trace_callback(queries.append) if store_url.startswith("sqlite") else None
+            summary = catch_up(sink, tmp_path)
+            assert fetch(store_url, "SELECT count(*) FROM events") == [(1200,)]
+            assert summary is not None and summary.skipped == 0
+            if store_url.startswith("sqlite"):
+                lookups = [q for q in queries if q.startswith("SELECT 1 FROM events")]
+                assert len(lookups) < 60, len(lookups)  # bisected, not read record by record
+            sink.db.execute("DELETE FROM events")
+            if store_url.startswith("sqlite"):
+                sink.db.conn.set_trace_callback(None)
+        sink.write(records)
+        assert catch_up(sink, tmp_path) is None
+    finally:
+        sink.close()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from relaypot import datadir, privileges
+from relaypot.catchup import catch_up
 from relaypot.config import Settings, parse_listen
 from relaypot.enrich import base as enrichers
 from relaypot.enrich.runner import EnrichmentRunner
@@ -91,15 +92,14 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
         clock=time.time,
         rng=random.Random(os.urandom(16)),
     )
-    sinks: list[Sink] = []
-    if settings.store.jsonl:
-        sinks.append(jsonl_sink(settings, data_dir))
+    journal = jsonl_sink(settings, data_dir) if settings.store.jsonl else None
     sql = SqlSink(store_url(settings), tuple(settings.smtp.domains), hostname)
-    sinks.append(sql)
-    sinks.extend(extra_sinks)
+    if journal is not None:
+        sql.after_first_open = lambda sink: catch_up(sink, data_dir)
+    sinks: list[Sink] = [sql, *extra_sinks]
     bus = EventBus(sinks, settings.store.flush_interval, high_water=settings.store.queue_limit,
                    retry_for=settings.store.retry_for,
-                   spools={sql.name: sql_spool(sql, data_dir, settings.store.spool_max_bytes)})
+                   spools={sql.name: sql_spool(sql, data_dir, settings.store.spool_max_bytes)}, journal=journal)
     if not settings.run.quiet:
         bus.listeners.append(ConsoleSummary())
     store = MessageStore(data_dir / "messages", limits.max_store_bytes, settings.store.fsync)
@@ -217,7 +217,28 @@ async def serve(sensor: Sensor, on_ready: Callable[[list[tuple[str, int]]], None
         await sensor.server.shutdown()
         if sensor.enrichment is not None:
             await sensor.enrichment.close()
+        sensor.bus.close_journal()
         await loop.run_in_executor(None, sensor.bus.close)
+
+
+def what_was_written(stats: dict[str, dict[str, int]]) -> str:
+    """The stop's account of the records: all written, or exactly what was not, and where it is."""
+    lost = []
+    for name, figures in stats.items():
+        if name == "jsonl" and figures["dropped"]:
+            lost.append(f"{figures['dropped']} records could not be written to events.jsonl (its disk was full)")
+        elif figures["dropped"]:
+            lost.append(f"{figures['dropped']} records were dropped from the {name} store"
+                        + (" (events.jsonl keeps them: relaypot import)" if "jsonl" in stats else ""))
+        if figures["queued"]:
+            lost.append(f"{figures['queued']} records were left unwritten by the {name} store")
+    waiting = sum(figures["spool_bytes"] for figures in stats.values())
+    if lost:
+        return "NOT every record is written: " + "; ".join(lost) + "."
+    if waiting:
+        return (f"every record is written; {waiting} bytes of them wait in DATA_DIR/spool for a store that was "
+                "away, and go in at the next start.")
+    return "every record is written."
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

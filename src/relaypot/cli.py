@@ -127,7 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         loop.run_until_complete(app.serve(sensor, on_ready=ready))
     finally:
         loop.close()
-    print("relaypot: stopped; every record is written.", file=sys.stderr)
+    print(f"relaypot: stopped; {app.what_was_written(sensor.bus.stats())}", file=sys.stderr)
     return 0
 
 

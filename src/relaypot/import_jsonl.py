@@ -13,7 +13,7 @@ import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Sequence
+from typing import IO, Iterator, Mapping, Sequence
 
 import orjson
 
@@ -47,12 +47,14 @@ class ImportSummary:
         return text
 
 
-def import_files(paths: Sequence[Path], sink: SqlSink, batch: int = BATCH) -> ImportSummary:
-    """Write every readable record of `paths` through `sink`, `batch` records per transaction."""
+def import_files(paths: Sequence[Path], sink: SqlSink, batch: int = BATCH,
+                 offsets: Mapping[Path, int] | None = None) -> ImportSummary:
+    """Write every readable record of `paths` through `sink`, `batch` records per transaction;
+    an uncompressed file in `offsets` is read from that byte on (a line's start)."""
     summary = ImportSummary()
     pending: list[tuple[str, Record]] = []
     for path in paths:
-        for where, record in _records(path, summary):
+        for where, record in _records(path, summary, (offsets or {}).get(path, 0)):
             pending.append((where, record))
             if len(pending) >= batch:
                 _write(sink, pending, summary)
@@ -63,15 +65,17 @@ def import_files(paths: Sequence[Path], sink: SqlSink, batch: int = BATCH) -> Im
     return summary
 
 
-def _records(path: Path, summary: ImportSummary) -> Iterator[tuple[str, Record]]:
+def _records(path: Path, summary: ImportSummary, offset: int = 0) -> Iterator[tuple[str, Record]]:
     try:
         stream = _open(path)
+        if offset:
+            stream.seek(offset)
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
     with stream:
         try:
             for number, line in enumerate(stream, 1):
-                where = f"{path.name}:{number}"
+                where = f"{path.name}:{number}" if not offset else f"{path.name}@{offset}+{number}"
                 if not line.strip():
                     continue
                 try:

@@ -1,9 +1,13 @@
 """Recorder (stamps identity, time and order on events) and EventBus (fans records out to sinks).
 
-Each sink has its own queue and worker thread, so a slow or failing sink never delays the event
-loop or the other sinks. Queues are bounded: past the high-water mark the bus reports itself
-congested and the transport stops reading from clients until the sinks catch up (backpressure),
-so an event once accepted is never dropped for lack of room.
+The journal (`events.jsonl`) is written in the event loop: every record is appended as it is
+published, and committed (one write(2)) every flush interval, whenever 64 KiB are waiting, and
+before a message is acknowledged, so a message a client got 250 for is in the kernel's hands
+whatever happens to the process next. Every other sink has its own queue and worker thread, so a
+slow or failing sink never delays the event loop or the other sinks. Queues are bounded: past the
+high-water mark (or with the journal unable to write) the bus reports itself congested and the
+transport stops reading from clients until the sinks catch up (backpressure), so an event once
+accepted is not dropped for lack of room.
 """
 
 from __future__ import annotations
@@ -21,11 +25,14 @@ from typing import Callable, Iterable, Mapping
 from relaypot.events import Event, Record
 from relaypot.render.escape import log_error
 from relaypot.sinks.base import Sink
-from relaypot.spool import Spool
+from relaypot.sinks.jsonl import JsonlSink
+from relaypot.spool import Spool, SpoolFull
 
 log = logging.getLogger(__name__)
 
 PROBE_EVERY = 5.0  # seconds between replays of a failing sink's spool
+JOURNAL_MEMORY = 64 * 1024 * 1024  # bytes of records waiting for the journal before clients pause
+JOURNAL_MAX = 4 * JOURNAL_MEMORY  # ... and past which they are given up (counted, said at the stop)
 
 _second = -1
 _prefix = ""
@@ -113,6 +120,7 @@ class SinkWorker:
         self.opened = threading.Event()
         self.open_error: BaseException | None = None
         self._next_replay = 0.0
+        self._held_until = 0.0
 
     def start(self) -> None:
         self.thread.start()
@@ -143,19 +151,23 @@ class SinkWorker:
             log.exception("sink %s failed to close", self.sink.name)
 
     def _drain(self) -> None:
+        if time.monotonic() < self._held_until:
+            return  # neither the store nor the spool could take records: they wait in the queue
         while self.queue:
             batch: list[Record] = []
             while self.queue and len(batch) < self.batch_size:
                 batch.append(self.queue.popleft())
-            self._write(batch)
+            kept = self._write(batch)
             self.bus._maybe_uncongested()
+            if not kept:
+                break
 
-    def _write(self, batch: list[Record]) -> None:
+    def _write(self, batch: list[Record]) -> bool:
+        """Write, spool or drop `batch`; False when it went back to the queue to wait."""
         if self.spool is not None and (self.failing or self.spool.used):
             # Behind the spool: the store gets records in the order they happened, so a session's
             # rows are derived as they would have been live (replay probes for a failing store).
-            self._keep_or_drop(batch, loud=False)
-            return
+            return self._keep_or_drop(batch, loud=False)
         # A locked database or a restarting server for a moment costs a pause, not a spool file.
         deadline = time.monotonic() + (0.0 if self.failing else self.retry_for)
         attempt = 0
@@ -166,7 +178,7 @@ class SinkWorker:
                 if self.failing:
                     self.failing = False
                     log.warning("sink %s writes again", self.sink.name)
-                return
+                return True
             except Exception as exc:  # noqa: BLE001 (one failing sink must not stop the rest)
                 self.failures += 1
                 if self.failures == 1 or self.failures % 100 == 0:
@@ -180,19 +192,35 @@ class SinkWorker:
             attempt += 1
         self.failing = True
         self._probe_later()
-        self._keep_or_drop(batch, loud=True)
+        return self._keep_or_drop(batch, loud=True)
 
-    def _keep_or_drop(self, batch: list[Record], loud: bool) -> None:
-        kept = self.spool.keep(batch) if self.spool is not None else None
+    def _keep_or_drop(self, batch: list[Record], loud: bool) -> bool:
+        try:
+            kept = self.spool.keep(batch) if self.spool is not None else None
+        except OSError:
+            if self.stopping:
+                self.dropped += len(batch)  # nowhere left to keep it: said at the stop
+                log.error("sink %s dropped %d records at the stop: neither it nor its spool could take them",
+                          self.sink.name, len(batch))
+                return True
+            # The spool's disk cannot take it either (full): the batch waits in memory, first in
+            # line, until the next probe; the bus's bound pauses the clients meanwhile.
+            self.queue.extendleft(reversed(batch))
+            self.failing = True
+            self._held_until = time.monotonic() + max(PROBE_EVERY, self.flush_interval)
+            return False
+        except SpoolFull:
+            kept = None
         if kept is not None:
             self.spooled += len(batch)
             # Once per failure, not once a second for the length of an outage.
             (log.error if loud else log.debug)(
                 "sink %s: %d records spooled to %s, to be written once it writes again (%d so far)",
                 self.sink.name, len(batch), kept, self.spooled)
-            return
+            return True
         self.dropped += len(batch)
         log.error("sink %s dropped %d records after repeated failures", self.sink.name, len(batch))
+        return True
 
     def _replay(self) -> None:
         """Replay the oldest spooled file: at once while catching up, every few seconds while the
@@ -227,28 +255,43 @@ class EventBus:
     """Fan-out of records to sink workers, and to in-loop listeners (the terminal summary, tests)."""
 
     def __init__(self, sinks: Iterable[Sink] = (), flush_interval: float = 1.0, high_water: int = 100_000,
-                 batch_size: int = 20_000, retry_for: float = 30.0, spools: Mapping[str, Spool] | None = None
-                 ) -> None:
+                 batch_size: int = 20_000, retry_for: float = 30.0, spools: Mapping[str, Spool] | None = None,
+                 journal: JsonlSink | None = None) -> None:
         # Big batches: the SQL sink's cost per record falls by about a quarter from 5,000 to
         # 20,000 (fewer transactions rewrite the same hot B-tree pages). A sink still wakes every
         # flush_interval, or once half a batch is waiting.
         spools = spools or {}
         self.workers = [SinkWorker(s, self, flush_interval, batch_size, retry_for, spools.get(s.name))
                         for s in sinks]
+        self.journal = journal
+        self.journal_dropped = 0
+        self.flush_interval = flush_interval
         self.listeners: list[Callable[[Record], None]] = []
         self.high_water = high_water
         self.low_water = high_water // 2
         self.congested = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tick: asyncio.TimerHandle | None = None
         self._on_drained: list[Callable[[], None]] = []
         self._wake_at = max(1, batch_size // 2)
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop
+        if self.journal is not None:
+            self.journal.open()
+            if loop is not None:
+                self._tick = loop.call_later(self.flush_interval, self._commit_tick)
         for worker in self.workers:
             worker.start()
 
     def publish(self, record: Record) -> None:
+        journal = self.journal
+        if journal is not None:
+            journal.append(record)
+            if journal.failing and journal.pending_bytes > JOURNAL_MEMORY and not self.congested:
+                self.congested = True
+                log.warning("%s cannot be written and %d bytes of records wait: pausing clients", journal.path,
+                            journal.pending_bytes)
         for worker in self.workers:
             queue = worker.queue
             queue.append(record)
@@ -264,12 +307,40 @@ class EventBus:
             except Exception:  # noqa: BLE001
                 log.exception("event listener failed")
 
+    def commit(self) -> None:
+        """Hand the journal's records to the kernel now: called before a message is acknowledged."""
+        if self.journal is not None:
+            self.journal.commit()
+
+    def _commit_tick(self) -> None:
+        journal = self.journal
+        assert journal is not None and self._loop is not None
+        journal.commit()
+        if journal.pending_bytes > JOURNAL_MAX:
+            lost = journal.drop_pending()
+            self.journal_dropped += lost
+            log.error("gave up %d records that %s could not take (%d so far): the disk is still full",
+                      lost, journal.path, self.journal_dropped)
+        self._maybe_uncongested()
+        self._tick = self._loop.call_later(self.flush_interval, self._commit_tick)
+
+    def close_journal(self) -> None:
+        """Write what the journal holds and close it; in the loop, once nothing more is published."""
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+        if self.journal is not None:
+            self.journal.close()
+            self.journal_dropped += self.journal.drop_pending()
+
     def when_drained(self, callback: Callable[[], None]) -> None:
         """Call `callback` in the loop once the queues are back under the low-water mark."""
         self._on_drained.append(callback)
 
     def _maybe_uncongested(self) -> None:
         if not self.congested or any(len(w.queue) > self.low_water for w in self.workers):
+            return
+        if self.journal is not None and self.journal.pending_bytes > JOURNAL_MEMORY // 2:
             return
         self.congested = False
         if self._loop is not None and not self._loop.is_closed():
@@ -292,7 +363,9 @@ class EventBus:
         return True
 
     def close(self, timeout: float = 60.0) -> None:
-        """Write everything still queued, then close every sink."""
+        """Write everything still queued, then close every sink (and the journal, if still open)."""
+        if self._loop is None:
+            self.close_journal()
         for worker in self.workers:
             worker.stop()
         for worker in self.workers:
@@ -302,5 +375,10 @@ class EventBus:
                           worker.sink.name, timeout, len(worker.queue))
 
     def stats(self) -> dict[str, dict[str, int]]:
-        return {w.sink.name: {"written": w.written, "queued": len(w.queue), "failures": w.failures,
-                              "spooled": w.spooled, "dropped": w.dropped} for w in self.workers}
+        found = {w.sink.name: {"written": w.written, "queued": len(w.queue), "failures": w.failures,
+                               "spooled": w.spooled, "dropped": w.dropped,
+                               "spool_bytes": w.spool.used if w.spool is not None else 0} for w in self.workers}
+        if self.journal is not None:
+            found[self.journal.name] = {"written": self.journal.written, "queued": 0, "failures": 0, "spooled": 0,
+                                        "dropped": self.journal_dropped, "spool_bytes": 0}
+        return found

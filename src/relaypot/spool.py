@@ -27,6 +27,10 @@ _counter = itertools.count(1)
 MAX_BYTES = 1 << 30  # [store] spool_max_bytes' default
 
 
+class SpoolFull(Exception):
+    """The spool holds spool_max_bytes already: the batch is not kept (events.jsonl has it)."""
+
+
 class Spool:
     """One sink's spooled batches: `DIRECTORY/<UTC time>-<pid>-<n>.jsonl`, names sorting by age."""
 
@@ -34,16 +38,18 @@ class Spool:
         self.directory = directory
         self.max_bytes = max_bytes
         self._replay = replay
+        self._failing = False  # the last keep() could not write: say so once per streak
         self.used = sum(_size(path) for path in self.pending())
 
-    def keep(self, records: Sequence[Record]) -> Path | None:
-        """Write `records` to a new spool file, durably; None (logged) when the spool is full or
-        cannot be written. A store away for days must not fill the disk the sensor writes to."""
+    def keep(self, records: Sequence[Record]) -> Path:
+        """Write `records` to a new spool file, durably. SpoolFull past max_bytes (a store away for
+        days must not fill the disk the sensor writes to); OSError when the disk cannot take it,
+        with nothing left behind."""
         data = b"".join(record.to_json() + b"\n" for record in records)
         if self.used + len(data) > self.max_bytes:
             log.error("cannot spool %d records: the spool holds %d bytes of its %d (spool_max_bytes)",
                       len(records), self.used, self.max_bytes)
-            return None
+            raise SpoolFull(self.directory)
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         path = self.directory / f"{stamp}-{os.getpid()}-{next(_counter):06d}.jsonl"
         partial = path.with_name(path.name + ".partial")
@@ -55,12 +61,15 @@ class Spool:
                 os.fsync(out.fileno())
             os.replace(partial, path)  # a replay never sees a file still being written
         except OSError as exc:
-            log.error("cannot spool %d records to %s: %s", len(records), self.directory, exc.strerror or exc)
+            if not self._failing:
+                log.error("cannot spool %d records to %s: %s", len(records), self.directory, exc.strerror or exc)
+            self._failing = True
             try:
                 partial.unlink()
             except OSError:
                 pass
-            return None
+            raise
+        self._failing = False
         self.used += len(data)
         return path
 

@@ -1,13 +1,27 @@
-"""Records as JSON lines in `events.jsonl`, rotated by day or by size, never splitting a line."""
+"""Records as JSON lines in `events.jsonl`, rotated by day or by size, never splitting a line.
+
+The sensor's journal: the bus appends every record here in the event loop and commits (one
+write(2)) before a message is acknowledged, so a message a client got 250 for has its record in
+the kernel whatever happens to the process next. A failed or partial write (a full disk) is
+undone (the file is cut back to its last whole line) and its records wait in memory for the next
+commit; a line torn by a crash is cut off when the file is opened again.
+"""
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 from pathlib import Path
-from typing import IO, Sequence
+from typing import Sequence
 
 from relaypot.errors import SinkError
 from relaypot.events import Record
+from relaypot.render.escape import log_error
+
+log = logging.getLogger(__name__)
+
+COMMIT_AT = 64 * 1024  # bytes appended that are committed without waiting for the next tick
 
 
 class JsonlSink:
@@ -24,18 +38,43 @@ class JsonlSink:
         self.rotate = rotate
         self.max_bytes = max_bytes
         self.fsync = fsync
-        self._file: IO[bytes] | None = None
-        self._size = 0
+        self._fd = -1
+        self._size = 0  # bytes of whole lines in the live file
         self._day = ""
+        self._pending = bytearray()  # appended, not yet written
+        self.failing = False
+        self.written = 0  # records
+
+    @property
+    def pending_bytes(self) -> int:
+        return len(self._pending)
 
     def open(self) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._file = _append(self.path)
+            self._fd = _append(self.path)
         except OSError as exc:
             raise SinkError(f"cannot open {self.path}: {exc.strerror}") from None
-        self._size = self._file.tell()
+        self._size = os.fstat(self._fd).st_size
+        self._repair()
         self._day = self._first_day() if self._size else ""
+
+    def _repair(self) -> None:
+        """Cut a last line torn by a crash (a partial write), so the next record starts a line."""
+        if not self._size:
+            return
+        with open(self.path, "rb") as f:
+            f.seek(max(0, self._size - 65536))
+            tail = f.read()
+        if tail.endswith(b"\n"):
+            return
+        cut = tail.rfind(b"\n")
+        keep = self._size - len(tail) + cut + 1 if cut >= 0 else (0 if self._size <= 65536 else self._size)
+        if keep == self._size:
+            return  # a line longer than 64 KiB: no record is; leave it to import's checks
+        os.ftruncate(self._fd, keep)
+        log.warning("%s: cut %d bytes of a last line torn by a crash", self.path, self._size - keep)
+        self._size = keep
 
     def _first_day(self) -> str:
         """The day of the live file's first record, so a restart rotates correctly."""
@@ -47,45 +86,79 @@ class JsonlSink:
         marker = first.find(b'"ts":"')
         return first[marker + 6 : marker + 16].decode("ascii", "replace") if marker >= 0 else ""
 
-    def write(self, records: Sequence[Record]) -> None:
-        assert self._file is not None
-        chunk: list[bytes] = []
-        chunk_size = 0
-        for record in records:
-            line = record.to_json() + b"\n"
-            day = record.ts[:10]
-            if self._needs_rotation(day, chunk_size, len(line)):
-                self._flush(chunk)
-                chunk, chunk_size = [], 0
-                self._rotate()
-            if not self._day:
-                self._day = day
-            chunk.append(line)
-            chunk_size += len(line)
-        self._flush(chunk)
+    def append(self, record: Record) -> None:
+        """Queue one record's line; it reaches the file at the next commit."""
+        line = record.to_json() + b"\n"
+        if self._needs_rotation(record.ts[:10], len(line)):
+            if not self.commit():
+                self._pending += line  # rotation waits until what came before is written
+                return
+            self._rotate()
+        if not self._day:
+            self._day = record.ts[:10]
+        self._pending += line
+        if len(self._pending) >= COMMIT_AT:
+            self.commit()
 
-    def _needs_rotation(self, day: str, pending: int, line_length: int) -> bool:
+    def commit(self) -> bool:
+        """Write what is pending, whole or not at all; False (records kept) when it cannot."""
+        if not self._pending:
+            return True
+        if self._fd < 0:
+            return False
+        data = self._pending
+        view = memoryview(data)
+        try:
+            done = 0
+            while done < len(data):
+                done += os.write(self._fd, view[done:])
+            if self.fsync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            view.release()
+            self._undo(exc)
+            return False
+        view.release()
+        self.written += data.count(b"\n")
+        self._size += len(data)
+        self._pending = bytearray()
+        if self.failing:
+            self.failing = False
+            log.warning("%s is written again", self.path)
+        return True
+
+    def _undo(self, exc: OSError) -> None:
+        """A write failed part way: cut the file back to its last whole line, keep the records."""
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError:
+            pass
+        if not self.failing:
+            self.failing = True
+            reason = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else log_error(exc)
+            log.error("cannot write %s (%s): its records wait in memory", self.path, reason)
+
+    def drop_pending(self) -> int:
+        """Give up what could not be written (past the memory bound, or at the end); returns records."""
+        lost = self._pending.count(b"\n")
+        self._pending = bytearray()
+        return lost
+
+    def _needs_rotation(self, day: str, line_length: int) -> bool:
         if self.rotate == "day":
             return bool(self._day) and day != self._day
-        current = self._size + pending
+        current = self._size + len(self._pending)
         return current > 0 and current + line_length > self.max_bytes
 
-    def _flush(self, chunk: list[bytes]) -> None:
-        if not chunk:
-            return
-        assert self._file is not None
-        data = b"".join(chunk)
-        # One write per batch of whole lines: a crash can cut the file only between lines
-        # or inside the last, partial line of the batch being written.
-        self._file.write(data)
-        self._file.flush()
-        if self.fsync:
-            os.fsync(self._file.fileno())
-        self._size += len(data)
+    def write(self, records: Sequence[Record]) -> None:
+        """The Sink interface (`relaypot enrich` writes through it): append and commit."""
+        for record in records:
+            self.append(record)
+        if not self.commit():
+            raise SinkError(f"cannot write {self.path}")
 
     def _rotate(self) -> None:
-        assert self._file is not None
-        self._file.close()
+        os.close(self._fd)
         stem = f"events-{self._day or 'unknown'}"
         target = self.directory / f"{stem}.jsonl"
         n = 1
@@ -93,18 +166,22 @@ class JsonlSink:
             target = self.directory / f"{stem}.{n}.jsonl"
             n += 1
         os.replace(self.path, target)
-        self._file = _append(self.path)
+        self._fd = _append(self.path)
         self._size = 0
         self._day = ""
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self._file = None
+        if self._fd < 0:
+            return
+        self.commit()
+        try:
+            os.fsync(self._fd)
+        except OSError:
+            pass
+        os.close(self._fd)
+        self._fd = -1
 
 
-def _append(path: Path) -> IO[bytes]:
+def _append(path: Path) -> int:
     """Open for appending; a new file is 0640 (the records hold captured passwords)."""
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640), "ab")
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)

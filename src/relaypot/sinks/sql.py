@@ -263,12 +263,18 @@ class SqlSink:
         self.db: Database | None = None
         self.local_domains = local_domains
         self.hostname = hostname
+        # Run once the store is first open, before any record is written (the sensor's catch-up
+        # with its journal: after a crash the store may lack the journal's last records).
+        self.after_first_open: Callable[[SqlSink], object] | None = None
         self.deriver = Deriver(local_domains, hostname)
         self._failed: tuple[Sequence[Record], dict[Insert, list[tuple]]] | None = None
 
     def open(self) -> None:
         self.db = Database(self.url)
         self.db.create_schema()
+        if self.after_first_open is not None:
+            first, self.after_first_open = self.after_first_open, None
+            first(self)
 
     def write(self, records: Sequence[Record]) -> None:
         """One transaction. When it fails, the connection is dropped and the next call (the bus

@@ -87,6 +87,7 @@ class MessageStore:
         return StoredMessage(sha, relpath, size, summary)
 
     def _write(self, path: str, body: bytes, flags: int = _CREATE) -> None:
+        """Write a new file whole, or leave none: a full disk must not leave an empty or cut .eml."""
         fd = os.open(path, flags, 0o640)
         try:
             view = memoryview(body)
@@ -95,8 +96,14 @@ class MessageStore:
                 view = view[written:]
             if self.fsync:
                 os.fsync(fd)
-        finally:
+        except BaseException:
             os.close(fd)
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            raise
+        os.close(fd)
 
     def _replace(self, path: str, body: bytes) -> None:
         """Rewrite a short (crash-cut) copy atomically: a reader never sees half a message."""

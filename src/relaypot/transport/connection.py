@@ -12,6 +12,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from relaypot.pipeline import Recorder, new_session_id, utc_timestamp
+from relaypot.events import MessageReceived
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.session import Session
 
@@ -218,6 +219,9 @@ class SmtpConnection(asyncio.Protocol):
                 if ts is None:
                     ts = utc_timestamp()
                 record(item, ts)
+                if kind is MessageReceived:
+                    # The record reaches the kernel before the 250 that acknowledges the message.
+                    self.server.bus.commit()
         if self.session.backlog:
             self._backlogged()
 

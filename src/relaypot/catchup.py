@@ -1,0 +1,108 @@
+"""At start, give the SQL store what the journal (`events.jsonl`) holds and the store does not.
+
+The journal is written in the event loop before each message is acknowledged; the store follows
+in batches, a moment later. After a kill -9 or a power cut the store may therefore lack the
+journal's last records. Both receive records in the same order, so the store holds a prefix of
+the journal (a spooled batch, and everything after it, is missing until replayed): the first
+record it lacks is found by bisecting the journal, a few look-ups, and the rest is imported
+through `relaypot import`'s path, where a record already stored is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from relaypot.import_jsonl import ImportSummary, import_files
+from relaypot.sinks.sql import SqlSink
+
+log = logging.getLogger(__name__)
+
+_ROTATED = re.compile(r"^events-(\d{4}-\d{2}-\d{2}|unknown)(?:\.(\d+))?\.jsonl$")
+_SCAN = 4096  # below this span, read line by line instead of bisecting
+
+
+def journal_files(directory: Path) -> list[Path]:
+    """The uncompressed journal files, oldest first: rotated ones by day and number, then the live one."""
+    rotated = []
+    for path in directory.glob("events-*.jsonl"):
+        match = _ROTATED.match(path.name)
+        if match:
+            rotated.append(((match.group(1), int(match.group(2) or 0)), path))
+    files = [path for _, path in sorted(rotated)]
+    live = directory / "events.jsonl"
+    return files + [live] if live.exists() else files
+
+
+def catch_up(sink: SqlSink, directory: Path) -> ImportSummary | None:
+    """Import the journal's records that follow the last one the store holds; None when the
+    store is complete. Only the newest two files are looked at (a crash just after a rotation)."""
+    assert sink.db is not None
+    files = journal_files(directory)[-2:]
+    start: tuple[Path, int] | None = None
+    for path in reversed(files):
+        with open(path, "rb") as journal:
+            offset = _first_missing(sink, journal)
+        if offset is None:
+            break  # this file is all in the store: nothing after it is missing
+        start = (path, offset)
+        if offset > 0:
+            break  # the store's last record is in this file
+    if start is None:
+        return None
+    path, offset = start
+    later = files[files.index(path) + 1:]
+    summary = import_files([path, *later], sink, offsets={path: offset})
+    log.warning("the store lacked the journal's last records (a crash?): %s from %s on", summary.line(), path.name)
+    return summary
+
+
+def _first_missing(sink: SqlSink, journal: IO[bytes]) -> int | None:
+    """The offset of the first line whose record the store lacks, or None when it has them all."""
+    size = journal.seek(0, 2)
+    lo, hi = 0, size  # the missing line, if any, starts in [lo, hi)
+    first = _line_at(journal, 0)
+    if first is None or not _stored(sink, first[1]):
+        return 0 if first is not None else None
+    while hi - lo > _SCAN:
+        mid = (lo + hi) // 2
+        found = _line_at(journal, mid)
+        if found is None or found[0] >= hi:
+            hi = mid
+        elif _stored(sink, found[1]):
+            lo = found[0] + len(found[1])
+        else:
+            hi = found[0] + 1
+    journal.seek(lo)
+    position = lo
+    for line in journal:
+        if not _stored(sink, line):
+            return position
+        position += len(line)
+    return None
+
+
+def _line_at(journal: IO[bytes], offset: int) -> tuple[int, bytes] | None:
+    """The first whole line starting at or after `offset`, with its offset."""
+    if offset:
+        journal.seek(offset - 1)
+        journal.readline()  # the end of the line before `offset` (just "\n" when a line starts there)
+    else:
+        journal.seek(0)
+    position = journal.tell()
+    line = journal.readline()
+    return (position, line) if line.endswith(b"\n") else None
+
+
+def _stored(sink: SqlSink, line: bytes) -> bool:
+    try:
+        data = orjson.loads(line)
+        key = (data["session"], data["seq"])
+    except (ValueError, KeyError, TypeError):
+        return True  # not a record (a foreign line): import's checks will say so if it is read
+    assert sink.db is not None
+    return bool(sink.db.query("SELECT 1 FROM events WHERE session_id = ? AND seq = ?", key))
