@@ -181,7 +181,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         charts.write_pngs(report, Path(args.png))
     if args.format == "json":
-        print(json.dumps(report, indent=1, ensure_ascii=False))
+        from relaypot.events import escape_invisible_text  # noqa: PLC0415
+
+        print(escape_invisible_text(json.dumps(report, indent=1, ensure_ascii=False)))
     elif not (args.html or args.png) or args.format == "text":
         from relaypot.render import text  # noqa: PLC0415
 
@@ -238,7 +240,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             for ip in export.blocklist(db, scope, args.kind, args.min_sessions):
                 print(ip)
         else:
-            export.write(db, args.what, scope, args.format, sys.stdout)
+            export.write(db, args.what, scope, args.format, sys.stdout, for_terminal=sys.stdout.isatty())
     finally:
         db.close()
     return 0

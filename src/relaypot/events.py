@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -263,9 +264,10 @@ class Record:
         return data
 
     def to_json(self) -> bytes:
-        """One JSON object (UTF-8, no newline); cached, since every sink wants the same bytes."""
+        """One JSON object (UTF-8, no newline); cached, since every sink wants the same bytes.
+        Characters a terminal would act on are \\u-escaped: `tail -f events.jsonl` is safe."""
         if self._json is None:
-            self._json = orjson.dumps(self.to_dict())
+            self._json = escape_invisible(orjson.dumps(self.to_dict()))
         return self._json
 
 _CODEC_PLANS: dict[type, tuple[tuple[str, str, str], ...]] = {}
@@ -310,6 +312,37 @@ def _add_fields(event: Event, out: dict[str, Any]) -> None:
             out[key] = b64(value).decode("ascii")
         else:
             out[key] = [b64(v).decode("ascii") for v in value]
+
+
+# What JSON encoders leave raw but a terminal acts on or hides: DEL, the C1 controls (U+009B is a
+# CSI, like ESC [), and the format characters (Cf: bidi overrides that reorder what follows,
+# zero-width characters) and line/paragraph separators (Zl, Zp). A superset of those categories as
+# of Unicode 15 (tests/test_events.py checks it against the running Python's database).
+INVISIBLE = re.compile(
+    "[\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
+
+
+def _u_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # JSON writes an astral character as a surrogate pair
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def escape_invisible_text(text: str) -> str:
+    """JSON text with every INVISIBLE character \\u-escaped (the same JSON value, shown safely)."""
+    return INVISIBLE.sub(_u_escape, text)
+
+
+def escape_invisible(encoded: bytes) -> bytes:
+    """`escape_invisible_text` for UTF-8 JSON bytes; ASCII without DEL (nearly every record) passes as is."""
+    if encoded.isascii() and b"\x7f" not in encoded:
+        return encoded
+    return escape_invisible_text(encoded.decode("utf-8")).encode("utf-8")
 
 
 def json_safe(value: Any) -> Any:

@@ -9,8 +9,8 @@ from typing import IO, Any, Iterator
 import orjson
 
 from relaypot.analysis.queries import Scope
-from relaypot.events import clean_text
-from relaypot.render.escape import spreadsheet
+from relaypot.events import clean_text, escape_invisible
+from relaypot.render.escape import spreadsheet, terminal
 from relaypot.storage.database import Database
 
 TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
@@ -40,18 +40,21 @@ def rows(db: Database, what: str, scope: Scope) -> tuple[tuple[str, ...], Iterat
                               f"ORDER BY {', '.join(f'{alias}.{c.strip()}' for c in order.split(','))}", params)
 
 
-def write(db: Database, what: str, scope: Scope, fmt: str, out: IO[str]) -> int:
+def write(db: Database, what: str, scope: Scope, fmt: str, out: IO[str], for_terminal: bool = False) -> int:
+    """CSV (formula-safe; escaped as the text report is when `for_terminal`) or JSON lines (with
+    the characters a terminal acts on \\u-escaped, always)."""
     columns, stream = rows(db, what, scope)
     count = 0
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
         for row in stream:
-            writer.writerow([spreadsheet(_text(v)) for v in row])
+            cells = [spreadsheet(_text(v)) for v in row]
+            writer.writerow([terminal(c, 100_000) if for_terminal and isinstance(c, str) else c for c in cells])
             count += 1
     else:
         for row in stream:
-            out.write(orjson.dumps({c: _json(c, v) for c, v in zip(columns, row)}).decode() + "\n")
+            out.write(escape_invisible(orjson.dumps({c: _json(c, v) for c, v in zip(columns, row)})).decode() + "\n")
             count += 1
     return count
 
