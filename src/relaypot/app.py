@@ -117,7 +117,9 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
     enrichment = None
     if settings.enrich.enabled:
         enrichment = EnrichmentRunner(enrichers.build(settings, data_dir), bus, server.sensor,
-                                      settings.enrich.cache_ttl, settings.enrich.concurrency)
+                                      settings.enrich.cache_ttl, settings.enrich.concurrency,
+                                      helo_per_session=settings.enrich.helo_lookups_per_session,
+                                      helo_per_source=settings.enrich.helo_lookups_per_source)
         bus.listeners.append(enrichment)
     return Sensor(settings, persona, hostname, data_dir, server, bus, listeners, enrichment)
 

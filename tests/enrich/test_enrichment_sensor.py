@@ -169,3 +169,26 @@ def test_an_unreadable_geo_database_stops_the_sensor_with_one_line(tmp_path):
         assert result.returncode == 2
         assert result.stderr.startswith(f"relaypot: error: [enrich] city_db: cannot read {path}")
         assert result.stderr.count("\n") == 1
+
+
+def test_attacker_chosen_helo_names_cost_a_bounded_number_of_queries(sensor_factory, tmp_path):
+    """A session of 60 EHLO names, then five sessions of five new names each from one source: DNS
+    questions go out for at most helo_lookups_per_session names a session and
+    helo_lookups_per_source a source; the source itself is looked up once."""
+    with FakeDns(dns_records()) as dns:
+        sensor = enriched_sensor(sensor_factory, tmp_path, dns, enrich__helo_lookups_per_session=2,
+                                 enrich__helo_lookups_per_source=5)
+        with smtplib.SMTP(*sensor.address, timeout=15, source_address=(SOURCE, 0)) as smtp:
+            for n in range(60):
+                smtp.ehlo(f"canary{n}.example.net")
+        for session in range(5):
+            with smtplib.SMTP(*sensor.address, timeout=15, source_address=(SOURCE, 0)) as smtp:
+                for n in range(5):
+                    smtp.ehlo(f"s{session}-{n}.example.net")
+        sensor.wait_for("session.closed", 6)
+        time.sleep(2)
+        asked = {name for name, rdtype in dns.questions if name.endswith(".example.net") and "canary" in name
+                 or name.startswith("s") and name.endswith(".example.net")}
+        assert len([n for n in asked if n.startswith("canary")]) == 2
+        assert len(asked) == 5  # two in the first session, three more for the source, then none
+        assert len([q for q in dns.questions if q[1] == "PTR"]) == 1

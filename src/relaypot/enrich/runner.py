@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 
 from relaypot.enrich.base import Enricher, Target
-from relaypot.events import Event, Helo, Record, SessionOpened
+from relaypot.events import Event, Helo, Record, SessionClosed, SessionOpened
 from relaypot.pipeline import EventBus, new_session_id, utc_timestamp
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,8 @@ class EnrichmentRunner:
     counted; `relaypot enrich` fills the gap later)."""
 
     def __init__(self, enrichers: list[Enricher], bus: EventBus, sensor: str, ttl: float = 3600.0,
-                 concurrency: int = 50, max_pending: int = 10_000) -> None:
+                 concurrency: int = 50, max_pending: int = 10_000, helo_per_session: int = 2,
+                 helo_per_source: int = 10) -> None:
         self.enrichers = enrichers
         self.by_about = {"source": [e for e in enrichers if e.about == "source"],
                          "helo": [e for e in enrichers if e.about == "helo"]}
@@ -55,6 +56,13 @@ class EnrichmentRunner:
         self.sensor = sensor
         self.sources = _Fresh(ttl)
         self.helos = _Fresh(ttl)
+        # HELO names are the attacker's to choose, and each costs DNS questions to a resolver an
+        # operator runs: one session of 900 EHLOs must not become 1,800 queries.
+        self.helo_per_session = helo_per_session
+        self.helo_per_source = helo_per_source
+        self._helo_sessions: OrderedDict[str, int] = OrderedDict()  # open sessions' HELO lookups
+        self._helo_sources: OrderedDict[str, tuple[float, int]] = OrderedDict()  # (window start, lookups)
+        self.capped = 0  # HELO lookups not made for these caps
         self.concurrency = concurrency
         self.max_pending = max_pending
         self.tasks: set[asyncio.Task] = set()
@@ -70,10 +78,32 @@ class EnrichmentRunner:
                     self._spawn(enricher, Target(record.src_ip, record.session))
         elif kind is Helo and self.by_about["helo"]:
             name = record.event.hostname
+            now = time.monotonic()
             # Keyed as sent: the store joins a session's HELO to its lookup by the exact name.
-            if name and self.helos.claim((name, record.src_ip), time.monotonic()):
+            if name and self.helos.claim((name, record.src_ip), now):
+                if not self._helo_allowed(record.session, record.src_ip, now):
+                    self.capped += 1
+                    return
                 for enricher in self.by_about["helo"]:
                     self._spawn(enricher, Target(record.src_ip, record.session, name))
+        elif kind is SessionClosed:
+            self._helo_sessions.pop(record.session, None)
+
+    def _helo_allowed(self, session: str, src_ip: str, now: float) -> bool:
+        """Within both caps: lookups per session, and per source within the cache's TTL."""
+        in_session = self._helo_sessions.get(session, 0)
+        start, in_window = self._helo_sources.get(src_ip, (now, 0))
+        if now - start > self.sources.ttl:
+            start, in_window = now, 0
+        if in_session >= self.helo_per_session or in_window >= self.helo_per_source:
+            return False
+        self._helo_sessions[session] = in_session + 1
+        self._helo_sources[src_ip] = (start, in_window + 1)
+        self._helo_sources.move_to_end(src_ip)
+        for table in (self._helo_sessions, self._helo_sources):
+            if len(table) > MAX_REMEMBERED:
+                table.popitem(last=False)
+        return True
 
     def _spawn(self, enricher: Enricher, target: Target) -> None:
         if len(self.tasks) >= self.max_pending:
