@@ -267,3 +267,19 @@ def test_a_line_torn_by_a_crash_is_cut_at_the_next_start(tmp_path):
     data = (tmp_path / "events.jsonl").read_bytes()
     assert data.startswith(whole) and torn not in data
     assert len([json.loads(line) for line in data.splitlines()]) == 2 * len(whole.splitlines())
+
+
+def test_the_stop_says_exactly_what_was_not_written():
+    """The last line names each loss and where the records still are, instead of claiming all."""
+    from relaypot.app import what_was_written
+
+    clean = {"jsonl": {"written": 9, "queued": 0, "dropped": 0, "spool_bytes": 0},
+             "sql": {"written": 9, "queued": 0, "dropped": 0, "spool_bytes": 0}}
+    assert what_was_written(clean) == "every record is written."
+    waiting = {**clean, "sql": {**clean["sql"], "spool_bytes": 4096}}
+    assert what_was_written(waiting).startswith("every record is written; 4096 bytes of them wait in DATA_DIR/spool")
+    lost = {"jsonl": {**clean["jsonl"], "dropped": 12}, "sql": {**clean["sql"], "dropped": 30, "queued": 2}}
+    assert what_was_written(lost) == (
+        "NOT every record is written: 12 records could not be written to events.jsonl (its disk was full); "
+        "30 records were dropped from the sql store (events.jsonl keeps them: relaypot import); "
+        "2 records were left unwritten by the sql store.")
