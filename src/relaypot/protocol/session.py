@@ -42,7 +42,8 @@ class Session:
         "messages", "unknown", "bytes_in", "bytes_out", "started", "_buf", "_pos", "_crlf_only", "_overlong",
         "_overlong_head", "_data_scanned", "_data_overflow", "_chunk_left", "_chunk_kind", "_chunk_last",
         "_chunk_refusal", "_pending", "_message", "_message_dropped", "_auth", "_auth_replies",
-        "_seen_violations", "_close_reason", "_last_reply", "_shape", "progress", "_chunk_read", "backlog", "_held", "_out_of_memory",
+        "_seen_violations", "_close_reason", "_last_reply", "_shape", "progress", "_chunk_read", "backlog", "_held",
+        "_out_of_memory",
     )
 
     def __init__(self, settings: SessionSettings, client_ip: str, client_port: int = 0,

@@ -11,8 +11,8 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from relaypot.pipeline import Recorder, new_session_id, utc_timestamp
 from relaypot.events import MessageReceived
+from relaypot.pipeline import Recorder, new_session_id, utc_timestamp
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.session import Session
 
@@ -26,13 +26,13 @@ INLINE_STORE_BYTES = 256 * 1024
 # Seconds a timed-out connection gets to take its last reply before it is cut (a client that
 # does not read cannot keep it open) ...
 CLOSE_GRACE = 5.0
+# ... and the most a TLS handshake may take (the idle deadline cuts it sooner when shorter).
+HANDSHAKE_TIMEOUT = 30.0
 # Replies waiting behind a delayed one, past which the client's input is left unread: a client
 # that pipelines thousands of failing AUTHs is read at the pace it is answered, as Postfix does.
 MAX_QUEUED = 64
 # Why reading is paused; each is lifted on its own.
 HOLD_BUS, HOLD_STORE, HOLD_PEER, HOLD_QUEUE, HOLD_BACKLOG = 1, 2, 4, 8, 16
-# ... and the most a TLS handshake may take (the idle deadline cuts it sooner when shorter).
-HANDSHAKE_TIMEOUT = 30.0
 
 
 def clean_ip(address: str) -> str:
