@@ -206,6 +206,9 @@ def main() -> int:
                         help="seconds after the client before reading per-thread CPU (past a flush interval)")
     parser.add_argument("--data-dir", default=None, help="where relaypot writes (default: the system temp dir)")
     parser.add_argument("--only", default="", help="comma-separated server names (default: all)")
+    parser.add_argument("--baseline", metavar="CHECKOUT", default=None,
+                        help="also run the relaypot of this checkout (a git worktree of an older commit, say) as "
+                             "relaypot-base, interleaved with the others, and print relaypot's ratio to it")
     args = parser.parse_args()
     raise_fd_limit()
     smtp_source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
@@ -227,9 +230,15 @@ def main() -> int:
     # everything must write (each line, each message, JSON lines and SQLite rows; no parsing).
     recording_floor = Server("recording-floor", [sys.executable, str(HERE / "recording_floor.py"), "{port}",
                                                  "uvloop"], {})
+    baseline = None
+    if args.baseline:
+        source = Path(args.baseline).resolve() / "src"
+        if not (source / "relaypot").is_dir():
+            sys.exit(f"--baseline: no relaypot source under {source}")
+        baseline = Server("relaypot-base", list(relaypot.argv), {**relaypot_env, "PYTHONPATH": str(source)})
     chosen = set(args.only.split(",")) if args.only else None
     servers = [s for s in (reference, reference_uv, floor, recording_floor, relaypot)
-               if chosen is None or s.name in chosen]
+               if chosen is None or s.name in chosen] + ([baseline] if baseline else [])
 
     print(f"# smtp-source -s {args.sessions} -m {args.messages} -l {args.size}; server on core 0, client on "
           f"core 1; Python {sys.version.split()[0]}; relaypot writes to {data}; {args.repeat} interleaved rounds")
@@ -239,11 +248,12 @@ def main() -> int:
     for n in range(args.repeat):
         results = {}
         for server in servers:
-            if server is relaypot:
+            if server is relaypot or server is baseline:
                 # A fresh directory per round, and nothing deleted until the end: on an ext4 without
                 # a journal, creating files right after deleting many costs several times more (the
                 # allocator skips inodes freed in the last minutes), which no sensor in the field pays.
-                server.argv[server.argv.index("--data-dir") + 1] = str(data / f"run{n + 1}")
+                tag = "run" if server is relaypot else "base"
+                server.argv[server.argv.index("--data-dir") + 1] = str(data / f"{tag}{n + 1}")
             if server is recording_floor:
                 server.env["RECORDING_FLOOR_DIR"] = str(data / f"floor{n + 1}")
             results[server.name] = throughput(server, args.messages, args.sessions, args.size, smtp_source,
@@ -265,7 +275,7 @@ def main() -> int:
             if median(run.get(label, 0.0) for run in runs) >= 1))
     names = [s.name for s in servers]
     for subject in ("relaypot", "recording-floor"):
-        for name in ("aiosmtpd", "aiosmtpd+uvloop", "bare+uvloop", "recording-floor"):
+        for name in ("aiosmtpd", "aiosmtpd+uvloop", "bare+uvloop", "recording-floor", "relaypot-base"):
             if subject in names and name in names and name != subject:
                 ratios = [r[subject]["cpu_us_per_session"] / r[name]["cpu_us_per_session"] for r in rounds]
                 speed = [r[subject]["sessions_per_s"] / r[name]["sessions_per_s"] for r in rounds]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from relaypot.events import MessageReceived
@@ -38,6 +39,15 @@ HOLD_BUS, HOLD_STORE, HOLD_PEER, HOLD_QUEUE, HOLD_BACKLOG = 1, 2, 4, 8, 16
 def clean_ip(address: str) -> str:
     """`::ffff:1.2.3.4` (an IPv4 client on a dual-stack socket) → `1.2.3.4`."""
     return address[7:] if address.startswith("::ffff:") and "." in address else address
+
+
+class _Gate:
+    """A place in a connection's reply queue that opens once the journal is committed."""
+
+    __slots__ = ("open",)
+
+    def __init__(self) -> None:
+        self.open = False
 
 
 class SmtpConnection(asyncio.Protocol):
@@ -220,8 +230,12 @@ class SmtpConnection(asyncio.Protocol):
                     ts = utc_timestamp()
                 record(item, ts)
                 if kind is MessageReceived:
-                    # The record reaches the kernel before the 250 that acknowledges the message.
-                    self.server.bus.commit()
+                    # The record reaches the kernel before the 250 that acknowledges the message:
+                    # the replies wait behind a gate the journal's next commit opens (one write(2)
+                    # for every message acknowledged in this turn of the loop).
+                    gate = _Gate()
+                    self._enqueue(gate)
+                    self.server.bus.commit_soon(partial(self._committed, gate))
         if self.session.backlog:
             self._backlogged()
 
@@ -264,7 +278,11 @@ class SmtpConnection(asyncio.Protocol):
         while queue:
             item = queue[0]
             kind = type(item)
-            if kind is Reply:
+            if kind is _Gate:
+                if not item.open:
+                    return  # _committed drains on
+                queue.popleft()
+            elif kind is Reply:
                 if item.delay and not self._waited:
                     self._waited = True
                     self._delay = self.server.loop.call_later(item.delay, self._drain)
@@ -285,6 +303,12 @@ class SmtpConnection(asyncio.Protocol):
             self._release(HOLD_QUEUE)
         if self._eof and not self._storing:
             self.transport.close()
+
+    def _committed(self, gate: _Gate) -> None:
+        gate.open = True
+        queue = self._queue
+        if queue and queue[0] is gate and self._delay is None and not self._finished:
+            self._drain()
 
     def _resume_after_bus(self) -> None:
         self._release(HOLD_BUS)
