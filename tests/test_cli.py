@@ -154,15 +154,45 @@ def test_environment_errors_name_the_variable():
     assert "environment RELAYPOT_LIMITS_MAX_COMMANDS: expected a whole number, got 'lots'" in result.stderr
 
 
-def test_run_refuses_a_port_in_use(tmp_path):
+def test_run_refuses_a_port_in_use_and_leaves_no_data_directory(tmp_path):
+    """A start that fails (the port is taken) says so in one line and leaves behind no data
+    directory it created."""
     proc, port = start(tmp_path / "a", "--quiet")
     try:
-        result = run_cli("run", "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "b"))
+        result = run_cli("run", "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "b"),
+                         env={"RELAYPOT_ENRICH_ENABLED": "false"})
         assert result.returncode == 2
-        assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+        assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and result.stderr.count("\n") == 1
+        assert not (tmp_path / "b").exists()
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
+
+
+def test_two_sensors_cannot_share_a_data_directory(tmp_path):
+    """The second sensor on a data directory refuses to start, naming the process that holds it;
+    once the first has stopped (even by kill -9), the directory is free again."""
+    proc, _ = start(tmp_path, "--quiet")
+    try:
+        result = run_cli("run", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path),
+                         env={"RELAYPOT_ENRICH_ENABLED": "false"})
+        assert result.returncode == 2 and result.stderr.count("\n") == 1
+        assert f"{tmp_path} is in use by another relaypot (process {proc.pid})" in result.stderr
+    finally:
+        proc.kill()
+        proc.wait(10)
+    proc, _ = start(tmp_path, "--quiet")
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
+
+
+def test_a_misspelled_environment_variable_is_named_with_its_closest_setting(tmp_path):
+    """RELAYPOT_SMTP_HOSTNME would be ignored in silence: a warning names it and the setting meant."""
+    result = run_cli("check-config", env={"RELAYPOT_SMTP_HOSTNME": "mx.example.org"})
+    assert result.returncode == 0
+    assert result.stderr == ("relaypot: warning: RELAYPOT_SMTP_HOSTNME is not a setting and is ignored; "
+                             "did you mean RELAYPOT_SMTP_HOSTNAME?\n")
 
 
 def test_personas_list_and_show():

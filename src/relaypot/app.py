@@ -52,6 +52,8 @@ class Sensor:
     bus: EventBus
     listeners: list[Listener]
     enrichment: EnrichmentRunner | None = None
+    created_data_dir: bool = False  # by this start: removed again if the start fails
+    lock: int = -1  # relaypot.lock, held while the sensor runs
 
 
 def store_url(settings: Settings) -> str:
@@ -71,7 +73,13 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
     persona = model.load(settings.smtp.persona)
     hostname = settings.smtp.hostname or persona.default_hostname
     data_dir = Path(settings.sensor.data_dir).resolve()
-    datadir.prepare(data_dir, hand_to=settings.run.user)
+    created = datadir.prepare(data_dir, hand_to=settings.run.user)
+    try:
+        lock = datadir.lock(data_dir)
+    except BaseException:
+        if created:
+            datadir.remove_if_unused(data_dir)
+        raise
     starttls = settings.tls.starttls
     tls_available = persona.behaviour.starttls_offered if starttls == "persona" else starttls == "yes"
     limits = settings.limits
@@ -121,7 +129,7 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
                                       helo_per_session=settings.enrich.helo_lookups_per_session,
                                       helo_per_source=settings.enrich.helo_lookups_per_source)
         bus.listeners.append(enrichment)
-    return Sensor(settings, persona, hostname, data_dir, server, bus, listeners, enrichment)
+    return Sensor(settings, persona, hostname, data_dir, server, bus, listeners, enrichment, created, lock)
 
 
 def _fit_connections(settings: Settings) -> int:
@@ -183,7 +191,11 @@ async def serve(sensor: Sensor, on_ready: Callable[[list[tuple[str, int]]], None
     """Run until SIGINT/SIGTERM (or `stop`), then shut down gracefully and flush every record."""
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
-    bound = await sensor.server.start(sensor.listeners)
+    try:
+        bound = await sensor.server.start(sensor.listeners)
+    except BaseException:
+        _failed_start(sensor)
+        raise
     try:
         user = sensor.settings.run.user
         # The operator's certificate is loaded as root (its key may be readable by root only); a
@@ -198,6 +210,7 @@ async def serve(sensor: Sensor, on_ready: Callable[[list[tuple[str, int]]], None
         sensor.bus.start(loop)
     except BaseException:
         await sensor.server.close_listeners()
+        _failed_start(sensor)
         raise
     for signum in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -221,6 +234,22 @@ async def serve(sensor: Sensor, on_ready: Callable[[list[tuple[str, int]]], None
             await sensor.enrichment.close()
         sensor.bus.close_journal()
         await loop.run_in_executor(None, sensor.bus.close)
+        release(sensor)
+
+
+def _failed_start(sensor: Sensor) -> None:
+    """A start that failed leaves nothing behind: the lock let go, and the data directory, when this
+    start created it and it holds nothing yet."""
+    release(sensor)
+    if sensor.created_data_dir:
+        datadir.remove_if_unused(sensor.data_dir)
+
+
+def release(sensor: Sensor) -> None:
+    """Let go of the data directory's lock (a sensor started in-process, as the tests do)."""
+    if sensor.lock >= 0:
+        os.close(sensor.lock)
+        sensor.lock = -1
 
 
 def what_was_written(stats: dict[str, dict[str, int]]) -> str:

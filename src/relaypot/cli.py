@@ -7,13 +7,15 @@ import gc
 import json
 import logging
 import os
+import re
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from relaypot import __version__, config
 from relaypot.errors import RelaypotError
+from relaypot.render.escape import terminal
 
 if TYPE_CHECKING:
     from relaypot.analysis.queries import Scope
@@ -101,7 +103,10 @@ def _overrides(args: argparse.Namespace) -> dict[tuple[str, str], Any]:
 
 
 def _settings(args: argparse.Namespace) -> config.Settings:
-    return config.load(getattr(args, "config", None), overrides=_overrides(args))
+    settings = config.load(getattr(args, "config", None), overrides=_overrides(args))
+    for warning in settings.warnings:
+        print(f"relaypot: warning: {terminal(warning)}", file=sys.stderr)
+    return settings
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -168,40 +173,84 @@ def cmd_report(args: argparse.Namespace) -> int:
     from relaypot.storage.database import Database  # noqa: PLC0415
 
     settings = _settings(args)
-    options = Options(scope=_scope(args), bucket=args.bucket, top=args.top,
-                      our_domains=tuple(settings.smtp.domains))
+    if args.top < 1:
+        raise RelaypotError(f"--top: {args.top} rows is not a list; use 1 or more")
     url = args.store or store_url(settings)
+    db = Database(url, must_exist=True)
+    try:
+        scope = _scope(args, db)
+    finally:
+        db.close()
+    options = Options(scope=scope, bucket=args.bucket, top=args.top, our_domains=tuple(settings.smtp.domains))
     report = build(lambda: Database(url, must_exist=True), options)
+    # The files first: a path that cannot be written is one line and exit 2, before any report.
     if args.html:
         from relaypot.render import html  # noqa: PLC0415
 
-        Path(args.html).write_text(html.render(report), encoding="utf-8")
+        _write_out("--html", Path(args.html), lambda path: path.write_text(html.render(report), encoding="utf-8"))
     if args.png:
         from relaypot.render import charts  # noqa: PLC0415
 
-        charts.write_pngs(report, Path(args.png))
+        _write_out("--png", Path(args.png), lambda path: [_wrote(p) for p in charts.write_pngs(report, path)],
+                   say=False)
     if args.format == "json":
         from relaypot.events import escape_invisible_text  # noqa: PLC0415
 
         print(escape_invisible_text(json.dumps(report, indent=1, ensure_ascii=False)))
-    elif not (args.html or args.png) or args.format == "text":
+    else:
         from relaypot.render import text  # noqa: PLC0415
 
         sys.stdout.write(text.render(report))
+    _say_if_nothing(report["sessions"], args)
     return 0
 
 
-def _scope(args: argparse.Namespace) -> "Scope":
+def _write_out(flag: str, path: Path, write: Callable[[Path], object], say: bool = True) -> None:
+    """Write a report file; a path that cannot be written is a RelaypotError naming the flag."""
+    try:
+        write(path)
+    except OSError as exc:
+        raise RelaypotError(f"{flag} {path}: cannot write: {exc.strerror or exc}") from None
+    if say:
+        _wrote(path)
+
+
+def _wrote(path: Path) -> None:
+    print(f"relaypot: wrote {path}", file=sys.stderr)
+
+
+def _scope(args: argparse.Namespace, db: Any) -> "Scope":
+    """The filters as a Scope, refused in one line when they cannot match: an empty time range,
+    a sensor or listener the store has never seen (a typo would give an empty report)."""
     from relaypot.analysis.queries import Scope  # noqa: PLC0415
 
-    return Scope(since=_when(args.since, "--since"), until=_when(args.until, "--until"), sensor=args.sensor,
-                 listener=args.listener)
+    now = datetime.now(timezone.utc)
+    scope = Scope(since=_when(args.since, "--since", now), until=_when(args.until, "--until", now),
+                  sensor=args.sensor, listener=args.listener)
+    if scope.since and scope.until and scope.since >= scope.until:
+        raise RelaypotError(f"--since {args.since} is not before --until {args.until}: no session can match")
+    for flag, column, value in (("--sensor", "sensor", scope.sensor), ("--listener", "listener", scope.listener)):
+        if value is not None and not db.query(f"SELECT 1 FROM sessions WHERE {column} = ? LIMIT 1", (value,)):
+            known = [row[0] for row in db.query(f"SELECT DISTINCT {column} FROM sessions ORDER BY 1 LIMIT 11")]
+            shown = ", ".join(terminal(name, 60) for name in known[:10]) + (", ..." if len(known) > 10 else "")
+            raise RelaypotError(f"{flag}: the store has no session of {terminal(value, 60)!s}"
+                                + (f"; it has: {shown}" if known else "; it has no session at all"))
+    return scope
 
 
-def _when(value: str | None, flag: str) -> str | None:
-    """`2026-11-27`, `2026-11-27T08`, `2026-11-27 08:45` or a full timestamp → the store's UTC text form."""
+_RELATIVE = re.compile(r"^(\d{1,6})\s*([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _when(value: str | None, flag: str, now: datetime) -> str | None:
+    """`2026-11-27`, `2026-11-27T08`, `2026-11-27 08:45`, a full timestamp, or a time ago (`24h`,
+    `7d`, `30m`, `2w`) → the store's UTC text form."""
     if value is None:
         return None
+    relative = _RELATIVE.match(value.strip().lower())
+    if relative:
+        ago = timedelta(seconds=int(relative.group(1)) * _UNIT_SECONDS[relative.group(2)])
+        return (now - ago).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     text = value.strip().replace(" ", "T").rstrip("Z")
     for fmt in ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H", "%Y-%m-%d"):
         try:
@@ -209,11 +258,21 @@ def _when(value: str | None, flag: str) -> str | None:
         except ValueError:
             continue
         return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    raise RelaypotError(f"{flag}: {value!r} is not a date or time (use 2026-11-27 or 2026-11-27T08:45)")
+    raise RelaypotError(f"{flag}: {terminal(value, 60)} is not a date, a time or a time ago "
+                        "(use 2026-11-27, 2026-11-27T08:45, 24h or 7d)")
+
+
+def _say_if_nothing(count: int, args: argparse.Namespace) -> None:
+    """An empty answer is said on stderr, so it is never mistaken for a quiet store."""
+    if count == 0:
+        filtered = any(getattr(args, name, None) for name in ("since", "until", "sensor", "listener"))
+        print("relaypot: no session matches these filters" if filtered else "relaypot: the store holds no session yet",
+              file=sys.stderr)
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", metavar="TIME", help="sessions from this UTC time on (2026-11-27 or 2026-11-27T08:45)")
+    parser.add_argument("--since", metavar="TIME",
+                        help="sessions from this UTC time on (2026-11-27, 2026-11-27T08:45, or a time ago: 24h, 7d)")
     parser.add_argument("--until", metavar="TIME", help="sessions before this UTC time")
     parser.add_argument("--sensor", help="one sensor's sessions")
     parser.add_argument("--listener", metavar="HOST:PORT", help="one listener's sessions")
@@ -233,16 +292,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     from relaypot.storage.database import Database  # noqa: PLC0415
 
     settings = _settings(args)
-    scope = _scope(args)
     db = Database(args.store or store_url(settings), must_exist=True)
     try:
+        scope = _scope(args, db)
         if args.what == "blocklist":
-            for ip in export.blocklist(db, scope, args.kind, args.min_sessions):
+            addresses = export.blocklist(db, scope, args.kind, args.min_sessions)
+            for ip in addresses:
                 print(ip)
+            count = len(addresses)
         else:
-            export.write(db, args.what, scope, args.format, sys.stdout, for_terminal=sys.stdout.isatty())
+            count = export.write(db, args.what, scope, args.format, sys.stdout, for_terminal=sys.stdout.isatty())
     finally:
         db.close()
+    _say_if_nothing(count, args)
     return 0
 
 

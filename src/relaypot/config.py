@@ -7,6 +7,7 @@ and key, e.g. `relaypot.toml: [limits] idle_timeout: expected a number of second
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -106,6 +107,7 @@ class Settings:
     def __init__(self, values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], str]) -> None:
         self._values = values
         self.sources = sources
+        self.warnings: list[str] = []  # what the configuration's reader should be told
         for table in TABLES:
             setattr(self, table, _Table({k: v for (t, k), v in values.items() if t == table}))
 
@@ -153,6 +155,7 @@ def load(config_file: str | None = None, environ: Mapping[str, str] | None = Non
         for key, value in _read_file(Path(path)).items():
             values[key] = value
             sources[key] = path
+    warnings = _unknown_variables(environ)
     for option in OPTIONS:
         raw = environ.get(option.env)
         if raw is not None:
@@ -164,7 +167,21 @@ def load(config_file: str | None = None, environ: Mapping[str, str] | None = Non
                                from_text=isinstance(value, str) and option.kind != "str")
         sources[key] = "command line"
     _check(values, sources)
-    return Settings(values, sources)
+    settings = Settings(values, sources)
+    settings.warnings = warnings
+    return settings
+
+
+def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A RELAYPOT_* variable that names no setting is a typo, silently ignored otherwise."""
+    known = {option.env for option in OPTIONS} | {"RELAYPOT_CONFIG"}
+    found = []
+    for name in sorted(environ):
+        if name.startswith("RELAYPOT_") and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+            hint = f"; did you mean {close[0]}?" if close else "; see relaypot check-config for the settings"
+            found.append(f"{name} is not a setting and is ignored{hint}")
+    return found
 
 
 def _read_file(path: Path) -> dict[tuple[str, str], Any]:

@@ -42,8 +42,9 @@ def is_ours(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in OURS)
 
 
-def prepare(directory: Path, hand_to: str = "") -> None:
+def prepare(directory: Path, hand_to: str = "") -> bool:
     """Create `directory` (0750) or check it; tighten what older versions left readable by all.
+    True when this call created it.
 
     `hand_to`: the account that root will hand the directory to (`--user`); the directory must
     then be neither a system directory nor hold anything relaypot did not make.
@@ -51,11 +52,63 @@ def prepare(directory: Path, hand_to: str = "") -> None:
     handing_over = bool(hand_to) and os.geteuid() == 0
     if handing_over:
         _check_for_hand_over(directory, hand_to)
+    created = not directory.exists()
     try:
         directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"[sensor] data_dir: cannot create {directory}: {exc.strerror}") from None
     _tighten(directory)
+    return created
+
+
+def lock(directory: Path) -> int:
+    """Hold `relaypot.lock` for as long as the process lives (the kernel lets go at any exit): two
+    sensors writing one directory would interleave their journals and fight over the store.
+    Returns the open descriptor; ConfigError naming the process that holds it."""
+    import fcntl  # noqa: PLC0415 (POSIX only)
+
+    path = directory / "relaypot.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+    except OSError as exc:
+        raise ConfigError(f"[sensor] data_dir: cannot open {path}: {exc.strerror}") from None
+    if os.fstat(fd).st_nlink > 1:
+        os.close(fd)
+        raise ConfigError(f"[sensor] data_dir: {path} has other hard links; remove it")
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise ConfigError(f"[sensor] data_dir: {directory} is in use by another relaypot (process {holder}); "
+                          "give each sensor a --data-dir of its own") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def remove_if_unused(directory: Path) -> bool:
+    """After a start that failed: remove the directory this run created if it still holds nothing
+    but what the start made (empty directories, the lock, empty files of relaypot's). True when
+    it is gone."""
+    top = str(directory)
+    for root, dirs, files in os.walk(directory, topdown=False):
+        for name in files:
+            path = os.path.join(root, name)
+            if root != top or not is_ours(name) or (name != "relaypot.lock" and os.path.getsize(path)):
+                return False
+        for name in files:
+            os.unlink(os.path.join(root, name))
+        for name in dirs:
+            try:
+                os.rmdir(os.path.join(root, name))
+            except OSError:
+                return False
+    try:
+        directory.rmdir()
+    except OSError:
+        return False
+    return True
 
 
 def _check_for_hand_over(directory: Path, user: str) -> None:

@@ -14,7 +14,7 @@ from relaypot.storage.database import Database
 def transcript_lines(settings: Settings, session_id: str) -> Iterator[str]:
     from relaypot.app import store_url  # noqa: PLC0415
 
-    db = Database(store_url(settings))
+    db = Database(store_url(settings), must_exist=True)
     try:
         rows = db.query("SELECT payload FROM events WHERE session_id = ? ORDER BY seq", (session_id,))
     finally:

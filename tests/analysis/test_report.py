@@ -149,15 +149,31 @@ def test_the_field_reports_scanner_table_with_operating_systems(recorded, report
 
 
 def test_filters(recorded, report):
-    """--sensor and --since narrow the report; a sensor with no sessions gives an empty one."""
-    none = json.loads(relaypot("report", "--format", "json", "--data-dir", str(recorded.data_dir),
-                               "--sensor", "elsewhere").stdout)
-    assert none["sessions"] == 0 and none["helo"]["classes"] == dict.fromkeys(HELO_CLASSES, 0)
-    later = json.loads(relaypot("report", "--format", "json", "--data-dir", str(recorded.data_dir),
-                                "--since", report["last_seen"]).stdout)
+    """--sensor and --since narrow the report; filters that match nothing give an empty report and
+    say so on stderr; filters that cannot match (a sensor the store never saw, an empty range, no
+    rows) are refused in one line with exit 2; times may be relative (24h, 7d)."""
+    data = ["--data-dir", str(recorded.data_dir)]
+    later = json.loads(relaypot("report", "--format", "json", *data, "--since", report["last_seen"]).stdout)
     assert later["sessions"] == 1
-    bad = relaypot("report", "--since", "yesterday", "--data-dir", str(recorded.data_dir))
-    assert bad.returncode == 2 and b"--since: 'yesterday' is not a date" in bad.stderr
+    empty = relaypot("report", "--format", "json", *data, "--since", "2099-01-01")
+    none = json.loads(empty.stdout)
+    assert none["sessions"] == 0 and none["helo"]["classes"] == dict.fromkeys(HELO_CLASSES, 0)
+    assert empty.returncode == 0 and empty.stderr == b"relaypot: no session matches these filters\n"
+    recent = json.loads(relaypot("report", "--format", "json", *data, "--since", "24h").stdout)
+    assert recent["sessions"] == report["sessions"]
+    assert json.loads(relaypot("report", "--format", "json", *data, "--until", "7d").stdout)["sessions"] == 0
+    for args, message in (
+        (["--since", "yesterday"], b"--since: yesterday is not a date, a time or a time ago"),
+        (["--sensor", "elsewhere"], b"--sensor: the store has no session of elsewhere; it has: test-sensor"),
+        (["--listener", "0.0.0.0:25"], b"--listener: the store has no session of 0.0.0.0:25; it has: 127.0.0.1:"),
+        (["--since", "2026-11-02", "--until", "2026-11-01"], b"--since 2026-11-02 is not before --until 2026-11-01"),
+        (["--top", "0"], b"--top: 0 rows is not a list"),
+    ):
+        bad = relaypot("report", *data, *args)
+        assert bad.returncode == 2 and bad.stdout == b"" and bad.stderr.count(b"\n") == 1, (args, bad.stderr)
+        assert bad.stderr.startswith(b"relaypot: error: " + message), bad.stderr
+    bad = relaypot("export", "sessions", *data, "--sensor", "elsewhere")
+    assert bad.returncode == 2 and b"--sensor: the store has no session of elsewhere" in bad.stderr
 
 
 def documented_keys() -> dict[str, set[str]]:
@@ -258,3 +274,34 @@ def test_blocklist(recorded):
     out = relaypot("export", "blocklist", "--kind", "auth", "--min-sessions", "3",
                    "--data-dir", str(recorded.data_dir)).stdout.decode()
     assert out.split() == [attackers.GUESSER]
+
+
+def test_files_are_written_beside_the_terminal_report_and_bad_paths_are_one_line(recorded, tmp_path):
+    """--html and --png write their files *and* the terminal report is printed, as documented,
+    each file named on stderr; a path that cannot be written is one line, exit 2, no report."""
+    data = ["--data-dir", str(recorded.data_dir)]
+    page, charts = tmp_path / "report.html", tmp_path / "charts"
+    done = relaypot("report", *data, "--html", str(page), "--png", str(charts))
+    assert done.returncode == 0 and page.exists() and b"HELO" in done.stdout
+    wrote = done.stderr.decode().splitlines()
+    assert wrote[0] == f"relaypot: wrote {page}" and len(wrote) == 1 + len(list(charts.glob("*.png")))
+    assert all(line.startswith(f"relaypot: wrote {charts}/") for line in wrote[1:])
+    for flag, target in (("--html", "/nonexistent/dir/report.html"), ("--png", "/proc/charts")):
+        bad = relaypot("report", *data, flag, target)
+        assert bad.returncode == 2 and bad.stdout == b"", bad.stderr
+        assert bad.stderr.startswith(f"relaypot: error: {flag} {target}: cannot write".encode())
+        assert bad.stderr.count(b"\n") == 1
+
+
+def test_read_only_commands_never_create_a_store(tmp_path):
+    """replay, report and export where no sensor ran: one line, exit 2, and nothing created; a
+    file that is not a store is said to be one."""
+    empty = tmp_path / "nowhere"
+    for args in (["replay", "0123456789abcdef01234567"], ["report"], ["export", "sessions"]):
+        result = relaypot(*args, "--data-dir", str(empty))
+        assert result.returncode == 2 and result.stderr.count(b"\n") == 1, result.stderr
+        assert result.stderr.startswith(b"relaypot: error: no store at ") and not empty.exists()
+    (tmp_path / "other.sqlite").write_bytes(b"")
+    result = relaypot("report", "--store", f"sqlite:///{tmp_path / 'other.sqlite'}")
+    assert result.returncode == 2 and b"is not a relaypot store" in result.stderr
+    assert (tmp_path / "other.sqlite").read_bytes() == b""

@@ -77,13 +77,22 @@ class Database:
             if must_exist and not self.path.exists():
                 raise StorageError(f"no store at {self.path}: has a sensor run with this --data-dir?")
             try:
-                self.path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-                # Made 0640 before SQLite makes it (with the umask's mode); its -wal and -shm
-                # files copy the store's mode: the store holds captured passwords.
-                if not self.path.exists():
-                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o640))
+                if not must_exist:
+                    self.path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+                    # Made 0640 before SQLite makes it (with the umask's mode); its -wal and -shm
+                    # files copy the store's mode: the store holds captured passwords.
+                    if not self.path.exists():
+                        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o640))
                 self.conn: Any = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-                self.conn.execute("PRAGMA journal_mode=WAL")
+                if must_exist:
+                    # A command that reads: the sensor made the store (in WAL mode already); a file
+                    # that is not one is said so, not given tables.
+                    found = self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone()
+                    if found is None:
+                        self.conn.close()
+                        raise StorageError(f"{self.path} is not a relaypot store (it has no events table)")
+                else:
+                    self.conn.execute("PRAGMA journal_mode=WAL")
                 # NORMAL in WAL mode: a commit survives a process crash (kill -9); only a power
                 # loss can take back the last transactions.
                 self.conn.execute("PRAGMA synchronous=NORMAL")
@@ -95,7 +104,8 @@ class Database:
                 import psycopg  # noqa: PLC0415 (optional dependency, only for PostgreSQL stores)
             except ImportError:
                 raise StorageError(
-                    "a PostgreSQL store needs psycopg: pip install 'relaypot[postgresql]'"
+                    "a PostgreSQL store needs psycopg: pip install '.[postgresql]' in relaypot's checkout "
+                    "(or pip install 'psycopg[binary]')"
                 ) from None
             self._unbindable = (UnicodeEncodeError, psycopg.DataError)  # DataError: NUL in text
             try:
@@ -104,6 +114,9 @@ class Database:
                 self.conn = psycopg.connect(url, autocommit=True, **timeout)
             except psycopg.Error as exc:
                 raise StorageError(f"cannot connect to PostgreSQL: {' '.join(str(exc).split())}") from None
+            if must_exist and self.conn.execute("SELECT to_regclass('events')").fetchone()[0] is None:
+                self.conn.close()
+                raise StorageError("this PostgreSQL database is not a relaypot store (it has no events table)")
         else:
             raise StorageError(f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql://...")
 
