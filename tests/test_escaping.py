@@ -10,7 +10,6 @@ import select
 import signal
 import smtplib
 import subprocess
-import sys
 import unicodedata
 
 from relaypot.events import INVISIBLE
