@@ -51,6 +51,7 @@ EPILOG_EXPORT = """examples:
   relaypot export messages --format jsonl --since 2026-11-01 > messages.jsonl
   relaypot export credentials --format csv --sensor lisbon-1
   relaypot export blocklist --kind relay --min-sessions 3 > relay-scanners.txt
+  relaypot export blocklist --include-private    # private and reserved addresses too (a lab)
 """
 
 EPILOG_REPLAY = """examples:
@@ -296,12 +297,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         scope = _scope(args, db)
         if args.what == "blocklist":
-            addresses = export.blocklist(db, scope, args.kind, args.min_sessions)
+            addresses = export.blocklist(db, scope, args.kind, args.min_sessions, args.include_private)
             for ip in addresses:
                 print(ip)
-            count = len(addresses)
-        else:
-            count = export.write(db, args.what, scope, args.format, sys.stdout, for_terminal=sys.stdout.isatty())
+            if not addresses:
+                print("relaypot: no address for this blocklist" + (
+                    "" if args.include_private else " (private and reserved addresses are left out: "
+                                                    "--include-private keeps them)"), file=sys.stderr)
+            return 0
+        count = export.write(db, args.what, scope, args.format, sys.stdout, for_terminal=sys.stdout.isatty())
     finally:
         db.close()
     _say_if_nothing(count, args)
@@ -427,6 +431,9 @@ def parser() -> argparse.ArgumentParser:
                    help="for blocklist: sources that did this (default any)")
     p.add_argument("--min-sessions", type=int, default=1, metavar="N",
                    help="for blocklist: in at least N sessions (default 1)")
+    p.add_argument("--include-private", action="store_true",
+                   help="for blocklist: keep loopback, private, link-local, reserved and documentation addresses "
+                        "(left out by default)")
     p = add("enrich", cmd_enrich, EPILOG_ENRICH)
     p.add_argument("--all", action="store_true", help="look up every source and HELO name again")
     _add_store_options(p)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import ipaddress
 from typing import IO, Any, Iterator
 
 import orjson
@@ -79,13 +80,28 @@ BLOCKLIST_CONDITIONS = {
 }
 
 
-def blocklist(db: Database, scope: Scope, kind: str = "any", min_sessions: int = 1) -> list[str]:
-    """Source addresses, busiest first (then by address), that did `kind` in at least `min_sessions` sessions."""
+def blocklist(db: Database, scope: Scope, kind: str = "any", min_sessions: int = 1,
+              include_private: bool = False) -> list[str]:
+    """Source addresses, busiest first (then by address), that did `kind` in at least `min_sessions`
+    sessions. Only public addresses unless `include_private`: a list that blocked 127.0.0.1, a
+    private network or a documentation range would break the host that loads it."""
     where, params = scope.sessions("s")
     found = db.query(f"SELECT s.src_ip, count(*) FROM sessions s WHERE {where} AND {BLOCKLIST_CONDITIONS[kind]} "
                      f"GROUP BY s.src_ip HAVING count(*) >= ? ORDER BY count(*) DESC, s.src_ip",
                      [*params, int(min_sessions)])
-    return [ip for ip, _ in found]
+    return [ip for ip, _ in found if include_private or is_public(ip)]
+
+
+def is_public(address: str) -> bool:
+    """Globally routable: not loopback, private, link-local, shared (CGN), reserved, multicast or
+    a documentation or benchmarking range (what ipaddress calls global)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
 
 
 def to_string(db: Database, what: str, scope: Scope, fmt: str) -> str:

@@ -269,11 +269,31 @@ def test_csv_export_neutralises_formulas(recorded):
 
 
 def test_blocklist(recorded):
-    out = relaypot("export", "blocklist", "--kind", "relay", "--data-dir", str(recorded.data_dir)).stdout.decode()
-    assert out.split() == [attackers.SPAMMER, attackers.SCANNER, attackers.HOSTILE]  # busiest first, then by address
-    out = relaypot("export", "blocklist", "--kind", "auth", "--min-sessions", "3",
-                   "--data-dir", str(recorded.data_dir)).stdout.decode()
+    """Busiest first, then by address; the scripted attackers are on loopback, which a blocklist
+    leaves out unless asked (a list that blocked 127.0.0.1 would break the host loading it)."""
+    data = ["--data-dir", str(recorded.data_dir)]
+    out = relaypot("export", "blocklist", "--kind", "relay", "--include-private", *data).stdout.decode()
+    assert out.split() == [attackers.SPAMMER, attackers.SCANNER, attackers.HOSTILE]
+    out = relaypot("export", "blocklist", "--kind", "auth", "--min-sessions", "3", "--include-private",
+                   *data).stdout.decode()
     assert out.split() == [attackers.GUESSER]
+    public = relaypot("export", "blocklist", *data)
+    assert public.stdout == b"" and public.stderr == (b"relaypot: no address for this blocklist (private and reserved "
+                                                      b"addresses are left out: --include-private keeps them)\n")
+
+
+@pytest.mark.parametrize("address,public", [
+    ("203.0.113.7", False), ("198.51.100.1", False), ("192.0.2.5", False), ("198.18.0.1", False),
+    ("10.1.2.3", False), ("172.16.0.1", False), ("192.168.1.1", False), ("100.64.0.1", False),
+    ("169.254.1.1", False), ("127.0.0.1", False), ("0.0.0.0", False), ("240.0.0.1", False), ("224.0.0.5", False),
+    ("::1", False), ("fe80::1", False), ("fc00::1", False), ("2001:db8::1", False), ("::ffff:10.0.0.1", False),
+    ("8.8.8.8", True), ("81.2.69.142", True), ("2a00:1450:4001::1", True), ("::ffff:8.8.8.8", True),
+    ("not an address", False),
+])
+def test_what_a_blocklist_counts_as_public(address, public):
+    from relaypot.export import is_public
+
+    assert is_public(address) is public
 
 
 def test_files_are_written_beside_the_terminal_report_and_bad_paths_are_one_line(recorded, tmp_path):
