@@ -28,6 +28,17 @@ TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
 }
 
 
+# Columns computed from other tables, per exported table; the row's alias is x.
+COMPUTED: dict[str, dict[str, str]] = {
+    # As the report says it: listed, clean (every zone the sensors ask answered no), or unknown.
+    "sessions": {"dnsbl_status": (
+        "CASE WHEN EXISTS (SELECT 1 FROM dnsbl d WHERE d.src_ip = x.src_ip AND d.listed = 1) THEN 'listed' "
+        "WHEN (SELECT count(*) FROM dnsbl d WHERE d.src_ip = x.src_ip AND d.listed = 0) "
+        "= (SELECT count(DISTINCT zone) FROM dnsbl) AND EXISTS (SELECT 1 FROM dnsbl) THEN 'clean' "
+        "ELSE 'unknown' END")},
+}
+
+
 def rows(db: Database, what: str, scope: Scope) -> tuple[tuple[str, ...], Iterator[tuple]]:
     table, columns, order = TABLES[what]
     alias = "x"
@@ -36,9 +47,11 @@ def rows(db: Database, what: str, scope: Scope) -> tuple[tuple[str, ...], Iterat
         join = ""
     else:
         join, where, params = scope.records(alias)
-    select = ", ".join(f"{alias}.{c}" for c in columns)
-    return columns, db.stream(f"SELECT {select} FROM {table} {alias}{join} WHERE {where} "
-                              f"ORDER BY {', '.join(f'{alias}.{c.strip()}' for c in order.split(','))}", params)
+    computed = COMPUTED.get(table, {})
+    select = ", ".join([f"{alias}.{c}" for c in columns] + list(computed.values()))
+    return columns + tuple(computed), db.stream(
+        f"SELECT {select} FROM {table} {alias}{join} WHERE {where} "
+        f"ORDER BY {', '.join(f'{alias}.{c.strip()}' for c in order.split(','))}", params)
 
 
 def write(db: Database, what: str, scope: Scope, fmt: str, out: IO[str], for_terminal: bool = False) -> int:

@@ -192,3 +192,44 @@ def test_attacker_chosen_helo_names_cost_a_bounded_number_of_queries(sensor_fact
         assert len([n for n in asked if n.startswith("canary")]) == 2
         assert len(asked) == 5  # two in the first session, three more for the source, then none
         assert len([q for q in dns.questions if q[1] == "PTR"]) == 1
+
+
+def test_a_source_whose_lookups_failed_is_unknown_never_clean(sensor_factory, tmp_path):
+    """Three sources: one listed, one every zone answered for (clean), one whose every DNSBL
+    question timed out: `unknown` in the JSON report, the text, the HTML page and the sessions
+    export, never clean or "not listed"."""
+    import csv
+    import io
+    import json
+
+    listed, clean, silent = "127.0.0.11", "127.0.0.12", "127.0.0.13"
+    records = {(f"11.0.0.127.{zone}", "A"): ["127.0.0.2"] for zone in ZONES[:1]}
+    records |= {(f"13.0.0.127.{zone}", "A"): SILENCE for zone in ZONES}
+    with FakeDns(records) as dns:
+        sensor = enriched_sensor(sensor_factory, tmp_path, dns, enrich__dns_timeout=0.5)
+        for source in (listed, clean, silent):
+            spam_session(sensor.address, source)
+        sensor.wait_for("enrich.dnsbl", 9, timeout=15)
+        sensor.stop()
+    data = ["--data-dir", str(sensor.data_dir)]
+
+    def run(*args: str) -> str:
+        result = subprocess.run([sys.executable, "-m", "relaypot.cli", *args, *data], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    report = json.loads(run("report", "--format", "json"))
+    status = {s["src_ip"]: (s["dnsbl_status"], s["dnsbl"]) for s in report["sources"]}
+    assert status == {listed: ("listed", ["zen.spamhaus.org"]), clean: ("clean", []), silent: ("unknown", None)}
+    assert report["origins"]["dnsbl"]["sources"] == {"listed": 1, "clean": 1, "unknown": 1}
+    text = run("report")
+    silent_row = next(line for line in text.splitlines() if line.startswith(silent))
+    assert " unknown " in silent_row and "clean" not in silent_row
+    page = tmp_path / "report.html"
+    run("report", "--html", str(page))
+    html = page.read_text()
+    row = html.split(f"<td>{silent}</td>", 1)[1].split("</tr>", 1)[0]
+    assert "<td>unknown</td>" in row and "not listed" not in html and "clean" not in row
+    exported = {r["src_ip"]: r["dnsbl_status"] for r in csv.DictReader(io.StringIO(run("export", "sessions")))}
+    assert exported == {listed: "listed", clean: "clean", silent: "unknown"}

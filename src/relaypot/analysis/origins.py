@@ -13,9 +13,24 @@ def load(q: Queries) -> dict[str, Any]:
     """The enrichment tables, keyed by source (they hold one row per source, or per source and zone)."""
     facts = {row[0]: row for row in q.source_facts()}
     zones: dict[str, dict[str, tuple]] = {}
+    every_zone: set[str] = set()
     for ip, zone, listed, error in q.dnsbl_verdicts():
         zones.setdefault(ip, {})[zone] = (listed, error)
-    return {"facts": facts, "dnsbl": zones, "helo_dns": q.helo_in_dns()}
+        every_zone.add(zone)
+    return {"facts": facts, "dnsbl": zones, "dnsbl_zones": frozenset(every_zone), "helo_dns": q.helo_in_dns()}
+
+
+def dnsbl_status(verdicts: dict[str, tuple] | None, every_zone: frozenset[str]) -> str:
+    """`listed` (a zone lists it), `clean` (every zone the sensors ask answered, and none lists it)
+    or `unknown` (never asked, or a zone timed out, failed or was not asked): a source whose every
+    lookup timed out is not clean."""
+    if verdicts is None:
+        return "unknown"
+    if any(listed == 1 for listed, _ in verdicts.values()):
+        return "listed"
+    if every_zone <= verdicts.keys() and all(listed == 0 for listed, _ in verdicts.values()):
+        return "clean"
+    return "unknown"
 
 
 def describe(ip: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -28,10 +43,19 @@ def describe(ip: str, data: dict[str, Any]) -> dict[str, Any]:
         "country": country, "city": city, "region": region, "asn": asn, "organisation": organisation,
         "network": network, "ptr": ptr, "ptr_confirmed": None if confirmed is None else bool(confirmed),
         "ptr_generic": generic,
-        # The zones that list it; [] when asked and none does; null when never asked.
-        "dnsbl": None if verdicts is None else sorted(z for z, (listed, _) in verdicts.items() if listed),
+        # The zones that list it; [] when clean; null when unknown (see dnsbl_status).
+        "dnsbl": _listing(verdicts, data["dnsbl_zones"]),
+        "dnsbl_status": dnsbl_status(verdicts, data["dnsbl_zones"]),
         "os": os_label(os_name, flavor),
     }
+
+
+def _listing(verdicts: dict[str, tuple] | None, every_zone: frozenset[str]) -> list[str] | None:
+    status = dnsbl_status(verdicts, every_zone)
+    if status == "unknown":
+        return None
+    assert verdicts is not None
+    return sorted(zone for zone, (listed, _) in verdicts.items() if listed == 1)
 
 
 def os_label(name: str | None, flavor: str | None) -> str | None:
@@ -48,6 +72,7 @@ def fold(sessions_by_source: dict[str, int], data: dict[str, Any], top: int) -> 
     rdns = Counter()
     zones: dict[str, Counter] = {}
     listed_sources = []
+    statuses = Counter()
     enriched = 0
     for ip, n in sessions_by_source.items():
         fact = data["facts"].get(ip)
@@ -67,6 +92,7 @@ def fold(sessions_by_source: dict[str, int], data: dict[str, Any], top: int) -> 
             rdns["with_ptr"] += ptr is not None
             rdns["confirmed"] += confirmed == 1
             rdns["generic"] += generic is not None
+        statuses[dnsbl_status(verdicts, data["dnsbl_zones"])] += 1
         if verdicts:
             listing = []
             for zone, (listed, error) in verdicts.items():
@@ -91,6 +117,7 @@ def fold(sessions_by_source: dict[str, int], data: dict[str, Any], top: int) -> 
                       for zone, c in sorted(zones.items())],
             "listed_sources": sorted(listed_sources, key=lambda s: (-s["sessions"], s["src_ip"]))[:top],
             "listed_source_count": len(listed_sources),
+            "sources": {status: statuses[status] for status in ("listed", "clean", "unknown")},
         },
     }
 

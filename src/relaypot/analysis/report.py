@@ -334,7 +334,7 @@ def _relay_probes(rows: list[tuple], top: int, ours: tuple[str, ...], attempts: 
         "messages": len(rows),
         # With where each is, its DNSBL listings and its OS: the field report's table of scanners.
         "sources": [{**s, **{k: v for k, v in origins.describe(s["src_ip"], enrichment).items()
-                             if k in ("country", "city", "dnsbl", "os")}}
+                             if k in ("country", "city", "dnsbl", "dnsbl_status", "os")}}
                     for s in sorted(({**s, "sessions": len(s["sessions"]), "families": sorted(s["families"]),
                                       "repeats": s["probes"] - 1} for s in per_source.values()),
                                     key=lambda s: (-s["probes"], s["src_ip"]))[:top]],

@@ -52,10 +52,11 @@ def figure(name: str, report: dict[str, Any]) -> str:
     return f'<figure id="chart-{name}" aria-label="{e(title)}">{charts.svg(name, report)}</figure>'
 
 
-def _zones(zones: list[str] | None) -> str | None:
-    if zones is None:
-        return None
-    return ", ".join(zones) if zones else "not listed"
+def _zones(source: dict[str, Any]) -> str:
+    """listed (the zones), clean (every zone answered: not listed), or unknown."""
+    if source["dnsbl_status"] == "listed":
+        return ", ".join(source["dnsbl"])
+    return "clean" if source["dnsbl_status"] == "clean" else "unknown"
 
 
 def render(report: dict[str, Any]) -> str:
@@ -109,7 +110,7 @@ def render(report: dict[str, Any]) -> str:
     add("<h3>Probing sources</h3>" + table(
         ["source", "probes", "repeats", "first seen", "last seen", "families", "city", "country", "DNSBL", "OS"],
         [(s["src_ip"], s["probes"], s["repeats"], s["first_seen"], s["last_seen"], ", ".join(s["families"]),
-          s["city"], s["country"], _zones(s["dnsbl"]), s["os"]) for s in relay["sources"]]))
+          s["city"], s["country"], _zones(s), s["os"]) for s in relay["sources"]]))
     add("<h3>Drop boxes</h3>" + table(["address", "sessions", "used by"],
                                        [(b["address"], b["sessions"], ", ".join(b["sources"])) for b in relay["drop_boxes"]]))
     add("</section>")
@@ -152,7 +153,7 @@ def render(report: dict[str, Any]) -> str:
               [(s["src_ip"], s["sessions"], s["messages"], s["probe_sessions"], s["auth_sessions"], s["activity"],
                 s["first_seen"], s["last_seen"], s["country"], s["city"],
                 None if s["asn"] is None else f'AS{s["asn"]} {s["organisation"] or ""}'.strip(), s["ptr"],
-                _zones(s["dnsbl"]), s["os"]) for s in report["sources"]]))
+                _zones(s), s["os"]) for s in report["sources"]]))
     add("</section>")
 
     origins = report["origins"]
@@ -174,6 +175,9 @@ def render(report: dict[str, Any]) -> str:
     add("<h3>DNSBL listings</h3>" + table(
         ["zone", "asked", "listed", "errors", "listed share"],
         [(z["zone"], z["asked"], z["listed"], z["errors"], z["listed_share"]) for z in dnsbl["zones"]]))
+    counts = dnsbl["sources"]
+    add(f'<p>Sources: {counts["listed"]} listed, {counts["clean"]} clean (every zone answered), '
+        f'{counts["unknown"]} unknown (a zone timed out, failed or was not asked).</p>')
     add(f'<h3>Listed sources ({dnsbl["listed_source_count"]})</h3>' + table(
         ["source", "sessions", "zones"], [(s["src_ip"], s["sessions"], ", ".join(s["zones"]))
                                           for s in dnsbl["listed_sources"]]))

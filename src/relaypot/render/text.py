@@ -48,11 +48,11 @@ def bar(value: int, largest: int, width: int = 30) -> str:
     return "#" * (round(width * value / largest) if largest else 0)
 
 
-def _listed(zones: list[str] | None) -> str | None:
-    """A source's DNSBL status in a narrow column: `listed 2`, `clean`, or unknown."""
-    if zones is None:
-        return None
-    return f"listed {len(zones)}" if zones else "clean"
+def _listed(source: dict[str, Any]) -> str:
+    """A source's DNSBL status in a narrow column: `listed 2`, `clean` or `unknown`."""
+    if source["dnsbl_status"] == "listed":
+        return f"listed {len(source['dnsbl'])}"
+    return source["dnsbl_status"]
 
 
 def render(report: dict[str, Any]) -> str:
@@ -122,7 +122,7 @@ def render(report: dict[str, Any]) -> str:
                  [18, 16, 9, 8, 39])
     out += ["", "probing sources"] + table(
         ["source", "probes", "first seen", "country", "city", "DNSBL", "OS", "families"],
-        [(s["src_ip"], s["probes"], s["first_seen"][:10], s["country"], s["city"], _listed(s["dnsbl"]), s["os"],
+        [(s["src_ip"], s["probes"], s["first_seen"][:10], s["country"], s["city"], _listed(s), s["os"],
           ", ".join(s["families"])) for s in relay["sources"]], [15, 6, 10, 7, 12, 8, 12, 14])
     out += ["", "drop boxes"] + table(["address", "sessions", "used by"],
                                       [(b["address"], b["sessions"], ", ".join(b["sources"][:4])) for b in relay["drop_boxes"]],
@@ -163,7 +163,7 @@ def render(report: dict[str, Any]) -> str:
     section("Sources")
     out += table(["source", "sessions", "messages", "activity", "first seen", "country", "network", "DNSBL", "OS"],
                  [(s["src_ip"], s["sessions"], s["messages"], s["activity"], s["first_seen"][:10], s["country"],
-                   f"AS{s['asn']}" if s["asn"] is not None else None, _listed(s["dnsbl"]), s["os"])
+                   f"AS{s['asn']}" if s["asn"] is not None else None, _listed(s), s["os"])
                   for s in report["sources"]],
                  [15, 8, 8, 8, 10, 7, 8, 8, 12])
 
@@ -188,6 +188,9 @@ def render(report: dict[str, Any]) -> str:
     out += [""] + table(["DNSBL zone", "asked", "listed", "errors", "listed share"],
                         [(z["zone"], z["asked"], z["listed"], z["errors"], z["listed_share"]) for z in dnsbl["zones"]],
                         [40, 8, 8, 8, 12])
+    counts = dnsbl["sources"]
+    out += ["", f"sources: {counts['listed']} listed, {counts['clean']} clean (every zone answered), "
+                f"{counts['unknown']} unknown (a zone timed out, failed or was not asked)"]
     out += ["", f"listed sources ({dnsbl['listed_source_count']})"] + table(
         ["source", "sessions", "zones"],
         [(s["src_ip"], s["sessions"], ", ".join(s["zones"])) for s in dnsbl["listed_sources"][:10]], [20, 9, 67])
