@@ -101,7 +101,7 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
         rng=random.Random(os.urandom(16)),
     )
     journal = jsonl_sink(settings, data_dir) if settings.store.jsonl else None
-    sql = SqlSink(store_url(settings), tuple(settings.smtp.domains), hostname)
+    sql = SqlSink(store_url(settings), tuple(settings.smtp.domains), hostname, tuple(settings.sensor.public_names))
     if journal is not None:
         sql.after_first_open = lambda sink: catch_up(sink, data_dir)
     sinks: list[Sink] = [sql, *extra_sinks]

@@ -363,7 +363,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise RelaypotError(f"no such file: {path}")
     url = args.store or store_url(settings)
-    sink = SqlSink(url, tuple(settings.smtp.domains), settings.smtp.hostname)
+    sink = SqlSink(url, tuple(settings.smtp.domains), settings.smtp.hostname, tuple(settings.sensor.public_names))
     sink.open()
     try:
         summary = import_files(paths, sink)

@@ -38,6 +38,8 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option("sensor", "name", "str", "", "name stamped on every record (default: the machine's host name)"),
     Option("sensor", "data_dir", "str", "./relaypot-data", "where events, the SQLite store and messages go"),
+    Option("sensor", "public_names", "list", [],
+           "the sensor's public addresses and DNS names, when clients reach it through NAT or a port forward"),
     Option("smtp", "listen", "list", ["0.0.0.0:2525"], "HOST:PORT to listen on; [::]:PORT for IPv6"),
     Option("smtp", "persona", "str", "exchange2000", "a bundled persona name or a persona file path"),
     Option("smtp", "hostname", "str", "", "the name the persona announces (default: the persona's)"),
@@ -284,6 +286,12 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
     hostname = values[("smtp", "hostname")]
     if hostname and not _HOSTNAME.match(hostname):
         raise fail("smtp", "hostname", f"{hostname!r} is not a host name")
+    for name in values[("sensor", "public_names")]:
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            if not _HOSTNAME.match(name):
+                raise fail("sensor", "public_names", f"{name!r} is neither an IP address nor a host name") from None
     for domain in values[("smtp", "domains")]:
         if not _HOSTNAME.match(domain):
             raise fail("smtp", "domains", f"{domain!r} is not a domain name")

@@ -125,3 +125,21 @@ def test_pipelined_messages_after_a_large_one_keep_their_order(sensor_factory):
     codes = [line[:3] for line in data.split(b"\r\n") if line[3:4] == b" "]
     assert codes == [b"250", b"250", b"250", b"354", b"250", b"250", b"250", b"354", b"250", b"221"]
     assert [r.event.subject for r in sensor.wait_for("smtp.message", 2)] == ["big", "small"]
+
+
+def test_a_probe_naming_the_public_address_behind_nat_is_recognised(sensor_factory):
+    """Behind NAT the sensor's own address is private; a probe names the public one. With it in
+    [sensor] public_names the probe is recognised, and a HELO claiming it is impersonation;
+    without it, neither (nothing an attacker sends teaches the sensor its address)."""
+    probe = "Subject: 203.0.113.7\r\n\r\nok from 203.0.113.7:25\r\n"
+    found = []
+    for public in ([], ["203.0.113.7", "mx.public.example"]):
+        sensor = sensor_factory(smtp__persona="postfix", sensor__public_names=public)
+        with smtplib.SMTP(*sensor.address, timeout=10) as client:
+            client.ehlo("[203.0.113.7]")
+            client.sendmail("scan@example.net", ["dropbox@example.org"], probe)
+        sensor.stop()
+        found.append((sensor.sql("SELECT probe_family, probe_signature FROM messages"),
+                      sensor.sql("SELECT helo_class FROM sessions")))
+    assert found[0] == ([(None, None)], [("address_literal",)])
+    assert found[1] == ([("names the sensor", "names 203.0.113.7")], [("impersonation",)])

@@ -8,6 +8,7 @@ class column existed. (Rows keep the answers of the rules in force when they wer
 
 from __future__ import annotations
 
+import ipaddress
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,15 +39,34 @@ class SessionContext:
 
 
 @lru_cache(maxsize=65536)
-def _helo(name: str, hostname: str, dst_ip: str, peer: str) -> HeloIdentity:
-    return classify_helo(name, frozenset({hostname.lower().rstrip(".")} - {""}), frozenset({dst_ip} - {""}), peer)
+def _helo(name: str, hostname: str, dst_ip: str, peer: str, public: tuple[str, ...] = ()) -> HeloIdentity:
+    names, addresses = _split_public(public)
+    return classify_helo(name, frozenset({hostname.lower().rstrip(".")} - {""}) | names,
+                         frozenset({dst_ip} - {""}) | addresses, peer)
+
+
+@lru_cache(maxsize=64)
+def _split_public(public: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    """The configured public names (lower case) and addresses (normalised), apart."""
+    names, addresses = set(), set()
+    for item in public:
+        try:
+            addresses.add(str(ipaddress.ip_address(item)))
+        except ValueError:
+            names.add(item.lower().rstrip("."))
+    return frozenset(names), frozenset(addresses)
 
 
 class Deriver:
     """Per-sink state: our domains and what each open session announced."""
 
-    def __init__(self, configured_domains: tuple[str, ...] = (), default_hostname: str = "") -> None:
+    def __init__(self, configured_domains: tuple[str, ...] = (), default_hostname: str = "",
+                 public_names: tuple[str, ...] = ()) -> None:
         self.configured = tuple(configured_domains)
+        # How the sensor is known from outside ([sensor] public_names: its address behind NAT, its
+        # DNS names): a probe naming one of them is a probe, a HELO claiming one is impersonation.
+        # Only the operator says so; nothing an attacker sends is taken for it.
+        self.public = tuple(public_names)
         self.default = SessionContext(default_hostname, "")
         self._open: OrderedDict[str, SessionContext] = OrderedDict()
         self._closed: OrderedDict[str, SessionContext] = OrderedDict()
@@ -78,7 +98,7 @@ class Deriver:
         ctx = self.context(session)
         # The peer matters only for an address (is it the client's own?); keep the cache small.
         peer = src_ip if name[:1] == "[" or name[:1].isdigit() or ":" in name else ""
-        identity = _helo(name, ctx.hostname, ctx.dst_ip, peer)
+        identity = _helo(name, ctx.hostname, ctx.dst_ip, peer, self.public)
         match = peer_match(name, src_ip) if identity.address else None
         return identity.cls, identity.syntax, None if match is None else int(match)
 
@@ -90,7 +110,7 @@ class Deriver:
 
     def probe(self, session: str, subject: str | None, excerpt: str) -> tuple[str, str] | None:
         ctx = self.context(session)
-        targets = tuple(t for t in (ctx.dst_ip, ctx.hostname) if t)
+        targets = tuple(t for t in (ctx.dst_ip, ctx.hostname, *self.public) if t)
         return probe_signature(f"{subject or ''}\n{excerpt}", targets)
 
 
