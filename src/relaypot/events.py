@@ -139,6 +139,7 @@ class MessageReceived(Event):
     attachments: tuple[dict[str, Any], ...] = ()
     urls: tuple[str, ...] = ()
     excerpt: str = ""
+    body_sha256: str | None = None
     reply_code: int = 0
     reply: str = ""
 

@@ -194,19 +194,22 @@ class Queries:
                       f"ORDER BY count(*) DESC, 1 LIMIT {int(limit)}", params)
 
     def campaigns_by_body(self, limit: int) -> list[tuple]:
-        """(sha256, messages, sources, first, last, a subject) for bodies sent more than once.
+        """(body hash, messages, sources, distinct exact messages, first, last, a subject) for
+        bodies sent more than once: copies whose headers differ (each recipient's To, Date and
+        Message-ID) share a body. Rows from before body hashes were kept count by their exact hash.
 
-        The top bodies come from the (sha256, src_ip) index alone; only they are then read.
+        The top bodies come from the (body_sha256, src_ip) index alone; only they are then read.
         """
         join, where, params = self.scope.records("m")
-        top = self.q(f"SELECT m.sha256, count(*), count(DISTINCT m.src_ip) FROM messages m{join} WHERE {where} "
-                     f"GROUP BY m.sha256 HAVING count(*) > 1 ORDER BY count(*) DESC, m.sha256 LIMIT {int(limit)}",
-                     params)
+        body = "COALESCE(m.body_sha256, m.sha256)"
+        top = self.q(f"SELECT {body}, count(*), count(DISTINCT m.src_ip) FROM messages m{join} WHERE {where} "
+                     f"GROUP BY {body} HAVING count(*) > 1 ORDER BY count(*) DESC, 1 LIMIT {int(limit)}", params)
         if not top:
             return []
         details = {sha: rest for sha, *rest in self.q(
-            f"SELECT m.sha256, min(m.ts), max(m.ts), max(m.subject) FROM messages m{join} WHERE {where} "
-            f"AND m.sha256 IN {_in([t[0] for t in top])} GROUP BY m.sha256", [*params, *[t[0] for t in top]])}
+            f"SELECT {body}, count(DISTINCT m.sha256), min(m.ts), max(m.ts), max(m.subject) FROM messages m{join} "
+            f"WHERE {where} AND {body} IN {_in([t[0] for t in top])} GROUP BY {body}",
+            [*params, *[t[0] for t in top]])}
         return [(sha, n, src, *details[sha]) for sha, n, src in top]
 
     def url_hosts(self, limit: int) -> list[tuple]:

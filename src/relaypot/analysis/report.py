@@ -364,8 +364,9 @@ def _spam(domains: tuple[list[tuple], list[tuple]], messages: tuple) -> dict[str
         "rcpt_domains": [{"domain": d, "uses": n, "sources": src} for d, n, src in rcpt],
         "subjects": [{"subject": subject, "messages": n} for subject, n in subjects],
         "sizes": {"buckets": sizes, "smallest": smallest, "largest": largest},
-        "campaigns_by_body": [{"sha256": sha, "messages": n, "sources": src, "first_seen": first, "last_seen": last,
-                               "subject": subject} for sha, n, src, first, last, subject in bodies],
+        "campaigns_by_body": [{"body_sha256": sha, "messages": n, "sources": src, "distinct_messages": exact,
+                               "first_seen": first, "last_seen": last, "subject": subject}
+                              for sha, n, src, exact, first, last, subject in bodies],
         "campaigns_by_subject": [{"template": t, "messages": n, "subjects": distinct} for t, n, distinct in templates
                                  if n > 1],
         "url_hosts": [{"host": h, "urls": n, "messages": m, "example": url} for h, n, m, url in hosts],

@@ -197,7 +197,7 @@ class Session:
                 header_to=summary.get("header_to"), date=summary.get("date"),
                 message_id=summary.get("message_id"),
                 attachments=tuple(summary.get("attachments", ())), urls=tuple(summary.get("urls", ())),
-                excerpt=summary.get("excerpt", ""),
+                excerpt=summary.get("excerpt", ""), body_sha256=summary.get("body_sha256"),
                 reply_code=code, reply=text,
             ))
             self._send(out, text, data, code)

@@ -126,9 +126,9 @@ def render(report: dict[str, Any]) -> str:
         ["template", "messages", "subjects"], [(c["template"], c["messages"], c["subjects"])
                                                for c in spam["campaigns_by_subject"]]))
     add("<h3>Campaigns by body</h3>" + table(
-        ["sha256", "messages", "sources", "first seen", "last seen", "subject"],
-        [(c["sha256"], c["messages"], c["sources"], c["first_seen"], c["last_seen"], c["subject"])
-         for c in spam["campaigns_by_body"]]))
+        ["body sha256", "messages", "distinct messages", "sources", "first seen", "last seen", "subject"],
+        [(c["body_sha256"], c["messages"], c["distinct_messages"], c["sources"], c["first_seen"], c["last_seen"],
+          c["subject"]) for c in spam["campaigns_by_body"]]))
     add("<h3>URL hosts</h3>" + table(["host", "urls", "messages", "example"],
                                       [(u["host"], u["urls"], u["messages"], u["example"]) for u in spam["url_hosts"]]))
     add("<h3>Attachments</h3>" + table(["filename", "type", "size", "count", "sha256"],

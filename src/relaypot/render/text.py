@@ -139,9 +139,10 @@ def render(report: dict[str, Any]) -> str:
     out += [""] + table(["subject template", "messages", "subjects"],
                         [(c["template"], c["messages"], c["subjects"]) for c in spam["campaigns_by_subject"][:10]],
                         [70, 9, 9])
-    out += [""] + table(["same body (sha256)", "messages", "sources", "subject"],
-                        [(c["sha256"][:16], c["messages"], c["sources"], c["subject"]) for c in spam["campaigns_by_body"][:10]],
-                        [18, 9, 8, 59])
+    out += [""] + table(["same body (sha256)", "messages", "distinct", "sources", "subject"],
+                        [(c["body_sha256"][:16], c["messages"], c["distinct_messages"], c["sources"], c["subject"])
+                         for c in spam["campaigns_by_body"][:10]],
+                        [18, 9, 9, 8, 48])
     out += [""] + table(["URL host", "urls", "messages"],
                         [(u["host"], u["urls"], u["messages"]) for u in spam["url_hosts"][:10]], [60, 9, 9])
     if spam["attachments"]:

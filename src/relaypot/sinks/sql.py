@@ -47,7 +47,7 @@ ENVELOPE = Insert("envelopes", _IDENTITY + ("kind", "address", "domain", "reply_
 MESSAGE = Insert("messages", _IDENTITY + (
     "sha256", "size", "path", "transfer", "mail_from", "rcpt_to", "subject", "header_from", "header_to",
     "header_date", "message_id", "attachments", "urls", "excerpt", "subject_template", "relay", "probe_family",
-    "probe_signature"))
+    "probe_signature", "body_sha256"))
 URL = Insert("urls", ("session_id", "seq", "n", "ts", "sensor", "url", "host"))
 ATTACHMENT = Insert("attachments", ("session_id", "seq", "n", "ts", "sensor", "filename", "content_type", "size",
                                     "sha256"))
@@ -186,7 +186,7 @@ class _Batch:
             _t(e.subject), _t(e.header_from), _t(e.header_to), _t(e.date), _t(e.message_id),
             _json(e.attachments), _json(e.urls), _t(e.excerpt),
             None if e.subject is None else subject_template(_t(e.subject)), int(relay),
-            found[0] if found else None, found[1] if found else None,
+            found[0] if found else None, found[1] if found else None, e.body_sha256,
         ))
         for n, url in enumerate(e.urls):
             self.rows[URL].append((r.session, r.seq, n, r.ts, r.sensor, _t(url), url_host(url)))

@@ -122,9 +122,13 @@ CREATE TABLE IF NOT EXISTS messages (
     relay INTEGER NOT NULL DEFAULT 0,
     probe_family TEXT,
     probe_signature TEXT,
+    -- the decoded text with whitespace normalised, and the attachments' hashes: what a campaign's
+    -- copies share though their headers differ (NULL in rows from before it was computed)
+    body_sha256 TEXT,
     PRIMARY KEY (session_id, seq)
 );
 CREATE INDEX IF NOT EXISTS messages_body ON messages (sha256, src_ip);
+CREATE INDEX IF NOT EXISTS messages_body_text ON messages (body_sha256, src_ip);
 CREATE INDEX IF NOT EXISTS messages_template ON messages (subject_template, subject);
 CREATE INDEX IF NOT EXISTS messages_probe ON messages (probe_family, ts);
 

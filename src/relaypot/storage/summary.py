@@ -38,11 +38,25 @@ def summarize(raw: bytes) -> dict[str, Any]:
         summary["attachments"] = attachments
         summary["urls"] = _urls([text.encode("utf-8", "replace") for text in texts])
         summary["excerpt"] = _excerpt(texts[0] if texts else "")
+        summary["body_sha256"] = body_hash(texts, [a["sha256"] for a in attachments])
     else:
         summary["attachments"] = []
         summary["urls"] = _urls([body[:MAX_SCAN]])
         summary["excerpt"] = _excerpt(body[: EXCERPT * 4].decode("utf-8", "replace"))
+        summary["body_sha256"] = body_hash([body.decode("utf-8", "replace")], [])
     return summary
+
+
+def body_hash(texts: list[str], attachments: list[str]) -> str:
+    """What a campaign's copies share when their headers differ (a recipient, a date, a Message-ID
+    per copy): the decoded text parts with whitespace normalised, then each attachment's hash."""
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(" ".join(text.split()).encode("utf-8", "surrogatepass"))
+        digest.update(b"\n")
+    for attachment in attachments:
+        digest.update(b"attachment " + attachment.encode("ascii") + b"\n")
+    return digest.hexdigest()
 
 
 def _excerpt(text: str) -> str:
