@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -210,6 +211,9 @@ def test_replay_prints_a_recorded_session(tmp_path):
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
         client.ehlo("bot\x1b[31m.example")
         client.sendmail("a@b.example", ["c@d.example"], "Subject: x\r\n\r\nhi\r\n")
+        client.docmd("AUTH", "LOGIN")
+        client.docmd(base64.b64encode(b"admin\x1b]0;x").decode())
+        client.docmd(base64.b64encode(b"hunter2").decode())
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     session = jsonl(tmp_path)[0]["session"]
@@ -220,7 +224,22 @@ def test_replay_prints_a_recorded_session(tmp_path):
     assert "C: ehlo bot\\x1b[31m.example" in lines
     assert any(line.startswith("C: <message: ") for line in lines)
     assert lines[-1].startswith("# closed: quit")
+    # AUTH exchanges: each base64 line with what it decodes to, then the credentials it held.
+    assert f"C: {base64.b64encode(b'admin' + bytes([27]) + b']0;x').decode()}    # admin\\x1b]0;x" in lines
+    assert f"C: {base64.b64encode(b'hunter2').decode()}    # hunter2" in lines
+    assert "# AUTH LOGIN rejected: user admin\\x1b]0;x, password hunter2" in lines
     assert run_cli("replay", "nosuchsession", "--data-dir", str(tmp_path)).returncode == 2
+
+
+def test_the_session_line_names_the_session(tmp_path):
+    """The per-session console line ends with the session id, for `relaypot replay`."""
+    proc, port = start(tmp_path)
+    send(port, 1)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    session = jsonl(tmp_path)[0]["session"]
+    [line] = [line for line in out.splitlines() if "messages=" in line]
+    assert line.endswith(f" {session}")
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="binding a port under 1024 and changing user need root")

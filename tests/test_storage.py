@@ -51,7 +51,9 @@ def test_summary_of_a_plain_message():
     assert summary == {"subject": "café", "header_from": "a@b", "header_to": "c@d",
                        "date": "Sun, 07 Dec 08 19:24:09 GMT", "message_id": "<1@x>", "attachments": [],
                        "urls": ["http://evil.example/a?b=1", "https://x.example/"],
-                       "excerpt": "see http://evil.example/a?b=1. and https://x.example/"}
+                       "excerpt": "see http://evil.example/a?b=1. and https://x.example/",
+                       "body_sha256": hashlib.sha256(b"see http://evil.example/a?b=1. and https://x.example/\n")
+                       .hexdigest()}
 
 
 def test_summary_of_a_multipart_message_with_an_attachment():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Iterator
 
@@ -27,6 +29,17 @@ def _client(raw: bytes) -> str:
     return "C: " + terminal(raw.decode("utf-8", "surrogateescape").rstrip("\r\n"), 400)
 
 
+def _decoded(raw: bytes) -> str:
+    """A base64 AUTH line shown decoded beside it (PLAIN's NULs as \\x00); nothing for other lines."""
+    try:
+        data = base64.b64decode(raw.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return ""
+    if not data or data.startswith(b"NTLMSSP"):
+        return ""  # NTLM is binary: the summary line says what it held
+    return "    # " + terminal(data.decode("utf-8", "surrogateescape"), 200)
+
+
 def _server(text: str) -> Iterator[str]:
     for line in text.splitlines():
         yield "S: " + terminal(line, 400)
@@ -46,8 +59,10 @@ def _lines(data: dict) -> Iterator[str]:
         yield from _server(event.reply)
     elif kind == "smtp.auth":
         for raw, reply in zip(event.raw_responses[-len(event.replies):] if event.replies else (), event.replies):
-            yield _client(raw)
+            yield _client(raw) + _decoded(raw)
             yield from _server(reply)
+        yield (f"# AUTH {event.mechanism} {event.outcome}: user {terminal(event.username)}, password "
+               f"{terminal(event.password)}" + (f", {terminal(event.response, 200)}" if event.response else ""))
     elif kind == "smtp.message":
         yield f"C: <message: {event.size} bytes, sha256 {event.sha256}, stored as {event.path}>"
         yield from _server(event.reply)

@@ -69,23 +69,30 @@ def test_relay_probes(report):
     relay = report["relay_probes"]
     assert relay["sessions"] == 3 and relay["messages"] == 3
     assert relay["attempts"] == 3 + 3 + 1  # the spam bot and the hostile client relay too, without probing
-    assert relay["signatures"] == [{"family": "Super webscan", "signature": "super-webscan", "sessions": 3,
-                                    "sources": 1,
-                                    "example": "Super webscan open relay check succeded, hostname = 127.0.0.1"}]
+    [signature] = [dict(s) for s in relay["signatures"]]  # copies: the report is shared by the module's tests
+    probe_sessions = signature.pop("example_sessions")
+    assert signature == {"family": "Super webscan", "signature": "super-webscan", "sessions": 3, "sources": 1,
+                         "example": "Super webscan open relay check succeded, hostname = 127.0.0.1"}
     [source] = relay["sources"]
     assert (source["src_ip"], source["probes"], source["repeats"]) == (attackers.SCANNER, 3, 2)
-    assert relay["drop_boxes"] == [{"address": "dropbox@collector.example", "sessions": 3,
-                                    "sources": [attackers.SCANNER]}]
+    [box] = [dict(b) for b in relay["drop_boxes"]]
+    assert box.pop("example_sessions") == probe_sessions == source["example_sessions"]
+    assert box == {"address": "dropbox@collector.example", "sessions": 3, "sources": [attackers.SCANNER]}
 
 
 def test_spam_campaigns_and_credentials(report):
     spam = report["spam"]
-    assert spam["campaigns_by_subject"][0] == {"template": "Cheap meds order <n>", "messages": 3, "subjects": 3}
+    campaign = dict(spam["campaigns_by_subject"][0])
+    assert len(campaign.pop("example_sessions")) == 2  # the first and the last
+    assert campaign == {"template": "Cheap meds order <n>", "messages": 3, "subjects": 3}
     assert spam["url_hosts"][0]["host"] == "pills.example"
     assert {"domain": "example.net", "uses": 3, "sources": 1} in spam["rcpt_domains"]
     creds = report["credentials"]
     assert creds["attempts"] == 3 and creds["mechanisms"] == {"LOGIN": 3}
-    assert creds["usernames"] == [{"username": "administrator", "attempts": 3, "sources": 1}]
+    assert [{k: v for k, v in u.items() if k != "example_sessions"} for u in creds["usernames"]] == [
+        {"username": "administrator", "attempts": 3, "sources": 1}]
+    assert {(p["username"], p["password"]) for p in creds["pairs"]} == {
+        ("administrator", "123456"), ("administrator", "password"), ("administrator", "admin")}
     assert {p["password"] for p in creds["passwords"]} == {"123456", "password", "admin"}
 
 
@@ -325,3 +332,28 @@ def test_read_only_commands_never_create_a_store(tmp_path):
     result = relaypot("report", "--store", f"sqlite:///{tmp_path / 'other.sqlite'}")
     assert result.returncode == 2 and b"is not a relaypot store" in result.stderr
     assert (tmp_path / "other.sqlite").read_bytes() == b""
+
+
+def test_findings_name_sessions_to_replay(recorded, report, tmp_path):
+    """Each finding that stands for sessions names example sessions of its own, earliest first;
+    each replays; the HTML page shows the command."""
+    def stored(session_id: str) -> tuple:
+        return recorded.sql(f"SELECT src_ip, probe, auth FROM sessions WHERE session_id = '{session_id}'")[0]
+
+    relay = report["relay_probes"]
+    for finding in [*relay["signatures"], *relay["sources"], *relay["drop_boxes"]]:
+        ids = finding["example_sessions"]
+        assert ids == sorted(ids) and 1 <= len(ids) <= 3
+        assert all(stored(i)[0] == attackers.SCANNER and stored(i)[1] == 1 for i in ids)
+    for finding in [*report["credentials"]["pairs"], *report["credentials"]["usernames"]]:
+        assert finding["example_sessions"] and all(stored(i)[0] == attackers.GUESSER for i in finding["example_sessions"])
+    for source in report["sources"]:
+        assert source["example_sessions"] and all(stored(i)[0] == source["src_ip"] for i in source["example_sessions"])
+    for campaign in report["spam"]["campaigns_by_subject"]:
+        assert campaign["example_sessions"]
+    first = relay["signatures"][0]["example_sessions"][0]
+    transcript = relaypot("replay", first, "--data-dir", str(recorded.data_dir))
+    assert transcript.returncode == 0 and f"# session {first} from {attackers.SCANNER}:".encode() in transcript.stdout
+    page = tmp_path / "report.html"
+    relaypot("report", "--html", str(page), "--data-dir", str(recorded.data_dir))
+    assert f"<code>relaypot replay {first}</code>" in page.read_text()

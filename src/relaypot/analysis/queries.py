@@ -194,7 +194,8 @@ class Queries:
                       f"ORDER BY count(*) DESC, 1 LIMIT {int(limit)}", params)
 
     def campaigns_by_body(self, limit: int) -> list[tuple]:
-        """(body hash, messages, sources, distinct exact messages, first, last, a subject) for
+        """(body hash, messages, sources, distinct exact messages, first, last, a subject, first and
+        last session) for
         bodies sent more than once: copies whose headers differ (each recipient's To, Date and
         Message-ID) share a body. Rows from before body hashes were kept count by their exact hash.
 
@@ -207,7 +208,8 @@ class Queries:
         if not top:
             return []
         details = {sha: rest for sha, *rest in self.q(
-            f"SELECT {body}, count(DISTINCT m.sha256), min(m.ts), max(m.ts), max(m.subject) FROM messages m{join} "
+            f"SELECT {body}, count(DISTINCT m.sha256), min(m.ts), max(m.ts), max(m.subject), min(m.session_id), "
+            f"max(m.session_id) FROM messages m{join} "
             f"WHERE {where} AND {body} IN {_in([t[0] for t in top])} GROUP BY {body}",
             [*params, *[t[0] for t in top]])}
         return [(sha, n, src, *details[sha]) for sha, n, src in top]
@@ -231,10 +233,26 @@ class Queries:
                       f"FROM credentials k{join} WHERE {where}", params)[0]
 
     def credentials_by(self, columns: str, limit: int) -> list[tuple]:
-        """Top values of `columns` (a fixed, code-chosen list such as "k.username"), with attempts and sources."""
+        """Top values of `columns` (a fixed, code-chosen list such as "k.username"), with attempts,
+        sources, and the first and last session that tried it (examples for `relaypot replay`)."""
         join, where, params = self.scope.records("k")
-        return self.q(f"SELECT {columns}, count(*), count(DISTINCT k.src_ip) FROM credentials k{join} "
-                      f"WHERE {where} GROUP BY {columns} ORDER BY count(*) DESC, {columns} LIMIT {int(limit)}", params)
+        return self.q(f"SELECT {columns}, count(*), count(DISTINCT k.src_ip), min(k.session_id), max(k.session_id) "
+                      f"FROM credentials k{join} WHERE {where} GROUP BY {columns} "
+                      f"ORDER BY count(*) DESC, {columns} LIMIT {int(limit)}", params)
+
+    def session_examples(self, table: str, column: str, values: Sequence[Any]) -> dict[Any, list[str]]:
+        """The first and last session (by id, which starts with the time) for each of `values` of
+        `column` in `table` (both code-chosen), within the scope: examples for `relaypot replay`."""
+        if not values:
+            return {}
+        if table == "sessions":
+            where, params = self.scope.sessions("x")
+            join = ""
+        else:
+            join, where, params = self.scope.records("x")
+        rows = self.q(f"SELECT x.{column}, min(x.session_id), max(x.session_id) FROM {table} x{join} "
+                      f"WHERE {where} AND x.{column} IN {_in(values)} GROUP BY x.{column}", [*params, *values])
+        return {value: sorted({first, last}) for value, first, last in rows}
 
     # ------------------------------------------------------------------ enrichment
 

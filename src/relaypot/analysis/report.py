@@ -60,7 +60,29 @@ def build(open_db: Callable[[], Database], options: Options) -> dict[str, Any]:
         "enrichment": origins.load,
     }
     results = _run(open_db, options.scope, tasks, options.workers)
+    db = open_db()
+    try:  # example sessions of the top sources and subject templates, once those are known
+        q = Queries(db, options.scope)
+        results["source_examples"] = q.session_examples("sessions", "src_ip", _busiest(results["per_source"], top))
+        templates = [t for t, n, _ in results["messages"][2] if n > 1]
+        results["template_examples"] = q.session_examples("messages", "subject_template", templates)
+    finally:
+        db.close()
     return assemble(results, options, first, last, bucket, width)
+
+
+def examples(session_ids: Any) -> list[str]:
+    """At most three example sessions, earliest first (session ids start with the time)."""
+    ids = sorted(session_ids)
+    return ids if len(ids) <= 3 else [ids[0], ids[len(ids) // 2], ids[-1]]
+
+
+def _busiest(rows: list[tuple], top: int) -> list[str]:
+    """The top sources by sessions (then address), from the per-(source, class) rows."""
+    sessions: Counter[str] = Counter()
+    for ip, _, n, *_ in rows:
+        sessions[ip] += n
+    return [ip for ip, _ in sorted(sessions.items(), key=lambda item: (-item[1], item[0]))[:top]]
 
 
 def _run(open_db: Callable[[], Database], scope: Scope, tasks: dict[str, Callable[[Queries], Any]],
@@ -141,11 +163,13 @@ def _credentials(q: Queries, top: int) -> dict[str, Any]:
         "attempts": attempts,
         "sources": sources,
         "sessions": sessions,
-        "mechanisms": {m: n for m, n, _ in q.credentials_by("k.mechanism", 50)},
-        "usernames": [{"username": u, "attempts": n, "sources": s} for u, n, s in q.credentials_by("k.username", top)],
-        "passwords": [{"password": p, "attempts": n, "sources": s} for p, n, s in q.credentials_by("k.password", top)],
-        "pairs": [{"username": u, "password": p, "attempts": n, "sources": s}
-                  for u, p, n, s in q.credentials_by("k.username, k.password", top)],
+        "mechanisms": {m: n for m, n, *_ in q.credentials_by("k.mechanism", 50)},
+        "usernames": [{"username": u, "attempts": n, "sources": s, "example_sessions": examples({a, b})}
+                      for u, n, s, a, b in q.credentials_by("k.username", top)],
+        "passwords": [{"password": p, "attempts": n, "sources": s, "example_sessions": examples({a, b})}
+                      for p, n, s, a, b in q.credentials_by("k.password", top)],
+        "pairs": [{"username": u, "password": p, "attempts": n, "sources": s, "example_sessions": examples({a, b})}
+                  for u, p, n, s, a, b in q.credentials_by("k.username, k.password", top)],
     }
 
 
@@ -156,7 +180,7 @@ def assemble(r: dict[str, Any], options: Options, first: str | None, last: str |
              width: int) -> dict[str, Any]:
     o = _overview(r["overview"], width)
     enrichment = r["enrichment"]
-    sources = _per_source(r["per_source"], options.top, enrichment)
+    sources = _per_source(r["per_source"], options.top, enrichment, r.get("source_examples", {}))
     ours = our_domains(options.our_domains, sorted(o["hostnames"]))
     activity_sources = dict(r["activity"])
     return {
@@ -182,7 +206,7 @@ def assemble(r: dict[str, Any], options: Options, first: str | None, last: str |
         **_commands(r["verbs"], sorted(o["shapes"].items(), key=lambda kv: (-kv[1], kv[0])), options.top),
         "relay_probes": _relay_probes(r["probes"], options.top, ours, o["relaying"], sources["relaying"], width,
                                       enrichment),
-        "spam": _spam(r["domains"], r["messages"]),
+        "spam": _spam(r["domains"], r["messages"], r.get("template_examples", {})),
         "credentials": r["credentials"],
         "sources": sources["top"],
         "origins": origins.fold(sources["sessions_by_source"], enrichment, options.top),
@@ -220,7 +244,8 @@ def _overview(rows: list[tuple], width: int) -> dict[str, Any]:
     return o
 
 
-def _per_source(rows: list[tuple], top: int, enrichment: dict[str, Any]) -> dict[str, Any]:
+def _per_source(rows: list[tuple], top: int, enrichment: dict[str, Any],
+                example_sessions: dict[str, list[str]]) -> dict[str, Any]:
     """Fold (source, class) rows: the count of sources, of relaying ones, and the busiest with all they did."""
     per: dict[str, dict[str, Any]] = {}
     for ip, cls, n, first, last, messages, probing, auth, harvest, relay in rows:
@@ -253,7 +278,8 @@ def _per_source(rows: list[tuple], top: int, enrichment: dict[str, Any]) -> dict
             activity = "scan"
         listed.append({k: s[k] for k in ("src_ip", "sessions", "first_seen", "last_seen", "messages", "probe_sessions",
                                          "auth_sessions", "harvest_sessions")}
-                      | {"activity": activity, **origins.describe(s["src_ip"], enrichment)})
+                      | {"activity": activity, **origins.describe(s["src_ip"], enrichment),
+                         "example_sessions": example_sessions.get(s["src_ip"], [])})
     return {"count": len(per), "relaying": sum(s["relay"] for s in per.values()), "top": listed,
             "sessions_by_source": {ip: s["sessions"] for ip, s in per.items()},
             "by_source": [{"src_ip": s["src_ip"], "classes": s["classes"]} for s in busiest]}
@@ -336,21 +362,23 @@ def _relay_probes(rows: list[tuple], top: int, ours: tuple[str, ...], attempts: 
         "sources": [{**s, **{k: v for k, v in origins.describe(s["src_ip"], enrichment).items()
                              if k in ("country", "city", "dnsbl", "dnsbl_status", "os")}}
                     for s in sorted(({**s, "sessions": len(s["sessions"]), "families": sorted(s["families"]),
-                                      "repeats": s["probes"] - 1} for s in per_source.values()),
+                                      "repeats": s["probes"] - 1, "example_sessions": examples(s["sessions"])}
+                                     for s in per_source.values()),
                                     key=lambda s: (-s["probes"], s["src_ip"]))[:top]],
         "source_count": len(per_source),
-        "signatures": sorted(({**s, "sessions": len(s["sessions"]), "sources": len(s["sources"])}
-                              for s in per_signature.values()),
+        "signatures": sorted(({**s, "sessions": len(s["sessions"]), "sources": len(s["sources"]),
+                               "example_sessions": examples(s["sessions"])} for s in per_signature.values()),
                              key=lambda s: (-s["sessions"], s["family"], s["signature"])),
-        "drop_boxes": sorted(({"address": b["address"], "sessions": len(b["sessions"]), "sources": sorted(b["sources"])}
-                              for b in drop_boxes.values()),
+        "drop_boxes": sorted(({"address": b["address"], "sessions": len(b["sessions"]), "sources": sorted(b["sources"]),
+                               "example_sessions": examples(b["sessions"])} for b in drop_boxes.values()),
                              key=lambda b: (-b["sessions"], b["address"]))[:top],
         "over_time": [{"t": t, "probes": n} for t, n in sorted(over_time.items())],
         "our_domains": list(ours),
     }
 
 
-def _spam(domains: tuple[list[tuple], list[tuple]], messages: tuple) -> dict[str, Any]:
+def _spam(domains: tuple[list[tuple], list[tuple]], messages: tuple,
+          template_examples: dict[str, list[str]]) -> dict[str, Any]:
     mail, rcpt = domains
     sizes_rows, subjects, templates, bodies, hosts, attachments = messages
     sizes = {label: 0 for label in SIZE_BUCKETS}
@@ -365,10 +393,12 @@ def _spam(domains: tuple[list[tuple], list[tuple]], messages: tuple) -> dict[str
         "subjects": [{"subject": subject, "messages": n} for subject, n in subjects],
         "sizes": {"buckets": sizes, "smallest": smallest, "largest": largest},
         "campaigns_by_body": [{"body_sha256": sha, "messages": n, "sources": src, "distinct_messages": exact,
-                               "first_seen": first, "last_seen": last, "subject": subject}
-                              for sha, n, src, exact, first, last, subject in bodies],
-        "campaigns_by_subject": [{"template": t, "messages": n, "subjects": distinct} for t, n, distinct in templates
-                                 if n > 1],
+                               "first_seen": first, "last_seen": last, "subject": subject,
+                               "example_sessions": examples({a, b})}
+                              for sha, n, src, exact, first, last, subject, a, b in bodies],
+        "campaigns_by_subject": [{"template": t, "messages": n, "subjects": distinct,
+                                  "example_sessions": template_examples.get(t, [])}
+                                 for t, n, distinct in templates if n > 1],
         "url_hosts": [{"host": h, "urls": n, "messages": m, "example": url} for h, n, m, url in hosts],
         "attachments": [{"sha256": sha, "count": n, "filename": name, "content_type": ctype, "size": size}
                         for sha, n, name, ctype, size in attachments],

@@ -26,6 +26,15 @@ figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
+class Markup(str):
+    """HTML made here from escaped parts: a table writes it as it is."""
+
+
+def replay(session_ids: Sequence[str]) -> Markup:
+    """The commands that show these sessions as transcripts."""
+    return Markup("<br>".join(f"<code>relaypot replay {e(sid)}</code>" for sid in session_ids) or "-")
+
+
 def e(value: Any) -> str:
     """Escape anything for HTML text or an attribute; None becomes a dash."""
     return "-" if value is None else html.escape(str(value), quote=True)
@@ -40,7 +49,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     for row in rows:
         cells = "".join(
             f'<td class="n">{v:.1%}</td>' if isinstance(v, float) else
-            f'<td class="n">{v}</td>' if isinstance(v, int) and not isinstance(v, bool) else f"<td>{e(v)}</td>"
+            f'<td class="n">{v}</td>' if isinstance(v, int) and not isinstance(v, bool) else
+            f"<td>{v}</td>" if isinstance(v, Markup) else f"<td>{e(v)}</td>"
             for v in row
         )
         body.append(f"<tr>{cells}</tr>")
@@ -105,14 +115,17 @@ def render(report: dict[str, Any]) -> str:
         f'{relay["attempt_sources"]} sources tried to relay (a recipient outside '
         f'{e(", ".join(relay["our_domains"]))}); {relay["sessions"]} of them were probes from '
         f'{relay["source_count"]} sources.</p>{figure("relay-probes", report)}')
-    add(table(["family", "signature", "sessions", "sources", "example"],
-              [(s["family"], s["signature"], s["sessions"], s["sources"], s["example"]) for s in relay["signatures"]]))
+    add(table(["family", "signature", "sessions", "sources", "example", "see them"],
+              [(s["family"], s["signature"], s["sessions"], s["sources"], s["example"], replay(s["example_sessions"]))
+               for s in relay["signatures"]]))
     add("<h3>Probing sources</h3>" + table(
-        ["source", "probes", "repeats", "first seen", "last seen", "families", "city", "country", "DNSBL", "OS"],
+        ["source", "probes", "repeats", "first seen", "last seen", "families", "city", "country", "DNSBL", "OS",
+         "see them"],
         [(s["src_ip"], s["probes"], s["repeats"], s["first_seen"], s["last_seen"], ", ".join(s["families"]),
-          s["city"], s["country"], _zones(s), s["os"]) for s in relay["sources"]]))
-    add("<h3>Drop boxes</h3>" + table(["address", "sessions", "used by"],
-                                       [(b["address"], b["sessions"], ", ".join(b["sources"])) for b in relay["drop_boxes"]]))
+          s["city"], s["country"], _zones(s), s["os"], replay(s["example_sessions"])) for s in relay["sources"]]))
+    add("<h3>Drop boxes</h3>" + table(["address", "sessions", "used by", "see them"],
+                                       [(b["address"], b["sessions"], ", ".join(b["sources"]),
+                                         replay(b["example_sessions"])) for b in relay["drop_boxes"]]))
     add("</section>")
 
     spam = report["spam"]
@@ -123,12 +136,13 @@ def render(report: dict[str, Any]) -> str:
                                             [(d["domain"], d["uses"], d["sources"]) for d in spam["rcpt_domains"]]))
     add("<h3>Subjects</h3>" + table(["subject", "messages"], [(s["subject"], s["messages"]) for s in spam["subjects"]]))
     add("<h3>Campaigns by subject template</h3>" + table(
-        ["template", "messages", "subjects"], [(c["template"], c["messages"], c["subjects"])
-                                               for c in spam["campaigns_by_subject"]]))
+        ["template", "messages", "subjects", "see them"],
+        [(c["template"], c["messages"], c["subjects"], replay(c["example_sessions"]))
+         for c in spam["campaigns_by_subject"]]))
     add("<h3>Campaigns by body</h3>" + table(
-        ["body sha256", "messages", "distinct messages", "sources", "first seen", "last seen", "subject"],
+        ["body sha256", "messages", "distinct messages", "sources", "first seen", "last seen", "subject", "see them"],
         [(c["body_sha256"], c["messages"], c["distinct_messages"], c["sources"], c["first_seen"], c["last_seen"],
-          c["subject"]) for c in spam["campaigns_by_body"]]))
+          c["subject"], replay(c["example_sessions"])) for c in spam["campaigns_by_body"]]))
     add("<h3>URL hosts</h3>" + table(["host", "urls", "messages", "example"],
                                       [(u["host"], u["urls"], u["messages"], u["example"]) for u in spam["url_hosts"]]))
     add("<h3>Attachments</h3>" + table(["filename", "type", "size", "count", "sha256"],
@@ -141,19 +155,26 @@ def render(report: dict[str, Any]) -> str:
     creds = report["credentials"]
     add(f'<section id="credentials"><h2>Credentials tried</h2><p>{creds["attempts"]} attempts from '
         f'{creds["sources"]} sources; mechanisms: {e(", ".join(f"{m} {n}" for m, n in creds["mechanisms"].items()))}.</p>')
-    add("<h3>Usernames</h3>" + table(["username", "attempts", "sources"],
-                                      [(u["username"], u["attempts"], u["sources"]) for u in creds["usernames"]]))
-    add("<h3>Passwords</h3>" + table(["password", "attempts", "sources"],
-                                      [(p["password"], p["attempts"], p["sources"]) for p in creds["passwords"]]))
+    add("<h3>By mechanism</h3>" + table(["mechanism", "attempts"], list(creds["mechanisms"].items())))
+    add("<h3>Username and password pairs</h3>" + table(
+        ["username", "password", "attempts", "sources", "see them"],
+        [(c["username"], c["password"], c["attempts"], c["sources"], replay(c["example_sessions"]))
+         for c in creds["pairs"]]))
+    add("<h3>Usernames</h3>" + table(["username", "attempts", "sources", "see them"],
+                                      [(u["username"], u["attempts"], u["sources"], replay(u["example_sessions"]))
+                                       for u in creds["usernames"]]))
+    add("<h3>Passwords</h3>" + table(["password", "attempts", "sources", "see them"],
+                                      [(p["password"], p["attempts"], p["sources"], replay(p["example_sessions"]))
+                                       for p in creds["passwords"]]))
     add("</section>")
 
     add(f'<section id="sources"><h2>Sources</h2>{figure("top-sources", report)}')
     add(table(["source", "sessions", "messages", "probes", "auth", "activity", "first seen", "last seen", "country",
-               "city", "network", "reverse DNS", "DNSBL", "OS"],
+               "city", "network", "reverse DNS", "DNSBL", "OS", "see them"],
               [(s["src_ip"], s["sessions"], s["messages"], s["probe_sessions"], s["auth_sessions"], s["activity"],
                 s["first_seen"], s["last_seen"], s["country"], s["city"],
                 None if s["asn"] is None else f'AS{s["asn"]} {s["organisation"] or ""}'.strip(), s["ptr"],
-                _zones(s), s["os"]) for s in report["sources"]]))
+                _zones(s), s["os"], replay(s["example_sessions"])) for s in report["sources"]]))
     add("</section>")
 
     origins = report["origins"]

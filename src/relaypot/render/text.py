@@ -156,8 +156,11 @@ def render(report: dict[str, Any]) -> str:
     section("Credentials tried")
     out += para(f"{creds['attempts']} attempts from {creds['sources']} sources; mechanisms: "
                 + (", ".join(f"{terminal(m, 20)} {n}" for m, n in creds["mechanisms"].items()) or "-"))
-    out += table(["username", "attempts", "sources"],
-                 [(u["username"], u["attempts"], u["sources"]) for u in creds["usernames"][:10]], [60, 9, 8])
+    out += table(["username", "password", "attempts", "sources"],
+                 [(c["username"], c["password"], c["attempts"], c["sources"]) for c in creds["pairs"][:10]],
+                 [36, 36, 9, 8])
+    out += [""] + table(["username", "attempts", "sources"],
+                        [(u["username"], u["attempts"], u["sources"]) for u in creds["usernames"][:10]], [60, 9, 8])
     out += [""] + table(["password", "attempts", "sources"],
                         [(p["password"], p["attempts"], p["sources"]) for p in creds["passwords"][:10]], [60, 9, 8])
 

@@ -42,5 +42,6 @@ class ConsoleSummary:
             if event.commands > MAX_VERBS:
                 verbs += " …"
             line = (f"{record.ts[:19]}Z {record.src_ip} {terminal(state['helo'], 60)} [{verbs or '-'}] "
-                    f"messages={state['messages']} auth={state['auth']} {event.reason} {event.duration:.2f}s")
+                    f"messages={state['messages']} auth={state['auth']} {event.reason} {event.duration:.2f}s "
+                    f"{record.session}")
             print(line, file=self.stream, flush=True)
