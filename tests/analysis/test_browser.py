@@ -34,6 +34,7 @@ def test_the_page_renders_with_no_console_error_and_no_network_request(recorded,
             page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
             page.goto(url, wait_until="load")
             charts = page.eval_on_selector_all("figure svg", "nodes => nodes.map(n => n.getBoundingClientRect().width)")
+            layout = {width: measure(page, width) for width in (1280, 800)}
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
             shot = page.screenshot(clip={"x": 0, "y": 0, "width": 1280, "height": 900})
         finally:
@@ -43,6 +44,11 @@ def test_the_page_renders_with_no_console_error_and_no_network_request(recorded,
     assert not [m for m in console if m[0] in ("error", "warning")], console
     assert len(charts) == 6 and all(width > 300 for width in charts)
     assert not dialogs
+    for width, (overflow, broken, tokens, times, anchors) in layout.items():
+        assert overflow <= 0, f"the page is {overflow} px wider than a {width} px window"
+        assert broken == [], f"tokens broken across lines at {width} px: {broken[:5]}"
+        assert tokens > 20 and times > 10  # addresses, names and times were measured
+        assert anchors == ["activity", "helo", "commands", "relay-probes", "spam", "credentials", "sources", "origins"]
     from io import BytesIO
 
     from PIL import Image
@@ -52,3 +58,22 @@ def test_the_page_renders_with_no_console_error_and_no_network_request(recorded,
     # A blank or text-only page has few colours; the charts' bars and antialiasing give many.
     assert colors is None or len(colors) > 50
     assert (tmp_path / "report.png").stat().st_size > 50_000
+
+
+# In the page, with no script of its own: how far it overflows the window, and which address,
+# name or time cells take more than one line (a Range over a cell's text gives a box per line).
+MEASURE = """() => {
+  const lines = td => { const r = document.createRange(); r.selectNodeContents(td);
+                        return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size; };
+  const tokens = [...document.querySelectorAll('td.tok')], times = [...document.querySelectorAll('td.t')];
+  return [document.documentElement.scrollWidth - window.innerWidth,
+          [...tokens, ...times].filter(td => td.textContent.trim() && lines(td) > 1).map(td => td.textContent),
+          tokens.length, times.length,
+          [...document.querySelectorAll('nav a')].map(a => a.getAttribute('href').slice(1))
+            .filter(id => document.getElementById(id))];
+}"""
+
+
+def measure(page, width: int) -> tuple:
+    page.set_viewport_size({"width": width, "height": 900})
+    return tuple(page.evaluate(MEASURE))

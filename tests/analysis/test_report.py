@@ -250,10 +250,11 @@ def test_html_page_is_self_contained_with_every_chart_and_escaped(recorded, tmp_
     assert "<script>alert(1)</script>" in text and "<img src=x onerror=alert(2)>" in text
     assert "Content-Security-Policy" in raw and "default-src 'none'" in raw
     probing = raw.split("<h3>Probing sources</h3>")[1].split("</table>")[0]
-    assert all(f"<td>{cell}</td>" in probing for cell in (
+    cells = set(re.findall(r'<td(?: class="\w+")?>([^<]*)</td>', probing))
+    assert all(cell in cells for cell in (
         attackers.SCANNER, "Kaohsiung", "TW", "bl.spamcop.net, zen.spamhaus.org"))
     if recorded.with_os:
-        assert "<td>Windows XP</td>" in probing
+        assert "Windows XP" in cells
     assert '<section id="origins">' in raw and "<td>Data Communication Business Group</td>" in raw
     from PIL import Image
 

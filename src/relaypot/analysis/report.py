@@ -127,6 +127,21 @@ def _range(q: Queries) -> tuple[str | None, str | None]:
     return q.q(f"SELECT min(s.started), max(s.started) FROM sessions s WHERE {where}", params)[0]
 
 
+def buckets(first: str | None, last: str | None, width: int) -> list[str]:
+    """Every bucket key (`2026-11-27T08` for hours, `2026-11-27` for days) from first to last."""
+    if not first or not last:
+        return []
+    step = timedelta(hours=1) if width == 13 else timedelta(days=1)
+    fmt = "%Y-%m-%dT%H" if width == 13 else "%Y-%m-%d"
+    moment = datetime.strptime(first[:width], fmt)
+    end = datetime.strptime(last[:width], fmt)
+    found = []
+    while moment <= end:
+        found.append(moment.strftime(fmt))
+        moment += step
+    return found
+
+
 def _bucket_for(first: str | None, last: str | None) -> str:
     """Hours for up to three days of data, days beyond."""
     if not first or not last:
@@ -197,15 +212,16 @@ def assemble(r: dict[str, Any], options: Options, first: str | None, last: str |
         "our_domains": list(ours),
         "activity": {
             "bucket": bucket,
-            "series": [{"t": t, "sessions": n, "sources": activity_sources.get(t, 0), "messages": m}
-                       for t, (n, m) in sorted(o["buckets"].items())],
+            # Every bucket from the first to the last, empty ones as zero: a time axis is linear.
+            "series": [{"t": t, "sessions": o["buckets"].get(t, (0, 0))[0], "sources": activity_sources.get(t, 0),
+                        "messages": o["buckets"].get(t, (0, 0))[1]} for t in buckets(first, last, width)],
             "listeners": [{"listener": name, "sessions": n}
                           for name, n in sorted(o["listeners"].items(), key=lambda kv: (-kv[1], kv[0]))],
         },
         "helo": _helo(o, r["helo_top"], sources, enrichment["helo_dns"]),
         **_commands(r["verbs"], sorted(o["shapes"].items(), key=lambda kv: (-kv[1], kv[0])), options.top),
         "relay_probes": _relay_probes(r["probes"], options.top, ours, o["relaying"], sources["relaying"], width,
-                                      enrichment),
+                                      enrichment, buckets(first, last, width)),
         "spam": _spam(r["domains"], r["messages"], r.get("template_examples", {})),
         "credentials": r["credentials"],
         "sources": sources["top"],
@@ -330,7 +346,7 @@ def _commands(verb_rows: list[tuple], shapes: list[tuple], top: int) -> dict[str
 
 
 def _relay_probes(rows: list[tuple], top: int, ours: tuple[str, ...], attempts: int, attempt_sources: int,
-                  width: int, enrichment: dict[str, Any]) -> dict[str, Any]:
+                  width: int, enrichment: dict[str, Any], times: list[str]) -> dict[str, Any]:
     per_source: dict[str, dict[str, Any]] = {}
     per_signature: dict[tuple[str, str], dict[str, Any]] = {}
     drop_boxes: dict[str, dict[str, Any]] = {}
@@ -372,7 +388,7 @@ def _relay_probes(rows: list[tuple], top: int, ours: tuple[str, ...], attempts: 
         "drop_boxes": sorted(({"address": b["address"], "sessions": len(b["sessions"]), "sources": sorted(b["sources"]),
                                "example_sessions": examples(b["sessions"])} for b in drop_boxes.values()),
                              key=lambda b: (-b["sessions"], b["address"]))[:top],
-        "over_time": [{"t": t, "probes": n} for t, n in sorted(over_time.items())],
+        "over_time": [{"t": t, "probes": over_time.get(t, 0)} for t in times],
         "our_domains": list(ours),
     }
 

@@ -31,13 +31,21 @@ ACCENT = "#c0504d"
 
 
 def _figure(width: float = 8.0, height: float = 3.0) -> Figure:
+    # Constrained layout keeps a legend above the axes inside the picture, off the bars.
     with plt.rc_context(STYLE):
-        return plt.figure(figsize=(width, height))
+        return plt.figure(figsize=(width, height), layout="constrained")
 
 
-def _counts(axis: Any) -> None:
-    """Counts are whole numbers: no 2.5 sessions on an axis."""
-    axis.set_major_locator(MaxNLocator(integer=True))
+def _counts(ax: Any, axis: str = "y", empty: bool = False) -> None:
+    """Counts are whole numbers from zero: no 2.5 sessions, no negative axis on an empty chart,
+    which says it has no data instead."""
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_locator(MaxNLocator(integer=True))
+    if axis == "y":
+        ax.set_ylim(0, None if not empty else 1)
+    else:
+        ax.set_xlim(0, None if not empty else 1)
+    if empty:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="#777")
 
 
 def _label(text: Any, limit: int = 40) -> str:
@@ -51,14 +59,16 @@ def activity(report: dict[str, Any]) -> Figure:
     fig = _figure()
     ax = fig.add_subplot()
     xs = range(len(series))
-    ax.bar(xs, [p["sessions"] for p in series], color=COLOR, label="sessions")
-    ax.plot(xs, [p["sources"] for p in series], color=ACCENT, marker=".", label="distinct sources")
+    ax.bar(xs, [p["sessions"] for p in series], width=1.0 if len(series) > 60 else 0.8, color=COLOR,
+           label="sessions")
+    ax.plot(xs, [p["sources"] for p in series], color=ACCENT, marker="." if len(series) <= 60 else None,
+            linewidth=1, label="distinct sources")
     _time_axis(ax, [p["t"] for p in series])
     ax.set_ylabel("per " + report["activity"]["bucket"])
-    _counts(ax.yaxis)
-    ax.set_title("Activity on the SMTP port")
-    ax.legend(frameon=False)
-    fig.tight_layout()
+    _counts(ax, empty=not any(p["sessions"] for p in series))
+    ax.set_title("Activity on the SMTP port", loc="left")
+    if series:
+        ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1, 1), ncol=2, borderaxespad=0.2)
     return fig
 
 
@@ -69,9 +79,8 @@ def helo_classes(report: dict[str, Any]) -> Figure:
     names = list(classes)
     ax.barh(names[::-1], [classes[n] for n in names][::-1], color=COLOR)
     ax.set_xlabel("sessions")
-    _counts(ax.xaxis)
-    ax.set_title("HELO/EHLO identity")
-    fig.tight_layout()
+    _counts(ax, "x", empty=not any(classes.values()))
+    ax.set_title("HELO/EHLO identity", loc="left")
     return fig
 
 
@@ -82,10 +91,9 @@ def commands(report: dict[str, Any]) -> Figure:
     verbs = list(uses)
     ax.bar(verbs, [uses[v] for v in verbs], color=COLOR)
     ax.set_ylabel("uses")
-    _counts(ax.yaxis)
-    ax.set_title("Preferred commands")
+    _counts(ax, empty=not verbs)
+    ax.set_title("Preferred commands", loc="left")
     ax.tick_params(axis="x", labelrotation=45)
-    fig.tight_layout()
     return fig
 
 
@@ -93,12 +101,11 @@ def relay_probes(report: dict[str, Any]) -> Figure:
     series = report["relay_probes"]["over_time"]
     fig = _figure()
     ax = fig.add_subplot()
-    ax.bar(range(len(series)), [p["probes"] for p in series], color=ACCENT)
+    ax.bar(range(len(series)), [p["probes"] for p in series], width=1.0 if len(series) > 60 else 0.8, color=ACCENT)
     _time_axis(ax, [p["t"] for p in series])
     ax.set_ylabel("probe messages")
-    _counts(ax.yaxis)
-    ax.set_title("Open-relay probes over time")
-    fig.tight_layout()
+    _counts(ax, empty=not any(p["probes"] for p in series))
+    ax.set_title("Open-relay probes over time", loc="left")
     return fig
 
 
@@ -108,9 +115,8 @@ def _ranking(labels: list[str], sessions: list[int], title: str) -> Figure:
     ax = fig.add_subplot()
     ax.barh([_label(text) for text in labels][::-1], sessions[::-1], color=COLOR)
     ax.set_xlabel("sessions")
-    _counts(ax.xaxis)
-    ax.set_title(title)
-    fig.tight_layout()
+    _counts(ax, "x", empty=not labels)
+    ax.set_title(title, loc="left")
     return fig
 
 
@@ -126,9 +132,15 @@ def countries(report: dict[str, Any]) -> Figure:
 
 
 def _time_axis(ax: Any, labels: list[str]) -> None:
-    step = max(1, len(labels) // 8)
+    """At most eight ticks, on bucket boundaries, as `2026-11-30 05:00` or `2026-11-30`."""
+    step = max(1, -(-len(labels) // 8))
     ax.set_xticks(range(0, len(labels), step))
-    ax.set_xticklabels([_label(t.replace("T", " ")) for t in labels[::step]], rotation=30, ha="right")
+    ax.set_xticklabels([_label(t.replace("T", " ") + (":00" if len(t) == 13 else "")) for t in labels[::step]],
+                       rotation=30, ha="right")
+    if labels:
+        # A few buckets are drawn as bars of a usual width, centred, not stretched across the chart.
+        pad = max(0.6, (24 - len(labels)) / 2)
+        ax.set_xlim(-pad, len(labels) - 1 + pad)
 
 
 CHARTS: dict[str, tuple[str, Callable[[dict[str, Any]], Figure]]] = {

@@ -12,15 +12,24 @@ from typing import Any, Iterable, Sequence
 from relaypot.render import charts
 
 CSS = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; padding: 0 1em; }
+body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em 2em; color: #222; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ccc; }
 h3 { font-size: 1em; margin-top: 1.4em; }
+.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: .6em 0; font-size: 13px; }
 th, td { padding: .2em .7em; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
-td { max-width: 40em; overflow-wrap: anywhere; }
+th { white-space: nowrap; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td { max-width: 36em; overflow-wrap: anywhere; }
+td.tok, td.t { white-space: nowrap; max-width: none; overflow-wrap: normal; }
+td.t time { font-variant-numeric: tabular-nums; }
+code { font-size: 12px; white-space: nowrap; }
 figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
-.note { color: #555; } code { font-size: 12px; }
+.note { color: #555; }
+.summary { display: grid; grid-template-columns: repeat(auto-fill, minmax(13em, 1fr)); gap: .6em 1.5em;
+           margin: 1em 0; padding: .8em 1em; background: #f5f7fa; border-radius: 4px; }
+.summary div { font-size: 13px; color: #555; } .summary strong { display: block; font-size: 1.35em; color: #222; }
+nav ol { columns: 4 12em; margin: .5em 0; padding-left: 1.4em; }
 """
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -40,21 +49,46 @@ def e(value: Any) -> str:
     return "-" if value is None else html.escape(str(value), quote=True)
 
 
+# Columns whose values are single tokens (addresses, names, hashes, ids): never broken across
+# lines; a table too wide for the page scrolls in its own box instead. Times: a human form, the
+# exact value on hover.
+TOKEN_COLUMNS = frozenset({"source", "address", "name", "domain", "host", "zone", "network", "reverse DNS",
+                           "sha256", "body sha256", "listener", "sensor", "signature", "family", "ASN", "country",
+                           "verb", "class", "username", "password", "mechanism", "filename", "type", "used by"})
+TIME_COLUMNS = frozenset({"first seen", "last seen", "time"})
+
+
+def when(value: str | None) -> Markup:
+    """`2026-11-30T05:43:21.123456Z` as `2026-11-30 05:43 UTC`, the exact time on hover."""
+    if not value:
+        return Markup("-")
+    shown = f"{value[:10]} {value[11:16]} UTC" if len(value) >= 16 else value
+    return Markup(f'<time datetime="{e(value)}" title="{e(value)}">{e(shown)}</time>')
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     rows = list(rows)
     if not rows:
         return '<p class="note">(none)</p>'
     head = "".join(f"<th>{e(h)}</th>" for h in headers)
+    kinds = ["t" if h in TIME_COLUMNS else "tok" if h in TOKEN_COLUMNS else "" for h in headers]
     body = []
     for row in rows:
-        cells = "".join(
-            f'<td class="n">{v:.1%}</td>' if isinstance(v, float) else
-            f'<td class="n">{v}</td>' if isinstance(v, int) and not isinstance(v, bool) else
-            f"<td>{v}</td>" if isinstance(v, Markup) else f"<td>{e(v)}</td>"
-            for v in row
-        )
+        cells = "".join(_cell(v, kind) for v, kind in zip(row, kinds))
         body.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+            "</div>")
+
+
+def _cell(value: Any, kind: str) -> str:
+    if isinstance(value, float):
+        return f'<td class="n">{value:.1%}</td>'
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f'<td class="n">{value}</td>'
+    if kind == "t":
+        return f'<td class="t">{when(value)}</td>'
+    shown = value if isinstance(value, Markup) else e(value)
+    return f'<td class="{kind}">{shown}</td>' if kind else f"<td>{shown}</td>"
 
 
 def figure(name: str, report: dict[str, Any]) -> str:
@@ -69,15 +103,46 @@ def _zones(source: dict[str, Any]) -> str:
     return "clean" if source["dnsbl_status"] == "clean" else "unknown"
 
 
+SECTIONS = (("activity", "Activity"), ("helo", "HELO/EHLO identity"), ("commands", "Preferred commands"),
+            ("relay-probes", "Open-relay probes"), ("spam", "Spam and campaigns"), ("credentials", "Credentials tried"),
+            ("sources", "Sources"), ("origins", "Who they are"))
+CONTENTS = ('<nav aria-label="contents"><ol>'
+            + "".join(f'<li><a href="#{anchor}">{e(title)}</a></li>' for anchor, title in SECTIONS) + "</ol></nav>")
+
+
+def summary(report: dict[str, Any]) -> str:
+    """The headline findings, first: how much, who, what they tried, where from, how known."""
+    relay, creds, origins = report["relay_probes"], report["credentials"], report["origins"]
+    countries = [c for c in origins["countries"] if c["country"] != "unknown"]
+    top = countries[0] if countries else None
+    statuses = origins["dnsbl"]["sources"]
+    judged = statuses["listed"] + statuses["clean"]  # sources whose status is known
+    items = [
+        ("sessions", f"{report['sessions']}", f"{report['messages']} messages"),
+        ("sources", f"{report['sources_count']}", f"{origins['enriched_sources']} looked up"),
+        ("open-relay probes", f"{relay['sessions']}", f"from {relay['source_count']} sources"),
+        ("credentials tried", f"{creds['attempts']}", f"from {creds['sources']} sources"),
+        ("top country", top["country"] if top else "-",
+         f"{top['sessions'] / report['sessions']:.0%} of sessions" if top and report["sessions"] else ""),
+        ("DNSBL-listed sources", f"{statuses['listed'] / judged:.0%}" if judged else "-",  # of those known
+         f"{statuses['listed']} listed, {statuses['clean']} clean, {statuses['unknown']} unknown"),
+    ]
+    return ('<section class="summary" aria-label="summary">'
+            + "".join(f"<div><strong>{e(value)}</strong>{e(label)}<br>{e(detail)}</div>"
+                      for label, value, detail in items) + "</section>")
+
+
 def render(report: dict[str, Any]) -> str:
     parts: list[str] = []
     add = parts.append
     filters = ", ".join(f"{k} {v}" for k, v in report["filters"].items() if v)
     add(f"<h1>relaypot report</h1><p>{report['sessions']} sessions from {report['sources_count']} sources, "
-        f"{report['messages']} messages, {e(report['first_seen'])} to {e(report['last_seen'])}"
+        f"{report['messages']} messages, {when(report['first_seen'])} to {when(report['last_seen'])}"
         f"{' (' + e(filters) + ')' if filters else ''}. Sensors: "
         + (", ".join(f"{e(s['sensor'])} ({s['sessions']})" for s in report["sensors"]) or "-")
-        + f". Generated {e(report['generated'])}.</p>")
+        + f". Generated {when(report['generated'])}.</p>")
+    add(summary(report))
+    add(CONTENTS)
 
     activity = report["activity"]
     add(f'<section id="activity"><h2>Activity per {e(activity["bucket"])}</h2>{figure("activity", report)}')

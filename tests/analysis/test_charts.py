@@ -1,0 +1,51 @@
+"""The report's time series and charts: a linear time axis, no negative axis, legends off the bars."""
+
+from __future__ import annotations
+
+from relaypot.analysis.report import Options, build
+from relaypot.render import charts
+from relaypot.sinks.sql import SqlSink
+from relaypot.storage.database import Database
+from test_sinks import session_records
+
+
+def report_of(tmp_path, sessions: list[tuple[str, str]]) -> dict:
+    """The report of a store holding one session per (id, hour) given."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    sink = SqlSink(url)
+    sink.open()
+    for session, hour in sessions:
+        records = session_records(session)
+        for r in records:
+            r.ts = f"2026-11-27T{hour}:00:0{r.seq}.000000Z"
+        sink.write(records)
+    sink.close()
+    return build(lambda: Database(url, must_exist=True), Options(workers=1))
+
+
+def test_empty_hours_are_zero_buckets_on_a_linear_axis(tmp_path):
+    """Sessions at 08:00 and 11:00: the activity series has 09:00 and 10:00 too, as zero, so the
+    chart's time axis is linear; so has the probes' series."""
+    report = report_of(tmp_path, [("a", "08"), ("b", "11"), ("c", "11")])
+    series = report["activity"]["series"]
+    assert [(p["t"], p["sessions"]) for p in series] == [
+        ("2026-11-27T08", 1), ("2026-11-27T09", 0), ("2026-11-27T10", 0), ("2026-11-27T11", 2)]
+    assert [p["t"] for p in report["relay_probes"]["over_time"]] == [p["t"] for p in series]
+    fig = charts.activity(report)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 4 and ax.get_ylim()[0] == 0
+    legend = ax.get_legend().get_window_extent(fig.canvas.get_renderer())
+    plot = ax.get_window_extent(fig.canvas.get_renderer())
+    assert legend.y0 >= plot.y1 - 1  # above the plotting area: it covers no bar
+
+
+def test_charts_of_an_empty_store_have_no_negative_axis(tmp_path):
+    """With nothing recorded, every chart starts its count axis at zero and says there is no data."""
+    url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    SqlSink(url).open()
+    report = build(lambda: Database(url, must_exist=True), Options(workers=1))
+    for name, (_, make) in charts.CHARTS.items():
+        ax = make(report).axes[0]
+        low = ax.get_ylim()[0] if name in ("activity", "commands", "relay-probes") else ax.get_xlim()[0]
+        assert low == 0, name
+        assert any(text.get_text() == "no data" for text in ax.texts), name
