@@ -357,4 +357,5 @@ def test_findings_name_sessions_to_replay(recorded, report, tmp_path):
     assert transcript.returncode == 0 and f"# session {first} from {attackers.SCANNER}:".encode() in transcript.stdout
     page = tmp_path / "report.html"
     relaypot("report", "--html", str(page), "--data-dir", str(recorded.data_dir))
-    assert f"<code>relaypot replay {first}</code>" in page.read_text()
+    html = page.read_text()
+    assert "<th>relaypot replay ID</th>" in html and f'<code title="relaypot replay {first}">{first}</code>' in html

@@ -195,23 +195,32 @@ class Queries:
 
     def campaigns_by_body(self, limit: int) -> list[tuple]:
         """(body hash, messages, sources, distinct exact messages, first, last, a subject, first and
-        last session) for
-        bodies sent more than once: copies whose headers differ (each recipient's To, Date and
-        Message-ID) share a body. Rows from before body hashes were kept count by their exact hash.
+        last session) for bodies sent more than once: copies whose headers differ (each
+        recipient's To, Date and Message-ID) share a body.
 
         The top bodies come from the (body_sha256, src_ip) index alone; only they are then read.
+        Rows from before body hashes were kept (NULL) count by their exact hash, from the (sha256,
+        src_ip) index, and only when the store has such rows.
         """
         join, where, params = self.scope.records("m")
-        body = "COALESCE(m.body_sha256, m.sha256)"
-        top = self.q(f"SELECT {body}, count(*), count(DISTINCT m.src_ip) FROM messages m{join} WHERE {where} "
-                     f"GROUP BY {body} HAVING count(*) > 1 ORDER BY count(*) DESC, 1 LIMIT {int(limit)}", params)
+        top = self.q(f"SELECT m.body_sha256, count(*), count(DISTINCT m.src_ip) FROM messages m{join} "
+                     f"WHERE {where} AND m.body_sha256 IS NOT NULL GROUP BY m.body_sha256 HAVING count(*) > 1 "
+                     f"ORDER BY count(*) DESC, m.body_sha256 LIMIT {int(limit)}", params)
+        legacy = bool(self.q("SELECT 1 FROM messages WHERE body_sha256 IS NULL LIMIT 1"))
+        if legacy:
+            top += self.q(f"SELECT m.sha256, count(*), count(DISTINCT m.src_ip) FROM messages m{join} "
+                          f"WHERE {where} AND m.body_sha256 IS NULL GROUP BY m.sha256 HAVING count(*) > 1 "
+                          f"ORDER BY count(*) DESC, m.sha256 LIMIT {int(limit)}", params)
+            top = sorted(top, key=lambda t: (-t[1], t[0]))[:limit]
         if not top:
             return []
+        body = "COALESCE(m.body_sha256, m.sha256)" if legacy else "m.body_sha256"
+        keys = [t[0] for t in top]
         details = {sha: rest for sha, *rest in self.q(
             f"SELECT {body}, count(DISTINCT m.sha256), min(m.ts), max(m.ts), max(m.subject), min(m.session_id), "
-            f"max(m.session_id) FROM messages m{join} "
-            f"WHERE {where} AND {body} IN {_in([t[0] for t in top])} GROUP BY {body}",
-            [*params, *[t[0] for t in top]])}
+            f"max(m.session_id) FROM messages m{join} WHERE {where} AND (m.body_sha256 IN {_in(keys)}"
+            + (f" OR (m.body_sha256 IS NULL AND m.sha256 IN {_in(keys)})" if legacy else "")
+            + f") GROUP BY {body}", [*params, *keys, *(keys if legacy else [])])}
         return [(sha, n, src, *details[sha]) for sha, n, src in top]
 
     def url_hosts(self, limit: int) -> list[tuple]:
@@ -240,19 +249,29 @@ class Queries:
                       f"FROM credentials k{join} WHERE {where} GROUP BY {columns} "
                       f"ORDER BY count(*) DESC, {columns} LIMIT {int(limit)}", params)
 
-    def session_examples(self, table: str, column: str, values: Sequence[Any]) -> dict[Any, list[str]]:
-        """The first and last session (by id, which starts with the time) for each of `values` of
-        `column` in `table` (both code-chosen), within the scope: examples for `relaypot replay`."""
-        if not values:
-            return {}
-        if table == "sessions":
-            where, params = self.scope.sessions("x")
-            join = ""
-        else:
-            join, where, params = self.scope.records("x")
-        rows = self.q(f"SELECT x.{column}, min(x.session_id), max(x.session_id) FROM {table} x{join} "
-                      f"WHERE {where} AND x.{column} IN {_in(values)} GROUP BY x.{column}", [*params, *values])
-        return {value: sorted({first, last}) for value, first, last in rows}
+    def session_started(self, src_ip: str, helo_class: str, started: str) -> str | None:
+        """The (first by id) session of `src_ip` that started at `started` with `helo_class`
+        (`missing` is stored as NULL too): an index lookup on (src_ip, helo_class, started)."""
+        where, params = self.scope.sessions("s")
+        cls = "(s.helo_class = ? OR s.helo_class IS NULL)" if helo_class == "missing" else "s.helo_class = ?"
+        rows = self.q(f"SELECT s.session_id FROM sessions s WHERE s.src_ip = ? AND {cls} AND s.started = ? "
+                      f"AND {where} ORDER BY s.session_id LIMIT 1", [src_ip, helo_class, started, *params])
+        return rows[0][0] if rows else None
+
+    def template_examples(self, template: str) -> list[str]:
+        """A session for the first and for the last subject (byte order) of a subject template:
+        each an index lookup on (subject_template, subject), then the ties on that subject."""
+        join, where, params = self.scope.records("m")
+        found = set()
+        for pick in ("min", "max"):
+            subject = self.q(f"SELECT {pick}(m.subject) FROM messages m{join} WHERE m.subject_template = ? "
+                             f"AND {where}", [template, *params])[0][0]
+            if subject is None:
+                continue
+            rows = self.q(f"SELECT m.session_id FROM messages m{join} WHERE m.subject_template = ? AND m.subject = ? "
+                          f"AND {where} ORDER BY m.session_id LIMIT 1", [template, subject, *params])
+            found.update(row[0] for row in rows)
+        return sorted(found)
 
     # ------------------------------------------------------------------ enrichment
 

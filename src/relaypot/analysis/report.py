@@ -48,27 +48,41 @@ def build(open_db: Callable[[], Database], options: Options) -> dict[str, Any]:
     top = options.top
     tasks: dict[str, Callable[[Queries], Any]] = {
         "overview": Queries.overview,
-        "per_source": Queries.per_source,
+        "per_source": lambda q: _sources_with_examples(q, top),
         "activity": lambda q: q.activity(width),
         "helo_top": lambda q: _helo_top(q, top),
         "verbs": Queries.verb_uses,
         "probes": Queries.probes,
         "domains": lambda q: (q.envelope_domains("mail", top), q.envelope_domains("rcpt", top)),
-        "messages": lambda q: (q.message_sizes(), q.subjects(top), q.subject_templates(top),
-                               q.campaigns_by_body(top), q.url_hosts(top), q.attachments(top)),
+        "messages": lambda q: _messages(q, top),
         "credentials": lambda q: _credentials(q, top),
         "enrichment": origins.load,
     }
     results = _run(open_db, options.scope, tasks, options.workers)
-    db = open_db()
-    try:  # example sessions of the top sources and subject templates, once those are known
-        q = Queries(db, options.scope)
-        results["source_examples"] = q.session_examples("sessions", "src_ip", _busiest(results["per_source"], top))
-        templates = [t for t, n, _ in results["messages"][2] if n > 1]
-        results["template_examples"] = q.session_examples("messages", "subject_template", templates)
-    finally:
-        db.close()
     return assemble(results, options, first, last, bucket, width)
+
+
+def _messages(q: Queries, top: int) -> tuple:
+    templates = q.subject_templates(top)
+    examples = {t: q.template_examples(t) for t, n, _ in templates if n > 1}
+    return (q.message_sizes(), q.subjects(top), templates, q.campaigns_by_body(top), q.url_hosts(top),
+            q.attachments(top), examples)
+
+
+def _sources_with_examples(q: Queries, top: int) -> tuple[list[tuple], dict[str, list[str]]]:
+    """The per-(source, class) rows, and the first and last session of each top source: found by
+    index from the (class, start) of its first and last session, not by reading every session of
+    the busiest sources."""
+    ends: dict[str, list[tuple[str, str, str]]] = {}
+    rows = q.per_source()
+    for ip, cls, _, first, last, *_ in rows:
+        ends.setdefault(ip, []).extend([(first, cls, "first"), (last, cls, "last")])
+    found = {}
+    for ip in _busiest(rows, top):
+        first = min(e for e in ends[ip] if e[2] == "first")
+        last = max(e for e in ends[ip] if e[2] == "last")
+        found[ip] = sorted({q.session_started(ip, first[1], first[0]), q.session_started(ip, last[1], last[0])} - {None})
+    return rows, found
 
 
 def examples(session_ids: Any) -> list[str]:
@@ -195,7 +209,7 @@ def assemble(r: dict[str, Any], options: Options, first: str | None, last: str |
              width: int) -> dict[str, Any]:
     o = _overview(r["overview"], width)
     enrichment = r["enrichment"]
-    sources = _per_source(r["per_source"], options.top, enrichment, r.get("source_examples", {}))
+    sources = _per_source(*r["per_source"], options.top, enrichment)
     ours = our_domains(options.our_domains, sorted(o["hostnames"]))
     activity_sources = dict(r["activity"])
     return {
@@ -222,7 +236,7 @@ def assemble(r: dict[str, Any], options: Options, first: str | None, last: str |
         **_commands(r["verbs"], sorted(o["shapes"].items(), key=lambda kv: (-kv[1], kv[0])), options.top),
         "relay_probes": _relay_probes(r["probes"], options.top, ours, o["relaying"], sources["relaying"], width,
                                       enrichment, buckets(first, last, width)),
-        "spam": _spam(r["domains"], r["messages"], r.get("template_examples", {})),
+        "spam": _spam(r["domains"], r["messages"]),
         "credentials": r["credentials"],
         "sources": sources["top"],
         "origins": origins.fold(sources["sessions_by_source"], enrichment, options.top),
@@ -260,8 +274,8 @@ def _overview(rows: list[tuple], width: int) -> dict[str, Any]:
     return o
 
 
-def _per_source(rows: list[tuple], top: int, enrichment: dict[str, Any],
-                example_sessions: dict[str, list[str]]) -> dict[str, Any]:
+def _per_source(rows: list[tuple], example_sessions: dict[str, list[str]], top: int,
+                enrichment: dict[str, Any]) -> dict[str, Any]:
     """Fold (source, class) rows: the count of sources, of relaying ones, and the busiest with all they did."""
     per: dict[str, dict[str, Any]] = {}
     for ip, cls, n, first, last, messages, probing, auth, harvest, relay in rows:
@@ -393,10 +407,9 @@ def _relay_probes(rows: list[tuple], top: int, ours: tuple[str, ...], attempts: 
     }
 
 
-def _spam(domains: tuple[list[tuple], list[tuple]], messages: tuple,
-          template_examples: dict[str, list[str]]) -> dict[str, Any]:
+def _spam(domains: tuple[list[tuple], list[tuple]], messages: tuple) -> dict[str, Any]:
     mail, rcpt = domains
-    sizes_rows, subjects, templates, bodies, hosts, attachments = messages
+    sizes_rows, subjects, templates, bodies, hosts, attachments, template_examples = messages
     sizes = {label: 0 for label in SIZE_BUCKETS}
     smallest = largest = None
     for b, n, lo, hi in sizes_rows:

@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402 (after choosing the backend)
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 STYLE = {
     # Labels may hold attacker text: never let "$...$" become mathtext.
@@ -39,7 +39,9 @@ def _figure(width: float = 8.0, height: float = 3.0) -> Figure:
 def _counts(ax: Any, axis: str = "y", empty: bool = False) -> None:
     """Counts are whole numbers from zero: no 2.5 sessions, no negative axis on an empty chart,
     which says it has no data instead."""
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_locator(MaxNLocator(integer=True))
+    scale = ax.yaxis if axis == "y" else ax.xaxis
+    scale.set_major_locator(MaxNLocator(integer=True))
+    scale.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     if axis == "y":
         ax.set_ylim(0, None if not empty else 1)
     else:
@@ -59,16 +61,23 @@ def activity(report: dict[str, Any]) -> Figure:
     fig = _figure()
     ax = fig.add_subplot()
     xs = range(len(series))
-    ax.bar(xs, [p["sessions"] for p in series], width=1.0 if len(series) > 60 else 0.8, color=COLOR,
-           label="sessions")
-    ax.plot(xs, [p["sources"] for p in series], color=ACCENT, marker="." if len(series) <= 60 else None,
-            linewidth=1, label="distinct sources")
+    bars = ax.bar(xs, [p["sessions"] for p in series], width=1.0 if len(series) > 60 else 0.8, color=COLOR,
+                  label="sessions")
     _time_axis(ax, [p["t"] for p in series])
-    ax.set_ylabel("per " + report["activity"]["bucket"])
+    ax.set_ylabel("sessions per " + report["activity"]["bucket"])
     _counts(ax, empty=not any(p["sessions"] for p in series))
     ax.set_title("Activity on the SMTP port", loc="left")
     if series:
-        ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1, 1), ncol=2, borderaxespad=0.2)
+        # Sources are counted on an axis of their own: a million sessions from a thousand
+        # sources would otherwise draw the sources as a line on the floor.
+        right = ax.twinx()
+        line = right.plot(xs, [p["sources"] for p in series], color=ACCENT, marker="." if len(series) <= 60 else None,
+                          linewidth=1.2, label="distinct sources")
+        right.set_ylabel("distinct sources", color=ACCENT)
+        right.spines["right"].set_visible(True)
+        _counts(right)
+        ax.legend(handles=[bars, *line], frameon=False, loc="lower right", bbox_to_anchor=(1, 1), ncol=2,
+                  borderaxespad=0.2)
     return fig
 
 

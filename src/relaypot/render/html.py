@@ -17,10 +17,10 @@ h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom:
 h3 { font-size: 1em; margin-top: 1.4em; }
 .scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: .6em 0; font-size: 13px; }
-th, td { padding: .2em .7em; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
+th, td { padding: .2em .55em; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
 th { white-space: nowrap; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td { max-width: 36em; overflow-wrap: anywhere; }
+td { max-width: 36em; overflow-wrap: break-word; }
 td.tok, td.t { white-space: nowrap; max-width: none; overflow-wrap: normal; }
 td.t time { font-variant-numeric: tabular-nums; }
 code { font-size: 12px; white-space: nowrap; }
@@ -39,9 +39,13 @@ class Markup(str):
     """HTML made here from escaped parts: a table writes it as it is."""
 
 
+REPLAY = "relaypot replay ID"  # the header of a column of example sessions: the command to see them
+
+
 def replay(session_ids: Sequence[str]) -> Markup:
-    """The commands that show these sessions as transcripts."""
-    return Markup("<br>".join(f"<code>relaypot replay {e(sid)}</code>" for sid in session_ids) or "-")
+    """Example sessions, one per line, under a REPLAY header: each the ID of that command."""
+    return Markup("<br>".join(f'<code title="relaypot replay {e(sid)}">{e(sid)}</code>' for sid in session_ids)
+                  or "-")
 
 
 def e(value: Any) -> str:
@@ -52,7 +56,7 @@ def e(value: Any) -> str:
 # Columns whose values are single tokens (addresses, names, hashes, ids): never broken across
 # lines; a table too wide for the page scrolls in its own box instead. Times: a human form, the
 # exact value on hover.
-TOKEN_COLUMNS = frozenset({"source", "address", "name", "domain", "host", "zone", "network", "reverse DNS",
+TOKEN_COLUMNS = frozenset({"source", "address", "name", "domain", "host", "zone", "reverse DNS",
                            "sha256", "body sha256", "listener", "sensor", "signature", "family", "ASN", "country",
                            "verb", "class", "username", "password", "mechanism", "filename", "type", "used by"})
 TIME_COLUMNS = frozenset({"first seen", "last seen", "time"})
@@ -84,7 +88,7 @@ def _cell(value: Any, kind: str) -> str:
     if isinstance(value, float):
         return f'<td class="n">{value:.1%}</td>'
     if isinstance(value, int) and not isinstance(value, bool):
-        return f'<td class="n">{value}</td>'
+        return f'<td class="n">{value:,}</td>'
     if kind == "t":
         return f'<td class="t">{when(value)}</td>'
     shown = value if isinstance(value, Markup) else e(value)
@@ -118,14 +122,14 @@ def summary(report: dict[str, Any]) -> str:
     statuses = origins["dnsbl"]["sources"]
     judged = statuses["listed"] + statuses["clean"]  # sources whose status is known
     items = [
-        ("sessions", f"{report['sessions']}", f"{report['messages']} messages"),
-        ("sources", f"{report['sources_count']}", f"{origins['enriched_sources']} looked up"),
-        ("open-relay probes", f"{relay['sessions']}", f"from {relay['source_count']} sources"),
-        ("credentials tried", f"{creds['attempts']}", f"from {creds['sources']} sources"),
+        ("sessions", f"{report['sessions']:,}", f"{report['messages']:,} messages"),
+        ("sources", f"{report['sources_count']:,}", f"{origins['enriched_sources']:,} looked up"),
+        ("open-relay probes", f"{relay['sessions']:,}", f"from {relay['source_count']:,} sources"),
+        ("credentials tried", f"{creds['attempts']:,}", f"from {creds['sources']:,} sources"),
         ("top country", top["country"] if top else "-",
          f"{top['sessions'] / report['sessions']:.0%} of sessions" if top and report["sessions"] else ""),
         ("DNSBL-listed sources", f"{statuses['listed'] / judged:.0%}" if judged else "-",  # of those known
-         f"{statuses['listed']} listed, {statuses['clean']} clean, {statuses['unknown']} unknown"),
+         f"{statuses['listed']:,} listed, {statuses['clean']:,} clean, {statuses['unknown']:,} unknown"),
     ]
     return ('<section class="summary" aria-label="summary">'
             + "".join(f"<div><strong>{e(value)}</strong>{e(label)}<br>{e(detail)}</div>"
@@ -180,15 +184,14 @@ def render(report: dict[str, Any]) -> str:
         f'{relay["attempt_sources"]} sources tried to relay (a recipient outside '
         f'{e(", ".join(relay["our_domains"]))}); {relay["sessions"]} of them were probes from '
         f'{relay["source_count"]} sources.</p>{figure("relay-probes", report)}')
-    add(table(["family", "signature", "sessions", "sources", "example", "see them"],
+    add(table(["family", "signature", "sessions", "sources", "example", REPLAY],
               [(s["family"], s["signature"], s["sessions"], s["sources"], s["example"], replay(s["example_sessions"]))
                for s in relay["signatures"]]))
     add("<h3>Probing sources</h3>" + table(
-        ["source", "probes", "repeats", "first seen", "last seen", "families", "city", "country", "DNSBL", "OS",
-         "see them"],
-        [(s["src_ip"], s["probes"], s["repeats"], s["first_seen"], s["last_seen"], ", ".join(s["families"]),
+        ["source", "probes", "first seen", "last seen", "families", "city", "country", "DNSBL", "OS", REPLAY],
+        [(s["src_ip"], s["probes"], s["first_seen"], s["last_seen"], ", ".join(s["families"]),
           s["city"], s["country"], _zones(s), s["os"], replay(s["example_sessions"])) for s in relay["sources"]]))
-    add("<h3>Drop boxes</h3>" + table(["address", "sessions", "used by", "see them"],
+    add("<h3>Drop boxes</h3>" + table(["address", "sessions", "used by", REPLAY],
                                        [(b["address"], b["sessions"], ", ".join(b["sources"]),
                                          replay(b["example_sessions"])) for b in relay["drop_boxes"]]))
     add("</section>")
@@ -201,11 +204,11 @@ def render(report: dict[str, Any]) -> str:
                                             [(d["domain"], d["uses"], d["sources"]) for d in spam["rcpt_domains"]]))
     add("<h3>Subjects</h3>" + table(["subject", "messages"], [(s["subject"], s["messages"]) for s in spam["subjects"]]))
     add("<h3>Campaigns by subject template</h3>" + table(
-        ["template", "messages", "subjects", "see them"],
+        ["template", "messages", "subjects", REPLAY],
         [(c["template"], c["messages"], c["subjects"], replay(c["example_sessions"]))
          for c in spam["campaigns_by_subject"]]))
     add("<h3>Campaigns by body</h3>" + table(
-        ["body sha256", "messages", "distinct messages", "sources", "first seen", "last seen", "subject", "see them"],
+        ["body sha256", "messages", "distinct messages", "sources", "first seen", "last seen", "subject", REPLAY],
         [(c["body_sha256"], c["messages"], c["distinct_messages"], c["sources"], c["first_seen"], c["last_seen"],
           c["subject"], replay(c["example_sessions"])) for c in spam["campaigns_by_body"]]))
     add("<h3>URL hosts</h3>" + table(["host", "urls", "messages", "example"],
@@ -222,20 +225,20 @@ def render(report: dict[str, Any]) -> str:
         f'{creds["sources"]} sources; mechanisms: {e(", ".join(f"{m} {n}" for m, n in creds["mechanisms"].items()))}.</p>')
     add("<h3>By mechanism</h3>" + table(["mechanism", "attempts"], list(creds["mechanisms"].items())))
     add("<h3>Username and password pairs</h3>" + table(
-        ["username", "password", "attempts", "sources", "see them"],
+        ["username", "password", "attempts", "sources", REPLAY],
         [(c["username"], c["password"], c["attempts"], c["sources"], replay(c["example_sessions"]))
          for c in creds["pairs"]]))
-    add("<h3>Usernames</h3>" + table(["username", "attempts", "sources", "see them"],
+    add("<h3>Usernames</h3>" + table(["username", "attempts", "sources", REPLAY],
                                       [(u["username"], u["attempts"], u["sources"], replay(u["example_sessions"]))
                                        for u in creds["usernames"]]))
-    add("<h3>Passwords</h3>" + table(["password", "attempts", "sources", "see them"],
+    add("<h3>Passwords</h3>" + table(["password", "attempts", "sources", REPLAY],
                                       [(p["password"], p["attempts"], p["sources"], replay(p["example_sessions"]))
                                        for p in creds["passwords"]]))
     add("</section>")
 
     add(f'<section id="sources"><h2>Sources</h2>{figure("top-sources", report)}')
     add(table(["source", "sessions", "messages", "probes", "auth", "activity", "first seen", "last seen", "country",
-               "city", "network", "reverse DNS", "DNSBL", "OS", "see them"],
+               "city", "network", "reverse DNS", "DNSBL", "OS", REPLAY],
               [(s["src_ip"], s["sessions"], s["messages"], s["probe_sessions"], s["auth_sessions"], s["activity"],
                 s["first_seen"], s["last_seen"], s["country"], s["city"],
                 None if s["asn"] is None else f'AS{s["asn"]} {s["organisation"] or ""}'.strip(), s["ptr"],
