@@ -229,7 +229,7 @@ def test_a_source_whose_lookups_failed_is_unknown_never_clean(sensor_factory, tm
     page = tmp_path / "report.html"
     run("report", "--html", str(page))
     html = page.read_text()
-    row = html.split(f"<td>{silent}</td>", 1)[1].split("</tr>", 1)[0]
+    row = html.split(f'<td class="tok">{silent}</td>', 1)[1].split("</tr>", 1)[0]
     assert "<td>unknown</td>" in row and "not listed" not in html and "clean" not in row
     exported = {r["src_ip"]: r["dnsbl_status"] for r in csv.DictReader(io.StringIO(run("export", "sessions")))}
     assert exported == {listed: "listed", clean: "clean", silent: "unknown"}

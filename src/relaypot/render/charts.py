@@ -48,6 +48,7 @@ def _counts(ax: Any, axis: str = "y", empty: bool = False) -> None:
         ax.set_xlim(0, None if not empty else 1)
     if empty:
         ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="#777")
+        (ax.set_xticks if axis == "y" else ax.set_yticks)([])  # no categories: no made-up scale either
 
 
 def _label(text: Any, limit: int = 40) -> str:
