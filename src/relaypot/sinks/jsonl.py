@@ -90,14 +90,16 @@ class JsonlSink:
         """Queue one record's line; it reaches the file at the next commit."""
         line = record.to_json() + b"\n"
         if self._needs_rotation(record.ts[:10], len(line)):
-            if not self.commit():
-                self._pending += line  # rotation waits until what came before is written
+            # Rotation waits until what came before is written; while the file cannot be written,
+            # only the flush tick tries again (not every record).
+            if self.failing or not self.commit():
+                self._pending += line
                 return
             self._rotate()
         if not self._day:
             self._day = record.ts[:10]
         self._pending += line
-        if len(self._pending) >= COMMIT_AT:
+        if len(self._pending) >= COMMIT_AT and not self.failing:
             self.commit()
 
     def commit(self) -> bool:
