@@ -77,3 +77,15 @@ def test_readme_commands_are_what_ci_runs():
     test_command = re.search(r"^    (pip install -e '\.\[test\]' && .+)$", readme, flags=re.M).group(1)
     assert test_command in ci
     assert re.search(r"^    pip install \. && relaypot run$", readme, flags=re.M)
+
+
+def test_the_version_lives_in_one_place():
+    """pyproject.toml reads the version from relaypot.__version__; the installed metadata agrees."""
+    import importlib.metadata
+
+    import relaypot
+
+    project = (ROOT / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in project and "\nversion = " not in project.split("[project]")[1].split("\n[")[0]
+    assert importlib.metadata.version("relaypot") == relaypot.__version__
+    assert (ROOT / "CHANGELOG.md").exists() and (ROOT / "CONTRIBUTING.md").exists()

@@ -56,7 +56,8 @@ def spooling_bus(url: str, tmp_path: Path, retry_for: float = 30.0,
     """A SQL sink on `url` with the sensor's spool under `tmp_path`, on a fast-flushing bus."""
     sink = SqlSink(url)
     spool = app.sql_spool(sink, tmp_path, **spool_options)
-    return sink, spool, EventBus([sink], flush_interval=0.05, retry_for=retry_for, spools={"sql": spool})
+    return sink, spool, EventBus([sink], flush_interval=0.05, retry_for=retry_for, spools={"sql": spool},
+                                     probe_every=0.3)
 
 
 def publish(bus: EventBus, records) -> None:

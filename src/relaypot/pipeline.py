@@ -101,13 +101,14 @@ class SinkWorker:
     """
 
     def __init__(self, sink: Sink, bus: EventBus, flush_interval: float, batch_size: int, retry_for: float,
-                 spool: Spool | None = None) -> None:
+                 spool: Spool | None = None, probe_every: float = PROBE_EVERY) -> None:
         self.sink = sink
         self.bus = bus
         self.flush_interval = flush_interval
         self.batch_size = batch_size
         self.retry_for = retry_for
         self.spool = spool
+        self.probe_every = probe_every
         self.queue: deque[Record] = deque()
         self.wake = threading.Event()
         self.stopping = False
@@ -207,7 +208,7 @@ class SinkWorker:
             # line, until the next probe; the bus's bound pauses the clients meanwhile.
             self.queue.extendleft(reversed(batch))
             self.failing = True
-            self._held_until = time.monotonic() + max(PROBE_EVERY, self.flush_interval)
+            self._held_until = time.monotonic() + max(self.probe_every, self.flush_interval)
             return False
         except SpoolFull:
             kept = None
@@ -243,8 +244,8 @@ class SinkWorker:
             self._probe_later()
 
     def _probe_later(self) -> None:
-        """A failing sink's spool is tried again (its replay is the probe) in PROBE_EVERY seconds."""
-        self._next_replay = time.monotonic() + max(PROBE_EVERY, self.flush_interval)
+        """A failing sink's spool is tried again (its replay is the probe) in probe_every seconds."""
+        self._next_replay = time.monotonic() + max(self.probe_every, self.flush_interval)
 
     def stop(self) -> None:
         self.stopping = True
@@ -256,12 +257,12 @@ class EventBus:
 
     def __init__(self, sinks: Iterable[Sink] = (), flush_interval: float = 1.0, high_water: int = 100_000,
                  batch_size: int = 20_000, retry_for: float = 30.0, spools: Mapping[str, Spool] | None = None,
-                 journal: JsonlSink | None = None) -> None:
+                 journal: JsonlSink | None = None, probe_every: float = PROBE_EVERY) -> None:
         # Big batches: the SQL sink's cost per record falls by about a quarter from 5,000 to
         # 20,000 (fewer transactions rewrite the same hot B-tree pages). A sink still wakes every
         # flush_interval, or once half a batch is waiting.
         spools = spools or {}
-        self.workers = [SinkWorker(s, self, flush_interval, batch_size, retry_for, spools.get(s.name))
+        self.workers = [SinkWorker(s, self, flush_interval, batch_size, retry_for, spools.get(s.name), probe_every)
                         for s in sinks]
         self.journal = journal
         self.journal_dropped = 0

@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relaypot.protocol.commands import BAD_ADDRESS, SYNTAX, Path, domain_of, parse_path, split_command
+from helpers import Driver
+from relaypot.protocol.commands import BAD_ADDRESS, SYNTAX, Path, domain_of, parse_path
+from support import make_session
 
 
 @pytest.mark.parametrize("line,expected", [
@@ -16,9 +18,12 @@ from relaypot.protocol.commands import BAD_ADDRESS, SYNTAX, Path, domain_of, par
     (b"HELO\tx", ("HELO", "x")),
     (b"VRFY \xff\xfe", ("VRFY", "\udcff\udcfe")),
 ])
-def test_split_command(line, expected):
-    """The verb is upper-cased; the argument is kept as sent, undecodable bytes included."""
-    assert split_command(line) == expected
+def test_a_command_line_is_split_into_verb_and_argument(line, expected):
+    """The verb is upper-cased; the argument is kept as sent (undecodable bytes included, spaces
+    and a TAB around it trimmed), as the session's smtp.command record shows."""
+    d = Driver(make_session("exchange2000")).feed(line + b"\r\n")
+    command = d.of("smtp.command")[0]
+    assert (command.verb, command.argument) == expected
 
 
 @pytest.mark.parametrize("argument,bracketless,expected", [

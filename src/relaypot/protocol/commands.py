@@ -24,16 +24,6 @@ def ascii_number(text: str) -> int | None:
     return int(text)
 
 
-def split_command(line: bytes) -> tuple[str, str]:
-    """`b"MAIL FROM:<a@b>"` → `("MAIL", "FROM:<a@b>")`; the verb is upper-cased, the argument kept as sent."""
-    verb, _, argument = line.partition(b" ")
-    # Some clients separate with a TAB; RFC 5321 says SP, real servers accept both.
-    if b"\t" in verb:
-        verb, _, rest = line.partition(b"\t")
-        argument = rest
-    return decode(verb).upper(), decode(argument.strip(b" \t"))
-
-
 @dataclass(frozen=True, slots=True)
 class Path:
     """A parsed reverse-path or forward-path with its ESMTP parameters (RFC 5321 §4.1.2)."""
