@@ -73,15 +73,16 @@ def _sources_with_examples(q: Queries, top: int) -> tuple[list[tuple], dict[str,
     """The per-(source, class) rows, and the first and last session of each top source: found by
     index from the (class, start) of its first and last session, not by reading every session of
     the busiest sources."""
-    ends: dict[str, list[tuple[str, str, str]]] = {}
+    firsts: dict[str, tuple[str, str]] = {}  # ip -> (start, class) of its first session, and of its last
+    lasts: dict[str, tuple[str, str]] = {}
     rows = q.per_source()
     for ip, cls, _, first, last, *_ in rows:
-        ends.setdefault(ip, []).extend([(first, cls, "first"), (last, cls, "last")])
+        firsts[ip] = min(firsts.get(ip, (first, cls)), (first, cls))
+        lasts[ip] = max(lasts.get(ip, (last, cls)), (last, cls))
     found = {}
     for ip in _busiest(rows, top):
-        first = min(e for e in ends[ip] if e[2] == "first")
-        last = max(e for e in ends[ip] if e[2] == "last")
-        found[ip] = sorted({q.session_started(ip, first[1], first[0]), q.session_started(ip, last[1], last[0])} - {None})
+        ends = {q.session_started(ip, cls, start) for start, cls in (firsts[ip], lasts[ip])}
+        found[ip] = sorted(ends - {None})
     return rows, found
 
 
@@ -212,6 +213,7 @@ def assemble(r: dict[str, Any], options: Options, first: str | None, last: str |
     sources = _per_source(*r["per_source"], options.top, enrichment)
     ours = our_domains(options.our_domains, sorted(o["hostnames"]))
     activity_sources = dict(r["activity"])
+    times = buckets(first, last, width)
     return {
         "relaypot_report": SCHEMA,
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -228,14 +230,14 @@ def assemble(r: dict[str, Any], options: Options, first: str | None, last: str |
             "bucket": bucket,
             # Every bucket from the first to the last, empty ones as zero: a time axis is linear.
             "series": [{"t": t, "sessions": o["buckets"].get(t, (0, 0))[0], "sources": activity_sources.get(t, 0),
-                        "messages": o["buckets"].get(t, (0, 0))[1]} for t in buckets(first, last, width)],
+                        "messages": o["buckets"].get(t, (0, 0))[1]} for t in times],
             "listeners": [{"listener": name, "sessions": n}
                           for name, n in sorted(o["listeners"].items(), key=lambda kv: (-kv[1], kv[0]))],
         },
         "helo": _helo(o, r["helo_top"], sources, enrichment["helo_dns"]),
         **_commands(r["verbs"], sorted(o["shapes"].items(), key=lambda kv: (-kv[1], kv[0])), options.top),
         "relay_probes": _relay_probes(r["probes"], options.top, ours, o["relaying"], sources["relaying"], width,
-                                      enrichment, buckets(first, last, width)),
+                                      enrichment, times),
         "spam": _spam(r["domains"], r["messages"]),
         "credentials": r["credentials"],
         "sources": sources["top"],
@@ -293,7 +295,7 @@ def _per_source(rows: list[tuple], example_sessions: dict[str, list[str]], top: 
         source["harvest_sessions"] += harvest
         source["relay"] = max(source["relay"], relay)
         source["classes"][cls] += n
-    busiest = sorted(per.values(), key=lambda s: (-s["sessions"], s["src_ip"]))[:top]
+    busiest = [per[ip] for ip in _busiest(rows, top)]
     listed = []
     for s in busiest:
         if s["probe_sessions"]:
