@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from aiosmtpd.smtp import SMTP
+
 from serve import serve
 
 
 class Drop:
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server, session, envelope):
         return "250 OK"
 
 

@@ -10,7 +10,7 @@ from serve import serve
 class Bare(asyncio.Protocol):
     """The replies; `reply` and `message` are where recording_floor.py records (here: nothing)."""
 
-    __slots__ = ("transport", "buf", "data")
+    __slots__ = ("buf", "data", "transport")
 
     def reply(self, line: bytes, text: bytes) -> None:
         self.transport.write(text)

@@ -56,7 +56,7 @@ def writer() -> None:
 class RecordingBare(Bare):
     """The bare responder's replies and parsing, recording through its two hooks."""
 
-    __slots__ = ("session", "seq")
+    __slots__ = ("seq", "session")
 
     def record(self, kind: str, data) -> None:
         self.seq += 1

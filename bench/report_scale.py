@@ -23,8 +23,20 @@ import time
 from pathlib import Path
 
 from relaypot.events import (
-    Auth, Command, DnsblResult, GeoFound, Helo, HeloDns, MailFrom, MessageReceived, OsFingerprint, RcptTo, Record,
-    ReverseDns, SessionClosed, SessionOpened,
+    Auth,
+    Command,
+    DnsblResult,
+    GeoFound,
+    Helo,
+    HeloDns,
+    MailFrom,
+    MessageReceived,
+    OsFingerprint,
+    RcptTo,
+    Record,
+    ReverseDns,
+    SessionClosed,
+    SessionOpened,
 )
 from relaypot.sinks.sql import SqlSink
 
@@ -45,7 +57,8 @@ class Mix:
         self.sources = [f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
                         for _ in range(50_000)]
         self.helos = ([f"user-{rng.getrandbits(40):010x}" for _ in range(20_000)]
-                      + [f"mta{n}.{rng.choice(['mail', 'mx', 'smtp'])}{n % 97}.example.{rng.choice(['com', 'net', 'org'])}"
+                      + [f"mta{n}.{rng.choice(['mail', 'mx', 'smtp'])}{n % 97}"
+                         f".example.{rng.choice(['com', 'net', 'org'])}"
                          for n in range(5_000)]
                       + ["localhost", "ylmf-pc", "WIN-ABC123", HOSTNAME])
         self.campaigns = [f"{word} {{n}}" for word in

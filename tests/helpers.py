@@ -26,7 +26,7 @@ class Driver:
             elif isinstance(item, Deliver):
                 self.delivered.append(item)
                 self.take(self.session.message_stored(
-                    StoredMessage("%064x" % len(self.delivered), f"messages/{len(self.delivered)}.eml", len(item.body))
+                    StoredMessage(f"{len(self.delivered):064x}", f"messages/{len(self.delivered)}.eml", len(item.body))
                 ))
             elif isinstance(item, StartTls):
                 self.tls_requested += 1
@@ -36,13 +36,13 @@ class Driver:
             else:
                 self.events.append(item)
 
-    def feed(self, data: bytes) -> "Driver":
+    def feed(self, data: bytes) -> Driver:
         self.take(self.session.receive_data(data))
         while self.session.backlog:  # a transport that reads its replies at once
             self.take(self.session.resume())
         return self
 
-    def finish(self, reason: str = "peer_closed") -> "Driver":
+    def finish(self, reason: str = "peer_closed") -> Driver:
         self.take(self.session.finish(reason))
         return self
 

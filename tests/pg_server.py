@@ -61,7 +61,7 @@ class PostgresServer:
             raise RuntimeError(f"{argv[0]} failed: {result.stderr or result.stdout}"
                                + (log.read_text() if log.exists() else ""))
 
-    def __enter__(self) -> "PostgresServer":
+    def __enter__(self) -> PostgresServer:
         data = str(self.root / "data")
         self._run("initdb", "-D", data, "-A", "trust", "-U", "relaypot", "-E", "UTF8", "--no-locale", "--no-sync")
         # fsync off: a test server that loses data on power loss is fine, and much faster.

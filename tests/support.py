@@ -87,7 +87,7 @@ class RunningSensor:
 
         try:
             self.loop.run_until_complete(app.serve(self.sensor, on_ready=ready, stop=self._stop))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             self._error = exc
             self._ready.set()
         finally:
@@ -116,7 +116,7 @@ class RunningSensor:
 
     def sql(self, query: str) -> list[tuple]:
         """Rows from this sensor's store, whichever engine `[store] url` names."""
-        return fetch(app.store_url(self.settings), query)
+        return fetch(self.settings.store_url, query)
 
 
 def make_session(persona: str = "exchange2000", hostname: str = "mail.example.com", tls: bool = False,

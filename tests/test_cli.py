@@ -7,14 +7,14 @@ import json
 import os
 import re
 import signal
-import socket
 import smtplib
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -302,7 +302,7 @@ def test_log_lines_escape_what_an_attacker_could_have_written():
     traceback keeps its lines, each escaped."""
     import logging
 
-    from relaypot.render.escape import LogFormatter
+    from relaypot.escape import LogFormatter
 
     formatter = LogFormatter("%(levelname)s %(message)s")
     record = logging.LogRecord("relaypot", logging.ERROR, __file__, 1, "seen %s", ("\x1b]0;pwned\x07\nFORGED",),

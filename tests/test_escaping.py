@@ -12,7 +12,7 @@ import smtplib
 import subprocess
 import unicodedata
 
-from relaypot.events import INVISIBLE
+from relaypot.escape import INVISIBLE
 from test_cli import RELAYPOT, start
 
 # ESC sequences (OSC retitle, CSI clear), BEL, the C1 CSI, a bidi override, a zero-width

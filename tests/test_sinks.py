@@ -7,7 +7,14 @@ import threading
 import time
 
 from relaypot.events import (
-    Auth, Command, Helo, MessageReceived, Record, SessionClosed, SessionOpened, record_from_dict,
+    Auth,
+    Command,
+    Helo,
+    MessageReceived,
+    Record,
+    SessionClosed,
+    SessionOpened,
+    record_from_dict,
 )
 from relaypot.pipeline import EventBus
 from relaypot.sinks.jsonl import JsonlSink
@@ -255,8 +262,8 @@ def test_no_attacker_text_can_fail_a_batch(store_url):
 def test_the_store_binds_any_text_it_is_given(store_url):
     """Below the sink, too: text a driver cannot bind (surrogates; NUL on PostgreSQL) is made
     storable and the statement sent again, and the transaction goes on."""
-    from relaypot.sinks.sql import VIOLATION
     from relaypot.storage.database import Database
+    from relaypot.storage.statements import VIOLATION
 
     SqlSink(store_url).open()  # the schema
     db = Database(store_url)
@@ -307,7 +314,7 @@ def test_a_sink_failure_is_one_escaped_log_line(caplog):
     by the sensor's formatter, with the traceback only at debug level."""
     import logging
 
-    from relaypot.render.escape import LogFormatter
+    from relaypot.escape import LogFormatter
 
     class Hostile(FailingSink):
         name = "hostile"

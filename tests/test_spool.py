@@ -77,7 +77,7 @@ def test_a_store_refusing_writes_spools_them_and_replays_them_once_it_recovers(s
     """Past the retry window a batch goes to the spool; the store comes back with no new records
     arriving, and the worker finds it by itself and writes everything, once."""
     caplog.set_level("INFO", logger="relaypot")
-    sink, spool, bus = spooling_bus(store_url, tmp_path, retry_for=2.0)
+    _sink, spool, bus = spooling_bus(store_url, tmp_path, retry_for=2.0)
     bus.start()
     try:
         publish(bus, session_records("a"))
@@ -214,7 +214,7 @@ def test_a_full_spool_drops_loudly_and_frees_its_room_on_replay(tmp_path):
     """The spool is bounded (`spool_max_bytes`): a store away for days cannot fill the sensor's disk."""
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     one_batch = len(b"".join(r.to_json() + b"\n" for r in session_records("b")))
-    sink, spool, bus = spooling_bus(url, tmp_path, retry_for=0.2, max_bytes=one_batch + 10)
+    _sink, spool, bus = spooling_bus(url, tmp_path, retry_for=0.2, max_bytes=one_batch + 10)
     bus.start()
     try:
         publish(bus, session_records("a"))
@@ -248,7 +248,7 @@ def test_a_replayed_batch_is_derived_as_it_would_have_been_live(tmp_path):
     reference.close()
 
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    sink, spool, bus = spooling_bus(url, tmp_path, retry_for=0.2)
+    _sink, spool, bus = spooling_bus(url, tmp_path, retry_for=0.2)
     bus.start()
     first, rest = batches()
     try:
@@ -292,7 +292,7 @@ def test_a_record_the_store_refuses_costs_only_itself(postgresql_url, tmp_path, 
     from relaypot.events import Command, Record
 
     caplog.set_level("INFO", logger="relaypot")
-    sink, spool, bus = spooling_bus(postgresql_url, tmp_path, retry_for=0.3)
+    _sink, spool, bus = spooling_bus(postgresql_url, tmp_path, retry_for=0.3)
     records = session_records("p")
     poison = Record("p", 9, records[-1].ts, "s1", "203.0.113.5",
                     Command(verb="NOOP", argument="", raw_line=b"NOOP\r\n", reply_code="two hundred fifty",

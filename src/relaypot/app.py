@@ -11,18 +11,18 @@ import random
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from relaypot import datadir, privileges
 from relaypot.catchup import catch_up
 from relaypot.config import Settings, parse_listen
 from relaypot.enrich import base as enrichers
 from relaypot.enrich.runner import EnrichmentRunner
+from relaypot.events import Record
 from relaypot.import_jsonl import import_files
 from relaypot.personas import model
-from relaypot.events import Record
 from relaypot.pipeline import EventBus, utc_timestamp
 from relaypot.protocol.outputs import StoredMessage
 from relaypot.protocol.rehearsal import rehearse
@@ -31,8 +31,8 @@ from relaypot.sinks.base import Sink
 from relaypot.sinks.console import ConsoleSummary
 from relaypot.sinks.jsonl import JsonlSink
 from relaypot.sinks.sql import SqlSink
-from relaypot.spool import MAX_BYTES as SPOOL_MAX_BYTES, Spool
-from relaypot.storage.database import sqlite_url
+from relaypot.spool import MAX_BYTES as SPOOL_MAX_BYTES
+from relaypot.spool import Spool
 from relaypot.storage.messages import MessageStore
 from relaypot.storage.summary import summarize
 from relaypot.transport import descriptors
@@ -54,10 +54,6 @@ class Sensor:
     enrichment: EnrichmentRunner | None = None
     created_data_dir: bool = False  # by this start: removed again if the start fails
     lock: int = -1  # relaypot.lock, held while the sensor runs
-
-
-def store_url(settings: Settings) -> str:
-    return settings.store.url or sqlite_url(Path(settings.sensor.data_dir).resolve() / "relaypot.sqlite")
 
 
 def jsonl_sink(settings: Settings, data_dir: Path) -> JsonlSink:
@@ -101,7 +97,7 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
         rng=random.Random(os.urandom(16)),
     )
     journal = jsonl_sink(settings, data_dir) if settings.store.jsonl else None
-    sql = SqlSink(store_url(settings), tuple(settings.smtp.domains), hostname, tuple(settings.sensor.public_names))
+    sql = SqlSink(settings.store_url, tuple(settings.smtp.domains), hostname, tuple(settings.sensor.public_names))
     if journal is not None:
         sql.after_first_open = lambda sink: catch_up(sink, data_dir)
     sinks: list[Sink] = [sql, *extra_sinks]
@@ -154,9 +150,7 @@ def prepare_tls(sensor: Sensor) -> None:
         cert, key = Path(tls.certificate), Path(tls.key)
     else:
         cert, key = ensure_certificate(sensor.data_dir, sensor.hostname)
-    context = server_context(cert, key)
-    context.sni_callback = sensor.server._remember_sni
-    sensor.server.ssl_context = context
+    sensor.server.use_tls(server_context(cert, key))
 
 
 def rehearsals(sensor: Sensor) -> list[Callable[[], object]]:

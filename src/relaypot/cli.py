@@ -9,13 +9,14 @@ import logging
 import os
 import re
 import sys
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from relaypot import __version__, config
 from relaypot.errors import RelaypotError
-from relaypot.render.escape import terminal
+from relaypot.escape import terminal
 
 if TYPE_CHECKING:
     from relaypot.analysis.queries import Scope
@@ -168,15 +169,15 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Turn what the sensors recorded into findings: activity, HELO identities, commands, relay probes, spam, sources."""
-    from relaypot.app import store_url  # noqa: PLC0415
+    """Turn what the sensors recorded into findings: activity, HELO identities, commands, relay probes, spam,
+    sources."""
     from relaypot.analysis.report import Options, build  # noqa: PLC0415
     from relaypot.storage.database import Database  # noqa: PLC0415
 
     settings = _settings(args)
     if args.top < 1:
         raise RelaypotError(f"--top: {args.top} rows is not a list; use 1 or more")
-    url = args.store or store_url(settings)
+    url = args.store or settings.store_url
     db = Database(url, must_exist=True)
     try:
         scope = _scope(args, db)
@@ -192,10 +193,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.png:
         from relaypot.render import charts  # noqa: PLC0415
 
-        _write_out("--png", Path(args.png), lambda path: [_wrote(p) for p in charts.write_pngs(report, path)],
-                   say=False)
+        def write_pngs(directory: Path) -> None:
+            for path in charts.write_pngs(report, directory):
+                _wrote(path)
+
+        _write_out("--png", Path(args.png), write_pngs, say=False)
     if args.format == "json":
-        from relaypot.events import escape_invisible_text  # noqa: PLC0415
+        from relaypot.escape import escape_invisible_text  # noqa: PLC0415
 
         print(escape_invisible_text(json.dumps(report, indent=1, ensure_ascii=False)))
     else:
@@ -220,12 +224,12 @@ def _wrote(path: Path) -> None:
     print(f"relaypot: wrote {path}", file=sys.stderr)
 
 
-def _scope(args: argparse.Namespace, db: Any) -> "Scope":
+def _scope(args: argparse.Namespace, db: Any) -> Scope:
     """The filters as a Scope, refused in one line when they cannot match: an empty time range,
     a sensor or listener the store has never seen (a typo would give an empty report)."""
     from relaypot.analysis.queries import Scope  # noqa: PLC0415
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     scope = Scope(since=_when(args.since, "--since", now), until=_when(args.until, "--until", now),
                   sensor=args.sensor, listener=args.listener)
     if scope.since and scope.until and scope.since >= scope.until:
@@ -289,11 +293,10 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     """Export sessions, messages or credentials (CSV, JSON lines), or source addresses as a blocklist."""
     from relaypot import export  # noqa: PLC0415
-    from relaypot.app import store_url  # noqa: PLC0415
     from relaypot.storage.database import Database  # noqa: PLC0415
 
     settings = _settings(args)
-    db = Database(args.store or store_url(settings), must_exist=True)
+    db = Database(args.store or settings.store_url, must_exist=True)
     try:
         scope = _scope(args, db)
         if args.what == "blocklist":
@@ -328,19 +331,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_enrich(args: argparse.Namespace) -> int:
     """Look up recorded sources and HELO names that have no answer yet: geography, reverse DNS, DNSBLs."""
-    from relaypot.app import jsonl_sink, store_url  # noqa: PLC0415
+    from relaypot.app import jsonl_sink  # noqa: PLC0415
     from relaypot.enrich.backfill import backfill  # noqa: PLC0415
+    from relaypot.sinks.base import Sink  # noqa: PLC0415
     from relaypot.sinks.sql import SqlSink  # noqa: PLC0415
     from relaypot.storage.database import Database  # noqa: PLC0415
 
     settings = _settings(args)
     _logging(settings.run.log_level)
     data_dir = Path(settings.sensor.data_dir).resolve()
-    url = args.store or store_url(settings)
+    url = args.store or settings.store_url
     db = Database(url, must_exist=True)
     try:
         db.create_schema()  # a store from before enrichment gets its tables
-        sinks = [SqlSink(url)]
+        sinks: list[Sink] = [SqlSink(url)]
         if settings.store.jsonl and not args.store:
             sinks.insert(0, jsonl_sink(settings, data_dir))
         summary = backfill(settings, data_dir, db, sinks, args.all)
@@ -352,7 +356,6 @@ def cmd_enrich(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Load records from JSON lines (events.jsonl, rotated or .gz) into a store; repeats are skipped."""
-    from relaypot.app import store_url  # noqa: PLC0415
     from relaypot.import_jsonl import import_files  # noqa: PLC0415
     from relaypot.sinks.sql import SqlSink  # noqa: PLC0415
 
@@ -362,7 +365,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     for path in paths:
         if not path.is_file():
             raise RelaypotError(f"no such file: {path}")
-    url = args.store or store_url(settings)
+    url = args.store or settings.store_url
     sink = SqlSink(url, tuple(settings.smtp.domains), settings.smtp.hostname, tuple(settings.sensor.public_names))
     sink.open()
     try:
@@ -386,21 +389,32 @@ def cmd_geo(args: argparse.Namespace) -> int:
 
 
 def _logging(level: str) -> None:
-    from relaypot.render.escape import LogFormatter  # noqa: PLC0415
+    from relaypot.escape import LogFormatter  # noqa: PLC0415
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(LogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler])
 
 
+Command = Callable[[argparse.Namespace], int]
+
+
+class Parser(argparse.ArgumentParser):
+    """The top-level parser; it also lists each command's function and examples (for docs/cli.md's test)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands: dict[str, tuple[Command, str]] = {}
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = Parser(
         prog="relaypot",
         description="An SMTP honeypot that poses as a real mail server, relays nothing and records everything.",
     )
     top.add_argument("--version", action="version", version=f"relaypot {__version__}")
     sub = top.add_subparsers(dest="command", metavar="COMMAND")
-    commands: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {}
+    commands = top.commands
 
     def add(name: str, func: Callable[[argparse.Namespace], int], epilog: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=func.__doc__, description=func.__doc__, epilog=epilog,
@@ -448,7 +462,6 @@ def parser() -> argparse.ArgumentParser:
     p = add("replay", cmd_replay, EPILOG_REPLAY)
     p.add_argument("session", help="a session id")
     _add_run_options(p)
-    top.commands = commands  # type: ignore[attr-defined]  (for the docs test)
     return top
 
 

@@ -12,9 +12,10 @@ import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from relaypot.errors import ConfigError
 
@@ -98,23 +99,121 @@ OPTIONS: tuple[Option, ...] = (
 BY_NAME = {(o.table, o.key): o for o in OPTIONS}
 TABLES = tuple(dict.fromkeys(o.table for o in OPTIONS))
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 1000, "kib": KIB, "mb": 1000**2, "mib": MIB, "gb": 1000**3, "gib": GIB,
           "tb": 1000**4, "tib": 1024**4}
 
 
-class Settings:
-    """The merged configuration: `settings.limits.idle_timeout`, plus where each value came from."""
+@dataclass(frozen=True)
+class SensorSettings:
+    name: str
+    data_dir: str
+    public_names: list[str]
 
-    def __init__(self, values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], str]) -> None:
-        self._values = values
-        self.sources = sources
-        self.warnings: list[str] = []  # what the configuration's reader should be told
-        for table in TABLES:
-            setattr(self, table, _Table({k: v for (t, k), v in values.items() if t == table}))
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    listen: list[str]
+    persona: str
+    hostname: str
+    domains: list[str]
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    starttls: str
+    certificate: str
+    key: str
+
+
+@dataclass(frozen=True)
+class LimitsSettings:
+    max_line_length: int
+    max_message_size: int
+    max_message_memory: int
+    max_recipients: int
+    max_commands: int
+    max_unknown_commands: int
+    idle_timeout: float
+    max_session_time: float
+    max_connections: int
+    max_connections_per_ip: int
+    max_store_bytes: int
+    shutdown_grace: float
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str
+    jsonl: bool
+    jsonl_rotate: str
+    jsonl_max_bytes: int
+    flush_interval: float
+    fsync: bool
+    queue_limit: int
+    retry_for: float
+    spool_max_bytes: int
+
+
+@dataclass(frozen=True)
+class EnrichSettings:
+    enabled: bool
+    resolver: str
+    dns_timeout: float
+    dnsbl_zones: list[str]
+    cache_ttl: float
+    concurrency: int
+    helo_lookups_per_session: int
+    helo_lookups_per_source: int
+    city_db: str
+    asn_db: str
+    p0f_socket: str
+    p0f_delay: float
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    user: str
+    quiet: bool
+    log_level: str
+
+
+# One dataclass per table of OPTIONS; tests/test_config.py checks that fields and options agree.
+SECTIONS: dict[str, type] = {
+    "sensor": SensorSettings, "smtp": SmtpSettings, "tls": TlsSettings, "limits": LimitsSettings,
+    "store": StoreSettings, "enrich": EnrichSettings, "run": RunSettings,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The merged configuration, typed: `settings.limits.idle_timeout`, and where each value came from."""
+
+    sensor: SensorSettings
+    smtp: SmtpSettings
+    tls: TlsSettings
+    limits: LimitsSettings
+    store: StoreSettings
+    enrich: EnrichSettings
+    run: RunSettings
+    sources: dict[tuple[str, str], str]
+    warnings: list[str]  # what the configuration's reader should be told
+
+    @classmethod
+    def from_values(cls, values: Mapping[tuple[str, str], Any], sources: dict[tuple[str, str], str],
+                    warnings: list[str] | None = None) -> Settings:
+        sections = {table: section(**{key: value for (t, key), value in values.items() if t == table})
+                    for table, section in SECTIONS.items()}
+        return cls(**sections, sources=sources, warnings=list(warnings or ()))
 
     def value(self, table: str, key: str) -> Any:
-        return self._values[(table, key)]
+        return getattr(getattr(self, table), key)
+
+    @property
+    def store_url(self) -> str:
+        """Where the records go: [store] url, or DATA_DIR/relaypot.sqlite."""
+        return self.store.url or f"sqlite:///{Path(self.sensor.data_dir).resolve() / 'relaypot.sqlite'}"
 
     def as_toml(self) -> str:
         lines = []
@@ -123,18 +222,10 @@ class Settings:
             for option in OPTIONS:
                 if option.table != table:
                     continue
-                value = self._values[(table, option.key)]
+                value = self.value(table, option.key)
                 lines.append(f"{option.key} = {_toml_value(value)}  # {self.sources[(table, option.key)]}")
             lines.append("")
         return "\n".join(lines)
-
-
-class _Table:
-    def __init__(self, values: Mapping[str, Any]) -> None:
-        self.__dict__.update(values)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("settings are read-only")
 
 
 def _toml_value(value: Any) -> str:
@@ -169,9 +260,7 @@ def load(config_file: str | None = None, environ: Mapping[str, str] | None = Non
                                from_text=isinstance(value, str) and option.kind != "str")
         sources[key] = "command line"
     _check(values, sources)
-    settings = Settings(values, sources)
-    settings.warnings = warnings
-    return settings
+    return Settings.from_values(values, sources, warnings)
 
 
 def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
@@ -227,8 +316,8 @@ def _convert(option: Option, value: Any, where: str, from_text: bool) -> Any:
     if kind == "bool":
         if isinstance(value, bool):
             return value
-        if from_text and isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            return value.lower() in ("1", "true", "yes", "on")
+        if from_text and isinstance(value, str) and value.lower() in _TRUE + _FALSE:
+            return value.lower() in _TRUE
         raise fail("true or false")
     if kind == "list":
         if from_text and isinstance(value, str):
@@ -255,21 +344,22 @@ def _convert(option: Option, value: Any, where: str, from_text: bool) -> Any:
         if isinstance(value, bool):
             raise fail("a number of seconds")
         if isinstance(value, (int, float)):
-            number = float(value)
+            seconds = float(value)
         elif from_text and isinstance(value, str):
             try:
-                number = float(value)
+                seconds = float(value)
             except ValueError:
                 raise fail("a number of seconds") from None
         else:
             raise fail("a number of seconds")
-        if number < 0:
+        if seconds < 0:
             raise fail("a number of zero or more")
-        return number
+        return seconds
     raise AssertionError(kind)
 
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 
 
 def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], str]) -> None:
@@ -334,7 +424,7 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
 
 def parse_server(spec: str, default_port: int = 53) -> tuple[str, int]:
     """`192.0.2.53`, `127.0.0.1:5353`, `[::1]:53` → (address, port)."""
-    if spec.startswith("[") or spec.count(":") <= 1 and ":" in spec:
+    if spec.startswith("[") or (spec.count(":") <= 1 and ":" in spec):
         return parse_listen(spec)
     try:
         ipaddress.ip_address(spec)

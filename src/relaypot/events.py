@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import orjson
+
+from relaypot.escape import clean_text, escape_invisible
 
 EVENT_TYPES: dict[str, type[Event]] = {}
 
@@ -315,37 +316,6 @@ def _add_fields(event: Event, out: dict[str, Any]) -> None:
             out[key] = [b64(v).decode("ascii") for v in value]
 
 
-# What JSON encoders leave raw but a terminal acts on or hides: DEL, the C1 controls (U+009B is a
-# CSI, like ESC [), and the format characters (Cf: bidi overrides that reorder what follows,
-# zero-width characters) and line/paragraph separators (Zl, Zp). A superset of those categories as
-# of Unicode 15 (tests/test_events.py checks it against the running Python's database).
-INVISIBLE = re.compile(
-    "[\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
-    "\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
-    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
-)
-
-
-def _u_escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    code -= 0x10000  # JSON writes an astral character as a surrogate pair
-    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
-
-
-def escape_invisible_text(text: str) -> str:
-    """JSON text with every INVISIBLE character \\u-escaped (the same JSON value, shown safely)."""
-    return INVISIBLE.sub(_u_escape, text)
-
-
-def escape_invisible(encoded: bytes) -> bytes:
-    """`escape_invisible_text` for UTF-8 JSON bytes; ASCII without DEL (nearly every record) passes as is."""
-    if encoded.isascii() and b"\x7f" not in encoded:
-        return encoded
-    return escape_invisible_text(encoded.decode("utf-8")).encode("utf-8")
-
-
 def json_safe(value: Any) -> Any:
     """`value` with every string in it made valid UTF-8, for a JSON encoder that refuses surrogates."""
     if isinstance(value, str):
@@ -355,17 +325,6 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, dict):
         return {clean_text(str(k)): json_safe(v) for k, v in value.items()}
     return value
-
-
-def clean_text(text: str) -> str:
-    """Attacker text decoded with surrogateescape holds lone surrogates; JSON and SQL want valid UTF-8."""
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def record_from_dict(data: dict[str, Any]) -> Record:

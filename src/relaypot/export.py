@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
-from typing import IO, Any, Iterator
+from collections.abc import Iterator
+from typing import IO, Any
 
 import orjson
 
 from relaypot.analysis.queries import Scope
-from relaypot.events import clean_text, escape_invisible
-from relaypot.render.escape import spreadsheet, terminal
+from relaypot.escape import clean_text, escape_invisible, spreadsheet, terminal
 from relaypot.storage.database import Database
 
 TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {

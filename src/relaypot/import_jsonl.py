@@ -9,16 +9,18 @@ a file twice, or a file that overlaps the store, adds nothing twice.
 from __future__ import annotations
 
 import gzip
+import io
 import sys
 import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Mapping, Sequence
 
 import orjson
 
 from relaypot.errors import StorageError
-from relaypot.events import Record, clean_text, record_from_dict
+from relaypot.escape import clean_text
+from relaypot.events import Record, record_from_dict
 from relaypot.sinks.sql import SqlSink
 
 BATCH = 5000
@@ -90,8 +92,10 @@ def _records(path: Path, summary: ImportSummary, offset: int = 0) -> Iterator[tu
             summary.skip(f"{path.name}", f"unreadable from here on: {exc}")
 
 
-def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+def _open(path: Path) -> io.BufferedIOBase:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")
+    return path.open("rb")
 
 
 def _check_identity(data: object) -> None:

@@ -20,10 +20,10 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
+from relaypot.escape import log_error
 from relaypot.events import Event, Record
-from relaypot.render.escape import log_error
 from relaypot.sinks.base import Sink
 from relaypot.sinks.jsonl import JsonlSink
 from relaypot.spool import Spool, SpoolFull
@@ -73,7 +73,7 @@ def name_os_thread(name: str) -> None:
 class Recorder:
     """Binds one session's identity once; the attacker can never supply it."""
 
-    __slots__ = ("bus", "session", "sensor", "src_ip", "seq")
+    __slots__ = ("bus", "sensor", "seq", "session", "src_ip")
 
     def __init__(self, bus: EventBus, session: str, sensor: str, src_ip: str) -> None:
         self.bus = bus
@@ -148,7 +148,7 @@ class SinkWorker:
             self._replay()
         try:
             self.sink.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("sink %s failed to close", self.sink.name)
 
     def _drain(self) -> None:
@@ -159,7 +159,7 @@ class SinkWorker:
             while self.queue and len(batch) < self.batch_size:
                 batch.append(self.queue.popleft())
             kept = self._write(batch)
-            self.bus._maybe_uncongested()
+            self.bus.sink_progressed()
             if not kept:
                 break
 
@@ -180,7 +180,7 @@ class SinkWorker:
                     self.failing = False
                     log.warning("sink %s writes again", self.sink.name)
                 return True
-            except Exception as exc:  # noqa: BLE001 (one failing sink must not stop the rest)
+            except Exception as exc:
                 self.failures += 1
                 if self.failures == 1 or self.failures % 100 == 0:
                     # One line: a store that is away is an outage to report, not a bug to trace.
@@ -306,7 +306,7 @@ class EventBus:
         for listener in self.listeners:
             try:
                 listener(record)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("event listener failed")
 
     def commit(self) -> None:
@@ -340,7 +340,7 @@ class EventBus:
             self.journal_dropped += lost
             log.error("gave up %d records that %s could not take (%d so far): the disk is still full",
                       lost, journal.path, self.journal_dropped)
-        self._maybe_uncongested()
+        self.sink_progressed()
         self._tick = self._loop.call_later(self.flush_interval, self._commit_tick)
 
     def close_journal(self) -> None:
@@ -356,7 +356,8 @@ class EventBus:
         """Call `callback` in the loop once the queues are back under the low-water mark."""
         self._on_drained.append(callback)
 
-    def _maybe_uncongested(self) -> None:
+    def sink_progressed(self) -> None:
+        """A sink wrote a batch (any thread): end the congestion once every queue is low."""
         if not self.congested or any(len(w.queue) > self.low_water for w in self.workers):
             return
         if self.journal is not None and self.journal.pending_bytes > JOURNAL_MEMORY // 2:

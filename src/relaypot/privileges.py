@@ -15,8 +15,8 @@ import logging
 import os
 import pkgutil
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from relaypot import datadir
 from relaypot.errors import ConfigError

@@ -5,18 +5,25 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 from relaypot.config import Settings
-from relaypot.events import record_from_dict
-from relaypot.render.escape import terminal
+from relaypot.escape import terminal
+from relaypot.events import (
+    Auth,
+    Command,
+    MessageReceived,
+    SessionClosed,
+    SessionOpened,
+    Tls,
+    Violation,
+    record_from_dict,
+)
 from relaypot.storage.database import Database
 
 
 def transcript_lines(settings: Settings, session_id: str) -> Iterator[str]:
-    from relaypot.app import store_url  # noqa: PLC0415
-
-    db = Database(store_url(settings), must_exist=True)
+    db = Database(settings.store_url, must_exist=True)
     try:
         rows = db.query("SELECT payload FROM events WHERE session_id = ? ORDER BY seq", (session_id,))
     finally:
@@ -48,28 +55,27 @@ def _server(text: str) -> Iterator[str]:
 def _lines(data: dict) -> Iterator[str]:
     record = record_from_dict(data)
     event = record.event
-    kind = record.kind
-    if kind == "session.opened":
+    if isinstance(event, SessionOpened):
         yield (f"# session {record.session} from {record.src_ip}:{event.src_port} to "
                f"{event.dst_ip}:{event.dst_port}, persona {event.persona}, at {record.ts}")
         if event.banner:
             yield from _server(event.banner)
-    elif kind == "smtp.command":
+    elif isinstance(event, Command):
         yield _client(event.raw_line)
         yield from _server(event.reply)
-    elif kind == "smtp.auth":
+    elif isinstance(event, Auth):
         for raw, reply in zip(event.raw_responses[-len(event.replies):] if event.replies else (), event.replies):
             yield _client(raw) + _decoded(raw)
             yield from _server(reply)
         yield (f"# AUTH {event.mechanism} {event.outcome}: user {terminal(event.username)}, password "
                f"{terminal(event.password)}" + (f", {terminal(event.response, 200)}" if event.response else ""))
-    elif kind == "smtp.message":
+    elif isinstance(event, MessageReceived):
         yield f"C: <message: {event.size} bytes, sha256 {event.sha256}, stored as {event.path}>"
         yield from _server(event.reply)
-    elif kind == "smtp.tls":
+    elif isinstance(event, Tls):
         yield f"# TLS {event.outcome} {event.version or ''} {event.cipher or ''} {terminal(event.error)}".rstrip()
-    elif kind == "smtp.violation":
+    elif isinstance(event, Violation):
         yield f"# violation {event.violation}: {terminal(event.detail)}"
-    elif kind == "session.closed":
+    elif isinstance(event, SessionClosed):
         yield (f"# closed: {event.reason} after {event.duration:.3f}s, {event.commands} commands, "
                f"{event.messages} messages, {event.bytes_in} bytes in, {event.bytes_out} bytes out")

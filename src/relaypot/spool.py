@@ -15,11 +15,11 @@ import itertools
 import logging
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
+from relaypot.escape import log_error
 from relaypot.events import Record
-from relaypot.render.escape import log_error
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from analysis import attackers
-from relaypot.analysis.classify import HELO_CLASSES
+from relaypot.judgements.classify import HELO_CLASSES
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "report.md"
 
@@ -268,7 +268,7 @@ def test_csv_export_neutralises_formulas(recorded):
     """A subject starting with = is exported as text; the JSON lines keep it exact."""
     result = relaypot("export", "messages", "--format", "csv", "--data-dir", str(recorded.data_dir))
     rows = list(csv.DictReader(io.StringIO(result.stdout.decode())))
-    hostile = [r for r in rows if r["src_ip"] == attackers.HOSTILE][0]
+    hostile = next(r for r in rows if r["src_ip"] == attackers.HOSTILE)
     assert hostile["subject"] == "'" + attackers.HOSTILE_SUBJECT
     assert all(not r[k].startswith(("=", "+", "-", "@")) for r in rows for k in r if r[k])
     lines = relaypot("export", "messages", "--format", "jsonl", "--data-dir", str(recorded.data_dir)).stdout
@@ -347,7 +347,8 @@ def test_findings_name_sessions_to_replay(recorded, report, tmp_path):
         assert ids == sorted(ids) and 1 <= len(ids) <= 3
         assert all(stored(i)[0] == attackers.SCANNER and stored(i)[1] == 1 for i in ids)
     for finding in [*report["credentials"]["pairs"], *report["credentials"]["usernames"]]:
-        assert finding["example_sessions"] and all(stored(i)[0] == attackers.GUESSER for i in finding["example_sessions"])
+        examples = finding["example_sessions"]
+        assert examples and all(stored(i)[0] == attackers.GUESSER for i in examples)
     for source in report["sources"]:
         assert source["example_sessions"] and all(stored(i)[0] == source["src_ip"] for i in source["example_sessions"])
     for campaign in report["spam"]["campaigns_by_subject"]:

@@ -11,6 +11,7 @@ import sys
 
 from dns_server import SERVFAIL, FakeDns
 from geo_fixture import write_geo
+
 from support import fetch
 
 SOURCES = ("127.0.0.11", "127.0.0.14")

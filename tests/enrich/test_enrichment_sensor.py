@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from dns_server import SILENCE, FakeDns
 from geo_fixture import write_geo
 from p0f_support import p0f_available, running_p0f, windows_xp_syn
@@ -187,8 +186,8 @@ def test_attacker_chosen_helo_names_cost_a_bounded_number_of_queries(sensor_fact
                     smtp.ehlo(f"s{session}-{n}.example.net")
         sensor.wait_for("session.closed", 6)
         time.sleep(2)
-        asked = {name for name, rdtype in dns.questions if name.endswith(".example.net") and "canary" in name
-                 or name.startswith("s") and name.endswith(".example.net")}
+        asked = {name for name, rdtype in dns.questions if (name.endswith(".example.net") and "canary" in name)
+                 or (name.startswith("s") and name.endswith(".example.net"))}
         assert len([n for n in asked if n.startswith("canary")]) == 2
         assert len(asked) == 5  # two in the first session, three more for the source, then none
         assert len([q for q in dns.questions if q[1] == "PTR"]) == 1

@@ -3,7 +3,7 @@ failed lookup erases nothing."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from relaypot.events import DnsblResult, GeoFound, HeloDns, OsFingerprint, Record, ReverseDns
 from relaypot.sinks.sql import SqlSink
@@ -56,6 +56,7 @@ def test_source_facts_merge_by_group(store_url):
 def test_helo_names_keep_the_name_as_sent(store_url):
     db = store(store_url, [rec(1, HeloDns(for_session="a", name="Relay.Example.NET", resolves=True,
                                          addresses=("192.0.2.1",), matches_peer=False)),
-                          rec(2, HeloDns(for_session="b", name="relay.example.net", resolves=False, matches_peer=False))])
+                          rec(2, HeloDns(for_session="b", name="relay.example.net", resolves=False,
+                                         matches_peer=False))])
     assert db("SELECT name, resolves FROM helo_names ORDER BY name") == [
         ("Relay.Example.NET", 1), ("relay.example.net", 0)]

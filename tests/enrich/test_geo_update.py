@@ -13,8 +13,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from geo_fixture import write_geo
+
 from relaypot.enrich.geo import Geo
 from relaypot.enrich.geo_update import months
 

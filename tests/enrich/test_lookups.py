@@ -6,11 +6,11 @@ import asyncio
 import ipaddress
 
 import pytest
+from dns_server import SERVFAIL, SILENCE, FakeDns
+from geo_fixture import write_geo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dns_server import SERVFAIL, SILENCE, FakeDns
-from geo_fixture import write_geo
 from relaypot.enrich import dnsbl, names
 from relaypot.enrich.geo import Geo
 from relaypot.enrich.resolver import Resolver

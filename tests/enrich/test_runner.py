@@ -62,7 +62,7 @@ def test_sources_are_asked_once_while_fresh_and_pending_lookups_are_bounded():
         await runner.close()
         return slow, bus, runner
 
-    slow, bus, runner = asyncio.run(main())
+    _slow, bus, _runner = asyncio.run(main())
     assert [r.src_ip for r in bus.records] == ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
     assert bus.records[0].event.for_session == f"{0:024x}" and len({r.session for r in bus.records}) == 3
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib.util
 from concurrent.futures import ThreadPoolExecutor
 
-from support import REFERENCE
 from personas.test_personas import POSTFIX_REFERENCE, expected_from_reference, normalize, unesc
+from support import REFERENCE
 
 
 def load_battery():

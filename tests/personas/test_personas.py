@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from support import REFERENCE
 from relaypot.errors import PersonaError
 from relaypot.personas import model
 from relaypot.protocol.outputs import Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.session import Session
 from relaypot.protocol.settings import SessionSettings
 from relaypot.protocol.transcript import render, scripted
+from support import REFERENCE
 
 SESSION_SOURCE = Path(model.__file__).parents[1] / "protocol" / "session.py"
 
@@ -24,12 +24,12 @@ SESSION_SOURCE = Path(model.__file__).parents[1] / "protocol" / "session.py"
 # recipient (open-relay emulation) and so answers VRFY for every user. Each entry: probe → the
 # reply the honeypot gives instead of the real one.
 DELIBERATE = {
-    "vrfy_nosuchuser": [(b"550 5.1.1 <nosuchuser>: Recipient address rejected: User unknown in local recipient table\r\n",
+    "vrfy_nosuchuser": [(b"550 5.1.1 <nosuchuser>: Recipient address rejected: User unknown in local recipient table\r\n",  # noqa: E501 (the server's line, whole)
                          b"252 2.0.0 nosuchuser\r\n")],
-    "rcpt_unknown_local": [(b"550 5.1.1 <nosuchuser@mail.example.com>: Recipient address rejected: User unknown in local recipient table\r\n",
+    "rcpt_unknown_local": [(b"550 5.1.1 <nosuchuser@mail.example.com>: Recipient address rejected: User unknown in local recipient table\r\n",  # noqa: E501 (the server's line, whole)
                             b"250 2.1.5 Ok\r\n")],
     "rcpt_relay": [(b"454 4.7.1 <victim@example.net>: Relay access denied\r\n", b"250 2.1.5 Ok\r\n")],
-    "pipelined": [(b"550 5.1.1 <nosuchuser@mail.example.com>: Recipient address rejected: User unknown in local recipient table\r\n",
+    "pipelined": [(b"550 5.1.1 <nosuchuser@mail.example.com>: Recipient address rejected: User unknown in local recipient table\r\n",  # noqa: E501 (the server's line, whole)
                    b"250 2.1.5 Ok\r\n"),
                   (b"454 4.7.1 <victim@example.net>: Relay access denied\r\n", b"250 2.1.5 Ok\r\n")],
 }
@@ -84,7 +84,7 @@ POSTFIX_REFERENCE = json.loads((REFERENCE / "postfix-3.7.11-dovecot-sasl.json").
 @pytest.mark.parametrize("conversation", POSTFIX_REFERENCE, ids=[c["name"] for c in POSTFIX_REFERENCE])
 def test_postfix_persona_matches_the_real_server_byte_for_byte(conversation):
     """Every probe of the 67-probe battery gets the bytes real Postfix+Dovecot sent (queue ids aside)."""
-    got, delays = replay(model.load("postfix"), conversation)
+    got, _delays = replay(model.load("postfix"), conversation)
     assert got == expected_from_reference(conversation)
 
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import Driver
-from relaypot.protocol.commands import BAD_ADDRESS, SYNTAX, Path, domain_of, parse_path
+from relaypot.protocol.commands import BAD_ADDRESS, SYNTAX, Path, parse_path
 from support import make_session
 
 
@@ -52,8 +52,3 @@ def test_parse_path_never_raises(argument):
     result = parse_path(argument, "TO", True)
     assert isinstance(result, Path) or result in (SYNTAX, BAD_ADDRESS)
 
-
-def test_domain_of():
-    """The domain is lower-cased; a bare local part has none."""
-    assert domain_of("Bob@Example.NET") == "example.net"
-    assert domain_of("postmaster") == ""

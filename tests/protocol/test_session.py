@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from support import make_session
 from helpers import Driver, feed_chunks
+from support import make_session
 
 SPAM = (
     b"EHLO localhost\r\n"
@@ -154,7 +154,8 @@ def test_dot_stuffing_is_undone_and_end_of_data_found_across_reads():
     """RFC 5321 §4.5.2: leading dots are unstuffed; the end marker may arrive split over reads."""
     body = b"line one\r\n..a line that began with one dot\r\n..\r\nlast line\r\n"
     session = make_session("postfix")
-    d = feed_chunks(session, b"EHLO a.example\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n" + body + b".\r\nNOOP\r\n",
+    d = feed_chunks(session, b"EHLO a.example\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"
+                    + body + b".\r\nNOOP\r\n",
                     [70, 3, 1, 1, 1, 1, 20])
     assert d.delivered[0].body == b"line one\r\n.a line that began with one dot\r\n.\r\nlast line\r\n"
     assert d.codes()[-1] == 250 and d.replies[-1].data == b"250 2.0.0 Ok\r\n"
@@ -275,7 +276,8 @@ def test_auth_login_is_captured_exactly_and_refused_with_the_persona_535():
 
 def test_postfix_auth_failure_is_delayed_like_dovecot():
     """Dovecot answers a failed authentication after 2 s; the reply carries that delay."""
-    d = Driver(make_session("postfix")).feed(b"EHLO a.example\r\nAUTH PLAIN " + base64.b64encode(b"\0bob\0pw") + b"\r\n")
+    plain = base64.b64encode(b"\0bob\0pw")
+    d = Driver(make_session("postfix")).feed(b"EHLO a.example\r\nAUTH PLAIN " + plain + b"\r\n")
     assert d.replies[-1].data == b"535 5.7.8 Error: authentication failed: (reason unavailable)\r\n"
     assert d.replies[-1].delay == 2.0
     auth = d.of("smtp.auth")[0]
@@ -298,7 +300,8 @@ def test_auth_plain_in_two_steps_cancel_and_bad_base64():
 
 def test_unadvertised_mechanism_is_refused_but_its_inline_credentials_are_kept():
     """AUTH PLAIN to Exchange (which offers only GSSAPI NTLM LOGIN) is refused; the credentials are recorded."""
-    d = Driver(make_session("exchange2000")).feed(b"EHLO x\r\nAUTH PLAIN " + base64.b64encode(b"\0root\0toor") + b"\r\n")
+    plain = base64.b64encode(b"\0root\0toor")
+    d = Driver(make_session("exchange2000")).feed(b"EHLO x\r\nAUTH PLAIN " + plain + b"\r\n")
     assert d.replies[-1].data == b"504 5.7.4 Unrecognized authentication type\r\n"
     auth = d.of("smtp.auth")[0]
     assert (auth.advertised, auth.outcome, auth.username, auth.password) == (False, "unsupported", "root", "toor")

@@ -73,7 +73,7 @@ def test_a_drip_of_bytes_does_not_hold_a_connection(sensor_factory, loop):
                 sock.sendall(b"a")
                 sock.settimeout(0.01)
                 data = sock.recv(1024)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 data = b""

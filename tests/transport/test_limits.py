@@ -91,7 +91,7 @@ def test_the_users_own_certificate_is_served(sensor_factory, tmp_path):
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "operator-cert.example")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(7).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
             .sign(key, hashes.SHA256()))
@@ -104,7 +104,7 @@ def test_the_users_own_certificate_is_served(sensor_factory, tmp_path):
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     with smtplib.SMTP(*sensor.address, timeout=10) as client:
-        code, text = client.ehlo("x.example")
+        _code, text = client.ehlo("x.example")
         assert b"STARTTLS" in text
         assert client.starttls(context=context)[0] == 220
         served = x509.load_der_x509_certificate(client.sock.getpeercert(binary_form=True))

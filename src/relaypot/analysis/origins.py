@@ -69,10 +69,10 @@ def fold(sessions_by_source: dict[str, int], data: dict[str, Any], top: int) -> 
     cities: dict[tuple[str, str | None], list[int]] = {}
     networks: dict[tuple[int, str | None], list[int]] = {}
     systems: dict[str, list[int]] = {}
-    rdns = Counter()
-    zones: dict[str, Counter] = {}
-    listed_sources = []
-    statuses = Counter()
+    rdns: Counter[str] = Counter()
+    zones: dict[str, Counter[str]] = {}
+    listed_sources: list[dict[str, Any]] = []
+    statuses: Counter[str] = Counter()
     enriched = 0
     for ip, n in sessions_by_source.items():
         fact = data["facts"].get(ip)
@@ -95,7 +95,7 @@ def fold(sessions_by_source: dict[str, int], data: dict[str, Any], top: int) -> 
         statuses[dnsbl_status(verdicts, data["dnsbl_zones"])] += 1
         if verdicts:
             listing = []
-            for zone, (listed, error) in verdicts.items():
+            for zone, (listed, _error) in verdicts.items():
                 counts = zones.setdefault(zone, Counter())
                 counts["asked"] += 1
                 counts["listed"] += listed == 1

@@ -8,8 +8,9 @@ every pass over a table costs seconds, so each query answers as much as one pass
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from relaypot.storage.database import Database
 
@@ -262,7 +263,7 @@ class Queries:
         """A session for the first and for the last subject (byte order) of a subject template:
         each an index lookup on (subject_template, subject), then the ties on that subject."""
         join, where, params = self.scope.records("m")
-        found = set()
+        found: set[str] = set()
         for pick in ("min", "max"):
             subject = self.q(f"SELECT {pick}(m.subject) FROM messages m{join} WHERE m.subject_template = ? "
                              f"AND {where}", [template, *params])[0][0]

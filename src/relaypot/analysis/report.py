@@ -9,17 +9,19 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from relaypot.analysis import origins
-from relaypot.analysis.classify import HELO_CLASSES, classify_helo
-from relaypot.analysis.derive import Deriver
 from relaypot.analysis.policies import DNS_POLICIES, POLICIES
 from relaypot.analysis.queries import Queries, Scope
-from relaypot.personas.model import KNOWN_VERBS
+from relaypot.judgements.addresses import our_domains
+from relaypot.judgements.classify import HELO_CLASSES, classify_helo
+from relaypot.judgements.derive import Deriver
+from relaypot.protocol.vocabulary import KNOWN_VERBS
 from relaypot.storage.database import Database
 
 SCHEMA = 2
@@ -79,10 +81,10 @@ def _sources_with_examples(q: Queries, top: int) -> tuple[list[tuple], dict[str,
     for ip, cls, _, first, last, *_ in rows:
         firsts[ip] = min(firsts.get(ip, (first, cls)), (first, cls))
         lasts[ip] = max(lasts.get(ip, (last, cls)), (last, cls))
-    found = {}
+    found: dict[str, list[str]] = {}
     for ip in _busiest(rows, top):
         ends = {q.session_started(ip, cls, start) for start, cls in (firsts[ip], lasts[ip])}
-        found[ip] = sorted(ends - {None})
+        found[ip] = sorted(end for end in ends if end is not None)
     return rows, found
 
 
@@ -169,19 +171,6 @@ def _parse(ts: str) -> datetime:
     return datetime.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")
 
 
-def our_domains(configured: tuple[str, ...], hostnames: list[str]) -> tuple[str, ...]:
-    """Configured domains, or each announced host name and its parent domain (mail.example.com, example.com)."""
-    if configured:
-        return tuple(sorted({d.lower().rstrip(".") for d in configured}))
-    found = set()
-    for host in hostnames:
-        host = host.lower().rstrip(".")
-        found.add(host)
-        if host.count(".") >= 2:
-            found.add(host.split(".", 1)[1])
-    return tuple(sorted(found))
-
-
 def _helo_top(q: Queries, top: int) -> tuple[list[tuple], dict[str | None, int]]:
     rows = q.helo_top(top)
     return rows, q.helo_sources([name for _, name, _ in rows if name is not None])
@@ -210,13 +199,14 @@ def assemble(r: dict[str, Any], options: Options, first: str | None, last: str |
              width: int) -> dict[str, Any]:
     o = _overview(r["overview"], width)
     enrichment = r["enrichment"]
-    sources = _per_source(*r["per_source"], options.top, enrichment)
-    ours = our_domains(options.our_domains, sorted(o["hostnames"]))
+    rows, example_sessions = r["per_source"]
+    sources = _per_source(rows, example_sessions, options.top, enrichment)
+    ours = tuple(sorted(our_domains(options.our_domains, o["hostnames"])))
     activity_sources = dict(r["activity"])
     times = buckets(first, last, width)
     return {
         "relaypot_report": SCHEMA,
-        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "filters": {"since": options.scope.since, "until": options.scope.until, "sensor": options.scope.sensor,
                     "listener": options.scope.listener},
         "sessions": o["sessions"],
@@ -248,7 +238,8 @@ def assemble(r: dict[str, Any], options: Options, first: str | None, last: str |
 def _overview(rows: list[tuple], width: int) -> dict[str, Any]:
     """Fold the one-pass overview rows (per hour) into totals, facets, buckets, classes and shapes."""
     o: dict[str, Any] = {"sessions": 0, "messages": 0, "relaying": 0, "sensors": Counter(), "listeners": Counter(),
-                         "hostnames": set(), "addresses": set(), "buckets": {}, "classes": dict.fromkeys(HELO_CLASSES, 0),
+                         "hostnames": set(), "addresses": set(), "buckets": {},
+                         "classes": dict.fromkeys(HELO_CLASSES, 0),
                          "syntax": dict.fromkeys(HELO_CLASSES, 0), "verbs": Counter(), "over_time": {},
                          "peer_equal": 0, "peer_other": 0, "shapes": Counter()}
     for hour, cls, syn, verb, shape, sensor, listener, hostname, dst_ip, n, messages, relay, equal, other in rows:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
-from relaypot.analysis.classify import classify_helo
 from relaypot.config import Settings
 from relaypot.enrich import dnsbl, names, p0f
-from relaypot.enrich.resolver import Resolver, preload as preload_dns
 from relaypot.enrich.geo import Geo, default_database
+from relaypot.enrich.resolver import Resolver
+from relaypot.enrich.resolver import preload as preload_dns
 from relaypot.events import DnsblResult, Event, GeoFound, HeloDns, OsFingerprint, ReverseDns
+from relaypot.judgements.classify import classify_helo
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +52,8 @@ class GeoEnricher:
         self.geo.place("8.8.8.8")  # iptocc reads its registry data on the first global address
 
     async def enrich(self, target: Target) -> list[Event]:
-        place = self.geo.place(target.src_ip)
-        found = {name: getattr(place, name) for name in place.__slots__}  # the event's fields, by the same names
-        if all(value is None for value in found.values()):
-            return []
-        return [GeoFound(for_session=target.session, **found)]
+        place = self.geo.place(target.src_ip, target.session)
+        return [] if place == GeoFound(for_session=target.session) else [place]
 
 
 class ReverseDnsEnricher:

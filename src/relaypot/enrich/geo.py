@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +11,9 @@ import iptocc
 import maxminddb
 
 from relaypot.errors import ConfigError
+from relaypot.events import GeoFound
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Place:
-    country: str | None = None
-    country_source: str | None = None
-    city: str | None = None
-    region: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    asn: int | None = None
-    organisation: str | None = None
-    network: str | None = None
 
 
 def _open(path: str | None, what: str) -> Any:
@@ -51,11 +38,12 @@ class Geo:
         self.city = _open(city_db, "city_db")
         self.asn = _open(asn_db, "asn_db")
 
-    def place(self, address: str) -> Place:
+    def place(self, address: str, for_session: str = "") -> GeoFound:
+        """Where `address` is, as the record that says so (every field None: nothing known)."""
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
-            return Place()
+            return GeoFound(for_session=for_session)
         country = source = city = region = network = organisation = None
         latitude = longitude = asn = None
         if self.city is not None:
@@ -79,7 +67,8 @@ class Geo:
             # Registry delegation data shipped inside iptocc: no download, no account.
             country = iptocc.country_code(address)
             source = "registry" if country else None
-        return Place(country, source, city, region, latitude, longitude, asn, organisation, network)
+        return GeoFound(for_session=for_session, country=country, country_source=source, city=city, region=region,
+                        latitude=latitude, longitude=longitude, asn=asn, organisation=organisation, network=network)
 
     def close(self) -> None:
         for reader in (self.city, self.asn):

@@ -8,9 +8,10 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import maxminddb
 
@@ -80,13 +81,14 @@ def _download(url: str, directory: Path) -> Path:
     try:
         with response, os.fdopen(fd, "wb") as out:
             expected = response.headers.get("Content-Length")
-            unpacked = gzip.GzipFile(fileobj=_Counting(response, url))
+            counted = _Counting(response, url)
+            unpacked = gzip.GzipFile(fileobj=counted)
             try:
                 written = _copy(unpacked, out, url)
             except (OSError, EOFError, gzip.BadGzipFile) as exc:
                 raise RelaypotError(f"geo update: {url} is not a complete gzip file: {exc}") from None
-        if expected is not None and unpacked.fileobj.count != int(expected):  # type: ignore[union-attr]
-            raise RelaypotError(f"geo update: {url}: got {unpacked.fileobj.count} bytes of {expected}")
+        if expected is not None and counted.count != int(expected):
+            raise RelaypotError(f"geo update: {url}: got {counted.count} bytes of {expected}")
         if written == 0:
             raise RelaypotError(f"geo update: {url} is empty")
         return staged
@@ -98,7 +100,7 @@ def _download(url: str, directory: Path) -> Path:
 class _Counting:
     """The compressed stream, counted and bounded."""
 
-    def __init__(self, raw, url: str) -> None:
+    def __init__(self, raw: Any, url: str) -> None:
         self.raw, self.url, self.count = raw, url, 0
 
     def read(self, size: int = -1) -> bytes:
@@ -107,6 +109,9 @@ class _Counting:
         if self.count > MAX_DOWNLOAD:
             raise RelaypotError(f"geo update: {self.url} is larger than {MAX_DOWNLOAD} bytes")
         return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        raise OSError("a download cannot seek")  # gzip seeks only to rewind, which it never does here
 
 
 def _copy(source, out, url: str) -> int:

@@ -64,13 +64,13 @@ async def ask(socket_path: str, address: str, timeout: float = 2.0) -> P0fAnswer
     """One query on a fresh connection (p0f serves a bounded number of API clients at once)."""
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(socket_path), timeout)
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         raise P0fError(f"cannot reach p0f at {socket_path}: {exc}") from None
     try:
         writer.write(query(address))
         await writer.drain()
         data = await asyncio.wait_for(reader.readexactly(RESPONSE.size), timeout)
-    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+    except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
         raise P0fError(f"p0f did not answer: {exc.__class__.__name__}") from None
     finally:
         writer.close()

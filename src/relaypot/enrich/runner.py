@@ -71,13 +71,13 @@ class EnrichmentRunner:
         self._semaphore: asyncio.Semaphore | None = None
 
     def __call__(self, record: Record) -> None:
-        kind = type(record.event)
-        if kind is SessionOpened and self.by_about["source"]:
+        event = record.event
+        if isinstance(event, SessionOpened) and self.by_about["source"]:
             if self.sources.claim(record.src_ip, time.monotonic()):
                 for enricher in self.by_about["source"]:
                     self._spawn(enricher, Target(record.src_ip, record.session))
-        elif kind is Helo and self.by_about["helo"]:
-            name = record.event.hostname
+        elif isinstance(event, Helo) and self.by_about["helo"]:
+            name = event.hostname
             now = time.monotonic()
             # Keyed as sent: the store joins a session's HELO to its lookup by the exact name.
             if name and self.helos.claim((name, record.src_ip), now):
@@ -86,7 +86,7 @@ class EnrichmentRunner:
                     return
                 for enricher in self.by_about["helo"]:
                     self._spawn(enricher, Target(record.src_ip, record.session, name))
-        elif kind is SessionClosed:
+        elif isinstance(event, SessionClosed):
             self._helo_sessions.pop(record.session, None)
 
     def _helo_allowed(self, session: str, src_ip: str, now: float) -> bool:
@@ -123,7 +123,7 @@ class EnrichmentRunner:
                 events = await enricher.enrich(target)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 (a broken lookup must not touch the sessions)
+            except Exception:
                 self.failures += 1
                 if self.failures == 1 or self.failures % 100 == 0:
                     log.exception("enricher %s failed (failure %d)", enricher.name, self.failures)
@@ -137,7 +137,7 @@ class EnrichmentRunner:
     async def close(self, grace: float = 2.0) -> None:
         """Let lookups in flight finish for `grace` seconds, then cancel the rest."""
         if self.tasks:
-            done, pending = await asyncio.wait(list(self.tasks), timeout=grace)
+            _done, pending = await asyncio.wait(list(self.tasks), timeout=grace)
             for task in pending:
                 task.cancel()
             if pending:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import string
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from relaypot.errors import PersonaError
+from relaypot.protocol.vocabulary import KNOWN_VERBS, frame_text, wire
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -18,13 +20,6 @@ DATA_DIR = Path(__file__).parent / "data"
 PLACEHOLDERS = frozenset(
     {"hostname", "domain", "date", "client_ip", "argument", "address", "mechanism", "queue_id",
      "size", "helo", "verb", "challenge", "netbios_name"}
-)
-
-# Verbs the session knows how to answer. A persona lists the subset its server implements;
-# the rest get the persona's `command.unknown` reply.
-KNOWN_VERBS = frozenset(
-    {"HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "EXPN",
-     "HELP", "ETRN", "TURN", "ATRN", "STARTTLS", "AUTH", "XEXCH50", "X-LINK2STATE"}
 )
 
 AUTH_MECHANISMS = frozenset({"PLAIN", "LOGIN", "CRAM-MD5", "NTLM", "GSSAPI"})
@@ -78,7 +73,7 @@ class ReplyTemplate:
     code: int
     lines: tuple[str, ...]
     fields: frozenset[str]
-    text: str | None = None
+    text: str = ""  # with `wire`: the ready-made text
     wire: bytes | None = None
 
     def render(self, values: Mapping[str, str]) -> tuple[str, bytes]:
@@ -87,28 +82,6 @@ class ReplyTemplate:
             return self.text, self.wire
         text = frame_text(self.code, [line.format_map(values) for line in self.lines])
         return text, wire(text)
-
-
-def frame_text(code: int, lines: list[str]) -> str:
-    """`250-first`, `250-…`, `250 last` joined by CRLF; attacker text cannot add a line."""
-    if len(lines) == 1:
-        line = lines[0]
-        if "\r" in line or "\n" in line:
-            line = line.replace("\r", " ").replace("\n", " ")
-        return f"{code} {line}"
-    last = len(lines) - 1
-    out = []
-    for i, line in enumerate(lines):
-        # A CR or LF inside echoed attacker text would forge an extra reply line.
-        if "\r" in line or "\n" in line:
-            line = line.replace("\r", " ").replace("\n", " ")
-        out.append(f"{code}{' ' if i == last else '-'}{line}")
-    return "\r\n".join(out)
-
-
-def wire(text: str) -> bytes:
-    """A reply's bytes: its text and the final CRLF; echoed undecodable bytes go back as they came."""
-    return (text + "\r\n").encode("utf-8", "surrogateescape") if text else b""
 
 
 def static_template(key: str, code: int, lines: tuple[str, ...]) -> ReplyTemplate:

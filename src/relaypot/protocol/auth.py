@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from relaypot.events import Auth
 from relaypot.personas.model import NtlmIdentity
@@ -107,9 +107,7 @@ class AuthExchange:
         if mech == "CRAM-MD5":
             self.username = decode(data).rpartition(" ")[0]
             # hashcat -m 10200 input: $cram_md5$<base64 challenge>$<base64 response>
-            response = "$cram_md5${}${}".format(
-                base64.b64encode(self.challenge).decode(), base64.b64encode(data).decode()
-            )
+            response = f"$cram_md5${base64.b64encode(self.challenge).decode()}${base64.b64encode(data).decode()}"
             return self._end("rejected", "auth.failed", response=response)
         if mech == "NTLM":
             return self._ntlm(data)

@@ -92,8 +92,3 @@ def parse_parameters(text: str) -> dict[str, str]:
             params[key.upper()] = value
     return params
 
-
-def domain_of(address: str) -> str:
-    """The domain of `user@domain` (lower-cased), or `""` for a bare local part or `<>`."""
-    at = address.rfind("@")
-    return address[at + 1 :].lower() if at >= 0 else ""

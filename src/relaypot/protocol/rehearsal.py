@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 import random
 import struct
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from relaypot.events import Event
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
@@ -80,7 +80,7 @@ def script(mechanisms: tuple[str, ...]) -> list[bytes]:
 def rehearse(settings: SessionSettings, store: Callable[[bytes], StoredMessage]) -> list[Event]:
     """Every event of the rehearsal conversation (TLS offered and started, messages stored by
     `store`); the settings' own randomness and queue ids are left untouched."""
-    settings = replace(settings, tls_available=True, rng=random.Random(0), queue_ids=None, clock=settings.clock)
+    settings = replace(settings, tls_available=True, rng=random.Random(0), clock=settings.clock)
     session = Session(settings, "192.0.2.1", 49152, "192.0.2.2", 25, "192.0.2.2:25")
     events: list[Event] = []
 

@@ -9,19 +9,28 @@ exception.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from relaypot.events import (
-    Command, Event, Helo, MailFrom, MessageReceived, RcptTo, SessionClosed, SessionOpened, Tls, Violation,
+    Command,
+    Event,
+    Helo,
+    MailFrom,
+    MessageReceived,
+    RcptTo,
+    SessionClosed,
+    SessionOpened,
+    Tls,
+    Violation,
 )
-from relaypot.personas.model import KNOWN_VERBS, frame_text, wire
 from relaypot.protocol.auth import AuthContext, AuthExchange, AuthStep, capture_unsupported
 from relaypot.protocol.commands import BAD_ADDRESS, Path, ascii_number, decode, parse_path
 from relaypot.protocol.data import find_end, line_ending_violations, unstuff
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.settings import SessionSettings
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, CONNECTED, DATA, GREETED, MAIL, PAUSED, RCPT
+from relaypot.protocol.vocabulary import KNOWN_VERBS, frame_text, wire
 
 Output = Reply | Event | StartTls | Deliver | Close
 
@@ -37,13 +46,53 @@ class Session:
 
     # Slots: ten thousand idle sessions should cost little memory, and attribute access less time.
     __slots__ = (
-        "settings", "persona", "behaviour", "replies", "limits", "client_ip", "client_port", "server_ip",
-        "server_port", "listener", "state", "mode", "tls_active", "helo", "mail_from", "rcpt_to", "commands",
-        "messages", "unknown", "bytes_in", "bytes_out", "started", "_buf", "_pos", "_crlf_only", "_overlong",
-        "_overlong_head", "_data_scanned", "_data_overflow", "_chunk_left", "_chunk_kind", "_chunk_last",
-        "_chunk_refusal", "_pending", "_message", "_message_dropped", "_auth", "_auth_replies",
-        "_seen_violations", "_close_reason", "_last_reply", "_shape", "progress", "_chunk_read", "backlog", "_held",
+        "_auth",
+        "_auth_replies",
+        "_buf",
+        "_chunk_kind",
+        "_chunk_last",
+        "_chunk_left",
+        "_chunk_read",
+        "_chunk_refusal",
+        "_close_reason",
+        "_crlf_only",
+        "_data_overflow",
+        "_data_scanned",
+        "_held",
+        "_last_reply",
+        "_message",
+        "_message_dropped",
         "_out_of_memory",
+        "_overlong",
+        "_overlong_head",
+        "_pending",
+        "_pos",
+        "_seen_violations",
+        "_shape",
+        "backlog",
+        "behaviour",
+        "bytes_in",
+        "bytes_out",
+        "client_ip",
+        "client_port",
+        "commands",
+        "helo",
+        "limits",
+        "listener",
+        "mail_from",
+        "messages",
+        "mode",
+        "persona",
+        "progress",
+        "rcpt_to",
+        "replies",
+        "server_ip",
+        "server_port",
+        "settings",
+        "started",
+        "state",
+        "tls_active",
+        "unknown",
     )
 
     def __init__(self, settings: SessionSettings, client_ip: str, client_port: int = 0,
@@ -463,6 +512,7 @@ class Session:
             code = self._send_key(out, "rcpt.too_many")
         else:
             # Open relay emulation: every recipient is accepted as deliverable; nothing is sent.
+            assert isinstance(self.rcpt_to, list)  # RCPT is refused before MAIL gives the list
             self.rcpt_to.append(address)
             self.state = RCPT
             code = self._send_key(out, "rcpt.ok", address=address)
@@ -707,6 +757,7 @@ class Session:
         if not first:  # the AUTH command's own reply is in its smtp.command event
             self._auth_replies.append(self._last_reply)
         if step.done:
+            assert step.event is not None  # the last step carries the exchange's record
             self._auth = None
             self.mode = COMMAND if self.mode != CLOSED else CLOSED
             out.append(replace(step.event, reply_code=code, replies=tuple(self._auth_replies)))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Callable
 
 from relaypot.personas.model import Persona, ReplyTemplate, static_template
 from relaypot.protocol.states import refusal_table
@@ -78,8 +78,8 @@ class SessionSettings:
     tls_available: bool = False
     clock: Callable[[], float] = field(default=lambda: 0.0)
     rng: random.Random = field(default_factory=random.Random)
-    queue_ids: QueueIds | None = None
-    memory: MessageMemory | None = None  # shared with other listeners' settings when given
+    queue_ids: QueueIds = field(init=False)  # drawn from rng
+    memory: MessageMemory = field(init=False)  # what this listener's sessions' messages may hold
     replies: dict[str, ReplyTemplate] = field(init=False)
     username_chars: frozenset[str] | None = field(init=False)
     refusals: dict[tuple[str, str], str] = field(init=False)
@@ -94,10 +94,8 @@ class SessionSettings:
         self.username_chars = frozenset(chars) if chars else None
         self.refusals = refusal_table(behaviour.mail_before_helo, behaviour.auth_before_helo)
         self.max_line = min(behaviour.max_line_length, self.limits.max_line_length)
-        if self.queue_ids is None:
-            self.queue_ids = QueueIds(self.rng)
-        if self.memory is None:
-            self.memory = MessageMemory(self.limits.max_message_memory)
+        self.queue_ids = QueueIds(self.rng)
+        self.memory = MessageMemory(self.limits.max_message_memory)
         self._ehlo_tails = {}
         for offered in (False, True):
             for active in (False, True):
@@ -137,7 +135,7 @@ def bind_replies(persona: Persona, hostname: str, domain: str) -> dict[str, Repl
 
 
 def format_date(when: float, style: str) -> str:
-    moment = datetime.fromtimestamp(when, timezone.utc)
+    moment = datetime.fromtimestamp(when, UTC)
     text = format_datetime(moment)  # "Sun, 11 Jan 2009 19:32:00 +0000"
     if style == "rfc2822-nopad" and text[5] == "0":
         text = text[:5] + text[6:]

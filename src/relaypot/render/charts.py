@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402 (after choosing the backend)
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-STYLE = {
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType  # matplotlib 3.9+; for the type checker only
+
+STYLE: dict[RcKeyType, Any] = {
     # Labels may hold attacker text: never let "$...$" become mathtext.
     "text.parse_math": False,
     # Text drawn as paths: nothing in the SVG is text an attacker wrote, and no font is fetched.

@@ -7,7 +7,8 @@ and any fetch, so even a missed escape could not run or call home.
 from __future__ import annotations
 
 import html
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from relaypot.render import charts
 
@@ -199,7 +200,8 @@ def render(report: dict[str, Any]) -> str:
     spam = report["spam"]
     add('<section id="spam"><h2>Spam and campaigns</h2>')
     add("<h3>MAIL FROM domains</h3>" + table(["domain", "uses", "sources"],
-                                              [(d["domain"], d["uses"], d["sources"]) for d in spam["mail_from_domains"]]))
+                                              [(d["domain"], d["uses"], d["sources"])
+                                               for d in spam["mail_from_domains"]]))
     add("<h3>RCPT TO domains</h3>" + table(["domain", "uses", "sources"],
                                             [(d["domain"], d["uses"], d["sources"]) for d in spam["rcpt_domains"]]))
     add("<h3>Subjects</h3>" + table(["subject", "messages"], [(s["subject"], s["messages"]) for s in spam["subjects"]]))
@@ -222,7 +224,8 @@ def render(report: dict[str, Any]) -> str:
 
     creds = report["credentials"]
     add(f'<section id="credentials"><h2>Credentials tried</h2><p>{creds["attempts"]} attempts from '
-        f'{creds["sources"]} sources; mechanisms: {e(", ".join(f"{m} {n}" for m, n in creds["mechanisms"].items()))}.</p>')
+        f'{creds["sources"]} sources; mechanisms: '
+        f'{e(", ".join(f"{m} {n}" for m, n in creds["mechanisms"].items()))}.</p>')
     add("<h3>By mechanism</h3>" + table(["mechanism", "attempts"], list(creds["mechanisms"].items())))
     add("<h3>Username and password pairs</h3>" + table(
         ["username", "password", "attempts", "sources", REPLAY],

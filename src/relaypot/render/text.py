@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import textwrap
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from relaypot.render.escape import terminal
+from relaypot.escape import terminal
 
 WIDTH = 100
 
@@ -118,14 +119,16 @@ def render(report: dict[str, Any]) -> str:
                 f"(a recipient outside {', '.join(terminal(d, 40) for d in relay['our_domains']) or '-'}); "
                 f"{relay['sessions']} of them were probes from {relay['source_count']} sources.")
     out += table(["family", "signature", "sessions", "sources", "example"],
-                 [(s["family"], s["signature"], s["sessions"], s["sources"], s["example"]) for s in relay["signatures"]],
+                 [(s["family"], s["signature"], s["sessions"], s["sources"], s["example"])
+                  for s in relay["signatures"]],
                  [18, 16, 9, 8, 39])
     out += ["", "probing sources"] + table(
         ["source", "probes", "first seen", "country", "city", "DNSBL", "OS", "families"],
         [(s["src_ip"], s["probes"], s["first_seen"][:10], s["country"], s["city"], _listed(s), s["os"],
           ", ".join(s["families"])) for s in relay["sources"]], [15, 6, 10, 7, 12, 8, 12, 14])
     out += ["", "drop boxes"] + table(["address", "sessions", "used by"],
-                                      [(b["address"], b["sessions"], ", ".join(b["sources"][:4])) for b in relay["drop_boxes"]],
+                                      [(b["address"], b["sessions"], ", ".join(b["sources"][:4]))
+                                       for b in relay["drop_boxes"]],
                                       [44, 9, 43])
 
     spam = report["spam"]
@@ -147,7 +150,8 @@ def render(report: dict[str, Any]) -> str:
                         [(u["host"], u["urls"], u["messages"]) for u in spam["url_hosts"][:10]], [60, 9, 9])
     if spam["attachments"]:
         out += [""] + table(["attachment", "sha256", "count"],
-                            [(a["filename"], a["sha256"][:16], a["count"]) for a in spam["attachments"][:10]], [40, 18, 9])
+                            [(a["filename"], a["sha256"][:16], a["count"]) for a in spam["attachments"][:10]],
+                            [40, 18, 9])
     sizes = spam["sizes"]
     out += para("message sizes: " + ", ".join(f"{k} {v}" for k, v in sizes["buckets"].items())
                 + f" (smallest {sizes['smallest']}, largest {sizes['largest']} bytes)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from relaypot.escape import terminal
 from relaypot.events import Auth, Command, Helo, MessageReceived, Record, SessionClosed, SessionOpened
-from relaypot.render.escape import terminal
 
 MAX_VERBS = 12
 
@@ -20,23 +20,22 @@ class ConsoleSummary:
 
     def __call__(self, record: Record) -> None:
         event = record.event
-        kind = type(event)
-        if kind is SessionOpened:
+        if isinstance(event, SessionOpened):
             self.open[record.session] = {"verbs": [], "helo": None, "messages": 0, "auth": 0}
             return
         state = self.open.get(record.session)
         if state is None:
             return
-        if kind is Command:
+        if isinstance(event, Command):
             if len(state["verbs"]) < MAX_VERBS:
                 state["verbs"].append(event.verb or "?")
-        elif kind is Helo and state["helo"] is None:
+        elif isinstance(event, Helo) and state["helo"] is None:
             state["helo"] = f"{event.verb} {event.hostname}"
-        elif kind is MessageReceived:
+        elif isinstance(event, MessageReceived):
             state["messages"] += 1
-        elif kind is Auth:
+        elif isinstance(event, Auth):
             state["auth"] += 1
-        elif kind is SessionClosed:
+        elif isinstance(event, SessionClosed):
             del self.open[record.session]
             verbs = " ".join(terminal(v, 16) for v in state["verbs"])
             if event.commands > MAX_VERBS:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import errno
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from relaypot.errors import SinkError
+from relaypot.escape import log_error
 from relaypot.events import Record
-from relaypot.render.escape import log_error
 
 log = logging.getLogger(__name__)
 

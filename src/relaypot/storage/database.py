@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from relaypot.errors import StorageError
-from relaypot.events import clean_text
+from relaypot.escape import clean_text
 from relaypot.storage.dialect import POSTGRESQL, SQLITE, Dialect
 
 SCHEMA_VERSION = 1
@@ -54,7 +55,7 @@ def preload_driver(url: str) -> None:
     """Import the driver a store URL needs, while the installation is still readable."""
     if url.startswith(("postgresql://", "postgres://")):
         try:
-            import psycopg  # noqa: PLC0415, F401 (optional dependency)
+            import psycopg  # noqa: PLC0415 (optional dependency)
             import psycopg.types.json  # noqa: PLC0415, F401
         except ImportError:
             pass  # opening the store says what to install
@@ -110,8 +111,9 @@ class Database:
             self._unbindable = (UnicodeEncodeError, psycopg.DataError)  # DataError: NUL in text
             try:
                 # A server that drops packets would otherwise hold the sink's thread for minutes.
-                timeout = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT}
-                self.conn = psycopg.connect(url, autocommit=True, **timeout)
+                timeout = None if "connect_timeout" in url else CONNECT_TIMEOUT
+                self.conn = (psycopg.connect(url, autocommit=True) if timeout is None
+                             else psycopg.connect(url, autocommit=True, connect_timeout=timeout))
             except psycopg.Error as exc:
                 raise StorageError(f"cannot connect to PostgreSQL: {' '.join(str(exc).split())}") from None
             if must_exist and self.conn.execute("SELECT to_regclass('events')").fetchone()[0] is None:

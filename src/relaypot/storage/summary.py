@@ -116,9 +116,10 @@ def _walk(raw: bytes) -> tuple[list[str], list[dict[str, Any]]]:
         if part.is_multipart():
             continue
         try:
-            payload = part.get_payload(decode=True) or b""
+            decoded = part.get_payload(decode=True)
         except (ValueError, AssertionError, LookupError):
-            payload = b""
+            decoded = None
+        payload = decoded if isinstance(decoded, bytes) else b""  # a leaf part decodes to bytes
         filename = part.get_filename()
         if filename or part.get_content_maintype() not in ("text", "multipart"):
             if len(attachments) < MAX_ATTACHMENTS:

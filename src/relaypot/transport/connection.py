@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections import deque
+from concurrent.futures import Executor
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from relaypot.events import MessageReceived
-from relaypot.pipeline import Recorder, new_session_id, utc_timestamp
+from relaypot.pipeline import EventBus, Recorder, new_session_id, utc_timestamp
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.session import Session
-
-if TYPE_CHECKING:
-    from relaypot.transport.server import Listener, SmtpServer
+from relaypot.protocol.settings import SessionSettings
+from relaypot.storage.messages import MessageStore
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,34 @@ def clean_ip(address: str) -> str:
     return address[7:] if address.startswith("::ffff:") and "." in address else address
 
 
+class Deadlines(Protocol):
+    @property
+    def idle_timeout(self) -> float: ...
+    @property
+    def max_session_time(self) -> float: ...
+
+
+class Host(Protocol):
+    """What a connection needs of the server that accepted it (transport/server.py's SmtpServer),
+    so that the connection need not import the server."""
+
+    settings: SessionSettings
+    bus: EventBus
+    store: MessageStore
+    sensor: str
+    ssl_context: ssl.SSLContext | None
+    loop: asyncio.AbstractEventLoop
+
+    @property
+    def store_executor(self) -> Executor: ...
+    @property
+    def limits(self) -> Deadlines: ...
+
+    def admit(self, connection: SmtpConnection, ip: str) -> bool: ...
+    def release(self, connection: SmtpConnection) -> None: ...
+    def take_sni(self, ssl_object: ssl.SSLObject) -> str | None: ...
+
+
 class _Gate:
     """A place in a connection's reply queue that opens once the journal is committed."""
 
@@ -51,16 +80,34 @@ class _Gate:
 
 
 class SmtpConnection(asyncio.Protocol):
-    __slots__ = ("server", "listener", "transport", "session", "recorder", "last_active", "started",
-                 "_queue", "_waited", "_delay", "_finished", "_eof", "_holds", "_storing", "_progress",
-                 "_closing_since", "_handshake", "_continuing")
+    __slots__ = (
+        "_closing_since",
+        "_continuing",
+        "_delay",
+        "_eof",
+        "_finished",
+        "_handshake",
+        "_holds",
+        "_progress",
+        "_queue",
+        "_storing",
+        "_waited",
+        "last_active",
+        "listener_name",
+        "recorder",
+        "server",
+        "session",
+        "started",
+        "transport",
+    )
 
-    def __init__(self, server: SmtpServer, listener: Listener) -> None:
+    session: Session  # made by connection_made, the first call asyncio makes
+    recorder: Recorder
+
+    def __init__(self, server: Host, listener_name: str) -> None:
         self.server = server
-        self.listener = listener
+        self.listener_name = listener_name
         self.transport: Any = None
-        self.session: Session | None = None
-        self.recorder: Recorder | None = None
         self._queue: deque[Any] | None = None
         self._waited = False
         self._delay: asyncio.TimerHandle | None = None
@@ -83,7 +130,7 @@ class SmtpConnection(asyncio.Protocol):
         ip = clean_ip(str(peer[0]))
         self.last_active = self.started = server.loop.time()
         self.session = Session(server.settings, ip, int(peer[1]), clean_ip(str(local[0])), int(local[1]),
-                               self.listener.name)
+                               self.listener_name)
         self.recorder = Recorder(server.bus, new_session_id(), server.sensor, ip)
         if server.admit(self, ip):
             self._apply(self.session.start())
@@ -94,7 +141,7 @@ class SmtpConnection(asyncio.Protocol):
         session = self.session
         try:
             outputs = session.receive_data(data)
-        except Exception:  # noqa: BLE001 (a bug must cost one session, never the server)
+        except Exception:
             log.exception("session %s failed on input; closing it", self.recorder.session)
             self._finish("internal_error")
             self.transport.abort()
@@ -162,11 +209,11 @@ class SmtpConnection(asyncio.Protocol):
 
     def check(self, now: float) -> None:
         """The sweeper's visit: enforce the session and idle deadlines, once each."""
-        if self._finished or self.session is None:
+        if self._finished:
             return
         if self._closing_since is not None:
             if now - self._closing_since >= CLOSE_GRACE:
-                self._abort("timeout")  # it would not take its last reply
+                self.abort("timeout")  # it would not take its last reply
             return
         limits = self.server.limits
         if now - self.started > limits.max_session_time:
@@ -187,16 +234,17 @@ class SmtpConnection(asyncio.Protocol):
             # Mid-handshake nothing can be said in the clear any more: record, then cut.
             self._handshake.cancel()
             self._record_only(outputs)
-            self._abort(reason)
+            self.abort(reason)
             return
         self._apply(outputs)
 
-    def _abort(self, reason: str) -> None:
+    def abort(self, reason: str) -> None:
+        """Cut the connection now and record why."""
         self.transport.abort()
         self._finish(reason)
 
     def shutdown(self) -> None:
-        if not self._finished and self.session is not None:
+        if not self._finished:
             self._queue = None
             self._apply(self.session.shutdown())
 
@@ -242,7 +290,7 @@ class SmtpConnection(asyncio.Protocol):
     def _store(self, body: bytes) -> StoredMessage:
         try:
             return self.server.store.store(body)
-        except Exception as exc:  # noqa: BLE001 (the client gets the persona's 452, not a crash)
+        except Exception as exc:
             log.exception("storing a message failed")
             return StoredMessage(refused=f"store failed: {exc.__class__.__name__}")
 
@@ -332,6 +380,7 @@ class SmtpConnection(asyncio.Protocol):
 
     async def _upgrade(self) -> None:
         server = self.server
+        assert server.ssl_context is not None  # the session offers STARTTLS only with a context
         try:
             transport = await server.loop.start_tls(
                 self.transport, self, server.ssl_context, server_side=True,
@@ -361,7 +410,7 @@ class SmtpConnection(asyncio.Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         version = ssl_object.version() if ssl_object else None
         cipher = ssl_object.cipher()[0] if ssl_object and ssl_object.cipher() else None
-        sni = server.sni_names.pop(id(ssl_object), None) if ssl_object else None
+        sni = server.take_sni(ssl_object) if ssl_object else None
         self.last_active = server.loop.time()
         self._apply(self.session.tls_started(version, cipher, sni))
 
@@ -374,7 +423,7 @@ class SmtpConnection(asyncio.Protocol):
                 self.recorder.record(item)
 
     def _finish(self, reason: str) -> None:
-        if self._finished or self.session is None:
+        if self._finished:
             return
         self._finished = True
         self.server.release(self)

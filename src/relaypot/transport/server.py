@@ -58,11 +58,19 @@ class SmtpServer:
         self.loop: asyncio.AbstractEventLoop  # the running loop, set by start()
         self._sweeper: asyncio.Task | None = None
         if ssl_context is not None:
-            ssl_context.sni_callback = self._remember_sni
+            self.use_tls(ssl_context)
+
+    def use_tls(self, context: ssl.SSLContext) -> None:
+        """Offer STARTTLS with `context`; the name each client asks for (SNI) is kept for its record."""
+        context.sni_callback = self._remember_sni
+        self.ssl_context = context
 
     def _remember_sni(self, ssl_object: ssl.SSLObject, server_name: str | None, context: ssl.SSLContext) -> None:
         if server_name:
             self.sni_names[id(ssl_object)] = server_name[:255]
+
+    def take_sni(self, ssl_object: ssl.SSLObject) -> str | None:
+        return self.sni_names.pop(id(ssl_object), None)
 
     async def start(self, listeners: list[Listener]) -> list[tuple[str, int]]:
         """Bind every listener; returns the bound (host, port) pairs (port 0 becomes a real port)."""
@@ -72,7 +80,7 @@ class SmtpServer:
         for listener in listeners:
             # The connections' listener is the bound address (port 0 becomes a real port) and is
             # set below, before the server accepts anyone (start_serving=False).
-            holder = [listener]
+            holder = [listener.name]
             try:
                 family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
                 server = await self.loop.create_server(
@@ -88,12 +96,13 @@ class SmtpServer:
             for sock in server.sockets:
                 addr = sock.getsockname()
                 bound.append((addr[0], addr[1]))
-            holder[0] = Listener(listener.host, bound[-1][1])
+            holder[0] = Listener(listener.host, bound[-1][1]).name
         self._sweeper = self.loop.create_task(self._sweep())
         return bound
 
     def admit(self, connection: SmtpConnection, ip: str) -> bool:
-        if len(self.connections) >= self.limits.max_connections or self.per_ip[ip] >= self.limits.max_connections_per_ip:
+        limits = self.limits
+        if len(self.connections) >= limits.max_connections or self.per_ip[ip] >= limits.max_connections_per_ip:
             return False
         self.connections.add(connection)
         self.per_ip[ip] += 1
@@ -138,8 +147,7 @@ class SmtpServer:
             while self.connections and self.loop.time() < end:
                 await asyncio.sleep(0.02)
             for connection in list(self.connections):
-                connection.transport.abort()
-                connection._finish("shutdown")
+                connection.abort("shutdown")
         if self._sweeper is not None:
             self._sweeper.cancel()
         self.store_executor.shutdown(wait=True)

@@ -28,7 +28,7 @@ def ensure_certificate(data_dir: Path, hostname: str) -> tuple[Path, Path]:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     # What an administrator's self-signed mail certificate looks like: CN is the host name.
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(subject)

@@ -13,23 +13,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 
-from relaypot.analysis.classify import HeloIdentity, classify_helo, peer_match, probe_signature
+from relaypot.judgements.addresses import our_domains
+from relaypot.judgements.classify import HeloIdentity, classify_helo, peer_match, probe_signature
 
 MAX_OPEN = 200_000  # sessions remembered between their opened and closed records
 # Closed sessions whose context is still kept: a spooled batch is replayed after the deriver saw
 # the rest of it once, closing records included. Contexts are shared, so each costs an entry.
 MAX_CLOSED = 20_000
-
-
-def local_domains(hostname: str, configured: tuple[str, ...] = ()) -> frozenset[str]:
-    """Configured domains, plus the host name the sensor announces and its parent domain."""
-    found = {d.lower().rstrip(".") for d in configured if d}
-    host = hostname.lower().rstrip(".")
-    if host:
-        found.add(host)
-        if host.count(".") >= 2:
-            found.add(host.split(".", 1)[1])
-    return frozenset(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,4 +106,4 @@ class Deriver:
 
 @lru_cache(maxsize=1024)
 def _domains(configured: tuple[str, ...], hostname: str) -> frozenset[str]:
-    return local_domains(hostname, configured)
+    return our_domains(configured, (hostname,))

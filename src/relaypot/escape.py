@@ -1,8 +1,11 @@
-"""Make attacker-controlled text safe where it lands: a terminal, a log line, a spreadsheet."""
+"""Make attacker-controlled text safe where it lands: a terminal, a log line, a spreadsheet, JSON, SQL.
+
+The ground floor: standard library only, so everything that logs or writes may use it."""
 
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 
 
@@ -46,7 +49,7 @@ class LogFormatter(logging.Formatter):
         record.message = terminal(record.message, 10_000)
         return super().formatMessage(record)
 
-    def formatException(self, ei) -> str:  # noqa: ANN001 (logging's own signature)
+    def formatException(self, ei) -> str:
         return _each_line(super().formatException(ei))
 
     def formatStack(self, stack_info: str) -> str:
@@ -66,3 +69,45 @@ def spreadsheet(value: object) -> object:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
+
+
+# What JSON encoders leave raw but a terminal acts on or hides: DEL, the C1 controls (U+009B is a
+# CSI, like ESC [), and the format characters (Cf: bidi overrides that reorder what follows,
+# zero-width characters) and line/paragraph separators (Zl, Zp). A superset of those categories as
+# of Unicode 15 (tests/test_events.py checks it against the running Python's database).
+INVISIBLE = re.compile(
+    "[\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
+
+
+def _u_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # JSON writes an astral character as a surrogate pair
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def escape_invisible_text(text: str) -> str:
+    """JSON text with every INVISIBLE character \\u-escaped (the same JSON value, shown safely)."""
+    return INVISIBLE.sub(_u_escape, text)
+
+
+def escape_invisible(encoded: bytes) -> bytes:
+    """`escape_invisible_text` for UTF-8 JSON bytes; ASCII without DEL (nearly every record) passes as is."""
+    if encoded.isascii() and b"\x7f" not in encoded:
+        return encoded
+    return escape_invisible_text(encoded.decode("utf-8")).encode("utf-8")
+
+
+def clean_text(text: str) -> str:
+    """Attacker text decoded with surrogateescape holds lone surrogates; JSON and SQL want valid UTF-8."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -188,8 +188,8 @@ class Signature:
 
 @lru_cache(maxsize=1)
 def signatures() -> tuple[Signature, ...]:
-    """Known scanner texts, shipped as data (analysis/data/signatures.toml)."""
-    raw = tomllib.loads(resources.files("relaypot.analysis").joinpath("data/signatures.toml").read_text("utf-8"))
+    """Known scanner texts, shipped as data (judgements/data/signatures.toml)."""
+    raw = tomllib.loads(resources.files("relaypot.judgements").joinpath("data/signatures.toml").read_text("utf-8"))
     return tuple(
         Signature(item["name"], item["family"], re.compile(item["pattern"], re.IGNORECASE),
                   tuple(k.lower() for k in item["keywords"]), item.get("source", ""), tuple(item.get("examples", ())))

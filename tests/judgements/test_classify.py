@@ -6,8 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relaypot.analysis.classify import (
-    HELO_CLASSES, classify_helo, peer_match, probe_signature, subject_template,
+from relaypot.judgements.classify import (
+    HELO_CLASSES,
+    classify_helo,
+    peer_match,
+    probe_signature,
+    subject_template,
 )
 
 OURS = frozenset({"bps-pc9.local.mynet", "mail.example.com"})
@@ -124,7 +128,7 @@ def test_probe_signatures():
 
 def _probe_by_regex_alone(text: str, targets: tuple[str, ...]) -> tuple[str, str] | None:
     """probe_signature without its substring pre-filter: what the pre-filter must never change."""
-    from relaypot.analysis.classify import _naming, signatures
+    from relaypot.judgements.classify import _naming, signatures
 
     for signature in signatures():
         if signature.pattern.search(text):
@@ -136,7 +140,7 @@ def _probe_by_regex_alone(text: str, targets: tuple[str, ...]) -> tuple[str, str
 
 
 def _fragments() -> st.SearchStrategy[str]:
-    from relaypot.analysis.classify import signatures
+    from relaypot.judgements.classify import signatures
 
     examples = [e for s in signatures() for e in s.examples]
     words = ["relay", "open relay", "check", "test", "proxy", "socks", "webscan", "Mail.Example.COM",
@@ -155,7 +159,7 @@ def test_the_keyword_prefilter_never_changes_a_verdict(fragments, upper):
 
 def test_every_signature_matches_its_examples_which_hold_a_keyword():
     """A signature's examples match it, and each holds one of its keywords (the SQL pre-filter)."""
-    from relaypot.analysis.classify import signatures
+    from relaypot.judgements.classify import signatures
 
     for signature in signatures():
         assert signature.examples and signature.keywords, signature.name

@@ -1,0 +1,35 @@
+"""Domains: of an address, of a URL, and which domains are the sensor's own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def domain_of(address: str) -> str:
+    """The domain of `user@domain` (lower-cased), or `""` for a bare local part or `<>`."""
+    at = address.rfind("@")
+    return address[at + 1 :].lower() if at >= 0 else ""
+
+
+def url_host(url: str) -> str:
+    """`http://user@Evil.Example:8080/x` → `evil.example`; `http://[2001:db8::1]/` → `[2001:db8::1]`."""
+    rest = url.split("//", 1)[-1]
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.split(":", 1)[0].lower()
+
+
+def our_domains(configured: Iterable[str], hostnames: Iterable[str]) -> frozenset[str]:
+    """The domains a recipient may have without the mail being a relay attempt: the configured
+    ones, plus each host name the sensor announces and that name's parent domain
+    (mail.example.com and example.com). The SQL sink judges recipients by it and the report says
+    what it judged by, so both read this one rule."""
+    found = {d.lower().rstrip(".") for d in configured if d}
+    for hostname in hostnames:
+        host = hostname.lower().rstrip(".")
+        if host:
+            found.add(host)
+            if host.count(".") >= 2:
+                found.add(host.split(".", 1)[1])
+    return frozenset(found)
