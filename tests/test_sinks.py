@@ -195,6 +195,51 @@ def test_a_stalled_sink_congests_the_bus_and_releases_it_when_drained():
     assert not bus.congested and len(slow.records) == 40
 
 
+class BatchSizes(MemorySink):
+    name = "sizes"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def write(self, records) -> None:
+        self.batches.append(sum(len(r.to_json()) for r in records))
+        super().write(records)
+
+
+def test_queues_and_batches_are_bounded_by_bytes_as_well_as_records():
+    """Big records (long lines, long subjects) congest the bus by their JSON bytes long before
+    the record count would, and no batch a sink takes holds more than batch_bytes (plus the one
+    record that crossed it): what a flood costs in memory is bounded by bytes."""
+    slow = SlowSink()
+    bus = EventBus([slow], flush_interval=0.01, high_water=100_000, batch_size=20_000,
+                   high_water_bytes=64 * 1024, batch_bytes=16 * 1024)
+    bus.start()
+    records = [r for n in range(60) for r in session_records(f"b{n}", helo="h" * 1000)]
+    one = max(len(r.to_json()) for r in records)
+    for record in records:
+        bus.publish(record)
+        if bus.congested:
+            break
+    assert bus.congested and len(bus.workers[0].queue) < 1000  # far below high_water (100,000)
+    assert bus.workers[0].queued_bytes >= 64 * 1024
+    slow.gate.set()
+    deadline = time.monotonic() + 5
+    while bus.congested and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not bus.congested
+    bus.close()
+
+    sizes = BatchSizes()
+    bus = EventBus([sizes], flush_interval=0.05, batch_bytes=16 * 1024)
+    bus.start()
+    for record in records:
+        bus.publish(record)
+    bus.close()
+    assert len(sizes.records) == len(records)
+    assert max(sizes.batches) < 16 * 1024 + one and len(sizes.batches) >= len(records) * 1000 // (16 * 1024 + one)
+
+
 def test_sink_threads_carry_their_names_into_the_os():
     """`top -H` and /proc/PID/task/*/comm tell the sink threads apart (Linux)."""
     import os

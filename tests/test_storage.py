@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from relaypot.storage.messages import MessageStore
 from relaypot.storage.summary import summarize
 
@@ -75,3 +78,15 @@ def test_summary_survives_garbage():
                 b"Content-Type: multipart/mixed; boundary=\r\n\r\n--\r\n\xff",
                 b"Content-Transfer-Encoding: base64\r\n\r\n!!!!"):
         assert isinstance(summarize(raw), dict)
+
+
+@given(st.integers(min_value=0, max_value=5000))
+def test_rows_go_in_statements_of_a_few_sizes_only(count):
+    """Every row once, in order, in statements of CHUNK_SIZES rows: a batch never prepares a
+    statement of a new size (each size is a compiled program the driver keeps)."""
+    from relaypot.storage.database import CHUNK_SIZES, chunks
+
+    slices = chunks(count)
+    assert [i for start, end in slices for i in range(start, end)] == list(range(count))
+    assert {end - start for start, end in slices} <= set(CHUNK_SIZES)
+    assert len(slices) <= count // CHUNK_SIZES[0] + 3 + 4 + 9  # the remainder: at most 3 + 4 + 9 statements

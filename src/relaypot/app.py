@@ -102,6 +102,7 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
         sql.after_first_open = lambda sink: catch_up(sink, data_dir)
     sinks: list[Sink] = [sql, *extra_sinks]
     bus = EventBus(sinks, settings.store.flush_interval, high_water=settings.store.queue_limit,
+                   high_water_bytes=settings.store.queue_max_bytes,
                    retry_for=settings.store.retry_for,
                    spools={sql.name: sql_spool(sql, data_dir, settings.store.spool_max_bytes)}, journal=journal)
     if not settings.run.quiet:

@@ -72,6 +72,8 @@ OPTIONS: tuple[Option, ...] = (
            "seconds between writes of events.jsonl and the store (a message's record is written before its 250)"),
     Option("store", "fsync", "bool", False, "fsync messages and event files (survives power loss; slower)"),
     Option("store", "queue_limit", "int", 100_000, "records queued per sink before clients are paused"),
+    Option("store", "queue_max_bytes", "bytes", 8 * MIB,
+           "JSON bytes of records queued per sink before clients are paused (memory is about three times this)"),
     Option("store", "retry_for", "float", 30.0,
            "seconds a failing store is retried before its records are spooled to DATA_DIR/spool"),
     Option("store", "spool_max_bytes", "bytes", 1 * GIB,
@@ -152,6 +154,7 @@ class StoreSettings:
     flush_interval: float
     fsync: bool
     queue_limit: int
+    queue_max_bytes: int
     retry_for: float
     spool_max_bytes: int
 

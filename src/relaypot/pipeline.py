@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 PROBE_EVERY = 5.0  # seconds between replays of a failing sink's spool
 JOURNAL_MEMORY = 64 * 1024 * 1024  # bytes of records waiting for the journal before clients pause
 JOURNAL_MAX = 4 * JOURNAL_MEMORY  # ... and past which they are given up (counted, said at the stop)
+# A sink takes at most this much JSON in one batch, and is woken once half of it waits. What a
+# batch costs in memory is several times its JSON (the records, then their rows): batches of
+# 20,000 records took the sensor from 44 to 100 MiB under a flood, batches of about 1 MiB of JSON
+# (3,000 one-message-session records) keep it near 55 MiB for a few percent more sink CPU.
+BATCH_BYTES = 1024 * 1024
 
 _second = -1
 _prefix = ""
@@ -101,11 +106,17 @@ class SinkWorker:
     """
 
     def __init__(self, sink: Sink, bus: EventBus, flush_interval: float, batch_size: int, retry_for: float,
-                 spool: Spool | None = None, probe_every: float = PROBE_EVERY) -> None:
+                 spool: Spool | None = None, probe_every: float = PROBE_EVERY,
+                 batch_bytes: int = BATCH_BYTES) -> None:
         self.sink = sink
         self.bus = bus
         self.flush_interval = flush_interval
         self.batch_size = batch_size
+        self.batch_bytes = batch_bytes
+        # JSON bytes queued: `bytes_in` is added to by the loop alone, `bytes_out` by this
+        # worker's thread alone, so neither needs a lock; what waits is their difference.
+        self.bytes_in = 0
+        self.bytes_out = 0
         self.retry_for = retry_for
         self.spool = spool
         self.probe_every = probe_every
@@ -154,11 +165,17 @@ class SinkWorker:
     def _drain(self) -> None:
         if time.monotonic() < self._held_until:
             return  # neither the store nor the spool could take records: they wait in the queue
-        while self.queue:
+        queue = self.queue
+        while queue:
             batch: list[Record] = []
-            while self.queue and len(batch) < self.batch_size:
-                batch.append(self.queue.popleft())
+            size = 0
+            while queue and len(batch) < self.batch_size and size < self.batch_bytes:
+                record = queue.popleft()
+                size += len(record.to_json())  # encoded once, by the journal in the loop
+                batch.append(record)
             kept = self._write(batch)
+            if kept:
+                self.bytes_out += size
             self.bus.sink_progressed()
             if not kept:
                 break
@@ -247,6 +264,10 @@ class SinkWorker:
         """A failing sink's spool is tried again (its replay is the probe) in probe_every seconds."""
         self._next_replay = time.monotonic() + max(self.probe_every, self.flush_interval)
 
+    @property
+    def queued_bytes(self) -> int:
+        return self.bytes_in - self.bytes_out
+
     def stop(self) -> None:
         self.stopping = True
         self.wake.set()
@@ -257,25 +278,28 @@ class EventBus:
 
     def __init__(self, sinks: Iterable[Sink] = (), flush_interval: float = 1.0, high_water: int = 100_000,
                  batch_size: int = 20_000, retry_for: float = 30.0, spools: Mapping[str, Spool] | None = None,
-                 journal: JsonlSink | None = None, probe_every: float = PROBE_EVERY) -> None:
-        # Big batches: the SQL sink's cost per record falls by about a quarter from 5,000 to
-        # 20,000 (fewer transactions rewrite the same hot B-tree pages). A sink still wakes every
-        # flush_interval, or once half a batch is waiting.
+                 journal: JsonlSink | None = None, probe_every: float = PROBE_EVERY,
+                 high_water_bytes: int = 32 * 1024 * 1024, batch_bytes: int = BATCH_BYTES) -> None:
+        # A batch is at most batch_size records and batch_bytes of JSON (whichever comes first); a
+        # sink wakes every flush_interval, or once half a batch is waiting. Clients pause once a
+        # sink is high_water records or high_water_bytes of JSON behind.
         spools = spools or {}
-        self.workers = [SinkWorker(s, self, flush_interval, batch_size, retry_for, spools.get(s.name), probe_every)
-                        for s in sinks]
+        self.workers = [SinkWorker(s, self, flush_interval, batch_size, retry_for, spools.get(s.name), probe_every,
+                                   batch_bytes) for s in sinks]
         self.journal = journal
         self.journal_dropped = 0
         self.flush_interval = flush_interval
         self.listeners: list[Callable[[Record], None]] = []
         self.high_water = high_water
         self.low_water = high_water // 2
+        self.high_water_bytes = high_water_bytes
         self.congested = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tick: asyncio.TimerHandle | None = None
         self._on_drained: list[Callable[[], None]] = []
         self._after_commit: list[Callable[[], None]] = []
         self._wake_at = max(1, batch_size // 2)
+        self._wake_bytes = max(1, batch_bytes // 2)
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop
@@ -294,15 +318,22 @@ class EventBus:
                 self.congested = True
                 log.warning("%s cannot be written and %d bytes of records wait: pausing clients", journal.path,
                             journal.pending_bytes)
+        if self.workers:
+            encoded = len(record.to_json())  # the journal's encoding, or the sink's, done once
+            wake_bytes = self._wake_bytes
         for worker in self.workers:
             queue = worker.queue
             queue.append(record)
             size = len(queue)
-            if size >= self._wake_at and size % self._wake_at == 0:
+            before = worker.bytes_in
+            worker.bytes_in = after = before + encoded
+            # Woken once per half batch that arrives (records or bytes), not on every record.
+            if (size >= self._wake_at and size % self._wake_at == 0) or after // wake_bytes != before // wake_bytes:
                 worker.wake.set()
-            if size >= self.high_water and not self.congested:
+            if (size >= self.high_water or after - worker.bytes_out >= self.high_water_bytes) and not self.congested:
                 self.congested = True
-                log.warning("sink %s is %d records behind: pausing clients", worker.sink.name, size)
+                log.warning("sink %s is %d records (%d bytes of JSON) behind: pausing clients", worker.sink.name,
+                            size, after - worker.bytes_out)
         for listener in self.listeners:
             try:
                 listener(record)
@@ -358,7 +389,8 @@ class EventBus:
 
     def sink_progressed(self) -> None:
         """A sink wrote a batch (any thread): end the congestion once every queue is low."""
-        if not self.congested or any(len(w.queue) > self.low_water for w in self.workers):
+        if not self.congested or any(len(w.queue) > self.low_water or w.queued_bytes > self.high_water_bytes // 2
+                                     for w in self.workers):
             return
         if self.journal is not None and self.journal.pending_bytes > JOURNAL_MEMORY // 2:
             return

@@ -22,6 +22,11 @@ SCHEMA_VERSION = 1
 # loop hand the GIL back and forth for every row). Under SQLite's 32766 and PostgreSQL's 65535
 # parameter limits for any of our tables.
 ROWS_PER_STATEMENT = 200
+# A batch's last rows go in statements of these sizes (greedily), never of any size from 1 to
+# 199: each distinct statement is prepared and kept in the driver's statement cache, and SQLite's
+# compiled program for a many-row INSERT runs to hundreds of KiB, so 200 sizes per table held about
+# 40 MiB of the sensor's memory under a flood. Four sizes per table fit the cache (128) whole.
+CHUNK_SIZES = (ROWS_PER_STATEMENT, 50, 10, 1)
 CONNECT_TIMEOUT = 10  # seconds; a URL's own connect_timeout wins
 
 
@@ -59,6 +64,16 @@ def preload_driver(url: str) -> None:
             import psycopg.types.json  # noqa: PLC0415, F401
         except ImportError:
             pass  # opening the store says what to install
+
+
+def chunks(count: int) -> list[tuple[int, int]]:
+    """(start, end) slices covering `count` rows, each as long as one of CHUNK_SIZES."""
+    found, start = [], 0
+    for size in CHUNK_SIZES:
+        while count - start >= size:
+            found.append((start, start + size))
+            start += size
+    return found
 
 
 def sqlite_url(path: Path) -> str:
@@ -170,11 +185,11 @@ class Database:
         return self.conn.execute(self.dialect.sql(statement), params)
 
     def insert(self, statement: Insert, rows: Sequence[Sequence[Any]]) -> None:
-        """Insert `rows`, ROWS_PER_STATEMENT at a time. Text the driver cannot bind is made
+        """Insert `rows` in statements of CHUNK_SIZES rows. Text the driver cannot bind is made
         storable and the statement sent again, so no value can fail a batch; the check costs
         nothing until a value needs it."""
-        for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            chunk = rows[start : start + ROWS_PER_STATEMENT]
+        for start, end in chunks(len(rows)):
+            chunk = rows[start:end]
             params = [value for row in chunk for value in row]
             sql = statement.sql(len(chunk), self.dialect)
             try:
