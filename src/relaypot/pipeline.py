@@ -16,6 +16,7 @@ import asyncio
 import ctypes
 import logging
 import os
+import random
 import sys
 import threading
 import time
@@ -55,13 +56,18 @@ def utc_timestamp(now: float | None = None) -> str:
     return f"{_prefix}.{int((now - second) * 1_000_000):06d}Z"
 
 
+# Session ids need to be unique across a fleet, not secret (no client ever sees one): a generator
+# seeded once from the kernel saves a getrandom(2) per connection.
+_ids = random.Random(os.urandom(32))
+
+
 def new_session_id() -> str:
     """24 hex digits: milliseconds since the epoch, then 52 random bits.
 
     Ids sort by start time, so the store's indexes grow at one end instead of everywhere
     (about 40% cheaper inserts than random ids), and a fleet's sensors never collide.
     """
-    return f"{int(time.time() * 1000):011x}{int.from_bytes(os.urandom(7), 'big') >> 4:013x}"
+    return f"{int(time.time() * 1000):011x}{_ids.getrandbits(52):013x}"
 
 
 def name_os_thread(name: str) -> None:

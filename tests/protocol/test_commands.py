@@ -52,3 +52,21 @@ def test_parse_path_never_raises(argument):
     result = parse_path(argument, "TO", True)
     assert isinstance(result, Path) or result in (SYNTAX, BAD_ADDRESS)
 
+
+
+def test_every_verb_has_one_row_and_a_method_that_answers_it():
+    """vocabulary.VERBS is the one table of verbs: the session's handlers, the persona contract's
+    reply keys and the sequence all come from it."""
+    from relaypot.protocol.session import _HANDLERS, Session
+    from relaypot.protocol.states import refusal_table
+    from relaypot.protocol.vocabulary import KNOWN_VERBS, VERBS
+
+    assert set(_HANDLERS) == set(VERBS) == KNOWN_VERBS
+    for name, verb in VERBS.items():
+        assert _HANDLERS[name] is getattr(Session, verb.handler)
+        assert set(verb.refused.values()) <= verb.reply_keys, name  # a refusal's reply is the verb's own key
+    table = refusal_table(mail_before_helo=False, auth_before_helo=False)
+    assert table[("MAIL", "connected")] == "mail.need_helo" and table[("AUTH", "connected")] == "auth.not_available"
+    relaxed = refusal_table(mail_before_helo=True, auth_before_helo=True)
+    assert ("MAIL", "connected") not in relaxed and ("AUTH", "connected") not in relaxed
+    assert len(table) == sum(len(v.refused) for v in VERBS.values())

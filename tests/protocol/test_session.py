@@ -207,7 +207,7 @@ def test_message_over_the_size_limit_gets_552_and_memory_stays_bounded():
     d = Driver(session).feed(b"EHLO a.example\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
     for _ in range(100):
         d.feed(b"x" * 999 + b"\n")
-        assert len(session._buf) < 4000
+        assert len(session._framer.buf) < 4000
     d.feed(b".\r\nNOOP\r\n")
     assert d.replies[-2].data == b"552 5.3.4 Message size exceeds fixed limit\r\n"
     assert d.replies[-1].code == 250 and not d.delivered
@@ -220,7 +220,7 @@ def test_long_line_is_cut_by_postfix_and_rejected_by_exchange():
     pf = Driver(make_session("postfix")).feed(b"EHLO a.example\r\n")
     for i in range(0, len(long), 100):
         pf.feed(long[i : i + 100])
-        assert len(pf.session._buf) <= 2200
+        assert len(pf.session._framer.buf) <= 2200
     assert pf.replies[-1].data == b"501 5.1.7 Bad sender address syntax\r\n"
     ex = Driver(make_session("exchange2000")).feed(b"EHLO a.example\r\n" + b"A" * 1_000_000 + b"\r\nNOOP\r\n")
     assert ex.replies[-2].data == b"500 5.3.3 Unrecognized command\r\n"

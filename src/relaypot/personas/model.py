@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from relaypot.errors import PersonaError
-from relaypot.protocol.vocabulary import KNOWN_VERBS, frame_text, wire
+from relaypot.protocol.vocabulary import KNOWN_VERBS, VERBS, frame_text, wire
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -30,36 +30,6 @@ CORE_KEYS = frozenset(
      "session.too_many_errors", "session.too_many_commands", "session.busy", "session.timeout",
      "session.shutdown"}
 )
-
-# Reply keys needed per implemented verb; the contract test checks every persona has them.
-VERB_KEYS: dict[str, frozenset[str]] = {
-    "HELO": frozenset({"helo.ok", "helo.missing_argument"}),
-    "EHLO": frozenset({"ehlo.missing_argument"}),
-    "MAIL": frozenset({"mail.ok", "mail.need_helo", "mail.nested", "mail.syntax", "mail.bad_address",
-                       "mail.too_big"}),
-    "RCPT": frozenset({"rcpt.ok", "rcpt.need_mail", "rcpt.syntax", "rcpt.bad_address",
-                       "rcpt.too_many"}),
-    "DATA": frozenset({"data.start", "data.need_mail", "data.need_rcpt", "data.ok", "data.too_big",
-                       "data.disk_full", "data.syntax"}),
-    "BDAT": frozenset({"bdat.chunk", "bdat.ok", "bdat.syntax", "bdat.need_mail", "bdat.need_rcpt"}),
-    "RSET": frozenset({"rset.ok"}),
-    "NOOP": frozenset({"noop.ok"}),
-    "QUIT": frozenset({"quit.ok"}),
-    "VRFY": frozenset({"vrfy.ok", "vrfy.missing_argument"}),
-    "EXPN": frozenset({"expn.ok", "expn.missing_argument"}),
-    "HELP": frozenset({"help.ok"}),
-    "ETRN": frozenset({"etrn.ok", "etrn.missing_argument"}),
-    "TURN": frozenset({"turn.refused"}),
-    "ATRN": frozenset({"atrn.refused"}),
-    "STARTTLS": frozenset({"starttls.ready", "starttls.unavailable", "starttls.already_active",
-                           "starttls.syntax"}),
-    "AUTH": frozenset({"auth.failed", "auth.aborted", "auth.bad_base64", "auth.unknown_mechanism",
-                       "auth.missing_mechanism", "auth.not_available", "auth.username_prompt",
-                       "auth.password_prompt", "auth.plain_prompt"}),
-    "XEXCH50": frozenset({"xexch50.ready", "xexch50.ok", "xexch50.syntax"}),
-    "X-LINK2STATE": frozenset({"x-link2state.refused"}),
-}
-
 
 @dataclass(frozen=True, slots=True)
 class ReplyTemplate:
@@ -155,7 +125,7 @@ class Persona:
     def required_keys(self) -> frozenset[str]:
         keys = set(CORE_KEYS)
         for verb in self.verbs:
-            keys |= VERB_KEYS.get(verb, frozenset())
+            keys |= VERBS[verb].reply_keys if verb in VERBS else frozenset()
         if self.behaviour.long_line == "reject":
             keys.add("command.too_long")
         if self.behaviour.forbidden_verbs or self.behaviour.forbid_nonalpha_first:

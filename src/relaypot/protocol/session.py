@@ -26,18 +26,18 @@ from relaypot.events import (
 )
 from relaypot.protocol.auth import AuthContext, AuthExchange, AuthStep, capture_unsupported
 from relaypot.protocol.commands import BAD_ADDRESS, Path, ascii_number, decode, parse_path
-from relaypot.protocol.data import find_end, line_ending_violations, unstuff
+from relaypot.protocol.data import line_ending_violations, unstuff
+from relaypot.protocol.framing import Framer
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.settings import SessionSettings
-from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, CONNECTED, DATA, GREETED, MAIL, PAUSED, RCPT
-from relaypot.protocol.vocabulary import KNOWN_VERBS, frame_text, wire
+from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED
+from relaypot.protocol.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, frame_text, wire
 
 Output = Reply | Event | StartTls | Deliver | Close
 
 SHAPE_TOKENS = 16
 BURST_BYTES = 64 * 1024  # reply bytes one call may make before the rest of the input waits
 CHUNK_PROGRESS = 1024  # bytes of a BDAT or XEXCH50 chunk that count as a line for the idle deadline
-_TAIL = 8  # bytes of an over-size body kept to find <CRLF>.<CRLF> across reads
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
@@ -48,25 +48,20 @@ class Session:
     __slots__ = (
         "_auth",
         "_auth_replies",
-        "_buf",
         "_chunk_kind",
         "_chunk_last",
         "_chunk_left",
         "_chunk_read",
         "_chunk_refusal",
         "_close_reason",
-        "_crlf_only",
         "_data_overflow",
-        "_data_scanned",
+        "_framer",
         "_held",
         "_last_reply",
         "_message",
         "_message_dropped",
         "_out_of_memory",
-        "_overlong",
-        "_overlong_head",
         "_pending",
-        "_pos",
         "_seen_violations",
         "_shape",
         "backlog",
@@ -120,12 +115,8 @@ class Session:
         self.bytes_in = 0
         self.bytes_out = 0
         self.started = settings.clock()
-        self._buf = bytearray()
-        self._pos = 0
-        self._crlf_only = self.behaviour.line_ending == "crlf"
-        self._overlong: int | None = None  # bytes seen of a line past the bound, while skipping it
-        self._overlong_head = b""
-        self._data_scanned = 0
+        self._framer = Framer(settings.max_line, self.behaviour.line_ending == "crlf",
+                              self.behaviour.data_end == "lf")
         self._data_overflow = 0  # bytes dropped from a DATA body past the size limit
         self._chunk_left = 0
         self._chunk_kind = ""  # "BDAT" | "XEXCH50"
@@ -180,7 +171,7 @@ class Session:
         self.bytes_in += len(data)
         if self.mode == CLOSED:
             return []
-        self._buf += data
+        self._framer.feed(data)
         if self.mode == PAUSED:
             return []
         out: list[Output] = []
@@ -211,9 +202,7 @@ class Session:
         self._chunk_kind = ""
         self._reset_transaction()
         self.mode = COMMAND
-        if self._pos:
-            del self._buf[: self._pos]
-            self._pos = 0
+        self._framer.compact()
         if final:
             self._send_key(out, "session.too_many_errors")
             self._close(out, "internal_error")
@@ -266,8 +255,7 @@ class Session:
         self.helo = None
         self._reset_transaction()
         self.mode = COMMAND
-        del self._buf[:]
-        self._pos = 0
+        self._framer.discard()
         return out
 
     def tls_failed(self, error: str) -> list[Output]:
@@ -298,8 +286,9 @@ class Session:
         if self._auth is not None:
             out.append(replace(self._auth.abandon(), replies=tuple(self._auth_replies)))
             self._auth = None
-        if self._overlong is not None:
-            self._violation(out, "line_too_long", f"{self._overlong} bytes, connection closed mid-line")
+        mid_line = self._framer.mid_line()
+        if mid_line is not None:
+            self._violation(out, "line_too_long", f"{mid_line} bytes, connection closed mid-line")
         self._let_go()
         reason = self._close_reason or reason
         out.append(SessionClosed(
@@ -326,7 +315,7 @@ class Session:
                     self._auth_line(line, out)
                 else:
                     self._command(line, out)
-                if self.bytes_out >= burst_end and self._pos < len(self._buf):
+                if self.bytes_out >= burst_end and self._framer.unread():
                     self.backlog = True
                     break
             elif mode == DATA:
@@ -337,48 +326,15 @@ class Session:
                     break
             else:  # PAUSED or CLOSED
                 break
-        if self._pos:
-            del self._buf[: self._pos]
-            self._pos = 0
+        self._framer.compact()
 
     def _next_line(self, out: list[Output]) -> bytes | None:
-        buf = self._buf
-        pos = self._pos
-        if self._overlong is not None:
-            # Skipping the rest of an over-long line (RFC 5321 §4.5.3.1.4 bound).
-            idx = buf.find(b"\n", pos)
-            if idx < 0:
-                self._overlong += len(buf) - pos
-                self._pos = len(buf)
-                return None
-            total = self._overlong + idx + 1 - pos
-            self._pos = idx + 1
-            self._overlong = None
-            self._violation(out, "line_too_long", f"{total} bytes", always=False)
+        line, too_long = self._framer.next_line()
+        if too_long:
+            self._violation(out, "line_too_long", f"{too_long} bytes")
             if self.behaviour.long_line == "truncate":
-                return self._overlong_head
-            return b""  # marker: answer "too long"
-        if self._crlf_only:
-            idx = buf.find(b"\r\n", pos)
-            end = idx + 2
-        else:
-            idx = buf.find(b"\n", pos)
-            end = idx + 1
-        max_line = self.settings.max_line
-        if idx < 0 or end - pos > max_line:
-            if idx < 0 and len(buf) - pos <= max_line:
-                return None
-            # Over the bound: keep the head (a server that truncates acts on it), drop the rest.
-            self._overlong_head = bytes(buf[pos : pos + max_line])
-            if idx >= 0:
-                self._pos = end
-                self._violation(out, "line_too_long", f"{end - pos} bytes")
-                return self._overlong_head if self.behaviour.long_line == "truncate" else b""
-            self._overlong = len(buf) - pos
-            self._pos = len(buf)
-            return None
-        self._pos = end
-        return bytes(buf[pos:end])
+                return self._framer.overlong_head
+        return line
 
     def _command(self, line: bytes, out: list[Output]) -> None:
         self.commands += 1
@@ -521,31 +477,20 @@ class Session:
 
     def _data(self, out: list[Output]) -> bool:
         """Consume DATA body bytes; True when the body ended and input processing may go on."""
-        buf = self._buf
-        if self._pos:
-            del buf[: self._pos]
-            self._pos = 0
-        found = find_end(buf, self._data_scanned, self.behaviour.data_end == "lf", not self._data_overflow)
-        if isinstance(found, int):
-            if buf.find(b"\n", self._data_scanned, found) >= 0:
+        framer = self._framer
+        found = framer.body(at_start=not self._data_overflow)
+        if not isinstance(found, tuple):
+            if found:
                 self.progress += 1  # a line of the message is complete
-            self._data_scanned = found
-            if self._data_overflow or len(buf) > self.limits.max_message_size + _TAIL or not self._hold(len(buf)):
+            held = framer.body_bytes()
+            if self._data_overflow or held > self.limits.max_message_size + 8 or not self._hold(held):
                 # Over the size limit, or the memory for messages: stop keeping the body, but keep
                 # a tail to find its end in.
                 self._let_go()
-                drop = len(buf) - _TAIL
-                if drop > 0:
-                    self._data_overflow += drop
-                    del buf[:drop]
-                    self._data_scanned = 0
+                self._data_overflow += framer.drop_body()
             return False
-        body_end, resume, marker = found
+        raw, marker = found
         self.progress += 1
-        raw = bytes(buf[:body_end])
-        # A fresh buffer for what follows: the body's allocation is not kept for the session.
-        self._buf = bytearray(buf[resume:])
-        self._data_scanned = 0
         for violation, detail in line_ending_violations(raw, marker):
             self._violation(out, violation, detail)
         size = len(raw) + self._data_overflow
@@ -564,7 +509,7 @@ class Session:
             return self._send_key(out, "data.syntax")
         code = self._send_key(out, "data.start")
         self.mode = DATA
-        self._data_scanned = 0
+        self._framer.start_body()
         self._data_overflow = 0
         return code
 
@@ -586,24 +531,23 @@ class Session:
 
     def _chunk(self, out: list[Output]) -> bool:
         """Consume a counted chunk (BDAT or XEXCH50); True when it is complete."""
-        available = len(self._buf) - self._pos
-        take = min(available, self._chunk_left)
+        framer = self._framer
+        take = framer.available(self._chunk_left)
         if take:
-            start = self._pos
             message = self._message
             if message is None:
                 message = self._message = bytearray()
             if self._chunk_kind == "BDAT" and not self._chunk_refusal and not self._message_dropped and (
                 len(message) + take <= self.limits.max_message_size
             ) and self._hold(len(message) + take):
-                message += self._buf[start : start + take]
+                message += framer.take(take)
             else:
                 if message:  # what was kept goes: the message is refused whatever follows
                     self._message_dropped += len(message)
                     message.clear()
                     self._let_go()
                 self._message_dropped += take
-            self._pos += take
+                framer.skip(take)
             self._chunk_left -= take
             self._chunk_read += take
             if self._chunk_read >= CHUNK_PROGRESS or not self._chunk_left:
@@ -713,11 +657,10 @@ class Session:
         if not self.settings.tls_available:
             return self._send_key(out, "starttls.unavailable")
         code = self._send_key(out, "starttls.ready")
-        if self._pos < len(self._buf):
+        if self._framer.unread():
             # RFC 3207 §5 / CVE-2011-0411: bytes sent before the handshake must not survive it.
-            self._violation(out, "starttls_injection", f"{len(self._buf) - self._pos} bytes after STARTTLS",
+            self._violation(out, "starttls_injection", f"{self._framer.discard()} bytes after STARTTLS",
                             always=True)
-            self._pos = len(self._buf)
         out.append(StartTls())
         self.mode = PAUSED
         return code
@@ -874,24 +817,7 @@ def _binary_reason(line: bytes) -> str:
     return ""
 
 
+# Each verb's row in vocabulary.VERBS names the method that answers it.
 _HANDLERS: dict[str, Callable[[Session, str, list[Output]], int]] = {
-    "HELO": Session._helo,
-    "EHLO": Session._ehlo,
-    "MAIL": Session._mail,
-    "RCPT": Session._rcpt,
-    "DATA": Session._data_command,
-    "BDAT": Session._bdat,
-    "RSET": Session._rset,
-    "NOOP": Session._noop,
-    "QUIT": Session._quit,
-    "VRFY": Session._vrfy,
-    "EXPN": Session._expn,
-    "HELP": Session._help,
-    "ETRN": Session._etrn,
-    "TURN": Session._turn,
-    "ATRN": Session._atrn,
-    "STARTTLS": Session._starttls,
-    "AUTH": Session._auth_command,
-    "XEXCH50": Session._xexch50,
-    "X-LINK2STATE": Session._x_link2state,
+    name: getattr(Session, verb.handler) for name, verb in VERBS.items()
 }

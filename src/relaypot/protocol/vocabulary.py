@@ -6,12 +6,64 @@ its replies are framed by these functions. Standard library only.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+# Transaction states (RFC 5321 §4.1.4, §3.3).
+CONNECTED = "connected"  # banner sent, no HELO/EHLO yet
+GREETED = "greeted"  # HELO/EHLO accepted, no transaction
+MAIL = "mail"  # MAIL accepted
+RCPT = "rcpt"  # at least one RCPT accepted
+
+
+@dataclass(frozen=True)
+class Verb:
+    """Everything relaypot knows of one verb, in one row: the Session method that answers it, the
+    reply keys a persona implementing it must have, and the states it is refused in (RFC 5321
+    §4.1.4) with the reply key of each refusal. Personas relax the sequence (`mail_before_helo`,
+    `auth_before_helo`); protocol/states.py applies that."""
+
+    name: str
+    handler: str
+    reply_keys: frozenset[str]
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+def _verb(name: str, handler: str, keys: str, refused: dict[str, str] | None = None) -> Verb:
+    return Verb(name, handler, frozenset(keys.split()), refused or {})
+
+
+VERBS: dict[str, Verb] = {verb.name: verb for verb in (
+    _verb("HELO", "_helo", "helo.ok helo.missing_argument"),
+    _verb("EHLO", "_ehlo", "ehlo.missing_argument"),
+    _verb("MAIL", "_mail", "mail.ok mail.need_helo mail.nested mail.syntax mail.bad_address mail.too_big",
+          {CONNECTED: "mail.need_helo", MAIL: "mail.nested", RCPT: "mail.nested"}),
+    _verb("RCPT", "_rcpt", "rcpt.ok rcpt.need_mail rcpt.syntax rcpt.bad_address rcpt.too_many",
+          {CONNECTED: "rcpt.need_mail", GREETED: "rcpt.need_mail"}),
+    _verb("DATA", "_data_command",
+          "data.start data.need_mail data.need_rcpt data.ok data.too_big data.disk_full data.syntax",
+          {CONNECTED: "data.need_mail", GREETED: "data.need_mail", MAIL: "data.need_rcpt"}),
+    _verb("BDAT", "_bdat", "bdat.chunk bdat.ok bdat.syntax bdat.need_mail bdat.need_rcpt",
+          {CONNECTED: "bdat.need_mail", GREETED: "bdat.need_mail", MAIL: "bdat.need_rcpt"}),
+    _verb("RSET", "_rset", "rset.ok"),
+    _verb("NOOP", "_noop", "noop.ok"),
+    _verb("QUIT", "_quit", "quit.ok"),
+    _verb("VRFY", "_vrfy", "vrfy.ok vrfy.missing_argument"),
+    _verb("EXPN", "_expn", "expn.ok expn.missing_argument"),
+    _verb("HELP", "_help", "help.ok"),
+    _verb("ETRN", "_etrn", "etrn.ok etrn.missing_argument"),
+    _verb("TURN", "_turn", "turn.refused"),
+    _verb("ATRN", "_atrn", "atrn.refused"),
+    _verb("STARTTLS", "_starttls", "starttls.ready starttls.unavailable starttls.already_active starttls.syntax"),
+    _verb("AUTH", "_auth_command", "auth.failed auth.aborted auth.bad_base64 auth.unknown_mechanism "
+          "auth.missing_mechanism auth.not_available auth.username_prompt auth.password_prompt auth.plain_prompt",
+          {CONNECTED: "auth.not_available"}),
+    _verb("XEXCH50", "_xexch50", "xexch50.ready xexch50.ok xexch50.syntax"),
+    _verb("X-LINK2STATE", "_x_link2state", "x-link2state.refused"),
+)}
+
 # Verbs the session knows how to answer. A persona lists the subset its server implements;
 # the rest get the persona's `command.unknown` reply.
-KNOWN_VERBS = frozenset(
-    {"HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "EXPN",
-     "HELP", "ETRN", "TURN", "ATRN", "STARTTLS", "AUTH", "XEXCH50", "X-LINK2STATE"}
-)
+KNOWN_VERBS = frozenset(VERBS)
 
 
 def frame_text(code: int, lines: list[str]) -> str:

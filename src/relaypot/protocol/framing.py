@@ -1,0 +1,142 @@
+"""The session's receive buffer: bytes in; complete command lines, DATA bodies and counted chunks out.
+
+Like h11's receive buffer, it knows framing and nothing of SMTP's meaning: the session asks for
+the next line, the rest of a DATA body, or the next bytes of a BDAT chunk, and decides what they
+mean, what they cost against its limits, and which violations they are.
+"""
+
+from __future__ import annotations
+
+from relaypot.protocol.data import find_end
+
+_TAIL = 8  # bytes of a dropped body kept to find <CRLF>.<CRLF> across reads
+
+
+class Framer:
+    """Lines up to `max_line` bytes (CRLF, or LF too unless `crlf_only`); a longer one is skipped
+    to its end and reported, its head kept for a server that truncates instead of refusing."""
+
+    __slots__ = ("_overlong", "_scanned", "buf", "crlf_only", "lf_data_end", "max_line", "overlong_head", "pos")
+
+    TOO_LONG = b""  # what next_line returns for a line past the bound
+
+    def __init__(self, max_line: int, crlf_only: bool, lf_data_end: bool) -> None:
+        self.buf = bytearray()
+        self.pos = 0  # bytes of buf already taken
+        self.max_line = max_line
+        self.crlf_only = crlf_only
+        self.lf_data_end = lf_data_end
+        self._overlong: int | None = None  # bytes seen of a line past the bound, while skipping it
+        self.overlong_head = b""
+        self._scanned = 0  # how far a DATA body has been searched for its end
+
+    def feed(self, data: bytes) -> None:
+        self.buf += data
+
+    def unread(self) -> int:
+        return len(self.buf) - self.pos
+
+    def compact(self) -> None:
+        """Forget what was taken (once per read, not per line)."""
+        if self.pos:
+            del self.buf[: self.pos]
+            self.pos = 0
+
+    def discard(self) -> int:
+        """Drop everything unread (bytes a client sent before a TLS handshake); returns how many."""
+        dropped = len(self.buf) - self.pos
+        self.buf = bytearray()
+        self.pos = 0
+        return dropped
+
+    def mid_line(self) -> int | None:
+        """Bytes of an over-long line the connection ended in, if it did."""
+        return self._overlong
+
+    def next_line(self) -> tuple[bytes | None, int]:
+        """(the next complete line with its ending, 0); (TOO_LONG or the truncated head, its length)
+        for a line past the bound; (None, 0) until a line is complete."""
+        buf = self.buf
+        pos = self.pos
+        if self._overlong is not None:
+            # Skipping the rest of an over-long line (RFC 5321 §4.5.3.1.4 bound).
+            idx = buf.find(b"\n", pos)
+            if idx < 0:
+                self._overlong += len(buf) - pos
+                self.pos = len(buf)
+                return None, 0
+            total = self._overlong + idx + 1 - pos
+            self.pos = idx + 1
+            self._overlong = None
+            return self.TOO_LONG, total
+        if self.crlf_only:
+            idx = buf.find(b"\r\n", pos)
+            end = idx + 2
+        else:
+            idx = buf.find(b"\n", pos)
+            end = idx + 1
+        max_line = self.max_line
+        if idx < 0 or end - pos > max_line:
+            if idx < 0 and len(buf) - pos <= max_line:
+                return None, 0
+            # Over the bound: keep the head (a server that truncates acts on it), drop the rest.
+            self.overlong_head = bytes(buf[pos : pos + max_line])
+            if idx >= 0:
+                self.pos = end
+                return self.TOO_LONG, end - pos
+            self._overlong = len(buf) - pos
+            self.pos = len(buf)
+            return None, 0
+        self.pos = end
+        return bytes(buf[pos:end]), 0
+
+    # ------------------------------------------------------------------ DATA
+
+    def start_body(self) -> None:
+        self.compact()
+        self._scanned = 0
+
+    def body(self, at_start: bool) -> tuple[bytes, bytes] | bool:
+        """The DATA body once its end has arrived: (body as sent, end marker), the buffer left
+        holding what follows. Until then, whether a new line of the body completed."""
+        self.compact()
+        buf = self.buf
+        found = find_end(buf, self._scanned, self.lf_data_end, at_start)
+        if isinstance(found, int):
+            line_done = buf.find(b"\n", self._scanned, found) >= 0
+            self._scanned = found
+            return line_done
+        body_end, resume, marker = found
+        raw = bytes(buf[:body_end])
+        # A fresh buffer for what follows: the body's allocation is not kept for the session.
+        self.buf = bytearray(buf[resume:])
+        self._scanned = 0
+        return raw, marker
+
+    def body_bytes(self) -> int:
+        """Bytes of the body held so far (it starts at the buffer's start)."""
+        return len(self.buf)
+
+    def drop_body(self) -> int:
+        """Stop keeping a body (too big, or out of memory): all but a tail to find its end in; returns
+        the bytes dropped."""
+        drop = len(self.buf) - _TAIL
+        if drop <= 0:
+            return 0
+        del self.buf[:drop]
+        self._scanned = 0
+        return drop
+
+    # ------------------------------------------------------------------ counted chunks (BDAT, XEXCH50)
+
+    def available(self, most: int) -> int:
+        return min(len(self.buf) - self.pos, most)
+
+    def take(self, size: int) -> bytearray:
+        """The next `size` unread bytes (at most `available`), taken."""
+        start = self.pos
+        self.pos = start + size
+        return self.buf[start : start + size]
+
+    def skip(self, size: int) -> None:
+        self.pos += size
