@@ -1,25 +1,44 @@
-"""Test support: a real sensor on 127.0.0.1 (port 0) in a background thread, external tools, sessions."""
+"""The test toolbox, one of each: a sans-IO session and its Driver, a real sensor on 127.0.0.1 (port 0)
+in a background thread, `relaypot` as a process, store queries on either engine, external tools."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
+import re
 import shutil
+import smtplib
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from relaypot import app, config
+from relaypot.events import Command, Event, Helo, Record, SessionClosed, SessionOpened
 from relaypot.personas import model
+from relaypot.protocol.listener import ListenerContext
+from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.session import Session
-from relaypot.protocol.settings import SessionSettings
 from relaypot.sinks.memory import MemorySink
 
 REFERENCE = Path(__file__).parent / "reference"
+
+
+RELAYPOT = [sys.executable, "-m", "relaypot.cli"]
+
+
+def relaypot(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
+             text: bool = True) -> subprocess.CompletedProcess:
+    """`relaypot ARGS` as a user runs it, in a process of its own; `env` adds to the environment."""
+    return subprocess.run([*RELAYPOT, *args], capture_output=True, text=text,
+                          timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def fetch(url: str, query: str) -> list[tuple]:
@@ -31,6 +50,54 @@ def fetch(url: str, query: str) -> list[tuple]:
         return [tuple(row) for row in db.query(query)]
     finally:
         db.close()
+
+
+def start(data_dir: Path, *extra: str, env: dict | None = None,
+          preexec: Callable[[], None] | None = None) -> tuple[subprocess.Popen, int]:
+    """`relaypot run` on 127.0.0.1, port 0; returns the process and the port it printed."""
+    proc = subprocess.Popen(
+        [*RELAYPOT, "run", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--sensor", "cli-test", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "RELAYPOT_ENRICH_ENABLED": "false", **(env or {})}, preexec_fn=preexec,
+    )
+    seen = []
+    for _ in range(20):  # log lines (a certificate being made, say) may come first
+        line = proc.stderr.readline()
+        seen.append(line)
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if match:
+            proc.early_stderr = "".join(seen)  # type: ignore[attr-defined]  (what start read)
+            return proc, int(match.group(1))
+        if not line:
+            break
+    proc.kill()
+    raise AssertionError("".join(seen))
+
+
+def send(port: int, n: int) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.sendmail(f"s{n}@spam.example", [f"r{n}@victim.example"], f"Subject: message {n}\r\n\r\nbody\r\n")
+
+
+def jsonl(data_dir: Path) -> list[dict]:
+    lines = (data_dir / "events.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def sql(data_dir: Path, query: str) -> list[tuple]:
+    """`fetch` from the SQLite store of a sensor run with `--data-dir data_dir`."""
+    return fetch(f"sqlite:///{data_dir / 'relaypot.sqlite'}", query)
+
+
+def session_records(session: str, day: str = "2026-11-27", helo: str = "bot.example") -> list[Record]:
+    events = [
+        SessionOpened(src_port=1, dst_ip="192.0.2.1", dst_port=25, listener="0.0.0.0:25", persona="postfix",
+                      hostname="mx.example", banner="220 mx.example ESMTP"),
+        Helo(verb="EHLO", hostname=helo),
+        Command(verb="EHLO", argument=helo, raw_line=f"EHLO {helo}\r\n".encode(), reply_code=250, reply="250 ok"),
+        SessionClosed(reason="quit", duration=0.5, bytes_in=10, bytes_out=20, commands=1, messages=0),
+    ]
+    return [Record(session, n + 1, f"{day}T10:00:0{n}.000000Z", "s1", "203.0.113.5", e) for n, e in enumerate(events)]
 
 
 def require(tool: str) -> str:
@@ -63,7 +130,7 @@ class RunningSensor:
         env = {"RELAYPOT_STORE_FLUSH_INTERVAL": "0.05"}
         self.settings = config.load(environ=env, overrides=overrides)
         self.memory = MemorySink()
-        self.sensor = app.build(self.settings, extra_sinks=(self.memory,))
+        self.sensor = app.make_sensor(self.settings, extra_sinks=(self.memory,))
         self.data_dir = self.sensor.data_dir
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
@@ -114,17 +181,84 @@ class RunningSensor:
             time.sleep(0.02)
         raise AssertionError(f"waited {timeout}s for {count} {kind} records; have {len(self.records(kind))}")
 
-    def sql(self, query: str) -> list[tuple]:
-        """Rows from this sensor's store, whichever engine `[store] url` names."""
-        return fetch(self.settings.store_url, query)
+    @property
+    def store_url(self) -> str:
+        return self.settings.store_url
 
 
 def make_session(persona: str = "exchange2000", hostname: str = "mail.example.com", tls: bool = False,
                  client_ip: str = "192.0.2.10", **limits: Any) -> Session:
-    from relaypot.protocol.settings import SessionLimits
+    from relaypot.protocol.listener import SessionLimits
 
-    settings = SessionSettings(
+    settings = ListenerContext(
         model.load(persona), hostname, hostname, limits=SessionLimits(**limits), tls_available=tls,
         clock=lambda: 1_231_702_320.0, rng=random.Random(7),
     )
     return Session(settings, client_ip, 40000, "198.51.100.1", 25, "198.51.100.1:25")
+
+
+
+class Driver:
+    """Feeds a Session and plays its transport: stores messages, completes TLS, collects everything."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.replies: list[Reply] = []
+        self.events: list[Event] = []
+        self.delivered: list[Deliver] = []
+        self.closed: str | None = None
+        self.tls_requested = 0
+        self.take(session.start())
+
+    def take(self, outputs: list) -> None:
+        for item in outputs:
+            if isinstance(item, Reply):
+                self.replies.append(item)
+            elif isinstance(item, Deliver):
+                self.delivered.append(item)
+                self.take(self.session.message_stored(
+                    StoredMessage(f"{len(self.delivered):064x}", f"messages/{len(self.delivered)}.eml", len(item.body))
+                ))
+            elif isinstance(item, StartTls):
+                self.tls_requested += 1
+                self.take(self.session.tls_started("TLSv1.3", "TLS_AES_256_GCM_SHA384", None))
+            elif isinstance(item, Close):
+                self.closed = item.reason
+            else:
+                self.events.append(item)
+
+    def feed(self, data: bytes) -> Driver:
+        self.take(self.session.receive_data(data))
+        while self.session.backlog:  # a transport that reads its replies at once
+            self.take(self.session.resume())
+        return self
+
+    def finish(self, reason: str = "peer_closed") -> Driver:
+        self.take(self.session.finish(reason))
+        return self
+
+    @property
+    def wire(self) -> bytes:
+        return b"".join(r.data for r in self.replies)
+
+    def codes(self) -> list[int]:
+        return [r.code for r in self.replies]
+
+    def kinds(self) -> list[str]:
+        return [e.kind for e in self.events]
+
+    def of(self, kind: str) -> list:
+        return [e for e in self.events if e.kind == kind]
+
+
+def feed_chunks(session: Session, data: bytes, sizes: list[int]) -> Driver:
+    driver = Driver(session)
+    pos = 0
+    for size in sizes:
+        if pos >= len(data):
+            break
+        driver.feed(data[pos : pos + size])
+        pos += size
+    if pos < len(data):
+        driver.feed(data[pos:])
+    return driver

@@ -3,62 +3,18 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 import signal
 import smtplib
 import socket
-import sqlite3
 import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-RELAYPOT = [sys.executable, "-m", "relaypot.cli"]
-
-
-def start(data_dir: Path, *extra: str, env: dict | None = None,
-          preexec: Callable[[], None] | None = None) -> tuple[subprocess.Popen, int]:
-    """`relaypot run` on 127.0.0.1, port 0; returns the process and the port it printed."""
-    proc = subprocess.Popen(
-        [*RELAYPOT, "run", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--sensor", "cli-test", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "RELAYPOT_ENRICH_ENABLED": "false", **(env or {})}, preexec_fn=preexec,
-    )
-    seen = []
-    for _ in range(20):  # log lines (a certificate being made, say) may come first
-        line = proc.stderr.readline()
-        seen.append(line)
-        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if match:
-            proc.early_stderr = "".join(seen)  # type: ignore[attr-defined]  (what start read)
-            return proc, int(match.group(1))
-        if not line:
-            break
-    proc.kill()
-    raise AssertionError("".join(seen))
-
-
-def send(port: int, n: int) -> None:
-    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-        client.sendmail(f"s{n}@spam.example", [f"r{n}@victim.example"], f"Subject: message {n}\r\n\r\nbody\r\n")
-
-
-def jsonl(data_dir: Path) -> list[dict]:
-    lines = (data_dir / "events.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
-
-
-def sql(data_dir: Path, query: str) -> list[tuple]:
-    conn = sqlite3.connect(data_dir / "relaypot.sqlite")
-    try:
-        return conn.execute(query).fetchall()
-    finally:
-        conn.close()
+from support import RELAYPOT, jsonl, relaypot, send, sql, start
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -111,16 +67,11 @@ def test_quiet_prints_no_session_lines_and_lines_escape_attacker_text(tmp_path):
     assert out == ""
 
 
-def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*RELAYPOT, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
-
-
 def test_check_config_merges_file_environment_and_flags(tmp_path):
     """Defaults < file < RELAYPOT_* < flags, each value printed with its source."""
     config = tmp_path / "relaypot.toml"
     config.write_text('[limits]\nidle_timeout = 60\nmax_connections = 50\n[smtp]\npersona = "postfix"\n')
-    result = run_cli("check-config", "--config", str(config), "--hostname", "mx.example.org",
+    result = relaypot("check-config", "--config", str(config), "--hostname", "mx.example.org",
                      env={"RELAYPOT_LIMITS_MAX_CONNECTIONS": "70"})
     assert result.returncode == 0, result.stderr
     assert f"idle_timeout = 60.0  # {config}" in result.stdout
@@ -141,7 +92,7 @@ def test_config_errors_are_one_clear_line(tmp_path, content, message):
     """A bad file exits non-zero with one line naming the file, table and key."""
     config = tmp_path / "relaypot.toml"
     config.write_text(content)
-    result = run_cli("check-config", "--config", str(config))
+    result = relaypot("check-config", "--config", str(config))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("relaypot: error: ") and message in lines[0], result.stderr
@@ -150,7 +101,7 @@ def test_config_errors_are_one_clear_line(tmp_path, content, message):
 
 
 def test_environment_errors_name_the_variable():
-    result = run_cli("check-config", env={"RELAYPOT_LIMITS_MAX_COMMANDS": "lots"})
+    result = relaypot("check-config", env={"RELAYPOT_LIMITS_MAX_COMMANDS": "lots"})
     assert result.returncode == 2
     assert "environment RELAYPOT_LIMITS_MAX_COMMANDS: expected a whole number, got 'lots'" in result.stderr
 
@@ -160,7 +111,7 @@ def test_run_refuses_a_port_in_use_and_leaves_no_data_directory(tmp_path):
     directory it created."""
     proc, port = start(tmp_path / "a", "--quiet")
     try:
-        result = run_cli("run", "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "b"),
+        result = relaypot("run", "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "b"),
                          env={"RELAYPOT_ENRICH_ENABLED": "false"})
         assert result.returncode == 2
         assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and result.stderr.count("\n") == 1
@@ -175,7 +126,7 @@ def test_two_sensors_cannot_share_a_data_directory(tmp_path):
     once the first has stopped (even by kill -9), the directory is free again."""
     proc, _ = start(tmp_path, "--quiet")
     try:
-        result = run_cli("run", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path),
+        result = relaypot("run", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path),
                          env={"RELAYPOT_ENRICH_ENABLED": "false"})
         assert result.returncode == 2 and result.stderr.count("\n") == 1
         assert f"{tmp_path} is in use by another relaypot (process {proc.pid})" in result.stderr
@@ -190,17 +141,17 @@ def test_two_sensors_cannot_share_a_data_directory(tmp_path):
 
 def test_a_misspelled_environment_variable_is_named_with_its_closest_setting(tmp_path):
     """RELAYPOT_SMTP_HOSTNME would be ignored in silence: a warning names it and the setting meant."""
-    result = run_cli("check-config", env={"RELAYPOT_SMTP_HOSTNME": "mx.example.org"})
+    result = relaypot("check-config", env={"RELAYPOT_SMTP_HOSTNME": "mx.example.org"})
     assert result.returncode == 0
     assert result.stderr == ("relaypot: warning: RELAYPOT_SMTP_HOSTNME is not a setting and is ignored; "
                              "did you mean RELAYPOT_SMTP_HOSTNAME?\n")
 
 
 def test_personas_list_and_show():
-    listing = run_cli("personas")
+    listing = relaypot("personas")
     assert listing.returncode == 0
     assert listing.stdout.startswith("exchange2000") and "postfix" in listing.stdout
-    shown = run_cli("personas", "show", "postfix", "--hostname", "mx.example.org")
+    shown = relaypot("personas", "show", "postfix", "--hostname", "mx.example.org")
     assert "S: 220 mx.example.org ESMTP Postfix (Debian/GNU)" in shown.stdout
     assert "C: AUTH LOGIN" in shown.stdout and "S: 535 5.7.8 Error: authentication failed" in shown.stdout
 
@@ -217,7 +168,7 @@ def test_replay_prints_a_recorded_session(tmp_path):
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     session = jsonl(tmp_path)[0]["session"]
-    result = run_cli("replay", session, "--data-dir", str(tmp_path))
+    result = relaypot("replay", session, "--data-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[1].startswith("S: 220 mail.example.com Microsoft ESMTP MAIL Service")
@@ -228,7 +179,7 @@ def test_replay_prints_a_recorded_session(tmp_path):
     assert f"C: {base64.b64encode(b'admin' + bytes([27]) + b']0;x').decode()}    # admin\\x1b]0;x" in lines
     assert f"C: {base64.b64encode(b'hunter2').decode()}    # hunter2" in lines
     assert "# AUTH LOGIN rejected: user admin\\x1b]0;x, password hunter2" in lines
-    assert run_cli("replay", "nosuchsession", "--data-dir", str(tmp_path)).returncode == 2
+    assert relaypot("replay", "nosuchsession", "--data-dir", str(tmp_path)).returncode == 2
 
 
 def test_the_session_line_names_the_session(tmp_path):
@@ -290,7 +241,7 @@ def test_an_unreachable_postgresql_store_is_one_clear_line(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once the socket is closed
-    result = run_cli("run", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path),
+    result = relaypot("run", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path),
                      env={"RELAYPOT_STORE_URL": f"postgresql://relaypot@127.0.0.1:{port}/relaypot"})
     assert result.returncode == 2
     assert result.stderr.startswith("relaypot: error: cannot connect to PostgreSQL: ")

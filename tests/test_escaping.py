@@ -13,7 +13,7 @@ import subprocess
 import unicodedata
 
 from relaypot.escape import INVISIBLE
-from test_cli import RELAYPOT, start
+from support import RELAYPOT, start
 
 # ESC sequences (OSC retitle, CSI clear), BEL, the C1 CSI, a bidi override, a zero-width
 # space, a line separator and DEL: each makes a terminal act or hide something.

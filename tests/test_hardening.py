@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli import jsonl, send, sql, start
+from support import jsonl, send, sql, start
 from transport.test_server import read_replies, read_reply
 
 

@@ -5,18 +5,11 @@ from __future__ import annotations
 import gzip
 import json
 import smtplib
-import subprocess
-import sys
 
-from support import fetch
+from support import fetch, relaypot
 
 SESSIONS = "SELECT session_id, src_ip, helo, helo_class, relay, messages, close_reason, shape FROM sessions " \
            "ORDER BY session_id"
-
-
-def relaypot_import(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "relaypot.cli", "import", *args], capture_output=True, text=True,
-                          timeout=120)
 
 
 def recorded_sensor(sensor_factory):
@@ -39,7 +32,7 @@ def test_import_rebuilds_the_store_and_adds_nothing_twice(sensor_factory, store_
     first.write_bytes(b"\n".join(lines[:10]) + b"\n")
     second.write_bytes(gzip.compress(b"\n".join(lines[10:]) + b"\n"))
 
-    result = relaypot_import(str(first), str(second), "--store", store_url)
+    result = relaypot("import", str(first), str(second), "--store", store_url)
     assert result.returncode == 0, result.stderr
     assert result.stderr == f"relaypot: imported {len(lines)} records from 2 files\n"
     original = f"sqlite:///{sensor.data_dir / 'relaypot.sqlite'}"
@@ -47,7 +40,7 @@ def test_import_rebuilds_the_store_and_adds_nothing_twice(sensor_factory, store_
     assert fetch(store_url, SESSIONS)[0][3:7] == ("fqdn", 1, 1, "quit")
     assert fetch(store_url, "SELECT count(*) FROM events") == [(len(lines),)]
 
-    again = relaypot_import(str(events), "--store", store_url)
+    again = relaypot("import", str(events), "--store", store_url)
     assert again.returncode == 0, again.stderr
     assert fetch(store_url, "SELECT count(*) FROM events") == [(len(lines),)]
     assert fetch(store_url, "SELECT count(*) FROM commands") == fetch(original, "SELECT count(*) FROM commands")
@@ -69,7 +62,7 @@ def test_import_skips_what_is_not_a_record_and_says_so(sensor_factory, store_url
         b"\x1b[2Jnot json at all",
         *lines[1:],
     ]) + b"\n")
-    result = relaypot_import(str(mixed), "--store", store_url)
+    result = relaypot("import", str(mixed), "--store", store_url)
     assert result.returncode == 1
     assert result.stderr.startswith(f"relaypot: imported {len(lines)} records from 1 files; skipped 3 unreadable "
                                     "(the first: events.jsonl:2: ")
@@ -80,7 +73,7 @@ def test_import_skips_what_is_not_a_record_and_says_so(sensor_factory, store_url
     # SQLite stores what it is given): on PostgreSQL it alone is skipped, the rest go in.
     edited = tmp_path / "edited.jsonl"
     edited.write_bytes(json.dumps(wrong_type).encode() + b"\n")
-    result = relaypot_import(str(edited), "--store", store_url)
+    result = relaypot("import", str(edited), "--store", store_url)
     if store_url.startswith("postgresql"):
         assert result.returncode == 1 and "edited.jsonl:1: the store refused it" in result.stderr
     else:
@@ -88,7 +81,7 @@ def test_import_skips_what_is_not_a_record_and_says_so(sensor_factory, store_url
 
 
 def test_import_of_a_missing_file_is_one_clear_error(tmp_path):
-    result = relaypot_import(str(tmp_path / "nope.jsonl"), "--data-dir", str(tmp_path))
+    result = relaypot("import", str(tmp_path / "nope.jsonl"), "--data-dir", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr == f"relaypot: error: no such file: {tmp_path / 'nope.jsonl'}\n"
 
@@ -98,7 +91,7 @@ def test_a_truncated_gzip_file_is_reported_not_fatal(sensor_factory, tmp_path):
     whole = gzip.compress((sensor.data_dir / "events.jsonl").read_bytes())
     cut = tmp_path / "events-cut.jsonl.gz"
     cut.write_bytes(whole[: len(whole) // 2])
-    result = relaypot_import(str(cut), "--store", f"sqlite:///{tmp_path / 'store.sqlite'}")
+    result = relaypot("import", str(cut), "--store", f"sqlite:///{tmp_path / 'store.sqlite'}")
     assert result.returncode == 1
     assert "events-cut.jsonl.gz: unreadable from here on" in result.stderr
 
@@ -109,7 +102,7 @@ def test_catch_up_imports_exactly_what_the_store_lacks(store_url, tmp_path):
     from relaypot.catchup import catch_up
     from relaypot.sinks.jsonl import JsonlSink
     from relaypot.sinks.sql import SqlSink
-    from test_sinks import session_records
+    from support import session_records
 
     journal = JsonlSink(tmp_path, rotate="day")
     journal.open()

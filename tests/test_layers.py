@@ -163,3 +163,23 @@ def test_every_module_says_what_it_is():
     for path in SRC.rglob("*.py"):
         doc = ast.get_docstring(ast.parse(path.read_text()))
         assert doc, path
+
+
+def test_the_glossary_names_what_exists_and_each_word_has_one_meaning():
+    """docs/ARCHITECTURE.md's "Words, one meaning each": every dotted name it gives resolves, and
+    the words it retired are gone from the code (no `build` but build_rows, no spool "replay")."""
+    import importlib
+
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("## Words, one meaning each", 1)[1].split("\n## ", 1)[0]
+    names = {n for n in re.findall(r"`((?:[a-z_]+\.)+[A-Za-z_]+)`", section) if not n.endswith(".py")}
+    assert len(names) >= 6
+    for dotted in names:
+        module, _, attribute = dotted.rpartition(".")
+        assert hasattr(importlib.import_module(f"relaypot.{module}"), attribute), dotted
+    for path in MODULES:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        defined = {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        assert "build" not in defined and "SessionSettings" not in defined, path
+        if module_name(path) in ("spool", "pipeline", "catchup"):
+            assert "replay" not in path.read_text(encoding="utf-8").lower(), f"{path.name}: the spool resends"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli import RELAYPOT, jsonl, run_cli, send, start
+from support import RELAYPOT, jsonl, relaypot, send, start
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="changing user needs root (CI runs as root)")
 TESTS = Path(__file__).resolve().parent
@@ -144,7 +144,7 @@ def test_user_refuses_a_system_or_foreign_data_directory(case):
         (data / "notes.txt").write_text("the operator's\n")
         message = "holds what relaypot did not make ('notes.txt')"
     before = {p: os.stat(p, follow_symlinks=False).st_uid for p in [data, *data.iterdir()]}
-    result = run_cli("run", "--listen", "127.0.0.1:0", "--data-dir", str(data), "--user", "nobody",
+    result = relaypot("run", "--listen", "127.0.0.1:0", "--data-dir", str(data), "--user", "nobody",
                      env={"RELAYPOT_ENRICH_ENABLED": "false"})
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr

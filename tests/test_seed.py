@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+from support import fetch
 from transport.test_server import read_replies, read_reply
 
 SEED_EHLO = [
@@ -80,5 +81,5 @@ def test_seed_open_relay_scanner_three_times(sensor):
     helos = [r.event.hostname for r in sensor.wait_for("smtp.helo", 3)]
     assert helos == ["82.155.248.223"] * 3
     sensor.stop()
-    assert sensor.sql("SELECT count(*), count(DISTINCT session_id) FROM messages") == [(3, 3)]
-    assert sensor.sql("SELECT DISTINCT helo_verb, helo FROM sessions") == [("HELO", "82.155.248.223")]
+    assert fetch(sensor.store_url, "SELECT count(*), count(DISTINCT session_id) FROM messages") == [(3, 3)]
+    assert fetch(sensor.store_url, "SELECT DISTINCT helo_verb, helo FROM sessions") == [("HELO", "82.155.248.223")]

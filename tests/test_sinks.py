@@ -12,26 +12,13 @@ from relaypot.events import (
     Helo,
     MessageReceived,
     Record,
-    SessionClosed,
-    SessionOpened,
     record_from_dict,
 )
 from relaypot.pipeline import EventBus
 from relaypot.sinks.jsonl import JsonlSink
 from relaypot.sinks.memory import MemorySink
 from relaypot.sinks.sql import SqlSink
-from support import fetch
-
-
-def session_records(session: str, day: str = "2026-11-27", helo: str = "bot.example") -> list[Record]:
-    events = [
-        SessionOpened(src_port=1, dst_ip="192.0.2.1", dst_port=25, listener="0.0.0.0:25", persona="postfix",
-                      hostname="mx.example", banner="220 mx.example ESMTP"),
-        Helo(verb="EHLO", hostname=helo),
-        Command(verb="EHLO", argument=helo, raw_line=f"EHLO {helo}\r\n".encode(), reply_code=250, reply="250 ok"),
-        SessionClosed(reason="quit", duration=0.5, bytes_in=10, bytes_out=20, commands=1, messages=0),
-    ]
-    return [Record(session, n + 1, f"{day}T10:00:0{n}.000000Z", "s1", "203.0.113.5", e) for n, e in enumerate(events)]
+from support import fetch, session_records
 
 
 def test_jsonl_rotates_by_day_and_every_line_is_whole(tmp_path):
@@ -336,7 +323,7 @@ def test_text_orders_byte_by_byte_on_both_engines(store_url):
 
 
 def test_a_session_whose_first_records_come_last_keeps_its_start(store_url):
-    """A spool replay or an import can write a session's opening records after its later ones:
+    """A spool resend or an import can write a session's opening records after its later ones:
     the row still starts when the session did, in that hour, names its first HELO, and keeps what
     the close said."""
     records = session_records("late", day="2026-11-27", helo="first.example")

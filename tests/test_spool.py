@@ -1,5 +1,5 @@
 """A store away for longer than the retry window costs no record: batches are spooled to disk and
-replayed, by themselves, once the store writes again. Real SQLite and a real PostgreSQL server."""
+resent, by themselves, once the store writes again. Real SQLite and a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from relaypot import app
 from relaypot.pipeline import EventBus
 from relaypot.sinks.sql import SqlSink
 from relaypot.spool import Spool
-from support import RunningSensor, fetch
-from test_sinks import session_records
+from support import RunningSensor, fetch, session_records
 
 
 def execute(url: str, *statements: str) -> None:
@@ -73,7 +72,7 @@ def spooled_sessions(spool: Spool) -> list[str]:
     return [record["session"] for record in spooled(spool)]
 
 
-def test_a_store_refusing_writes_spools_them_and_replays_them_once_it_recovers(store_url, tmp_path, caplog):
+def test_a_store_refusing_writes_spools_them_and_resends_them_once_it_recovers(store_url, tmp_path, caplog):
     """Past the retry window a batch goes to the spool; the store comes back with no new records
     arriving, and the worker finds it by itself and writes everything, once."""
     caplog.set_level("INFO", logger="relaypot")
@@ -93,7 +92,7 @@ def test_a_store_refusing_writes_spools_them_and_replays_them_once_it_recovers(s
             assert time.monotonic() - started < 1.0  # not another 2 s retry window
             assert spooled_sessions(spool) == ["b"] * 4 + ["c"] * 4
             assert len(spool.pending()) == 2
-        # No new records arrive: the worker probes the store by itself and replays the spool.
+        # No new records arrive: the worker probes the store by itself and resends the spool.
         assert wait(lambda: not spool.pending(), timeout=30)
     finally:
         bus.close()
@@ -107,7 +106,7 @@ def test_a_store_refusing_writes_spools_them_and_replays_them_once_it_recovers(s
     said = [r.getMessage() for r in caplog.records if r.levelno >= 30]
     assert sum("records spooled to" in line for line in said) == 1
     assert [line for line in said if line.startswith(("sink sql writes again", "sink sql has caught up"))] == [
-        "sink sql writes again; replaying its spool", "sink sql has caught up: its spool is empty"]
+        "sink sql writes again; resending its spool", "sink sql has caught up: its spool is empty"]
 
 
 def test_a_sink_without_a_spool_still_drops_loudly_after_its_window(tmp_path):
@@ -127,7 +126,7 @@ def test_a_sink_without_a_spool_still_drops_loudly_after_its_window(tmp_path):
     assert bus.stats()["sql"]["spooled"] == 0
 
 
-def test_a_spool_file_cut_by_a_crash_is_replayed_up_to_the_cut(tmp_path):
+def test_a_spool_file_cut_by_a_crash_is_resent_up_to_the_cut(tmp_path):
     """A `.partial` file (the sensor died while spooling) still counts: its whole lines go in."""
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     sink = SqlSink(url)
@@ -137,15 +136,15 @@ def test_a_spool_file_cut_by_a_crash_is_replayed_up_to_the_cut(tmp_path):
     (spool.directory / "20261127T100000Z-1-000001.jsonl.partial").write_bytes(whole + b'{"session": "b", "se')
     sink.open()
     try:
-        assert spool.replay_oldest()
+        assert spool.resend_oldest()
     finally:
         sink.close()
     assert spool.pending() == []
     assert fetch(url, "SELECT session_id FROM sessions") == [("a",)]
 
 
-def test_a_replay_the_store_refuses_keeps_its_file(tmp_path):
-    """Replay deletes a file only once it is written: a store failing mid-replay skips nothing."""
+def test_a_resend_the_store_refuses_keeps_its_file(tmp_path):
+    """Resend deletes a file only once it is written: a store failing mid-resend skips nothing."""
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     sink = SqlSink(url)
     sink.open()
@@ -154,9 +153,9 @@ def test_a_replay_the_store_refuses_keeps_its_file(tmp_path):
     assert kept is not None and spool.pending() == [kept]
     try:
         with store_refusing_writes(url):
-            assert not spool.replay_oldest()
+            assert not spool.resend_oldest()
             assert spool.pending() == [kept]
-        assert spool.replay_oldest()
+        assert spool.resend_oldest()
     finally:
         sink.close()
     assert spool.pending() == []
@@ -172,7 +171,7 @@ def send(address: tuple[str, int], n: int) -> None:
 def test_a_sensor_keeps_what_postgresql_refused_and_writes_it_after_a_restart(postgresql_server, postgresql_url,
                                                                               tmp_path):
     """PostgreSQL refuses connections while sessions arrive, and the sensor is stopped before it
-    is back: the next start replays the spool, and the store holds every session, unaided."""
+    is back: the next start resends the spool, and the store holds every session, unaided."""
     import psycopg
 
     name = postgresql_url.rsplit("/", 1)[1]
@@ -210,7 +209,7 @@ def test_a_sensor_keeps_what_postgresql_refused_and_writes_it_after_a_restart(po
     assert fetch(postgresql_url, "SELECT count(*) FROM events") == [(len(jsonl),)]
 
 
-def test_a_full_spool_drops_loudly_and_frees_its_room_on_replay(tmp_path):
+def test_a_full_spool_drops_loudly_and_frees_its_room_on_resend(tmp_path):
     """The spool is bounded (`spool_max_bytes`): a store away for days cannot fill the sensor's disk."""
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     one_batch = len(b"".join(r.to_json() + b"\n" for r in session_records("b")))
@@ -232,8 +231,8 @@ def test_a_full_spool_drops_loudly_and_frees_its_room_on_replay(tmp_path):
     assert fetch(url, "SELECT session_id FROM sessions ORDER BY session_id") == [("a",), ("b",)]
 
 
-def test_a_replayed_batch_is_derived_as_it_would_have_been_live(tmp_path):
-    """A session opened before the store failed and ended while it was away: the replayed part is
+def test_a_resent_batch_is_derived_as_it_would_have_been_live(tmp_path):
+    """A session opened before the store failed and ended while it was away: the resent part is
     derived with the session's own context (its destination address here), not a default one.
     The live store, written without failures, is the reference."""
     def batches():
@@ -270,7 +269,7 @@ def test_records_wait_behind_the_spool_so_the_store_gets_them_in_order(tmp_path)
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     sink = SqlSink(url)
     spool = app.sql_spool(sink, tmp_path)
-    assert spool.keep(session_records("older1")) is not None  # replayed at start, one file per turn
+    assert spool.keep(session_records("older1")) is not None  # resent at start, one file per turn
     assert spool.keep(session_records("older2")) is not None
     bus = EventBus([sink], flush_interval=0.05, spools={"sql": spool})
     publish(bus, session_records("newer"))  # queued before the worker starts: its first batch
@@ -287,7 +286,7 @@ def test_records_wait_behind_the_spool_so_the_store_gets_them_in_order(tmp_path)
 
 def test_a_record_the_store_refuses_costs_only_itself(postgresql_url, tmp_path, caplog):
     """A value PostgreSQL refuses (an integer column given text, as a bug might send) fails its
-    whole batch live; past the retry window the batch is spooled, and the replay skips that one
+    whole batch live; past the retry window the batch is spooled, and the resend skips that one
     record, says so, and writes the rest."""
     from relaypot.events import Command, Record
 

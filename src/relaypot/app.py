@@ -24,9 +24,9 @@ from relaypot.events import Record
 from relaypot.import_jsonl import import_files
 from relaypot.personas import model
 from relaypot.pipeline import EventBus, utc_timestamp
+from relaypot.protocol.listener import ListenerContext, SessionLimits
 from relaypot.protocol.outputs import StoredMessage
 from relaypot.protocol.rehearsal import rehearse
-from relaypot.protocol.settings import SessionLimits, SessionSettings
 from relaypot.sinks.base import Sink
 from relaypot.sinks.console import ConsoleSummary
 from relaypot.sinks.jsonl import JsonlSink
@@ -61,11 +61,11 @@ def jsonl_sink(settings: Settings, data_dir: Path) -> JsonlSink:
 
 
 def sql_spool(sink: SqlSink, data_dir: Path, max_bytes: int = SPOOL_MAX_BYTES) -> Spool:
-    """Where the SQL store's batches wait while it is away; replayed as `relaypot import` would."""
+    """Where the SQL store's batches wait while it is away; resent as `relaypot import` would."""
     return Spool(data_dir / "spool" / sink.name, lambda path: import_files([path], sink), max_bytes)
 
 
-def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
+def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
     persona = model.load(settings.smtp.persona)
     hostname = settings.smtp.hostname or persona.default_hostname
     data_dir = Path(settings.sensor.data_dir).resolve()
@@ -79,11 +79,11 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
     starttls = settings.tls.starttls
     tls_available = persona.behaviour.starttls_offered if starttls == "persona" else starttls == "yes"
     limits = settings.limits
-    session_settings = SessionSettings(
+    listener_context = ListenerContext(
         persona=persona,
         hostname=hostname,
         # IIS's "default domain" is the server's own name (KB Q304897, S21 in exchange2000.md).
-        domain=hostname,
+        default_domain=hostname,
         limits=SessionLimits(
             max_line_length=limits.max_line_length,
             max_message_size=limits.max_message_size,
@@ -109,7 +109,7 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
         bus.listeners.append(ConsoleSummary())
     store = MessageStore(data_dir / "messages", limits.max_store_bytes, settings.store.fsync)
     server = SmtpServer(
-        session_settings, bus, store, settings.sensor.name or socket.gethostname(),
+        listener_context, bus, store, settings.sensor.name or socket.gethostname(),
         ServerLimits(
             max_connections=_fit_connections(settings),
             max_connections_per_ip=limits.max_connections_per_ip,
@@ -121,7 +121,7 @@ def build(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
     listeners = [Listener(*parse_listen(spec)) for spec in settings.smtp.listen]
     enrichment = None
     if settings.enrich.enabled:
-        enrichment = EnrichmentRunner(enrichers.build(settings, data_dir), bus, server.sensor,
+        enrichment = EnrichmentRunner(enrichers.enrichers_from(settings, data_dir), bus, server.sensor,
                                       settings.enrich.cache_ttl, settings.enrich.concurrency,
                                       helo_per_session=settings.enrich.helo_lookups_per_session,
                                       helo_per_source=settings.enrich.helo_lookups_per_source)
@@ -144,7 +144,7 @@ def _fit_connections(settings: Settings) -> int:
 
 def prepare_tls(sensor: Sensor) -> None:
     """Load the operator's certificate, or load (making it on first run) a self-signed one."""
-    if not sensor.server.settings.tls_available:
+    if not sensor.server.context.tls_available:
         return
     tls = sensor.settings.tls
     if tls.certificate:
@@ -163,7 +163,7 @@ def rehearsals(sensor: Sensor) -> list[Callable[[], object]]:
         def summarise(body: bytes) -> StoredMessage:
             return StoredMessage(hashlib.sha256(body).hexdigest(), "messages/rehearsal.eml", len(body), summarize(body))
 
-        events = rehearse(sensor.server.settings, summarise)
+        events = rehearse(sensor.server.context, summarise)
         records = [Record("0" * 24, n, utc_timestamp(), sensor.server.sensor, "192.0.2.1", event)
                    for n, event in enumerate(events, 1)]
         console = ConsoleSummary(io.StringIO())

@@ -3,7 +3,7 @@
 The journal is written in the event loop before each message is acknowledged; the store follows
 in batches, a moment later. After a kill -9 or a power cut the store may therefore lack the
 journal's last records. Both receive records in the same order, so the store holds a prefix of
-the journal (a spooled batch, and everything after it, is missing until replayed): the first
+the journal (a spooled batch, and everything after it, is missing until resent): the first
 record it lacks is found by bisecting the journal, a few look-ups, and the rest is imported
 through `relaypot import`'s path, where a record already stored is skipped.
 """

@@ -118,7 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     os.umask(datadir.UMASK)  # what the sensor writes holds captured secrets: nothing for others
     settings = _settings(args)
     _logging(settings.run.log_level)
-    sensor = app.build(settings)
+    sensor = app.make_sensor(settings)
 
     def ready(bound: list[tuple[str, int]]) -> None:
         where = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in bound)
@@ -171,7 +171,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Turn what the sensors recorded into findings: activity, HELO identities, commands, relay probes, spam,
     sources."""
-    from relaypot.analysis.report import Options, build  # noqa: PLC0415
+    from relaypot.analysis.report import Options, make_report  # noqa: PLC0415
     from relaypot.storage.database import Database  # noqa: PLC0415
 
     settings = _settings(args)
@@ -184,7 +184,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     finally:
         db.close()
     options = Options(scope=scope, bucket=args.bucket, top=args.top, our_domains=tuple(settings.smtp.domains))
-    report = build(lambda: Database(url, must_exist=True), options)
+    report = make_report(lambda: Database(url, must_exist=True), options)
     # The files first: a path that cannot be written is one line and exit 2, before any report.
     if args.html:
         from relaypot.render import html  # noqa: PLC0415

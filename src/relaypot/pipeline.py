@@ -31,7 +31,7 @@ from relaypot.spool import Spool, SpoolFull
 
 log = logging.getLogger(__name__)
 
-PROBE_EVERY = 5.0  # seconds between replays of a failing sink's spool
+PROBE_EVERY = 5.0  # seconds between resends of a failing sink's spool
 JOURNAL_MEMORY = 64 * 1024 * 1024  # bytes of records waiting for the journal before clients pause
 JOURNAL_MAX = 4 * JOURNAL_MEMORY  # ... and past which they are given up (counted, said at the stop)
 # A sink takes at most this much JSON in one batch, and is woken once half of it waits. What a
@@ -105,7 +105,7 @@ class SinkWorker:
     """One sink, its bounded queue and its thread; failures are counted and logged, never raised.
 
     A batch is retried with backoff for `retry_for` seconds, then handed to the sink's spool (kept
-    on disk, replayed once the sink writes again) or, for a sink without one, dropped, loudly.
+    on disk, resent once the sink writes again) or, for a sink without one, dropped, loudly.
     While the sink is failing, or its spool still holds anything, new batches go to the spool
     behind what waits there: a store away for an hour neither pauses the clients nor costs a
     record, and the store gets every record in the order it happened.
@@ -137,7 +137,7 @@ class SinkWorker:
         self.thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
         self.opened = threading.Event()
         self.open_error: BaseException | None = None
-        self._next_replay = 0.0
+        self._next_resend = 0.0
         self._held_until = 0.0
 
     def start(self) -> None:
@@ -155,14 +155,14 @@ class SinkWorker:
             self.opened.set()
             return
         self.opened.set()
-        self._replay()  # what an earlier run spooled
+        self._resend()  # what an earlier run spooled
         while True:
             self.wake.wait(self.flush_interval)
             self.wake.clear()
             self._drain()
             if self.stopping and not self.queue:
                 break
-            self._replay()
+            self._resend()
         try:
             self.sink.close()
         except Exception:
@@ -190,7 +190,7 @@ class SinkWorker:
         """Write, spool or drop `batch`; False when it went back to the queue to wait."""
         if self.spool is not None and (self.failing or self.spool.used):
             # Behind the spool: the store gets records in the order they happened, so a session's
-            # rows are derived as they would have been live (replay probes for a failing store).
+            # rows are derived as they would have been live (resend probes for a failing store).
             return self._keep_or_drop(batch, loud=False)
         # A locked database or a restarting server for a moment costs a pause, not a spool file.
         deadline = time.monotonic() + (0.0 if self.failing else self.retry_for)
@@ -246,18 +246,18 @@ class SinkWorker:
         log.error("sink %s dropped %d records after repeated failures", self.sink.name, len(batch))
         return True
 
-    def _replay(self) -> None:
-        """Replay the oldest spooled file: at once while catching up, every few seconds while the
-        sink is failing (the replay is the probe that finds it writing again)."""
+    def _resend(self) -> None:
+        """Resend the oldest spooled file: at once while catching up, every few seconds while the
+        sink is failing (the resend is the probe that finds it writing again)."""
         if self.spool is None or self.stopping or not self.spool.used:
             return
         now = time.monotonic()
-        if self.failing and now < self._next_replay:
+        if self.failing and now < self._next_resend:
             return
-        if self.spool.replay_oldest():
+        if self.spool.resend_oldest():
             if self.failing:
                 self.failing = False
-                log.warning("sink %s writes again; replaying its spool", self.sink.name)
+                log.warning("sink %s writes again; resending its spool", self.sink.name)
             if self.spool.used:
                 self.wake.set()  # the next file on the next turn: live records go first
             else:
@@ -267,8 +267,8 @@ class SinkWorker:
             self._probe_later()
 
     def _probe_later(self) -> None:
-        """A failing sink's spool is tried again (its replay is the probe) in probe_every seconds."""
-        self._next_replay = time.monotonic() + max(self.probe_every, self.flush_interval)
+        """A failing sink's spool is tried again (its resend is the probe) in probe_every seconds."""
+        self._next_resend = time.monotonic() + max(self.probe_every, self.flush_interval)
 
     @property
     def queued_bytes(self) -> int:

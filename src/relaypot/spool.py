@@ -3,9 +3,9 @@
 An event once accepted is never dropped because a store is away: a PostgreSQL down for an hour,
 a SQLite file locked by another program. The sink's worker hands such a batch here; it becomes
 one JSON lines file (the format of `events.jsonl`), and once the sink writes again, the worker
-replays the files oldest first through the sink's replay function (for the SQL store,
+resends the files oldest first through the sink's resend function (for the SQL store,
 `relaypot import`'s path: idempotent, and a record the store refuses costs only itself).
-A file is deleted only after its replay succeeded. Files left by an earlier run are replayed
+A file is deleted only after its resend succeeded. Files left by an earlier run are resent
 when the sensor starts.
 """
 
@@ -34,10 +34,10 @@ class SpoolFull(Exception):
 class Spool:
     """One sink's spooled batches: `DIRECTORY/<UTC time>-<pid>-<n>.jsonl`, names sorting by age."""
 
-    def __init__(self, directory: Path, replay: Callable[[Path], object], max_bytes: int = MAX_BYTES) -> None:
+    def __init__(self, directory: Path, resend: Callable[[Path], object], max_bytes: int = MAX_BYTES) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
-        self._replay = replay
+        self._resend = resend
         self._failing = False  # the last keep() could not write: say so once per streak
         self.used = sum(_size(path) for path in self.pending())
 
@@ -59,7 +59,7 @@ class Spool:
                 out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(partial, path)  # a replay never sees a file still being written
+            os.replace(partial, path)  # a resend never sees a file still being written
         except OSError as exc:
             if not self._failing:
                 log.error("cannot spool %d records to %s: %s", len(records), self.directory, exc.strerror or exc)
@@ -75,34 +75,34 @@ class Spool:
 
     def pending(self) -> list[Path]:
         """Spooled files, oldest first. A `.partial` left by a crash mid-write counts too: its
-        lines are whole but perhaps the last, and a replay skips a cut line."""
+        lines are whole but perhaps the last, and a resend skips a cut line."""
         try:
             names = sorted(p for p in self.directory.iterdir() if p.name.endswith((".jsonl", ".jsonl.partial")))
         except OSError:
             return []
         return names
 
-    def replay_oldest(self) -> bool:
-        """Replay the oldest file through the sink; True when it is written (and deleted)."""
+    def resend_oldest(self) -> bool:
+        """Resend the oldest file through the sink; True when it is written (and deleted)."""
         files = self.pending()
         if not files:
             return True
         path = files[0]
         try:
-            outcome = self._replay(path)
+            outcome = self._resend(path)
         except Exception as exc:  # noqa: BLE001 (the store is still away: keep the file, try later)
-            log.warning("spooled %s not replayed yet: %s", path.name, log_error(exc))
+            log.warning("spooled %s not resent yet: %s", path.name, log_error(exc))
             return False
         size = _size(path)
         try:
             path.unlink()
             self.used = max(0, self.used - size)
         except OSError as exc:
-            log.error("replayed %s but cannot delete it (a later replay repeats it harmlessly): %s",
+            log.error("resent %s but cannot delete it (a later resend repeats it harmlessly): %s",
                       path, exc.strerror)
         # A record the store refused as a value was skipped: say so; otherwise one line per file
-        # only when asked (catching up after an hour's outage replays thousands).
-        (log.warning if getattr(outcome, "skipped", 0) else log.debug)("replayed spooled %s: %s", path.name, outcome)
+        # only when asked (catching up after an hour's outage resends thousands).
+        (log.warning if getattr(outcome, "skipped", 0) else log.debug)("resent spooled %s: %s", path.name, outcome)
         return True
 
 

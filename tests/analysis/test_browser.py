@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from support import require
+from support import relaypot, require
 
 
 def test_the_page_renders_with_no_console_error_and_no_network_request(recorded, tmp_path):
@@ -14,9 +11,8 @@ def test_the_page_renders_with_no_console_error_and_no_network_request(recorded,
     from playwright.sync_api import sync_playwright
 
     page_path = tmp_path / "report.html"
-    result = subprocess.run([sys.executable, "-m", "relaypot.cli", "report", "--html", str(page_path),
-                             "--data-dir", str(recorded.data_dir)], capture_output=True, timeout=120)
-    assert result.returncode == 0, result.stderr.decode()
+    result = relaypot("report", "--html", str(page_path), "--data-dir", str(recorded.data_dir))
+    assert result.returncode == 0, result.stderr
     url = page_path.as_uri()
     console, requests, errors, dialogs = [], [], [], []
     with sync_playwright() as p:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import smtplib
-import subprocess
-import sys
 
 from relaypot.storage.summary import summarize
+from support import fetch, relaypot
 
 BODY = "Dear friend,\r\n\r\nCheap   watches at http://watches.example/buy today.\r\n"
 
@@ -43,10 +42,10 @@ def test_identical_bodies_to_different_recipients_are_one_campaign(sensor_factor
         with smtplib.SMTP(*sensor.address, timeout=10) as client:
             client.sendmail("seller@bulk.example", [f"victim{n}@example.net"], copy(n))
     sensor.stop()
-    result = subprocess.run([sys.executable, "-m", "relaypot.cli", "report", "--format", "json", "--data-dir",
-                             str(sensor.data_dir)], capture_output=True, timeout=120)
+    result = relaypot("report", "--format", "json", "--data-dir", str(sensor.data_dir))
     campaigns = json.loads(result.stdout)["spam"]["campaigns_by_body"]
     assert len(campaigns) == 1
     assert {k: campaigns[0][k] for k in ("messages", "distinct_messages", "sources")} == {
         "messages": 4, "distinct_messages": 4, "sources": 1}
-    assert len(set(sensor.sql("SELECT sha256 FROM messages"))) == 4  # the exact hashes stay a fact of their own
+    # The exact hashes stay a fact of their own.
+    assert len(set(fetch(sensor.store_url, "SELECT sha256 FROM messages"))) == 4

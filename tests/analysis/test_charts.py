@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from relaypot.analysis.report import Options, build
+from relaypot.analysis.report import Options, make_report
 from relaypot.render import charts
 from relaypot.sinks.sql import SqlSink
 from relaypot.storage.database import Database
-from test_sinks import session_records
+from support import session_records
 
 
 def report_of(tmp_path, sessions: list[tuple[str, str]]) -> dict:
@@ -20,7 +20,7 @@ def report_of(tmp_path, sessions: list[tuple[str, str]]) -> dict:
             r.ts = f"2026-11-27T{hour}:00:0{r.seq}.000000Z"
         sink.write(records)
     sink.close()
-    return build(lambda: Database(url, must_exist=True), Options(workers=1))
+    return make_report(lambda: Database(url, must_exist=True), Options(workers=1))
 
 
 def test_empty_hours_are_zero_buckets_on_a_linear_axis(tmp_path):
@@ -43,7 +43,7 @@ def test_charts_of_an_empty_store_have_no_negative_axis(tmp_path):
     """With nothing recorded, every chart starts its count axis at zero and says there is no data."""
     url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
     SqlSink(url).open()
-    report = build(lambda: Database(url, must_exist=True), Options(workers=1))
+    report = make_report(lambda: Database(url, must_exist=True), Options(workers=1))
     for name, (_, make) in charts.CHARTS.items():
         ax = make(report).axes[0]
         low = ax.get_ylim()[0] if name in ("activity", "commands", "relay-probes") else ax.get_xlim()[0]

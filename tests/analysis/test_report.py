@@ -6,21 +6,22 @@ import csv
 import io
 import json
 import re
-import subprocess
-import sys
+from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+import support
 from analysis import attackers
 from relaypot.judgements.classify import HELO_CLASSES
+from support import fetch
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "report.md"
 
 
-def relaypot(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "relaypot.cli", *args], capture_output=True, timeout=120)
+# The report's own bytes: its escaping is checked byte by byte.
+relaypot = partial(support.relaypot, text=False)
 
 
 @pytest.fixture(scope="module")
@@ -339,7 +340,8 @@ def test_findings_name_sessions_to_replay(recorded, report, tmp_path):
     """Each finding that stands for sessions names example sessions of its own, earliest first;
     each replays; the HTML page shows the command."""
     def stored(session_id: str) -> tuple:
-        return recorded.sql(f"SELECT src_ip, probe, auth FROM sessions WHERE session_id = '{session_id}'")[0]
+        query = f"SELECT src_ip, probe, auth FROM sessions WHERE session_id = '{session_id}'"
+        return fetch(recorded.store_url, query)[0]
 
     relay = report["relay_probes"]
     for finding in [*relay["signatures"], *relay["sources"], *relay["drop_boxes"]]:

@@ -9,13 +9,11 @@ both engines, whatever the batching.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from relaypot.events import record_from_dict
 from relaypot.sinks.sql import SqlSink
 from relaypot.storage.database import sqlite_url
-from support import fetch
+from support import fetch, relaypot
 
 TABLES = {
     "sessions": "session_id",
@@ -62,9 +60,8 @@ def test_postgresql_holds_the_same_rows_and_gives_the_same_report(recorded, post
         assert on_sqlite or table in ("attachments",), f"{table} is empty: the comparison proves nothing"
 
     def report(*store: str) -> dict:
-        result = subprocess.run([sys.executable, "-m", "relaypot.cli", "report", "--format", "json", *store],
-                                capture_output=True, timeout=120)
-        assert result.returncode == 0, result.stderr.decode()
+        result = relaypot("report", "--format", "json", *store)
+        assert result.returncode == 0, result.stderr
         document = json.loads(result.stdout)
         del document["generated"]  # the time each report was made
         return document

@@ -7,12 +7,11 @@ import json
 import os
 import smtplib
 import subprocess
-import sys
 
 from dns_server import SERVFAIL, FakeDns
 from geo_fixture import write_geo
 
-from support import fetch
+from support import fetch, relaypot
 
 SOURCES = ("127.0.0.11", "127.0.0.14")
 
@@ -29,8 +28,7 @@ def enrich(data_dir, store: str, dns: FakeDns, city, *extra: str) -> subprocess.
            "RELAYPOT_ENRICH_DNSBL_ZONES": "zen.spamhaus.org,bl.spamcop.net", "RELAYPOT_ENRICH_CITY_DB": str(city)}
     # The store as the sensor's configuration names it ([store] url): JSON lines go to the data dir too.
     env["RELAYPOT_STORE_URL"] = store
-    return subprocess.run([sys.executable, "-m", "relaypot.cli", "enrich", "--data-dir", str(data_dir), *extra],
-                          capture_output=True, text=True, timeout=120, env=env)
+    return relaypot("enrich", "--data-dir", str(data_dir), *extra, env=env)
 
 
 def test_enrich_fills_in_what_the_sensor_did_not_look_up_and_retries_only_failures(sensor_factory, tmp_path,
@@ -77,7 +75,6 @@ def test_enrich_fills_in_what_the_sensor_did_not_look_up_and_retries_only_failur
 
 
 def test_enrich_without_a_store_says_so(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "relaypot.cli", "enrich", "--data-dir", str(tmp_path / "none")],
-                            capture_output=True, text=True, timeout=60)
+    result = relaypot("enrich", "--data-dir", str(tmp_path / "none"))
     assert result.returncode == 2 and result.stderr.startswith("relaypot: error:") and "\n" == result.stderr[-1]
     assert result.stderr.count("\n") == 1

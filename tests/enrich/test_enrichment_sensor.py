@@ -16,6 +16,8 @@ from dns_server import SILENCE, FakeDns
 from geo_fixture import write_geo
 from p0f_support import p0f_available, running_p0f, windows_xp_syn
 
+from support import fetch, relaypot
+
 SOURCE = "127.0.0.11"  # Taipei in the GeoIP fixture
 ZONES = ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"]
 
@@ -69,16 +71,17 @@ def test_every_new_source_is_looked_up_once_and_the_answers_are_recorded(sensor_
                         "b.barracudacentral.org": (True, ("127.0.0.2",))}
     assert (helo.event.name, helo.event.resolves, helo.event.matches_peer) == ("relay.example.net", True, False)
     # ...and in the SQL store's raw events, as every record is.
-    kinds = dict(sensor.sql("SELECT kind, count(*) FROM events WHERE kind LIKE 'enrich.%' GROUP BY kind"))
+    kinds = dict(fetch(sensor.store_url, "SELECT kind, count(*) FROM events WHERE kind LIKE 'enrich.%' GROUP BY kind"))
     assert kinds == {"enrich.geo": 1, "enrich.rdns": 1, "enrich.dnsbl": 3, "enrich.helo": 1}
     # ...and in the typed tables the report reads.
-    assert sensor.sql("SELECT src_ip, country, city, asn, organisation, ptr, ptr_confirmed, ptr_generic, os "
-                      "FROM sources") == [(SOURCE, "TW", "Taipei", 3462, "Data Communication Business Group",
-                                           "127-0-0-11.dynamic.hinet.example", 1, "the address is in the name", None)]
-    assert sensor.sql("SELECT zone, listed, codes, error FROM dnsbl ORDER BY zone") == [
+    assert fetch(sensor.store_url, "SELECT src_ip, country, city, asn, organisation, ptr, ptr_confirmed, "
+                                   "ptr_generic, os FROM sources") == [
+        (SOURCE, "TW", "Taipei", 3462, "Data Communication Business Group", "127-0-0-11.dynamic.hinet.example", 1,
+         "the address is in the name", None)]
+    assert fetch(sensor.store_url, "SELECT zone, listed, codes, error FROM dnsbl ORDER BY zone") == [
         ("b.barracudacentral.org", 1, '["127.0.0.2"]', None), ("bl.spamcop.net", 0, "[]", None),
         ("zen.spamhaus.org", 1, '["127.0.0.4"]', None)]
-    assert sensor.sql("SELECT name, src_ip, resolves, matches_peer, addresses FROM helo_names") == [
+    assert fetch(sensor.store_url, "SELECT name, src_ip, resolves, matches_peer, addresses FROM helo_names") == [
         ("relay.example.net", SOURCE, 1, 0, '["192.0.2.25"]')]
 
 
@@ -213,8 +216,7 @@ def test_a_source_whose_lookups_failed_is_unknown_never_clean(sensor_factory, tm
     data = ["--data-dir", str(sensor.data_dir)]
 
     def run(*args: str) -> str:
-        result = subprocess.run([sys.executable, "-m", "relaypot.cli", *args, *data], capture_output=True, text=True,
-                                timeout=120)
+        result = relaypot(*args, *data)
         assert result.returncode == 0, result.stderr
         return result.stdout
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import gzip
 import http.server
-import os
 import socket
 import subprocess
-import sys
 import threading
 from datetime import date
 from pathlib import Path
@@ -17,6 +15,7 @@ from geo_fixture import write_geo
 
 from relaypot.enrich.geo import Geo
 from relaypot.enrich.geo_update import months
+from support import relaypot
 
 # The fixture databases know PROBE_ADDRESS (8.8.8.8), as any complete database does.
 PLACES = {"8.8.8.0/24": ("US", "Mountain View", "California", 37.4, -122.1, 15169, "GOOGLE"),
@@ -45,8 +44,7 @@ def publish(root: Path, month: str, city: bytes, asn: bytes) -> None:
 
 
 def geo_update(data_dir: Path, url: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "relaypot.cli", "geo", "update", "--data-dir", str(data_dir),
-                           "--mirror", url], capture_output=True, text=True, timeout=120, env=os.environ)
+    return relaypot("geo", "update", "--data-dir", str(data_dir), "--mirror", url)
 
 
 def test_update_installs_both_databases_and_the_sensor_finds_them(mirror, tmp_path):

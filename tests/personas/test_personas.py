@@ -12,11 +12,10 @@ import pytest
 
 from relaypot.errors import PersonaError
 from relaypot.personas import model
-from relaypot.protocol.outputs import Deliver, Reply, StartTls, StoredMessage
+from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.session import Session
-from relaypot.protocol.settings import SessionSettings
 from relaypot.protocol.transcript import render, scripted
-from support import REFERENCE
+from support import REFERENCE, Driver
 
 SESSION_SOURCE = Path(model.__file__).parents[1] / "protocol" / "session.py"
 
@@ -53,29 +52,15 @@ def expected_from_reference(conversation: dict) -> bytes:
     return normalize(expected)
 
 
-def replay(persona: model.Persona, conversation: dict) -> tuple[bytes, list[float]]:
-    """Send the reference conversation's client bytes through a sans-IO session."""
-    settings = SessionSettings(persona, "mail.example.com", "mail.example.com", tls_available=True,
+def converse(persona: model.Persona, conversation: dict) -> tuple[bytes, list[float]]:
+    """Send the reference conversation's client bytes through a sans-IO session: (its replies, their delays)."""
+    settings = ListenerContext(persona, "mail.example.com", "mail.example.com", tls_available=True,
                                clock=lambda: 1.0, rng=random.Random(0))
-    session = Session(settings, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600")
-    replies: list[bytes] = []
-    delays: list[float] = []
-
-    def take(outputs: list) -> None:
-        for item in outputs:
-            if isinstance(item, Reply):
-                replies.append(item.data)
-                delays.append(item.delay)
-            elif isinstance(item, Deliver):
-                take(session.message_stored(StoredMessage("0" * 64, "m.eml", len(item.body))))
-            elif isinstance(item, StartTls):
-                take(session.tls_started("TLSv1.3", "TLS_AES_256_GCM_SHA384", None))
-
-    take(session.start())
+    driver = Driver(Session(settings, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600"))
     for direction, text in conversation["exchange"]:
         if direction == "C":
-            take(session.receive_data(unesc(text)))
-    return normalize(b"".join(replies)), delays
+            driver.feed(unesc(text))
+    return normalize(driver.wire), [reply.delay for reply in driver.replies]
 
 
 POSTFIX_REFERENCE = json.loads((REFERENCE / "postfix-3.7.11-dovecot-sasl.json").read_text())
@@ -84,7 +69,7 @@ POSTFIX_REFERENCE = json.loads((REFERENCE / "postfix-3.7.11-dovecot-sasl.json").
 @pytest.mark.parametrize("conversation", POSTFIX_REFERENCE, ids=[c["name"] for c in POSTFIX_REFERENCE])
 def test_postfix_persona_matches_the_real_server_byte_for_byte(conversation):
     """Every probe of the 67-probe battery gets the bytes real Postfix+Dovecot sent (queue ids aside)."""
-    got, _delays = replay(model.load("postfix"), conversation)
+    got, _delays = converse(model.load("postfix"), conversation)
     assert got == expected_from_reference(conversation)
 
 
@@ -93,7 +78,7 @@ def test_postfix_failure_delay_matches_the_reference_timing():
     conversation = next(c for c in POSTFIX_REFERENCE if c["name"] == "auth_login_wrong")
     times = conversation["t_ms"]
     real_delay = (times[-3] - times[-4]) / 1000  # the 535 came this long after the password
-    _, delays = replay(model.load("postfix"), conversation)
+    _, delays = converse(model.load("postfix"), conversation)
     assert real_delay == pytest.approx(2.0, abs=0.1)
     assert max(delays) == 2.0
 

@@ -6,9 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import Driver
 from relaypot.protocol.commands import BAD_ADDRESS, SYNTAX, Path, parse_path
-from support import make_session
+from support import Driver, make_session
 
 
 @pytest.mark.parametrize("line,expected", [

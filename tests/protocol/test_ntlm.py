@@ -80,8 +80,7 @@ def test_malformed_messages_raise_ntlm_error_only(blob):
 
 def test_session_runs_the_ntlm_exchange_nmap_starts():
     """AUTH NTLM <type-1> gets a type-2 challenge; the type-3 is captured and refused."""
-    from helpers import Driver
-    from support import make_session
+    from support import Driver, make_session
 
     d = Driver(make_session("exchange2000", hostname="exch.corp.example"))
     d.feed(b"EHLO x\r\nAUTH NTLM\r\n")

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import Driver, feed_chunks
-from support import make_session
+from support import Driver, feed_chunks, make_session
 
 SPAM = (
     b"EHLO localhost\r\n"
@@ -76,7 +75,7 @@ def test_any_bytes_give_only_well_formed_replies(data, sizes, persona):
     session = make_session(persona, max_line_length=512)
     d = feed_chunks(session, data, sizes)
     d.finish()
-    assert session.settings.memory.used == 0  # whatever a message held is given back
+    assert session.context.memory.used == 0  # whatever a message held is given back
     for reply in d.replies:
         lines = reply.data.split(b"\r\n")
         assert lines[-1] == b""
@@ -444,7 +443,7 @@ def test_messages_in_progress_share_one_memory_bound(transfer):
     from relaypot.protocol.session import Session
 
     first = make_session("postfix", max_message_memory=1000, max_message_size=900)
-    second = Session(first.settings, "192.0.2.11")
+    second = Session(first.context, "192.0.2.11")
     a, b = Driver(first), Driver(second)
     for d in (a, b):
         d.feed(b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n")
@@ -462,8 +461,8 @@ def test_messages_in_progress_share_one_memory_bound(transfer):
     assert [e.violation for e in b.of("smtp.violation")] == ["limit_memory"] and not b.delivered
     a.feed(b".\r\n" if transfer == "DATA" else b"BDAT 0 LAST\r\n")
     assert a.delivered and a.replies[-1].code == 250
-    assert first.settings.memory.used == 0
+    assert first.context.memory.used == 0
     b.feed(b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n")
     b.feed(b"DATA\r\n" + body(500) + b".\r\n" if transfer == "DATA" else b"BDAT 500 LAST\r\n" + body(500))
     assert b.delivered and b.replies[-1].code == 250
-    assert first.settings.memory.used == 0
+    assert first.context.memory.used == 0

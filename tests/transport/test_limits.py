@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from support import fetch
 from transport.test_server import read_replies, read_reply, read_until_closed
 
 
@@ -139,7 +140,7 @@ def test_a_probe_naming_the_public_address_behind_nat_is_recognised(sensor_facto
             client.ehlo("[203.0.113.7]")
             client.sendmail("scan@example.net", ["dropbox@example.org"], probe)
         sensor.stop()
-        found.append((sensor.sql("SELECT probe_family, probe_signature FROM messages"),
-                      sensor.sql("SELECT helo_class FROM sessions")))
+        found.append((fetch(sensor.store_url, "SELECT probe_family, probe_signature FROM messages"),
+                      fetch(sensor.store_url, "SELECT helo_class FROM sessions")))
     assert found[0] == ([(None, None)], [("address_literal",)])
     assert found[1] == ([("names the sensor", "names 203.0.113.7")], [("impersonation",)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from support import require
+from support import fetch, require
 
 
 def run(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
@@ -47,8 +47,8 @@ def test_smtp_source_many_parallel_sessions(sensor_factory):
     messages = sensor.wait_for("smtp.message", 200, timeout=30)
     assert len(messages) == 200
     sensor.stop()
-    assert sensor.sql("SELECT count(*) FROM sessions WHERE close_reason = 'quit'") == [(200,)]
-    assert sensor.sql("SELECT count(*), min(size), max(size) FROM messages")[0][0] == 200
+    assert fetch(sensor.store_url, "SELECT count(*) FROM sessions WHERE close_reason = 'quit'") == [(200,)]
+    assert fetch(sensor.store_url, "SELECT count(*), min(size), max(size) FROM messages")[0][0] == 200
 
 
 def test_smtp_source_into_a_postgresql_store(sensor_factory, postgresql_url):
@@ -61,9 +61,10 @@ def test_smtp_source_into_a_postgresql_store(sensor_factory, postgresql_url):
     sensor.wait_for("session.closed", 50, timeout=30)
     sensor.stop()
     assert not (sensor.data_dir / "relaypot.sqlite").exists()
-    assert sensor.sql("SELECT count(*), sum(messages) FROM sessions WHERE close_reason = 'quit'") == [(50, 50)]
-    assert sensor.sql("SELECT count(*), count(DISTINCT sha256) FROM messages") == [(50, 50)]
-    assert sensor.sql("SELECT count(*) FROM events") == [(len(sensor.memory.records),)]
+    quits = "SELECT count(*), sum(messages) FROM sessions WHERE close_reason = 'quit'"
+    assert fetch(sensor.store_url, quits) == [(50, 50)]
+    assert fetch(sensor.store_url, "SELECT count(*), count(DISTINCT sha256) FROM messages") == [(50, 50)]
+    assert fetch(sensor.store_url, "SELECT count(*) FROM events") == [(len(sensor.memory.records),)]
 
 
 def test_nmap_identifies_the_exchange_persona_as_windows(sensor):

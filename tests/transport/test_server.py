@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from support import fetch
+
 
 def read_reply(sock: socket.socket, timeout: float = 5.0) -> bytes:
     """One complete (possibly multi-line) reply."""
@@ -69,12 +71,12 @@ def test_smtplib_sends_a_message_which_is_stored_and_recorded(sensor):
     sensor.stop()
     kinds = [json.loads(line)["kind"] for line in (sensor.data_dir / "events.jsonl").read_text().splitlines()]
     assert kinds == [r.kind for r in sensor.records()]
-    assert sensor.sql("SELECT helo, close_reason, messages, shape FROM sessions") == [
+    assert fetch(sensor.store_url, "SELECT helo, close_reason, messages, shape FROM sessions") == [
         ("spammer.example", "quit", 1, "EHLO MAIL RCPT+ DATA QUIT")]
-    assert sensor.sql("SELECT url, host FROM urls") == [("http://spam.example/x", "spam.example")]
-    assert sensor.sql("SELECT excerpt FROM messages") == [("Hello, I'm a spammer! http://spam.example/x",)]
-    assert sensor.sql("SELECT subject, sha256 FROM messages") == [("BC_82.155.126.2", message.sha256)]
-    assert sensor.sql("SELECT kind, domain FROM envelopes ORDER BY seq") == [
+    assert fetch(sensor.store_url, "SELECT url, host FROM urls") == [("http://spam.example/x", "spam.example")]
+    assert fetch(sensor.store_url, "SELECT excerpt FROM messages") == [("Hello, I'm a spammer! http://spam.example/x",)]
+    assert fetch(sensor.store_url, "SELECT subject, sha256 FROM messages") == [("BC_82.155.126.2", message.sha256)]
+    assert fetch(sensor.store_url, "SELECT kind, domain FROM envelopes ORDER BY seq") == [
         ("mail", "domain.com"), ("rcpt", "domain.com"), ("rcpt", "example.net")]
 
 
@@ -91,7 +93,8 @@ def test_smtplib_credentials_are_captured_as_sent(sensor_factory, mechanism):
     auth = sensor.wait_for("smtp.auth")[0].event
     assert (auth.mechanism, auth.username, auth.password) == (mechanism, "Admin", "Winter2024!")
     sensor.stop()
-    assert sensor.sql("SELECT mechanism, username, password FROM credentials") == [(mechanism, "Admin", "Winter2024!")]
+    assert fetch(sensor.store_url, "SELECT mechanism, username, password FROM credentials") == [
+        (mechanism, "Admin", "Winter2024!")]
 
 
 def test_whole_session_in_one_write_gets_every_reply_in_order(sensor):
@@ -181,7 +184,7 @@ def test_starttls_with_smtplib_then_auth_inside_tls(sensor_factory):
     assert attempts == [("CRAM-MD5", "user@example.org", None), ("PLAIN", "user@example.org", "hunter2"),
                         ("LOGIN", "user@example.org", "hunter2")]
     sensor.stop()
-    assert sensor.sql("SELECT tls FROM sessions") == [(1,)]
+    assert fetch(sensor.store_url, "SELECT tls FROM sessions") == [(1,)]
 
 
 def test_a_failed_handshake_is_recorded_and_harmless(sensor_factory):
@@ -233,7 +236,7 @@ def test_many_parallel_clients(sensor):
     assert not errors
     assert len(sensor.wait_for("smtp.message", 50)) == 50
     sensor.stop()
-    assert sensor.sql("SELECT count(DISTINCT sha256) FROM messages") == [(50,)]
+    assert fetch(sensor.store_url, "SELECT count(DISTINCT sha256) FROM messages") == [(50,)]
 
 
 def test_ipv6_listener(sensor_factory):

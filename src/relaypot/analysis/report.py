@@ -37,7 +37,7 @@ class Options:
     workers: int = min(4, os.cpu_count() or 1)
 
 
-def build(open_db: Callable[[], Database], options: Options) -> dict[str, Any]:
+def make_report(open_db: Callable[[], Database], options: Options) -> dict[str, Any]:
     """`open_db` gives a fresh connection: each worker thread asks its own questions."""
     db = open_db()
     try:

@@ -109,7 +109,7 @@ async def run(work: Work, enrichers: Sequence[Enricher], sinks: Sequence[Sink], 
 
 def backfill(settings: Settings, data_dir: Path, db: Database, sinks: Sequence[Sink], everything: bool) -> Summary:
     # p0f fingerprints live connections: a source recorded earlier has no SYN left to look at.
-    enrichers = [e for e in base.build(settings, data_dir) if e.name != "os"]
+    enrichers = [e for e in base.enrichers_from(settings, data_dir) if e.name != "os"]
     work = pending(db, enrichers, settings.enrich.dnsbl_zones, everything)
     for sink in sinks:
         sink.open()

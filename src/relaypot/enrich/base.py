@@ -150,7 +150,7 @@ ENRICHERS: dict[str, Callable[[Settings, Path, Resolver], Enricher | None]] = {
 }
 
 
-def build(settings: Settings, data_dir: Path, only: tuple[str, ...] = ()) -> list[Enricher]:
+def enrichers_from(settings: Settings, data_dir: Path, only: tuple[str, ...] = ()) -> list[Enricher]:
     resolver = Resolver(settings.enrich.resolver, settings.enrich.dns_timeout)
     built = []
     for name, make in ENRICHERS.items():

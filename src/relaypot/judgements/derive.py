@@ -17,13 +17,15 @@ from relaypot.judgements.addresses import our_domains
 from relaypot.judgements.classify import HeloIdentity, classify_helo, peer_match, probe_signature
 
 MAX_OPEN = 200_000  # sessions remembered between their opened and closed records
-# Closed sessions whose context is still kept: a spooled batch is replayed after the deriver saw
+# Closed sessions whose Addressed is still kept: a spooled batch is resent after the deriver saw
 # the rest of it once, closing records included. Contexts are shared, so each costs an entry.
 MAX_CLOSED = 20_000
 
 
 @dataclass(frozen=True, slots=True)
-class SessionContext:
+class Addressed:
+    """How a session reached the sensor: the name the listener announced, the address it was on."""
+
     hostname: str
     dst_ip: str
 
@@ -50,42 +52,42 @@ def _split_public(public: tuple[str, ...]) -> tuple[frozenset[str], frozenset[st
 class Deriver:
     """Per-sink state: our domains and what each open session announced."""
 
-    def __init__(self, configured_domains: tuple[str, ...] = (), default_hostname: str = "",
+    def __init__(self, domains: tuple[str, ...] = (), default_hostname: str = "",
                  public_names: tuple[str, ...] = ()) -> None:
-        self.configured = tuple(configured_domains)
+        self.domains = tuple(domains)  # [smtp] domains: the mail domains configured as ours
         # How the sensor is known from outside ([sensor] public_names: its address behind NAT, its
         # DNS names): a probe naming one of them is a probe, a HELO claiming one is impersonation.
         # Only the operator says so; nothing an attacker sends is taken for it.
         self.public = tuple(public_names)
-        self.default = SessionContext(default_hostname, "")
-        self._open: OrderedDict[str, SessionContext] = OrderedDict()
-        self._closed: OrderedDict[str, SessionContext] = OrderedDict()
-        self._shared: dict[tuple[str, str], SessionContext] = {}  # a sensor has few names and addresses
+        self.default = Addressed(default_hostname, "")
+        self._open: OrderedDict[str, Addressed] = OrderedDict()
+        self._closed: OrderedDict[str, Addressed] = OrderedDict()
+        self._shared: dict[tuple[str, str], Addressed] = {}  # a sensor has few names and addresses
 
     def opened(self, session: str, hostname: str, dst_ip: str) -> None:
         key = (hostname or "", dst_ip or "")
-        context = self._shared.get(key)
-        if context is None:
-            context = SessionContext(*key)
+        addressed = self._shared.get(key)
+        if addressed is None:
+            addressed = Addressed(*key)
             if len(self._shared) < 4096:
-                self._shared[key] = context
-        self._open[session] = context
+                self._shared[key] = addressed
+        self._open[session] = addressed
         if len(self._open) > MAX_OPEN:
             self._open.popitem(last=False)
 
     def closed(self, session: str) -> None:
-        context = self._open.pop(session, None)
-        if context is not None:
-            self._closed[session] = context
+        addressed = self._open.pop(session, None)
+        if addressed is not None:
+            self._closed[session] = addressed
             if len(self._closed) > MAX_CLOSED:
                 self._closed.popitem(last=False)
 
-    def context(self, session: str) -> SessionContext:
+    def addressed(self, session: str) -> Addressed:
         return self._open.get(session) or self._closed.get(session, self.default)
 
     def helo(self, session: str, name: str, src_ip: str) -> tuple[str, str, int | None]:
         """(class, syntax class, 1 if a literal or bare IP names the client / 0 if another / None)."""
-        ctx = self.context(session)
+        ctx = self.addressed(session)
         # The peer matters only for an address (is it the client's own?); keep the cache small.
         peer = src_ip if name[:1] == "[" or name[:1].isdigit() or ":" in name else ""
         identity = _helo(name, ctx.hostname, ctx.dst_ip, peer, self.public)
@@ -96,10 +98,10 @@ class Deriver:
         """A recipient domain that is not ours: a relay attempt."""
         if not domain:
             return False
-        return domain not in _domains(self.configured, self.context(session).hostname)
+        return domain not in _domains(self.domains, self.addressed(session).hostname)
 
     def probe(self, session: str, subject: str | None, excerpt: str) -> tuple[str, str] | None:
-        ctx = self.context(session)
+        ctx = self.addressed(session)
         targets = tuple(t for t in (ctx.dst_ip, ctx.hostname, *self.public) if t)
         return probe_signature(f"{subject or ''}\n{excerpt}", targets)
 

@@ -1,6 +1,6 @@
 """The SMTP protocol, sans-IO: a Session turns bytes into replies, events and instructions.
 
 Rules: no sockets, no asyncio, no files, no clock and no global randomness (they come in through
-SessionSettings). Imports only relaypot.events and relaypot.personas. Hostile input never raises:
+ListenerContext). Imports only relaypot.events and relaypot.personas. Hostile input never raises:
 it becomes a persona reply and, where useful, an smtp.violation event.
 """

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from relaypot.events import Event
+from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.session import Session
-from relaypot.protocol.settings import SessionSettings
 
 # Headers and parts in several charsets and transfer encodings, an attachment and URLs: what the
 # message summary decodes (each charset's codec, the MIME parser, the URL scan).
@@ -77,11 +77,11 @@ def script(mechanisms: tuple[str, ...]) -> list[bytes]:
     return lines
 
 
-def rehearse(settings: SessionSettings, store: Callable[[bytes], StoredMessage]) -> list[Event]:
+def rehearse(context: ListenerContext, store: Callable[[bytes], StoredMessage]) -> list[Event]:
     """Every event of the rehearsal conversation (TLS offered and started, messages stored by
-    `store`); the settings' own randomness and queue ids are left untouched."""
-    settings = replace(settings, tls_available=True, rng=random.Random(0), clock=settings.clock)
-    session = Session(settings, "192.0.2.1", 49152, "192.0.2.2", 25, "192.0.2.2:25")
+    `store`); the context's own randomness and queue ids are left untouched."""
+    context = replace(context, tls_available=True, rng=random.Random(0), clock=context.clock)
+    session = Session(context, "192.0.2.1", 49152, "192.0.2.2", 25, "192.0.2.2:25")
     events: list[Event] = []
 
     def take(outputs: list) -> None:
@@ -94,7 +94,7 @@ def rehearse(settings: SessionSettings, store: Callable[[bytes], StoredMessage])
                 events.append(item)
 
     take(session.start())
-    for line in script(tuple(settings.persona.auth_mechanisms)):
+    for line in script(tuple(context.persona.auth_mechanisms)):
         take(session.receive_data(line))
     take(session.timed_out("session_time"))
     take(session.finish("quit"))

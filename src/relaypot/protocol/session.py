@@ -1,7 +1,7 @@
 """The sans-IO SMTP server session: bytes in; replies, events and transport instructions out.
 
 It never touches a socket, the clock or global randomness: the clock and random source come in
-with the settings, so a test can replay any conversation exactly. Every reply text comes from the
+with the listener's context, so a test can run any conversation again exactly. Every reply text comes from the
 persona; hostile input becomes a reply and, where useful, an `smtp.violation` event, never an
 exception.
 """
@@ -28,8 +28,8 @@ from relaypot.protocol.auth import AuthContext, AuthExchange, AuthStep, capture_
 from relaypot.protocol.commands import BAD_ADDRESS, Path, ascii_number, decode, parse_path
 from relaypot.protocol.data import line_ending_violations, unstuff
 from relaypot.protocol.framing import Framer
+from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
-from relaypot.protocol.settings import SessionSettings
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED
 from relaypot.protocol.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, frame_text, wire
 
@@ -71,6 +71,7 @@ class Session:
         "client_ip",
         "client_port",
         "commands",
+        "context",
         "helo",
         "limits",
         "listener",
@@ -83,21 +84,20 @@ class Session:
         "replies",
         "server_ip",
         "server_port",
-        "settings",
         "started",
         "state",
         "tls_active",
         "unknown",
     )
 
-    def __init__(self, settings: SessionSettings, client_ip: str, client_port: int = 0,
+    def __init__(self, context: ListenerContext, client_ip: str, client_port: int = 0,
                  server_ip: str = "", server_port: int = 0, listener: str = "",
                  tls_active: bool = False) -> None:
-        self.settings = settings
-        self.persona = settings.persona
-        self.behaviour = settings.persona.behaviour
-        self.replies = settings.replies
-        self.limits = settings.limits
+        self.context = context
+        self.persona = context.persona
+        self.behaviour = context.persona.behaviour
+        self.replies = context.replies
+        self.limits = context.limits
         self.client_ip = client_ip
         self.client_port = client_port
         self.server_ip = server_ip
@@ -114,8 +114,8 @@ class Session:
         self.unknown = 0
         self.bytes_in = 0
         self.bytes_out = 0
-        self.started = settings.clock()
-        self._framer = Framer(settings.max_line, self.behaviour.line_ending == "crlf",
+        self.started = context.clock()
+        self._framer = Framer(context.max_line, self.behaviour.line_ending == "crlf",
                               self.behaviour.data_end == "lf")
         self._data_overflow = 0  # bytes dropped from a DATA body past the size limit
         self._chunk_left = 0
@@ -140,17 +140,17 @@ class Session:
         # once the client has taken them, so a client that pipelines without reading cannot make
         # the sensor hold its replies to thousands of commands.
         self.backlog = False
-        self._held = 0  # bytes of the message in progress counted against settings.memory
+        self._held = 0  # bytes of the message in progress counted against context.memory
         self._out_of_memory = False  # its body is being dropped: the shared bound was reached
 
     # ------------------------------------------------------------------ transport entry points
 
     def start(self) -> list[Output]:
         """The greeting, and the `session.opened` event that carries it."""
-        text, data = self._render("greeting", date=self.settings.date(self.started))
+        text, data = self._render("greeting", date=self.context.date(self.started))
         out: list[Output] = [SessionOpened(
             src_port=self.client_port, dst_ip=self.server_ip, dst_port=self.server_port,
-            listener=self.listener, persona=self.persona.name, hostname=self.settings.hostname, banner=text,
+            listener=self.listener, persona=self.persona.name, hostname=self.context.hostname, banner=text,
         )]
         self._send(out, text, data, 220)
         return out
@@ -160,7 +160,7 @@ class Session:
         out: list[Output] = []
         out.append(SessionOpened(
             src_port=self.client_port, dst_ip=self.server_ip, dst_port=self.server_port,
-            listener=self.listener, persona=self.persona.name, hostname=self.settings.hostname, banner="",
+            listener=self.listener, persona=self.persona.name, hostname=self.context.hostname, banner="",
         ))
         self._violation(out, "limit_connections", f"refused {self.client_ip}")
         self._send_key(out, "session.busy")
@@ -223,8 +223,8 @@ class Session:
             self.messages += 1
             transfer = self._chunk_kind if self._chunk_kind == "BDAT" else "DATA"
             key = "bdat.ok" if transfer == "BDAT" else "data.ok"
-            queue_id = self.settings.queue_ids.next(self.behaviour.queue_id, self.settings.hostname,
-                                                    self.settings.clock())
+            queue_id = self.context.queue_ids.next(self.behaviour.queue_id, self.context.hostname,
+                                                    self.context.clock())
             text, data = self._render(key, queue_id=queue_id, size=str(stored.size))
             code = self.replies[key].code
             summary = stored.summary or {}
@@ -292,7 +292,7 @@ class Session:
         self._let_go()
         reason = self._close_reason or reason
         out.append(SessionClosed(
-            reason=reason, duration=round(max(self.settings.clock() - self.started, 0.0), 6),
+            reason=reason, duration=round(max(self.context.clock() - self.started, 0.0), 6),
             bytes_in=self.bytes_in, bytes_out=self.bytes_out, commands=self.commands, messages=self.messages,
             shape=" ".join(self._shape),
         ))
@@ -383,7 +383,7 @@ class Session:
         if handler is None:
             self._finish_command(out, verb, argument, line, self._send_key(out, "command.unknown"), unknown=True)
             return
-        refusal = self.settings.refusals.get((verb, self.state))
+        refusal = self.context.refusals.get((verb, self.state))
         if refusal is not None and verb != "BDAT":
             self._violation(out, "bad_sequence", f"{verb} in state {self.state}")
             self._finish_command(out, verb, argument, line, self._send_key(out, refusal))
@@ -428,8 +428,8 @@ class Session:
             return self._send_key(out, "ehlo.missing_argument")
         self._greet("EHLO", argument, out)
         lines = [self.persona.ehlo_greeting.format_map(self._placeholders())]
-        offered = self.settings.tls_available and "STARTTLS" in self.persona.verbs
-        lines += self.settings.ehlo_keywords(offered, self.tls_active)
+        offered = self.context.tls_available and "STARTTLS" in self.persona.verbs
+        lines += self.context.ehlo_keywords(offered, self.tls_active)
         text = frame_text(250, lines)
         return self._send(out, text, wire(text), 250)
 
@@ -522,7 +522,7 @@ class Session:
         self._chunk_kind = "BDAT"
         self._chunk_left = size
         self._chunk_last = len(parts) == 2
-        self._chunk_refusal = self.settings.refusals.get(("BDAT", self.state))
+        self._chunk_refusal = self.context.refusals.get(("BDAT", self.state))
         if self._chunk_refusal:
             self._violation(out, "bad_sequence", f"BDAT in state {self.state}")
         self.mode = CHUNK
@@ -654,7 +654,7 @@ class Session:
             return self._send_key(out, "starttls.syntax")
         if self.tls_active:
             return self._send_key(out, "starttls.already_active")
-        if not self.settings.tls_available:
+        if not self.context.tls_available:
             return self._send_key(out, "starttls.unavailable")
         code = self._send_key(out, "starttls.ready")
         if self._framer.unread():
@@ -677,11 +677,11 @@ class Session:
             out.append(replace(event, reply_code=code))
             return code
         context = AuthContext(
-            hostname=self.settings.hostname,
-            ntlm_identity=self.persona.ntlm_identity(self.settings.hostname),
-            random_bytes=self.settings.random_bytes,
-            now=self.settings.clock,
-            username_chars=self.settings.username_chars,
+            hostname=self.context.hostname,
+            ntlm_identity=self.persona.ntlm_identity(self.context.hostname),
+            random_bytes=self.context.random_bytes,
+            now=self.context.clock,
+            username_chars=self.context.username_chars,
         )
         self._auth = AuthExchange(mechanism, True, context)
         self._auth_replies = []
@@ -713,7 +713,7 @@ class Session:
     def _qualify(self, address: str) -> str:
         """IIS adds its default domain to a bare local part (KB Q304897)."""
         if address and "@" not in address and self.behaviour.append_default_domain:
-            return f"{address}@{self.settings.domain}"
+            return f"{address}@{self.context.default_domain}"
         return address
 
     def _reset_transaction(self) -> None:
@@ -732,7 +732,7 @@ class Session:
         more = size - self._held
         if more <= 0:
             return True
-        if self._out_of_memory or not self.settings.memory.take(more):
+        if self._out_of_memory or not self.context.memory.take(more):
             self._out_of_memory = True
             self._let_go()
             return False
@@ -741,13 +741,13 @@ class Session:
 
     def _let_go(self) -> None:
         if self._held:
-            self.settings.memory.give(self._held)
+            self.context.memory.give(self._held)
             self._held = 0
 
     def _refuse_message(self, out: list[Output], size: int) -> int:
         """A message not kept: too big for the limit, or for the memory all messages share."""
         if self._out_of_memory:
-            memory = self.settings.memory
+            memory = self.context.memory
             self._violation(out, "limit_memory", f"{size} bytes; messages in progress hold {memory.used} of "
                                                  f"{memory.limit}", always=True)
             return self._send_key(out, "data.disk_full")
@@ -756,7 +756,7 @@ class Session:
 
     def _placeholders(self) -> dict[str, str]:
         """The session's own template values; built when a reply needs them, not per connection."""
-        return {"client_ip": self.client_ip, "hostname": self.settings.hostname, "domain": self.settings.domain}
+        return {"client_ip": self.client_ip, "hostname": self.context.hostname, "domain": self.context.default_domain}
 
     def _render(self, key: str, **values: str) -> tuple[str, bytes]:
         template = self.replies[key]

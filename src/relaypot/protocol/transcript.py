@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 from relaypot.personas.model import Persona
+from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Deliver, Reply, StoredMessage
 from relaypot.protocol.session import Session
-from relaypot.protocol.settings import SessionSettings
 
 SCRIPT = (
     b"EHLO client.example.org\r\n",
@@ -28,11 +28,11 @@ SCRIPT = (
 def scripted(persona: Persona, hostname: str, client_ip: str = "192.0.2.10", when: float = 1_700_000_000.0,
              tls_available: bool | None = None) -> list[tuple[str, bytes]]:
     """[("S", reply bytes), ("C", line), ...] for SCRIPT, with a fixed clock and random seed."""
-    settings = SessionSettings(
+    context = ListenerContext(
         persona, hostname, hostname, clock=lambda: when, rng=random.Random(0),
         tls_available=persona.behaviour.starttls_offered if tls_available is None else tls_available,
     )
-    session = Session(settings, client_ip, 49152, "192.0.2.1", 25, "192.0.2.1:25")
+    session = Session(context, client_ip, 49152, "192.0.2.1", 25, "192.0.2.1:25")
     transcript: list[tuple[str, bytes]] = []
 
     def take(outputs: list) -> None:

@@ -17,17 +17,17 @@ class SqlSink:
 
     name = "sql"
 
-    def __init__(self, url: str, local_domains: tuple[str, ...] = (), hostname: str = "",
+    def __init__(self, url: str, domains: tuple[str, ...] = (), hostname: str = "",
                  public_names: tuple[str, ...] = ()) -> None:
         self.url = url
         self.db: Database | None = None
-        self.local_domains = local_domains
+        self.domains = domains
         self.hostname = hostname
         self.public_names = public_names
         # Run once the store is first open, before any record is written (the sensor's catch-up
         # with its journal: after a crash the store may lack the journal's last records).
         self.after_first_open: Callable[[SqlSink], object] | None = None
-        self.deriver = Deriver(local_domains, hostname, public_names)
+        self.deriver = Deriver(domains, hostname, public_names)
         self._failed: tuple[Sequence[Record], dict[Insert, list[tuple]]] | None = None
 
     def open(self) -> None:
@@ -62,7 +62,7 @@ class SqlSink:
     def rehearse(self, records: Sequence[Record]) -> None:
         """Build the rows of `records` without writing them, with a deriver of their own (the
         sensor's keeps no trace), and load what opening the store loads."""
-        self._rows(records, Deriver(self.local_domains, self.hostname, self.public_names))
+        self._rows(records, Deriver(self.domains, self.hostname, self.public_names))
         classify.preload()
         schema_text()
         preload_driver(self.url)

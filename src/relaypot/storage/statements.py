@@ -18,7 +18,7 @@ _START = ("started", "hour")
 _HELO = ("helo_verb", "helo", "helo_class", "helo_syntax", "helo_peer")
 _LAST = ("ended", "commands", "messages", "bytes_in", "bytes_out", "close_reason", "duration", "shape")
 # A session's records may span batches: what a later batch knows fills in, never erases. The
-# earliest start wins (a spool replay or an import can bring a session's first records after its
+# earliest start wins (a spool resend or an import can bring a session's first records after its
 # later ones), and so does the first HELO/EHLO (a batch is a run of a session's records, so one
 # that starts earlier than the row holds earlier records); a flag, once set, stays. The HELO
 # columns move as one group, decided by helo_verb: helo_peer is NULL for a name, so COALESCE alone

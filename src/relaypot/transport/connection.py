@@ -16,9 +16,9 @@ from typing import Any, Protocol
 
 from relaypot.events import MessageReceived
 from relaypot.pipeline import EventBus, Recorder, new_session_id, utc_timestamp
+from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.session import Session
-from relaypot.protocol.settings import SessionSettings
 from relaypot.storage.messages import MessageStore
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class Host(Protocol):
     """What a connection needs of the server that accepted it (transport/server.py's SmtpServer),
     so that the connection need not import the server."""
 
-    settings: SessionSettings
+    context: ListenerContext
     bus: EventBus
     store: MessageStore
     sensor: str
@@ -129,7 +129,7 @@ class SmtpConnection(asyncio.Protocol):
         local = transport.get_extra_info("sockname") or ("", 0)
         ip = clean_ip(str(peer[0]))
         self.last_active = self.started = server.loop.time()
-        self.session = Session(server.settings, ip, int(peer[1]), clean_ip(str(local[0])), int(local[1]),
+        self.session = Session(server.context, ip, int(peer[1]), clean_ip(str(local[0])), int(local[1]),
                                self.listener_name)
         self.recorder = Recorder(server.bus, new_session_id(), server.sensor, ip)
         if server.admit(self, ip):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from relaypot.errors import ConfigError
 from relaypot.pipeline import EventBus, name_os_thread
-from relaypot.protocol.settings import SessionSettings
+from relaypot.protocol.listener import ListenerContext
 from relaypot.storage.messages import MessageStore
 from relaypot.transport.connection import SmtpConnection
 from relaypot.transport.descriptors import DescriptorWatch
@@ -40,9 +40,9 @@ class Listener:
 
 
 class SmtpServer:
-    def __init__(self, settings: SessionSettings, bus: EventBus, store: MessageStore, sensor: str,
+    def __init__(self, context: ListenerContext, bus: EventBus, store: MessageStore, sensor: str,
                  limits: ServerLimits, ssl_context: ssl.SSLContext | None = None) -> None:
-        self.settings = settings
+        self.context = context
         self.bus = bus
         self.store = store
         self.sensor = sensor

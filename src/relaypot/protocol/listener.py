@@ -47,7 +47,7 @@ class MessageMemory:
 
 
 class QueueIds:
-    """Queue ids in the persona's style, from the random source the settings carry."""
+    """Queue ids in the persona's style, from the random source the context carries."""
 
     _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -68,12 +68,12 @@ class QueueIds:
 
 
 @dataclass
-class SessionSettings:
+class ListenerContext:
     """Everything a session needs that is the same for every connection of a listener."""
 
     persona: Persona
     hostname: str
-    domain: str
+    default_domain: str  # the {domain} of replies; IIS adds it to a bare local part
     limits: SessionLimits = field(default_factory=SessionLimits)
     tls_available: bool = False
     clock: Callable[[], float] = field(default=lambda: 0.0)
@@ -89,7 +89,7 @@ class SessionSettings:
 
     def __post_init__(self) -> None:
         behaviour = self.persona.behaviour
-        self.replies = bind_replies(self.persona, self.hostname, self.domain)
+        self.replies = bind_replies(self.persona, self.hostname, self.default_domain)
         chars = behaviour.auth_username_chars
         self.username_chars = frozenset(chars) if chars else None
         self.refusals = refusal_table(behaviour.mail_before_helo, behaviour.auth_before_helo)
