@@ -121,6 +121,7 @@ class RunningSensor:
             ("sensor", "data_dir"): str(data_dir),
             ("sensor", "name"): "test-sensor",
             ("run", "quiet"): True,
+            ("smtp", "hostname"): "mail.example.com",  # the name the references were captured under
             # No lookups unless a test brings its own DNS server (tests/enrich): no network here.
             ("enrich", "enabled"): False,
         }

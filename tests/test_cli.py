@@ -268,3 +268,41 @@ def test_log_lines_escape_what_an_attacker_could_have_written():
     lines = formatter.format(record).split("\n")
     assert lines[0] == "ERROR failed" and lines[1].startswith("Traceback")
     assert lines[-1] == "ValueError: from the wire: \\x1b[2J" and not any("\x1b" in line for line in lines)
+
+
+def test_without_a_hostname_the_sensor_announces_the_machines_name_and_warns_when_it_is_no_public_name(tmp_path):
+    """No `mail.example.com` (a published honeypot tell): the banner carries the machine's own
+    name, and a name no public mail server has (this machine's) is used anyway, with a warning on
+    every start that names --hostname. A configured name is announced without a warning."""
+    import socket
+
+    from relaypot.judgements.classify import public_name_problem
+
+    env = {k: v for k, v in os.environ.items() if k != "RELAYPOT_SMTP_HOSTNAME"}
+    machine = socket.getfqdn() or socket.gethostname()
+    for attempt in (1, 2):
+        proc = subprocess.Popen([*RELAYPOT, "run", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"),
+                                 "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**env, "RELAYPOT_ENRICH_ENABLED": "false"})
+        lines = []
+        while not any("listening on" in line for line in lines):
+            line = proc.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", lines[-1]).group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            banner = client.recv(1024).decode()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        assert machine in banner and "example.com" not in banner, banner
+        warning = "".join(lines)
+        if public_name_problem(machine):  # as on a VM named "vm": every start says so
+            assert f"the machine's name {machine!r}" in warning and "--hostname" in warning, (attempt, warning)
+        else:
+            assert "the machine's name" not in warning, warning
+    named = start(tmp_path / "e", "--hostname", "mx1.relaypot-test.net", env={"RELAYPOT_SMTP_HOSTNAME": ""})[0]
+    try:
+        assert "the machine's name" not in named.early_stderr  # type: ignore[attr-defined]
+    finally:
+        named.kill()
+        named.communicate()

@@ -22,6 +22,7 @@ from relaypot.enrich import base as enrichers
 from relaypot.enrich.runner import EnrichmentRunner
 from relaypot.events import Record
 from relaypot.import_jsonl import import_files
+from relaypot.judgements.classify import public_name_problem
 from relaypot.personas import model
 from relaypot.pipeline import EventBus, utc_timestamp
 from relaypot.protocol.listener import ListenerContext, SessionLimits
@@ -56,6 +57,22 @@ class Sensor:
     lock: int = -1  # relaypot.lock, held while the sensor runs
 
 
+def announced_name(settings: Settings) -> str:
+    """The host name the persona announces: `[smtp] hostname`, else the machine's FQDN. A machine
+    name that would not pass for a public mail server's is used anyway (it is what the real server
+    would say), with a warning on every start: clients see it in the banner, EHLO, the
+    certificate and NTLM's target information."""
+    if settings.smtp.hostname:
+        return settings.smtp.hostname
+    name = socket.getfqdn() or socket.gethostname()
+    problem = public_name_problem(name)
+    if problem:
+        log.warning("the machine's name %r %s, and clients will see it in the banner, the certificate and NTLM: "
+                    "set --hostname (or [smtp] hostname) to the name this sensor's address resolves to",
+                    name, problem)
+    return name
+
+
 def jsonl_sink(settings: Settings, data_dir: Path) -> JsonlSink:
     return JsonlSink(data_dir, settings.store.jsonl_rotate, settings.store.jsonl_max_bytes, settings.store.fsync)
 
@@ -67,7 +84,7 @@ def sql_spool(sink: SqlSink, data_dir: Path, max_bytes: int = SPOOL_MAX_BYTES) -
 
 def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
     persona = model.load(settings.smtp.persona)
-    hostname = settings.smtp.hostname or persona.default_hostname
+    hostname = announced_name(settings)
     data_dir = Path(settings.sensor.data_dir).resolve()
     created = datadir.prepare(data_dir, hand_to=settings.run.user)
     try:

@@ -43,8 +43,11 @@ OPTIONS: tuple[Option, ...] = (
            "the sensor's public addresses and DNS names, when clients reach it through NAT or a port forward"),
     Option("smtp", "listen", "list", ["0.0.0.0:2525"], "HOST:PORT to listen on; [::]:PORT for IPv6"),
     Option("smtp", "persona", "str", "exchange2000", "a bundled persona name or a persona file path"),
-    Option("smtp", "hostname", "str", "", "the name the persona announces (default: the persona's)"),
-    Option("smtp", "domains", "list", [], "mail domains that count as ours (default: the hostname's domain)"),
+    Option("smtp", "hostname", "str", "",
+           "the name the persona announces (default: the machine's FQDN, with a warning when no public server "
+           "has such a name)"),
+    Option("smtp", "domains", "list", [],
+           "mail domains that count as ours, beside the host name and its parent domain"),
     Option("tls", "starttls", "choice", "persona", "offer STARTTLS: yes, no, or as the persona does",
            ("persona", "yes", "no")),
     Option("tls", "certificate", "str", "", "PEM certificate (default: self-signed, made on first run)"),

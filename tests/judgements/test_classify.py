@@ -11,6 +11,7 @@ from relaypot.judgements.classify import (
     classify_helo,
     peer_match,
     probe_signature,
+    public_name_problem,
     subject_template,
 )
 
@@ -166,3 +167,14 @@ def test_every_signature_matches_its_examples_which_hold_a_keyword():
         for example in signature.examples:
             assert signature.pattern.search(example), (signature.name, example)
             assert any(k in example.lower() for k in signature.keywords), (signature.name, example)
+
+
+@pytest.mark.parametrize(("name", "problem"), [
+    ("mx1.relaypot-test.net", None), ("mail.google.com", None), ("MX.Example.ORG.", "documentation"),
+    ("mail.example.com", "documentation"), ("vm", "single label"), ("localhost", "single label"),
+    ("host.lan", "special-use"), ("mail.corp", "special-use"), ("10.0.0.1", "IP address"), ("::1", "IP address"),
+    ("co.uk", "public suffix itself"), ("a..b", "not a domain name"), ("mx.invalid", "special-use"),
+])
+def test_a_public_mail_server_name_is_a_name_under_a_public_suffix_and_not_a_documentation_one(name, problem):
+    found = public_name_problem(name)
+    assert (found is None) if problem is None else (problem in found), found

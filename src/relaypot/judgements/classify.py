@@ -140,6 +140,27 @@ def _fqdn(domain: str) -> tuple[str, str]:
     return "fqdn", "a name under a public suffix"
 
 
+# RFC 2606 §3: names reserved for documentation, and the very name honeypot detectors look for.
+DOCUMENTATION_DOMAINS = ("example.com", "example.net", "example.org")
+
+
+def public_name_problem(name: str) -> str | None:
+    """Why `name` would not pass for a mail server's public host name; None when it would."""
+    try:
+        ipaddress.ip_address(name)
+        return "is an IP address, not a name"
+    except ValueError:
+        pass
+    domain = _domain(name)
+    if domain is None:
+        return "is not a domain name"
+    for reserved in DOCUMENTATION_DOMAINS:
+        if domain == reserved or domain.endswith("." + reserved):
+            return f"is under {reserved}, a name reserved for documentation (and a known honeypot tell)"
+    cls, why = _fqdn(domain)
+    return None if cls == "fqdn" else f"has {why}"
+
+
 def peer_match(helo: str | None, peer: str) -> bool | None:
     """For a literal or bare IP: does it name the client's own address? None for other names."""
     if not helo:
