@@ -4,12 +4,14 @@ in a background thread, `relaypot` as a process, store queries on either engine,
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import os
 import random
 import re
 import shutil
 import smtplib
+import socket
 import subprocess
 import sys
 import threading
@@ -98,6 +100,83 @@ def session_records(session: str, day: str = "2026-11-27", helo: str = "bot.exam
         SessionClosed(reason="quit", duration=0.5, bytes_in=10, bytes_out=20, commands=1, messages=0),
     ]
     return [Record(session, n + 1, f"{day}T10:00:0{n}.000000Z", "s1", "203.0.113.5", e) for n, e in enumerate(events)]
+
+
+def read_reply(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    """One complete (possibly multi-line) reply."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+        lines = data.split(b"\r\n")
+        if len(lines) > 1 and any(len(l) >= 4 and l[3:4] == b" " for l in lines[:-1]):
+            return data
+
+
+def read_replies(sock: socket.socket, count: int, timeout: float = 5.0) -> bytes:
+    """Exactly `count` complete replies, however the reads split them."""
+    sock.settimeout(timeout)
+    data = b""
+    while sum(1 for l in data.split(b"\r\n")[:-1] if l[3:4] == b" ") < count:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def read_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (TimeoutError, ConnectionResetError):
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+# ------------------------------------------------------------------ the reference transcripts
+
+# Where the postfix persona departs from the real server on purpose: a honeypot accepts every
+# recipient (open-relay emulation) and so answers VRFY for every user. Each entry: probe → the
+# reply the honeypot gives instead of the real one.
+DELIBERATE = {
+    "vrfy_nosuchuser": [(b"550 5.1.1 <nosuchuser>: Recipient address rejected: User unknown in local recipient table\r\n",  # noqa: E501 (the server's line, whole)
+                         b"252 2.0.0 nosuchuser\r\n")],
+    "rcpt_unknown_local": [(b"550 5.1.1 <nosuchuser@mail.example.com>: Recipient address rejected: User unknown in local recipient table\r\n",  # noqa: E501 (the server's line, whole)
+                            b"250 2.1.5 Ok\r\n")],
+    "rcpt_relay": [(b"454 4.7.1 <victim@example.net>: Relay access denied\r\n", b"250 2.1.5 Ok\r\n")],
+    "pipelined": [(b"550 5.1.1 <nosuchuser@mail.example.com>: Recipient address rejected: User unknown in local recipient table\r\n",  # noqa: E501 (the server's line, whole)
+                   b"250 2.1.5 Ok\r\n"),
+                  (b"454 4.7.1 <victim@example.net>: Relay access denied\r\n", b"250 2.1.5 Ok\r\n")],
+}
+
+
+def unesc(text: str) -> bytes:
+    return codecs.decode(text, "unicode_escape").encode("latin-1")
+
+
+def normalize(data: bytes) -> bytes:
+    """Queue ids and challenges differ on every run; nothing else may."""
+    data = re.sub(rb"queued as [0-9A-F]{8,12}", b"queued as QUEUEID", data)
+    return re.sub(rb"^334 PD[A-Za-z0-9+/=]+\r\n", b"334 CHALLENGE\r\n", data, flags=re.M)
+
+
+def expected_from_reference(conversation: dict) -> bytes:
+    expected = b"".join(unesc(text) for direction, text in conversation["exchange"] if direction == "S")
+    for real, ours in DELIBERATE.get(conversation["name"], []):
+        assert real in expected, f"{conversation['name']}: the reference changed"
+        expected = expected.replace(real, ours)
+    return normalize(expected)
+
+
+POSTFIX_REFERENCE = json.loads((REFERENCE / "postfix-3.7.11-dovecot-sasl.json").read_text())
 
 
 def require(tool: str) -> str:

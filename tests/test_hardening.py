@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from support import jsonl, send, sql, start
-from transport.test_server import read_replies, read_reply
+from support import jsonl, read_replies, read_reply, send, sql, start
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:

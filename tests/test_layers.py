@@ -183,3 +183,15 @@ def test_the_glossary_names_what_exists_and_each_word_has_one_meaning():
         assert "build" not in defined and "SessionSettings" not in defined, path
         if module_name(path) in ("spool", "pipeline", "catchup"):
             assert "replay" not in path.read_text(encoding="utf-8").lower(), f"{path.name}: the spool resends"
+
+
+def test_no_test_module_imports_another():
+    """One toolbox: helpers live in tests/support.py (and the fixtures beside their tests), never
+    in a test module another one imports."""
+    tests = ROOT / "tests"
+    for path in tests.rglob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            for name in names:
+                assert not name.split(".")[-1].startswith("test_"), f"{path.relative_to(ROOT)} imports {name}"

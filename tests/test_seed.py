@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from support import fetch
-from transport.test_server import read_replies, read_reply
+from support import fetch, read_replies, read_reply
 
 SEED_EHLO = [
     "TURN", "ATRN", "SIZE", "ETRN", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES", "8bitmime", "BINARYMIME",

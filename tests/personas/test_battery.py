@@ -10,8 +10,7 @@ from __future__ import annotations
 import importlib.util
 from concurrent.futures import ThreadPoolExecutor
 
-from personas.test_personas import POSTFIX_REFERENCE, expected_from_reference, normalize, unesc
-from support import REFERENCE
+from support import POSTFIX_REFERENCE, REFERENCE, expected_from_reference, normalize, unesc
 
 
 def load_battery():

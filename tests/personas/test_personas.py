@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import json
 import random
 import re
@@ -15,42 +14,9 @@ from relaypot.personas import model
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.session import Session
 from relaypot.protocol.transcript import render, scripted
-from support import REFERENCE, Driver
+from support import POSTFIX_REFERENCE, REFERENCE, Driver, expected_from_reference, normalize, unesc
 
 SESSION_SOURCE = Path(model.__file__).parents[1] / "protocol" / "session.py"
-
-# Where the postfix persona departs from the real server on purpose: a honeypot accepts every
-# recipient (open-relay emulation) and so answers VRFY for every user. Each entry: probe → the
-# reply the honeypot gives instead of the real one.
-DELIBERATE = {
-    "vrfy_nosuchuser": [(b"550 5.1.1 <nosuchuser>: Recipient address rejected: User unknown in local recipient table\r\n",  # noqa: E501 (the server's line, whole)
-                         b"252 2.0.0 nosuchuser\r\n")],
-    "rcpt_unknown_local": [(b"550 5.1.1 <nosuchuser@mail.example.com>: Recipient address rejected: User unknown in local recipient table\r\n",  # noqa: E501 (the server's line, whole)
-                            b"250 2.1.5 Ok\r\n")],
-    "rcpt_relay": [(b"454 4.7.1 <victim@example.net>: Relay access denied\r\n", b"250 2.1.5 Ok\r\n")],
-    "pipelined": [(b"550 5.1.1 <nosuchuser@mail.example.com>: Recipient address rejected: User unknown in local recipient table\r\n",  # noqa: E501 (the server's line, whole)
-                   b"250 2.1.5 Ok\r\n"),
-                  (b"454 4.7.1 <victim@example.net>: Relay access denied\r\n", b"250 2.1.5 Ok\r\n")],
-}
-
-
-def unesc(text: str) -> bytes:
-    return codecs.decode(text, "unicode_escape").encode("latin-1")
-
-
-def normalize(data: bytes) -> bytes:
-    """Queue ids and challenges differ on every run; nothing else may."""
-    data = re.sub(rb"queued as [0-9A-F]{8,12}", b"queued as QUEUEID", data)
-    return re.sub(rb"^334 PD[A-Za-z0-9+/=]+\r\n", b"334 CHALLENGE\r\n", data, flags=re.M)
-
-
-def expected_from_reference(conversation: dict) -> bytes:
-    expected = b"".join(unesc(text) for direction, text in conversation["exchange"] if direction == "S")
-    for real, ours in DELIBERATE.get(conversation["name"], []):
-        assert real in expected, f"{conversation['name']}: the reference changed"
-        expected = expected.replace(real, ours)
-    return normalize(expected)
-
 
 def converse(persona: model.Persona, conversation: dict) -> tuple[bytes, list[float]]:
     """Send the reference conversation's client bytes through a sans-IO session: (its replies, their delays)."""
@@ -63,7 +29,6 @@ def converse(persona: model.Persona, conversation: dict) -> tuple[bytes, list[fl
     return normalize(driver.wire), [reply.delay for reply in driver.replies]
 
 
-POSTFIX_REFERENCE = json.loads((REFERENCE / "postfix-3.7.11-dovecot-sasl.json").read_text())
 
 
 @pytest.mark.parametrize("conversation", POSTFIX_REFERENCE, ids=[c["name"] for c in POSTFIX_REFERENCE])
@@ -165,3 +130,47 @@ def test_persona_file_by_path(tmp_path):
     custom = tmp_path / "mine.toml"
     custom.write_text((model.DATA_DIR / "postfix.toml").read_text().replace('name = "postfix"', 'name = "mine"'))
     assert model.load(str(custom)).name == "mine"
+
+
+POSTFIX_ERRORS = json.loads((REFERENCE / "postfix-3.7.11-errors.json").read_text())
+
+
+def _real_delays(conversation: dict) -> list[bool]:
+    """For each reply of the real server: did it come a second or more after what preceded it?"""
+    slow = []
+    previous = 0.0
+    for (direction, _text), at in zip(conversation["exchange"], conversation["t_ms"]):
+        if direction == "S" and _text:
+            slow.append(at - previous >= 900)
+        previous = at
+    return slow
+
+
+@pytest.mark.parametrize("conversation", POSTFIX_ERRORS, ids=[c["name"] for c in POSTFIX_ERRORS])
+def test_postfix_persona_keeps_errors_as_the_real_server_does(conversation):
+    """The error tar pit, captured from the real Postfix 3.7.11 (tests/reference/errors.py): ten
+    errors answered at once, every reply a second late from then on, 421 at the twentieth; junk
+    verbs past a hundred count; a message received forgives. Bytes and which replies were slowed."""
+    got, delays = converse(model.load("postfix"), conversation)
+    assert got == expected_from_reference(conversation)
+    assert [delay >= 0.9 for delay in delays] == _real_delays(conversation)
+
+
+def test_exchange_never_slows_down_or_hangs_up_for_errors():
+    """IIS 5 has no error accounting (persona notes: S14, Security Advisory 842851)."""
+    conversation = next(c for c in POSTFIX_ERRORS if c["name"] == "errors_unknown")
+    _got, delays = converse(model.load("exchange2000"), conversation)
+    assert len(delays) == 2 + 22 and not any(delays)  # banner, HELO, and every FOO answered at once
+
+
+POSTFIX_LINES = json.loads((REFERENCE / "postfix-3.7.11-lines.json").read_text())
+
+
+@pytest.mark.parametrize("conversation", POSTFIX_LINES, ids=[c["name"] for c in POSTFIX_LINES])
+def test_postfix_persona_reads_odd_lines_as_the_real_server_does(conversation):
+    """Lines no polite client sends, captured from the real Postfix 3.7.11 (tests/reference/probes.py
+    lines): NOOP<NUL>x is a NOOP, NOOP<CR><CR><LF> too, a blank before the verb is skipped, and a TLS
+    ClientHello on the plain port gets "bad UTF-8" for its first line, "bad syntax" for its second
+    (a NUL first), and no goodbye."""
+    got, _delays = converse(model.load("postfix"), conversation)
+    assert got == expected_from_reference(conversation)

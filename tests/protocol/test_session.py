@@ -9,6 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from relaypot.events import Auth
+from relaypot.protocol.outputs import Reply
 from support import Driver, feed_chunks, make_session
 
 SPAM = (
@@ -466,3 +468,21 @@ def test_messages_in_progress_share_one_memory_bound(transfer):
     b.feed(b"DATA\r\n" + body(500) + b".\r\n" if transfer == "DATA" else b"BDAT 500 LAST\r\n" + body(500))
     assert b.delivered and b.replies[-1].code == 250
     assert first.context.memory.used == 0
+
+
+def test_a_delayed_reply_holds_back_the_next_command_as_the_servers_sleep_does():
+    """Pipelined failing AUTHs: the session answers the first (its 535 delayed 2 s, Dovecot's) and
+    leaves the rest unread until the transport has sent it (resume), as Postfix, which sleeps
+    before that reply, reads nothing meanwhile. No reply is made ahead of its time."""
+    session = make_session("postfix")
+    session.start()
+    session.receive_data(b"EHLO a.example\r\n")
+    bad = b"AUTH PLAIN " + base64.b64encode(b"\0u\0p") + b"\r\n"
+    out = session.receive_data(bad * 3)
+    replies = [o for o in out if isinstance(o, Reply)]
+    assert [r.code for r in replies] == [535] and replies[0].delay == 2.0 and session.backlog
+    assert sum(isinstance(o, Auth) for o in out) == 1
+    out = session.resume()
+    assert [o.code for o in out if isinstance(o, Reply)] == [535] and session.backlog
+    out = session.resume()
+    assert [o.code for o in out if isinstance(o, Reply)] == [535] and not session.backlog

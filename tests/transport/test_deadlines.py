@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from transport.test_server import read_reply, read_until_closed
+from support import read_reply, read_until_closed
 
 LOOPS = pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 
@@ -133,8 +133,9 @@ def test_delayed_replies_do_not_outlive_the_session_limit(sensor_factory, loop):
 def test_a_client_that_does_not_read_is_not_read_either(sensor_factory, loop):
     """Sixty thousand pipelined EHLOs (14 MB of replies, more than the kernel's buffers hold) from
     a client that reads no reply: the sensor stops reading once its replies back up, instead of
-    making and buffering them all, and answers the rest once the client reads."""
-    sensor = sensor_factory(loop=loop, smtp__persona="postfix", limits__max_commands=100_000)
+    making and buffering them all, and answers the rest once the client reads. (exchange2000,
+    which has no error accounting: Postfix's would count the EHLOs past a hundred as junk.)"""
+    sensor = sensor_factory(loop=loop, smtp__persona="exchange2000", limits__max_commands=100_000)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(sensor.address)
@@ -151,7 +152,7 @@ def test_a_client_that_does_not_read_is_not_read_either(sensor_factory, loop):
     answered = len(sensor.records("smtp.command"))
     assert answered < sent / 2, answered  # each reply is ~230 bytes: most are not made yet
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)  # now read quickly
-    last_line, replies, tail = b"250 CHUNKING\r\n", 0, b""
+    last_line, replies, tail = b"250 OK\r\n", 0, b""
     deadline = time.monotonic() + 60
     while (payload or replies < sent) and time.monotonic() < deadline:
         readable, writable, _ = select.select([sock], [sock] if payload else [], [], 5)

@@ -6,11 +6,12 @@ import smtplib
 import socket
 import ssl
 import time
+from pathlib import Path
 
 import pytest
 
-from support import fetch
-from transport.test_server import read_replies, read_reply, read_until_closed
+from relaypot.personas import model
+from support import fetch, read_replies, read_reply, read_until_closed
 
 
 def test_full_message_store_gets_the_persona_452_and_nothing_is_written(sensor_factory):
@@ -144,3 +145,31 @@ def test_a_probe_naming_the_public_address_behind_nat_is_recognised(sensor_facto
                       fetch(sensor.store_url, "SELECT helo_class FROM sessions")))
     assert found[0] == ([(None, None)], [("address_literal",)])
     assert found[1] == ([("names the sensor", "names 203.0.113.7")], [("impersonation",)])
+
+
+def test_the_postfix_tar_pit_over_a_real_socket(sensor_factory, tmp_path):
+    """smtplib against the postfix persona (its error delay shortened to 0.5 s in a copy of the
+    persona file): ten errors at once, then each reply held back, and at the twentieth the
+    persona's 421 and the end of the connection; recorded as limit_errors."""
+    bundled = Path(model.__file__).parent / "data" / "postfix.toml"
+    fast = tmp_path / "postfix-fast.toml"
+    fast.write_text(bundled.read_text().replace("error_delay = 1.0", "error_delay = 0.5"))
+    sensor = sensor_factory(smtp__persona=str(fast))
+    client = smtplib.SMTP(*sensor.address, timeout=10)
+    client.helo("client.example.org")
+    waits = []
+    for _ in range(20):
+        began = time.monotonic()
+        code, _ = client.docmd("FOO")
+        waits.append(time.monotonic() - began)
+        assert code == 500
+    code, text = client.getreply()
+    assert code == 421 and b"Error: too many errors" in text
+    assert all(wait < 0.4 for wait in waits[:10]), waits
+    assert all(wait >= 0.45 for wait in waits[10:]), waits
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        client.noop()
+    sensor.stop()
+    assert fetch(sensor.store_url, "SELECT violation, detail FROM violations WHERE violation = 'limit_errors'") == [
+        ("limit_errors", "20 errors, the persona's limit")]
+    assert fetch(sensor.store_url, "SELECT close_reason FROM sessions") == [("limit",)]

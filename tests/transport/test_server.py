@@ -12,46 +12,7 @@ import time
 
 import pytest
 
-from support import fetch
-
-
-def read_reply(sock: socket.socket, timeout: float = 5.0) -> bytes:
-    """One complete (possibly multi-line) reply."""
-    sock.settimeout(timeout)
-    data = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-        lines = data.split(b"\r\n")
-        if len(lines) > 1 and any(len(l) >= 4 and l[3:4] == b" " for l in lines[:-1]):
-            return data
-
-
-def read_replies(sock: socket.socket, count: int, timeout: float = 5.0) -> bytes:
-    """Exactly `count` complete replies, however the reads split them."""
-    sock.settimeout(timeout)
-    data = b""
-    while sum(1 for l in data.split(b"\r\n")[:-1] if l[3:4] == b" ") < count:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def read_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
-    sock.settimeout(timeout)
-    data = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except (TimeoutError, ConnectionResetError):
-            return data
-        if not chunk:
-            return data
-        data += chunk
+from support import fetch, read_replies, read_reply, read_until_closed
 
 
 def test_smtplib_sends_a_message_which_is_stored_and_recorded(sensor):

@@ -88,6 +88,23 @@ class Behaviour:
     size_limit: int = 0  # the SIZE this server enforces at MAIL; 0 means no limit
     auth_failure_delay: float = 0.0
     queue_id: str = "postfix"  # postfix | exchange
+    # Error accounting (Postfix's smtpd_soft/hard_error_limit, smtpd_error_sleep_time,
+    # smtpd_junk_command_limit). An error is a command answered 4xx/5xx; a junk verb past
+    # junk_limit uses counts as one too. From error_delay_from errors on, every reply waits
+    # error_delay seconds; at error_limit errors the server sends session.too_many_errors and
+    # closes. 0 turns each off (IIS has none of them).
+    error_delay_from: int = 0
+    error_delay: float = 0.0
+    error_limit: int = 0
+    junk_limit: int = 0
+    junk_verbs: tuple[str, ...] = ()
+    errors_forgiven_by_message: bool = False  # a message accepted clears the error and junk counts
+    # How a command line is read before its verb (Postfix's smtp_get and smtpd_token): every CR
+    # before the LF dropped, the line cut at a NUL (after its UTF-8 is checked whole), blanks
+    # before the verb skipped.
+    strip_trailing_cr: bool = False
+    nul_ends_command: bool = False
+    skip_leading_blanks: bool = False
 
 
 @dataclass(frozen=True)
@@ -279,6 +296,11 @@ def _parse_behaviour(table: dict[str, Any], where: str) -> Behaviour:
             raise PersonaError(f"{where}: [behaviour] {key} must be one of {', '.join(allowed)}")
     if behaviour.max_line_length < 64:
         raise PersonaError(f"{where}: [behaviour] max_line_length must be at least 64")
+    for key in ("error_delay_from", "error_limit", "junk_limit"):
+        if getattr(behaviour, key) < 0:
+            raise PersonaError(f"{where}: [behaviour] {key} must be 0 (none) or more")
+    if behaviour.error_delay < 0 or behaviour.error_delay > 60:
+        raise PersonaError(f"{where}: [behaviour] error_delay must be between 0 and 60 seconds")
     return behaviour
 
 

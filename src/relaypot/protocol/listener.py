@@ -20,7 +20,7 @@ class SessionLimits:
     max_message_size: int = 25 * 1024 * 1024
     max_recipients: int = 1000
     max_commands: int = 10_000  # at least max_recipients + 10: a whole message fits
-    max_unknown_commands: int = 20
+    max_unknown_commands: int = 1000
     max_chunk_discard: int = 1 << 31  # XEXCH50 bytes we will read and drop
     max_message_memory: int = 128 * 1024 * 1024  # bytes all sessions' unfinished messages may hold
 

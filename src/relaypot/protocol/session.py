@@ -57,6 +57,7 @@ class Session:
         "_data_overflow",
         "_framer",
         "_held",
+        "_held_back",
         "_last_reply",
         "_message",
         "_message_dropped",
@@ -72,7 +73,9 @@ class Session:
         "client_port",
         "commands",
         "context",
+        "errors",
         "helo",
+        "junk",
         "limits",
         "listener",
         "mail_from",
@@ -112,6 +115,8 @@ class Session:
         self.commands = 0
         self.messages = 0
         self.unknown = 0
+        self.errors = 0  # the persona's error accounting (Behaviour.error_*)
+        self.junk = 0
         self.bytes_in = 0
         self.bytes_out = 0
         self.started = context.clock()
@@ -140,6 +145,11 @@ class Session:
         # once the client has taken them, so a client that pipelines without reading cannot make
         # the sensor hold its replies to thousands of commands.
         self.backlog = False
+        # A reply the persona delays (a failed AUTH, the error tar pit) holds back the next
+        # command as the real server's sleep does: the rest of the input waits (as a backlog)
+        # until the transport has sent it, so records keep real time and a deadline meets the
+        # commands still unread, not their replies made ahead of time.
+        self._held_back = False
         self._held = 0  # bytes of the message in progress counted against context.memory
         self._out_of_memory = False  # its body is being dropped: the shared bound was reached
 
@@ -221,6 +231,8 @@ class Session:
             self._finish_pending(out, self.replies["data.disk_full"].code)
         else:
             self.messages += 1
+            if self.behaviour.errors_forgiven_by_message:  # before its 250, which is not slowed down
+                self.errors = self.junk = 0
             transfer = self._chunk_kind if self._chunk_kind == "BDAT" else "DATA"
             key = "bdat.ok" if transfer == "BDAT" else "data.ok"
             queue_id = self.context.queue_ids.next(self.behaviour.queue_id, self.context.hostname,
@@ -303,6 +315,7 @@ class Session:
 
     def _run(self, out: list[Output]) -> None:
         self.backlog = False
+        self._held_back = False
         burst_end = self.bytes_out + BURST_BYTES
         while True:
             mode = self.mode
@@ -315,7 +328,7 @@ class Session:
                     self._auth_line(line, out)
                 else:
                     self._command(line, out)
-                if self.bytes_out >= burst_end and self._framer.unread():
+                if (self.bytes_out >= burst_end or self._held_back) and self._framer.unread():
                     self.backlog = True
                     break
             elif mode == DATA:
@@ -355,9 +368,21 @@ class Session:
             self._close(out, "limit")
             return
         behaviour = self.behaviour
+        if behaviour.strip_trailing_cr:
+            stripped = stripped.rstrip(b"\r")  # Postfix drops every CR before the LF
         binary = "" if stripped.isascii() and not _CONTROL.search(stripped) else _binary_reason(stripped)
         if binary:
             self._violation(out, "binary", binary)
+        if binary == "NUL byte" and behaviour.nul_ends_command:
+            # Postfix checks the whole line's UTF-8, then reads it as a C string: up to the NUL.
+            if behaviour.reject_invalid_utf8 and not (stripped.isascii() or _is_utf8(stripped)):
+                self._finish_command(out, "", decode(stripped), line, self._send_key(out, "command.bad_bytes"),
+                                     unknown=True)
+                return
+            stripped = stripped.split(b"\x00", 1)[0]
+            binary = "" if stripped.isascii() and not _CONTROL.search(stripped) else _binary_reason(stripped)
+        if behaviour.skip_leading_blanks:
+            stripped = stripped.lstrip(b" \t")  # the first word is the verb, wherever it starts
         if not stripped or stripped.isspace():
             key = "command.bad_syntax" if behaviour.reject_empty_line else "command.unknown"
             self._finish_command(out, "", "", line, self._send_key(out, key), unknown=True)
@@ -408,12 +433,31 @@ class Session:
         elif len(shape) == SHAPE_TOKENS:
             shape.append("…")
         out.append(Command(verb=verb, argument=argument, raw_line=raw, reply_code=code, reply=reply))
-        if unknown:
+        self._account(out, verb, code)
+        if unknown and self.mode != CLOSED:
             self.unknown += 1
             if self.unknown > self.limits.max_unknown_commands and self.mode != CLOSED:
                 self._violation(out, "limit_errors", f"{self.unknown} unknown or malformed commands", always=True)
                 self._send_key(out, "session.too_many_errors")
                 self._close(out, "limit")
+
+    def _account(self, out: list[Output], verb: str, code: int) -> None:
+        """The persona's error accounting after a reply, as Postfix's smtpd loop keeps it: a 4xx/5xx
+        answer is an error, so is each junk verb past junk_limit; at error_limit errors the
+        persona's too-many-errors reply, and the connection closes. (The delay: `_send`.)"""
+        behaviour = self.behaviour
+        if not behaviour.error_limit and not behaviour.error_delay_from:
+            return
+        if code >= 400:
+            self.errors += 1
+        if behaviour.junk_limit and verb in behaviour.junk_verbs:
+            if self.junk > behaviour.junk_limit:
+                self.errors += 1
+            self.junk += 1
+        if behaviour.error_limit and self.errors >= behaviour.error_limit and self.mode != CLOSED:
+            self._violation(out, "limit_errors", f"{self.errors} errors, the persona's limit", always=True)
+            self._send_key(out, "session.too_many_errors")
+            self._close(out, "limit")
 
     # ------------------------------------------------------------------ verbs
 
@@ -704,6 +748,8 @@ class Session:
             self._auth = None
             self.mode = COMMAND if self.mode != CLOSED else CLOSED
             out.append(replace(step.event, reply_code=code, replies=tuple(self._auth_replies)))
+            if not first:  # an exchange's last reply counts as the AUTH command's (Postfix)
+                self._account(out, "", code)
         else:
             self.mode = AUTH
         return code
@@ -773,9 +819,14 @@ class Session:
         return self._send(out, text, data, template.code, delay)
 
     def _send(self, out: list[Output], text: str, data: bytes, code: int, delay: float = 0.0) -> int:
+        errors = self.errors
+        if errors and errors >= self.behaviour.error_delay_from > 0:
+            delay += self.behaviour.error_delay  # Postfix's sleep before any reply past the soft limit
         if data:
             self.bytes_out += len(data)
             out.append(Reply(data, code, delay))
+            if delay:
+                self._held_back = True
         self._last_reply = text
         return code
 

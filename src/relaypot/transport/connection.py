@@ -174,17 +174,20 @@ class SmtpConnection(asyncio.Protocol):
 
     def _continue(self) -> None:
         self._continuing = False
-        if self._finished or self._holds & HOLD_PEER:
-            return
+        if self._finished or self._holds & HOLD_PEER or self._queue:
+            return  # a delayed reply is still queued: _drain goes on once it is sent
         self._apply(self.session.resume())
         if not self.session.backlog:
             self._release(HOLD_BACKLOG)
+            if self._eof and not self._queue and not self._storing and not self._finished:
+                self.transport.close()  # the client's last commands, read after it half-closed
 
     def eof_received(self) -> bool:
         self._eof = True
         self._apply(self.session.receive_eof())
-        # Keep the socket open while replies are still queued (a delayed 535, say).
-        return bool(self._queue) or self._storing
+        # Keep the socket open while replies are still queued (a delayed 535, say), or input
+        # they held back waits to be answered.
+        return bool(self._queue) or self._storing or bool(self._holds & HOLD_BACKLOG)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.release(self)
@@ -349,7 +352,12 @@ class SmtpConnection(asyncio.Protocol):
                 return
         if self._holds & HOLD_QUEUE:
             self._release(HOLD_QUEUE)
-        if self._eof and not self._storing:
+        if self._holds & HOLD_BACKLOG:
+            if not self._continuing:
+                # The input the delayed reply held back (Session._held_back) is read on now.
+                self._continuing = True
+                self.server.loop.call_soon(self._continue)
+        elif self._eof and not self._storing:
             self.transport.close()
 
     def _committed(self, gate: _Gate) -> None:

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Probes beyond the shared battery, in groups: how a server treats a client that keeps making
+errors ("errors"), and lines a real client never sends ("lines").
+
+    python3 tests/reference/probes.py GROUP HOST PORT OUT.json
+
+Runs each probe through battery.py's recorder (same format: bytes, and ms since connect for
+every exchange, so delays are kept), on a fresh connection each. Point it only at servers you run
+yourself, on loopback. tests/reference/postfix-3.7.11-GROUP.json is this script against the real
+Postfix 3.7.11 of ../shared/reference-transcripts/configs/postfix-3.7.11 (the plain listener).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from battery import run_probe  # noqa: E402 (the battery beside this file)
+
+HELO = ("send", b"HELO client.example.org\r\n", 1)
+
+
+def client_hello() -> bytes:
+    """A real TLS ClientHello (Python's own), as Internet-wide scanners send to port 25 in clear."""
+    import ssl
+
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname="mail.example.com")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def lines() -> list[tuple[str, str, list]]:
+    return [
+        ("line_nul", "NOOP, a NUL, then more", [("read", 1), ("send", b"NOOP\x00x\r\n", 1), ("send", b"QUIT\r\n", 1)]),
+        ("line_cr_cr_lf", "NOOP ended by CR CR LF", [("read", 1), ("send", b"NOOP\r\r\n", 1),
+                                                     ("send", b"QUIT\r\n", 1)]),
+        ("line_leading_space", "a command after a space", [("read", 1), ("send", b" NOOP\r\n", 1),
+                                                            ("send", b"QUIT\r\n", 1)]),
+        ("line_leading_tab", "a command after a tab", [("read", 1), ("send", b"\tNOOP\r\n", 1),
+                                                        ("send", b"QUIT\r\n", 1)]),
+        ("tls_client_hello", "a TLS ClientHello on the plain port", [("read", 1), ("send", client_hello(), 1)]),
+    ]
+
+
+GROUPS = {"errors": lambda: errors(), "lines": lambda: lines()}
+
+
+def errors() -> list[tuple[str, str, list]]:
+    return [
+        ("errors_unknown", "HELO, then unknown commands until the server gives up",
+         [("read", 1), HELO] + [("send", b"FOO\r\n", 1)] * 22),
+        ("errors_sequence", "HELO, then RCPT before MAIL (503) again and again: sequence errors count",
+         [("read", 1), HELO] + [("send", b"RCPT TO:<victim@example.net>\r\n", 1)] * 22),
+        ("errors_then_good", "ten errors, then good commands: are they slowed down too?",
+         [("read", 1), HELO] + [("send", b"FOO\r\n", 1)] * 10
+         + [("send", b"NOOP\r\n", 1), ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1), ("send", b"RSET\r\n", 1),
+            ("send", b"QUIT\r\n", 1)]),
+        ("errors_junk", "HELO, then NOOP after NOOP: past the junk limit each counts as an error",
+         [("read", 1), HELO] + [("send", b"NOOP\r\n", 1)] * 124),
+        ("errors_forgiven", "nine errors, a whole message, then nine more errors: a message forgives",
+         [("read", 1), HELO] + [("send", b"FOO\r\n", 1)] * 9
+         + [("send", b"MAIL FROM:<a@client.example.org>\r\n", 1), ("send", b"RCPT TO:<postmaster@mail.example.com>\r\n", 1),
+            ("send", b"DATA\r\n", 1), ("send", b"Subject: x\r\n\r\nx\r\n.\r\n", 1)]
+         + [("send", b"FOO\r\n", 1)] * 11 + [("send", b"QUIT\r\n", 1)]),
+    ]
+
+
+def main() -> int:
+    group, host, port, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+    conversations = [run_probe(host, port, name, desc, steps) for name, desc, steps in GROUPS[group]()]
+    out.write_text(json.dumps(conversations, indent=1) + "\n")
+    for c in conversations:
+        print(c["name"], len(c["exchange"]), c["close"], c["notes"][-1:] if c["notes"] else "")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
