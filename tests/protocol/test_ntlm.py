@@ -26,17 +26,19 @@ def av_pairs(blob: bytes) -> dict[int, str]:
     return pairs
 
 
-def test_challenge_names_the_persona_host_and_windows_2000():
-    """What nmap's smtp-ntlm-info reads: NetBIOS and DNS names of the host, and build 2195."""
+def test_challenge_names_the_persona_host_as_windows_2000_does():
+    """What nmap's smtp-ntlm-info reads: NetBIOS and DNS names of the host, and no VERSION, which
+    Windows 2000 never sends ([MS-NLMP] 2.2.1.2): the target name's payload follows the 48-byte
+    header at once."""
     identity = model.load("exchange2000").ntlm_identity("bps-pc9.local.mynet")
     blob = ntlm.challenge(identity, ntlm.negotiate_flags(NMAP_TYPE1), b"\x01" * 8)
     assert blob[:8] == b"NTLMSSP\x00" and struct.unpack_from("<I", blob, 8)[0] == 2
     assert blob[24:32] == b"\x01" * 8
     assert av_pairs(blob) == {2: "LOCAL", 1: "BPS-PC9", 4: "local.mynet", 3: "bps-pc9.local.mynet"}
     flags = struct.unpack_from("<I", blob, 20)[0]
-    assert flags & ntlm.NEGOTIATE_VERSION and flags & ntlm.NEGOTIATE_UNICODE
-    assert struct.unpack_from("<BBH", blob, 48) == (5, 0, 2195)
+    assert not flags & ntlm.NEGOTIATE_VERSION and flags & ntlm.NEGOTIATE_UNICODE
     name_len, _, name_off = struct.unpack_from("<HHI", blob, 12)
+    assert name_off == 48
     assert blob[name_off : name_off + name_len].decode("utf-16-le") == "LOCAL"
 
 

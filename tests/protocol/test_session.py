@@ -486,3 +486,20 @@ def test_a_delayed_reply_holds_back_the_next_command_as_the_servers_sleep_does()
     assert [o.code for o in out if isinstance(o, Reply)] == [535] and session.backlog
     out = session.resume()
     assert [o.code for o in out if isinstance(o, Reply)] == [535] and not session.backlog
+
+
+@given(st.integers(min_value=0, max_value=2**32))
+def test_cram_md5_challenges_always_have_dovecots_sixteen_digits(seed):
+    """Dovecot's challenge is 16 decimal digits, each a random byte mod 10 (mech-cram-md5.c), a
+    dot, the time and the host: never 15, whatever the random bytes (a leading zero included)."""
+    import random
+
+    from relaypot.personas import model
+    from relaypot.protocol.listener import ListenerContext
+    from relaypot.protocol.session import Session
+
+    context = ListenerContext(model.load("postfix"), "mail.example.com", "mail.example.com",
+                              clock=lambda: 1_795_768_121.0, rng=random.Random(seed))
+    d = Driver(Session(context, "192.0.2.1")).feed(b"EHLO a.example\r\nAUTH CRAM-MD5\r\n")
+    challenge = base64.b64decode(d.replies[-1].data[4:-2])
+    assert re.fullmatch(rb"<\d{16}\.1795768121@mail\.example\.com>", challenge), challenge

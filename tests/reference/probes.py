@@ -48,7 +48,32 @@ def lines() -> list[tuple[str, str, list]]:
     ]
 
 
-GROUPS = {"errors": lambda: errors(), "lines": lambda: lines()}
+MAIL = ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1)
+RCPT = ("send", b"RCPT TO:<postmaster@mail.example.com>\r\n", 1)
+
+
+def sequence() -> list[tuple[str, str, list]]:
+    quit_ = ("send", b"QUIT\r\n", 1)
+    return [
+        ("rset_argument", "RSET with an argument", [("read", 1), HELO, ("send", b"RSET foo\r\n", 1), quit_]),
+        ("noop_argument", "NOOP with an argument", [("read", 1), HELO, ("send", b"NOOP foo bar\r\n", 1), quit_]),
+        ("vrfy_two_words", "VRFY John Smith", [("read", 1), HELO, ("send", b"VRFY John Smith\r\n", 1), quit_]),
+        ("xclient", "XCLIENT from an unauthorized client",
+         [("read", 1), HELO, ("send", b"XCLIENT NAME=spoof.example ADDR=192.0.2.9\r\n", 1), quit_]),
+        ("xforward", "XFORWARD from an unauthorized client",
+         [("read", 1), HELO, ("send", b"XFORWARD NAME=spoof.example\r\n", 1), quit_]),
+        ("etrn_in_transaction", "ETRN after MAIL", [("read", 1), HELO, MAIL, ("send", b"ETRN example.net\r\n", 1),
+                                                     quit_]),
+        ("data_after_bdat", "DATA after a BDAT chunk",
+         [("read", 1), HELO, MAIL, RCPT, ("send", b"BDAT 5\r\nhello", 1), ("send", b"DATA\r\n", 1), quit_]),
+        ("bdat_bad_size", "BDAT with a size that is no number",
+         [("read", 1), HELO, MAIL, RCPT, ("send", b"BDAT x\r\n", 1), quit_]),
+        ("bdat_no_size", "BDAT with no size", [("read", 1), HELO, MAIL, RCPT, ("send", b"BDAT\r\n", 1), quit_]),
+        ("bdat_bad_last", "BDAT 5 FOO", [("read", 1), HELO, MAIL, RCPT, ("send", b"BDAT 5 FOO\r\n", 1), quit_]),
+    ]
+
+
+GROUPS = {"errors": lambda: errors(), "lines": lambda: lines(), "sequence": lambda: sequence()}
 
 
 def errors() -> list[tuple[str, str, list]]:

@@ -60,8 +60,9 @@ class AuthExchange:
             self.raw.append(initial)
         mech = self.mechanism
         if mech == "CRAM-MD5":
-            # RFC 2195: the challenge is a msg-id; ours looks like Dovecot's <random.time@host>.
-            digits = int.from_bytes(self.context.random_bytes(8), "big") % 10**16
+            # RFC 2195: the challenge is a msg-id; ours is Dovecot's <random.time@host>, whose
+            # random part is 16 digits, each a random byte mod 10 (mech-cram-md5.c): always 16.
+            digits = "".join(str(byte % 10) for byte in self.context.random_bytes(16))
             self.challenge = f"<{digits}.{int(self.context.now())}@{self.context.hostname}>".encode()
             return AuthStep("auth.challenge", {"challenge": base64.b64encode(self.challenge).decode()})
         if initial is None:
