@@ -14,6 +14,7 @@ from relaypot.personas import model
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.session import Session
 from relaypot.protocol.transcript import render, scripted
+from relaypot.protocol.vocabulary import VERBS
 from support import POSTFIX_REFERENCE, REFERENCE, Driver, expected_from_reference, normalize, unesc
 
 SESSION_SOURCE = Path(model.__file__).parents[1] / "protocol" / "session.py"
@@ -55,7 +56,8 @@ def test_every_reply_key_the_session_uses_exists_in_every_persona(name):
     used = set(re.findall(r'"((?:[a-z0-9-]+)\.[a-z_]+)"', SESSION_SOURCE.read_text()))
     used = {k for k in used if k.split(".")[0] in {
         "greeting", "helo", "ehlo", "mail", "rcpt", "data", "bdat", "rset", "noop", "quit", "vrfy", "expn",
-        "help", "etrn", "turn", "atrn", "starttls", "auth", "xexch50", "x-link2state", "command", "session"}}
+        "help", "etrn", "turn", "atrn", "starttls", "auth", "xexch50", "x-link2state", "xclient", "xforward",
+        "command", "session"}}
     verbs_of = {"x-link2state": "X-LINK2STATE"}
     needed = set()
     for key in used:
@@ -63,8 +65,8 @@ def test_every_reply_key_the_session_uses_exists_in_every_persona(name):
         verb = verbs_of.get(prefix, prefix.upper())
         if prefix in ("command", "session") or verb in persona.verbs:
             needed.add(key)
-    optional = {"data.syntax", "command.too_long", "command.forbidden", "auth.empty_prompt",
-                "auth.ntlm_prompt", "auth.challenge"}
+    optional = {key for verb in VERBS.values() for key in verb.optional_keys} | {
+        "command.too_long", "command.forbidden", "auth.empty_prompt", "auth.ntlm_prompt", "auth.challenge"}
     assert needed - optional <= persona.replies.keys()
     assert persona.required_keys() <= persona.replies.keys()
 
@@ -174,3 +176,35 @@ def test_postfix_persona_reads_odd_lines_as_the_real_server_does(conversation):
     (a NUL first), and no goodbye."""
     got, _delays = converse(model.load("postfix"), conversation)
     assert got == expected_from_reference(conversation)
+
+
+POSTFIX_SEQUENCE = json.loads((REFERENCE / "postfix-3.7.11-sequence.json").read_text())
+
+
+@pytest.mark.parametrize("conversation", POSTFIX_SEQUENCE, ids=[c["name"] for c in POSTFIX_SEQUENCE])
+def test_postfix_persona_sequences_commands_as_the_real_server_does(conversation):
+    """Captured from the real Postfix 3.7.11 (tests/reference/probes.py sequence): RSET and VRFY
+    arguments, XCLIENT and XFORWARD from a client not trusted, ETRN inside a transaction, DATA
+    after BDAT, and a BDAT that is no BDAT (521, then Postfix hangs up)."""
+    got, _delays = converse(model.load("postfix"), conversation)
+    assert got == expected_from_reference(conversation)
+
+
+POSTFIX_PARAMS = json.loads((REFERENCE / "postfix-3.7.11-params.json").read_text())
+
+
+@pytest.mark.parametrize("conversation", POSTFIX_PARAMS, ids=[c["name"] for c in POSTFIX_PARAMS])
+def test_postfix_persona_checks_esmtp_parameters_as_the_real_server_does(conversation):
+    """MAIL and RCPT parameters, captured from the real Postfix 3.7.11 (tests/reference/probes.py
+    params): FOO=BAR and BODY=BINARYMIME are 555, SIZE=abc and SIZE=1_000 are 501, RET and NOTIFY
+    are checked, [300.1.1.1] is no address. The capture's listener had no SASL, so its EHLO reply
+    (no AUTH line) is left out: every reply after it must be the real one."""
+    persona = model.load("postfix")
+    context = ListenerContext(persona, "mail.example.com", "mail.example.com", tls_available=True,
+                              clock=lambda: 1.0, rng=random.Random(0))
+    driver = Driver(Session(context, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600"))
+    for direction, text in conversation["exchange"]:
+        if direction == "C":
+            driver.feed(unesc(text))
+    real = [unesc(text) for direction, text in conversation["exchange"] if direction == "S"]
+    assert [reply.data for reply in driver.replies][2:] == real[2:]

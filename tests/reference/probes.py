@@ -73,7 +73,38 @@ def sequence() -> list[tuple[str, str, list]]:
     ]
 
 
-GROUPS = {"errors": lambda: errors(), "lines": lambda: lines(), "sequence": lambda: sequence()}
+def params() -> list[tuple[str, str, list]]:
+    ehlo = ("send", b"EHLO client.example.org\r\n", 1)
+    quit_ = ("send", b"QUIT\r\n", 1)
+
+    def mail(name: str, argument: bytes, desc: str) -> tuple[str, str, list]:
+        return name, desc, [("read", 1), ehlo, ("send", b"MAIL FROM:" + argument + b"\r\n", 1), quit_]
+
+    def rcpt(name: str, argument: bytes, desc: str) -> tuple[str, str, list]:
+        return name, desc, [("read", 1), ehlo, MAIL, ("send", b"RCPT TO:" + argument + b"\r\n", 1), quit_]
+
+    return [
+        mail("mail_unknown_param", b"<a@client.example.org> FOO=BAR", "an unknown MAIL parameter"),
+        mail("mail_body_binarymime", b"<a@client.example.org> BODY=BINARYMIME", "BODY=BINARYMIME"),
+        mail("mail_body_bogus", b"<a@client.example.org> BODY=BOGUS", "BODY with a value that is none"),
+        mail("mail_body_8bit", b"<a@client.example.org> BODY=8BITMIME", "BODY=8BITMIME"),
+        mail("mail_size_letters", b"<a@client.example.org> SIZE=abc", "SIZE that is no number"),
+        mail("mail_size_underscore", b"<a@client.example.org> SIZE=1_000", "SIZE=1_000 (Python's int() takes it)"),
+        mail("mail_size_ok", b"<a@client.example.org> SIZE=1000", "a SIZE under the limit"),
+        mail("mail_ret_bogus", b"<a@client.example.org> RET=BOGUS", "RET with a value that is none"),
+        mail("mail_envid", b"<a@client.example.org> ENVID=abc123", "ENVID"),
+        mail("mail_bad_literal", b"<a@[300.1.1.1]>", "an address literal that is no address"),
+        mail("mail_utf8", "<jöhn@client.example.org>".encode(), "a UTF-8 address without SMTPUTF8"),
+        mail("mail_smtputf8", "<jöhn@client.example.org> SMTPUTF8".encode(), "a UTF-8 address with SMTPUTF8"),
+        rcpt("rcpt_notify_bogus", b"<postmaster@mail.example.com> NOTIFY=BOGUS", "NOTIFY with a value that is none"),
+        rcpt("rcpt_notify_ok", b"<postmaster@mail.example.com> NOTIFY=SUCCESS,FAILURE", "NOTIFY=SUCCESS,FAILURE"),
+        rcpt("rcpt_unknown_param", b"<postmaster@mail.example.com> FOO=BAR", "an unknown RCPT parameter"),
+        rcpt("rcpt_orcpt", b"<postmaster@mail.example.com> ORCPT=rfc822;postmaster@mail.example.com", "ORCPT"),
+    ]
+
+
+GROUPS = {"errors": lambda: errors(), "lines": lambda: lines(), "sequence": lambda: sequence(),
+          "params": lambda: params()}
 
 
 def errors() -> list[tuple[str, str, list]]:

@@ -105,6 +105,7 @@ class Behaviour:
     strip_trailing_cr: bool = False
     nul_ends_command: bool = False
     skip_leading_blanks: bool = False
+    check_address_literals: bool = False  # [300.1.1.1] is no address: the persona's bad_address reply
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,9 @@ class Persona:
     replies: dict[str, ReplyTemplate]
     date_format: str
     help_topics: dict[str, ReplyTemplate] = field(default_factory=dict)
+    # The ESMTP parameters MAIL and RCPT take ({"mail": {...}, "rcpt": {...}}); empty: every
+    # parameter is taken unchecked, as a server we know too little about.
+    parameters: dict[str, frozenset[str]] = field(default_factory=dict)
     grades: dict[str, str] = field(default_factory=dict)
     ntlm_version: tuple[int, int, int] | None = None
     path: Path | None = None
@@ -257,6 +261,7 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
         date_format=top.get("date_format", "rfc2822"),
         help_topics=help_topics,
         grades=dict(raw.get("grades", {})),
+        parameters=_parse_parameters(raw.get("parameters", {}), where),
         ntlm_version=tuple(version) if version else None,
         path=path,
     )
@@ -270,6 +275,27 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
 
 
 DATE_FORMATS = frozenset({"rfc2822", "rfc2822-nopad"})
+
+
+# The parameters relaypot knows how to check (protocol/parameters.py).
+KNOWN_PARAMETERS = {"mail": frozenset({"SIZE", "BODY", "RET", "ENVID", "SMTPUTF8", "AUTH"}),
+                    "rcpt": frozenset({"NOTIFY", "ORCPT"})}
+
+
+def _parse_parameters(table: Any, where: str) -> dict[str, frozenset[str]]:
+    if not isinstance(table, dict):
+        raise PersonaError(f"{where}: [parameters] must be a table")
+    found = {}
+    for command, names in table.items():
+        if command not in KNOWN_PARAMETERS:
+            raise PersonaError(f"{where}: [parameters] has unknown key {command!r}; known: mail, rcpt")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise PersonaError(f"{where}: [parameters] {command} must be a list of parameter names")
+        unknown = {n.upper() for n in names} - KNOWN_PARAMETERS[command]
+        if unknown:
+            raise PersonaError(f"{where}: [parameters] {command}: relaypot cannot check {sorted(unknown)}")
+        found[command] = frozenset(n.upper() for n in names)
+    return found
 
 
 def _parse_behaviour(table: dict[str, Any], where: str) -> Behaviour:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _QUOTED = re.compile(r'"(?:\\.|[^"\\])*"')
 
@@ -31,6 +31,7 @@ class Path:
     address: str
     parameters: dict[str, str]
     bracketed: bool
+    tokens: tuple[str, ...] = field(default=(), compare=False)  # the parameters as sent, in order
 
 
 # Why a path was refused; the session maps each to the persona's reply key.
@@ -63,7 +64,7 @@ def parse_path(argument: str, keyword: str, allow_bracketless: bool) -> Path | s
     bare = _QUOTED.sub("", address) if '"' in address else address
     if "<" in bare or ">" in bare or " " in bare or not address.isprintable():
         return BAD_ADDRESS
-    return Path(address, parse_parameters(params_text), bracketed)
+    return Path(address, parse_parameters(params_text), bracketed, tuple(params_text.split()))
 
 
 def _closing_bracket(text: str) -> int:

@@ -8,6 +8,7 @@ exception.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -30,6 +31,7 @@ from relaypot.protocol.data import line_ending_violations, unstuff
 from relaypot.protocol.framing import Framer
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
+from relaypot.protocol.parameters import refusal as parameter_refusal
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED
 from relaypot.protocol.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, frame_text, wire
 
@@ -488,7 +490,13 @@ class Session:
         path = parse_path(argument, "FROM", self.behaviour.bracketless_paths)
         if not isinstance(path, Path):
             return self._send_key(out, "mail.bad_address" if path == BAD_ADDRESS else "mail.syntax")
+        if self.behaviour.check_address_literals and not _literal_ok(path.address):
+            return self._send_key(out, "mail.bad_address")
         address = self._qualify(path.address)
+        refused = self._parameter_refusal(out, "mail", path)
+        if refused:
+            out.append(MailFrom(address=address, parameters=path.parameters, reply_code=refused))
+            return refused
         size = ascii_number(path.parameters.get("SIZE", ""))
         limit = self.behaviour.size_limit
         if limit and size is not None and size > limit:
@@ -506,7 +514,13 @@ class Session:
         path = parse_path(argument, "TO", self.behaviour.bracketless_paths)
         if not isinstance(path, Path) or not path.address:
             return self._send_key(out, "rcpt.syntax" if path == "syntax" else "rcpt.bad_address")
+        if self.behaviour.check_address_literals and not _literal_ok(path.address):
+            return self._send_key(out, "rcpt.bad_address")
         address = self._qualify(path.address)
+        refused = self._parameter_refusal(out, "rcpt", path)
+        if refused:
+            out.append(RcptTo(address=address, parameters=path.parameters, reply_code=refused))
+            return refused
         if len(self.rcpt_to) >= self.limits.max_recipients:
             self._violation(out, "limit_recipients", f"over {self.limits.max_recipients}")
             code = self._send_key(out, "rcpt.too_many")
@@ -518,6 +532,16 @@ class Session:
             code = self._send_key(out, "rcpt.ok", address=address)
         out.append(RcptTo(address=address, parameters=path.parameters, reply_code=code))
         return code
+
+    def _parameter_refusal(self, out: list[Output], command: str, path: Path) -> int:
+        """The persona's reply to the first ESMTP parameter its server would refuse (0: none)."""
+        taken = self.persona.parameters.get(command)
+        if taken is None or not path.tokens:
+            return 0
+        found = parameter_refusal(command, taken, path.tokens)
+        if found is None or found[0] not in self.replies:
+            return 0
+        return self._send_key(out, found[0], argument=found[1])
 
     def _data(self, out: list[Output]) -> bool:
         """Consume DATA body bytes; True when the body ended and input processing may go on."""
@@ -551,6 +575,8 @@ class Session:
     def _data_command(self, argument: str, out: list[Output]) -> int:
         if argument and "data.syntax" in self.replies:
             return self._send_key(out, "data.syntax")
+        if self._message is not None and "data.after_bdat" in self.replies:
+            return self._send_key(out, "data.after_bdat")  # chunks of this message came by BDAT
         code = self._send_key(out, "data.start")
         self.mode = DATA
         self._framer.start_body()
@@ -561,8 +587,12 @@ class Session:
         parts = argument.split()
         size = ascii_number(parts[0]) if parts else None
         if size is None or len(parts) > 2 or (len(parts) == 2 and parts[1].upper() != "LAST"):
-            # Without a size we cannot know where the chunk ends: treat it as a bad command.
-            return self._send_key(out, "bdat.syntax")
+            # Without a size we cannot know where the chunk ends: treat it as a bad command; a
+            # server that says so with 521 (Postfix) hangs up, the stream being lost.
+            code = self._send_key(out, "bdat.syntax")
+            if code == 521:
+                self._close(out, "protocol")
+            return code
         self._chunk_kind = "BDAT"
         self._chunk_left = size
         self._chunk_last = len(parts) == 2
@@ -637,6 +667,8 @@ class Session:
             self._finish_command(out, verb, argument, raw, code)
 
     def _rset(self, argument: str, out: list[Output]) -> int:
+        if argument and "rset.syntax" in self.replies:  # Postfix takes no argument (and resets nothing)
+            return self._send_key(out, "rset.syntax")
         self._reset_transaction()
         return self._send_key(out, "rset.ok")
 
@@ -651,6 +683,8 @@ class Session:
     def _vrfy(self, argument: str, out: list[Output]) -> int:
         if not argument:
             return self._send_key(out, "vrfy.missing_argument")
+        if len(argument.split()) > 1 and "vrfy.bad_address" in self.replies:
+            return self._send_key(out, "vrfy.bad_address")  # "VRFY John Smith": no one address
         return self._send_key(out, "vrfy.ok", argument=argument, address=self._qualify(argument.strip("<>")))
 
     def _expn(self, argument: str, out: list[Output]) -> int:
@@ -668,7 +702,15 @@ class Session:
     def _etrn(self, argument: str, out: list[Output]) -> int:
         if not argument:
             return self._send_key(out, "etrn.missing_argument")
+        if self.state in (MAIL, RCPT) and "etrn.in_transaction" in self.replies:
+            return self._send_key(out, "etrn.in_transaction")
         return self._send_key(out, "etrn.ok", argument=argument)
+
+    def _xclient(self, argument: str, out: list[Output]) -> int:
+        return self._send_key(out, "xclient.refused")  # only for the server's own trusted clients
+
+    def _xforward(self, argument: str, out: list[Output]) -> int:
+        return self._send_key(out, "xforward.refused")
 
     def _turn(self, argument: str, out: list[Output]) -> int:
         return self._send_key(out, "turn.refused")
@@ -855,6 +897,23 @@ def _is_utf8(data: bytes) -> bool:
         return True
     except UnicodeDecodeError:
         return False
+
+
+def _literal_ok(address: str) -> bool:
+    """An address whose domain is an address literal names a real address: `[192.0.2.1]`,
+    `[IPv6:2001:db8::1]` (RFC 5321 §4.1.3), not `[300.1.1.1]`. Other addresses pass."""
+    domain = address.rpartition("@")[2]
+    if not (domain.startswith("[") and domain.endswith("]")):
+        return True
+    inner = domain[1:-1]
+    try:
+        if inner[:5].lower() == "ipv6:":
+            ipaddress.IPv6Address(inner[5:])
+        else:
+            ipaddress.IPv4Address(inner)
+    except ValueError:
+        return False
+    return True
 
 
 def _binary_reason(line: bytes) -> str:

@@ -26,31 +26,36 @@ class Verb:
     handler: str
     reply_keys: frozenset[str]
     refused: dict[str, str] = field(default_factory=dict)
+    # Keys a persona may leave out: the session uses each only where the persona has it (the
+    # real server's finer refusals, such as Postfix's "501 5.5.4 Syntax: RSET").
+    optional_keys: frozenset[str] = frozenset()
 
 
-def _verb(name: str, handler: str, keys: str, refused: dict[str, str] | None = None) -> Verb:
-    return Verb(name, handler, frozenset(keys.split()), refused or {})
+def _verb(name: str, handler: str, keys: str, refused: dict[str, str] | None = None, optional: str = "") -> Verb:
+    return Verb(name, handler, frozenset(keys.split()), refused or {}, frozenset(optional.split()))
 
 
 VERBS: dict[str, Verb] = {verb.name: verb for verb in (
     _verb("HELO", "_helo", "helo.ok helo.missing_argument"),
     _verb("EHLO", "_ehlo", "ehlo.missing_argument"),
     _verb("MAIL", "_mail", "mail.ok mail.need_helo mail.nested mail.syntax mail.bad_address mail.too_big",
-          {CONNECTED: "mail.need_helo", MAIL: "mail.nested", RCPT: "mail.nested"}),
+          {CONNECTED: "mail.need_helo", MAIL: "mail.nested", RCPT: "mail.nested"},
+          optional="mail.unsupported_option mail.bad_size mail.bad_ret"),
     _verb("RCPT", "_rcpt", "rcpt.ok rcpt.need_mail rcpt.syntax rcpt.bad_address rcpt.too_many",
-          {CONNECTED: "rcpt.need_mail", GREETED: "rcpt.need_mail"}),
+          {CONNECTED: "rcpt.need_mail", GREETED: "rcpt.need_mail"}, optional="rcpt.unsupported_option rcpt.bad_notify"),
     _verb("DATA", "_data_command",
-          "data.start data.need_mail data.need_rcpt data.ok data.too_big data.disk_full data.syntax",
-          {CONNECTED: "data.need_mail", GREETED: "data.need_mail", MAIL: "data.need_rcpt"}),
+          "data.start data.need_mail data.need_rcpt data.ok data.too_big data.disk_full",
+          {CONNECTED: "data.need_mail", GREETED: "data.need_mail", MAIL: "data.need_rcpt"},
+          optional="data.syntax data.after_bdat"),
     _verb("BDAT", "_bdat", "bdat.chunk bdat.ok bdat.syntax bdat.need_mail bdat.need_rcpt",
           {CONNECTED: "bdat.need_mail", GREETED: "bdat.need_mail", MAIL: "bdat.need_rcpt"}),
-    _verb("RSET", "_rset", "rset.ok"),
+    _verb("RSET", "_rset", "rset.ok", optional="rset.syntax"),
     _verb("NOOP", "_noop", "noop.ok"),
     _verb("QUIT", "_quit", "quit.ok"),
-    _verb("VRFY", "_vrfy", "vrfy.ok vrfy.missing_argument"),
+    _verb("VRFY", "_vrfy", "vrfy.ok vrfy.missing_argument", optional="vrfy.bad_address"),
     _verb("EXPN", "_expn", "expn.ok expn.missing_argument"),
     _verb("HELP", "_help", "help.ok"),
-    _verb("ETRN", "_etrn", "etrn.ok etrn.missing_argument"),
+    _verb("ETRN", "_etrn", "etrn.ok etrn.missing_argument", optional="etrn.in_transaction"),
     _verb("TURN", "_turn", "turn.refused"),
     _verb("ATRN", "_atrn", "atrn.refused"),
     _verb("STARTTLS", "_starttls", "starttls.ready starttls.unavailable starttls.already_active starttls.syntax"),
@@ -59,6 +64,8 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
           {CONNECTED: "auth.not_available"}),
     _verb("XEXCH50", "_xexch50", "xexch50.ready xexch50.ok xexch50.syntax"),
     _verb("X-LINK2STATE", "_x_link2state", "x-link2state.refused"),
+    _verb("XCLIENT", "_xclient", "xclient.refused"),
+    _verb("XFORWARD", "_xforward", "xforward.refused"),
 )}
 
 # Verbs the session knows how to answer. A persona lists the subset its server implements;
