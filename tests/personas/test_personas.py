@@ -208,3 +208,27 @@ def test_postfix_persona_checks_esmtp_parameters_as_the_real_server_does(convers
             driver.feed(unesc(text))
     real = [unesc(text) for direction, text in conversation["exchange"] if direction == "S"]
     assert [reply.data for reply in driver.replies][2:] == real[2:]
+
+
+POSTFIX_LIMITS = json.loads((REFERENCE / "postfix-3.7.11-limits.json").read_text())
+
+
+def _body(marker: str) -> bytes:
+    """The message an elided entry of postfix-3.7.11-limits.json stands for."""
+    lines = int(re.search(r"(\d+) lines", marker).group(1))
+    subject = re.search(r"Subject: (\w+)", marker).group(1)
+    return f"Subject: {subject}\r\n\r\n".encode() + (b"x" * 998 + b"\r\n") * lines + b".\r\n"
+
+
+@pytest.mark.parametrize("conversation", POSTFIX_LIMITS, ids=[c["name"] for c in POSTFIX_LIMITS])
+def test_postfix_persona_enforces_the_size_it_advertises(conversation):
+    """SIZE 10240000 is advertised and enforced: a 10.3 MB message is refused with Postfix's own
+    "552 5.3.4 Error: message file too big" (captured), a 10.0 MB one is taken."""
+    context = ListenerContext(model.load("postfix"), "mail.example.com", "mail.example.com", tls_available=True,
+                              clock=lambda: 1.0, rng=random.Random(0))
+    driver = Driver(Session(context, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600"))
+    for direction, text in conversation["exchange"]:
+        if direction == "C":
+            driver.feed(_body(text) if text.startswith("<body:") else unesc(text))
+    real = [unesc(text) for direction, text in conversation["exchange"] if direction == "S"]
+    assert normalize(b"".join(r.data for r in driver.replies[2:])) == normalize(b"".join(real[2:]))

@@ -84,6 +84,7 @@ class ListenerContext:
     username_chars: frozenset[str] | None = field(init=False)
     refusals: dict[tuple[str, str], str] = field(init=False)
     max_line: int = field(init=False)
+    max_message: int = field(init=False)
     _ehlo_tails: dict[tuple[bool, bool], list[str]] = field(init=False)
     _dates: tuple[int, str] = field(init=False)
 
@@ -94,6 +95,9 @@ class ListenerContext:
         self.username_chars = frozenset(chars) if chars else None
         self.refusals = refusal_table(behaviour.mail_before_helo, behaviour.auth_before_helo)
         self.max_line = min(behaviour.max_line_length, self.limits.max_line_length)
+        # The size a client can observe is the persona's (Postfix's message_size_limit, which it
+        # advertises as SIZE), within the operator's max_message_size.
+        self.max_message = min(self.limits.max_message_size, behaviour.size_limit or self.limits.max_message_size)
         self.queue_ids = QueueIds(self.rng)
         self.memory = MessageMemory(self.limits.max_message_memory)
         self._ehlo_tails = {}

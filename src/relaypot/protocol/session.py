@@ -551,7 +551,7 @@ class Session:
             if found:
                 self.progress += 1  # a line of the message is complete
             held = framer.body_bytes()
-            if self._data_overflow or held > self.limits.max_message_size + 8 or not self._hold(held):
+            if self._data_overflow or held > self.context.max_message + 8 or not self._hold(held):
                 # Over the size limit, or the memory for messages: stop keeping the body, but keep
                 # a tail to find its end in.
                 self._let_go()
@@ -562,7 +562,7 @@ class Session:
         for violation, detail in line_ending_violations(raw, marker):
             self._violation(out, violation, detail)
         size = len(raw) + self._data_overflow
-        if self._data_overflow or size > self.limits.max_message_size or not self._hold(len(raw)):
+        if self._data_overflow or size > self.context.max_message or not self._hold(len(raw)):
             self._data_overflow = 0
             self._refuse_message(out, size)
             self._reset_transaction()
@@ -612,7 +612,7 @@ class Session:
             if message is None:
                 message = self._message = bytearray()
             if self._chunk_kind == "BDAT" and not self._chunk_refusal and not self._message_dropped and (
-                len(message) + take <= self.limits.max_message_size
+                len(message) + take <= self.context.max_message
             ) and self._hold(len(message) + take):
                 message += framer.take(take)
             else:
