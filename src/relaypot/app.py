@@ -73,6 +73,18 @@ def announced_name(settings: Settings) -> str:
     return name
 
 
+# Where neither the operator nor the persona bounds one client's connections: high enough that a
+# scanner rarely meets it, low enough that one source cannot take every slot.
+CONNECTIONS_PER_CLIENT = 256
+
+
+def connections_per_client(settings: Settings, persona: model.Persona) -> int:
+    """[limits] max_connections_per_ip, else the persona's own limit (a client can count it:
+    Postfix's 421 comes at the 51st), else CONNECTIONS_PER_CLIENT."""
+    return (settings.limits.max_connections_per_ip or persona.behaviour.max_connections_per_client
+            or CONNECTIONS_PER_CLIENT)
+
+
 def jsonl_sink(settings: Settings, data_dir: Path) -> JsonlSink:
     return JsonlSink(data_dir, settings.store.jsonl_rotate, settings.store.jsonl_max_bytes, settings.store.fsync)
 
@@ -129,7 +141,7 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
         listener_context, bus, store, settings.sensor.name or socket.gethostname(),
         ServerLimits(
             max_connections=_fit_connections(settings),
-            max_connections_per_ip=limits.max_connections_per_ip,
+            max_connections_per_ip=connections_per_client(settings, persona),
             idle_timeout=limits.idle_timeout,
             max_session_time=limits.max_session_time,
             shutdown_grace=limits.shutdown_grace,

@@ -65,7 +65,8 @@ OPTIONS: tuple[Option, ...] = (
            "seconds a client may take to complete a line (silent or dripping bytes) before it is cut off"),
     Option("limits", "max_session_time", "float", 1800.0, "seconds a session may last in all"),
     Option("limits", "max_connections", "int", 1024, "concurrent connections overall"),
-    Option("limits", "max_connections_per_ip", "int", 32, "concurrent connections from one address"),
+    Option("limits", "max_connections_per_ip", "int", 0,
+           "concurrent connections from one address (0: the persona's own limit, or 256 where it has none)"),
     Option("limits", "max_store_bytes", "bytes", 10 * GIB, "disk for stored messages; past it, 452"),
     Option("limits", "shutdown_grace", "float", 5.0, "seconds open sessions get to finish on SIGTERM"),
     Option("store", "url", "str", "", "sqlite:///PATH or postgresql://... (default: DATA_DIR/relaypot.sqlite)"),
@@ -393,7 +394,7 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
         if not _HOSTNAME.match(domain):
             raise fail("smtp", "domains", f"{domain!r} is not a domain name")
     for key, low in (("max_line_length", 64), ("max_message_size", 1024), ("max_connections", 1),
-                     ("max_connections_per_ip", 1), ("max_commands", 1), ("max_recipients", 1)):
+                     ("max_connections_per_ip", 0), ("max_commands", 1), ("max_recipients", 1)):
         if values[("limits", key)] < low:
             raise fail("limits", key, f"must be at least {low}")
     if values[("limits", "max_message_memory")] < values[("limits", "max_message_size")]:

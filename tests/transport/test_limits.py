@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import smtplib
 import socket
 import ssl
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from relaypot.personas import model
-from support import fetch, read_replies, read_reply, read_until_closed
+from support import REFERENCE, fetch, read_replies, read_reply, read_until_closed, unesc
 
 
 def test_full_message_store_gets_the_persona_452_and_nothing_is_written(sensor_factory):
@@ -173,3 +174,33 @@ def test_the_postfix_tar_pit_over_a_real_socket(sensor_factory, tmp_path):
     assert fetch(sensor.store_url, "SELECT violation, detail FROM violations WHERE violation = 'limit_errors'") == [
         ("limit_errors", "20 errors, the persona's limit")]
     assert fetch(sensor.store_url, "SELECT close_reason FROM sessions") == [("limit",)]
+
+
+def test_one_client_meets_the_personas_own_connection_limit(sensor_factory):
+    """With [limits] max_connections_per_ip left at 0 the postfix persona's limit holds: fifty
+    connections from one address are greeted and the fifty-first gets the real Postfix's 421
+    (captured: tests/reference/postfix-3.7.11-connections.json), as the real one does."""
+    real = json.loads((REFERENCE / "postfix-3.7.11-connections.json").read_text())[0]
+    sensor = sensor_factory(smtp__persona="postfix")
+    held = []
+    try:
+        for _ in range(real["greeted"]):
+            sock = socket.create_connection(sensor.address, timeout=10)
+            held.append(sock)
+            assert read_reply(sock).startswith(b"220 ")
+        extra = socket.create_connection(sensor.address, timeout=10)
+        held.append(extra)
+        assert read_until_closed(extra) == unesc(real["refusal"])
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_the_per_client_limit_is_the_operators_then_the_personas_then_a_safety_net():
+    from relaypot import config
+    from relaypot.app import CONNECTIONS_PER_CLIENT, connections_per_client
+
+    postfix, exchange = model.load("postfix"), model.load("exchange2000")
+    assert connections_per_client(config.load(environ={}), postfix) == 50
+    assert connections_per_client(config.load(environ={}), exchange) == CONNECTIONS_PER_CLIENT  # IIS: none
+    assert connections_per_client(config.load(environ={"RELAYPOT_LIMITS_MAX_CONNECTIONS_PER_IP": "7"}), postfix) == 7

@@ -106,6 +106,7 @@ class Behaviour:
     nul_ends_command: bool = False
     skip_leading_blanks: bool = False
     check_address_literals: bool = False  # [300.1.1.1] is no address: the persona's bad_address reply
+    max_connections_per_client: int = 0  # concurrent connections from one address (0: none of its own)
 
 
 @dataclass(frozen=True)
