@@ -294,6 +294,10 @@ class EventBus:
                                    batch_bytes) for s in sinks]
         self.journal = journal
         self.journal_dropped = 0
+        # Records the journal has not written yet: the sinks get a record only once the journal
+        # has it (or gave it up), so after a kill -9 the store never holds what events.jsonl lacks.
+        self._held: deque[Record] = deque()
+        self._published = 0
         self.flush_interval = flush_interval
         self.listeners: list[Callable[[Record], None]] = []
         self.high_water = high_water
@@ -319,14 +323,35 @@ class EventBus:
     def publish(self, record: Record) -> None:
         journal = self.journal
         if journal is not None:
+            self._published += 1
             journal.append(record)
             if journal.failing and journal.pending_bytes > JOURNAL_MEMORY and not self.congested:
                 self.congested = True
                 log.warning("%s cannot be written and %d bytes of records wait: pausing clients", journal.path,
                             journal.pending_bytes)
-        if self.workers:
-            encoded = len(record.to_json())  # the journal's encoding, or the sink's, done once
-            wake_bytes = self._wake_bytes
+            if self.workers:
+                self._held.append(record)
+                self._hand_over()  # the append may have written (64 KiB, a rotation)
+        elif self.workers:
+            self._to_sinks(record)
+        for listener in self.listeners:
+            try:
+                listener(record)
+            except Exception:
+                log.exception("event listener failed")
+
+    def _hand_over(self) -> None:
+        """Give the sinks the held records the journal has now written or given up."""
+        held = self._held
+        if not held or self.journal is None:
+            return
+        unsettled = self._published - self.journal.written - self.journal_dropped
+        for _ in range(len(held) - max(unsettled, 0)):
+            self._to_sinks(held.popleft())
+
+    def _to_sinks(self, record: Record) -> None:
+        encoded = len(record.to_json())  # the journal's encoding, or the sink's, done once
+        wake_bytes = self._wake_bytes
         for worker in self.workers:
             queue = worker.queue
             queue.append(record)
@@ -340,16 +365,12 @@ class EventBus:
                 self.congested = True
                 log.warning("sink %s is %d records (%d bytes of JSON) behind: pausing clients", worker.sink.name,
                             size, after - worker.bytes_out)
-        for listener in self.listeners:
-            try:
-                listener(record)
-            except Exception:
-                log.exception("event listener failed")
 
     def commit(self) -> None:
-        """Hand the journal's records to the kernel now."""
+        """Hand the journal's records to the kernel now (and then to the sinks)."""
         if self.journal is not None:
             self.journal.commit()
+            self._hand_over()
 
     def commit_soon(self, then: Callable[[], None]) -> None:
         """Commit the journal at the end of this turn of the loop, then call `then` (which sends
@@ -377,6 +398,7 @@ class EventBus:
             self.journal_dropped += lost
             log.error("gave up %d records that %s could not take (%d so far): the disk is still full",
                       lost, journal.path, self.journal_dropped)
+        self._hand_over()
         self.sink_progressed()
         self._tick = self._loop.call_later(self.flush_interval, self._commit_tick)
 
@@ -388,6 +410,7 @@ class EventBus:
         if self.journal is not None:
             self.journal.close()
             self.journal_dropped += self.journal.drop_pending()
+            self._hand_over()
 
     def when_drained(self, callback: Callable[[], None]) -> None:
         """Call `callback` in the loop once the queues are back under the low-water mark."""
@@ -412,9 +435,12 @@ class EventBus:
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every queued record has been written (or the timeout passes)."""
         deadline = time.monotonic() + timeout
+        if self._loop is None:
+            self.commit()  # no loop to tick: what the journal holds goes now
         for worker in self.workers:
             worker.wake.set()
-        while any(w.queue for w in self.workers if w.thread.is_alive()):
+        # Held records reach the queues at the loop's next journal commit.
+        while self._held or any(w.queue for w in self.workers if w.thread.is_alive()):
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)

@@ -54,7 +54,8 @@ def recorded(tmp_path_factory):
     with ExitStack() as stack:
         dns = stack.enter_context(FakeDns(dns_records()))
         options = {"enrich__enabled": True, "enrich__resolver": dns.address, "enrich__dns_timeout": 1.0,
-                   "enrich__dnsbl_zones": ZONES, "enrich__city_db": str(city), "enrich__asn_db": str(asn)}
+                   "enrich__dnsbl_zones": ZONES, "enrich__city_db": str(city), "enrich__asn_db": str(asn),
+                   "enrich__helo_lookups_per_session": 2}  # live, so the report has them without enrich
         with_os = p0f_usable()
         if with_os:
             sock = stack.enter_context(running_p0f(require("p0f"), base))

@@ -35,8 +35,10 @@ def dns_records(source: str = SOURCE) -> dict:
 
 def enriched_sensor(sensor_factory, tmp_path: Path, dns: FakeDns, **options):
     city, asn = write_geo(tmp_path / "geo")
+    # Live HELO lookups are off by default (a canary's tell): these tests turn them on to check them.
     settings = {"enrich__enabled": True, "enrich__resolver": dns.address, "enrich__dns_timeout": 1.0,
-                "enrich__dnsbl_zones": ZONES, "enrich__city_db": str(city), "enrich__asn_db": str(asn)}
+                "enrich__dnsbl_zones": ZONES, "enrich__city_db": str(city), "enrich__asn_db": str(asn),
+                "enrich__helo_lookups_per_session": 2}
     return sensor_factory(**{**settings, **options})
 
 
@@ -234,3 +236,25 @@ def test_a_source_whose_lookups_failed_is_unknown_never_clean(sensor_factory, tm
     assert "<td>unknown</td>" in row and "not listed" not in html and "clean" not in row
     exported = {r["src_ip"]: r["dnsbl_status"] for r in csv.DictReader(io.StringIO(run("export", "sessions")))}
     assert exported == {listed: "listed", clean: "clean", silent: "unknown"}
+
+
+def test_by_default_a_canary_helo_name_is_never_looked_up_while_the_session_runs(sensor_factory, tmp_path):
+    """A real Postfix asks DNS about the client (PTR, then the name's A), never about its HELO
+    name: a canary domain in EHLO must see no question from the sensor. With the defaults the
+    source is looked up and the HELO name is not; `relaypot enrich` asks about it later."""
+    with FakeDns(dns_records()) as dns:
+        city, asn = write_geo(tmp_path / "geo")
+        sensor = sensor_factory(enrich__enabled=True, enrich__resolver=dns.address, enrich__dns_timeout=1.0,
+                                enrich__dnsbl_zones=ZONES, enrich__city_db=str(city), enrich__asn_db=str(asn))
+        spam_session(sensor.address, helo="canary-7f3a.example.net")
+        sensor.wait_for("enrich.rdns", 1, timeout=15)
+        sensor.wait_for("session.closed")
+        time.sleep(1.5)
+        assert [q for q in dns.questions if q[1] == "PTR"], dns.questions  # the client, as Postfix does
+        assert not [name for name, _ in dns.questions if "canary" in name], dns.questions
+        assert not sensor.records("enrich.helo")
+        sensor.stop()
+        result = relaypot("enrich", "--data-dir", str(sensor.data_dir), env={"RELAYPOT_ENRICH_RESOLVER": dns.address,
+                                                                           "RELAYPOT_ENRICH_DNS_TIMEOUT": "1"})
+        assert result.returncode == 0, result.stderr
+        assert [name for name, _ in dns.questions if "canary" in name]  # later, in bulk, by enrich

@@ -230,3 +230,67 @@ def test_bdat_chunks_over_a_socket(sensor_factory):
         assert read_reply(sock).startswith(f"250 2.0.0 Ok: {len(first) + len(last)} bytes queued as ".encode())
     message = sensor.wait_for("smtp.message")[0].event
     assert (message.subject, message.size, message.transfer) == ("chunked", len(first) + len(last), "BDAT")
+
+
+class RecordingTransport:
+    """The transport side of one connection, recording each write(2) the connection asks for."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def get_extra_info(self, name: str) -> object:
+        return {"peername": ("192.0.2.7", 40000), "sockname": ("192.0.2.1", 25)}.get(name)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    abort = close
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def test_replies_to_a_pipelined_group_go_out_in_one_write(tmp_path):
+    """A pipelined group (RFC 2920) read at once is answered in one write, as Postfix flushes its
+    replies once no input is left, not one segment per reply (a tell for a packet capture)."""
+    import asyncio
+
+    from relaypot.pipeline import EventBus
+    from relaypot.storage.messages import MessageStore
+    from relaypot.transport.connection import SmtpConnection
+    from relaypot.transport.server import ServerLimits, SmtpServer
+    from support import make_session
+
+    server = SmtpServer(make_session("postfix").context, EventBus(), MessageStore(tmp_path, 10**9), "s", ServerLimits())
+    server.loop = asyncio.new_event_loop()
+    try:
+        connection = SmtpConnection(server, "192.0.2.1:25")
+        transport = RecordingTransport()
+        connection.connection_made(transport)
+        assert [w[:4] for w in transport.writes] == [b"220 "]
+        transport.writes.clear()
+        connection.data_received(b"EHLO a.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n"
+                                 b"RCPT TO:<e@f.example>\r\nDATA\r\n")
+        assert len(transport.writes) == 1
+        codes = [line[:4] for line in transport.writes[0].split(b"\r\n") if line[3:4] == b" "]
+        assert codes == [b"250 ", b"250 ", b"250 ", b"250 ", b"354 "]
+        transport.writes.clear()
+        connection.data_received(b"Subject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+        # The 250 waits for the journal's commit, then the 221 follows: in order, none lost.
+        server.loop.run_until_complete(asyncio.sleep(0))
+        assert b"".join(transport.writes).startswith(b"250 2.0.0 Ok: queued as ")
+        assert b"".join(transport.writes).endswith(b"221 2.0.0 Bye\r\n") and transport.closed
+    finally:
+        connection.connection_lost(None)
+        server.loop.close()
+        server.store_executor.shutdown()

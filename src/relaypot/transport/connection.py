@@ -256,20 +256,27 @@ class SmtpConnection(asyncio.Protocol):
     def _apply(self, outputs: list[Any]) -> None:
         record = self.recorder.record
         ts = None
+        # The replies this input made go out in one write, as Postfix flushes its replies to a
+        # pipelined group once it has no more input to read: one segment, not one per reply.
+        pending: list[bytes] = []
         # A for loop sees the items a Deliver appends while it runs.
         for item in outputs:
             kind = type(item)
             if kind is Reply:
                 if self._queue or item.delay:
+                    if pending:
+                        self._write(pending)
                     self._enqueue(item)
                 else:
-                    self.transport.write(item.data)
+                    pending.append(item.data)
             elif kind is Deliver:
                 if len(item.body) <= INLINE_STORE_BYTES and not self.server.store.fsync:
                     outputs.extend(self.session.message_stored(self._store(item.body)))
                 else:
                     self._store_async(item.body)
             elif kind is StartTls or kind is Close:
+                if pending:
+                    self._write(pending)
                 if self._queue:
                     self._enqueue(item)
                 elif kind is Close:
@@ -284,11 +291,20 @@ class SmtpConnection(asyncio.Protocol):
                     # The record reaches the kernel before the 250 that acknowledges the message:
                     # the replies wait behind a gate the journal's next commit opens (one write(2)
                     # for every message acknowledged in this turn of the loop).
+                    if pending:
+                        self._write(pending)
                     gate = _Gate()
                     self._enqueue(gate)
                     self.server.bus.commit_soon(partial(self._committed, gate))
+        if pending:
+            self._write(pending)
         if self.session.backlog:
             self._backlogged()
+
+    def _write(self, pending: list[bytes]) -> None:
+        """Write the replies gathered so far at once, and start gathering anew."""
+        self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        pending.clear()
 
     def _store(self, body: bytes) -> StoredMessage:
         try:
