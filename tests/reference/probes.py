@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from battery import run_probe  # noqa: E402 (the battery beside this file)
+from battery import run_probe
 
 HELO = ("send", b"HELO client.example.org\r\n", 1)
 
@@ -115,8 +115,6 @@ def limits() -> list[tuple[str, str, list]]:
     ]
 
 
-GROUPS = {"limits": lambda: limits(), "errors": lambda: errors(), "lines": lambda: lines(), "sequence": lambda: sequence(),
-          "params": lambda: params()}
 
 
 def errors() -> list[tuple[str, str, list]]:
@@ -133,10 +131,14 @@ def errors() -> list[tuple[str, str, list]]:
          [("read", 1), HELO] + [("send", b"NOOP\r\n", 1)] * 124),
         ("errors_forgiven", "nine errors, a whole message, then nine more errors: a message forgives",
          [("read", 1), HELO] + [("send", b"FOO\r\n", 1)] * 9
-         + [("send", b"MAIL FROM:<a@client.example.org>\r\n", 1), ("send", b"RCPT TO:<postmaster@mail.example.com>\r\n", 1),
+         + [("send", b"MAIL FROM:<a@client.example.org>\r\n", 1),
+            ("send", b"RCPT TO:<postmaster@mail.example.com>\r\n", 1),
             ("send", b"DATA\r\n", 1), ("send", b"Subject: x\r\n\r\nx\r\n.\r\n", 1)]
          + [("send", b"FOO\r\n", 1)] * 11 + [("send", b"QUIT\r\n", 1)]),
     ]
+
+
+GROUPS = {"limits": limits, "errors": errors, "lines": lines, "sequence": sequence, "params": params}
 
 
 def connections(host: str, port: int, count: int = 52) -> list[dict]:
