@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 
 import pytest
@@ -507,3 +508,18 @@ def test_cram_md5_challenges_always_have_dovecots_sixteen_digits(seed):
     d = Driver(Session(context, "192.0.2.1")).feed(b"EHLO a.example\r\nAUTH CRAM-MD5\r\n")
     challenge = base64.b64decode(d.replies[-1].data[4:-2])
     assert re.fullmatch(rb"<\d{16}\.1795768121@mail\.example\.com>", challenge), challenge
+
+
+def test_postfix_queue_ids_grow_as_the_queue_files_inodes_do():
+    """A Postfix queue id is the time's microseconds and the queue file's inode in hex; a real
+    queue hands out inodes nearly in order (the captures: ...214007, ...214074), never a random tail."""
+    session = make_session("postfix")
+    d = Driver(session).feed(b"EHLO a.example\r\n")
+    inodes = []
+    for _ in range(20):
+        d.feed(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nSubject: x\r\n\r\nx\r\n.\r\n")
+        queue_id = re.search(rb"queued as ([0-9A-F]+)", d.replies[-1].data).group(1)
+        inodes.append(int(queue_id[5:], 16))
+    steps = [b - a for a, b in itertools.pairwise(inodes)]
+    assert all(1 <= step <= 4 for step in steps), steps
+    assert 0x100000 <= inodes[0] < 0x400100

@@ -54,6 +54,10 @@ class QueueIds:
     def __init__(self, rng: random.Random) -> None:
         self._rng = rng
         self._sequence = 0
+        # Postfix names a queue file after its inode, and a busy queue directory hands out inodes
+        # nearly in order (the captures: ...214007, ...214074): one starting point per listener,
+        # then small steps, never a random tail a client could tell from two messages.
+        self._inode = rng.randrange(0x100000, 0x400000)
 
     def next(self, style: str, hostname: str, now: float) -> str:
         self._sequence += 1
@@ -64,7 +68,8 @@ class QueueIds:
             return f"{netbios}{noise}{self._sequence:08d}"
         # Postfix short ids: microseconds in 5 hex digits, then the queue file's inode in hex.
         micros = int(now * 1_000_000) % 1_000_000
-        return f"{micros:05X}{self._rng.getrandbits(24):06X}"
+        self._inode += self._rng.randint(1, 4)
+        return f"{micros:05X}{self._inode:X}"
 
 
 @dataclass
