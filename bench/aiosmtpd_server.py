@@ -8,7 +8,7 @@ from serve import serve
 
 
 class Drop:
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's name for the hook
         return "250 OK"
 
 

@@ -49,7 +49,7 @@ class LogFormatter(logging.Formatter):
         record.message = terminal(record.message, 10_000)
         return super().formatMessage(record)
 
-    def formatException(self, ei) -> str:
+    def formatException(self, ei) -> str:  # logging's own name and signature
         return _each_line(super().formatException(ei))
 
     def formatStack(self, stack_info: str) -> str:

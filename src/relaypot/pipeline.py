@@ -203,7 +203,7 @@ class SinkWorker:
                     self.failing = False
                     log.warning("sink %s writes again", self.sink.name)
                 return True
-            except Exception as exc:
+            except Exception as exc:  # one failing sink must not stop the rest
                 self.failures += 1
                 if self.failures == 1 or self.failures % 100 == 0:
                     # One line: a store that is away is an outage to report, not a bug to trace.

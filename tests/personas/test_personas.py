@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,14 +20,22 @@ from support import POSTFIX_REFERENCE, REFERENCE, Driver, expected_from_referenc
 
 SESSION_SOURCE = Path(model.__file__).parents[1] / "protocol" / "session.py"
 
-def converse(persona: model.Persona, conversation: dict) -> tuple[bytes, list[float]]:
-    """Send the reference conversation's client bytes through a sans-IO session: (its replies, their delays)."""
-    settings = ListenerContext(persona, "mail.example.com", "mail.example.com", tls_available=True,
-                               clock=lambda: 1.0, rng=random.Random(0))
-    driver = Driver(Session(settings, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600"))
+
+def play(persona: model.Persona, conversation: dict, client: Callable[[str], bytes] = unesc) -> Driver:
+    """Send the reference conversation's client bytes (each entry through `client`) through a
+    sans-IO session, as the reference's listener on 127.0.0.1:2600; the Driver holds the replies."""
+    context = ListenerContext(persona, "mail.example.com", "mail.example.com", tls_available=True,
+                              clock=lambda: 1.0, rng=random.Random(0))
+    driver = Driver(Session(context, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600"))
     for direction, text in conversation["exchange"]:
         if direction == "C":
-            driver.feed(unesc(text))
+            driver.feed(client(text))
+    return driver
+
+
+def converse(persona: model.Persona, conversation: dict) -> tuple[bytes, list[float]]:
+    """The reference conversation through a sans-IO session: (its replies, their delays)."""
+    driver = play(persona, conversation)
     return normalize(driver.wire), [reply.delay for reply in driver.replies]
 
 
@@ -199,13 +208,7 @@ def test_postfix_persona_checks_esmtp_parameters_as_the_real_server_does(convers
     params): FOO=BAR and BODY=BINARYMIME are 555, SIZE=abc and SIZE=1_000 are 501, RET and NOTIFY
     are checked, [300.1.1.1] is no address. The capture's listener had no SASL, so its EHLO reply
     (no AUTH line) is left out: every reply after it must be the real one."""
-    persona = model.load("postfix")
-    context = ListenerContext(persona, "mail.example.com", "mail.example.com", tls_available=True,
-                              clock=lambda: 1.0, rng=random.Random(0))
-    driver = Driver(Session(context, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600"))
-    for direction, text in conversation["exchange"]:
-        if direction == "C":
-            driver.feed(unesc(text))
+    driver = play(model.load("postfix"), conversation)
     real = [unesc(text) for direction, text in conversation["exchange"] if direction == "S"]
     assert [reply.data for reply in driver.replies][2:] == real[2:]
 
@@ -224,11 +227,7 @@ def _body(marker: str) -> bytes:
 def test_postfix_persona_enforces_the_size_it_advertises(conversation):
     """SIZE 10240000 is advertised and enforced: a 10.3 MB message is refused with Postfix's own
     "552 5.3.4 Error: message file too big" (captured), a 10.0 MB one is taken."""
-    context = ListenerContext(model.load("postfix"), "mail.example.com", "mail.example.com", tls_available=True,
-                              clock=lambda: 1.0, rng=random.Random(0))
-    driver = Driver(Session(context, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600"))
-    for direction, text in conversation["exchange"]:
-        if direction == "C":
-            driver.feed(_body(text) if text.startswith("<body:") else unesc(text))
+    driver = play(model.load("postfix"), conversation,
+                  lambda text: _body(text) if text.startswith("<body:") else unesc(text))
     real = [unesc(text) for direction, text in conversation["exchange"] if direction == "S"]
     assert normalize(b"".join(r.data for r in driver.replies[2:])) == normalize(b"".join(real[2:]))

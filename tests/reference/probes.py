@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from battery import run_probe
+from battery import esc, run_probe
 
 HELO = ("send", b"HELO client.example.org\r\n", 1)
 
@@ -155,8 +155,7 @@ def connections(host: str, port: int, count: int = 52) -> list[dict]:
     greeted = sum(1 for banner in banners if banner.startswith(b"220"))
     return [{"name": "connections_per_client", "description": f"{count} connections from one address held open at once",
              "greeted": greeted, "refused_from": greeted + 1,
-             "refusal": banners[greeted].decode("latin-1").encode("unicode_escape").decode("ascii"),
-             "banner": banners[0].decode("latin-1").encode("unicode_escape").decode("ascii")}]
+             "refusal": esc(banners[greeted]), "banner": esc(banners[0])}]
 
 
 def main() -> int:

@@ -123,7 +123,7 @@ class EnrichmentRunner:
                 events = await enricher.enrich(target)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception:  # a broken lookup must not touch the sessions
                 self.failures += 1
                 if self.failures == 1 or self.failures % 100 == 0:
                     log.exception("enricher %s failed (failure %d)", enricher.name, self.failures)

@@ -141,7 +141,7 @@ class SmtpConnection(asyncio.Protocol):
         session = self.session
         try:
             outputs = session.receive_data(data)
-        except Exception:
+        except Exception:  # a bug must cost one session, never the server
             log.exception("session %s failed on input; closing it", self.recorder.session)
             self._finish("internal_error")
             self.transport.abort()
@@ -309,7 +309,7 @@ class SmtpConnection(asyncio.Protocol):
     def _store(self, body: bytes) -> StoredMessage:
         try:
             return self.server.store.store(body)
-        except Exception as exc:
+        except Exception as exc:  # the client gets the persona's 452, not a crash
             log.exception("storing a message failed")
             return StoredMessage(refused=f"store failed: {exc.__class__.__name__}")
 
