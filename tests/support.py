@@ -143,19 +143,26 @@ def read_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
 
 # ------------------------------------------------------------------ the reference transcripts
 
-# Where the postfix persona departs from the real server on purpose: a honeypot accepts every
-# recipient (open-relay emulation) and so answers VRFY for every user. Each entry: probe → the
-# reply the honeypot gives instead of the real one.
-DELIBERATE = {
-    "vrfy_nosuchuser": [(b"550 5.1.1 <nosuchuser>: Recipient address rejected: User unknown in local recipient table\r\n",  # noqa: E501 (the server's line, whole)
-                         b"252 2.0.0 nosuchuser\r\n")],
-    "rcpt_unknown_local": [(b"550 5.1.1 <nosuchuser@mail.example.com>: Recipient address rejected: User unknown in local recipient table\r\n",  # noqa: E501 (the server's line, whole)
-                            b"250 2.1.5 Ok\r\n")],
-    "rcpt_relay": [(b"454 4.7.1 <victim@example.net>: Relay access denied\r\n", b"250 2.1.5 Ok\r\n")],
-    "pipelined": [(b"550 5.1.1 <nosuchuser@mail.example.com>: Recipient address rejected: User unknown in local recipient table\r\n",  # noqa: E501 (the server's line, whole)
-                   b"250 2.1.5 Ok\r\n"),
-                  (b"454 4.7.1 <victim@example.net>: Relay access denied\r\n", b"250 2.1.5 Ok\r\n")],
-}
+# A listener whose relay policy is "open" (the default) departs from the real server on purpose:
+# where real Postfix refuses a relay recipient ("454 4.7.1 <victim@example.net>: Relay access
+# denied"), it accepts it as RCPT or VRFY of a deliverable address would be. Everything else,
+# unknown local users included, is the real server's.
+_RELAY_DENIED = re.compile(rb"^454 4\.7\.1 <(.*)>: Relay access denied\r\n", re.M)
+
+
+def as_open_relay(conversation: dict, expected: bytes) -> bytes:
+    """The real server's replies as an open listener gives them: each relay refusal becomes what
+    the command naming that address gets when it is taken."""
+    client = b"".join(unesc(text) for direction, text in conversation["exchange"] if direction == "C")
+
+    def taken(match: re.Match) -> bytes:
+        address = match.group(1)
+        for line in client.split(b"\r\n"):
+            if line[:4].upper() == b"VRFY" and address in line:
+                return b"252 2.0.0 " + line[5:] + b"\r\n"
+        return b"250 2.1.5 Ok\r\n"
+
+    return _RELAY_DENIED.sub(taken, expected)
 
 
 def unesc(text: str) -> bytes:
@@ -168,11 +175,13 @@ def normalize(data: bytes) -> bytes:
     return re.sub(rb"^334 PD[A-Za-z0-9+/=]+\r\n", b"334 CHALLENGE\r\n", data, flags=re.M)
 
 
-def expected_from_reference(conversation: dict) -> bytes:
-    expected = b"".join(unesc(text) for direction, text in conversation["exchange"] if direction == "S")
-    for real, ours in DELIBERATE.get(conversation["name"], []):
-        assert real in expected, f"{conversation['name']}: the reference changed"
-        expected = expected.replace(real, ours)
+def expected_from_reference(conversation: dict, relay: str = "open", skip: int = 0) -> bytes:
+    """What the persona must answer: the real server's bytes (from its `skip`th reply on), through
+    an open listener's eyes unless `relay` is "closed" (queue ids and challenges normalised)."""
+    replies = [unesc(text) for direction, text in conversation["exchange"] if direction == "S"]
+    expected = b"".join(replies[skip:])
+    if relay == "open":
+        expected = as_open_relay(conversation, expected)
     return normalize(expected)
 
 

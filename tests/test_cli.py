@@ -306,3 +306,23 @@ def test_without_a_hostname_the_sensor_announces_the_machines_name_and_warns_whe
     finally:
         named.kill()
         named.communicate()
+
+
+def test_a_closed_listener_refuses_relay_and_still_records_the_attempt(tmp_path):
+    """`--relay closed`: smtplib's relay recipient gets Postfix's 454 and its local one is taken;
+    the store keeps both recipients with their reply codes and marks the session a relay attempt."""
+    proc, port = start(tmp_path, "--persona", "postfix", "--relay", "closed", "--quiet")
+    try:
+        assert "(relay policy closed)" in proc.early_stderr  # type: ignore[attr-defined]
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            refused = client.sendmail("a@b.example", ["victim@example.net", "root@mail.example.com"],
+                                      b"Subject: half\r\n\r\nx\r\n")
+        assert refused == {"victim@example.net": (454, b"4.7.1 <victim@example.net>: Relay access denied")}
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client, pytest.raises(smtplib.SMTPRecipientsRefused):
+            client.sendmail("a@b.example", ["nosuchuser@mail.example.com"], b"Subject: none\r\n\r\nx\r\n")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert sql(tmp_path, "SELECT address, reply_code FROM envelopes WHERE kind = 'rcpt' ORDER BY ts, seq") == [
+        ("victim@example.net", 454), ("root@mail.example.com", 250), ("nosuchuser@mail.example.com", 550)]
+    assert sql(tmp_path, "SELECT sum(relay), sum(messages) FROM sessions") == [(1, 1)]

@@ -53,3 +53,34 @@ def test_commands_that_read_the_store_do_not_load_the_sensor(command, tmp_path):
     sensor = ("asyncio", "uvloop", "relaypot.app", "relaypot.transport", "relaypot.pipeline", "relaypot.enrich")
     sensor_parts = {name for name in loaded if name.split(".")[0] in sensor or name.startswith(sensor)}
     assert sensor_parts == set()
+
+
+def test_a_listener_takes_its_own_relay_policy_and_the_rest_take_smtp_relay():
+    settings = config.load(environ={"RELAYPOT_SMTP_LISTEN": "0.0.0.0:25,[::]:2525,relay=auth, 127.0.0.1:2600",
+                                    "RELAYPOT_SMTP_RELAY": "closed", "RELAYPOT_SMTP_LOCAL_USERS": "info,sales"})
+    assert settings.smtp.listen == ["0.0.0.0:25", "[::]:2525,relay=auth", "127.0.0.1:2600"]
+    specs = [config.parse_listener(spec) for spec in settings.smtp.listen]
+    assert [(s.host, s.port, s.relay) for s in specs] == [("0.0.0.0", 25, ""), ("::", 2525, "auth"),
+                                                          ("127.0.0.1", 2600, "")]
+    assert settings.smtp.relay == "closed" and settings.smtp.local_users == ["info", "sales"]
+
+
+@pytest.mark.parametrize(("spec", "complaint"), [
+    ("0.0.0.0:25,relay=maybe", "relay must be one of open, closed, auth"),
+    ("0.0.0.0:25,tls=on", "is no listener option"),
+    ("0.0.0.0:25,relay", "is no listener option"),
+    ("0.0.0.0:25,relay=open,relay=closed", "given twice"),
+])
+def test_a_bad_listener_option_is_refused_with_what_to_write(spec, complaint, tmp_path):
+    path = tmp_path / "relaypot.toml"
+    path.write_text(f'[smtp]\nlisten = ["{spec}"]\n')
+    with pytest.raises(config.ConfigError, match=complaint):
+        config.load(str(path), environ={})
+
+
+@pytest.mark.parametrize("user", ["a b", "x@y", "<root>", ""])
+def test_a_local_user_must_be_a_plain_name(user, tmp_path):
+    path = tmp_path / "relaypot.toml"
+    path.write_text(f"[smtp]\nlocal_users = [{user!r}]\n".replace("'", '"'))
+    with pytest.raises(config.ConfigError, match="local_users"):
+        config.load(str(path), environ={})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from relaypot import datadir, privileges
 from relaypot.catchup import catch_up
-from relaypot.config import Settings, parse_listen
+from relaypot.config import Settings, parse_listener
 from relaypot.enrich import base as enrichers
 from relaypot.enrich.runner import EnrichmentRunner
 from relaypot.events import Record
@@ -122,6 +122,8 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
             max_unknown_commands=limits.max_unknown_commands,
         ),
         tls_available=tls_available,
+        domains=tuple(settings.smtp.domains),
+        users=tuple(settings.smtp.local_users),
         clock=time.time,
         rng=random.Random(os.urandom(16)),
     )
@@ -147,7 +149,10 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
             shutdown_grace=limits.shutdown_grace,
         ),
     )
-    listeners = [Listener(*parse_listen(spec)) for spec in settings.smtp.listen]
+    listeners = []
+    for spec in settings.smtp.listen:
+        found = parse_listener(spec)
+        listeners.append(Listener(found.host, found.port, found.relay or settings.smtp.relay))
     enrichment = None
     if settings.enrich.enabled:
         enrichment = EnrichmentRunner(enrichers.enrichers_from(settings, data_dir), bus, server.sensor,

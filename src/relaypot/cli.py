@@ -25,6 +25,7 @@ EPILOG_RUN = """examples:
   relaypot run                                   # 0.0.0.0:2525, persona exchange2000, ./relaypot-data
   relaypot run --listen 0.0.0.0:25 --listen [::]:25 --user relaypot
   relaypot run --persona postfix --hostname mx1.example.com --sensor lisbon-1
+  relaypot run --persona postfix --listen 0.0.0.0:25 --listen 0.0.0.0:2525,relay=closed
   relaypot run --config /etc/relaypot.toml --quiet
 """
 
@@ -81,8 +82,12 @@ EPILOG_GEO = """examples:
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
-    parser.add_argument("--listen", metavar="HOST:PORT", action="append",
-                        help="listen here (repeatable); [::]:25 for IPv6. Default 0.0.0.0:2525")
+    parser.add_argument("--listen", metavar="HOST:PORT[,relay=POLICY]", action="append",
+                        help="listen here (repeatable); [::]:25 for IPv6; ,relay=closed gives this listener its "
+                             "own relay policy. Default 0.0.0.0:2525")
+    parser.add_argument("--relay", choices=("open", "closed", "auth"),
+                        help="what listeners do with mail they would relay: open (accept, send nothing; the "
+                             "default), closed (refuse as the real server), auth (accept after a login only)")
     parser.add_argument("--persona", metavar="NAME|PATH", help="a bundled persona or a persona file")
     parser.add_argument("--hostname", help="the host name the persona announces")
     parser.add_argument("--sensor", metavar="NAME", help="the sensor name stamped on every record")
@@ -96,7 +101,7 @@ def _overrides(args: argparse.Namespace) -> dict[tuple[str, str], Any]:
     mapping = {
         "listen": ("smtp", "listen"), "persona": ("smtp", "persona"), "hostname": ("smtp", "hostname"),
         "data_dir": ("sensor", "data_dir"), "user": ("run", "user"), "p0f_socket": ("enrich", "p0f_socket"),
-        "quiet": ("run", "quiet"),
+        "quiet": ("run", "quiet"), "relay": ("smtp", "relay"),
     }
     overrides = {key: getattr(args, name) for name, key in mapping.items() if getattr(args, name, None) is not None}
     if args.command in ("run", "check-config") and getattr(args, "sensor", None) is not None:
@@ -122,8 +127,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def ready(bound: list[tuple[str, int]]) -> None:
         where = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in bound)
+        policies = sorted({listener.relay for listener in sensor.listeners})
+        relay = (f"relay policy {policies[0]}" if len(policies) == 1 else
+                 "relay policies " + ", ".join(f"{listener.name} {listener.relay}" for listener in sensor.listeners))
         print(f"relaypot {__version__}: persona {sensor.persona.name} as {sensor.hostname}, listening on "
-              f"{where}; data in {sensor.data_dir}. It relays nothing. Ctrl-C stops.", file=sys.stderr,
+              f"{where} ({relay}); data in {sensor.data_dir}. It relays nothing. Ctrl-C stops.", file=sys.stderr,
               flush=True)
 
     loop = app.new_event_loop()

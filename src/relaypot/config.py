@@ -41,13 +41,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("sensor", "data_dir", "str", "./relaypot-data", "where events, the SQLite store and messages go"),
     Option("sensor", "public_names", "list", [],
            "the sensor's public addresses and DNS names, when clients reach it through NAT or a port forward"),
-    Option("smtp", "listen", "list", ["0.0.0.0:2525"], "HOST:PORT to listen on; [::]:PORT for IPv6"),
+    Option("smtp", "listen", "list", ["0.0.0.0:2525"],
+           "HOST:PORT to listen on; [::]:PORT for IPv6; ,relay=POLICY after it sets that listener's relay policy"),
     Option("smtp", "persona", "str", "exchange2000", "a bundled persona name or a persona file path"),
     Option("smtp", "hostname", "str", "",
            "the name the persona announces (default: the machine's FQDN, with a warning when no public server "
            "has such a name)"),
     Option("smtp", "domains", "list", [],
-           "mail domains that count as ours, beside the host name and its parent domain"),
+           "mail domains that count as ours, beside the host name and its parent domain (the persona delivers "
+           "for them: their unknown users are refused, and mail to them is no relay)"),
+    Option("smtp", "relay", "choice", "open",
+           "what a listener does with mail it would relay: open (accept it, as the relay scanners hope; nothing "
+           "is sent), closed (refuse it in the persona's words), auth (accept it after a login only)",
+           ("open", "closed", "auth")),
+    Option("smtp", "local_users", "list", [],
+           "local users that exist beside the persona's own (Postfix: root, postmaster, the system accounts)"),
     Option("tls", "starttls", "choice", "persona", "offer STARTTLS: yes, no, or as the persona does",
            ("persona", "yes", "no")),
     Option("tls", "certificate", "str", "", "PEM certificate (default: self-signed, made on first run)"),
@@ -125,6 +133,8 @@ class SmtpSettings:
     persona: str
     hostname: str
     domains: list[str]
+    relay: str
+    local_users: list[str]
 
 
 @dataclass(frozen=True)
@@ -329,7 +339,13 @@ def _convert(option: Option, value: Any, where: str, from_text: bool) -> Any:
         raise fail("true or false")
     if kind == "list":
         if from_text and isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
+            items: list[str] = []
+            for item in (item.strip() for item in value.split(",")):
+                if "=" in item and items:  # a listener's option ("0.0.0.0:25,relay=closed") stays with it
+                    items[-1] += "," + item
+                elif item:
+                    items.append(item)
+            return items
         if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
             return list(value)
         raise fail("a list of strings")
@@ -376,7 +392,7 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
 
     for spec in values[("smtp", "listen")]:
         try:
-            parse_listen(spec)
+            parse_listener(spec)
         except ValueError as exc:
             raise fail("smtp", "listen", str(exc)) from None
     if not values[("smtp", "listen")]:
@@ -393,6 +409,9 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
     for domain in values[("smtp", "domains")]:
         if not _HOSTNAME.match(domain):
             raise fail("smtp", "domains", f"{domain!r} is not a domain name")
+    for user in values[("smtp", "local_users")]:
+        if not user or not user.isprintable() or any(ch in user for ch in ' @<>"'):
+            raise fail("smtp", "local_users", f"{user!r} is not a local user name")
     for key, low in (("max_line_length", 64), ("max_message_size", 1024), ("max_connections", 1),
                      ("max_connections_per_ip", 0), ("max_commands", 1), ("max_recipients", 1)):
         if values[("limits", key)] < low:
@@ -439,6 +458,37 @@ def parse_server(spec: str, default_port: int = 53) -> tuple[str, int]:
     except ValueError:
         raise ValueError(f"{spec!r} is not an IP address (optionally :PORT)") from None
     return spec, default_port
+
+
+@dataclass(frozen=True)
+class ListenSpec:
+    """One `[smtp] listen` entry: `0.0.0.0:25` or `0.0.0.0:2525,relay=closed`."""
+
+    host: str
+    port: int
+    relay: str = ""  # "": the [smtp] relay policy
+
+
+LISTENER_OPTIONS = {"relay": ("open", "closed", "auth")}
+
+
+def parse_listener(spec: str) -> ListenSpec:
+    """`HOST:PORT` with optional `,KEY=VALUE` options (LISTENER_OPTIONS)."""
+    address, *items = spec.split(",")
+    host, port = parse_listen(address.strip())
+    options: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.strip().partition("=")
+        allowed = LISTENER_OPTIONS.get(key)
+        if allowed is None or not sep:
+            raise ValueError(f"{spec!r}: {item.strip()!r} is no listener option; write "
+                             + ", ".join(f"{k}={'|'.join(v)}" for k, v in LISTENER_OPTIONS.items()))
+        if value not in allowed:
+            raise ValueError(f"{spec!r}: {key} must be one of {', '.join(allowed)}")
+        if key in options:
+            raise ValueError(f"{spec!r}: {key} is given twice")
+        options[key] = value
+    return ListenSpec(host, port, **options)
 
 
 def parse_listen(spec: str) -> tuple[str, int]:

@@ -1,14 +1,17 @@
 """The reference battery (tests/reference/battery.py, raw sockets) against the running postfix persona.
 
 The battery is the same script that recorded real Postfix 3.7.11 + Dovecot; its conversations with
-relaypot must match the recording byte for byte, except queue ids, challenges and the documented
-honeypot deviations (see test_personas.DELIBERATE).
+relaypot must match the recording byte for byte, except queue ids and challenges; a listener with
+relay policy "open" also accepts the relay recipient the real server refuses
+(support.as_open_relay), one with "closed" refuses it in the same words.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from support import POSTFIX_REFERENCE, REFERENCE, expected_from_reference, normalize, unesc
 
@@ -20,10 +23,11 @@ def load_battery():
     return battery
 
 
-def test_battery_over_sockets_matches_real_postfix(sensor_factory):
+@pytest.mark.parametrize("relay", ["open", "closed"])
+def test_battery_over_sockets_matches_real_postfix(sensor_factory, relay):
     """All 67 probes, each on a fresh TCP connection with TLS where asked, get what real Postfix sent."""
     sensor = sensor_factory(smtp__persona="postfix", smtp__hostname="mail.example.com",
-                            limits__max_connections_per_ip=100)
+                            limits__max_connections_per_ip=100, smtp__relay=relay)
     battery = load_battery()
     probes = battery.probes("mail.example.com", "root")
     with ThreadPoolExecutor(max_workers=24) as pool:
@@ -32,7 +36,7 @@ def test_battery_over_sockets_matches_real_postfix(sensor_factory):
     mismatched = {}
     for conversation in results:
         got = normalize(b"".join(unesc(t) for d, t in conversation["exchange"] if d == "S"))
-        expected = expected_from_reference(reference[conversation["name"]])
+        expected = expected_from_reference(reference[conversation["name"]], relay)
         if got != expected:
             mismatched[conversation["name"]] = (expected, got)
         # Who closed: after the server's close, the client's next read sees EOF or, if its own QUIT

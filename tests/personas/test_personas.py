@@ -21,31 +21,34 @@ from support import POSTFIX_REFERENCE, REFERENCE, Driver, expected_from_referenc
 SESSION_SOURCE = Path(model.__file__).parents[1] / "protocol" / "session.py"
 
 
-def play(persona: model.Persona, conversation: dict, client: Callable[[str], bytes] = unesc) -> Driver:
+def play(persona: model.Persona, conversation: dict, client: Callable[[str], bytes] = unesc,
+         relay: str = "open") -> Driver:
     """Send the reference conversation's client bytes (each entry through `client`) through a
     sans-IO session, as the reference's listener on 127.0.0.1:2600; the Driver holds the replies."""
     context = ListenerContext(persona, "mail.example.com", "mail.example.com", tls_available=True,
                               clock=lambda: 1.0, rng=random.Random(0))
-    driver = Driver(Session(context, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600"))
+    driver = Driver(Session(context, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600", relay=relay))
     for direction, text in conversation["exchange"]:
         if direction == "C":
             driver.feed(client(text))
     return driver
 
 
-def converse(persona: model.Persona, conversation: dict) -> tuple[bytes, list[float]]:
+def converse(persona: model.Persona, conversation: dict, relay: str = "open") -> tuple[bytes, list[float]]:
     """The reference conversation through a sans-IO session: (its replies, their delays)."""
-    driver = play(persona, conversation)
+    driver = play(persona, conversation, relay=relay)
     return normalize(driver.wire), [reply.delay for reply in driver.replies]
 
 
 
 
+@pytest.mark.parametrize("relay", ["open", "closed"])
 @pytest.mark.parametrize("conversation", POSTFIX_REFERENCE, ids=[c["name"] for c in POSTFIX_REFERENCE])
-def test_postfix_persona_matches_the_real_server_byte_for_byte(conversation):
-    """Every probe of the 67-probe battery gets the bytes real Postfix+Dovecot sent (queue ids aside)."""
-    got, _delays = converse(model.load("postfix"), conversation)
-    assert got == expected_from_reference(conversation)
+def test_postfix_persona_matches_the_real_server_byte_for_byte(conversation, relay):
+    """Every probe of the 67-probe battery gets the bytes real Postfix+Dovecot sent (queue ids
+    aside; an open listener takes the relay recipient the real server refuses)."""
+    got, _delays = converse(model.load("postfix"), conversation, relay)
+    assert got == expected_from_reference(conversation, relay)
 
 
 def test_postfix_failure_delay_matches_the_reference_timing():
@@ -118,6 +121,11 @@ def test_every_persona_cites_its_sources():
     (lambda raw: raw["behaviour"].__setitem__("line_ending", "cr"), "line_ending must be one of lf, crlf"),
     (lambda raw: raw["behaviour"].__setitem__("bogus", 1), "unknown key 'bogus'"),
     (lambda raw: raw["persona"]["verbs"].append("FROB"), "unknown verbs ['FROB']"),
+    (lambda raw: raw["replies"].pop("rcpt.relay_denied"), "is missing rcpt.relay_denied"),
+    (lambda raw: raw["recipients"].__setitem__("users", ["root"]), "is missing rcpt.unknown_user"),
+    (lambda raw: raw["recipients"].__setitem__("users", "root"), "[recipients] users must be a list of names"),
+    (lambda raw: raw["recipients"].__setitem__("relay", "open"), "[recipients] has unknown key 'relay'"),
+    (lambda raw: raw["recipients"].__setitem__("extension", "+-"), "extension must be one character"),
 ])
 def test_invalid_personas_are_refused_with_file_and_key(mutation, message):
     """A broken persona file is named, with the table and key at fault."""
@@ -231,3 +239,94 @@ def test_postfix_persona_enforces_the_size_it_advertises(conversation):
                   lambda text: _body(text) if text.startswith("<body:") else unesc(text))
     real = [unesc(text) for direction, text in conversation["exchange"] if direction == "S"]
     assert normalize(b"".join(r.data for r in driver.replies[2:])) == normalize(b"".join(real[2:]))
+
+
+POSTFIX_RECIPIENTS = json.loads((REFERENCE / "postfix-3.7.11-recipients.json").read_text())
+
+
+# rcpt_only_refused's DATA finds no recipient on the real server; an open listener took the relay
+# one, so its DATA goes on to a message (test_an_open_listener_...).
+RECIPIENT_CASES = [pytest.param(c, relay, id=f"{c['name']}-{relay}") for relay in ("open", "closed")
+                   for c in POSTFIX_RECIPIENTS if not (relay == "open" and c["name"] == "rcpt_only_refused")]
+
+
+@pytest.mark.parametrize(("conversation", "relay"), RECIPIENT_CASES)
+def test_postfix_persona_judges_recipients_as_the_real_server_does(conversation, relay):
+    """Captured from the real Postfix 3.7.11 (tests/reference/probes.py recipients): nmap
+    smtp-open-relay's sixteen forms, local users in every spelling (case, +tag, bare, quoted,
+    localhost, [127.0.0.1], a trailing dot), unknown ones, and VRFY of each. A closed listener
+    answers as the real server; an open one differs only where the real one says "Relay access
+    denied". The capture's listener had no SASL, so its EHLO reply (no AUTH line) is left out."""
+    driver = play(model.load("postfix"), conversation, relay=relay)
+    got = normalize(b"".join(reply.data for reply in driver.replies[2:]))
+    assert got == expected_from_reference(conversation, relay, skip=2)
+
+
+def test_an_open_listener_differs_from_the_real_server_only_at_relay_refusals():
+    """The open view is no identity: nmap's sixteen relay forms are each taken, nothing else changes."""
+    changed = {c["name"] for c in POSTFIX_RECIPIENTS
+               if expected_from_reference(c, "open") != expected_from_reference(c, "closed")}
+    relay_forms = {f"rcpt_relay_{n}" for n in range(1, 17)}
+    assert changed == relay_forms | {"rcpt_literal_other", "rcpt_parent_domain", "rcpt_far", "vrfy_far",
+                                     "vrfy_routed", "rcpt_mixed", "rcpt_only_refused"}
+    unknown = next(c for c in POSTFIX_RECIPIENTS if c["name"] == "rcpt_unknown")
+    assert b"User unknown in local recipient table" in expected_from_reference(unknown, "open")
+    only_relay = next(c for c in POSTFIX_RECIPIENTS if c["name"] == "rcpt_only_refused")
+    replies = [reply.data for reply in play(model.load("postfix"), only_relay, relay="open").replies[2:]]
+    assert replies == [b"250 2.1.0 Ok\r\n", b"250 2.1.5 Ok\r\n", b"354 End data with <CR><LF>.<CR><LF>\r\n"]
+
+
+def _exchange_replies(lines: list[bytes], relay: str = "closed", hostname: str = "mail.example.com") -> list[bytes]:
+    context = ListenerContext(model.load("exchange2000"), hostname, hostname, clock=lambda: 1.0,
+                              rng=random.Random(0))
+    driver = Driver(Session(context, "192.0.2.7", 40000, "192.0.2.1", 25, "192.0.2.1:25", relay=relay))
+    driver.feed(b"EHLO client.example.org\r\n")
+    driver.replies.clear()
+    for line in lines:
+        driver.feed(line + b"\r\n")
+    return [reply.data for reply in driver.replies]
+
+
+def test_exchange_refuses_relay_in_its_own_words_and_takes_every_local_user():
+    """KB Q304897 (S1): "550 5.7.1 Unable to relay for relaytest@contoso.net"; any user of a local
+    domain is taken (no directory lookup), "%" is no routing, a bare name gets the default domain;
+    VRFY is 252 for anyone (S5)."""
+    replies = _exchange_replies([
+        b"MAIL FROM:<spamtest@contoso.net>", b"RCPT TO:<relaytest@contoso.net>",
+        b"RCPT TO:<nosuchuser@mail.example.com>", b"RCPT TO:<anyone@example.com>",
+        b"RCPT TO:<relaytest%contoso.net>", b"RCPT TO:<relaytest%contoso.net@mail.example.com>",
+        b"VRFY nosuchuser",
+    ])
+    assert replies == [
+        b"250 2.1.0 spamtest@contoso.net....Sender OK\r\n",
+        b"550 5.7.1 Unable to relay for relaytest@contoso.net\r\n",
+        b"250 2.1.5 nosuchuser@mail.example.com\r\n",
+        b"250 2.1.5 anyone@example.com\r\n",
+        b"250 2.1.5 relaytest%contoso.net@mail.example.com\r\n",
+        b"250 2.1.5 relaytest%contoso.net@mail.example.com\r\n",
+        b"252 2.1.5 Cannot VRFY user, but will take message for <nosuchuser@mail.example.com>\r\n",
+    ]
+    opened = _exchange_replies([b"MAIL FROM:<spamtest@contoso.net>", b"RCPT TO:<relaytest@contoso.net>"], "open")
+    assert opened[1] == b"250 2.1.5 relaytest@contoso.net\r\n"
+
+
+def test_relay_policy_auth_refuses_until_a_login_succeeds():
+    """Policy "auth" refuses relay as "closed" does while the session has not authenticated."""
+    replies = _exchange_replies([b"MAIL FROM:<a@b.example>", b"RCPT TO:<victim@example.net>"], "auth")
+    assert replies[1] == b"550 5.7.1 Unable to relay for victim@example.net\r\n"
+
+
+def test_operator_domains_and_users_are_local_too():
+    """[smtp] domains are delivered for (their unknown users refused), [smtp] local_users exist."""
+    context = ListenerContext(model.load("postfix"), "mail.example.com", "mail.example.com", clock=lambda: 1.0,
+                              rng=random.Random(0), domains=("example.org",), users=("Info",))
+    driver = Driver(Session(context, "192.0.2.7", 40000, "192.0.2.1", 25, "192.0.2.1:25", relay="closed"))
+    driver.feed(b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\n")
+    driver.replies.clear()
+    driver.feed(b"RCPT TO:<info@example.org>\r\nRCPT TO:<info@mail.example.com>\r\nRCPT TO:<sales@example.org>\r\n"
+                b"RCPT TO:<root@[192.0.2.1]>\r\nRCPT TO:<root@[192.0.2.9]>\r\n")
+    assert [r.data for r in driver.replies] == [
+        b"250 2.1.5 Ok\r\n", b"250 2.1.5 Ok\r\n",
+        b"550 5.1.1 <sales@example.org>: Recipient address rejected: User unknown in local recipient table\r\n",
+        b"250 2.1.5 Ok\r\n", b"454 4.7.1 <root@[192.0.2.9]>: Relay access denied\r\n",
+    ]

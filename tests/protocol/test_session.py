@@ -142,14 +142,17 @@ def test_exchange_requires_hello_and_qualifies_bare_local_parts():
     assert d.replies[5].data == b"503 5.5.2 Sender already specified\r\n"
 
 
-def test_every_recipient_is_accepted_but_nothing_leaves():
-    """Open-relay emulation: foreign recipients are accepted like local ones; the message is only delivered to us."""
+def test_an_open_listener_accepts_relay_recipients_but_nothing_leaves():
+    """Open-relay emulation (the default policy): a foreign recipient is accepted like a local
+    user; an unknown local user is still refused; the message is only delivered to us."""
     d = Driver(make_session("postfix")).feed(
         b"EHLO a.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<victim@example.net>\r\n"
-        b"RCPT TO:<nosuchuser@mail.example.com>\r\nDATA\r\nhi\r\n.\r\n")
-    assert d.codes()[3:] == [250, 250, 354, 250]
-    assert [e.address for e in d.of("smtp.rcpt_to")] == ["victim@example.net", "nosuchuser@mail.example.com"]
+        b"RCPT TO:<nosuchuser@mail.example.com>\r\nRCPT TO:<root@mail.example.com>\r\nDATA\r\nhi\r\n.\r\n")
+    assert d.codes()[3:] == [250, 550, 250, 354, 250]
+    assert [(e.address, e.reply_code) for e in d.of("smtp.rcpt_to")] == [
+        ("victim@example.net", 250), ("nosuchuser@mail.example.com", 550), ("root@mail.example.com", 250)]
     assert len(d.delivered) == 1
+    assert d.of("smtp.message")[0].rcpt_to == ("victim@example.net", "root@mail.example.com")
 
 
 def test_dot_stuffing_is_undone_and_end_of_data_found_across_reads():

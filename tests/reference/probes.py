@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Probes beyond the shared battery, in groups: how a server treats a client that keeps making
-errors ("errors"), and lines a real client never sends ("lines").
+errors ("errors"), lines a real client never sends ("lines"), and so on (GROUPS below:
+"recipients" is who is local, who is a relay and who exists).
 
     python3 tests/reference/probes.py GROUP HOST PORT OUT.json
 
@@ -138,7 +139,63 @@ def errors() -> list[tuple[str, str, list]]:
     ]
 
 
-GROUPS = {"limits": limits, "errors": errors, "lines": lines, "sequence": sequence, "params": params}
+def recipients() -> list[tuple[str, str, list]]:
+    """Who is local, who is a relay, who exists: nmap smtp-open-relay's sixteen forms (its own
+    names: antispam, relaytest, nmap.scanme.org; the server's IP and name), local users and their
+    spellings, and VRFY of each kind."""
+    ehlo = ("send", b"EHLO client.example.org\r\n", 1)
+    quit_ = ("send", b"QUIT\r\n", 1)
+    ip, name, far = "127.0.0.1", "mail.example.com", "nmap.scanme.org"
+
+    def rcpt(label: str, sender: str, recipient: str) -> tuple[str, str, list]:
+        return (f"rcpt_{label}", f"MAIL FROM:<{sender}> RCPT TO:<{recipient}>",
+                [("read", 1), ehlo, ("send", f"MAIL FROM:<{sender}>\r\n".encode(), 1),
+                 ("send", f"RCPT TO:<{recipient}>\r\n".encode(), 1), quit_])
+
+    relay = [
+        ("", f"relaytest@{far}"), (f"antispam@{far}", f"relaytest@{far}"),
+        (f"antispam@{name}", f"relaytest@{far}"), (f"antispam@[{ip}]", f"relaytest@{far}"),
+        (f"antispam@[{ip}]", f"relaytest%{far}@[{ip}]"), (f"antispam@[{ip}]", f"relaytest%{far}@{name}"),
+        (f"antispam@[{ip}]", f'"relaytest@{far}"'), (f"antispam@[{ip}]", f'"relaytest%{far}"'),
+        (f"antispam@[{ip}]", f"relaytest@{far}@[{ip}]"), (f"antispam@[{ip}]", f'"relaytest@{far}"@[{ip}]'),
+        (f"antispam@[{ip}]", f"relaytest@{far}@{name}"), (f"antispam@[{ip}]", f"@[{ip}]:relaytest@{far}"),
+        (f"antispam@[{ip}]", f"@{name}:relaytest@{far}"), (f"antispam@[{ip}]", f"{far}!relaytest"),
+        (f"antispam@[{ip}]", f"{far}!relaytest@[{ip}]"), (f"antispam@[{ip}]", f"{far}!relaytest@{name}"),
+    ]
+    local = [
+        ("root", f"root@{name}"), ("root_upper", f"ROOT@{name.upper()}"), ("root_tag", f"root+tag@{name}"),
+        ("postmaster", f"postmaster@{name}"), ("postmaster_bare", "Postmaster"), ("abuse", f"abuse@{name}"),
+        ("www_data", f"www-data@{name}"), ("nobody", f"nobody@{name}"), ("unknown", f"nosuchuser@{name}"),
+        ("unknown_tag", f"nosuchuser+tag@{name}"), ("localhost", "root@localhost"),
+        ("localhost_unknown", "nosuchuser@localhost"), ("localhost_domain", "root@localhost.example.com"),
+        ("literal", f"root@[{ip}]"), ("literal_unknown", f"nosuchuser@[{ip}]"), ("literal_other", "root@[192.0.2.1]"),
+        ("parent_domain", "root@example.com"), ("bare", "root"), ("bare_unknown", "nosuchuser"),
+        ("quoted_local", f'"root"@{name}'), ("trailing_dot", f"root@{name}."), ("far", "victim@example.net"),
+    ]
+    vrfy = [("root", "root"), ("root_upper", "ROOT"), ("root_tag", "root+tag"), ("unknown", "nosuchuser"),
+            ("qualified", f"root@{name}"), ("bracketed", f"<root@{name}>"),
+            ("qualified_unknown", f"nosuchuser@{name}"), ("far", "victim@example.net"),
+            ("postmaster", "postmaster"), ("localhost", "root@localhost"), ("literal", f"nosuchuser@[{ip}]"),
+            ("quoted", '"root"'), ("routed", f"relaytest%{far}@{name}")]
+    probes = [rcpt(f"relay_{n + 1}", sender, recipient) for n, (sender, recipient) in enumerate(relay)]
+    probes += [rcpt(label, "a@client.example.org", recipient) for label, recipient in local]
+    probes += [(f"vrfy_{label}", f"VRFY {argument}",
+                [("read", 1), ehlo, ("send", f"VRFY {argument}\r\n".encode(), 1), quit_])
+               for label, argument in vrfy]
+    probes.append(("rcpt_mixed", "a relay, an unknown user and a known one in one transaction, then DATA",
+                   [("read", 1), ehlo, ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1),
+                    ("send", b"RCPT TO:<victim@example.net>\r\n", 1),
+                    ("send", f"RCPT TO:<nosuchuser@{name}>\r\n".encode(), 1),
+                    ("send", f"RCPT TO:<root@{name}>\r\n".encode(), 1),
+                    ("send", b"DATA\r\n", 1), ("send", b"Subject: x\r\n\r\nx\r\n.\r\n", 1), quit_]))
+    probes.append(("rcpt_only_refused", "only refused recipients, then DATA",
+                   [("read", 1), ehlo, ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1),
+                    ("send", b"RCPT TO:<victim@example.net>\r\n", 1), ("send", b"DATA\r\n", 1), quit_]))
+    return probes
+
+
+GROUPS = {"limits": limits, "errors": errors, "lines": lines, "sequence": sequence, "params": params,
+          "recipients": recipients}
 
 
 def connections(host: str, port: int, count: int = 52) -> list[dict]:

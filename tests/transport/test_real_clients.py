@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 
-from support import fetch, require
+import pytest
+
+from support import REFERENCE, fetch, require
 
 
 def run(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
@@ -89,3 +91,39 @@ def test_nmap_recognises_the_postfix_persona(sensor_factory):
     sensor = sensor_factory(smtp__persona="postfix")
     result = run([nmap, "-n", "-Pn", "-sV", "-p", str(sensor.port), sensor.host], timeout=180)
     assert "Postfix smtpd" in result.stdout, result.stdout
+
+
+def _nmap_blocks(text: str) -> dict[str, list[str]]:
+    """tests/reference/postfix-3.7.11-nmap.txt: nmap's arguments → the script lines it printed."""
+    blocks: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("== "):
+            current = blocks.setdefault(line[3:], [])
+        elif line.startswith("|"):
+            current.append(line)
+    return blocks
+
+
+NMAP_REFERENCE = _nmap_blocks((REFERENCE / "postfix-3.7.11-nmap.txt").read_text())
+
+
+@pytest.mark.parametrize("arguments", list(NMAP_REFERENCE))
+def test_nmap_relay_and_user_scripts_see_the_closed_postfix_persona_as_the_real_server(sensor_factory, arguments):
+    """With relay closed, nmap's smtp-open-relay (sixteen forms) and smtp-enum-users (RCPT, EXPN,
+    VRFY) print exactly what they printed against the real Postfix 3.7.11 on this machine."""
+    nmap = require("nmap")
+    sensor = sensor_factory(smtp__persona="postfix", smtp__relay="closed")
+    result = run([nmap, "-n", "-Pn", "-sV", "-p", str(sensor.port), *arguments.split(), sensor.host], timeout=180)
+    assert [line for line in result.stdout.splitlines() if line.startswith("|")] == NMAP_REFERENCE[arguments]
+
+
+def test_nmap_finds_an_open_relay_where_the_listener_is_open(sensor_factory):
+    """The same persona on a listener left open (the default) is the open relay the scanners hope
+    for, and keeps refusing users it does not have."""
+    nmap = require("nmap")
+    sensor = sensor_factory(smtp__persona="postfix")
+    result = run([nmap, "-n", "-Pn", "-sV", "-p", str(sensor.port), "--script", "smtp-open-relay,smtp-enum-users",
+                  "--script-args", "smtp-enum-users.methods={VRFY}", sensor.host], timeout=180)
+    assert "Server is an open relay (16/16 tests)" in result.stdout, result.stdout
+    assert "Couldn't find any accounts" in result.stdout

@@ -19,7 +19,7 @@ DATA_DIR = Path(__file__).parent / "data"
 # only the persona's own template is parsed for fields.
 PLACEHOLDERS = frozenset(
     {"hostname", "domain", "date", "client_ip", "argument", "address", "mechanism", "queue_id",
-     "size", "helo", "verb", "challenge", "netbios_name"}
+     "size", "helo", "verb", "challenge", "netbios_name", "unquoted"}
 )
 
 AUTH_MECHANISMS = frozenset({"PLAIN", "LOGIN", "CRAM-MD5", "NTLM", "GSSAPI"})
@@ -110,6 +110,19 @@ class Behaviour:
 
 
 @dataclass(frozen=True)
+class RecipientRules:
+    """Who is local and who exists ([recipients]): the persona's real defaults, before the
+    operator's [smtp] domains and local_users are added (protocol/recipients.py applies them)."""
+
+    local_domains: tuple[str, ...] = ("{hostname}", "{parent}")  # {hostname}, {parent} filled in
+    users: tuple[str, ...] | None = None  # None: every local user exists
+    extension: str = ""  # an address extension separator: root+tag is root
+    routed_is_relay: bool = False  # "%", "!" or "@" left in a local part make it a relay
+    own_address_literals: bool = False  # user@[the address connected to] is local
+    vrfy_judged: bool = False  # VRFY answers as RCPT would (relay, unknown user)
+
+
+@dataclass(frozen=True)
 class NtlmIdentity:
     """What an NTLM type-2 challenge reveals (nmap smtp-ntlm-info harvests it)."""
 
@@ -139,6 +152,7 @@ class Persona:
     parameters: dict[str, frozenset[str]] = field(default_factory=dict)
     grades: dict[str, str] = field(default_factory=dict)
     ntlm_version: tuple[int, int, int] | None = None
+    recipients: RecipientRules = field(default_factory=RecipientRules)
     path: Path | None = None
 
     def reply(self, key: str) -> ReplyTemplate:
@@ -152,6 +166,10 @@ class Persona:
             keys.add("command.too_long")
         if self.behaviour.forbidden_verbs or self.behaviour.forbid_nonalpha_first:
             keys.add("command.forbidden")
+        if "RCPT" in self.verbs and self.recipients.users is not None:
+            keys.add("rcpt.unknown_user")
+        if "VRFY" in self.verbs and self.recipients.vrfy_judged:
+            keys |= {"vrfy.relay_denied"} | ({"vrfy.unknown_user"} if self.recipients.users is not None else set())
         if "GSSAPI" in self.auth_mechanisms:
             keys.add("auth.empty_prompt")
         if "NTLM" in self.auth_mechanisms:
@@ -264,6 +282,7 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
         grades=dict(raw.get("grades", {})),
         parameters=_parse_parameters(raw.get("parameters", {}), where),
         ntlm_version=tuple(version) if version else None,
+        recipients=_parse_recipients(raw.get("recipients", {}), where),
         path=path,
     )
     if persona.date_format not in DATE_FORMATS:
@@ -297,6 +316,27 @@ def _parse_parameters(table: Any, where: str) -> dict[str, frozenset[str]]:
             raise PersonaError(f"{where}: [parameters] {command}: relaypot cannot check {sorted(unknown)}")
         found[command] = frozenset(n.upper() for n in names)
     return found
+
+
+def _parse_recipients(table: Any, where: str) -> RecipientRules:
+    if not isinstance(table, dict):
+        raise PersonaError(f"{where}: [recipients] must be a table")
+    defaults = RecipientRules()
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in ("local_domains", "users"):
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise PersonaError(f"{where}: [recipients] {key} must be a list of names")
+            value = tuple(v.lower() for v in value)
+        elif not hasattr(defaults, key):
+            raise PersonaError(f"{where}: [recipients] has unknown key {key!r}")
+        elif not isinstance(value, type(getattr(defaults, key))):
+            raise PersonaError(f"{where}: [recipients] {key} must be {type(getattr(defaults, key)).__name__}")
+        kwargs[key] = value
+    rules = RecipientRules(**kwargs)
+    if len(rules.extension) > 1:
+        raise PersonaError(f"{where}: [recipients] extension must be one character or empty")
+    return rules
 
 
 def _parse_behaviour(table: dict[str, Any], where: str) -> Behaviour:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from relaypot.personas.model import Persona, ReplyTemplate, static_template
+from relaypot.protocol.recipients import RecipientTable, local_domains
 from relaypot.protocol.states import refusal_table
 
 
@@ -83,6 +84,9 @@ class ListenerContext:
     tls_available: bool = False
     clock: Callable[[], float] = field(default=lambda: 0.0)
     rng: random.Random = field(default_factory=random.Random)
+    domains: tuple[str, ...] = ()  # [smtp] domains: local beside the persona's own
+    users: tuple[str, ...] = ()  # [smtp] local_users: exist beside the persona's own
+    recipients: RecipientTable = field(init=False)
     queue_ids: QueueIds = field(init=False)  # drawn from rng
     memory: MessageMemory = field(init=False)  # what this listener's sessions' messages may hold
     replies: dict[str, ReplyTemplate] = field(init=False)
@@ -103,6 +107,14 @@ class ListenerContext:
         # The size a client can observe is the persona's (Postfix's message_size_limit, which it
         # advertises as SIZE), within the operator's max_message_size.
         self.max_message = min(self.limits.max_message_size, behaviour.size_limit or self.limits.max_message_size)
+        rules = self.persona.recipients
+        self.recipients = RecipientTable(
+            local_domains=local_domains(rules.local_domains, self.hostname, self.domains),
+            users=None if rules.users is None else frozenset(rules.users) | {u.lower() for u in self.users},
+            extension=rules.extension,
+            routed_is_relay=rules.routed_is_relay,
+            own_address_literals=rules.own_address_literals,
+        )
         self.queue_ids = QueueIds(self.rng)
         self.memory = MessageMemory(self.limits.max_message_memory)
         self._ehlo_tails = {}

@@ -32,6 +32,7 @@ from relaypot.protocol.framing import Framer
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.parameters import refusal as parameter_refusal
+from relaypot.protocol.recipients import RELAY, UNKNOWN_USER, unquoted
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED
 from relaypot.protocol.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, frame_text, wire
 
@@ -67,6 +68,7 @@ class Session:
         "_pending",
         "_seen_violations",
         "_shape",
+        "authenticated",
         "backlog",
         "behaviour",
         "bytes_in",
@@ -86,6 +88,7 @@ class Session:
         "persona",
         "progress",
         "rcpt_to",
+        "relay",
         "replies",
         "server_ip",
         "server_port",
@@ -97,7 +100,7 @@ class Session:
 
     def __init__(self, context: ListenerContext, client_ip: str, client_port: int = 0,
                  server_ip: str = "", server_port: int = 0, listener: str = "",
-                 tls_active: bool = False) -> None:
+                 tls_active: bool = False, relay: str = "open") -> None:
         self.context = context
         self.persona = context.persona
         self.behaviour = context.persona.behaviour
@@ -108,6 +111,8 @@ class Session:
         self.server_ip = server_ip
         self.server_port = server_port
         self.listener = listener
+        self.relay = relay  # the listener's relay policy (recipients.RELAY_POLICIES)
+        self.authenticated = False  # no AUTH succeeds yet: relay "auth" refuses as "closed" does
         self.state = CONNECTED
         self.mode = COMMAND
         self.tls_active = tls_active
@@ -525,11 +530,15 @@ class Session:
             self._violation(out, "limit_recipients", f"over {self.limits.max_recipients}")
             code = self._send_key(out, "rcpt.too_many")
         else:
-            # Open relay emulation: every recipient is accepted as deliverable; nothing is sent.
-            assert isinstance(self.rcpt_to, list)  # RCPT is refused before MAIL gives the list
-            self.rcpt_to.append(address)
-            self.state = RCPT
-            code = self._send_key(out, "rcpt.ok", address=address)
+            refusal = self._recipient_refusal("rcpt", address)
+            if refusal:
+                code = self._send_key(out, refusal, address=address, unquoted=unquoted(address))
+            else:
+                # Accepted as deliverable (a relay too, where the listener is open); nothing is sent.
+                assert isinstance(self.rcpt_to, list)  # RCPT is refused before MAIL gives the list
+                self.rcpt_to.append(address)
+                self.state = RCPT
+                code = self._send_key(out, "rcpt.ok", address=address)
         out.append(RcptTo(address=address, parameters=path.parameters, reply_code=code))
         return code
 
@@ -685,7 +694,24 @@ class Session:
             return self._send_key(out, "vrfy.missing_argument")
         if len(argument.split()) > 1 and "vrfy.bad_address" in self.replies:
             return self._send_key(out, "vrfy.bad_address")  # "VRFY John Smith": no one address
-        return self._send_key(out, "vrfy.ok", argument=argument, address=self._qualify(argument.strip("<>")))
+        address = self._qualify(argument.strip("<>"))
+        if self.persona.recipients.vrfy_judged:
+            refusal = self._recipient_refusal("vrfy", address)
+            if refusal:
+                return self._send_key(out, refusal, address=address, unquoted=unquoted(address))
+        return self._send_key(out, "vrfy.ok", argument=argument, address=address)
+
+    def _recipient_refusal(self, command: str, address: str) -> str:
+        """The reply key refusing `address` as the real server would, or "" where it is taken: a
+        relay where the listener's policy says so, an unknown local user always."""
+        verdict = self.context.recipients.judge(address, self.server_ip)
+        if verdict == RELAY:
+            if self.relay == "open" or (self.relay == "auth" and self.authenticated):
+                return ""
+            return f"{command}.relay_denied"
+        if verdict == UNKNOWN_USER:
+            return f"{command}.unknown_user"
+        return ""
 
     def _expn(self, argument: str, out: list[Output]) -> int:
         if not argument:

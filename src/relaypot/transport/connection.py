@@ -95,6 +95,7 @@ class SmtpConnection(asyncio.Protocol):
         "last_active",
         "listener_name",
         "recorder",
+        "relay",
         "server",
         "session",
         "started",
@@ -104,9 +105,10 @@ class SmtpConnection(asyncio.Protocol):
     session: Session  # made by connection_made, the first call asyncio makes
     recorder: Recorder
 
-    def __init__(self, server: Host, listener_name: str) -> None:
+    def __init__(self, server: Host, listener_name: str, relay: str = "open") -> None:
         self.server = server
         self.listener_name = listener_name
+        self.relay = relay
         self.transport: Any = None
         self._queue: deque[Any] | None = None
         self._waited = False
@@ -130,7 +132,7 @@ class SmtpConnection(asyncio.Protocol):
         ip = clean_ip(str(peer[0]))
         self.last_active = self.started = server.loop.time()
         self.session = Session(server.context, ip, int(peer[1]), clean_ip(str(local[0])), int(local[1]),
-                               self.listener_name)
+                               self.listener_name, relay=self.relay)
         self.recorder = Recorder(server.bus, new_session_id(), server.sensor, ip)
         if server.admit(self, ip):
             self._apply(self.session.start())

@@ -33,6 +33,7 @@ class ServerLimits:
 class Listener:
     host: str
     port: int
+    relay: str = "open"  # its relay policy (protocol.recipients.RELAY_POLICIES)
 
     @property
     def name(self) -> str:
@@ -80,11 +81,11 @@ class SmtpServer:
         for listener in listeners:
             # The connections' listener is the bound address (port 0 becomes a real port) and is
             # set below, before the server accepts anyone (start_serving=False).
-            holder = [listener.name]
+            holder = [listener]
             try:
                 family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
                 server = await self.loop.create_server(
-                    lambda holder=holder: SmtpConnection(self, holder[0]),
+                    lambda holder=holder: SmtpConnection(self, holder[0].name, holder[0].relay),
                     host=listener.host or None, port=listener.port, family=family,
                     # A deep accept queue: a flood of connects must wait, not vanish in the kernel.
                     reuse_address=True, backlog=4096, start_serving=False,
@@ -96,7 +97,7 @@ class SmtpServer:
             for sock in server.sockets:
                 addr = sock.getsockname()
                 bound.append((addr[0], addr[1]))
-            holder[0] = Listener(listener.host, bound[-1][1]).name
+            holder[0] = Listener(listener.host, bound[-1][1], listener.relay)
         self._sweeper = self.loop.create_task(self._sweep())
         return bound
 

@@ -1,0 +1,105 @@
+"""Who a recipient is to the server: a local user that exists, a local user that does not, or a
+relay (mail the server would have to send on). Pure: the persona's recipient table, the address.
+
+The rules are Postfix's resolve and smtpd_check (captured from the real server in
+tests/reference/postfix-3.7.11-recipients.json): the domain after the last "@" decides, with
+quotes taken off first; a local address whose local part still routes somewhere ("%", "!" or
+"@" in it) is a relay; user names are matched without case and without an address extension.
+A persona without a user list (Exchange 2000) has every local user.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+LOCAL = "local"
+UNKNOWN_USER = "unknown_user"
+RELAY = "relay"
+
+# What a listener does with a recipient the server would relay: "open" accepts it (the open
+# relay scanners look for; nothing is ever sent), "closed" refuses it as the real server does,
+# "auth" accepts it only in a session that authenticated.
+RELAY_POLICIES = ("open", "closed", "auth")
+
+ROUTING = frozenset("%!@")
+
+
+@dataclass(frozen=True)
+class RecipientTable:
+    """The persona's recipient rules, bound to the host name and the operator's additions."""
+
+    local_domains: frozenset[str]
+    users: frozenset[str] | None  # lower case; None: every local user exists
+    extension: str = ""  # Postfix's recipient_delimiter: root+tag is root
+    routed_is_relay: bool = False
+    own_address_literals: bool = False  # user@[the address the client connected to] is local
+
+    def judge(self, address: str, server_ip: str = "") -> str:
+        """LOCAL, UNKNOWN_USER or RELAY for a recipient as the client wrote it (no brackets)."""
+        plain = unquoted(address)
+        local_part, at, domain = plain.rpartition("@")
+        if not at:
+            local_part, domain = plain, ""
+        if domain and not self._local_domain(domain, server_ip):
+            return RELAY
+        if self.routed_is_relay and ROUTING.intersection(local_part):
+            return RELAY
+        return LOCAL if self.exists(local_part) else UNKNOWN_USER
+
+    def exists(self, local_part: str) -> bool:
+        if self.users is None:
+            return True
+        name = local_part.lower()
+        if name in self.users:
+            return True
+        if self.extension and self.extension in name:
+            return name.split(self.extension, 1)[0] in self.users
+        return False
+
+    def _local_domain(self, domain: str, server_ip: str) -> bool:
+        domain = domain.lower().rstrip(".")
+        if domain in self.local_domains:
+            return True
+        return self.own_address_literals and bool(server_ip) and literal_address(domain) == server_ip
+
+
+def unquoted(address: str) -> str:
+    """The address as Postfix keeps it inside: quotes and the backslashes in them taken off
+    (`"relaytest@far"@[127.0.0.1]` → `relaytest@far@[127.0.0.1]`). Replies name it so."""
+    if '"' not in address:
+        return address
+    out, quoted, escaped = [], False, False
+    for ch in address:
+        if escaped:
+            out.append(ch)
+            escaped = False
+        elif quoted and ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def literal_address(domain: str) -> str:
+    """`[192.0.2.1]` or `[ipv6:2001:db8::1]` → the address, normalised; "" for anything else."""
+    if not (domain.startswith("[") and domain.endswith("]")):
+        return ""
+    inner = domain[1:-1]
+    if inner.lower().startswith("ipv6:"):
+        inner = inner[5:]
+    try:
+        return str(ipaddress.ip_address(inner))
+    except ValueError:
+        return ""
+
+
+def local_domains(patterns: tuple[str, ...], hostname: str, configured: tuple[str, ...] = ()) -> frozenset[str]:
+    """The persona's local domain patterns ({hostname}, {parent}) filled in, plus the operator's."""
+    host = hostname.lower().rstrip(".")
+    parent = host.split(".", 1)[1] if host.count(".") >= 2 else host
+    found = {p.replace("{hostname}", host).replace("{parent}", parent).lower() for p in patterns}
+    found.update(d.lower().rstrip(".") for d in configured if d)
+    return frozenset(found)
