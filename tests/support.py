@@ -12,6 +12,7 @@ import re
 import shutil
 import smtplib
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -186,6 +187,21 @@ def expected_from_reference(conversation: dict, relay: str = "open", skip: int =
 
 
 POSTFIX_REFERENCE = json.loads((REFERENCE / "postfix-3.7.11-dovecot-sasl.json").read_text())
+
+
+def lenient_tls_client() -> ssl.SSLContext:
+    """A client that checks nothing and takes TLS 1.0 and any suite, as spam tools do: exchange2000
+    speaks only TLS 1.0, which Python's default client refuses."""
+    import warnings
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = ssl.TLSVersion.TLSv1
+    return context
 
 
 def require(tool: str) -> str:

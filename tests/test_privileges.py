@@ -9,7 +9,6 @@ import pwd
 import signal
 import smtplib
 import socket
-import ssl
 import stat
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from support import RELAYPOT, jsonl, relaypot, send, start
+from support import RELAYPOT, jsonl, lenient_tls_client, relaypot, send, start
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="changing user needs root (CI runs as root)")
 TESTS = Path(__file__).resolve().parent
@@ -80,7 +79,7 @@ def test_what_the_sensor_writes_is_private(tmp_path):
         proc, port = start(data, "--quiet", "--persona", "postfix")
         send(port, 1)
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-            client.starttls(context=ssl._create_unverified_context())
+            client.starttls(context=lenient_tls_client())
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
         assert mode(data) == 0o750
@@ -122,7 +121,7 @@ def test_user_hand_over_never_follows_a_planted_link():
             os.chown(path, nobody.pw_uid, nobody.pw_gid, follow_symlinks=False)
     proc, port = run_as_nobody(data, "--persona", "postfix")
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-        client.starttls(context=ssl._create_unverified_context())
+        client.starttls(context=lenient_tls_client())
     stop(proc)
     for victim in [*victims, outside / "dir"]:
         info = os.stat(victim)
@@ -186,7 +185,7 @@ def test_user_loads_everything_before_dropping_root(persona):
                                         "RELAYPOT_TLS_STARTTLS": "yes", "RELAYPOT_ENRICH_DNS_TIMEOUT": "1"})
         with smtplib.SMTP("127.0.0.1", port, timeout=15) as client:
             client.ehlo("client.example.org")
-            client.starttls(context=ssl._create_unverified_context())
+            client.starttls(context=lenient_tls_client())
             client.ehlo("client.example.org")
             with pytest.raises(smtplib.SMTPAuthenticationError):
                 client.login("user", "secret")  # every mechanism smtplib knows that the persona offers

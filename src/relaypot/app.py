@@ -185,7 +185,7 @@ def prepare_tls(sensor: Sensor) -> None:
         cert, key = Path(tls.certificate), Path(tls.key)
     else:
         cert, key = ensure_certificate(sensor.data_dir, sensor.hostname)
-    sensor.server.use_tls(server_context(cert, key))
+    sensor.server.use_tls(server_context(cert, key, sensor.persona.tls))
 
 
 def rehearsals(sensor: Sensor) -> list[Callable[[], object]]:

@@ -122,6 +122,26 @@ class RecipientRules:
     vrfy_judged: bool = False  # VRFY answers as RCPT would (relay, unknown user)
 
 
+TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+
+
+@dataclass(frozen=True)
+class TlsProfile:
+    """How the server's TLS looks from outside ([tls]): what transport/tls.py sets on OpenSSL.
+    The defaults are a modern OpenSSL server's; a persona gives its real server's."""
+
+    min_version: str = "TLSv1.2"
+    max_version: str = "TLSv1.3"
+    ciphers: str = "DEFAULT"  # an OpenSSL cipher list (TLS 1.2 and older; TLS 1.3 keeps OpenSSL's three)
+    security_level: int = 2  # OpenSSL's @SECLEVEL: 0 lets TLS 1.0, SHA-1 and anonymous suites through
+    server_preference: bool = True  # the server's cipher order wins, else the client's
+    dh_auto: bool = False  # OpenSSL picks the DH group by key and cipher strength (SSL_CTX_set_dh_auto)
+    groups: str = ""  # the key-exchange groups, OpenSSL's list syntax ("" keeps OpenSSL's)
+    # Offered, with a warning on every start, when this OpenSSL has none of `ciphers` and the
+    # operator turned STARTTLS on anyway ("": refuse to start instead).
+    substitute_ciphers: str = ""
+
+
 @dataclass(frozen=True)
 class NtlmIdentity:
     """What an NTLM type-2 challenge reveals (nmap smtp-ntlm-info harvests it)."""
@@ -153,6 +173,7 @@ class Persona:
     grades: dict[str, str] = field(default_factory=dict)
     ntlm_version: tuple[int, int, int] | None = None
     recipients: RecipientRules = field(default_factory=RecipientRules)
+    tls: TlsProfile = field(default_factory=TlsProfile)
     path: Path | None = None
 
     def reply(self, key: str) -> ReplyTemplate:
@@ -283,6 +304,7 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
         parameters=_parse_parameters(raw.get("parameters", {}), where),
         ntlm_version=tuple(version) if version else None,
         recipients=_parse_recipients(raw.get("recipients", {}), where),
+        tls=_parse_tls(raw.get("tls", {}), where),
         path=path,
     )
     if persona.date_format not in DATE_FORMATS:
@@ -337,6 +359,27 @@ def _parse_recipients(table: Any, where: str) -> RecipientRules:
     if len(rules.extension) > 1:
         raise PersonaError(f"{where}: [recipients] extension must be one character or empty")
     return rules
+
+
+def _parse_tls(table: Any, where: str) -> TlsProfile:
+    if not isinstance(table, dict):
+        raise PersonaError(f"{where}: [tls] must be a table")
+    defaults = TlsProfile()
+    for key, value in table.items():
+        if not hasattr(defaults, key):
+            raise PersonaError(f"{where}: [tls] has unknown key {key!r}")
+        expected = type(getattr(defaults, key))
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise PersonaError(f"{where}: [tls] {key} must be {expected.__name__}")
+    profile = TlsProfile(**table)
+    for key in ("min_version", "max_version"):
+        if getattr(profile, key) not in TLS_VERSIONS:
+            raise PersonaError(f"{where}: [tls] {key} must be one of {', '.join(TLS_VERSIONS)}")
+    if TLS_VERSIONS.index(profile.min_version) > TLS_VERSIONS.index(profile.max_version):
+        raise PersonaError(f"{where}: [tls] min_version is above max_version")
+    if not 0 <= profile.security_level <= 5:
+        raise PersonaError(f"{where}: [tls] security_level must be 0 to 5")
+    return profile
 
 
 def _parse_behaviour(table: dict[str, Any], where: str) -> Behaviour:

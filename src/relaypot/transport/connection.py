@@ -20,6 +20,7 @@ from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.session import Session
 from relaypot.storage.messages import MessageStore
+from relaypot.transport.starttls import TlsLayer
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class SmtpConnection(asyncio.Protocol):
         "_eof",
         "_finished",
         "_handshake",
+        "_handshake_deadline",
         "_holds",
         "_progress",
         "_queue",
@@ -119,7 +121,8 @@ class SmtpConnection(asyncio.Protocol):
         self._storing = False
         self._progress = 0  # the session's progress when last_active was set
         self._closing_since: float | None = None  # when a deadline ended the session
-        self._handshake: asyncio.Task | None = None  # a STARTTLS handshake under way
+        self._handshake: TlsLayer | None = None  # a STARTTLS handshake under way
+        self._handshake_deadline: asyncio.TimerHandle | None = None
         self._continuing = False  # a _continue is scheduled
 
     # ------------------------------------------------------------------ asyncio.Protocol
@@ -195,8 +198,10 @@ class SmtpConnection(asyncio.Protocol):
         self.server.release(self)
         if self._delay is not None:
             self._delay.cancel()
+        if self._handshake_deadline is not None:
+            self._handshake_deadline.cancel()
         if self._handshake is not None and not self._finished:
-            # uvloop ends a failed handshake here (asyncio raises from start_tls instead).
+            self._handshake = None  # the client left during the handshake
             self._handshake_failed(exc)
             return
         self._finish("peer_closed" if exc is None else "peer_reset")
@@ -238,6 +243,7 @@ class SmtpConnection(asyncio.Protocol):
         if self._handshake is not None:
             # Mid-handshake nothing can be said in the clear any more: record, then cut.
             self._handshake.cancel()
+            self._handshake = None
             self._record_only(outputs)
             self.abort(reason)
             return
@@ -402,43 +408,42 @@ class SmtpConnection(asyncio.Protocol):
     # ------------------------------------------------------------------ TLS
 
     def _start_tls(self) -> None:
-        self._handshake = self.server.loop.create_task(self._upgrade())
-
-    async def _upgrade(self) -> None:
         server = self.server
         assert server.ssl_context is not None  # the session offers STARTTLS only with a context
-        try:
-            transport = await server.loop.start_tls(
-                self.transport, self, server.ssl_context, server_side=True,
-                ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
-            )
-        except asyncio.CancelledError:
-            return  # a deadline ended the session mid-handshake (_time_out recorded it)
-        except Exception as exc:  # noqa: BLE001 (whatever the handshake raised, the session ends)
+        if self._holds:
+            self.transport.resume_reading()  # the handshake must be read, whatever held the commands
+        self._handshake = TlsLayer(self.transport, self, server.ssl_context, self._handshake_done)
+        self._handshake_deadline = server.loop.call_later(HANDSHAKE_TIMEOUT, self._handshake_too_slow)
+
+    def _handshake_too_slow(self) -> None:
+        self._handshake_deadline = None
+        layer = self._handshake
+        if layer is not None and not self._finished:
+            layer.cancel()
+            self._handshake = None
+            self._handshake_failed(TimeoutError(f"no TLS handshake within {HANDSHAKE_TIMEOUT:g} s"))
+            layer.abort()
+
+    def _handshake_done(self, layer: TlsLayer, exc: BaseException | None) -> None:
+        self._handshake = None
+        if self._handshake_deadline is not None:
+            self._handshake_deadline.cancel()
+            self._handshake_deadline = None
+        if exc is not None:
             if not self._finished:
                 self._handshake_failed(exc)
-            if not self.transport.is_closing():
-                self.transport.abort()
-            return
-        finally:
-            self._handshake = None
-        if transport is None:  # the peer went away during the handshake
-            if not self._finished:
-                self._handshake_failed(None)
             return
         if self._finished or self._closing_since is not None:
-            transport.abort()  # ended while the handshake ran: no TLS to record
+            layer.abort()  # ended while the handshake ran: no TLS to record
             return
-        self.transport = transport
-        holds, self._holds = self._holds, 0
-        if holds:
-            self._hold(holds)  # what paused the clear-text transport pauses the TLS one
-        ssl_object = transport.get_extra_info("ssl_object")
-        version = ssl_object.version() if ssl_object else None
-        cipher = ssl_object.cipher()[0] if ssl_object and ssl_object.cipher() else None
-        sni = server.take_sni(ssl_object) if ssl_object else None
-        self.last_active = server.loop.time()
-        self._apply(self.session.tls_started(version, cipher, sni))
+        self.transport = layer
+        if self._holds:
+            layer.pause_reading()  # what held the clear-text commands holds the encrypted ones
+        ssl_object = layer.ssl_object
+        cipher = ssl_object.cipher()
+        sni = self.server.take_sni(ssl_object)
+        self.last_active = self.server.loop.time()
+        self._apply(self.session.tls_started(ssl_object.version(), cipher[0] if cipher else None, sni))
 
     # ------------------------------------------------------------------ end
 

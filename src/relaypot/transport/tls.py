@@ -1,4 +1,5 @@
-"""The STARTTLS certificate: the user's own, or a self-signed one generated on first run."""
+"""STARTTLS as the persona's server offers it: its certificate (the user's own, or one made on
+first run as the real server's package makes it) and its TLS profile."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime
 import logging
 import os
 import ssl
+import warnings
 from pathlib import Path
 
 from cryptography import x509
@@ -14,33 +16,39 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from relaypot.errors import ConfigError
+from relaypot.personas.model import TlsProfile
+from relaypot.transport import openssl
 
 log = logging.getLogger(__name__)
 
 
 def ensure_certificate(data_dir: Path, hostname: str) -> tuple[Path, Path]:
-    """`tls/cert.pem` and `tls/key.pem` in the data dir, created once with a plausible subject."""
+    """`tls/cert.pem` and `tls/key.pem` in the data dir, created once as Debian's make-ssl-cert
+    makes the "snakeoil" certificate a fresh Postfix or Dovecot presents (ssl-cert 1.1.2's
+    ssleay.cnf through `openssl req -x509 -days 3650 -sha256`): CN and one DNS name, the host
+    name; basicConstraints CA:FALSE; a subject key identifier; valid from now for 3650 days."""
     directory = data_dir / "tls"
     cert, key = directory / "cert.pem", directory / "key.pem"
     if all(path.is_file() and not path.is_symlink() for path in (cert, key)):
         return cert, key  # a link in their place is not ours to follow: a new pair replaces it
     directory.mkdir(mode=0o750, parents=True, exist_ok=True)
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    # What an administrator's self-signed mail certificate looks like: CN is the host name.
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.UTC)
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
         .public_key(private.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_before(now)
         .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=False)
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(private.public_key()), critical=False)
         .sign(private, hashes.SHA256())
     )
-    _write_new(key, private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+    _write_new(key, private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption()), 0o600)
     _write_new(cert, certificate.public_bytes(serialization.Encoding.PEM), 0o640)
     log.info("generated a self-signed certificate for %s in %s", hostname, directory)
@@ -58,10 +66,35 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
         f.write(data)
 
 
-def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+_VERSIONS = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+             "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def server_context(cert: Path, key: Path, profile: TlsProfile | None = None) -> ssl.SSLContext:
+    """An OpenSSL server context that looks like the persona's server (its [tls] profile)."""
+    profile = profile or TlsProfile()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    # Old clients are what we want to see: accept what the platform's OpenSSL still allows.
-    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    try:
+        context.set_ciphers(f"{profile.ciphers}:@SECLEVEL={profile.security_level}")
+    except ssl.SSLError:
+        if not profile.substitute_ciphers:
+            raise ConfigError(f"the persona's server offered TLS only with {profile.ciphers!r}, and this OpenSSL "
+                              f"({ssl.OPENSSL_VERSION}) has none of those suites: offering others would give the "
+                              "persona away, so leave [tls] starttls = \"persona\"") from None
+        log.warning("STARTTLS is on, but this OpenSSL (%s) has none of the suites the persona's server offered "
+                    "(%s): offering %s instead, which a scanner can tell from the real server; leave [tls] "
+                    "starttls = \"persona\" to offer no TLS, as the real server did", ssl.OPENSSL_VERSION,
+                    profile.ciphers, profile.substitute_ciphers)
+        context.set_ciphers(f"{profile.substitute_ciphers}:@SECLEVEL={profile.security_level}")
+    with warnings.catch_warnings():  # TLS 1.0 is deprecated, and exactly what some real servers still offer
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = _VERSIONS[profile.min_version]
+        context.maximum_version = _VERSIONS[profile.max_version]
+    if not profile.server_preference:
+        context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
+    problem = openssl.tune(context, profile.dh_auto, profile.groups)
+    if problem:
+        log.warning("TLS will differ from the persona's server in its DH and key-exchange groups: %s", problem)
     try:
         context.load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as exc:

@@ -1,0 +1,69 @@
+"""The two OpenSSL settings Python's ssl module does not expose, and real servers use: automatic
+DH groups (`SSL_CTX_set_dh_auto`, as Postfix sets it) and the key-exchange group list
+(`SSL_CTX_set1_groups_list`). Set through libssl itself on the context's own SSL_CTX.
+
+CPython keeps the SSL_CTX pointer right after the object header of an SSLContext. That layout is
+no public API, so the pointer is trusted only after OpenSSL, asked for that SSL_CTX's options,
+answers exactly what the SSLContext says, before and after a change only that context could make.
+Otherwise nothing is set and the caller is told: a persona then shows OpenSSL's defaults there.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import ssl
+import sys
+
+SSL_CTRL_SET_GROUPS_LIST = 92
+SSL_CTRL_SET_DH_AUTO = 118
+
+
+def _libssl() -> ctypes.CDLL | None:
+    """The libssl the ssl module uses (already loaded in this process), or None."""
+    for name in (f"libssl.so.{ssl.OPENSSL_VERSION_INFO[0]}", ctypes.util.find_library("ssl")):
+        if not name:
+            continue
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        lib.SSL_CTX_get_options.restype = ctypes.c_uint64
+        lib.SSL_CTX_get_options.argtypes = [ctypes.c_void_p]
+        lib.SSL_CTX_ctrl.restype = ctypes.c_long
+        lib.SSL_CTX_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+        return lib
+    return None
+
+
+def _ssl_ctx(context: ssl.SSLContext, lib: ctypes.CDLL) -> int | None:
+    """The SSL_CTX behind `context`, once OpenSSL confirms it (see the module's notes)."""
+    if sys.implementation.name != "cpython" or ssl.OPENSSL_VERSION_INFO[0] < 3:
+        return None
+    pointer = ctypes.c_void_p.from_address(id(context) + sys.getsizeof(object())).value
+    if not pointer or pointer % 8:
+        return None
+    before = context.options
+    if lib.SSL_CTX_get_options(pointer) != before:
+        return None
+    context.options = before ^ ssl.OP_NO_TICKET  # a change only this context can make ...
+    seen = lib.SSL_CTX_get_options(pointer)
+    context.options = before
+    return pointer if seen == before ^ ssl.OP_NO_TICKET and lib.SSL_CTX_get_options(pointer) == before else None
+
+
+def tune(context: ssl.SSLContext, dh_auto: bool, groups: str) -> str:
+    """Set DH auto and the group list on `context`; returns "" or why it could not."""
+    if not dh_auto and not groups:
+        return ""
+    lib = _libssl()
+    pointer = _ssl_ctx(context, lib) if lib is not None else None
+    if lib is None or pointer is None:
+        return "this Python's ssl module keeps its OpenSSL context out of reach"
+    if dh_auto and lib.SSL_CTX_ctrl(pointer, SSL_CTRL_SET_DH_AUTO, 1, None) != 1:
+        return "OpenSSL refused automatic DH groups"
+    if groups:
+        names = ctypes.c_char_p(groups.encode("ascii"))
+        if lib.SSL_CTX_ctrl(pointer, SSL_CTRL_SET_GROUPS_LIST, 0, ctypes.cast(names, ctypes.c_void_p)) != 1:
+            return f"OpenSSL refused the group list {groups!r}"
+    return ""

@@ -1,0 +1,159 @@
+"""STARTTLS on a connection already open: OpenSSL over memory buffers, between the socket's
+transport and the SMTP connection, as asyncio's start_tls does, with one difference a scanner
+can see: when the handshake fails, OpenSSL's alert (handshake_failure, protocol_version, ...)
+is sent before the connection closes, as a real server's OpenSSL sends it. asyncio and uvloop
+drop it and close silently.
+
+The layer is the raw transport's protocol (it takes the client's bytes) and the connection's
+transport (it takes the replies): the connection keeps talking plain SMTP to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+READ_SIZE = 65536
+
+
+class TlsLayer(asyncio.Protocol):
+    def __init__(self, raw: Any, upper: asyncio.Protocol, context: ssl.SSLContext,
+                 handshake_done: Callable[[TlsLayer, BaseException | None], None]) -> None:
+        self._raw = raw
+        self._upper = upper
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self.ssl_object = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
+        self._done: Callable[[TlsLayer, BaseException | None], None] | None = handshake_done
+        self.handshaking = True
+        self._closing = False
+        raw.set_protocol(self)
+
+    # ------------------------------------------------------------------ from the client
+
+    def data_received(self, data: bytes) -> None:
+        self._incoming.write(data)
+        if self.handshaking:
+            try:
+                self.ssl_object.do_handshake()
+            except ssl.SSLWantReadError:
+                self._flush()
+                return
+            except (ssl.SSLError, OSError) as exc:
+                self._fail(exc)
+                return
+            self.handshaking = False
+            self._flush()
+            done, self._done = self._done, None
+            if done is not None:
+                done(self, None)
+            if self._closing:
+                return
+        self._read()
+
+    def _read(self) -> None:
+        chunks = []
+        ended = False
+        while True:
+            try:
+                chunk = self.ssl_object.read(READ_SIZE)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:  # the client's close_notify
+                ended = True
+                break
+            except (ssl.SSLError, OSError) as exc:
+                self._flush()  # OpenSSL's alert for a bad record
+                self._closing = True
+                self._raw.close()
+                self._upper.connection_lost(exc)
+                return
+            if not chunk:
+                break
+            chunks.append(chunk)
+        self._flush()  # reading may answer (TLS 1.3 key updates)
+        if chunks:
+            self._upper.data_received(b"".join(chunks))
+        if ended and not self._closing and not self._upper.eof_received():
+            self.close()
+
+    def _fail(self, exc: BaseException) -> None:
+        """The handshake failed: the alert OpenSSL wrote goes out, then the connection closes."""
+        self.handshaking = False
+        self._flush()
+        self._closing = True
+        self._raw.close()  # close, not abort: the alert in the write buffer is sent first
+        done, self._done = self._done, None
+        if done is not None:
+            done(self, exc)
+
+    def eof_received(self) -> bool | None:
+        if self.handshaking:
+            return False  # connection_lost follows: the client left during the handshake
+        return self._upper.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._upper.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._upper.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._upper.resume_writing()
+
+    # ------------------------------------------------------------------ from the connection
+
+    def write(self, data: bytes) -> None:
+        if self._closing or self.handshaking:
+            return
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[self.ssl_object.write(view):]
+        except (ssl.SSLError, OSError):
+            self.abort()
+            return
+        self._flush()
+
+    def close(self) -> None:
+        """close_notify, as a real server's SSL_shutdown sends it, then close."""
+        if self._closing:
+            return
+        self._closing = True
+        if not self.handshaking:
+            try:
+                self.ssl_object.unwrap()
+            except (ssl.SSLError, OSError):
+                pass
+            self._flush()
+        self._raw.close()
+
+    def abort(self) -> None:
+        self._closing = True
+        self._done = None
+        self._raw.abort()
+
+    def cancel(self) -> None:
+        """A deadline ended the session mid-handshake: no callback any more (the caller aborts)."""
+        self._done = None
+
+    def is_closing(self) -> bool:
+        return self._closing or self._raw.is_closing()
+
+    def pause_reading(self) -> None:
+        self._raw.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._raw.resume_reading()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "ssl_object":
+            return self.ssl_object
+        return self._raw.get_extra_info(name, default)
+
+    def _flush(self) -> None:
+        data = self._outgoing.read()
+        if data and not self._raw.is_closing():
+            self._raw.write(data)

@@ -1,0 +1,105 @@
+"""STARTTLS as the persona's server offers it, measured with real clients against what the real
+Postfix 3.7.11 answered on this machine (tests/reference/tls_probes.py, postfix-3.7.11-tls.json)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+import ssl
+import time
+
+import pytest
+
+from support import REFERENCE, read_reply, require
+
+
+def _recorder():
+    spec = importlib.util.spec_from_file_location("tls_probes", REFERENCE / "tls_probes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+POSTFIX_TLS = json.loads((REFERENCE / "postfix-3.7.11-tls.json").read_text())
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_the_postfix_persona_negotiates_tls_as_the_real_server(sensor_factory, loop):
+    """Each client offer (TLS 1.0 to 1.3, anonymous, DHE, RSA key exchange, CAMELLIA, ARIA, one
+    curve, a group the server lacks, a suite it lacks) gets the real server's protocol, suite and
+    temporary key, or its alert; the made certificate has the real (make-ssl-cert) one's shape."""
+    require("openssl")
+    sensor = sensor_factory(smtp__persona="postfix", loop=loop)
+    found = _recorder().record(sensor.host, sensor.port)
+    assert found["offers"] == POSTFIX_TLS["offers"]
+    assert found["certificate"] == POSTFIX_TLS["certificate"]
+    # Each refused offer is recorded as a failed handshake.
+    alerts = sum("alert" in offer for offer in POSTFIX_TLS["offers"].values())
+    deadline = time.monotonic() + 10
+    while sum(r.event.outcome == "failed" for r in sensor.records("smtp.tls")) < alerts:
+        assert time.monotonic() < deadline, "the failed handshakes were not all recorded"
+        time.sleep(0.05)
+
+
+def test_a_failed_handshake_gets_an_alert_not_a_silent_close(sensor_factory):
+    """The client offers a suite the server lacks: OpenSSL's handshake_failure alert (a record
+    of type 21) comes back before the close, as from a real server, and the session records it."""
+    sensor = sensor_factory(smtp__persona="postfix")
+    with socket.create_connection((sensor.host, sensor.port), timeout=10) as raw:
+        read_reply(raw)
+        raw.sendall(b"EHLO client.example.org\r\n")
+        read_reply(raw)
+        raw.sendall(b"STARTTLS\r\n")
+        assert read_reply(raw).startswith(b"220 ")
+        client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        client.check_hostname = False
+        client.verify_mode = ssl.CERT_NONE
+        client.maximum_version = ssl.TLSVersion.TLSv1_2
+        client.set_ciphers("NULL-SHA:@SECLEVEL=0")  # no server offers it
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = client.wrap_bio(incoming, outgoing)
+        with pytest.raises(ssl.SSLWantReadError):
+            tls.do_handshake()
+        raw.sendall(outgoing.read())
+        answer = b""
+        while chunk := raw.recv(4096):
+            answer += chunk
+    assert answer[:1] == b"\x15" and answer[5:7] == b"\x02\x28"  # alert, fatal, handshake_failure (40)
+    record = sensor.wait_for("smtp.tls", 1)[0]
+    assert record.event.outcome == "failed"
+    sensor.wait_for("session.closed", 1)
+
+
+def test_exchange_forced_to_starttls_speaks_tls_1_0_only_and_says_what_gives_it_away(sensor_factory, caplog):
+    """Windows 2000 spoke TLS 1.0 with RC4, 3DES and DES, which this OpenSSL lacks: with STARTTLS
+    forced on, exchange2000 stays at TLS 1.0 in its own order, with the nearest suites it has, and
+    warns; a TLS 1.2-only client is answered in TLS 1.0 and gives up."""
+    require("openssl")
+    sensor = sensor_factory(smtp__persona="exchange2000", tls__starttls="yes")
+    offers = _recorder()
+    # (s_client names the suite's own version, SSLv3, for a TLS 1.0 session.)
+    assert offers.probe(sensor.host, sensor.port, ["-tls1", "-cipher", "ALL:@SECLEVEL=0"]) == {
+        "protocol": "SSLv3", "cipher": "AES128-SHA", "temp_key": None}
+    # The server answers TLS 1.0 to a TLS 1.2-only client, which gives up.
+    assert offers.probe(sensor.host, sensor.port, ["-tls1_2"]) == {"failed": "unsupported protocol"}
+    assert "offering AES128-SHA:AES256-SHA instead" in caplog.text
+
+
+def test_a_profile_this_openssl_cannot_serve_is_refused_without_a_substitute(tmp_path):
+    from relaypot.errors import ConfigError
+    from relaypot.personas.model import TlsProfile
+    from relaypot.transport.tls import ensure_certificate, server_context
+
+    cert, key = ensure_certificate(tmp_path, "mail.example.com")
+    with pytest.raises(ConfigError, match="leave \\[tls\\] starttls"):
+        server_context(cert, key, TlsProfile(ciphers="RC4-MD5", security_level=0))
+
+
+def test_dh_auto_and_groups_reach_openssl_or_say_why_not():
+    from relaypot.transport import openssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    assert openssl.tune(context, True, "X25519:P-256") == ""
+    assert "refused the group list" in openssl.tune(context, False, "no-such-group")
+    assert openssl.tune(context, False, "") == ""
