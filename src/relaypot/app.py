@@ -26,6 +26,7 @@ from relaypot.judgements.classify import public_name_problem
 from relaypot.personas import model
 from relaypot.pipeline import EventBus, utc_timestamp
 from relaypot.protocol.listener import ListenerContext, SessionLimits
+from relaypot.protocol.logins import LoginPolicy
 from relaypot.protocol.outputs import StoredMessage
 from relaypot.protocol.rehearsal import rehearse
 from relaypot.sinks.base import Sink
@@ -124,6 +125,7 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
         tls_available=tls_available,
         domains=tuple(settings.smtp.domains),
         users=tuple(settings.smtp.local_users),
+        logins=LoginPolicy(tuple(settings.deception.accept_logins), settings.deception.accept_attempt),
         clock=time.time,
         rng=random.Random(os.urandom(16)),
     )

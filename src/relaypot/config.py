@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from relaypot.errors import ConfigError
+from relaypot.protocol.logins import parse_rule
 
 KIB, MIB, GIB = 1024, 1024**2, 1024**3
 
@@ -106,6 +107,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("enrich", "asn_db", "str", "", "a MaxMind-format ASN database (default: DATA_DIR/geo/*asn*.mmdb)"),
     Option("enrich", "p0f_socket", "str", "", "p0f's API socket (p0f -s PATH), for passive OS fingerprints"),
     Option("enrich", "p0f_delay", "float", 0.5, "seconds after a connection before p0f is asked about it"),
+    Option("deception", "accept_logins", "list", [],
+           "logins that succeed, USER:PASSWORD with * and ? globs, first match wins, ! in front refuses "
+           "(e.g. !root:*, admin:*, info:123456); none by default"),
+    Option("deception", "accept_attempt", "int", 0,
+           "accept a source's Nth failed login, whatever it was, and that account from then on (0: never)"),
     Option("run", "user", "str", "", "after binding, drop root privileges to this user"),
     Option("run", "quiet", "bool", False, "no line per finished session on the terminal"),
     Option("run", "log_level", "choice", "info", "diagnostics on stderr", ("debug", "info", "warning", "error")),
@@ -191,6 +197,12 @@ class EnrichSettings:
 
 
 @dataclass(frozen=True)
+class DeceptionSettings:
+    accept_logins: list[str]
+    accept_attempt: int
+
+
+@dataclass(frozen=True)
 class RunSettings:
     user: str
     quiet: bool
@@ -200,7 +212,7 @@ class RunSettings:
 # One dataclass per table of OPTIONS; tests/test_config.py checks that fields and options agree.
 SECTIONS: dict[str, type] = {
     "sensor": SensorSettings, "smtp": SmtpSettings, "tls": TlsSettings, "limits": LimitsSettings,
-    "store": StoreSettings, "enrich": EnrichSettings, "run": RunSettings,
+    "store": StoreSettings, "enrich": EnrichSettings, "deception": DeceptionSettings, "run": RunSettings,
 }
 
 
@@ -214,6 +226,7 @@ class Settings:
     limits: LimitsSettings
     store: StoreSettings
     enrich: EnrichSettings
+    deception: DeceptionSettings
     run: RunSettings
     sources: dict[tuple[str, str], str]
     warnings: list[str]  # what the configuration's reader should be told
@@ -409,6 +422,13 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
     for domain in values[("smtp", "domains")]:
         if not _HOSTNAME.match(domain):
             raise fail("smtp", "domains", f"{domain!r} is not a domain name")
+    for rule in values[("deception", "accept_logins")]:
+        try:
+            parse_rule(rule)
+        except ValueError as exc:
+            raise fail("deception", "accept_logins", str(exc)) from None
+    if values[("deception", "accept_attempt")] < 0:
+        raise fail("deception", "accept_attempt", "must be 0 (never) or more")
     for user in values[("smtp", "local_users")]:
         if not user or not user.isprintable() or any(ch in user for ch in ' @<>"'):
             raise fail("smtp", "local_users", f"{user!r} is not a local user name")

@@ -13,6 +13,7 @@ import pytest
 from relaypot.errors import PersonaError
 from relaypot.personas import model
 from relaypot.protocol.listener import ListenerContext
+from relaypot.protocol.logins import LoginPolicy
 from relaypot.protocol.session import Session
 from relaypot.protocol.transcript import render, scripted
 from relaypot.protocol.vocabulary import VERBS
@@ -22,11 +23,11 @@ SESSION_SOURCE = Path(model.__file__).parents[1] / "protocol" / "session.py"
 
 
 def play(persona: model.Persona, conversation: dict, client: Callable[[str], bytes] = unesc,
-         relay: str = "open") -> Driver:
+         relay: str = "open", logins: LoginPolicy | None = None) -> Driver:
     """Send the reference conversation's client bytes (each entry through `client`) through a
     sans-IO session, as the reference's listener on 127.0.0.1:2600; the Driver holds the replies."""
     context = ListenerContext(persona, "mail.example.com", "mail.example.com", tls_available=True,
-                              clock=lambda: 1.0, rng=random.Random(0))
+                              clock=lambda: 1.0, rng=random.Random(0), logins=logins or LoginPolicy())
     driver = Driver(Session(context, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600", relay=relay))
     for direction, text in conversation["exchange"]:
         if direction == "C":
@@ -330,3 +331,31 @@ def test_operator_domains_and_users_are_local_too():
         b"550 5.1.1 <sales@example.org>: Recipient address rejected: User unknown in local recipient table\r\n",
         b"250 2.1.5 Ok\r\n", b"454 4.7.1 <root@[192.0.2.9]>: Relay access denied\r\n",
     ]
+
+
+POSTFIX_AUTH = json.loads((REFERENCE / "postfix-3.7.11-auth.json").read_text())
+
+
+@pytest.mark.parametrize("relay", ["auth", "open"])
+@pytest.mark.parametrize("conversation", POSTFIX_AUTH, ids=[c["name"] for c in POSTFIX_AUTH])
+def test_postfix_persona_authenticates_as_the_real_server_does(conversation, relay):
+    """Captured from the real Postfix 3.7.11 with Dovecot SASL (tests/reference/probes.py auth,
+    the account user:secret): AUTH inside a transaction and after a login are 503s, bad base64
+    is "initial" or "continued" as it came, a login [deception] accepts gets 235 at once and may
+    relay, every failure comes two seconds late. Bytes, and which replies were slow."""
+    driver = play(model.load("postfix"), conversation, relay=relay, logins=LoginPolicy(("user:secret",)))
+    assert normalize(driver.wire) == expected_from_reference(conversation, "closed")
+    assert [reply.delay >= 0.9 for reply in driver.replies] == _real_delays(conversation)
+
+
+def test_a_closed_listener_does_not_relay_even_after_a_login():
+    conversation = next(c for c in POSTFIX_AUTH if c["name"] == "auth_then_relay")
+    driver = play(model.load("postfix"), conversation, relay="closed", logins=LoginPolicy(("user:secret",)))
+    assert driver.replies[-2].data == b"454 4.7.1 <victim@example.net>: Relay access denied\r\n"
+
+
+def test_without_accepted_logins_every_login_fails_as_before():
+    conversation = next(c for c in POSTFIX_AUTH if c["name"] == "auth_success")
+    driver = play(model.load("postfix"), conversation)
+    assert driver.replies[-2].data == b"535 5.7.8 Error: authentication failed: (reason unavailable)\r\n"
+    assert [e.outcome for e in driver.of("smtp.auth")] == ["rejected"]

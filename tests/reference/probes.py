@@ -13,6 +13,7 @@ Postfix 3.7.11 of ../shared/reference-transcripts/configs/postfix-3.7.11 (the pl
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from pathlib import Path
@@ -194,8 +195,45 @@ def recipients() -> list[tuple[str, str, list]]:
     return probes
 
 
+def auth() -> list[tuple[str, str, list]]:
+    """SASL where sequence and encoding go wrong, and where they go right (the plain listener has
+    no SASL: record against the Dovecot one, 127.0.0.1:2601, user "user", password "secret")."""
+    ehlo = ("send", b"EHLO client.example.org\r\n", 1)
+    quit_ = ("send", b"QUIT\r\n", 1)
+    mail = ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1)
+    good = base64.b64encode(b"\0user\0secret")
+    wrong = base64.b64encode(b"\0user\0wrong")
+
+    def steps(*lines: bytes) -> list:
+        return [("read", 1), ehlo, *[("send", line + b"\r\n", 1) for line in lines], quit_]
+
+    return [
+        ("auth_in_transaction", "AUTH after MAIL",
+         [("read", 1), ehlo, mail, ("send", b"AUTH PLAIN " + wrong + b"\r\n", 1), quit_]),
+        ("auth_plain_bad_initial", "AUTH PLAIN with an initial response that is no base64",
+         steps(b"AUTH PLAIN !!!")),
+        ("auth_login_bad_continued", "AUTH LOGIN, then a username that is no base64", steps(b"AUTH LOGIN", b"!!!")),
+        ("auth_plain_bad_continued", "AUTH PLAIN, then a response that is no base64", steps(b"AUTH PLAIN", b"!!!")),
+        ("auth_plain_empty_initial", "AUTH PLAIN = (an empty initial response)", steps(b"AUTH PLAIN =")),
+        ("auth_cancel", "AUTH LOGIN, then * (cancel)", steps(b"AUTH LOGIN", b"*")),
+        ("auth_login_initial", "AUTH LOGIN with the username on the same line",
+         steps(b"AUTH LOGIN " + base64.b64encode(b"user"), base64.b64encode(b"wrong"))),
+        ("auth_plain_no_nul", "AUTH PLAIN whose response has no NULs",
+         steps(b"AUTH PLAIN " + base64.b64encode(b"user"))),
+        ("auth_after_helo", "HELO, then AUTH",
+         [("read", 1), HELO, ("send", b"AUTH PLAIN " + wrong + b"\r\n", 1), quit_]),
+        ("auth_lowercase_mechanism", "auth plain with a lower-case mechanism", steps(b"auth plain " + wrong)),
+        ("auth_success", "AUTH PLAIN with the right password", steps(b"AUTH PLAIN " + good)),
+        ("auth_twice", "AUTH again after a success", steps(b"AUTH PLAIN " + good, b"AUTH PLAIN " + good)),
+        ("auth_then_relay", "a login, then mail to a relay recipient",
+         steps(b"AUTH PLAIN " + good, b"MAIL FROM:<a@client.example.org>", b"RCPT TO:<victim@example.net>")),
+        ("auth_login_success", "AUTH LOGIN with the right password",
+         steps(b"AUTH LOGIN", base64.b64encode(b"user"), base64.b64encode(b"secret"))),
+    ]
+
+
 GROUPS = {"limits": limits, "errors": errors, "lines": lines, "sequence": sequence, "params": params,
-          "recipients": recipients}
+          "recipients": recipients, "auth": auth}
 
 
 def connections(host: str, port: int, count: int = 52) -> list[dict]:

@@ -127,3 +127,26 @@ def test_nmap_finds_an_open_relay_where_the_listener_is_open(sensor_factory):
                   "--script-args", "smtp-enum-users.methods={VRFY}", sensor.host], timeout=180)
     assert "Server is an open relay (16/16 tests)" in result.stdout, result.stdout
     assert "Couldn't find any accounts" in result.stdout
+
+
+def test_swaks_logs_in_with_an_accepted_login_and_relays_where_the_policy_allows(sensor_factory):
+    """[deception] accept_logins user:secret on a postfix listener with relay policy auth: swaks's
+    wrong password gets Postfix's 535 and its relay recipient the 454; the right one gets 235 and
+    its relay is taken, recorded, never sent; the store keeps both logins with their outcomes."""
+    swaks = require("swaks")
+    sensor = sensor_factory(smtp__persona="postfix", smtp__relay="auth", deception__accept_logins=["user:secret"])
+    common = [swaks, "--server", f"{sensor.host}:{sensor.port}", "--from", "spam@bulk.example",
+              "--to", "victim@example.net", "--auth", "PLAIN", "--auth-user", "user", "--auth-optional",
+              "--header", "Subject: through a stolen account"]
+    refused = run([*common, "--auth-password", "wrong"])
+    assert "535 5.7.8 Error: authentication failed" in refused.stdout
+    assert "454 4.7.1 <victim@example.net>: Relay access denied" in refused.stdout
+    taken = run([*common, "--auth-password", "secret"])
+    assert "235 2.7.0 Authentication successful" in taken.stdout
+    assert "250 2.0.0 Ok: queued as" in taken.stdout, taken.stdout
+    message = sensor.wait_for("smtp.message")[0].event
+    assert message.subject == "through a stolen account" and message.rcpt_to == ("victim@example.net",)
+    sensor.wait_for("session.closed", 2)
+    sensor.stop()
+    assert fetch(sensor.store_url, "SELECT username, password, outcome FROM credentials ORDER BY ts, seq") == [
+        ("user", "wrong", "rejected"), ("user", "secret", "accepted")]

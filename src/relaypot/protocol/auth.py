@@ -1,7 +1,8 @@
 """AUTH exchanges (RFC 4954): capture what the client sends for PLAIN, LOGIN, CRAM-MD5, NTLM, GSSAPI.
 
-Nothing here ever succeeds: every exchange ends in the persona's 535 (or its abort and syntax
-replies). Credentials are kept exactly as sent, decoded, never case-folded.
+Every exchange that gets as far as credentials ends "rejected" here, with the persona's 535; the
+session may then accept it instead ([deception] accept_logins, protocol/logins.py). Credentials
+are kept exactly as sent, decoded, never case-folded.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class AuthExchange:
     username: str | None = None
     challenge: bytes = b""
     stage: int = 0
+    digest: tuple[bytes, bytes] | None = None  # CRAM-MD5: (challenge, the client's hex HMAC)
 
     def start(self, initial: bytes | None) -> AuthStep:
         if initial is not None:
@@ -73,7 +75,7 @@ class AuthExchange:
                 "GSSAPI": "auth.empty_prompt",
             }[mech]
             return AuthStep(prompt)
-        return self._response(initial)
+        return self._response(initial, initial=True)
 
     def respond(self, line: bytes) -> AuthStep:
         """A continuation line, CRLF already removed."""
@@ -87,11 +89,12 @@ class AuthExchange:
         """The client went away mid-exchange: keep what it had sent."""
         return self._event("abandoned", 0)
 
-    def _response(self, line: bytes) -> AuthStep:
+    def _response(self, line: bytes, initial: bool = False) -> AuthStep:
         try:
             data = b64decode(line)
         except (binascii.Error, ValueError):
-            return self._end("malformed", "auth.bad_base64")
+            # Postfix says which: "... in initial response" or "... in continued response".
+            return self._end("malformed", "auth.bad_base64" if initial else "auth.bad_base64_continued")
         mech = self.mechanism
         if mech == "PLAIN":
             return self._plain(data)
@@ -106,7 +109,9 @@ class AuthExchange:
                 return AuthStep("auth.password_prompt")
             return self._end("rejected", "auth.failed", password=decode(data))
         if mech == "CRAM-MD5":
-            self.username = decode(data).rpartition(" ")[0]
+            user, _, digest = data.rpartition(b" ")
+            self.username = decode(user)
+            self.digest = (self.challenge, digest)
             # hashcat -m 10200 input: $cram_md5$<base64 challenge>$<base64 response>
             response = f"$cram_md5${base64.b64encode(self.challenge).decode()}${base64.b64encode(data).decode()}"
             return self._end("rejected", "auth.failed", response=response)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from relaypot.personas.model import Persona, ReplyTemplate, static_template
+from relaypot.protocol.logins import LoginPolicy
 from relaypot.protocol.recipients import RecipientTable, local_domains
 from relaypot.protocol.states import refusal_table
 
@@ -86,6 +87,7 @@ class ListenerContext:
     rng: random.Random = field(default_factory=random.Random)
     domains: tuple[str, ...] = ()  # [smtp] domains: local beside the persona's own
     users: tuple[str, ...] = ()  # [smtp] local_users: exist beside the persona's own
+    logins: LoginPolicy = field(default_factory=LoginPolicy)  # which logins succeed ([deception])
     recipients: RecipientTable = field(init=False)
     queue_ids: QueueIds = field(init=False)  # drawn from rng
     memory: MessageMemory = field(init=False)  # what this listener's sessions' messages may hold

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from relaypot.events import (
+    Auth,
     Command,
     Event,
     Helo,
@@ -112,7 +113,7 @@ class Session:
         self.server_port = server_port
         self.listener = listener
         self.relay = relay  # the listener's relay policy (recipients.RELAY_POLICIES)
-        self.authenticated = False  # no AUTH succeeds yet: relay "auth" refuses as "closed" does
+        self.authenticated = False  # a login [deception] accepted: relay policy "auth" then relays
         self.state = CONNECTED
         self.mode = COMMAND
         self.tls_active = tls_active
@@ -782,6 +783,10 @@ class Session:
         mechanism = mechanism.upper()
         if not mechanism:
             return self._send_key(out, "auth.missing_mechanism")
+        if self.authenticated and "auth.already_authenticated" in self.replies:
+            return self._send_key(out, "auth.already_authenticated")
+        if self.state in (MAIL, RCPT) and "auth.in_transaction" in self.replies:
+            return self._send_key(out, "auth.in_transaction")
         initial = initial_text.strip().encode("utf-8", "surrogateescape") if initial_text.strip() else None
         if mechanism not in self.persona.auth_mechanisms:
             event = capture_unsupported(mechanism, initial)
@@ -807,20 +812,39 @@ class Session:
         self._auth_step(self._auth.respond(line.rstrip(b"\r\n").strip(b" ")), out)
 
     def _auth_step(self, step: AuthStep, out: list[Output], first: bool = False) -> int:
-        delay = self.behaviour.auth_failure_delay if step.reply_key == "auth.failed" else 0.0
-        code = self._send_key(out, step.reply_key, delay=delay, **(step.values or {}))
+        key = step.reply_key
+        event = step.event
+        if event is not None and event.outcome == "rejected" and self._login_accepted(event):
+            key = "auth.ok"
+            event = replace(event, outcome="accepted")
+            self.authenticated = True
+        elif key not in self.replies:
+            key = "auth.bad_base64"  # a persona with one text for bad base64, initial or continued
+        delay = self.behaviour.auth_failure_delay if key == "auth.failed" else 0.0
+        code = self._send_key(out, key, delay=delay, **(step.values or {}))
         if not first:  # the AUTH command's own reply is in its smtp.command event
             self._auth_replies.append(self._last_reply)
         if step.done:
-            assert step.event is not None  # the last step carries the exchange's record
+            assert event is not None  # the last step carries the exchange's record
             self._auth = None
             self.mode = COMMAND if self.mode != CLOSED else CLOSED
-            out.append(replace(step.event, reply_code=code, replies=tuple(self._auth_replies)))
+            out.append(replace(event, reply_code=code, replies=tuple(self._auth_replies)))
             if not first:  # an exchange's last reply counts as the AUTH command's (Postfix)
                 self._account(out, "", code)
         else:
             self.mode = AUTH
         return code
+
+    def _login_accepted(self, event: Auth) -> bool:
+        """Does [deception] let this login in? Only one that proved a password: PLAIN and LOGIN
+        send it, CRAM-MD5 its HMAC; NTLM and GSSAPI never get in."""
+        logins = self.context.logins
+        if not logins.enabled or event.username is None or self._auth is None:
+            return False
+        digest = self._auth.digest
+        if event.password is None and digest is None:
+            return False
+        return logins.decide(self.client_ip, event.username, event.password, digest)
 
     # ------------------------------------------------------------------ helpers
 

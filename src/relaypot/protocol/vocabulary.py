@@ -61,9 +61,10 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
     _verb("TURN", "_turn", "turn.refused"),
     _verb("ATRN", "_atrn", "atrn.refused"),
     _verb("STARTTLS", "_starttls", "starttls.ready starttls.unavailable starttls.already_active starttls.syntax"),
-    _verb("AUTH", "_auth_command", "auth.failed auth.aborted auth.bad_base64 auth.unknown_mechanism "
+    _verb("AUTH", "_auth_command", "auth.ok auth.failed auth.aborted auth.bad_base64 auth.unknown_mechanism "
           "auth.missing_mechanism auth.not_available auth.username_prompt auth.password_prompt auth.plain_prompt",
-          {CONNECTED: "auth.not_available"}),
+          {CONNECTED: "auth.not_available"},
+          optional="auth.bad_base64_continued auth.already_authenticated auth.in_transaction"),
     _verb("XEXCH50", "_xexch50", "xexch50.ready xexch50.ok xexch50.syntax"),
     _verb("X-LINK2STATE", "_x_link2state", "x-link2state.refused"),
     _verb("XCLIENT", "_xclient", "xclient.refused"),

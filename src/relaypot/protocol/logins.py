@@ -1,0 +1,104 @@
+"""Which logins the honeypot lets in ([deception] accept_logins, accept_attempt), as Cowrie's
+userdb does for SSH: a login an attacker believes in shows what the account was wanted for.
+
+Rules are `USER:PASSWORD`, each side a glob (`*` any run, `?` one character), tried in order;
+the first that matches decides; a rule starting with `!` refuses (`!root:*` before `*:*` keeps
+root out). With accept_attempt N, a source's Nth failed login is accepted whatever it was (a
+rule that refuses still refuses), and from then on that source's account is that user with that
+password, as a real account's would be. Nothing here is I/O: a session asks, the listener keeps
+the counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import OrderedDict
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+MAX_SOURCES = 65536  # sources whose attempts are counted; the oldest are forgotten first
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    accept: bool
+    user: str
+    password: str
+
+    def matches(self, user: str, password: str | None) -> bool:
+        """`password` None: the client proved a password without sending it (CRAM-MD5, where
+        `matches_digest` decides); only a rule taking any password can match then."""
+        if not fnmatchcase(user, self.user):
+            return False
+        if password is None:
+            return self.password == "*"
+        return fnmatchcase(password, self.password)
+
+
+def parse_rule(text: str) -> Rule:
+    """`admin:*`, `info:123456`, `!root:*`; ValueError names what is wrong."""
+    accept = not text.startswith("!")
+    body = text if accept else text[1:]
+    user, sep, password = body.partition(":")
+    if not sep or not user:
+        raise ValueError(f"{text!r} is not USER:PASSWORD (globs allowed, ! in front refuses)")
+    return Rule(accept, user, password)
+
+
+class LoginPolicy:
+    def __init__(self, rules: tuple[str, ...] = (), accept_attempt: int = 0) -> None:
+        self.rules = tuple(parse_rule(rule) for rule in rules)
+        self.accept_attempt = accept_attempt
+        self._attempts: OrderedDict[str, int] = OrderedDict()
+        self._granted: dict[str, tuple[str, str | None]] = {}  # source → the account it was given
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.rules) or self.accept_attempt > 0
+
+    def decide(self, source: str, user: str, password: str | None,
+               digest: tuple[bytes, bytes] | None = None) -> bool:
+        """Is this login accepted? `digest` (challenge, HMAC-MD5 response) stands in for the
+        password of a CRAM-MD5 login. Every call with a user counts as one attempt."""
+        if not self.enabled:
+            return False
+        for rule in self.rules:
+            if rule.matches(user, password) or (digest is not None and _digest_matches(rule, user, *digest)):
+                if rule.accept:
+                    return True
+                return False  # refused by rule, whatever the count says
+        granted = self._granted.get(source)
+        if granted is not None:
+            granted_user, granted_password = granted
+            if granted_user != user:
+                return False
+            if password is not None:
+                return granted_password == password
+            if digest is not None and granted_password is not None:
+                return _hmac_ok(granted_password, *digest)
+            return granted_password is None  # granted to a CRAM-MD5 login: the same user again
+        if not self.accept_attempt:
+            return False
+        count = self._attempts.pop(source, 0) + 1
+        if count >= self.accept_attempt:
+            if len(self._granted) >= MAX_SOURCES:
+                self._granted.pop(next(iter(self._granted)))
+            self._granted[source] = (user, password)
+            return True
+        self._attempts[source] = count
+        if len(self._attempts) > MAX_SOURCES:
+            self._attempts.popitem(last=False)
+        return False
+
+
+def _digest_matches(rule: Rule, user: str, challenge: bytes, response: bytes) -> bool:
+    """CRAM-MD5 (RFC 2195): a rule with one concrete password is checked by computing the HMAC."""
+    if not fnmatchcase(user, rule.user) or any(ch in rule.password for ch in "*?["):
+        return False
+    return _hmac_ok(rule.password, challenge, response)
+
+
+def _hmac_ok(password: str, challenge: bytes, response: bytes) -> bool:
+    expected = hmac.new(password.encode("utf-8", "surrogateescape"), challenge, hashlib.md5).hexdigest()
+    return hmac.compare_digest(expected.encode(), response)
