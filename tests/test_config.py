@@ -84,3 +84,9 @@ def test_a_local_user_must_be_a_plain_name(user, tmp_path):
     path.write_text(f"[smtp]\nlocal_users = [{user!r}]\n".replace("'", '"'))
     with pytest.raises(config.ConfigError, match="local_users"):
         config.load(str(path), environ={})
+
+
+def test_the_time_zone_must_be_one_this_machine_knows():
+    assert config.load(environ={"RELAYPOT_SMTP_TIMEZONE": "Europe/Berlin"}).smtp.timezone == "Europe/Berlin"
+    with pytest.raises(config.ConfigError, match="no time zone this machine knows"):
+        config.load(environ={"RELAYPOT_SMTP_TIMEZONE": "Mars/Olympus"})

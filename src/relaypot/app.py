@@ -11,6 +11,7 @@ import random
 import signal
 import socket
 import time
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,7 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
         domains=tuple(settings.smtp.domains),
         users=tuple(settings.smtp.local_users),
         logins=LoginPolicy(tuple(settings.deception.accept_logins), settings.deception.accept_attempt),
+        zone=zoneinfo.ZoneInfo(settings.smtp.timezone) if settings.smtp.timezone else None,
         clock=time.time,
         rng=random.Random(os.urandom(16)),
     )

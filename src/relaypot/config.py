@@ -12,6 +12,7 @@ import ipaddress
 import os
 import re
 import tomllib
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("smtp", "domains", "list", [],
            "mail domains that count as ours, beside the host name and its parent domain (the persona delivers "
            "for them: their unknown users are refused, and mail to them is no relay)"),
+    Option("smtp", "timezone", "str", "",
+           "the time zone of dates in replies (exchange2000's banner), as an IANA name such as Europe/Berlin "
+           "(default: the host's)"),
     Option("smtp", "relay", "choice", "open",
            "what a listener does with mail it would relay: open (accept it, as the relay scanners hope; nothing "
            "is sent), closed (refuse it in the persona's words), auth (accept it after a login only)",
@@ -62,7 +66,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("tls", "certificate", "str", "", "PEM certificate (default: self-signed, made on first run)"),
     Option("tls", "key", "str", "", "PEM private key for the certificate"),
     Option("limits", "max_line_length", "int", 4096, "bytes in a command line (RFC 5321 §4.5.3.1.4)"),
-    Option("limits", "max_message_size", "bytes", 25 * MIB, "bytes in one message; larger ones get 552"),
+    Option("limits", "max_message_size", "bytes", 25 * MIB,
+           "bytes kept of one message; a larger one gets the persona's 552, or, where the persona's server had "
+           "no limit (exchange2000), is taken and stored cut at this size"),
     Option("limits", "max_message_memory", "bytes", 128 * MIB,
            "memory all unfinished messages together may hold; past it, the persona's 452"),
     Option("limits", "max_recipients", "int", 1000, "RCPT TO per message"),
@@ -72,7 +78,9 @@ OPTIONS: tuple[Option, ...] = (
            "unknown or malformed commands per session (the persona's own error limit usually comes first)"),
     Option("limits", "idle_timeout", "float", 300.0,
            "seconds a client may take to complete a line (silent or dripping bytes) before it is cut off"),
-    Option("limits", "max_session_time", "float", 1800.0, "seconds a session may last in all"),
+    Option("limits", "max_session_time", "float", 14400.0,
+           "seconds a session may last in all (neither real server has such a cap: large, and ended with the "
+           "persona's own timeout reply)"),
     Option("limits", "max_connections", "int", 1024, "concurrent connections overall"),
     Option("limits", "max_connections_per_ip", "int", 0,
            "concurrent connections from one address (0: the persona's own limit, or 256 where it has none)"),
@@ -139,6 +147,7 @@ class SmtpSettings:
     persona: str
     hostname: str
     domains: list[str]
+    timezone: str
     relay: str
     local_users: list[str]
 
@@ -422,6 +431,13 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
     for domain in values[("smtp", "domains")]:
         if not _HOSTNAME.match(domain):
             raise fail("smtp", "domains", f"{domain!r} is not a domain name")
+    zone = values[("smtp", "timezone")]
+    if zone:
+        try:
+            zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise fail("smtp", "timezone",
+                       f"{zone!r} is no time zone this machine knows (e.g. Europe/Berlin)") from None
     for rule in values[("deception", "accept_logins")]:
         try:
             parse_rule(rule)

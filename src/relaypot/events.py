@@ -224,7 +224,8 @@ VIOLATIONS = {
     "bad_sequence": "a command out of order (RCPT before MAIL, DATA before RCPT, ...)",
     "binary": "a command line with NUL, control bytes or invalid UTF-8",
     "starttls_injection": "bytes pipelined after STARTTLS, before the TLS handshake (CVE-2011-0411 probes)",
-    "limit_message_size": "a message larger than the size limit",
+    "limit_message_size": "a message larger than the size limit: refused, or, where the persona's server had "
+                          "no limit, taken and stored cut at it (the detail says which)",
     "limit_recipients": "more recipients than the per-message limit",
     "limit_commands": "more commands than the per-session limit",
     "limit_errors": "more unknown or rejected commands than the error budget",

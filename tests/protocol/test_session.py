@@ -36,6 +36,21 @@ def test_exchange_greeting_has_two_spaces_and_the_iis_date():
     assert opened.persona == "exchange2000" and opened.banner.startswith("220 bps-pc9")
 
 
+def test_the_banner_date_is_in_the_servers_own_time_zone():
+    """A Windows server writes its local time: Berlin in January is +0100, New York -0500, and the
+    host's zone (None) is whatever this machine says, not always +0000."""
+    import zoneinfo
+    from datetime import datetime
+
+    from relaypot.protocol.listener import format_date
+
+    when = 1231702320.0  # Sun, 11 Jan 2009 19:32:00 UTC
+    assert format_date(when, "rfc2822-nopad", zoneinfo.ZoneInfo("Europe/Berlin")) == "Sun, 11 Jan 2009 20:32:00 +0100"
+    assert format_date(when, "rfc2822-nopad", zoneinfo.ZoneInfo("America/New_York")).endswith("14:32:00 -0500")
+    local = datetime.fromtimestamp(when).astimezone().strftime("%z")
+    assert format_date(when, "rfc2822", None).endswith(local)
+
+
 def test_spam_run_is_accepted_and_recorded_in_order():
     """A whole spam transaction gets the persona's replies and one event of each kind, in order."""
     d = Driver(make_session()).feed(SPAM)
@@ -217,6 +232,35 @@ def test_message_over_the_size_limit_gets_552_and_memory_stays_bounded():
     assert d.replies[-2].data == b"552 5.3.4 Error: message file too big\r\n"  # Postfix's own (captured)
     assert d.replies[-1].code == 250 and not d.delivered
     assert any(v.violation == "limit_message_size" for v in d.of("smtp.violation"))
+
+
+def test_exchange_takes_a_message_past_the_bound_as_a_server_without_limit_and_keeps_its_start():
+    """Exchange 2000 advertises SIZE with no number and refuses nothing for size: the persona
+    answers 250 past max_message_size too, stores the first max_message_size bytes, and records
+    that it cut; the session's memory stays bounded meanwhile."""
+    session = make_session("exchange2000", max_message_size=2000)
+    d = Driver(session).feed(b"EHLO a.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@mail.example.com>\r\n"
+                             b"DATA\r\nSubject: big\r\n\r\n")
+    for n in range(100):
+        d.feed(b"..%03d" % n + b"x" * 994 + b"\r\n")
+        assert len(session._framer.buf) < 4000
+    d.feed(b".\r\nNOOP\r\n")
+    assert d.replies[-2].code == 250 and b"Queued mail for delivery" in d.replies[-2].data
+    assert len(d.delivered) == 1
+    body = d.delivered[0].body
+    assert len(body) <= 2000 and body.startswith(b"Subject: big\r\n\r\n.000x")  # cut, and unstuffed
+    [violation] = [v for v in d.of("smtp.violation") if v.violation == "limit_message_size"]
+    assert violation.detail.startswith("100116 bytes taken, the first 2000 kept")  # 16 + 100 lines of 1001
+
+
+def test_exchange_takes_bdat_chunks_past_the_bound_too():
+    session = make_session("exchange2000", max_message_size=1000)
+    d = Driver(session).feed(b"EHLO a.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@mail.example.com>\r\n")
+    d.feed(b"BDAT 800\r\n" + b"a" * 800 + b"BDAT 800 LAST\r\n" + b"b" * 800 + b"NOOP\r\n")
+    assert d.replies[-2].code == 250 and d.replies[-1].code == 250
+    assert d.delivered[0].body == b"a" * 800 + b"b" * 200
+    assert [v.detail for v in d.of("smtp.violation") if v.violation == "limit_message_size"] == [
+        "1600 bytes taken, the first 1000 kept (the persona's server has no size limit)"]
 
 
 def test_long_line_is_cut_by_postfix_and_rejected_by_exchange():

@@ -189,6 +189,9 @@ def recipients() -> list[tuple[str, str, list]]:
                     ("send", f"RCPT TO:<nosuchuser@{name}>\r\n".encode(), 1),
                     ("send", f"RCPT TO:<root@{name}>\r\n".encode(), 1),
                     ("send", b"DATA\r\n", 1), ("send", b"Subject: x\r\n\r\nx\r\n.\r\n", 1), quit_]))
+    probes.append(("rcpt_limit", "1001 recipients in one transaction (smtpd_recipient_limit = 1000)",
+                   [("read", 1), ehlo, ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1),
+                    ("send", f"RCPT TO:<root@{name}>\r\n".encode() * 1001, 1), ("send", b"RSET\r\n", 1), quit_]))
     probes.append(("rcpt_only_refused", "only refused recipients, then DATA",
                    [("read", 1), ehlo, ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1),
                     ("send", b"RCPT TO:<victim@example.net>\r\n", 1), ("send", b"DATA\r\n", 1), quit_]))

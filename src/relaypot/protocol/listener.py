@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from email.utils import format_datetime
 
 from relaypot.personas.model import Persona, ReplyTemplate, static_template
@@ -85,6 +85,7 @@ class ListenerContext:
     tls_available: bool = False
     clock: Callable[[], float] = field(default=lambda: 0.0)
     rng: random.Random = field(default_factory=random.Random)
+    zone: tzinfo | None = UTC  # dates in replies ([smtp] timezone; None: the host's)
     domains: tuple[str, ...] = ()  # [smtp] domains: local beside the persona's own
     users: tuple[str, ...] = ()  # [smtp] local_users: exist beside the persona's own
     logins: LoginPolicy = field(default_factory=LoginPolicy)  # which logins succeed ([deception])
@@ -141,7 +142,7 @@ class ListenerContext:
         """The persona's date for `when`, formatted once per second."""
         second = int(when)
         if self._dates[0] != second:
-            self._dates = (second, format_date(second, self.persona.date_format))
+            self._dates = (second, format_date(second, self.persona.date_format, self.zone))
         return self._dates[1]
 
 
@@ -157,8 +158,10 @@ def bind_replies(persona: Persona, hostname: str, domain: str) -> dict[str, Repl
     return bound
 
 
-def format_date(when: float, style: str) -> str:
-    moment = datetime.fromtimestamp(when, UTC)
+def format_date(when: float, style: str, zone: tzinfo | None = UTC) -> str:
+    """`when` as the persona writes dates, in `zone` (None: the host's own time zone): a Windows
+    server shows its local time, "+0100" in Berlin in winter, not always "+0000"."""
+    moment = datetime.fromtimestamp(when, zone) if zone is not None else datetime.fromtimestamp(when).astimezone()
     text = format_datetime(moment)  # "Sun, 11 Jan 2009 19:32:00 +0000"
     if style == "rfc2822-nopad" and text[5] == "0":
         text = text[:5] + text[6:]

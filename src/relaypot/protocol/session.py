@@ -62,10 +62,12 @@ class Session:
         "_framer",
         "_held",
         "_held_back",
+        "_kept",
         "_last_reply",
         "_message",
         "_message_dropped",
         "_out_of_memory",
+        "_past_limit",
         "_pending",
         "_seen_violations",
         "_shape",
@@ -138,6 +140,11 @@ class Session:
         self._pending: tuple[str, str, bytes] | None = None
         self._message: bytearray | None = None  # BDAT chunks so far
         self._message_dropped = 0
+        # A persona whose server has no size limit takes a message past the operator's
+        # max_message_size as its server would (250), keeping only the first max_message_size
+        # bytes: the bytes not kept (0: none). DATA's kept part waits in _kept.
+        self._past_limit = 0
+        self._kept: bytes | None = None
         self._auth: AuthExchange | None = None
         self._auth_replies: list[str] = []  # replaced by a fresh list per AUTH exchange
         self._seen_violations: set[str] | None = None
@@ -564,7 +571,11 @@ class Session:
             if self._data_overflow or held > self.context.max_message + 8 or not self._hold(held):
                 # Over the size limit, or the memory for messages: stop keeping the body, but keep
                 # a tail to find its end in.
+                if self._kept is None and not self._data_overflow and self._takes_any_size():
+                    self._kept = bytes(framer.buf[: self.context.max_message])
                 self._let_go()
+                if self._kept is not None and not self._hold(len(self._kept)):
+                    self._kept = None  # no memory for even that: refused as any message would be
                 self._data_overflow += framer.drop_body()
             return False
         raw, marker = found
@@ -572,6 +583,14 @@ class Session:
         for violation, detail in line_ending_violations(raw, marker):
             self._violation(out, violation, detail)
         size = len(raw) + self._data_overflow
+        if self._kept is not None:
+            kept, self._kept = self._kept, None
+            self._past_limit = size - len(kept)
+            self._data_overflow = 0
+            self._keep_part(out, size, len(kept))
+            self.mode = PAUSED
+            out.append(Deliver(unstuff(kept), "DATA"))
+            return False
         if self._data_overflow or size > self.context.max_message or not self._hold(len(raw)):
             self._data_overflow = 0
             self._refuse_message(out, size)
@@ -621,10 +640,17 @@ class Session:
             message = self._message
             if message is None:
                 message = self._message = bytearray()
+            room = self.context.max_message - len(message)
             if self._chunk_kind == "BDAT" and not self._chunk_refusal and not self._message_dropped and (
-                len(message) + take <= self.context.max_message
+                take <= room
             ) and self._hold(len(message) + take):
                 message += framer.take(take)
+            elif (self._chunk_kind == "BDAT" and not self._chunk_refusal and not self._message_dropped
+                  and take > room and self._takes_any_size() and self._hold(len(message) + max(room, 0))):
+                if room > 0:
+                    message += framer.take(room)
+                framer.skip(take - max(room, 0))
+                self._past_limit += take - max(room, 0)
             else:
                 if message:  # what was kept goes: the message is refused whatever follows
                     self._message_dropped += len(message)
@@ -663,6 +689,8 @@ class Session:
         else:
             body = bytes(self._message or b"")
             self._message = None
+            if self._past_limit:
+                self._keep_part(out, size + self._past_limit, len(body))
             self.mode = PAUSED
             out.append(Deliver(body, "BDAT"))
             # The reply waits for the store; the command's event goes out then (message_stored).
@@ -861,6 +889,8 @@ class Session:
         self.rcpt_to = ()
         self._message = None
         self._message_dropped = 0
+        self._past_limit = 0
+        self._kept = None
         self._let_go()
         self._out_of_memory = False
 
@@ -881,6 +911,15 @@ class Session:
         if self._held:
             self.context.memory.give(self._held)
             self._held = 0
+
+    def _takes_any_size(self) -> bool:
+        """The persona's server has no size limit (IIS's default): a message past the operator's
+        bound is taken, not refused with a limit the real server never had."""
+        return not self.behaviour.size_limit and not self._out_of_memory
+
+    def _keep_part(self, out: list[Output], size: int, kept: int) -> None:
+        self._violation(out, "limit_message_size", f"{size} bytes taken, the first {kept} kept (the persona's "
+                                                    "server has no size limit)", always=True)
 
     def _refuse_message(self, out: list[Output], size: int) -> int:
         """A message not kept: too big for the limit, or for the memory all messages share."""

@@ -25,7 +25,7 @@ class ServerLimits:
     max_connections: int = 1024
     max_connections_per_ip: int = 32
     idle_timeout: float = 300.0
-    max_session_time: float = 1800.0
+    max_session_time: float = 14400.0
     shutdown_grace: float = 5.0
 
 
