@@ -250,6 +250,29 @@ class Queries:
                       f"FROM credentials k{join} WHERE {where} GROUP BY {columns} "
                       f"ORDER BY count(*) DESC, {columns} LIMIT {int(limit)}", params)
 
+    def accounts_taken(self, limit: int) -> list[tuple]:
+        """Logins [deception] accepted, per (username, password, source): (username, password,
+        source, mechanisms, first login, last login, sessions, messages sent after a login in those
+        sessions, a subject, the first and last such session)."""
+        join, where, params = self.scope.records("k")
+        return self.q(
+            "SELECT k.username, k.password, k.src_ip, min(k.mechanism), min(k.ts), max(k.ts), "
+            "count(DISTINCT k.session_id), count(m.seq), max(m.subject), min(k.session_id), max(k.session_id) "
+            f"FROM credentials k{join} LEFT JOIN messages m ON m.session_id = k.session_id AND m.seq > k.seq "
+            f"WHERE {where} AND k.outcome = 'accepted' GROUP BY k.username, k.password, k.src_ip "
+            f"ORDER BY count(m.seq) DESC, min(k.ts), k.username, k.password, k.src_ip LIMIT {int(limit)}", params)
+
+    def campaigns_through_accounts(self, limit: int) -> list[tuple]:
+        """Spam sent after a login [deception] accepted, its own campaign class: (body hash,
+        messages, sources, accounts, a subject, the first session)."""
+        join, where, params = self.scope.records("k")
+        return self.q(
+            "SELECT COALESCE(m.body_sha256, m.sha256), count(*), count(DISTINCT m.src_ip), "
+            "count(DISTINCT k.username), max(m.subject), min(m.session_id) "
+            f"FROM credentials k{join} JOIN messages m ON m.session_id = k.session_id AND m.seq > k.seq "
+            f"WHERE {where} AND k.outcome = 'accepted' GROUP BY COALESCE(m.body_sha256, m.sha256) "
+            f"ORDER BY count(*) DESC, 1 LIMIT {int(limit)}", params)
+
     def session_started(self, src_ip: str, helo_class: str, started: str) -> str | None:
         """The (first by id) session of `src_ip` that started at `started` with `helo_class`
         (`missing` is stored as NULL too): an index lookup on (src_ip, helo_class, started)."""

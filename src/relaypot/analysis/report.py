@@ -58,6 +58,7 @@ def make_report(open_db: Callable[[], Database], options: Options) -> dict[str, 
         "domains": lambda q: (q.envelope_domains("mail", top), q.envelope_domains("rcpt", top)),
         "messages": lambda q: _messages(q, top),
         "credentials": lambda q: _credentials(q, top),
+        "accounts": lambda q: _accounts(q, top),
         "enrichment": origins.load,
     }
     results = _run(open_db, options.scope, tasks, options.workers)
@@ -192,6 +193,19 @@ def _credentials(q: Queries, top: int) -> dict[str, Any]:
     }
 
 
+def _accounts(q: Queries, top: int) -> dict[str, Any]:
+    """Accounts taken over: the logins [deception] let in, and what was sent through them."""
+    rows = q.accounts_taken(top)
+    return {
+        "accounts": [{"username": u, "password": p, "src_ip": ip, "mechanism": mech, "first": first, "last": last,
+                      "sessions": n, "messages": messages, "subject": subject, "example_sessions": examples({a, b})}
+                     for u, p, ip, mech, first, last, n, messages, subject, a, b in rows],
+        "campaigns": [{"body_sha256": sha, "messages": n, "sources": src, "accounts": accounts, "subject": subject,
+                       "example_sessions": [session]}
+                      for sha, n, src, accounts, subject, session in q.campaigns_through_accounts(top)],
+    }
+
+
 # ---------------------------------------------------------------------------- assembly
 
 
@@ -229,7 +243,7 @@ def assemble(r: dict[str, Any], options: Options, first: str | None, last: str |
         "relay_probes": _relay_probes(r["probes"], options.top, ours, o["relaying"], sources["relaying"], width,
                                       enrichment, times),
         "spam": _spam(r["domains"], r["messages"]),
-        "credentials": r["credentials"],
+        "credentials": {**r["credentials"], "taken_over": r["accounts"]},
         "sources": sources["top"],
         "origins": origins.fold(sources["sessions_by_source"], enrichment, options.top),
     }

@@ -60,7 +60,7 @@ def e(value: Any) -> str:
 TOKEN_COLUMNS = frozenset({"source", "address", "name", "domain", "host", "zone", "reverse DNS",
                            "sha256", "body sha256", "listener", "sensor", "signature", "family", "ASN", "country",
                            "verb", "class", "username", "password", "mechanism", "filename", "type", "used by"})
-TIME_COLUMNS = frozenset({"first seen", "last seen", "time"})
+TIME_COLUMNS = frozenset({"first seen", "last seen", "time", "first login", "last login"})
 
 
 def when(value: str | None) -> Markup:
@@ -237,6 +237,19 @@ def render(report: dict[str, Any]) -> str:
     add("<h3>Passwords</h3>" + table(["password", "attempts", "sources", REPLAY],
                                       [(p["password"], p["attempts"], p["sources"], replay(p["example_sessions"]))
                                        for p in creds["passwords"]]))
+    taken = creds["taken_over"]
+    if taken["accounts"]:
+        add("<h3>Accounts taken over</h3><p>Logins <code>[deception]</code> let in, and what was sent through "
+            "them (recorded, never sent on).</p>" + table(
+                ["username", "password", "source", "first login", "last login", "sessions", "messages", "a subject",
+                 REPLAY],
+                [(a["username"], a["password"], a["src_ip"], a["first"], a["last"], a["sessions"], a["messages"],
+                  a["subject"], replay(a["example_sessions"])) for a in taken["accounts"]]))
+        if taken["campaigns"]:
+            add("<h3>Campaigns through taken accounts</h3>" + table(
+                ["body sha256", "messages", "sources", "accounts", "a subject", REPLAY],
+                [(c["body_sha256"][:16], c["messages"], c["sources"], c["accounts"], c["subject"],
+                  replay(c["example_sessions"])) for c in taken["campaigns"]]))
     add("</section>")
 
     add(f'<section id="sources"><h2>Sources</h2>{figure("top-sources", report)}')

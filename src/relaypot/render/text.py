@@ -167,6 +167,17 @@ def render(report: dict[str, Any]) -> str:
                         [(u["username"], u["attempts"], u["sources"]) for u in creds["usernames"][:10]], [60, 9, 8])
     out += [""] + table(["password", "attempts", "sources"],
                         [(p["password"], p["attempts"], p["sources"]) for p in creds["passwords"][:10]], [60, 9, 8])
+    taken = creds["taken_over"]
+    if taken["accounts"]:
+        section("Accounts taken over")
+        out += para("Logins [deception] let in, and what was sent through them (recorded, never sent on).")
+        out += table(["username", "password", "source", "first login", "sessions", "messages", "a subject"],
+                     [(a["username"], a["password"], a["src_ip"], a["first"][:16], a["sessions"], a["messages"],
+                       a["subject"]) for a in taken["accounts"][:10]], [14, 14, 15, 16, 8, 8, 9])
+        if taken["campaigns"]:
+            out += [""] + table(["campaign through accounts", "messages", "sources", "accounts", "a subject"],
+                                [(c["body_sha256"][:16], c["messages"], c["sources"], c["accounts"], c["subject"])
+                                 for c in taken["campaigns"][:10]], [26, 9, 8, 8, 31])
 
     section("Sources")
     out += table(["source", "sessions", "messages", "activity", "first seen", "country", "network", "DNSBL", "OS"],

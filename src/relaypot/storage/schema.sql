@@ -172,6 +172,8 @@ CREATE TABLE IF NOT EXISTS credentials (
     response TEXT,
     PRIMARY KEY (session_id, seq)
 );
+-- The logins [deception] let in are few among millions of attempts: found by index.
+CREATE INDEX IF NOT EXISTS credentials_outcome ON credentials (outcome, session_id, seq);
 
 CREATE TABLE IF NOT EXISTS violations (
     session_id TEXT NOT NULL,
