@@ -255,6 +255,7 @@ class RunningSensor:
 
         def ready(bound: list[tuple[str, int]]) -> None:
             self.host, self.port = bound[0]
+            self.bound = bound  # every listener's address, in [smtp] listen order
             self._ready.set()
 
         try:

@@ -21,6 +21,7 @@ from relaypot.catchup import catch_up
 from relaypot.config import Settings, parse_listener
 from relaypot.enrich import base as enrichers
 from relaypot.enrich.runner import EnrichmentRunner
+from relaypot.errors import ConfigError
 from relaypot.events import Record
 from relaypot.import_jsonl import import_files
 from relaypot.judgements.classify import public_name_problem
@@ -98,6 +99,13 @@ def sql_spool(sink: SqlSink, data_dir: Path, max_bytes: int = SPOOL_MAX_BYTES) -
 
 def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
     persona = model.load(settings.smtp.persona)
+    listeners = []
+    for spec in settings.smtp.listen:
+        found = parse_listener(spec)
+        if found.service and found.service not in persona.services:
+            raise ConfigError(f"[smtp] listen {spec!r}: the persona {persona.name} has no {found.service} service "
+                              f"(its server had {', '.join(persona.services) or 'none'})")
+        listeners.append(Listener(found.host, found.port, found.relay or settings.smtp.relay, found.service))
     hostname = announced_name(settings)
     data_dir = Path(settings.sensor.data_dir).resolve()
     created = datadir.prepare(data_dir, hand_to=settings.run.user)
@@ -153,10 +161,7 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
             shutdown_grace=limits.shutdown_grace,
         ),
     )
-    listeners = []
-    for spec in settings.smtp.listen:
-        found = parse_listener(spec)
-        listeners.append(Listener(found.host, found.port, found.relay or settings.smtp.relay))
+
     enrichment = None
     if settings.enrich.enabled:
         enrichment = EnrichmentRunner(enrichers.enrichers_from(settings, data_dir), bus, server.sensor,
@@ -182,7 +187,7 @@ def _fit_connections(settings: Settings) -> int:
 
 def prepare_tls(sensor: Sensor) -> None:
     """Load the operator's certificate, or load (making it on first run) a self-signed one."""
-    if not sensor.server.context.tls_available:
+    if not sensor.server.context.tls_available and not any(listener.service for listener in sensor.listeners):
         return
     tls = sensor.settings.tls
     if tls.certificate:

@@ -26,6 +26,7 @@ EPILOG_RUN = """examples:
   relaypot run --listen 0.0.0.0:25 --listen [::]:25 --user relaypot
   relaypot run --persona postfix --hostname mx1.example.com --sensor lisbon-1
   relaypot run --persona postfix --listen 0.0.0.0:25 --listen 0.0.0.0:2525,relay=closed
+  relaypot run --persona postfix --listen 0.0.0.0:25 --listen 0.0.0.0:587,service=submission
   relaypot run --config /etc/relaypot.toml --quiet
 """
 
@@ -82,9 +83,10 @@ EPILOG_GEO = """examples:
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
-    parser.add_argument("--listen", metavar="HOST:PORT[,relay=POLICY]", action="append",
+    parser.add_argument("--listen", metavar="HOST:PORT[,relay=POLICY][,service=SERVICE]", action="append",
                         help="listen here (repeatable); [::]:25 for IPv6; ,relay=closed gives this listener its "
-                             "own relay policy. Default 0.0.0.0:2525")
+                             "own relay policy; ,service=submission (587) or ,service=submissions (465) makes it "
+                             "a mail submission service. Default 0.0.0.0:2525")
     parser.add_argument("--relay", choices=("open", "closed", "auth"),
                         help="what listeners do with mail they would relay: open (accept, send nothing; the "
                              "default), closed (refuse as the real server), auth (accept after a login only)")

@@ -44,7 +44,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("sensor", "public_names", "list", [],
            "the sensor's public addresses and DNS names, when clients reach it through NAT or a port forward"),
     Option("smtp", "listen", "list", ["0.0.0.0:2525"],
-           "HOST:PORT to listen on; [::]:PORT for IPv6; ,relay=POLICY after it sets that listener's relay policy"),
+           "HOST:PORT to listen on; [::]:PORT for IPv6; after it ,relay=POLICY sets that listener's relay policy "
+           "and ,service=submission (587) or ,service=submissions (465) makes it a mail submission service"),
     Option("smtp", "persona", "str", "exchange2000", "a bundled persona name or a persona file path"),
     Option("smtp", "hostname", "str", "",
            "the name the persona announces (default: the machine's FQDN, with a warning when no public server "
@@ -498,14 +499,15 @@ def parse_server(spec: str, default_port: int = 53) -> tuple[str, int]:
 
 @dataclass(frozen=True)
 class ListenSpec:
-    """One `[smtp] listen` entry: `0.0.0.0:25` or `0.0.0.0:2525,relay=closed`."""
+    """One `[smtp] listen` entry: `0.0.0.0:25`, `0.0.0.0:2525,relay=closed`, `0.0.0.0:587,service=submission`."""
 
     host: str
     port: int
     relay: str = ""  # "": the [smtp] relay policy
+    service: str = ""  # "submission" (587, STARTTLS first) or "submissions" (465, implicit TLS)
 
 
-LISTENER_OPTIONS = {"relay": ("open", "closed", "auth")}
+LISTENER_OPTIONS = {"relay": ("open", "closed", "auth"), "service": ("submission", "submissions")}
 
 
 def parse_listener(spec: str) -> ListenSpec:

@@ -23,12 +23,15 @@ SESSION_SOURCE = Path(model.__file__).parents[1] / "protocol" / "session.py"
 
 
 def play(persona: model.Persona, conversation: dict, client: Callable[[str], bytes] = unesc,
-         relay: str = "open", logins: LoginPolicy | None = None) -> Driver:
+         relay: str = "open", logins: LoginPolicy | None = None, service: str = "",
+         tls_available: bool = True) -> Driver:
     """Send the reference conversation's client bytes (each entry through `client`) through a
     sans-IO session, as the reference's listener on 127.0.0.1:2600; the Driver holds the replies."""
-    context = ListenerContext(persona, "mail.example.com", "mail.example.com", tls_available=True,
+    context = ListenerContext(persona, "mail.example.com", "mail.example.com", tls_available=tls_available,
                               clock=lambda: 1.0, rng=random.Random(0), logins=logins or LoginPolicy())
-    driver = Driver(Session(context, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600", relay=relay))
+    implicit = service == "submissions"
+    driver = Driver(Session(context, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600", relay=relay,
+                            service=service, tls_active=implicit))
     for direction, text in conversation["exchange"]:
         if direction == "C":
             driver.feed(client(text))
@@ -79,7 +82,8 @@ def test_every_reply_key_the_session_uses_exists_in_every_persona(name):
         if prefix in ("command", "session") or verb in persona.verbs:
             needed.add(key)
     optional = {key for verb in VERBS.values() for key in verb.optional_keys} | {
-        "command.too_long", "command.forbidden", "auth.empty_prompt", "auth.ntlm_prompt", "auth.challenge"}
+        "command.too_long", "command.forbidden", "auth.empty_prompt", "auth.ntlm_prompt", "auth.challenge",
+        *model.SERVICE_REPLY_KEYS}
     assert needed - optional <= persona.replies.keys()
     assert persona.required_keys() <= persona.replies.keys()
 
@@ -359,3 +363,30 @@ def test_without_accepted_logins_every_login_fails_as_before():
     driver = play(model.load("postfix"), conversation)
     assert driver.replies[-2].data == b"535 5.7.8 Error: authentication failed: (reason unavailable)\r\n"
     assert [e.outcome for e in driver.of("smtp.auth")] == ["rejected"]
+
+
+POSTFIX_SUBMISSION = [(c, "submission") for c in json.loads((REFERENCE / "postfix-3.7.11-submission.json").read_text())]
+POSTFIX_SUBMISSION += [(c, "submissions")
+                       for c in json.loads((REFERENCE / "postfix-3.7.11-submissions.json").read_text())]
+
+
+@pytest.mark.parametrize(("conversation", "service"), POSTFIX_SUBMISSION,
+                         ids=[c["name"] for c, _ in POSTFIX_SUBMISSION])
+def test_postfix_submission_services_answer_as_the_real_ones(conversation, service):
+    """Debian's submission (587: STARTTLS first, AUTH only then) and submissions (465: TLS from
+    the first byte) services, captured from the real Postfix with Dovecot SASL: 530 before TLS
+    for all but HELO EHLO STARTTLS NOOP QUIT HELP, no AUTH in the clear EHLO, every recipient
+    refused without a login and taken after one. Port 25's STARTTLS setting does not matter."""
+    driver = play(model.load("postfix"), conversation, service=service, logins=LoginPolicy(("user:secret",)),
+                  tls_available=False)
+    assert normalize(driver.wire) == expected_from_reference(conversation, "closed")
+    assert [reply.delay >= 0.9 for reply in driver.replies] == _real_delays(conversation)
+
+
+def test_a_service_the_persona_lacks_is_refused_when_the_persona_loads():
+    import tomllib
+
+    raw = tomllib.loads((model.DATA_DIR / "postfix.toml").read_text())
+    del raw["services"]["submission"]["replies"]["session.tls_required"]
+    with pytest.raises(PersonaError, match=re.escape("services.submission.replies] is missing session.tls_required")):
+        model.parse(raw, model.DATA_DIR / "postfix.toml")

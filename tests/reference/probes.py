@@ -235,8 +235,64 @@ def auth() -> list[tuple[str, str, list]]:
     ]
 
 
+def submission() -> list[tuple[str, str, list]]:
+    """A submission service (port 587 in Debian's master.cf: smtpd_tls_security_level=encrypt,
+    smtpd_tls_auth_only, relay only for SASL logins): record against 127.0.0.1:2603."""
+    ehlo = ("send", b"EHLO client.example.org\r\n", 1)
+    quit_ = ("send", b"QUIT\r\n", 1)
+    tls = [("send", b"STARTTLS\r\n", 1), ("tls",), ehlo]
+    good = b"AUTH PLAIN " + base64.b64encode(b"\0user\0secret") + b"\r\n"
+    wrong = b"AUTH PLAIN " + base64.b64encode(b"\0user\0wrong") + b"\r\n"
+    transaction = [("send", b"MAIL FROM:<a@client.example.org>\r\n", 1),
+                   ("send", b"RCPT TO:<victim@example.net>\r\n", 1),
+                   ("send", b"RCPT TO:<root@mail.example.com>\r\n", 1)]
+    message = [("send", b"DATA\r\n", 1), ("send", b"Subject: x\r\n\r\nx\r\n.\r\n", 1)]
+    return [
+        ("sub_ehlo", "EHLO in the clear", [("read", 1), ehlo, quit_]),
+        ("sub_before_tls", "commands before STARTTLS",
+         [("read", 1), ehlo, *[("send", line + b"\r\n", 1) for line in (
+             b"MAIL FROM:<a@client.example.org>", b"RSET", b"VRFY root", b"ETRN example.net", b"NOOP", b"HELP")],
+          ("send", good, 1), quit_]),
+        ("sub_tls_no_auth", "STARTTLS, then mail without a login", [("read", 1), ehlo, *tls, *transaction, quit_]),
+        ("sub_tls_auth", "STARTTLS, a login, then relay",
+         [("read", 1), ehlo, *tls, ("send", good, 1), *transaction, *message, quit_]),
+        ("sub_tls_auth_wrong", "STARTTLS, a wrong login", [("read", 1), ehlo, *tls, ("send", wrong, 1), quit_]),
+    ]
+
+
+def submissions() -> list[tuple[str, str, list]]:
+    """Implicit TLS (port 465: smtpd_tls_wrappermode=yes): record against 127.0.0.1:2604; the
+    recorder wraps each connection in TLS before the banner (see main)."""
+    ehlo = ("send", b"EHLO client.example.org\r\n", 1)
+    quit_ = ("send", b"QUIT\r\n", 1)
+    good = b"AUTH PLAIN " + base64.b64encode(b"\0user\0secret") + b"\r\n"
+    transaction = [("send", b"MAIL FROM:<a@client.example.org>\r\n", 1),
+                   ("send", b"RCPT TO:<victim@example.net>\r\n", 1),
+                   ("send", b"RCPT TO:<root@mail.example.com>\r\n", 1)]
+    return [
+        ("subs_ehlo", "EHLO", [("read", 1), ehlo, quit_]),
+        ("subs_starttls", "STARTTLS inside TLS", [("read", 1), ehlo, ("send", b"STARTTLS\r\n", 1), quit_]),
+        ("subs_no_auth", "mail without a login", [("read", 1), ehlo, *transaction, quit_]),
+        ("subs_auth", "a login, then relay", [("read", 1), ehlo, ("send", good, 1), *transaction,
+                                              ("send", b"DATA\r\n", 1),
+                                              ("send", b"Subject: x\r\n\r\nx\r\n.\r\n", 1), quit_]),
+    ]
+
+
+class ImplicitTls:
+    """battery.Conn, in TLS from the first byte (port 465)."""
+
+    def __init__(self, conn_class: type) -> None:
+        self.conn_class = conn_class
+
+    def __call__(self, host: str, port: int, source: str | None = None):
+        conn = self.conn_class(host, port, source)
+        conn.start_tls()
+        return conn
+
+
 GROUPS = {"limits": limits, "errors": errors, "lines": lines, "sequence": sequence, "params": params,
-          "recipients": recipients, "auth": auth}
+          "recipients": recipients, "auth": auth, "submission": submission, "submissions": submissions}
 
 
 def connections(host: str, port: int, count: int = 52) -> list[dict]:
@@ -261,6 +317,10 @@ def main() -> int:
     if group == "connections":
         out.write_text(json.dumps(connections(host, port), indent=1) + "\n")
         return 0
+    if group == "submissions":
+        import battery
+
+        battery.Conn = ImplicitTls(battery.Conn)  # type: ignore[misc]
     conversations = [run_probe(host, port, name, desc, steps) for name, desc, steps in GROUPS[group]()]
     # (postfix-3.7.11-limits.json keeps the replies and elides the 10 MB bodies: see its notes)
     out.write_text(json.dumps(conversations, indent=1) + "\n")

@@ -162,3 +162,29 @@ def test_swaks_logs_in_with_an_accepted_login_and_relays_where_the_policy_allows
     sensor.stop()
     assert fetch(sensor.store_url, "SELECT username, password, outcome FROM credentials ORDER BY ts, seq") == [
         ("user", "wrong", "rejected"), ("user", "secret", "accepted")]
+
+
+def test_swaks_submits_through_587_and_465_after_a_login_and_not_before(sensor_factory):
+    """The postfix persona's submission services on real sockets, with swaks: 587 wants STARTTLS
+    before anything but the greeting (530) and a login before any recipient (554); 465 speaks
+    TLS from the first byte. A login [deception] accepts relays through both; all is recorded."""
+    swaks = require("swaks")
+    sensor = sensor_factory(smtp__persona="postfix", deception__accept_logins=["user:secret"],
+                            smtp__listen=["127.0.0.1:0", "127.0.0.1:0,service=submission",
+                                          "127.0.0.1:0,service=submissions"])
+    (_, submission), (_, submissions) = sensor.bound[1], sensor.bound[2]
+    base = [swaks, "--server", sensor.host, "--from", "ceo@corp.example", "--to", "victim@example.net",
+            "--header", "Subject: submitted"]
+    clear = run([*base, "--port", str(submission)])
+    assert "530 5.7.0 Must issue a STARTTLS command first" in clear.stdout, clear.stdout
+    no_login = run([*base, "--port", str(submission), "--tls"])
+    assert "554 5.7.1 <victim@example.net>: Recipient address rejected: Access denied" in no_login.stdout
+    for port, tls in ((submission, "--tls"), (submissions, "--tls-on-connect")):
+        sent = run([*base, "--port", str(port), tls, "--auth", "PLAIN", "--auth-user", "user",
+                    "--auth-password", "secret"])
+        assert "235 2.7.0 Authentication successful" in sent.stdout and "250 2.0.0 Ok: queued as" in sent.stdout, (
+            sent.stdout)
+    messages = sensor.wait_for("smtp.message", 2)
+    assert [m.event.rcpt_to for m in messages] == [("victim@example.net",)] * 2
+    established = [r.event for r in sensor.records("smtp.tls") if r.event.outcome == "established"]
+    assert len(established) == 3  # STARTTLS twice on 587, and 465's own handshake

@@ -142,6 +142,23 @@ class TlsProfile:
     substitute_ciphers: str = ""
 
 
+SERVICES = ("submission", "submissions")
+# Reply keys only a submission service uses, from its own [services.NAME.replies].
+SERVICE_REPLY_KEYS = frozenset({"session.tls_required", "rcpt.login_required"})
+
+
+@dataclass(frozen=True)
+class Service:
+    """A listener that is a mail submission service ([services.submission], port 587;
+    [services.submissions], port 465): how it differs from the persona's port 25."""
+
+    tls: str = "required"  # required: STARTTLS before most commands; implicit: TLS from the first byte
+    pre_tls_verbs: tuple[str, ...] = ()  # verbs taken before STARTTLS where tls is "required"
+    auth_requires_tls: bool = True  # AUTH is offered (and taken) only once TLS is up
+    login_required: bool = True  # every recipient needs a login, and after one every recipient is taken
+    replies: dict[str, ReplyTemplate] = field(default_factory=dict)  # overrides of the persona's
+
+
 @dataclass(frozen=True)
 class NtlmIdentity:
     """What an NTLM type-2 challenge reveals (nmap smtp-ntlm-info harvests it)."""
@@ -174,6 +191,7 @@ class Persona:
     ntlm_version: tuple[int, int, int] | None = None
     recipients: RecipientRules = field(default_factory=RecipientRules)
     tls: TlsProfile = field(default_factory=TlsProfile)
+    services: dict[str, Service] = field(default_factory=dict)
     path: Path | None = None
 
     def reply(self, key: str) -> ReplyTemplate:
@@ -305,6 +323,7 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
         ntlm_version=tuple(version) if version else None,
         recipients=_parse_recipients(raw.get("recipients", {}), where),
         tls=_parse_tls(raw.get("tls", {}), where),
+        services=_parse_services(raw.get("services", {}), where),
         path=path,
     )
     if persona.date_format not in DATE_FORMATS:
@@ -359,6 +378,37 @@ def _parse_recipients(table: Any, where: str) -> RecipientRules:
     if len(rules.extension) > 1:
         raise PersonaError(f"{where}: [recipients] extension must be one character or empty")
     return rules
+
+
+def _parse_services(table: Any, where: str) -> dict[str, Service]:
+    if not isinstance(table, dict):
+        raise PersonaError(f"{where}: [services] must be a table")
+    found = {}
+    for name, body in table.items():
+        ctx = f"services.{name}"
+        if name not in SERVICES or not isinstance(body, dict):
+            raise PersonaError(f"{where}: [services] knows {', '.join(SERVICES)}, not {name!r}")
+        body = dict(body)
+        replies = {key: compile_reply(key, value, where) for key, value in body.pop("replies", {}).items()}
+        for key, value in body.items():
+            if key not in Service.__dataclass_fields__ or key == "replies":
+                raise PersonaError(f"{where}: [{ctx}] has unknown key {key!r}")
+            if key == "pre_tls_verbs":
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise PersonaError(f"{where}: [{ctx}] pre_tls_verbs must be a list of verbs")
+                body[key] = tuple(v.upper() for v in value)
+            elif not isinstance(value, type(getattr(Service(), key))):
+                raise PersonaError(f"{where}: [{ctx}] {key} has the wrong type")
+        service = Service(**body, replies=replies)
+        if service.tls not in ("required", "implicit"):
+            raise PersonaError(f"{where}: [{ctx}] tls must be required or implicit")
+        needed = {"rcpt.login_required"} if service.login_required else set()
+        if service.tls == "required":
+            needed.add("session.tls_required")
+        if needed - replies.keys():
+            raise PersonaError(f"{where}: [{ctx}.replies] is missing {', '.join(sorted(needed - replies.keys()))}")
+        found[name] = service
+    return found
 
 
 def _parse_tls(table: Any, where: str) -> TlsProfile:

@@ -93,6 +93,7 @@ class ListenerContext:
     queue_ids: QueueIds = field(init=False)  # drawn from rng
     memory: MessageMemory = field(init=False)  # what this listener's sessions' messages may hold
     replies: dict[str, ReplyTemplate] = field(init=False)
+    service_replies: dict[str, dict[str, ReplyTemplate]] = field(init=False)
     username_chars: frozenset[str] | None = field(init=False)
     refusals: dict[tuple[str, str], str] = field(init=False)
     max_line: int = field(init=False)
@@ -103,6 +104,11 @@ class ListenerContext:
     def __post_init__(self) -> None:
         behaviour = self.persona.behaviour
         self.replies = bind_replies(self.persona, self.hostname, self.default_domain)
+        # A submission service's replies: the persona's, with the service's own on top.
+        self.service_replies = {
+            name: {**self.replies, **bind_replies(self.persona, self.hostname, self.default_domain, service.replies)}
+            for name, service in self.persona.services.items()
+        }
         chars = behaviour.auth_username_chars
         self.username_chars = frozenset(chars) if chars else None
         self.refusals = refusal_table(behaviour.mail_before_helo, behaviour.auth_before_helo)
@@ -146,11 +152,12 @@ class ListenerContext:
         return self._dates[1]
 
 
-def bind_replies(persona: Persona, hostname: str, domain: str) -> dict[str, ReplyTemplate]:
+def bind_replies(persona: Persona, hostname: str, domain: str,
+                 templates: dict[str, ReplyTemplate] | None = None) -> dict[str, ReplyTemplate]:
     """Fill in the per-server placeholders once, so most replies become ready-made bytes."""
     known = {"hostname": hostname, "domain": domain}
     bound = {}
-    for key, template in persona.replies.items():
+    for key, template in (persona.replies if templates is None else templates).items():
         if template.wire is not None or not template.fields <= known.keys():
             bound[key] = template
             continue

@@ -71,6 +71,7 @@ class Session:
         "_pending",
         "_seen_violations",
         "_shape",
+        "_tls_offered",
         "authenticated",
         "backlog",
         "behaviour",
@@ -95,6 +96,7 @@ class Session:
         "replies",
         "server_ip",
         "server_port",
+        "service",
         "started",
         "state",
         "tls_active",
@@ -103,11 +105,14 @@ class Session:
 
     def __init__(self, context: ListenerContext, client_ip: str, client_port: int = 0,
                  server_ip: str = "", server_port: int = 0, listener: str = "",
-                 tls_active: bool = False, relay: str = "open") -> None:
+                 tls_active: bool = False, relay: str = "open", service: str = "") -> None:
         self.context = context
         self.persona = context.persona
         self.behaviour = context.persona.behaviour
-        self.replies = context.replies
+        # A submission listener (service "submission" or "submissions", persona [services]).
+        self.service = context.persona.services[service] if service else None
+        self.replies = context.service_replies[service] if service else context.replies
+        self._tls_offered = context.tls_available or (self.service is not None and self.service.tls == "required")
         self.limits = context.limits
         self.client_ip = client_ip
         self.client_port = client_port
@@ -423,6 +428,12 @@ class Session:
         if handler is None:
             self._finish_command(out, verb, argument, line, self._send_key(out, "command.unknown"), unknown=True)
             return
+        service = self.service
+        if service is not None and service.tls == "required" and not self.tls_active and (
+            verb not in service.pre_tls_verbs
+        ):
+            self._finish_command(out, verb, argument, line, self._send_key(out, "session.tls_required"))
+            return
         refusal = self.context.refusals.get((verb, self.state))
         if refusal is not None and verb != "BDAT":
             self._violation(out, "bad_sequence", f"{verb} in state {self.state}")
@@ -487,8 +498,11 @@ class Session:
             return self._send_key(out, "ehlo.missing_argument")
         self._greet("EHLO", argument, out)
         lines = [self.persona.ehlo_greeting.format_map(self._placeholders())]
-        offered = self.context.tls_available and "STARTTLS" in self.persona.verbs
-        lines += self.context.ehlo_keywords(offered, self.tls_active)
+        offered = self._tls_offered and "STARTTLS" in self.persona.verbs
+        keywords = self.context.ehlo_keywords(offered, self.tls_active)
+        if self.service is not None and self.service.auth_requires_tls and not self.tls_active:
+            keywords = [k for k in keywords if not k.upper().startswith("AUTH")]  # smtpd_tls_auth_only
+        lines += keywords
         text = frame_text(250, lines)
         return self._send(out, text, wire(text), 250)
 
@@ -733,6 +747,9 @@ class Session:
     def _recipient_refusal(self, command: str, address: str) -> str:
         """The reply key refusing `address` as the real server would, or "" where it is taken: a
         relay where the listener's policy says so, an unknown local user always."""
+        if self.service is not None and self.service.login_required and command == "rcpt":
+            # permit_sasl_authenticated, reject: no recipient without a login, any after one.
+            return "" if self.authenticated else "rcpt.login_required"
         verdict = self.context.recipients.judge(address, self.server_ip)
         if verdict == RELAY:
             if self.relay == "open" or (self.relay == "auth" and self.authenticated):
@@ -795,7 +812,7 @@ class Session:
             return self._send_key(out, "starttls.syntax")
         if self.tls_active:
             return self._send_key(out, "starttls.already_active")
-        if not self.context.tls_available:
+        if not self._tls_offered:
             return self._send_key(out, "starttls.unavailable")
         code = self._send_key(out, "starttls.ready")
         if self._framer.unread():

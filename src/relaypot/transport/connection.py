@@ -87,6 +87,7 @@ class SmtpConnection(asyncio.Protocol):
         "_delay",
         "_eof",
         "_finished",
+        "_greeting",
         "_handshake",
         "_handshake_deadline",
         "_holds",
@@ -99,6 +100,7 @@ class SmtpConnection(asyncio.Protocol):
         "recorder",
         "relay",
         "server",
+        "service",
         "session",
         "started",
         "transport",
@@ -107,10 +109,12 @@ class SmtpConnection(asyncio.Protocol):
     session: Session  # made by connection_made, the first call asyncio makes
     recorder: Recorder
 
-    def __init__(self, server: Host, listener_name: str, relay: str = "open") -> None:
+    def __init__(self, server: Host, listener_name: str, relay: str = "open", service: str = "") -> None:
         self.server = server
         self.listener_name = listener_name
         self.relay = relay
+        self.service = service  # "submissions": TLS from the first byte, the banner inside it
+        self._greeting: list[Any] | None = None  # the banner, held until that first handshake
         self.transport: Any = None
         self._queue: deque[Any] | None = None
         self._waited = False
@@ -135,12 +139,22 @@ class SmtpConnection(asyncio.Protocol):
         ip = clean_ip(str(peer[0]))
         self.last_active = self.started = server.loop.time()
         self.session = Session(server.context, ip, int(peer[1]), clean_ip(str(local[0])), int(local[1]),
-                               self.listener_name, relay=self.relay)
+                               self.listener_name, relay=self.relay, service=self.service)
         self.recorder = Recorder(server.bus, new_session_id(), server.sensor, ip)
-        if server.admit(self, ip):
-            self._apply(self.session.start())
+        implicit = self.session.service is not None and self.session.service.tls == "implicit"
+        if not server.admit(self, ip):
+            if implicit:  # nothing can be said before the handshake: recorded, then closed
+                self._record_only(self.session.refuse())
+                self.abort("limit")
+            else:
+                self._apply(self.session.refuse())
+        elif implicit:
+            opened = self.session.start()
+            self._record_only(opened)
+            self._greeting = [item for item in opened if isinstance(item, Reply)]
+            self._start_tls()
         else:
-            self._apply(self.session.refuse())
+            self._apply(self.session.start())
 
     def data_received(self, data: bytes) -> None:
         session = self.session
@@ -443,7 +457,11 @@ class SmtpConnection(asyncio.Protocol):
         cipher = ssl_object.cipher()
         sni = self.server.take_sni(ssl_object)
         self.last_active = self.server.loop.time()
-        self._apply(self.session.tls_started(ssl_object.version(), cipher[0] if cipher else None, sni))
+        outputs = self.session.tls_started(ssl_object.version(), cipher[0] if cipher else None, sni)
+        if self._greeting is not None:  # implicit TLS: now the banner
+            outputs += self._greeting
+            self._greeting = None
+        self._apply(outputs)
 
     # ------------------------------------------------------------------ end
 

@@ -34,6 +34,7 @@ class Listener:
     host: str
     port: int
     relay: str = "open"  # its relay policy (protocol.recipients.RELAY_POLICIES)
+    service: str = ""  # "", or the persona's submission service it is (personas.model.SERVICES)
 
     @property
     def name(self) -> str:
@@ -85,7 +86,7 @@ class SmtpServer:
             try:
                 family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
                 server = await self.loop.create_server(
-                    lambda holder=holder: SmtpConnection(self, holder[0].name, holder[0].relay),
+                    lambda holder=holder: SmtpConnection(self, holder[0].name, holder[0].relay, holder[0].service),
                     host=listener.host or None, port=listener.port, family=family,
                     # A deep accept queue: a flood of connects must wait, not vanish in the kernel.
                     reuse_address=True, backlog=4096, start_serving=False,
@@ -97,7 +98,7 @@ class SmtpServer:
             for sock in server.sockets:
                 addr = sock.getsockname()
                 bound.append((addr[0], addr[1]))
-            holder[0] = Listener(listener.host, bound[-1][1], listener.relay)
+            holder[0] = Listener(listener.host, bound[-1][1], listener.relay, listener.service)
         self._sweeper = self.loop.create_task(self._sweep())
         return bound
 
