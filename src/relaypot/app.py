@@ -19,12 +19,16 @@ from pathlib import Path
 from relaypot import datadir, privileges
 from relaypot.catchup import catch_up
 from relaypot.config import Settings, parse_listener
+from relaypot.deliver.budget import DeliveryBudget, DeliveryLimits
+from relaypot.deliver.runner import KILL_FILE, ProbeDeliverer, Route
 from relaypot.enrich import base as enrichers
+from relaypot.enrich.resolver import Resolver
 from relaypot.enrich.runner import EnrichmentRunner
 from relaypot.errors import ConfigError
 from relaypot.events import Record
 from relaypot.import_jsonl import import_files
 from relaypot.judgements.classify import public_name_problem
+from relaypot.judgements.derive import Deriver
 from relaypot.personas import model
 from relaypot.pipeline import EventBus, utc_timestamp
 from relaypot.protocol.listener import ListenerContext, SessionLimits
@@ -58,6 +62,7 @@ class Sensor:
     enrichment: EnrichmentRunner | None = None
     created_data_dir: bool = False  # by this start: removed again if the start fails
     lock: int = -1  # relaypot.lock, held while the sensor runs
+    deliverer: ProbeDeliverer | None = None  # [deception] deliver_probes
 
 
 def announced_name(settings: Settings) -> str:
@@ -169,7 +174,33 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
                                       helo_per_session=settings.enrich.helo_lookups_per_session,
                                       helo_per_source=settings.enrich.helo_lookups_per_source)
         bus.listeners.append(enrichment)
-    return Sensor(settings, persona, hostname, data_dir, server, bus, listeners, enrichment, created, lock)
+    deliverer = probe_deliverer(settings, bus, server.sensor, hostname, data_dir)
+    if deliverer is not None:
+        bus.listeners.append(deliverer)
+    return Sensor(settings, persona, hostname, data_dir, server, bus, listeners, enrichment, created, lock,
+                  deliverer)
+
+
+def probe_deliverer(settings: Settings, bus: EventBus, sensor: str, hostname: str,
+                    data_dir: Path) -> ProbeDeliverer | None:
+    """The one thing that ever sends mail, and only when the operator turned it on."""
+    deception = settings.deception
+    if not deception.deliver_probes:
+        return None
+    smarthost = None
+    if deception.deliver_smarthost:
+        host, _, port = deception.deliver_smarthost.rpartition(":")
+        smarthost = (host.strip("[]"), int(port))
+    limits = DeliveryLimits(deception.deliver_per_source_per_day, deception.deliver_per_day,
+                            deception.deliver_max_bytes,
+                            frozenset(d.lower().rstrip(".") for d in deception.deliver_protected_domains))
+    log.warning("[deception] deliver_probes is on: recognised relay probes are delivered, at most %d a day and "
+                "%d per source a day; create %s in the data directory to stop at once", limits.per_day,
+                limits.per_source_per_day, KILL_FILE)
+    return ProbeDeliverer(bus, sensor, hostname, data_dir,
+                          Deriver(tuple(settings.smtp.domains), hostname, tuple(settings.sensor.public_names)),
+                          DeliveryBudget(limits), Route(smarthost, deception.deliver_port, deception.deliver_timeout),
+                          Resolver(settings.enrich.resolver, settings.enrich.dns_timeout))
 
 
 def _fit_connections(settings: Settings) -> int:
@@ -270,6 +301,8 @@ async def serve(sensor: Sensor, on_ready: Callable[[list[tuple[str, int]]], None
         await sensor.server.shutdown()
         if sensor.enrichment is not None:
             await sensor.enrichment.close()
+        if sensor.deliverer is not None:
+            await sensor.deliverer.close()
         sensor.bus.close_journal()
         await loop.run_in_executor(None, sensor.bus.close)
         release(sensor)

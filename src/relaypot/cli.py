@@ -133,8 +133,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         relay = (f"relay policy {policies[0]}" if len(policies) == 1 else
                  "relay policies " + ", ".join(f"{listener.name} {listener.relay}" for listener in sensor.listeners))
         print(f"relaypot {__version__}: persona {sensor.persona.name} as {sensor.hostname}, listening on "
-              f"{where} ({relay}); data in {sensor.data_dir}. It relays nothing. Ctrl-C stops.", file=sys.stderr,
-              flush=True)
+              f"{where} ({relay}); data in {sensor.data_dir}. "
+              + ("It delivers recognised relay probes only, within [deception]'s limits; nothing else. "
+                 if sensor.deliverer is not None else "It relays nothing. ")
+              + "Ctrl-C stops.", file=sys.stderr, flush=True)
 
     loop = app.new_event_loop()
     # What startup made (modules, the persona, the loop) lives as long as the process: frozen, the

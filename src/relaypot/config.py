@@ -121,6 +121,18 @@ OPTIONS: tuple[Option, ...] = (
            "(e.g. !root:*, admin:*, info:123456); none by default"),
     Option("deception", "accept_attempt", "int", 0,
            "accept a source's Nth failed login, whatever it was, and that account from then on (0: never)"),
+    Option("deception", "deliver_probes", "bool", False,
+           "deliver recognised open-relay probes (and nothing else) to their recipients, within the limits below, "
+           "so that the scanner's check succeeds; off: nothing ever leaves"),
+    Option("deception", "deliver_per_source_per_day", "int", 1, "probes delivered for one source in one UTC day"),
+    Option("deception", "deliver_per_day", "int", 20, "probes delivered in all in one UTC day"),
+    Option("deception", "deliver_max_bytes", "bytes", 64 * KIB, "a larger probe is not delivered"),
+    Option("deception", "deliver_protected_domains", "list", [],
+           "never deliver to these domains or any under them"),
+    Option("deception", "deliver_smarthost", "str", "",
+           "HOST:PORT to hand deliveries to (default: each recipient domain's MX, on deliver_port)"),
+    Option("deception", "deliver_port", "int", 25, "the port of the MX a delivery goes to"),
+    Option("deception", "deliver_timeout", "float", 30.0, "seconds one delivery may take"),
     Option("run", "user", "str", "", "after binding, drop root privileges to this user"),
     Option("run", "quiet", "bool", False, "no line per finished session on the terminal"),
     Option("run", "log_level", "choice", "info", "diagnostics on stderr", ("debug", "info", "warning", "error")),
@@ -210,6 +222,14 @@ class EnrichSettings:
 class DeceptionSettings:
     accept_logins: list[str]
     accept_attempt: int
+    deliver_probes: bool
+    deliver_per_source_per_day: int
+    deliver_per_day: int
+    deliver_max_bytes: int
+    deliver_protected_domains: list[str]
+    deliver_smarthost: str
+    deliver_port: int
+    deliver_timeout: float
 
 
 @dataclass(frozen=True)
@@ -446,6 +466,21 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
             raise fail("deception", "accept_logins", str(exc)) from None
     if values[("deception", "accept_attempt")] < 0:
         raise fail("deception", "accept_attempt", "must be 0 (never) or more")
+    for key in ("deliver_per_source_per_day", "deliver_per_day", "deliver_max_bytes"):
+        if values[("deception", key)] < 0:
+            raise fail("deception", key, "must be 0 or more")
+    if not 1 <= values[("deception", "deliver_port")] <= 65535:
+        raise fail("deception", "deliver_port", "is no port")
+    if values[("deception", "deliver_timeout")] <= 0:
+        raise fail("deception", "deliver_timeout", "must be more than 0 seconds")
+    smarthost = values[("deception", "deliver_smarthost")]
+    if smarthost:
+        host, sep, port = smarthost.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise fail("deception", "deliver_smarthost", f"{smarthost!r}: write HOST:PORT")
+    for domain in values[("deception", "deliver_protected_domains")]:
+        if not _HOSTNAME.match(domain):
+            raise fail("deception", "deliver_protected_domains", f"{domain!r} is not a domain name")
     for user in values[("smtp", "local_users")]:
         if not user or not user.isprintable() or any(ch in user for ch in ' @<>"'):
             raise fail("smtp", "local_users", f"{user!r} is not a local user name")

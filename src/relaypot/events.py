@@ -217,6 +217,22 @@ class OsFingerprint(Event):
     error: str | None = None
 
 
+@_register
+@dataclass(frozen=True, slots=True)
+class ProbeDelivery(Event):
+    """A relay probe [deception] delivered, or would have and did not: the scanner's check then
+    succeeds, and it may come back with what the probe was for."""
+
+    kind: ClassVar[str] = "deliver.probe"
+    for_session: str  # the session that sent the probe
+    sha256: str  # the stored message
+    recipients: tuple[str, ...]
+    outcome: str  # delivered | refused (a limit said no; nothing was sent) | failed (tried, not taken)
+    reason: str = ""  # the limit, or what went wrong
+    relay: str | None = None  # the host:port it went to
+    reply: str | None = None  # the far side's last reply
+
+
 VIOLATIONS = {
     "line_too_long": "a command line longer than the bound (RFC 5321 §4.5.3.1)",
     "bare_lf": "a line ended by LF without CR",

@@ -166,6 +166,28 @@ class Queries:
                       f"FROM messages m{join} WHERE {where} AND m.probe_family IS NOT NULL "
                       "ORDER BY m.ts, m.session_id, m.seq", params)
 
+    def deliveries(self) -> list[tuple]:
+        """Per source and outcome of its probes' delivery decisions: (src_ip, outcome, first, last,
+        decisions)."""
+        join, where, params = self.scope.records("d")
+        return self.q(f"SELECT d.src_ip, d.outcome, min(d.ts), max(d.ts), count(*) FROM deliveries d{join} "
+                      f"WHERE {where} GROUP BY d.src_ip, d.outcome ORDER BY d.src_ip, d.outcome", params)
+
+    def came_back(self, outcome: str) -> list[tuple]:
+        """What each source did after its first probe decision with `outcome` (`delivered`, or any
+        other for sources never delivered to): (src_ip, that decision's time, sessions after it,
+        messages in them, recipients' sessions with a relay, the first session after, its id)."""
+        join, where, params = self.scope.records("d")
+        chosen = "d.outcome = 'delivered'" if outcome == "delivered" else (
+            "d.outcome <> 'delivered' AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.src_ip = d.src_ip "
+            "AND x.outcome = 'delivered')")
+        return self.q(
+            "SELECT f.src_ip, f.at, count(s.session_id), COALESCE(sum(s.messages), 0), COALESCE(sum(s.relay), 0), "
+            "min(s.started), min(s.session_id) "
+            f"FROM (SELECT d.src_ip, min(d.ts) AS at FROM deliveries d{join} WHERE {where} AND {chosen} "
+            "GROUP BY d.src_ip) f LEFT JOIN sessions s ON s.src_ip = f.src_ip AND s.started > f.at "
+            "GROUP BY f.src_ip, f.at ORDER BY count(s.session_id) DESC, f.src_ip", params)
+
     # ------------------------------------------------------------------ spam and campaigns
 
     def envelope_domains(self, kind: str, limit: int) -> list[tuple]:

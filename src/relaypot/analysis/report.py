@@ -59,6 +59,7 @@ def make_report(open_db: Callable[[], Database], options: Options) -> dict[str, 
         "messages": lambda q: _messages(q, top),
         "credentials": lambda q: _credentials(q, top),
         "accounts": lambda q: _accounts(q, top),
+        "deliveries": lambda q: _deliveries(q, top),
         "enrichment": origins.load,
     }
     results = _run(open_db, options.scope, tasks, options.workers)
@@ -193,6 +194,34 @@ def _credentials(q: Queries, top: int) -> dict[str, Any]:
     }
 
 
+def _deliveries(q: Queries, top: int) -> dict[str, Any]:
+    """The payoff of probe delivery: did sources come back once their probe arrived, and with
+    what, beside those whose probe was not delivered."""
+    outcomes: Counter[str] = Counter()
+    for _ip, outcome, _first, _last, n in q.deliveries():
+        outcomes[outcome] += n
+
+    def group(outcome: str) -> dict[str, Any]:
+        rows = q.came_back(outcome)
+        waits = sorted((_parse(first) - _parse(at)).total_seconds() for _ip, at, _n, _m, _r, first, _s in rows
+                       if first)
+        return {
+            "sources": len(rows),
+            "returned": sum(1 for row in rows if row[2]),
+            "sessions_after": sum(row[2] for row in rows),
+            "messages_after": sum(row[3] for row in rows),
+            "relay_sessions_after": sum(row[4] for row in rows),
+            "median_return_seconds": waits[len(waits) // 2] if waits else None,
+            "top": [{"src_ip": ip, "at": at, "sessions_after": n, "messages_after": m,
+                     "return_seconds": (_parse(first) - _parse(at)).total_seconds() if first else None,
+                     "example_sessions": [session] if session else []}
+                    for ip, at, n, m, _r, first, session in rows[:top]],
+        }
+
+    return {"decisions": dict(sorted(outcomes.items())), "delivered": group("delivered"),
+            "not_delivered": group("other")}
+
+
 def _accounts(q: Queries, top: int) -> dict[str, Any]:
     """Accounts taken over: the logins [deception] let in, and what was sent through them."""
     rows = q.accounts_taken(top)
@@ -240,8 +269,8 @@ def assemble(r: dict[str, Any], options: Options, first: str | None, last: str |
         },
         "helo": _helo(o, r["helo_top"], sources, enrichment["helo_dns"]),
         **_commands(r["verbs"], sorted(o["shapes"].items(), key=lambda kv: (-kv[1], kv[0])), options.top),
-        "relay_probes": _relay_probes(r["probes"], options.top, ours, o["relaying"], sources["relaying"], width,
-                                      enrichment, times),
+        "relay_probes": {**_relay_probes(r["probes"], options.top, ours, o["relaying"], sources["relaying"], width,
+                                         enrichment, times), "delivery": r["deliveries"]},
         "spam": _spam(r["domains"], r["messages"]),
         "credentials": {**r["credentials"], "taken_over": r["accounts"]},
         "sources": sources["top"],

@@ -195,6 +195,18 @@ def render(report: dict[str, Any]) -> str:
     add("<h3>Drop boxes</h3>" + table(["address", "sessions", "used by", REPLAY],
                                        [(b["address"], b["sessions"], ", ".join(b["sources"]),
                                          replay(b["example_sessions"])) for b in relay["drop_boxes"]]))
+    delivery = relay["delivery"]
+    if delivery["decisions"]:
+        add("<h3>Probe delivery</h3><p>" + e(", ".join(f"{n} {o}" for o, n in delivery["decisions"].items()))
+            + ". Did the sources come back once their probe arrived?</p>" + table(
+                ["", "sources", "came back", "sessions after", "messages after", "median return (s)"],
+                [(label, g["sources"], g["returned"], g["sessions_after"], g["messages_after"],
+                  g["median_return_seconds"])
+                 for label, g in (("probe delivered", delivery["delivered"]),
+                                  ("probe not delivered", delivery["not_delivered"]))]))
+        add(table(["source", "probe decided", "sessions after", "messages after", "return (s)", REPLAY],
+                  [(t["src_ip"], t["at"], t["sessions_after"], t["messages_after"], t["return_seconds"],
+                    replay(t["example_sessions"])) for t in delivery["delivered"]["top"]]))
     add("</section>")
 
     spam = report["spam"]

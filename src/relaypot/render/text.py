@@ -130,6 +130,15 @@ def render(report: dict[str, Any]) -> str:
                                       [(b["address"], b["sessions"], ", ".join(b["sources"][:4]))
                                        for b in relay["drop_boxes"]],
                                       [44, 9, 43])
+    delivery = relay["delivery"]
+    if delivery["decisions"]:
+        out += [""] + para("probe delivery ([deception] deliver_probes): "
+                           + ", ".join(f"{n} {outcome}" for outcome, n in delivery["decisions"].items()) + ".")
+        for label, key in (("delivered", "delivered"), ("not delivered", "not_delivered")):
+            g = delivery[key]
+            wait = g["median_return_seconds"]
+            out += para(f"{label}: {g['sources']} sources, {g['returned']} came back: {g['sessions_after']} sessions, "
+                        f"{g['messages_after']} messages after it" + (f" (median {wait:.0f} s later)" if wait else ""))
 
     spam = report["spam"]
     section("Spam and campaigns")

@@ -25,6 +25,7 @@ from relaypot.events import (
     MailFrom,
     MessageReceived,
     OsFingerprint,
+    ProbeDelivery,
     RcptTo,
     Record,
     ReverseDns,
@@ -42,6 +43,7 @@ from relaypot.storage.statements import (
     ATTACHMENT,
     COMMAND,
     CREDENTIAL,
+    DELIVERY,
     DNSBL,
     ENVELOPE,
     EVENT,
@@ -222,6 +224,10 @@ class RowBuilder:
     def violation(self, r: Record, e: Violation) -> None:
         self.rows[VIOLATION].append(self.identity(r) + (e.violation, _t(e.detail)))
 
+    def delivery(self, r: Record, e: ProbeDelivery) -> None:
+        self.rows[DELIVERY].append(self.identity(r) + (e.for_session, e.sha256, _json(list(e.recipients)), e.outcome,
+                                                       _t(e.reason), e.relay, _t(e.reply)))
+
     # enrichment: facts about a source, not about one session ------------------------------
 
     def keep(self, statement: Insert, key: tuple, row: tuple, verdict: int | None = None) -> None:
@@ -265,6 +271,7 @@ HANDLERS: dict[type, Callable[[RowBuilder, Record, Any], None]] = {
     MessageReceived: RowBuilder.message,
     Auth: RowBuilder.auth,
     Violation: RowBuilder.violation,
+    ProbeDelivery: RowBuilder.delivery,
     GeoFound: RowBuilder.geo,
     ReverseDns: RowBuilder.rdns,
     OsFingerprint: RowBuilder.os,

@@ -172,6 +172,24 @@ CREATE TABLE IF NOT EXISTS credentials (
     response TEXT,
     PRIMARY KEY (session_id, seq)
 );
+-- Relay probes [deception] delivered, or refused to (deliver.probe): one row per decision.
+CREATE TABLE IF NOT EXISTS deliveries (
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    src_ip TEXT NOT NULL,
+    for_session TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    relay TEXT,
+    reply TEXT,
+    PRIMARY KEY (session_id, seq)
+);
+CREATE INDEX IF NOT EXISTS deliveries_source ON deliveries (src_ip, outcome, ts);
+
 -- The logins [deception] let in are few among millions of attempts: found by index.
 CREATE INDEX IF NOT EXISTS credentials_outcome ON credentials (outcome, session_id, seq);
 
