@@ -158,3 +158,20 @@ def test_a_scanner_whose_probe_arrives_comes_back_and_the_report_shows_it(sensor
     assert (stayed["sources"], stayed["returned"], stayed["messages_after"]) == (1, 0, 0)
     text = relaypot("report", "--data-dir", str(sensor.data_dir)).stdout
     assert "probe delivery ([deception] deliver_probes): 1 delivered, 1 refused." in text
+
+
+def test_through_a_smarthost_that_offers_starttls_the_probe_goes_encrypted(sensor_factory):
+    """deliver_smarthost instead of MX (no DNS at all), and a receiving server that offers
+    STARTTLS (a second sensor, as Postfix): the delivery says EHLO as the sensor and uses TLS."""
+    receiver = sensor_factory(smtp__persona="postfix", smtp__hostname="relay.example.org")
+    sensor = sensor_factory(deception__deliver_probes=True,
+                            deception__deliver_smarthost=f"{receiver.host}:{receiver.port}")
+    probe(sensor, SCANNERS[0])
+    [decision] = sensor.wait_for("deliver.probe", 1)
+    assert decision.event.outcome == "delivered", decision.event
+    assert decision.event.relay == f"{receiver.host}:{receiver.port}"
+    assert decision.event.reply.startswith("250 2.0.0 Ok: queued as")
+    [message] = receiver.wait_for("smtp.message", 1)
+    assert message.event.subject.startswith("Super webscan open relay check succeded")
+    assert [r.event.hostname for r in receiver.records("smtp.helo")] == ["mail.example.com"] * 2  # before and after TLS
+    assert [r.event.outcome for r in receiver.records("smtp.tls")] == ["established"]
