@@ -192,7 +192,7 @@ def probe_deliverer(settings: Settings, bus: EventBus, sensor: str, hostname: st
         host, _, port = deception.deliver_smarthost.rpartition(":")
         smarthost = (host.strip("[]"), int(port))
     limits = DeliveryLimits(deception.deliver_per_source_per_day, deception.deliver_per_day,
-                            deception.deliver_max_bytes,
+                            deception.deliver_max_bytes, deception.deliver_max_recipients,
                             frozenset(d.lower().rstrip(".") for d in deception.deliver_protected_domains))
     log.warning("[deception] deliver_probes is on: recognised relay probes are delivered, at most %d a day and "
                 "%d per source a day; create %s in the data directory to stop at once", limits.per_day,

@@ -127,6 +127,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("deception", "deliver_per_source_per_day", "int", 1, "probes delivered for one source in one UTC day"),
     Option("deception", "deliver_per_day", "int", 20, "probes delivered in all in one UTC day"),
     Option("deception", "deliver_max_bytes", "bytes", 64 * KIB, "a larger probe is not delivered"),
+    Option("deception", "deliver_max_recipients", "int", 3,
+           "a probe with more relay recipients than this is not delivered (a probe names a drop box or two)"),
     Option("deception", "deliver_protected_domains", "list", [],
            "never deliver to these domains or any under them"),
     Option("deception", "deliver_smarthost", "str", "",
@@ -226,6 +228,7 @@ class DeceptionSettings:
     deliver_per_source_per_day: int
     deliver_per_day: int
     deliver_max_bytes: int
+    deliver_max_recipients: int
     deliver_protected_domains: list[str]
     deliver_smarthost: str
     deliver_port: int
@@ -466,7 +469,7 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
             raise fail("deception", "accept_logins", str(exc)) from None
     if values[("deception", "accept_attempt")] < 0:
         raise fail("deception", "accept_attempt", "must be 0 (never) or more")
-    for key in ("deliver_per_source_per_day", "deliver_per_day", "deliver_max_bytes"):
+    for key in ("deliver_per_source_per_day", "deliver_per_day", "deliver_max_bytes", "deliver_max_recipients"):
         if values[("deception", key)] < 0:
             raise fail("deception", key, "must be 0 or more")
     if not 1 <= values[("deception", "deliver_port")] <= 65535:

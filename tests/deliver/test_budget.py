@@ -40,3 +40,10 @@ def test_size_and_protected_domains_are_refused_before_counting():
     assert budget.decide("192.0.2.1", ("x@mail.example.gov", "y@example.gov"), 10, "d") == (
         (), "only protected domains")
     assert budget.decide("192.0.2.1", ("x@example.gov", "ok@drop.example"), 10, "d") == (("ok@drop.example",), "")
+
+
+def test_a_probe_to_many_relay_recipients_is_a_spam_run_and_not_delivered():
+    budget = DeliveryBudget(DeliveryLimits(max_recipients=3))
+    four = tuple(f"r{n}@drop.example" for n in range(4))
+    assert budget.decide("192.0.2.1", four, 10, "d")[1].startswith("more relay recipients than deliver_max_recipients")
+    assert budget.decide("192.0.2.1", four[:3], 10, "d") == (four[:3], "")

@@ -152,12 +152,14 @@ def test_a_scanner_whose_probe_arrives_comes_back_and_the_report_shows_it(sensor
     delivery = json.loads(result.stdout)["relay_probes"]["delivery"]
     assert delivery["decisions"] == {"delivered": 1, "refused": 1}
     came = delivery["delivered"]
-    assert (came["sources"], came["returned"], came["sessions_after"], came["messages_after"]) == (1, 1, 2, 2)
+    assert (came["sources"], came["returned"], came["sessions_after"], came["messages_after"],
+            came["recipients_after"], came["campaigns_after"]) == (1, 1, 2, 2, 4, 1)  # one body: one campaign
     assert came["median_return_seconds"] >= 1 and came["top"][0]["src_ip"] == first
     stayed = delivery["not_delivered"]
     assert (stayed["sources"], stayed["returned"], stayed["messages_after"]) == (1, 0, 0)
     text = relaypot("report", "--data-dir", str(sensor.data_dir)).stdout
     assert "probe delivery ([deception] deliver_probes): 1 delivered, 1 refused." in text
+    assert "delivered: 1 sources, 1 came back: 2 sessions, 2 messages to 4 recipients in 1 campaigns" in text
 
 
 def test_through_a_smarthost_that_offers_starttls_the_probe_goes_encrypted(sensor_factory):

@@ -188,6 +188,24 @@ class Queries:
             "GROUP BY d.src_ip) f LEFT JOIN sessions s ON s.src_ip = f.src_ip AND s.started > f.at "
             "GROUP BY f.src_ip, f.at ORDER BY count(s.session_id) DESC, f.src_ip", params)
 
+    def came_back_mail(self, outcome: str) -> tuple[int, int]:
+        """(recipients, distinct bodies) of what sources sent after their first probe decision
+        with `outcome` (as `came_back`)."""
+        join, where, params = self.scope.records("d")
+        chosen = "d.outcome = 'delivered'" if outcome == "delivered" else (
+            "d.outcome <> 'delivered' AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.src_ip = d.src_ip "
+            "AND x.outcome = 'delivered')")
+        first = (f"(SELECT d.src_ip, min(d.ts) AS at FROM deliveries d{join} WHERE {where} AND {chosen} "
+                 "GROUP BY d.src_ip) f")
+        # Through the sessions after (by the (src_ip, ..., started) index), then each session's rows
+        # by primary key: never a pass over all envelopes or messages.
+        after = f"{first} JOIN sessions s ON s.src_ip = f.src_ip AND s.started > f.at"
+        recipients = self.q(f"SELECT count(*) FROM {after} JOIN envelopes e ON e.session_id = s.session_id "
+                            "AND e.kind = 'rcpt' AND e.reply_code < 400", params)[0][0]
+        bodies = self.q(f"SELECT count(DISTINCT COALESCE(m.body_sha256, m.sha256)) FROM {after} "
+                        "JOIN messages m ON m.session_id = s.session_id", params)[0][0]
+        return recipients, bodies
+
     # ------------------------------------------------------------------ spam and campaigns
 
     def envelope_domains(self, kind: str, limit: int) -> list[tuple]:

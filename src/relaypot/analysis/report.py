@@ -205,12 +205,15 @@ def _deliveries(q: Queries, top: int) -> dict[str, Any]:
         rows = q.came_back(outcome)
         waits = sorted((_parse(first) - _parse(at)).total_seconds() for _ip, at, _n, _m, _r, first, _s in rows
                        if first)
+        recipients, bodies = q.came_back_mail(outcome)
         return {
             "sources": len(rows),
             "returned": sum(1 for row in rows if row[2]),
             "sessions_after": sum(row[2] for row in rows),
             "messages_after": sum(row[3] for row in rows),
             "relay_sessions_after": sum(row[4] for row in rows),
+            "recipients_after": recipients,
+            "campaigns_after": bodies,
             "median_return_seconds": waits[len(waits) // 2] if waits else None,
             "top": [{"src_ip": ip, "at": at, "sessions_after": n, "messages_after": m,
                      "return_seconds": (_parse(first) - _parse(at)).total_seconds() if first else None,

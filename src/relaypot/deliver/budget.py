@@ -13,6 +13,7 @@ class DeliveryLimits:
     per_source_per_day: int = 1  # probes delivered for one source in one UTC day
     per_day: int = 20  # probes delivered in all in one UTC day
     max_bytes: int = 65536  # a larger message is no probe worth sending on
+    max_recipients: int = 3  # a probe names its drop box or two; more relay recipients is a spam run
     protected: frozenset[str] = field(default_factory=frozenset)  # never to these domains, nor under them
 
 
@@ -33,6 +34,9 @@ class DeliveryBudget:
         limits = self.limits
         if size > limits.max_bytes:
             return (), f"larger than deliver_max_bytes ({size} > {limits.max_bytes})"
+        if len(recipients) > limits.max_recipients:
+            return (), (f"more relay recipients than deliver_max_recipients "
+                        f"({len(recipients)} > {limits.max_recipients})")
         allowed = tuple(r for r in recipients if not _protected(domain_of(r), limits.protected))
         if not allowed:
             return (), "only protected domains"

@@ -199,9 +199,10 @@ def render(report: dict[str, Any]) -> str:
     if delivery["decisions"]:
         add("<h3>Probe delivery</h3><p>" + e(", ".join(f"{n} {o}" for o, n in delivery["decisions"].items()))
             + ". Did the sources come back once their probe arrived?</p>" + table(
-                ["", "sources", "came back", "sessions after", "messages after", "median return (s)"],
+                ["", "sources", "came back", "sessions after", "messages after", "recipients after",
+                 "campaigns after", "median return (s)"],
                 [(label, g["sources"], g["returned"], g["sessions_after"], g["messages_after"],
-                  g["median_return_seconds"])
+                  g["recipients_after"], g["campaigns_after"], g["median_return_seconds"])
                  for label, g in (("probe delivered", delivery["delivered"]),
                                   ("probe not delivered", delivery["not_delivered"]))]))
         add(table(["source", "probe decided", "sessions after", "messages after", "return (s)", REPLAY],

@@ -138,7 +138,9 @@ def render(report: dict[str, Any]) -> str:
             g = delivery[key]
             wait = g["median_return_seconds"]
             out += para(f"{label}: {g['sources']} sources, {g['returned']} came back: {g['sessions_after']} sessions, "
-                        f"{g['messages_after']} messages after it" + (f" (median {wait:.0f} s later)" if wait else ""))
+                        f"{g['messages_after']} messages to {g['recipients_after']} recipients in "
+                        f"{g['campaigns_after']} campaigns after it"
+                        + (f" (median {wait:.0f} s later)" if wait else ""))
 
     spam = report["spam"]
     section("Spam and campaigns")
