@@ -39,6 +39,7 @@ from relaypot.sinks.base import Sink
 from relaypot.sinks.console import ConsoleSummary
 from relaypot.sinks.jsonl import JsonlSink
 from relaypot.sinks.sql import SqlSink
+from relaypot.sinks.syslog import SyslogSink
 from relaypot.spool import MAX_BYTES as SPOOL_MAX_BYTES
 from relaypot.spool import Spool
 from relaypot.storage.messages import MessageStore
@@ -149,6 +150,9 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
     if journal is not None:
         sql.after_first_open = lambda sink: catch_up(sink, data_dir)
     sinks: list[Sink] = [sql, *extra_sinks]
+    if settings.outputs.syslog:
+        sinks.append(SyslogSink(settings.outputs.syslog, settings.outputs.syslog_facility,
+                                settings.sensor.name or socket.gethostname()))
     bus = EventBus(sinks, settings.store.flush_interval, high_water=settings.store.queue_limit,
                    high_water_bytes=settings.store.queue_max_bytes,
                    retry_for=settings.store.retry_for,

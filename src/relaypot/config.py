@@ -20,6 +20,7 @@ from typing import Any
 
 from relaypot.errors import ConfigError
 from relaypot.protocol.logins import parse_rule
+from relaypot.sinks.syslog import parse_target as parse_syslog_target
 
 KIB, MIB, GIB = 1024, 1024**2, 1024**3
 
@@ -135,6 +136,12 @@ OPTIONS: tuple[Option, ...] = (
            "HOST:PORT to hand deliveries to (default: each recipient domain's MX, on deliver_port)"),
     Option("deception", "deliver_port", "int", 25, "the port of the MX a delivery goes to"),
     Option("deception", "deliver_timeout", "float", 30.0, "seconds one delivery may take"),
+    Option("outputs", "syslog", "str", "",
+           "send every record to a syslog collector as RFC 5424: udp://HOST:PORT or tcp://HOST:PORT (TCP framed by "
+           "octet counting); none by default"),
+    Option("outputs", "syslog_facility", "choice", "local0", "the facility of those messages",
+           ("kern", "user", "mail", "daemon", "auth", "syslog", "local0", "local1", "local2", "local3", "local4",
+            "local5", "local6", "local7")),
     Option("run", "user", "str", "", "after binding, drop root privileges to this user"),
     Option("run", "quiet", "bool", False, "no line per finished session on the terminal"),
     Option("run", "log_level", "choice", "info", "diagnostics on stderr", ("debug", "info", "warning", "error")),
@@ -236,6 +243,12 @@ class DeceptionSettings:
 
 
 @dataclass(frozen=True)
+class OutputsSettings:
+    syslog: str
+    syslog_facility: str
+
+
+@dataclass(frozen=True)
 class RunSettings:
     user: str
     quiet: bool
@@ -245,7 +258,8 @@ class RunSettings:
 # One dataclass per table of OPTIONS; tests/test_config.py checks that fields and options agree.
 SECTIONS: dict[str, type] = {
     "sensor": SensorSettings, "smtp": SmtpSettings, "tls": TlsSettings, "limits": LimitsSettings,
-    "store": StoreSettings, "enrich": EnrichSettings, "deception": DeceptionSettings, "run": RunSettings,
+    "store": StoreSettings, "enrich": EnrichSettings, "deception": DeceptionSettings, "outputs": OutputsSettings,
+    "run": RunSettings,
 }
 
 
@@ -260,6 +274,7 @@ class Settings:
     store: StoreSettings
     enrich: EnrichSettings
     deception: DeceptionSettings
+    outputs: OutputsSettings
     run: RunSettings
     sources: dict[tuple[str, str], str]
     warnings: list[str]  # what the configuration's reader should be told
@@ -455,6 +470,11 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
     for domain in values[("smtp", "domains")]:
         if not _HOSTNAME.match(domain):
             raise fail("smtp", "domains", f"{domain!r} is not a domain name")
+    if values[("outputs", "syslog")]:
+        try:
+            parse_syslog_target(values[("outputs", "syslog")])
+        except ValueError as exc:
+            raise fail("outputs", "syslog", str(exc)) from None
     zone = values[("smtp", "timezone")]
     if zone:
         try:
