@@ -53,12 +53,7 @@ def test_cli_md_documents_every_command_and_option():
 
 def documented_default(option: config.Option) -> str:
     """A default as docs/cli.md writes it: TOML, sizes in the largest whole binary unit."""
-    value = option.default
-    if option.kind == "bytes":
-        for unit, size in (("GiB", config.GIB), ("MiB", config.MIB), ("KiB", config.KIB)):
-            if value and value % size == 0:
-                return f'"{value // size}{unit}"'
-    return config._toml_value(value)
+    return config.default_text(option)
 
 
 def test_cli_md_documents_every_configuration_key():

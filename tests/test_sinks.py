@@ -18,7 +18,7 @@ from relaypot.pipeline import EventBus
 from relaypot.sinks.jsonl import JsonlSink
 from relaypot.sinks.memory import MemorySink
 from relaypot.sinks.sql import SqlSink
-from support import fetch, session_records
+from support import fetch, relaypot, session_records
 
 
 def test_jsonl_rotates_by_day_and_every_line_is_whole(tmp_path):
@@ -35,7 +35,7 @@ def test_jsonl_rotates_by_day_and_every_line_is_whole(tmp_path):
 
 def test_jsonl_rotates_by_size_without_splitting_a_line(tmp_path):
     """Size rotation happens between lines; every rotated file holds whole JSON lines under the bound."""
-    sink = JsonlSink(tmp_path, rotate="size", max_bytes=1000)
+    sink = JsonlSink(tmp_path, rotate="size", max_bytes=1000, compress=False)
     sink.open()
     for n in range(10):
         sink.write(session_records(f"s{n}"))
@@ -48,6 +48,25 @@ def test_jsonl_rotates_by_size_without_splitting_a_line(tmp_path):
         assert data.endswith(b"\n") and (len(data) <= 1000 or data.count(b"\n") == 1)
         seen += [json.loads(line)["session"] for line in data.splitlines()]
     assert sorted(seen) == sorted(f"s{n}" for n in range(10) for _ in range(4))
+
+
+def test_rotated_files_but_the_newest_are_gzipped_and_import_reads_them_all(tmp_path):
+    """The journal does not grow forever: rotated files become .jsonl.gz (all but the newest,
+    which a start's catch-up may read), and `relaypot import` takes every record back from them."""
+    sink = JsonlSink(tmp_path / "data", rotate="size", max_bytes=1000)
+    sink.open()
+    for n in range(10):
+        sink.write(session_records(f"s{n}"))
+    sink.close()  # waits for the compression under way
+    data = tmp_path / "data"
+    zipped = sorted(data.glob("events-*.jsonl.gz"))
+    plain = sorted(data.glob("events-*.jsonl"))
+    assert len(zipped) >= 2 and len(plain) == 1 and not list(data.glob("*.partial"))
+    assert all(oct(path.stat().st_mode)[-3:] == "640" for path in zipped)
+    store = tmp_path / "store.sqlite"
+    result = relaypot("import", "--store", f"sqlite:///{store}", *map(str, [*zipped, *plain, data / "events.jsonl"]))
+    assert result.returncode == 0, result.stderr
+    assert fetch(f"sqlite:///{store}", "SELECT count(*), count(DISTINCT session_id) FROM events") == [(40, 10)]
 
 
 def test_jsonl_reopened_after_a_restart_rotates_on_the_day_of_its_first_line(tmp_path):

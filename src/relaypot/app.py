@@ -95,7 +95,8 @@ def connections_per_client(settings: Settings, persona: model.Persona) -> int:
 
 
 def jsonl_sink(settings: Settings, data_dir: Path) -> JsonlSink:
-    return JsonlSink(data_dir, settings.store.jsonl_rotate, settings.store.jsonl_max_bytes, settings.store.fsync)
+    return JsonlSink(data_dir, settings.store.jsonl_rotate, settings.store.jsonl_max_bytes, settings.store.fsync,
+                     settings.store.jsonl_gzip)
 
 
 def sql_spool(sink: SqlSink, data_dir: Path, max_bytes: int = SPOOL_MAX_BYTES) -> Spool:

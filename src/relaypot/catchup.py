@@ -11,31 +11,18 @@ through `relaypot import`'s path, where a record already stored is skipped.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import IO
 
 import orjson
 
 from relaypot.import_jsonl import ImportSummary, import_files
+from relaypot.sinks.jsonl import journal_files
 from relaypot.sinks.sql import SqlSink
 
 log = logging.getLogger(__name__)
 
-_ROTATED = re.compile(r"^events-(\d{4}-\d{2}-\d{2}|unknown)(?:\.(\d+))?\.jsonl$")
 _SCAN = 4096  # below this span, read line by line instead of bisecting
-
-
-def journal_files(directory: Path) -> list[Path]:
-    """The uncompressed journal files, oldest first: rotated ones by day and number, then the live one."""
-    rotated = []
-    for path in directory.glob("events-*.jsonl"):
-        match = _ROTATED.match(path.name)
-        if match:
-            rotated.append(((match.group(1), int(match.group(2) or 0)), path))
-    files = [path for _, path in sorted(rotated)]
-    live = directory / "events.jsonl"
-    return files + [live] if live.exists() else files
 
 
 def catch_up(sink: SqlSink, directory: Path) -> ImportSummary | None:

@@ -11,6 +11,7 @@ import difflib
 import ipaddress
 import os
 import re
+import textwrap
 import tomllib
 import zoneinfo
 from collections.abc import Mapping
@@ -92,6 +93,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("store", "jsonl", "bool", True, "write DATA_DIR/events.jsonl"),
     Option("store", "jsonl_rotate", "choice", "day", "rotate events.jsonl by day or by size", ("day", "size")),
     Option("store", "jsonl_max_bytes", "bytes", 100 * MIB, "size at which events.jsonl rotates (rotate = size)"),
+    Option("store", "jsonl_gzip", "bool", True,
+           "gzip rotated journal files (all but the newest) into events-DAY.jsonl.gz, which relaypot import reads"),
     Option("store", "flush_interval", "float", 1.0,
            "seconds between writes of events.jsonl and the store (a message's record is written before its 250)"),
     Option("store", "fsync", "bool", False, "fsync messages and event files (survives power loss; slower)"),
@@ -203,6 +206,7 @@ class StoreSettings:
     jsonl: bool
     jsonl_rotate: str
     jsonl_max_bytes: int
+    jsonl_gzip: bool
     flush_interval: float
     fsync: bool
     queue_limit: int
@@ -315,6 +319,32 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def default_text(option: Option) -> str:
+    """An option's default as TOML, sizes in the largest whole binary unit ("25MiB")."""
+    value = option.default
+    if option.kind == "bytes":
+        for unit, size in (("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
+            if value and value % size == 0:
+                return f'"{value // size}{unit}"'
+    return _toml_value(value)
+
+
+def sample() -> str:
+    """A relaypot.toml with every setting at its default, commented out, each under its meaning
+    (deploy/relaypot.toml is this text; a test keeps it so)."""
+    out = ["# relaypot.toml: every setting at its default, commented out. Uncomment what you change.",
+           "# Each can also be given as RELAYPOT_<TABLE>_<KEY> in the environment; docs/cli.md explains them."]
+    table = ""
+    for option in OPTIONS:
+        if option.table != table:
+            table = option.table
+            out += ["", f"[{table}]"]
+        meaning = option.help + (f" ({', '.join(option.choices)})" if option.choices else "")
+        out += [f"# {line}" for line in textwrap.wrap(meaning, 98)]
+        out.append(f"#{option.key} = {default_text(option)}")
+    return "\n".join(out) + "\n"
 
 
 def load(config_file: str | None = None, environ: Mapping[str, str] | None = None,

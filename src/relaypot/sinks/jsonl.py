@@ -10,8 +10,12 @@ commit; a line torn by a crash is cut off when the file is opened again.
 from __future__ import annotations
 
 import errno
+import gzip
 import logging
 import os
+import re
+import shutil
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +26,41 @@ from relaypot.events import Record
 log = logging.getLogger(__name__)
 
 COMMIT_AT = 64 * 1024  # bytes appended that are committed without waiting for the next tick
+ROTATED = re.compile(r"^events-(\d{4}-\d{2}-\d{2}|unknown)(?:\.(\d+))?\.jsonl$")
+
+
+def journal_files(directory: Path) -> list[Path]:
+    """The uncompressed journal files, oldest first: rotated ones by day and number, then the live one."""
+    rotated = []
+    for path in directory.glob("events-*.jsonl"):
+        match = ROTATED.match(path.name)
+        if match:
+            rotated.append(((match.group(1), int(match.group(2) or 0)), path))
+    files = [path for _, path in sorted(rotated)]
+    live = directory / "events.jsonl"
+    return files + [live] if live.exists() else files
+
+
+def compress_old(directory: Path) -> list[Path]:
+    """gzip every rotated file but the newest (the start's catch-up may still read it, with the
+    live one): `events-DAY.jsonl` becomes `events-DAY.jsonl.gz`, which `relaypot import` reads.
+    Written beside, then renamed: a crash leaves the plain file, never half a .gz in its place."""
+    rotated = [path for path in journal_files(directory) if path.name != "events.jsonl"]
+    done = []
+    for path in rotated[:-1]:
+        target = path.with_name(path.name + ".gz")
+        partial = path.with_name(path.name + ".gz.partial")
+        try:
+            with open(path, "rb") as source, gzip.open(partial, "wb") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)
+            os.chmod(partial, 0o640)
+            os.replace(partial, target)
+            path.unlink()
+            done.append(target)
+        except OSError as exc:
+            log.warning("could not compress %s: %s", path, log_error(exc))
+            partial.unlink(missing_ok=True)
+    return done
 
 
 class JsonlSink:
@@ -30,7 +69,7 @@ class JsonlSink:
     name = "jsonl"
 
     def __init__(self, directory: Path, rotate: str = "day", max_bytes: int = 100 * 1024 * 1024,
-                 fsync: bool = False) -> None:
+                 fsync: bool = False, compress: bool = True) -> None:
         if rotate not in ("day", "size"):
             raise SinkError(f"jsonl rotation must be 'day' or 'size', not {rotate!r}")
         self.directory = directory
@@ -38,6 +77,8 @@ class JsonlSink:
         self.rotate = rotate
         self.max_bytes = max_bytes
         self.fsync = fsync
+        self.compress = compress  # gzip rotated files (all but the newest), in a thread of their own
+        self._compressing: threading.Thread | None = None
         self._fd = -1
         self._size = 0  # bytes of whole lines in the live file
         self._day = ""
@@ -171,8 +212,21 @@ class JsonlSink:
         self._fd = _append(self.path)
         self._size = 0
         self._day = ""
+        if self.compress and (self._compressing is None or not self._compressing.is_alive()):
+            # Off the event loop: a day's file can be large.
+            self._compressing = threading.Thread(target=self._compress_all, name="jsonl-gzip", daemon=True)
+            self._compressing.start()
+
+    def _compress_all(self) -> None:
+        """Until a pass finds nothing: files rotated while one ran are taken by the next."""
+        while compress_old(self.directory):
+            pass
 
     def close(self) -> None:
+        if self._compressing is not None:
+            self._compressing.join()  # a stop leaves whole files, compressed or not
+            self._compressing = None
+            compress_old(self.directory)  # what a rotation during the last pass left
         if self._fd < 0:
             return
         self.commit()
