@@ -57,6 +57,12 @@ EPILOG_EXPORT = """examples:
   relaypot export blocklist --include-private    # private and reserved addresses too (a lab)
 """
 
+EPILOG_PRUNE = """examples:
+  relaypot prune --older-than 90d --dry-run       # what would go
+  relaypot prune --older-than 90d                 # safe while the sensor runs
+  relaypot prune --older-than 30d --store postgresql://relaypot@db.example.org/relaypot
+"""
+
 EPILOG_REPLAY = """examples:
   relaypot replay 18ec3f9a1c2b7d4e5f60a1b2              # a session id from events.jsonl or the store
   relaypot replay 18ec3f9a1c2b7d4e5f60a1b2 --data-dir /var/lib/relaypot
@@ -327,6 +333,28 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    """Remove what is older than --older-than from the store and the message directory."""
+    from relaypot.prune import parse_age, prune  # noqa: PLC0415
+    from relaypot.storage.database import Database  # noqa: PLC0415
+
+    try:
+        age = parse_age(args.older_than)
+    except ValueError as exc:
+        raise RelaypotError(f"--older-than {exc}") from None
+    settings = _settings(args)
+    db = Database(args.store or settings.store_url, must_exist=True)
+    try:
+        db.create_schema()
+        cutoff = datetime.now(UTC) - timedelta(seconds=age)
+        messages = Path(settings.sensor.data_dir) / "messages"
+        summary = prune(db, cutoff, messages, dry_run=args.dry_run)
+    finally:
+        db.close()
+    print(f"relaypot prune: {summary.line(args.dry_run)}")
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     """Print a recorded session as a transcript: what the client sent and what it was told."""
     from relaypot.replay import transcript_lines  # noqa: PLC0415
@@ -471,6 +499,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mirror", metavar="URL", help="fetch the files from here instead of download.db-ip.com/free")
     p.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
     p.add_argument("--data-dir", metavar="DIR", help="the data directory (./relaypot-data)")
+    p = add("prune", cmd_prune, EPILOG_PRUNE)
+    p.add_argument("--older-than", required=True, metavar="AGE",
+                   help="remove sessions that started before now minus AGE (90d, 12h, 30m), and what only they used")
+    p.add_argument("--dry-run", action="store_true", help="say what would go, and change nothing")
+    p.add_argument("--store", metavar="URL", help="the store (default: [store] url, else DATA_DIR/relaypot.sqlite)")
+    p.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
+    p.add_argument("--data-dir", metavar="DIR", help="the data directory, whose messages/ it prunes too")
     p = add("replay", cmd_replay, EPILOG_REPLAY)
     p.add_argument("session", help="a session id")
     _add_run_options(p)

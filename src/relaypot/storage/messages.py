@@ -113,7 +113,12 @@ class MessageStore:
 
 
 def _has_copy(path: str, size: int) -> bool:
+    """A whole copy is there; its time is refreshed, so that `relaypot prune` (which removes only
+    files untouched since its cutoff) never takes a body that was just received again."""
     try:
-        return os.stat(path).st_size == size
+        if os.stat(path).st_size != size:
+            return False
+        os.utime(path)
     except OSError:
         return False
+    return True
