@@ -17,7 +17,8 @@ def documented_events() -> dict[str, list[str]]:
     sections = re.split(r"^### `([a-z_.]+)`\s*$", text, flags=re.M)
     found = {}
     for kind, body in zip(sections[1::2], sections[2::2]):
-        found[kind] = re.findall(r"^\| `([a-z_0-9]+)` \|", body.split("Violation kinds")[0], flags=re.M)
+        body = body.split("Violation kinds")[0].split("\n## ")[0]  # up to the next part of the page
+        found[kind] = re.findall(r"^\| `([a-z_0-9]+)` \|", body, flags=re.M)
     return found
 
 
@@ -84,3 +85,17 @@ def test_the_version_lives_in_one_place():
     assert 'dynamic = ["version"]' in project and "\nversion = " not in project.split("[project]")[1].split("\n[")[0]
     assert importlib.metadata.version("relaypot") == relaypot.__version__
     assert (ROOT / "CHANGELOG.md").exists() and (ROOT / "CONTRIBUTING.md").exists()
+
+
+def test_events_md_maps_fields_that_exist_to_ecs_names():
+    """The Logstash/Filebeat/Elastic mapping names record fields that exist, to dotted ECS names."""
+    text = (DOCS / "events.md").read_text().split("## Field mapping for Elastic (ECS)", 1)[1]
+    rows = re.findall(r"^\| (`[a-z_.]+`|every record) \| `([a-z_0-9]+)` \| `([a-z_.@]+)` \|", text, flags=re.M)
+    assert len(rows) >= 30
+    identity = {"kind", "session", "seq", "ts", "sensor", "src_ip"}
+    for kind, field, ecs in rows:
+        if kind == "every record":
+            assert field in identity, field
+        else:
+            assert field in [key for _, key, _ in _codec_plan(EVENT_TYPES[kind.strip("`")])], (kind, field)
+        assert re.fullmatch(r"@timestamp|[a-z_]+(\.[a-z_0-9]+)+", ecs), ecs
