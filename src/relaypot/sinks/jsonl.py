@@ -50,6 +50,9 @@ def compress_old(directory: Path) -> list[Path]:
     for path in rotated[:-1]:
         target = path.with_name(path.name + ".gz")
         partial = path.with_name(path.name + ".gz.partial")
+        if target.exists():
+            log.warning("not compressing %s: %s exists", path, target.name)  # never overwrite records
+            continue
         try:
             with open(path, "rb") as source, gzip.open(partial, "wb") as sink:
                 shutil.copyfileobj(source, sink, 1 << 20)
@@ -205,7 +208,8 @@ class JsonlSink:
         stem = f"events-{self._day or 'unknown'}"
         target = self.directory / f"{stem}.jsonl"
         n = 1
-        while target.exists():
+        # A name is taken by its file, or by the .gz it became: reusing it would overwrite that .gz.
+        while target.exists() or target.with_name(target.name + ".gz").exists():
             target = self.directory / f"{stem}.{n}.jsonl"
             n += 1
         os.replace(self.path, target)
