@@ -19,6 +19,7 @@ from relaypot.storage.database import Database
 
 PER_SESSION = ("events", "commands", "envelopes", "messages", "urls", "attachments", "credentials", "violations")
 BATCH = 500  # sessions per transaction: a running sensor's writes go in between
+ENDED_BEFORE = "started < ? AND ended IS NOT NULL"  # a session prune takes: the sessions table in scope
 STANDALONE = ("enrich.geo", "enrich.rdns", "enrich.dnsbl", "enrich.helo", "enrich.os", "deliver.probe")
 
 
@@ -40,8 +41,8 @@ class PruneSummary:
 def prune(db: Database, cutoff: datetime, messages_dir: Path | None, dry_run: bool = False) -> PruneSummary:
     limit = cutoff.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
     summary = PruneSummary(limit)
-    old = [sid for (sid,) in db.query("SELECT session_id FROM sessions WHERE started < ? AND ended IS NOT NULL "
-                                      "ORDER BY started", [limit])]
+    old = [sid for (sid,) in db.query(f"SELECT session_id FROM sessions WHERE {ENDED_BEFORE} ORDER BY started",
+                                      [limit])]
     bodies: set[str] = set()
     for start in range(0, len(old), BATCH):
         chunk = old[start:start + BATCH]
@@ -79,9 +80,8 @@ def _remove_files(db: Database, summary: PruneSummary, bodies: set[str], message
                   limit: str, dry_run: bool) -> None:
     for sha in sorted(bodies):
         # A message of a session that stays (any, in a dry run too) still names the file.
-        if db.query("SELECT 1 FROM messages m WHERE m.sha256 = ? AND NOT EXISTS (SELECT 1 FROM sessions s "
-                    "WHERE s.session_id = m.session_id AND s.started < ? AND s.ended IS NOT NULL) LIMIT 1",
-                    [sha, limit]):
+        if db.query("SELECT 1 FROM messages m WHERE m.sha256 = ? AND NOT EXISTS (SELECT 1 FROM sessions "
+                    f"WHERE sessions.session_id = m.session_id AND {ENDED_BEFORE}) LIMIT 1", [sha, limit]):
             continue
         path = messages_dir / sha[:2] / f"{sha}.eml"
         try:

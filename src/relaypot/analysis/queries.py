@@ -166,37 +166,37 @@ class Queries:
                       f"FROM messages m{join} WHERE {where} AND m.probe_family IS NOT NULL "
                       "ORDER BY m.ts, m.session_id, m.seq", params)
 
-    def deliveries(self) -> list[tuple]:
-        """Per source and outcome of its probes' delivery decisions: (src_ip, outcome, first, last,
-        decisions)."""
+    def delivery_outcomes(self) -> list[tuple]:
+        """(outcome, decisions) of probe delivery in scope."""
         join, where, params = self.scope.records("d")
-        return self.q(f"SELECT d.src_ip, d.outcome, min(d.ts), max(d.ts), count(*) FROM deliveries d{join} "
-                      f"WHERE {where} GROUP BY d.src_ip, d.outcome ORDER BY d.src_ip, d.outcome", params)
+        return self.q(f"SELECT d.outcome, count(*) FROM deliveries d{join} WHERE {where} GROUP BY d.outcome "
+                      "ORDER BY d.outcome", params)
 
-    def came_back(self, outcome: str) -> list[tuple]:
-        """What each source did after its first probe decision with `outcome` (`delivered`, or any
-        other for sources never delivered to): (src_ip, that decision's time, sessions after it,
-        messages in them, recipients' sessions with a relay, the first session after, its id)."""
+    def _first_decisions(self, outcome: str) -> tuple[str, list]:
+        """A subquery `f` of (src_ip, at): each source's first probe decision with `outcome`
+        (`delivered`, or any other for sources never delivered to), and its parameters."""
         join, where, params = self.scope.records("d")
         chosen = "d.outcome = 'delivered'" if outcome == "delivered" else (
             "d.outcome <> 'delivered' AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.src_ip = d.src_ip "
             "AND x.outcome = 'delivered')")
+        return (f"(SELECT d.src_ip, min(d.ts) AS at FROM deliveries d{join} WHERE {where} AND {chosen} "
+                "GROUP BY d.src_ip) f"), params
+
+    def came_back(self, outcome: str) -> list[tuple]:
+        """What each source did after its first probe decision with `outcome` (_first_decisions):
+        (src_ip, that decision's time, sessions after it, messages in them, sessions with a relay,
+        the first session after, its id)."""
+        first, params = self._first_decisions(outcome)
         return self.q(
             "SELECT f.src_ip, f.at, count(s.session_id), COALESCE(sum(s.messages), 0), COALESCE(sum(s.relay), 0), "
-            "min(s.started), min(s.session_id) "
-            f"FROM (SELECT d.src_ip, min(d.ts) AS at FROM deliveries d{join} WHERE {where} AND {chosen} "
-            "GROUP BY d.src_ip) f LEFT JOIN sessions s ON s.src_ip = f.src_ip AND s.started > f.at "
+            f"min(s.started), min(s.session_id) FROM {first} "
+            "LEFT JOIN sessions s ON s.src_ip = f.src_ip AND s.started > f.at "
             "GROUP BY f.src_ip, f.at ORDER BY count(s.session_id) DESC, f.src_ip", params)
 
     def came_back_mail(self, outcome: str) -> tuple[int, int]:
         """(recipients, distinct bodies) of what sources sent after their first probe decision
         with `outcome` (as `came_back`)."""
-        join, where, params = self.scope.records("d")
-        chosen = "d.outcome = 'delivered'" if outcome == "delivered" else (
-            "d.outcome <> 'delivered' AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.src_ip = d.src_ip "
-            "AND x.outcome = 'delivered')")
-        first = (f"(SELECT d.src_ip, min(d.ts) AS at FROM deliveries d{join} WHERE {where} AND {chosen} "
-                 "GROUP BY d.src_ip) f")
+        first, params = self._first_decisions(outcome)
         # Through the sessions after (by the (src_ip, ..., started) index), then each session's rows
         # by primary key: never a pass over all envelopes or messages.
         after = f"{first} JOIN sessions s ON s.src_ip = f.src_ip AND s.started > f.at"

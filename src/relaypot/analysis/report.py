@@ -197,9 +197,6 @@ def _credentials(q: Queries, top: int) -> dict[str, Any]:
 def _deliveries(q: Queries, top: int) -> dict[str, Any]:
     """The payoff of probe delivery: did sources come back once their probe arrived, and with
     what, beside those whose probe was not delivered."""
-    outcomes: Counter[str] = Counter()
-    for _ip, outcome, _first, _last, n in q.deliveries():
-        outcomes[outcome] += n
 
     def group(outcome: str) -> dict[str, Any]:
         rows = q.came_back(outcome)
@@ -221,7 +218,7 @@ def _deliveries(q: Queries, top: int) -> dict[str, Any]:
                     for ip, at, n, m, _r, first, session in rows[:top]],
         }
 
-    return {"decisions": dict(sorted(outcomes.items())), "delivered": group("delivered"),
+    return {"decisions": dict(q.delivery_outcomes()), "delivered": group("delivered"),
             "not_delivered": group("other")}
 
 
