@@ -63,6 +63,16 @@ EPILOG_PRUNE = """examples:
   relaypot prune --older-than 30d --store postgresql://relaypot@db.example.org/relaypot
 """
 
+EPILOG_STACK = """examples:
+  relaypot stack --dry-run                        # what it would change, for [smtp] persona
+  relaypot stack --persona exchange2000 --ports 25,587 --interface eth0
+  relaypot stack --undo                           # put back what a killed run left
+
+Runs as root, in the foreground, beside `relaypot run` (which drops root): it sets the persona's
+sysctls in this network namespace, queues the sensor's packets to its rewriter with iptables
+(--queue-bypass: if it dies, traffic flows unchanged), and puts everything back on exit.
+"""
+
 EPILOG_REPLAY = """examples:
   relaypot replay 18ec3f9a1c2b7d4e5f60a1b2              # a session id from events.jsonl or the store
   relaypot replay 18ec3f9a1c2b7d4e5f60a1b2 --data-dir /var/lib/relaypot
@@ -355,6 +365,39 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stack(args: argparse.Namespace) -> int:
+    """Give the host's TCP/IP stack the persona's operating system, as nmap -O and p0f see it."""
+    from relaypot.personas import model  # noqa: PLC0415
+    from relaypot.stack import host  # noqa: PLC0415
+    from relaypot.stack.runner import describe, run_stack  # noqa: PLC0415
+
+    state_file = Path(args.state)
+    if args.undo:
+        for line in host.undo(state_file):
+            print(f"relaypot stack: {line}")
+        return 0
+    settings = _settings(args)
+    persona = model.load(args.persona or settings.smtp.persona)
+    try:
+        ports = sorted({int(port) for port in args.ports.split(",")})
+    except ValueError:
+        raise RelaypotError(f"--ports wants port numbers separated by commas, not {args.ports!r}") from None
+    if not ports or not all(0 < port < 65536 for port in ports):
+        raise RelaypotError("--ports wants port numbers from 1 to 65535")
+    if args.dry_run:
+        for line in describe(persona, ports, args.queue, args.interface):
+            print(line)
+        return 0
+    if os.geteuid() != 0:
+        raise RelaypotError("relaypot stack changes the kernel's settings and packet rules: run it as root "
+                            "(relaypot run drops root itself; this one stays apart)")
+    try:
+        run_stack(persona, ports, args.queue, args.interface, state_file)
+    except OSError as exc:
+        raise RelaypotError(f"relaypot stack: {exc.strerror or exc} (does this kernel have NFQUEUE?)") from None
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     """Print a recorded session as a transcript: what the client sent and what it was told."""
     from relaypot.replay import transcript_lines  # noqa: PLC0415
@@ -506,6 +549,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--store", metavar="URL", help="the store (default: [store] url, else DATA_DIR/relaypot.sqlite)")
     p.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
     p.add_argument("--data-dir", metavar="DIR", help="the data directory, whose messages/ it prunes too")
+    p = add("stack", cmd_stack, EPILOG_STACK)
+    p.add_argument("--persona", metavar="NAME|PATH", help="whose stack (default: [smtp] persona)")
+    p.add_argument("--ports", default="25", metavar="PORTS",
+                   help="the sensor's ports, separated by commas (default 25)")
+    p.add_argument("--interface", metavar="IF", help="only packets through this interface (default: all)")
+    p.add_argument("--queue", type=int, default=25, metavar="N", help="the netfilter queue number (default 25)")
+    p.add_argument("--state", default="/run/relaypot-stack.json", metavar="FILE",
+                   help="where what was changed is kept until it is put back (default /run/relaypot-stack.json)")
+    p.add_argument("--dry-run", action="store_true", help="print what it would change, and change nothing")
+    p.add_argument("--undo", action="store_true", help="put back what an earlier run left (it was killed)")
+    p.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
     p = add("replay", cmd_replay, EPILOG_REPLAY)
     p.add_argument("session", help="a session id")
     _add_run_options(p)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 import tomllib
 from collections.abc import Mapping
@@ -142,6 +143,39 @@ class TlsProfile:
     substitute_ciphers: str = ""
 
 
+@dataclass(frozen=True)
+class StackProfile:
+    """How the server's TCP/IP stack looks on the wire ([stack]): what `relaypot stack` sets on
+    the kernel (sysctls) and what its packet rewriter changes. The defaults change nothing: the
+    host's own stack, as a persona of a Linux server wants."""
+
+    imitates: str = ""  # the nmap-os-db and p0f entries this imitates, for the operator
+    sysctls: dict[str, str] = field(default_factory=dict)  # per network namespace, set while it runs
+    window_clamp: int = 0  # TCP_WINDOW_CLAMP on the sensor's listening sockets (0: the kernel's)
+    rewrite: bool = False  # send the sensor's packets through the rewriter (the keys below)
+    ttl: int = 64  # the TTL of packets the rewriter makes itself
+    mss: int = 1460  # the MSS of SYN+ACKs the rewriter makes itself
+    ip_id: str = "kernel"  # kernel | incremental (one counter for every packet, as Windows)
+    syn_ack_window: int = 0  # the window of a SYN+ACK (0: the kernel's)
+    syn_ack_timestamp_zero: bool = False  # a SYN+ACK's TSval and TSecr are 0 (Windows), later ones the kernel's
+    option_layout: tuple[tuple[str, ...], ...] = ()  # groups such as ("nop", "ws"), p0f's names
+    rst_df: str = "kernel"  # kernel | set | clear: DF on a RST
+    rst_ack: str = "kernel"  # kernel | other: the acknowledgment number of a RST without ACK
+    icmp_error_quote: int = 0  # bytes of the offending datagram past its IP header (0: the kernel's)
+    echo_reply_code: str = "kernel"  # kernel | zero
+    echo_reply_df: str = "kernel"  # kernel | request: DF as the echo request had it
+    answer_no_flags: str = "none"  # none | rst-ack: a segment with none of SYN, ACK, RST to a sensor port
+    answer_syn_fin: str = "none"  # none | syn-ack: SYN+FIN to a sensor port
+
+
+STACK_CHOICES = {
+    "ip_id": ("kernel", "incremental"), "rst_df": ("kernel", "set", "clear"), "rst_ack": ("kernel", "other"),
+    "echo_reply_code": ("kernel", "zero"), "echo_reply_df": ("kernel", "request"),
+    "answer_no_flags": ("none", "rst-ack"), "answer_syn_fin": ("none", "syn-ack"),
+}
+TCP_OPTION_NAMES = ("mss", "nop", "ws", "ts", "sok")
+
+
 SERVICES = ("submission", "submissions")
 # Reply keys only a submission service uses, from its own [services.NAME.replies].
 SERVICE_REPLY_KEYS = frozenset({"session.tls_required", "rcpt.login_required"})
@@ -192,6 +226,7 @@ class Persona:
     recipients: RecipientRules = field(default_factory=RecipientRules)
     tls: TlsProfile = field(default_factory=TlsProfile)
     services: dict[str, Service] = field(default_factory=dict)
+    stack: StackProfile = field(default_factory=StackProfile)
     path: Path | None = None
 
     def reply(self, key: str) -> ReplyTemplate:
@@ -324,6 +359,7 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
         recipients=_parse_recipients(raw.get("recipients", {}), where),
         tls=_parse_tls(raw.get("tls", {}), where),
         services=_parse_services(raw.get("services", {}), where),
+        stack=_parse_stack(raw.get("stack", {}), where),
         path=path,
     )
     if persona.date_format not in DATE_FORMATS:
@@ -429,6 +465,40 @@ def _parse_tls(table: Any, where: str) -> TlsProfile:
         raise PersonaError(f"{where}: [tls] min_version is above max_version")
     if not 0 <= profile.security_level <= 5:
         raise PersonaError(f"{where}: [tls] security_level must be 0 to 5")
+    return profile
+
+
+def _parse_stack(table: Any, where: str) -> StackProfile:
+    if not isinstance(table, dict):
+        raise PersonaError(f"{where}: [stack] must be a table")
+    defaults = StackProfile()
+    values = dict(table)
+    for key, value in table.items():
+        if not hasattr(defaults, key):
+            raise PersonaError(f"{where}: [stack] has unknown key {key!r}")
+        if key == "sysctls":
+            if not isinstance(value, dict) or not all(
+                    isinstance(v, str) and re.fullmatch(r"net\.[a-z0-9_.]+", k) for k, v in value.items()):
+                raise PersonaError(f"{where}: [stack.sysctls] maps net.* names to strings")
+            continue
+        if key == "option_layout":
+            if not isinstance(value, list) or not all(
+                    isinstance(group, list) and group and all(name in TCP_OPTION_NAMES for name in group)
+                    for group in value):
+                raise PersonaError(f"{where}: [stack] option_layout is a list of lists of "
+                                   f"{', '.join(TCP_OPTION_NAMES)}")
+            values[key] = tuple(tuple(group) for group in value)
+            continue
+        expected = type(getattr(defaults, key))
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise PersonaError(f"{where}: [stack] {key} must be {expected.__name__}")
+        if key in STACK_CHOICES and value not in STACK_CHOICES[key]:
+            raise PersonaError(f"{where}: [stack] {key} must be one of {', '.join(STACK_CHOICES[key])}")
+    profile = StackProfile(**values)
+    for key, top in (("ttl", 255), ("window_clamp", 65535), ("syn_ack_window", 65535), ("mss", 65535),
+                     ("icmp_error_quote", 576)):
+        if not 0 <= getattr(profile, key) <= top:
+            raise PersonaError(f"{where}: [stack] {key} must be 0 to {top}")
     return profile
 
 

@@ -95,7 +95,10 @@ class SmtpServer:
                 await self.close_listeners()
                 raise ConfigError(f"cannot listen on {listener.name}: {exc.strerror or exc}") from None
             self.servers.append(server)
+            clamp = self.context.persona.stack.window_clamp
             for sock in server.sockets:
+                if clamp:  # the persona's stack offers no larger window, nor a window scale above 0
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_WINDOW_CLAMP, clamp)
                 addr = sock.getsockname()
                 bound.append((addr[0], addr[1]))
             holder[0] = Listener(listener.host, bound[-1][1], listener.relay, listener.service)

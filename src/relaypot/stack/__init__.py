@@ -1,0 +1,1 @@
+"""The stack personality: what nmap -O and p0f see of the host (relaypot stack)."""
