@@ -5,6 +5,7 @@ import struct
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.stack.packets import DST, SRC, linux_syn_ack
 
 from relaypot.personas.model import StackProfile, load
 from relaypot.stack.packet import (
@@ -26,8 +27,6 @@ from relaypot.stack.packet import (
     checksum,
 )
 from relaypot.stack.rewrite import ECHO_MEMORY, Rewriter
-
-from .test_packet import DST, LINUX_OPTIONS, SRC, linux_syn_ack
 
 WINDOWS = load("exchange2000").stack
 
@@ -173,3 +172,12 @@ def test_a_persona_stack_table_is_checked(key, value):
     with pytest.raises(PersonaError):
         _parse_stack({key: value}, "test.toml")
     assert StackProfile() == _parse_stack({}, "test.toml")
+
+
+def test_an_echo_reply_whose_only_change_is_df_is_still_rewritten():
+    profile = StackProfile(echo_reply_df="request")  # nothing else: the kernel's IP ids, codes
+    rewriter = Rewriter(profile, frozenset({25}))
+    rest = b"\0\7\0\1"
+    rewriter.incoming(icmp_packet(Icmp(8, 0, rest, b""), df=True, src=DST, dst=SRC))
+    reply = rewriter.outgoing(icmp_packet(Icmp(0, 0, rest, b""), df=False))
+    assert reply is not None and verified(reply).df

@@ -125,9 +125,9 @@ class Rewriter:
             if profile.echo_reply_code == "zero":
                 icmp.code = 0
             if profile.echo_reply_df == "request":
-                df = self.echo_df.pop((ip.dst, icmp.rest), None)
-                if df is not None:
-                    ip.df = df
+                request_df = self.echo_df.pop((ip.dst, icmp.rest), None)
+                if request_df is not None:
+                    ip.df = request_df
         elif icmp.type == ICMP_UNREACHABLE and profile.icmp_error_quote:
             if len(icmp.body) >= 20:
                 quoted_ihl = (icmp.body[0] & 0x0F) * 4

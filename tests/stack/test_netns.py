@@ -1,0 +1,167 @@
+"""relaypot stack for real: the sensor and `relaypot stack` in one network namespace, nmap, p0f,
+smtplib and swaks in another (tests/stack/netns.py), the kernel's own stack in between."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+from tests.stack.netns import SCANNER_IF, SENSOR_IP, Namespaces, nmap_os, sensor, stack, stop
+from tests.support import require
+
+
+@pytest.fixture(scope="module")
+def namespaces():
+    ns = Namespaces()
+    yield ns
+    ns.remove()
+
+
+@pytest.mark.parametrize("persona,system,stop_signal", [
+    ("exchange2000", "Microsoft Windows 2000", signal.SIGTERM),
+    ("postfix", "Linux", signal.SIGINT),
+])
+def test_nmap_sees_the_personas_system_only_with_relaypot_stack(namespaces, tmp_path, persona, system, stop_signal):
+    before = namespaces.state()
+    run = sensor(namespaces, tmp_path / "data", persona)
+    try:
+        plain = nmap_os(namespaces)
+        running = stack(namespaces, tmp_path / "state.json", persona)
+        try:
+            dressed = nmap_os(namespaces)
+        finally:
+            said = stop(running, stop_signal)
+    finally:
+        stop(run)
+    print(f"{persona} without relaypot stack:\n{plain}\n{persona} with it:\n{dressed}")
+    first_plain = re.split(r"[:,]", plain, maxsplit=2)[1]
+    assert "Linux" in first_plain and "Windows" not in plain
+    first_dressed = re.split(r"[:,]", dressed, maxsplit=2)[1]
+    assert system in first_dressed, dressed
+    if persona == "exchange2000":
+        assert "Linux" not in dressed
+    assert "stopped;" in said
+    assert namespaces.state() == before, "every sysctl and rule is as before"
+    assert not (tmp_path / "state.json").exists()
+
+
+P0F_LINE = re.compile(r"subj=srv\|os=([^|]*)\|.*raw_sig=([^|\n]*)")
+
+
+def p0f_server_label(namespaces: Namespaces, tmp_path, with_stack: bool) -> tuple[str, str]:
+    p0f = require("p0f")
+    tmp_path.mkdir()
+    log = tmp_path / "p0f.log"
+    watcher = namespaces.popen(namespaces.scanner, p0f, "-i", SCANNER_IF, "-o", str(log),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    running = stack(namespaces, tmp_path / "state.json", "exchange2000") if with_stack else None
+    try:
+        time.sleep(1.0)  # p0f opens its capture
+        client = namespaces.python(namespaces.scanner, SMTPLIB_SESSION, "plain", "1000")
+        assert client.returncode == 0, client.stderr
+        for _ in range(50):
+            found = [m for m in P0F_LINE.finditer(log.read_text() if log.exists() else "")]
+            if found:
+                return found[0].group(1), found[0].group(2)
+            time.sleep(0.1)
+        raise AssertionError(log.read_text() if log.exists() else "p0f wrote nothing")
+    finally:
+        if running is not None:
+            stop(running)
+        watcher.terminate()
+        watcher.wait(timeout=10)
+
+
+def test_p0f_labels_the_sensors_syn_ack_windows_with_relaypot_stack(namespaces, tmp_path):
+    run = sensor(namespaces, tmp_path / "data", "exchange2000")
+    try:
+        plain_os, plain_sig = p0f_server_label(namespaces, tmp_path / "plain", with_stack=False)
+        dressed_os, dressed_sig = p0f_server_label(namespaces, tmp_path / "dressed", with_stack=True)
+    finally:
+        stop(run)
+    print(f"p0f without relaypot stack: {plain_os} {plain_sig}\np0f with it: {dressed_os} {dressed_sig}")
+    assert "Windows" not in plain_os and ":64+0:" in plain_sig
+    # p0f.fp has no Windows 2000 SYN+ACK signature; this is its s:win:Windows:XP one (NT 5).
+    assert dressed_os == "Windows XP"
+    assert dressed_sig == "4:128+0:0:1460:65535,0:mss,nop,ws,nop,nop,ts,nop,nop,sok:df,id+,ts1-:0"
+
+
+# One SMTP session from the scanner's namespace: EHLO, STARTTLS (argv[1] == "tls"), a message of
+# argv[2] bytes; prints the replies' codes as JSON.
+SMTPLIB_SESSION = r"""
+import json, smtplib, ssl, sys, warnings
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+context.set_ciphers("ALL:@SECLEVEL=0")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    context.minimum_version = ssl.TLSVersion.TLSv1
+size = int(sys.argv[2])
+body = b"Subject: through the rewriter\r\n\r\n" + (b"x" * 78 + b"\r\n") * (size // 80)
+codes = []
+with smtplib.SMTP("198.18.0.1", 25, timeout=60) as client:
+    codes.append(client.ehlo("scanner.example.org")[0])
+    if sys.argv[1] == "tls":
+        codes.append(client.starttls(context=context)[0])
+        codes.append(client.ehlo("scanner.example.org")[0])
+    codes.append(client.mail("probe@scanner.example.org")[0])
+    codes.append(client.rcpt("victim@example.net")[0])
+    codes.append(client.data(body)[0])
+print(json.dumps({"codes": codes, "sent": len(body)}))
+"""
+
+VOLATILE = {"session", "ts", "src_port", "seq", "duration", "duration_ms", "queue_id", "banner", "for_session"}
+
+
+def recorded(data_dir) -> list[dict]:
+    """The records of a run, without what differs between any two runs (ids, times, ports)."""
+    records = []
+    for line in (data_dir / "events.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        kept = {key: value for key, value in record.items()
+                if key not in VOLATILE and not key.endswith(("_ms", "_at", "_id"))}
+        if isinstance(kept.get("reply"), str):  # the queue id Exchange's 250 names is random
+            kept["reply"] = re.sub(r"<mail[0-9a-z]+@", "<mailQUEUEID@", kept["reply"])
+        records.append(kept)
+    return records
+
+
+def sessions(namespaces: Namespaces, data_dir, with_stack: bool, state) -> list[dict]:
+    swaks = require("swaks")
+    run = sensor(namespaces, data_dir, "exchange2000", env={"RELAYPOT_TLS_STARTTLS": "yes"})
+    running = stack(namespaces, state, "exchange2000") if with_stack else None
+    try:
+        for mode, size in (("tls", 10 * 1024 * 1024), ("plain", 10 * 1024 * 1024), ("tls", 2000)):
+            client = namespaces.python(namespaces.scanner, SMTPLIB_SESSION, mode, str(size), timeout=300)
+            assert client.returncode == 0, client.stderr
+            assert json.loads(client.stdout)["codes"] == ([250, 220, 250, 250, 250, 250] if mode == "tls"
+                                                          else [250, 250, 250, 250])
+        result = namespaces.run(namespaces.scanner, swaks, "--server", f"{SENSOR_IP}:25", "--from",
+                                "a@scanner.example.org", "--to", "b@example.net", "--helo", "swaks.example.org",
+                                "--tls", "--tls-protocol", "tlsv1", "--tls-cipher", "ALL:@SECLEVEL=0",
+                                "--header", "Subject: swaks through the rewriter",
+                                "--header", "Date: Mon, 30 Nov 2026 12:00:00 +0000",
+                                "--header", "Message-Id: <same-in-both-runs@scanner.example.org>")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "<~  221" in result.stdout
+    finally:
+        if running is not None:
+            said = stop(running)
+            assert "stopped;" in said
+        stop(run)
+    return recorded(data_dir)
+
+
+def test_sessions_through_the_rewriter_succeed_and_are_recorded_as_without_it(namespaces, tmp_path):
+    plain = sessions(namespaces, tmp_path / "plain", with_stack=False, state=tmp_path / "s1.json")
+    dressed = sessions(namespaces, tmp_path / "dressed", with_stack=True, state=tmp_path / "s2.json")
+    kinds = [record["kind"] for record in dressed]
+    assert kinds.count("smtp.message") == 4 and kinds.count("smtp.tls") == 3, kinds
+    sizes = sorted(record["size"] for record in dressed if record["kind"] == "smtp.message")
+    assert sizes[-2:] == [10 * 1024 * 1024 + 33] * 2, sizes  # the two 10 MiB bodies and their header, whole
+    assert dressed == plain
