@@ -7,6 +7,7 @@ import json
 import re
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -165,3 +166,37 @@ def test_sessions_through_the_rewriter_succeed_and_are_recorded_as_without_it(na
     sizes = sorted(record["size"] for record in dressed if record["kind"] == "smtp.message")
     assert sizes[-2:] == [10 * 1024 * 1024 + 33] * 2, sizes  # the two 10 MiB bodies and their header, whole
     assert dressed == plain
+
+
+def test_undo_puts_back_what_a_killed_run_left_and_a_second_run_is_refused(namespaces, tmp_path):
+    before = namespaces.state()
+    state = tmp_path / "state.json"
+    first = stack(namespaces, state, "exchange2000")
+    try:
+        second = namespaces.run(namespaces.sensor, sys.executable, "-m", "relaypot.cli", "stack", "--persona",
+                                "exchange2000", "--state", str(state), timeout=30)
+        assert second.returncode == 2 and "is running" in second.stderr, second.stderr
+        changed = namespaces.state()
+        assert changed != before and "RELAYPOT-STACK-OUT" in changed[1]
+        assert "net.ipv4.ip_default_ttl = 128" in changed[0]
+    finally:
+        first.kill()  # SIGKILL: nothing is put back
+        first.wait(timeout=10)
+    assert namespaces.state() == changed
+    undone = namespaces.run(namespaces.sensor, sys.executable, "-m", "relaypot.cli", "stack", "--undo",
+                            "--state", str(state), timeout=30)
+    assert undone.returncode == 0, undone.stderr
+    assert "removed the iptables chains" in undone.stdout and "ip_default_ttl: back to 64" in undone.stdout
+    assert namespaces.state() == before and not state.exists()
+
+
+def test_dry_run_says_what_it_would_change_and_changes_nothing(namespaces, tmp_path):
+    before = namespaces.state()
+    result = namespaces.run(namespaces.sensor, sys.executable, "-m", "relaypot.cli", "stack", "--dry-run",
+                            "--persona", "exchange2000", "--ports", "25,587", "--state", str(tmp_path / "s.json"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "sysctl net.ipv4.ip_default_ttl: 64 -> 128" in lines
+    assert ("iptables -w -t mangle -A RELAYPOT-STACK-OUT -p tcp -m multiport --sports 25,587 "
+            "-j NFQUEUE --queue-num 25 --queue-bypass") in lines
+    assert namespaces.state() == before and not (tmp_path / "s.json").exists()

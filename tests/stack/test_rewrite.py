@@ -181,3 +181,16 @@ def test_an_echo_reply_whose_only_change_is_df_is_still_rewritten():
     rewriter.incoming(icmp_packet(Icmp(8, 0, rest, b""), df=True, src=DST, dst=SRC))
     reply = rewriter.outgoing(icmp_packet(Icmp(0, 0, rest, b""), df=False))
     assert reply is not None and verified(reply).df
+
+
+def test_ipv6_listeners_on_the_sensors_ports_are_found(tmp_path):
+    from relaypot.stack.host import ipv6_listeners
+
+    table = tmp_path / "tcp6"
+    table.write_text(
+        "  sl  local_address                         remote_address                        st\n"
+        "   0: 00000000000000000000000000000000:0019 00000000000000000000000000000000:0000 0A\n"
+        "   1: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A\n"
+        "   2: 00000000000000000000000001000000:024B 00000000000000000000000001000000:9C40 01\n")
+    assert ipv6_listeners([25, 587], table) == [25]
+    assert ipv6_listeners([2525], table) == []

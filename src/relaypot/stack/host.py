@@ -137,6 +137,43 @@ def apply(host_plan: HostPlan, state_file: Path, interface: str | None) -> None:
             write_sysctl(change.name, change.after)
 
 
+def ipv6_listeners(ports: list[int], table: Path = Path("/proc/net/tcp6")) -> list[int]:
+    """The ports among `ports` something listens on over IPv6, which the rewriter does not dress."""
+    try:
+        lines = table.read_text().splitlines()[1:]
+    except OSError:
+        return []
+    found = set()
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A":  # TCP_LISTEN
+            port = int(fields[1].rsplit(":", 1)[1], 16)
+            if port in ports:
+                found.add(port)
+    return sorted(found)
+
+
+def running_owner(state_file: Path) -> int | None:
+    """The pid of a live relaypot stack that owns the state file, if any."""
+    try:
+        pid = int(json.loads(state_file.read_text()).get("pid", 0))
+    except (OSError, ValueError, AttributeError):
+        return None
+    if pid <= 0 or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    try:  # a reused pid is not relaypot
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return pid if b"stack" in command else None
+
+
 def undo(state_file: Path) -> list[str]:
     """Put back what the state file says was changed; returns what was done, a line each."""
     try:
@@ -145,6 +182,10 @@ def undo(state_file: Path) -> list[str]:
         return []
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read {state_file}: {exc}") from None
+    owner = running_owner(state_file)
+    if owner is not None:
+        raise ConfigError(f"relaypot stack (pid {owner}) is running with {state_file}: stop it, "
+                          "and it puts everything back itself")
     done = []
     if state.get("rules"):
         remove_rules(state.get("interface"))

@@ -25,6 +25,10 @@ def run_stack(persona: Persona, ports: list[int], queue_number: int, interface: 
     for line in leftover:
         print(f"relaypot stack: an earlier run left changes; {line}", file=out, flush=True)
     host_plan = host.plan(profile, ports, queue_number, interface)
+    exposed = host.ipv6_listeners(ports) if profile.rewrite else []
+    if exposed:
+        print(f"relaypot stack: warning: port {','.join(map(str, exposed))} also listens on IPv6, which keeps "
+              "the host's own stack (the rewriter handles IPv4); listen on IPv4 only", file=out, flush=True)
     stopping: list[int] = []
 
     def stop(signum: int, _frame: object) -> None:
