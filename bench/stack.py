@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
-from tests.stack.netns import Namespaces, sensor, stack, stop  # noqa: E402
+from stack.netns import Namespaces, sensor, stack, stop  # noqa: E402
 
 CLIENT = r"""
 import json, smtplib, ssl, sys, time, warnings

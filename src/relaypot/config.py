@@ -21,6 +21,7 @@ from typing import Any
 
 from relaypot.errors import ConfigError
 from relaypot.protocol.logins import parse_rule
+from relaypot.sinks.hpfeeds import parse_target as parse_hpfeeds_target
 from relaypot.sinks.syslog import parse_target as parse_syslog_target
 
 KIB, MIB, GIB = 1024, 1024**2, 1024**3
@@ -145,6 +146,18 @@ OPTIONS: tuple[Option, ...] = (
     Option("outputs", "syslog_facility", "choice", "local0", "the facility of those messages",
            ("kern", "user", "mail", "daemon", "auth", "syslog", "local0", "local1", "local2", "local3", "local4",
             "local5", "local6", "local7")),
+    Option("outputs", "hpfeeds", "str", "",
+           "publish to an hpfeeds broker at HOST:PORT (needs pip install 'relaypot[hpfeeds]'); none by default"),
+    Option("outputs", "hpfeeds_ident", "str", "", "the identity the broker knows this sensor by"),
+    Option("outputs", "hpfeeds_secret", "str", "",
+           "that identity's secret (keep it out of the file: RELAYPOT_OUTPUTS_HPFEEDS_SECRET)"),
+    Option("outputs", "hpfeeds_channel", "str", "relaypot.sessions",
+           "the channel each finished session's summary goes to"),
+    Option("outputs", "hpfeeds_events_channel", "str", "",
+           "also publish every record, as its JSON line, to this channel (none by default)"),
+    Option("outputs", "hpfeeds_queue", "int", 10000,
+           "payloads waiting for the broker at most; past it new ones are dropped and counted, "
+           "never a session delayed"),
     Option("run", "user", "str", "", "after binding, drop root privileges to this user"),
     Option("run", "quiet", "bool", False, "no line per finished session on the terminal"),
     Option("run", "log_level", "choice", "info", "diagnostics on stderr", ("debug", "info", "warning", "error")),
@@ -250,6 +263,12 @@ class DeceptionSettings:
 class OutputsSettings:
     syslog: str
     syslog_facility: str
+    hpfeeds: str
+    hpfeeds_ident: str
+    hpfeeds_secret: str
+    hpfeeds_channel: str
+    hpfeeds_events_channel: str
+    hpfeeds_queue: int
 
 
 @dataclass(frozen=True)
@@ -505,6 +524,17 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
             parse_syslog_target(values[("outputs", "syslog")])
         except ValueError as exc:
             raise fail("outputs", "syslog", str(exc)) from None
+    if values[("outputs", "hpfeeds")]:
+        try:
+            parse_hpfeeds_target(values[("outputs", "hpfeeds")])
+        except ValueError as exc:
+            raise fail("outputs", "hpfeeds", str(exc)) from None
+        if not values[("outputs", "hpfeeds_ident")]:
+            raise fail("outputs", "hpfeeds_ident", "the broker needs an identity to publish as")
+        if not values[("outputs", "hpfeeds_channel")]:
+            raise fail("outputs", "hpfeeds_channel", "a channel is needed")
+    if values[("outputs", "hpfeeds_queue")] < 1:
+        raise fail("outputs", "hpfeeds_queue", "must be at least 1")
     zone = values[("smtp", "timezone")]
     if zone:
         try:

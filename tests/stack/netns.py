@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.support import require
+
+from support import require
 
 SENSOR_IP, SCANNER_IP = "198.18.0.1", "198.18.0.2"
 SCANNER_IF = "rps0"

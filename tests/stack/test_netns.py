@@ -11,8 +11,9 @@ import sys
 import time
 
 import pytest
-from tests.stack.netns import SCANNER_IF, SENSOR_IP, Namespaces, nmap_os, sensor, stack, stop
-from tests.support import require
+
+from stack.netns import SCANNER_IF, SENSOR_IP, Namespaces, nmap_os, sensor, stack, stop
+from support import require
 
 
 @pytest.fixture(scope="module")

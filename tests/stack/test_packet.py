@@ -4,7 +4,6 @@ import struct
 
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.stack.packets import DST, LINUX_OPTIONS, SRC, linux_syn_ack
 
 from relaypot.stack.packet import (
     ACK,
@@ -21,6 +20,7 @@ from relaypot.stack.packet import (
     lay_out,
     parse_options,
 )
+from stack.packets import DST, LINUX_OPTIONS, SRC, linux_syn_ack
 
 
 def test_a_packet_carries_checksums_that_verify():

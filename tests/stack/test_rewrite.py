@@ -5,7 +5,6 @@ import struct
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.stack.packets import DST, SRC, linux_syn_ack
 
 from relaypot.personas.model import StackProfile, load
 from relaypot.stack.packet import (
@@ -27,6 +26,7 @@ from relaypot.stack.packet import (
     checksum,
 )
 from relaypot.stack.rewrite import ECHO_MEMORY, Rewriter
+from stack.packets import DST, SRC, linux_syn_ack
 
 WINDOWS = load("exchange2000").stack
 

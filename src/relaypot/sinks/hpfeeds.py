@@ -1,0 +1,255 @@
+"""Records to an hpfeeds broker, the Honeynet Project's feed network (`[outputs] hpfeeds`).
+
+Each finished session is published as one JSON summary on `hpfeeds_channel` (relaypot.sessions
+by default, after the community's <honeypot>.sessions channels: kippo.sessions,
+cowrie.sessions), and, when `hpfeeds_events_channel` is set, every record as its JSON line. The
+wire protocol is the `hpfeeds` package's (hpfeeds.protocol); this module owns only the socket.
+
+A broker that is away or slow must never hold a session back: `write` only puts payloads on a
+bounded queue and returns; a thread of its own connects, authenticates and publishes, and
+reconnects with exponential backoff. When the queue is full the newest payload is dropped and
+counted (events.jsonl and the store still have every record).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import random
+import select
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from relaypot.errors import SinkError
+from relaypot.events import Record
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
+AUTH_WAIT = 0.5  # seconds to listen for a refusal after logging in
+OPEN_SESSIONS = 10_000  # sessions being summarised at once; past it the oldest is published as it stands
+LIST_CAP = 100  # entries kept per list in a summary (recipients, commands, ...)
+
+
+def parse_target(target: str) -> tuple[str, int]:
+    """`HOST:PORT` (`[::1]:10000` for IPv6) → (host, port); ValueError otherwise."""
+    host, _, port = target.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{target!r}: write HOST:PORT, such as broker.example.org:10000")
+    return host, int(port)
+
+
+class SessionSummaries:
+    """Folds a session's records into one summary, published when the session closes."""
+
+    def __init__(self, limit: int = OPEN_SESSIONS) -> None:
+        self.open: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+        self.limit = limit
+
+    def add(self, record: Record) -> list[dict[str, Any]]:
+        """The summaries this record finishes (its session's, or the oldest one evicted)."""
+        kind = record.kind
+        if kind.startswith(("enrich.", "deliver.")):
+            return []
+        data = record.to_dict()
+        finished = []
+        summary = self.open.get(record.session)
+        if summary is None:
+            summary = {"session": record.session, "sensor": record.sensor, "src_ip": record.src_ip,
+                       "start": record.ts, "helo": [], "commands": [], "mail_from": [], "rcpt_to": [],
+                       "auth": [], "messages": [], "tls": None, "violations": []}
+            self.open[record.session] = summary
+            if len(self.open) > self.limit:
+                _, oldest = self.open.popitem(last=False)
+                finished.append(oldest)
+
+        def keep(key: str, value: Any) -> None:
+            if len(summary[key]) < LIST_CAP:
+                summary[key].append(value)
+
+        if kind == "session.opened":
+            for key in ("src_port", "dst_ip", "dst_port", "persona", "hostname"):
+                summary[key] = data.get(key)
+        elif kind == "smtp.helo":
+            keep("helo", data.get("hostname"))
+        elif kind == "smtp.command":
+            keep("commands", data.get("verb"))
+        elif kind == "smtp.mail_from":
+            keep("mail_from", data.get("address"))
+        elif kind == "smtp.rcpt_to":
+            keep("rcpt_to", data.get("address"))
+        elif kind == "smtp.auth":
+            keep("auth", {key: data.get(key) for key in ("mechanism", "outcome", "username", "password")})
+        elif kind == "smtp.message":
+            keep("messages", {key: data.get(key) for key in ("sha256", "size", "subject", "urls")})
+        elif kind == "smtp.tls":
+            summary["tls"] = {key: data.get(key) for key in ("outcome", "version", "cipher")}
+        elif kind == "smtp.violation":
+            keep("violations", data.get("violation"))
+        elif kind == "session.closed":
+            summary.update(end=record.ts, reason=data.get("reason"), duration=data.get("duration"),
+                           shape=data.get("shape"))
+            finished.append(self.open.pop(record.session))
+        return finished
+
+
+class HpfeedsSink:
+    def __init__(self, target: str, ident: str, secret: str, channel: str = "relaypot.sessions",
+                 events_channel: str = "", max_queue: int = 10_000) -> None:
+        self.name = "hpfeeds"
+        self.host, self.port = parse_target(target)
+        self.ident, self.secret = ident, secret
+        self.channel, self.events_channel = channel, events_channel
+        self.max_queue = max_queue
+        self.queue: collections.deque[tuple[str, bytes]] = collections.deque()
+        self.ready = threading.Condition()
+        self.summaries = SessionSummaries()
+        self.published = 0
+        self.dropped = 0  # payloads the full queue turned away
+        self.refused = 0  # errors the broker sent back (a channel this identity may not publish to)
+        self.stopping = False
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    def open(self) -> None:
+        try:
+            from hpfeeds import protocol  # noqa: F401, PLC0415 (the optional extra, checked at start)
+        except ImportError:
+            raise SinkError("[outputs] hpfeeds needs the hpfeeds package: pip install 'relaypot[hpfeeds]'") from None
+        self._thread = threading.Thread(target=self._publish_forever, name="hpfeeds", daemon=True)
+        self._thread.start()
+
+    def write(self, records: Sequence[Record]) -> None:
+        payloads = []
+        for record in records:
+            if self.events_channel:
+                payloads.append((self.events_channel, record.to_json()))
+            for summary in self.summaries.add(record):
+                payloads.append((self.channel, orjson.dumps(summary)))
+        if not payloads:
+            return
+        with self.ready:
+            for payload in payloads:
+                if len(self.queue) >= self.max_queue:
+                    self.dropped += 1
+                else:
+                    self.queue.append(payload)
+            self.ready.notify()
+
+    def close(self, grace: float = 5.0) -> None:
+        """Publish what is queued for up to `grace` seconds, then stop."""
+        deadline = time.monotonic() + grace
+        while self.queue and self._sock is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with self.ready:
+            self.stopping = True
+            self.ready.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=grace)
+        self._disconnect()
+        if self.queue or self.dropped:
+            log.warning("hpfeeds: %d payloads published, %d left unpublished at exit, %d dropped on a full queue",
+                        self.published, len(self.queue), self.dropped)
+
+    # -- the publishing thread --------------------------------------------------------------------
+
+    def _publish_forever(self) -> None:
+        from hpfeeds.protocol import msgpublish  # noqa: PLC0415
+
+        backoff = BACKOFF_FIRST
+        while True:
+            with self.ready:
+                while not self.queue and not self.stopping:
+                    self.ready.wait()
+                if self.stopping:
+                    return
+            sock = self._sock or self._connect()
+            if sock is None:
+                with self.ready:  # wait out the backoff, unless told to stop
+                    self.ready.wait_for(lambda: self.stopping, timeout=backoff * random.uniform(0.5, 1.0))
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
+            backoff = BACKOFF_FIRST
+            with self.ready:
+                batch = list(self.queue)
+            try:
+                sock.sendall(b"".join(msgpublish(self.ident, channel, payload) for channel, payload in batch))
+            except OSError as exc:
+                log.warning("hpfeeds broker %s:%d: %s; reconnecting", self.host, self.port, exc.strerror or exc)
+                self._disconnect()
+                continue
+            with self.ready:
+                for _ in batch:
+                    self.queue.popleft()
+            self.published += len(batch)
+            self._read_errors(sock)
+
+    def _connect(self) -> socket.socket | None:
+        from hpfeeds.protocol import OP_ERROR, OP_INFO, Unpacker, msgauth, readerror, readinfo  # noqa: PLC0415
+
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=10)
+            unpacker = Unpacker()
+            while True:
+                data = sock.recv(4096)
+                if not data:
+                    raise ConnectionError("the broker closed the connection before its greeting")
+                unpacker.feed(data)
+                message = next(iter(unpacker), None)
+                if message is not None:
+                    break
+            opcode, body = message
+            if opcode != OP_INFO:
+                raise ConnectionError(f"the broker greeted with opcode {opcode}, not INFO")
+            _name, nonce = readinfo(body)
+            sock.sendall(msgauth(nonce, self.ident, self.secret))
+            # A broker says nothing to a good login and an error, then goodbye, to a bad one.
+            if select.select([sock], [], [], AUTH_WAIT)[0]:
+                answer = sock.recv(65536)
+                unpacker.feed(answer)
+                said = [readerror(body) for opcode, body in unpacker if opcode == OP_ERROR]
+                if said or not answer:
+                    sock.close()
+                    self.refused += 1
+                    raise ConnectionError(f"identity {self.ident!r} refused: {'; '.join(said) or 'connection closed'}")
+            sock.settimeout(30)
+        except (OSError, ValueError) as exc:
+            log.warning("hpfeeds broker %s:%d: %s; %d payloads queued", self.host, self.port,
+                        getattr(exc, "strerror", None) or exc, len(self.queue))
+            return None
+        self._sock = sock
+        return sock
+
+    def _read_errors(self, sock: socket.socket) -> None:
+        """What the broker said back without being asked: errors (a refused identity or channel)."""
+        from hpfeeds.protocol import OP_ERROR, Unpacker, readerror  # noqa: PLC0415
+
+        try:
+            ready, _, _ = select.select([sock], [], [], 0)
+            if not ready:
+                return
+            data = sock.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            log.warning("hpfeeds broker %s:%d closed the connection (identity %r refused?)",
+                        self.host, self.port, self.ident)
+            self._disconnect()
+            return
+        unpacker = Unpacker()
+        unpacker.feed(data)
+        for opcode, body in unpacker:
+            if opcode == OP_ERROR:
+                self.refused += 1
+                log.warning("hpfeeds broker %s:%d: %s", self.host, self.port, readerror(body))
+
+    def _disconnect(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None

@@ -1,0 +1,188 @@
+"""The hpfeeds output against the hpfeeds package's own broker on loopback (env authentication),
+read back by a subscriber made with the same package."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from relaypot.sinks.hpfeeds import HpfeedsSink, parse_target
+from support import RunningSensor, session_records
+
+hpfeeds_client = pytest.importorskip("hpfeeds.client")
+
+SECRET = "s3cret-of-the-sensor"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Broker:
+    """`hpfeeds-broker --auth env`: identity relaypot publishes, identity reader subscribes."""
+
+    def __init__(self, port: int, channels: str = "relaypot.sessions,relaypot.events") -> None:
+        broker = shutil.which("hpfeeds-broker") or str(Path(sys.executable).parent / "hpfeeds-broker")
+        env = {**os.environ, "HPFEEDS_RELAYPOT_SECRET": SECRET, "HPFEEDS_RELAYPOT_PUBCHANS": channels,
+               "HPFEEDS_READER_SECRET": "reader", "HPFEEDS_READER_SUBCHANS": channels}
+        self.port = port
+        self.proc = subprocess.Popen([broker, "--bind", f"127.0.0.1:{port}", "--auth", "env"], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise AssertionError("the hpfeeds broker did not start")
+
+    def subscribe(self, *channels: str) -> Reader:
+        return Reader(self.port, channels)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class Reader:
+    """A subscriber: the package's classic blocking client, its run loop in a thread."""
+
+    def __init__(self, port: int, channels: tuple[str, ...]) -> None:
+        self.received: queue.Queue[tuple[str, str, bytes]] = queue.Queue()
+        self.errors: list[str] = []
+        self.client = hpfeeds_client.new("127.0.0.1", port, "reader", "reader", reconnect=False)
+        self.client.subscribe(list(channels))
+        self.thread = threading.Thread(
+            target=self.client.run, daemon=True,
+            args=(lambda ident, channel, payload: self.received.put((ident, channel, payload)), self.errors.append))
+        self.thread.start()
+        time.sleep(0.5)  # the subscription reaches the broker before anything is published
+
+    def take(self, count: int, timeout: float = 20) -> list[tuple[str, dict]]:
+        got = []
+        deadline = time.monotonic() + timeout
+        while len(got) < count:
+            try:
+                _ident, channel, payload = self.received.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"{len(got)} of {count} payloads arrived: {got}; errors: {self.errors}") from None
+            got.append((channel, json.loads(payload)))
+        return got
+
+    def stop(self) -> None:
+        self.client.stop()
+        self.client.close()
+
+
+@pytest.fixture
+def broker():
+    running = Broker(free_port())
+    yield running
+    running.stop()
+
+
+def test_a_sensor_publishes_each_session_and_every_record(broker, tmp_path):
+    reader = broker.subscribe("relaypot.sessions", "relaypot.events")
+    sensor = RunningSensor(tmp_path / "data", outputs__hpfeeds=f"127.0.0.1:{broker.port}",
+                           outputs__hpfeeds_ident="relaypot", outputs__hpfeeds_secret=SECRET,
+                           outputs__hpfeeds_events_channel="relaypot.events")
+    try:
+        with smtplib.SMTP(*sensor.address, timeout=10) as client:
+            client.ehlo("spammer.example")
+            client.sendmail("a@spam.example", ["victim@example.net", "other@example.org"],
+                            "Subject: cheap pills\r\n\r\nhttp://pills.example/buy\r\n")
+        closed = sensor.wait_for("session.closed")
+        records = [r for r in sensor.records() if r.session == closed[0].session]
+        got = reader.take(len(records) + 1)
+    finally:
+        sensor.stop()
+        reader.stop()
+    events = [payload for channel, payload in got if channel == "relaypot.events"]
+    assert [e["kind"] for e in events] == [r.kind for r in records]
+    assert events == [json.loads(r.to_json()) for r in records]
+    (summary,) = [payload for channel, payload in got if channel == "relaypot.sessions"]
+    assert summary["session"] == closed[0].session and summary["sensor"] == "test-sensor"
+    assert summary["src_ip"] == "127.0.0.1" and summary["persona"] == "exchange2000"
+    assert summary["helo"] == ["spammer.example"] and summary["mail_from"] == ["a@spam.example"]
+    assert summary["rcpt_to"] == ["victim@example.net", "other@example.org"]
+    (message,) = summary["messages"]
+    assert message["subject"] == "cheap pills" and message["urls"] == ["http://pills.example/buy"]
+    assert summary["reason"] and summary["end"] >= summary["start"]
+
+
+def test_sessions_go_on_while_the_broker_is_away_and_reach_it_once_it_comes(tmp_path):
+    port = free_port()
+    sensor = RunningSensor(tmp_path / "data", outputs__hpfeeds=f"127.0.0.1:{port}",
+                           outputs__hpfeeds_ident="relaypot", outputs__hpfeeds_secret=SECRET)
+    try:
+        started = time.monotonic()
+        for n in range(3):
+            with smtplib.SMTP(*sensor.address, timeout=10) as client:
+                client.sendmail(f"s{n}@spam.example", ["v@example.net"], f"Subject: {n}\r\n\r\nx\r\n")
+        sensor.wait_for("session.closed", 3)
+        assert time.monotonic() - started < 5, "no session waited for the missing broker"
+        late = Broker(port)
+        try:
+            reader = late.subscribe("relaypot.sessions")
+            try:
+                got = reader.take(3, timeout=30)  # the backoff brings the sensor back within seconds
+            finally:
+                reader.stop()
+        finally:
+            late.stop()
+    finally:
+        sensor.stop()
+    assert sorted(payload["mail_from"][0] for _, payload in got) == ["s0@spam.example", "s1@spam.example",
+                                                                     "s2@spam.example"]
+
+
+def test_a_full_queue_drops_and_counts_instead_of_growing(tmp_path):
+    sink = HpfeedsSink(f"127.0.0.1:{free_port()}", "relaypot", SECRET, max_queue=5,
+                       events_channel="relaypot.events")
+    sink.open()
+    try:
+        for n in range(4):
+            sink.write(session_records(f"{n:024x}"))
+        assert len(sink.queue) == 5
+        assert sink.dropped == sum(len(session_records(f"{n:024x}")) + 1 for n in range(4)) - 5
+    finally:
+        sink.close(grace=0.1)
+
+
+def test_a_refused_identity_is_logged_and_retried_not_fatal(broker, caplog):
+    caplog.set_level(logging.WARNING, logger="relaypot.sinks.hpfeeds")
+    sink = HpfeedsSink(f"127.0.0.1:{broker.port}", "relaypot", "not-the-secret")
+    sink.open()
+    try:
+        sink.write(session_records("ab" * 12))
+        deadline = time.monotonic() + 10
+        while sink.refused < 2 and time.monotonic() < deadline:  # refused, backed off, tried again
+            time.sleep(0.05)
+        assert sink.refused >= 2 and sink.published == 0 and len(sink.queue) == 1
+    finally:
+        sink.close(grace=0.1)
+    assert "identity 'relaypot' refused" in caplog.text
+
+
+def test_targets_are_checked():
+    assert parse_target("broker.example.org:10000") == ("broker.example.org", 10000)
+    assert parse_target("[::1]:20000") == ("::1", 20000)
+    for bad in ("broker.example.org", ":10000", "host:port", "host:70000"):
+        with pytest.raises(ValueError):
+            parse_target(bad)
