@@ -307,3 +307,41 @@ def test_a_record_the_store_refuses_costs_only_itself(postgresql_url, tmp_path, 
     assert fetch(postgresql_url, "SELECT session_id, close_reason FROM sessions") == [("p", "quit")]
     skipped = [r.getMessage() for r in caplog.records if "skipped 1" in r.getMessage()]
     assert len(skipped) == 1 and "the store refused it: InvalidTextRepresentation" in skipped[0]
+
+
+def test_a_sensor_may_start_while_postgresql_refuses_and_fill_it_once_it_accepts(postgresql_server, postgresql_url,
+                                                                                tmp_path):
+    """[store] start_unreachable: the store refuses connections from the start; sessions are
+    taken and spooled, and reach the store, each once, when it accepts connections again. Without
+    the option the sensor refuses to start, as before."""
+    import psycopg
+
+    from relaypot.errors import StorageError
+
+    name = postgresql_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgresql_server.url(), autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+    try:
+        RunningSensor(tmp_path / "refused", store__url=postgresql_url).stop()
+        raise AssertionError("the sensor started without its store")
+    except StorageError as refused:
+        assert "not currently accepting connections" in str(refused)
+    sensor = RunningSensor(tmp_path / "data", store__url=postgresql_url, store__retry_for=0.5,
+                           store__start_unreachable=True)
+    try:
+        for n in range(3):
+            send(sensor.address, n)
+        spool = Spool(sensor.data_dir / "spool" / "sql", lambda path: None)
+        assert wait(lambda: sum(r["kind"] == "session.closed" for r in spooled(spool)) == 3)
+        with psycopg.connect(postgresql_server.url(), autocommit=True) as admin:
+            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        assert wait(lambda: not spool.pending(), timeout=30)
+        send(sensor.address, 3)
+        assert wait(lambda: fetch(postgresql_url, "SELECT count(*) FROM sessions WHERE close_reason = 'quit'")
+                    == [(4,)])
+    finally:
+        sensor.stop()
+    subjects = fetch(postgresql_url, "SELECT subject FROM messages ORDER BY subject")
+    assert subjects == [(f"spooled {n}",) for n in range(4)]
+    jsonl = [json.loads(line) for line in Path(tmp_path / "data" / "events.jsonl").read_text().splitlines()]
+    assert fetch(postgresql_url, "SELECT count(*) FROM events") == [(len(jsonl),)]

@@ -166,7 +166,8 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
     bus = EventBus(sinks, settings.store.flush_interval, high_water=settings.store.queue_limit,
                    high_water_bytes=settings.store.queue_max_bytes,
                    retry_for=settings.store.retry_for,
-                   spools={sql.name: sql_spool(sql, data_dir, settings.store.spool_max_bytes)}, journal=journal)
+                   spools={sql.name: sql_spool(sql, data_dir, settings.store.spool_max_bytes)}, journal=journal,
+                   open_later=(sql.name,) if settings.store.start_unreachable else ())
     if not settings.run.quiet:
         bus.listeners.append(ConsoleSummary())
     store = MessageStore(data_dir / "messages", limits.max_store_bytes, settings.store.fsync)

@@ -104,6 +104,9 @@ OPTIONS: tuple[Option, ...] = (
            "JSON bytes of records queued per sink before clients are paused (memory is about three times this)"),
     Option("store", "retry_for", "float", 30.0,
            "seconds a failing store is retried before its records are spooled to DATA_DIR/spool"),
+    Option("store", "start_unreachable", "bool", False,
+           "start even when the store cannot be reached, spooling its records until it can (by default the "
+           "sensor refuses to start)"),
     Option("store", "spool_max_bytes", "bytes", 1 * GIB,
            "disk for spooled records; past it, a failing store's batches are dropped (events.jsonl keeps them)"),
     Option("enrich", "enabled", "bool", True, "look up every new source: geography, reverse DNS, DNSBLs, OS"),
@@ -225,6 +228,7 @@ class StoreSettings:
     queue_limit: int
     queue_max_bytes: int
     retry_for: float
+    start_unreachable: bool
     spool_max_bytes: int
 
 

@@ -139,6 +139,7 @@ class SinkWorker:
         self.open_error: BaseException | None = None
         self._next_resend = 0.0
         self._held_until = 0.0
+        self.open_later = False  # set by the bus: may start unreachable, spooling
 
     def start(self) -> None:
         self.thread.start()
@@ -151,9 +152,15 @@ class SinkWorker:
         try:
             self.sink.open()
         except BaseException as exc:  # noqa: BLE001 (reported to the starting thread)
-            self.open_error = exc
-            self.opened.set()
-            return
+            if not (self.open_later and isinstance(exc, Exception)):
+                self.open_error = exc
+                self.opened.set()
+                return
+            # Start anyway: every batch goes to the spool, whose resends probe the sink.
+            log.error("sink %s cannot be opened (%s); starting anyway and spooling its records until it can",
+                      self.sink.name, log_error(exc))
+            self.failing = True
+            self._probe_later()
         self.opened.set()
         self._resend()  # what an earlier run spooled
         while True:
@@ -285,13 +292,19 @@ class EventBus:
     def __init__(self, sinks: Iterable[Sink] = (), flush_interval: float = 1.0, high_water: int = 100_000,
                  batch_size: int = 20_000, retry_for: float = 30.0, spools: Mapping[str, Spool] | None = None,
                  journal: JsonlSink | None = None, probe_every: float = PROBE_EVERY,
-                 high_water_bytes: int = 32 * 1024 * 1024, batch_bytes: int = BATCH_BYTES) -> None:
+                 high_water_bytes: int = 32 * 1024 * 1024, batch_bytes: int = BATCH_BYTES,
+                 open_later: Iterable[str] = ()) -> None:
         # A batch is at most batch_size records and batch_bytes of JSON (whichever comes first); a
         # sink wakes every flush_interval, or once half a batch is waiting. Clients pause once a
         # sink is high_water records or high_water_bytes of JSON behind.
         spools = spools or {}
         self.workers = [SinkWorker(s, self, flush_interval, batch_size, retry_for, spools.get(s.name), probe_every,
                                    batch_bytes) for s in sinks]
+        # Sinks that may start unreachable (a spool behind them): their records are spooled until
+        # the sink opens, where the others refuse to start.
+        later = set(open_later)
+        for worker in self.workers:
+            worker.open_later = worker.sink.name in later and worker.spool is not None
         self.journal = journal
         self.journal_dropped = 0
         # Records the journal has not written yet: the sinks get a record only once the journal
