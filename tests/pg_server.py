@@ -75,6 +75,12 @@ class PostgresServer:
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
+    def restart(self) -> None:
+        """Stop the server (fast: every connection is cut) and start it again on the same port."""
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -F"
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "-t", "60", "-o", options,
+                  "-l", str(self.root / "server.log"), "restart")
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://relaypot@127.0.0.1:{self.port}/{database}"
 
