@@ -33,7 +33,8 @@ def server_binaries() -> Path:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, fsync: bool = False) -> None:
+        self.fsync = fsync
         self.bin = server_binaries()
         self.user = None
         if os.geteuid() == 0:
@@ -65,7 +66,7 @@ class PostgresServer:
         data = str(self.root / "data")
         self._run("initdb", "-D", data, "-A", "trust", "-U", "relaypot", "-E", "UTF8", "--no-locale", "--no-sync")
         # fsync off: a test server that loses data on power loss is fine, and much faster.
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -F"
+        options = self._options()
         self._run("pg_ctl", "-D", data, "-w", "-t", "60", "-o", options, "-l", str(self.root / "server.log"), "start")
         return self
 
@@ -75,9 +76,12 @@ class PostgresServer:
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
+    def _options(self) -> str:
+        return f"-h 127.0.0.1 -p {self.port} -k {self.root}" + ("" if self.fsync else " -F")
+
     def restart(self) -> None:
         """Stop the server (fast: every connection is cut) and start it again on the same port."""
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -F"
+        options = self._options()
         self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "-t", "60", "-o", options,
                   "-l", str(self.root / "server.log"), "restart")
 

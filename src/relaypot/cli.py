@@ -63,6 +63,14 @@ EPILOG_PRUNE = """examples:
   relaypot prune --older-than 30d --store postgresql://relaypot@db.example.org/relaypot
 """
 
+EPILOG_TOP = """examples:
+  relaypot top                                    # DATA_DIR/relaypot.sqlite, every 5 s
+  relaypot top --store postgresql://relaypot@db.example.org/relaypot --sensor lisbon-1
+  relaypot top --once > snapshot.txt              # one plain-text snapshot (also when not a terminal)
+
+keys: o overview, s sources, r relay probes, c credentials, h HELO classes, q quit
+"""
+
 EPILOG_STACK = """examples:
   relaypot stack --dry-run                        # what it would change, for [smtp] persona
   relaypot stack --persona exchange2000 --ports 25,587 --interface eth0
@@ -365,6 +373,17 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_top(args: argparse.Namespace) -> int:
+    """A live view of the running sensor(s), from the store: activity, sources, probes, credentials."""
+    from relaypot.top import run_top  # noqa: PLC0415
+
+    if not 0.5 <= args.interval <= 3600:
+        raise RelaypotError("--interval wants 0.5 to 3600 seconds")
+    settings = _settings(args)
+    run_top(args.store or settings.store_url, args.interval, args.sensor, args.once)
+    return 0
+
+
 def cmd_stack(args: argparse.Namespace) -> int:
     """Give the host's TCP/IP stack the persona's operating system, as nmap -O and p0f see it."""
     from relaypot.personas import model  # noqa: PLC0415
@@ -549,6 +568,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--store", metavar="URL", help="the store (default: [store] url, else DATA_DIR/relaypot.sqlite)")
     p.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
     p.add_argument("--data-dir", metavar="DIR", help="the data directory, whose messages/ it prunes too")
+    p = add("top", cmd_top, EPILOG_TOP)
+    p.add_argument("--interval", type=float, default=5.0, metavar="SECONDS", help="refresh every SECONDS (default 5)")
+    p.add_argument("--sensor", metavar="NAME", help="one sensor of a fleet (default: all)")
+    p.add_argument("--once", action="store_true", help="print one plain-text snapshot and exit")
+    p.add_argument("--store", metavar="URL", help="the store (default: [store] url, else DATA_DIR/relaypot.sqlite)")
+    p.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
+    p.add_argument("--data-dir", metavar="DIR", help="the data directory (./relaypot-data)")
     p = add("stack", cmd_stack, EPILOG_STACK)
     p.add_argument("--persona", metavar="NAME|PATH", help="whose stack (default: [smtp] persona)")
     p.add_argument("--ports", default="25", metavar="PORTS",
