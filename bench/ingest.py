@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -51,14 +52,27 @@ def journal(path: Path, sensor: str, sessions: int, seed: int) -> int:
     return count
 
 
-def ingest(server: PostgresServer, files: list[Path]) -> float:
-    """Seconds from starting one `relaypot import` per file, together, to the last one's end."""
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (every core), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def children_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def ingest(server: PostgresServer, files: list[Path]) -> tuple[float, float, float]:
+    """Seconds from starting one `relaypot import` per file, together, to the last one's end; and
+    the CPU seconds the importers used, and the rest of the machine (PostgreSQL, mostly)."""
     url = server.new_database()
     empty = files[0].with_name("empty.jsonl")
     empty.touch()
     subprocess.run([*RELAYPOT, "import", "--store", url, str(empty)], capture_output=True, check=True)  # the schema
     env = {**os.environ, "RELAYPOT_ENRICH_ENABLED": "false"}
-    began = time.perf_counter()
+    began, busy, ours = time.perf_counter(), busy_seconds(), children_seconds()
     procs = [subprocess.Popen([*RELAYPOT, "import", "--store", url, str(path)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for path in files]
     for proc in procs:
@@ -66,8 +80,10 @@ def ingest(server: PostgresServer, files: list[Path]) -> float:
         if proc.returncode:
             raise SystemExit(f"relaypot import failed: {err}")
     elapsed = time.perf_counter() - began
+    importers = children_seconds() - ours
+    rest = busy_seconds() - busy - importers
     server.drop_database(url)
-    return elapsed
+    return elapsed, importers, rest
 
 
 def main() -> None:
@@ -88,11 +104,15 @@ def main() -> None:
         per_session = records / (max(sizes) * args.sessions)
         print(f"{args.sessions} sessions per sensor ({per_session:.1f} records each); PostgreSQL fsync "
               f"{'off' if args.no_fsync else 'on'}; {os.cpu_count()} cores shared by the sensors and the server")
-        print(f"{'sensors':>8}{'seconds':>10}{'sessions/s':>12}{'records/s':>12}{'per sensor':>12}")
+        print(f"{'sensors':>8}{'seconds':>10}{'sessions/s':>12}{'records/s':>12}{'per sensor':>12}"
+              f"{'CPU s: import':>15}{'server+rest':>13}{'server µs/session':>19}")
         for size in sizes:
-            seconds = statistics.median(ingest(server, files[:size]) for _ in range(args.repeat))
-            rate = size * args.sessions / seconds
-            print(f"{size:>8}{seconds:>10.2f}{rate:>12.0f}{rate * per_session:>12.0f}{rate / size:>12.0f}")
+            rounds = [ingest(server, files[:size]) for _ in range(args.repeat)]
+            seconds, importers, rest = (statistics.median(r[i] for r in rounds) for i in range(3))
+            total = size * args.sessions
+            rate = total / seconds
+            print(f"{size:>8}{seconds:>10.2f}{rate:>12.0f}{rate * per_session:>12.0f}{rate / size:>12.0f}"
+                  f"{importers:>15.1f}{rest:>13.1f}{rest / total * 1e6:>19.0f}")
 
 
 if __name__ == "__main__":

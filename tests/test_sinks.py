@@ -405,3 +405,25 @@ def test_the_sinks_get_a_record_only_once_the_journal_has_written_it(tmp_path):
     assert [r.seq for r in memory.records] == [1, 2, 3, 4]
     assert (tmp_path / "events.jsonl").read_text().count("\n") == 4
     bus.close()
+
+
+def test_jsonl_rotates_by_day_and_by_size_together(tmp_path):
+    """day+size: a new file at each new day, and within a day whenever the file would pass max_bytes."""
+    sink = JsonlSink(tmp_path, rotate="day+size", max_bytes=1000, compress=False)
+    sink.open()
+    for n in range(6):
+        sink.write(session_records(f"a{n}", "2026-11-27"))
+    for n in range(2):
+        sink.write(session_records(f"b{n}", "2026-11-28"))
+    sink.close()
+    first_day = sorted(tmp_path.glob("events-2026-11-27*.jsonl"))
+    assert len(first_day) >= 2, "the first day's records passed 1000 bytes: more than one file"
+    for path in first_day:
+        lines = path.read_text().splitlines()
+        assert all(json.loads(line)["ts"].startswith("2026-11-27") for line in lines)
+        assert len(path.read_bytes()) <= 1000 or len(lines) == 1
+    live = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert {record["ts"][:10] for record in live} == {"2026-11-28"}, "the new day began a new file"
+    seen = [json.loads(line)["session"] for path in sorted(tmp_path.glob("events*.jsonl"))
+            for line in path.read_text().splitlines()]
+    assert sorted(seen) == sorted([f"a{n}" for n in range(6)] * 4 + [f"b{n}" for n in range(2)] * 4)

@@ -1,4 +1,4 @@
-"""Records as JSON lines in `events.jsonl`, rotated by day or by size, never splitting a line.
+"""Records as JSON lines in `events.jsonl`, rotated by day, by size or both, never splitting a line.
 
 The sensor's journal: the bus appends every record here in the event loop and commits (one
 write(2)) before a message is acknowledged, so a message a client got 250 for has its record in
@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 COMMIT_AT = 64 * 1024  # bytes appended that are committed without waiting for the next tick
 ROTATED = re.compile(r"^events-(\d{4}-\d{2}-\d{2}|unknown)(?:\.(\d+))?\.jsonl$")
+
+
+ROTATIONS = ("day", "size", "day+size")  # day+size: a new file each day, and whenever one reaches max_bytes
 
 
 def journal_files(directory: Path) -> list[Path]:
@@ -73,8 +76,8 @@ class JsonlSink:
 
     def __init__(self, directory: Path, rotate: str = "day", max_bytes: int = 100 * 1024 * 1024,
                  fsync: bool = False, compress: bool = True) -> None:
-        if rotate not in ("day", "size"):
-            raise SinkError(f"jsonl rotation must be 'day' or 'size', not {rotate!r}")
+        if rotate not in ROTATIONS:
+            raise SinkError(f"jsonl rotation must be one of {', '.join(ROTATIONS)}, not {rotate!r}")
         self.directory = directory
         self.path = directory / "events.jsonl"
         self.rotate = rotate
@@ -191,10 +194,10 @@ class JsonlSink:
         return lost
 
     def _needs_rotation(self, day: str, line_length: int) -> bool:
-        if self.rotate == "day":
-            return bool(self._day) and day != self._day
+        if self.rotate != "size" and self._day and day != self._day:
+            return True
         current = self._size + len(self._pending)
-        return current > 0 and current + line_length > self.max_bytes
+        return self.rotate != "day" and current > 0 and current + line_length > self.max_bytes
 
     def write(self, records: Sequence[Record]) -> None:
         """The Sink interface (`relaypot enrich` writes through it): append and commit."""
