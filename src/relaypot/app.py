@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib.util
 import io
 import logging
 import os
@@ -38,10 +37,9 @@ from relaypot.protocol.outputs import StoredMessage
 from relaypot.protocol.rehearsal import rehearse
 from relaypot.sinks.base import Sink
 from relaypot.sinks.console import ConsoleSummary
-from relaypot.sinks.hpfeeds import HpfeedsSink
 from relaypot.sinks.jsonl import JsonlSink
+from relaypot.sinks.outputs import make_outputs
 from relaypot.sinks.sql import SqlSink
-from relaypot.sinks.syslog import SyslogSink
 from relaypot.spool import MAX_BYTES as SPOOL_MAX_BYTES
 from relaypot.spool import Spool
 from relaypot.storage.messages import MessageStore
@@ -153,16 +151,7 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
     if journal is not None:
         sql.after_first_open = lambda sink: catch_up(sink, data_dir)
     sinks: list[Sink] = [sql, *extra_sinks]
-    if settings.outputs.syslog:
-        sinks.append(SyslogSink(settings.outputs.syslog, settings.outputs.syslog_facility,
-                                settings.sensor.name or socket.gethostname()))
-    outputs = settings.outputs
-    if outputs.hpfeeds:
-        if importlib.util.find_spec("hpfeeds") is None:
-            raise ConfigError("[outputs] hpfeeds needs the hpfeeds package: pip install 'relaypot[hpfeeds]' "
-                              "(in the checkout: pip install '.[hpfeeds]')")
-        sinks.append(HpfeedsSink(outputs.hpfeeds, outputs.hpfeeds_ident, outputs.hpfeeds_secret,
-                                 outputs.hpfeeds_channel, outputs.hpfeeds_events_channel, outputs.hpfeeds_queue))
+    sinks += make_outputs(settings.outputs, settings.sensor.name or socket.gethostname())
     bus = EventBus(sinks, settings.store.flush_interval, high_water=settings.store.queue_limit,
                    high_water_bytes=settings.store.queue_max_bytes,
                    retry_for=settings.store.retry_for,

@@ -1,4 +1,4 @@
-"""The Sink interface every backend implements, and the registry that names them."""
+"""The Sink interface every backend implements (the optional outputs are named in sinks/outputs.py)."""
 
 from __future__ import annotations
 
