@@ -64,14 +64,30 @@ def children_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def ingest(server: PostgresServer, files: list[Path]) -> tuple[float, float, float]:
-    """Seconds from starting one `relaypot import` per file, together, to the last one's end; and
-    the CPU seconds the importers used, and the rest of the machine (PostgreSQL, mostly)."""
+def wal_position(server: PostgresServer) -> int:
+    import psycopg
+
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        return int(conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')").fetchone()[0])
+
+
+def database_bytes(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        return int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+
+
+def ingest(server: PostgresServer, files: list[Path]) -> tuple[float, float, float, int, int]:
+    """Seconds from starting one `relaypot import` per file, together, to the last one's end; the
+    CPU seconds the importers used, and the rest of the machine (PostgreSQL, mostly); the WAL
+    written and the database's size after."""
     url = server.new_database()
     empty = files[0].with_name("empty.jsonl")
     empty.touch()
     subprocess.run([*RELAYPOT, "import", "--store", url, str(empty)], capture_output=True, check=True)  # the schema
     env = {**os.environ, "RELAYPOT_ENRICH_ENABLED": "false"}
+    wal, empty_size = wal_position(server), database_bytes(url)
     began, busy, ours = time.perf_counter(), busy_seconds(), children_seconds()
     procs = [subprocess.Popen([*RELAYPOT, "import", "--store", url, str(path)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for path in files]
@@ -82,8 +98,9 @@ def ingest(server: PostgresServer, files: list[Path]) -> tuple[float, float, flo
     elapsed = time.perf_counter() - began
     importers = children_seconds() - ours
     rest = busy_seconds() - busy - importers
+    written, size = wal_position(server) - wal, database_bytes(url) - empty_size
     server.drop_database(url)
-    return elapsed, importers, rest
+    return elapsed, importers, rest, written, size
 
 
 def main() -> None:
@@ -105,14 +122,16 @@ def main() -> None:
         print(f"{args.sessions} sessions per sensor ({per_session:.1f} records each); PostgreSQL fsync "
               f"{'off' if args.no_fsync else 'on'}; {os.cpu_count()} cores shared by the sensors and the server")
         print(f"{'sensors':>8}{'seconds':>10}{'sessions/s':>12}{'records/s':>12}{'per sensor':>12}"
-              f"{'CPU s: import':>15}{'server+rest':>13}{'server µs/session':>19}")
+              f"{'CPU s: import':>15}{'server+rest':>13}{'server µs/session':>19}{'WAL B/session':>15}"
+              f"{'disk B/session':>16}")
         for size in sizes:
             rounds = [ingest(server, files[:size]) for _ in range(args.repeat)]
-            seconds, importers, rest = (statistics.median(r[i] for r in rounds) for i in range(3))
+            seconds, importers, rest, wal, disk = (statistics.median(r[i] for r in rounds) for i in range(5))
             total = size * args.sessions
             rate = total / seconds
             print(f"{size:>8}{seconds:>10.2f}{rate:>12.0f}{rate * per_session:>12.0f}{rate / size:>12.0f}"
-                  f"{importers:>15.1f}{rest:>13.1f}{rest / total * 1e6:>19.0f}")
+                  f"{importers:>15.1f}{rest:>13.1f}{rest / total * 1e6:>19.0f}{wal / total:>15.0f}"
+                  f"{disk / total:>16.0f}")
 
 
 if __name__ == "__main__":
