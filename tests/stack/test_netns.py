@@ -201,3 +201,14 @@ def test_dry_run_says_what_it_would_change_and_changes_nothing(namespaces, tmp_p
     assert ("iptables -w -t mangle -A RELAYPOT-STACK-OUT -p tcp -m multiport --sports 25,587 "
             "-j NFQUEUE --queue-num 25 --queue-bypass") in lines
     assert namespaces.state() == before and not (tmp_path / "s.json").exists()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_every_stop_signal_puts_back_every_sysctl_and_rule(namespaces, tmp_path, stop_signal):
+    before = namespaces.state()
+    running = stack(namespaces, tmp_path / "state.json", "exchange2000")
+    during = namespaces.state()
+    assert "RELAYPOT-STACK-IN" in during[1] and "net.ipv4.tcp_ecn = 0" in during[0]
+    said = stop(running, stop_signal)
+    assert running.returncode == 0 and "removed the iptables chains" in said
+    assert namespaces.state() == before
