@@ -194,3 +194,16 @@ def test_ipv6_listeners_on_the_sensors_ports_are_found(tmp_path):
         "   2: 00000000000000000000000001000000:024B 00000000000000000000000001000000:9C40 01\n")
     assert ipv6_listeners([25, 587], table) == [25]
     assert ipv6_listeners([2525], table) == []
+
+
+def test_undo_trusts_no_sysctl_name_outside_net(tmp_path):
+    import json
+
+    from relaypot.errors import ConfigError
+    from relaypot.stack.host import undo
+
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"sysctls": [{"name": "kernel.core_pattern", "before": "|/tmp/x", "after": ""}],
+                                 "rules": False, "pid": 0}))
+    with pytest.raises(ConfigError, match="no sysctl"):
+        undo(state)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,7 @@ from relaypot.personas.model import StackProfile
 CHAIN_OUT = "RELAYPOT-STACK-OUT"
 CHAIN_IN = "RELAYPOT-STACK-IN"
 SYSCTL_ROOT = Path("/proc/sys")
+SYSCTL_NAME = re.compile(r"net\.[a-z0-9_]+(\.[a-z0-9_]+)*")  # what a persona may set: net.* only
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,8 @@ def undo(state_file: Path) -> list[str]:
         remove_rules(state.get("interface"))
         done.append(f"removed the iptables chains {CHAIN_OUT} and {CHAIN_IN}")
     for change in state.get("sysctls", []):
+        if not SYSCTL_NAME.fullmatch(str(change.get("name", ""))):
+            raise ConfigError(f"{state_file}: {change.get('name')!r} is no sysctl relaypot stack sets")
         if read_sysctl(change["name"]) != change["before"]:
             write_sysctl(change["name"], change["before"])
             done.append(f"sysctl {change['name']}: back to {change['before']}")
