@@ -207,3 +207,28 @@ def test_undo_trusts_no_sysctl_name_outside_net(tmp_path):
                                  "rules": False, "pid": 0}))
     with pytest.raises(ConfigError, match="no sysctl"):
         undo(state)
+
+
+def test_a_packet_the_rewriter_fails_on_still_gets_its_verdict_unchanged():
+    """The loop's promise: every queued packet gets a verdict, or the kernel holds it and the
+    connection stalls. A stand-in for the kernel's queue records what the loop answers."""
+    from relaypot.stack.nfqueue import HOOK_LOCAL_OUT, Packet
+    from relaypot.stack.runner import _serve
+
+    class Failing(Rewriter):
+        def outgoing(self, packet: bytes) -> bytes | None:
+            raise IndexError("a bug")
+
+    class Queue:
+        def __init__(self) -> None:
+            self.verdicts: list[tuple] = []
+
+        def receive(self) -> list[Packet]:
+            return [Packet(7, HOOK_LOCAL_OUT, linux_syn_ack()), Packet(8, HOOK_LOCAL_OUT, linux_syn_ack())]
+
+        def verdict(self, packet_id: int, accept: bool = True, payload: bytes | None = None) -> None:
+            self.verdicts.append((packet_id, accept, payload))
+
+    queue, rewriter = Queue(), Failing(WINDOWS, frozenset({25}))
+    _serve(queue, None, rewriter)  # type: ignore[arg-type]
+    assert queue.verdicts == [(7, True, None), (8, True, None)] and rewriter.counters.errors == 2

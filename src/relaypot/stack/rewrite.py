@@ -55,6 +55,7 @@ class Counters:
     rewritten: int = 0
     passed: int = 0  # unchanged, or not a packet the rewriter reads
     answered: int = 0  # probes answered by the rewriter itself
+    errors: int = 0  # packets the rewriter failed on (a bug): they passed unchanged
 
 
 class Rewriter:

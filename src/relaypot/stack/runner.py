@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import select
 import signal
 import socket
@@ -12,8 +14,10 @@ from typing import TextIO
 
 from relaypot.personas.model import Persona
 from relaypot.stack import host
-from relaypot.stack.nfqueue import NfQueue
+from relaypot.stack.nfqueue import NfQueue, Packet
 from relaypot.stack.rewrite import Rewriter
+
+log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -63,23 +67,35 @@ def run_stack(persona: Persona, ports: list[int], queue_number: int, interface: 
         counters = rewriter.counters
         print(f"relaypot stack: stopped; {counters.rewritten} packets rewritten, {counters.answered} "
               f"probes answered, {counters.passed} passed unchanged"
+              f"{f', {counters.errors} failed to parse and passed unchanged' if counters.errors else ''}"
               f"{f', {queue.overruns} queue overruns' if queue and queue.overruns else ''}",
               file=out, flush=True)
 
 
 def _serve(queue: NfQueue, raw: socket.socket | None, rewriter: Rewriter) -> None:
     for packet in queue.receive():
-        if packet.outgoing:
-            queue.verdict(packet.packet_id, True, rewriter.outgoing(packet.payload))
-            continue
-        incoming = rewriter.incoming(packet.payload)
-        for answer in incoming.answers:
-            if raw is not None:
-                try:
-                    raw.sendto(answer, (socket.inet_ntoa(answer[16:20]), 0))
-                except OSError:
-                    pass  # an answer lost is a probe unanswered, never a session harmed
-        queue.verdict(packet.packet_id, incoming.accept)
+        try:
+            _decide(queue, raw, rewriter, packet)
+        except Exception:  # a packet the rewriter chokes on still gets its verdict: unchanged
+            rewriter.counters.errors += 1
+            if math.log10(rewriter.counters.errors).is_integer():  # the 1st, 10th, 100th...: no flood
+                log.exception("relaypot stack: %d packets could not be rewritten; they pass unchanged",
+                              rewriter.counters.errors)
+            queue.verdict(packet.packet_id, True)
+
+
+def _decide(queue: NfQueue, raw: socket.socket | None, rewriter: Rewriter, packet: Packet) -> None:
+    if packet.outgoing:
+        queue.verdict(packet.packet_id, True, rewriter.outgoing(packet.payload))
+        return
+    incoming = rewriter.incoming(packet.payload)
+    for answer in incoming.answers:
+        if raw is not None:
+            try:
+                raw.sendto(answer, (socket.inet_ntoa(answer[16:20]), 0))
+            except OSError:
+                pass  # an answer lost is a probe unanswered, never a session harmed
+    queue.verdict(packet.packet_id, incoming.accept)
 
 
 def describe(persona: Persona, ports: list[int], queue_number: int, interface: str | None) -> list[str]:
