@@ -403,6 +403,8 @@ def cmd_stack(args: argparse.Namespace) -> int:
         raise RelaypotError(f"--ports wants port numbers separated by commas, not {args.ports!r}") from None
     if not ports or not all(0 < port < 65536 for port in ports):
         raise RelaypotError("--ports wants port numbers from 1 to 65535")
+    if not persona.stack.sysctls and not persona.stack.rewrite:
+        raise RelaypotError(f"the persona {persona.name} has no [stack] table: relaypot stack has nothing to change")
     if args.dry_run:
         for line in describe(persona, ports, args.queue, args.interface):
             print(line)

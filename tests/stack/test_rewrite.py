@@ -232,3 +232,19 @@ def test_a_packet_the_rewriter_fails_on_still_gets_its_verdict_unchanged():
     queue, rewriter = Queue(), Failing(WINDOWS, frozenset({25}))
     _serve(queue, None, rewriter)  # type: ignore[arg-type]
     assert queue.verdicts == [(7, True, None), (8, True, None)] and rewriter.counters.errors == 2
+
+
+def test_relaypot_stack_refuses_a_persona_without_a_stack_table(tmp_path):
+    import subprocess
+    import sys
+
+    from relaypot.personas.model import DATA_DIR
+
+    bare = tmp_path / "bare.toml"
+    text = (DATA_DIR / "postfix.toml").read_text()
+    start = text.index("\n[stack]\n")
+    end = text.index("\n[", start + 1)
+    bare.write_text(text[:start] + text[end:])
+    result = subprocess.run([sys.executable, "-m", "relaypot.cli", "stack", "--dry-run", "--persona", str(bare)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "has no [stack] table" in result.stderr
