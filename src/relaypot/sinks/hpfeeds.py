@@ -193,6 +193,7 @@ class HpfeedsSink:
     def _connect(self) -> socket.socket | None:
         from hpfeeds.protocol import OP_ERROR, OP_INFO, Unpacker, msgauth, readerror, readinfo  # noqa: PLC0415
 
+        sock: socket.socket | None = None
         try:
             sock = socket.create_connection((self.host, self.port), timeout=10)
             unpacker = Unpacker()
@@ -215,11 +216,12 @@ class HpfeedsSink:
                 unpacker.feed(answer)
                 said = [readerror(body) for opcode, body in unpacker if opcode == OP_ERROR]
                 if said or not answer:
-                    sock.close()
                     self.refused += 1
                     raise ConnectionError(f"identity {self.ident!r} refused: {'; '.join(said) or 'connection closed'}")
             sock.settimeout(30)
         except (OSError, ValueError) as exc:
+            if sock is not None:
+                sock.close()
             log.warning("hpfeeds broker %s:%d: %s; %d payloads queued", self.host, self.port,
                         getattr(exc, "strerror", None) or exc, len(self.queue))
             return None
