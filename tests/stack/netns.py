@@ -4,6 +4,7 @@ so nothing here touches a real network or the machine's own namespace."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -18,6 +19,7 @@ from support import require
 
 SENSOR_IP, SCANNER_IP = "198.18.0.1", "198.18.0.2"
 SCANNER_IF = "rps0"
+CLIENT = Path(__file__).with_name("smtp_client.py")
 
 
 def require_root() -> None:
@@ -61,8 +63,11 @@ class Namespaces:
     def popen(self, ns: str, *command: str, **kwargs) -> subprocess.Popen:
         return subprocess.Popen(["ip", "netns", "exec", ns, *command], text=True, **kwargs)
 
-    def python(self, ns: str, code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return self.run(ns, sys.executable, "-c", code, *args, timeout=timeout)
+    def smtp_client(self, mode: str, size: int, sessions: int = 1, timeout: float = 300) -> dict:
+        """tests/stack/smtp_client.py from the scanner's namespace: its codes, seconds and size."""
+        result = self.run(self.scanner, sys.executable, str(CLIENT), mode, str(size), str(sessions), timeout=timeout)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
 
     def state(self) -> tuple[str, str]:
         """The sensor host's sysctls and mangle rules, to compare before and after."""

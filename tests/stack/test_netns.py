@@ -63,8 +63,7 @@ def p0f_server_label(namespaces: Namespaces, tmp_path, with_stack: bool) -> tupl
     running = stack(namespaces, tmp_path / "state.json", "exchange2000") if with_stack else None
     try:
         time.sleep(1.0)  # p0f opens its capture
-        client = namespaces.python(namespaces.scanner, SMTPLIB_SESSION, "plain", "1000")
-        assert client.returncode == 0, client.stderr
+        namespaces.smtp_client("plain", 1000)
         for _ in range(50):
             found = [m for m in P0F_LINE.finditer(log.read_text() if log.exists() else "")]
             if found:
@@ -92,31 +91,6 @@ def test_p0f_labels_the_sensors_syn_ack_windows_with_relaypot_stack(namespaces, 
     assert dressed_sig == "4:128+0:0:1460:65535,0:mss,nop,ws,nop,nop,ts,nop,nop,sok:df,id+,ts1-:0"
 
 
-# One SMTP session from the scanner's namespace: EHLO, STARTTLS (argv[1] == "tls"), a message of
-# argv[2] bytes; prints the replies' codes as JSON.
-SMTPLIB_SESSION = r"""
-import json, smtplib, ssl, sys, warnings
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-context.check_hostname = False
-context.verify_mode = ssl.CERT_NONE
-context.set_ciphers("ALL:@SECLEVEL=0")
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    context.minimum_version = ssl.TLSVersion.TLSv1
-size = int(sys.argv[2])
-body = b"Subject: through the rewriter\r\n\r\n" + (b"x" * 78 + b"\r\n") * (size // 80)
-codes = []
-with smtplib.SMTP("198.18.0.1", 25, timeout=60) as client:
-    codes.append(client.ehlo("scanner.example.org")[0])
-    if sys.argv[1] == "tls":
-        codes.append(client.starttls(context=context)[0])
-        codes.append(client.ehlo("scanner.example.org")[0])
-    codes.append(client.mail("probe@scanner.example.org")[0])
-    codes.append(client.rcpt("victim@example.net")[0])
-    codes.append(client.data(body)[0])
-print(json.dumps({"codes": codes, "sent": len(body)}))
-"""
-
 VOLATILE = {"session", "ts", "src_port", "seq", "duration", "duration_ms", "queue_id", "banner", "for_session"}
 
 
@@ -139,10 +113,8 @@ def sessions(namespaces: Namespaces, data_dir, with_stack: bool, state) -> list[
     running = stack(namespaces, state, "exchange2000") if with_stack else None
     try:
         for mode, size in (("tls", 10 * 1024 * 1024), ("plain", 10 * 1024 * 1024), ("tls", 2000)):
-            client = namespaces.python(namespaces.scanner, SMTPLIB_SESSION, mode, str(size), timeout=300)
-            assert client.returncode == 0, client.stderr
-            assert json.loads(client.stdout)["codes"] == ([250, 220, 250, 250, 250, 250] if mode == "tls"
-                                                          else [250, 250, 250, 250])
+            codes = namespaces.smtp_client(mode, size)["codes"]
+            assert codes == [[250, 220, 250, 250, 250, 250] if mode == "tls" else [250, 250, 250, 250]]
         result = namespaces.run(namespaces.scanner, swaks, "--server", f"{SENSOR_IP}:25", "--from",
                                 "a@scanner.example.org", "--to", "b@example.net", "--helo", "swaks.example.org",
                                 "--tls", "--tls-protocol", "tlsv1", "--tls-cipher", "ALL:@SECLEVEL=0",

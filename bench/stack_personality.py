@@ -6,7 +6,7 @@ the scanner's side smtplib sessions (EHLO, STARTTLS, EHLO, MAIL, RCPT, DATA of `
 10 MiB by default), `--repeat` interleaved rounds with and without `relaypot stack`. It prints
 the median seconds per session of each and their ratio, and what the rewriter counted.
 
-    sudo python3 bench/stack.py [--size 10485760] [--sessions 3] [--repeat 3]
+    sudo python3 bench/stack_personality.py [--size 10485760] [--sessions 3] [--repeat 3]
 
 Figures, never assertions: read them, and put them in your notes with the command.
 """
@@ -14,7 +14,6 @@ Figures, never assertions: read them, and put them in your notes with the comman
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -26,39 +25,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from stack.netns import Namespaces, sensor, stack, stop  # noqa: E402
 
-CLIENT = r"""
-import json, smtplib, ssl, sys, time, warnings
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-context.check_hostname = False
-context.verify_mode = ssl.CERT_NONE
-context.set_ciphers("ALL:@SECLEVEL=0")
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    context.minimum_version = ssl.TLSVersion.TLSv1
-size, sessions = int(sys.argv[1]), int(sys.argv[2])
-body = b"Subject: bench\r\n\r\n" + (b"x" * 78 + b"\r\n") * (size // 80)
-times = []
-for _ in range(sessions):
-    start = time.perf_counter()
-    with smtplib.SMTP("198.18.0.1", 25, timeout=120) as client:
-        client.ehlo("bench.example.org")
-        client.starttls(context=context)
-        client.ehlo("bench.example.org")
-        client.sendmail("a@bench.example.org", ["b@example.net"], body)
-    times.append(time.perf_counter() - start)
-print(json.dumps(times))
-"""
-
 
 def round_of(ns: Namespaces, work: Path, with_stack: bool, size: int, sessions: int) -> tuple[list[float], str]:
     run = sensor(ns, work / f"data-{time.monotonic_ns()}", "exchange2000", env={"RELAYPOT_TLS_STARTTLS": "yes"})
     running = stack(ns, work / "state.json", "exchange2000") if with_stack else None
     said = ""
     try:
-        result = ns.python(ns.scanner, CLIENT, str(size), str(sessions), timeout=600)
-        if result.returncode:
-            raise SystemExit(result.stderr)
-        times = json.loads(result.stdout)
+        times = ns.smtp_client("tls", size, sessions, timeout=600)["seconds"]
     finally:
         if running is not None:
             said = stop(running).strip().splitlines()[-1]
