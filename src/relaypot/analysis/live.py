@@ -53,19 +53,18 @@ def snapshot(db: Database, now: datetime | None = None, sensor: str | None = Non
     newest = db.query(f"SELECT src_ip, max(started), count(*) FROM sessions WHERE started >= ? {where} "
                       "GROUP BY src_ip ORDER BY max(started) DESC, src_ip LIMIT ?", [today, *params, rows])
     ips = [ip for ip, _, _ in newest]
-    facts: dict[str, tuple] = {}
+    facts: dict[str, dict] = {}
     verdicts: dict[str, dict[str, tuple]] = {}
     zones = frozenset(zone for zone, in db.query("SELECT DISTINCT zone FROM dnsbl"))
     if ips:
         marks = ", ".join("?" for _ in ips)
-        facts = {ip: (country, asn, os_name) for ip, country, asn, os_name in db.query(
+        facts = {ip: {"country": country, "asn": asn, "os": os_name} for ip, country, asn, os_name in db.query(
             f"SELECT src_ip, country, asn, os FROM sources WHERE src_ip IN ({marks})", ips)}
         for ip, zone, listed, error in db.query(
                 f"SELECT src_ip, zone, listed, error FROM dnsbl WHERE src_ip IN ({marks})", ips):
             verdicts.setdefault(ip, {})[zone] = (listed, error)
-    sources = [{"src_ip": ip, "last": last, "sessions": count,
-                "country": facts.get(ip, (None,))[0], "asn": facts.get(ip, (None, None))[1],
-                "os": facts.get(ip, (None, None, None))[2],
+    unknown = {"country": None, "asn": None, "os": None}  # a source enrichment has not reached
+    sources = [{"src_ip": ip, "last": last, "sessions": count, **facts.get(ip, unknown),
                 "dnsbl": dnsbl_status(verdicts.get(ip), zones)} for ip, last, count in newest]
 
     probes = [{"ts": ts, "src_ip": ip, "family": family, "subject": subject, "sensor": name}
