@@ -174,6 +174,7 @@ STACK_CHOICES = {
     "answer_no_flags": ("none", "rst-ack"), "answer_syn_fin": ("none", "syn-ack"),
 }
 TCP_OPTION_NAMES = ("mss", "nop", "ws", "ts", "sok")
+SYSCTL_NAME = re.compile(r"net\.[a-z0-9_]+(\.[a-z0-9_]+)*")  # what a persona may set: net.* only
 
 
 SERVICES = ("submission", "submissions")
@@ -478,7 +479,7 @@ def _parse_stack(table: Any, where: str) -> StackProfile:
             raise PersonaError(f"{where}: [stack] has unknown key {key!r}")
         if key == "sysctls":
             if not isinstance(value, dict) or not all(
-                    isinstance(v, str) and re.fullmatch(r"net\.[a-z0-9_.]+", k) for k, v in value.items()):
+                    isinstance(v, str) and SYSCTL_NAME.fullmatch(k) for k, v in value.items()):
                 raise PersonaError(f"{where}: [stack.sysctls] maps net.* names to strings")
             continue
         if key == "option_layout":

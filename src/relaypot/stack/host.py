@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from relaypot.errors import ConfigError
-from relaypot.personas.model import StackProfile
+from relaypot.personas.model import SYSCTL_NAME, StackProfile
 
 CHAIN_OUT = "RELAYPOT-STACK-OUT"
 CHAIN_IN = "RELAYPOT-STACK-IN"
 SYSCTL_ROOT = Path("/proc/sys")
-SYSCTL_NAME = re.compile(r"net\.[a-z0-9_]+(\.[a-z0-9_]+)*")  # what a persona may set: net.* only
 
 
 @dataclass(frozen=True)
