@@ -21,6 +21,7 @@ import sqlite3
 import sys
 import threading
 import time
+from typing import TextIO
 
 from bare_responder import Bare
 from serve import serve
@@ -32,25 +33,33 @@ sessions = itertools.count(1)
 wake = threading.Event()
 
 
-def writer() -> None:
+def open_outputs() -> tuple[sqlite3.Connection, TextIO]:
     db = sqlite3.connect(f"{DIR}/floor.sqlite", check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("CREATE TABLE IF NOT EXISTS events (session INTEGER, seq INTEGER, ts REAL, kind TEXT, data TEXT)")
-    out = open(f"{DIR}/events.jsonl", "a", encoding="utf-8")
+    return db, open(f"{DIR}/events.jsonl", "a", encoding="utf-8")
+
+
+def write_batch(db: sqlite3.Connection, out: TextIO, batch: list[tuple]) -> None:
+    """One batch as JSON lines and SQLite rows (bench/cpu_breakdown.py calls it too)."""
+    rows = [(s, q, t, k, d if isinstance(d, str) else d.decode("utf-8", "replace")) for s, q, t, k, d in batch]
+    out.write("".join(json.dumps({"session": s, "seq": q, "ts": t, "kind": k, "data": d}) + "\n"
+                      for s, q, t, k, d in rows))
+    out.flush()
+    db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
+    db.commit()
+
+
+def writer() -> None:
+    db, out = open_outputs()
     global pending
     while True:
         wake.wait(0.5)
         wake.clear()
         batch, pending = pending, []  # one atomic swap under the GIL: no lock on the loop's path
-        if not batch:
-            continue
-        rows = [(s, q, t, k, d if isinstance(d, str) else d.decode("utf-8", "replace")) for s, q, t, k, d in batch]
-        out.write("".join(json.dumps({"session": s, "seq": q, "ts": t, "kind": k, "data": d}) + "\n"
-                          for s, q, t, k, d in rows))
-        out.flush()
-        db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
-        db.commit()
+        if batch:
+            write_batch(db, out, batch)
 
 
 class RecordingBare(Bare):

@@ -293,7 +293,7 @@ def main() -> int:
         print(f"relaypot recorded {recorded} messages, {events} records in SQLite, {jsonl} lines in events.jsonl "
               "(last round)")
 
-    if not args.skip_idle:
+    if not args.skip_idle and args.idle > 0:
         print(f"\n# {args.idle} idle connections (banner read, then silence)")
         print(f"{'server':16} {'KiB/connection':>15} {'fresh banner ms':>16}")
         for server in (s for s in (reference, relaypot) if chosen is None or s.name in chosen):
