@@ -9,11 +9,15 @@ left is the Python (and SQLite) each server runs per session, part by part:
     relaypot   loop        transport/connection.py, the sans-IO session, the message store, the
                            records and the journal (events.jsonl), as `relaypot run` wires them
                sink-sql    its SQL sink thread: of it, row building and SQLite's inserts, each
-                           timed again alone over the same records in the same batches
+                           timed again alone over the same records, in batches of the size the
+                           sink takes per wake under a flood
     floor      loop        recording_floor.py's responder: its record tuples and .eml files
                writer      its JSON lines and SQLite rows
 
-    python3 bench/cpu_breakdown.py [--sessions 20000] [--repeat 3] [--data-dir /dev/shm]
+relaypot runs twice per round: its sink thread beside the loop (as it runs), and holding every
+record until the loop is done, which shows what the two threads cost each other.
+
+    python3 bench/cpu_breakdown.py [--sessions 10000] [--repeat 3] [--data-dir /dev/shm]
 
 With throughput.py's figures (the sockets' share is what bare+uvloop costs) this says what
 relaypot could reach at best: its socket cost plus its socket-free cost. Figures, never
@@ -160,10 +164,13 @@ def relaypot_round(sessions: int, where: Path, hold_sink: bool) -> dict[str, flo
 
 
 def floor_round(sessions: int, where: Path) -> dict[str, float]:
-    os.environ["RECORDING_FLOOR_DIR"] = str(where / "floor")
-    sys.path.insert(0, str(HERE))
+    os.environ["RECORDING_FLOOR_DIR"] = str(where / "floor")  # read once, at the first import
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
     import recording_floor
 
+    recording_floor.DIR = str(where / "floor")  # each round its own directory, as relaypot's
+    os.makedirs(f"{recording_floor.DIR}/messages", exist_ok=True)
     db, out = recording_floor.open_outputs()
     started = time.thread_time()
     for n in range(sessions):
