@@ -540,6 +540,75 @@ def test_a_delayed_reply_holds_back_the_next_command_as_the_servers_sleep_does()
     assert [o.code for o in out if isinstance(o, Reply)] == [535] and not session.backlog
 
 
+ERRORS_PAST_THE_HARD_LIMIT = b"FOO\r\n" * 25 + b"NOOP\r\n"  # Postfix: 10 answered at once, 10 slept on, then 421
+
+
+def test_a_session_that_closes_while_held_back_leaves_no_backlog():
+    """Postfix's error sleep holds back the next command, and its hard limit closes the session
+    with input still unread: nothing will ever read it, so nothing is left to resume (a backlog
+    that resuming cannot clear would spin the transport's loop until the socket closed)."""
+    session = make_session("postfix")
+    session.start()
+    out = session.receive_data(ERRORS_PAST_THE_HARD_LIMIT)
+    resumes = 0
+    while session.backlog:
+        out = session.resume()
+        resumes += 1
+        assert out and resumes < 30
+    assert [o.code for o in out if isinstance(o, Reply)][-1] == 421
+    assert session.mode == "closed" and not session.backlog and session.resume() == []
+
+
+@pytest.mark.parametrize("end", ["timed_out", "shutdown"])
+def test_a_session_ended_while_held_back_leaves_no_backlog(end):
+    """The idle deadline (or the sensor's stop) ends a session whose input waits behind a slept-on
+    reply: that input is never answered, and resuming has nothing to do."""
+    session = make_session("postfix")
+    session.start()
+    session.receive_data(ERRORS_PAST_THE_HARD_LIMIT)
+    session.resume()
+    assert session.backlog
+    getattr(session, end)()
+    assert not session.backlog and session.resume() == []
+
+
+def test_starttls_held_back_leaves_no_backlog_during_the_handshake():
+    """STARTTLS answered behind the error sleep: until the handshake completes the session reads
+    nothing, so there is no backlog to resume (the bytes pipelined after STARTTLS are dropped,
+    as Postfix drops them)."""
+    session = make_session("postfix", tls=True)
+    session.start()
+    session.receive_data(b"EHLO a.example\r\n" + b"FOO\r\n" * 11 + b"STARTTLS\r\nNOOP\r\n")
+    while session.backlog and session.mode != "paused":
+        session.resume()
+    assert session.mode == "paused" and not session.backlog and session.resume() == []
+    session.tls_started("TLSv1.3", "TLS_AES_256_GCM_SHA384", None)
+    assert not session.backlog
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(soup=st.lists(st.sampled_from([
+    b"EHLO x\r\n", b"FOO\r\n", b"FOO\r\n" * 12, b"MAIL FROM:<a@b>\r\n", b"RCPT TO:<c@d>\r\n", b"DATA\r\n",
+    b"x\r\n.\r\n", b"BDAT 3 LAST\r\nabc", b"AUTH PLAIN AHUAcA==\r\n", b"AUTH LOGIN\r\n", b"*\r\n",
+    b"STARTTLS\r\n", b"QUIT\r\n", b"HELP\r\n" * 40, b"NOOP", b"\r\n",
+]), max_size=30), persona=st.sampled_from(["exchange2000", "postfix"]), tls=st.booleans())
+def test_a_backlog_always_has_work_for_resume(soup, persona, tls):
+    """Whatever is pipelined in one read: while the session says it has a backlog, resuming it
+    either answers something or clears it, and it clears within one resume per line."""
+    session = make_session(persona, tls=tls)
+    session.start()
+    data = b"".join(soup)
+    session.receive_data(data)
+    for _ in range(data.count(b"\n") + 2):
+        if not session.backlog:
+            break
+        out = session.resume()
+        assert out or not session.backlog
+        if session.mode == "paused":
+            session.tls_started("TLSv1.3", "TLS_AES_256_GCM_SHA384", None)
+    assert not session.backlog
+
+
 @given(st.integers(min_value=0, max_value=2**32))
 def test_cram_md5_challenges_always_have_dovecots_sixteen_digits(seed):
     """Dovecot's challenge is 16 decimal digits, each a random byte mod 10 (mech-cram-md5.c), a

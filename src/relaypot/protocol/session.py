@@ -52,6 +52,7 @@ class Session:
     __slots__ = (
         "_auth",
         "_auth_replies",
+        "_backlog",
         "_chunk_kind",
         "_chunk_last",
         "_chunk_left",
@@ -73,7 +74,6 @@ class Session:
         "_shape",
         "_tls_offered",
         "authenticated",
-        "backlog",
         "behaviour",
         "bytes_in",
         "bytes_out",
@@ -164,7 +164,7 @@ class Session:
         # Input left unread after a burst of BURST_BYTES of replies: the transport calls resume()
         # once the client has taken them, so a client that pipelines without reading cannot make
         # the sensor hold its replies to thousands of commands.
-        self.backlog = False
+        self._backlog = False
         # A reply the persona delays (a failed AUTH, the error tar pit) holds back the next
         # command as the real server's sleep does: the rest of the input waits (as a backlog)
         # until the transport has sent it, so records keep real time and a deadline meets the
@@ -208,10 +208,17 @@ class Session:
         self._run_guarded(out)
         return out
 
+    @property
+    def backlog(self) -> bool:
+        """Input is left that `resume` will read. Never while the session is closed or waits on
+        the transport (a message being stored, a TLS handshake): a transport that resumes while
+        this holds always gets an answer or sees it clear, and so never spins."""
+        return self._backlog and self.mode != PAUSED and self.mode != CLOSED
+
     def resume(self) -> list[Output]:
         """Go on with the input left after a burst of replies (`backlog`)."""
         out: list[Output] = []
-        if self.backlog and self.mode != PAUSED and self.mode != CLOSED:
+        if self.backlog:
             self._run_guarded(out)
         return out
 
@@ -288,6 +295,7 @@ class Session:
         self._reset_transaction()
         self.mode = COMMAND
         self._framer.discard()
+        self._backlog = False  # what was pipelined after STARTTLS is gone with the framer's bytes
         return out
 
     def tls_failed(self, error: str) -> list[Output]:
@@ -334,7 +342,7 @@ class Session:
     # ------------------------------------------------------------------ the input loop
 
     def _run(self, out: list[Output]) -> None:
-        self.backlog = False
+        self._backlog = False
         self._held_back = False
         burst_end = self.bytes_out + BURST_BYTES
         while True:
@@ -349,7 +357,7 @@ class Session:
                 else:
                     self._command(line, out)
                 if (self.bytes_out >= burst_end or self._held_back) and self._framer.unread():
-                    self.backlog = True
+                    self._backlog = True
                     break
             elif mode == DATA:
                 if not self._data(out):
