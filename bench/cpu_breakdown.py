@@ -45,9 +45,8 @@ from relaypot.sinks.rows import build_rows
 from relaypot.storage.database import Database
 from relaypot.storage.statements import ORDER
 from relaypot.transport.connection import SmtpConnection
+from throughput import threads_cpu  # bench/ is on the path: this script runs from it
 
-HERE = Path(__file__).resolve().parent
-TICKS = os.sysconf("SC_CLK_TCK")
 BATCH = 1500  # records per SQL transaction: about what relaypot's sink takes per wake under a flood
 
 
@@ -101,11 +100,6 @@ class InlineLoop:
         callback(*args)
 
 
-def thread_cpu(native_id: int) -> float:
-    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
 def relaypot_round(sessions: int, where: Path, hold_sink: bool) -> dict[str, float]:
     overrides: dict[tuple[str, str], Any] = {("sensor", "data_dir"): str(where / "run"), ("run", "quiet"): True,
                                              ("enrich", "enabled"): False, ("smtp", "hostname"): "mx.bench.example"}
@@ -135,7 +129,7 @@ def relaypot_round(sessions: int, where: Path, hold_sink: bool) -> dict[str, flo
     while sink.written < journal.written:  # its thread ends at close: CPU is read once it is done
         sink.wake.set()
         time.sleep(0.05)
-    sink_cpu = thread_cpu(sink.thread.native_id)
+    sink_cpu = threads_cpu(os.getpid())[sink.thread.native_id][1]
     sensor.bus.close_journal()
     sensor.bus.close()
     app.release(sensor)
@@ -165,8 +159,6 @@ def relaypot_round(sessions: int, where: Path, hold_sink: bool) -> dict[str, flo
 
 def floor_round(sessions: int, where: Path) -> dict[str, float]:
     os.environ["RECORDING_FLOOR_DIR"] = str(where / "floor")  # read once, at the first import
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
     import recording_floor
 
     recording_floor.DIR = str(where / "floor")  # each round its own directory, as relaypot's
