@@ -12,7 +12,9 @@ import smtplib
 import subprocess
 import unicodedata
 
-from relaypot.escape import INVISIBLE
+import pytest
+
+from relaypot.escape import INVISIBLE, spreadsheet, visible
 from support import RELAYPOT, start
 
 # ESC sequences (OSC retitle, CSI clear), BEL, the C1 CSI, a bidi override, a zero-width
@@ -60,8 +62,8 @@ def on_a_terminal(*args: str) -> bytes:
 
 def test_attacker_controls_never_reach_a_terminal_raw(tmp_path):
     """A HELO, a subject and a user name full of terminal controls: events.jsonl, the JSON report
-    and JSON lines exports \\u-escape them (the same values for a parser); a CSV export shown on a
-    terminal escapes them as the text report does."""
+    and JSON lines exports \\u-escape them (the same values for a parser); a CSV export escapes
+    them whether shown on a terminal or piped (`relaypot export … | head` ends on one too)."""
     proc, port = start(tmp_path, "--quiet", "--persona", "postfix")
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
         client.command_encoding = "utf-8"
@@ -85,5 +87,20 @@ def test_attacker_controls_never_reach_a_terminal_raw(tmp_path):
     assert raw_controls(shown) == [] and b"evil\\x1b]0;pwned\\x07" in shown
     shown = on_a_terminal("export", "messages", "--format", "csv", *data)
     assert raw_controls(shown) == [] and b"\\u202egnp.exe" in shown
+    piped = subprocess.run([*RELAYPOT, "export", "sessions", "--format", "csv", *data], capture_output=True,
+                           timeout=60).stdout
+    assert raw_controls(piped) == [] and b"evil\\x1b]0;pwned\\x07" in piped
+
+
+@pytest.mark.parametrize("cell", ["=1+1", " =HYPERLINK(\"http://x\")", "\t=cmd", "  +1", "\u00a0@SUM(A1)", "-2",
+                                  "\uff1dcmd()"])
+def test_a_cell_a_spreadsheet_would_run_is_quoted(cell):
+    assert spreadsheet(cell) == "'" + cell
+
+
+@pytest.mark.parametrize("cell", ["mail.example.com", " hello", "a=b", "", "CORP\\root"])
+def test_a_plain_cell_is_left_as_it_is(cell):
+    assert spreadsheet(cell) == cell
+    assert visible(cell) == cell
 
 

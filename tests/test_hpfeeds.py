@@ -186,3 +186,59 @@ def test_targets_are_checked():
     for bad in ("broker.example.org", ":10000", "host:port", "host:70000"):
         with pytest.raises(ValueError):
             parse_target(bad)
+
+
+def hostile_broker(frames: bytes, connections: int) -> tuple[int, list[int], threading.Thread]:
+    """A broker that sends `frames` to each of its first `connections` clients, then goes away;
+    how many connected is counted."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    seen: list[int] = []
+
+    def serve() -> None:
+        with listener:
+            for n in range(connections):
+                conn, _ = listener.accept()
+                seen.append(n)
+                try:
+                    conn.sendall(frames)
+                    time.sleep(0.3)
+                except OSError:
+                    pass
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return port, seen, thread
+
+
+@pytest.mark.parametrize("frames,said", [
+    (b"\x00\x00\x00\x00\x01" * 10_000, "the broker sent a frame of length 0"),
+    (b"\x00\x00\x00\x05\x01", "the broker's INFO is 0 bytes, too short for a name and a nonce"),
+    (b"\x7f\xff\xff\xff\x01" + b"A" * 100_000, "the broker sent a frame of length 2147483647"),
+    (b"\x00\x00\x00\x06\x09x", "the broker sent opcode 9"),
+], ids=["zero-length header", "empty INFO", "oversized header", "unknown opcode"])
+def test_a_hostile_broker_costs_a_reconnect_never_the_publisher(frames, said, caplog):
+    """Each of these once looped the publisher (a zero-length header: a full core and +220 MiB in
+    15 s) or killed its thread for good; now each ends the connection, and once a real broker
+    answers on the same port the queued summary is published."""
+    caplog.set_level(logging.WARNING, logger="relaypot.sinks.hpfeeds")
+    port, seen, hostile = hostile_broker(frames, connections=2)
+    sink = HpfeedsSink(f"127.0.0.1:{port}", "relaypot", SECRET)
+    sink.open()
+    try:
+        sink.write(session_records("cd" * 12))
+        hostile.join(timeout=30)
+        assert len(seen) == 2 and sink._thread.is_alive()
+        assert said in caplog.text and sink.published == 0
+        broker = Broker(port)
+        try:
+            deadline = time.monotonic() + 30
+            while sink.published == 0:
+                assert time.monotonic() < deadline, "the publisher never came back"
+                time.sleep(0.05)
+            assert sink.refused == 0 and not sink.queue
+        finally:
+            broker.stop()
+    finally:
+        sink.close(grace=0.1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import ipaddress
 import logging
 import os
 import random
@@ -20,13 +21,17 @@ from relaypot import datadir, privileges
 from relaypot.catchup import catch_up
 from relaypot.config import Settings, parse_listener
 from relaypot.deliver.budget import DeliveryBudget, DeliveryLimits
-from relaypot.deliver.runner import KILL_FILE, ProbeDeliverer, Route
+from relaypot.deliver.helper import DeliveryHelper
+from relaypot.deliver.ledger import spent_today
+from relaypot.deliver.route import Route
+from relaypot.deliver.runner import KILL_FILE, ProbeDeliverer
 from relaypot.enrich import base as enrichers
 from relaypot.enrich.resolver import Resolver
 from relaypot.enrich.runner import EnrichmentRunner
 from relaypot.errors import ConfigError
 from relaypot.events import Record
 from relaypot.import_jsonl import import_files
+from relaypot.judgements import destinations
 from relaypot.judgements.classify import public_name_problem
 from relaypot.judgements.derive import Deriver
 from relaypot.personas import model
@@ -141,7 +146,8 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
         tls_available=tls_available,
         domains=tuple(settings.smtp.domains),
         users=tuple(settings.smtp.local_users),
-        logins=LoginPolicy(tuple(settings.deception.accept_logins), settings.deception.accept_attempt),
+        logins=LoginPolicy(tuple(settings.deception.accept_logins), settings.deception.accept_attempt,
+                           persona.user_names),
         zone=zoneinfo.ZoneInfo(settings.smtp.timezone) if settings.smtp.timezone else None,
         clock=time.time,
         rng=random.Random(os.urandom(16)),
@@ -178,15 +184,15 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
                                       helo_per_session=settings.enrich.helo_lookups_per_session,
                                       helo_per_source=settings.enrich.helo_lookups_per_source)
         bus.listeners.append(enrichment)
-    deliverer = probe_deliverer(settings, bus, server.sensor, hostname, data_dir)
+    deliverer = probe_deliverer(settings, bus, server.sensor, hostname, data_dir, persona, listeners)
     if deliverer is not None:
         bus.listeners.append(deliverer)
     return Sensor(settings, persona, hostname, data_dir, server, bus, listeners, enrichment, created, lock,
                   deliverer)
 
 
-def probe_deliverer(settings: Settings, bus: EventBus, sensor: str, hostname: str,
-                    data_dir: Path) -> ProbeDeliverer | None:
+def probe_deliverer(settings: Settings, bus: EventBus, sensor: str, hostname: str, data_dir: Path,
+                    persona: model.Persona, listeners: list[Listener]) -> ProbeDeliverer | None:
     """The one thing that ever sends mail, and only when the operator turned it on."""
     deception = settings.deception
     if not deception.deliver_probes:
@@ -198,13 +204,23 @@ def probe_deliverer(settings: Settings, bus: EventBus, sensor: str, hostname: st
     limits = DeliveryLimits(deception.deliver_per_source_per_day, deception.deliver_per_day,
                             deception.deliver_max_bytes, deception.deliver_max_recipients,
                             frozenset(d.lower().rstrip(".") for d in deception.deliver_protected_domains))
-    log.warning("[deception] deliver_probes is on: recognised relay probes are delivered, at most %d a day and "
-                "%d per source a day; create %s in the data directory to stop at once", limits.per_day,
-                limits.per_source_per_day, KILL_FILE)
+    budget = DeliveryBudget(limits)
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    spent = spent_today(data_dir, day) if settings.store.jsonl else []
+    budget.seed(day, spent)
+    # The sensor's own addresses known now; route.is_local and the name's DNS answer add the rest.
+    own = tuple(listener.host for listener in listeners if listener.host not in ("", "0.0.0.0", "::"))
+    own += tuple(name for name in settings.sensor.public_names if destinations.parse(name) is not None)
+    route = Route(smarthost, deception.deliver_port, deception.deliver_timeout,
+                  tuple(ipaddress.ip_network(net, strict=False) for net in deception.deliver_lab_networks), own)
+    log.warning("[deception] deliver_probes is on: recognised relay probes are delivered, at most %d a day (%d spent "
+                "already today) and %d per source a day; create %s in the data directory to stop at once",
+                limits.per_day, len(spent), limits.per_source_per_day, KILL_FILE)
+    zone = zoneinfo.ZoneInfo(settings.smtp.timezone) if settings.smtp.timezone else None
     return ProbeDeliverer(bus, sensor, hostname, data_dir,
                           Deriver(tuple(settings.smtp.domains), hostname, tuple(settings.sensor.public_names)),
-                          DeliveryBudget(limits), Route(smarthost, deception.deliver_port, deception.deliver_timeout),
-                          Resolver(settings.enrich.resolver, settings.enrich.dns_timeout))
+                          budget, route, Resolver(settings.enrich.resolver, settings.enrich.dns_timeout),
+                          DeliveryHelper(), persona.relay, zone)
 
 
 def _fit_connections(settings: Settings) -> int:
@@ -265,6 +281,8 @@ async def serve(sensor: Sensor, on_ready: Callable[[list[tuple[str, int]]], None
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     try:
+        if sensor.deliverer is not None:  # forked before it could inherit a listener or lose root
+            sensor.deliverer.helper.start(*privileges.ids_of(sensor.settings.run.user))
         bound = await sensor.server.start(sensor.listeners)
     except BaseException:
         _failed_start(sensor)
@@ -313,8 +331,10 @@ async def serve(sensor: Sensor, on_ready: Callable[[list[tuple[str, int]]], None
 
 
 def _failed_start(sensor: Sensor) -> None:
-    """A start that failed leaves nothing behind: the lock let go, and the data directory, when this
-    start created it and it holds nothing yet."""
+    """A start that failed leaves nothing behind: the delivery helper gone, the lock let go, and the
+    data directory, when this start created it and it holds nothing yet."""
+    if sensor.deliverer is not None:
+        sensor.deliverer.helper.kill()
     release(sensor)
     if sensor.created_data_dir:
         datadir.remove_if_unused(sensor.data_dir)

@@ -344,7 +344,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                     "" if args.include_private else " (private and reserved addresses are left out: "
                                                     "--include-private keeps them)"), file=sys.stderr)
             return 0
-        count = export.write(db, args.what, scope, args.format, sys.stdout, for_terminal=sys.stdout.isatty())
+        count = export.write(db, args.what, scope, args.format, sys.stdout)
     finally:
         db.close()
     _say_if_nothing(count, args)

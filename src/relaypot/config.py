@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from relaypot.errors import ConfigError
+from relaypot.judgements.destinations import lab_network_problem
 from relaypot.protocol.logins import parse_rule
 from relaypot.sinks.hpfeeds import parse_target as parse_hpfeeds_target
 from relaypot.sinks.syslog import parse_target as parse_syslog_target
@@ -137,7 +138,8 @@ OPTIONS: tuple[Option, ...] = (
            "so that the scanner's check succeeds; off: nothing ever leaves"),
     Option("deception", "deliver_per_source_per_day", "int", 1, "probes delivered for one source in one UTC day"),
     Option("deception", "deliver_per_day", "int", 20, "probes delivered in all in one UTC day"),
-    Option("deception", "deliver_max_bytes", "bytes", 64 * KIB, "a larger probe is not delivered"),
+    Option("deception", "deliver_max_bytes", "bytes", 4 * KIB,
+           "a larger message is no probe and is not delivered (at most 64K: probes are a few lines)"),
     Option("deception", "deliver_max_recipients", "int", 3,
            "a probe with more relay recipients than this is not delivered (a probe names a drop box or two)"),
     Option("deception", "deliver_protected_domains", "list", [],
@@ -145,7 +147,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("deception", "deliver_smarthost", "str", "",
            "HOST:PORT to hand deliveries to (default: each recipient domain's MX, on deliver_port)"),
     Option("deception", "deliver_port", "int", 25, "the port of the MX a delivery goes to"),
-    Option("deception", "deliver_timeout", "float", 30.0, "seconds one delivery may take"),
+    Option("deception", "deliver_timeout", "float", 30.0,
+           "seconds one delivery may take in all, connection to goodbye (at most 300); past it, it is cut"),
+    Option("deception", "deliver_lab_networks", "list", [],
+           "networks a delivery may reach although they are not on the Internet (a lab's own test MX, e.g. "
+           "198.18.0.0/15); never loopback, link-local or the sensor's own addresses; none by default"),
     Option("outputs", "syslog", "str", "",
            "send every record to a syslog collector as RFC 5424: udp://HOST:PORT or tcp://HOST:PORT (TCP framed by "
            "octet counting); none by default"),
@@ -153,7 +159,8 @@ OPTIONS: tuple[Option, ...] = (
            ("kern", "user", "mail", "daemon", "auth", "syslog", "local0", "local1", "local2", "local3", "local4",
             "local5", "local6", "local7")),
     Option("outputs", "hpfeeds", "str", "",
-           "publish to an hpfeeds broker at HOST:PORT (needs pip install 'relaypot[hpfeeds]'); none by default"),
+           "publish to an hpfeeds broker at HOST:PORT (needs the hpfeeds package: pip install '.[hpfeeds]' in the "
+           "checkout); none by default"),
     Option("outputs", "hpfeeds_ident", "str", "", "the identity the broker knows this sensor by"),
     Option("outputs", "hpfeeds_secret", "str", "",
            "that identity's secret (keep it out of the file: RELAYPOT_OUTPUTS_HPFEEDS_SECRET)"),
@@ -264,6 +271,7 @@ class DeceptionSettings:
     deliver_smarthost: str
     deliver_port: int
     deliver_timeout: float
+    deliver_lab_networks: list[str]
 
 
 @dataclass(frozen=True)
@@ -561,8 +569,14 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
             raise fail("deception", key, "must be 0 or more")
     if not 1 <= values[("deception", "deliver_port")] <= 65535:
         raise fail("deception", "deliver_port", "is no port")
-    if values[("deception", "deliver_timeout")] <= 0:
-        raise fail("deception", "deliver_timeout", "must be more than 0 seconds")
+    if not 0 < values[("deception", "deliver_timeout")] <= 300:
+        raise fail("deception", "deliver_timeout", "must be more than 0 and at most 300 seconds")
+    if values[("deception", "deliver_max_bytes")] > 64 * KIB:
+        raise fail("deception", "deliver_max_bytes", "must be at most 64K: a probe is a few lines")
+    for network in values[("deception", "deliver_lab_networks")]:
+        problem = lab_network_problem(network)
+        if problem:
+            raise fail("deception", "deliver_lab_networks", problem)
     smarthost = values[("deception", "deliver_smarthost")]
     if smarthost:
         host, sep, port = smarthost.rpartition(":")

@@ -25,7 +25,7 @@ FILE_MODE = 0o640
 UMASK = 0o027  # whatever relaypot creates: no write for the group, nothing for others
 
 # Everything relaypot creates in a data directory, as glob patterns of top-level names.
-OURS = ("events.jsonl", "events-*.jsonl", "events-*.jsonl.gz", "relaypot.sqlite", "relaypot.sqlite-*",
+OURS = ("events.jsonl", "events-*.jsonl", "events-*.jsonl.gz", "relaypot.sqlite", "relaypot.sqlite-*", "no-delivery",
         "messages", "tls", "spool", "geo", "relaypot.lock")
 
 # Directories that are the system's, never a honeypot's data directory to hand to its account.

@@ -60,13 +60,36 @@ def _each_line(text: str) -> str:
     return "\n".join(terminal(line, 10_000) for line in text.split("\n"))
 
 
-# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...), +cmd|...).
+def visible(text: str) -> str:
+    """`terminal` without its backslash doubling or length cut: every character a terminal acts on
+    or hides (C0 and C1 controls, DEL, format and separator characters, an undecodable byte)
+    shown as a \\x.. or \\u.... escape, everything else as it is. For output that may reach a
+    terminal by a pipe (`relaypot export … | head`), where a reader still wants the values."""
+    if text.isascii() and text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x20 or code == 0x7F or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...), +cmd|...),
+# also after leading blanks, which spreadsheets skip.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_BLANKS = " \t\r\n\x0b\x0c\xa0\u3000"
 
 
 def spreadsheet(value: object) -> object:
-    """A CSV cell a spreadsheet shows as text: a leading formula character gets a quote (OWASP)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    """A CSV cell a spreadsheet shows as text: a formula character first, or after blanks, gets a
+    quote in front (OWASP's CSV injection advice)."""
+    if isinstance(value, str) and (value.startswith(_FORMULA_START)
+                                   or value.lstrip(_BLANKS).startswith(_FORMULA_START)):
         return "'" + value
     return value
 

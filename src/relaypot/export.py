@@ -11,7 +11,7 @@ from typing import IO, Any
 import orjson
 
 from relaypot.analysis.queries import Scope
-from relaypot.escape import clean_text, escape_invisible, spreadsheet, terminal
+from relaypot.escape import clean_text, escape_invisible, spreadsheet, visible
 from relaypot.storage.database import Database
 
 TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
@@ -54,17 +54,16 @@ def rows(db: Database, what: str, scope: Scope) -> tuple[tuple[str, ...], Iterat
         f"ORDER BY {', '.join(f'{alias}.{c.strip()}' for c in order.split(','))}", params)
 
 
-def write(db: Database, what: str, scope: Scope, fmt: str, out: IO[str], for_terminal: bool = False) -> int:
-    """CSV (formula-safe; escaped as the text report is when `for_terminal`) or JSON lines (with
-    the characters a terminal acts on \\u-escaped, always)."""
+def write(db: Database, what: str, scope: Scope, fmt: str, out: IO[str]) -> int:
+    """CSV (formula-safe, the characters a terminal acts on shown as escapes, always: a pipe may
+    end on a terminal) or JSON lines (those characters \\u-escaped: the values exact)."""
     columns, stream = rows(db, what, scope)
     count = 0
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
         for row in stream:
-            cells = [spreadsheet(_text(v)) for v in row]
-            writer.writerow([terminal(c, 100_000) if for_terminal and isinstance(c, str) else c for c in cells])
+            writer.writerow([spreadsheet(visible(v)) if isinstance(v, str) else v for v in map(_text, row)])
             count += 1
     else:
         for row in stream:

@@ -24,6 +24,20 @@ from relaypot.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
+def ids_of(user: str) -> tuple[int | None, int | None]:
+    """(uid, gid) a process forked now must become to match the drop to come; (None, None) when
+    nothing will be dropped (no user, not root, or no such user: drop() then says so)."""
+    import pwd  # noqa: PLC0415 (POSIX only)
+
+    if not user or os.getuid() != 0:
+        return None, None
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return None, None
+    return entry.pw_uid, entry.pw_gid
+
+
 def drop(user: str, data_dir: Path, rehearsals: Iterable[Callable[[], object]] = ()) -> bool:
     """Become `user` after loading everything and handing `data_dir` over. False when there was
     nothing to do (already that user); ConfigError when it cannot be done."""

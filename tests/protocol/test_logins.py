@@ -30,13 +30,34 @@ def test_the_first_matching_rule_decides_and_bang_refuses(user, password):
     assert policy.decide("192.0.2.1", user, password) == (user != "root")
 
 
-def test_globs_match_whole_names_and_case_counts():
+def test_globs_match_whole_names_and_passwords_are_exact():
     policy = LoginPolicy(("admin*:*", "info:123456"))
     assert policy.decide("192.0.2.1", "admin", "x") and policy.decide("192.0.2.1", "administrator", "")
     assert policy.decide("192.0.2.1", "info", "123456")
     assert not policy.decide("192.0.2.1", "info", "1234567")
-    assert not policy.decide("192.0.2.1", "Info", "123456")  # accounts are case-sensitive, as Dovecot's
+    assert not policy.decide("192.0.2.1", "info", "123456 ")
+    assert not policy.decide("192.0.2.1", "Info", "123456")  # "exact": a server that compares names as sent
     assert not policy.decide("192.0.2.1", "xadmin", "x")
+
+
+@pytest.mark.parametrize("user", ["root", "ROOT", "Root", "rOoT"])
+def test_dovecot_folds_names_so_a_refusing_rule_keeps_every_spelling_out(user):
+    """Dovecot's default auth_username_format is %Lu: ROOT logs in as root."""
+    policy = LoginPolicy(("!root:*", "*:*"), user_names="lowercase")
+    assert not policy.decide("192.0.2.1", user, "x")
+    assert policy.decide("192.0.2.1", "Admin", "x")
+    counted = LoginPolicy(("!Root:*",), accept_attempt=1, user_names="lowercase")
+    assert not counted.decide("192.0.2.1", user, "x")  # the count never lets a refused account in
+    assert counted.decide("192.0.2.1", "Info", "Secret") and counted.decide("192.0.2.1", "INFO", "Secret")
+    assert not counted.decide("192.0.2.1", "info", "secret")  # the password is still exact
+
+
+@pytest.mark.parametrize("user", ["administrator", "Administrator", "CORP\\Administrator",
+                                  "administrator@corp.example", "corp.example\\ADMINISTRATOR"])
+def test_windows_names_one_account_however_it_is_written(user):
+    policy = LoginPolicy(("!administrator:*", "*:*"), user_names="windows")
+    assert not policy.decide("192.0.2.1", user, "x")
+    assert policy.decide("192.0.2.1", "CORP\\backup", "x")
 
 
 def test_the_nth_attempt_of_a_source_gets_in_and_keeps_that_account():

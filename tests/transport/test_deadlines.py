@@ -26,7 +26,8 @@ def greeted(address: tuple[str, int]) -> bytes:
 @LOOPS
 def test_a_stalled_starttls_handshake_gives_its_slot_back(sensor_factory, loop):
     """Clients that say STARTTLS and never start the handshake are cut at the idle deadline: every
-    slot comes back, nothing is recorded as TLS, and each session closes once."""
+    slot comes back, each handshake is recorded as failed (never as established), and each
+    session closes once, for its deadline."""
     sensor = sensor_factory(loop=loop, smtp__persona="postfix", limits__idle_timeout=1.0,
                             limits__max_connections=3, limits__max_connections_per_ip=10)
     held = []
@@ -47,7 +48,8 @@ def test_a_stalled_starttls_handshake_gives_its_slot_back(sensor_factory, loop):
         context.wrap_socket(held[0], server_hostname="x").do_handshake()
     time.sleep(2.5)  # a leaked connection would be visited (and recorded) again each second
     assert len(sensor.records("session.closed")) == 4
-    assert not [r for r in sensor.records("smtp.tls") if r.event.outcome == "established"]
+    assert [(r.event.outcome, r.event.error) for r in sensor.records("smtp.tls")] == [
+        ("failed", "no TLS handshake before the timeout deadline")] * 3
     assert len(sensor.records()) == len(set((r.session, r.seq) for r in sensor.records()))
     for sock in held:
         sock.close()
@@ -165,3 +167,20 @@ def test_a_client_that_does_not_read_is_not_read_either(sensor_factory, loop):
     assert replies == sent
     sock.close()
     assert len(sensor.wait_for("smtp.command", sent, timeout=30)) == sent
+
+
+def test_a_handshake_the_stop_cuts_is_recorded_as_failed(sensor_factory):
+    sensor = sensor_factory(smtp__persona="postfix")
+    sock = socket.create_connection(sensor.address, timeout=5)
+    read_reply(sock)
+    sock.sendall(b"EHLO stall.example\r\n")
+    read_reply(sock)
+    sock.sendall(b"STARTTLS\r\n")
+    assert read_reply(sock) == b"220 2.0.0 Ready to start TLS\r\n"
+    sensor.stop()
+    assert sock.recv(1024) == b""  # cut, not told "421" in the clear in the middle of a handshake
+    [closed] = sensor.records("session.closed")
+    assert closed.event.reason == "shutdown"
+    assert [(r.event.outcome, r.event.error) for r in sensor.records("smtp.tls")] == [
+        ("failed", "the sensor stopped during the TLS handshake")]
+    sock.close()

@@ -18,11 +18,9 @@ def preload() -> None:
     import dns.asyncbackend  # noqa: PLC0415
     import dns.rdtypes  # noqa: PLC0415
 
-    dns.asyncbackend.get_backend("asyncio")
-    try:
-        importlib.import_module("sniffio")  # how dnspython tells which async library runs it
-    except ImportError:
-        pass
+    # Named once, dnspython never asks sniffio which library runs it (a failed import is not
+    # cached: without this, every lookup tried to import sniffio again, after the drop too).
+    dns.asyncbackend.set_default_backend("asyncio")
     for module in pkgutil.walk_packages(dns.rdtypes.__path__, "dns.rdtypes."):
         importlib.import_module(module.name)
     for name in ("dns.query", "dns.message", "dns.edns", "dns.rrset", "dns.ipv4", "dns.ipv6", "dns.inet",

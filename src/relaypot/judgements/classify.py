@@ -205,6 +205,7 @@ class Signature:
     keywords: tuple[str, ...]
     source: str
     examples: tuple[str, ...] = ()
+    heuristic: bool = False  # generic wording, not one tool's text
 
 
 @lru_cache(maxsize=1)
@@ -213,7 +214,8 @@ def signatures() -> tuple[Signature, ...]:
     raw = tomllib.loads(resources.files("relaypot.judgements").joinpath("data/signatures.toml").read_text("utf-8"))
     return tuple(
         Signature(item["name"], item["family"], re.compile(item["pattern"], re.IGNORECASE),
-                  tuple(k.lower() for k in item["keywords"]), item.get("source", ""), tuple(item.get("examples", ())))
+                  tuple(k.lower() for k in item["keywords"]), item.get("source", ""), tuple(item.get("examples", ())),
+                  bool(item.get("heuristic", False)))
         for item in raw["signature"]
     )
 
@@ -234,6 +236,19 @@ def probe_signature(text: str, targets: tuple[str, ...]) -> tuple[str, str] | No
         if target and target.lower() in lower and _naming(target).search(text):
             return "names the sensor", f"names {target}"
     return None
+
+
+def delivery_signature(subject: str, body: str, targets: tuple[str, ...]) -> tuple[str, str] | None:
+    """probe_signature, as strict as probe delivery wants it: one tool's own text may be in the
+    subject or the body; generic wording, or the sensor's name, only in the subject (a phishing
+    page that says "relay test" somewhere in its body is no probe to send on)."""
+    lower = body.lower()
+    for signature in signatures():
+        if signature.heuristic:
+            continue
+        if any(k in lower for k in signature.keywords) and signature.pattern.search(body):
+            return signature.family, signature.name
+    return probe_signature(subject, targets)
 
 
 @lru_cache(maxsize=256)

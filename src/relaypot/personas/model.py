@@ -8,7 +8,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from relaypot.errors import PersonaError
 from relaypot.protocol.vocabulary import KNOWN_VERBS, VERBS, frame_text, wire
@@ -177,6 +177,21 @@ TCP_OPTION_NAMES = ("mss", "nop", "ws", "ts", "sok")
 SYSCTL_NAME = re.compile(r"net\.[a-z0-9_]+(\.[a-z0-9_]+)*")  # what a persona may set: net.* only
 
 
+UserNames = Literal["exact", "lowercase", "windows"]  # how the server compares login names (protocol/logins.py)
+USER_NAMES: tuple[UserNames, ...] = get_args(UserNames)
+ReceivedStyle = Literal["postfix", "smtpsvc", "rfc5321"]  # deliver/received.py renders each
+RECEIVED_STYLES: tuple[ReceivedStyle, ...] = get_args(ReceivedStyle)
+
+
+@dataclass(frozen=True)
+class RelayProfile:
+    """What the server adds to a message it relays ([relay]): the Received: line of a delivered
+    probe (deliver/received.py). `product` is the server's name in that line."""
+
+    received: ReceivedStyle = "rfc5321"
+    product: str = ""
+
+
 SERVICES = ("submission", "submissions")
 # Reply keys only a submission service uses, from its own [services.NAME.replies].
 SERVICE_REPLY_KEYS = frozenset({"session.tls_required", "rcpt.login_required"})
@@ -228,6 +243,8 @@ class Persona:
     tls: TlsProfile = field(default_factory=TlsProfile)
     services: dict[str, Service] = field(default_factory=dict)
     stack: StackProfile = field(default_factory=StackProfile)
+    relay: RelayProfile = field(default_factory=RelayProfile)
+    user_names: UserNames = "exact"  # [auth] user_names
     path: Path | None = None
 
     def reply(self, key: str) -> ReplyTemplate:
@@ -361,6 +378,8 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
         tls=_parse_tls(raw.get("tls", {}), where),
         services=_parse_services(raw.get("services", {}), where),
         stack=_parse_stack(raw.get("stack", {}), where),
+        relay=_parse_relay(raw.get("relay", {}), where),
+        user_names=_choice(auth, "user_names", USER_NAMES, "exact", "auth", where),
         path=path,
     )
     if persona.date_format not in DATE_FORMATS:
@@ -466,6 +485,27 @@ def _parse_tls(table: Any, where: str) -> TlsProfile:
         raise PersonaError(f"{where}: [tls] min_version is above max_version")
     if not 0 <= profile.security_level <= 5:
         raise PersonaError(f"{where}: [tls] security_level must be 0 to 5")
+    return profile
+
+
+def _choice(table: dict[str, Any], key: str, choices: tuple[Any, ...], default: Any, ctx: str, where: str) -> Any:
+    value = table.get(key, default)
+    if value not in choices:
+        raise PersonaError(f"{where}: [{ctx}] {key} must be one of {', '.join(choices)}")
+    return value
+
+
+def _parse_relay(table: Any, where: str) -> RelayProfile:
+    if not isinstance(table, dict):
+        raise PersonaError(f"{where}: [relay] must be a table")
+    for key, value in table.items():
+        if key not in RelayProfile.__dataclass_fields__:
+            raise PersonaError(f"{where}: [relay] has unknown key {key!r}")
+        if not isinstance(value, str) or any(c in value for c in "\r\n"):
+            raise PersonaError(f"{where}: [relay] {key} must be a string of one line")
+    profile = RelayProfile(**table)
+    if profile.received not in RECEIVED_STYLES:
+        raise PersonaError(f"{where}: [relay] received must be one of {', '.join(RECEIVED_STYLES)}")
     return profile
 
 

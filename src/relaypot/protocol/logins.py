@@ -7,6 +7,12 @@ root out). With accept_attempt N, a source's Nth failed login is accepted whatev
 rule that refuses still refuses), and from then on that source's account is that user with that
 password, as a real account's would be. Nothing here is I/O: a session asks, the listener keeps
 the counts.
+
+User names are compared as the persona's server compares them (the persona's `[auth]
+user_names`): Dovecot folds them to lower case (its default auth_username_format is %Lu), so
+`!root:*` keeps out ROOT and Root too; Windows also ignores a DOMAIN\\ prefix and an @domain
+suffix (CORP\\Administrator and administrator@corp.example are one account). Passwords are
+compared exactly, as every server does.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import hmac
 from collections import OrderedDict
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+
+from relaypot.personas.model import UserNames
 
 MAX_SOURCES = 65536  # sources whose attempts are counted; the oldest are forgotten first
 
@@ -36,6 +44,16 @@ class Rule:
         return fnmatchcase(password, self.password)
 
 
+def account(user: str, style: UserNames = "exact") -> str:
+    """The account a login names, as the server compares it."""
+    if style == "exact":
+        return user
+    if style == "windows":
+        user = user.rpartition("\\")[2]
+        user = user.partition("@")[0] or user
+    return user.lower()
+
+
 def parse_rule(text: str) -> Rule:
     """`admin:*`, `info:123456`, `!root:*`; ValueError names what is wrong."""
     accept = not text.startswith("!")
@@ -47,8 +65,9 @@ def parse_rule(text: str) -> Rule:
 
 
 class LoginPolicy:
-    def __init__(self, rules: tuple[str, ...] = (), accept_attempt: int = 0) -> None:
-        self.rules = tuple(parse_rule(rule) for rule in rules)
+    def __init__(self, rules: tuple[str, ...] = (), accept_attempt: int = 0, user_names: UserNames = "exact") -> None:
+        self.user_names = user_names
+        self.rules = tuple(_for(parse_rule(rule), user_names) for rule in rules)
         self.accept_attempt = accept_attempt
         self._attempts: OrderedDict[str, int] = OrderedDict()
         self._granted: dict[str, tuple[str, str | None]] = {}  # source → the account it was given
@@ -63,6 +82,7 @@ class LoginPolicy:
         password of a CRAM-MD5 login. Every call with a user counts as one attempt."""
         if not self.enabled:
             return False
+        user = account(user, self.user_names)
         for rule in self.rules:
             if rule.matches(user, password) or (digest is not None and _digest_matches(rule, user, *digest)):
                 if rule.accept:
@@ -90,6 +110,11 @@ class LoginPolicy:
         if len(self._attempts) > MAX_SOURCES:
             self._attempts.popitem(last=False)
         return False
+
+
+def _for(rule: Rule, style: UserNames) -> Rule:
+    """A rule whose user glob is written as the server compares names (lower case where it folds)."""
+    return rule if style == "exact" else Rule(rule.accept, rule.user.lower(), rule.password)
 
 
 def _digest_matches(rule: Rule, user: str, challenge: bytes, response: bytes) -> bool:

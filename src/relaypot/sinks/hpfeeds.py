@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from relaypot.errors import SinkError
+from relaypot.escape import log_error, terminal
 from relaypot.events import Record
 
 log = logging.getLogger(__name__)
@@ -115,13 +116,15 @@ class HpfeedsSink:
         self.refused = 0  # errors the broker sent back (a channel this identity may not publish to)
         self.stopping = False
         self._sock: socket.socket | None = None
+        self._frames: FrameReader | None = None
         self._thread: threading.Thread | None = None
 
     def open(self) -> None:
         try:
             from hpfeeds import protocol  # noqa: F401, PLC0415 (the optional extra, checked at start)
         except ImportError:
-            raise SinkError("[outputs] hpfeeds needs the hpfeeds package: pip install 'relaypot[hpfeeds]'") from None
+            raise SinkError("[outputs] hpfeeds needs the hpfeeds package: "
+                            "pip install '.[hpfeeds]' in relaypot's checkout") from None
         self._thread = threading.Thread(target=self._publish_forever, name="hpfeeds", daemon=True)
         self._thread.start()
 
@@ -158,10 +161,13 @@ class HpfeedsSink:
                         self.published, len(self.queue), self.dropped)
 
     # -- the publishing thread --------------------------------------------------------------------
+    #
+    # The broker is hostile input like any client: every frame it sends is read within bounds (a
+    # length between 5 and MAX_FRAME, an opcode a broker sends, a body its opcode can hold), every
+    # read has a deadline, and whatever goes wrong ends the connection, never the thread: the
+    # publisher reconnects with backoff for as long as the sensor runs.
 
     def _publish_forever(self) -> None:
-        from hpfeeds.protocol import msgpublish  # noqa: PLC0415
-
         backoff = BACKOFF_FIRST
         while True:
             with self.ready:
@@ -169,89 +175,140 @@ class HpfeedsSink:
                     self.ready.wait()
                 if self.stopping:
                     return
-            sock = self._sock or self._connect()
-            if sock is None:
-                with self.ready:  # wait out the backoff, unless told to stop
-                    self.ready.wait_for(lambda: self.stopping, timeout=backoff * random.uniform(0.5, 1.0))
-                backoff = min(backoff * 2, BACKOFF_MAX)
-                continue
-            backoff = BACKOFF_FIRST
-            with self.ready:
-                batch = list(self.queue)
             try:
-                sock.sendall(b"".join(msgpublish(self.ident, channel, payload) for channel, payload in batch))
-            except OSError as exc:
-                log.warning("hpfeeds broker %s:%d: %s; reconnecting", self.host, self.port, exc.strerror or exc)
+                published = self._publish_once()
+            except Exception as exc:  # noqa: BLE001 (the broker's bytes must never end the publisher)
                 self._disconnect()
+                log.warning("hpfeeds broker %s:%d: %s; reconnecting in %.0f s, %d payloads queued", self.host,
+                            self.port, log_error(exc), backoff, len(self.queue))
+                published = False
+            if published:
+                backoff = BACKOFF_FIRST
                 continue
-            with self.ready:
-                for _ in batch:
-                    self.queue.popleft()
-            self.published += len(batch)
-            self._read_errors(sock)
+            with self.ready:  # wait out the backoff, unless told to stop
+                self.ready.wait_for(lambda: self.stopping, timeout=backoff * random.uniform(0.5, 1.0))
+            backoff = min(backoff * 2, BACKOFF_MAX)
 
-    def _connect(self) -> socket.socket | None:
-        from hpfeeds.protocol import OP_ERROR, OP_INFO, Unpacker, msgauth, readerror, readinfo  # noqa: PLC0415
+    def _publish_once(self) -> bool:
+        """Connect if need be and publish what is queued; False when the broker could not be reached."""
+        from hpfeeds.protocol import msgpublish  # noqa: PLC0415
 
-        sock: socket.socket | None = None
+        sock = self._sock or self._connect()
+        with self.ready:
+            batch = list(self.queue)
+        sock.sendall(b"".join(msgpublish(self.ident, channel, payload) for channel, payload in batch))
+        with self.ready:
+            for _ in batch:
+                self.queue.popleft()
+        self.published += len(batch)
+        self._read_errors(sock)
+        return True
+
+    def _connect(self) -> socket.socket:
+        from hpfeeds.protocol import msgauth  # noqa: PLC0415
+
+        sock = socket.create_connection((self.host, self.port), timeout=CONNECT_TIMEOUT)
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=10)
-            unpacker = Unpacker()
-            while True:
-                data = sock.recv(4096)
-                if not data:
-                    raise ConnectionError("the broker closed the connection before its greeting")
-                unpacker.feed(data)
-                message = next(iter(unpacker), None)
-                if message is not None:
-                    break
-            opcode, body = message
+            frames = FrameReader(sock)
+            opcode, body = frames.read(time.monotonic() + CONNECT_TIMEOUT)
             if opcode != OP_INFO:
-                raise ConnectionError(f"the broker greeted with opcode {opcode}, not INFO")
-            _name, nonce = readinfo(body)
+                raise ProtocolError(f"the broker greeted with opcode {opcode}, not INFO")
+            nonce = info_nonce(body)
             sock.sendall(msgauth(nonce, self.ident, self.secret))
             # A broker says nothing to a good login and an error, then goodbye, to a bad one.
             if select.select([sock], [], [], AUTH_WAIT)[0]:
-                answer = sock.recv(65536)
-                unpacker.feed(answer)
-                said = [readerror(body) for opcode, body in unpacker if opcode == OP_ERROR]
-                if said or not answer:
+                said = frames.errors_waiting()
+                if said is None or said:
                     self.refused += 1
-                    raise ConnectionError(f"identity {self.ident!r} refused: {'; '.join(said) or 'connection closed'}")
+                    raise ProtocolError(f"identity {self.ident!r} refused: {'; '.join(said or ['connection closed'])}")
             sock.settimeout(30)
-        except (OSError, ValueError) as exc:
-            if sock is not None:
-                sock.close()
-            log.warning("hpfeeds broker %s:%d: %s; %d payloads queued", self.host, self.port,
-                        getattr(exc, "strerror", None) or exc, len(self.queue))
-            return None
-        self._sock = sock
+        except BaseException:
+            sock.close()
+            raise
+        self._sock, self._frames = sock, frames
         return sock
 
     def _read_errors(self, sock: socket.socket) -> None:
         """What the broker said back without being asked: errors (a refused identity or channel)."""
-        from hpfeeds.protocol import OP_ERROR, Unpacker, readerror  # noqa: PLC0415
-
-        try:
-            ready, _, _ = select.select([sock], [], [], 0)
-            if not ready:
-                return
-            data = sock.recv(65536)
-        except OSError:
-            data = b""
-        if not data:
-            log.warning("hpfeeds broker %s:%d closed the connection (identity %r refused?)",
-                        self.host, self.port, self.ident)
+        said = self._frames.errors_waiting() if self._frames is not None else []
+        if said is None:
             self._disconnect()
-            return
-        unpacker = Unpacker()
-        unpacker.feed(data)
-        for opcode, body in unpacker:
-            if opcode == OP_ERROR:
-                self.refused += 1
-                log.warning("hpfeeds broker %s:%d: %s", self.host, self.port, readerror(body))
+            raise ProtocolError(f"the broker closed the connection (identity {self.ident!r} refused?)")
+        for text in said:
+            self.refused += 1
+            log.warning("hpfeeds broker %s:%d: %s", self.host, self.port, text)
 
     def _disconnect(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+            self._frames = None
+
+
+class ProtocolError(Exception):
+    """The broker sent what no broker sends."""
+
+
+class BrokerClosed(ProtocolError):
+    """The broker closed the connection between frames."""
+
+
+OP_ERROR, OP_INFO = 0, 1  # the opcodes a broker sends a publisher (hpfeeds.protocol)
+MAX_FRAME = 64 * 1024  # an INFO is under 300 bytes, an ERROR a line of text
+CONNECT_TIMEOUT = 10.0
+
+
+def info_nonce(body: bytes) -> bytes:
+    """The nonce of an INFO frame (a one-byte-length broker name, then the nonce)."""
+    if not body or len(body) < 1 + body[0] + 4:
+        raise ProtocolError(f"the broker's INFO is {len(body)} bytes, too short for a name and a nonce")
+    return body[1 + body[0]:]
+
+
+class FrameReader:
+    """hpfeeds frames off a socket, each checked before its body is read: a 4-byte length that
+    counts the 5-byte header, then an opcode."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def _fill(self, size: int, deadline: float) -> bool:
+        while len(self.buffer) < size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ProtocolError("the broker took too long to finish a frame")
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(min(65536, MAX_FRAME + 5))
+            if not chunk:
+                return False
+            self.buffer += chunk
+        return True
+
+    def read(self, deadline: float) -> tuple[int, bytes]:
+        if not self._fill(5, deadline):
+            if self.buffer:
+                raise ProtocolError("the broker closed the connection in the middle of a frame")
+            raise BrokerClosed("the broker closed the connection")
+        length, opcode = int.from_bytes(self.buffer[:4], "big"), self.buffer[4]
+        if not 5 <= length <= MAX_FRAME:
+            raise ProtocolError(f"the broker sent a frame of length {length}")
+        if opcode not in (OP_ERROR, OP_INFO):
+            raise ProtocolError(f"the broker sent opcode {opcode}")
+        if not self._fill(length, deadline):
+            raise ProtocolError("the broker closed the connection in the middle of a frame")
+        body, self.buffer = self.buffer[5:length], self.buffer[length:]
+        return opcode, body
+
+    def errors_waiting(self) -> list[str] | None:
+        """The ERROR texts the broker has sent so far, read without waiting; None when it closed."""
+        said = []
+        while select.select([self.sock], [], [], 0)[0] or len(self.buffer) >= 5:
+            try:
+                opcode, body = self.read(time.monotonic() + AUTH_WAIT)
+            except BrokerClosed:
+                return None
+            if opcode != OP_ERROR:
+                raise ProtocolError(f"the broker sent opcode {opcode} unasked")
+            said.append(terminal(body.decode("utf-8", "replace"), 300))
+        return said

@@ -24,8 +24,8 @@ def _hpfeeds(outputs: Any, sensor: str) -> Sink | None:
     if not outputs.hpfeeds:
         return None
     if importlib.util.find_spec("hpfeeds") is None:
-        raise ConfigError("[outputs] hpfeeds needs the hpfeeds package: pip install 'relaypot[hpfeeds]' "
-                          "(in the checkout: pip install '.[hpfeeds]')")
+        raise ConfigError("[outputs] hpfeeds needs the hpfeeds package: "
+                          "pip install '.[hpfeeds]' in relaypot's checkout")
     return HpfeedsSink(outputs.hpfeeds, outputs.hpfeeds_ident, outputs.hpfeeds_secret, outputs.hpfeeds_channel,
                        outputs.hpfeeds_events_channel, outputs.hpfeeds_queue)
 

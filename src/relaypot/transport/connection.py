@@ -68,7 +68,6 @@ class Host(Protocol):
 
     def admit(self, connection: SmtpConnection, ip: str) -> bool: ...
     def release(self, connection: SmtpConnection) -> None: ...
-    def take_sni(self, ssl_object: ssl.SSLObject) -> str | None: ...
 
 
 class _Gate:
@@ -255,13 +254,21 @@ class SmtpConnection(asyncio.Protocol):
         self._queue = None
         outputs = self.session.timed_out(reason)
         if self._handshake is not None:
-            # Mid-handshake nothing can be said in the clear any more: record, then cut.
-            self._handshake.cancel()
-            self._handshake = None
-            self._record_only(outputs)
-            self.abort(reason)
+            self._cut_handshake(outputs, f"no TLS handshake before the {reason} deadline", reason)
             return
         self._apply(outputs)
+
+    def _cut_handshake(self, outputs: list[Any], why: str, reason: str) -> None:
+        """Mid-handshake nothing can be said in the clear any more: record the failed handshake
+        (after the session's own end, whose reason stands), then cut."""
+        assert self._handshake is not None
+        if self._handshake_deadline is not None:
+            self._handshake_deadline.cancel()
+            self._handshake_deadline = None
+        self._handshake.cancel()
+        self._handshake = None
+        self._record_only(outputs + self.session.tls_failed(why))
+        self.abort(reason)
 
     def abort(self, reason: str) -> None:
         """Cut the connection now and record why."""
@@ -271,6 +278,9 @@ class SmtpConnection(asyncio.Protocol):
     def shutdown(self) -> None:
         if not self._finished:
             self._queue = None
+            if self._handshake is not None:
+                self._cut_handshake(self.session.shutdown(), "the sensor stopped during the TLS handshake", "shutdown")
+                return
             self._apply(self.session.shutdown())
 
     # ------------------------------------------------------------------ outputs
@@ -455,7 +465,7 @@ class SmtpConnection(asyncio.Protocol):
             layer.pause_reading()  # what held the clear-text commands holds the encrypted ones
         ssl_object = layer.ssl_object
         cipher = ssl_object.cipher()
-        sni = self.server.take_sni(ssl_object)
+        sni = layer.server_name
         self.last_active = self.server.loop.time()
         outputs = self.session.tls_started(ssl_object.version(), cipher[0] if cipher else None, sni)
         if self._greeting is not None:  # implicit TLS: now the banner

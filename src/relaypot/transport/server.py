@@ -52,7 +52,6 @@ class SmtpServer:
         self.ssl_context = ssl_context
         self.connections: set[SmtpConnection] = set()
         self.per_ip: Counter[str] = Counter()
-        self.sni_names: dict[int, str] = {}
         self.servers: list[asyncio.base_events.Server] = []
         self.store_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store",
                                                  initializer=name_os_thread, initargs=("store",))
@@ -63,16 +62,10 @@ class SmtpServer:
             self.use_tls(ssl_context)
 
     def use_tls(self, context: ssl.SSLContext) -> None:
-        """Offer STARTTLS with `context`; the name each client asks for (SNI) is kept for its record."""
-        context.sni_callback = self._remember_sni
+        """Offer STARTTLS (and implicit TLS) with `context`. No server-name callback: the name a
+        client asks for is read off its ClientHello (transport/clienthello.py), and OpenSSL never
+        acknowledges it, as Postfix's does not."""
         self.ssl_context = context
-
-    def _remember_sni(self, ssl_object: ssl.SSLObject, server_name: str | None, context: ssl.SSLContext) -> None:
-        if server_name:
-            self.sni_names[id(ssl_object)] = server_name[:255]
-
-    def take_sni(self, ssl_object: ssl.SSLObject) -> str | None:
-        return self.sni_names.pop(id(ssl_object), None)
 
     async def start(self, listeners: list[Listener]) -> list[tuple[str, int]]:
         """Bind every listener; returns the bound (host, port) pairs (port 0 becomes a real port)."""

@@ -15,6 +15,8 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+from relaypot.transport.clienthello import ClientHelloReader
+
 READ_SIZE = 65536
 
 
@@ -28,14 +30,21 @@ class TlsLayer(asyncio.Protocol):
         self.ssl_object = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
         self._done: Callable[[TlsLayer, BaseException | None], None] | None = handshake_done
         self.handshaking = True
+        self.client_hello = ClientHelloReader()  # the SNI, read off the client's bytes
         self._closing = False
         raw.set_protocol(self)
 
     # ------------------------------------------------------------------ from the client
 
+    @property
+    def server_name(self) -> str | None:
+        hello = self.client_hello.hello
+        return hello.server_name if hello is not None else None
+
     def data_received(self, data: bytes) -> None:
         self._incoming.write(data)
         if self.handshaking:
+            self.client_hello.feed(data)
             try:
                 self.ssl_object.do_handshake()
             except ssl.SSLWantReadError:
