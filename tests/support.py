@@ -372,3 +372,16 @@ def feed_chunks(session: Session, data: bytes, sizes: list[int]) -> Driver:
     if pos < len(data):
         driver.feed(data[pos:])
     return driver
+
+
+def unreadable_python(root: Path) -> list[str]:
+    """A command running relaypot from a copy of its source in a directory nobody cannot read,
+    so that any module or data file the sensor loads after the drop fails as it would on a
+    machine where Python lives under /root."""
+    import relaypot
+
+    private = root / "private"
+    private.mkdir(mode=0o700)
+    subprocess.run(["cp", "-a", str(Path(relaypot.__file__).parent), str(private / "relaypot")], check=True)
+    code = f"import sys; sys.path.insert(0, {str(private)!r}); from relaypot.cli import main; sys.exit(main())"
+    return [sys.executable, "-c", code]

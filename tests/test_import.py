@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import signal
 import smtplib
+from pathlib import Path
 
 from support import fetch, relaypot
 
@@ -130,3 +132,58 @@ def test_catch_up_imports_exactly_what_the_store_lacks(store_url, tmp_path):
         assert catch_up(sink, tmp_path) is None
     finally:
         sink.close()
+
+
+def test_spooled_batches_the_catch_up_wrote_are_not_imported_again(tmp_path):
+    """A store that was away: its batches wait in the spool, and the journal has them too. The
+    start's catch-up writes them from the journal; the spool's files then go without a resend."""
+    from relaypot.catchup import catch_up
+    from relaypot.sinks.jsonl import JsonlSink
+    from relaypot.sinks.sql import SqlSink
+    from relaypot.spool import Spool
+    from support import session_records
+
+    journal = JsonlSink(tmp_path)
+    journal.open()
+    records = [r for n in range(200) for r in session_records(f"{n:05d}")]
+    journal.write(records)
+    journal.close()
+    resent: list[Path] = []
+    spool = Spool(tmp_path / "spool" / "sql", resent.append)
+    spool.keep(records[400:])  # the last half never reached the store
+    spool.keep(records[:4])  # ... and a batch from before the store's prefix: it has it
+    mine = spool.keep([r for r in session_records("x" * 5)])  # and one the journal never had
+    sink = SqlSink(f"sqlite:///{tmp_path / 's.sqlite'}")
+    sink.open()
+    try:
+        sink.write(records[:400])
+        summary = catch_up(sink, tmp_path, spool)
+    finally:
+        sink.close()
+    assert summary is not None and summary.records == len(records) - 400
+    assert fetch(f"sqlite:///{tmp_path / 's.sqlite'}", "SELECT count(*) FROM events") == [(len(records),)]
+    assert spool.pending() == [mine] and spool.used == mine.stat().st_size  # only what the store lacks stays
+
+
+def test_the_sensor_listens_while_it_catches_up_with_a_long_journal(tmp_path):
+    """40,000 records in events.jsonl and none in the store (it was lost, or away): the sensor is
+    listening, and answering, before the catch-up is done, and the store gets them all."""
+    from relaypot.sinks.jsonl import JsonlSink
+    from support import send, session_records, sql, start
+
+    data = tmp_path / "data"
+    data.mkdir()
+    journal = JsonlSink(data)
+    journal.open()
+    journal.write([r for n in range(10_000) for r in session_records(f"{n:024x}", "2026-12-01")])
+    journal.close()
+    proc, port = start(data)
+    try:
+        assert "the store lacked" not in proc.early_stderr  # not caught up before listening
+        send(port, 1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "the store lacked the journal's last records" in err and "imported 40000 records" in err, err
+    assert sql(data, "SELECT count(*) FROM sessions") == [(10_001,)]

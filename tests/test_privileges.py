@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from support import RELAYPOT, jsonl, lenient_tls_client, relaypot, send, start
+from support import RELAYPOT, jsonl, lenient_tls_client, relaypot, send, start, unreadable_python
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="changing user needs root (CI runs as root)")
 TESTS = Path(__file__).resolve().parent
@@ -150,19 +150,6 @@ def test_user_refuses_a_system_or_foreign_data_directory(case):
     assert {p: os.stat(p, follow_symlinks=False).st_uid for p in [data, *data.iterdir()]} == before
 
 
-def unreadable_python(root: Path) -> list[str]:
-    """A command running relaypot from a copy of its source in a directory nobody cannot read,
-    so that any module or data file the sensor loads after the drop fails as it would on a
-    machine where Python lives under /root."""
-    import relaypot
-
-    private = root / "private"
-    private.mkdir(mode=0o700)
-    subprocess.run(["cp", "-a", str(Path(relaypot.__file__).parent), str(private / "relaypot")], check=True)
-    code = f"import sys; sys.path.insert(0, {str(private)!r}); from relaypot.cli import main; sys.exit(main())"
-    return [sys.executable, "-c", code]
-
-
 @ROOT_ONLY
 @pytest.mark.parametrize("persona", ["postfix", "exchange2000"])
 def test_user_loads_everything_before_dropping_root(persona):
@@ -218,3 +205,35 @@ def test_user_loads_everything_before_dropping_root(persona):
     kinds = [r["kind"] for r in jsonl(data)]
     assert "smtp.message" in kinds and "smtp.auth" in kinds and "enrich.dnsbl" in kinds and "enrich.rdns" in kinds
     assert any(r["kind"] == "smtp.tls" and r["outcome"] == "established" for r in jsonl(data))
+
+
+@ROOT_ONLY
+def test_every_output_starts_and_sends_after_dropping_root():
+    """[outputs] syslog and hpfeeds under --user, run from a copy nobody cannot read: each is
+    rehearsed before the drop (hpfeeds once refused to start, 'needs the hpfeeds package', since it
+    imported in open() after root was gone), and each delivers."""
+    from hpfeeds_broker import SECRET, Broker
+
+    root = private_tmp()
+    command = unreadable_python(root)
+    collector = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    collector.bind(("127.0.0.1", 0))
+    collector.settimeout(20)
+    broker = Broker(free_port())
+    reader = broker.subscribe("relaypot.sessions")
+    try:
+        proc, port = run_as_nobody(root / "data", command=command, env={
+            "RELAYPOT_OUTPUTS_SYSLOG": f"udp://127.0.0.1:{collector.getsockname()[1]}",
+            "RELAYPOT_OUTPUTS_HPFEEDS": f"127.0.0.1:{broker.port}", "RELAYPOT_OUTPUTS_HPFEEDS_IDENT": "relaypot",
+            "RELAYPOT_OUTPUTS_HPFEEDS_SECRET": SECRET})
+        send(port, 1)
+        datagram = collector.recv(65536)
+        [(channel, summary)] = reader.take(1)
+        err = stop(proc)
+    finally:
+        reader.stop()
+        broker.stop()
+        collector.close()
+    assert b" relaypot - session.opened - " in datagram
+    assert channel == "relaypot.sessions" and summary["messages"]
+    assert "after dropping privileges" not in err and "Traceback" not in err, err

@@ -3,13 +3,15 @@ PostgreSQL, while the sensor runs; what is newer, or still named, stays."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import smtplib
 import time
 
 import pytest
 
-from support import RunningSensor, fetch, relaypot
+from support import RunningSensor, fetch, relaypot, send, sql, start
 
 OLD = "2026-06-01T10:00:00.000000Z"
 
@@ -82,3 +84,42 @@ def test_prune_removes_what_is_old_and_keeps_what_is_new_or_still_named(sensor_f
 def test_prune_refuses_an_age_it_cannot_read(tmp_path):
     result = relaypot("prune", "--older-than", "ninety days", "--data-dir", str(tmp_path))
     assert result.returncode != 0 and "write a number of days, hours or minutes" in result.stderr
+
+
+def _stop(proc) -> str:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return err
+
+
+def test_a_prune_stays_done_through_the_next_start_and_an_import(tmp_path):
+    """The journal still holds what a prune removed from the store: neither the start's catch-up
+    with events.jsonl nor `relaypot import` brings it back (a retention purge of captured
+    credentials that the next start undid was a compliance failure)."""
+    data = tmp_path / "data"
+    proc, port = start(data)
+    for n in range(3):
+        send(port, n)
+    _stop(proc)
+    # Make the journal half a year old and lose the store: the next start rebuilds it from the journal.
+    lines = (data / "events.jsonl").read_text().splitlines()
+    aged = [json.dumps({**json.loads(line), "ts": f"2026-06-01T10:00:{n // 1000:02d}.{n % 1000:06d}Z"})
+            for n, line in enumerate(lines)]
+    (data / "events.jsonl").write_text("\n".join(aged) + "\n")
+    for path in data.glob("relaypot.sqlite*"):
+        path.unlink()
+    proc, _ = start(data)
+    _stop(proc)
+    assert sql(data, "SELECT count(*) FROM sessions") == [(3,)]  # caught up from the journal
+    done = relaypot("prune", "--older-than", "90d", "--data-dir", str(data))
+    assert "removed 3 sessions" in done.stdout, done.stdout + done.stderr
+    proc, port = start(data)
+    send(port, 9)
+    said = _stop(proc)
+    assert sql(data, "SELECT count(*) FROM sessions") == [(1,)], said  # only the new one
+    assert sql(data, "SELECT count(*) FROM events WHERE ts < '2026-09'") == [(0,)]
+    again = relaypot("import", str(data / "events.jsonl"), "--data-dir", str(data))
+    assert again.returncode == 0, again.stderr
+    assert f"left out {len(lines)} older than the last relaypot prune" in again.stdout + again.stderr
+    assert sql(data, "SELECT count(*) FROM sessions") == [(1,)]

@@ -345,3 +345,56 @@ def test_a_sensor_may_start_while_postgresql_refuses_and_fill_it_once_it_accepts
     assert subjects == [(f"spooled {n}",) for n in range(4)]
     jsonl = [json.loads(line) for line in Path(tmp_path / "data" / "events.jsonl").read_text().splitlines()]
     assert fetch(postgresql_url, "SELECT count(*) FROM events") == [(len(jsonl),)]
+
+
+def _cluster(server) -> list[int]:
+    """The server's postmaster and every process it forked."""
+    import os
+
+    postmaster = int((server.root / "data" / "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:
+            children.append(int(stat.parent.name))
+    assert os.path.exists(f"/proc/{postmaster}")
+    return [postmaster, *children]
+
+
+def test_a_postgresql_that_hangs_is_a_failure_then_the_spool_and_nothing_waits_for_it(tmp_path):
+    """PostgreSQL stopped (SIGSTOP: its kernel still ACKs every packet, so no TCP timeout
+    notices): each write is cut at its deadline, retried, then spooled within retry_for; the
+    clients go on, and once it runs again everything reaches it, once."""
+    import os
+    import signal
+
+    from pg_server import PostgresServer
+
+    with PostgresServer() as server:
+        url = server.new_database()
+        sensor = RunningSensor(tmp_path / "data", store__url=url, store__retry_for=2.0)
+        stopped: list[int] = []
+        try:
+            send(sensor.address, 0)
+            assert wait(lambda: fetch(url, "SELECT count(*) FROM sessions") == [(1,)])
+            stopped = _cluster(server)
+            for pid in stopped:
+                os.kill(pid, signal.SIGSTOP)
+            for n in range(1, 6):  # each would wait for the stopped store if anything waited for it
+                send(sensor.address, n)
+            spool = Spool(sensor.data_dir / "spool" / "sql", lambda path: None)
+            assert wait(lambda: sum(r["kind"] == "session.closed" for r in spooled(spool)) == 5, timeout=60)
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+            stopped = []
+            assert wait(lambda: not spool.pending(), timeout=60)
+        finally:
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+            sensor.stop()
+        assert fetch(url, "SELECT subject FROM messages ORDER BY subject") == [(f"spooled {n}",) for n in range(6)]
+        journal = (tmp_path / "data" / "events.jsonl").read_text().splitlines()
+        assert fetch(url, "SELECT count(*) FROM events") == [(len(journal),)]

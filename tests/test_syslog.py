@@ -90,3 +90,28 @@ def test_a_collector_that_is_away_costs_the_sensor_nothing(sensor_factory):
     sensor.wait_for("session.closed", 1)
     sensor.stop()
     assert len(jsonl(sensor.data_dir)) == len(sensor.memory.records) > 0  # the journal and the store are whole
+
+
+def test_a_collector_that_stops_reading_never_pauses_a_client(sensor_factory, caplog):
+    """A collector that takes the connection and never reads: every send blocks until its timeout.
+    An output is best effort (its own bounded queue, drops counted): with the bus's bound set
+    low, the clients would pause behind it if it were a store (the SQL store may still pause
+    them for a moment, as a store does); they never pause for the output."""
+    collector = socket.socket()
+    collector.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    collector.bind(("127.0.0.1", 0))
+    collector.listen(1)  # the kernel completes the connection; nobody ever reads it
+    sensor = sensor_factory(outputs__syslog=f"tcp://127.0.0.1:{collector.getsockname()[1]}", store__queue_limit=500)
+    try:
+        for _ in range(200):  # each about 40 KiB of records: far more than the socket buffers take
+            with smtplib.SMTP(*sensor.address, timeout=10) as client:
+                for _noop in range(20):
+                    client.docmd("NOOP", "x" * 900)
+        sensor.wait_for("session.closed", 200)
+        assert "sink syslog is" not in caplog.text
+    finally:
+        sensor.stop()
+        collector.close()
+    [output] = [w.sink for w in sensor.sensor.bus.workers if w.sink.name == "syslog"]
+    assert output.policy == "output" and output.sent < 200 * 23  # it could not take them all ...
+    assert len(jsonl(sensor.data_dir)) == len(sensor.memory.records)  # ... the journal and the store did

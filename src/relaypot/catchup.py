@@ -11,6 +11,7 @@ through `relaypot import`'s path, where a record already stored is skipped.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -19,21 +20,38 @@ import orjson
 from relaypot.import_jsonl import ImportSummary, import_files
 from relaypot.sinks.jsonl import journal_files
 from relaypot.sinks.sql import SqlSink
+from relaypot.spool import Spool
 
 log = logging.getLogger(__name__)
 
 _SCAN = 4096  # below this span, read line by line instead of bisecting
 
 
-def catch_up(sink: SqlSink, directory: Path) -> ImportSummary | None:
+def catch_up(sink: SqlSink, directory: Path, spool: Spool | None = None,
+             tick: Callable[[], None] | None = None) -> ImportSummary | None:
     """Import the journal's records that follow the last one the store holds; None when the
-    store is complete. Only the newest two files are looked at (a crash just after a rotation)."""
+    store is complete. Only the newest two files are looked at (a crash just after a rotation),
+    up to where they ended when the catch-up began (what this run adds goes the live way).
+    `tick` is called between batches. Then what `spool` holds from an earlier run and the
+    catch-up has written already is let go of without a second import."""
+    if sink.db is None:
+        sink.open()
+    earlier = spool.pending() if spool is not None else []
+    summary = _import_tail(sink, directory, tick)
+    if spool is not None:
+        _settle(sink, spool, earlier)
+    return summary
+
+
+def _import_tail(sink: SqlSink, directory: Path, tick: Callable[[], None] | None) -> ImportSummary | None:
     assert sink.db is not None
     files = journal_files(directory)[-2:]
+    ends = {path: path.stat().st_size for path in files}
+    horizon = sink.pruned_before()
     start: tuple[Path, int] | None = None
     for path in reversed(files):
         with open(path, "rb") as journal:
-            offset = _first_missing(sink, journal)
+            offset = _first_missing(sink, journal, horizon)
         if offset is None:
             break  # this file is all in the store: nothing after it is missing
         start = (path, offset)
@@ -43,31 +61,51 @@ def catch_up(sink: SqlSink, directory: Path) -> ImportSummary | None:
         return None
     path, offset = start
     later = files[files.index(path) + 1:]
-    summary = import_files([path, *later], sink, offsets={path: offset})
+    summary = import_files([path, *later], sink, offsets={path: offset}, ends=ends, tick=tick)
     log.warning("the store lacked the journal's last records (a crash?): %s from %s on", summary.line(), path.name)
     return summary
 
 
-def _first_missing(sink: SqlSink, journal: IO[bytes]) -> int | None:
-    """The offset of the first line whose record the store lacks, or None when it has them all."""
+def _settle(sink: SqlSink, spool: Spool, files: list[Path]) -> None:
+    """Let go of each spooled file whose every record the store now holds (the catch-up wrote
+    them from the journal): resending it would import it all again, for nothing."""
+    assert sink.db is not None
+    for path in files:
+        try:
+            keys = {(data["session"], data["seq"]) for data in map(orjson.loads, path.read_bytes().splitlines())}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable here: the resend's own checks deal with it
+        sessions = sorted({session for session, _ in keys})
+        stored: set[tuple[str, int]] = set()
+        for at in range(0, len(sessions), 500):
+            chunk = sessions[at:at + 500]
+            stored.update((s, q) for s, q in sink.db.query(
+                f"SELECT session_id, seq FROM events WHERE session_id IN ({', '.join('?' * len(chunk))})", chunk))
+        if keys <= stored:
+            spool.forget(path)
+
+
+def _first_missing(sink: SqlSink, journal: IO[bytes], horizon: str = "") -> int | None:
+    """The offset of the first line whose record the store lacks, or None when it has them all.
+    A record older than `horizon` (the last prune's cutoff) counts as stored: it was removed."""
     size = journal.seek(0, 2)
     lo, hi = 0, size  # the missing line, if any, starts in [lo, hi)
     first = _line_at(journal, 0)
-    if first is None or not _stored(sink, first[1]):
+    if first is None or not _stored(sink, first[1], horizon):
         return 0 if first is not None else None
     while hi - lo > _SCAN:
         mid = (lo + hi) // 2
         found = _line_at(journal, mid)
         if found is None or found[0] >= hi:
             hi = mid
-        elif _stored(sink, found[1]):
+        elif _stored(sink, found[1], horizon):
             lo = found[0] + len(found[1])
         else:
             hi = found[0] + 1
     journal.seek(lo)
     position = lo
     for line in journal:
-        if not _stored(sink, line):
+        if not _stored(sink, line, horizon):
             return position
         position += len(line)
     return None
@@ -85,10 +123,12 @@ def _line_at(journal: IO[bytes], offset: int) -> tuple[int, bytes] | None:
     return (position, line) if line.endswith(b"\n") else None
 
 
-def _stored(sink: SqlSink, line: bytes) -> bool:
+def _stored(sink: SqlSink, line: bytes, horizon: str = "") -> bool:
     try:
         data = orjson.loads(line)
         key = (data["session"], data["seq"])
+        if str(data["ts"]) < horizon:
+            return True  # pruned, or kept with a session that was still open: never to import
     except (ValueError, KeyError, TypeError):
         return True  # not a record (a foreign line): import's checks will say so if it is read
     assert sink.db is not None

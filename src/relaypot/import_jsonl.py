@@ -12,7 +12,7 @@ import gzip
 import io
 import sys
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,8 @@ class ImportSummary:
     records: int = 0
     skipped: int = 0
     first_problem: str = ""
+    pruned: int = 0  # records older than the last `relaypot prune`: not brought back
+    pruned_before: str = ""
 
     def skip(self, where: str, why: str) -> None:
         self.skipped += 1
@@ -46,28 +48,38 @@ class ImportSummary:
         text = f"imported {self.records} records from {self.files} files"
         if self.skipped:
             text += f"; skipped {self.skipped} unreadable (the first: {self.first_problem})"
+        if self.pruned:
+            text += f"; left out {self.pruned} older than the last relaypot prune ({self.pruned_before})"
         return text
 
 
 def import_files(paths: Sequence[Path], sink: SqlSink, batch: int = BATCH,
-                 offsets: Mapping[Path, int] | None = None) -> ImportSummary:
+                 offsets: Mapping[Path, int] | None = None, ends: Mapping[Path, int] | None = None,
+                 tick: Callable[[], None] | None = None) -> ImportSummary:
     """Write every readable record of `paths` through `sink`, `batch` records per transaction;
-    an uncompressed file in `offsets` is read from that byte on (a line's start)."""
-    summary = ImportSummary()
+    an uncompressed file in `offsets` is read from that byte on (a line's start), one in `ends`
+    up to that byte; `tick` is called after each transaction."""
+    summary = ImportSummary(pruned_before=sink.pruned_before())
     pending: list[tuple[str, Record]] = []
     for path in paths:
-        for where, record in _records(path, summary, (offsets or {}).get(path, 0)):
+        for where, record in _records(path, summary, (offsets or {}).get(path, 0), (ends or {}).get(path)):
+            if record.ts < summary.pruned_before:
+                summary.pruned += 1  # pruned: a retention purge is not undone by a journal
+                continue
             pending.append((where, record))
             if len(pending) >= batch:
                 _write(sink, pending, summary)
                 pending = []
+                if tick is not None:
+                    tick()
         summary.files += 1
     if pending:
         _write(sink, pending, summary)
     return summary
 
 
-def _records(path: Path, summary: ImportSummary, offset: int = 0) -> Iterator[tuple[str, Record]]:
+def _records(path: Path, summary: ImportSummary, offset: int = 0,
+             end: int | None = None) -> Iterator[tuple[str, Record]]:
     try:
         stream = _open(path)
         if offset:
@@ -76,7 +88,11 @@ def _records(path: Path, summary: ImportSummary, offset: int = 0) -> Iterator[tu
         raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
     with stream:
         try:
+            position = offset
             for number, line in enumerate(stream, 1):
+                position += len(line)
+                if end is not None and position > end:
+                    break  # written after the reading began: another path takes it
                 where = f"{path.name}:{number}" if not offset else f"{path.name}@{offset}+{number}"
                 if not line.strip():
                     continue

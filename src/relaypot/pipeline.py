@@ -39,6 +39,10 @@ JOURNAL_MAX = 4 * JOURNAL_MEMORY  # ... and past which they are given up (counte
 # 20,000 records took the sensor from 44 to 100 MiB under a flood, batches of about 1 MiB of JSON
 # (3,000 one-message-session records) keep it near 55 MiB for a few percent more sink CPU.
 BATCH_BYTES = 1024 * 1024
+# An output (sinks/base.py: policy "output") waits for at most this much; past it records are
+# dropped and counted, and the clients never pause for it.
+OUTPUT_QUEUE_RECORDS = 10_000
+OUTPUT_QUEUE_BYTES = 8 * 1024 * 1024
 
 _second = -1
 _prefix = ""
@@ -101,6 +105,10 @@ class Recorder:
         return record
 
 
+# A sink's catch-up with what an earlier run left unwritten; it calls its argument between batches.
+CatchUp = Callable[[Callable[[], None]], object]
+
+
 class SinkWorker:
     """One sink, its bounded queue and its thread; failures are counted and logged, never raised.
 
@@ -113,8 +121,10 @@ class SinkWorker:
 
     def __init__(self, sink: Sink, bus: EventBus, flush_interval: float, batch_size: int, retry_for: float,
                  spool: Spool | None = None, probe_every: float = PROBE_EVERY,
-                 batch_bytes: int = BATCH_BYTES) -> None:
+                 batch_bytes: int = BATCH_BYTES, catch_up: CatchUp | None = None) -> None:
         self.sink = sink
+        self.output = getattr(sink, "policy", "store") == "output"
+        self.catch_up = catch_up
         self.bus = bus
         self.flush_interval = flush_interval
         self.batch_size = batch_size
@@ -161,7 +171,9 @@ class SinkWorker:
                       self.sink.name, log_error(exc))
             self.failing = True
             self._probe_later()
-        self.opened.set()
+        self.opened.set()  # the sensor may listen now: catching up happens here, behind it
+        if self.catch_up is not None and not self.failing:
+            self._catch_up(self.catch_up)
         self._resend()  # what an earlier run spooled
         while True:
             self.wake.wait(self.flush_interval)
@@ -174,6 +186,31 @@ class SinkWorker:
             self.sink.close()
         except Exception:
             log.exception("sink %s failed to close", self.sink.name)
+
+    def _catch_up(self, catch_up: CatchUp) -> None:
+        """What an earlier run left unwritten (the journal's tail), while the listeners are open.
+        Between its batches, live records that pile up go to the spool, behind it and in order,
+        so a long catch-up under a flood neither pauses the clients nor reorders the store."""
+        try:
+            catch_up(self._spool_if_piling)
+        except Exception as exc:  # noqa: BLE001 (the store went away: the failing path takes over)
+            log.error("sink %s: catching up with the journal failed (%s); what it lacks is in events.jsonl "
+                      "(relaypot import)", self.sink.name, log_error(exc))
+
+    def _spool_if_piling(self) -> None:
+        piling = len(self.queue) >= self.bus.low_water or self.queued_bytes >= self.bus.high_water_bytes // 2
+        if self.spool is None or not piling:
+            return
+        batch = list(self.queue)
+        try:
+            self.spool.keep(batch)
+        except (OSError, SpoolFull):
+            return  # the queue keeps them; the bus's bound pauses the clients meanwhile
+        for _ in batch:
+            self.queue.popleft()
+        self.bytes_out += sum(len(record.to_json()) for record in batch)
+        self.spooled += len(batch)
+        self.bus.sink_progressed()
 
     def _drain(self) -> None:
         if time.monotonic() < self._held_until:
@@ -195,6 +232,8 @@ class SinkWorker:
 
     def _write(self, batch: list[Record]) -> bool:
         """Write, spool or drop `batch`; False when it went back to the queue to wait."""
+        if self.output:
+            return self._write_once(batch)
         if self.spool is not None and (self.failing or self.spool.used):
             # Behind the spool: the store gets records in the order they happened, so a session's
             # rows are derived as they would have been live (resend probes for a failing store).
@@ -224,6 +263,19 @@ class SinkWorker:
         self.failing = True
         self._probe_later()
         return self._keep_or_drop(batch, loud=True)
+
+    def _write_once(self, batch: list[Record]) -> bool:
+        """An output's write: one try; what it cannot take is dropped and counted."""
+        try:
+            self.sink.write(batch)
+            self.written += len(batch)
+        except Exception as exc:  # noqa: BLE001 (an output's failure is its own)
+            self.failures += 1
+            self.dropped += len(batch)
+            if self.failures == 1 or self.failures % 100 == 0:
+                log.error("output %s failed (failure %d, %d records dropped so far; events.jsonl and the store "
+                          "have them): %s", self.sink.name, self.failures, self.dropped, log_error(exc))
+        return True
 
     def _keep_or_drop(self, batch: list[Record], loud: bool) -> bool:
         try:
@@ -293,13 +345,14 @@ class EventBus:
                  batch_size: int = 20_000, retry_for: float = 30.0, spools: Mapping[str, Spool] | None = None,
                  journal: JsonlSink | None = None, probe_every: float = PROBE_EVERY,
                  high_water_bytes: int = 32 * 1024 * 1024, batch_bytes: int = BATCH_BYTES,
-                 open_later: Iterable[str] = ()) -> None:
+                 open_later: Iterable[str] = (), catch_ups: Mapping[str, CatchUp] | None = None) -> None:
         # A batch is at most batch_size records and batch_bytes of JSON (whichever comes first); a
         # sink wakes every flush_interval, or once half a batch is waiting. Clients pause once a
         # sink is high_water records or high_water_bytes of JSON behind.
         spools = spools or {}
+        catch_ups = catch_ups or {}
         self.workers = [SinkWorker(s, self, flush_interval, batch_size, retry_for, spools.get(s.name), probe_every,
-                                   batch_bytes) for s in sinks]
+                                   batch_bytes, catch_ups.get(s.name)) for s in sinks]
         # Sinks that may start unreachable (a spool behind them): their records are spooled until
         # the sink opens, where the others refuse to start.
         later = set(open_later)
@@ -367,6 +420,9 @@ class EventBus:
         wake_bytes = self._wake_bytes
         for worker in self.workers:
             queue = worker.queue
+            if worker.output and (len(queue) >= OUTPUT_QUEUE_RECORDS or worker.queued_bytes >= OUTPUT_QUEUE_BYTES):
+                worker.dropped += 1  # best effort: an output that cannot keep up never pauses a client
+                continue
             queue.append(record)
             size = len(queue)
             before = worker.bytes_in
@@ -374,6 +430,8 @@ class EventBus:
             # Woken once per half batch that arrives (records or bytes), not on every record.
             if (size >= self._wake_at and size % self._wake_at == 0) or after // wake_bytes != before // wake_bytes:
                 worker.wake.set()
+            if worker.output:
+                continue
             if (size >= self.high_water or after - worker.bytes_out >= self.high_water_bytes) and not self.congested:
                 self.congested = True
                 log.warning("sink %s is %d records (%d bytes of JSON) behind: pausing clients", worker.sink.name,
@@ -432,7 +490,7 @@ class EventBus:
     def sink_progressed(self) -> None:
         """A sink wrote a batch (any thread): end the congestion once every queue is low."""
         if not self.congested or any(len(w.queue) > self.low_water or w.queued_bytes > self.high_water_bytes // 2
-                                     for w in self.workers):
+                                     for w in self.workers if not w.output):
             return
         if self.journal is not None and self.journal.pending_bytes > JOURNAL_MEMORY // 2:
             return
@@ -474,8 +532,9 @@ class EventBus:
     def stats(self) -> dict[str, dict[str, int]]:
         found = {w.sink.name: {"written": w.written, "queued": len(w.queue), "failures": w.failures,
                                "spooled": w.spooled, "dropped": w.dropped,
-                               "spool_bytes": w.spool.used if w.spool is not None else 0} for w in self.workers}
+                               "spool_bytes": w.spool.used if w.spool is not None else 0,
+                               "output": int(w.output)} for w in self.workers}
         if self.journal is not None:
             found[self.journal.name] = {"written": self.journal.written, "queued": 0, "failures": 0, "spooled": 0,
-                                        "dropped": self.journal_dropped, "spool_bytes": 0}
+                                        "dropped": self.journal_dropped, "spool_bytes": 0, "output": 0}
         return found

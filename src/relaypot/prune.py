@@ -66,6 +66,10 @@ def prune(db: Database, cutoff: datetime, messages_dir: Path | None, dry_run: bo
         _remove(db, summary, table, gone.format(table=table) + " AND checked < ?", [limit], dry_run)
     if messages_dir is not None and messages_dir.is_dir():
         _remove_files(db, summary, bodies, messages_dir, cutoff.timestamp(), limit, dry_run)
+    if not dry_run:  # what went stays gone: catch-up, spool resends and imports skip what is older
+        with db.transaction():
+            db.execute("INSERT INTO pruned (cutoff, pruned_at) VALUES (?, ?)",
+                       [limit, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")])
     return summary
 
 

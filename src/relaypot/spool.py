@@ -82,6 +82,16 @@ class Spool:
             return []
         return names
 
+    def forget(self, path: Path) -> None:
+        """Delete a spooled file whose records the store holds already."""
+        size = _size(path)
+        try:
+            path.unlink()
+        except OSError:
+            return
+        self.used = max(0, self.used - size)
+        log.debug("spooled %s is in the store already (the journal's catch-up wrote it)", path.name)
+
     def resend_oldest(self) -> bool:
         """Resend the oldest file through the sink; True when it is written (and deleted)."""
         files = self.pending()

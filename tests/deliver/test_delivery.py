@@ -11,13 +11,12 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from deliver.net import HOSTILE_IP, SCANNERS, SENSOR_IP, WORLD_IP, DeliveryNet, Sensor, settings
+from support import unreadable_python
 
 LAB = ["198.18.0.0/15"]
 ENDLESS, DRIP, LONGLINE = HOSTILE_IP, "198.18.0.4", "198.18.0.5"
@@ -275,17 +274,6 @@ def test_a_utf8_recipient_ends_in_a_record(net, tmp_path):
     assert record["outcome"] in ("delivered", "failed") and record["reply"], record
     assert "Traceback" not in said and "internal error" not in said
     clear_sink(net)
-
-
-def unreadable_python(root: Path) -> list[str]:
-    """relaypot from a copy only root can read: after the drop, nothing more can be loaded."""
-    import relaypot
-
-    private = root / "private"
-    private.mkdir(mode=0o700)
-    subprocess.run(["cp", "-a", str(Path(relaypot.__file__).parent), str(private / "relaypot")], check=True)
-    return [sys.executable, "-c",
-            f"import sys; sys.path.insert(0, {str(private)!r}); from relaypot.cli import main; sys.exit(main())"]
 
 
 def test_under_user_the_helper_delivers_and_the_kill_file_does_not_block_the_next_start(net, tmp_path):

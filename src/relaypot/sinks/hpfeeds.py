@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 import orjson
@@ -28,6 +29,7 @@ import orjson
 from relaypot.errors import SinkError
 from relaypot.escape import log_error, terminal
 from relaypot.events import Record
+from relaypot.sinks.base import Policy
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,8 @@ class SessionSummaries:
 
 
 class HpfeedsSink:
+    policy: Policy = "output"
+
     def __init__(self, target: str, ident: str, secret: str, channel: str = "relaypot.sessions",
                  events_channel: str = "", max_queue: int = 10_000) -> None:
         self.name = "hpfeeds"
@@ -119,12 +123,18 @@ class HpfeedsSink:
         self._frames: FrameReader | None = None
         self._thread: threading.Thread | None = None
 
+    def rehearse(self, records: Sequence[Record]) -> None:
+        """Load the hpfeeds package and build these records' payloads, before root is dropped."""
+        protocol = _protocol()
+        summaries = SessionSummaries()
+        for record in records:
+            protocol.msgpublish(self.ident, self.channel, record.to_json())
+            for summary in summaries.add(record):
+                protocol.msgpublish(self.ident, self.channel, orjson.dumps(summary))
+        protocol.msgauth(b"nonce", self.ident, self.secret)
+
     def open(self) -> None:
-        try:
-            from hpfeeds import protocol  # noqa: F401, PLC0415 (the optional extra, checked at start)
-        except ImportError:
-            raise SinkError("[outputs] hpfeeds needs the hpfeeds package: "
-                            "pip install '.[hpfeeds]' in relaypot's checkout") from None
+        _protocol()
         self._thread = threading.Thread(target=self._publish_forever, name="hpfeeds", daemon=True)
         self._thread.start()
 
@@ -191,8 +201,7 @@ class HpfeedsSink:
 
     def _publish_once(self) -> bool:
         """Connect if need be and publish what is queued; False when the broker could not be reached."""
-        from hpfeeds.protocol import msgpublish  # noqa: PLC0415
-
+        msgpublish = _protocol().msgpublish
         sock = self._sock or self._connect()
         with self.ready:
             batch = list(self.queue)
@@ -205,8 +214,7 @@ class HpfeedsSink:
         return True
 
     def _connect(self) -> socket.socket:
-        from hpfeeds.protocol import msgauth  # noqa: PLC0415
-
+        msgauth = _protocol().msgauth
         sock = socket.create_connection((self.host, self.port), timeout=CONNECT_TIMEOUT)
         try:
             frames = FrameReader(sock)
@@ -243,6 +251,15 @@ class HpfeedsSink:
             self._sock.close()
             self._sock = None
             self._frames = None
+
+
+def _protocol() -> ModuleType:
+    try:
+        from hpfeeds import protocol  # noqa: PLC0415 (the optional extra, checked at start)
+    except ImportError:
+        raise SinkError("[outputs] hpfeeds needs the hpfeeds package: "
+                        "pip install '.[hpfeeds]' in relaypot's checkout") from None
+    return protocol
 
 
 class ProtocolError(Exception):

@@ -22,6 +22,7 @@ from pathlib import Path
 from relaypot.errors import SinkError
 from relaypot.escape import log_error
 from relaypot.events import Record
+from relaypot.sinks.base import Policy
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class JsonlSink:
     """`events.jsonl` is the live file; rotated files are `events-YYYY-MM-DD[.N].jsonl`."""
 
     name = "jsonl"
+    policy: Policy = "store"
 
     def __init__(self, directory: Path, rotate: str = "day", max_bytes: int = 100 * 1024 * 1024,
                  fsync: bool = False, compress: bool = True) -> None:
@@ -95,6 +97,10 @@ class JsonlSink:
     @property
     def pending_bytes(self) -> int:
         return len(self._pending)
+
+    def rehearse(self, records: Sequence[Record]) -> None:
+        for record in records:
+            record.to_json()
 
     def open(self) -> None:
         try:

@@ -6,16 +6,21 @@ import threading
 from collections.abc import Sequence
 
 from relaypot.events import Record
+from relaypot.sinks.base import Policy
 
 
 class MemorySink:
     name = "memory"
+    policy: Policy = "store"
 
     def __init__(self) -> None:
         self.records: list[Record] = []
         self._lock = threading.Lock()
 
     def open(self) -> None:
+        pass
+
+    def rehearse(self, records: Sequence[Record]) -> None:
         pass
 
     def write(self, records: Sequence[Record]) -> None:

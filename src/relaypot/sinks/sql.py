@@ -2,40 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from relaypot.events import Record
 from relaypot.judgements import classify
 from relaypot.judgements.derive import Deriver
+from relaypot.sinks.base import Policy
 from relaypot.sinks.rows import build_rows
 from relaypot.storage.database import Database, Insert, preload_driver, schema_text
 from relaypot.storage.statements import ORDER
+
+# Seconds one batch's transaction may take at most: a healthy store takes well under one; a
+# PostgreSQL that hangs becomes a failure, is retried, and then spooled. The sensor uses half
+# of [store] retry_for when that is shorter, so that a hang is a failure within it.
+WRITE_DEADLINE = 15.0
 
 
 class SqlSink:
     """SQLite by default (`relaypot.sqlite`, WAL), PostgreSQL by URL, with the same statements."""
 
     name = "sql"
+    policy: Policy = "store"
 
     def __init__(self, url: str, domains: tuple[str, ...] = (), hostname: str = "",
-                 public_names: tuple[str, ...] = ()) -> None:
+                 public_names: tuple[str, ...] = (), deadline: float = WRITE_DEADLINE) -> None:
         self.url = url
+        self.deadline = deadline
         self.db: Database | None = None
         self.domains = domains
         self.hostname = hostname
         self.public_names = public_names
-        # Run once the store is first open, before any record is written (the sensor's catch-up
-        # with its journal: after a crash the store may lack the journal's last records).
-        self.after_first_open: Callable[[SqlSink], object] | None = None
         self.deriver = Deriver(domains, hostname, public_names)
         self._failed: tuple[Sequence[Record], dict[Insert, list[tuple]]] | None = None
 
     def open(self) -> None:
-        self.db = Database(self.url)
-        self.db.create_schema()
-        if self.after_first_open is not None:
-            first, self.after_first_open = self.after_first_open, None
-            first(self)
+        self.db = Database(self.url, deadline=self.deadline)
+        with self.db.bounded():
+            self.db.create_schema()
+
+    def pruned_before(self) -> str:
+        """The newest `relaypot prune` cutoff ("" when none): older records are not written again."""
+        if self.db is None:
+            self.open()
+        assert self.db is not None
+        row = self.db.query("SELECT max(cutoff) FROM pruned")
+        return str(row[0][0]) if row and row[0][0] else ""
 
     def write(self, records: Sequence[Record]) -> None:
         """One transaction. When it fails, the connection is dropped and the next call (the bus
@@ -49,7 +60,7 @@ class SqlSink:
             if self.db is None:
                 self.open()
             assert self.db is not None
-            with self.db.transaction() as db:
+            with self.db.bounded(), self.db.transaction() as db:
                 for statement in ORDER:
                     if rows[statement]:
                         db.insert(statement, rows[statement])

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from relaypot.events import Record
+from relaypot.sinks.base import Policy
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ def frame(record: Record, facility: int, hostname: str) -> bytes:
 
 
 class SyslogSink:
+    policy: Policy = "output"
+
     def __init__(self, url: str, facility: str = "local0", hostname: str = "") -> None:
         self.name = "syslog"
         self.transport, self.host, self.port = parse_target(url)
@@ -59,6 +62,11 @@ class SyslogSink:
 
     def open(self) -> None:
         """Nothing to hold yet: the first batch connects (a collector may start after the sensor)."""
+
+    def rehearse(self, records: Sequence[Record]) -> None:
+        for record in records:
+            frame(record, self.facility, self.hostname)
+        socket.getaddrinfo("127.0.0.1", self.port, type=socket.SOCK_DGRAM)  # the resolver's modules
 
     def write(self, records: Sequence[Record]) -> None:
         messages = [frame(r, self.facility, self.hostname) for r in records]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -83,8 +86,13 @@ def sqlite_url(path: Path) -> str:
 class Database:
     """A DB-API connection plus its dialect. One per thread: sqlite3 connections are not shared."""
 
-    def __init__(self, url: str, must_exist: bool = False) -> None:
+    def __init__(self, url: str, must_exist: bool = False, deadline: float = 0.0) -> None:
+        """`deadline`: seconds any one statement or transaction of this connection may take (the
+        sensor's store: a PostgreSQL that hangs must become a failure, then the spool); 0: none
+        (a report's queries over millions of rows take what they take)."""
         self.url = url
+        self.deadline = deadline
+        self._bounded = 0  # the bounded() block now running, by number: a late timer cuts nothing
         if url.startswith("sqlite:///"):
             self.dialect: Dialect = SQLITE
             # What the driver raises, before anything reaches the engine, for text it cannot bind.
@@ -126,9 +134,7 @@ class Database:
             self._unbindable = (UnicodeEncodeError, psycopg.DataError)  # DataError: NUL in text
             try:
                 # A server that drops packets would otherwise hold the sink's thread for minutes.
-                timeout = None if "connect_timeout" in url else CONNECT_TIMEOUT
-                self.conn = (psycopg.connect(url, autocommit=True) if timeout is None
-                             else psycopg.connect(url, autocommit=True, connect_timeout=timeout))
+                self.conn = psycopg.connect(url, autocommit=True, **_connection_options(url, deadline))
             except psycopg.Error as exc:
                 raise StorageError(f"cannot connect to PostgreSQL: {' '.join(str(exc).split())}") from None
             if must_exist and self.conn.execute("SELECT to_regclass('events')").fetchone()[0] is None:
@@ -181,6 +187,39 @@ class Database:
     def transaction(self) -> Any:
         return _Transaction(self)
 
+    @contextmanager
+    def bounded(self) -> Iterator[None]:
+        """Within `deadline` or the connection is cut: a server that hangs (stopped, not gone) still
+        ACKs every packet at the kernel, so neither TCP keepalives nor a user timeout notice it, and
+        the server cannot enforce statement_timeout. A timer shuts the socket down; the blocked
+        call then fails, as for a server that went away."""
+        if self.dialect is not POSTGRESQL or not self.deadline:
+            yield
+            return
+        self._bounded += 1
+        number = self._bounded
+        timer = threading.Timer(self.deadline, self._cut, (number,))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            self._bounded += 1  # whatever the timer does now, it is too late to cut this block
+            timer.cancel()
+
+    def _cut(self, number: int) -> None:
+        if number != self._bounded:
+            return
+        try:
+            duplicate = os.dup(self.conn.pgconn.socket)
+        except Exception:  # noqa: BLE001 (already closed: nothing to cut)
+            return
+        with socket.socket(fileno=duplicate) as sock:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(self.dialect.sql(statement), params)
 
@@ -216,6 +255,22 @@ class Database:
             self.conn.close()
         except Exception:  # noqa: BLE001 (closing is best effort)
             pass
+
+
+def _connection_options(url: str, deadline: float) -> dict[str, Any]:
+    """What a URL does not say already: a connect timeout (a server that drops packets would hold
+    the sink's thread for minutes), TCP keepalives and a user timeout (a peer gone without a word),
+    and for the sensor's store a statement_timeout (a lock held elsewhere)."""
+    options: dict[str, Any] = {}
+    given = url.split("?", 1)[1] if "?" in url else ""
+    defaults: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT, "keepalives": 1, "keepalives_idle": 30,
+                                "keepalives_interval": 10, "keepalives_count": 3, "tcp_user_timeout": 30_000}
+    if deadline:
+        defaults["options"] = f"-c statement_timeout={int(deadline * 1000)}"
+    for key, value in defaults.items():
+        if f"{key}=" not in given:
+            options[key] = value
+    return options
 
 
 def storable_text(text: str) -> str:

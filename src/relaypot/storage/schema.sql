@@ -172,6 +172,12 @@ CREATE TABLE IF NOT EXISTS credentials (
     response TEXT,
     PRIMARY KEY (session_id, seq)
 );
+-- Each `relaypot prune`: records older than `cutoff` were removed, and are never brought back
+-- (not by the start's catch-up with events.jsonl, a spool's resend, nor `relaypot import`).
+CREATE TABLE IF NOT EXISTS pruned (
+    cutoff TEXT NOT NULL,
+    pruned_at TEXT NOT NULL
+);
 -- Relay probes [deception] delivered, or refused to (deliver.probe): one row per decision.
 CREATE TABLE IF NOT EXISTS deliveries (
     session_id TEXT NOT NULL,
