@@ -184,3 +184,27 @@ def test_every_stop_signal_puts_back_every_sysctl_and_rule(namespaces, tmp_path,
     said = stop(running, stop_signal)
     assert running.returncode == 0 and "removed the iptables chains" in said
     assert namespaces.state() == before
+
+
+def test_a_stopped_rewriter_is_taken_out_of_the_path_by_its_watchdog(namespaces, tmp_path):
+    """SIGSTOP on relaypot stack left the sensor blackholed (0 of 6 sessions in 30 s): the queue
+    stays bound, so --queue-bypass never lets a packet pass. The watchdog removes the rules once
+    the verdicts stop; sessions go through with the host's stack; when the rewriter runs again it
+    stops and puts every sysctl back."""
+    before = namespaces.state()
+    run = sensor(namespaces, tmp_path / "data", "exchange2000")
+    try:
+        running = stack(namespaces, tmp_path / "state.json", "exchange2000")
+        try:
+            assert namespaces.smtp_client("plain", 100)["codes"][0][0] == 250  # through the rewriter
+            running.send_signal(signal.SIGSTOP)
+            result = namespaces.smtp_client("plain", 100, sessions=3, timeout=120)
+            assert all(codes[-1] == 250 for codes in result["codes"]), result
+            assert "RELAYPOT-STACK" not in namespaces.state()[1]  # the rules are gone ...
+        finally:
+            running.send_signal(signal.SIGCONT)
+            said = stop(running)
+    finally:
+        stop(run)
+    assert "watchdog: the rewriter gave no verdict for 5 s" in said, said
+    assert namespaces.state() == before  # ... and, once it ran again, everything else is back too

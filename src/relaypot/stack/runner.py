@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from relaypot.personas.model import Persona
-from relaypot.stack import host
+from relaypot.stack import host, watchdog
 from relaypot.stack.nfqueue import NfQueue, Packet
 from relaypot.stack.rewrite import Rewriter
 
@@ -39,6 +39,8 @@ def run_stack(persona: Persona, ports: list[int], queue_number: int, interface: 
         stopping.append(signum)
 
     previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    heartbeat = watchdog.Heartbeat()
+    guard = watchdog.start(heartbeat, interface, out) if profile.rewrite else 0
     queue = NfQueue(queue_number) if profile.rewrite else None
     raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) if profile.rewrite else None
     rewriter = Rewriter(profile, frozenset(ports))
@@ -52,10 +54,13 @@ def run_stack(persona: Persona, ports: list[int], queue_number: int, interface: 
             if queue is None:  # sysctls only: nothing to do but wait
                 time.sleep(0.5)
                 continue
+            heartbeat.beat()
             ready, _, _ = select.select([queue], [], [], 0.5)
             if ready:
                 _serve(queue, raw, rewriter)
     finally:
+        if guard:
+            watchdog.stop(guard)
         for line in host.undo(state_file):
             print(f"relaypot stack: {line}", file=out, flush=True)
         if queue is not None:
