@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relaypot import datadir, privileges
-from relaypot.catchup import catch_up
+from relaypot.catchup import Snapshot, catch_up
 from relaypot.config import Settings, parse_listener
 from relaypot.deliver.budget import DeliveryBudget, DeliveryLimits
 from relaypot.deliver.helper import DeliveryHelper
@@ -109,6 +109,13 @@ def sql_spool(sink: SqlSink, data_dir: Path, max_bytes: int = SPOOL_MAX_BYTES) -
     return Spool(data_dir / "spool" / sink.name, lambda path: import_files([path], sink), max_bytes)
 
 
+def _catch_up(sql: SqlSink, data_dir: Path, spool: Spool) -> Callable[[Callable[[], None]], object]:
+    """The journal's tail as it is now, before this run writes to it (a rotation while the catch-up
+    reads renames files), for the SQL sink's thread to catch up with once it is open."""
+    snapshot = Snapshot(data_dir)
+    return lambda tick: catch_up(sql, snapshot, spool, tick)
+
+
 def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
     persona = model.load(settings.smtp.persona)
     listeners = []
@@ -164,7 +171,7 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
                    spools={sql.name: spool}, journal=journal,
                    open_later=(sql.name,) if settings.store.start_unreachable else (),
                    # The journal's tail an earlier run left unwritten, behind the open listeners.
-                   catch_ups={sql.name: lambda tick: catch_up(sql, data_dir, spool, tick)} if journal else None)
+                   catch_ups={sql.name: _catch_up(sql, data_dir, spool)} if journal else None)
     if not settings.run.quiet:
         bus.listeners.append(ConsoleSummary())
     store = MessageStore(data_dir / "messages", limits.max_store_bytes, settings.store.fsync)

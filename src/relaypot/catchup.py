@@ -11,6 +11,7 @@ through `relaypot import`'s path, where a record already stored is skipped.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -27,31 +28,55 @@ log = logging.getLogger(__name__)
 _SCAN = 4096  # below this span, read line by line instead of bisecting
 
 
-def catch_up(sink: SqlSink, directory: Path, spool: Spool | None = None,
+class Snapshot:
+    """The journal's newest two files as they are before this run writes to it: open, so that a
+    rotation (a rename) while the catch-up reads them changes nothing, and with their sizes, so
+    that what this run appends goes the live way, not twice."""
+
+    def __init__(self, directory: Path) -> None:
+        self.files: list[tuple[Path, IO[bytes], int]] = []
+        for path in journal_files(directory)[-2:]:
+            try:
+                stream = open(path, "rb")
+            except OSError:
+                continue
+            self.files.append((path, stream, os.fstat(stream.fileno()).st_size))
+
+    def close(self) -> None:
+        for _, stream, _ in self.files:
+            stream.close()
+        self.files = []
+
+
+def catch_up(sink: SqlSink, journal: Path | Snapshot, spool: Spool | None = None,
              tick: Callable[[], None] | None = None) -> ImportSummary | None:
     """Import the journal's records that follow the last one the store holds; None when the
     store is complete. Only the newest two files are looked at (a crash just after a rotation),
-    up to where they ended when the catch-up began (what this run adds goes the live way).
-    `tick` is called between batches. Then what `spool` holds from an earlier run and the
-    catch-up has written already is let go of without a second import."""
-    if sink.db is None:
-        sink.open()
-    earlier = spool.pending() if spool is not None else []
-    summary = _import_tail(sink, directory, tick)
-    if spool is not None:
-        _settle(sink, spool, earlier)
-    return summary
+    up to where they ended when the snapshot was taken (a directory: now). `tick` is called
+    between batches. Then what `spool` holds from an earlier run and the catch-up has written
+    already is let go of without a second import."""
+    snapshot = journal if isinstance(journal, Snapshot) else Snapshot(journal)
+    try:
+        if sink.db is None:
+            sink.open()
+        earlier = spool.pending() if spool is not None else []
+        summary = _import_tail(sink, snapshot, tick)
+        if spool is not None:
+            _settle(sink, spool, earlier)
+        return summary
+    finally:
+        snapshot.close()
 
 
-def _import_tail(sink: SqlSink, directory: Path, tick: Callable[[], None] | None) -> ImportSummary | None:
+def _import_tail(sink: SqlSink, snapshot: Snapshot, tick: Callable[[], None] | None) -> ImportSummary | None:
     assert sink.db is not None
-    files = journal_files(directory)[-2:]
-    ends = {path: path.stat().st_size for path in files}
+    files = [path for path, _, _ in snapshot.files]
+    streams = {path: stream for path, stream, _ in snapshot.files}
+    ends = {path: size for path, _, size in snapshot.files}
     horizon = sink.pruned_before()
     start: tuple[Path, int] | None = None
     for path in reversed(files):
-        with open(path, "rb") as journal:
-            offset = _first_missing(sink, journal, horizon)
+        offset = _first_missing(sink, streams[path], horizon)
         if offset is None:
             break  # this file is all in the store: nothing after it is missing
         start = (path, offset)
@@ -61,7 +86,7 @@ def _import_tail(sink: SqlSink, directory: Path, tick: Callable[[], None] | None
         return None
     path, offset = start
     later = files[files.index(path) + 1:]
-    summary = import_files([path, *later], sink, offsets={path: offset}, ends=ends, tick=tick)
+    summary = import_files([path, *later], sink, offsets={path: offset}, ends=ends, tick=tick, streams=streams)
     log.warning("the store lacked the journal's last records (a crash?): %s from %s on", summary.line(), path.name)
     return summary
 

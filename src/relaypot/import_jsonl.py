@@ -8,6 +8,7 @@ a file twice, or a file that overlaps the store, adds nothing twice.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import sys
@@ -15,6 +16,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import orjson
 
@@ -55,14 +57,17 @@ class ImportSummary:
 
 def import_files(paths: Sequence[Path], sink: SqlSink, batch: int = BATCH,
                  offsets: Mapping[Path, int] | None = None, ends: Mapping[Path, int] | None = None,
-                 tick: Callable[[], None] | None = None) -> ImportSummary:
+                 tick: Callable[[], None] | None = None,
+                 streams: Mapping[Path, IO[bytes]] | None = None) -> ImportSummary:
     """Write every readable record of `paths` through `sink`, `batch` records per transaction;
     an uncompressed file in `offsets` is read from that byte on (a line's start), one in `ends`
-    up to that byte; `tick` is called after each transaction."""
+    up to that byte; `tick` is called after each transaction; a file in `streams` is read from
+    that open stream (left open), not opened by its name."""
     summary = ImportSummary(pruned_before=sink.pruned_before())
     pending: list[tuple[str, Record]] = []
     for path in paths:
-        for where, record in _records(path, summary, (offsets or {}).get(path, 0), (ends or {}).get(path)):
+        for where, record in _records(path, summary, (offsets or {}).get(path, 0), (ends or {}).get(path),
+                                      (streams or {}).get(path)):
             if record.ts < summary.pruned_before:
                 summary.pruned += 1  # pruned: a retention purge is not undone by a journal
                 continue
@@ -78,15 +83,15 @@ def import_files(paths: Sequence[Path], sink: SqlSink, batch: int = BATCH,
     return summary
 
 
-def _records(path: Path, summary: ImportSummary, offset: int = 0,
-             end: int | None = None) -> Iterator[tuple[str, Record]]:
+def _records(path: Path, summary: ImportSummary, offset: int = 0, end: int | None = None,
+             given: IO[bytes] | None = None) -> Iterator[tuple[str, Record]]:
     try:
-        stream = _open(path)
-        if offset:
+        stream = given if given is not None else _open(path)
+        if offset or given is not None:
             stream.seek(offset)
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with stream:
+    with contextlib.nullcontext(stream) if given is not None else stream:
         try:
             position = offset
             for number, line in enumerate(stream, 1):
