@@ -165,6 +165,8 @@ def test_replay_prints_a_recorded_session(tmp_path):
         client.docmd("AUTH", "LOGIN")
         client.docmd(base64.b64encode(b"admin\x1b]0;x").decode())
         client.docmd(base64.b64encode(b"hunter2").decode())
+        plain = base64.b64encode(b"\x00root\x00toor").decode()
+        client.docmd("AUTH", f"PLAIN {plain}")  # one line: the verdict belongs under it
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     session = jsonl(tmp_path)[0]["session"]
@@ -179,6 +181,8 @@ def test_replay_prints_a_recorded_session(tmp_path):
     assert f"C: {base64.b64encode(b'admin' + bytes([27]) + b']0;x').decode()}    # admin\\x1b]0;x" in lines
     assert f"C: {base64.b64encode(b'hunter2').decode()}    # hunter2" in lines
     assert "# AUTH LOGIN rejected: user admin\\x1b]0;x, password hunter2" in lines
+    at = lines.index(f"C: AUTH PLAIN {plain}")
+    assert lines[at + 1].startswith("S: 504") and lines[at + 2].startswith("# AUTH PLAIN unsupported")
     assert relaypot("replay", "nosuchsession", "--data-dir", str(tmp_path)).returncode == 2
 
 

@@ -76,3 +76,51 @@ def test_four_sensors_one_postgresql_restarted_midway_every_session_once(postgre
     one = json.loads(relaypot("report", "--store", postgresql_url, "--format", "json", "--sensor", "fleet-2").stdout)
     assert one["sessions"] == counts["fleet-2"] and one["sources_count"] == 1
     print(f"sessions per sensor: {counts}")
+
+
+def test_sensors_started_at_the_same_instant_against_a_new_database_all_start(postgresql_url, tmp_path):
+    """Three sensors, one new PostgreSQL database, one instant: each creates the schema it finds
+    missing, in turn (an advisory lock), and all of them listen; none dies of another's tables."""
+    import os
+    import subprocess
+
+    from support import RELAYPOT
+
+    env = {**os.environ, "RELAYPOT_STORE_URL": postgresql_url, "RELAYPOT_ENRICH_ENABLED": "false"}
+    procs = [subprocess.Popen([*RELAYPOT, "run", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / f"s{n}"),
+                               "--sensor", f"first-{n}", "--quiet"], env=env, stderr=subprocess.PIPE, text=True)
+             for n in range(3)]
+    said = []
+    try:
+        for proc in procs:
+            lines = []
+            while not lines or "listening on" not in lines[-1]:
+                line = proc.stderr.readline()
+                assert line, "".join(lines) + (proc.stderr.read() or "")
+                lines.append(line)
+            said.append("".join(lines))
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.communicate(timeout=60)
+    assert all(proc.returncode == 0 for proc in procs), said
+    assert fetch(postgresql_url, "SELECT count(*) FROM schema_version") == [(1,)]
+    assert "Traceback" not in "".join(said)
+
+
+def test_a_start_its_store_refuses_says_so_in_one_line_and_leaves_nothing(postgresql_server, tmp_path):
+    """The store refuses (a database that does not exist): one line, exit 2, and the data
+    directory this start made (its lock, its journal, no certificate yet) is gone again."""
+    import os
+    import subprocess
+
+    from support import RELAYPOT
+
+    url = postgresql_server.url("no_such_database")
+    result = subprocess.run([*RELAYPOT, "run", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d")],
+                            env={**os.environ, "RELAYPOT_STORE_URL": url, "RELAYPOT_ENRICH_ENABLED": "false"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "no_such_database" in result.stderr, result.stderr
+    assert not (tmp_path / "d").exists()

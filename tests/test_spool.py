@@ -102,11 +102,17 @@ def test_a_store_refusing_writes_spools_them_and_resends_them_once_it_recovers(s
         ("a", "quit"), ("b", "quit"), ("c", "quit")]
     assert fetch(store_url, "SELECT count(*) FROM events") == [(12,)]
     assert fetch(store_url, "SELECT count(*) FROM commands") == [(3,)]
-    # What the operator reads: the failure and the first spooled batch once each, then recovery.
+    # What the operator reads: the failure and the first spooled batch once each (however many
+    # probes found the store still away), then the recovery once, as information.
     said = [r.getMessage() for r in caplog.records if r.levelno >= 30]
     assert sum("records spooled to" in line for line in said) == 1
-    assert [line for line in said if line.startswith(("sink sql writes again", "sink sql has caught up"))] == [
-        "sink sql writes again; resending its spool", "sink sql has caught up: its spool is empty"]
+    assert sum(line.startswith("sink sql failed: ") for line in said) == 1
+    assert not [line for line in said if line.startswith(("sink sql writes again", "sink sql has caught up"))]
+    info = [r.getMessage() for r in caplog.records if r.levelno == 20 and r.name == "relaypot.pipeline"]
+    assert [line.split(" after ")[0] for line in info if line.startswith("sink sql writes again")] == [
+        "sink sql writes again"]
+    assert next(line for line in info if "writes again" in line).endswith("; resending its spool")
+    assert info[-1] == "sink sql has caught up: its spool is empty"
 
 
 def test_a_sink_without_a_spool_still_drops_loudly_after_its_window(tmp_path):
@@ -364,11 +370,19 @@ def _cluster(server) -> list[int]:
     return [postmaster, *children]
 
 
+def _signal(pids: list[int], signum: int) -> None:
+    import contextlib
+    import os
+
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # a backend that ended since: nothing to stop
+            os.kill(pid, signum)
+
+
 def test_a_postgresql_that_hangs_is_a_failure_then_the_spool_and_nothing_waits_for_it(tmp_path):
     """PostgreSQL stopped (SIGSTOP: its kernel still ACKs every packet, so no TCP timeout
     notices): each write is cut at its deadline, retried, then spooled within retry_for; the
     clients go on, and once it runs again everything reaches it, once."""
-    import os
     import signal
 
     from pg_server import PostgresServer
@@ -381,20 +395,48 @@ def test_a_postgresql_that_hangs_is_a_failure_then_the_spool_and_nothing_waits_f
             send(sensor.address, 0)
             assert wait(lambda: fetch(url, "SELECT count(*) FROM sessions") == [(1,)])
             stopped = _cluster(server)
-            for pid in stopped:
-                os.kill(pid, signal.SIGSTOP)
+            _signal(stopped, signal.SIGSTOP)
             for n in range(1, 6):  # each would wait for the stopped store if anything waited for it
                 send(sensor.address, n)
             spool = Spool(sensor.data_dir / "spool" / "sql", lambda path: None)
             assert wait(lambda: sum(r["kind"] == "session.closed" for r in spooled(spool)) == 5, timeout=60)
-            for pid in stopped:
-                os.kill(pid, signal.SIGCONT)
+            _signal(stopped, signal.SIGCONT)
             stopped = []
             assert wait(lambda: not spool.pending(), timeout=60)
         finally:
-            for pid in stopped:
-                os.kill(pid, signal.SIGCONT)
+            _signal(stopped, signal.SIGCONT)
             sensor.stop()
         assert fetch(url, "SELECT subject FROM messages ORDER BY subject") == [(f"spooled {n}",) for n in range(6)]
         journal = (tmp_path / "data" / "events.jsonl").read_text().splitlines()
         assert fetch(url, "SELECT count(*) FROM events") == [(len(journal),)]
+
+
+def test_a_long_outage_is_logged_once_then_reminded_at_a_slowing_pace(tmp_path, caplog, monkeypatch):
+    """A store refusing for a while, probed every 20 ms: one error when it fails, reminders at
+    1, 2, 4 ... (here: 0.2, 0.4, 0.8) seconds with the figures, the recovery once at info; not a
+    warning per probe (720 an hour in journald at one probe per 5 s)."""
+    from relaypot import pipeline
+
+    monkeypatch.setattr(pipeline, "REMIND_FIRST", 0.2)
+    caplog.set_level("INFO", logger="relaypot")
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    sink = SqlSink(url)
+    spool = app.sql_spool(sink, tmp_path)
+    bus = EventBus([sink], flush_interval=0.02, retry_for=0.1, spools={"sql": spool}, probe_every=0.02)
+    bus.start()
+    try:
+        with store_refusing_writes(url):
+            publish(bus, session_records("a"))
+            started = time.monotonic()
+            assert wait(lambda: bus.stats()["sql"]["spooled"] == 4)
+            time.sleep(max(0.0, 1.7 - (time.monotonic() - started)))  # about 80 probes
+        assert wait(lambda: not spool.pending(), timeout=30)
+    finally:
+        bus.close()
+    said = [r.getMessage() for r in caplog.records if r.levelno >= 30 and r.name.startswith("relaypot.")]
+    reminders = [line for line in said if line.startswith("sink sql still failing after ")]
+    assert 2 <= len(reminders) <= 4, said
+    assert all("4 records spooled" in line for line in reminders)
+    assert len(said) - len(reminders) == 2, said  # "failed", and "records spooled to"
+    info = [r.getMessage() for r in caplog.records if r.levelno == 20 and "writes again after" in r.getMessage()]
+    assert len(info) == 1

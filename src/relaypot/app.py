@@ -303,9 +303,9 @@ async def serve(sensor: Sensor, on_ready: Callable[[list[tuple[str, int]]], None
             prepare_tls(sensor)
         if user:
             privileges.drop(user, sensor.data_dir, rehearsals(sensor))
+        sensor.bus.start(loop)  # the store first: a start it fails leaves no certificate behind
         if sensor.server.ssl_context is None:
             prepare_tls(sensor)
-        sensor.bus.start(loop)
     except BaseException:
         await sensor.server.close_listeners()
         _failed_start(sensor)

@@ -105,6 +105,14 @@ class Recorder:
         return record
 
 
+REMIND_FIRST, REMIND_MAX = 60.0, 3600.0  # seconds between a store outage's reminders
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
 # A sink's catch-up with what an earlier run left unwritten; it calls its argument between batches.
 CatchUp = Callable[[Callable[[], None]], object]
 
@@ -149,6 +157,10 @@ class SinkWorker:
         self.open_error: BaseException | None = None
         self._next_resend = 0.0
         self._held_until = 0.0
+        self._outage_since: float | None = None  # the store's current outage began (monotonic)
+        self._remind_at = 0.0
+        self._remind_every = REMIND_FIRST
+        self._last_error = ""
         self.open_later = False  # set by the bus: may start unreachable, spooling
 
     def start(self) -> None:
@@ -247,13 +259,17 @@ class SinkWorker:
                 self.written += len(batch)
                 if self.failing:
                     self.failing = False
-                    log.warning("sink %s writes again", self.sink.name)
+                    self._recovered("")
                 return True
             except Exception as exc:  # one failing sink must not stop the rest
                 self.failures += 1
-                if self.failures == 1 or self.failures % 100 == 0:
+                self._last_error = log_error(exc)
+                if self._outage_since is None:
                     # One line: a store that is away is an outage to report, not a bug to trace.
-                    log.error("sink %s failed (failure %d): %s", self.sink.name, self.failures, log_error(exc))
+                    self._outage_since = self._remind_at = time.monotonic()
+                    self._remind_every = REMIND_FIRST
+                    self._remind_at += REMIND_FIRST
+                    log.error("sink %s failed: %s", self.sink.name, self._last_error)
                     log.debug("sink %s failure", self.sink.name, exc_info=True)
             delay = min(0.25 * 2**attempt, 8.0)
             if (self.stopping and attempt >= 1) or time.monotonic() + delay > deadline:
@@ -316,14 +332,36 @@ class SinkWorker:
         if self.spool.resend_oldest():
             if self.failing:
                 self.failing = False
-                log.warning("sink %s writes again; resending its spool", self.sink.name)
+                self._recovered("; resending its spool")
             if self.spool.used:
                 self.wake.set()  # the next file on the next turn: live records go first
             else:
-                log.warning("sink %s has caught up: its spool is empty", self.sink.name)
+                log.info("sink %s has caught up: its spool is empty", self.sink.name)
         else:
             self.failing = True
+            self._remind()
             self._probe_later()
+
+    def _remind(self) -> None:
+        """While an outage lasts, a reminder with its figures at a slowing pace (1, 2, 4 ... minutes,
+        then hourly), not a line per probe: an hour away is a few lines in the journal, not 720."""
+        now = time.monotonic()
+        if self._outage_since is None:
+            self._outage_since, self._remind_every = now, REMIND_FIRST
+            self._remind_at = now + REMIND_FIRST
+            return
+        if now < self._remind_at:
+            return
+        log.warning("sink %s still failing after %s: %d records spooled, %d bytes of them waiting; last: %s",
+                    self.sink.name, _duration(now - self._outage_since), self.spooled,
+                    self.spool.used if self.spool is not None else 0, self._last_error or "-")
+        self._remind_every = min(self._remind_every * 2, REMIND_MAX)
+        self._remind_at = now + self._remind_every
+
+    def _recovered(self, then: str) -> None:
+        since, self._outage_since = self._outage_since, None
+        away = f" after {_duration(time.monotonic() - since)}" if since is not None else ""
+        log.info("sink %s writes again%s%s", self.sink.name, away, then)
 
     def _probe_later(self) -> None:
         """A failing sink's spool is tried again (its resend is the probe) in probe_every seconds."""

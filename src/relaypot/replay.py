@@ -28,8 +28,18 @@ def transcript_lines(settings: Settings, session_id: str) -> Iterator[str]:
         rows = db.query("SELECT payload FROM events WHERE session_id = ? ORDER BY seq", (session_id,))
     finally:
         db.close()
+    held: list[str] = []  # an AUTH verdict that came before its own command line
     for (payload,) in rows:
-        yield from _lines(json.loads(payload))
+        data = json.loads(payload)
+        lines = list(_lines(data))
+        if data["kind"] == "smtp.auth" and not data.get("replies"):
+            held = lines  # a one-line AUTH (PLAIN with its initial response): the session records
+            continue      # the verdict, then the command that carried it; a transcript shows the command first
+        yield from lines
+        if held and data["kind"] == "smtp.command":
+            yield from held
+            held = []
+    yield from held
 
 
 def _client(raw: bytes) -> str:

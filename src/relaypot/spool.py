@@ -101,7 +101,7 @@ class Spool:
         try:
             outcome = self._resend(path)
         except Exception as exc:  # noqa: BLE001 (the store is still away: keep the file, try later)
-            log.warning("spooled %s not resent yet: %s", path.name, log_error(exc))
+            log.debug("spooled %s not resent yet: %s", path.name, log_error(exc))  # the worker reminds
             return False
         size = _size(path)
         try:

@@ -98,3 +98,11 @@ def test_offline_is_one_clear_error(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("relaypot: error: geo update: cannot download") and "online" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("mirror", ["notaurl", "ftp://example.org/x", "https://"])
+def test_a_mirror_that_is_no_url_is_one_clear_error_and_touches_nothing(tmp_path, mirror):
+    result = geo_update(tmp_path / "data", mirror)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"relaypot: error: geo update: --mirror {mirror!r} is no URL")
+    assert not (tmp_path / "data").exists()

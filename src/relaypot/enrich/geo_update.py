@@ -37,6 +37,9 @@ def update(geo_dir: Path, mirror: str = DBIP, today: date | None = None,
            say: Callable[[str], None] = lambda line: None) -> list[Path]:
     """Download, check and install both databases; returns their paths. Nothing is replaced
     unless its download passes every check."""
+    scheme, _, rest = mirror.partition("://")
+    if scheme.lower() not in ("http", "https", "file") or not rest.strip("/"):
+        raise RelaypotError(f"geo update: --mirror {mirror!r} is no URL: write https://HOST/PATH (or file:///DIR)")
     geo_dir.mkdir(parents=True, exist_ok=True)
     installed = []
     for kind, (pattern, db_type, field) in KINDS.items():

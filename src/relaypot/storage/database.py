@@ -31,6 +31,7 @@ ROWS_PER_STATEMENT = 200
 # 40 MiB of the sensor's memory under a flood. Four sizes per table fit the cache (128) whole.
 CHUNK_SIZES = (ROWS_PER_STATEMENT, 50, 10, 1)
 CONNECT_TIMEOUT = 10  # seconds; a URL's own connect_timeout wins
+SCHEMA_LOCK = 0x72656C6179706F74  # "relaypot": the advisory lock schema creation and upgrades hold
 
 
 class Insert:
@@ -150,7 +151,20 @@ class Database:
             "\n".join(line for line in s.splitlines() if not line.strip().startswith("--")).strip()
             for s in self.dialect.schema(text).split(";")
         ]
+        try:
+            self._create(statements)
+        except StorageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (each engine's own error types)
+            raise StorageError(f"cannot create the store's tables: {' '.join(str(exc).split())}"[:300]) from None
+
+    def _create(self, statements: list[str]) -> None:
         with self.transaction():
+            if self.dialect is POSTGRESQL:
+                # A fleet's sensors may all start at once against a new database: PostgreSQL's
+                # CREATE TABLE IF NOT EXISTS is no guard against another doing the same at the same
+                # moment (a unique violation in its catalog), so creations and upgrades take turns.
+                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             for statement in statements:
                 if statement.upper().startswith("CREATE TABLE"):
                     self.conn.execute(statement)
