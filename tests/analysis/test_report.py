@@ -362,3 +362,30 @@ def test_findings_name_sessions_to_replay(recorded, report, tmp_path):
     relaypot("report", "--html", str(page), "--data-dir", str(recorded.data_dir))
     html = page.read_text()
     assert "<th>relaypot replay ID</th>" in html and f'<code title="relaypot replay {first}">{first}</code>' in html
+
+
+def test_a_password_never_sent_and_an_empty_one_are_said_so(sensor_factory):
+    """CRAM-MD5 sends a digest, never the password: the report says `(CRAM-MD5)`, not "-"; an
+    empty PLAIN password says `(empty)`, not nothing. JSON keeps the values (null, "")."""
+    import base64
+    import smtplib
+
+    from support import relaypot
+
+    sensor = sensor_factory(smtp__persona="postfix")
+    with smtplib.SMTP(*sensor.address, timeout=30) as client:
+        client.ehlo("guess.example")
+        client.docmd("AUTH", "CRAM-MD5")
+        client.docmd(base64.b64encode(b"info 0123456789abcdef0123456789abcdef").decode())
+        client.docmd("AUTH", "PLAIN " + base64.b64encode(b"\x00backup\x00").decode())
+    sensor.wait_for("smtp.auth", 2, timeout=20)
+    sensor.stop()
+    data = ["--data-dir", str(sensor.data_dir)]
+    report = json.loads(relaypot("report", "--format", "json", *data).stdout)["credentials"]
+    assert {(p["username"], p["password"], p["hidden_by"]) for p in report["pairs"]} == {
+        ("info", None, "CRAM-MD5"), ("backup", "", None)}
+    text = relaypot("report", *data).stdout
+    assert "(CRAM-MD5)" in text and "(empty)" in text
+    relaypot("report", "--html", str(sensor.data_dir / "report.html"), *data)
+    page = (sensor.data_dir / "report.html").read_text()
+    assert "(CRAM-MD5)" in page and "(empty)" in page

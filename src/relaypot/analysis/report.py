@@ -36,6 +36,9 @@ class Options:
     our_domains: tuple[str, ...] = ()  # default: the domains of the host names the sensors announced
     workers: int = min(4, os.cpu_count() or 1)
 
+# The mechanism of a login whose password was never sent (CRAM-MD5, NTLM): the password is NULL.
+HIDDEN_BY = "CASE WHEN k.password IS NULL THEN k.mechanism END"
+
 
 def make_report(open_db: Callable[[], Database], options: Options) -> dict[str, Any]:
     """`open_db` gives a fresh connection: each worker thread asks its own questions."""
@@ -187,10 +190,11 @@ def _credentials(q: Queries, top: int) -> dict[str, Any]:
         "mechanisms": {m: n for m, n, *_ in q.credentials_by("k.mechanism", 50)},
         "usernames": [{"username": u, "attempts": n, "sources": s, "example_sessions": examples({a, b})}
                       for u, n, s, a, b in q.credentials_by("k.username", top)],
-        "passwords": [{"password": p, "attempts": n, "sources": s, "example_sessions": examples({a, b})}
-                      for p, n, s, a, b in q.credentials_by("k.password", top)],
-        "pairs": [{"username": u, "password": p, "attempts": n, "sources": s, "example_sessions": examples({a, b})}
-                  for u, p, n, s, a, b in q.credentials_by("k.username, k.password", top)],
+        "passwords": [{"password": p, "hidden_by": m, "attempts": n, "sources": s, "example_sessions": examples({a, b})}
+                      for p, m, n, s, a, b in q.credentials_by(f"k.password, {HIDDEN_BY}", top)],
+        "pairs": [{"username": u, "password": p, "hidden_by": m, "attempts": n, "sources": s,
+                   "example_sessions": examples({a, b})}
+                  for u, p, m, n, s, a, b in q.credentials_by(f"k.username, k.password, {HIDDEN_BY}", top)],
     }
 
 

@@ -10,7 +10,7 @@ import html
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from relaypot.render import charts
+from relaypot.render import charts, words
 
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em 2em; color: #222; }
@@ -242,21 +242,22 @@ def render(report: dict[str, Any]) -> str:
     add("<h3>By mechanism</h3>" + table(["mechanism", "attempts"], list(creds["mechanisms"].items())))
     add("<h3>Username and password pairs</h3>" + table(
         ["username", "password", "attempts", "sources", REPLAY],
-        [(c["username"], c["password"], c["attempts"], c["sources"], replay(c["example_sessions"]))
-         for c in creds["pairs"]]))
+        [(c["username"], words.password(c["password"], c["hidden_by"]), c["attempts"], c["sources"],
+          replay(c["example_sessions"])) for c in creds["pairs"]]))
     add("<h3>Usernames</h3>" + table(["username", "attempts", "sources", REPLAY],
                                       [(u["username"], u["attempts"], u["sources"], replay(u["example_sessions"]))
                                        for u in creds["usernames"]]))
     add("<h3>Passwords</h3>" + table(["password", "attempts", "sources", REPLAY],
-                                      [(p["password"], p["attempts"], p["sources"], replay(p["example_sessions"]))
-                                       for p in creds["passwords"]]))
+                                      [(words.password(p["password"], p["hidden_by"]), p["attempts"], p["sources"],
+                                        replay(p["example_sessions"])) for p in creds["passwords"]]))
     taken = creds["taken_over"]
     if taken["accounts"]:
         add("<h3>Accounts taken over</h3><p>Logins <code>[deception]</code> let in, and what was sent through "
             "them (recorded, never sent on).</p>" + table(
                 ["username", "password", "source", "first login", "last login", "sessions", "messages", "a subject",
                  REPLAY],
-                [(a["username"], a["password"], a["src_ip"], a["first"], a["last"], a["sessions"], a["messages"],
+                [(a["username"], words.password(a["password"], a["mechanism"]), a["src_ip"], a["first"], a["last"],
+                  a["sessions"], a["messages"],
                   a["subject"], replay(a["example_sessions"])) for a in taken["accounts"]]))
         if taken["campaigns"]:
             add("<h3>Campaigns through taken accounts</h3>" + table(

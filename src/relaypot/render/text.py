@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from relaypot.escape import terminal
+from relaypot.render import words
 
 WIDTH = 100
 
@@ -172,18 +173,21 @@ def render(report: dict[str, Any]) -> str:
     out += para(f"{creds['attempts']} attempts from {creds['sources']} sources; mechanisms: "
                 + (", ".join(f"{terminal(m, 20)} {n}" for m, n in creds["mechanisms"].items()) or "-"))
     out += table(["username", "password", "attempts", "sources"],
-                 [(c["username"], c["password"], c["attempts"], c["sources"]) for c in creds["pairs"][:10]],
+                 [(c["username"], words.password(c["password"], c["hidden_by"]), c["attempts"], c["sources"])
+                  for c in creds["pairs"][:10]],
                  [36, 36, 9, 8])
     out += [""] + table(["username", "attempts", "sources"],
                         [(u["username"], u["attempts"], u["sources"]) for u in creds["usernames"][:10]], [60, 9, 8])
     out += [""] + table(["password", "attempts", "sources"],
-                        [(p["password"], p["attempts"], p["sources"]) for p in creds["passwords"][:10]], [60, 9, 8])
+                        [(words.password(p["password"], p["hidden_by"]), p["attempts"], p["sources"])
+                         for p in creds["passwords"][:10]], [60, 9, 8])
     taken = creds["taken_over"]
     if taken["accounts"]:
         section("Accounts taken over")
         out += para("Logins [deception] let in, and what was sent through them (recorded, never sent on).")
         out += table(["username", "password", "source", "first login", "sessions", "messages", "a subject"],
-                     [(a["username"], a["password"], a["src_ip"], a["first"][:16], a["sessions"], a["messages"],
+                     [(a["username"], words.password(a["password"], a["mechanism"]), a["src_ip"], a["first"][:16],
+                       a["sessions"], a["messages"],
                        a["subject"]) for a in taken["accounts"][:10]], [14, 14, 15, 16, 8, 8, 9])
         if taken["campaigns"]:
             out += [""] + table(["campaign through accounts", "messages", "sources", "accounts", "a subject"],
