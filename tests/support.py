@@ -216,6 +216,30 @@ def require(tool: str) -> str:
     pytest.skip(f"{tool} is not installed (CI installs it)")
 
 
+def require_root(tests: str, why: str) -> None:
+    """Root, for tests that make network namespaces: skipped without it locally, failed in CI."""
+    if os.geteuid() == 0:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"the {tests} tests need root (CI runs as root)")
+    pytest.skip(f"the {tests} tests need root: {why}")
+
+
+def ip(*args: str) -> None:
+    """iproute2's `ip`, which must succeed."""
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+def ready_for_tls(address: tuple[str, int], timeout: float = 5.0) -> tuple[socket.socket, bytes]:
+    """A raw connection that has said EHLO and STARTTLS: the socket, and the reply to STARTTLS."""
+    sock = socket.create_connection(address, timeout=timeout)
+    read_reply(sock)
+    sock.sendall(b"EHLO client.example.org\r\n")
+    read_reply(sock)
+    sock.sendall(b"STARTTLS\r\n")
+    return sock, read_reply(sock)
+
+
 class RunningSensor:
     """`relaypot run` in a thread, with a MemorySink beside the JSONL and SQLite sinks."""
 

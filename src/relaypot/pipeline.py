@@ -266,9 +266,7 @@ class SinkWorker:
                 self._last_error = log_error(exc)
                 if self._outage_since is None:
                     # One line: a store that is away is an outage to report, not a bug to trace.
-                    self._outage_since = self._remind_at = time.monotonic()
-                    self._remind_every = REMIND_FIRST
-                    self._remind_at += REMIND_FIRST
+                    self._outage_begins(time.monotonic())
                     log.error("sink %s failed: %s", self.sink.name, self._last_error)
                     log.debug("sink %s failure", self.sink.name, exc_info=True)
             delay = min(0.25 * 2**attempt, 8.0)
@@ -347,8 +345,7 @@ class SinkWorker:
         then hourly), not a line per probe: an hour away is a few lines in the journal, not 720."""
         now = time.monotonic()
         if self._outage_since is None:
-            self._outage_since, self._remind_every = now, REMIND_FIRST
-            self._remind_at = now + REMIND_FIRST
+            self._outage_begins(now)
             return
         if now < self._remind_at:
             return
@@ -357,6 +354,9 @@ class SinkWorker:
                     self.spool.used if self.spool is not None else 0, self._last_error or "-")
         self._remind_every = min(self._remind_every * 2, REMIND_MAX)
         self._remind_at = now + self._remind_every
+
+    def _outage_begins(self, now: float) -> None:
+        self._outage_since, self._remind_every, self._remind_at = now, REMIND_FIRST, now + REMIND_FIRST
 
     def _recovered(self, then: str) -> None:
         since, self._outage_since = self._outage_since, None

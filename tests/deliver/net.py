@@ -23,9 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
-
-from support import require
+from support import ip, require, require_root
 
 SENSOR_IP, WORLD_IP, HOSTILE_IP = "198.18.0.1", "198.18.0.2", "198.18.0.3"
 SCANNERS = [f"198.18.0.{n}" for n in range(31, 40)]
@@ -37,21 +35,9 @@ SCANNER = HERE / "scanner.py"
 PROBE_SUBJECT = f"Super webscan open relay check succeded, hostname = {SENSOR_IP}"
 
 
-def require_root() -> None:
-    if os.geteuid() == 0:
-        return
-    if os.environ.get("CI"):
-        pytest.fail("the probe-delivery tests need root to make network namespaces (CI runs as root)")
-    pytest.skip("the probe-delivery tests need root: they run in network namespaces of their own")
-
-
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
 class DeliveryNet:
     def __init__(self) -> None:
-        require_root()
+        require_root("probe-delivery", "they run in network namespaces of their own")
         require("ip")
         suffix = os.getpid() % 100000
         self.sensor, self.world = f"rp-dsen-{suffix}", f"rp-dwld-{suffix}"

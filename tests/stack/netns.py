@@ -13,30 +13,16 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from support import require
+from support import ip, require, require_root
 
 SENSOR_IP, SCANNER_IP = "198.18.0.1", "198.18.0.2"
 SCANNER_IF = "rps0"
 CLIENT = Path(__file__).with_name("smtp_client.py")
 
 
-def require_root() -> None:
-    if os.geteuid() == 0:
-        return
-    if os.environ.get("CI"):
-        pytest.fail("the stack tests need root (CI runs as root)")
-    pytest.skip("the stack tests need root: network namespaces, sysctls, iptables")
-
-
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
 class Namespaces:
     def __init__(self) -> None:
-        require_root()
+        require_root("stack", "network namespaces, sysctls, iptables")
         for tool in ("ip", "iptables"):
             require(tool)
         suffix = os.getpid() % 100000

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relaypot.transport.clienthello import ClientHelloReader
-from support import read_reply, require
+from support import ready_for_tls, require
 
 
 def client_hello(server_name: str | None, **options) -> bytes:
@@ -91,12 +91,8 @@ def _extensions_offset(body: bytes) -> int:
 
 
 def starttls(sensor) -> socket.socket:
-    raw = socket.create_connection((sensor.host, sensor.port), timeout=10)
-    read_reply(raw)
-    raw.sendall(b"EHLO client.example.org\r\n")
-    read_reply(raw)
-    raw.sendall(b"STARTTLS\r\n")
-    assert read_reply(raw).startswith(b"220 ")
+    raw, reply = ready_for_tls(sensor.address, timeout=10)
+    assert reply.startswith(b"220 ")
     return raw
 
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from support import read_reply, read_until_closed
+from support import read_reply, read_until_closed, ready_for_tls
 
 LOOPS = pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 
@@ -32,12 +32,8 @@ def test_a_stalled_starttls_handshake_gives_its_slot_back(sensor_factory, loop):
                             limits__max_connections=3, limits__max_connections_per_ip=10)
     held = []
     for _ in range(3):
-        sock = socket.create_connection(sensor.address, timeout=5)
-        read_reply(sock)
-        sock.sendall(b"EHLO stall.example\r\n")
-        read_reply(sock)
-        sock.sendall(b"STARTTLS\r\n")
-        assert read_reply(sock) == b"220 2.0.0 Ready to start TLS\r\n"
+        sock, reply = ready_for_tls(sensor.address)
+        assert reply == b"220 2.0.0 Ready to start TLS\r\n"
         held.append(sock)
     closed = sensor.wait_for("session.closed", 3, timeout=10)
     assert {r.event.reason for r in closed} == {"timeout"}
@@ -171,12 +167,8 @@ def test_a_client_that_does_not_read_is_not_read_either(sensor_factory, loop):
 
 def test_a_handshake_the_stop_cuts_is_recorded_as_failed(sensor_factory):
     sensor = sensor_factory(smtp__persona="postfix")
-    sock = socket.create_connection(sensor.address, timeout=5)
-    read_reply(sock)
-    sock.sendall(b"EHLO stall.example\r\n")
-    read_reply(sock)
-    sock.sendall(b"STARTTLS\r\n")
-    assert read_reply(sock) == b"220 2.0.0 Ready to start TLS\r\n"
+    sock, reply = ready_for_tls(sensor.address)
+    assert reply == b"220 2.0.0 Ready to start TLS\r\n"
     sensor.stop()
     assert sock.recv(1024) == b""  # cut, not told "421" in the clear in the middle of a handshake
     [closed] = sensor.records("session.closed")

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import socket
 import ssl
 import time
 
 import pytest
 
-from support import REFERENCE, read_reply, require
+from support import REFERENCE, ready_for_tls, require
 
 
 def _recorder():
@@ -46,12 +45,9 @@ def test_a_failed_handshake_gets_an_alert_not_a_silent_close(sensor_factory):
     """The client offers a suite the server lacks: OpenSSL's handshake_failure alert (a record
     of type 21) comes back before the close, as from a real server, and the session records it."""
     sensor = sensor_factory(smtp__persona="postfix")
-    with socket.create_connection((sensor.host, sensor.port), timeout=10) as raw:
-        read_reply(raw)
-        raw.sendall(b"EHLO client.example.org\r\n")
-        read_reply(raw)
-        raw.sendall(b"STARTTLS\r\n")
-        assert read_reply(raw).startswith(b"220 ")
+    raw, reply = ready_for_tls(sensor.address, timeout=10)
+    with raw:
+        assert reply.startswith(b"220 ")
         client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         client.check_hostname = False
         client.verify_mode = ssl.CERT_NONE

@@ -210,7 +210,7 @@ class HpfeedsSink:
             for _ in batch:
                 self.queue.popleft()
         self.published += len(batch)
-        self._read_errors(sock)
+        self._read_errors()
         return True
 
     def _connect(self) -> socket.socket:
@@ -236,7 +236,7 @@ class HpfeedsSink:
         self._sock, self._frames = sock, frames
         return sock
 
-    def _read_errors(self, sock: socket.socket) -> None:
+    def _read_errors(self) -> None:
         """What the broker said back without being asked: errors (a refused identity or channel)."""
         said = self._frames.errors_waiting() if self._frames is not None else []
         if said is None:
