@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -70,6 +71,20 @@ def test_summary_of_a_multipart_message_with_an_attachment():
     assert summary["excerpt"] == "http://hidden.example/paw"
     assert summary["attachments"] == [{"filename": "inv.zip", "content_type": "application/zip", "size": 4,
                                        "sha256": hashlib.sha256(b"PK\x03\x04").hexdigest()}]
+
+
+@pytest.mark.parametrize("disposition", [
+    'attachment; filename="salary_\u202efdp.exe"'.encode(),  # raw UTF-8 (RFC 6532)
+    b"attachment; filename*=utf-8''salary_%E2%80%AEfdp.exe",  # RFC 2231
+    b'attachment; filename="=?utf-8?b?c2FsYXJ5X+KArmZkcC5leGU=?="',  # RFC 2047, as mailers write it
+])
+def test_an_attachment_name_in_utf8_is_kept_as_sent(disposition):
+    """The bidi override in salary_<U+202E>fdp.exe is the finding: never replaced, never lost."""
+    raw = (b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+           b"Content-Type: application/octet-stream\r\nContent-Disposition: " + disposition
+           + b"\r\n\r\nMZ\r\n--b--\r\n")
+    [attachment] = summarize(raw)["attachments"]
+    assert attachment["filename"] == "salary_\u202efdp.exe"
 
 
 def test_summary_survives_garbage():

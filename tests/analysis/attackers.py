@@ -66,11 +66,22 @@ def knocker(address: tuple[str, int], runs: int = 2) -> None:
 
 HOSTILE_HELO = "evil\x1b]0;owned\x07\x1b[2J<script>alert(1)</script>"
 HOSTILE_SUBJECT = '=HYPERLINK("http://evil.example","x")<img src=x onerror=alert(2)>$\\frac{1}{2}$'
+HOSTILE_VERB = "\u202eEVIL"  # reads as LIVE where the override is obeyed
+HOSTILE_FILENAME = "salary_\u202efdp.exe"  # reads as salary_exe.pdf
+HOSTILE_MESSAGE = (f"Subject: {HOSTILE_SUBJECT}\r\nMIME-Version: 1.0\r\n"
+                   'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+                   "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+                   "--b\r\nContent-Type: application/octet-stream\r\n"
+                   f'Content-Disposition: attachment; filename="{HOSTILE_FILENAME}"\r\n'
+                   "Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--b--\r\n").encode()
 
 
 def hostile(address: tuple[str, int]) -> None:
-    """Terminal escapes, HTML and a spreadsheet formula in the places reports show."""
+    """Terminal escapes, HTML, a spreadsheet formula and bidi overrides in the places reports show."""
     with client(address, HOSTILE) as smtp:
+        smtp.command_encoding = "utf-8"
         smtp.putcmd("EHLO", HOSTILE_HELO)
         smtp.getreply()
-        smtp.sendmail("x@hostile.example", ["y@hostile.example"], f"Subject: {HOSTILE_SUBJECT}\r\n\r\nhi\r\n")
+        smtp.putcmd(HOSTILE_VERB)
+        smtp.getreply()
+        smtp.sendmail("x@hostile.example", ["y@hostile.example"], HOSTILE_MESSAGE)

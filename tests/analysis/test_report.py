@@ -210,8 +210,9 @@ def test_terminal_report_fits_and_escapes(recorded):
     out = result.stdout.decode()
     assert result.returncode == 0
     assert max(len(line) for line in out.splitlines()) <= 100
-    assert "\x1b" not in out and "\x07" not in out
+    assert not {"\x1b", "\x07", "\u202e"} & set(out)
     assert "evil\\x1b]0;owned\\x07" in out
+    assert "salary_\\u202efdp.exe" in out and "\\u202eEVIL" in out
 
 
 class Page(HTMLParser):
@@ -249,6 +250,14 @@ def test_html_page_is_self_contained_with_every_chart_and_escaped(recorded, tmp_
                 raise AssertionError(f"{tag} {name}={value}")
     text = "".join(page.text)
     assert "<script>alert(1)</script>" in text and "<img src=x onerror=alert(2)>" in text
+    # Bidi overrides, ESC and BEL are shown as marked escapes in every cell, never obeyed or boxed.
+    assert not {"\u202e", "\x1b", "\x07"} & set(raw)
+    override = '<mark class="esc" title="U+202E RIGHT-TO-LEFT OVERRIDE">\\u202e</mark>'
+    attachments = raw.split("<h3>Attachments</h3>")[1].split("</table>")[0]
+    assert f"salary_{override}fdp.exe" in attachments
+    unknown = raw.split("<h3>Unknown verbs</h3>")[1].split("</table>")[0]
+    assert f"{override}EVIL" in unknown
+    assert 'title="U+001B ESCAPE">\\x1b</mark>]0;owned<mark class="esc" title="U+0007 BELL">\\x07</mark>' in raw
     assert "Content-Security-Policy" in raw and "default-src 'none'" in raw
     probing = raw.split("<h3>Probing sources</h3>")[1].split("</table>")[0]
     cells = set(re.findall(r'<td(?: class="\w+")?>([^<]*)</td>', probing))

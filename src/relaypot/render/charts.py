@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
+from relaypot import escape
+
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # after choosing the backend
@@ -56,8 +58,10 @@ def _counts(ax: Any, axis: str = "y", empty: bool = False) -> None:
 
 
 def _label(text: Any, limit: int = 40) -> str:
-    """A chart label: printable, bounded, and free of mathtext markers."""
-    clean = "".join(ch if ch.isprintable() else "?" for ch in str(text))
+    """A chart label: bounded, free of mathtext markers, and every invisible or control character
+    written as its \\x.. or \\u.... escape, as the text report and the page show it (a bidi
+    override would reverse the rest of the label; "?" would hide what was sent)."""
+    clean = escape.visible(str(text))
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 

@@ -7,9 +7,11 @@ and any fetch, so even a missed escape could not run or call home.
 from __future__ import annotations
 
 import html
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from relaypot import escape
 from relaypot.render import charts, words
 
 CSS = """
@@ -27,6 +29,7 @@ td.t time { font-variant-numeric: tabular-nums; }
 code { font-size: 12px; white-space: nowrap; }
 figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
 .note { color: #555; }
+mark.esc { background: #fde2c4; color: #8a3b00; }
 .summary { display: grid; grid-template-columns: repeat(auto-fill, minmax(13em, 1fr)); gap: .6em 1.5em;
            margin: 1em 0; padding: .8em 1em; background: #f5f7fa; border-radius: 4px; }
 .summary div { font-size: 13px; color: #555; } .summary strong { display: block; font-size: 1.35em; color: #222; }
@@ -45,13 +48,49 @@ REPLAY = "relaypot replay ID"  # the header of a column of example sessions: the
 
 def replay(session_ids: Sequence[str]) -> Markup:
     """Example sessions, one per line, under a REPLAY header: each the ID of that command."""
-    return Markup("<br>".join(f'<code title="relaypot replay {e(sid)}">{e(sid)}</code>' for sid in session_ids)
+    return Markup("<br>".join(f'<code title="relaypot replay {a(sid)}">{e(sid)}</code>' for sid in session_ids)
                   or "-")
 
 
 def e(value: Any) -> str:
-    """Escape anything for HTML text or an attribute; None becomes a dash."""
-    return "-" if value is None else html.escape(str(value), quote=True)
+    """Escape anything for HTML text; None becomes a dash. Invisible and control characters are
+    shown as \\x.. or \\u.... escapes, marked so they differ from the same text typed by hand,
+    their Unicode name on hover."""
+    if value is None:
+        return "-"
+    text = str(value)
+    if text.isascii() and text.isprintable():
+        return html.escape(text, quote=True)
+    shown = escape.visible(text)
+    if shown == text:
+        return html.escape(text, quote=True)
+    # escape.visible leaves backslashes alone, so walk the original: each character that changed
+    # is one marked escape.
+    out = []
+    for ch in text:
+        seen = escape.visible(ch)
+        if seen == ch:
+            out.append(html.escape(ch, quote=True))
+        else:
+            out.append(f'<mark class="esc" title="{_name(ch)}">{seen}</mark>')
+    return "".join(out)
+
+
+def _name(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"undecodable byte 0x{code - 0xDC00:02x}"
+    return f"U+{code:04X} {unicodedata.name(ch, '') or _CONTROLS.get(code, 'CONTROL CHARACTER')}"
+
+
+_CONTROLS = {0x00: "NULL", 0x07: "BELL", 0x08: "BACKSPACE", 0x09: "TAB", 0x0A: "LINE FEED",
+             0x0D: "CARRIAGE RETURN", 0x1B: "ESCAPE", 0x7F: "DELETE", 0x9B: "CONTROL SEQUENCE INTRODUCER"}
+
+
+def a(value: Any) -> str:
+    """Escape anything for an attribute (a hover title, a datetime): no markup there, so invisible
+    characters are written as plain escapes."""
+    return "-" if value is None else html.escape(escape.visible(str(value)), quote=True)
 
 
 # Columns whose values are single tokens (addresses, names, hashes, ids): never broken across
@@ -68,7 +107,7 @@ def when(value: str | None) -> Markup:
     if not value:
         return Markup("-")
     shown = f"{value[:10]} {value[11:16]} UTC" if len(value) >= 16 else value
-    return Markup(f'<time datetime="{e(value)}" title="{e(value)}">{e(shown)}</time>')
+    return Markup(f'<time datetime="{a(value)}" title="{a(value)}">{e(shown)}</time>')
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -98,7 +137,7 @@ def _cell(value: Any, kind: str) -> str:
 
 def figure(name: str, report: dict[str, Any]) -> str:
     title = charts.CHARTS[name][0]
-    return f'<figure id="chart-{name}" aria-label="{e(title)}">{charts.svg(name, report)}</figure>'
+    return f'<figure id="chart-{name}" aria-label="{a(title)}">{charts.svg(name, report)}</figure>'
 
 
 def _zones(source: dict[str, Any]) -> str:

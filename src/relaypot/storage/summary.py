@@ -11,6 +11,7 @@ import email
 import email.errors
 import email.feedparser
 import email.header
+import email.message
 import email.parser  # message_from_bytes imports it on first use; import it while we still can
 import email.policy
 import hashlib
@@ -120,7 +121,7 @@ def _walk(raw: bytes) -> tuple[list[str], list[dict[str, Any]]]:
         except (ValueError, AssertionError, LookupError):
             decoded = None
         payload = decoded if isinstance(decoded, bytes) else b""  # a leaf part decodes to bytes
-        filename = part.get_filename()
+        filename = _filename(part)
         if filename or part.get_content_maintype() not in ("text", "multipart"):
             if len(attachments) < MAX_ATTACHMENTS:
                 attachments.append({
@@ -132,6 +133,20 @@ def _walk(raw: bytes) -> tuple[list[str], list[dict[str, Any]]]:
         elif sum(len(t) for t in texts) < MAX_SCAN:
             texts.append(_text(payload[:MAX_SCAN], part.get_content_charset()))
     return texts, attachments
+
+
+def _filename(part: email.message.Message) -> str | None:
+    """The attachment's name. compat32 turns a raw UTF-8 header (RFC 6532: salary_<U+202E>fdp.exe,
+    the override being the finding) into replacement characters, so such a header is decoded as
+    UTF-8 here and its name read from that."""
+    raw = [(name, value) for name, value in part.raw_items()
+           if name.lower() in ("content-disposition", "content-type") and not value.isascii()]
+    if not raw:
+        return part.get_filename()
+    decoded = email.message.Message()
+    for name, value in raw:
+        decoded[name] = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return decoded.get_filename() or part.get_filename()
 
 
 def _text(payload: bytes, charset: str | None) -> str:
