@@ -31,8 +31,14 @@ def test_the_page_renders_with_no_console_error_and_no_network_request(recorded,
             page.goto(url, wait_until="load")
             charts = page.eval_on_selector_all("figure svg", "nodes => nodes.map(n => n.getBoundingClientRect().width)")
             layout = {width: measure(page, width) for width in (1280, 800)}
+            scrolling = {width: wide_tables(page, width) for width in (1280, 800)}
+            page.set_viewport_size({"width": 1280, "height": 900})
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
             shot = page.screenshot(clip={"x": 0, "y": 0, "width": 1280, "height": 900})
+            # A4 with the browser's default margins is 718 CSS px wide; paper cannot scroll.
+            page.emulate_media(media="print")
+            page.set_viewport_size({"width": 718, "height": 1000})
+            printed = page.evaluate(PRINTED)
         finally:
             browser.close()
     assert requests == [url], requests
@@ -40,6 +46,13 @@ def test_the_page_renders_with_no_console_error_and_no_network_request(recorded,
     assert not [m for m in console if m[0] in ("error", "warning")], console
     assert len(charts) == 6 and all(width > 300 for width in charts)
     assert not dialogs
+    # At 1280 px every table fits; at 800 px a table may scroll, but the columns a reader acts on
+    # (who, how listed, which OS, which sessions to replay) are on screen before it does.
+    assert scrolling[1280] == [], scrolling[1280]
+    for title, hidden in scrolling[800]:
+        assert not {"source", "DNSBL", "OS", "relaypot replay ID", "subject", "filename"} & set(hidden), (title, hidden)
+    assert len(scrolling[800]) <= 2, scrolling[800]
+    assert printed == [0, []], f"on paper: {printed[0]} px too wide; tables cut: {printed[1]}"
     for width, (overflow, broken, tokens, times, anchors) in layout.items():
         assert overflow <= 0, f"the page is {overflow} px wider than a {width} px window"
         assert broken == [], f"tokens broken across lines at {width} px: {broken[:5]}"
@@ -57,17 +70,32 @@ def test_the_page_renders_with_no_console_error_and_no_network_request(recorded,
 
 
 # In the page, with no script of its own: how far it overflows the window, and which address,
-# name or time cells take more than one line (a Range over a cell's text gives a box per line).
+# name or time cells (or a time's parts, between which a first-to-last span may wrap) take more than one line (a Range over a cell's text gives a box per line).
 MEASURE = """() => {
   const lines = td => { const r = document.createRange(); r.selectNodeContents(td);
                         return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size; };
-  const tokens = [...document.querySelectorAll('td.tok')], times = [...document.querySelectorAll('td.t')];
+  const tokens = [...document.querySelectorAll('td.tok')], times = [...document.querySelectorAll('td.t, td time .i')];
   return [document.documentElement.scrollWidth - window.innerWidth,
           [...tokens, ...times].filter(td => td.textContent.trim() && lines(td) > 1).map(td => td.textContent),
           tokens.length, times.length,
           [...document.querySelectorAll('nav a')].map(a => a.getAttribute('href').slice(1))
             .filter(id => document.getElementById(id))];
 }"""
+
+
+# Each table wider than its box, as (the heading above it, the headers of columns off the window).
+WIDE_TABLES = """() => [...document.querySelectorAll('div.scroll')].filter(d => d.scrollWidth > d.clientWidth + 1)
+  .map(d => { let h = d.previousElementSibling; while (h && !/^H[23]$/.test(h.tagName)) h = h.previousElementSibling;
+              return [h ? h.textContent : '?', [...d.querySelectorAll('th')]
+                .filter(th => th.getBoundingClientRect().right > window.innerWidth).map(th => th.textContent)]; })"""
+PRINTED = """() => [document.documentElement.scrollWidth - window.innerWidth,
+  [...document.querySelectorAll('table')].filter(t => t.getBoundingClientRect().right > window.innerWidth + 1)
+    .map(t => t.querySelector('th').textContent)]"""
+
+
+def wide_tables(page, width: int) -> list:
+    page.set_viewport_size({"width": width, "height": 900})
+    return page.evaluate(WIDE_TABLES)
 
 
 def measure(page, width: int) -> tuple:

@@ -20,10 +20,12 @@ h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom:
 h3 { font-size: 1em; margin-top: 1.4em; }
 .scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: .6em 0; font-size: 13px; }
-th, td { padding: .2em .55em; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
-th { white-space: nowrap; }
+th, td { padding: .2em .4em; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
+th { white-space: normal; }  /* a header wraps between words: its values set the column's width */
 td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td { max-width: 36em; overflow-wrap: break-word; }
+td .i { white-space: nowrap; }  /* a list wraps between its items, never inside one */
+abbr { text-decoration: none; border-bottom: 1px dotted #999; }
 td.tok, td.t { white-space: nowrap; max-width: none; overflow-wrap: normal; }
 td.t time { font-variant-numeric: tabular-nums; }
 code { font-size: 12px; white-space: nowrap; }
@@ -34,6 +36,14 @@ mark.esc { background: #fde2c4; color: #8a3b00; }
            margin: 1em 0; padding: .8em 1em; background: #f5f7fa; border-radius: 4px; }
 .summary div { font-size: 13px; color: #555; } .summary strong { display: block; font-size: 1.35em; color: #222; }
 nav ol { columns: 4 12em; margin: .5em 0; padding-left: 1.4em; }
+@media (max-width: 900px) { body { margin: 1em .6em; } table { font-size: 12px; } code { font-size: 11px; } }
+@media print {
+  body { margin: 0; font-size: 11px; } table { font-size: 9.5px; } code { font-size: 9px; }
+  .scroll { overflow: visible; } nav { display: none; } tr, figure { break-inside: avoid; }
+  h2, h3 { break-after: avoid; } mark.esc { border: 1px solid #8a3b00; }
+  /* paper cannot scroll: there a long address or id may break, rather than be cut off */
+  td.tok, td.t, td code, td .i { white-space: normal; overflow-wrap: anywhere; }
+}
 """
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -96,10 +106,39 @@ def a(value: Any) -> str:
 # Columns whose values are single tokens (addresses, names, hashes, ids): never broken across
 # lines; a table too wide for the page scrolls in its own box instead. Times: a human form, the
 # exact value on hover.
-TOKEN_COLUMNS = frozenset({"source", "address", "name", "domain", "host", "zone", "reverse DNS",
+TOKEN_COLUMNS = frozenset({"source", "address", "name", "domain", "host", "zone",
                            "sha256", "body sha256", "listener", "sensor", "signature", "family", "ASN", "country",
-                           "verb", "class", "username", "password", "mechanism", "filename", "type", "used by"})
+                           "verb", "class", "username", "password", "mechanism", "filename", "type"})
 TIME_COLUMNS = frozenset({"first seen", "last seen", "time", "first login", "last login"})
+HASH_SHOWN = 12  # hex digits of a SHA-256 a reader compares by eye; the whole value on hover
+
+
+def digest(value: str | None) -> Markup:
+    """A hash abbreviated to its first HASH_SHOWN digits, the full value on hover (and in the JSON)."""
+    if not value:
+        return Markup("-")
+    return Markup(f'<abbr title="{a(value)}">{e(value[:HASH_SHOWN])}…</abbr>')
+
+
+def item_list(values: Iterable[Any]) -> Markup:
+    """A list that wraps between its items, never inside one (addresses, zones, families)."""
+    return Markup(", ".join(f'<span class="i">{e(v)}</span>' for v in values) or "-")
+
+
+def seen(first: str | None, last: str | None) -> Markup:
+    """First and last time in one cell: `2026-11-30 05:43–07:10 UTC` within a day, both dates
+    otherwise, wrapping between the two when the table is short of room; the exact times on hover."""
+    if not first or not last or len(first) < 16 or len(last) < 16:
+        return when(first or last)
+    tail = f"{last[11:16]} UTC" if first[:10] == last[:10] else f"{last[:10]} {last[11:16]} UTC"
+    return Markup(f'<time datetime="{a(first)}" title="{a(first)} to {a(last)}"><span class="i">'
+                  f'{e(first[:10])} {e(first[11:16])}</span>–<span class="i">{e(tail)}</span></time>')
+
+
+def dns_name(name: str | None) -> Markup:
+    """A host name that may break after a dot, never inside a label."""
+    return Markup("-" if not name else "<wbr>".join(e(part) + "." for part in name.split(".")[:-1])
+                  + "<wbr>" * (name.count(".") > 0) + e(name.split(".")[-1]))
 
 
 def when(value: str | None) -> Markup:
@@ -110,10 +149,20 @@ def when(value: str | None) -> Markup:
     return Markup(f'<time datetime="{a(value)}" title="{a(value)}">{e(shown)}</time>')
 
 
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() in ("", "-"))
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Rows as a table; a column with no value in any row (no OS without p0f, no city without
+    GeoIP) is left out, so the columns a reader needs stay on the page."""
     rows = list(rows)
     if not rows:
         return '<p class="note">(none)</p>'
+    kept = [i for i in range(len(headers)) if len(headers) == 1 or not all(_blank(row[i]) for row in rows)]
+    if len(kept) < len(headers):
+        headers = [headers[i] for i in kept]
+        rows = [[row[i] for i in kept] for row in rows]
     head = "".join(f"<th>{e(h)}</th>" for h in headers)
     kinds = ["t" if h in TIME_COLUMNS else "tok" if h in TOKEN_COLUMNS else "" for h in headers]
     body = []
@@ -130,7 +179,7 @@ def _cell(value: Any, kind: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return f'<td class="n">{value:,}</td>'
     if kind == "t":
-        return f'<td class="t">{when(value)}</td>'
+        return f'<td class="t">{value if isinstance(value, Markup) else when(value)}</td>'
     shown = value if isinstance(value, Markup) else e(value)
     return f'<td class="{kind}">{shown}</td>' if kind else f"<td>{shown}</td>"
 
@@ -228,11 +277,11 @@ def render(report: dict[str, Any]) -> str:
               [(s["family"], s["signature"], s["sessions"], s["sources"], s["example"], replay(s["example_sessions"]))
                for s in relay["signatures"]]))
     add("<h3>Probing sources</h3>" + table(
-        ["source", "probes", "first seen", "last seen", "families", "city", "country", "DNSBL", "OS", REPLAY],
-        [(s["src_ip"], s["probes"], s["first_seen"], s["last_seen"], ", ".join(s["families"]),
-          s["city"], s["country"], _zones(s), s["os"], replay(s["example_sessions"])) for s in relay["sources"]]))
+        ["source", "probes", "DNSBL", "OS", REPLAY, "country", "city", "families", "seen"],
+        [(s["src_ip"], s["probes"], _zones(s), s["os"], replay(s["example_sessions"]), s["country"], s["city"],
+          item_list(s["families"]), seen(s["first_seen"], s["last_seen"])) for s in relay["sources"]]))
     add("<h3>Drop boxes</h3>" + table(["address", "sessions", "used by", REPLAY],
-                                       [(b["address"], b["sessions"], ", ".join(b["sources"]),
+                                       [(b["address"], b["sessions"], item_list(b["sources"]),
                                          replay(b["example_sessions"])) for b in relay["drop_boxes"]]))
     delivery = relay["delivery"]
     if delivery["decisions"]:
@@ -262,13 +311,13 @@ def render(report: dict[str, Any]) -> str:
         [(c["template"], c["messages"], c["subjects"], replay(c["example_sessions"]))
          for c in spam["campaigns_by_subject"]]))
     add("<h3>Campaigns by body</h3>" + table(
-        ["body sha256", "messages", "distinct messages", "sources", "first seen", "last seen", "subject", REPLAY],
-        [(c["body_sha256"], c["messages"], c["distinct_messages"], c["sources"], c["first_seen"], c["last_seen"],
-          c["subject"], replay(c["example_sessions"])) for c in spam["campaigns_by_body"]]))
+        ["subject", "messages", "distinct messages", "sources", "seen", "body sha256", REPLAY],
+        [(c["subject"], c["messages"], c["distinct_messages"], c["sources"], seen(c["first_seen"], c["last_seen"]),
+          digest(c["body_sha256"]), replay(c["example_sessions"])) for c in spam["campaigns_by_body"]]))
     add("<h3>URL hosts</h3>" + table(["host", "urls", "messages", "example"],
                                       [(u["host"], u["urls"], u["messages"], u["example"]) for u in spam["url_hosts"]]))
     add("<h3>Attachments</h3>" + table(["filename", "type", "size", "count", "sha256"],
-                                        [(a["filename"], a["content_type"], a["size"], a["count"], a["sha256"])
+                                        [(a["filename"], a["content_type"], a["size"], a["count"], digest(a["sha256"]))
                                          for a in spam["attachments"]]))
     sizes = spam["sizes"]
     add("<h3>Sizes</h3>" + table(list(sizes["buckets"]), [tuple(sizes["buckets"].values())]))
@@ -301,17 +350,19 @@ def render(report: dict[str, Any]) -> str:
         if taken["campaigns"]:
             add("<h3>Campaigns through taken accounts</h3>" + table(
                 ["body sha256", "messages", "sources", "accounts", "a subject", REPLAY],
-                [(c["body_sha256"][:16], c["messages"], c["sources"], c["accounts"], c["subject"],
+                [(digest(c["body_sha256"]), c["messages"], c["sources"], c["accounts"], c["subject"],
                   replay(c["example_sessions"])) for c in taken["campaigns"]]))
     add("</section>")
 
     add(f'<section id="sources"><h2>Sources</h2>{figure("top-sources", report)}')
-    add(table(["source", "sessions", "messages", "probes", "auth", "activity", "first seen", "last seen", "country",
-               "city", "network", "reverse DNS", "DNSBL", "OS", REPLAY],
-              [(s["src_ip"], s["sessions"], s["messages"], s["probe_sessions"], s["auth_sessions"], s["activity"],
-                s["first_seen"], s["last_seen"], s["country"], s["city"],
-                None if s["asn"] is None else f'AS{s["asn"]} {s["organisation"] or ""}'.strip(), s["ptr"],
-                _zones(s), s["os"], replay(s["example_sessions"])) for s in report["sources"]]))
+    # What a reader acts on first (who, what they did, how known, which sessions), then where from.
+    add(table(["source", "activity", "sessions", "messages", "probes", "auth", "DNSBL", "OS", REPLAY, "where",
+               "network", "reverse DNS", "seen"],
+              [(s["src_ip"], s["activity"], s["sessions"], s["messages"], s["probe_sessions"], s["auth_sessions"],
+                _zones(s), s["os"], replay(s["example_sessions"]),
+                ", ".join(str(part) for part in (s["city"], s["country"]) if part) or None,
+                None if s["asn"] is None else f'AS{s["asn"]} {s["organisation"] or ""}'.strip(), dns_name(s["ptr"]),
+                seen(s["first_seen"], s["last_seen"])) for s in report["sources"]]))
     add("</section>")
 
     origins = report["origins"]
@@ -337,7 +388,7 @@ def render(report: dict[str, Any]) -> str:
     add(f'<p>Sources: {counts["listed"]} listed, {counts["clean"]} clean (every zone answered), '
         f'{counts["unknown"]} unknown (a zone timed out, failed or was not asked).</p>')
     add(f'<h3>Listed sources ({dnsbl["listed_source_count"]})</h3>' + table(
-        ["source", "sessions", "zones"], [(s["src_ip"], s["sessions"], ", ".join(s["zones"]))
+        ["source", "sessions", "zones"], [(s["src_ip"], s["sessions"], item_list(s["zones"]))
                                           for s in dnsbl["listed_sources"]]))
     add("</section>")
     return (
