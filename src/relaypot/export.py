@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import ipaddress
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -12,6 +11,7 @@ import orjson
 
 from relaypot.analysis.queries import Scope
 from relaypot.escape import clean_text, escape_invisible, spreadsheet, visible
+from relaypot.judgements.addresses import address_order, is_public
 from relaypot.storage.database import Database
 
 TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
@@ -101,19 +101,8 @@ def blocklist(db: Database, scope: Scope, kind: str = "any", min_sessions: int =
     found = db.query(f"SELECT s.src_ip, count(*) FROM sessions s WHERE {where} AND {BLOCKLIST_CONDITIONS[kind]} "
                      f"GROUP BY s.src_ip HAVING count(*) >= ? ORDER BY count(*) DESC, s.src_ip",
                      [*params, int(min_sessions)])
-    return [ip for ip, _ in found if include_private or is_public(ip)]
-
-
-def is_public(address: str) -> bool:
-    """Globally routable: not loopback, private, link-local, shared (CGN), reserved, multicast or
-    a documentation or benchmarking range (what ipaddress calls global)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    ranked = sorted(found, key=lambda row: (-row[1], address_order(row[0])))  # 127.0.0.3 before 127.0.0.27
+    return [ip for ip, _ in ranked if include_private or is_public(ip)]
 
 
 def to_string(db: Database, what: str, scope: Scope, fmt: str) -> str:

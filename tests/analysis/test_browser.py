@@ -57,7 +57,8 @@ def test_the_page_renders_with_no_console_error_and_no_network_request(recorded,
         assert overflow <= 0, f"the page is {overflow} px wider than a {width} px window"
         assert broken == [], f"tokens broken across lines at {width} px: {broken[:5]}"
         assert tokens > 20 and times > 10  # addresses, names and times were measured
-        assert anchors == ["activity", "helo", "commands", "relay-probes", "spam", "credentials", "sources", "origins"]
+        assert anchors == ["findings", "activity", "helo", "commands", "relay-probes", "spam", "credentials",
+                           "sources", "origins"]
     from io import BytesIO
 
     from PIL import Image
@@ -70,7 +71,8 @@ def test_the_page_renders_with_no_console_error_and_no_network_request(recorded,
 
 
 # In the page, with no script of its own: how far it overflows the window, and which address,
-# name or time cells (or a time's parts, between which a first-to-last span may wrap) take more than one line (a Range over a cell's text gives a box per line).
+# name or time cells (or a time's parts, between which a first-to-last span may wrap) take more
+# than one line (a Range over a cell's text gives a box per line).
 MEASURE = """() => {
   const lines = td => { const r = document.createRange(); r.selectNodeContents(td);
                         return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size; };

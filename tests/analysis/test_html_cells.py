@@ -47,3 +47,11 @@ def test_a_first_to_last_span_and_a_host_name_wrap_only_between_parts():
     assert "2026-12-01 07:10 UTC" in html.seen("2026-11-30T05:43:21.1Z", "2026-12-01T07:10:00.0Z")
     assert html.dns_name("a-b.dynamic.example") == "a-b.<wbr>dynamic.<wbr>example"
     assert html.dns_name(None) == "-"
+
+
+def test_values_that_are_not_what_they_look_like_are_named():
+    from relaypot.render import words
+
+    assert (words.shape(""), words.shape("EHLO QUIT")) == ("(no command)", "EHLO QUIT")
+    assert (words.verb(""), words.verb("TlRMTVNT")) == ("(blank line)", "TlRMTVNT")
+    assert (words.password(None, "NTLM"), words.password(""), words.password("x")) == ("(NTLM)", "(empty)", "x")

@@ -309,7 +309,7 @@ def test_blocklist(recorded):
     ("not an address", False),
 ])
 def test_what_a_blocklist_counts_as_public(address, public):
-    from relaypot.export import is_public
+    from relaypot.judgements.addresses import is_public
 
     assert is_public(address) is public
 
@@ -398,3 +398,105 @@ def test_a_password_never_sent_and_an_empty_one_are_said_so(sensor_factory):
     relaypot("report", "--html", str(sensor.data_dir / "report.html"), *data)
     page = (sensor.data_dir / "report.html").read_text()
     assert "(CRAM-MD5)" in page and "(empty)" in page
+
+
+def test_what_happened_and_what_to_do_open_the_report(recorded, report, tmp_path):
+    """Computed from the store: the campaign (its probe twin has a sentence of its own), the
+    probes, the guesses, the harvest, the sources no list knows; on loopback nothing is public to
+    block. The text report and the page open with the same sentences."""
+    said = {h["kind"]: h for h in report["highlights"]}
+    assert list(said) == ["campaign", "relay_probes", "password_guessing", "harvesting", "unlisted_sources"]
+    assert said["campaign"]["text"].startswith("A campaign of 3 messages with one body from 1 source, ")
+    assert said["campaign"]["text"].endswith(": “Cheap meds order 4713”.")
+    assert said["relay_probes"]["text"] == "3 open-relay probes from 1 source (Super webscan)."
+    assert said["relay_probes"]["example_sessions"] == report["relay_probes"]["signatures"][0]["example_sessions"]
+    assert said["password_guessing"]["text"] == "3 password guesses from 1 source, most for “administrator”."
+    assert said["harvesting"]["text"] == "Addresses probed with VRFY or EXPN in 1 session."
+    assert said["unlisted_sources"]["text"] == ("4 sources on no DNSBL asked (every one of 3 zones answered): "
+                                                "not yet known to the lists.")
+    assert report["actions"] == [{"kind": "block", "command": "relaypot export blocklist --include-private",
+                                  "text": "No public address to block: all 6 sources are private, loopback or "
+                                          "reserved."}]
+    data = ["--data-dir", str(recorded.data_dir)]
+    text = relaypot("report", *data).stdout.decode()
+    opening = text.split("Activity per")[0]
+    assert "What happened\n=============\n- A campaign of 3 messages" in opening
+    assert "- 3 open-relay probes from 1 source (Super webscan).\n    sessions to replay: " in opening
+    assert "What to do\n==========\n- No public address to block" in opening
+    assert "13 sessions from 6 sources, 7 messages" in opening and "1 sources" not in text
+    page = tmp_path / "r.html"
+    relaypot("report", "--html", str(page), *data)
+    raw = page.read_text()
+    assert raw.index('<section id="findings"><h2>What happened</h2>') < raw.index('<section id="activity">')
+    assert "<li>3 open-relay probes from 1 source (Super webscan)." in raw
+    assert "<code>relaypot export blocklist --include-private</code>" in raw
+
+
+def test_a_burst_is_the_first_thing_said(sensor_factory):
+    """One source sending 20 messages within a minute: the first highlight, with its sessions."""
+    import smtplib
+
+    sensor = sensor_factory(smtp__persona="postfix")
+    for _ in range(2):
+        with smtplib.SMTP(*sensor.address, timeout=30, source_address=(attackers.SPAMMER, 0)) as client:
+            client.ehlo("bulk.example")
+            for n in range(10):
+                client.sendmail("a@bulk.example", ["b@example.net"], f"Subject: offer {n}\r\n\r\nbuy {n}\r\n")
+    sensor.wait_for("smtp.message", 20, timeout=30)
+    sensor.stop()
+    found = json.loads(relaypot("report", "--format", "json", "--data-dir", str(sensor.data_dir)).stdout)
+    first = found["highlights"][0]
+    assert first["kind"] == "burst" and len(first["example_sessions"]) == 2
+    assert re.fullmatch(rf"{re.escape(attackers.SPAMMER)} sent 20 messages in under a minute \(.+ UTC\)\.",
+                        first["text"]), first["text"]
+
+
+def test_sources_with_as_many_sessions_are_in_numeric_order(sensor_factory):
+    """127.0.0.3 before 127.0.0.27, in the report's tables and in a blocklist."""
+    import socket
+
+    sensor = sensor_factory(smtp__persona="postfix")
+    for source in ("127.0.0.27", "127.0.0.3"):
+        with socket.create_connection(sensor.address, timeout=10, source_address=(source, 0)) as sock:
+            sock.recv(1024)
+            sock.sendall(b"QUIT\r\n")
+            sock.recv(1024)
+    sensor.wait_for("session.closed", 2)
+    sensor.stop()
+    data = ["--data-dir", str(sensor.data_dir)]
+    found = json.loads(relaypot("report", "--format", "json", *data).stdout)
+    assert [s["src_ip"] for s in found["sources"]] == ["127.0.0.3", "127.0.0.27"]
+    listed = relaypot("export", "blocklist", "--include-private", *data).stdout.decode().split()
+    assert listed == ["127.0.0.3", "127.0.0.27"]
+
+
+def test_helo_top_rows_count_within_their_class(sensor_factory):
+    """[127.0.0.30] from 127.0.0.30 names the client (a literal); from 127.0.0.31 it names an
+    address not its own (impersonation): each row counts its own sessions and sources, never
+    more sources than sessions."""
+    import smtplib
+
+    sensor = sensor_factory(smtp__persona="postfix")
+    for source in ("127.0.0.30", "127.0.0.31", "127.0.0.31"):
+        with smtplib.SMTP(*sensor.address, timeout=15, source_address=(source, 0)) as client:
+            client.ehlo("[127.0.0.30]")
+    sensor.wait_for("session.closed", 3)
+    sensor.stop()
+    helo = json.loads(relaypot("report", "--format", "json", "--data-dir", str(sensor.data_dir)).stdout)["helo"]
+    assert helo["top"]["address_literal"] == [{"name": "[127.0.0.30]", "sessions": 1, "sources": 1,
+                                               "why": "the client's own address"}]
+    assert helo["top"]["impersonation"] == [{"name": "[127.0.0.30]", "sessions": 2, "sources": 1,
+                                             "why": "our own address"}]
+
+
+def test_a_name_one_sensor_owns_is_explained_as_another_sensor_stored_it():
+    """In a fleet the report knows every sensor's names; the reason must fit the stored class."""
+    from relaypot.analysis.report import _why
+
+    fleet = frozenset({"mx1.example.com", "mx2.example.net"})
+    assert _why("mx1.example.com", "fqdn", fleet, frozenset()) == "a name under a public suffix"
+    assert _why("mx1.example.com", "impersonation", fleet, frozenset()) == "our own name"
+    assert _why("[192.0.2.7]", "address_literal", fleet, frozenset({"192.0.2.7"}), 4, 4) == "the client's own address"
+    assert _why("[192.0.2.7]", "address_literal", fleet, frozenset(), 4, 1) == (
+        "the client's own address in 1 of 4 sessions")
+    assert _why("[192.0.2.7]", "address_literal", fleet, frozenset({"192.0.2.7"})) == "an address literal"

@@ -34,3 +34,12 @@ def test_what_is_ours_never_depends_on_order_or_case(configured, hostnames):
     assert ours == our_domains(list(reversed(configured)), list(reversed(hostnames)))
     assert ours == our_domains([c.upper() for c in configured], [h.upper() for h in hostnames]) or any(
         c.upper().lower() != c.lower() for c in configured + hostnames)  # where upper-casing is not reversible
+
+
+def test_addresses_sort_as_numbers_not_as_text():
+    """127.0.0.3 before 127.0.0.27 (as text it comes after), IPv4 before IPv6, junk last."""
+    from relaypot.judgements.addresses import address_order
+
+    shuffled = ["::1", "junk", "127.0.0.27", "2001:db8::2", "127.0.0.3", "10.0.0.1", "2001:db8::10"]
+    assert sorted(shuffled, key=address_order) == [
+        "10.0.0.1", "127.0.0.3", "127.0.0.27", "::1", "2001:db8::2", "2001:db8::10", "junk"]

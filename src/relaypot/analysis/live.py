@@ -76,7 +76,7 @@ def snapshot(db: Database, now: datetime | None = None, sensor: str | None = Non
                    for ts, ip, mechanism, username, password, outcome in db.query(
                        f"SELECT ts, src_ip, mechanism, username, password, outcome FROM credentials WHERE ts >= ? "
                        f"{where} ORDER BY ts DESC, session_id, seq LIMIT ?", [today, *params, rows])]
-    helo_classes = [(name or "none", count) for name, count in db.query(
+    helo_classes = [(name or "missing", count) for name, count in db.query(
         f"SELECT COALESCE(helo_class, ''), count(*) FROM sessions WHERE started >= ? {where} "
         "GROUP BY COALESCE(helo_class, '') ORDER BY count(*) DESC, COALESCE(helo_class, '')", [today, *params])]
     sensors = [(name, count) for name, count in db.query(

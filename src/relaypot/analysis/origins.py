@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from relaypot.analysis.queries import Queries
+from relaypot.judgements.addresses import address_order
 
 
 def load(q: Queries) -> dict[str, Any]:
@@ -115,7 +116,7 @@ def fold(sessions_by_source: dict[str, int], data: dict[str, Any], top: int) -> 
             "zones": [{"zone": zone, "asked": c["asked"], "listed": c["listed"], "errors": c["errors"],
                        "listed_share": _share(c["listed"], c["asked"] - c["errors"])}
                       for zone, c in sorted(zones.items())],
-            "listed_sources": sorted(listed_sources, key=lambda s: (-s["sessions"], s["src_ip"]))[:top],
+            "listed_sources": sorted(listed_sources, key=lambda s: (-s["sessions"], address_order(s["src_ip"])))[:top],
             "listed_source_count": len(listed_sources),
             "sources": {status: statuses[status] for status in ("listed", "clean", "unknown")},
         },

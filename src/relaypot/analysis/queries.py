@@ -115,21 +115,25 @@ class Queries:
                       "GROUP BY t ORDER BY t", params)
 
     def helo_top(self, per_class: int) -> list[tuple]:
-        """(class, name, sessions) for the `per_class` commonest names of each class."""
+        """(class, name, sessions, sessions whose literal or bare IP named the client itself) for
+        the `per_class` commonest names of each class."""
         where, params = self.scope.sessions()
         return self.q(
-            "SELECT c, helo, n FROM (SELECT COALESCE(s.helo_class, 'missing') AS c, s.helo AS helo, count(*) AS n, "
+            "SELECT c, helo, n, own FROM (SELECT COALESCE(s.helo_class, 'missing') AS c, s.helo AS helo, "
+            "count(*) AS n, sum(CASE WHEN s.helo_peer = 1 THEN 1 ELSE 0 END) AS own, "
             "row_number() OVER (PARTITION BY COALESCE(s.helo_class, 'missing') ORDER BY count(*) DESC, s.helo) AS r "
             f"FROM sessions s WHERE {where} GROUP BY COALESCE(s.helo_class, 'missing'), s.helo) t "
             f"WHERE r <= {int(per_class)} ORDER BY c, n DESC, helo", params)
 
-    def helo_sources(self, names: Sequence[str]) -> dict[str | None, int]:
-        """Distinct sources per HELO name (None: no HELO), for a few names."""
+    def helo_sources(self, names: Sequence[str]) -> dict[tuple[str, str | None], int]:
+        """Distinct sources per (class, HELO name) (None: no HELO), for a few names: one name can
+        be in two classes ([192.0.2.7] from 192.0.2.7 names the client; from elsewhere it does not)."""
         where, params = self.scope.sessions()
-        rows = self.q(f"SELECT s.helo, count(DISTINCT s.src_ip) FROM sessions s WHERE {where} "
-                      f"AND s.helo IN {_in(names)} GROUP BY s.helo", [*params, *names])
+        rows = self.q(f"SELECT COALESCE(s.helo_class, 'missing'), s.helo, count(DISTINCT s.src_ip) FROM sessions s "
+                      f"WHERE {where} AND s.helo IN {_in(names)} GROUP BY COALESCE(s.helo_class, 'missing'), s.helo",
+                      [*params, *names])
         missing = self.q(f"SELECT count(DISTINCT s.src_ip) FROM sessions s WHERE {where} AND s.helo IS NULL", params)
-        return {**dict(rows), None: missing[0][0]}
+        return {**{(cls, name): n for cls, name, n in rows}, ("missing", None): missing[0][0]}
 
     def fill_hours(self) -> None:
         """Sessions stored before the hour column existed get it (once; the index finds them)."""
@@ -234,10 +238,27 @@ class Queries:
                       f"FROM messages m{join} WHERE {where} GROUP BY m.subject_template "
                       f"ORDER BY count(*) DESC, 1 LIMIT {int(limit)}", params)
 
+    def bursts(self, min_messages: int, limit: int) -> list[tuple]:
+        """(source, hour, messages, first, last, first and last session) for each clock hour in
+        which one source sent at least `min_messages` messages, the most first."""
+        join, where, params = self.scope.records("m")
+        return self.q(f"SELECT m.src_ip, substr(m.ts, 1, 13) AS h, count(*), min(m.ts), max(m.ts), "
+                      f"min(m.session_id), max(m.session_id) FROM messages m{join} WHERE {where} "
+                      f"GROUP BY m.src_ip, h HAVING count(*) >= ? ORDER BY 3 DESC, 1, 2 LIMIT {int(limit)}",
+                      [*params, int(min_messages)])
+
+    def violation_kinds(self, kinds: Sequence[str]) -> list[tuple]:
+        """(kind, sessions, sources, first and last session) of each of `kinds` recorded."""
+        join, where, params = self.scope.records("v")
+        return self.q(f"SELECT v.violation, count(DISTINCT v.session_id), count(DISTINCT v.src_ip), "
+                      f"min(v.session_id), max(v.session_id) FROM violations v{join} WHERE {where} "
+                      f"AND v.violation IN {_in(kinds)} GROUP BY v.violation ORDER BY 2 DESC, 1",
+                      [*params, *kinds])
+
     def campaigns_by_body(self, limit: int) -> list[tuple]:
         """(body hash, messages, sources, distinct exact messages, first, last, a subject, first and
-        last session) for bodies sent more than once: copies whose headers differ (each
-        recipient's To, Date and Message-ID) share a body.
+        last session, a relay-probe family among its copies or None) for bodies sent more than once:
+        copies whose headers differ (each recipient's To, Date and Message-ID) share a body.
 
         The top bodies come from the (body_sha256, src_ip) index alone; only they are then read.
         Rows from before body hashes were kept (NULL) count by their exact hash, from the (sha256,
@@ -259,7 +280,8 @@ class Queries:
         keys = [t[0] for t in top]
         details = {sha: rest for sha, *rest in self.q(
             f"SELECT {body}, count(DISTINCT m.sha256), min(m.ts), max(m.ts), max(m.subject), min(m.session_id), "
-            f"max(m.session_id) FROM messages m{join} WHERE {where} AND (m.body_sha256 IN {_in(keys)}"
+            f"max(m.session_id), max(m.probe_family) FROM messages m{join} WHERE {where} "
+            f"AND (m.body_sha256 IN {_in(keys)}"
             + (f" OR (m.body_sha256 IS NULL AND m.sha256 IN {_in(keys)})" if legacy else "")
             + f") GROUP BY {body}", [*params, *keys, *(keys if legacy else [])])}
         return [(sha, n, src, *details[sha]) for sha, n, src in top]

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from relaypot.analysis import origins
+from relaypot.analysis import findings, origins
 from relaypot.analysis.policies import DNS_POLICIES, POLICIES
 from relaypot.analysis.queries import Queries, Scope
-from relaypot.judgements.addresses import our_domains
+from relaypot.judgements.addresses import address_order, is_public, our_domains
 from relaypot.judgements.classify import HELO_CLASSES, classify_helo
 from relaypot.judgements.derive import Deriver
 from relaypot.protocol.vocabulary import KNOWN_VERBS
@@ -64,6 +64,8 @@ def make_report(open_db: Callable[[], Database], options: Options) -> dict[str, 
         "accounts": lambda q: _accounts(q, top),
         "deliveries": lambda q: _deliveries(q, top),
         "enrichment": origins.load,
+        "bursts": lambda q: q.bursts(findings.BURST_MESSAGES, top),
+        "attacks": lambda q: q.violation_kinds(sorted(findings.ATTACK_VIOLATIONS)),
     }
     results = _run(open_db, options.scope, tasks, options.workers)
     return assemble(results, options, first, last, bucket, width)
@@ -104,7 +106,7 @@ def _busiest(rows: list[tuple], top: int) -> list[str]:
     sessions: Counter[str] = Counter()
     for ip, _, n, *_ in rows:
         sessions[ip] += n
-    return [ip for ip, _ in sorted(sessions.items(), key=lambda item: (-item[1], item[0]))[:top]]
+    return [ip for ip, _ in sorted(sessions.items(), key=lambda item: (-item[1], address_order(item[0])))[:top]]
 
 
 def _run(open_db: Callable[[], Database], scope: Scope, tasks: dict[str, Callable[[Queries], Any]],
@@ -178,7 +180,7 @@ def _parse(ts: str) -> datetime:
 
 def _helo_top(q: Queries, top: int) -> tuple[list[tuple], dict[str | None, int]]:
     rows = q.helo_top(top)
-    return rows, q.helo_sources([name for _, name, _ in rows if name is not None])
+    return rows, q.helo_sources([name for _, name, *_ in rows if name is not None])
 
 
 def _credentials(q: Queries, top: int) -> dict[str, Any]:
@@ -251,7 +253,7 @@ def assemble(r: dict[str, Any], options: Options, first: str | None, last: str |
     ours = tuple(sorted(our_domains(options.our_domains, o["hostnames"])))
     activity_sources = dict(r["activity"])
     times = buckets(first, last, width)
-    return {
+    report = {
         "relaypot_report": SCHEMA,
         "generated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "filters": {"since": options.scope.since, "until": options.scope.until, "sensor": options.scope.sensor,
@@ -280,6 +282,9 @@ def assemble(r: dict[str, Any], options: Options, first: str | None, last: str |
         "sources": sources["top"],
         "origins": origins.fold(sources["sessions_by_source"], enrichment, options.top),
     }
+    report["highlights"] = findings.highlights(report, r["bursts"], r["attacks"])
+    report["actions"] = findings.actions(report, sources["public"])
+    return report
 
 
 def _overview(rows: list[tuple], width: int) -> dict[str, Any]:
@@ -351,6 +356,7 @@ def _per_source(rows: list[tuple], example_sessions: dict[str, list[str]], top: 
                       | {"activity": activity, **origins.describe(s["src_ip"], enrichment),
                          "example_sessions": example_sessions.get(s["src_ip"], [])})
     return {"count": len(per), "relaying": sum(s["relay"] for s in per.values()), "top": listed,
+            "public": sum(1 for ip in per if is_public(ip)),
             "sessions_by_source": {ip: s["sessions"] for ip, s in per.items()},
             "by_source": [{"src_ip": s["src_ip"], "classes": s["classes"]} for s in busiest]}
 
@@ -360,9 +366,9 @@ def _helo(o: dict[str, Any], top_result: tuple[list[tuple], dict], sources: dict
     top_rows, source_counts = top_result
     our_names = frozenset(h.lower().rstrip(".") for h in o["hostnames"])
     top: dict[str, list[dict[str, Any]]] = {}
-    for cls, name, n in top_rows:
-        top.setdefault(cls, []).append({"name": name, "sessions": n, "sources": source_counts.get(name, 0),
-                                        "why": _why(name, cls, our_names, frozenset(o["addresses"]))})
+    for cls, name, n, own in top_rows:
+        top.setdefault(cls, []).append({"name": name, "sessions": n, "sources": source_counts.get((cls, name), 0),
+                                        "why": _why(name, cls, our_names, frozenset(o["addresses"]), n, own or 0)})
     total = sum(o["classes"].values())
     return {
         "classes": o["classes"],
@@ -378,10 +384,22 @@ def _helo(o: dict[str, Any], top_result: tuple[list[tuple], dict], sources: dict
     }
 
 
-def _why(name: str | None, cls: str, our_names: frozenset[str], our_addresses: frozenset[str]) -> str:
-    """Why a top name has its class (for a literal naming its own client, the stored class says so)."""
+def _why(name: str | None, cls: str, our_names: frozenset[str], our_addresses: frozenset[str], sessions: int = 0,
+         naming_client: int = 0) -> str:
+    """Why a top name has its stored class. The sensor that recorded it judged by its own names
+    and the client's address (stored: `naming_client` of the `sessions`); a fleet's report knows
+    every sensor's names, so a name one sensor calls its own is, at another, just a name: the
+    reason must fit the class stored."""
+    if naming_client and cls in ("address_literal", "bare_ip"):
+        return ("the client's own address" if naming_client == sessions else
+                f"the client's own address in {naming_client} of {sessions} sessions")
     identity = classify_helo(name, our_names, our_addresses)
-    return identity.reason if identity.cls == cls else "the client's own address"
+    if identity.cls == cls:
+        return identity.reason
+    plain = classify_helo(name)  # by syntax alone, as a sensor that does not own the name saw it
+    if plain.cls == cls and plain.reason:
+        return plain.reason
+    return "a name or address of the sensor that recorded it" if cls == "impersonation" else cls.replace("_", " ")
 
 
 def _commands(verb_rows: list[tuple], shapes: list[tuple], top: int) -> dict[str, Any]:
@@ -434,12 +452,13 @@ def _relay_probes(rows: list[tuple], top: int, ours: tuple[str, ...], attempts: 
                     for s in sorted(({**s, "sessions": len(s["sessions"]), "families": sorted(s["families"]),
                                       "repeats": s["probes"] - 1, "example_sessions": examples(s["sessions"])}
                                      for s in per_source.values()),
-                                    key=lambda s: (-s["probes"], s["src_ip"]))[:top]],
+                                    key=lambda s: (-s["probes"], address_order(s["src_ip"])))[:top]],
         "source_count": len(per_source),
         "signatures": sorted(({**s, "sessions": len(s["sessions"]), "sources": len(s["sources"]),
                                "example_sessions": examples(s["sessions"])} for s in per_signature.values()),
                              key=lambda s: (-s["sessions"], s["family"], s["signature"])),
-        "drop_boxes": sorted(({"address": b["address"], "sessions": len(b["sessions"]), "sources": sorted(b["sources"]),
+        "drop_boxes": sorted(({"address": b["address"], "sessions": len(b["sessions"]),
+                               "sources": sorted(b["sources"], key=address_order),
                                "example_sessions": examples(b["sessions"])} for b in drop_boxes.values()),
                              key=lambda b: (-b["sessions"], b["address"]))[:top],
         "over_time": [{"t": t, "probes": over_time.get(t, 0)} for t in times],
@@ -462,9 +481,9 @@ def _spam(domains: tuple[list[tuple], list[tuple]], messages: tuple) -> dict[str
         "subjects": [{"subject": subject, "messages": n} for subject, n in subjects],
         "sizes": {"buckets": sizes, "smallest": smallest, "largest": largest},
         "campaigns_by_body": [{"body_sha256": sha, "messages": n, "sources": src, "distinct_messages": exact,
-                               "first_seen": first, "last_seen": last, "subject": subject,
+                               "first_seen": first, "last_seen": last, "subject": subject, "probe_family": family,
                                "example_sessions": examples({a, b})}
-                              for sha, n, src, exact, first, last, subject, a, b in bodies],
+                              for sha, n, src, exact, first, last, subject, a, b, family in bodies],
         "campaigns_by_subject": [{"template": t, "messages": n, "subjects": distinct,
                                   "example_sessions": template_examples.get(t, [])}
                                  for t, n, distinct in templates if n > 1],

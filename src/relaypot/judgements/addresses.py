@@ -1,7 +1,9 @@
-"""Domains: of an address, of a URL, and which domains are the sensor's own."""
+"""Domains: of an address, of a URL, and which domains are the sensor's own; which source addresses
+are public, and their numeric order."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 
 
@@ -33,3 +35,25 @@ def our_domains(configured: Iterable[str], hostnames: Iterable[str]) -> frozense
             if host.count(".") >= 2:
                 found.add(host.split(".", 1)[1])
     return frozenset(found)
+
+
+def is_public(address: str) -> bool:
+    """Globally routable: not loopback, private, link-local, shared (CGN), reserved, multicast or
+    a documentation or benchmarking range (what ipaddress calls global)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def address_order(address: str) -> tuple[int, int, str]:
+    """A sort key that orders addresses as numbers (127.0.0.3 before 127.0.0.27), IPv4 before
+    IPv6, and anything that is not an address last, by its text."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return (2, 0, address)
+    return (ip.version // 6, int(ip), "")

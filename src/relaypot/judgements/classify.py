@@ -64,7 +64,8 @@ def classify_helo(name: str | None, our_names: frozenset[str] = frozenset(),
         address = _literal(text[1:-1])
         if address is None:
             return HeloIdentity("invalid", "invalid", reason="not a valid address literal")
-        return _ours(HeloIdentity("address_literal", "address_literal", address), our_addresses, peer)
+        return _ours(HeloIdentity("address_literal", "address_literal", address, "an address literal"), our_addresses,
+                     peer)
     try:
         bare = ipaddress.ip_address(text)
     except ValueError:

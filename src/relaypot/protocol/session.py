@@ -423,18 +423,21 @@ class Session:
         verb, _, argument = text.partition(" ")
         if "\t" in verb:  # some clients separate with a TAB; real servers accept it
             verb, _, argument = text.partition("\t")
-        verb = verb.upper()
+        sent, verb = verb, verb.upper()
+        # A word that is no SMTP verb is recorded as sent: upper-casing an NTLM blob or
+        # "\x1b[31mRED" would corrupt what the attacker wrote.
+        recorded = verb if verb in KNOWN_VERBS else sent
         argument = argument.strip(" \t")
         if (behaviour.forbidden_verbs and verb in behaviour.forbidden_verbs) or (
             behaviour.forbid_nonalpha_first and not stripped[:1].isalpha()
         ):
             code = self._send_key(out, "command.forbidden")
-            self._finish_command(out, verb, argument, line, code)
+            self._finish_command(out, recorded, argument, line, code)
             self._close(out, "forbidden")
             return
         handler = _HANDLERS.get(verb) if verb in self.persona.verbs else None
         if handler is None:
-            self._finish_command(out, verb, argument, line, self._send_key(out, "command.unknown"), unknown=True)
+            self._finish_command(out, recorded, argument, line, self._send_key(out, "command.unknown"), unknown=True)
             return
         service = self.service
         if service is not None and service.tls == "required" and not self.tls_active and (

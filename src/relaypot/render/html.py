@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from relaypot import escape
+from relaypot.numbers import count
 from relaypot.render import charts, words
 
 CSS = """
@@ -196,8 +197,9 @@ def _zones(source: dict[str, Any]) -> str:
     return "clean" if source["dnsbl_status"] == "clean" else "unknown"
 
 
-SECTIONS = (("activity", "Activity"), ("helo", "HELO/EHLO identity"), ("commands", "Preferred commands"),
-            ("relay-probes", "Open-relay probes"), ("spam", "Spam and campaigns"), ("credentials", "Credentials tried"),
+SECTIONS = (("findings", "What happened, what to do"), ("activity", "Activity"), ("helo", "HELO/EHLO identity"),
+            ("commands", "Preferred commands"), ("relay-probes", "Open-relay probes"), ("spam", "Spam and campaigns"),
+            ("credentials", "Credentials tried"),
             ("sources", "Sources"), ("origins", "Who they are"))
 CONTENTS = ('<nav aria-label="contents"><ol>'
             + "".join(f'<li><a href="#{anchor}">{e(title)}</a></li>' for anchor, title in SECTIONS) + "</ol></nav>")
@@ -211,10 +213,10 @@ def summary(report: dict[str, Any]) -> str:
     statuses = origins["dnsbl"]["sources"]
     judged = statuses["listed"] + statuses["clean"]  # sources whose status is known
     items = [
-        ("sessions", f"{report['sessions']:,}", f"{report['messages']:,} messages"),
+        ("sessions", f"{report['sessions']:,}", count(report["messages"], "message")),
         ("sources", f"{report['sources_count']:,}", f"{origins['enriched_sources']:,} looked up"),
-        ("open-relay probes", f"{relay['sessions']:,}", f"from {relay['source_count']:,} sources"),
-        ("credentials tried", f"{creds['attempts']:,}", f"from {creds['sources']:,} sources"),
+        ("open-relay probes", f"{relay['sessions']:,}", f"from {count(relay['source_count'], 'source')}"),
+        ("credentials tried", f"{creds['attempts']:,}", f"from {count(creds['sources'], 'source')}"),
         ("top country", top["country"] if top else "-",
          f"{top['sessions'] / report['sessions']:.0%} of sessions" if top and report["sessions"] else ""),
         ("DNSBL-listed sources", f"{statuses['listed'] / judged:.0%}" if judged else "-",  # of those known
@@ -225,17 +227,41 @@ def summary(report: dict[str, Any]) -> str:
                       for label, value, detail in items) + "</section>")
 
 
+def findings(report: dict[str, Any]) -> str:
+    """What happened (each with the sessions to replay) and what to do (each with its command)."""
+    happened = "".join(
+        f"<li>{e(h['text'])}"
+        + (f' <span class="note">({replay_inline(h["example_sessions"])})</span>' if h["example_sessions"] else "")
+        + "</li>" for h in report["highlights"])
+    todo = "".join(f"<li>{e(a['text'])}" + (f"<br><code>{e(a['command'])}</code>" if a["command"] else "") + "</li>"
+                   for a in report["actions"])
+    return ('<section id="findings"><h2>What happened</h2>'
+            + (f"<ul>{happened}</ul>" if happened else
+               '<p class="note">Nothing stood out: no burst, attack, campaign, relay probe, password guess or '
+               "harvest.</p>")
+            + "<h2>What to do</h2>" + (f"<ul>{todo}</ul>" if todo else '<p class="note">Nothing to do.</p>')
+            + "</section>")
+
+
+def replay_inline(session_ids: Sequence[str]) -> Markup:
+    """Example sessions in a sentence: `relaypot replay` and the IDs, each its command on hover."""
+    return Markup("relaypot replay " + " ".join(f'<code title="relaypot replay {a(sid)}">{e(sid)}</code>'
+                                                for sid in session_ids))
+
+
 def render(report: dict[str, Any]) -> str:
     parts: list[str] = []
     add = parts.append
     filters = ", ".join(f"{k} {v}" for k, v in report["filters"].items() if v)
-    add(f"<h1>relaypot report</h1><p>{report['sessions']} sessions from {report['sources_count']} sources, "
-        f"{report['messages']} messages, {when(report['first_seen'])} to {when(report['last_seen'])}"
+    add(f"<h1>relaypot report</h1><p>{count(report['sessions'], 'session')} from "
+        f"{count(report['sources_count'], 'source')}, {count(report['messages'], 'message')}, "
+        f"{when(report['first_seen'])} to {when(report['last_seen'])}"
         f"{' (' + e(filters) + ')' if filters else ''}. Sensors: "
         + (", ".join(f"{e(s['sensor'])} ({s['sessions']})" for s in report["sensors"]) or "-")
         + f". Generated {when(report['generated'])}.</p>")
     add(summary(report))
     add(CONTENTS)
+    add(findings(report))
 
     activity = report["activity"]
     add(f'<section id="activity"><h2>Activity per {e(activity["bucket"])}</h2>{figure("activity", report)}')
@@ -264,15 +290,18 @@ def render(report: dict[str, Any]) -> str:
     add(table(["verb", "uses", "sessions"],
               [(v, n, report["command_sessions"].get(v, 0)) for v, n in report["commands"].items()]))
     add("<h3>Session shapes</h3>" + table(["shape", "sessions"],
-                                           [(s["shape"], s["sessions"]) for s in report["session_shapes"]]))
-    add("<h3>Unknown verbs</h3>" + table(["verb", "uses"], [(u["verb"], u["uses"]) for u in report["unknown_verbs"]]))
+                                           [(words.shape(s["shape"]), s["sessions"])
+                                            for s in report["session_shapes"]])
+        + f'<p class="note">{e(words.SHAPE_NOTE)}</p>')
+    add("<h3>Unknown verbs</h3>" + table(["verb", "uses"], [(words.verb(u["verb"]), u["uses"])
+                                                            for u in report["unknown_verbs"]]))
     add("</section>")
 
     relay = report["relay_probes"]
-    add(f'<section id="relay-probes"><h2>Open-relay probes</h2><p>{relay["attempts"]} sessions from '
-        f'{relay["attempt_sources"]} sources tried to relay (a recipient outside '
-        f'{e(", ".join(relay["our_domains"]))}); {relay["sessions"]} of them were probes from '
-        f'{relay["source_count"]} sources.</p>{figure("relay-probes", report)}')
+    add(f'<section id="relay-probes"><h2>Open-relay probes</h2><p>{count(relay["attempts"], "session")} from '
+        f'{count(relay["attempt_sources"], "source")} tried to relay (a recipient outside '
+        f'{e(", ".join(relay["our_domains"]))}); {relay["sessions"]:,} of them were probes from '
+        f'{count(relay["source_count"], "source")}.</p>{figure("relay-probes", report)}')
     add(table(["family", "signature", "sessions", "sources", "example", REPLAY],
               [(s["family"], s["signature"], s["sessions"], s["sources"], s["example"], replay(s["example_sessions"]))
                for s in relay["signatures"]]))
@@ -324,8 +353,8 @@ def render(report: dict[str, Any]) -> str:
     add("</section>")
 
     creds = report["credentials"]
-    add(f'<section id="credentials"><h2>Credentials tried</h2><p>{creds["attempts"]} attempts from '
-        f'{creds["sources"]} sources; mechanisms: '
+    add(f'<section id="credentials"><h2>Credentials tried</h2><p>{count(creds["attempts"], "attempt")} from '
+        f'{count(creds["sources"], "source")}; mechanisms: '
         f'{e(", ".join(f"{m} {n}" for m, n in creds["mechanisms"].items()))}.</p>')
     add("<h3>By mechanism</h3>" + table(["mechanism", "attempts"], list(creds["mechanisms"].items())))
     add("<h3>Username and password pairs</h3>" + table(
@@ -367,8 +396,9 @@ def render(report: dict[str, Any]) -> str:
 
     origins = report["origins"]
     rdns = origins["reverse_dns"]
-    add(f'<section id="origins"><h2>Who they are</h2><p>{origins["enriched_sources"]} of {report["sources_count"]} '
-        f'sources looked up; {rdns["with_ptr"]} have a reverse DNS name, {rdns["confirmed"]} forward-confirmed, '
+    add(f'<section id="origins"><h2>Who they are</h2><p>{origins["enriched_sources"]:,} of '
+        f'{count(report["sources_count"], "source")} looked up; {rdns["with_ptr"]} have a reverse DNS name, '
+        f'{rdns["confirmed"]} forward-confirmed, '
         f'{rdns["generic"]} generic or dynamic.</p>{figure("countries", report)}')
     add("<h3>Countries</h3>" + table(["country", "sources", "sessions"],
                                       [(c["country"], c["sources"], c["sessions"]) for c in origins["countries"]]))

@@ -7,35 +7,51 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from relaypot.escape import terminal
+from relaypot.numbers import count
 from relaypot.render import words
 
 WIDTH = 100
 
 
-def _cell(value: Any, width: int) -> str:
+CELL_LINES = 3  # lines a long cell may take before it is cut (at a word, with …)
+
+
+def _cell(value: Any, width: int) -> list[str]:
+    """A cell's lines: wrapped between words, a word longer than the column broken, at most
+    CELL_LINES lines, the last ending in … when text was left out."""
     if value is None:
-        text = "-"
-    elif isinstance(value, float):
-        text = f"{value:.1%}" if value <= 1 else f"{value:.1f}"
-    else:
-        text = terminal(str(value), width)
-    if len(text) > width:
-        text = text[: width - 1] + "…"
-    return text
+        return ["-"]
+    if isinstance(value, float):
+        return [f"{value:.1%}" if value <= 1 else f"{value:.1f}"]
+    text = terminal(str(value), 2 * width * CELL_LINES)  # bounded; more than the lines can show
+    if len(text) <= width:
+        return [text]
+    lines = textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
+    if len(lines) > CELL_LINES:
+        lines = lines[:CELL_LINES]
+        words = lines[-1].split(" ")
+        while len(words) > 1 and len(" ".join(words)) + 1 > width:
+            words.pop()  # room for the … after a whole word
+        kept = " ".join(words)
+        lines[-1] = kept + "…" if len(kept) < width else "…"  # a word is never cut for the mark
+    return lines
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], widths: Sequence[int]) -> list[str]:
-    """Columns of fixed widths; numbers right-aligned; the whole under WIDTH characters."""
+    """Columns of fixed widths; numbers right-aligned; a long text cell wraps onto more lines
+    between words; the whole under WIDTH characters."""
     assert sum(widths) + 2 * (len(widths) - 1) <= WIDTH
     rows = list(rows)
     lines = ["  ".join(h.ljust(w)[:w] for h, w in zip(headers, widths)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     for row in rows:
-        cells = []
-        for value, w in zip(row, widths):
-            text = _cell(value, w)
-            cells.append(text.rjust(w) if isinstance(value, (int, float)) else text.ljust(w))
-        lines.append("  ".join(cells).rstrip())
+        cells = [_cell(value, w) for value, w in zip(row, widths)]
+        for n in range(max(len(c) for c in cells)):
+            parts = []
+            for value, w, cell in zip(row, widths, cells):
+                text = cell[n] if n < len(cell) else ""
+                parts.append(text.rjust(w) if isinstance(value, (int, float)) else text.ljust(w))
+            lines.append("  ".join(parts).rstrip())
     if not rows:
         lines.append("(none)")
     return lines
@@ -44,6 +60,12 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], widths: Sequenc
 def para(text: str) -> list[str]:
     """Prose wrapped to WIDTH columns (tables are cut; sentences are not)."""
     return textwrap.wrap(text, WIDTH, break_long_words=True, break_on_hyphens=False) or [""]
+
+
+def bullet(text: str, indent: str = "") -> list[str]:
+    """A list item wrapped at word boundaries, its continuation lines indented under its text."""
+    return textwrap.wrap(text, WIDTH, initial_indent=indent + "- " if not indent else indent,
+                         subsequent_indent=indent + "  ", break_long_words=False, break_on_hyphens=False) or [""]
 
 
 def bar(value: int, largest: int, width: int = 30) -> str:
@@ -66,10 +88,26 @@ def render(report: dict[str, Any]) -> str:
     filters = {k: v for k, v in report["filters"].items() if v}
     out += para("relaypot report" + (" (" + ", ".join(f"{k} {terminal(str(v), 40)}" for k, v in filters.items())
                                      + ")" if filters else ""))
-    out += para(f"{report['sessions']} sessions from {report['sources_count']} sources, {report['messages']} "
-                f"messages, {report['first_seen'] or '-'} to {report['last_seen'] or '-'}")
+    out += para(f"{count(report['sessions'], 'session')} from {count(report['sources_count'], 'source')}, "
+                f"{count(report['messages'], 'message')}, {report['first_seen'] or '-'} to "
+                f"{report['last_seen'] or '-'}")
     out += para("sensors: " + (", ".join(f"{terminal(s['sensor'], 30)} ({s['sessions']})" for s in report["sensors"])
                                or "-"))
+
+    section("What happened")
+    for item in report["highlights"]:
+        out += bullet(terminal(item["text"], 400))
+        if item["example_sessions"]:
+            out += bullet("sessions to replay: " + " ".join(item["example_sessions"]), indent="    ")
+    if not report["highlights"]:
+        out.append("Nothing stood out: no burst, attack, campaign, relay probe, password guess or harvest.")
+    section("What to do")
+    for item in report["actions"]:
+        out += bullet(item["text"])
+        if item["command"]:
+            out.append("    " + item["command"])
+    if not report["actions"]:
+        out.append("Nothing to do.")
 
     activity = report["activity"]
     section(f"Activity per {activity['bucket']}")
@@ -93,8 +131,8 @@ def render(report: dict[str, Any]) -> str:
                 f"{helo['literal_or_ip_naming_other']}.")
     for policy in helo["policies"]:
         out += para(f"Policy \"{policy['description']}\" ({policy['basis']}): would have refused "
-                    f"{policy['refused_sessions']} sessions ({policy['share']:.1%})"
-                    + (f"; {policy['unjudged_sessions']} sessions with a name never looked up or unanswered."
+                    f"{count(policy['refused_sessions'], 'session')} ({policy['share']:.1%})"
+                    + (f"; {count(policy['unjudged_sessions'], 'session')} with a name never looked up or unanswered."
                        if policy["needs"] == "dns" else "."))
     for cls, items in helo["top"].items():
         if cls == "missing":
@@ -109,16 +147,18 @@ def render(report: dict[str, Any]) -> str:
     out += table(["verb", "uses", "sessions", ""],
                  [(v, n, sessions.get(v, 0), bar(n, top)) for v, n in uses.items()], [14, 9, 9, 40])
     out += ["", "session shapes"] + table(["shape", "sessions"],
-                                          [(s["shape"], s["sessions"]) for s in report["session_shapes"]], [80, 9])
+                                          [(words.shape(s["shape"]), s["sessions"])
+                                           for s in report["session_shapes"]], [80, 9]) + para(words.SHAPE_NOTE)
     if report["unknown_verbs"]:
         out += ["", "unknown verbs"] + table(["verb", "uses"],
-                                             [(u["verb"], u["uses"]) for u in report["unknown_verbs"]], [40, 9])
+                                             [(words.verb(u["verb"]), u["uses"]) for u in report["unknown_verbs"]],
+                                             [40, 9])
 
     relay = report["relay_probes"]
     section("Open-relay probes")
-    out += para(f"{relay['attempts']} sessions from {relay['attempt_sources']} sources tried to relay "
-                f"(a recipient outside {', '.join(terminal(d, 40) for d in relay['our_domains']) or '-'}); "
-                f"{relay['sessions']} of them were probes from {relay['source_count']} sources.")
+    out += para(f"{count(relay['attempts'], 'session')} from {count(relay['attempt_sources'], 'source')} tried "
+                f"to relay (a recipient outside {', '.join(terminal(d, 40) for d in relay['our_domains']) or '-'}); "
+                f"{relay['sessions']:,} of them were probes from {count(relay['source_count'], 'source')}.")
     out += table(["family", "signature", "sessions", "sources", "example"],
                  [(s["family"], s["signature"], s["sessions"], s["sources"], s["example"])
                   for s in relay["signatures"]],
@@ -138,9 +178,10 @@ def render(report: dict[str, Any]) -> str:
         for label, key in (("delivered", "delivered"), ("not delivered", "not_delivered")):
             g = delivery[key]
             wait = g["median_return_seconds"]
-            out += para(f"{label}: {g['sources']} sources, {g['returned']} came back: {g['sessions_after']} sessions, "
-                        f"{g['messages_after']} messages to {g['recipients_after']} recipients in "
-                        f"{g['campaigns_after']} campaigns after it"
+            out += para(f"{label}: {count(g['sources'], 'source')}, {g['returned']:,} came back: "
+                        f"{count(g['sessions_after'], 'session')}, {count(g['messages_after'], 'message')} to "
+                        f"{count(g['recipients_after'], 'recipient')} in {count(g['campaigns_after'], 'campaign')} "
+                        "after it"
                         + (f" (median {wait:.0f} s later)" if wait else ""))
 
     spam = report["spam"]
@@ -170,7 +211,7 @@ def render(report: dict[str, Any]) -> str:
 
     creds = report["credentials"]
     section("Credentials tried")
-    out += para(f"{creds['attempts']} attempts from {creds['sources']} sources; mechanisms: "
+    out += para(f"{count(creds['attempts'], 'attempt')} from {count(creds['sources'], 'source')}; mechanisms: "
                 + (", ".join(f"{terminal(m, 20)} {n}" for m, n in creds["mechanisms"].items()) or "-"))
     out += table(["username", "password", "attempts", "sources"],
                  [(c["username"], words.password(c["password"], c["hidden_by"]), c["attempts"], c["sources"])
@@ -204,7 +245,7 @@ def render(report: dict[str, Any]) -> str:
     origins = report["origins"]
     section("Who they are")
     rdns = origins["reverse_dns"]
-    out += para(f"{origins['enriched_sources']} of {report['sources_count']} sources looked up; "
+    out += para(f"{origins['enriched_sources']:,} of {count(report['sources_count'], 'source')} looked up; "
                 f"{rdns['with_ptr']} have a reverse DNS name, {rdns['confirmed']} forward-confirmed, "
                 f"{rdns['generic']} generic or dynamic.")
     out += table(["country", "sources", "sessions"],
