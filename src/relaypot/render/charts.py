@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import date
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -149,15 +150,47 @@ def countries(report: dict[str, Any]) -> Figure:
                     "Sessions by country of the source")
 
 
+MAX_TICKS = 8
+HOUR_STEPS = (1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 672)  # hours between ticks: each divides a day, or whole days
+DAY_STEPS = (1, 2, 7, 14, 28, 56, 112, 364)  # days between ticks (7 and over: on Mondays)
+MIN_SLOTS = 8  # a series shorter than this is centred with bars of a usual width
+
+
+def ticks(labels: list[str]) -> list[int]:
+    """Which buckets get a tick: at most MAX_TICKS, on round times (every 6 hours at 00, 06, 12,
+    18; every other day at midnight; weekly on Mondays), never every 30 hours from wherever the
+    data began."""
+    if not labels:
+        return []
+    hourly = len(labels[0]) == 13
+    steps = HOUR_STEPS if hourly else DAY_STEPS
+    # A step's ticks can fall one short of the span's length over it: allow for the partial ends.
+    step = next((s for s in steps if len(labels) / s <= MAX_TICKS - 1), steps[-1])
+    chosen = [i for i, label in enumerate(labels) if _on_step(label, step, hourly)]
+    # Past the longest step (years of days): every n-th of those round times.
+    return chosen[:: -(-len(chosen) // MAX_TICKS)] or [0]
+
+
+def _on_step(label: str, step: int, hourly: bool) -> bool:
+    day = date.fromisoformat(label[:10])
+    if hourly:
+        hour = int(label[11:13])
+        return hour % step == 0 if step < 24 else hour == 0 and day.toordinal() % (step // 24) == 0
+    if step >= 7:
+        return day.weekday() == 0 and (day.toordinal() // 7) % (step // 7) == 0
+    return day.toordinal() % step == 0
+
+
 def _time_axis(ax: Any, labels: list[str]) -> None:
-    """At most eight ticks, on bucket boundaries, as `2026-11-30 05:00` or `2026-11-30`."""
-    step = max(1, -(-len(labels) // 8))
-    ax.set_xticks(range(0, len(labels), step))
-    ax.set_xticklabels([_label(t.replace("T", " ") + (":00" if len(t) == 13 else "")) for t in labels[::step]],
-                       rotation=30, ha="right")
+    """Ticks on round times (`ticks`), as `2026-11-30 05:00` or `2026-11-30`."""
+    chosen = ticks(labels)
+    ax.set_xticks(chosen)
+    ax.set_xticklabels([_label(labels[i].replace("T", " ") + (":00" if len(labels[i]) == 13 else ""))
+                        for i in chosen], rotation=30, ha="right")
     if labels:
-        # A few buckets are drawn as bars of a usual width, centred, not stretched across the chart.
-        pad = max(0.6, (24 - len(labels)) / 2)
+        # A few buckets are drawn as bars of a usual width, centred; from MIN_SLOTS on, the
+        # series fills the width (a 10-day report is ten wide bars, not 40% of the axis).
+        pad = max(0.6, (MIN_SLOTS - len(labels)) / 2)
         ax.set_xlim(-pad, len(labels) - 1 + pad)
 
 
