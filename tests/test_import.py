@@ -44,6 +44,8 @@ def test_import_rebuilds_the_store_and_adds_nothing_twice(sensor_factory, store_
 
     again = relaypot("import", str(events), "--store", store_url)
     assert again.returncode == 0, again.stderr
+    assert again.stderr == (f"relaypot: read {len(lines)} records from 1 file: 0 new, {len(lines)} already in "
+                            "the store\n")
     assert fetch(store_url, "SELECT count(*) FROM events") == [(len(lines),)]
     assert fetch(store_url, "SELECT count(*) FROM commands") == fetch(original, "SELECT count(*) FROM commands")
 
@@ -66,7 +68,7 @@ def test_import_skips_what_is_not_a_record_and_says_so(sensor_factory, store_url
     ]) + b"\n")
     result = relaypot("import", str(mixed), "--store", store_url)
     assert result.returncode == 1
-    assert result.stderr.startswith(f"relaypot: imported {len(lines)} records from 1 files; skipped 3 unreadable "
+    assert result.stderr.startswith(f"relaypot: imported {len(lines)} records from 1 file; skipped 3 unreadable "
                                     "(the first: events.jsonl:2: ")
     assert "\\x1b[2Jno.such.kind" in result.stderr and "\x1b" not in result.stderr
     assert fetch(store_url, "SELECT count(*) FROM events") == [(len(lines),)]
@@ -185,5 +187,5 @@ def test_the_sensor_listens_while_it_catches_up_with_a_long_journal(tmp_path):
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert "the store lacked the journal's last records" in err and "imported 40000 records" in err, err
+    assert "the store lacked the journal's last records" in err and "imported 40,000 records" in err, err
     assert sql(data, "SELECT count(*) FROM sessions") == [(10_001,)]

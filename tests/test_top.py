@@ -71,14 +71,14 @@ def test_top_follows_an_attack_live_and_switches_panes(sensor, tmp_path):
     command = [sys.executable, "-m", "relaypot.cli", "top", "--store", sensor.store_url, "--interval", "1"]
     top = Tmux(f"relaypot-top-{id(tmp_path) % 100000}", ["env", "LANG=C.UTF-8", *command])
     try:
-        shown = top.wait_for("today: 3 sessions from 1 sources")
+        shown = top.wait_for("today: 3 sessions from 1 source")
         assert "relaypot top" in shown and "showing: overview" in shown, shown
         assert "127.0.0.1" in shown and "Super webscan" in shown and "admin" in shown
         assert "non_fqdn" in shown
         assert any(bar in shown for bar in "▁▂▃▄▅▆▇█"), "the sparkline, in Unicode on a UTF-8 terminal"
         for n in range(3, 6):  # the attack goes on: the view follows within its interval
             attack(sensor.address, n, user="evil\x1b]0;owned\x07")
-        shown = top.wait_for("today: 6 sessions from 1 sources")
+        shown = top.wait_for("today: 6 sessions from 1 source")
         top.keys("c")
         shown = top.wait_for("showing: credentials")
         assert "newest credentials" in shown and "newest sources" not in shown
@@ -104,7 +104,7 @@ def test_top_prints_plain_text_once_when_not_on_a_terminal(sensor):
     result = relaypot("top", "--store", sensor.store_url)  # stdout is a pipe: one snapshot
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("relaypot top") and "today: 1 sessions from 1 sources" in result.stdout
+    assert lines[0].startswith("relaypot top") and "today: 1 session from 1 source" in result.stdout
     assert "\x1b" not in result.stdout and "#" in result.stdout  # an ASCII sparkline, no escape sequences
     assert RELAYPOT
 
@@ -112,3 +112,20 @@ def test_top_prints_plain_text_once_when_not_on_a_terminal(sensor):
 def test_top_refuses_a_store_that_does_not_exist(tmp_path):
     result = relaypot("top", "--store", f"sqlite:///{tmp_path / 'none.sqlite'}", "--once")
     assert result.returncode == 2 and "relaypot: error:" in result.stderr
+
+
+def test_top_refuses_a_sensor_the_store_has_never_seen_and_lists_more_than_a_screenful(sensor):
+    """--sensor NOSUCH is one line and exit 2, as `report` says it; a snapshot lists every one of
+    20 new sources, not the first 12."""
+    import socket
+
+    for n in range(20):
+        with socket.create_connection(sensor.address, timeout=10, source_address=(f"127.0.1.{n + 1}", 0)) as sock:
+            sock.recv(1024)
+    sensor.wait_for("session.closed", 20)
+    time.sleep(0.3)
+    refused = relaypot("top", "--store", sensor.store_url, "--sensor", "NOSUCH", "--once")
+    assert refused.returncode == 2
+    assert refused.stderr == "relaypot: error: --sensor: the store has no session of NOSUCH; it has: test-sensor\n"
+    shown = relaypot("top", "--store", sensor.store_url, "--once").stdout
+    assert all(f"127.0.1.{n + 1} " in shown for n in range(20)), shown

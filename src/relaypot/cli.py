@@ -271,12 +271,18 @@ def _scope(args: argparse.Namespace, db: Any) -> Scope:
     if scope.since and scope.until and scope.since >= scope.until:
         raise RelaypotError(f"--since {args.since} is not before --until {args.until}: no session can match")
     for flag, column, value in (("--sensor", "sensor", scope.sensor), ("--listener", "listener", scope.listener)):
-        if value is not None and not db.query(f"SELECT 1 FROM sessions WHERE {column} = ? LIMIT 1", (value,)):
-            known = [row[0] for row in db.query(f"SELECT DISTINCT {column} FROM sessions ORDER BY 1 LIMIT 11")]
-            shown = ", ".join(terminal(name, 60) for name in known[:10]) + (", ..." if len(known) > 10 else "")
-            raise RelaypotError(f"{flag}: the store has no session of {terminal(value, 60)!s}"
-                                + (f"; it has: {shown}" if known else "; it has no session at all"))
+        _must_know(db, flag, column, value)
     return scope
+
+
+def _must_know(db: Any, flag: str, column: str, value: str | None) -> None:
+    """Refuse, in one line naming what the store has, a sensor or listener it has never seen: a
+    typo would otherwise show an empty report or an empty live view."""
+    if value is not None and not db.query(f"SELECT 1 FROM sessions WHERE {column} = ? LIMIT 1", (value,)):
+        known = [row[0] for row in db.query(f"SELECT DISTINCT {column} FROM sessions ORDER BY 1 LIMIT 11")]
+        shown = ", ".join(terminal(name, 60) for name in known[:10]) + (", ..." if len(known) > 10 else "")
+        raise RelaypotError(f"{flag}: the store has no session of {terminal(value, 60)!s}"
+                            + (f"; it has: {shown}" if known else "; it has no session at all"))
 
 
 _RELATIVE = re.compile(r"^(\d{1,6})\s*([smhdw])$")
@@ -379,8 +385,17 @@ def cmd_top(args: argparse.Namespace) -> int:
 
     if not 0.5 <= args.interval <= 3600:
         raise RelaypotError("--interval wants 0.5 to 3600 seconds")
+    from relaypot.storage.database import Database  # noqa: PLC0415
+
     settings = _settings(args)
-    run_top(args.store or settings.store_url, args.interval, args.sensor, args.once)
+    url = args.store or settings.store_url
+    if args.sensor is not None:
+        db = Database(url, must_exist=True)
+        try:
+            _must_know(db, "--sensor", "sensor", args.sensor)
+        finally:
+            db.close()
+    run_top(url, args.interval, args.sensor, args.once)
     return 0
 
 

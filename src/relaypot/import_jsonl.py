@@ -23,6 +23,7 @@ import orjson
 from relaypot.errors import StorageError
 from relaypot.escape import clean_text
 from relaypot.events import Record, record_from_dict
+from relaypot.numbers import count
 from relaypot.sinks.sql import SqlSink
 
 BATCH = 5000
@@ -37,6 +38,7 @@ class ImportSummary:
     first_problem: str = ""
     pruned: int = 0  # records older than the last `relaypot prune`: not brought back
     pruned_before: str = ""
+    new: int | None = None  # of the records, those the store did not have (None: not counted)
 
     def skip(self, where: str, why: str) -> None:
         self.skipped += 1
@@ -47,9 +49,14 @@ class ImportSummary:
         return self.line()
 
     def line(self) -> str:
-        text = f"imported {self.records} records from {self.files} files"
+        files = count(self.files, "file")
+        if self.new is None or self.new == self.records:
+            text = f"imported {count(self.records, 'record')} from {files}"
+        else:  # a journal imported twice, or one the sensor's own store already holds
+            text = (f"read {count(self.records, 'record')} from {files}: {self.new:,} new, "
+                    f"{self.records - self.new:,} already in the store")
         if self.skipped:
-            text += f"; skipped {self.skipped} unreadable (the first: {self.first_problem})"
+            text += f"; skipped {self.skipped:,} unreadable (the first: {self.first_problem})"
         if self.pruned:
             text += f"; left out {self.pruned} older than the last relaypot prune ({self.pruned_before})"
         return text
@@ -64,6 +71,7 @@ def import_files(paths: Sequence[Path], sink: SqlSink, batch: int = BATCH,
     up to that byte; `tick` is called after each transaction; a file in `streams` is read from
     that open stream (left open), not opened by its name."""
     summary = ImportSummary(pruned_before=sink.pruned_before())
+    mark = sink.newest_event()
     pending: list[tuple[str, Record]] = []
     for path in paths:
         for where, record in _records(path, summary, (offsets or {}).get(path, 0), (ends or {}).get(path),
@@ -80,6 +88,7 @@ def import_files(paths: Sequence[Path], sink: SqlSink, batch: int = BATCH,
         summary.files += 1
     if pending:
         _write(sink, pending, summary)
+    summary.new = sink.events_after(mark)
     return summary
 
 

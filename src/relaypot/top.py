@@ -16,7 +16,7 @@ import time
 from typing import TextIO
 
 from relaypot.analysis.live import Snapshot, snapshot
-from relaypot.render.top import PANES, plain, screen
+from relaypot.render.top import PANES, PLAIN_ROWS, plain, screen
 from relaypot.storage.database import Database
 
 
@@ -30,7 +30,7 @@ def run_top(url: str, interval: float, sensor: str | None, once: bool, out: Text
     label = shown_store(url)
     try:
         if once or not out.isatty():
-            for line in plain(snapshot(db, sensor=sensor), label):
+            for line in plain(snapshot(db, sensor=sensor, rows=PLAIN_ROWS), label):
                 print(line, file=out)
             return
         locale.setlocale(locale.LC_ALL, "")
@@ -52,7 +52,8 @@ def _live(window: curses.window, db: Database, label: str, interval: float, sens
     while True:
         now = time.monotonic()
         if snap is None or now >= due:
-            snap = snapshot(db, sensor=sensor)
+            # As many rows as the window is tall: a pane of its own fills the screen.
+            snap = snapshot(db, sensor=sensor, rows=max(12, window.getmaxyx()[0]))
             due = now + interval
             _draw(window, snap, pane, label, interval, unicode)
         key = window.getch()

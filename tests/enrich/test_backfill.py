@@ -64,7 +64,7 @@ def test_enrich_fills_in_what_the_sensor_did_not_look_up_and_retries_only_failur
         second = enrich(sensor.data_dir, store_url, dns, city)
         asked = dns.questions
     assert second.returncode == 0, second.stderr
-    assert "looked up 1 sources and 0 HELO names" in second.stderr
+    assert "looked up 1 source and 0 HELO names" in second.stderr
     assert asked == [("11.0.0.127.zen.spamhaus.org", "A")]
     assert fetch(store_url, "SELECT listed, codes, error FROM dnsbl WHERE src_ip = '127.0.0.11' AND zone = "
                       "'zen.spamhaus.org'") == [(1, '["127.0.0.2"]', None)]

@@ -178,7 +178,7 @@ def _parse(ts: str) -> datetime:
     return datetime.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")
 
 
-def _helo_top(q: Queries, top: int) -> tuple[list[tuple], dict[str | None, int]]:
+def _helo_top(q: Queries, top: int) -> tuple[list[tuple], dict[tuple[str, str | None], int]]:
     rows = q.helo_top(top)
     return rows, q.helo_sources([name for _, name, *_ in rows if name is not None])
 

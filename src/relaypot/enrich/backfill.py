@@ -16,6 +16,7 @@ from relaypot.enrich import base
 from relaypot.enrich.base import Enricher, Target
 from relaypot.enrich.runner import enrichment_records
 from relaypot.events import DnsblResult, Record
+from relaypot.numbers import count
 from relaypot.sinks.base import Sink
 from relaypot.storage.database import Database
 
@@ -32,7 +33,8 @@ class Summary:
     errors: int = 0
 
     def line(self) -> str:
-        return (f"looked up {self.sources} sources and {self.helo_names} HELO names: {self.records} records "
+        return (f"looked up {count(self.sources, 'source')} and {count(self.helo_names, 'HELO name')}: "
+                f"{count(self.records, 'record')} "
                 f"({', '.join(f'{k} {n}' for k, n in sorted(self.kinds.items())) or 'none'}); "
                 f"{self.listed} DNSBL listings, {self.errors} lookups without an answer")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from relaypot.escape import terminal
+from relaypot.numbers import count
 
+PLAIN_ROWS = 50  # rows of each list in a plain snapshot (`--once`, a pipe)
 PANES = {"o": "overview", "s": "sources", "r": "relay probes", "c": "credentials", "h": "HELO classes"}
 BARS_UNICODE = "▁▂▃▄▅▆▇█"
 BARS_ASCII = " .:-=+*#"
@@ -51,8 +53,8 @@ def activity(snap: Any, unicode: bool) -> list[str]:
     last = snap.per_minute[-1] if snap.per_minute else 0
     lines = [f"sessions per minute, last hour (now {last}, peak {max(snap.per_minute, default=0)}):",
              "  " + sparkline(snap.per_minute, unicode),
-             f"open sessions {snap.open_sessions}   today: {snap.sessions_today} sessions from "
-             f"{snap.sources_today} sources"]
+             f"open sessions {snap.open_sessions}   today: {count(snap.sessions_today, 'session')} from "
+             f"{count(snap.sources_today, 'source')}"]
     if len(snap.sensors) > 1:
         lines.append("sensors today: " + ", ".join(f"{terminal(name, 40)} {count}" for name, count in snap.sensors))
     return lines
@@ -103,5 +105,5 @@ def screen(snap: Any, pane: str, store: str, interval: float, width: int, height
 
 def plain(snap: Any, store: str) -> list[str]:
     """Everything, once, for a pipe or a log (`--once`)."""
-    return [title(snap, store), "", *activity(snap, unicode=False), "", *sources(snap, 50), "",
-            *probes(snap, 50), "", *credentials(snap, 50), "", *helo_classes(snap)]
+    return [title(snap, store), "", *activity(snap, unicode=False), "", *sources(snap, PLAIN_ROWS), "",
+            *probes(snap, PLAIN_ROWS), "", *credentials(snap, PLAIN_ROWS), "", *helo_classes(snap)]

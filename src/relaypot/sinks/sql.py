@@ -48,6 +48,20 @@ class SqlSink:
         row = self.db.query("SELECT max(cutoff) FROM pruned")
         return str(row[0][0]) if row and row[0][0] else ""
 
+    def newest_event(self) -> int:
+        """A mark in the records table: its newest row id (0 when empty), for `events_after`."""
+        if self.db is None:
+            self.open()
+        assert self.db is not None
+        return int(self.db.query("SELECT COALESCE(max(id), 0) FROM events")[0][0])
+
+    def events_after(self, mark: int) -> int:
+        """Rows written since `mark` (by the index on id): what an import really added."""
+        if self.db is None:  # a refused write drops the connection
+            self.open()
+        assert self.db is not None
+        return int(self.db.query("SELECT count(*) FROM events WHERE id > ?", [mark])[0][0])
+
     def write(self, records: Sequence[Record]) -> None:
         """One transaction. When it fails, the connection is dropped and the next call (the bus
         retries the same batch) reconnects: a restarted PostgreSQL or a dropped connection costs
