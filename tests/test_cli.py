@@ -184,6 +184,15 @@ def test_replay_prints_a_recorded_session(tmp_path):
     at = lines.index(f"C: AUTH PLAIN {plain}")
     assert lines[at + 1].startswith("S: 504") and lines[at + 2].startswith("# AUTH PLAIN unsupported")
     assert relaypot("replay", "nosuchsession", "--data-dir", str(tmp_path)).returncode == 2
+    by_url = relaypot("replay", session, "--store", f"sqlite:///{tmp_path / 'relaypot.sqlite'}")
+    assert by_url.stdout == result.stdout
+
+
+def test_replay_help_offers_only_what_finds_the_store():
+    """Not run's --listen, --persona or --user: replay reads a store."""
+    shown = relaypot("replay", "--help").stdout
+    assert "--store URL" in shown and "--data-dir" in shown and "--config" in shown
+    assert not {"--listen", "--persona", "--user", "--relay", "--p0f-socket"} & set(shown.split())
 
 
 def test_the_session_line_names_the_session(tmp_path):

@@ -84,6 +84,7 @@ sysctls in this network namespace, queues the sensor's packets to its rewriter w
 EPILOG_REPLAY = """examples:
   relaypot replay 18ec3f9a1c2b7d4e5f60a1b2              # a session id from events.jsonl or the store
   relaypot replay 18ec3f9a1c2b7d4e5f60a1b2 --data-dir /var/lib/relaypot
+  relaypot replay 18ec3f9a1c2b7d4e5f60a1b2 --store postgresql://relaypot@db/relaypot
 """
 
 EPILOG_IMPORT = """examples:
@@ -440,7 +441,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     found = False
-    for line in transcript_lines(settings, args.session):
+    for line in transcript_lines(args.store or settings.store_url, args.session):
         found = True
         print(line)
     if not found:
@@ -604,8 +605,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--undo", action="store_true", help="put back what an earlier run left (it was killed)")
     p.add_argument("--config", metavar="FILE", help="a relaypot.toml (also RELAYPOT_CONFIG)")
     p = add("replay", cmd_replay, EPILOG_REPLAY)
-    p.add_argument("session", help="a session id")
-    _add_run_options(p)
+    p.add_argument("session", help="a session id (the report's `relaypot replay ID` columns, events.jsonl's "
+                                    "`session`)")
+    _add_store_options(p)
     return top
 
 

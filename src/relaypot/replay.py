@@ -7,7 +7,6 @@ import binascii
 import json
 from collections.abc import Iterator
 
-from relaypot.config import Settings
 from relaypot.escape import terminal
 from relaypot.events import (
     Auth,
@@ -22,8 +21,8 @@ from relaypot.events import (
 from relaypot.storage.database import Database
 
 
-def transcript_lines(settings: Settings, session_id: str) -> Iterator[str]:
-    db = Database(settings.store_url, must_exist=True)
+def transcript_lines(store_url: str, session_id: str) -> Iterator[str]:
+    db = Database(store_url, must_exist=True)
     try:
         rows = db.query("SELECT payload FROM events WHERE session_id = ? ORDER BY seq", (session_id,))
     finally:
