@@ -86,7 +86,12 @@ def test_check_config_merges_file_environment_and_flags(tmp_path):
     ("[smtp]\nlisten = [\"localhost:25\"]\n", "[smtp] listen: 'localhost:25': 'localhost' is not an IP address"),
     ("[smtp\n", "not valid TOML"),
     ('[smtp]\npersona = "sendmail"\n', "unknown persona 'sendmail'"),
-    ("[limits]\nmax_commands = 1000\n", "[limits] max_commands: must be at least max_recipients + 10 (1010)"),
+    ("[limits]\nmax_commands = 1000\n", "[limits] max_commands: max_commands must be at least max_recipients + 10 "
+                                        "(1010), so that one message to max_recipients recipients fits in a session "
+                                        "(max_recipients is 1000, from default)"),
+    # The user set only the other key of the pair: it is the one blamed, never "default".
+    ("[limits]\nmax_recipients = 20000\n", "[limits] max_recipients: max_commands must be at least max_recipients"),
+    ('[limits]\nmax_message_size = "1GiB"\n', "[limits] max_message_size: max_message_memory must be at least "),
 ])
 def test_config_errors_are_one_clear_line(tmp_path, content, message):
     """A bad file exits non-zero with one line naming the file, table and key."""
@@ -98,6 +103,45 @@ def test_config_errors_are_one_clear_line(tmp_path, content, message):
     assert len(lines) == 1 and lines[0].startswith("relaypot: error: ") and message in lines[0], result.stderr
     if "persona" not in message:
         assert str(config) in lines[0]
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--listen", "127.0.0.1:4650,service=submissions"],
+     "[smtp] listen '127.0.0.1:4650,service=submissions': the persona exchange2000 has no submissions service"),
+    (["--persona", "postfix"], "cannot load the TLS certificate /nonexistent/cert.pem / key /nonexistent/key.pem"),
+    (["--user", "no-such-user-here"], "[run] user: no such user 'no-such-user-here'"),
+])
+def test_check_config_refuses_what_run_would_refuse(tmp_path, flags, message):
+    """The checks run makes before it binds, made by check-config too, in the same one line;
+    neither leaves a data directory behind."""
+    env = {"RELAYPOT_TLS_CERTIFICATE": "/nonexistent/cert.pem", "RELAYPOT_TLS_KEY": "/nonexistent/key.pem"}
+    data = ["--hostname", "mx.example.org", "--data-dir", str(tmp_path / "data")]
+    for command in (["check-config"], ["run", "--listen", "127.0.0.1:0"]):
+        result = relaypot(*command, *data, *flags, env=env, timeout=30)
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr.strip().splitlines()[-1].startswith(f"relaypot: error: {message}"), result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_check_config_says_what_run_would_start_with(tmp_path):
+    result = relaypot("check-config", "--persona", "postfix", "--hostname", "mx.example.org", "--data-dir",
+                      str(tmp_path), "--listen", "127.0.0.1:2525", "--listen", "127.0.0.1:4650,service=submissions")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        f"# relaypot run would start: persona postfix as mx.example.org; listening on 127.0.0.1:2525 (smtp, relay "
+        f"open), 127.0.0.1:4650 (submissions, relay open); data in {tmp_path}; store sqlite:///{tmp_path}/"
+        f"relaypot.sqlite; TLS certificate {tmp_path}/tls/cert.pem (self-signed, made at the first start).")
+
+
+def test_the_machine_name_is_never_localhost_unless_asked_for():
+    """getfqdn() says localhost where the machine's name does not resolve: its host name is used."""
+    from relaypot.app import machine_name
+
+    assert machine_name("localhost", "vm") == "vm"
+    assert machine_name("mx1.example.org", "mx1") == "mx1.example.org"
+    assert machine_name("localhost.localdomain", "localhost") is None
+    asked = relaypot("check-config", "--hostname", "localhost")
+    assert asked.returncode == 0 and "as localhost;" in asked.stdout
 
 
 def test_environment_errors_name_the_variable():
@@ -289,10 +333,14 @@ def test_without_a_hostname_the_sensor_announces_the_machines_name_and_warns_whe
     every start that names --hostname. A configured name is announced without a warning."""
     import socket
 
+    from relaypot.app import machine_name
     from relaypot.judgements.classify import public_name_problem
 
     env = {k: v for k, v in os.environ.items() if k != "RELAYPOT_SMTP_HOSTNAME"}
-    machine = socket.getfqdn() or socket.gethostname()
+    machine = machine_name(socket.getfqdn(), socket.gethostname())
+    if machine is None:
+        assert relaypot("run", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d")).returncode == 2
+        pytest.skip("this machine calls itself localhost: run refuses to announce that (checked above)")
     for attempt in (1, 2):
         proc = subprocess.Popen([*RELAYPOT, "run", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"),
                                  "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

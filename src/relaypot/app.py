@@ -8,6 +8,7 @@ import io
 import ipaddress
 import logging
 import os
+import pwd
 import random
 import signal
 import socket
@@ -71,14 +72,30 @@ class Sensor:
     deliverer: ProbeDeliverer | None = None  # [deception] deliver_probes
 
 
+LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+
+
+def machine_name(fqdn: str, hostname: str) -> str | None:
+    """The machine's own name: its FQDN, else its host name where the FQDN is a loopback name
+    (getfqdn() says `localhost` on a machine whose name does not resolve); None when both are."""
+    for name in (fqdn, hostname):
+        if name and name.lower().rstrip(".") not in LOOPBACK_NAMES and not name.lower().startswith("localhost."):
+            return name
+    return None
+
+
 def announced_name(settings: Settings) -> str:
-    """The host name the persona announces: `[smtp] hostname`, else the machine's FQDN. A machine
+    """The host name the persona announces: `[smtp] hostname`, else the machine's name. A machine
     name that would not pass for a public mail server's is used anyway (it is what the real server
     would say), with a warning on every start: clients see it in the banner, EHLO, the
-    certificate and NTLM's target information."""
+    certificate and NTLM's target information. `localhost` is never taken unless asked for: a
+    server calling itself that is a honeypot's tell and nobody's real name."""
     if settings.smtp.hostname:
         return settings.smtp.hostname
-    name = socket.getfqdn() or socket.gethostname()
+    name = machine_name(socket.getfqdn(), socket.gethostname())
+    if name is None:
+        raise ConfigError("this machine calls itself localhost, and so would the banner, the certificate and NTLM: "
+                          "set --hostname (or [smtp] hostname) to the name this sensor's address resolves to")
     problem = public_name_problem(name)
     if problem:
         log.warning("the machine's name %r %s, and clients will see it in the banner, the certificate and NTLM: "
@@ -116,7 +133,22 @@ def _catch_up(sql: SqlSink, data_dir: Path, spool: Spool) -> Callable[[Callable[
     return lambda tick: catch_up(sql, snapshot, spool, tick)
 
 
-def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
+@dataclass(frozen=True)
+class Preflight:
+    """What a start decides before it touches anything: `relaypot check-config` shows it, and
+    `relaypot run` starts from it, so the two can never disagree about what would be refused."""
+
+    persona: model.Persona
+    listeners: list[Listener]
+    hostname: str
+    tls: bool  # STARTTLS offered, or a submissions listener: a certificate is needed
+    data_dir: Path
+
+
+def preflight(settings: Settings) -> Preflight:
+    """Every check a start makes before it binds, with no side effect (no directory, no
+    certificate, no socket): the persona, each listener's service, the announced name, the
+    operator's certificate and key, the user to run as. ConfigError, one line, for the first problem."""
     persona = model.load(settings.smtp.persona)
     listeners = []
     for spec in settings.smtp.listen:
@@ -126,7 +158,23 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
                               f"(its server had {', '.join(persona.services) or 'none'})")
         listeners.append(Listener(found.host, found.port, found.relay or settings.smtp.relay, found.service))
     hostname = announced_name(settings)
-    data_dir = Path(settings.sensor.data_dir).resolve()
+    starttls = settings.tls.starttls
+    tls = (persona.behaviour.starttls_offered if starttls == "persona" else starttls == "yes") or any(
+        listener.service for listener in listeners)
+    if tls and settings.tls.certificate:
+        server_context(Path(settings.tls.certificate), Path(settings.tls.key), persona.tls)  # loads, or says why not
+    if settings.run.user:
+        try:
+            pwd.getpwnam(settings.run.user)
+        except KeyError:
+            raise ConfigError(f"[run] user: no such user {settings.run.user!r}") from None
+    return Preflight(persona, listeners, hostname, tls, Path(settings.sensor.data_dir).resolve())
+
+
+def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
+    checked = preflight(settings)
+    persona, listeners, hostname = checked.persona, checked.listeners, checked.hostname
+    data_dir = checked.data_dir
     created = datadir.prepare(data_dir, hand_to=settings.run.user)
     try:
         lock = datadir.lock(data_dir)

@@ -52,8 +52,8 @@ OPTIONS: tuple[Option, ...] = (
            "and ,service=submission (587) or ,service=submissions (465) makes it a mail submission service"),
     Option("smtp", "persona", "str", "exchange2000", "a bundled persona name or a persona file path"),
     Option("smtp", "hostname", "str", "",
-           "the name the persona announces (default: the machine's FQDN, with a warning when no public server "
-           "has such a name)"),
+           "the name the persona announces (default: the machine's FQDN, or its host name where that is "
+           "localhost; never localhost unless set here; a warning when no public server has such a name)"),
     Option("smtp", "domains", "list", [],
            "mail domains that count as ours, beside the host name and its parent domain (the persona delivers "
            "for them: their unknown users are refused, and mail to them is no relay)"),
@@ -515,6 +515,13 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
     def fail(table: str, key: str, message: str) -> ConfigError:
         return ConfigError(f"{sources[(table, key)]}: [{table}] {key}: {message}")
 
+    def clash(table: str, low: str, high: str, message: str) -> ConfigError:
+        """Two settings that disagree: blame the one the user set (a default is nobody's choice),
+        and say what the other one is and where it came from."""
+        blamed, other = (high, low) if sources[(table, low)] == "default" != sources[(table, high)] else (low, high)
+        return ConfigError(f"{sources[(table, blamed)]}: [{table}] {blamed}: {message} ({other} is "
+                           f"{_toml_value(values[(table, other)])}, from {sources[(table, other)]})")
+
     for spec in values[("smtp", "listen")]:
         try:
             parse_listener(spec)
@@ -593,14 +600,14 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
         if values[("limits", key)] < low:
             raise fail("limits", key, f"must be at least {low}")
     if values[("limits", "max_message_memory")] < values[("limits", "max_message_size")]:
-        raise fail("limits", "max_message_memory", "must be at least max_message_size, or no message of that size "
-                   "could ever be accepted")
+        raise clash("limits", "max_message_memory", "max_message_size", "max_message_memory must be at least "
+                    "max_message_size, or no message of that size could ever be accepted")
     # A session must be able to carry what its persona allows: one message to max_recipients
     # recipients takes EHLO, MAIL, the RCPTs, DATA and QUIT (1000 commands once cut RCPT #998).
     if values[("limits", "max_commands")] < values[("limits", "max_recipients")] + 10:
-        raise fail("limits", "max_commands",
-                   f"must be at least max_recipients + 10 ({values[('limits', 'max_recipients')] + 10}), "
-                   "so that one message to max_recipients recipients fits in a session")
+        raise clash("limits", "max_commands", "max_recipients",
+                    f"max_commands must be at least max_recipients + 10 ({values[('limits', 'max_recipients')] + 10}),"
+                    " so that one message to max_recipients recipients fits in a session")
     for key in ("idle_timeout", "max_session_time"):
         if values[("limits", key)] <= 0:
             raise fail("limits", key, "must be more than 0 seconds")
