@@ -4,6 +4,7 @@ configuration with every setting (kept equal to the options table)."""
 from __future__ import annotations
 
 import configparser
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -61,5 +62,26 @@ def test_the_unit_binds_port_25_by_capability_as_its_own_user():
     assert service["AmbientCapabilities"] == service["CapabilityBoundingSet"] == "CAP_NET_BIND_SERVICE"
     assert (service["NoNewPrivileges"], service["ProtectSystem"]) == ("yes", "strict")
     assert service["StateDirectory"] == "relaypot"
-    assert service["Environment"] == "RELAYPOT_SENSOR_DATA_DIR=/var/lib/relaypot"
+    assert "Environment" not in service and "EnvironmentFile" not in service  # the file is the one source
     assert service["ExecStart"].endswith("run --config /etc/relaypot/relaypot.toml")
+
+
+def test_the_service_takes_its_data_directory_from_the_configuration_and_its_page_is_installed(tmp_path):
+    """docs/deploy.md's install steps, run on a copy: the installed file names the unit's
+    StateDirectory as data_dir, check-config shows it as coming from that file, and the page the
+    unit's Documentation= names is one of the files installed."""
+    doc = (DEPLOY.parent / "docs" / "deploy.md").read_text()
+    installed = tmp_path / "relaypot.toml"
+    installed.write_text((DEPLOY / "relaypot.toml").read_text())
+    [edit] = [line for line in doc.splitlines() if line.startswith("sed -i ") and "relaypot.toml" in line]
+    subprocess.run(["bash", "-c", edit.replace("/etc/relaypot/relaypot.toml", str(installed))], check=True)
+    shown = subprocess.run([*RELAYPOT, "check-config", "--config", str(installed), "--hostname", "mx.example.org"],
+                           capture_output=True, text=True, env={k: v for k, v in os.environ.items()
+                                                                if not k.startswith("RELAYPOT_")})
+    assert shown.returncode == 0, shown.stderr
+    assert f'data_dir = "/var/lib/relaypot"  # {installed}' in shown.stdout
+    assert "data in /var/lib/relaypot;" in shown.stdout
+    unit = (DEPLOY / "relaypot.service").read_text()
+    [page] = re.findall(r"^Documentation=file://(\S+)$", unit, flags=re.M)
+    assert re.search(rf"^install .*docs/deploy\.md {re.escape(page)}$", doc, flags=re.M), page
+    assert "StateDirectory=relaypot" in unit
