@@ -374,7 +374,7 @@ def test_a_closed_listener_refuses_relay_and_still_records_the_attempt(tmp_path)
     the store keeps both recipients with their reply codes and marks the session a relay attempt."""
     proc, port = start(tmp_path, "--persona", "postfix", "--relay", "closed", "--quiet")
     try:
-        assert "(relay policy closed)" in proc.early_stderr  # type: ignore[attr-defined]
+        assert "(relay closed)" in proc.early_stderr  # type: ignore[attr-defined]
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
             refused = client.sendmail("a@b.example", ["victim@example.net", "root@mail.example.com"],
                                       b"Subject: half\r\n\r\nx\r\n")
@@ -387,3 +387,23 @@ def test_a_closed_listener_refuses_relay_and_still_records_the_attempt(tmp_path)
     assert sql(tmp_path, "SELECT address, reply_code FROM envelopes WHERE kind = 'rcpt' ORDER BY ts, seq") == [
         ("victim@example.net", 454), ("root@mail.example.com", 250), ("nosuchuser@mail.example.com", 550)]
     assert sql(tmp_path, "SELECT sum(relay), sum(messages) FROM sessions") == [(1, 1)]
+
+
+def test_the_start_line_is_one_short_line_and_a_submission_listener_wants_a_login():
+    """Not "open" for a submission service whose every recipient needs a login; the usual
+    fleet sensor's line fits a terminal row (it ran to three)."""
+    from types import SimpleNamespace
+
+    from relaypot.cli import start_line
+    from relaypot.personas import model
+    from relaypot.transport.server import Listener
+
+    listeners = [Listener("0.0.0.0", 25, "open"), Listener("::", 25, "open"),
+                 Listener("0.0.0.0", 587, "open", "submission")]
+    sensor = SimpleNamespace(persona=model.load("postfix"), hostname="mx1.example.org", data_dir="/var/lib/relaypot",
+                             deliverer=None, server=SimpleNamespace(bound_listeners=listeners))
+    line = start_line(sensor, [("0.0.0.0", 25), ("::", 25), ("0.0.0.0", 587)])
+    assert line.endswith("postfix as mx1.example.org listening on 0.0.0.0:25 (relay open), [::]:25 (relay open), "
+                         "0.0.0.0:587 (submission, login first); data in /var/lib/relaypot; relays nothing. "
+                         "Ctrl-C stops.")
+    assert len(line) <= 200 and "\n" not in line

@@ -153,15 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     sensor = app.make_sensor(settings)
 
     def ready(bound: list[tuple[str, int]]) -> None:
-        where = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in bound)
-        policies = sorted({listener.relay for listener in sensor.listeners})
-        relay = (f"relay policy {policies[0]}" if len(policies) == 1 else
-                 "relay policies " + ", ".join(f"{listener.name} {listener.relay}" for listener in sensor.listeners))
-        print(f"relaypot {__version__}: persona {sensor.persona.name} as {sensor.hostname}, listening on "
-              f"{where} ({relay}); data in {sensor.data_dir}. "
-              + ("It delivers recognised relay probes only, within [deception]'s limits; nothing else. "
-                 if sensor.deliverer is not None else "It relays nothing. ")
-              + "Ctrl-C stops.", file=sys.stderr, flush=True)
+        print(start_line(sensor, bound), file=sys.stderr, flush=True)
 
     loop = app.new_event_loop()
     # What startup made (modules, the persona, the loop) lives as long as the process: frozen, the
@@ -193,6 +185,25 @@ def cmd_personas(args: argparse.Namespace) -> int:
     print(f"# source: {persona.source}")
     print(transcript.render(transcript.scripted(persona, hostname)))
     return 0
+
+
+def listener_role(listener: Any, persona: Any) -> str:
+    """What a listener does with a relay, in a word or three: a submission service that wants a
+    login is not "open", whatever the relay policy (permit_sasl_authenticated, reject)."""
+    if listener.service and persona.services[listener.service].login_required:
+        return f"{listener.service}, login first"
+    relay = {"open": "relay open", "closed": "relay closed", "auth": "relay after login"}[listener.relay]
+    return f"{listener.service}, {relay}" if listener.service else relay
+
+
+def start_line(sensor: Any, bound: list[tuple[str, int]]) -> str:
+    """One line, short enough for one terminal row in the usual case: who it is, where it
+    listens and what each listener relays, where the data goes, whether anything leaves."""
+    where = ", ".join(f"{f'[{host}]' if ':' in host else host}:{port} ({listener_role(listener, sensor.persona)})"
+                      for (host, port), listener in zip(bound, sensor.server.bound_listeners, strict=False))
+    leaves = "sends relay probes only, capped" if sensor.deliverer is not None else "relays nothing"
+    return (f"relaypot {__version__}: {sensor.persona.name} as {sensor.hostname} listening on {where}; "
+            f"data in {sensor.data_dir}; {leaves}. Ctrl-C stops.")
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

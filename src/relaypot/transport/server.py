@@ -53,6 +53,7 @@ class SmtpServer:
         self.connections: set[SmtpConnection] = set()
         self.per_ip: Counter[str] = Counter()
         self.servers: list[asyncio.base_events.Server] = []
+        self.bound_listeners: list[Listener] = []  # the listener of each bound address, in order
         self.store_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store",
                                                  initializer=name_os_thread, initargs=("store",))
         self.descriptors = DescriptorWatch()
@@ -94,6 +95,7 @@ class SmtpServer:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_WINDOW_CLAMP, clamp)
                 addr = sock.getsockname()
                 bound.append((addr[0], addr[1]))
+                self.bound_listeners.append(listener)
             holder[0] = Listener(listener.host, bound[-1][1], listener.relay, listener.service)
         self._sweeper = self.loop.create_task(self._sweep())
         return bound
