@@ -35,6 +35,7 @@ from relaypot.import_jsonl import import_files
 from relaypot.judgements import destinations
 from relaypot.judgements.classify import public_name_problem
 from relaypot.judgements.derive import Deriver
+from relaypot.numbers import count
 from relaypot.personas import model
 from relaypot.pipeline import EventBus, utc_timestamp
 from relaypot.protocol.listener import ListenerContext, SessionLimits
@@ -406,18 +407,29 @@ def what_was_written(stats: dict[str, dict[str, int]]) -> str:
     """The stop's account of the records: all written, or exactly what was not, and where it is."""
     lost = []
     best_effort = []
-    for name, figures in stats.items():
+    for name, figures in sorted(stats.items(), key=lambda item: item[0] != "jsonl"):  # the journal first
         if figures.get("output"):
             if figures["dropped"] or figures["queued"]:
                 best_effort.append(f"the {name} output dropped {figures['dropped']} and left {figures['queued']}")
             continue
-        if name == "jsonl" and figures["dropped"]:
-            lost.append(f"{figures['dropped']} records could not be written to events.jsonl (its disk was full)")
-        elif figures["dropped"]:
-            lost.append(f"{figures['dropped']} records were dropped from the {name} store"
-                        + (" (events.jsonl keeps them: relaypot import)" if "jsonl" in stats else ""))
-        if figures["queued"]:
-            lost.append(f"{figures['queued']} records were left unwritten by the {name} store")
+        if name == "jsonl":
+            if figures["dropped"]:
+                lost.append(f"{count(figures['dropped'], 'record')} could not be written to events.jsonl (its disk "
+                            "was full)")
+            continue
+        missing = figures["dropped"] + figures["queued"]  # each record once: dropped, or left in the queue
+        if not missing:
+            continue
+        text = f"{count(missing, 'record')} did not reach the {name} store"
+        if "jsonl" in stats:
+            # A record the journal gave up too is in neither: never counted as one import brings back.
+            nowhere = figures.get("unjournaled", 0)
+            kept = missing - nowhere
+            has = "events.jsonl has them" if not nowhere else f"{kept:,} of them are in events.jsonl"
+            parts = ([f"{has}: relaypot import brings them back"] if kept else []) + (
+                [f"{nowhere:,} are in neither" if kept else "events.jsonl lacks them too"] if nowhere else [])
+            text += f" ({'; '.join(parts)})"
+        lost.append(text)
     waiting = sum(figures["spool_bytes"] for figures in stats.values())
     outputs = f" (best effort: {'; '.join(best_effort)}; the journal and the store have them)" if best_effort else ""
     if lost:

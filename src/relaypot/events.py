@@ -265,6 +265,9 @@ class Record:
     src_ip: str
     event: Event
     _json: bytes | None = field(default=None, repr=False, compare=False)
+    # Set when events.jsonl gave it up (its disk full): a store that then drops it too has lost
+    # it for good, and the stop line must not count it as one the journal can bring back.
+    unjournaled: bool = field(default=False, repr=False, compare=False)
 
     @property
     def kind(self) -> str:

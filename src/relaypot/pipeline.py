@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import itertools
 import logging
 import os
 import random
@@ -152,6 +153,7 @@ class SinkWorker:
         self.written = 0
         self.spooled = 0
         self.dropped = 0
+        self.dropped_unjournaled = 0  # of the dropped, those events.jsonl had given up too
         self.thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
         self.opened = threading.Event()
         self.open_error: BaseException | None = None
@@ -285,7 +287,7 @@ class SinkWorker:
             self.written += len(batch)
         except Exception as exc:  # noqa: BLE001 (an output's failure is its own)
             self.failures += 1
-            self.dropped += len(batch)
+            self._drop(batch)
             if self.failures == 1 or self.failures % 100 == 0:
                 log.error("output %s failed (failure %d, %d records dropped so far; events.jsonl and the store "
                           "have them): %s", self.sink.name, self.failures, self.dropped, log_error(exc))
@@ -296,7 +298,7 @@ class SinkWorker:
             kept = self.spool.keep(batch) if self.spool is not None else None
         except OSError:
             if self.stopping:
-                self.dropped += len(batch)  # nowhere left to keep it: said at the stop
+                self._drop(batch)  # nowhere left to keep it: said at the stop
                 log.error("sink %s dropped %d records at the stop: neither it nor its spool could take them",
                           self.sink.name, len(batch))
                 return True
@@ -315,9 +317,13 @@ class SinkWorker:
                 "sink %s: %d records spooled to %s, to be written once it writes again (%d so far)",
                 self.sink.name, len(batch), kept, self.spooled)
             return True
-        self.dropped += len(batch)
+        self._drop(batch)
         log.error("sink %s dropped %d records after repeated failures", self.sink.name, len(batch))
         return True
+
+    def _drop(self, batch: list[Record]) -> None:
+        self.dropped += len(batch)
+        self.dropped_unjournaled += sum(1 for record in batch if record.unjournaled)
 
     def _resend(self) -> None:
         """Resend the oldest spooled file: at once while catching up, every few seconds while the
@@ -444,6 +450,12 @@ class EventBus:
             except Exception:
                 log.exception("event listener failed")
 
+    def _unjournaled(self, lost: int) -> None:
+        """Mark the records the journal just gave up: the newest `lost` of those it had not yet
+        written, which are the tail of the held ones (each is appended to it as it is held)."""
+        for record in itertools.islice(reversed(self._held), lost):
+            record.unjournaled = True
+
     def _hand_over(self) -> None:
         """Give the sinks the held records the journal has now written or given up."""
         held = self._held
@@ -504,6 +516,7 @@ class EventBus:
         journal.commit()
         if journal.pending_bytes > JOURNAL_MAX:
             lost = journal.drop_pending()
+            self._unjournaled(lost)
             self.journal_dropped += lost
             log.error("gave up %d records that %s could not take (%d so far): the disk is still full",
                       lost, journal.path, self.journal_dropped)
@@ -518,7 +531,9 @@ class EventBus:
             self._tick = None
         if self.journal is not None:
             self.journal.close()
-            self.journal_dropped += self.journal.drop_pending()
+            lost = self.journal.drop_pending()
+            self._unjournaled(lost)
+            self.journal_dropped += lost
             self._hand_over()
 
     def when_drained(self, callback: Callable[[], None]) -> None:
@@ -570,9 +585,12 @@ class EventBus:
     def stats(self) -> dict[str, dict[str, int]]:
         found = {w.sink.name: {"written": w.written, "queued": len(w.queue), "failures": w.failures,
                                "spooled": w.spooled, "dropped": w.dropped,
+                               # of the dropped and the left, those events.jsonl does not have either
+                               "unjournaled": w.dropped_unjournaled + sum(1 for r in w.queue if r.unjournaled),
                                "spool_bytes": w.spool.used if w.spool is not None else 0,
                                "output": int(w.output)} for w in self.workers}
         if self.journal is not None:
             found[self.journal.name] = {"written": self.journal.written, "queued": 0, "failures": 0, "spooled": 0,
-                                        "dropped": self.journal_dropped, "spool_bytes": 0, "output": 0}
+                                        "dropped": self.journal_dropped, "spool_bytes": 0, "output": 0,
+                                        "unjournaled": 0}
         return found
