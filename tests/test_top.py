@@ -3,6 +3,7 @@ send-keys and read with capture-pane), and as plain text when its output is no t
 
 from __future__ import annotations
 
+import re
 import smtplib
 import subprocess
 import sys
@@ -129,3 +130,4 @@ def test_top_refuses_a_sensor_the_store_has_never_seen_and_lists_more_than_a_scr
     assert refused.stderr == "relaypot: error: --sensor: the store has no session of NOSUCH; it has: test-sensor\n"
     shown = relaypot("top", "--store", sensor.store_url, "--once").stdout
     assert all(f"127.0.1.{n + 1} " in shown for n in range(20)), shown
+    assert re.search(r"^missing\s+20$", shown, flags=re.M), shown  # no HELO: "missing", as the report says
