@@ -1,6 +1,6 @@
 """Each layer imports only what its row of docs/ARCHITECTURE.md's layer table allows.
 
-The table is the whitelist: its first column names a module (`events.py`, `protocol/vocabulary.py`)
+The table is the whitelist: its first column names a module (`events.py`, `vocabulary.py`)
 or a package (`sinks/`), its third the relaypot modules and packages that one may import
 (`everything` for the composition modules). A module or package missing from the table fails, so
 the map and the house cannot drift apart.
@@ -22,7 +22,7 @@ DOC = ROOT / "docs" / "ARCHITECTURE.md"
 FORBIDDEN_STDLIB = {
     # (random, yes: a session draws from the random.Random its settings hand it, never the global one)
     "protocol": {"asyncio", "socket", "ssl", "selectors", "threading", "time"},
-    "protocol.vocabulary": {"asyncio", "socket", "ssl", "selectors", "threading", "time", "random"},
+    "vocabulary": {"asyncio", "socket", "ssl", "selectors", "threading", "time", "random"},
     "personas": {"asyncio", "socket", "ssl", "selectors", "threading"},
     "judgements": {"asyncio", "socket", "ssl", "selectors", "threading", "sqlite3"},
     "escape": {"asyncio", "socket", "threading"},
@@ -51,7 +51,7 @@ def module_name(path: Path) -> str:
 
 
 def unit_of(module: str, table: dict[str, set[str] | None]) -> str | None:
-    """The most specific row naming `module` (protocol.vocabulary before protocol)."""
+    """The most specific row naming `module` (protocol.session before protocol)."""
     parts = module.split(".")
     for n in range(len(parts), 0, -1):
         if ".".join(parts[:n]) in table:

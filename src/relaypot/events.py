@@ -295,10 +295,6 @@ class Record:
 _CODEC_PLANS: dict[type, tuple[tuple[str, str, str], ...]] = {}
 
 
-def field_names(cls: type[Event]) -> tuple[str, ...]:
-    return tuple(name for name, _, _ in _codec_plan(cls))
-
-
 def _codec_plan(cls: type[Event]) -> tuple[tuple[str, str, str], ...]:
     """(field, JSON key, how to encode it) per field: raw bytes travel as base64 under `<name>_b64`."""
     plan = _CODEC_PLANS.get(cls)
@@ -309,13 +305,6 @@ def _codec_plan(cls: type[Event]) -> tuple[tuple[str, str, str], ...]:
             for f in dataclasses.fields(cls)
         )
     return plan
-
-
-def event_fields(event: Event) -> dict[str, Any]:
-    """The event's fields as JSON-ready values: bytes become `<name>_b64`, text is made valid UTF-8."""
-    out: dict[str, Any] = {}
-    _add_fields(event, out)
-    return out
 
 
 def _add_fields(event: Event, out: dict[str, Any]) -> None:

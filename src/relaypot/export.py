@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -104,8 +103,3 @@ def blocklist(db: Database, scope: Scope, kind: str = "any", min_sessions: int =
     ranked = sorted(found, key=lambda row: (-row[1], address_order(row[0])))  # 127.0.0.3 before 127.0.0.27
     return [ip for ip, _ in ranked if include_private or is_public(ip)]
 
-
-def to_string(db: Database, what: str, scope: Scope, fmt: str) -> str:
-    buffer = io.StringIO()
-    write(db, what, scope, fmt, buffer)
-    return buffer.getvalue()

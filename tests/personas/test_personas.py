@@ -16,7 +16,7 @@ from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.logins import LoginPolicy
 from relaypot.protocol.session import Session
 from relaypot.protocol.transcript import render, scripted
-from relaypot.protocol.vocabulary import VERBS
+from relaypot.vocabulary import VERBS
 from support import POSTFIX_REFERENCE, REFERENCE, Driver, expected_from_reference, normalize, unesc
 
 SESSION_SOURCE = Path(model.__file__).parents[1] / "protocol" / "session.py"

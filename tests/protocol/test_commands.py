@@ -58,7 +58,7 @@ def test_every_verb_has_one_row_and_a_method_that_answers_it():
     reply keys and the sequence all come from it."""
     from relaypot.protocol.session import _HANDLERS, Session
     from relaypot.protocol.states import refusal_table
-    from relaypot.protocol.vocabulary import KNOWN_VERBS, VERBS
+    from relaypot.vocabulary import KNOWN_VERBS, VERBS
 
     assert set(_HANDLERS) == set(VERBS) == KNOWN_VERBS
     for name, verb in VERBS.items():

@@ -21,7 +21,7 @@ from relaypot.analysis.queries import Queries, Scope
 from relaypot.judgements.addresses import address_order, is_public, our_domains
 from relaypot.judgements.classify import HELO_CLASSES, classify_helo
 from relaypot.judgements.derive import Deriver
-from relaypot.protocol.vocabulary import KNOWN_VERBS
+from relaypot.vocabulary import KNOWN_VERBS
 from relaypot.storage.database import Database
 
 SCHEMA = 2

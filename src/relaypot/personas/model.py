@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from relaypot.errors import PersonaError
-from relaypot.protocol.vocabulary import KNOWN_VERBS, VERBS, frame_text, wire
+from relaypot.vocabulary import KNOWN_VERBS, VERBS, frame_text, wire
 
 DATA_DIR = Path(__file__).parent / "data"
 

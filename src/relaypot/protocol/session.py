@@ -35,7 +35,7 @@ from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMes
 from relaypot.protocol.parameters import refusal as parameter_refusal
 from relaypot.protocol.recipients import RELAY, UNKNOWN_USER, unquoted
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED
-from relaypot.protocol.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, frame_text, wire
+from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, frame_text, wire
 
 Output = Reply | Event | StartTls | Deliver | Close
 

@@ -7,7 +7,7 @@ vocabulary.VERBS (a state absent from a row is allowed); personas relax rows (`m
 
 from __future__ import annotations
 
-from relaypot.protocol.vocabulary import CONNECTED, VERBS
+from relaypot.vocabulary import CONNECTED, VERBS
 
 # Input modes: what the next bytes are.
 COMMAND = "command"  # a command line

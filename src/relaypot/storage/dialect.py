@@ -14,7 +14,6 @@ class Dialect:
     autoid: str
     blob: str
     placeholder: str  # what replaces each "?" in a statement
-    ilike: str  # case-insensitive LIKE: SQLite's LIKE already ignores ASCII case; PostgreSQL needs ILIKE
     text: str  # text compared byte by byte on both engines
 
     def schema(self, text: str) -> str:
@@ -29,8 +28,8 @@ class Dialect:
 
 
 # INTEGER PRIMARY KEY without AUTOINCREMENT: ids still grow, with no extra table to update.
-SQLITE = Dialect("sqlite", "INTEGER PRIMARY KEY", "BLOB", "?", "LIKE", "TEXT")
+SQLITE = Dialect("sqlite", "INTEGER PRIMARY KEY", "BLOB", "?", "TEXT")
 # Text columns collate "C" on PostgreSQL: a database made with a language's collation (en_US,
 # ICU) would otherwise order names, and so break ties before a LIMIT, unlike SQLite's BINARY.
-POSTGRESQL = Dialect("postgresql", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA", "%s", "ILIKE",
+POSTGRESQL = Dialect("postgresql", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA", "%s",
                      'TEXT COLLATE "C"')
