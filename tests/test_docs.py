@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -99,3 +100,23 @@ def test_events_md_maps_fields_that_exist_to_ecs_names():
         else:
             assert field in [key for _, key, _ in _codec_plan(EVENT_TYPES[kind.strip("`")])], (kind, field)
         assert re.fullmatch(r"@timestamp|[a-z_]+(\.[a-z_0-9]+)+", ecs), ecs
+
+
+def test_personas_md_documents_every_key_of_every_persona_table():
+    """The example file in docs/personas.md has each table of the persona model, with every key."""
+    from relaypot.personas import model
+
+    text = (ROOT / "docs" / "personas.md").read_text(encoding="utf-8")
+    block = text.split("## The file", 1)[1].split("```toml", 1)[1].split("```", 1)[0]
+    documented: dict[str, set[str]] = {}
+    table = ""
+    for line in block.splitlines():
+        header = re.match(r"^\[([a-z_.]+)\]", line)
+        if header:
+            table = header.group(1)
+            documented[table] = set()
+        elif table and re.match(r"^[a-z_0-9]+ = ", line):
+            documented[table].add(line.split(" = ", 1)[0])
+    for name, cls in model.TABLE_CLASSES.items():
+        fields = {f.name for f in dataclasses.fields(cls)}
+        assert documented.get(name) == fields, (name, fields ^ documented.get(name, set()))

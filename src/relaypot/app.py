@@ -113,7 +113,7 @@ CONNECTIONS_PER_CLIENT = 256
 def connections_per_client(settings: Settings, persona: model.Persona) -> int:
     """[limits] max_connections_per_ip, else the persona's own limit (a client can count it:
     Postfix's 421 comes at the 51st), else CONNECTIONS_PER_CLIENT."""
-    return (settings.limits.max_connections_per_ip or persona.behaviour.max_connections_per_client
+    return (settings.limits.max_connections_per_ip or persona.server.max_connections_per_client
             or CONNECTIONS_PER_CLIENT)
 
 
@@ -160,7 +160,7 @@ def preflight(settings: Settings) -> Preflight:
         listeners.append(Listener(found.host, found.port, found.relay or settings.smtp.relay, found.service))
     hostname = announced_name(settings)
     starttls = settings.tls.starttls
-    tls = (persona.behaviour.starttls_offered if starttls == "persona" else starttls == "yes") or any(
+    tls = (persona.server.starttls_offered if starttls == "persona" else starttls == "yes") or any(
         listener.service for listener in listeners)
     if tls and settings.tls.certificate:
         server_context(Path(settings.tls.certificate), Path(settings.tls.key), persona.tls)  # loads, or says why not
@@ -184,7 +184,7 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
             datadir.remove_if_unused(data_dir)
         raise
     starttls = settings.tls.starttls
-    tls_available = persona.behaviour.starttls_offered if starttls == "persona" else starttls == "yes"
+    tls_available = persona.server.starttls_offered if starttls == "persona" else starttls == "yes"
     limits = settings.limits
     listener_context = ListenerContext(
         persona=persona,
@@ -203,7 +203,7 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
         domains=tuple(settings.smtp.domains),
         users=tuple(settings.smtp.local_users),
         logins=LoginPolicy(tuple(settings.deception.accept_logins), settings.deception.accept_attempt,
-                           persona.user_names),
+                           persona.auth.user_names),
         zone=zoneinfo.ZoneInfo(settings.smtp.timezone) if settings.smtp.timezone else None,
         clock=time.time,
         rng=random.Random(os.urandom(16)),

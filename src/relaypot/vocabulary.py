@@ -26,8 +26,9 @@ class Verb:
     handler: str
     reply_keys: frozenset[str]
     refused: dict[str, str] = field(default_factory=dict)
-    # Keys a persona may leave out: the session uses each only where the persona has it (the
-    # real server's finer refusals, such as Postfix's "501 5.5.4 Syntax: RSET").
+    # Keys a persona may leave out: each is needed only where a key of the persona's tables turns
+    # it on (the real server's finer refusals, such as Postfix's "501 5.5.4 Syntax: RSET" under
+    # [sequence] refuse_rset_argument; personas/model.py Persona.required_keys).
     optional_keys: frozenset[str] = frozenset()
 
 

@@ -21,8 +21,8 @@ from relaypot.analysis.queries import Queries, Scope
 from relaypot.judgements.addresses import address_order, is_public, our_domains
 from relaypot.judgements.classify import HELO_CLASSES, classify_helo
 from relaypot.judgements.derive import Deriver
-from relaypot.vocabulary import KNOWN_VERBS
 from relaypot.storage.database import Database
+from relaypot.vocabulary import KNOWN_VERBS
 
 SCHEMA = 2
 SIZE_BUCKETS = ("< 1 KiB", "1–10 KiB", "10–100 KiB", "100 KiB–1 MiB", ">= 1 MiB")

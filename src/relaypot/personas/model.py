@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import string
 import tomllib
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, Union, get_args
 
 from relaypot.errors import PersonaError
 from relaypot.vocabulary import KNOWN_VERBS, VERBS, frame_text, wire
@@ -66,47 +69,106 @@ class EhloKeyword:
     when: str = "always"  # always | tls_offered | tls_active | not_tls
 
 
-@dataclass(frozen=True)
-class Behaviour:
-    """How the server parses and sequences commands, where real servers differ."""
+UserNames = Literal["exact", "lowercase", "windows"]  # how the server compares login names (protocol/logins.py)
+USER_NAMES: tuple[UserNames, ...] = get_args(UserNames)
 
-    mail_before_helo: bool = False
-    ehlo_requires_argument: bool = True
-    helo_requires_argument: bool = True
-    auth_before_helo: bool = True
-    bracketless_paths: bool = True
-    append_default_domain: bool = False
-    line_ending: str = "lf"  # lf: LF ends a command line; crlf: only CRLF does
-    data_end: str = "crlf"  # lf: a "." line ended by a bare LF also ends DATA
-    max_line_length: int = 2048
-    long_line: str = "truncate"  # truncate: act on the first bytes, drop the rest; reject: reply too_long
-    forbidden_verbs: tuple[str, ...] = ()
-    forbid_nonalpha_first: bool = False
-    reject_invalid_utf8: bool = False
-    reject_empty_line: bool = False
-    auth_username_chars: str = ""  # characters allowed in a username; "" allows any
-    starttls_offered: bool = False
-    size_limit: int = 0  # the SIZE this server enforces at MAIL; 0 means no limit
-    auth_failure_delay: float = 0.0
-    queue_id: str = "postfix"  # postfix | exchange
-    # Error accounting (Postfix's smtpd_soft/hard_error_limit, smtpd_error_sleep_time,
-    # smtpd_junk_command_limit). An error is a command answered 4xx/5xx; a junk verb past
-    # junk_limit uses counts as one too. From error_delay_from errors on, every reply waits
-    # error_delay seconds; at error_limit errors the server sends session.too_many_errors and
-    # closes. 0 turns each off (IIS has none of them).
-    error_delay_from: int = 0
-    error_delay: float = 0.0
-    error_limit: int = 0
-    junk_limit: int = 0
-    junk_verbs: tuple[str, ...] = ()
-    errors_forgiven_by_message: bool = False  # a message accepted clears the error and junk counts
-    # How a command line is read before its verb (Postfix's smtp_get and smtpd_token): every CR
-    # before the LF dropped, the line cut at a NUL (after its UTF-8 is checked whole), blanks
-    # before the verb skipped.
+# The persona's behaviour, one table per concern, each read by one module of protocol/ (the
+# session turns what that module returns into replies). A quirk a new server needs is a key in
+# one table and a branch in one small module. Choices are Literal types: the reader validates a
+# value against the type itself (`_read_table`).
+LineEnding = Literal["lf", "crlf"]  # lf: LF ends a command line; crlf: only CRLF does
+LongLine = Literal["truncate", "reject"]  # truncate: act on the first bytes, drop the rest; reject: too_long
+DataEnd = Literal["crlf", "lf"]  # lf: a "." line ended by a bare LF also ends DATA
+QueueIdStyle = Literal["postfix", "exchange"]  # protocol/listener.py QueueIds
+
+
+@dataclass(frozen=True)
+class LineRules:
+    """[lines]: how a command line is read before its verb (protocol/lines.py). Postfix's
+    smtp_get and smtpd_token: every CR before the LF dropped, the line cut at a NUL (after its
+    UTF-8 is checked whole), blanks before the verb skipped."""
+
+    ending: LineEnding = "lf"
+    max_length: int = 2048
+    too_long: LongLine = "truncate"
     strip_trailing_cr: bool = False
     nul_ends_command: bool = False
     skip_leading_blanks: bool = False
-    check_address_literals: bool = False  # [300.1.1.1] is no address: the persona's bad_address reply
+    reject_empty: bool = False  # an empty line is command.bad_syntax, not command.unknown
+    reject_invalid_utf8: bool = False  # command.bad_bytes
+    # command.forbidden, then the server hangs up
+    forbidden_verbs: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
+    forbid_nonalpha_first: bool = False
+
+
+@dataclass(frozen=True)
+class MessageRules:
+    """[message]: how a message is taken in (DATA, BDAT; protocol/framing.py and the session)."""
+
+    data_end: DataEnd = "crlf"
+    size_limit: int = 0  # the SIZE this server enforces at MAIL; 0 means no limit
+    refuse_data_argument: bool = False  # "DATA x": data.syntax
+    refuse_data_after_bdat: bool = False  # DATA after BDAT chunks of the same message: data.after_bdat
+
+
+@dataclass(frozen=True)
+class ErrorRules:
+    """[errors]: error accounting (protocol/accounting.py), as Postfix's smtpd_soft/hard_error_limit,
+    smtpd_error_sleep_time and smtpd_junk_command_limit. An error is a command answered 4xx/5xx;
+    a junk verb past junk_limit uses counts as one too. From delay_from errors on, every reply
+    waits `delay` seconds; at `limit` errors the server sends session.too_many_errors and closes.
+    0 turns each off (IIS has none of them)."""
+
+    delay_from: int = 0
+    delay: float = 0.0
+    limit: int = 0
+    junk_limit: int = 0
+    junk_verbs: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
+    forgiven_by_message: bool = False  # a message accepted clears the error and junk counts
+
+
+@dataclass(frozen=True)
+class SequenceRules:
+    """[sequence]: which commands come when (protocol/states.py), and the arguments a verb refuses."""
+
+    mail_before_helo: bool = False
+    auth_before_helo: bool = True
+    ehlo_requires_argument: bool = True
+    helo_requires_argument: bool = True
+    refuse_rset_argument: bool = False  # "RSET x": rset.syntax (and nothing is reset)
+    refuse_etrn_in_transaction: bool = False  # etrn.in_transaction
+
+
+@dataclass(frozen=True)
+class AddressRules:
+    """[addresses]: how MAIL, RCPT and VRFY read an address (protocol/commands.py)."""
+
+    bracketless_paths: bool = True  # MAIL FROM:a@b without <>
+    append_default_domain: bool = False  # a bare local part gets the default domain (IIS)
+    check_address_literals: bool = False  # [300.1.1.1] is no address: bad_address
+    vrfy_one_address: bool = False  # "VRFY John Smith": vrfy.bad_address
+
+
+@dataclass(frozen=True)
+class AuthRules:
+    """[auth]: the SASL mechanisms and how the server judges a login (protocol/auth.py, logins.py)."""
+
+    mechanisms: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
+    ntlm_version: tuple[int, int, int] | None = None  # major, minor, build of an NTLM challenge
+    user_names: UserNames = "exact"
+    username_chars: str = ""  # characters allowed in a username; "" allows any
+    failure_delay: float = 0.0  # every failed login is answered this late (Dovecot's auth_failure_delay)
+    refuse_in_transaction: bool = False  # auth.in_transaction
+    refuse_after_login: bool = False  # auth.already_authenticated
+    bad_base64_continued: bool = False  # a bad continuation line has its own reply: auth.bad_base64_continued
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """[server]: what the server is, beside its dialogue: queue ids, STARTTLS, connection limits."""
+
+    queue_id: QueueIdStyle = "postfix"
+    starttls_offered: bool = False
     max_connections_per_client: int = 0  # concurrent connections from one address (0: none of its own)
 
 
@@ -123,7 +185,8 @@ class RecipientRules:
     vrfy_judged: bool = False  # VRFY answers as RCPT would (relay, unknown user)
 
 
-TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+TlsVersion = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+TLS_VERSIONS: tuple[TlsVersion, ...] = get_args(TlsVersion)
 
 
 @dataclass(frozen=True)
@@ -131,8 +194,8 @@ class TlsProfile:
     """How the server's TLS looks from outside ([tls]): what transport/tls.py sets on OpenSSL.
     The defaults are a modern OpenSSL server's; a persona gives its real server's."""
 
-    min_version: str = "TLSv1.2"
-    max_version: str = "TLSv1.3"
+    min_version: TlsVersion = "TLSv1.2"
+    max_version: TlsVersion = "TLSv1.3"
     ciphers: str = "DEFAULT"  # an OpenSSL cipher list (TLS 1.2 and older; TLS 1.3 keeps OpenSSL's three)
     security_level: int = 2  # OpenSSL's @SECLEVEL: 0 lets TLS 1.0, SHA-1 and anonymous suites through
     server_preference: bool = True  # the server's cipher order wins, else the client's
@@ -155,30 +218,21 @@ class StackProfile:
     rewrite: bool = False  # send the sensor's packets through the rewriter (the keys below)
     ttl: int = 64  # the TTL of packets the rewriter makes itself
     mss: int = 1460  # the MSS of SYN+ACKs the rewriter makes itself
-    ip_id: str = "kernel"  # kernel | incremental (one counter for every packet, as Windows)
+    ip_id: Literal["kernel", "incremental"] = "kernel"  # incremental: one counter for every packet, as Windows
     syn_ack_window: int = 0  # the window of a SYN+ACK (0: the kernel's)
     syn_ack_timestamp_zero: bool = False  # a SYN+ACK's TSval and TSecr are 0 (Windows), later ones the kernel's
     option_layout: tuple[tuple[str, ...], ...] = ()  # groups such as ("nop", "ws"), p0f's names
-    rst_df: str = "kernel"  # kernel | set | clear: DF on a RST
-    rst_ack: str = "kernel"  # kernel | other: the acknowledgment number of a RST without ACK
+    rst_df: Literal["kernel", "set", "clear"] = "kernel"  # DF on a RST
+    rst_ack: Literal["kernel", "other"] = "kernel"  # the acknowledgment number of a RST without ACK
     icmp_error_quote: int = 0  # bytes of the offending datagram past its IP header (0: the kernel's)
-    echo_reply_code: str = "kernel"  # kernel | zero
-    echo_reply_df: str = "kernel"  # kernel | request: DF as the echo request had it
-    answer_no_flags: str = "none"  # none | rst-ack: a segment with none of SYN, ACK, RST to a sensor port
-    answer_syn_fin: str = "none"  # none | syn-ack: SYN+FIN to a sensor port
-
-
-STACK_CHOICES = {
-    "ip_id": ("kernel", "incremental"), "rst_df": ("kernel", "set", "clear"), "rst_ack": ("kernel", "other"),
-    "echo_reply_code": ("kernel", "zero"), "echo_reply_df": ("kernel", "request"),
-    "answer_no_flags": ("none", "rst-ack"), "answer_syn_fin": ("none", "syn-ack"),
-}
+    echo_reply_code: Literal["kernel", "zero"] = "kernel"
+    echo_reply_df: Literal["kernel", "request"] = "kernel"  # request: DF as the echo request had it
+    answer_no_flags: Literal["none", "rst-ack"] = "none"  # a segment with none of SYN, ACK, RST to a sensor port
+    answer_syn_fin: Literal["none", "syn-ack"] = "none"  # SYN+FIN to a sensor port
 TCP_OPTION_NAMES = ("mss", "nop", "ws", "ts", "sok")
 SYSCTL_NAME = re.compile(r"net\.[a-z0-9_]+(\.[a-z0-9_]+)*")  # what a persona may set: net.* only
 
 
-UserNames = Literal["exact", "lowercase", "windows"]  # how the server compares login names (protocol/logins.py)
-USER_NAMES: tuple[UserNames, ...] = get_args(UserNames)
 ReceivedStyle = Literal["postfix", "smtpsvc", "rfc5321"]  # deliver/received.py renders each
 RECEIVED_STYLES: tuple[ReceivedStyle, ...] = get_args(ReceivedStyle)
 
@@ -202,8 +256,9 @@ class Service:
     """A listener that is a mail submission service ([services.submission], port 587;
     [services.submissions], port 465): how it differs from the persona's port 25."""
 
-    tls: str = "required"  # required: STARTTLS before most commands; implicit: TLS from the first byte
-    pre_tls_verbs: tuple[str, ...] = ()  # verbs taken before STARTTLS where tls is "required"
+    tls: Literal["required", "implicit"] = "required"  # required: STARTTLS before most commands; implicit: TLS
+    # from the first byte
+    pre_tls_verbs: tuple[str, ...] = field(default=(), metadata={"case": "upper"})  # taken before STARTTLS
     auth_requires_tls: bool = True  # AUTH is offered (and taken) only once TLS is up
     login_required: bool = True  # every recipient needs a login, and after one every recipient is taken
     replies: dict[str, ReplyTemplate] = field(default_factory=dict)  # overrides of the persona's
@@ -229,8 +284,6 @@ class Persona:
     verbs: frozenset[str]
     ehlo_greeting: str
     ehlo_keywords: tuple[EhloKeyword, ...]
-    auth_mechanisms: tuple[str, ...]
-    behaviour: Behaviour
     replies: dict[str, ReplyTemplate]
     date_format: str
     help_topics: dict[str, ReplyTemplate] = field(default_factory=dict)
@@ -238,35 +291,57 @@ class Persona:
     # parameter is taken unchecked, as a server we know too little about.
     parameters: dict[str, frozenset[str]] = field(default_factory=dict)
     grades: dict[str, str] = field(default_factory=dict)
-    ntlm_version: tuple[int, int, int] | None = None
+    lines: LineRules = field(default_factory=LineRules)
+    message: MessageRules = field(default_factory=MessageRules)
+    errors: ErrorRules = field(default_factory=ErrorRules)
+    sequence: SequenceRules = field(default_factory=SequenceRules)
+    addresses: AddressRules = field(default_factory=AddressRules)
+    auth: AuthRules = field(default_factory=AuthRules)
+    server: ServerFacts = field(default_factory=ServerFacts)
     recipients: RecipientRules = field(default_factory=RecipientRules)
     tls: TlsProfile = field(default_factory=TlsProfile)
     services: dict[str, Service] = field(default_factory=dict)
     stack: StackProfile = field(default_factory=StackProfile)
     relay: RelayProfile = field(default_factory=RelayProfile)
-    user_names: UserNames = "exact"  # [auth] user_names
     path: Path | None = None
 
     def reply(self, key: str) -> ReplyTemplate:
         return self.replies[key]
 
     def required_keys(self) -> frozenset[str]:
+        """Every reply key the persona's verbs and its tables' switches need."""
         keys = set(CORE_KEYS)
         for verb in self.verbs:
             keys |= VERBS[verb].reply_keys if verb in VERBS else frozenset()
-        if self.behaviour.long_line == "reject":
+        if self.lines.too_long == "reject":
             keys.add("command.too_long")
-        if self.behaviour.forbidden_verbs or self.behaviour.forbid_nonalpha_first:
+        if self.lines.forbidden_verbs or self.lines.forbid_nonalpha_first:
             keys.add("command.forbidden")
+        switches = ((self.message.refuse_data_argument, "DATA", "data.syntax"),
+                    (self.message.refuse_data_after_bdat, "DATA", "data.after_bdat"),
+                    (self.sequence.refuse_rset_argument, "RSET", "rset.syntax"),
+                    (self.sequence.refuse_etrn_in_transaction, "ETRN", "etrn.in_transaction"),
+                    (self.addresses.vrfy_one_address, "VRFY", "vrfy.bad_address"),
+                    (self.auth.refuse_in_transaction, "AUTH", "auth.in_transaction"),
+                    (self.auth.refuse_after_login, "AUTH", "auth.already_authenticated"),
+                    (self.auth.bad_base64_continued, "AUTH", "auth.bad_base64_continued"))
+        keys |= {key for on, verb, key in switches if on and verb in self.verbs}
+        # [parameters]: a command whose parameters are checked needs the refusal of each check.
+        for command, names in self.parameters.items():
+            if command.upper() in self.verbs:
+                keys.add(f"{command}.unsupported_option")
+                keys |= {key for name, key in (("SIZE", "mail.bad_size"), ("RET", "mail.bad_ret"),
+                                              ("NOTIFY", "rcpt.bad_notify")) if name in names}
         if "RCPT" in self.verbs and self.recipients.users is not None:
             keys.add("rcpt.unknown_user")
         if "VRFY" in self.verbs and self.recipients.vrfy_judged:
             keys |= {"vrfy.relay_denied"} | ({"vrfy.unknown_user"} if self.recipients.users is not None else set())
-        if "GSSAPI" in self.auth_mechanisms:
+        mechanisms = set(self.auth.mechanisms)
+        if "GSSAPI" in mechanisms:
             keys.add("auth.empty_prompt")
-        if "NTLM" in self.auth_mechanisms:
+        if "NTLM" in mechanisms:
             keys.add("auth.ntlm_prompt")
-        if {"NTLM", "CRAM-MD5"} & set(self.auth_mechanisms):
+        if {"NTLM", "CRAM-MD5"} & mechanisms:
             keys.add("auth.challenge")
         return frozenset(keys)
 
@@ -279,7 +354,7 @@ class Persona:
             netbios_computer=labels[0].upper()[:15],
             dns_domain=domain,
             dns_computer=hostname,
-            version=self.ntlm_version,
+            version=self.auth.ntlm_version,
         )
 
 
@@ -318,14 +393,15 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
             raise PersonaError(f"{where}: [{ctx}] {key} must be {kind.__name__}")
         return value
 
+    unknown_tables = set(raw) - TABLES
+    if unknown_tables:
+        raise PersonaError(f"{where}: unknown table [{sorted(unknown_tables)[0]}]; known: {', '.join(sorted(TABLES))}")
     top = need(raw, "persona", dict, "persona")
     name = need(top, "name", str, "persona")
     verbs = frozenset(v.upper() for v in need(top, "verbs", list, "persona"))
     unknown = verbs - KNOWN_VERBS
     if unknown:
         raise PersonaError(f"{where}: [persona] verbs has unknown verbs {sorted(unknown)}")
-
-    behaviour = _parse_behaviour(raw.get("behaviour", {}), where)
 
     ehlo = need(raw, "ehlo", dict, "ehlo")
     keywords: list[EhloKeyword] = []
@@ -340,20 +416,9 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
         else:
             raise PersonaError(f"{where}: [ehlo] keywords must be strings or {{keyword=..., when=...}}")
 
-    auth = raw.get("auth", {})
-    mechanisms = tuple(m.upper() for m in auth.get("mechanisms", []))
-    bad = set(mechanisms) - AUTH_MECHANISMS
-    if bad:
-        raise PersonaError(f"{where}: [auth] mechanisms has unsupported {sorted(bad)}")
-
     replies = {
         key: compile_reply(key, value, where) for key, value in need(raw, "replies", dict, "replies").items()
     }
-    version = auth.get("ntlm_version")
-    if version is not None and not (
-        isinstance(version, list) and len(version) == 3 and all(isinstance(v, int) for v in version)
-    ):
-        raise PersonaError(f"{where}: [auth] ntlm_version must be [major, minor, build]")
     help_topics = {
         topic.upper(): compile_reply(f"help.{topic}", value, where)
         for topic, value in raw.get("help_topics", {}).items()
@@ -366,20 +431,23 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
         verbs=verbs,
         ehlo_greeting=need(ehlo, "greeting", str, "ehlo"),
         ehlo_keywords=tuple(keywords),
-        auth_mechanisms=mechanisms,
-        behaviour=behaviour,
         replies=replies,
         date_format=top.get("date_format", "rfc2822"),
         help_topics=help_topics,
         grades=dict(raw.get("grades", {})),
         parameters=_parse_parameters(raw.get("parameters", {}), where),
-        ntlm_version=tuple(version) if version else None,
+        lines=_parse_lines(raw.get("lines", {}), where),
+        message=read_table(raw.get("message", {}), MessageRules, "message", where),
+        errors=_parse_errors(raw.get("errors", {}), where),
+        sequence=read_table(raw.get("sequence", {}), SequenceRules, "sequence", where),
+        addresses=read_table(raw.get("addresses", {}), AddressRules, "addresses", where),
+        auth=_parse_auth(raw.get("auth", {}), where),
+        server=read_table(raw.get("server", {}), ServerFacts, "server", where),
         recipients=_parse_recipients(raw.get("recipients", {}), where),
         tls=_parse_tls(raw.get("tls", {}), where),
         services=_parse_services(raw.get("services", {}), where),
         stack=_parse_stack(raw.get("stack", {}), where),
         relay=_parse_relay(raw.get("relay", {}), where),
-        user_names=_choice(auth, "user_names", USER_NAMES, "exact", "auth", where),
         path=path,
     )
     if persona.date_format not in DATE_FORMATS:
@@ -391,7 +459,91 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
     return persona
 
 
+# The tables read into one dataclass each (docs/personas.md documents every field: a test checks).
+TABLE_CLASSES: dict[str, type] = {
+    "lines": LineRules, "message": MessageRules, "errors": ErrorRules, "sequence": SequenceRules,
+    "addresses": AddressRules, "server": ServerFacts, "auth": AuthRules, "recipients": RecipientRules,
+    "tls": TlsProfile, "stack": StackProfile, "relay": RelayProfile,
+}
+# Every table a persona file may have; each has one reader here and one reader in protocol/.
+TABLES = frozenset({"persona", "ehlo", "replies", "help_topics", "grades", "parameters", "lines", "message",
+                    "errors", "sequence", "addresses", "auth", "server", "recipients", "tls", "services", "stack",
+                    "relay"})
 DATE_FORMATS = frozenset({"rfc2822", "rfc2822-nopad"})
+T = TypeVar("T")
+
+
+def read_table(table: Any, cls: type[T], ctx: str, where: str,
+               convert: Mapping[str, Callable[[Any], Any]] | None = None) -> T:
+    """A persona table as the dataclass `cls`: every key one of its fields, every value of the
+    field's type (a Literal's value one of its choices; a list of strings a tuple, upper- or
+    lower-cased where the field's metadata says `case`). `convert` reads the odd field itself."""
+    if not isinstance(table, dict):
+        raise PersonaError(f"{where}: [{ctx}] must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in fields or not fields[key].init:
+            raise PersonaError(f"{where}: [{ctx}] has unknown key {key!r}")
+        if convert and key in convert:
+            values[key] = convert[key](value)
+        else:
+            values[key] = _typed(value, hints[key], f"[{ctx}] {key}", where, fields[key].metadata.get("case"))
+    return cls(**values)
+
+
+def _typed(value: Any, hint: Any, label: str, where: str, case: str | None) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        if value not in args:
+            raise PersonaError(f"{where}: {label} must be one of {', '.join(map(str, args))}")
+        return value
+    if origin in (Union, types.UnionType):  # X | None: TOML has no null, so the value is an X
+        return _typed(value, next(a for a in args if a is not type(None)), label, where, case)
+    if hint is bool or hint is str:
+        if not isinstance(value, hint):
+            raise PersonaError(f"{where}: {label} must be {hint.__name__}")
+        return value
+    if hint is int or hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float) if hint is float else int):
+            raise PersonaError(f"{where}: {label} must be {hint.__name__}")
+        return hint(value)
+    if origin is tuple and args[1:] == (Ellipsis,) and args[0] is str:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise PersonaError(f"{where}: {label} must be a list of strings")
+        return tuple(v.upper() if case == "upper" else v.lower() if case == "lower" else v for v in value)
+    if origin is tuple and args == (int, int, int):
+        if not (isinstance(value, list) and len(value) == 3 and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value)):
+            raise PersonaError(f"{where}: {label} must be [major, minor, build]")
+        return tuple(value)
+    raise AssertionError(f"{label}: no reader for {hint!r}")  # a field type this reader does not know
+
+
+def _parse_lines(table: Any, where: str) -> LineRules:
+    rules = read_table(table, LineRules, "lines", where)
+    if rules.max_length < 64:
+        raise PersonaError(f"{where}: [lines] max_length must be at least 64")
+    return rules
+
+
+def _parse_errors(table: Any, where: str) -> ErrorRules:
+    rules = read_table(table, ErrorRules, "errors", where)
+    for key in ("delay_from", "limit", "junk_limit"):
+        if getattr(rules, key) < 0:
+            raise PersonaError(f"{where}: [errors] {key} must be 0 (none) or more")
+    if not 0 <= rules.delay <= 60:
+        raise PersonaError(f"{where}: [errors] delay must be between 0 and 60 seconds")
+    return rules
+
+
+def _parse_auth(table: Any, where: str) -> AuthRules:
+    rules = read_table(table, AuthRules, "auth", where)
+    bad = set(rules.mechanisms) - AUTH_MECHANISMS
+    if bad:
+        raise PersonaError(f"{where}: [auth] mechanisms has unsupported {sorted(bad)}")
+    return rules
 
 
 # The parameters relaypot knows how to check (protocol/parameters.py).
@@ -415,22 +567,17 @@ def _parse_parameters(table: Any, where: str) -> dict[str, frozenset[str]]:
     return found
 
 
+def _names(ctx: str, key: str, where: str) -> Callable[[Any], tuple[str, ...]]:
+    def read(value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise PersonaError(f"{where}: [{ctx}] {key} must be a list of names")
+        return tuple(v.lower() for v in value)
+    return read
+
+
 def _parse_recipients(table: Any, where: str) -> RecipientRules:
-    if not isinstance(table, dict):
-        raise PersonaError(f"{where}: [recipients] must be a table")
-    defaults = RecipientRules()
-    kwargs: dict[str, Any] = {}
-    for key, value in table.items():
-        if key in ("local_domains", "users"):
-            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                raise PersonaError(f"{where}: [recipients] {key} must be a list of names")
-            value = tuple(v.lower() for v in value)
-        elif not hasattr(defaults, key):
-            raise PersonaError(f"{where}: [recipients] has unknown key {key!r}")
-        elif not isinstance(value, type(getattr(defaults, key))):
-            raise PersonaError(f"{where}: [recipients] {key} must be {type(getattr(defaults, key)).__name__}")
-        kwargs[key] = value
-    rules = RecipientRules(**kwargs)
+    rules = read_table(table, RecipientRules, "recipients", where,
+                       {key: _names("recipients", key, where) for key in ("local_domains", "users")})
     if len(rules.extension) > 1:
         raise PersonaError(f"{where}: [recipients] extension must be one character or empty")
     return rules
@@ -446,18 +593,7 @@ def _parse_services(table: Any, where: str) -> dict[str, Service]:
             raise PersonaError(f"{where}: [services] knows {', '.join(SERVICES)}, not {name!r}")
         body = dict(body)
         replies = {key: compile_reply(key, value, where) for key, value in body.pop("replies", {}).items()}
-        for key, value in body.items():
-            if key not in Service.__dataclass_fields__ or key == "replies":
-                raise PersonaError(f"{where}: [{ctx}] has unknown key {key!r}")
-            if key == "pre_tls_verbs":
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise PersonaError(f"{where}: [{ctx}] pre_tls_verbs must be a list of verbs")
-                body[key] = tuple(v.upper() for v in value)
-            elif not isinstance(value, type(getattr(Service(), key))):
-                raise PersonaError(f"{where}: [{ctx}] {key} has the wrong type")
-        service = Service(**body, replies=replies)
-        if service.tls not in ("required", "implicit"):
-            raise PersonaError(f"{where}: [{ctx}] tls must be required or implicit")
+        service = dataclasses.replace(read_table(body, Service, ctx, where), replies=replies)
         needed = {"rcpt.login_required"} if service.login_required else set()
         if service.tls == "required":
             needed.add("session.tls_required")
@@ -468,19 +604,7 @@ def _parse_services(table: Any, where: str) -> dict[str, Service]:
 
 
 def _parse_tls(table: Any, where: str) -> TlsProfile:
-    if not isinstance(table, dict):
-        raise PersonaError(f"{where}: [tls] must be a table")
-    defaults = TlsProfile()
-    for key, value in table.items():
-        if not hasattr(defaults, key):
-            raise PersonaError(f"{where}: [tls] has unknown key {key!r}")
-        expected = type(getattr(defaults, key))
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise PersonaError(f"{where}: [tls] {key} must be {expected.__name__}")
-    profile = TlsProfile(**table)
-    for key in ("min_version", "max_version"):
-        if getattr(profile, key) not in TLS_VERSIONS:
-            raise PersonaError(f"{where}: [tls] {key} must be one of {', '.join(TLS_VERSIONS)}")
+    profile = read_table(table, TlsProfile, "tls", where)
     if TLS_VERSIONS.index(profile.min_version) > TLS_VERSIONS.index(profile.max_version):
         raise PersonaError(f"{where}: [tls] min_version is above max_version")
     if not 0 <= profile.security_level <= 5:
@@ -488,91 +612,40 @@ def _parse_tls(table: Any, where: str) -> TlsProfile:
     return profile
 
 
-def _choice(table: dict[str, Any], key: str, choices: tuple[Any, ...], default: Any, ctx: str, where: str) -> Any:
-    value = table.get(key, default)
-    if value not in choices:
-        raise PersonaError(f"{where}: [{ctx}] {key} must be one of {', '.join(choices)}")
-    return value
-
-
 def _parse_relay(table: Any, where: str) -> RelayProfile:
-    if not isinstance(table, dict):
-        raise PersonaError(f"{where}: [relay] must be a table")
-    for key, value in table.items():
-        if key not in RelayProfile.__dataclass_fields__:
-            raise PersonaError(f"{where}: [relay] has unknown key {key!r}")
-        if not isinstance(value, str) or any(c in value for c in "\r\n"):
-            raise PersonaError(f"{where}: [relay] {key} must be a string of one line")
-    profile = RelayProfile(**table)
-    if profile.received not in RECEIVED_STYLES:
-        raise PersonaError(f"{where}: [relay] received must be one of {', '.join(RECEIVED_STYLES)}")
+    profile = read_table(table, RelayProfile, "relay", where)
+    if any(c in profile.product for c in "\r\n"):
+        raise PersonaError(f"{where}: [relay] product must be a string of one line")
     return profile
 
 
+def _sysctls(where: str) -> Callable[[Any], dict[str, str]]:
+    def read(value: Any) -> dict[str, str]:
+        if not isinstance(value, dict) or not all(
+                isinstance(v, str) and SYSCTL_NAME.fullmatch(k) for k, v in value.items()):
+            raise PersonaError(f"{where}: [stack.sysctls] maps net.* names to strings")
+        return dict(value)
+    return read
+
+
+def _option_layout(where: str) -> Callable[[Any], tuple[tuple[str, ...], ...]]:
+    def read(value: Any) -> tuple[tuple[str, ...], ...]:
+        if not isinstance(value, list) or not all(
+                isinstance(group, list) and group and all(name in TCP_OPTION_NAMES for name in group)
+                for group in value):
+            raise PersonaError(f"{where}: [stack] option_layout is a list of lists of {', '.join(TCP_OPTION_NAMES)}")
+        return tuple(tuple(group) for group in value)
+    return read
+
+
 def _parse_stack(table: Any, where: str) -> StackProfile:
-    if not isinstance(table, dict):
-        raise PersonaError(f"{where}: [stack] must be a table")
-    defaults = StackProfile()
-    values = dict(table)
-    for key, value in table.items():
-        if not hasattr(defaults, key):
-            raise PersonaError(f"{where}: [stack] has unknown key {key!r}")
-        if key == "sysctls":
-            if not isinstance(value, dict) or not all(
-                    isinstance(v, str) and SYSCTL_NAME.fullmatch(k) for k, v in value.items()):
-                raise PersonaError(f"{where}: [stack.sysctls] maps net.* names to strings")
-            continue
-        if key == "option_layout":
-            if not isinstance(value, list) or not all(
-                    isinstance(group, list) and group and all(name in TCP_OPTION_NAMES for name in group)
-                    for group in value):
-                raise PersonaError(f"{where}: [stack] option_layout is a list of lists of "
-                                   f"{', '.join(TCP_OPTION_NAMES)}")
-            values[key] = tuple(tuple(group) for group in value)
-            continue
-        expected = type(getattr(defaults, key))
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise PersonaError(f"{where}: [stack] {key} must be {expected.__name__}")
-        if key in STACK_CHOICES and value not in STACK_CHOICES[key]:
-            raise PersonaError(f"{where}: [stack] {key} must be one of {', '.join(STACK_CHOICES[key])}")
-    profile = StackProfile(**values)
+    profile = read_table(table, StackProfile, "stack", where,
+                         {"sysctls": _sysctls(where), "option_layout": _option_layout(where)})
     for key, top in (("ttl", 255), ("window_clamp", 65535), ("syn_ack_window", 65535), ("mss", 65535),
                      ("icmp_error_quote", 576)):
         if not 0 <= getattr(profile, key) <= top:
             raise PersonaError(f"{where}: [stack] {key} must be 0 to {top}")
     return profile
-
-
-def _parse_behaviour(table: dict[str, Any], where: str) -> Behaviour:
-    defaults = Behaviour()
-    kwargs: dict[str, Any] = {}
-    for key, value in table.items():
-        if not hasattr(defaults, key):
-            raise PersonaError(f"{where}: [behaviour] has unknown key {key!r}")
-        expected = type(getattr(defaults, key))
-        if expected is tuple:
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise PersonaError(f"{where}: [behaviour] {key} must be a list of strings")
-            value = tuple(v.upper() for v in value)
-        elif expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise PersonaError(f"{where}: [behaviour] {key} must be {expected.__name__}")
-        kwargs[key] = value
-    behaviour = Behaviour(**kwargs)
-    choices = {"line_ending": ("lf", "crlf"), "data_end": ("lf", "crlf"),
-               "long_line": ("truncate", "reject"), "queue_id": ("postfix", "exchange")}
-    for key, allowed in choices.items():
-        if getattr(behaviour, key) not in allowed:
-            raise PersonaError(f"{where}: [behaviour] {key} must be one of {', '.join(allowed)}")
-    if behaviour.max_line_length < 64:
-        raise PersonaError(f"{where}: [behaviour] max_line_length must be at least 64")
-    for key in ("error_delay_from", "error_limit", "junk_limit"):
-        if getattr(behaviour, key) < 0:
-            raise PersonaError(f"{where}: [behaviour] {key} must be 0 (none) or more")
-    if behaviour.error_delay < 0 or behaviour.error_delay > 60:
-        raise PersonaError(f"{where}: [behaviour] error_delay must be between 0 and 60 seconds")
-    return behaviour
 
 
 def compile_reply(key: str, value: Any, where: str) -> ReplyTemplate:

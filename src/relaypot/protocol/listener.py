@@ -102,20 +102,21 @@ class ListenerContext:
     _dates: tuple[int, str] = field(init=False)
 
     def __post_init__(self) -> None:
-        behaviour = self.persona.behaviour
+        persona = self.persona
         self.replies = bind_replies(self.persona, self.hostname, self.default_domain)
         # A submission service's replies: the persona's, with the service's own on top.
         self.service_replies = {
             name: {**self.replies, **bind_replies(self.persona, self.hostname, self.default_domain, service.replies)}
             for name, service in self.persona.services.items()
         }
-        chars = behaviour.auth_username_chars
+        chars = persona.auth.username_chars
         self.username_chars = frozenset(chars) if chars else None
-        self.refusals = refusal_table(behaviour.mail_before_helo, behaviour.auth_before_helo)
-        self.max_line = min(behaviour.max_line_length, self.limits.max_line_length)
+        self.refusals = refusal_table(persona.sequence.mail_before_helo, persona.sequence.auth_before_helo)
+        self.max_line = min(persona.lines.max_length, self.limits.max_line_length)
         # The size a client can observe is the persona's (Postfix's message_size_limit, which it
         # advertises as SIZE), within the operator's max_message_size.
-        self.max_message = min(self.limits.max_message_size, behaviour.size_limit or self.limits.max_message_size)
+        self.max_message = min(self.limits.max_message_size,
+                               persona.message.size_limit or self.limits.max_message_size)
         rules = self.persona.recipients
         self.recipients = RecipientTable(
             local_domains=local_domains(rules.local_domains, self.hostname, self.domains),

@@ -94,7 +94,7 @@ def rehearse(context: ListenerContext, store: Callable[[bytes], StoredMessage]) 
                 events.append(item)
 
     take(session.start())
-    for line in script(tuple(context.persona.auth_mechanisms)):
+    for line in script(tuple(context.persona.auth.mechanisms)):
         take(session.receive_data(line))
     take(session.timed_out("session_time"))
     take(session.finish("quit"))

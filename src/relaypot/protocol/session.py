@@ -9,7 +9,6 @@ exception.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -26,10 +25,12 @@ from relaypot.events import (
     Tls,
     Violation,
 )
+from relaypot.protocol.accounting import ErrorAccount
 from relaypot.protocol.auth import AuthContext, AuthExchange, AuthStep, capture_unsupported
-from relaypot.protocol.commands import BAD_ADDRESS, Path, ascii_number, decode, parse_path
+from relaypot.protocol.commands import BAD_ADDRESS, Path, ascii_number, parse_path
 from relaypot.protocol.data import line_ending_violations, unstuff
 from relaypot.protocol.framing import Framer
+from relaypot.protocol.lines import read_line, without_ending
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.parameters import refusal as parameter_refusal
@@ -42,7 +43,6 @@ Output = Reply | Event | StartTls | Deliver | Close
 SHAPE_TOKENS = 16
 BURST_BYTES = 64 * 1024  # reply bytes one call may make before the rest of the input waits
 CHUNK_PROGRESS = 1024  # bytes of a BDAT or XEXCH50 chunk that count as a line for the idle deadline
-_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class Session:
@@ -73,18 +73,17 @@ class Session:
         "_seen_violations",
         "_shape",
         "_tls_offered",
+        "account",
         "authenticated",
-        "behaviour",
         "bytes_in",
         "bytes_out",
         "client_ip",
         "client_port",
         "commands",
         "context",
-        "errors",
         "helo",
-        "junk",
         "limits",
+        "lines",
         "listener",
         "mail_from",
         "messages",
@@ -108,7 +107,7 @@ class Session:
                  tls_active: bool = False, relay: str = "open", service: str = "") -> None:
         self.context = context
         self.persona = context.persona
-        self.behaviour = context.persona.behaviour
+        self.lines = context.persona.lines  # read on every command line
         # A submission listener (service "submission" or "submissions", persona [services]).
         self.service = context.persona.services[service] if service else None
         self.replies = context.service_replies[service] if service else context.replies
@@ -130,13 +129,12 @@ class Session:
         self.commands = 0
         self.messages = 0
         self.unknown = 0
-        self.errors = 0  # the persona's error accounting (Behaviour.error_*)
-        self.junk = 0
+        self.account = ErrorAccount(context.persona.errors)  # the persona's [errors]
         self.bytes_in = 0
         self.bytes_out = 0
         self.started = context.clock()
-        self._framer = Framer(context.max_line, self.behaviour.line_ending == "crlf",
-                              self.behaviour.data_end == "lf")
+        self._framer = Framer(context.max_line, self.lines.ending == "crlf",
+                              self.persona.message.data_end == "lf")
         self._data_overflow = 0  # bytes dropped from a DATA body past the size limit
         self._chunk_left = 0
         self._chunk_kind = ""  # "BDAT" | "XEXCH50"
@@ -258,11 +256,10 @@ class Session:
             self._finish_pending(out, self.replies["data.disk_full"].code)
         else:
             self.messages += 1
-            if self.behaviour.errors_forgiven_by_message:  # before its 250, which is not slowed down
-                self.errors = self.junk = 0
+            self.account.message_accepted()
             transfer = self._chunk_kind if self._chunk_kind == "BDAT" else "DATA"
             key = "bdat.ok" if transfer == "BDAT" else "data.ok"
-            queue_id = self.context.queue_ids.next(self.behaviour.queue_id, self.context.hostname,
+            queue_id = self.context.queue_ids.next(self.persona.server.queue_id, self.context.hostname,
                                                     self.context.clock())
             text, data = self._render(key, queue_id=queue_id, size=str(stored.size))
             code = self.replies[key].code
@@ -373,7 +370,7 @@ class Session:
         line, too_long = self._framer.next_line()
         if too_long:
             self._violation(out, "line_too_long", f"{too_long} bytes")
-            if self.behaviour.long_line == "truncate":
+            if self.lines.too_long == "truncate":
                 return self._framer.overlong_head
         return line
 
@@ -382,55 +379,25 @@ class Session:
         if line == b"":
             self._finish_command(out, "", "", b"", self._send_key(out, "command.too_long"), unknown=True)
             return
-        if line[-2:] == b"\r\n":
-            stripped = line[:-2]
-            if b"\n" in stripped:  # a CRLF-only persona took LFs as part of the line
-                self._violation(out, "bare_lf", "bare LF inside a command line")
-        else:
-            stripped = line.rstrip(b"\n")
-            if line[-1:] == b"\n":
-                self._violation(out, "bare_lf", "command line ended by a bare LF")
+        stripped, bare_lf = without_ending(line)
+        if bare_lf:
+            self._violation(out, "bare_lf", bare_lf)
         if self.commands > self.limits.max_commands:
             self._violation(out, "limit_commands", f"{self.commands} commands", always=True)
             self._send_key(out, "session.too_many_commands")
             self._close(out, "limit")
             return
-        behaviour = self.behaviour
-        if behaviour.strip_trailing_cr:
-            stripped = stripped.rstrip(b"\r")  # Postfix drops every CR before the LF
-        binary = "" if stripped.isascii() and not _CONTROL.search(stripped) else _binary_reason(stripped)
-        if binary:
-            self._violation(out, "binary", binary)
-        if binary == "NUL byte" and behaviour.nul_ends_command:
-            # Postfix checks the whole line's UTF-8, then reads it as a C string: up to the NUL.
-            if behaviour.reject_invalid_utf8 and not (stripped.isascii() or _is_utf8(stripped)):
-                self._finish_command(out, "", decode(stripped), line, self._send_key(out, "command.bad_bytes"),
-                                     unknown=True)
-                return
-            stripped = stripped.split(b"\x00", 1)[0]
-            binary = "" if stripped.isascii() and not _CONTROL.search(stripped) else _binary_reason(stripped)
-        if behaviour.skip_leading_blanks:
-            stripped = stripped.lstrip(b" \t")  # the first word is the verb, wherever it starts
-        if not stripped or stripped.isspace():
-            key = "command.bad_syntax" if behaviour.reject_empty_line else "command.unknown"
-            self._finish_command(out, "", "", line, self._send_key(out, key), unknown=True)
+        read = read_line(stripped, self.lines)
+        if read.binary:
+            self._violation(out, "binary", read.binary)
+        if read.refusal:
+            self._finish_command(out, "", read.argument, line, self._send_key(out, read.refusal), unknown=True)
             return
-        if binary and behaviour.reject_invalid_utf8 and binary != "control bytes":
-            self._finish_command(out, "", decode(stripped), line, self._send_key(out, "command.bad_bytes"),
-                                 unknown=True)
-            return
-        text = decode(stripped)
-        verb, _, argument = text.partition(" ")
-        if "\t" in verb:  # some clients separate with a TAB; real servers accept it
-            verb, _, argument = text.partition("\t")
-        sent, verb = verb, verb.upper()
+        verb, argument = read.verb, read.argument
         # A word that is no SMTP verb is recorded as sent: upper-casing an NTLM blob or
         # "\x1b[31mRED" would corrupt what the attacker wrote.
-        recorded = verb if verb in KNOWN_VERBS else sent
-        argument = argument.strip(" \t")
-        if (behaviour.forbidden_verbs and verb in behaviour.forbidden_verbs) or (
-            behaviour.forbid_nonalpha_first and not stripped[:1].isalpha()
-        ):
+        recorded = verb if verb in KNOWN_VERBS else read.sent
+        if read.forbidden:
             code = self._send_key(out, "command.forbidden")
             self._finish_command(out, recorded, argument, line, code)
             self._close(out, "forbidden")
@@ -482,30 +449,21 @@ class Session:
         """The persona's error accounting after a reply, as Postfix's smtpd loop keeps it: a 4xx/5xx
         answer is an error, so is each junk verb past junk_limit; at error_limit errors the
         persona's too-many-errors reply, and the connection closes. (The delay: `_send`.)"""
-        behaviour = self.behaviour
-        if not behaviour.error_limit and not behaviour.error_delay_from:
-            return
-        if code >= 400:
-            self.errors += 1
-        if behaviour.junk_limit and verb in behaviour.junk_verbs:
-            if self.junk > behaviour.junk_limit:
-                self.errors += 1
-            self.junk += 1
-        if behaviour.error_limit and self.errors >= behaviour.error_limit and self.mode != CLOSED:
-            self._violation(out, "limit_errors", f"{self.errors} errors, the persona's limit", always=True)
+        if self.account.answered(verb, code) and self.mode != CLOSED:
+            self._violation(out, "limit_errors", f"{self.account.errors} errors, the persona's limit", always=True)
             self._send_key(out, "session.too_many_errors")
             self._close(out, "limit")
 
     # ------------------------------------------------------------------ verbs
 
     def _helo(self, argument: str, out: list[Output]) -> int:
-        if not argument and self.behaviour.helo_requires_argument:
+        if not argument and self.persona.sequence.helo_requires_argument:
             return self._send_key(out, "helo.missing_argument")
         self._greet("HELO", argument, out)
         return self._send_key(out, "helo.ok")
 
     def _ehlo(self, argument: str, out: list[Output]) -> int:
-        if not argument and self.behaviour.ehlo_requires_argument:
+        if not argument and self.persona.sequence.ehlo_requires_argument:
             return self._send_key(out, "ehlo.missing_argument")
         self._greet("EHLO", argument, out)
         lines = [self.persona.ehlo_greeting.format_map(self._placeholders())]
@@ -525,10 +483,10 @@ class Session:
         out.append(Helo(verb=verb, hostname=argument))
 
     def _mail(self, argument: str, out: list[Output]) -> int:
-        path = parse_path(argument, "FROM", self.behaviour.bracketless_paths)
+        path = parse_path(argument, "FROM", self.persona.addresses.bracketless_paths)
         if not isinstance(path, Path):
             return self._send_key(out, "mail.bad_address" if path == BAD_ADDRESS else "mail.syntax")
-        if self.behaviour.check_address_literals and not _literal_ok(path.address):
+        if self.persona.addresses.check_address_literals and not _literal_ok(path.address):
             return self._send_key(out, "mail.bad_address")
         address = self._qualify(path.address)
         refused = self._parameter_refusal(out, "mail", path)
@@ -536,7 +494,7 @@ class Session:
             out.append(MailFrom(address=address, parameters=path.parameters, reply_code=refused))
             return refused
         size = ascii_number(path.parameters.get("SIZE", ""))
-        limit = self.behaviour.size_limit
+        limit = self.persona.message.size_limit
         if limit and size is not None and size > limit:
             code = self._send_key(out, "mail.too_big")
             out.append(MailFrom(address=address, parameters=path.parameters, reply_code=code))
@@ -549,10 +507,10 @@ class Session:
         return code
 
     def _rcpt(self, argument: str, out: list[Output]) -> int:
-        path = parse_path(argument, "TO", self.behaviour.bracketless_paths)
+        path = parse_path(argument, "TO", self.persona.addresses.bracketless_paths)
         if not isinstance(path, Path) or not path.address:
             return self._send_key(out, "rcpt.syntax" if path == "syntax" else "rcpt.bad_address")
-        if self.behaviour.check_address_literals and not _literal_ok(path.address):
+        if self.persona.addresses.check_address_literals and not _literal_ok(path.address):
             return self._send_key(out, "rcpt.bad_address")
         address = self._qualify(path.address)
         refused = self._parameter_refusal(out, "rcpt", path)
@@ -581,7 +539,7 @@ class Session:
         if taken is None or not path.tokens:
             return 0
         found = parameter_refusal(command, taken, path.tokens)
-        if found is None or found[0] not in self.replies:
+        if found is None:
             return 0
         return self._send_key(out, found[0], argument=found[1])
 
@@ -627,9 +585,9 @@ class Session:
         return False
 
     def _data_command(self, argument: str, out: list[Output]) -> int:
-        if argument and "data.syntax" in self.replies:
+        if argument and self.persona.message.refuse_data_argument:
             return self._send_key(out, "data.syntax")
-        if self._message is not None and "data.after_bdat" in self.replies:
+        if self._message is not None and self.persona.message.refuse_data_after_bdat:
             return self._send_key(out, "data.after_bdat")  # chunks of this message came by BDAT
         code = self._send_key(out, "data.start")
         self.mode = DATA
@@ -730,7 +688,7 @@ class Session:
             self._finish_command(out, verb, argument, raw, code)
 
     def _rset(self, argument: str, out: list[Output]) -> int:
-        if argument and "rset.syntax" in self.replies:  # Postfix takes no argument (and resets nothing)
+        if argument and self.persona.sequence.refuse_rset_argument:  # Postfix takes no argument (and resets nothing)
             return self._send_key(out, "rset.syntax")
         self._reset_transaction()
         return self._send_key(out, "rset.ok")
@@ -746,7 +704,7 @@ class Session:
     def _vrfy(self, argument: str, out: list[Output]) -> int:
         if not argument:
             return self._send_key(out, "vrfy.missing_argument")
-        if len(argument.split()) > 1 and "vrfy.bad_address" in self.replies:
+        if len(argument.split()) > 1 and self.persona.addresses.vrfy_one_address:
             return self._send_key(out, "vrfy.bad_address")  # "VRFY John Smith": no one address
         address = self._qualify(argument.strip("<>"))
         if self.persona.recipients.vrfy_judged:
@@ -785,7 +743,7 @@ class Session:
     def _etrn(self, argument: str, out: list[Output]) -> int:
         if not argument:
             return self._send_key(out, "etrn.missing_argument")
-        if self.state in (MAIL, RCPT) and "etrn.in_transaction" in self.replies:
+        if self.state in (MAIL, RCPT) and self.persona.sequence.refuse_etrn_in_transaction:
             return self._send_key(out, "etrn.in_transaction")
         return self._send_key(out, "etrn.ok", argument=argument)
 
@@ -839,12 +797,12 @@ class Session:
         mechanism = mechanism.upper()
         if not mechanism:
             return self._send_key(out, "auth.missing_mechanism")
-        if self.authenticated and "auth.already_authenticated" in self.replies:
+        if self.authenticated and self.persona.auth.refuse_after_login:
             return self._send_key(out, "auth.already_authenticated")
-        if self.state in (MAIL, RCPT) and "auth.in_transaction" in self.replies:
+        if self.state in (MAIL, RCPT) and self.persona.auth.refuse_in_transaction:
             return self._send_key(out, "auth.in_transaction")
         initial = initial_text.strip().encode("utf-8", "surrogateescape") if initial_text.strip() else None
-        if mechanism not in self.persona.auth_mechanisms:
+        if mechanism not in self.persona.auth.mechanisms:
             event = capture_unsupported(mechanism, initial)
             code = self._send_key(out, "auth.unknown_mechanism", mechanism=mechanism)
             out.append(replace(event, reply_code=code))
@@ -874,9 +832,9 @@ class Session:
             key = "auth.ok"
             event = replace(event, outcome="accepted")
             self.authenticated = True
-        elif key not in self.replies:
+        elif key == "auth.bad_base64_continued" and not self.persona.auth.bad_base64_continued:
             key = "auth.bad_base64"  # a persona with one text for bad base64, initial or continued
-        delay = self.behaviour.auth_failure_delay if key == "auth.failed" else 0.0
+        delay = self.persona.auth.failure_delay if key == "auth.failed" else 0.0
         code = self._send_key(out, key, delay=delay, **(step.values or {}))
         if not first:  # the AUTH command's own reply is in its smtp.command event
             self._auth_replies.append(self._last_reply)
@@ -906,7 +864,7 @@ class Session:
 
     def _qualify(self, address: str) -> str:
         """IIS adds its default domain to a bare local part (KB Q304897)."""
-        if address and "@" not in address and self.behaviour.append_default_domain:
+        if address and "@" not in address and self.persona.addresses.append_default_domain:
             return f"{address}@{self.context.default_domain}"
         return address
 
@@ -943,7 +901,7 @@ class Session:
     def _takes_any_size(self) -> bool:
         """The persona's server has no size limit (IIS's default): a message past the operator's
         bound is taken, not refused with a limit the real server never had."""
-        return not self.behaviour.size_limit and not self._out_of_memory
+        return not self.persona.message.size_limit and not self._out_of_memory
 
     def _keep_part(self, out: list[Output], size: int, kept: int) -> None:
         self._violation(out, "limit_message_size", f"{size} bytes taken, the first {kept} kept (the persona's "
@@ -978,9 +936,8 @@ class Session:
         return self._send(out, text, data, template.code, delay)
 
     def _send(self, out: list[Output], text: str, data: bytes, code: int, delay: float = 0.0) -> int:
-        errors = self.errors
-        if errors and errors >= self.behaviour.error_delay_from > 0:
-            delay += self.behaviour.error_delay  # Postfix's sleep before any reply past the soft limit
+        if self.account.errors:
+            delay += self.account.delay()  # Postfix's sleep before any reply past the soft limit
         if data:
             self.bytes_out += len(data)
             out.append(Reply(data, code, delay))
@@ -1008,14 +965,6 @@ class Session:
         out.append(Close(reason))
 
 
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-        return True
-    except UnicodeDecodeError:
-        return False
-
-
 def _literal_ok(address: str) -> bool:
     """An address whose domain is an address literal names a real address: `[192.0.2.1]`,
     `[IPv6:2001:db8::1]` (RFC 5321 §4.1.3), not `[300.1.1.1]`. Other addresses pass."""
@@ -1031,17 +980,6 @@ def _literal_ok(address: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _binary_reason(line: bytes) -> str:
-    """Why a command line is not plain text, or "" when it is (UTF-8 text is fine)."""
-    if b"\x00" in line:
-        return "NUL byte"
-    if not line.isascii() and not _is_utf8(line):
-        return "invalid UTF-8"
-    if _CONTROL.search(line):
-        return "control bytes"
-    return ""
 
 
 # Each verb's row in vocabulary.VERBS names the method that answers it.

@@ -30,7 +30,7 @@ def scripted(persona: Persona, hostname: str, client_ip: str = "192.0.2.10", whe
     """[("S", reply bytes), ("C", line), ...] for SCRIPT, with a fixed clock and random seed."""
     context = ListenerContext(
         persona, hostname, hostname, clock=lambda: when, rng=random.Random(0),
-        tls_available=persona.behaviour.starttls_offered if tls_available is None else tls_available,
+        tls_available=persona.server.starttls_offered if tls_available is None else tls_available,
     )
     session = Session(context, client_ip, 49152, "192.0.2.1", 25, "192.0.2.1:25")
     transcript: list[tuple[str, bytes]] = []
