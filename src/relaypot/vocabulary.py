@@ -26,6 +26,8 @@ class Verb:
     handler: str
     reply_keys: frozenset[str]
     refused: dict[str, str] = field(default_factory=dict)
+    # A verb whose answer is this one reply key, whatever its argument ("": its handler decides).
+    reply: str = ""
     # Keys a persona may leave out: each is needed only where a key of the persona's tables turns
     # it on (the real server's finer refusals, such as Postfix's "501 5.5.4 Syntax: RSET" under
     # [sequence] refuse_rset_argument; personas/model.py Persona.required_keys).
@@ -33,7 +35,13 @@ class Verb:
 
 
 def _verb(name: str, handler: str, keys: str, refused: dict[str, str] | None = None, optional: str = "") -> Verb:
-    return Verb(name, handler, frozenset(keys.split()), refused or {}, frozenset(optional.split()))
+    return Verb(name, handler, frozenset(keys.split()), refused or {}, optional_keys=frozenset(optional.split()))
+
+
+def _answered(name: str, key: str) -> Verb:
+    """A verb the server answers with one reply whatever follows it (NOOP; the verbs a server
+    refuses to an untrusted client, as Postfix XCLIENT)."""
+    return Verb(name, "", frozenset({key}), reply=key)
 
 
 VERBS: dict[str, Verb] = {verb.name: verb for verb in (
@@ -52,24 +60,24 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
     _verb("BDAT", "_bdat", "bdat.chunk bdat.ok bdat.syntax bdat.need_mail bdat.need_rcpt",
           {CONNECTED: "bdat.need_mail", GREETED: "bdat.need_mail", MAIL: "bdat.need_rcpt"}),
     _verb("RSET", "_rset", "rset.ok", optional="rset.syntax"),
-    _verb("NOOP", "_noop", "noop.ok"),
+    _answered("NOOP", "noop.ok"),
     _verb("QUIT", "_quit", "quit.ok"),
     _verb("VRFY", "_vrfy", "vrfy.ok vrfy.missing_argument",
           optional="vrfy.bad_address vrfy.relay_denied vrfy.unknown_user"),
     _verb("EXPN", "_expn", "expn.ok expn.missing_argument"),
     _verb("HELP", "_help", "help.ok"),
     _verb("ETRN", "_etrn", "etrn.ok etrn.missing_argument", optional="etrn.in_transaction"),
-    _verb("TURN", "_turn", "turn.refused"),
-    _verb("ATRN", "_atrn", "atrn.refused"),
+    _answered("TURN", "turn.refused"),
+    _answered("ATRN", "atrn.refused"),
     _verb("STARTTLS", "_starttls", "starttls.ready starttls.unavailable starttls.already_active starttls.syntax"),
     _verb("AUTH", "_auth_command", "auth.ok auth.failed auth.aborted auth.bad_base64 auth.unknown_mechanism "
           "auth.missing_mechanism auth.not_available auth.username_prompt auth.password_prompt auth.plain_prompt",
           {CONNECTED: "auth.not_available"},
           optional="auth.bad_base64_continued auth.already_authenticated auth.in_transaction"),
     _verb("XEXCH50", "_xexch50", "xexch50.ready xexch50.ok xexch50.syntax"),
-    _verb("X-LINK2STATE", "_x_link2state", "x-link2state.refused"),
-    _verb("XCLIENT", "_xclient", "xclient.refused"),
-    _verb("XFORWARD", "_xforward", "xforward.refused"),
+    _answered("X-LINK2STATE", "x-link2state.refused"),
+    _answered("XCLIENT", "xclient.refused"),  # only for the server's own trusted clients
+    _answered("XFORWARD", "xforward.refused"),
 )}
 
 # Verbs the session knows how to answer. A persona lists the subset its server implements;

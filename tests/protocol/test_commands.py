@@ -62,7 +62,17 @@ def test_every_verb_has_one_row_and_a_method_that_answers_it():
 
     assert set(_HANDLERS) == set(VERBS) == KNOWN_VERBS
     for name, verb in VERBS.items():
-        assert _HANDLERS[name] is getattr(Session, verb.handler)
+        if verb.reply:  # answered with its one reply whatever follows: no method of its own
+            assert not verb.handler and verb.reply_keys == {verb.reply}, name
+            from relaypot.personas import model
+            from support import make_session
+
+            persona = next(p for p in model.bundled() if name in model.load(p).verbs)
+            session = make_session(persona=persona)
+            code = _HANDLERS[name](session, "anything", out := [])
+            assert code == session.replies[verb.reply].code and out[0].data == session.replies[verb.reply].wire
+        else:
+            assert _HANDLERS[name] is getattr(Session, verb.handler)
         assert set(verb.refused.values()) <= verb.reply_keys, name  # a refusal's reply is the verb's own key
     table = refusal_table(mail_before_helo=False, auth_before_helo=False)
     assert table[("MAIL", "connected")] == "mail.need_helo" and table[("AUTH", "connected")] == "auth.not_available"

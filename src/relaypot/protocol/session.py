@@ -8,7 +8,6 @@ exception.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -18,7 +17,6 @@ from relaypot.events import (
     Event,
     Helo,
     MailFrom,
-    MessageReceived,
     RcptTo,
     SessionClosed,
     SessionOpened,
@@ -27,13 +25,22 @@ from relaypot.events import (
 )
 from relaypot.protocol.accounting import ErrorAccount
 from relaypot.protocol.auth import AuthContext, AuthExchange, AuthStep, capture_unsupported
-from relaypot.protocol.commands import BAD_ADDRESS, Path, ascii_number, parse_path
-from relaypot.protocol.data import line_ending_violations, unstuff
+from relaypot.protocol.commands import ascii_number
+from relaypot.protocol.envelope import qualify, read_path
 from relaypot.protocol.framing import Framer
+from relaypot.protocol.intake import (
+    BLOB_DONE,
+    CHUNK_OK,
+    DELIVER,
+    REFUSED,
+    SEQUENCE,
+    WAITING,
+    Intake,
+    message_record,
+)
 from relaypot.protocol.lines import read_line, without_ending
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
-from relaypot.protocol.parameters import refusal as parameter_refusal
 from relaypot.protocol.recipients import RELAY, UNKNOWN_USER, unquoted
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED
 from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, frame_text, wire
@@ -42,7 +49,6 @@ Output = Reply | Event | StartTls | Deliver | Close
 
 SHAPE_TOKENS = 16
 BURST_BYTES = 64 * 1024  # reply bytes one call may make before the rest of the input waits
-CHUNK_PROGRESS = 1024  # bytes of a BDAT or XEXCH50 chunk that count as a line for the idle deadline
 
 
 class Session:
@@ -53,22 +59,10 @@ class Session:
         "_auth",
         "_auth_replies",
         "_backlog",
-        "_chunk_kind",
-        "_chunk_last",
-        "_chunk_left",
-        "_chunk_read",
-        "_chunk_refusal",
         "_close_reason",
-        "_data_overflow",
         "_framer",
-        "_held",
         "_held_back",
-        "_kept",
         "_last_reply",
-        "_message",
-        "_message_dropped",
-        "_out_of_memory",
-        "_past_limit",
         "_pending",
         "_seen_violations",
         "_shape",
@@ -82,6 +76,7 @@ class Session:
         "commands",
         "context",
         "helo",
+        "intake",
         "limits",
         "lines",
         "listener",
@@ -135,19 +130,8 @@ class Session:
         self.started = context.clock()
         self._framer = Framer(context.max_line, self.lines.ending == "crlf",
                               self.persona.message.data_end == "lf")
-        self._data_overflow = 0  # bytes dropped from a DATA body past the size limit
-        self._chunk_left = 0
-        self._chunk_kind = ""  # "BDAT" | "XEXCH50"
-        self._chunk_last = False
-        self._chunk_refusal: str | None = None
-        self._pending: tuple[str, str, bytes] | None = None
-        self._message: bytearray | None = None  # BDAT chunks so far
-        self._message_dropped = 0
-        # A persona whose server has no size limit takes a message past the operator's
-        # max_message_size as its server would (250), keeping only the first max_message_size
-        # bytes: the bytes not kept (0: none). DATA's kept part waits in _kept.
-        self._past_limit = 0
-        self._kept: bytes | None = None
+        self.intake = Intake(context, self._framer)  # the message in progress
+        self._pending: tuple[str, str, bytes] | None = None  # a BDAT command awaiting its chunk
         self._auth: AuthExchange | None = None
         self._auth_replies: list[str] = []  # replaced by a fresh list per AUTH exchange
         self._seen_violations: set[str] | None = None
@@ -158,7 +142,6 @@ class Session:
         # counted chunk. The transport's idle deadline runs from its last change, so a client
         # that drips a byte at a time cannot hold a connection (a deadline per line, not per byte).
         self.progress = 0
-        self._chunk_read = 0
         # Input left unread after a burst of BURST_BYTES of replies: the transport calls resume()
         # once the client has taken them, so a client that pipelines without reading cannot make
         # the sensor hold its replies to thousands of commands.
@@ -168,14 +151,12 @@ class Session:
         # until the transport has sent it, so records keep real time and a deadline meets the
         # commands still unread, not their replies made ahead of time.
         self._held_back = False
-        self._held = 0  # bytes of the message in progress counted against context.memory
-        self._out_of_memory = False  # its body is being dropped: the shared bound was reached
 
     # ------------------------------------------------------------------ transport entry points
 
     def start(self) -> list[Output]:
         """The greeting, and the `session.opened` event that carries it."""
-        text, data = self._render("greeting", date=self.context.date(self.started))
+        text, data = self.replies["greeting"].render({**self._placeholders(), "date": self.context.date(self.started)})
         out: list[Output] = [SessionOpened(
             src_port=self.client_port, dst_ip=self.server_ip, dst_port=self.server_port,
             listener=self.listener, persona=self.persona.name, hostname=self.context.hostname, banner=text,
@@ -234,7 +215,7 @@ class Session:
         failure in one read ends the session with the persona's error-limit reply."""
         self._violation(out, "internal_error", type(exc).__name__, always=True)
         self._auth = None
-        self._chunk_kind = ""
+        self.intake.chunk_kind = ""
         self._reset_transaction()
         self.mode = COMMAND
         self._framer.compact()
@@ -257,26 +238,17 @@ class Session:
         else:
             self.messages += 1
             self.account.message_accepted()
-            transfer = self._chunk_kind if self._chunk_kind == "BDAT" else "DATA"
+            transfer = "BDAT" if self.intake.chunk_kind == "BDAT" else "DATA"
             key = "bdat.ok" if transfer == "BDAT" else "data.ok"
             queue_id = self.context.queue_ids.next(self.persona.server.queue_id, self.context.hostname,
                                                     self.context.clock())
-            text, data = self._render(key, queue_id=queue_id, size=str(stored.size))
-            code = self.replies[key].code
-            summary = stored.summary or {}
-            out.append(MessageReceived(
-                sha256=stored.sha256, size=stored.size, path=stored.path, transfer=transfer,
-                mail_from=self.mail_from or "", rcpt_to=tuple(self.rcpt_to),
-                subject=summary.get("subject"), header_from=summary.get("header_from"),
-                header_to=summary.get("header_to"), date=summary.get("date"),
-                message_id=summary.get("message_id"),
-                attachments=tuple(summary.get("attachments", ())), urls=tuple(summary.get("urls", ())),
-                excerpt=summary.get("excerpt", ""), body_sha256=summary.get("body_sha256"),
-                reply_code=code, reply=text,
-            ))
-            self._send(out, text, data, code)
+            template = self.replies[key]
+            text, data = template.render({**self._placeholders(), "queue_id": queue_id, "size": str(stored.size)})
+            out.append(message_record(stored, transfer, self.mail_from or "", tuple(self.rcpt_to), template.code,
+                                      text))
+            code = self._send(out, text, data, template.code)
             self._finish_pending(out, code)
-        self._chunk_kind = ""
+        self.intake.chunk_kind = ""
         self._reset_transaction()
         if self.mode == PAUSED:
             self.mode = COMMAND
@@ -326,7 +298,7 @@ class Session:
         mid_line = self._framer.mid_line()
         if mid_line is not None:
             self._violation(out, "line_too_long", f"{mid_line} bytes, connection closed mid-line")
-        self._let_go()
+        self.intake.let_go()
         reason = self._close_reason or reason
         out.append(SessionClosed(
             reason=reason, duration=round(max(self.context.clock() - self.started, 0.0), 6),
@@ -483,14 +455,12 @@ class Session:
         out.append(Helo(verb=verb, hostname=argument))
 
     def _mail(self, argument: str, out: list[Output]) -> int:
-        path = parse_path(argument, "FROM", self.persona.addresses.bracketless_paths)
-        if not isinstance(path, Path):
-            return self._send_key(out, "mail.bad_address" if path == BAD_ADDRESS else "mail.syntax")
-        if self.persona.addresses.check_address_literals and not _literal_ok(path.address):
-            return self._send_key(out, "mail.bad_address")
-        address = self._qualify(path.address)
-        refused = self._parameter_refusal(out, "mail", path)
-        if refused:
+        read = read_path(argument, "mail", self.persona, self.context.default_domain)
+        path, address = read.path, read.address
+        if path is None:
+            return self._send_key(out, read.refusal)
+        if read.refusal:
+            refused = self._send_key(out, read.refusal, argument=read.token)
             out.append(MailFrom(address=address, parameters=path.parameters, reply_code=refused))
             return refused
         size = ascii_number(path.parameters.get("SIZE", ""))
@@ -507,14 +477,12 @@ class Session:
         return code
 
     def _rcpt(self, argument: str, out: list[Output]) -> int:
-        path = parse_path(argument, "TO", self.persona.addresses.bracketless_paths)
-        if not isinstance(path, Path) or not path.address:
-            return self._send_key(out, "rcpt.syntax" if path == "syntax" else "rcpt.bad_address")
-        if self.persona.addresses.check_address_literals and not _literal_ok(path.address):
-            return self._send_key(out, "rcpt.bad_address")
-        address = self._qualify(path.address)
-        refused = self._parameter_refusal(out, "rcpt", path)
-        if refused:
+        read = read_path(argument, "rcpt", self.persona, self.context.default_domain)
+        path, address = read.path, read.address
+        if path is None:
+            return self._send_key(out, read.refusal)
+        if read.refusal:
+            refused = self._send_key(out, read.refusal, argument=read.token)
             out.append(RcptTo(address=address, parameters=path.parameters, reply_code=refused))
             return refused
         if len(self.rcpt_to) >= self.limits.max_recipients:
@@ -533,66 +501,36 @@ class Session:
         out.append(RcptTo(address=address, parameters=path.parameters, reply_code=code))
         return code
 
-    def _parameter_refusal(self, out: list[Output], command: str, path: Path) -> int:
-        """The persona's reply to the first ESMTP parameter its server would refuse (0: none)."""
-        taken = self.persona.parameters.get(command)
-        if taken is None or not path.tokens:
-            return 0
-        found = parameter_refusal(command, taken, path.tokens)
-        if found is None:
-            return 0
-        return self._send_key(out, found[0], argument=found[1])
-
     def _data(self, out: list[Output]) -> bool:
         """Consume DATA body bytes; True when the body ended and input processing may go on."""
-        framer = self._framer
-        found = framer.body(at_start=not self._data_overflow)
-        if not isinstance(found, tuple):
-            if found:
+        step = self.intake.body()
+        if step[0] == WAITING:
+            if step[1]:
                 self.progress += 1  # a line of the message is complete
-            held = framer.body_bytes()
-            if self._data_overflow or held > self.context.max_message + 8 or not self._hold(held):
-                # Over the size limit, or the memory for messages: stop keeping the body, but keep
-                # a tail to find its end in.
-                if self._kept is None and not self._data_overflow and self._takes_any_size():
-                    self._kept = bytes(framer.buf[: self.context.max_message])
-                self._let_go()
-                if self._kept is not None and not self._hold(len(self._kept)):
-                    self._kept = None  # no memory for even that: refused as any message would be
-                self._data_overflow += framer.drop_body()
             return False
-        raw, marker = found
         self.progress += 1
-        for violation, detail in line_ending_violations(raw, marker):
+        for violation, detail in step[-1]:
             self._violation(out, violation, detail)
-        size = len(raw) + self._data_overflow
-        if self._kept is not None:
-            kept, self._kept = self._kept, None
-            self._past_limit = size - len(kept)
-            self._data_overflow = 0
-            self._keep_part(out, size, len(kept))
+        if step[0] == DELIVER:
+            _, body, size, kept, _ = step
+            if kept is not None:
+                self._keep_part(out, size, kept)
             self.mode = PAUSED
-            out.append(Deliver(unstuff(kept), "DATA"))
+            out.append(Deliver(body, "DATA"))
             return False
-        if self._data_overflow or size > self.context.max_message or not self._hold(len(raw)):
-            self._data_overflow = 0
-            self._refuse_message(out, size)
-            self._reset_transaction()
-            self.mode = COMMAND
-            return True
-        self.mode = PAUSED
-        out.append(Deliver(unstuff(raw), "DATA"))
-        return False
+        self._refuse_message(out, step[1])
+        self._reset_transaction()
+        self.mode = COMMAND
+        return True
 
     def _data_command(self, argument: str, out: list[Output]) -> int:
         if argument and self.persona.message.refuse_data_argument:
             return self._send_key(out, "data.syntax")
-        if self._message is not None and self.persona.message.refuse_data_after_bdat:
+        if self.intake.message is not None and self.persona.message.refuse_data_after_bdat:
             return self._send_key(out, "data.after_bdat")  # chunks of this message came by BDAT
         code = self._send_key(out, "data.start")
         self.mode = DATA
-        self._framer.start_body()
-        self._data_overflow = 0
+        self.intake.start_body()
         return code
 
     def _bdat(self, argument: str, out: list[Output]) -> int:
@@ -605,11 +543,9 @@ class Session:
             if code == 521:
                 self._close(out, "protocol")
             return code
-        self._chunk_kind = "BDAT"
-        self._chunk_left = size
-        self._chunk_last = len(parts) == 2
-        self._chunk_refusal = self.context.refusals.get(("BDAT", self.state))
-        if self._chunk_refusal:
+        refusal = self.context.refusals.get(("BDAT", self.state))
+        self.intake.start_chunk("BDAT", size, len(parts) == 2, refusal)
+        if refusal:
             self._violation(out, "bad_sequence", f"BDAT in state {self.state}")
         self.mode = CHUNK
         # RFC 3030 §2: the reply comes after the chunk has been read (see _chunk_done).
@@ -617,63 +553,32 @@ class Session:
 
     def _chunk(self, out: list[Output]) -> bool:
         """Consume a counted chunk (BDAT or XEXCH50); True when it is complete."""
-        framer = self._framer
-        take = framer.available(self._chunk_left)
-        if take:
-            message = self._message
-            if message is None:
-                message = self._message = bytearray()
-            room = self.context.max_message - len(message)
-            if self._chunk_kind == "BDAT" and not self._chunk_refusal and not self._message_dropped and (
-                take <= room
-            ) and self._hold(len(message) + take):
-                message += framer.take(take)
-            elif (self._chunk_kind == "BDAT" and not self._chunk_refusal and not self._message_dropped
-                  and take > room and self._takes_any_size() and self._hold(len(message) + max(room, 0))):
-                if room > 0:
-                    message += framer.take(room)
-                framer.skip(take - max(room, 0))
-                self._past_limit += take - max(room, 0)
-            else:
-                if message:  # what was kept goes: the message is refused whatever follows
-                    self._message_dropped += len(message)
-                    message.clear()
-                    self._let_go()
-                self._message_dropped += take
-                framer.skip(take)
-            self._chunk_left -= take
-            self._chunk_read += take
-            if self._chunk_read >= CHUNK_PROGRESS or not self._chunk_left:
-                self.progress += 1
-                self._chunk_read = 0
-        if self._chunk_left:
+        complete, progressed = self.intake.chunk()
+        if progressed:
+            self.progress += 1
+        if not complete:
             return False
         self._chunk_done(out)
         return self.mode != PAUSED
 
     def _chunk_done(self, out: list[Output]) -> None:
-        if self._chunk_kind == "XEXCH50":
-            self._send_key(out, "xexch50.ok")
-            self._chunk_kind = ""
-            self.mode = COMMAND
-            return
         self.mode = COMMAND
-        size = len(self._message or b"") + self._message_dropped
-        if self._chunk_refusal:
-            code = self._send_key(out, self._chunk_refusal)
-            self._message_dropped = 0
-            self._chunk_kind = ""
-        elif not self._chunk_last:
-            code = self._send_key(out, "bdat.chunk", size=str(size))
-        elif self._message_dropped:
-            code = self._refuse_message(out, size)
-            self._chunk_kind = ""
+        step = self.intake.chunk_done()
+        kind = step[0]
+        if kind == BLOB_DONE:
+            self._send_key(out, "xexch50.ok")
+            return
+        if kind == SEQUENCE:
+            code = self._send_key(out, step[1])
+        elif kind == CHUNK_OK:
+            code = self._send_key(out, "bdat.chunk", size=str(step[1]))
+        elif kind == REFUSED:
+            code = self._refuse_message(out, step[1])
             self._reset_transaction()
         else:
-            body = bytes(self._message or b"")
-            self._message = None
-            if self._past_limit:
-                self._keep_part(out, size + self._past_limit, len(body))
+            _, body, size, kept = step
+            if kept is not None:
+                self._keep_part(out, size, kept)
             self.mode = PAUSED
             out.append(Deliver(body, "BDAT"))
             # The reply waits for the store; the command's event goes out then (message_stored).
@@ -693,9 +598,6 @@ class Session:
         self._reset_transaction()
         return self._send_key(out, "rset.ok")
 
-    def _noop(self, argument: str, out: list[Output]) -> int:
-        return self._send_key(out, "noop.ok")
-
     def _quit(self, argument: str, out: list[Output]) -> int:
         code = self._send_key(out, "quit.ok")
         self._close(out, "quit")
@@ -706,7 +608,7 @@ class Session:
             return self._send_key(out, "vrfy.missing_argument")
         if len(argument.split()) > 1 and self.persona.addresses.vrfy_one_address:
             return self._send_key(out, "vrfy.bad_address")  # "VRFY John Smith": no one address
-        address = self._qualify(argument.strip("<>"))
+        address = qualify(argument.strip("<>"), self.persona, self.context.default_domain)
         if self.persona.recipients.vrfy_judged:
             refusal = self._recipient_refusal("vrfy", address)
             if refusal:
@@ -731,7 +633,8 @@ class Session:
     def _expn(self, argument: str, out: list[Output]) -> int:
         if not argument:
             return self._send_key(out, "expn.missing_argument")
-        return self._send_key(out, "expn.ok", argument=argument, address=self._qualify(argument.strip("<>")))
+        address = qualify(argument.strip("<>"), self.persona, self.context.default_domain)
+        return self._send_key(out, "expn.ok", argument=argument, address=address)
 
     def _help(self, argument: str, out: list[Output]) -> int:
         topic = self.persona.help_topics.get(argument.upper())
@@ -747,21 +650,6 @@ class Session:
             return self._send_key(out, "etrn.in_transaction")
         return self._send_key(out, "etrn.ok", argument=argument)
 
-    def _xclient(self, argument: str, out: list[Output]) -> int:
-        return self._send_key(out, "xclient.refused")  # only for the server's own trusted clients
-
-    def _xforward(self, argument: str, out: list[Output]) -> int:
-        return self._send_key(out, "xforward.refused")
-
-    def _turn(self, argument: str, out: list[Output]) -> int:
-        return self._send_key(out, "turn.refused")
-
-    def _atrn(self, argument: str, out: list[Output]) -> int:
-        return self._send_key(out, "atrn.refused")
-
-    def _x_link2state(self, argument: str, out: list[Output]) -> int:
-        return self._send_key(out, "x-link2state.refused")
-
     def _xexch50(self, argument: str, out: list[Output]) -> int:
         # MS03-046: "XEXCH50 <size> <n>"; exploits send a negative or huge size after a probe.
         parts = argument.split()
@@ -771,8 +659,7 @@ class Session:
             return self._send_key(out, "xexch50.syntax")
         code = self._send_key(out, "xexch50.ready")
         if size:
-            self._chunk_kind = "XEXCH50"
-            self._chunk_left = min(size, self.limits.max_chunk_discard)
+            self.intake.start_chunk("XEXCH50", min(size, self.limits.max_chunk_discard))
             self.mode = CHUNK
         return code
 
@@ -862,46 +749,12 @@ class Session:
 
     # ------------------------------------------------------------------ helpers
 
-    def _qualify(self, address: str) -> str:
-        """IIS adds its default domain to a bare local part (KB Q304897)."""
-        if address and "@" not in address and self.persona.addresses.append_default_domain:
-            return f"{address}@{self.context.default_domain}"
-        return address
-
     def _reset_transaction(self) -> None:
         if self.state in (MAIL, RCPT):
             self.state = GREETED if self.helo is not None else CONNECTED
         self.mail_from = None
         self.rcpt_to = ()
-        self._message = None
-        self._message_dropped = 0
-        self._past_limit = 0
-        self._kept = None
-        self._let_go()
-        self._out_of_memory = False
-
-    def _hold(self, size: int) -> bool:
-        """Count `size` bytes of the message in progress against the shared bound; False (and
-        nothing held) when that would pass it."""
-        more = size - self._held
-        if more <= 0:
-            return True
-        if self._out_of_memory or not self.context.memory.take(more):
-            self._out_of_memory = True
-            self._let_go()
-            return False
-        self._held = size
-        return True
-
-    def _let_go(self) -> None:
-        if self._held:
-            self.context.memory.give(self._held)
-            self._held = 0
-
-    def _takes_any_size(self) -> bool:
-        """The persona's server has no size limit (IIS's default): a message past the operator's
-        bound is taken, not refused with a limit the real server never had."""
-        return not self.persona.message.size_limit and not self._out_of_memory
+        self.intake.reset()
 
     def _keep_part(self, out: list[Output], size: int, kept: int) -> None:
         self._violation(out, "limit_message_size", f"{size} bytes taken, the first {kept} kept (the persona's "
@@ -909,7 +762,7 @@ class Session:
 
     def _refuse_message(self, out: list[Output], size: int) -> int:
         """A message not kept: too big for the limit, or for the memory all messages share."""
-        if self._out_of_memory:
+        if self.intake.out_of_memory:
             memory = self.context.memory
             self._violation(out, "limit_memory", f"{size} bytes; messages in progress hold {memory.used} of "
                                                  f"{memory.limit}", always=True)
@@ -921,13 +774,8 @@ class Session:
         """The session's own template values; built when a reply needs them, not per connection."""
         return {"client_ip": self.client_ip, "hostname": self.context.hostname, "domain": self.context.default_domain}
 
-    def _render(self, key: str, **values: str) -> tuple[str, bytes]:
-        template = self.replies[key]
-        if template.wire is not None:
-            return template.text, template.wire
-        return template.render({**self._placeholders(), **values})
-
     def _send_key(self, out: list[Output], key: str, delay: float = 0.0, **values: str) -> int:
+        """The persona's reply `key`, its placeholders filled; returns its code."""
         template = self.replies[key]
         if template.wire is not None:
             text, data = template.text, template.wire
@@ -965,24 +813,11 @@ class Session:
         out.append(Close(reason))
 
 
-def _literal_ok(address: str) -> bool:
-    """An address whose domain is an address literal names a real address: `[192.0.2.1]`,
-    `[IPv6:2001:db8::1]` (RFC 5321 §4.1.3), not `[300.1.1.1]`. Other addresses pass."""
-    domain = address.rpartition("@")[2]
-    if not (domain.startswith("[") and domain.endswith("]")):
-        return True
-    inner = domain[1:-1]
-    try:
-        if inner[:5].lower() == "ipv6:":
-            ipaddress.IPv6Address(inner[5:])
-        else:
-            ipaddress.IPv4Address(inner)
-    except ValueError:
-        return False
-    return True
+def _answer(key: str) -> Callable[[Session, str, list[Output]], int]:
+    return lambda session, _argument, out: session._send_key(out, key)
 
 
-# Each verb's row in vocabulary.VERBS names the method that answers it.
+# Each verb's row in vocabulary.VERBS names the method that answers it, or its one reply.
 _HANDLERS: dict[str, Callable[[Session, str, list[Output]], int]] = {
-    name: getattr(Session, verb.handler) for name, verb in VERBS.items()
+    name: _answer(verb.reply) if verb.reply else getattr(Session, verb.handler) for name, verb in VERBS.items()
 }

@@ -1,0 +1,66 @@
+"""MAIL FROM and RCPT TO read as the persona's server reads them ([addresses], [parameters]).
+
+Pure: the command's argument in; out the reply key refusing it (if any), the address as the
+server names it, and the parsed path. The session turns that into a reply and a record.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from relaypot.personas.model import Persona
+from relaypot.protocol.commands import BAD_ADDRESS, Path, parse_path
+from relaypot.protocol.parameters import refusal as parameter_refusal
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPath:
+    refusal: str = ""  # a reply key refusing the command ("" when it is taken so far)
+    address: str = ""  # as the server names it (a bare local part qualified, where it does that)
+    path: Path | None = None  # None: refused before an address could be read (nothing to record)
+    token: str = ""  # the parameter a refusal is about, for its {argument}
+
+
+def read_path(argument: str, command: str, persona: Persona, default_domain: str) -> ReadPath:
+    """`command` is "mail" or "rcpt"."""
+    rules = persona.addresses
+    path = parse_path(argument, "FROM" if command == "mail" else "TO", rules.bracketless_paths)
+    if command == "mail" and not isinstance(path, Path):
+        return ReadPath("mail.bad_address" if path == BAD_ADDRESS else "mail.syntax")
+    if command == "rcpt" and (not isinstance(path, Path) or not path.address):
+        return ReadPath("rcpt.syntax" if path == "syntax" else "rcpt.bad_address")
+    assert isinstance(path, Path)
+    if rules.check_address_literals and not literal_ok(path.address):
+        return ReadPath(f"{command}.bad_address")
+    address = qualify(path.address, persona, default_domain)
+    taken = persona.parameters.get(command)
+    if taken is not None and path.tokens:
+        found = parameter_refusal(command, taken, path.tokens)
+        if found is not None:
+            return ReadPath(found[0], address, path, found[1])
+    return ReadPath("", address, path)
+
+
+def qualify(address: str, persona: Persona, default_domain: str) -> str:
+    """IIS adds its default domain to a bare local part (KB Q304897)."""
+    if address and "@" not in address and persona.addresses.append_default_domain:
+        return f"{address}@{default_domain}"
+    return address
+
+
+def literal_ok(address: str) -> bool:
+    """An address whose domain is an address literal names a real address: `[192.0.2.1]`,
+    `[IPv6:2001:db8::1]` (RFC 5321 §4.1.3), not `[300.1.1.1]`. Other addresses pass."""
+    domain = address.rpartition("@")[2]
+    if not (domain.startswith("[") and domain.endswith("]")):
+        return True
+    inner = domain[1:-1]
+    try:
+        if inner[:5].lower() == "ipv6:":
+            ipaddress.IPv6Address(inner[5:])
+        else:
+            ipaddress.IPv4Address(inner)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,197 @@
+"""The message in progress: a DATA body, BDAT chunks or an XEXCH50 blob, taken in against the
+size limit and the memory every session's messages share ([message], [limits]).
+
+Bookkeeping only: the session asks for the next step and turns what comes back into replies,
+records and the message to store; nothing here sends or records anything.
+"""
+
+from __future__ import annotations
+
+from relaypot.events import MessageReceived
+from relaypot.protocol.data import line_ending_violations, unstuff
+from relaypot.protocol.framing import Framer
+from relaypot.protocol.listener import ListenerContext
+from relaypot.protocol.outputs import StoredMessage
+
+CHUNK_PROGRESS = 1024  # bytes of a BDAT or XEXCH50 chunk that count as a line for the idle deadline
+
+# What a step of a DATA body or of a chunk comes to.
+WAITING = "waiting"  # more input is needed
+DELIVER = "deliver"  # the message is complete: store it
+REFUSED = "refused"  # the message is complete and refused (too big, or no memory for it)
+CHUNK_OK = "chunk_ok"  # a BDAT chunk that is not the last: its 250 with the size so far
+SEQUENCE = "sequence"  # a BDAT chunk sent out of sequence: the refusal its command earned
+BLOB_DONE = "blob_done"  # an XEXCH50 blob read to its end
+
+
+class Intake:
+    __slots__ = ("any_size", "chunk_kind", "chunk_last", "chunk_left", "chunk_read", "chunk_refusal", "context",
+                 "dropped", "framer", "held", "kept", "message", "out_of_memory", "overflow", "past_limit")
+
+    def __init__(self, context: ListenerContext, framer: Framer) -> None:
+        self.context = context
+        self.framer = framer
+        # A server with no size limit (IIS's default) takes a message past the operator's
+        # max_message_size as it would (250), keeping only the first max_message_size bytes.
+        self.any_size = not context.persona.message.size_limit
+        self.overflow = 0  # bytes dropped from a DATA body past the size limit
+        self.chunk_kind = ""  # "BDAT" | "XEXCH50"
+        self.chunk_left = 0
+        self.chunk_last = False
+        self.chunk_refusal: str | None = None
+        self.chunk_read = 0  # bytes of the chunk since the last progress
+        self.message: bytearray | None = None  # BDAT chunks so far
+        self.dropped = 0  # bytes of BDAT chunks not kept (the message is refused)
+        self.past_limit = 0  # bytes taken past the limit and not kept
+        self.kept: bytes | None = None  # DATA's kept part, past the limit
+        self.held = 0  # bytes of the message counted against context.memory
+        self.out_of_memory = False  # the body is being dropped: the shared bound was reached
+
+    # ------------------------------------------------------------------ memory
+
+    def hold(self, size: int) -> bool:
+        """Count `size` bytes of the message against the shared bound; False (and nothing held)
+        when that would pass it."""
+        more = size - self.held
+        if more <= 0:
+            return True
+        if self.out_of_memory or not self.context.memory.take(more):
+            self.out_of_memory = True
+            self.let_go()
+            return False
+        self.held = size
+        return True
+
+    def let_go(self) -> None:
+        if self.held:
+            self.context.memory.give(self.held)
+            self.held = 0
+
+    def takes_any_size(self) -> bool:
+        """The persona's server has no size limit: a message past the operator's bound is taken,
+        not refused with a limit the real server never had."""
+        return self.any_size and not self.out_of_memory
+
+    def reset(self) -> None:
+        """The transaction is over (RSET, a message taken or refused, a new EHLO)."""
+        self.message = None
+        self.dropped = 0
+        self.past_limit = 0
+        self.kept = None
+        self.let_go()
+        self.out_of_memory = False
+
+    # ------------------------------------------------------------------ DATA
+
+    def start_body(self) -> None:
+        self.framer.start_body()
+        self.overflow = 0
+
+    def body(self) -> tuple:
+        """The next step of a DATA body:
+        (WAITING, a line completed) | (DELIVER, body, size, bytes kept when taken past the limit
+        or None, line-ending violations) | (REFUSED, size, line-ending violations)."""
+        framer = self.framer
+        found = framer.body(at_start=not self.overflow)
+        if not isinstance(found, tuple):
+            held = framer.body_bytes()
+            if self.overflow or held > self.context.max_message + 8 or not self.hold(held):
+                # Over the size limit, or the memory for messages: stop keeping the body, but keep
+                # a tail to find its end in.
+                if self.kept is None and not self.overflow and self.takes_any_size():
+                    self.kept = bytes(framer.buf[: self.context.max_message])
+                self.let_go()
+                if self.kept is not None and not self.hold(len(self.kept)):
+                    self.kept = None  # no memory for even that: refused as any message would be
+                self.overflow += framer.drop_body()
+            return WAITING, bool(found)
+        raw, marker = found
+        violations = list(line_ending_violations(raw, marker))
+        size = len(raw) + self.overflow
+        if self.kept is not None:
+            kept, self.kept = self.kept, None
+            self.past_limit = size - len(kept)
+            self.overflow = 0
+            return DELIVER, unstuff(kept), size, len(kept), violations
+        if self.overflow or size > self.context.max_message or not self.hold(len(raw)):
+            self.overflow = 0
+            return REFUSED, size, violations
+        return DELIVER, unstuff(raw), size, None, violations
+
+    # ------------------------------------------------------------------ BDAT and XEXCH50
+
+    def start_chunk(self, kind: str, size: int, last: bool = False, refusal: str | None = None) -> None:
+        self.chunk_kind = kind
+        self.chunk_left = size
+        self.chunk_last = last
+        self.chunk_refusal = refusal
+
+    def chunk(self) -> tuple[bool, bool]:
+        """Read what has arrived of a counted chunk: (complete, progressed: CHUNK_PROGRESS more
+        bytes, or the end, for the idle deadline)."""
+        framer = self.framer
+        take = framer.available(self.chunk_left)
+        progressed = False
+        if take:
+            message = self.message
+            if message is None:
+                message = self.message = bytearray()
+            room = self.context.max_message - len(message)
+            taking = self.chunk_kind == "BDAT" and not self.chunk_refusal and not self.dropped
+            if taking and take <= room and self.hold(len(message) + take):
+                message += framer.take(take)
+            elif taking and take > room and self.takes_any_size() and self.hold(len(message) + max(room, 0)):
+                if room > 0:
+                    message += framer.take(room)
+                framer.skip(take - max(room, 0))
+                self.past_limit += take - max(room, 0)
+            else:
+                if message:  # what was kept goes: the message is refused whatever follows
+                    self.dropped += len(message)
+                    message.clear()
+                    self.let_go()
+                self.dropped += take
+                framer.skip(take)
+            self.chunk_left -= take
+            self.chunk_read += take
+            if self.chunk_read >= CHUNK_PROGRESS or not self.chunk_left:
+                progressed = True
+                self.chunk_read = 0
+        return not self.chunk_left, progressed
+
+    def chunk_done(self) -> tuple:
+        """What a complete chunk comes to: (BLOB_DONE,) | (SEQUENCE, reply key) | (CHUNK_OK, size
+        so far) | (REFUSED, size) | (DELIVER, body, size, bytes kept when taken past the limit or
+        None)."""
+        if self.chunk_kind == "XEXCH50":
+            self.chunk_kind = ""
+            return (BLOB_DONE,)
+        size = len(self.message or b"") + self.dropped
+        if self.chunk_refusal:
+            self.dropped = 0
+            self.chunk_kind = ""
+            return SEQUENCE, self.chunk_refusal
+        if not self.chunk_last:
+            return CHUNK_OK, size
+        if self.dropped:
+            self.chunk_kind = ""
+            return REFUSED, size
+        body = bytes(self.message or b"")
+        self.message = None
+        return DELIVER, body, size + self.past_limit, len(body) if self.past_limit else None
+
+
+def message_record(stored: StoredMessage, transfer: str, mail_from: str, rcpt_to: tuple[str, ...], code: int,
+                   reply: str) -> MessageReceived:
+    """The record of a message the store took, with what its summary found in it."""
+    summary = stored.summary or {}
+    return MessageReceived(
+        sha256=stored.sha256, size=stored.size, path=stored.path, transfer=transfer,
+        mail_from=mail_from, rcpt_to=rcpt_to,
+        subject=summary.get("subject"), header_from=summary.get("header_from"),
+        header_to=summary.get("header_to"), date=summary.get("date"),
+        message_id=summary.get("message_id"),
+        attachments=tuple(summary.get("attachments", ())), urls=tuple(summary.get("urls", ())),
+        excerpt=summary.get("excerpt", ""), body_sha256=summary.get("body_sha256"),
+        reply_code=code, reply=reply,
+    )
