@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from relaypot.events import Auth
-from relaypot.personas.model import NtlmIdentity
+from relaypot.personas.model import AuthRules, NtlmIdentity
 from relaypot.protocol import ntlm
 from relaypot.protocol.commands import decode
+from relaypot.protocol.logins import LoginPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,3 +200,27 @@ def capture_unsupported(mechanism: str, initial: bytes | None) -> Auth:
         raw_responses=(initial,) if initial else (),
     )
 
+
+def refusal(mechanism: str, authenticated: bool, in_transaction: bool, rules: AuthRules) -> str:
+    """The reply key refusing an AUTH command before any exchange begins, or "" to begin one."""
+    if not mechanism:
+        return "auth.missing_mechanism"
+    if authenticated and rules.refuse_after_login:
+        return "auth.already_authenticated"
+    if in_transaction and rules.refuse_in_transaction:
+        return "auth.in_transaction"
+    return ""
+
+
+def settle(step: AuthStep, exchange: AuthExchange, logins: LoginPolicy, client_ip: str,
+           rules: AuthRules) -> tuple[str, Auth | None, float]:
+    """A step's reply key, record and delay as the persona gives them: a login [deception] lets
+    in becomes auth.ok (its record "accepted"); a persona with one text for bad base64, initial
+    or continued, uses it for both; a failure waits [auth] failure_delay."""
+    key, event = step.reply_key, step.event
+    if event is not None and event.outcome == "rejected" and logins.admits(
+            client_ip, event.username, event.password, exchange.digest):
+        key, event = "auth.ok", replace(event, outcome="accepted")
+    elif key == "auth.bad_base64_continued" and not rules.bad_base64_continued:
+        key = "auth.bad_base64"
+    return key, event, rules.failure_delay if key == "auth.failed" else 0.0

@@ -1,4 +1,5 @@
-"""MAIL FROM and RCPT TO read as the persona's server reads them ([addresses], [parameters]).
+"""MAIL FROM and RCPT TO read as the persona's server reads them ([addresses], [parameters], the
+SIZE a [message] size_limit refuses).
 
 Pure: the command's argument in; out the reply key refusing it (if any), the address as the
 server names it, and the parsed path. The session turns that into a reply and a record.
@@ -10,7 +11,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from relaypot.personas.model import Persona
-from relaypot.protocol.commands import BAD_ADDRESS, Path, parse_path
+from relaypot.protocol.commands import BAD_ADDRESS, Path, ascii_number, parse_path
 from relaypot.protocol.parameters import refusal as parameter_refusal
 
 
@@ -39,6 +40,10 @@ def read_path(argument: str, command: str, persona: Persona, default_domain: str
         found = parameter_refusal(command, taken, path.tokens)
         if found is not None:
             return ReadPath(found[0], address, path, found[1])
+    if command == "mail" and persona.message.size_limit:
+        size = ascii_number(path.parameters.get("SIZE", ""))  # RFC 1870: refused at MAIL, before DATA
+        if size is not None and size > persona.message.size_limit:
+            return ReadPath("mail.too_big", address, path)
     return ReadPath("", address, path)
 
 

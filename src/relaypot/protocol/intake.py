@@ -8,6 +8,7 @@ records and the message to store; nothing here sends or records anything.
 from __future__ import annotations
 
 from relaypot.events import MessageReceived
+from relaypot.protocol.commands import ascii_number
 from relaypot.protocol.data import line_ending_violations, unstuff
 from relaypot.protocol.framing import Framer
 from relaypot.protocol.listener import ListenerContext
@@ -22,6 +23,16 @@ REFUSED = "refused"  # the message is complete and refused (too big, or no memor
 CHUNK_OK = "chunk_ok"  # a BDAT chunk that is not the last: its 250 with the size so far
 SEQUENCE = "sequence"  # a BDAT chunk sent out of sequence: the refusal its command earned
 BLOB_DONE = "blob_done"  # an XEXCH50 blob read to its end
+
+
+def bdat_argument(argument: str) -> tuple[int | None, bool]:
+    """`BDAT <size> [LAST]` (RFC 3030 §2): (the size, or None when the argument is no such thing;
+    whether it is the last chunk)."""
+    parts = argument.split()
+    size = ascii_number(parts[0]) if parts else None
+    if size is None or len(parts) > 2 or (len(parts) == 2 and parts[1].upper() != "LAST"):
+        return None, False
+    return size, len(parts) == 2
 
 
 class Intake:

@@ -9,9 +9,11 @@ from datetime import UTC, datetime, tzinfo
 from email.utils import format_datetime
 
 from relaypot.personas.model import Persona, ReplyTemplate, static_template
+from relaypot.protocol.auth import AuthContext
 from relaypot.protocol.logins import LoginPolicy
 from relaypot.protocol.recipients import RecipientTable, local_domains
 from relaypot.protocol.states import refusal_table
+from relaypot.vocabulary import frame_text
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,20 @@ class ListenerContext:
 
     def ehlo_keywords(self, tls_offered: bool, tls_active: bool) -> list[str]:
         return self._ehlo_tails[(tls_offered, tls_active)]
+
+    def ehlo_reply(self, values: dict[str, str], tls_offered: bool, tls_active: bool, hide_auth: bool) -> str:
+        """The 250 reply's text: the greeting line, then the keywords for this TLS state (STARTTLS
+        only where the persona has it and it is offered; AUTH hidden before TLS where a
+        submission service wants it first: smtpd_tls_auth_only)."""
+        keywords = self.ehlo_keywords(tls_offered and "STARTTLS" in self.persona.verbs, tls_active)
+        if hide_auth:
+            keywords = [k for k in keywords if not k.upper().startswith("AUTH")]
+        return frame_text(250, [self.persona.ehlo_greeting.format_map(values), *keywords])
+
+    def auth_context(self) -> AuthContext:
+        """What an AUTH exchange of this listener's sessions needs to know."""
+        return AuthContext(hostname=self.hostname, ntlm_identity=self.persona.ntlm_identity(self.hostname),
+                           random_bytes=self.random_bytes, now=self.clock, username_chars=self.username_chars)
 
     def random_bytes(self, n: int) -> bytes:
         return self.rng.getrandbits(8 * n).to_bytes(n, "big")

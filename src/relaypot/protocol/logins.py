@@ -76,6 +76,14 @@ class LoginPolicy:
     def enabled(self) -> bool:
         return bool(self.rules) or self.accept_attempt > 0
 
+    def admits(self, source: str, user: str | None, password: str | None,
+               digest: tuple[bytes, bytes] | None) -> bool:
+        """Does [deception] let this login in? Only one that proved a password: PLAIN and LOGIN
+        send it, CRAM-MD5 its HMAC (`digest`); NTLM and GSSAPI never get in."""
+        if not self.enabled or user is None or (password is None and digest is None):
+            return False
+        return self.decide(source, user, password, digest)
+
     def decide(self, source: str, user: str, password: str | None,
                digest: tuple[bytes, bytes] | None = None) -> bool:
         """Is this login accepted? `digest` (challenge, HMAC-MD5 response) stands in for the

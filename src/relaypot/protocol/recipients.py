@@ -64,6 +64,18 @@ class RecipientTable:
         return self.own_address_literals and bool(server_ip) and literal_address(domain) == server_ip
 
 
+def refusal(command: str, verdict: str, relay: str, authenticated: bool, login_required: bool = False) -> str:
+    """The reply key refusing a recipient as the real server would, or "" where it is taken: a
+    relay where the listener's policy says so, an unknown local user always. `verdict` is the
+    table's judgement (`RecipientTable.judge`); `login_required` a submission service's rule."""
+    if login_required and command == "rcpt":
+        # permit_sasl_authenticated, reject: no recipient without a login, any after one.
+        return "" if authenticated else "rcpt.login_required"
+    if verdict == RELAY:
+        return "" if relay == "open" or (relay == "auth" and authenticated) else f"{command}.relay_denied"
+    return f"{command}.unknown_user" if verdict == UNKNOWN_USER else ""
+
+
 def unquoted(address: str) -> str:
     """The address as Postfix keeps it inside: quotes and the backslashes in them taken off
     (`"relaytest@far"@[127.0.0.1]` → `relaytest@far@[127.0.0.1]`). Replies name it so."""

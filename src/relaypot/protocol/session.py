@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from relaypot.events import (
-    Auth,
     Command,
     Event,
     Helo,
@@ -23,10 +22,12 @@ from relaypot.events import (
     Tls,
     Violation,
 )
+from relaypot.protocol import shape
 from relaypot.protocol.accounting import ErrorAccount
-from relaypot.protocol.auth import AuthContext, AuthExchange, AuthStep, capture_unsupported
+from relaypot.protocol.auth import AuthExchange, AuthStep, capture_unsupported, settle
+from relaypot.protocol.auth import refusal as auth_refusal
 from relaypot.protocol.commands import ascii_number
-from relaypot.protocol.envelope import qualify, read_path
+from relaypot.protocol.envelope import ReadPath, qualify, read_path
 from relaypot.protocol.framing import Framer
 from relaypot.protocol.intake import (
     BLOB_DONE,
@@ -36,18 +37,19 @@ from relaypot.protocol.intake import (
     SEQUENCE,
     WAITING,
     Intake,
+    bdat_argument,
     message_record,
 )
 from relaypot.protocol.lines import read_line, without_ending
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
-from relaypot.protocol.recipients import RELAY, UNKNOWN_USER, unquoted
+from relaypot.protocol.recipients import refusal as recipient_refusal
+from relaypot.protocol.recipients import unquoted
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED
-from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, frame_text, wire
+from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, wire
 
 Output = Reply | Event | StartTls | Deliver | Close
 
-SHAPE_TOKENS = 16
 BURST_BYTES = 64 * 1024  # reply bytes one call may make before the rest of the input waits
 
 
@@ -56,45 +58,11 @@ class Session:
 
     # Slots: ten thousand idle sessions should cost little memory, and attribute access less time.
     __slots__ = (
-        "_auth",
-        "_auth_replies",
-        "_backlog",
-        "_close_reason",
-        "_framer",
-        "_held_back",
-        "_last_reply",
-        "_pending",
-        "_seen_violations",
-        "_shape",
-        "_tls_offered",
-        "account",
-        "authenticated",
-        "bytes_in",
-        "bytes_out",
-        "client_ip",
-        "client_port",
-        "commands",
-        "context",
-        "helo",
-        "intake",
-        "limits",
-        "lines",
-        "listener",
-        "mail_from",
-        "messages",
-        "mode",
-        "persona",
-        "progress",
-        "rcpt_to",
-        "relay",
-        "replies",
-        "server_ip",
-        "server_port",
-        "service",
-        "started",
-        "state",
-        "tls_active",
-        "unknown",
+        "_auth", "_auth_replies", "_backlog", "_close_reason", "_framer", "_held_back", "_last_reply", "_pending",
+        "_seen_violations", "_shape", "_tls_offered", "account", "authenticated", "bytes_in", "bytes_out",
+        "client_ip", "client_port", "commands", "context", "helo", "intake", "limits", "lines", "listener",
+        "mail_from", "messages", "mode", "persona", "progress", "rcpt_to", "relay", "replies", "server_ip",
+        "server_port", "service", "started", "state", "tls_active", "unknown"
     )
 
     def __init__(self, context: ListenerContext, client_ip: str, client_port: int = 0,
@@ -397,18 +365,8 @@ class Session:
 
     def _finish_command(self, out: list[Output], verb: str, argument: str, raw: bytes, code: int,
                         unknown: bool = False) -> None:
-        reply = self._last_reply
-        # The shape: verbs in order, a run of one verb as "VERB+", other words as "?", at most
-        # SHAPE_TOKENS tokens and then "…" ("EHLO MAIL RCPT+ DATA QUIT").
-        token = verb if verb in KNOWN_VERBS else "?"
-        shape = self._shape
-        if shape and (shape[-1] == token or shape[-1] == token + "+"):
-            shape[-1] = token + "+"
-        elif len(shape) < SHAPE_TOKENS:
-            shape.append(token)
-        elif len(shape) == SHAPE_TOKENS:
-            shape.append("…")
-        out.append(Command(verb=verb, argument=argument, raw_line=raw, reply_code=code, reply=reply))
+        shape.add(self._shape, verb)
+        out.append(Command(verb=verb, argument=argument, raw_line=raw, reply_code=code, reply=self._last_reply))
         self._account(out, verb, code)
         if unknown and self.mode != CLOSED:
             self.unknown += 1
@@ -438,13 +396,8 @@ class Session:
         if not argument and self.persona.sequence.ehlo_requires_argument:
             return self._send_key(out, "ehlo.missing_argument")
         self._greet("EHLO", argument, out)
-        lines = [self.persona.ehlo_greeting.format_map(self._placeholders())]
-        offered = self._tls_offered and "STARTTLS" in self.persona.verbs
-        keywords = self.context.ehlo_keywords(offered, self.tls_active)
-        if self.service is not None and self.service.auth_requires_tls and not self.tls_active:
-            keywords = [k for k in keywords if not k.upper().startswith("AUTH")]  # smtpd_tls_auth_only
-        lines += keywords
-        text = frame_text(250, lines)
+        hide_auth = self.service is not None and self.service.auth_requires_tls and not self.tls_active
+        text = self.context.ehlo_reply(self._placeholders(), self._tls_offered, self.tls_active, hide_auth)
         return self._send(out, text, wire(text), 250)
 
     def _greet(self, verb: str, argument: str, out: list[Output]) -> None:
@@ -456,49 +409,40 @@ class Session:
 
     def _mail(self, argument: str, out: list[Output]) -> int:
         read = read_path(argument, "mail", self.persona, self.context.default_domain)
-        path, address = read.path, read.address
-        if path is None:
-            return self._send_key(out, read.refusal)
-        if read.refusal:
-            refused = self._send_key(out, read.refusal, argument=read.token)
-            out.append(MailFrom(address=address, parameters=path.parameters, reply_code=refused))
-            return refused
-        size = ascii_number(path.parameters.get("SIZE", ""))
-        limit = self.persona.message.size_limit
-        if limit and size is not None and size > limit:
-            code = self._send_key(out, "mail.too_big")
-            out.append(MailFrom(address=address, parameters=path.parameters, reply_code=code))
-            return code
+        if read.path is None or read.refusal:
+            return self._path_refused(out, MailFrom, read)
         self.state = MAIL
-        self.mail_from = address
+        self.mail_from = read.address
         self.rcpt_to = []
-        code = self._send_key(out, "mail.ok", address=address or "<>")
-        out.append(MailFrom(address=address, parameters=path.parameters, reply_code=code))
+        code = self._send_key(out, "mail.ok", address=read.address or "<>")
+        out.append(MailFrom(address=read.address, parameters=read.path.parameters, reply_code=code))
         return code
 
     def _rcpt(self, argument: str, out: list[Output]) -> int:
         read = read_path(argument, "rcpt", self.persona, self.context.default_domain)
-        path, address = read.path, read.address
-        if path is None:
-            return self._send_key(out, read.refusal)
-        if read.refusal:
-            refused = self._send_key(out, read.refusal, argument=read.token)
-            out.append(RcptTo(address=address, parameters=path.parameters, reply_code=refused))
-            return refused
+        if read.path is None or read.refusal:
+            return self._path_refused(out, RcptTo, read)
+        address = read.address
         if len(self.rcpt_to) >= self.limits.max_recipients:
             self._violation(out, "limit_recipients", f"over {self.limits.max_recipients}")
             code = self._send_key(out, "rcpt.too_many")
+        elif refusal := self._recipient_refusal("rcpt", address):
+            code = self._send_key(out, refusal, address=address, unquoted=unquoted(address))
         else:
-            refusal = self._recipient_refusal("rcpt", address)
-            if refusal:
-                code = self._send_key(out, refusal, address=address, unquoted=unquoted(address))
-            else:
-                # Accepted as deliverable (a relay too, where the listener is open); nothing is sent.
-                assert isinstance(self.rcpt_to, list)  # RCPT is refused before MAIL gives the list
-                self.rcpt_to.append(address)
-                self.state = RCPT
-                code = self._send_key(out, "rcpt.ok", address=address)
-        out.append(RcptTo(address=address, parameters=path.parameters, reply_code=code))
+            # Accepted as deliverable (a relay too, where the listener is open); nothing is sent.
+            assert isinstance(self.rcpt_to, list)  # RCPT is refused before MAIL gives the list
+            self.rcpt_to.append(address)
+            self.state = RCPT
+            code = self._send_key(out, "rcpt.ok", address=address)
+        out.append(RcptTo(address=address, parameters=read.path.parameters, reply_code=code))
+        return code
+
+    def _path_refused(self, out: list[Output], record: type[MailFrom] | type[RcptTo], read: ReadPath) -> int:
+        """MAIL or RCPT refused as the server reads its path; recorded once a path was read."""
+        if read.path is None:
+            return self._send_key(out, read.refusal)
+        code = self._send_key(out, read.refusal, argument=read.token)
+        out.append(record(address=read.address, parameters=read.path.parameters, reply_code=code))
         return code
 
     def _data(self, out: list[Output]) -> bool:
@@ -512,14 +456,9 @@ class Session:
         for violation, detail in step[-1]:
             self._violation(out, violation, detail)
         if step[0] == DELIVER:
-            _, body, size, kept, _ = step
-            if kept is not None:
-                self._keep_part(out, size, kept)
-            self.mode = PAUSED
-            out.append(Deliver(body, "DATA"))
+            self._deliver(out, step[1], step[2], step[3], "DATA")
             return False
         self._refuse_message(out, step[1])
-        self._reset_transaction()
         self.mode = COMMAND
         return True
 
@@ -534,9 +473,8 @@ class Session:
         return code
 
     def _bdat(self, argument: str, out: list[Output]) -> int:
-        parts = argument.split()
-        size = ascii_number(parts[0]) if parts else None
-        if size is None or len(parts) > 2 or (len(parts) == 2 and parts[1].upper() != "LAST"):
+        size, last = bdat_argument(argument)
+        if size is None:
             # Without a size we cannot know where the chunk ends: treat it as a bad command; a
             # server that says so with 521 (Postfix) hangs up, the stream being lost.
             code = self._send_key(out, "bdat.syntax")
@@ -544,7 +482,7 @@ class Session:
                 self._close(out, "protocol")
             return code
         refusal = self.context.refusals.get(("BDAT", self.state))
-        self.intake.start_chunk("BDAT", size, len(parts) == 2, refusal)
+        self.intake.start_chunk("BDAT", size, last, refusal)
         if refusal:
             self._violation(out, "bad_sequence", f"BDAT in state {self.state}")
         self.mode = CHUNK
@@ -574,14 +512,8 @@ class Session:
             code = self._send_key(out, "bdat.chunk", size=str(step[1]))
         elif kind == REFUSED:
             code = self._refuse_message(out, step[1])
-            self._reset_transaction()
         else:
-            _, body, size, kept = step
-            if kept is not None:
-                self._keep_part(out, size, kept)
-            self.mode = PAUSED
-            out.append(Deliver(body, "BDAT"))
-            # The reply waits for the store; the command's event goes out then (message_stored).
+            self._deliver(out, step[1], step[2], step[3], "BDAT")  # its command's event goes out with the reply
             return
         self._finish_pending(out, code)
 
@@ -616,19 +548,9 @@ class Session:
         return self._send_key(out, "vrfy.ok", argument=argument, address=address)
 
     def _recipient_refusal(self, command: str, address: str) -> str:
-        """The reply key refusing `address` as the real server would, or "" where it is taken: a
-        relay where the listener's policy says so, an unknown local user always."""
-        if self.service is not None and self.service.login_required and command == "rcpt":
-            # permit_sasl_authenticated, reject: no recipient without a login, any after one.
-            return "" if self.authenticated else "rcpt.login_required"
-        verdict = self.context.recipients.judge(address, self.server_ip)
-        if verdict == RELAY:
-            if self.relay == "open" or (self.relay == "auth" and self.authenticated):
-                return ""
-            return f"{command}.relay_denied"
-        if verdict == UNKNOWN_USER:
-            return f"{command}.unknown_user"
-        return ""
+        service = self.service
+        return recipient_refusal(command, self.context.recipients.judge(address, self.server_ip), self.relay,
+                                 self.authenticated, service is not None and service.login_required)
 
     def _expn(self, argument: str, out: list[Output]) -> int:
         if not argument:
@@ -682,26 +604,16 @@ class Session:
     def _auth_command(self, argument: str, out: list[Output]) -> int:
         mechanism, _, initial_text = argument.partition(" ")
         mechanism = mechanism.upper()
-        if not mechanism:
-            return self._send_key(out, "auth.missing_mechanism")
-        if self.authenticated and self.persona.auth.refuse_after_login:
-            return self._send_key(out, "auth.already_authenticated")
-        if self.state in (MAIL, RCPT) and self.persona.auth.refuse_in_transaction:
-            return self._send_key(out, "auth.in_transaction")
+        refused = auth_refusal(mechanism, self.authenticated, self.state in (MAIL, RCPT), self.persona.auth)
+        if refused:
+            return self._send_key(out, refused)
         initial = initial_text.strip().encode("utf-8", "surrogateescape") if initial_text.strip() else None
         if mechanism not in self.persona.auth.mechanisms:
             event = capture_unsupported(mechanism, initial)
             code = self._send_key(out, "auth.unknown_mechanism", mechanism=mechanism)
             out.append(replace(event, reply_code=code))
             return code
-        context = AuthContext(
-            hostname=self.context.hostname,
-            ntlm_identity=self.persona.ntlm_identity(self.context.hostname),
-            random_bytes=self.context.random_bytes,
-            now=self.context.clock,
-            username_chars=self.context.username_chars,
-        )
-        self._auth = AuthExchange(mechanism, True, context)
+        self._auth = AuthExchange(mechanism, True, self.context.auth_context())
         self._auth_replies = []
         return self._auth_step(self._auth.start(initial), out, first=True)
 
@@ -713,15 +625,10 @@ class Session:
         self._auth_step(self._auth.respond(line.rstrip(b"\r\n").strip(b" ")), out)
 
     def _auth_step(self, step: AuthStep, out: list[Output], first: bool = False) -> int:
-        key = step.reply_key
-        event = step.event
-        if event is not None and event.outcome == "rejected" and self._login_accepted(event):
-            key = "auth.ok"
-            event = replace(event, outcome="accepted")
+        assert self._auth is not None  # a step belongs to an exchange
+        key, event, delay = settle(step, self._auth, self.context.logins, self.client_ip, self.persona.auth)
+        if event is not None and event.outcome == "accepted":
             self.authenticated = True
-        elif key == "auth.bad_base64_continued" and not self.persona.auth.bad_base64_continued:
-            key = "auth.bad_base64"  # a persona with one text for bad base64, initial or continued
-        delay = self.persona.auth.failure_delay if key == "auth.failed" else 0.0
         code = self._send_key(out, key, delay=delay, **(step.values or {}))
         if not first:  # the AUTH command's own reply is in its smtp.command event
             self._auth_replies.append(self._last_reply)
@@ -736,17 +643,6 @@ class Session:
             self.mode = AUTH
         return code
 
-    def _login_accepted(self, event: Auth) -> bool:
-        """Does [deception] let this login in? Only one that proved a password: PLAIN and LOGIN
-        send it, CRAM-MD5 its HMAC; NTLM and GSSAPI never get in."""
-        logins = self.context.logins
-        if not logins.enabled or event.username is None or self._auth is None:
-            return False
-        digest = self._auth.digest
-        if event.password is None and digest is None:
-            return False
-        return logins.decide(self.client_ip, event.username, event.password, digest)
-
     # ------------------------------------------------------------------ helpers
 
     def _reset_transaction(self) -> None:
@@ -756,19 +652,28 @@ class Session:
         self.rcpt_to = ()
         self.intake.reset()
 
-    def _keep_part(self, out: list[Output], size: int, kept: int) -> None:
-        self._violation(out, "limit_message_size", f"{size} bytes taken, the first {kept} kept (the persona's "
-                                                    "server has no size limit)", always=True)
+    def _deliver(self, out: list[Output], body: bytes, size: int, kept: int | None, transfer: str) -> None:
+        """Hand a complete message to the transport to store; its reply waits for the store
+        (`message_stored`). `kept`: the bytes kept of one taken past the size limit."""
+        if kept is not None:
+            self._violation(out, "limit_message_size", f"{size} bytes taken, the first {kept} kept (the "
+                                                        "persona's server has no size limit)", always=True)
+        self.mode = PAUSED
+        out.append(Deliver(body, transfer))
 
     def _refuse_message(self, out: list[Output], size: int) -> int:
-        """A message not kept: too big for the limit, or for the memory all messages share."""
+        """A message not kept: too big for the limit, or for the memory all messages share. The
+        transaction is over."""
         if self.intake.out_of_memory:
             memory = self.context.memory
             self._violation(out, "limit_memory", f"{size} bytes; messages in progress hold {memory.used} of "
                                                  f"{memory.limit}", always=True)
-            return self._send_key(out, "data.disk_full")
-        self._violation(out, "limit_message_size", f"{size} bytes", always=True)
-        return self._send_key(out, "data.too_big")
+            code = self._send_key(out, "data.disk_full")
+        else:
+            self._violation(out, "limit_message_size", f"{size} bytes", always=True)
+            code = self._send_key(out, "data.too_big")
+        self._reset_transaction()
+        return code
 
     def _placeholders(self) -> dict[str, str]:
         """The session's own template values; built when a reply needs them, not per connection."""
