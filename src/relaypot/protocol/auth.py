@@ -57,6 +57,7 @@ class AuthExchange:
     challenge: bytes = b""
     stage: int = 0
     digest: tuple[bytes, bytes] | None = None  # CRAM-MD5: (challenge, the client's hex HMAC)
+    replies: list[str] = field(default_factory=list)  # the texts of the replies after the command's own
 
     def start(self, initial: bytes | None) -> AuthStep:
         if initial is not None:
@@ -199,6 +200,16 @@ def capture_unsupported(mechanism: str, initial: bytes | None) -> Auth:
         response=response,
         raw_responses=(initial,) if initial else (),
     )
+
+
+def opening(argument: str, authenticated: bool, in_transaction: bool,
+            rules: AuthRules) -> tuple[str, str, bytes | None]:
+    """An AUTH command read: (its mechanism, the reply key refusing it before any exchange begins
+    or "", the initial response sent with it)."""
+    mechanism, _, initial_text = argument.partition(" ")
+    mechanism = mechanism.upper()
+    initial = initial_text.strip().encode("utf-8", "surrogateescape") if initial_text.strip() else None
+    return mechanism, refusal(mechanism, authenticated, in_transaction, rules), initial
 
 
 def refusal(mechanism: str, authenticated: bool, in_transaction: bool, rules: AuthRules) -> str:

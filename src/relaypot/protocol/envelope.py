@@ -47,6 +47,15 @@ def read_path(argument: str, command: str, persona: Persona, default_domain: str
     return ReadPath("", address, path)
 
 
+def read_vrfy(argument: str, persona: Persona, default_domain: str) -> tuple[str, str]:
+    """VRFY's argument: (the reply key refusing it or "", the address it names)."""
+    if not argument:
+        return "vrfy.missing_argument", ""
+    if len(argument.split()) > 1 and persona.addresses.vrfy_one_address:
+        return "vrfy.bad_address", ""  # "VRFY John Smith": no one address
+    return "", qualify(argument.strip("<>"), persona, default_domain)
+
+
 def qualify(address: str, persona: Persona, default_domain: str) -> str:
     """IIS adds its default domain to a bare local part (KB Q304897)."""
     if address and "@" not in address and persona.addresses.append_default_domain:

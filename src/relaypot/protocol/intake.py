@@ -16,13 +16,17 @@ from relaypot.protocol.outputs import StoredMessage
 
 CHUNK_PROGRESS = 1024  # bytes of a BDAT or XEXCH50 chunk that count as a line for the idle deadline
 
-# What a step of a DATA body or of a chunk comes to.
-WAITING = "waiting"  # more input is needed
-DELIVER = "deliver"  # the message is complete: store it
-REFUSED = "refused"  # the message is complete and refused (too big, or no memory for it)
-CHUNK_OK = "chunk_ok"  # a BDAT chunk that is not the last: its 250 with the size so far
-SEQUENCE = "sequence"  # a BDAT chunk sent out of sequence: the refusal its command earned
-BLOB_DONE = "blob_done"  # an XEXCH50 blob read to its end
+
+
+class Step:
+    """What a step of a DATA body or of a chunk comes to (the first item of the step's tuple)."""
+
+    WAITING = "waiting"  # more input is needed
+    DELIVER = "deliver"  # the message is complete: store it
+    REFUSED = "refused"  # the message is complete and refused (too big, or no memory for it)
+    CHUNK_OK = "chunk_ok"  # a BDAT chunk that is not the last: its 250 with the size so far
+    SEQUENCE = "sequence"  # a BDAT chunk sent out of sequence: the refusal its command earned
+    BLOB_DONE = "blob_done"  # an XEXCH50 blob read to its end
 
 
 def bdat_argument(argument: str) -> tuple[int | None, bool]:
@@ -115,7 +119,7 @@ class Intake:
                 if self.kept is not None and not self.hold(len(self.kept)):
                     self.kept = None  # no memory for even that: refused as any message would be
                 self.overflow += framer.drop_body()
-            return WAITING, bool(found)
+            return Step.WAITING, bool(found)
         raw, marker = found
         violations = list(line_ending_violations(raw, marker))
         size = len(raw) + self.overflow
@@ -123,11 +127,11 @@ class Intake:
             kept, self.kept = self.kept, None
             self.past_limit = size - len(kept)
             self.overflow = 0
-            return DELIVER, unstuff(kept), size, len(kept), violations
+            return Step.DELIVER, unstuff(kept), size, len(kept), violations
         if self.overflow or size > self.context.max_message or not self.hold(len(raw)):
             self.overflow = 0
-            return REFUSED, size, violations
-        return DELIVER, unstuff(raw), size, None, violations
+            return Step.REFUSED, size, violations
+        return Step.DELIVER, unstuff(raw), size, None, violations
 
     # ------------------------------------------------------------------ BDAT and XEXCH50
 
@@ -176,20 +180,20 @@ class Intake:
         None)."""
         if self.chunk_kind == "XEXCH50":
             self.chunk_kind = ""
-            return (BLOB_DONE,)
+            return (Step.BLOB_DONE,)
         size = len(self.message or b"") + self.dropped
         if self.chunk_refusal:
             self.dropped = 0
             self.chunk_kind = ""
-            return SEQUENCE, self.chunk_refusal
+            return Step.SEQUENCE, self.chunk_refusal
         if not self.chunk_last:
-            return CHUNK_OK, size
+            return Step.CHUNK_OK, size
         if self.dropped:
             self.chunk_kind = ""
-            return REFUSED, size
+            return Step.REFUSED, size
         body = bytes(self.message or b"")
         self.message = None
-        return DELIVER, body, size + self.past_limit, len(body) if self.past_limit else None
+        return Step.DELIVER, body, size + self.past_limit, len(body) if self.past_limit else None
 
 
 def message_record(stored: StoredMessage, transfer: str, mail_from: str, rcpt_to: tuple[str, ...], code: int,

@@ -153,6 +153,10 @@ class ListenerContext:
             keywords = [k for k in keywords if not k.upper().startswith("AUTH")]
         return frame_text(250, [self.persona.ehlo_greeting.format_map(values), *keywords])
 
+    def queue_id(self) -> str:
+        """The next queue id, in the persona's server's style ([server] queue_id)."""
+        return self.queue_ids.next(self.persona.server.queue_id, self.hostname, self.clock())
+
     def auth_context(self) -> AuthContext:
         """What an AUTH exchange of this listener's sessions needs to know."""
         return AuthContext(hostname=self.hostname, ntlm_identity=self.persona.ntlm_identity(self.hostname),

@@ -11,41 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from relaypot.events import (
-    Command,
-    Event,
-    Helo,
-    MailFrom,
-    RcptTo,
-    SessionClosed,
-    SessionOpened,
-    Tls,
-    Violation,
-)
+from relaypot.events import Command, Event, Helo, MailFrom, RcptTo, SessionClosed, SessionOpened, Tls, Violation
 from relaypot.protocol import shape
 from relaypot.protocol.accounting import ErrorAccount
-from relaypot.protocol.auth import AuthExchange, AuthStep, capture_unsupported, settle
-from relaypot.protocol.auth import refusal as auth_refusal
+from relaypot.protocol.auth import AuthExchange, AuthStep, capture_unsupported, opening, settle
 from relaypot.protocol.commands import ascii_number
-from relaypot.protocol.envelope import ReadPath, qualify, read_path
+from relaypot.protocol.envelope import ReadPath, qualify, read_path, read_vrfy
 from relaypot.protocol.framing import Framer
-from relaypot.protocol.intake import (
-    BLOB_DONE,
-    CHUNK_OK,
-    DELIVER,
-    REFUSED,
-    SEQUENCE,
-    WAITING,
-    Intake,
-    bdat_argument,
-    message_record,
-)
+from relaypot.protocol.intake import Intake, Step, bdat_argument, message_record
 from relaypot.protocol.lines import read_line, without_ending
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.recipients import refusal as recipient_refusal
 from relaypot.protocol.recipients import unquoted
-from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED
+from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED, gate
 from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, wire
 
 Output = Reply | Event | StartTls | Deliver | Close
@@ -58,7 +37,7 @@ class Session:
 
     # Slots: ten thousand idle sessions should cost little memory, and attribute access less time.
     __slots__ = (
-        "_auth", "_auth_replies", "_backlog", "_close_reason", "_framer", "_held_back", "_last_reply", "_pending",
+        "_auth", "_backlog", "_close_reason", "_framer", "_held_back", "_last_reply", "_pending",
         "_seen_violations", "_shape", "_tls_offered", "account", "authenticated", "bytes_in", "bytes_out",
         "client_ip", "client_port", "commands", "context", "helo", "intake", "limits", "lines", "listener",
         "mail_from", "messages", "mode", "persona", "progress", "rcpt_to", "relay", "replies", "server_ip",
@@ -101,7 +80,6 @@ class Session:
         self.intake = Intake(context, self._framer)  # the message in progress
         self._pending: tuple[str, str, bytes] | None = None  # a BDAT command awaiting its chunk
         self._auth: AuthExchange | None = None
-        self._auth_replies: list[str] = []  # replaced by a fresh list per AUTH exchange
         self._seen_violations: set[str] | None = None
         self._close_reason: str | None = None
         self._last_reply = ""  # text of the latest reply, for the command's event
@@ -125,24 +103,22 @@ class Session:
     def start(self) -> list[Output]:
         """The greeting, and the `session.opened` event that carries it."""
         text, data = self.replies["greeting"].render({**self._placeholders(), "date": self.context.date(self.started)})
-        out: list[Output] = [SessionOpened(
-            src_port=self.client_port, dst_ip=self.server_ip, dst_port=self.server_port,
-            listener=self.listener, persona=self.persona.name, hostname=self.context.hostname, banner=text,
-        )]
+        out: list[Output] = [self._opened(text)]
         self._send(out, text, data, 220)
         return out
 
     def refuse(self) -> list[Output]:
         """Over a connection limit: the persona's 421 instead of a greeting, then close."""
-        out: list[Output] = []
-        out.append(SessionOpened(
-            src_port=self.client_port, dst_ip=self.server_ip, dst_port=self.server_port,
-            listener=self.listener, persona=self.persona.name, hostname=self.context.hostname, banner="",
-        ))
+        out: list[Output] = [self._opened("")]
         self._violation(out, "limit_connections", f"refused {self.client_ip}")
         self._send_key(out, "session.busy")
         self._close(out, "limit")
         return out
+
+    def _opened(self, banner: str) -> SessionOpened:
+        return SessionOpened(src_port=self.client_port, dst_ip=self.server_ip, dst_port=self.server_port,
+                             listener=self.listener, persona=self.persona.name, hostname=self.context.hostname,
+                             banner=banner)
 
     def receive_data(self, data: bytes) -> list[Output]:
         self.bytes_in += len(data)
@@ -208,8 +184,7 @@ class Session:
             self.account.message_accepted()
             transfer = "BDAT" if self.intake.chunk_kind == "BDAT" else "DATA"
             key = "bdat.ok" if transfer == "BDAT" else "data.ok"
-            queue_id = self.context.queue_ids.next(self.persona.server.queue_id, self.context.hostname,
-                                                    self.context.clock())
+            queue_id = self.context.queue_id()
             template = self.replies[key]
             text, data = template.render({**self._placeholders(), "queue_id": queue_id, "size": str(stored.size)})
             out.append(message_record(stored, transfer, self.mail_from or "", tuple(self.rcpt_to), template.code,
@@ -261,7 +236,7 @@ class Session:
         """The connection is gone: final events, then `session.closed`."""
         out: list[Output] = []
         if self._auth is not None:
-            out.append(replace(self._auth.abandon(), replies=tuple(self._auth_replies)))
+            out.append(replace(self._auth.abandon(), replies=tuple(self._auth.replies)))
             self._auth = None
         mid_line = self._framer.mid_line()
         if mid_line is not None:
@@ -346,15 +321,10 @@ class Session:
         if handler is None:
             self._finish_command(out, recorded, argument, line, self._send_key(out, "command.unknown"), unknown=True)
             return
-        service = self.service
-        if service is not None and service.tls == "required" and not self.tls_active and (
-            verb not in service.pre_tls_verbs
-        ):
-            self._finish_command(out, verb, argument, line, self._send_key(out, "session.tls_required"))
-            return
-        refusal = self.context.refusals.get((verb, self.state))
-        if refusal is not None and verb != "BDAT":
-            self._violation(out, "bad_sequence", f"{verb} in state {self.state}")
+        refusal, out_of_sequence = gate(verb, self.state, self.context.refusals, self.service, self.tls_active)
+        if refusal:
+            if out_of_sequence:
+                self._violation(out, "bad_sequence", f"{verb} in state {self.state}")
             self._finish_command(out, verb, argument, line, self._send_key(out, refusal))
             return
         code = handler(self, argument, out)
@@ -448,14 +418,14 @@ class Session:
     def _data(self, out: list[Output]) -> bool:
         """Consume DATA body bytes; True when the body ended and input processing may go on."""
         step = self.intake.body()
-        if step[0] == WAITING:
+        if step[0] == Step.WAITING:
             if step[1]:
                 self.progress += 1  # a line of the message is complete
             return False
         self.progress += 1
         for violation, detail in step[-1]:
             self._violation(out, violation, detail)
-        if step[0] == DELIVER:
+        if step[0] == Step.DELIVER:
             self._deliver(out, step[1], step[2], step[3], "DATA")
             return False
         self._refuse_message(out, step[1])
@@ -503,14 +473,14 @@ class Session:
         self.mode = COMMAND
         step = self.intake.chunk_done()
         kind = step[0]
-        if kind == BLOB_DONE:
+        if kind == Step.BLOB_DONE:
             self._send_key(out, "xexch50.ok")
             return
-        if kind == SEQUENCE:
+        if kind == Step.SEQUENCE:
             code = self._send_key(out, step[1])
-        elif kind == CHUNK_OK:
+        elif kind == Step.CHUNK_OK:
             code = self._send_key(out, "bdat.chunk", size=str(step[1]))
-        elif kind == REFUSED:
+        elif kind == Step.REFUSED:
             code = self._refuse_message(out, step[1])
         else:
             self._deliver(out, step[1], step[2], step[3], "BDAT")  # its command's event goes out with the reply
@@ -536,11 +506,9 @@ class Session:
         return code
 
     def _vrfy(self, argument: str, out: list[Output]) -> int:
-        if not argument:
-            return self._send_key(out, "vrfy.missing_argument")
-        if len(argument.split()) > 1 and self.persona.addresses.vrfy_one_address:
-            return self._send_key(out, "vrfy.bad_address")  # "VRFY John Smith": no one address
-        address = qualify(argument.strip("<>"), self.persona, self.context.default_domain)
+        refused, address = read_vrfy(argument, self.persona, self.context.default_domain)
+        if refused:
+            return self._send_key(out, refused)
         if self.persona.recipients.vrfy_judged:
             refusal = self._recipient_refusal("vrfy", address)
             if refusal:
@@ -602,19 +570,15 @@ class Session:
         return code
 
     def _auth_command(self, argument: str, out: list[Output]) -> int:
-        mechanism, _, initial_text = argument.partition(" ")
-        mechanism = mechanism.upper()
-        refused = auth_refusal(mechanism, self.authenticated, self.state in (MAIL, RCPT), self.persona.auth)
+        mechanism, refused, initial = opening(argument, self.authenticated, self.state in (MAIL, RCPT),
+                                              self.persona.auth)
         if refused:
             return self._send_key(out, refused)
-        initial = initial_text.strip().encode("utf-8", "surrogateescape") if initial_text.strip() else None
         if mechanism not in self.persona.auth.mechanisms:
-            event = capture_unsupported(mechanism, initial)
             code = self._send_key(out, "auth.unknown_mechanism", mechanism=mechanism)
-            out.append(replace(event, reply_code=code))
+            out.append(replace(capture_unsupported(mechanism, initial), reply_code=code))
             return code
         self._auth = AuthExchange(mechanism, True, self.context.auth_context())
-        self._auth_replies = []
         return self._auth_step(self._auth.start(initial), out, first=True)
 
     def _auth_line(self, line: bytes, out: list[Output]) -> None:
@@ -625,18 +589,19 @@ class Session:
         self._auth_step(self._auth.respond(line.rstrip(b"\r\n").strip(b" ")), out)
 
     def _auth_step(self, step: AuthStep, out: list[Output], first: bool = False) -> int:
-        assert self._auth is not None  # a step belongs to an exchange
-        key, event, delay = settle(step, self._auth, self.context.logins, self.client_ip, self.persona.auth)
+        exchange = self._auth
+        assert exchange is not None  # a step belongs to an exchange
+        key, event, delay = settle(step, exchange, self.context.logins, self.client_ip, self.persona.auth)
         if event is not None and event.outcome == "accepted":
             self.authenticated = True
         code = self._send_key(out, key, delay=delay, **(step.values or {}))
         if not first:  # the AUTH command's own reply is in its smtp.command event
-            self._auth_replies.append(self._last_reply)
+            exchange.replies.append(self._last_reply)
         if step.done:
             assert event is not None  # the last step carries the exchange's record
             self._auth = None
             self.mode = COMMAND if self.mode != CLOSED else CLOSED
-            out.append(replace(event, reply_code=code, replies=tuple(self._auth_replies)))
+            out.append(replace(event, reply_code=code, replies=tuple(exchange.replies)))
             if not first:  # an exchange's last reply counts as the AUTH command's (Postfix)
                 self._account(out, "", code)
         else:

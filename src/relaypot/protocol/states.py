@@ -7,6 +7,7 @@ vocabulary.VERBS (a state absent from a row is allowed); personas relax rows (`m
 
 from __future__ import annotations
 
+from relaypot.personas.model import Service
 from relaypot.vocabulary import CONNECTED, VERBS
 
 # Input modes: what the next bytes are.
@@ -27,3 +28,16 @@ def refusal_table(mail_before_helo: bool, auth_before_helo: bool) -> dict[tuple[
     if auth_before_helo:
         del table[("AUTH", CONNECTED)]
     return table
+
+
+def gate(verb: str, state: str, refusals: dict[tuple[str, str], str], service: Service | None,
+         tls_active: bool) -> tuple[str, bool]:
+    """The reply key refusing `verb` before it runs, or ""; and whether it was refused for coming
+    out of sequence (a `bad_sequence` violation) rather than before TLS on a submission service.
+    BDAT's refusal waits for its chunk (RFC 3030 §2): the chunk is read, then refused."""
+    if service is not None and service.tls == "required" and not tls_active and verb not in service.pre_tls_verbs:
+        return "session.tls_required", False
+    refusal = refusals.get((verb, state))
+    if refusal is not None and verb != "BDAT":
+        return refusal, True
+    return "", False

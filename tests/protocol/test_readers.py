@@ -1,0 +1,97 @@
+"""The pure readers the session is split into, one per persona table: fast, by example and by property."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from relaypot.errors import PersonaError
+from relaypot.personas import model
+from relaypot.protocol.accounting import ErrorAccount
+from relaypot.protocol.envelope import read_path, read_vrfy
+from relaypot.protocol.intake import bdat_argument
+from relaypot.protocol.lines import read_line, without_ending
+from relaypot.protocol.states import gate
+
+POSTFIX, EXCHANGE = model.load("postfix"), model.load("exchange2000")
+
+
+@given(st.binary(max_size=200).filter(lambda b: b"\n" not in b))
+def test_any_line_is_read_without_raising_and_a_verb_is_its_word_upper_cased(line):
+    for persona in (POSTFIX, EXCHANGE):
+        read = read_line(line, persona.lines)
+        assert read.verb == read.sent.upper()
+        assert not (read.refusal and (read.verb or read.forbidden))  # a refusal answers the line alone
+
+
+def test_postfix_reads_a_line_as_smtpd_does():
+    rules = POSTFIX.lines
+    assert read_line(b"NOOP\x00x", rules).verb == "NOOP"  # a C string: up to the NUL
+    assert read_line(b"  noop", rules).verb == "NOOP"  # blanks before the verb skipped
+    assert read_line(b"", rules).refusal == "command.bad_syntax"
+    assert read_line(b"GET / HTTP/1.0", rules).forbidden
+    assert read_line(b"\xff\xfe", rules).refusal == "command.bad_bytes"
+    assert without_ending(b"NOOP\n") == (b"NOOP", "command line ended by a bare LF")
+    assert read_line(b"", EXCHANGE.lines).refusal == "command.unknown"
+
+
+def test_postfix_counts_errors_and_junk_as_its_smtpd_loop():
+    account = ErrorAccount(POSTFIX.errors)
+    assert not any(account.answered("NOOP", 250) for _ in range(101))  # junk up to junk_limit is free
+    assert account.errors == 0 and not account.answered("NOOP", 250) and account.errors == 1
+    for _ in range(8):
+        account.answered("FOO", 502)
+    assert account.delay() == 0.0
+    account.answered("FOO", 502)  # the 10th error: every reply waits from now on
+    assert account.delay() == 1.0
+    account.message_accepted()
+    assert (account.errors, account.junk, account.delay()) == (0, 0, 0.0)
+    silent = ErrorAccount(EXCHANGE.errors)  # IIS keeps no account at all
+    assert not any(silent.answered("FOO", 500) for _ in range(1000)) and silent.errors == 0
+
+
+@pytest.mark.parametrize("argument,read", [
+    ("1000", (1000, False)), ("1000 LAST", (1000, True)), ("0 last", (0, True)), ("", (None, False)),
+    ("-5", (None, False)), ("10 NOW", (None, False)), ("1 2 3", (None, False)), ("١٢", (None, False)),
+])
+def test_a_bdat_argument(argument, read):
+    assert bdat_argument(argument) == read
+
+
+def test_envelope_paths_as_each_server_reads_them():
+    assert read_path("FROM:<a@[300.1.1.1]>", "mail", POSTFIX, "x.example").refusal == "mail.bad_address"
+    assert read_path("FROM:<a@b.example> FOO=BAR", "mail", POSTFIX, "x.example").token == "FOO=BAR"
+    assert read_path("FROM:<a@b.example> SIZE=99999999", "mail", POSTFIX, "x.example").refusal == "mail.too_big"
+    assert read_path("FROM:<spamtest>", "mail", EXCHANGE, "x.example").address == "spamtest@x.example"
+    assert read_path("TO:<>", "rcpt", POSTFIX, "x.example").path is None
+    assert read_vrfy("John Smith", POSTFIX, "x.example") == ("vrfy.bad_address", "")
+    assert read_vrfy("John Smith", EXCHANGE, "x.example") == ("", "John Smith@x.example")
+
+
+def test_the_gate_before_a_verb_runs():
+    submission = POSTFIX.services["submission"]
+    refusals = {("MAIL", "connected"): "mail.need_helo", ("BDAT", "greeted"): "bdat.need_mail"}
+    assert gate("MAIL", "connected", refusals, None, False) == ("mail.need_helo", True)
+    assert gate("BDAT", "greeted", refusals, None, False) == ("", False)  # refused after its chunk
+    assert gate("MAIL", "greeted", refusals, submission, False) == ("session.tls_required", False)
+    assert gate("EHLO", "connected", refusals, submission, False) == ("", False)
+
+
+@pytest.mark.parametrize("name,cls", list(model.TABLE_CLASSES.items()))
+def test_every_table_reads_back_its_own_defaults_and_refuses_strangers(name, cls):
+    defaults = cls()
+    raw = {f.name: _toml(getattr(defaults, f.name)) for f in dataclasses.fields(cls)
+           if getattr(defaults, f.name) is not None}
+    convert = {"sysctls": dict, "option_layout": lambda v: tuple(tuple(g) for g in v)} if name == "stack" else None
+    assert model.read_table(raw, cls, name, "test.toml", convert) == defaults
+    with pytest.raises(PersonaError, match=rf"test\.toml: \[{name}\] has unknown key 'nonsense'"):
+        model.read_table({"nonsense": 1}, cls, name, "test.toml")
+
+
+def _toml(value):
+    if isinstance(value, tuple):
+        return [_toml(v) for v in value]
+    return value
