@@ -186,7 +186,7 @@ def expected_from_reference(conversation: dict, relay: str = "open", skip: int =
     return normalize(expected)
 
 
-POSTFIX_REFERENCE = json.loads((REFERENCE / "postfix-3.7.11-dovecot-sasl.json").read_text())
+POSTFIX_REFERENCE = json.loads((REFERENCE / "postfix" / "battery.json").read_text())
 
 
 def lenient_tls_client() -> ssl.SSLContext:

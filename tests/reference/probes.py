@@ -7,7 +7,7 @@ errors ("errors"), lines a real client never sends ("lines"), and so on (GROUPS 
 
 Runs each probe through battery.py's recorder (same format: bytes, and ms since connect for
 every exchange, so delays are kept), on a fresh connection each. Point it only at servers you run
-yourself, on loopback. tests/reference/postfix-3.7.11-GROUP.json is this script against the real
+yourself, on loopback. tests/reference/postfix/GROUP.json is this script against the real
 Postfix 3.7.11 of ../shared/reference-transcripts/configs/postfix-3.7.11 (the plain listener).
 """
 
@@ -322,7 +322,7 @@ def main() -> int:
 
         battery.Conn = ImplicitTls(battery.Conn)  # type: ignore[misc]
     conversations = [run_probe(host, port, name, desc, steps) for name, desc, steps in GROUPS[group]()]
-    # (postfix-3.7.11-limits.json keeps the replies and elides the 10 MB bodies: see its notes)
+    # (postfix/limits.json keeps the replies and elides the 10 MB bodies: see its notes)
     out.write_text(json.dumps(conversations, indent=1) + "\n")
     for c in conversations:
         print(c["name"], len(c["exchange"]), c["close"], c["notes"][-1:] if c["notes"] else "")

@@ -5,7 +5,7 @@ or the alert the server sent instead; and the certificate's shape (its fields, n
 
     python3 tests/reference/tls_probes.py HOST PORT OUT.json
 
-tests/reference/postfix-3.7.11-tls.json is this script against the real Postfix 3.7.11 of
+tests/reference/postfix/tls.json is this script against the real Postfix 3.7.11 of
 ../shared/reference-transcripts/configs/postfix-3.7.11 (127.0.0.1:2600), its certificate made by
 Debian's make-ssl-cert. Point it only at servers you run yourself, on loopback.
 """

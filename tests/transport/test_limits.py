@@ -177,8 +177,8 @@ def test_the_postfix_tar_pit_over_a_real_socket(sensor_factory, tmp_path):
 def test_one_client_meets_the_personas_own_connection_limit(sensor_factory):
     """With [limits] max_connections_per_ip left at 0 the postfix persona's limit holds: fifty
     connections from one address are greeted and the fifty-first gets the real Postfix's 421
-    (captured: tests/reference/postfix-3.7.11-connections.json), as the real one does."""
-    real = json.loads((REFERENCE / "postfix-3.7.11-connections.json").read_text())[0]
+    (captured: tests/reference/postfix/connections.json), as the real one does."""
+    real = json.loads((REFERENCE / "postfix" / "connections.json").read_text())[0]
     sensor = sensor_factory(smtp__persona="postfix")
     held = []
     try:

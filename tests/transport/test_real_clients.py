@@ -94,7 +94,7 @@ def test_nmap_recognises_the_postfix_persona(sensor_factory):
 
 
 def _nmap_blocks(text: str) -> dict[str, list[str]]:
-    """tests/reference/postfix-3.7.11-nmap.txt: nmap's arguments → the script lines it printed."""
+    """tests/reference/postfix/nmap.txt: nmap's arguments → the script lines it printed."""
     blocks: dict[str, list[str]] = {}
     current: list[str] = []
     for line in text.splitlines():
@@ -105,7 +105,7 @@ def _nmap_blocks(text: str) -> dict[str, list[str]]:
     return blocks
 
 
-NMAP_REFERENCE = _nmap_blocks((REFERENCE / "postfix-3.7.11-nmap.txt").read_text())
+NMAP_REFERENCE = _nmap_blocks((REFERENCE / "postfix" / "nmap.txt").read_text())
 
 
 @pytest.mark.parametrize("arguments", list(NMAP_REFERENCE))

@@ -1,5 +1,5 @@
 """STARTTLS as the persona's server offers it, measured with real clients against what the real
-Postfix 3.7.11 answered on this machine (tests/reference/tls_probes.py, postfix-3.7.11-tls.json)."""
+Postfix 3.7.11 answered on this machine (tests/reference/tls_probes.py, postfix/tls.json)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _recorder():
     return module
 
 
-POSTFIX_TLS = json.loads((REFERENCE / "postfix-3.7.11-tls.json").read_text())
+POSTFIX_TLS = json.loads((REFERENCE / "postfix" / "tls.json").read_text())
 
 
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])

@@ -2,7 +2,7 @@
 relay (mail the server would have to send on). Pure: the persona's recipient table, the address.
 
 The rules are Postfix's resolve and smtpd_check (captured from the real server in
-tests/reference/postfix-3.7.11-recipients.json): the domain after the last "@" decides, with
+tests/reference/postfix/recipients.json): the domain after the last "@" decides, with
 quotes taken off first; a local address whose local part still routes somewhere ("%", "!" or
 "@" in it) is a relay; user names are matched without case and without an address extension.
 A persona without a user list (Exchange 2000) has every local user.

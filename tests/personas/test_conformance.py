@@ -1,0 +1,90 @@
+"""Each persona against its real server, by aspect: `tests/reference/<persona>/<aspect>.json`,
+played as `tests/reference/<persona>/aspects.toml` says. A new persona adds captures and a
+manifest, not test functions. (exchange2000's real server cannot run here: its conformance is
+its cited replies, tests/personas/test_personas.py.)"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import tomllib
+
+import pytest
+
+from relaypot.personas import model
+from relaypot.protocol.listener import ListenerContext
+from relaypot.protocol.logins import LoginPolicy
+from relaypot.protocol.session import Session
+from support import REFERENCE, Driver, expected_from_reference, normalize, unesc
+
+KNOWN_KEYS = {"relays", "expect", "skip", "timing", "logins", "service", "bodies", "not_open"}
+
+
+def manifests() -> list[tuple[str, dict]]:
+    return [(path.parent.name, tomllib.loads(path.read_text())) for path in sorted(REFERENCE.glob("*/aspects.toml"))]
+
+
+def cases() -> list:
+    found = []
+    for directory, manifest in manifests():
+        for aspect, how in manifest.items():
+            if not isinstance(how, dict):
+                continue
+            conversations = json.loads((REFERENCE / directory / f"{aspect}.json").read_text())
+            for relay in how.get("relays", ["open"]):
+                for conversation in conversations:
+                    if relay == "open" and conversation["name"] in how.get("not_open", ()):
+                        continue
+                    found.append(pytest.param(manifest["persona"], how, conversation, relay,
+                                              id=f"{directory}-{aspect}-{conversation['name']}-{relay}"))
+    return found
+
+
+def body(marker: str) -> bytes:
+    """The message an elided entry (`<body: N lines ... Subject: S>`) stands for."""
+    lines = int(re.search(r"(\d+) lines", marker).group(1))
+    subject = re.search(r"Subject: (\w+)", marker).group(1)
+    return f"Subject: {subject}\r\n\r\n".encode() + (b"x" * 998 + b"\r\n") * lines + b".\r\n"
+
+
+def late(conversation: dict) -> list[bool]:
+    """For each reply of the real server: did it come a second or more after what preceded it?"""
+    slow, previous = [], 0.0
+    for (direction, text), at in zip(conversation["exchange"], conversation["t_ms"]):
+        if direction == "S" and text:
+            slow.append(at - previous >= 900)
+        previous = at
+    return slow
+
+
+@pytest.mark.parametrize(("persona", "how", "conversation", "relay"), cases())
+def test_the_persona_answers_as_its_real_server(persona, how, conversation, relay):
+    """The bytes the real server sent (queue ids and challenges aside; an open listener takes the
+    relay recipient the real one refused), from the `skip`th reply on; where `timing`, the same
+    replies late."""
+    service = how.get("service", "")
+    context = ListenerContext(model.load(persona), "mail.example.com", "mail.example.com",
+                              tls_available=not service, clock=lambda: 1.0, rng=random.Random(0),
+                              logins=LoginPolicy(tuple(how.get("logins", ()))))
+    driver = Driver(Session(context, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600", relay=relay,
+                            service=service, tls_active=service == "submissions"))
+    for direction, text in conversation["exchange"]:
+        if direction == "C":
+            driver.feed(body(text) if how.get("bodies") and text.startswith("<body:") else unesc(text))
+    skip = how.get("skip", 0)
+    got = normalize(b"".join(reply.data for reply in driver.replies[skip:]))
+    assert got == expected_from_reference(conversation, how.get("expect", relay), skip=skip)
+    if how.get("timing"):
+        assert [reply.delay >= 0.9 for reply in driver.replies] == late(conversation)
+
+
+def test_every_capture_has_its_manifest_entry_and_every_entry_its_capture():
+    """No capture sits unplayed, no manifest names a missing one, and every key means something."""
+    for directory, manifest in manifests():
+        aspects = {name for name, how in manifest.items() if isinstance(how, dict)}
+        captured = {p.stem for p in (REFERENCE / directory).glob("*.json")}
+        # connections and tls are played over real sockets (tests/transport): not sans-IO conversations
+        assert aspects == captured - {"connections", "tls"}, (directory, aspects ^ captured)
+        assert all(set(how) <= KNOWN_KEYS for how in manifest.values() if isinstance(how, dict))
+        assert manifest["persona"] in model.bundled()
