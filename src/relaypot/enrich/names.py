@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from relaypot.enrich.resolver import DnsFailure, DnsNotFound, Resolver
+from relaypot.judgements.addresses import same_address
 
 # Words ISPs put in the names of dynamic, residential or otherwise anonymous addresses.
 GENERIC_WORDS = ("dsl", "adsl", "vdsl", "xdsl", "cable", "dyn", "dynamic", "dhcp", "pool", "ppp", "pppoe", "dialup",
@@ -55,7 +56,7 @@ async def reverse(resolver: Resolver, address: str) -> Reverse:
     name = names[0]
     try:
         forward = await resolver.addresses(name)
-        confirmed = any(_same(a, address) for a in forward)
+        confirmed = any(same_address(a, address) for a in forward)
     except DnsNotFound:
         confirmed = False
     except DnsFailure:
@@ -79,11 +80,6 @@ async def helo(resolver: Resolver, name: str, peer: str) -> HeloAnswer:
         return HeloAnswer(False, (), False)
     except DnsFailure as exc:
         return HeloAnswer(None, error=str(exc))
-    return HeloAnswer(True, tuple(sorted(found)), any(_same(a, peer) for a in found))
+    return HeloAnswer(True, tuple(sorted(found)), any(same_address(a, peer) for a in found))
 
 
-def _same(a: str, b: str) -> bool:
-    try:
-        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
-    except ValueError:
-        return False

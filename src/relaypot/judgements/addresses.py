@@ -57,3 +57,11 @@ def address_order(address: str) -> tuple[int, int, str]:
     except ValueError:
         return (2, 0, address)
     return (ip.version // 6, int(ip), "")
+
+
+def same_address(a: str, b: str) -> bool:
+    """Do two texts name one IP address (`::ffff:192.0.2.1` is not `192.0.2.1`; a name is none)?"""
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return False

@@ -14,6 +14,8 @@ from importlib import resources
 
 from publicsuffixlist import PublicSuffixList
 
+from relaypot.judgements.addresses import same_address
+
 # RFC 5321 §4.1.4 asks for "a primary host name" or an address literal (§4.1.3); §2.3.5 says a
 # domain name is a fully qualified one. The classes, each session gets exactly one:
 HELO_CLASSES = ("missing", "fqdn", "address_literal", "bare_ip", "non_fqdn", "invalid", "impersonation")
@@ -85,18 +87,11 @@ def classify_helo(name: str | None, our_names: frozenset[str] = frozenset(),
 def _ours(identity: HeloIdentity, our_addresses: frozenset[str], peer: str | None) -> HeloIdentity:
     """An address that is ours, or a loopback address the client does not have, is impersonation."""
     address = identity.address
-    if address is None or (peer is not None and _same(address, peer)):
+    if address is None or (peer is not None and same_address(address, peer)):
         return identity
     if address in our_addresses or ipaddress.ip_address(address).is_loopback:
         return HeloIdentity("impersonation", identity.syntax, address, "our own address")
     return identity
-
-
-def _same(a: str, b: str) -> bool:
-    try:
-        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
-    except ValueError:
-        return False
 
 
 def _literal(inner: str) -> str | None:
