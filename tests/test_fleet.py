@@ -10,7 +10,11 @@ import threading
 import time
 from datetime import UTC, datetime
 
+import pytest
+
 from support import fetch, relaypot, start
+
+pytestmark = pytest.mark.slow  # four sensors and a PostgreSQL restarted midway
 
 SENSORS = 4
 

@@ -19,6 +19,8 @@ import pytest
 
 from support import jsonl, read_replies, read_reply, send, sql, start
 
+pytestmark = pytest.mark.slow  # kill -9, a full tmpfs, descriptor exhaustion
+
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
     return int(re.search(rf"^{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M).group(1))

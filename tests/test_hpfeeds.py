@@ -16,6 +16,8 @@ from hpfeeds_broker import SECRET, Broker, free_port
 from relaypot.sinks.hpfeeds import HpfeedsSink, parse_target
 from support import RunningSensor, session_records
 
+pytestmark = pytest.mark.slow  # a broker, hostile brokers, reconnects
+
 hpfeeds_client = pytest.importorskip("hpfeeds.client")
 
 @pytest.fixture

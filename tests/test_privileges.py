@@ -19,6 +19,8 @@ import pytest
 
 from support import RELAYPOT, jsonl, lenient_tls_client, relaypot, send, start, unreadable_python
 
+pytestmark = pytest.mark.slow  # root, a sensor per persona dropping privileges
+
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="changing user needs root (CI runs as root)")
 TESTS = Path(__file__).resolve().parent
 

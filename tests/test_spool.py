@@ -9,11 +9,15 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from relaypot import app
 from relaypot.pipeline import EventBus
 from relaypot.sinks.sql import SqlSink
 from relaypot.spool import Spool
 from support import RunningSensor, fetch, session_records
+
+pytestmark = pytest.mark.slow  # a PostgreSQL that hangs, refuses, restarts
 
 
 def execute(url: str, *statements: str) -> None:

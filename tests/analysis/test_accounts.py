@@ -9,6 +9,8 @@ import pytest
 
 from support import RunningSensor, relaypot
 
+pytestmark = pytest.mark.slow  # a sensor, logins and a report
+
 STUFFER = "127.0.0.21"
 OTHER = "127.0.0.22"
 

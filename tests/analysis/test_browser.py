@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from support import relaypot, require
+
+pytestmark = pytest.mark.slow  # chromium
 
 
 def test_the_page_renders_with_no_console_error_and_no_network_request(recorded, tmp_path):

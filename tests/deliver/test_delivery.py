@@ -18,6 +18,8 @@ import pytest
 from deliver.net import HOSTILE_IP, SCANNERS, SENSOR_IP, WORLD_IP, DeliveryNet, Sensor, settings
 from support import unreadable_python
 
+pytestmark = pytest.mark.slow  # network namespaces, real MX servers
+
 LAB = ["198.18.0.0/15"]
 ENDLESS, DRIP, LONGLINE = HOSTILE_IP, "198.18.0.4", "198.18.0.5"
 

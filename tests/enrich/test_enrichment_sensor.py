@@ -18,6 +18,8 @@ from p0f_support import p0f_available, running_p0f, windows_xp_syn
 
 from support import fetch, relaypot
 
+pytestmark = pytest.mark.slow  # sensors with a DNS server, slow and silent resolvers
+
 SOURCE = "127.0.0.11"  # Taipei in the GeoIP fixture
 ZONES = ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"]
 

@@ -15,6 +15,8 @@ import pytest
 
 from support import POSTFIX_REFERENCE, REFERENCE, expected_from_reference, normalize, unesc
 
+pytestmark = pytest.mark.slow  # the 67-probe battery over sockets
+
 
 def load_battery():
     spec = importlib.util.spec_from_file_location("battery", REFERENCE / "battery.py")

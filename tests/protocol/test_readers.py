@@ -13,7 +13,7 @@ from relaypot.personas import model
 from relaypot.protocol.accounting import ErrorAccount
 from relaypot.protocol.envelope import read_path, read_vrfy
 from relaypot.protocol.intake import bdat_argument
-from relaypot.protocol.lines import read_line, without_ending
+from relaypot.protocol.lines import read_line
 from relaypot.protocol.states import gate
 
 POSTFIX, EXCHANGE = model.load("postfix"), model.load("exchange2000")
@@ -22,20 +22,19 @@ POSTFIX, EXCHANGE = model.load("postfix"), model.load("exchange2000")
 @given(st.binary(max_size=200).filter(lambda b: b"\n" not in b))
 def test_any_line_is_read_without_raising_and_a_verb_is_its_word_upper_cased(line):
     for persona in (POSTFIX, EXCHANGE):
-        read = read_line(line, persona.lines)
-        assert read.verb == read.sent.upper()
-        assert not (read.refusal and (read.verb or read.forbidden))  # a refusal answers the line alone
+        _binary, refusal, verb, sent, _argument, forbidden = read_line(line, persona.lines)
+        assert verb == sent.upper()
+        assert not (refusal and (verb or forbidden))  # a refusal answers the line alone
 
 
 def test_postfix_reads_a_line_as_smtpd_does():
     rules = POSTFIX.lines
-    assert read_line(b"NOOP\x00x", rules).verb == "NOOP"  # a C string: up to the NUL
-    assert read_line(b"  noop", rules).verb == "NOOP"  # blanks before the verb skipped
-    assert read_line(b"", rules).refusal == "command.bad_syntax"
-    assert read_line(b"GET / HTTP/1.0", rules).forbidden
-    assert read_line(b"\xff\xfe", rules).refusal == "command.bad_bytes"
-    assert without_ending(b"NOOP\n") == (b"NOOP", "command line ended by a bare LF")
-    assert read_line(b"", EXCHANGE.lines).refusal == "command.unknown"
+    assert read_line(b"NOOP\x00x", rules)[:3] == ("NUL byte", "", "NOOP")  # a C string: up to the NUL
+    assert read_line(b"  noop", rules)[2] == "NOOP"  # blanks before the verb skipped
+    assert read_line(b"", rules)[1] == "command.bad_syntax"
+    assert read_line(b"GET / HTTP/1.0", rules)[5]  # forbidden
+    assert read_line(b"\xff\xfe", rules)[:2] == ("invalid UTF-8", "command.bad_bytes")
+    assert read_line(b"", EXCHANGE.lines)[1] == "command.unknown"
 
 
 def test_postfix_counts_errors_and_junk_as_its_smtpd_loop():

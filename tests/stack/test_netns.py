@@ -15,6 +15,8 @@ import pytest
 from stack.netns import SCANNER_IF, SENSOR_IP, Namespaces, nmap_os, sensor, stack, stop
 from support import require
 
+pytestmark = pytest.mark.slow  # network namespaces, nmap -O, p0f
+
 
 @pytest.fixture(scope="module")
 def namespaces():

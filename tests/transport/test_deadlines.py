@@ -15,6 +15,8 @@ import pytest
 
 from support import read_reply, read_until_closed, ready_for_tls
 
+pytestmark = pytest.mark.slow  # real idle and session deadlines
+
 LOOPS = pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 
 

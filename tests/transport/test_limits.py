@@ -13,6 +13,8 @@ import pytest
 from relaypot.personas import model
 from support import REFERENCE, fetch, lenient_tls_client, read_replies, read_reply, read_until_closed, unesc
 
+pytestmark = pytest.mark.slow  # the real tar pit's seconds, session limits
+
 
 def test_full_message_store_gets_the_persona_452_and_nothing_is_written(sensor_factory):
     """Past max_store_bytes a new message is refused with the persona's 452; the session goes on."""

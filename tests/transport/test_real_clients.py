@@ -8,6 +8,8 @@ import pytest
 
 from support import REFERENCE, fetch, require
 
+pytestmark = pytest.mark.slow  # nmap scripts, swaks, smtp-source
+
 
 def run(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)

@@ -15,7 +15,7 @@ from relaypot.protocol.commands import BAD_ADDRESS, Path, ascii_number, parse_pa
 from relaypot.protocol.parameters import refusal as parameter_refusal
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made for every MAIL and RCPT
 class ReadPath:
     refusal: str = ""  # a reply key refusing the command ("" when it is taken so far)
     address: str = ""  # as the server names it (a bare local part qualified, where it does that)

@@ -39,6 +39,13 @@ def bdat_argument(argument: str) -> tuple[int | None, bool]:
     return size, len(parts) == 2
 
 
+def xexch50_size(argument: str) -> int | None:
+    """`XEXCH50 <size> <n>` (MS03-046's verb): the size, or None when the argument is no such
+    thing (exploits send a negative or huge size after a probe)."""
+    parts = argument.split()
+    return ascii_number(parts[0]) if len(parts) == 2 else None
+
+
 class Intake:
     __slots__ = ("any_size", "chunk_kind", "chunk_last", "chunk_left", "chunk_read", "chunk_refusal", "context",
                  "dropped", "framer", "held", "kept", "message", "out_of_memory", "overflow", "past_limit")

@@ -13,7 +13,7 @@ from relaypot.protocol.auth import AuthContext
 from relaypot.protocol.logins import LoginPolicy
 from relaypot.protocol.recipients import RecipientTable, local_domains
 from relaypot.protocol.states import refusal_table
-from relaypot.vocabulary import frame_text
+from relaypot.vocabulary import frame_text, wire
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,9 @@ class ListenerContext:
     max_line: int = field(init=False)
     max_message: int = field(init=False)
     _ehlo_tails: dict[tuple[bool, bool], list[str]] = field(init=False)
+    # EHLO replies made so far, by what they depend on; the greeting line's own values only
+    # where it names the client (IIS's "Hello [{client_ip}]"): a handful of entries, or one per client.
+    _ehlo_replies: dict[tuple, tuple[str, bytes]] = field(init=False)
     _dates: tuple[int, str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -139,19 +142,29 @@ class ListenerContext:
                     or (k.when == "tls_active" and active)
                     or (k.when == "not_tls" and not active)
                 ]
+        self._ehlo_replies = {}
         self._dates = (-1, "")
 
     def ehlo_keywords(self, tls_offered: bool, tls_active: bool) -> list[str]:
         return self._ehlo_tails[(tls_offered, tls_active)]
 
-    def ehlo_reply(self, values: dict[str, str], tls_offered: bool, tls_active: bool, hide_auth: bool) -> str:
-        """The 250 reply's text: the greeting line, then the keywords for this TLS state (STARTTLS
+    def ehlo_reply(self, values: dict[str, str], tls_offered: bool, tls_active: bool,
+                   hide_auth: bool) -> tuple[str, bytes]:
+        """The 250 reply (text, bytes): the greeting line, then the keywords for this TLS state (STARTTLS
         only where the persona has it and it is offered; AUTH hidden before TLS where a
         submission service wants it first: smtpd_tls_auth_only)."""
-        keywords = self.ehlo_keywords(tls_offered and "STARTTLS" in self.persona.verbs, tls_active)
-        if hide_auth:
-            keywords = [k for k in keywords if not k.upper().startswith("AUTH")]
-        return frame_text(250, [self.persona.ehlo_greeting.format_map(values), *keywords])
+        key = (tls_offered, tls_active, hide_auth, values["client_ip"] if "{client_ip}" in self.persona.ehlo_greeting
+               else None)
+        reply = self._ehlo_replies.get(key)
+        if reply is None:
+            keywords = self.ehlo_keywords(tls_offered and "STARTTLS" in self.persona.verbs, tls_active)
+            if hide_auth:
+                keywords = [k for k in keywords if not k.upper().startswith("AUTH")]
+            text = frame_text(250, [self.persona.ehlo_greeting.format_map(values), *keywords])
+            reply = (text, wire(text))
+            if len(self._ehlo_replies) < 4096:  # bounded: one per client only where the greeting names it
+                self._ehlo_replies[key] = reply
+        return reply
 
     def queue_id(self) -> str:
         """The next queue id, in the persona's server's style ([server] queue_id)."""

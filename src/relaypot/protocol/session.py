@@ -12,23 +12,22 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from relaypot.events import Command, Event, Helo, MailFrom, RcptTo, SessionClosed, SessionOpened, Tls, Violation
-from relaypot.protocol import shape
 from relaypot.protocol.accounting import ErrorAccount
 from relaypot.protocol.auth import AuthExchange, AuthStep, capture_unsupported, opening, settle
-from relaypot.protocol.commands import ascii_number
 from relaypot.protocol.envelope import ReadPath, qualify, read_path, read_vrfy
 from relaypot.protocol.framing import Framer
-from relaypot.protocol.intake import Intake, Step, bdat_argument, message_record
-from relaypot.protocol.lines import read_line, without_ending
+from relaypot.protocol.intake import Intake, Step, bdat_argument, message_record, xexch50_size
+from relaypot.protocol.lines import read_line
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.recipients import refusal as recipient_refusal
 from relaypot.protocol.recipients import unquoted
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED, gate
-from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, wire
+from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS
 
 Output = Reply | Event | StartTls | Deliver | Close
 
+SHAPE_TOKENS = 16
 BURST_BYTES = 64 * 1024  # reply bytes one call may make before the rest of the input waits
 
 
@@ -177,16 +176,15 @@ class Session:
         out: list[Output] = []
         if stored.refused:
             self._violation(out, "limit_disk", stored.refused, always=True)
-            self._send_key(out, "data.disk_full")
-            self._finish_pending(out, self.replies["data.disk_full"].code)
+            self._finish_pending(out, self._send_key(out, "data.disk_full"))
         else:
             self.messages += 1
             self.account.message_accepted()
             transfer = "BDAT" if self.intake.chunk_kind == "BDAT" else "DATA"
             key = "bdat.ok" if transfer == "BDAT" else "data.ok"
-            queue_id = self.context.queue_id()
             template = self.replies[key]
-            text, data = template.render({**self._placeholders(), "queue_id": queue_id, "size": str(stored.size)})
+            text, data = template.render({**self._placeholders(), "queue_id": self.context.queue_id(),
+                                          "size": str(stored.size)})
             out.append(message_record(stored, transfer, self.mail_from or "", tuple(self.rcpt_to), template.code,
                                       text))
             code = self._send(out, text, data, template.code)
@@ -294,25 +292,29 @@ class Session:
         if line == b"":
             self._finish_command(out, "", "", b"", self._send_key(out, "command.too_long"), unknown=True)
             return
-        stripped, bare_lf = without_ending(line)
-        if bare_lf:
-            self._violation(out, "bare_lf", bare_lf)
+        if line[-2:] == b"\r\n":
+            stripped = line[:-2]
+            if b"\n" in stripped:  # a CRLF-only persona took LFs as part of the line
+                self._violation(out, "bare_lf", "bare LF inside a command line")
+        else:
+            stripped = line.rstrip(b"\n")
+            if line[-1:] == b"\n":
+                self._violation(out, "bare_lf", "command line ended by a bare LF")
         if self.commands > self.limits.max_commands:
             self._violation(out, "limit_commands", f"{self.commands} commands", always=True)
             self._send_key(out, "session.too_many_commands")
             self._close(out, "limit")
             return
-        read = read_line(stripped, self.lines)
-        if read.binary:
-            self._violation(out, "binary", read.binary)
-        if read.refusal:
-            self._finish_command(out, "", read.argument, line, self._send_key(out, read.refusal), unknown=True)
+        binary, refusal, verb, sent, argument, forbidden = read_line(stripped, self.lines)
+        if binary:
+            self._violation(out, "binary", binary)
+        if refusal:
+            self._finish_command(out, "", argument, line, self._send_key(out, refusal), unknown=True)
             return
-        verb, argument = read.verb, read.argument
         # A word that is no SMTP verb is recorded as sent: upper-casing an NTLM blob or
         # "\x1b[31mRED" would corrupt what the attacker wrote.
-        recorded = verb if verb in KNOWN_VERBS else read.sent
-        if read.forbidden:
+        recorded = verb if verb in KNOWN_VERBS else sent
+        if forbidden:
             code = self._send_key(out, "command.forbidden")
             self._finish_command(out, recorded, argument, line, code)
             self._close(out, "forbidden")
@@ -321,7 +323,10 @@ class Session:
         if handler is None:
             self._finish_command(out, recorded, argument, line, self._send_key(out, "command.unknown"), unknown=True)
             return
-        refusal, out_of_sequence = gate(verb, self.state, self.context.refusals, self.service, self.tls_active)
+        # Most commands pass: the gate is asked only where it could refuse.
+        refusal, out_of_sequence = (gate(verb, self.state, self.context.refusals, self.service, self.tls_active)
+                                    if self.service is not None or (verb, self.state) in self.context.refusals
+                                    else ("", False))
         if refusal:
             if out_of_sequence:
                 self._violation(out, "bad_sequence", f"{verb} in state {self.state}")
@@ -335,9 +340,19 @@ class Session:
 
     def _finish_command(self, out: list[Output], verb: str, argument: str, raw: bytes, code: int,
                         unknown: bool = False) -> None:
-        shape.add(self._shape, verb)
+        # The shape: verbs in order, a run of one verb as "VERB+", other words as "?", at most
+        # SHAPE_TOKENS tokens and then "…" (inline: this runs for every command).
+        token = verb if verb in KNOWN_VERBS else "?"
+        tokens = self._shape
+        if tokens and (tokens[-1] == token or tokens[-1] == token + "+"):
+            tokens[-1] = token + "+"
+        elif len(tokens) < SHAPE_TOKENS:
+            tokens.append(token)
+        elif len(tokens) == SHAPE_TOKENS:
+            tokens.append("…")
         out.append(Command(verb=verb, argument=argument, raw_line=raw, reply_code=code, reply=self._last_reply))
-        self._account(out, verb, code)
+        if self.account.answered(verb, code) and self.mode != CLOSED:
+            self._too_many_errors(out)
         if unknown and self.mode != CLOSED:
             self.unknown += 1
             if self.unknown > self.limits.max_unknown_commands and self.mode != CLOSED:
@@ -345,37 +360,35 @@ class Session:
                 self._send_key(out, "session.too_many_errors")
                 self._close(out, "limit")
 
-    def _account(self, out: list[Output], verb: str, code: int) -> None:
-        """The persona's error accounting after a reply, as Postfix's smtpd loop keeps it: a 4xx/5xx
-        answer is an error, so is each junk verb past junk_limit; at error_limit errors the
-        persona's too-many-errors reply, and the connection closes. (The delay: `_send`.)"""
-        if self.account.answered(verb, code) and self.mode != CLOSED:
-            self._violation(out, "limit_errors", f"{self.account.errors} errors, the persona's limit", always=True)
-            self._send_key(out, "session.too_many_errors")
-            self._close(out, "limit")
-
-    # ------------------------------------------------------------------ verbs
+    def _too_many_errors(self, out: list[Output]) -> None:
+        """The persona's error limit ([errors] limit, counted by `self.account`) is reached: its
+        too-many-errors reply, and the connection closes. (The tar pit's delay: `_send`.)"""
+        self._violation(out, "limit_errors", f"{self.account.errors} errors, the persona's limit", always=True)
+        self._send_key(out, "session.too_many_errors")
+        self._close(out, "limit")
 
     def _helo(self, argument: str, out: list[Output]) -> int:
-        if not argument and self.persona.sequence.helo_requires_argument:
+        if not self._greet("HELO", argument, self.persona.sequence.helo_requires_argument, out):
             return self._send_key(out, "helo.missing_argument")
-        self._greet("HELO", argument, out)
         return self._send_key(out, "helo.ok")
 
     def _ehlo(self, argument: str, out: list[Output]) -> int:
-        if not argument and self.persona.sequence.ehlo_requires_argument:
+        if not self._greet("EHLO", argument, self.persona.sequence.ehlo_requires_argument, out):
             return self._send_key(out, "ehlo.missing_argument")
-        self._greet("EHLO", argument, out)
         hide_auth = self.service is not None and self.service.auth_requires_tls and not self.tls_active
-        text = self.context.ehlo_reply(self._placeholders(), self._tls_offered, self.tls_active, hide_auth)
-        return self._send(out, text, wire(text), 250)
+        text, data = self.context.ehlo_reply(self._placeholders(), self._tls_offered, self.tls_active, hide_auth)
+        return self._send(out, text, data, 250)
 
-    def _greet(self, verb: str, argument: str, out: list[Output]) -> None:
-        # RFC 5321 §4.1.4: HELO/EHLO resets any transaction in progress.
+    def _greet(self, verb: str, argument: str, argument_required: bool, out: list[Output]) -> bool:
+        """RFC 5321 §4.1.4: HELO/EHLO resets any transaction in progress. False (nothing done)
+        where the persona's server wants an argument and none came."""
+        if not argument and argument_required:
+            return False
         self.helo = argument
         self.state = GREETED
         self._reset_transaction()
         out.append(Helo(verb=verb, hostname=argument))
+        return True
 
     def _mail(self, argument: str, out: list[Output]) -> int:
         read = read_path(argument, "mail", self.persona, self.context.default_domain)
@@ -541,10 +554,8 @@ class Session:
         return self._send_key(out, "etrn.ok", argument=argument)
 
     def _xexch50(self, argument: str, out: list[Output]) -> int:
-        # MS03-046: "XEXCH50 <size> <n>"; exploits send a negative or huge size after a probe.
-        parts = argument.split()
         self._violation(out, "xexch50", f"XEXCH50 {argument[:64]}", always=True)
-        size = ascii_number(parts[0]) if len(parts) == 2 else None
+        size = xexch50_size(argument)
         if size is None:  # a negative size too: the exploit's tell, answered as a syntax error
             return self._send_key(out, "xexch50.syntax")
         code = self._send_key(out, "xexch50.ready")
@@ -582,10 +593,7 @@ class Session:
         return self._auth_step(self._auth.start(initial), out, first=True)
 
     def _auth_line(self, line: bytes, out: list[Output]) -> None:
-        if self._auth is None:  # cannot happen: AUTH mode is only entered with an exchange
-            self.mode = COMMAND
-            self._command(line, out)
-            return
+        assert self._auth is not None  # AUTH mode is only entered with an exchange
         self._auth_step(self._auth.respond(line.rstrip(b"\r\n").strip(b" ")), out)
 
     def _auth_step(self, step: AuthStep, out: list[Output], first: bool = False) -> int:
@@ -603,7 +611,8 @@ class Session:
             self.mode = COMMAND if self.mode != CLOSED else CLOSED
             out.append(replace(event, reply_code=code, replies=tuple(exchange.replies)))
             if not first:  # an exchange's last reply counts as the AUTH command's (Postfix)
-                self._account(out, "", code)
+                if self.account.answered("", code) and self.mode != CLOSED:
+                    self._too_many_errors(out)
         else:
             self.mode = AUTH
         return code
