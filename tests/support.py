@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 
 from relaypot import app, config
-from relaypot.events import Command, Event, Helo, Record, SessionClosed, SessionOpened
+from relaypot.events import Command, Helo, Record, SessionClosed, SessionOpened
 from relaypot.personas import model
+from relaypot.protocol import driver as protocol_driver
 from relaypot.protocol.listener import ListenerContext
-from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
 from relaypot.protocol.session import Session
 from relaypot.sinks.memory import MemorySink
 
@@ -328,48 +328,9 @@ def make_session(persona: str = "exchange2000", hostname: str = "mail.example.co
 
 
 
-class Driver:
-    """Feeds a Session and plays its transport: stores messages, completes TLS, collects everything."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.replies: list[Reply] = []
-        self.events: list[Event] = []
-        self.delivered: list[Deliver] = []
-        self.closed: str | None = None
-        self.tls_requested = 0
-        self.take(session.start())
-
-    def take(self, outputs: list) -> None:
-        for item in outputs:
-            if isinstance(item, Reply):
-                self.replies.append(item)
-            elif isinstance(item, Deliver):
-                self.delivered.append(item)
-                self.take(self.session.message_stored(
-                    StoredMessage(f"{len(self.delivered):064x}", f"messages/{len(self.delivered)}.eml", len(item.body))
-                ))
-            elif isinstance(item, StartTls):
-                self.tls_requested += 1
-                self.take(self.session.tls_started("TLSv1.3", "TLS_AES_256_GCM_SHA384", None))
-            elif isinstance(item, Close):
-                self.closed = item.reason
-            else:
-                self.events.append(item)
-
-    def feed(self, data: bytes) -> Driver:
-        self.take(self.session.receive_data(data))
-        # A transport that reads its replies at once. Bounded: a backlog that resuming never
-        # clears would spin a real connection's loop, so it fails here instead of hanging.
-        for _ in range(len(data) + 2):
-            if not self.session.backlog:
-                return self
-            self.take(self.session.resume())
-        raise AssertionError("the session's backlog never clears: resuming it would spin the transport")
-
-    def finish(self, reason: str = "peer_closed") -> Driver:
-        self.take(self.session.finish(reason))
-        return self
+class Driver(protocol_driver.Driver):
+    """The session's transport played in memory (relaypot.protocol.driver), with what tests ask of
+    what came out."""
 
     @property
     def wire(self) -> bytes:

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from relaypot.events import Event
+from relaypot.protocol.driver import Driver
 from relaypot.protocol.listener import ListenerContext
-from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
+from relaypot.protocol.outputs import StoredMessage
 from relaypot.protocol.session import Session
 
 # Headers and parts in several charsets and transfer encodings, an attachment and URLs: what the
@@ -81,21 +82,10 @@ def rehearse(context: ListenerContext, store: Callable[[bytes], StoredMessage]) 
     """Every event of the rehearsal conversation (TLS offered and started, messages stored by
     `store`); the context's own randomness and queue ids are left untouched."""
     context = replace(context, tls_available=True, rng=random.Random(0), clock=context.clock)
-    session = Session(context, "192.0.2.1", 49152, "192.0.2.2", 25, "192.0.2.2:25")
-    events: list[Event] = []
-
-    def take(outputs: list) -> None:
-        for item in outputs:
-            if isinstance(item, Deliver):
-                take(session.message_stored(store(item.body)))
-            elif isinstance(item, StartTls):
-                take(session.tls_started("TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384", "rehearsal.example"))
-            elif not isinstance(item, (Reply, Close)):
-                events.append(item)
-
-    take(session.start())
+    driver = Driver(Session(context, "192.0.2.1", 49152, "192.0.2.2", 25, "192.0.2.2:25"), store,
+                    ("TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384", "rehearsal.example"))
     for line in script(tuple(context.persona.auth.mechanisms)):
-        take(session.receive_data(line))
-    take(session.timed_out("session_time"))
-    take(session.finish("quit"))
-    return events
+        driver.feed(line)
+    driver.take(driver.session.timed_out("session_time"))
+    driver.finish("quit")
+    return driver.events

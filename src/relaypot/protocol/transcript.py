@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 
 from relaypot.personas.model import Persona
+from relaypot.protocol.driver import Driver
 from relaypot.protocol.listener import ListenerContext
-from relaypot.protocol.outputs import Deliver, Reply, StoredMessage
+from relaypot.protocol.outputs import StoredMessage
 from relaypot.protocol.session import Session
 
 SCRIPT = (
@@ -32,20 +33,14 @@ def scripted(persona: Persona, hostname: str, client_ip: str = "192.0.2.10", whe
         persona, hostname, hostname, clock=lambda: when, rng=random.Random(0),
         tls_available=persona.server.starttls_offered if tls_available is None else tls_available,
     )
-    session = Session(context, client_ip, 49152, "192.0.2.1", 25, "192.0.2.1:25")
-    transcript: list[tuple[str, bytes]] = []
-
-    def take(outputs: list) -> None:
-        for item in outputs:
-            if isinstance(item, Reply):
-                transcript.append(("S", item.data))
-            elif isinstance(item, Deliver):
-                take(session.message_stored(StoredMessage("0" * 64, "messages/x.eml", len(item.body))))
-
-    take(session.start())
+    driver = Driver(Session(context, client_ip, 49152, "192.0.2.1", 25, "192.0.2.1:25"),
+                    store=lambda body: StoredMessage("0" * 64, "messages/x.eml", len(body)))
+    transcript: list[tuple[str, bytes]] = [("S", reply.data) for reply in driver.replies]
     for line in SCRIPT:
         transcript.append(("C", line))
-        take(session.receive_data(line))
+        before = len(driver.replies)
+        driver.feed(line)
+        transcript += [("S", reply.data) for reply in driver.replies[before:]]
     return transcript
 
 
