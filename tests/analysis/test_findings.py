@@ -96,3 +96,4 @@ def test_every_kind_is_documented():
     assert emitted == documented
     actions = set(re.findall(r'"kind": "([a-z_]+)"', source))
     assert actions == set(re.findall(r"`([a-z_]+)` \(", section.split("Actions:", 1)[1]))
+

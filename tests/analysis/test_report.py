@@ -500,3 +500,26 @@ def test_a_name_one_sensor_owns_is_explained_as_another_sensor_stored_it():
     assert _why("[192.0.2.7]", "address_literal", fleet, frozenset(), 4, 1) == (
         "the client's own address in 1 of 4 sessions")
     assert _why("[192.0.2.7]", "address_literal", fleet, frozenset({"192.0.2.7"})) == "an address literal"
+
+
+def test_the_opening_sentences_reach_the_terminal_and_the_page_escaped(report):
+    """An account name or a subject is the attacker's, in "What happened" and "What to do" too."""
+    import copy
+
+    from relaypot.analysis import findings
+    from relaypot.render import html, text
+
+    evil = "admin\x1b]0;owned\x07\u202e"
+    accounts = [{"username": evil, "password": "x", "src_ip": "198.51.100.1", "mechanism": "PLAIN",
+                 "first": "2026-12-05T06:00:00Z", "last": "2026-12-05T06:01:00Z", "sessions": 1, "messages": 1,
+                 "subject": "hi", "example_sessions": ["s"]}]
+    said = copy.deepcopy(report)
+    said["credentials"]["taken_over"]["accounts"] = accounts
+    said["highlights"] = findings.highlights(said, [], [])
+    said["actions"] = findings.actions(said, 1)
+    assert evil in said["actions"][1]["text"]  # the JSON keeps the name as sent
+    shown = text.render(said)
+    assert not {"\x1b", "\x07", "\u202e"} & set(shown)
+    assert "admin\\x1b]0;owned\\x07\\u202e" in shown.split("Activity per")[0]
+    page = html.render(said)
+    assert not {"\x1b", "\x07", "\u202e"} & set(page)

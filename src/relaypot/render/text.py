@@ -96,14 +96,14 @@ def render(report: dict[str, Any]) -> str:
 
     section("What happened")
     for item in report["highlights"]:
-        out += bullet(terminal(item["text"], 400))
+        out += bullet(terminal(item["text"], 1000))
         if item["example_sessions"]:
             out += bullet("sessions to replay: " + " ".join(item["example_sessions"]), indent="    ")
     if not report["highlights"]:
         out.append("Nothing stood out: no burst, attack, campaign, relay probe, password guess or harvest.")
     section("What to do")
     for item in report["actions"]:
-        out += bullet(item["text"])
+        out += bullet(terminal(item["text"], 1000))  # account names are the attacker's
         if item["command"]:
             out.append("    " + item["command"])
     if not report["actions"]:
