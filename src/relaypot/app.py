@@ -12,10 +12,11 @@ import pwd
 import random
 import signal
 import socket
+import ssl
 import time
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from relaypot import datadir, privileges
@@ -142,8 +143,14 @@ class Preflight:
     persona: model.Persona
     listeners: list[Listener]
     hostname: str
-    tls: bool  # STARTTLS offered, or a submissions listener: a certificate is needed
+    starttls: bool  # STARTTLS offered on the persona's port 25 ([tls] starttls)
     data_dir: Path
+    tls_context: ssl.SSLContext | None = None  # the operator's certificate, loaded once, where TLS needs it
+
+    @property
+    def needs_certificate(self) -> bool:
+        """STARTTLS is offered, or a submission listener is there: some certificate is needed."""
+        return self.starttls or any(listener.service for listener in self.listeners)
 
 
 def preflight(settings: Settings) -> Preflight:
@@ -160,16 +167,18 @@ def preflight(settings: Settings) -> Preflight:
         listeners.append(Listener(found.host, found.port, found.relay or settings.smtp.relay, found.service))
     hostname = announced_name(settings)
     starttls = settings.tls.starttls
-    tls = (persona.server.starttls_offered if starttls == "persona" else starttls == "yes") or any(
-        listener.service for listener in listeners)
-    if tls and settings.tls.certificate:
-        server_context(Path(settings.tls.certificate), Path(settings.tls.key), persona.tls)  # loads, or says why not
+    checked = Preflight(persona, listeners, hostname,
+                        persona.server.starttls_offered if starttls == "persona" else starttls == "yes",
+                        Path(settings.sensor.data_dir).resolve())
+    if checked.needs_certificate and settings.tls.certificate:  # loads, or says why not, in one line
+        checked = replace(checked, tls_context=server_context(Path(settings.tls.certificate),
+                                                              Path(settings.tls.key), persona.tls))
     if settings.run.user:
         try:
             pwd.getpwnam(settings.run.user)
         except KeyError:
             raise ConfigError(f"[run] user: no such user {settings.run.user!r}") from None
-    return Preflight(persona, listeners, hostname, tls, Path(settings.sensor.data_dir).resolve())
+    return checked
 
 
 def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Sensor:
@@ -183,8 +192,7 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
         if created:
             datadir.remove_if_unused(data_dir)
         raise
-    starttls = settings.tls.starttls
-    tls_available = persona.server.starttls_offered if starttls == "persona" else starttls == "yes"
+    tls_available = checked.starttls
     limits = settings.limits
     listener_context = ListenerContext(
         persona=persona,
@@ -234,6 +242,8 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
             shutdown_grace=limits.shutdown_grace,
         ),
     )
+    if checked.tls_context is not None:  # the operator's certificate, loaded as root by preflight
+        server.use_tls(checked.tls_context)
 
     enrichment = None
     if settings.enrich.enabled:
@@ -295,14 +305,13 @@ def _fit_connections(settings: Settings) -> int:
 
 
 def prepare_tls(sensor: Sensor) -> None:
-    """Load the operator's certificate, or load (making it on first run) a self-signed one."""
+    """Load (making it on first run) the self-signed certificate where TLS needs one and the
+    operator named none; the operator's was loaded by `preflight`, before anything else."""
+    if sensor.server.ssl_context is not None:
+        return
     if not sensor.server.context.tls_available and not any(listener.service for listener in sensor.listeners):
         return
-    tls = sensor.settings.tls
-    if tls.certificate:
-        cert, key = Path(tls.certificate), Path(tls.key)
-    else:
-        cert, key = ensure_certificate(sensor.data_dir, sensor.hostname)
+    cert, key = ensure_certificate(sensor.data_dir, sensor.hostname)
     sensor.server.use_tls(server_context(cert, key, sensor.persona.tls))
 
 
@@ -345,16 +354,13 @@ async def serve(sensor: Sensor, on_ready: Callable[[list[tuple[str, int]]], None
         raise
     try:
         user = sensor.settings.run.user
-        # The operator's certificate is loaded as root (its key may be readable by root only); a
-        # generated one is made by the user, in its own directory, after the drop: root never
-        # writes where the user could have planted a link.
-        if user and sensor.settings.tls.certificate:
-            prepare_tls(sensor)
+        # The operator's certificate was loaded as root by preflight (its key may be readable by
+        # root only); a generated one is made by the user, in its own directory, after the drop:
+        # root never writes where the user could have planted a link.
         if user:
             privileges.drop(user, sensor.data_dir, rehearsals(sensor))
         sensor.bus.start(loop)  # the store first: a start it fails leaves no certificate behind
-        if sensor.server.ssl_context is None:
-            prepare_tls(sensor)
+        prepare_tls(sensor)
     except BaseException:
         await sensor.server.close_listeners()
         _failed_start(sensor)

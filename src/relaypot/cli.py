@@ -210,6 +210,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate the configuration and print it merged, with where each value came from, and what
     `relaypot run` would start with: the same checks it makes before it binds."""
     from relaypot import app  # noqa: PLC0415
+    from relaypot.top import shown_store  # noqa: PLC0415
 
     settings = _settings(args)
     _logging(settings.run.log_level)  # a warning of the checks reads as run would log it
@@ -218,18 +219,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     listeners = ", ".join(f"{listener.name} ({listener.service or 'smtp'}, relay {listener.relay})"
                           for listener in checked.listeners)
     certificate = (settings.tls.certificate or f"{checked.data_dir / 'tls' / 'cert.pem'} (self-signed, made at the "
-                   "first start)") if checked.tls else "none (no STARTTLS, no submissions listener)"
+                   "first start)") if checked.needs_certificate else "none (no STARTTLS, no submissions listener)"
     print(f"# relaypot run would start: persona {checked.persona.name} as {checked.hostname}; listening on "
-          f"{listeners}; data in {checked.data_dir}; store {_shown_store(settings.store_url)}; TLS certificate "
+          f"{listeners}; data in {checked.data_dir}; store {shown_store(settings.store_url)}; TLS certificate "
           f"{certificate}"
           + (f"; as user {settings.run.user}" if settings.run.user else "") + ".")
     return 0
 
-
-def _shown_store(url: str) -> str:
-    from relaypot.top import shown_store  # noqa: PLC0415
-
-    return shown_store(url)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
