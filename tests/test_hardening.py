@@ -212,11 +212,10 @@ def fill(directory: Path) -> Path:
     return filler
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small file system needs root (CI runs as root)")
-def test_a_full_disk_loses_no_record(tmp_path):
-    """The disk fills while sessions run: clients get the persona's 452, no empty .eml is left,
-    the records wait in memory, and once there is room again every one is written, once, in
-    events.jsonl and the store; the stop says every record is written."""
+@contextlib.contextmanager
+def sensor_on_a_small_disk(tmp_path):
+    """A postfix sensor whose data directory is on a 4 MiB tmpfs, one session recorded; yields
+    (the mount, the data directory, the process, its port); unmounts after."""
     mount = tmp_path / "small"
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
@@ -225,6 +224,17 @@ def test_a_full_disk_loses_no_record(tmp_path):
         proc, port = start(data, "--quiet", "--persona", "postfix", env={"RELAYPOT_STORE_FLUSH_INTERVAL": "0.2"})
         send(port, 0)
         time.sleep(0.5)
+        yield mount, data, proc, port
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small file system needs root (CI runs as root)")
+def test_a_full_disk_loses_no_record(tmp_path):
+    """The disk fills while sessions run: clients get the persona's 452, no empty .eml is left,
+    the records wait in memory, and once there is room again every one is written, once, in
+    events.jsonl and the store; the stop says every record is written."""
+    with sensor_on_a_small_disk(tmp_path) as (mount, data, proc, port):
         filler = fill(mount)
         refused = 0
         for n in range(1, 31):
@@ -253,22 +263,13 @@ def test_a_full_disk_loses_no_record(tmp_path):
         assert len(opened) == len(closed) == 31
         assert sql(data, "SELECT count(*) FROM events") == [(len(records),)]
         assert sql(data, "SELECT count(*) FROM sessions") == [(31,)]
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small file system needs root (CI runs as root)")
 def test_a_disk_still_full_at_the_stop_counts_each_lost_record_once(tmp_path):
     """Stopped while the disk is still full: the journal and the store give up the same records;
     the stop line counts them once and never offers `relaypot import` for what the journal lacks."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
-    try:
-        data = mount / "data"
-        proc, port = start(data, "--quiet", "--persona", "postfix", env={"RELAYPOT_STORE_FLUSH_INTERVAL": "0.2"})
-        send(port, 0)
-        time.sleep(0.5)
+    with sensor_on_a_small_disk(tmp_path) as (mount, _data, proc, port):
         fill(mount)
         for n in range(1, 6):
             with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
@@ -287,8 +288,6 @@ def test_a_disk_still_full_at_the_stop_counts_each_lost_record_once(tmp_path):
         assert journal > 0 and store >= journal
         assert said == "events.jsonl lacks them too" if store == journal else said.endswith(f"; {journal:,} are in "
                                                                                              "neither")
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_line_torn_by_a_crash_is_cut_at_the_next_start(tmp_path):
