@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 from hypothesis import given
@@ -10,11 +11,11 @@ from hypothesis import strategies as st
 
 from relaypot.errors import PersonaError
 from relaypot.personas import model
-from relaypot.protocol.accounting import ErrorAccount
+from relaypot.protocol.accounting import SHAPE_TOKENS, ErrorAccount, Shape
 from relaypot.protocol.envelope import read_path, read_vrfy
 from relaypot.protocol.intake import bdat_argument
 from relaypot.protocol.lines import read_line
-from relaypot.protocol.states import gate
+from relaypot.protocol.states import argument_refusal, gate, starttls_refusal
 
 POSTFIX, EXCHANGE = model.load("postfix"), model.load("exchange2000")
 
@@ -77,6 +78,31 @@ def test_the_gate_before_a_verb_runs():
     assert gate("BDAT", "greeted", refusals, None, False) == ("", False)  # refused after its chunk
     assert gate("MAIL", "greeted", refusals, submission, False) == ("session.tls_required", False)
     assert gate("EHLO", "connected", refusals, submission, False) == ("", False)
+
+
+def test_argument_refusals_as_each_server_judges_them():
+    assert argument_refusal("RSET", "x", "greeted", POSTFIX.sequence) == "rset.syntax"  # Postfix: no argument
+    assert argument_refusal("RSET", "x", "greeted", EXCHANGE.sequence) == ""
+    assert argument_refusal("ETRN", "", "greeted", EXCHANGE.sequence) == "etrn.missing_argument"
+    assert argument_refusal("ETRN", "x", "mail", POSTFIX.sequence) == "etrn.in_transaction"
+    assert argument_refusal("ETRN", "x", "greeted", POSTFIX.sequence) == ""
+    assert starttls_refusal("x", False, True) == "starttls.syntax"
+    assert starttls_refusal("", True, True) == "starttls.already_active"
+    assert starttls_refusal("", False, False) == "starttls.unavailable"
+    assert starttls_refusal("", False, True) == ""
+
+
+@given(st.lists(st.sampled_from(["HELO", "MAIL", "RCPT", "NOOP", "xyzzy", "\x1b[31m"]), max_size=60))
+def test_a_session_shape_is_bounded_and_runs_collapse(verbs):
+    shape = Shape()
+    for verb in verbs:
+        shape.add(verb)
+    tokens = str(shape).split(" ") if verbs else []
+    assert len(tokens) <= SHAPE_TOKENS + 1
+    assert all(a.rstrip("+") != b.rstrip("+") for a, b in itertools.pairwise(tokens))
+    assert all(t.rstrip("+") in ("HELO", "MAIL", "RCPT", "NOOP", "?", "…") for t in tokens)
+    if len(tokens) > SHAPE_TOKENS:
+        assert tokens[-1] == "…"
 
 
 @pytest.mark.parametrize("name,cls", list(model.TABLE_CLASSES.items()))

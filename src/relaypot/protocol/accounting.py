@@ -1,4 +1,5 @@
-"""A persona's error accounting ([errors]), as Postfix's smtpd loop keeps it: pure counting.
+"""What a session counts: a persona's error accounting ([errors]), as Postfix's smtpd loop keeps
+it, and the shape of the conversation. Pure counting.
 
 An error is a command answered 4xx/5xx; a junk verb used more than junk_limit times counts as
 one too. From delay_from errors on, every reply waits `delay` seconds (smtpd_error_sleep_time);
@@ -9,6 +10,9 @@ forgives, where the server does. The session asks and acts: this module sends no
 from __future__ import annotations
 
 from relaypot.personas.model import ErrorRules
+from relaypot.vocabulary import KNOWN_VERBS
+
+SHAPE_TOKENS = 16
 
 
 class ErrorAccount:
@@ -43,3 +47,26 @@ class ErrorAccount:
         """Before the message's 250, which is not slowed down, where a message forgives."""
         if self.rules.forgiven_by_message:
             self.errors = self.junk = 0
+
+
+class Shape:
+    """The session's verbs in order, for session.closed: a run of one verb as "VERB+", other
+    words as "?", at most SHAPE_TOKENS tokens and then "…"."""
+
+    __slots__ = ("tokens",)
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+
+    def add(self, verb: str) -> None:
+        token = verb if verb in KNOWN_VERBS else "?"
+        tokens = self.tokens
+        if tokens and (tokens[-1] == token or tokens[-1] == token + "+"):
+            tokens[-1] = token + "+"
+        elif len(tokens) < SHAPE_TOKENS:
+            tokens.append(token)
+        elif len(tokens) == SHAPE_TOKENS:
+            tokens.append("…")
+
+    def __str__(self) -> str:
+        return " ".join(self.tokens)

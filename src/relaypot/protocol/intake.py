@@ -103,7 +103,24 @@ class Intake:
         self.let_go()
         self.out_of_memory = False
 
+    def refusal(self, size: int) -> tuple[str, str, str]:
+        """Why a message of `size` bytes is not kept: (violation, its detail, the reply key)."""
+        if self.out_of_memory:
+            memory = self.context.memory
+            return ("limit_memory", f"{size} bytes; messages in progress hold {memory.used} of {memory.limit}",
+                    "data.disk_full")
+        return "limit_message_size", f"{size} bytes", "data.too_big"
+
     # ------------------------------------------------------------------ DATA
+
+    def data_refusal(self, argument: str) -> str:
+        """The reply key refusing DATA ([message]), or "" when the body may start."""
+        rules = self.context.persona.message
+        if argument and rules.refuse_data_argument:
+            return "data.syntax"
+        if self.message is not None and rules.refuse_data_after_bdat:
+            return "data.after_bdat"  # chunks of this message came by BDAT (RFC 3030 §3)
+        return ""
 
     def start_body(self) -> None:
         self.framer.start_body()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from relaypot.events import Event
+
 
 @dataclass(frozen=True, slots=True)
 class Reply:
@@ -43,3 +45,7 @@ class StoredMessage:
     size: int = 0
     summary: dict | None = None  # subject, header_from, ..., attachments, urls
     refused: str | None = None  # "disk_full" when the store is over its limit
+
+
+# Everything a session's call returns, in order: replies, events and instructions.
+Output = Reply | Event | StartTls | Deliver | Close

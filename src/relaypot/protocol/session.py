@@ -11,50 +11,47 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from relaypot.events import Command, Event, Helo, MailFrom, RcptTo, SessionClosed, SessionOpened, Tls, Violation
-from relaypot.protocol.accounting import ErrorAccount
+from relaypot.events import Command, Helo, MailFrom, RcptTo, SessionClosed, SessionOpened, Tls
+from relaypot.protocol import states
+from relaypot.protocol.accounting import Shape
 from relaypot.protocol.auth import AuthExchange, AuthStep, capture_unsupported, opening, settle
 from relaypot.protocol.envelope import ReadPath, qualify, read_path, read_vrfy
 from relaypot.protocol.framing import Framer
 from relaypot.protocol.intake import Intake, Step, bdat_argument, message_record, xexch50_size
 from relaypot.protocol.lines import read_line
 from relaypot.protocol.listener import ListenerContext
-from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
+from relaypot.protocol.outputs import Deliver, Output, StartTls, StoredMessage
 from relaypot.protocol.recipients import refusal as recipient_refusal
 from relaypot.protocol.recipients import unquoted
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED, gate
+from relaypot.protocol.voice import Voice
 from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS
 
-Output = Reply | Event | StartTls | Deliver | Close
-
-SHAPE_TOKENS = 16
 BURST_BYTES = 64 * 1024  # reply bytes one call may make before the rest of the input waits
 
 
-class Session:
-    """One SMTP conversation, driven by bytes from the client and answers from the transport."""
+class Session(Voice):
+    """One SMTP conversation, driven by bytes from the client and answers from the transport.
+    How it speaks (replies, violations, the close) is `Voice`'s."""
 
-    # Slots: ten thousand idle sessions should cost little memory, and attribute access less time.
     __slots__ = (
-        "_auth", "_backlog", "_close_reason", "_framer", "_held_back", "_last_reply", "_pending",
-        "_seen_violations", "_shape", "_tls_offered", "account", "authenticated", "bytes_in", "bytes_out",
-        "client_ip", "client_port", "commands", "context", "helo", "intake", "limits", "lines", "listener",
-        "mail_from", "messages", "mode", "persona", "progress", "rcpt_to", "relay", "replies", "server_ip",
-        "server_port", "service", "started", "state", "tls_active", "unknown"
+        "_auth", "_backlog", "_framer", "_pending", "_shape", "_tls_offered", "authenticated", "bytes_in",
+        "client_port", "commands", "helo", "intake", "limits", "lines", "listener", "mail_from", "messages",
+        "persona", "progress", "rcpt_to", "relay", "server_ip", "server_port", "service", "started", "state",
+        "tls_active", "unknown",
     )
 
     def __init__(self, context: ListenerContext, client_ip: str, client_port: int = 0,
                  server_ip: str = "", server_port: int = 0, listener: str = "",
                  tls_active: bool = False, relay: str = "open", service: str = "") -> None:
-        self.context = context
+        super().__init__(context, context.service_replies[service] if service else context.replies, client_ip,
+                         COMMAND)
         self.persona = context.persona
         self.lines = context.persona.lines  # read on every command line
         # A submission listener (service "submission" or "submissions", persona [services]).
         self.service = context.persona.services[service] if service else None
-        self.replies = context.service_replies[service] if service else context.replies
         self._tls_offered = context.tls_available or (self.service is not None and self.service.tls == "required")
         self.limits = context.limits
-        self.client_ip = client_ip
         self.client_port = client_port
         self.server_ip = server_ip
         self.server_port = server_port
@@ -62,7 +59,6 @@ class Session:
         self.relay = relay  # the listener's relay policy (recipients.RELAY_POLICIES)
         self.authenticated = False  # a login [deception] accepted: relay policy "auth" then relays
         self.state = CONNECTED
-        self.mode = COMMAND
         self.tls_active = tls_active
         self.helo: str | None = None
         self.mail_from: str | None = None
@@ -70,19 +66,14 @@ class Session:
         self.commands = 0
         self.messages = 0
         self.unknown = 0
-        self.account = ErrorAccount(context.persona.errors)  # the persona's [errors]
         self.bytes_in = 0
-        self.bytes_out = 0
         self.started = context.clock()
         self._framer = Framer(context.max_line, self.lines.ending == "crlf",
                               self.persona.message.data_end == "lf")
         self.intake = Intake(context, self._framer)  # the message in progress
         self._pending: tuple[str, str, bytes] | None = None  # a BDAT command awaiting its chunk
         self._auth: AuthExchange | None = None
-        self._seen_violations: set[str] | None = None
-        self._close_reason: str | None = None
-        self._last_reply = ""  # text of the latest reply, for the command's event
-        self._shape: list[str] = []  # the session's verbs, for session.closed
+        self._shape = Shape()  # the session's verbs, for session.closed
         # Input completed so far: lines (commands, AUTH responses, message lines) and KiB of a
         # counted chunk. The transport's idle deadline runs from its last change, so a client
         # that drips a byte at a time cannot hold a connection (a deadline per line, not per byte).
@@ -91,11 +82,6 @@ class Session:
         # once the client has taken them, so a client that pipelines without reading cannot make
         # the sensor hold its replies to thousands of commands.
         self._backlog = False
-        # A reply the persona delays (a failed AUTH, the error tar pit) holds back the next
-        # command as the real server's sleep does: the rest of the input waits (as a backlog)
-        # until the transport has sent it, so records keep real time and a deadline meets the
-        # commands still unread, not their replies made ahead of time.
-        self._held_back = False
 
     # ------------------------------------------------------------------ transport entry points
 
@@ -244,7 +230,7 @@ class Session:
         out.append(SessionClosed(
             reason=reason, duration=round(max(self.context.clock() - self.started, 0.0), 6),
             bytes_in=self.bytes_in, bytes_out=self.bytes_out, commands=self.commands, messages=self.messages,
-            shape=" ".join(self._shape),
+            shape=str(self._shape),
         ))
         self.mode = CLOSED
         return out
@@ -340,16 +326,7 @@ class Session:
 
     def _finish_command(self, out: list[Output], verb: str, argument: str, raw: bytes, code: int,
                         unknown: bool = False) -> None:
-        # The shape: verbs in order, a run of one verb as "VERB+", other words as "?", at most
-        # SHAPE_TOKENS tokens and then "…" (inline: this runs for every command).
-        token = verb if verb in KNOWN_VERBS else "?"
-        tokens = self._shape
-        if tokens and (tokens[-1] == token or tokens[-1] == token + "+"):
-            tokens[-1] = token + "+"
-        elif len(tokens) < SHAPE_TOKENS:
-            tokens.append(token)
-        elif len(tokens) == SHAPE_TOKENS:
-            tokens.append("…")
+        self._shape.add(verb)
         out.append(Command(verb=verb, argument=argument, raw_line=raw, reply_code=code, reply=self._last_reply))
         if self.account.answered(verb, code) and self.mode != CLOSED:
             self._too_many_errors(out)
@@ -446,10 +423,9 @@ class Session:
         return True
 
     def _data_command(self, argument: str, out: list[Output]) -> int:
-        if argument and self.persona.message.refuse_data_argument:
-            return self._send_key(out, "data.syntax")
-        if self.intake.message is not None and self.persona.message.refuse_data_after_bdat:
-            return self._send_key(out, "data.after_bdat")  # chunks of this message came by BDAT
+        refusal = self.intake.data_refusal(argument)
+        if refusal:
+            return self._send_key(out, refusal)
         code = self._send_key(out, "data.start")
         self.mode = DATA
         self.intake.start_body()
@@ -508,8 +484,9 @@ class Session:
             self._finish_command(out, verb, argument, raw, code)
 
     def _rset(self, argument: str, out: list[Output]) -> int:
-        if argument and self.persona.sequence.refuse_rset_argument:  # Postfix takes no argument (and resets nothing)
-            return self._send_key(out, "rset.syntax")
+        refusal = states.argument_refusal("RSET", argument, self.state, self.persona.sequence)
+        if refusal:
+            return self._send_key(out, refusal)
         self._reset_transaction()
         return self._send_key(out, "rset.ok")
 
@@ -547,11 +524,8 @@ class Session:
         return self._send_key(out, "help.ok")
 
     def _etrn(self, argument: str, out: list[Output]) -> int:
-        if not argument:
-            return self._send_key(out, "etrn.missing_argument")
-        if self.state in (MAIL, RCPT) and self.persona.sequence.refuse_etrn_in_transaction:
-            return self._send_key(out, "etrn.in_transaction")
-        return self._send_key(out, "etrn.ok", argument=argument)
+        refusal = states.argument_refusal("ETRN", argument, self.state, self.persona.sequence)
+        return self._send_key(out, refusal or "etrn.ok", argument=argument)
 
     def _xexch50(self, argument: str, out: list[Output]) -> int:
         self._violation(out, "xexch50", f"XEXCH50 {argument[:64]}", always=True)
@@ -565,12 +539,9 @@ class Session:
         return code
 
     def _starttls(self, argument: str, out: list[Output]) -> int:
-        if argument:
-            return self._send_key(out, "starttls.syntax")
-        if self.tls_active:
-            return self._send_key(out, "starttls.already_active")
-        if not self._tls_offered:
-            return self._send_key(out, "starttls.unavailable")
+        refusal = states.starttls_refusal(argument, self.tls_active, self._tls_offered)
+        if refusal:
+            return self._send_key(out, refusal)
         code = self._send_key(out, "starttls.ready")
         if self._framer.unread():
             # RFC 3207 §5 / CVE-2011-0411: bytes sent before the handshake must not survive it.
@@ -638,58 +609,11 @@ class Session:
     def _refuse_message(self, out: list[Output], size: int) -> int:
         """A message not kept: too big for the limit, or for the memory all messages share. The
         transaction is over."""
-        if self.intake.out_of_memory:
-            memory = self.context.memory
-            self._violation(out, "limit_memory", f"{size} bytes; messages in progress hold {memory.used} of "
-                                                 f"{memory.limit}", always=True)
-            code = self._send_key(out, "data.disk_full")
-        else:
-            self._violation(out, "limit_message_size", f"{size} bytes", always=True)
-            code = self._send_key(out, "data.too_big")
+        violation, detail, key = self.intake.refusal(size)
+        self._violation(out, violation, detail, always=True)
+        code = self._send_key(out, key)
         self._reset_transaction()
         return code
-
-    def _placeholders(self) -> dict[str, str]:
-        """The session's own template values; built when a reply needs them, not per connection."""
-        return {"client_ip": self.client_ip, "hostname": self.context.hostname, "domain": self.context.default_domain}
-
-    def _send_key(self, out: list[Output], key: str, delay: float = 0.0, **values: str) -> int:
-        """The persona's reply `key`, its placeholders filled; returns its code."""
-        template = self.replies[key]
-        if template.wire is not None:
-            text, data = template.text, template.wire
-        else:
-            text, data = template.render({**self._placeholders(), **values})
-        return self._send(out, text, data, template.code, delay)
-
-    def _send(self, out: list[Output], text: str, data: bytes, code: int, delay: float = 0.0) -> int:
-        if self.account.errors:
-            delay += self.account.delay()  # Postfix's sleep before any reply past the soft limit
-        if data:
-            self.bytes_out += len(data)
-            out.append(Reply(data, code, delay))
-            if delay:
-                self._held_back = True
-        self._last_reply = text
-        return code
-
-    def _violation(self, out: list[Output], kind: str, detail: str, always: bool = False) -> None:
-        # Once per kind per session unless `always`: a flood of bad lines must not flood the store.
-        if not always:
-            seen = self._seen_violations
-            if seen is None:
-                seen = self._seen_violations = set()
-            elif kind in seen:
-                return
-            seen.add(kind)
-        out.append(Violation(violation=kind, detail=detail))
-
-    def _close(self, out: list[Output], reason: str) -> None:
-        if self.mode == CLOSED:
-            return
-        self._close_reason = self._close_reason or reason
-        self.mode = CLOSED
-        out.append(Close(reason))
 
 
 def _answer(key: str) -> Callable[[Session, str, list[Output]], int]:

@@ -7,8 +7,8 @@ vocabulary.VERBS (a state absent from a row is allowed); personas relax rows (`m
 
 from __future__ import annotations
 
-from relaypot.personas.model import Service
-from relaypot.vocabulary import CONNECTED, VERBS
+from relaypot.personas.model import SequenceRules, Service
+from relaypot.vocabulary import CONNECTED, MAIL, RCPT, VERBS
 
 # Input modes: what the next bytes are.
 COMMAND = "command"  # a command line
@@ -41,3 +41,22 @@ def gate(verb: str, state: str, refusals: dict[tuple[str, str], str], service: S
     if refusal is not None and verb != "BDAT":
         return refusal, True
     return "", False
+
+
+def argument_refusal(verb: str, argument: str, state: str, rules: SequenceRules) -> str:
+    """The reply key refusing RSET or ETRN for its argument, as the persona's server judges it
+    ([sequence]), or "". Postfix's RSET takes no argument (and then resets nothing)."""
+    if verb == "RSET":
+        return "rset.syntax" if argument and rules.refuse_rset_argument else ""
+    if not argument:
+        return "etrn.missing_argument"
+    return "etrn.in_transaction" if state in (MAIL, RCPT) and rules.refuse_etrn_in_transaction else ""
+
+
+def starttls_refusal(argument: str, tls_active: bool, offered: bool) -> str:
+    """The reply key refusing STARTTLS (RFC 3207 §4), or "" when the handshake may start."""
+    if argument:
+        return "starttls.syntax"
+    if tls_active:
+        return "starttls.already_active"
+    return "" if offered else "starttls.unavailable"

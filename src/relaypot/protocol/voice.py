@@ -1,0 +1,78 @@
+"""How a session speaks: a persona's reply template made into bytes with the session's values,
+the tar pit's delay added, a violation recorded once per kind, the close. What a session says,
+and when, is `session.py`'s; this base class only makes the outputs.
+"""
+
+from __future__ import annotations
+
+from relaypot.events import Violation
+from relaypot.personas.model import ReplyTemplate
+from relaypot.protocol.accounting import ErrorAccount
+from relaypot.protocol.listener import ListenerContext
+from relaypot.protocol.outputs import Close, Output, Reply
+from relaypot.protocol.states import CLOSED
+
+
+class Voice:
+    # Slots: ten thousand idle sessions should cost little memory, and attribute access less time.
+    __slots__ = ("_close_reason", "_held_back", "_last_reply", "_seen_violations", "account", "bytes_out",
+                 "client_ip", "context", "mode", "replies")
+
+    def __init__(self, context: ListenerContext, replies: dict[str, ReplyTemplate], client_ip: str,
+                 mode: str) -> None:
+        self.context = context
+        self.replies = replies
+        self.client_ip = client_ip
+        self.mode = mode
+        self.account = ErrorAccount(context.persona.errors)  # the persona's [errors]
+        self.bytes_out = 0
+        self._last_reply = ""  # text of the latest reply, for the command's event
+        self._seen_violations: set[str] | None = None
+        self._close_reason: str | None = None
+        # A reply the persona delays (a failed AUTH, the error tar pit) holds back the next
+        # command as the real server's sleep does: the rest of the input waits (as a backlog)
+        # until the transport has sent it, so records keep real time and a deadline meets the
+        # commands still unread, not their replies made ahead of time.
+        self._held_back = False
+
+    def _placeholders(self) -> dict[str, str]:
+        """The session's own template values; built when a reply needs them, not per connection."""
+        return {"client_ip": self.client_ip, "hostname": self.context.hostname, "domain": self.context.default_domain}
+
+    def _send_key(self, out: list[Output], key: str, delay: float = 0.0, **values: str) -> int:
+        """The persona's reply `key`, its placeholders filled; returns its code."""
+        template = self.replies[key]
+        if template.wire is not None:
+            text, data = template.text, template.wire
+        else:
+            text, data = template.render({**self._placeholders(), **values})
+        return self._send(out, text, data, template.code, delay)
+
+    def _send(self, out: list[Output], text: str, data: bytes, code: int, delay: float = 0.0) -> int:
+        if self.account.errors:
+            delay += self.account.delay()  # Postfix's sleep before any reply past the soft limit
+        if data:
+            self.bytes_out += len(data)
+            out.append(Reply(data, code, delay))
+            if delay:
+                self._held_back = True
+        self._last_reply = text
+        return code
+
+    def _violation(self, out: list[Output], kind: str, detail: str, always: bool = False) -> None:
+        # Once per kind per session unless `always`: a flood of bad lines must not flood the store.
+        if not always:
+            seen = self._seen_violations
+            if seen is None:
+                seen = self._seen_violations = set()
+            elif kind in seen:
+                return
+            seen.add(kind)
+        out.append(Violation(violation=kind, detail=detail))
+
+    def _close(self, out: list[Output], reason: str) -> None:
+        if self.mode == CLOSED:
+            return
+        self._close_reason = self._close_reason or reason
+        self.mode = CLOSED
+        out.append(Close(reason))
