@@ -155,6 +155,17 @@ class Violation(Event):
 
 @_register
 @dataclass(frozen=True, slots=True)
+class Attack(Event):
+    kind: ClassVar[str] = "smtp.attack"
+    attack: str  # the catalogue entry's id
+    attack_class: str
+    cves: tuple[str, ...] = ()
+    place: str = ""  # where it matched: helo, mail, rcpt, header, violation, ...
+    excerpt: str = ""
+
+
+@_register
+@dataclass(frozen=True, slots=True)
 class GeoFound(Event):
     kind: ClassVar[str] = "enrich.geo"
     for_session: str
@@ -236,7 +247,11 @@ class ProbeDelivery(Event):
 VIOLATIONS = {
     "line_too_long": "a command line longer than the bound (RFC 5321 §4.5.3.1)",
     "bare_lf": "a line ended by LF without CR",
-    "smuggling": "an end-of-data sequence with a bare LF (<LF>.<LF>, <CR><LF>.<LF>, <LF>.<CR><LF>)",
+    "smuggling": "a \".\" line between line endings other than CRLF, or with a NUL beside the dot, in a message "
+                 "body or ending it (<LF>.<LF>, <LF>.<CR><LF>, <CR>.<CR><LF>, <CR><LF>.<CR>, <CR><LF><NUL>.<CR><LF>, "
+                 "...: every end-of-data variant the public smuggling scanners send)",
+    "pipelined_transaction": "a MAIL command sent in the same read as the end of a message, before its reply (the "
+                             "second transaction of a smuggling or pipelining probe)",
     "bad_sequence": "a command out of order (RCPT before MAIL, DATA before RCPT, ...)",
     "binary": "a command line with NUL, control bytes or invalid UTF-8",
     "starttls_injection": "bytes pipelined after STARTTLS, before the TLS handshake (CVE-2011-0411 probes)",

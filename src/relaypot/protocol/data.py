@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 # RFC 5321 §4.1.1.4: the body ends with a line holding a single ".": <CRLF>.<CRLF>.
 CRLF_END = b"\r\n.\r\n"
+# A "." line between any line endings, a NUL beside the dot allowed: every end-of-data variant
+# the public smuggling scanners try (a body cannot hold <CRLF>.<CRLF> itself: it would have ended).
+_DOT_LINE = re.compile(rb"(?:\r\n|\n|\r)\x00?\.\x00?(?:\r\n|\n|\r)")
+MAX_SIGNS = 4  # distinct sequences named in one violation's detail
 
 
 def find_end(buf: bytearray, scanned: int, lf_end: bool, at_start: bool = True) -> tuple[int, int, bytes] | int:
@@ -63,8 +69,7 @@ def line_ending_violations(body: bytes, marker: bytes) -> list[tuple[str, str]]:
     bare = body.count(b"\n") - body.count(b"\r\n")
     if bare:
         found.append(("bare_lf", f"{bare} bare LF in the message body"))
-    # A body cannot hold <CRLF>.<CRLF> (it would have ended there), so any of these has a bare LF.
-    signs = [name for seq, name in ((b"\n.\n", "<LF>.<LF>"), (b"\n.\r\n", "<LF>.<CRLF>")) if seq in body]
+    signs = _dot_lines(body, bare)
     if signs:
         found.append(("smuggling", "the body holds " + " and ".join(signs)))
     if marker not in (CRLF_END, b".\r\n"):
@@ -72,5 +77,20 @@ def line_ending_violations(body: bytes, marker: bytes) -> list[tuple[str, str]]:
     return found
 
 
+def _dot_lines(body: bytes, bare_lf: int) -> list[str]:
+    """The "." lines in `body` that a server reading other line endings would end the message at,
+    in the order first seen. Only a body with a bare LF or CR, or a NUL, can hold one."""
+    if not bare_lf and body.count(b"\r") == body.count(b"\r\n") and b"\x00" not in body:
+        return []
+    signs: list[str] = []
+    for found in _DOT_LINE.finditer(body):
+        sign = _show(found.group()).replace("<CR><LF>", "<CRLF>")
+        if found.group() != CRLF_END and sign not in signs:
+            signs.append(sign)
+            if len(signs) == MAX_SIGNS:
+                break
+    return signs
+
+
 def _show(seq: bytes) -> str:
-    return seq.replace(b"\r", b"<CR>").replace(b"\n", b"<LF>").decode("ascii", "replace")
+    return seq.replace(b"\r", b"<CR>").replace(b"\n", b"<LF>").replace(b"\x00", b"<NUL>").decode("ascii", "replace")

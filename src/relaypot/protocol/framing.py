@@ -36,6 +36,10 @@ class Framer:
     def unread(self) -> int:
         return len(self.buf) - self.pos
 
+    def next_starts(self, prefix: bytes) -> bool:
+        """The unread input begins with `prefix` (ASCII letters compared case-insensitively)."""
+        return bytes(self.buf[self.pos : self.pos + len(prefix)]).upper() == prefix
+
     def compact(self) -> None:
         """Forget what was taken (once per read, not per line)."""
         if self.pos:

@@ -222,6 +222,8 @@ class Session(Voice):
         if self._auth is not None:
             out.append(replace(self._auth.abandon(), replies=tuple(self._auth.replies)))
             self._auth = None
+        if self._pending is not None:  # a BDAT whose chunk never came: recorded, unanswered
+            self._finish_pending(out, 0)
         mid_line = self._framer.mid_line()
         if mid_line is not None:
             self._violation(out, "line_too_long", f"{mid_line} bytes, connection closed mid-line")
@@ -415,6 +417,8 @@ class Session(Voice):
         self.progress += 1
         for violation, detail in step[-1]:
             self._violation(out, violation, detail)
+        if self._framer.next_starts(b"MAIL"):  # the next transaction sent before this one's reply
+            self._violation(out, "pipelined_transaction", f"{self._framer.unread()} bytes after the end of data")
         if step[0] == Step.DELIVER:
             self._deliver(out, step[1], step[2], step[3], "DATA")
             return False

@@ -16,6 +16,7 @@ from typing import Any, overload
 import orjson
 
 from relaypot.events import (
+    Attack,
     Auth,
     Command,
     DnsblResult,
@@ -41,6 +42,7 @@ from relaypot.judgements.derive import Deriver
 from relaypot.storage.database import Insert, storable_text
 from relaypot.storage.statements import (
     ATTACHMENT,
+    ATTACK,
     COMMAND,
     CREDENTIAL,
     DELIVERY,
@@ -224,6 +226,10 @@ class RowBuilder:
     def violation(self, r: Record, e: Violation) -> None:
         self.rows[VIOLATION].append(self.identity(r) + (e.violation, _t(e.detail)))
 
+    def attack(self, r: Record, e: Attack) -> None:
+        self.rows[ATTACK].append(self.identity(r) + (e.attack, e.attack_class, ",".join(e.cves), e.place,
+                                                     _t(e.excerpt)))
+
     def delivery(self, r: Record, e: ProbeDelivery) -> None:
         self.rows[DELIVERY].append(self.identity(r) + (e.for_session, e.sha256, _json(list(e.recipients)), e.outcome,
                                                        _t(e.reason), e.relay, _t(e.reply)))
@@ -271,6 +277,7 @@ HANDLERS: dict[type, Callable[[RowBuilder, Record, Any], None]] = {
     MessageReceived: RowBuilder.message,
     Auth: RowBuilder.auth,
     Violation: RowBuilder.violation,
+    Attack: RowBuilder.attack,
     ProbeDelivery: RowBuilder.delivery,
     GeoFound: RowBuilder.geo,
     ReverseDns: RowBuilder.rdns,

@@ -211,6 +211,23 @@ CREATE TABLE IF NOT EXISTS violations (
 );
 CREATE INDEX IF NOT EXISTS violations_kind ON violations (violation);
 
+-- What the attack catalogue named in a session (smtp.attack): few rows, read by attack and source.
+CREATE TABLE IF NOT EXISTS attacks (
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    src_ip TEXT NOT NULL,
+    attack TEXT NOT NULL,
+    attack_class TEXT NOT NULL,
+    cves TEXT NOT NULL,
+    place TEXT NOT NULL,
+    excerpt TEXT NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+CREATE INDEX IF NOT EXISTS attacks_attack ON attacks (attack, src_ip, ts);
+CREATE INDEX IF NOT EXISTS attacks_source ON attacks (src_ip, attack_class);
+
 -- What enrichment found out about each source (enrich.geo, enrich.rdns, enrich.os): one row per
 -- address, each group of columns replaced by its newest answer. A lookup that failed (a DNS
 -- timeout, p0f without a fingerprint) replaces nothing.

@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from relaypot.events import MessageReceived
+from relaypot.judgements.attacks import WATCHED, Watch, catalogue
 from relaypot.pipeline import EventBus, Recorder, new_session_id, utc_timestamp
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
@@ -103,6 +104,7 @@ class SmtpConnection(asyncio.Protocol):
         "session",
         "started",
         "transport",
+        "watch",
     )
 
     session: Session  # made by connection_made, the first call asyncio makes
@@ -127,6 +129,7 @@ class SmtpConnection(asyncio.Protocol):
         self._handshake: TlsLayer | None = None  # a STARTTLS handshake under way
         self._handshake_deadline: asyncio.TimerHandle | None = None
         self._continuing = False  # a _continue is scheduled
+        self.watch = Watch(catalogue())  # what the client sends, matched against the attack catalogue
 
     # ------------------------------------------------------------------ asyncio.Protocol
 
@@ -302,6 +305,8 @@ class SmtpConnection(asyncio.Protocol):
                 else:
                     pending.append(item.data)
             elif kind is Deliver:
+                for attack in self.watch.message(item.body):  # recorded before the message is
+                    record(attack, ts or utc_timestamp())
                 if len(item.body) <= INLINE_STORE_BYTES and not self.server.store.fsync:
                     outputs.extend(self.session.message_stored(self._store(item.body)))
                 else:
@@ -319,6 +324,9 @@ class SmtpConnection(asyncio.Protocol):
                 if ts is None:
                     ts = utc_timestamp()
                 record(item, ts)
+                if kind in WATCHED:
+                    for attack in self.watch.see(item):
+                        record(attack, ts)
                 if kind is MessageReceived:
                     # The record reaches the kernel before the 250 that acknowledges the message:
                     # the replies wait behind a gate the journal's next commit opens (one write(2)
@@ -480,6 +488,9 @@ class SmtpConnection(asyncio.Protocol):
         for item in outputs:
             if not isinstance(item, (Reply, Close, StartTls, Deliver)):
                 self.recorder.record(item)
+                if type(item) in WATCHED:
+                    for attack in self.watch.see(item):
+                        self.recorder.record(attack)
 
     def _finish(self, reason: str) -> None:
         if self._finished:
