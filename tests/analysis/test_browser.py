@@ -61,7 +61,7 @@ def test_the_page_renders_with_no_console_error_and_no_network_request(recorded,
         assert overflow <= 0, f"the page is {overflow} px wider than a {width} px window"
         assert broken == [], f"tokens broken across lines at {width} px: {broken[:5]}"
         assert tokens > 20 and times > 10  # addresses, names and times were measured
-        assert anchors == ["findings", "activity", "helo", "commands", "relay-probes", "spam", "credentials",
+        assert anchors == ["findings", "attacks", "activity", "helo", "commands", "relay-probes", "spam", "credentials",
                            "sources", "origins"]
     from io import BytesIO
 

@@ -15,6 +15,7 @@ QUIET: dict = {
     "command_sessions": {},
     "origins": {"enriched_sources": 0, "dnsbl": {"zones": [], "sources": {"listed": 0, "clean": 0, "unknown": 0}}},
     "helo": {"policies": []},
+    "attacks": {"attacks": [], "sessions_by_class": {}},
 }
 
 
@@ -30,14 +31,14 @@ def report(**changes) -> dict:
 
 
 def test_a_quiet_store_says_nothing():
-    assert findings.highlights(report(), [], []) == []
+    assert findings.highlights(report(), []) == []
     assert findings.actions(report(), 0) == []
 
 
 def test_a_burst_says_who_how_many_and_how_fast():
     bursts = [("203.0.113.5", "2026-11-30T05", 800, "2026-11-30T05:40:00.1Z", "2026-11-30T05:59:10.2Z", "s1", "s2"),
               ("203.0.113.6", "2026-11-30T06", 20, "2026-11-30T06:00:00.1Z", "2026-11-30T06:00:30.2Z", "s3", "s3")]
-    first, second = findings.highlights(report(), bursts, [])
+    first, second = findings.highlights(report(), bursts)
     assert first == {"kind": "burst", "example_sessions": ["s1", "s2"],
                      "text": "203.0.113.5 sent 800 messages in 19 minutes (2026-11-30 05:40–05:59 UTC)."}
     assert second["text"] == "203.0.113.6 sent 20 messages in under a minute (at 2026-11-30 06:00 UTC)."
@@ -48,7 +49,7 @@ def test_accounts_taken_over_are_named_and_their_disabling_is_the_action():
                 for name, ip, n in (("alice", "198.51.100.1", 500), ("bob", "198.51.100.1", 300),
                                     ("carol", "198.51.100.2", 0), ("dave", "198.51.100.2", 0))]
     quiet = report(credentials__taken_over__accounts=accounts, sources_count=2, origins__enriched_sources=2)
-    [said] = findings.highlights(quiet, [], [])
+    [said] = findings.highlights(quiet, [])
     assert said["text"] == ("4 accounts taken over (alice, bob, carol and 1 more): 800 messages sent through them "
                             "from 2 sources.")
     assert said["example_sessions"] == ["s-alice", "s-bob", "s-carol"]
@@ -66,10 +67,17 @@ def test_campaigns_skip_probes_and_small_ones_and_attacks_are_named():
                   "subject": "relay test", "probe_family": "Super webscan", "example_sessions": ["b"]},
                  {"messages": 2, "sources": 1, "first_seen": "x", "last_seen": "x", "subject": "small",
                   "probe_family": None, "example_sessions": ["c"]}]
-    said = findings.highlights(report(spam__campaigns_by_body=campaigns), [],
-                               [("smuggling", 4, 1, "s1", "s9"), ("xexch50", 1, 1, "s5", "s5")])
-    assert [s["kind"] for s in said] == ["attack", "attack", "campaign"]
-    assert said[0]["text"] == "SMTP smuggling (an end of data with a bare LF): 4 sessions from 1 source."
+    attacks = [{"attack": "exim-cve-2019-10149", "name": "Exim 'Return of the WIZard'", "class": "exploit",
+                "cves": ["CVE-2019-10149"], "sessions": 4, "sources": 1, "first_seen": T0, "last_seen": T1,
+                "example_sessions": ["s1", "s9"]},
+               {"attack": "smtp-smuggling", "name": "SMTP smuggling", "class": "smuggling", "cves": [], "sessions": 1,
+                "sources": 1, "first_seen": T0, "last_seen": T0, "example_sessions": ["s5"]},
+               {"attack": "tool-nmap", "name": "nmap", "class": "tool fingerprint", "cves": [], "sessions": 9,
+                "sources": 1, "first_seen": T0, "last_seen": T0, "example_sessions": ["s7"]}]
+    said = findings.highlights(report(spam__campaigns_by_body=campaigns, attacks__attacks=attacks), [])
+    assert [s["kind"] for s in said] == ["attack", "attack", "campaign"]  # a tool's fingerprint is no highlight
+    assert said[0]["text"] == ("Exim 'Return of the WIZard' (CVE-2019-10149): 4 sessions from 1 source, "
+                               "2026-11-30 05:40 UTC to 2026-12-01 01:00 UTC.")
     assert said[1]["example_sessions"] == ["s5"]
     assert said[2]["text"] == ("A campaign of 9 messages with one body from 1 source, 2026-11-30 05:40 UTC to "
                                "2026-12-01 01:00 UTC: “Invoice”.")

@@ -100,7 +100,7 @@ def test_spam_campaigns_and_credentials(report):
 def test_sources_and_what_they_did(report):
     activity = {s["src_ip"]: s["activity"] for s in report["sources"]}
     assert activity == {attackers.SPAMMER: "spam", attackers.SCANNER: "probe", attackers.GUESSER: "auth",
-                        attackers.HARVESTER: "harvest", attackers.KNOCKER: "scan", attackers.HOSTILE: "spam"}
+                        attackers.HARVESTER: "enumeration", attackers.KNOCKER: "scan", attackers.HOSTILE: "spam"}
     where = {s["src_ip"]: (s["country"], s["city"], s["asn"]) for s in report["sources"]}
     assert where[attackers.SCANNER] == ("TW", "Kaohsiung", 3462)
     assert where[attackers.HOSTILE] == ("US", "Ashburn", 14618)
@@ -198,7 +198,7 @@ def test_json_matches_docs_report_md(report):
     """Every documented key is in the report, and the report has no undocumented key."""
     docs = documented_keys()
     assert set(report) == docs["Top level"]
-    for section in ("activity", "helo", "relay_probes", "spam", "credentials", "origins"):
+    for section in ("activity", "helo", "relay_probes", "spam", "credentials", "attacks", "origins"):
         assert set(report[section]) == docs[section], section
     for source in report["sources"]:
         assert set(source) == docs["sources"]
@@ -515,7 +515,7 @@ def test_the_opening_sentences_reach_the_terminal_and_the_page_escaped(report):
                  "subject": "hi", "example_sessions": ["s"]}]
     said = copy.deepcopy(report)
     said["credentials"]["taken_over"]["accounts"] = accounts
-    said["highlights"] = findings.highlights(said, [], [])
+    said["highlights"] = findings.highlights(said, [])
     said["actions"] = findings.actions(said, 1)
     assert evil in said["actions"][1]["text"]  # the JSON keeps the name as sent
     shown = text.render(said)

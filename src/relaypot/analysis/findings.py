@@ -14,9 +14,10 @@ from relaypot.numbers import count
 BURST_MESSAGES = 20  # messages from one source within one clock hour that make a burst
 LARGE_CAMPAIGN = 3  # copies of one body that make a campaign worth naming
 SHOWN = 3  # bursts, campaigns or accounts named in one sentence list
+SHOWN_ATTACKS = 5  # exploits and smuggling named among the highlights
 
-# Violations that are attacks, not accidents, with what to call them (the attack catalogue of a
-# later release names far more; these the sensor already records).
+# Violations that are attacks, with what to call them where the attack catalogue named nothing in
+# their session (a store written before it): they still have their place among the attacks.
 ATTACK_VIOLATIONS = {
     "smuggling": "SMTP smuggling (an end of data with a bare LF)",
     "starttls_injection": "commands injected after STARTTLS (the CVE-2011-0411 class)",
@@ -54,7 +55,7 @@ def _ids(*ids: str | None) -> list[str]:
     return sorted({i for i in ids if i})
 
 
-def highlights(report: dict[str, Any], bursts: list[tuple], attacks: list[tuple]) -> list[dict[str, Any]]:
+def highlights(report: dict[str, Any], bursts: list[tuple]) -> list[dict[str, Any]]:
     """What happened, most telling first: bursts, attacks, accounts taken over, campaigns, relay
     probes, password guessing, address harvesting. Each: kind, text, example_sessions."""
     found: list[dict[str, Any]] = []
@@ -65,9 +66,12 @@ def highlights(report: dict[str, Any], bursts: list[tuple], attacks: list[tuple]
     for ip, _hour, n, first, last, a, b in bursts[:SHOWN]:
         add("burst", f"{ip} sent {count(n, 'message')} in {_span(first, last)} ({_between(first, last)}).",
             _ids(a, b))
-    for kind, sessions, sources, a, b in attacks:
-        add("attack", f"{ATTACK_VIOLATIONS.get(kind, kind)}: {count(sessions, 'session')} "
-                      f"from {count(sources, 'source')}.", _ids(a, b))
+    severe = [a for a in report["attacks"]["attacks"] if a["class"] in ("exploit", "smuggling")]
+    for attack in severe[:SHOWN_ATTACKS]:
+        cves = f" ({', '.join(attack['cves'])})" if attack["cves"] else ""
+        add("attack", f"{attack['name']}{cves}: {count(attack['sessions'], 'session')} from "
+                      f"{count(attack['sources'], 'source')}, {_between(attack['first_seen'], attack['last_seen'])}.",
+            attack["example_sessions"])
     taken = report["credentials"]["taken_over"]
     if taken["accounts"]:
         accounts = taken["accounts"]

@@ -248,12 +248,42 @@ class Queries:
                       [*params, int(min_messages)])
 
     def violation_kinds(self, kinds: Sequence[str]) -> list[tuple]:
-        """(kind, sessions, sources, first and last session) of each of `kinds` recorded."""
+        """(kind, sessions, sources, first and last session) of each of `kinds` recorded in sessions
+        the attack catalogue named nothing in (a store written before it, or a kind it lacks)."""
         join, where, params = self.scope.records("v")
         return self.q(f"SELECT v.violation, count(DISTINCT v.session_id), count(DISTINCT v.src_ip), "
                       f"min(v.session_id), max(v.session_id) FROM violations v{join} WHERE {where} "
-                      f"AND v.violation IN {_in(kinds)} GROUP BY v.violation ORDER BY 2 DESC, 1",
+                      f"AND v.violation IN {_in(kinds)} AND NOT EXISTS (SELECT 1 FROM attacks x "
+                      f"WHERE x.session_id = v.session_id) GROUP BY v.violation ORDER BY 2 DESC, 1",
                       [*params, *kinds])
+
+    def attacks(self) -> list[tuple]:
+        """(attack, class, cves, sessions, sources, first ts, last ts, first and last session) of
+        every catalogue entry named, most sessions first."""
+        join, where, params = self.scope.records("a")
+        return self.q(f"SELECT a.attack, min(a.attack_class), min(a.cves), count(DISTINCT a.session_id), "
+                      f"count(DISTINCT a.src_ip), min(a.ts), max(a.ts), min(a.session_id), max(a.session_id) "
+                      f"FROM attacks a{join} WHERE {where} GROUP BY a.attack ORDER BY 4 DESC, 1", params)
+
+    def attack_excerpts(self, attack: str, limit: int = 3) -> list[tuple]:
+        """(excerpt, place, uses) of one attack, the most used first."""
+        join, where, params = self.scope.records("a")
+        return self.q(f"SELECT a.excerpt, min(a.place), count(*) FROM attacks a{join} WHERE {where} "
+                      f"AND a.attack = ? GROUP BY a.excerpt ORDER BY 3 DESC, 1 LIMIT {int(limit)}",
+                      [*params, attack])
+
+    def attack_classes_by_source(self) -> list[tuple]:
+        """(source, attack class) pairs seen."""
+        join, where, params = self.scope.records("a")
+        return self.q(f"SELECT DISTINCT a.src_ip, a.attack_class FROM attacks a{join} WHERE {where}", params)
+
+    def envelope_relay_tests(self) -> tuple:
+        """(sessions, sources, first and last start, first and last session) of sessions that named a
+        recipient outside our domains and sent no message: relay tests by envelope (RCPT only)."""
+        where, params = self.scope.sessions("s")
+        return self.q(f"SELECT count(*), count(DISTINCT s.src_ip), min(s.started), max(s.started), "
+                      f"min(s.session_id), max(s.session_id) FROM sessions s WHERE {where} AND s.relay = 1 "
+                      f"AND s.messages = 0", params)[0]
 
     def campaigns_by_body(self, limit: int) -> list[tuple]:
         """(body hash, messages, sources, distinct exact messages, first, last, a subject, first and

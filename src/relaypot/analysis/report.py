@@ -19,6 +19,7 @@ from relaypot.analysis import findings, origins
 from relaypot.analysis.policies import DNS_POLICIES, POLICIES
 from relaypot.analysis.queries import Queries, Scope
 from relaypot.judgements.addresses import address_order, is_public, our_domains
+from relaypot.judgements.attacks import CLASSES, catalogue
 from relaypot.judgements.classify import HELO_CLASSES, classify_helo
 from relaypot.judgements.derive import Deriver
 from relaypot.storage.database import Database
@@ -65,10 +66,51 @@ def make_report(open_db: Callable[[], Database], options: Options) -> dict[str, 
         "deliveries": lambda q: _deliveries(q, top),
         "enrichment": origins.load,
         "bursts": lambda q: q.bursts(findings.BURST_MESSAGES, top),
-        "attacks": lambda q: q.violation_kinds(sorted(findings.ATTACK_VIOLATIONS)),
+        "attacks": _attacks,
     }
     results = _run(open_db, options.scope, tasks, options.workers)
     return assemble(results, options, first, last, bucket, width)
+
+
+def _attacks(q: Queries) -> dict[str, Any]:
+    """The attack section's rows: what the catalogue named, each attack's commonest excerpts, the
+    attack violations of sessions it named nothing in (stores from before it), RCPT-only relay
+    tests, and which classes each source showed."""
+    named = q.attacks()
+    return {"named": named, "excerpts": {row[0]: q.attack_excerpts(row[0]) for row in named},
+            "violations": q.violation_kinds(sorted(findings.ATTACK_VIOLATIONS)),
+            "envelope": q.envelope_relay_tests(), "by_source": q.attack_classes_by_source()}
+
+
+def _attack_section(r: dict[str, Any]) -> dict[str, Any]:
+    """Per attack: its name, class and CVEs (from the catalogue), sessions, sources, first and last
+    seen, example sessions and what was sent; exploits first."""
+    entries = catalogue().by_id
+    found = []
+    for attack, cls, cves, sessions, sources, first, last, a, b in r["named"]:
+        entry = entries.get(attack)
+        found.append({"attack": attack, "name": entry.name if entry else attack, "class": cls,
+                      "cves": [c for c in cves.split(",") if c], "sessions": sessions, "sources": sources,
+                      "first_seen": first, "last_seen": last, "example_sessions": examples({a, b}),
+                      "excerpts": [{"text": text, "place": place, "uses": uses}
+                                   for text, place, uses in r["excerpts"].get(attack, ())]})
+    for kind, sessions, sources, a, b in r["violations"]:
+        found.append({"attack": f"violation:{kind}", "name": findings.ATTACK_VIOLATIONS[kind],
+                      "class": "smuggling" if kind == "smuggling" else "exploit", "cves": [], "sessions": sessions,
+                      "sources": sources, "first_seen": None, "last_seen": None,
+                      "example_sessions": examples({a, b}), "excerpts": []})
+    sessions, sources, first, last, a, b = r["envelope"]
+    if sessions:
+        found.append({"attack": "relay-test-envelope", "name": "Relay test by envelope: a recipient outside our "
+                      "domains, and no message", "class": "relay test", "cves": [], "sessions": sessions,
+                      "sources": sources, "first_seen": first, "last_seen": last, "example_sessions": examples({a, b}),
+                      "excerpts": []})
+    found.sort(key=lambda x: (CLASSES.index(x["class"]) if x["class"] in CLASSES else len(CLASSES), -x["sessions"],
+                              x["attack"]))
+    classes: Counter[str] = Counter()
+    for row in found:
+        classes[row["class"]] += row["sessions"]
+    return {"attacks": found, "sessions_by_class": dict(classes)}
 
 
 def _messages(q: Queries, top: int) -> tuple:
@@ -249,7 +291,10 @@ def assemble(r: dict[str, Any], options: Options, first: str | None, last: str |
     o = _overview(r["overview"], width)
     enrichment = r["enrichment"]
     rows, example_sessions = r["per_source"]
-    sources = _per_source(rows, example_sessions, options.top, enrichment)
+    attack_classes: dict[str, set[str]] = {}
+    for ip, cls in r["attacks"]["by_source"]:
+        attack_classes.setdefault(ip, set()).add(cls)
+    sources = _per_source(rows, example_sessions, options.top, enrichment, attack_classes)
     ours = tuple(sorted(our_domains(options.our_domains, o["hostnames"])))
     activity_sources = dict(r["activity"])
     times = buckets(first, last, width)
@@ -279,10 +324,11 @@ def assemble(r: dict[str, Any], options: Options, first: str | None, last: str |
                                          enrichment, times), "delivery": r["deliveries"]},
         "spam": _spam(r["domains"], r["messages"]),
         "credentials": {**r["credentials"], "taken_over": r["accounts"]},
+        "attacks": _attack_section(r["attacks"]),
         "sources": sources["top"],
         "origins": origins.fold(sources["sessions_by_source"], enrichment, options.top),
     }
-    report["highlights"] = findings.highlights(report, r["bursts"], r["attacks"])
+    report["highlights"] = findings.highlights(report, r["bursts"])
     report["actions"] = findings.actions(report, sources["public"])
     return report
 
@@ -319,8 +365,14 @@ def _overview(rows: list[tuple], width: int) -> dict[str, Any]:
     return o
 
 
+# A source's activity: what it did that matters most. Exploits and smuggling come before all
+# else; probes and logins, then the other attack classes, before spam, harvesting and scanning.
+_FIRST_CLASSES = ("exploit", "smuggling")
+_LATER_CLASSES = ("brute force", "enumeration", "relay test", "reconnaissance")
+
+
 def _per_source(rows: list[tuple], example_sessions: dict[str, list[str]], top: int,
-                enrichment: dict[str, Any]) -> dict[str, Any]:
+                enrichment: dict[str, Any], attack_classes: dict[str, set[str]]) -> dict[str, Any]:
     """Fold (source, class) rows: the count of sources, of relaying ones, and the busiest with all they did."""
     per: dict[str, dict[str, Any]] = {}
     for ip, cls, n, first, last, messages, probing, auth, harvest, relay in rows:
@@ -341,10 +393,17 @@ def _per_source(rows: list[tuple], example_sessions: dict[str, list[str]], top: 
     busiest = [per[ip] for ip in _busiest(rows, top)]
     listed = []
     for s in busiest:
-        if s["probe_sessions"]:
+        shown = attack_classes.get(s["src_ip"], set())
+        first = [c for c in _FIRST_CLASSES if c in shown]
+        later = [c for c in _LATER_CLASSES if c in shown]
+        if first:
+            activity = first[0]
+        elif s["probe_sessions"]:
             activity = "probe"
         elif s["auth_sessions"]:
             activity = "auth"
+        elif later:
+            activity = later[0]
         elif s["messages"]:
             activity = "spam"
         elif s["harvest_sessions"]:
@@ -353,7 +412,8 @@ def _per_source(rows: list[tuple], example_sessions: dict[str, list[str]], top: 
             activity = "scan"
         listed.append({k: s[k] for k in ("src_ip", "sessions", "first_seen", "last_seen", "messages", "probe_sessions",
                                          "auth_sessions", "harvest_sessions")}
-                      | {"activity": activity, **origins.describe(s["src_ip"], enrichment),
+                      | {"activity": activity, "attack_classes": sorted(shown),
+                         **origins.describe(s["src_ip"], enrichment),
                          "example_sessions": example_sessions.get(s["src_ip"], [])})
     return {"count": len(per), "relaying": sum(s["relay"] for s in per.values()), "top": listed,
             "public": sum(1 for ip in per if is_public(ip)),

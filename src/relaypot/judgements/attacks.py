@@ -170,9 +170,10 @@ class Watch:
         found: list[Attack] = []
         if kind is Command:
             assert isinstance(event, Command)
-            verb = event.verb
-            self.observe("verb", verb, found, verb)
-            self.observe("command", event.raw_line.rstrip(b"\r\n").decode("latin-1"), found, verb)
+            verb = event.verb.upper()  # a word that is no SMTP verb is recorded as sent
+            line = event.raw_line.rstrip(b"\r\n").decode("latin-1")
+            self.observe("verb", line, found, verb)  # matched by its verb, shown as its whole line
+            self.observe("command", line, found, verb)
             if event.argument:
                 self.observe("argument", event.argument, found, verb)
                 place = _ARGUMENT_PLACES.get(verb)
@@ -188,7 +189,7 @@ class Watch:
                 if value:
                     self.observe("auth", value, found)
             if event.outcome not in ("accepted", "abandoned"):
-                self.observe("failed_login", event.outcome, found)
+                self.observe("failed_login", f"{event.mechanism} {event.username or ''}: {event.outcome}", found)
         elif kind is Violation:
             assert isinstance(event, Violation)
             self.observe("violation", f"{event.violation}: {event.detail}", found)
@@ -224,7 +225,7 @@ class Watch:
             if condition.verbs and verb not in condition.verbs:
                 continue
             if place == "verb":
-                span: tuple[int, int] | None = (0, len(text))
+                span: tuple[int, int] | None = (0, len(text))  # the verbs matched; the line shown
             else:
                 span = condition.find(text, lower)
             if span is None:
@@ -260,11 +261,14 @@ class Watch:
 
 
 def _excerpt(text: str, span: tuple[int, int], min_length: int) -> str:
-    """The text around a match, at most EXCERPT characters; a long text matched for its length
-    is shown by its head and its length."""
+    """The text around a match, within its line (a header, a body line), at most EXCERPT
+    characters; a long text matched for its length is shown by its head and its length."""
     start, end = span
     if min_length and end - start >= min_length:
         return f"{text[:80]}… ({len(text)} characters)"
-    before = max(0, start - 40)
-    excerpt = text[before : min(len(text), max(end, before) + (EXCERPT - 40))]
-    return excerpt[:EXCERPT]
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    if line_end < 0:
+        line_end = len(text)
+    before = max(line_start, start - 40)
+    return text[before : min(line_end, before + EXCERPT)].rstrip("\r")

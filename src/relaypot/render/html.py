@@ -21,7 +21,7 @@ h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom:
 h3 { font-size: 1em; margin-top: 1.4em; }
 .scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: .6em 0; font-size: 13px; }
-th, td { padding: .2em .4em; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
+th, td { padding: .2em .35em; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
 th { white-space: normal; }  /* a header wraps between words: its values set the column's width */
 td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td { max-width: 36em; overflow-wrap: break-word; }
@@ -30,6 +30,7 @@ abbr { text-decoration: none; border-bottom: 1px dotted #999; }
 td.tok, td.t { white-space: nowrap; max-width: none; overflow-wrap: normal; }
 td.t time { font-variant-numeric: tabular-nums; }
 code { font-size: 12px; white-space: nowrap; }
+code.sent { white-space: pre-wrap; overflow-wrap: anywhere; }  /* what an attacker sent: long, unbroken */
 figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
 .note { color: #555; }
 mark.esc { background: #fde2c4; color: #8a3b00; }
@@ -197,7 +198,8 @@ def _zones(source: dict[str, Any]) -> str:
     return "clean" if source["dnsbl_status"] == "clean" else "unknown"
 
 
-SECTIONS = (("findings", "What happened, what to do"), ("activity", "Activity"), ("helo", "HELO/EHLO identity"),
+SECTIONS = (("findings", "What happened, what to do"), ("attacks", "Attacks"), ("activity", "Activity"),
+            ("helo", "HELO/EHLO identity"),
             ("commands", "Preferred commands"), ("relay-probes", "Open-relay probes"), ("spam", "Spam and campaigns"),
             ("credentials", "Credentials tried"),
             ("sources", "Sources"), ("origins", "Who they are"))
@@ -243,6 +245,21 @@ def findings(report: dict[str, Any]) -> str:
             + "</section>")
 
 
+def attacks(section: dict[str, Any]) -> str:
+    """The Attacks section: every catalogue entry named, exploits first, with what was sent."""
+    rows = [(Markup(f'{e(x["name"])}<br><code>{e(x["attack"])}</code>'
+                    + (f'<br>{item_list(x["cves"])}' if x["cves"] else "")), x["class"],
+             x["sessions"], x["sources"], replay(x["example_sessions"]), seen(x["first_seen"], x["last_seen"]),
+             Markup("<br>".join(f'<code class="sent" title="{a(p["place"])}">{e(p["text"])}</code>'
+                                for p in x["excerpts"]) or "-"))
+            for x in section["attacks"]]
+    by_class = ", ".join(f"{e(cls)} {n:,}" for cls, n in section["sessions_by_class"].items())
+    return ('<section id="attacks"><h2>Attacks</h2>'
+            + (f"<p>Sessions per class: {by_class}.</p>" if by_class else "")
+            + table(["attack", "class", "sessions", "sources", REPLAY, "seen", "what was sent"], rows)
+            + "</section>")
+
+
 def replay_inline(session_ids: Sequence[str]) -> Markup:
     """Example sessions in a sentence: `relaypot replay` and the IDs, each its command on hover."""
     return Markup("relaypot replay " + " ".join(f'<code title="relaypot replay {a(sid)}">{e(sid)}</code>'
@@ -262,6 +279,7 @@ def render(report: dict[str, Any]) -> str:
     add(summary(report))
     add(CONTENTS)
     add(findings(report))
+    add(attacks(report["attacks"]))
 
     activity = report["activity"]
     add(f'<section id="activity"><h2>Activity per {e(activity["bucket"])}</h2>{figure("activity", report)}')

