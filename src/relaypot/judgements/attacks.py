@@ -183,8 +183,8 @@ class Watch:
                 self.observe("refused", f"{event.argument} → {event.reply}", found, verb)
         elif kind is Auth:
             assert isinstance(event, Auth)
-            for line in event.raw_responses:
-                self.observe("auth", line.decode("latin-1"), found)
+            for response in event.raw_responses:
+                self.observe("auth", response.decode("latin-1"), found)
             for value in (event.username, event.password):
                 if value:
                     self.observe("auth", value, found)
