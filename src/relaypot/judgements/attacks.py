@@ -75,10 +75,44 @@ class Entry:
         return condition.count == 1 and (not self.require_all or len(self.conditions) == 1)
 
 
+Candidate = tuple[Entry, int, Condition]  # an entry's condition, with its index
+
+
+@dataclass(frozen=True, slots=True)
+class Lookout:
+    """What one place's texts are matched against, arranged so that a text matching nothing (most
+    of them) costs a dictionary lookup and one search: conditions bound to verbs are found by the
+    verb; of the others, those with keywords are tried only once `gate` finds one of them."""
+
+    by_verb: dict[str, tuple[Candidate, ...]]
+    gate: re.Pattern[str] | None = None
+    keyed: tuple[Candidate, ...] = ()
+    open: tuple[Candidate, ...] = ()  # no verbs, no keywords: always tried (a min_length first)
+
+    @classmethod
+    def of(cls, candidates: list[Candidate]) -> Lookout:
+        by_verb: dict[str, list[Candidate]] = {}
+        for candidate in candidates:
+            for verb in candidate[2].verbs:
+                by_verb.setdefault(verb, []).append(candidate)
+        free = [c for c in candidates if not c[2].verbs]
+        keyed = tuple(c for c in free if c[2].keywords)
+        words = sorted({k for c in keyed for k in c[2].keywords})
+        gate = re.compile("|".join(map(re.escape, words)), re.IGNORECASE) if words else None
+        return cls({verb: tuple(found) for verb, found in by_verb.items()}, gate, keyed,
+                   tuple(c for c in free if not c[2].keywords))
+
+    def candidates(self, text: str, verb: str) -> tuple[Candidate, ...]:
+        found = self.by_verb.get(verb, ()) + self.open if self.by_verb else self.open
+        if self.gate is not None and self.gate.search(text):
+            found += self.keyed
+        return found
+
+
 @dataclass(frozen=True, slots=True)
 class Catalogue:
     entries: tuple[Entry, ...]
-    by_place: dict[str, tuple[tuple[Entry, int, Condition], ...]]
+    lookouts: dict[str, Lookout]
     by_id: dict[str, Entry]
 
 
@@ -117,11 +151,11 @@ def read_catalogue(text: str, origin: str) -> Catalogue:
         entries.append(Entry(item["id"], item["name"], item["class"], cves, conditions, item["source"],
                              require == "all", tuple(tuple(e) for e in item.get("examples", ())),
                              tuple(tuple(e) for e in item.get("counter_examples", ()))))
-    by_place: dict[str, list[tuple[Entry, int, Condition]]] = {place: [] for place in PLACES}
+    by_place: dict[str, list[Candidate]] = {place: [] for place in PLACES}
     for entry in entries:
         for index, condition in enumerate(entry.conditions):
             by_place[condition.place].append((entry, index, condition))
-    return Catalogue(tuple(entries), {p: tuple(v) for p, v in by_place.items()}, {e.id: e for e in entries})
+    return Catalogue(tuple(entries), {p: Lookout.of(v) for p, v in by_place.items()}, {e.id: e for e in entries})
 
 
 def _condition(raw: dict[str, Any], where: str) -> Condition:
@@ -217,13 +251,11 @@ class Watch:
     def observe(self, place: str, text: str, found: list[Attack], verb: str = "") -> None:
         """Match `text` seen at `place` (the verb of its command with it); what completes an entry
         is appended to `found`."""
-        candidates = self.catalogue.by_place[place]
+        candidates = self.catalogue.lookouts[place].candidates(text, verb)
         if not candidates or self.made >= MAX_PER_SESSION:
             return
         lower = text.lower()
         for entry, index, condition in candidates:
-            if condition.verbs and verb not in condition.verbs:
-                continue
             if place == "verb":
                 span: tuple[int, int] | None = (0, len(text))  # the verbs matched; the line shown
             else:
