@@ -5,11 +5,13 @@ MAIL, RCPT, DATA, a 1000-byte message, QUIT) through `protocol.session.Session`,
 "stored" at once. What a refactoring of the session costs shows here first, without the noise
 of sockets and disks that `throughput.py` carries (its rounds vary by ±10 %).
 
-    python3 bench/session_cpu.py [--baseline CHECKOUT] [--persona postfix] [--sessions 20000] [--repeat 5]
+    python3 bench/session_cpu.py [--baseline CHECKOUT | --watch] [--persona postfix] [--sessions 20000] [--repeat 5]
 
 `--baseline` runs the same conversation under the relaypot of CHECKOUT (a `git worktree` of an
 older commit), each in a process of its own, the rounds interleaved; each round prints the
-fastest of `--repeat` timings, and the summary their medians and ratio. Figures, never assertions.
+fastest of `--repeat` timings, and the summary their medians and ratio. `--watch` runs it with
+the attack catalogue's watch fed every record and the message, as each connection feeds it,
+beside the session alone: what matching costs an ordinary session. Figures, never assertions.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ CONVERSATION = (b"EHLO client.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d
                 b"Subject: x\r\n\r\n" + b"y" * 900 + b"\r\n.\r\nQUIT\r\n")
 
 
-def measure(persona: str, sessions: int, repeat: int) -> float:
-    """The fastest of `repeat` timings of `sessions` conversations, in µs of CPU per conversation."""
+def measure(persona: str, sessions: int, repeat: int, watch: bool = False) -> float:
+    """The fastest of `repeat` timings of `sessions` conversations, in µs of CPU per conversation;
+    with `watch`, every record and the message also go through the attack catalogue's watch."""
     import random
     import time
 
@@ -47,6 +50,32 @@ def measure(persona: str, sessions: int, repeat: int) -> float:
             out = session.message_stored(stored)
         session.finish("quit")
 
+    if watch:
+        from relaypot.events import Event
+        from relaypot.judgements.attacks import WATCHED, Watch, catalogue
+
+        plain, listing = one, catalogue()
+
+        def one() -> None:
+            watcher = Watch(listing)
+            session = Session(context, "192.0.2.1", 40000, "127.0.0.1", 25, "127.0.0.1:25")
+            items = session.start() + session.receive_data(CONVERSATION)
+            while True:
+                delivered = [item for item in items if isinstance(item, Deliver)]
+                for item in items:
+                    if type(item) in WATCHED:
+                        watcher.see(item)
+                for item in delivered:
+                    watcher.message(item.body)
+                if not delivered:
+                    break
+                items = session.message_stored(stored)
+            for item in session.finish("quit"):
+                if isinstance(item, Event) and type(item) in WATCHED:
+                    watcher.see(item)
+
+        del plain
+
     for _ in range(sessions // 10):  # warm up
         one()
     timings = []
@@ -58,12 +87,12 @@ def measure(persona: str, sessions: int, repeat: int) -> float:
     return min(timings)
 
 
-def run(source: Path | None, args: argparse.Namespace) -> float:
+def run(source: Path | None, args: argparse.Namespace, watch: bool = False) -> float:
     env = dict(os.environ)
     if source is not None:
         env["PYTHONPATH"] = str(source)
     result = subprocess.run([sys.executable, __file__, "--child", "--persona", args.persona, "--sessions",
-                             str(args.sessions), "--repeat", str(args.repeat)],
+                             str(args.sessions), "--repeat", str(args.repeat), *(["--watch"] if watch else [])],
                             capture_output=True, text=True, env=env, check=True)
     return float(result.stdout.strip())
 
@@ -75,10 +104,11 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--watch", action="store_true", help="the session with the attack watch, beside it alone")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(f"{measure(args.persona, args.sessions, args.repeat):.2f}")
+        print(f"{measure(args.persona, args.sessions, args.repeat, args.watch):.2f}")
         return
     base = None
     if args.baseline:
@@ -88,17 +118,20 @@ def main() -> None:
     print(f"# the sans-IO session, persona {args.persona}: {args.sessions} conversations, fastest of "
           f"{args.repeat}, {args.rounds} interleaved rounds; Python {sys.version.split()[0]}")
     here = Path(__file__).resolve().parents[1] / "src"
+    if args.watch:
+        base = here
+    name, other = ("session+watch", "session alone") if args.watch else ("relaypot", "relaypot-base")
     mine, theirs = [], []
     for n in range(args.rounds):
-        mine.append(run(here, args))
-        line = f"round {n + 1}: relaypot {mine[-1]:.1f} µs/session"
+        mine.append(run(here, args, args.watch))
+        line = f"round {n + 1}: {name} {mine[-1]:.1f} µs/session"
         if base is not None:
             theirs.append(run(base, args))
-            line += f", relaypot-base {theirs[-1]:.1f} µs/session"
+            line += f", {other} {theirs[-1]:.1f} µs/session"
         print(line, flush=True)
-    print(f"relaypot (median) {median(mine):.1f} µs of CPU per session")
+    print(f"{name} (median) {median(mine):.1f} µs of CPU per session")
     if theirs:
-        print(f"relaypot-base (median) {median(theirs):.1f} µs; relaypot / relaypot-base: "
+        print(f"{other} (median) {median(theirs):.1f} µs; {name} / {other}: "
               f"{median(mine) / median(theirs):.2f}x (rounds: "
               + ", ".join(f"{a / b:.2f}" for a, b in zip(mine, theirs)) + ")")
 

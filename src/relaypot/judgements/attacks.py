@@ -102,12 +102,6 @@ class Lookout:
         return cls({verb: tuple(found) for verb, found in by_verb.items()}, gate, keyed,
                    tuple(c for c in free if not c[2].keywords))
 
-    def candidates(self, text: str, verb: str) -> tuple[Candidate, ...]:
-        found = self.by_verb.get(verb, ()) + self.open if self.by_verb else self.open
-        if self.gate is not None and self.gate.search(text):
-            found += self.keyed
-        return found
-
 
 @dataclass(frozen=True, slots=True)
 class Catalogue:
@@ -190,10 +184,12 @@ def catalogue() -> Catalogue:
 class Watch:
     """One session's progress through the catalogue: what it sent, matched as it is recorded."""
 
-    __slots__ = ("_counts", "_fired", "catalogue", "made")
+    __slots__ = ("_counts", "_fired", "_lookouts", "_verbs", "catalogue", "made")
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
+        self._lookouts = catalogue.lookouts
+        self._verbs = catalogue.lookouts["verb"].by_verb  # the verbs a "verb" condition names
         self._counts: dict[tuple[str, int], int] | None = None  # (entry, condition) → times met
         self._fired: set[tuple[str, str]] | None = None  # (entry, excerpt) recorded already
         self.made = 0
@@ -206,7 +202,8 @@ class Watch:
             assert isinstance(event, Command)
             verb = event.verb.upper()  # a word that is no SMTP verb is recorded as sent
             line = event.raw_line.rstrip(b"\r\n").decode("latin-1")
-            self.observe("verb", line, found, verb)  # matched by its verb, shown as its whole line
+            if verb in self._verbs:
+                self.observe("verb", line, found, verb)  # matched by its verb, shown as its whole line
             self.observe("command", line, found, verb)
             if event.argument:
                 self.observe("argument", event.argument, found, verb)
@@ -251,7 +248,11 @@ class Watch:
     def observe(self, place: str, text: str, found: list[Attack], verb: str = "") -> None:
         """Match `text` seen at `place` (the verb of its command with it); what completes an entry
         is appended to `found`."""
-        candidates = self.catalogue.lookouts[place].candidates(text, verb)
+        look = self._lookouts[place]
+        candidates = look.by_verb.get(verb, ()) + look.open if look.by_verb else look.open
+        gate = look.gate
+        if gate is not None and gate.search(text):
+            candidates += look.keyed
         if not candidates or self.made >= MAX_PER_SESSION:
             return
         lower = text.lower()
