@@ -203,6 +203,7 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
             max_line_length=limits.max_line_length,
             max_message_size=limits.max_message_size,
             max_message_memory=limits.max_message_memory,
+            max_fragment=limits.max_fragment,
             max_recipients=limits.max_recipients,
             max_commands=limits.max_commands,
             max_unknown_commands=limits.max_unknown_commands,

@@ -76,6 +76,9 @@ OPTIONS: tuple[Option, ...] = (
            "no limit (exchange2000), is taken and stored cut at this size"),
     Option("limits", "max_message_memory", "bytes", 128 * MIB,
            "memory all unfinished messages together may hold; past it, the persona's 452"),
+    Option("limits", "max_fragment", "bytes", 64 * 1024,
+           "bytes kept of an over-long line, of a message refused for its size, of an XEXCH50 blob, of input left "
+           "unread at a close or a STARTTLS (their full length is recorded beside them)"),
     Option("limits", "max_recipients", "int", 1000, "RCPT TO per message"),
     Option("limits", "max_commands", "int", 10_000,
            "commands per session (at least max_recipients + 10, so a whole message fits)"),
@@ -215,6 +218,7 @@ class LimitsSettings:
     max_line_length: int
     max_message_size: int
     max_message_memory: int
+    max_fragment: int
     max_recipients: int
     max_commands: int
     max_unknown_commands: int

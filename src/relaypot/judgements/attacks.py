@@ -29,6 +29,7 @@ WATCHED = frozenset({Command, Auth, Violation, Tls})  # the records a Watch look
 HEADER_SCAN = 64 * 1024
 BODY_SCAN = 192 * 1024
 EXCERPT = 200  # characters of the text around a match kept in the record
+MAX_LINES = 64  # lines of a fragment (unread input, a blob) matched as command lines
 MAX_PER_SESSION = 32  # attack records one session can make: a flood of payloads is not a flood of records
 _ARGUMENT_PLACES = {"HELO": "helo", "EHLO": "helo", "MAIL": "mail", "RCPT": "rcpt", "AUTH": "auth"}
 _KEYS = {"id", "name", "class", "cves", "match", "require", "source", "examples", "counter_examples", "notes"}
@@ -228,6 +229,18 @@ class Watch:
             assert isinstance(event, Tls)
             if event.server_name is not None:
                 self.observe("sni", event.server_name, found)
+        return found
+
+    def fragment(self, what: str, data: bytes) -> list[Attack]:
+        """The attacks in what a client left (Keep): an unfinished or refused message is read as a
+        message, an over-long line or unread input as command lines."""
+        if what in ("message", "oversize"):
+            return self.message(data)
+        found: list[Attack] = []
+        for line in data.split(b"\n")[:MAX_LINES]:
+            text = line.rstrip(b"\r").decode("latin-1")
+            if text:
+                self.observe("command", text, found)
         return found
 
     def message(self, body: bytes) -> list[Attack]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from relaypot.events import Event
-from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
+from relaypot.protocol.outputs import Close, Deliver, Keep, Reply, StartTls, StoredMessage
 from relaypot.protocol.session import Session
 
 TLS = ("TLSv1.3", "TLS_AES_256_GCM_SHA384", None)  # what a handshake is said to have agreed
@@ -25,6 +25,7 @@ class Driver:
         self.replies: list[Reply] = []
         self.events: list[Event] = []
         self.delivered: list[Deliver] = []
+        self.kept: list[Keep] = []
         self.closed: str | None = None
         self.tls_requested = 0
         self.take(session.start())
@@ -45,6 +46,9 @@ class Driver:
                 self.take(self.session.tls_started(*self.tls))
             elif isinstance(item, Close):
                 self.closed = item.reason
+            elif isinstance(item, Keep):
+                self.kept.append(item)
+                self.events.append(item.record(self.store(item.data)))
             else:
                 self.events.append(item)
 

@@ -7,6 +7,8 @@ mean, what they cost against its limits, and which violations they are.
 
 from __future__ import annotations
 
+import hashlib
+
 from relaypot.protocol.data import find_end
 
 _TAIL = 8  # bytes of a dropped body kept to find <CRLF>.<CRLF> across reads
@@ -16,11 +18,12 @@ class Framer:
     """Lines up to `max_line` bytes (CRLF, or LF too unless `crlf_only`); a longer one is skipped
     to its end and reported, its head kept for a server that truncates instead of refusing."""
 
-    __slots__ = ("_overlong", "_scanned", "buf", "crlf_only", "lf_data_end", "max_line", "overlong_head", "pos")
+    __slots__ = ("_hash", "_kept", "_overlong", "_scanned", "buf", "crlf_only", "keep", "lf_data_end", "max_line",
+                 "overlong_head", "pos")
 
     TOO_LONG = b""  # what next_line returns for a line past the bound
 
-    def __init__(self, max_line: int, crlf_only: bool, lf_data_end: bool) -> None:
+    def __init__(self, max_line: int, crlf_only: bool, lf_data_end: bool, keep: int = 0) -> None:
         self.buf = bytearray()
         self.pos = 0  # bytes of buf already taken
         self.max_line = max_line
@@ -28,6 +31,11 @@ class Framer:
         self.lf_data_end = lf_data_end
         self._overlong: int | None = None  # bytes seen of a line past the bound, while skipping it
         self.overlong_head = b""
+        # Of a line past the bound, its first `keep` bytes and the SHA-256 of all of it (a record
+        # of what the client sent; the session acts on `overlong_head` alone).
+        self.keep = keep
+        self._kept = bytearray()
+        self._hash: hashlib._Hash | None = None
         self._scanned = 0  # how far a DATA body has been searched for its end
 
     def feed(self, data: bytes) -> None:
@@ -57,6 +65,28 @@ class Framer:
         """Bytes of an over-long line the connection ended in, if it did."""
         return self._overlong
 
+    def overlong(self) -> tuple[bytes, str]:
+        """The kept head and the SHA-256 of the over-long line just read (or cut off), once."""
+        kept, digest = bytes(self._kept), self._hash.hexdigest() if self._hash is not None else ""
+        self._kept = bytearray()
+        self._hash = None
+        return kept, digest
+
+    def take_rest(self) -> bytes:
+        """Everything unread, taken (bytes a client sent before a TLS handshake)."""
+        rest = bytes(self.buf[self.pos :])
+        self.discard()
+        return rest
+
+    def _skip(self, part: bytes | bytearray) -> None:
+        """Part of an over-long line, passing: hashed, and kept up to `keep`."""
+        if self._hash is None:
+            self._hash = hashlib.sha256()
+        self._hash.update(part)
+        room = self.keep - len(self._kept)
+        if room > 0:
+            self._kept += part[:room]
+
     def next_line(self) -> tuple[bytes | None, int]:
         """(the next complete line with its ending, 0); (TOO_LONG or the truncated head, its length)
         for a line past the bound; (None, 0) until a line is complete."""
@@ -67,8 +97,10 @@ class Framer:
             idx = buf.find(b"\n", pos)
             if idx < 0:
                 self._overlong += len(buf) - pos
+                self._skip(buf[pos:])
                 self.pos = len(buf)
                 return None, 0
+            self._skip(buf[pos : idx + 1])
             total = self._overlong + idx + 1 - pos
             self.pos = idx + 1
             self._overlong = None
@@ -85,9 +117,12 @@ class Framer:
                 return None, 0
             # Over the bound: keep the head (a server that truncates acts on it), drop the rest.
             self.overlong_head = bytes(buf[pos : pos + max_line])
+            self._kept, self._hash = bytearray(), None
             if idx >= 0:
+                self._skip(buf[pos:end])
                 self.pos = end
                 return self.TOO_LONG, end - pos
+            self._skip(buf[pos:])
             self._overlong = len(buf) - pos
             self.pos = len(buf)
             return None, 0
@@ -135,6 +170,10 @@ class Framer:
 
     def available(self, most: int) -> int:
         return min(len(self.buf) - self.pos, most)
+
+    def peek(self, size: int) -> bytearray:
+        """The next `size` unread bytes, left unread."""
+        return self.buf[self.pos : self.pos + size]
 
     def take(self, size: int) -> bytearray:
         """The next `size` unread bytes (at most `available`), taken."""

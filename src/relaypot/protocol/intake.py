@@ -47,8 +47,9 @@ def xexch50_size(argument: str) -> int | None:
 
 
 class Intake:
-    __slots__ = ("any_size", "chunk_kind", "chunk_last", "chunk_left", "chunk_read", "chunk_refusal", "context",
-                 "dropped", "framer", "held", "kept", "message", "out_of_memory", "overflow", "past_limit")
+    __slots__ = ("any_size", "blob", "blob_size", "chunk_kind", "chunk_last", "chunk_left", "chunk_read",
+                 "chunk_refusal", "context", "dropped", "framer", "head", "held", "keep", "kept", "message",
+                 "out_of_memory", "overflow", "past_limit")
 
     def __init__(self, context: ListenerContext, framer: Framer) -> None:
         self.context = context
@@ -68,6 +69,12 @@ class Intake:
         self.kept: bytes | None = None  # DATA's kept part, past the limit
         self.held = 0  # bytes of the message counted against context.memory
         self.out_of_memory = False  # the body is being dropped: the shared bound was reached
+        # What is kept of what is not taken: the head of a message refused for its size, and of an
+        # XEXCH50 blob, at most `keep` bytes each ([limits] max_fragment).
+        self.keep = context.limits.max_fragment
+        self.head: bytes | None = None
+        self.blob = bytearray()
+        self.blob_size = 0
 
     # ------------------------------------------------------------------ memory
 
@@ -100,8 +107,25 @@ class Intake:
         self.dropped = 0
         self.past_limit = 0
         self.kept = None
+        self.head = None
         self.let_go()
         self.out_of_memory = False
+
+    def unfinished(self, in_body: bool) -> tuple[bytes, int, str]:
+        """What a message the client never finished left: (the bytes kept, the bytes received, what
+        it was: "message" or "xexch50"). The intake lets go of them."""
+        if in_body:
+            kept = self.kept if self.kept is not None else self.head
+            body = bytes(self.framer.buf) if kept is None else kept
+            received = self.overflow + len(self.framer.buf)
+            what = "message"
+        elif self.chunk_kind == "XEXCH50":
+            body, received, what = bytes(self.blob), self.blob_size, "xexch50"
+        else:
+            body = bytes(self.message or b"") if not self.dropped else (self.head or b"")
+            received, what = len(self.message or b"") + self.dropped + self.past_limit, "message"
+        self.blob, self.blob_size = bytearray(), 0
+        return body, received, what
 
     def refusal(self, size: int) -> tuple[str, str, str]:
         """Why a message of `size` bytes is not kept: (violation, its detail, the reply key)."""
@@ -139,6 +163,8 @@ class Intake:
                 # a tail to find its end in.
                 if self.kept is None and not self.overflow and self.takes_any_size():
                     self.kept = bytes(framer.buf[: self.context.max_message])
+                elif self.head is None and self.kept is None:
+                    self.head = bytes(framer.buf[: self.keep])  # the exploit is in the headers
                 self.let_go()
                 if self.kept is not None and not self.hold(len(self.kept)):
                     self.kept = None  # no memory for even that: refused as any message would be
@@ -154,6 +180,8 @@ class Intake:
             return Step.DELIVER, unstuff(kept), size, len(kept), violations
         if self.overflow or size > self.context.max_message or not self.hold(len(raw)):
             self.overflow = 0
+            if self.head is None:
+                self.head = raw[: self.keep]
             return Step.REFUSED, size, violations
         return Step.DELIVER, unstuff(raw), size, None, violations
 
@@ -184,7 +212,15 @@ class Intake:
                     message += framer.take(room)
                 framer.skip(take - max(room, 0))
                 self.past_limit += take - max(room, 0)
+            elif self.chunk_kind == "XEXCH50":
+                kept = min(take, self.keep - len(self.blob))
+                if kept > 0:
+                    self.blob += framer.take(kept)
+                framer.skip(take - max(kept, 0))
+                self.blob_size += take
             else:
+                if self.head is None:  # the head of a refused message is kept, as DATA's is
+                    self.head = bytes(message[: self.keep]) if message else bytes(framer.peek(min(take, self.keep)))
                 if message:  # what was kept goes: the message is refused whatever follows
                     self.dropped += len(message)
                     message.clear()
@@ -204,7 +240,9 @@ class Intake:
         None)."""
         if self.chunk_kind == "XEXCH50":
             self.chunk_kind = ""
-            return (Step.BLOB_DONE,)
+            blob, size = bytes(self.blob), self.blob_size
+            self.blob, self.blob_size = bytearray(), 0
+            return Step.BLOB_DONE, blob, size
         size = len(self.message or b"") + self.dropped
         if self.chunk_refusal:
             self.dropped = 0

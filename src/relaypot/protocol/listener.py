@@ -27,6 +27,9 @@ class SessionLimits:
     max_unknown_commands: int = 1000
     max_chunk_discard: int = 1 << 31  # XEXCH50 bytes we will read and drop
     max_message_memory: int = 128 * 1024 * 1024  # bytes all sessions' unfinished messages may hold
+    # Bytes kept of an over-long line, of a message refused for its size, of an XEXCH50 blob, of
+    # input left unread at a close or a STARTTLS (the full length is recorded beside them).
+    max_fragment: int = 64 * 1024
 
 
 class MessageMemory:

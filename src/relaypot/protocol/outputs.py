@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from relaypot.events import Event
+from relaypot.events import Event, Fragment
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,5 +47,26 @@ class StoredMessage:
     refused: str | None = None  # "disk_full" when the store is over its limit
 
 
+@dataclass(frozen=True, slots=True)
+class Keep:
+    """Bytes a client sent that are no accepted message: store them, and record the `Fragment`
+    `record` makes of what the store says. Kept whole (an unfinished message) or their first
+    `[limits] max_fragment` bytes (`received` says how many came)."""
+
+    data: bytes
+    what: str  # message | oversize | xexch50 | line | unread
+    reason: str  # why it ended where it did
+    received: int
+    received_sha256: str | None = None  # of everything received, where more came than was kept
+    mail_from: str | None = None
+    rcpt_to: tuple[str, ...] = ()
+
+    def record(self, stored: StoredMessage) -> Fragment:
+        return Fragment(what=self.what, reason=self.reason, size=len(self.data), received=self.received,
+                        sha256=stored.sha256, path=None if stored.refused else stored.path,
+                        received_sha256=self.received_sha256, mail_from=self.mail_from, rcpt_to=self.rcpt_to,
+                        refused=stored.refused)
+
+
 # Everything a session's call returns, in order: replies, events and instructions.
-Output = Reply | Event | StartTls | Deliver | Close
+Output = Reply | Event | StartTls | Deliver | Close | Keep

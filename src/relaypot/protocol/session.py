@@ -68,8 +68,8 @@ class Session(Voice):
         self.unknown = 0
         self.bytes_in = 0
         self.started = context.clock()
-        self._framer = Framer(context.max_line, self.lines.ending == "crlf",
-                              self.persona.message.data_end == "lf")
+        self._framer = Framer(context.max_line, self.lines.ending == "crlf", self.persona.message.data_end == "lf",
+                              context.limits.max_fragment)
         self.intake = Intake(context, self._framer)  # the message in progress
         self._pending: tuple[str, str, bytes] | None = None  # a BDAT command awaiting its chunk
         self._auth: AuthExchange | None = None
@@ -190,7 +190,7 @@ class Session(Voice):
         self.helo = None
         self._reset_transaction()
         self.mode = COMMAND
-        self._framer.discard()
+        self._injected(out, self._framer.take_rest())
         self._backlog = False  # what was pipelined after STARTTLS is gone with the framer's bytes
         return out
 
@@ -224,11 +224,9 @@ class Session(Voice):
             self._auth = None
         if self._pending is not None:  # a BDAT whose chunk never came: recorded, unanswered
             self._finish_pending(out, 0)
-        mid_line = self._framer.mid_line()
-        if mid_line is not None:
-            self._violation(out, "line_too_long", f"{mid_line} bytes, connection closed mid-line")
-        self.intake.let_go()
         reason = self._close_reason or reason
+        self._keep_unfinished(out, reason)
+        self.intake.let_go()
         out.append(SessionClosed(
             reason=reason, duration=round(max(self.context.clock() - self.started, 0.0), 6),
             bytes_in=self.bytes_in, bytes_out=self.bytes_out, commands=self.commands, messages=self.messages,
@@ -236,6 +234,31 @@ class Session(Voice):
         ))
         self.mode = CLOSED
         return out
+
+    def _keep_unfinished(self, out: list[Output], reason: str) -> None:
+        """What the connection ended in the middle of: a message (DATA or BDAT) or an XEXCH50 blob,
+        an over-long line, or commands left unread behind the close."""
+        mode = self.mode if self.mode != CLOSED else self.closed_in
+        if mode == DATA or mode == CHUNK:
+            body, received, what = self.intake.unfinished(mode == DATA)
+            if received:
+                self._keep(out, body, what, reason, received, envelope=(self.mail_from, tuple(self.rcpt_to)))
+            return
+        mid_line = self._framer.mid_line()
+        if mid_line is not None:
+            self._violation(out, "line_too_long", f"{mid_line} bytes, connection closed mid-line")
+            kept, digest = self._framer.overlong()
+            self._keep(out, kept, "line", reason, mid_line, digest)
+        elif self._framer.unread():
+            rest = self._framer.take_rest()
+            self._keep(out, rest[: self.limits.max_fragment], "unread", reason, len(rest))
+
+    def _injected(self, out: list[Output], rest: bytes) -> None:
+        """Bytes sent behind STARTTLS before the handshake (RFC 3207 §5, CVE-2011-0411): not acted
+        on, but recorded and kept."""
+        if rest:
+            self._violation(out, "starttls_injection", f"{len(rest)} bytes after STARTTLS", always=True)
+            self._keep(out, rest[: self.limits.max_fragment], "unread", "starttls", len(rest))
 
     # ------------------------------------------------------------------ the input loop
 
@@ -271,6 +294,8 @@ class Session(Voice):
         line, too_long = self._framer.next_line()
         if too_long:
             self._violation(out, "line_too_long", f"{too_long} bytes")
+            kept, digest = self._framer.overlong()
+            self._keep(out, kept, "line", "too_long", too_long, digest)
             if self.lines.too_long == "truncate":
                 return self._framer.overlong_head
         return line
@@ -467,6 +492,7 @@ class Session(Voice):
         step = self.intake.chunk_done()
         kind = step[0]
         if kind == Step.BLOB_DONE:
+            self._keep(out, step[1], "xexch50", "complete", step[2])
             self._send_key(out, "xexch50.ok")
             return
         if kind == Step.SEQUENCE:
@@ -547,10 +573,8 @@ class Session(Voice):
         if refusal:
             return self._send_key(out, refusal)
         code = self._send_key(out, "starttls.ready")
-        if self._framer.unread():
-            # RFC 3207 §5 / CVE-2011-0411: bytes sent before the handshake must not survive it.
-            self._violation(out, "starttls_injection", f"{self._framer.discard()} bytes after STARTTLS",
-                            always=True)
+        # RFC 3207 §5 / CVE-2011-0411: bytes sent before the handshake must not survive it.
+        self._injected(out, self._framer.take_rest())
         out.append(StartTls())
         self.mode = PAUSED
         return code
@@ -615,6 +639,8 @@ class Session(Voice):
         transaction is over."""
         violation, detail, key = self.intake.refusal(size)
         self._violation(out, violation, detail, always=True)
+        self._keep(out, self.intake.head or b"", "oversize", violation, size,
+                   envelope=(self.mail_from, tuple(self.rcpt_to)))
         code = self._send_key(out, key)
         self._reset_transaction()
         return code

@@ -9,14 +9,16 @@ from relaypot.events import Violation
 from relaypot.personas.model import ReplyTemplate
 from relaypot.protocol.accounting import ErrorAccount
 from relaypot.protocol.listener import ListenerContext
-from relaypot.protocol.outputs import Close, Output, Reply
+from relaypot.protocol.outputs import Close, Keep, Output, Reply
 from relaypot.protocol.states import CLOSED
+
+MAX_FRAGMENTS = 32  # fragments one session may leave: a flood of long lines is not a flood of files
 
 
 class Voice:
     # Slots: ten thousand idle sessions should cost little memory, and attribute access less time.
-    __slots__ = ("_close_reason", "_held_back", "_last_reply", "_seen_violations", "account", "bytes_out",
-                 "client_ip", "context", "mode", "replies")
+    __slots__ = ("_close_reason", "_held_back", "_kept", "_last_reply", "_seen_violations", "account", "bytes_out",
+                 "client_ip", "closed_in", "context", "mode", "replies")
 
     def __init__(self, context: ListenerContext, replies: dict[str, ReplyTemplate], client_ip: str,
                  mode: str) -> None:
@@ -29,6 +31,8 @@ class Voice:
         self._last_reply = ""  # text of the latest reply, for the command's event
         self._seen_violations: set[str] | None = None
         self._close_reason: str | None = None
+        self.closed_in = mode  # the input mode the session was in when it closed
+        self._kept = 0  # fragments kept (Keep outputs)
         # A reply the persona delays (a failed AUTH, the error tar pit) holds back the next
         # command as the real server's sleep does: the rest of the input waits (as a backlog)
         # until the transport has sent it, so records keep real time and a deadline meets the
@@ -70,9 +74,21 @@ class Voice:
             seen.add(kind)
         out.append(Violation(violation=kind, detail=detail))
 
+    def _keep(self, out: list[Output], data: bytes, what: str, reason: str, received: int,
+              digest: str | None = None, envelope: tuple[str | None, tuple[str, ...]] = (None, ())) -> None:
+        """Keep bytes the client sent that are no accepted message (a `Keep` for the transport to
+        store and record): at most MAX_FRAGMENTS per session, and past that a violation says so."""
+        if self._kept >= MAX_FRAGMENTS:
+            self._violation(out, "limit_fragments", f"over {MAX_FRAGMENTS} fragments: {what} of {received} bytes "
+                                                    "not kept")
+            return
+        self._kept += 1
+        out.append(Keep(data, what, reason, received, digest if received > len(data) else None, *envelope))
+
     def _close(self, out: list[Output], reason: str) -> None:
         if self.mode == CLOSED:
             return
         self._close_reason = self._close_reason or reason
+        self.closed_in = self.mode
         self.mode = CLOSED
         out.append(Close(reason))

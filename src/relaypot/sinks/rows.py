@@ -20,6 +20,7 @@ from relaypot.events import (
     Auth,
     Command,
     DnsblResult,
+    Fragment,
     GeoFound,
     Helo,
     HeloDns,
@@ -49,6 +50,7 @@ from relaypot.storage.statements import (
     DNSBL,
     ENVELOPE,
     EVENT,
+    FRAGMENT,
     HELO_NAME,
     KEYED,
     MESSAGE,
@@ -226,6 +228,10 @@ class RowBuilder:
     def violation(self, r: Record, e: Violation) -> None:
         self.rows[VIOLATION].append(self.identity(r) + (e.violation, _t(e.detail)))
 
+    def fragment(self, r: Record, e: Fragment) -> None:
+        self.rows[FRAGMENT].append(self.identity(r) + (e.what, e.reason, e.size, e.received, e.sha256, e.path,
+                                                       e.received_sha256, _t(e.mail_from), _json(list(e.rcpt_to))))
+
     def attack(self, r: Record, e: Attack) -> None:
         self.rows[ATTACK].append(self.identity(r) + (e.attack, e.attack_class, ",".join(e.cves), e.place,
                                                      _t(e.excerpt)))
@@ -278,6 +284,7 @@ HANDLERS: dict[type, Callable[[RowBuilder, Record, Any], None]] = {
     Auth: RowBuilder.auth,
     Violation: RowBuilder.violation,
     Attack: RowBuilder.attack,
+    Fragment: RowBuilder.fragment,
     ProbeDelivery: RowBuilder.delivery,
     GeoFound: RowBuilder.geo,
     ReverseDns: RowBuilder.rdns,

@@ -211,6 +211,26 @@ CREATE TABLE IF NOT EXISTS violations (
 );
 CREATE INDEX IF NOT EXISTS violations_kind ON violations (violation);
 
+-- Bytes a client sent that are no accepted message (smtp.fragment): unfinished messages, the heads
+-- of oversize ones, XEXCH50 blobs, over-long lines, unread input, stored under messages/.
+CREATE TABLE IF NOT EXISTS fragments (
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    src_ip TEXT NOT NULL,
+    what TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    received INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    path TEXT,
+    received_sha256 TEXT,
+    mail_from TEXT,
+    rcpt_to TEXT NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+
 -- What the attack catalogue named in a session (smtp.attack): few rows, read by attack and source.
 CREATE TABLE IF NOT EXISTS attacks (
     session_id TEXT NOT NULL,

@@ -44,6 +44,8 @@ ATTACHMENT = Insert("attachments", ("session_id", "seq", "n", "ts", "sensor", "f
 CREDENTIAL = Insert("credentials", _IDENTITY + (
     "mechanism", "advertised", "outcome", "username", "password", "authzid", "response"))
 VIOLATION = Insert("violations", _IDENTITY + ("violation", "detail"))
+FRAGMENT = Insert("fragments", _IDENTITY + ("what", "reason", "size", "received", "sha256", "path",
+                                            "received_sha256", "mail_from", "rcpt_to"))
 ATTACK = Insert("attacks", _IDENTITY + ("attack", "attack_class", "cves", "place", "excerpt"))
 DELIVERY = Insert("deliveries", _IDENTITY + ("for_session", "sha256", "recipients", "outcome", "reason", "relay",
                                              "reply"))
@@ -70,8 +72,8 @@ SOURCE_RDNS = _replace("sources", "src_ip", ("ptr", "ptr_confirmed", "ptr_generi
 SOURCE_OS = _replace("sources", "src_ip", ("os", "os_flavor", "os_quality", "os_distance", "os_checked"))
 DNSBL = _verdict("dnsbl", ("src_ip", "zone"), "listed", ("codes", "meaning"))
 HELO_NAME = _verdict("helo_names", ("name", "src_ip"), "resolves", ("matches_peer", "addresses"))
-ORDER = (EVENT, SESSION, COMMAND, ENVELOPE, MESSAGE, URL, ATTACHMENT, CREDENTIAL, VIOLATION, ATTACK, DELIVERY,
-         SOURCE_GEO, SOURCE_RDNS, SOURCE_OS, DNSBL, HELO_NAME)
+ORDER = (EVENT, SESSION, COMMAND, ENVELOPE, MESSAGE, URL, ATTACHMENT, CREDENTIAL, VIOLATION, FRAGMENT, ATTACK,
+         DELIVERY, SOURCE_GEO, SOURCE_RDNS, SOURCE_OS, DNSBL, HELO_NAME)
 # Tables keyed by something other than (session_id, seq): one row per key per batch, because
 # PostgreSQL refuses an INSERT ... ON CONFLICT DO UPDATE that touches a row twice.
 KEYED = (SOURCE_GEO, SOURCE_RDNS, SOURCE_OS, DNSBL, HELO_NAME)

@@ -18,7 +18,7 @@ from relaypot.events import MessageReceived
 from relaypot.judgements.attacks import WATCHED, Watch, catalogue
 from relaypot.pipeline import EventBus, Recorder, new_session_id, utc_timestamp
 from relaypot.protocol.listener import ListenerContext
-from relaypot.protocol.outputs import Close, Deliver, Reply, StartTls, StoredMessage
+from relaypot.protocol.outputs import Close, Deliver, Keep, Reply, StartTls, StoredMessage
 from relaypot.protocol.session import Session
 from relaypot.storage.messages import MessageStore
 from relaypot.transport.starttls import TlsLayer
@@ -311,6 +311,8 @@ class SmtpConnection(asyncio.Protocol):
                     outputs.extend(self.session.message_stored(self._store(item.body)))
                 else:
                     self._store_async(item.body)
+            elif kind is Keep:
+                self._keep(item, ts or utc_timestamp())
             elif kind is StartTls or kind is Close:
                 if pending:
                     self._write(pending)
@@ -352,6 +354,13 @@ class SmtpConnection(asyncio.Protocol):
         except Exception as exc:  # the client gets the persona's 452, not a crash
             log.exception("storing a message failed")
             return StoredMessage(refused=f"store failed: {exc.__class__.__name__}")
+
+    def _keep(self, keep: Keep, ts: str) -> None:
+        """Store what a client left that is no message (an unfinished one, an XEXCH50 blob, an
+        over-long line...), and record it, after what the catalogue names in it."""
+        for attack in self.watch.fragment(keep.what, keep.data):
+            self.recorder.record(attack, ts)
+        self.recorder.record(keep.record(self._store(keep.data)), ts)
 
     def _store_async(self, body: bytes) -> None:
         self._storing = True
@@ -486,7 +495,9 @@ class SmtpConnection(asyncio.Protocol):
     def _record_only(self, outputs: list[Any]) -> None:
         """The records among `outputs`; their replies and instructions are no longer wanted."""
         for item in outputs:
-            if not isinstance(item, (Reply, Close, StartTls, Deliver)):
+            if type(item) is Keep:
+                self._keep(item, utc_timestamp())
+            elif not isinstance(item, (Reply, Close, StartTls, Deliver)):
                 self.recorder.record(item)
                 if type(item) in WATCHED:
                     for attack in self.watch.see(item):
