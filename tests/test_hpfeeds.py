@@ -34,7 +34,7 @@ def test_a_sensor_publishes_each_session_and_every_record(broker, tmp_path):
                            outputs__hpfeeds_events_channel="relaypot.events")
     try:
         with smtplib.SMTP(*sensor.address, timeout=10) as client:
-            client.ehlo("spammer.example")
+            client.ehlo("() { :; }; spammer.example")  # Shellshock in the HELO: an attack record
             client.sendmail("a@spam.example", ["victim@example.net", "other@example.org"],
                             "Subject: cheap pills\r\n\r\nhttp://pills.example/buy\r\n")
         closed = sensor.wait_for("session.closed")
@@ -49,7 +49,9 @@ def test_a_sensor_publishes_each_session_and_every_record(broker, tmp_path):
     (summary,) = [payload for channel, payload in got if channel == "relaypot.sessions"]
     assert summary["session"] == closed[0].session and summary["sensor"] == "test-sensor"
     assert summary["src_ip"] == "127.0.0.1" and summary["persona"] == "exchange2000"
-    assert summary["helo"] == ["spammer.example"] and summary["mail_from"] == ["a@spam.example"]
+    assert summary["helo"] == ["() { :; }; spammer.example"] and summary["mail_from"] == ["a@spam.example"]
+    assert summary["attacks"] == [{"attack": "shellshock", "attack_class": "exploit", "cves": ["CVE-2014-6271"]}]
+    assert summary["fragments"] == []
     assert summary["rcpt_to"] == ["victim@example.net", "other@example.org"]
     (message,) = summary["messages"]
     assert message["subject"] == "cheap pills" and message["urls"] == ["http://pills.example/buy"]

@@ -9,8 +9,10 @@ from collections.abc import Iterator
 
 from relaypot.escape import terminal
 from relaypot.events import (
+    Attack,
     Auth,
     Command,
+    Fragment,
     MessageReceived,
     SessionClosed,
     SessionOpened,
@@ -85,6 +87,12 @@ def _lines(data: dict) -> Iterator[str]:
         yield f"# TLS {event.outcome} {event.version or ''} {event.cipher or ''} {terminal(event.error)}".rstrip()
     elif isinstance(event, Violation):
         yield f"# violation {event.violation}: {terminal(event.detail)}"
+    elif isinstance(event, Attack):
+        cves = f" ({', '.join(event.cves)})" if event.cves else ""
+        yield f"# attack {event.attack}{cves}, {event.attack_class}, in {event.place}: {terminal(event.excerpt, 200)}"
+    elif isinstance(event, Fragment):
+        yield (f"C: <{event.what} left ({event.reason}): {event.received} bytes, {event.size} kept, sha256 "
+               f"{event.sha256}, stored as {event.path or '(not stored: ' + terminal(event.refused) + ')'}>")
     elif isinstance(event, SessionClosed):
         yield (f"# closed: {event.reason} after {event.duration:.3f}s, {event.commands} commands, "
                f"{event.messages} messages, {event.bytes_in} bytes in, {event.bytes_out} bytes out")

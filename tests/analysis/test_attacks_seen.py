@@ -106,8 +106,12 @@ def test_a_message_the_attacker_hung_up_on_is_kept_and_named(attacked):
     sent = b"X-Payload: ${run{/bin/sh -c 'id'}}\r\n\r\nunfinished"
     assert (what, reason, size) == ("message", "peer_closed", len(sent))
     assert (attacked.data_dir / path).read_bytes() == sent
-    named = fetch(attacked.store_url, f"SELECT attack, place FROM attacks WHERE src_ip = '{QUITTER}'")
-    assert ("exim-string-expansion", "header") in named
+    named = fetch(attacked.store_url, f"SELECT attack, place, session_id FROM attacks WHERE src_ip = '{QUITTER}'")
+    assert ("exim-string-expansion", "header") in [row[:2] for row in named]
+    replayed = relaypot("replay", named[0][2], "--data-dir", str(attacked.data_dir))
+    assert replayed.returncode == 0, replayed.stderr
+    assert "# attack exim-string-expansion (CVE-2010-4344), exploit, in header" in replayed.stdout
+    assert f"C: <message left (peer_closed): {len(sent)} bytes, {len(sent)} kept" in replayed.stdout
 
 
 def test_the_terminal_and_the_page_show_the_attacks_escaped(attacked, tmp_path):

@@ -66,7 +66,7 @@ class SessionSummaries:
         if summary is None:
             summary = {"session": record.session, "sensor": record.sensor, "src_ip": record.src_ip,
                        "start": record.ts, "helo": [], "commands": [], "mail_from": [], "rcpt_to": [],
-                       "auth": [], "messages": [], "tls": None, "violations": []}
+                       "auth": [], "messages": [], "tls": None, "violations": [], "attacks": [], "fragments": []}
             self.open[record.session] = summary
             if len(self.open) > self.limit:
                 _, oldest = self.open.popitem(last=False)
@@ -95,6 +95,10 @@ class SessionSummaries:
             summary["tls"] = {key: data.get(key) for key in ("outcome", "version", "cipher")}
         elif kind == "smtp.violation":
             keep("violations", data.get("violation"))
+        elif kind == "smtp.attack":
+            keep("attacks", {key: data.get(key) for key in ("attack", "attack_class", "cves")})
+        elif kind == "smtp.fragment":
+            keep("fragments", {key: data.get(key) for key in ("what", "reason", "size", "received", "sha256")})
         elif kind == "session.closed":
             summary.update(end=record.ts, reason=data.get("reason"), duration=data.get("duration"),
                            shape=data.get("shape"))
