@@ -41,6 +41,7 @@ nav ol { columns: 4 12em; margin: .5em 0; padding-left: 1.4em; }
 @media (max-width: 900px) { body { margin: 1em .6em; } table { font-size: 12px; } code { font-size: 11px; } }
 @media print {
   body { margin: 0; font-size: 11px; } table { font-size: 9.5px; } code { font-size: 9px; }
+  th, td { padding: .15em .25em; }
   .scroll { overflow: visible; } nav { display: none; } tr, figure { break-inside: avoid; }
   h2, h3 { break-after: avoid; } mark.esc { border: 1px solid #8a3b00; }
   /* paper cannot scroll: there a long address or id may break, rather than be cut off */

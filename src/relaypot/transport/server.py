@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from relaypot.errors import ConfigError
+from relaypot.judgements.attacks import catalogue
 from relaypot.pipeline import EventBus, name_os_thread
 from relaypot.protocol.listener import ListenerContext
 from relaypot.storage.messages import MessageStore
@@ -57,6 +58,7 @@ class SmtpServer:
         self.store_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store",
                                                  initializer=name_os_thread, initargs=("store",))
         self.descriptors = DescriptorWatch()
+        catalogue()  # read now: a sensor that drops root may no longer read its installation
         self.loop: asyncio.AbstractEventLoop  # the running loop, set by start()
         self._sweeper: asyncio.Task | None = None
         if ssl_context is not None:
