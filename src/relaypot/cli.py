@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from relaypot import __version__, config
-from relaypot.errors import RelaypotError
+from relaypot.errors import ConfigError, RelaypotError
 from relaypot.escape import terminal
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ EPILOG_EXPORT = """examples:
   relaypot export messages --format jsonl --since 2026-11-01 > messages.jsonl
   relaypot export credentials --format csv --sensor lisbon-1
   relaypot export blocklist --kind relay --min-sessions 3 > relay-scanners.txt
+  relaypot export indicators --format stix > indicators.json   # exploits' URLs, hosts, commands (STIX 2.1)
   relaypot export blocklist --include-private    # private and reserved addresses too (a lab)
 """
 
@@ -357,7 +358,8 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Export sessions, messages or credentials (CSV, JSON lines), or source addresses as a blocklist."""
+    """Export sessions, messages, credentials or exploits' indicators (CSV, JSON lines; indicators also as
+    STIX 2.1), or source addresses as a blocklist."""
     from relaypot import export  # noqa: PLC0415
     from relaypot.storage.database import Database  # noqa: PLC0415
 
@@ -365,6 +367,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     db = Database(args.store or settings.store_url, must_exist=True)
     try:
         scope = _scope(args, db)
+        if args.format == "stix" and args.what != "indicators":
+            raise ConfigError("--format stix is for indicators only")
+        if args.what == "indicators":
+            from relaypot import indicators_export  # noqa: PLC0415
+
+            if not indicators_export.write(db, scope, args.format, sys.stdout):
+                print("relaypot: no exploit carried an indicator in these sessions", file=sys.stderr)
+            return 0
         if args.what == "blocklist":
             addresses = export.blocklist(db, scope, args.kind, args.min_sessions, args.include_private)
             for ip in addresses:
@@ -581,9 +591,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bucket", choices=["hour", "day"], help="time bucket (default: hours up to 3 days, then days)")
     p.add_argument("--top", type=int, default=20, metavar="N", help="rows per top list (default 20)")
     p = add("export", cmd_export, EPILOG_EXPORT)
-    p.add_argument("what", choices=["sessions", "messages", "credentials", "blocklist"], help="what to export")
+    p.add_argument("what", choices=["sessions", "messages", "credentials", "indicators", "blocklist"],
+                   help="what to export")
     _add_filters(p)
-    p.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="for records: csv (default) or jsonl")
+    p.add_argument("--format", choices=["csv", "jsonl", "stix"], default="csv",
+                   help="for records and indicators: csv (default) or jsonl; for indicators also stix (a STIX 2.1 "
+                        "bundle)")
     p.add_argument("--kind", choices=["any", "spam", "auth", "relay", "harvest"], default="any",
                    help="for blocklist: sources that did this (default any)")
     p.add_argument("--min-sessions", type=int, default=1, metavar="N",

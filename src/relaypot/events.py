@@ -178,6 +178,7 @@ class Attack(Event):
     cves: tuple[str, ...] = ()
     place: str = ""  # where it matched: helo, mail, rcpt, header, violation, ...
     excerpt: str = ""
+    indicators: tuple[dict[str, str], ...] = ()  # an exploit's {kind, value}: URLs, hosts, addresses, commands
 
 
 @_register

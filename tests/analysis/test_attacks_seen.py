@@ -127,3 +127,37 @@ def test_the_terminal_and_the_page_show_the_attacks_escaped(attacked, tmp_path):
     attacks = body.split('<section id="attacks">')[1].split("</section>")[0]
     assert "Exim &#x27;Return of the WIZard&#x27;" in attacks or "Exim 'Return of the WIZard'" in attacks
     assert "\x1b" not in body and "${run{" in attacks
+
+
+def test_exploit_indicators_export_as_csv_json_and_a_stix_bundle(attacked):
+    import stix2
+
+    data = ["--data-dir", str(attacked.data_dir)]
+    lines = relaypot("export", "indicators", "--format", "jsonl", *data)
+    assert lines.returncode == 0, lines.stderr
+    rows = [json.loads(line) for line in lines.stdout.splitlines()]
+    found = {(r["kind"], r["value"]): r for r in rows}
+    url = found[("url", "http://198.51.100.7/x")]  # Exim's \x2F escapes decoded, as Exim would
+    assert url["attacks"] == ["exim-cve-2019-10149"] and url["cves"] == ["CVE-2019-10149"]
+    assert url["sources"] == [EXPLOITER] and url["sessions"] == 1
+    assert ("ipv4", "198.51.100.7") in found and ("command", "sleep 66") in found  # OpenSMTPD's <;sleep 66;>
+    assert ("url", "http://198.51.100.7/s") in found  # Shellshock's curl
+    assert any(kind == "command" and "wget http://198.51.100.7/x" in value for kind, value in found)
+    table = relaypot("export", "indicators", "--format", "csv", *data)
+    assert table.stdout.splitlines()[0] == "kind,value,attacks,cves,sessions,sources,first_seen,last_seen"
+    assert "\x1b" not in table.stdout and "\\x1b[2J" in table.stdout  # the escape shown, not obeyed
+    bundle = stix2.parse(relaypot("export", "indicators", "--format", "stix", *data).stdout, allow_custom=False)
+    kinds = {o.type for o in bundle.objects}
+    assert {"indicator", "attack-pattern", "vulnerability", "relationship"} <= kinds
+    patterns = {o.pattern for o in bundle.objects if o.type == "indicator"}
+    assert "[url:value = 'http://198.51.100.7/x']" in patterns
+    assert f"[ipv4-addr:value = '{EXPLOITER}']" in patterns  # the source, linked to what it sent
+    exim = next(o for o in bundle.objects if o.type == "attack-pattern" and any(
+        r.get("external_id") == "CVE-2019-10149" for r in o.external_references))
+    indicates = {(r.source_ref, r.target_ref) for r in bundle.objects
+                 if r.type == "relationship" and r.relationship_type == "indicates"}
+    by_pattern = {o.pattern: o.id for o in bundle.objects if o.type == "indicator"}
+    assert (by_pattern["[url:value = 'http://198.51.100.7/x']"], exim.id) in indicates
+    assert (by_pattern[f"[ipv4-addr:value = '{EXPLOITER}']"], exim.id) in indicates
+    refused = relaypot("export", "sessions", "--format", "stix", *data)
+    assert refused.returncode != 0 and "for indicators only" in refused.stderr

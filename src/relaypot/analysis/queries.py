@@ -272,6 +272,15 @@ class Queries:
                       f"AND a.attack = ? GROUP BY a.excerpt ORDER BY 3 DESC, 1 LIMIT {int(limit)}",
                       [*params, attack])
 
+    def attack_indicators(self, attack: str | None = None, limit: int = 10_000) -> list[tuple]:
+        """(indicators as stored JSON, src_ip, ts, session) of the records of `attack` (or of every
+        attack) that hold any, oldest first, at most `limit`."""
+        join, where, params = self.scope.records("a")
+        one = " AND a.attack = ?" if attack else ""
+        return self.q(f"SELECT a.indicators, a.src_ip, a.ts, a.session_id, a.attack, a.cves FROM attacks a{join} "
+                      f"WHERE {where}{one} AND a.indicators <> '[]' ORDER BY a.ts LIMIT {int(limit)}",
+                      [*params, *([attack] if attack else [])])
+
     def attack_classes_by_source(self) -> list[tuple]:
         """(source, attack class) pairs seen."""
         join, where, params = self.scope.records("a")

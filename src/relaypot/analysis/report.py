@@ -78,8 +78,26 @@ def _attacks(q: Queries) -> dict[str, Any]:
     tests, and which classes each source showed."""
     named = q.attacks()
     return {"named": named, "excerpts": {row[0]: q.attack_excerpts(row[0]) for row in named},
+            "indicators": {row[0]: indicator_counts(q.attack_indicators(row[0], 1000)) for row in named
+                           if row[1] == "exploit"},
             "violations": q.violation_kinds(sorted(findings.ATTACK_VIOLATIONS)),
             "envelope": q.envelope_relay_tests(), "by_source": q.attack_classes_by_source()}
+
+
+INDICATORS_SHOWN = 10  # indicators per attack in the report (all of them: relaypot export indicators)
+
+
+def indicator_counts(rows: list[tuple]) -> list[dict[str, Any]]:
+    """{kind, value, uses, sources} of the indicators in attack rows, the most used first."""
+    uses: Counter[tuple[str, str]] = Counter()
+    sources: dict[tuple[str, str], set[str]] = {}
+    for indicators, src_ip, *_ in rows:
+        for item in json.loads(indicators):
+            key = (item["kind"], item["value"])
+            uses[key] += 1
+            sources.setdefault(key, set()).add(src_ip)
+    return [{"kind": kind, "value": value, "uses": n, "sources": len(sources[(kind, value)])}
+            for (kind, value), n in sorted(uses.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
 def _attack_section(r: dict[str, Any]) -> dict[str, Any]:
@@ -93,18 +111,19 @@ def _attack_section(r: dict[str, Any]) -> dict[str, Any]:
                       "cves": [c for c in cves.split(",") if c], "sessions": sessions, "sources": sources,
                       "first_seen": first, "last_seen": last, "example_sessions": examples({a, b}),
                       "excerpts": [{"text": text, "place": place, "uses": uses}
-                                   for text, place, uses in r["excerpts"].get(attack, ())]})
+                                   for text, place, uses in r["excerpts"].get(attack, ())],
+                      "indicators": r["indicators"].get(attack, [])[:INDICATORS_SHOWN]})
     for kind, sessions, sources, a, b in r["violations"]:
         found.append({"attack": f"violation:{kind}", "name": findings.ATTACK_VIOLATIONS[kind],
                       "class": "smuggling" if kind == "smuggling" else "exploit", "cves": [], "sessions": sessions,
                       "sources": sources, "first_seen": None, "last_seen": None,
-                      "example_sessions": examples({a, b}), "excerpts": []})
+                      "example_sessions": examples({a, b}), "excerpts": [], "indicators": []})
     sessions, sources, first, last, a, b = r["envelope"]
     if sessions:
         found.append({"attack": "relay-test-envelope", "name": "Relay test by envelope: a recipient outside our "
                       "domains, and no message", "class": "relay test", "cves": [], "sessions": sessions,
                       "sources": sources, "first_seen": first, "last_seen": last, "example_sessions": examples({a, b}),
-                      "excerpts": []})
+                      "excerpts": [], "indicators": []})
     found.sort(key=lambda x: (CLASSES.index(x["class"]) if x["class"] in CLASSES else len(CLASSES), -x["sessions"],
                               x["attack"]))
     classes: Counter[str] = Counter()

@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from relaypot.events import Attack, Auth, Command, Event, Tls, Violation
+from relaypot.judgements.indicators import extract
 
 CLASSES = ("exploit", "smuggling", "enumeration", "brute force", "relay test", "reconnaissance", "tool fingerprint")
 # Where a condition looks. "refused" is a command answered 5xx, as "argument → reply";
@@ -29,6 +30,7 @@ WATCHED = frozenset({Command, Auth, Violation, Tls})  # the records a Watch look
 HEADER_SCAN = 64 * 1024
 BODY_SCAN = 192 * 1024
 EXCERPT = 200  # characters of the text around a match kept in the record
+PAYLOAD = 4000  # characters an exploit's indicators are read from
 MAX_LINES = 64  # lines of a fragment (unread input, a blob) matched as command lines
 MAX_PER_SESSION = 32  # attack records one session can make: a flood of payloads is not a flood of records
 _ARGUMENT_PLACES = {"HELO": "helo", "EHLO": "helo", "MAIL": "mail", "RCPT": "rcpt", "AUTH": "auth"}
@@ -288,8 +290,12 @@ class Watch:
                 continue
             fired.add(key)
             self.made += 1
+            indicators: tuple[dict[str, str], ...] = ()
+            if entry.attack_class == "exploit":
+                payload = _payload(text, span, place)
+                indicators = tuple({"kind": kind, "value": value} for kind, value in extract(payload))
             found.append(Attack(attack=entry.id, attack_class=entry.attack_class, cves=entry.cves, place=place,
-                                excerpt=excerpt))
+                                excerpt=excerpt, indicators=indicators))
             if self.made >= MAX_PER_SESSION:
                 return
 
@@ -304,6 +310,17 @@ class Watch:
         if not entry.require_all:
             return counts[key] >= entry.conditions[index].count
         return all(counts.get((entry.id, i), 0) >= c.count for i, c in enumerate(entry.conditions))
+
+
+def _payload(text: str, span: tuple[int, int], place: str) -> str:
+    """What an exploit's indicators are read from: the lines the match is on (a recipient, a
+    header) or, in a body, what follows the match (the command after OpenSMTPD's comment slide)."""
+    start, end = span
+    if place == "body":
+        return text[start : start + PAYLOAD]
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    return text[line_start : line_end if line_end >= 0 else len(text)][:PAYLOAD]
 
 
 def _excerpt(text: str, span: tuple[int, int], min_length: int) -> str:

@@ -252,12 +252,14 @@ def attacks(section: dict[str, Any]) -> str:
                     + (f'<br>{item_list(x["cves"])}' if x["cves"] else "")), x["class"],
              x["sessions"], x["sources"], replay(x["example_sessions"]), seen(x["first_seen"], x["last_seen"]),
              Markup("<br>".join(f'<code class="sent" title="{a(p["place"])}">{e(p["text"])}</code>'
-                                for p in x["excerpts"]) or "-"))
+                                for p in x["excerpts"]) or "-"),
+             Markup("<br>".join(f'{e(i["kind"])} <code class="sent">{e(i["value"])}</code>'
+                                for i in x["indicators"]) or "-"))
             for x in section["attacks"]]
     by_class = ", ".join(f"{e(cls)} {n:,}" for cls, n in section["sessions_by_class"].items())
     return ('<section id="attacks"><h2>Attacks</h2>'
             + (f"<p>Sessions per class: {by_class}.</p>" if by_class else "")
-            + table(["attack", "class", "sessions", "sources", REPLAY, "seen", "what was sent"], rows)
+            + table(["attack", "class", "sessions", "sources", REPLAY, "seen", "what was sent", "indicators"], rows)
             + "</section>")
 
 

@@ -118,6 +118,9 @@ def render(report: dict[str, Any]) -> str:
     for x in attacks["attacks"]:
         for sent in x["excerpts"][:1]:
             out += bullet(f"{x['attack']} sent in {sent['place']}: {terminal(sent['text'], 200)}")
+        if x["indicators"]:
+            out += bullet("indicators: " + ", ".join(f"{i['kind']} {terminal(i['value'], 120)}"
+                                                     for i in x["indicators"][:5]), indent="    ")
     if not attacks["attacks"]:
         out.append("No attack named.")
 

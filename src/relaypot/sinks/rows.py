@@ -234,7 +234,7 @@ class RowBuilder:
 
     def attack(self, r: Record, e: Attack) -> None:
         self.rows[ATTACK].append(self.identity(r) + (e.attack, e.attack_class, ",".join(e.cves), e.place,
-                                                     _t(e.excerpt)))
+                                                     _t(e.excerpt), _t(_json([dict(i) for i in e.indicators]))))
 
     def delivery(self, r: Record, e: ProbeDelivery) -> None:
         self.rows[DELIVERY].append(self.identity(r) + (e.for_session, e.sha256, _json(list(e.recipients)), e.outcome,

@@ -243,6 +243,7 @@ CREATE TABLE IF NOT EXISTS attacks (
     cves TEXT NOT NULL,
     place TEXT NOT NULL,
     excerpt TEXT NOT NULL,
+    indicators TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (session_id, seq)
 );
 CREATE INDEX IF NOT EXISTS attacks_attack ON attacks (attack, src_ip, ts);

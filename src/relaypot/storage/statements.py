@@ -46,7 +46,7 @@ CREDENTIAL = Insert("credentials", _IDENTITY + (
 VIOLATION = Insert("violations", _IDENTITY + ("violation", "detail"))
 FRAGMENT = Insert("fragments", _IDENTITY + ("what", "reason", "size", "received", "sha256", "path",
                                             "received_sha256", "mail_from", "rcpt_to"))
-ATTACK = Insert("attacks", _IDENTITY + ("attack", "attack_class", "cves", "place", "excerpt"))
+ATTACK = Insert("attacks", _IDENTITY + ("attack", "attack_class", "cves", "place", "excerpt", "indicators"))
 DELIVERY = Insert("deliveries", _IDENTITY + ("for_session", "sha256", "recipients", "outcome", "reason", "relay",
                                              "reply"))
 
