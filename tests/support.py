@@ -370,3 +370,17 @@ def unreadable_python(root: Path) -> list[str]:
     subprocess.run(["cp", "-a", str(Path(relaypot.__file__).parent), str(private / "relaypot")], check=True)
     code = f"import sys; sys.path.insert(0, {str(private)!r}); from relaypot.cli import main; sys.exit(main())"
     return [sys.executable, "-c", code]
+
+
+def client_hello(server_name: str | None, **options) -> bytes:
+    """The bytes Python's own TLS client sends first."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    for key, value in options.items():
+        setattr(context, key, value)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()

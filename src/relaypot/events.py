@@ -120,6 +120,8 @@ class Tls(Event):
     cipher: str | None = None
     server_name: str | None = None
     error: str | None = None
+    ja3: str | None = None  # the client's JA3 (MD5 of its ClientHello's fields)
+    ja4: str | None = None  # the client's JA4 (FoxIO)
 
 
 @_register

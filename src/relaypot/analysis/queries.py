@@ -286,6 +286,20 @@ class Queries:
         join, where, params = self.scope.records("a")
         return self.q(f"SELECT DISTINCT a.src_ip, a.attack_class FROM attacks a{join} WHERE {where}", params)
 
+    def tls_fingerprints(self, limit: int) -> list[tuple]:
+        """(JA4, a JA3, sessions, sources, first and last start, first and last session) per TLS client
+        fingerprint, most sessions first."""
+        where, params = self.scope.sessions("s")
+        return self.q(f"SELECT s.tls_ja4, min(s.tls_ja3), count(*), count(DISTINCT s.src_ip), min(s.started), "
+                      f"max(s.started), min(s.session_id), max(s.session_id) FROM sessions s WHERE {where} "
+                      f"AND s.tls_ja4 IS NOT NULL GROUP BY s.tls_ja4 ORDER BY 3 DESC, 1 LIMIT {int(limit)}", params)
+
+    def fingerprint_sources(self, ja4: str, limit: int = 5) -> list[tuple]:
+        """(source, sessions) of one JA4, the busiest first."""
+        where, params = self.scope.sessions("s")
+        return self.q(f"SELECT s.src_ip, count(*) FROM sessions s WHERE {where} AND s.tls_ja4 = ? "
+                      f"GROUP BY s.src_ip ORDER BY 2 DESC, 1 LIMIT {int(limit)}", [*params, ja4])
+
     def envelope_relay_tests(self) -> tuple:
         """(sessions, sources, first and last start, first and last session) of sessions that named a
         recipient outside our domains and sent no message: relay tests by envelope (RCPT only)."""

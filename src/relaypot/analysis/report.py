@@ -81,7 +81,8 @@ def _attacks(q: Queries) -> dict[str, Any]:
             "indicators": {row[0]: indicator_counts(q.attack_indicators(row[0], 1000)) for row in named
                            if row[1] == "exploit"},
             "violations": q.violation_kinds(sorted(findings.ATTACK_VIOLATIONS)),
-            "envelope": q.envelope_relay_tests(), "by_source": q.attack_classes_by_source()}
+            "envelope": q.envelope_relay_tests(), "by_source": q.attack_classes_by_source(),
+            "fingerprints": [(row, q.fingerprint_sources(row[0])) for row in q.tls_fingerprints(20)]}
 
 
 INDICATORS_SHOWN = 10  # indicators per attack in the report (all of them: relaypot export indicators)
@@ -129,7 +130,11 @@ def _attack_section(r: dict[str, Any]) -> dict[str, Any]:
     classes: Counter[str] = Counter()
     for row in found:
         classes[row["class"]] += row["sessions"]
-    return {"attacks": found, "sessions_by_class": dict(classes)}
+    fingerprints = [{"ja4": ja4, "ja3": ja3, "sessions": n, "sources": sources, "first_seen": first,
+                     "last_seen": last, "example_sessions": examples({a, b}),
+                     "busiest_sources": [{"src_ip": ip, "sessions": m} for ip, m in busiest]}
+                    for (ja4, ja3, n, sources, first, last, a, b), busiest in r["fingerprints"]]
+    return {"attacks": found, "sessions_by_class": dict(classes), "tls_fingerprints": fingerprints}
 
 
 def _messages(q: Queries, top: int) -> tuple:

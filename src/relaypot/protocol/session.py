@@ -182,9 +182,11 @@ class Session(Voice):
             self._run_guarded(out)
         return out
 
-    def tls_started(self, version: str | None, cipher: str | None, server_name: str | None) -> list[Output]:
+    def tls_started(self, version: str | None, cipher: str | None, server_name: str | None,
+                    ja3: str | None = None, ja4: str | None = None) -> list[Output]:
         """RFC 3207 §4.2: after the handshake the client starts over and must EHLO again."""
-        out: list[Output] = [Tls(outcome="established", version=version, cipher=cipher, server_name=server_name)]
+        out: list[Output] = [Tls(outcome="established", version=version, cipher=cipher, server_name=server_name,
+                                 ja3=ja3, ja4=ja4)]
         self.tls_active = True
         self.state = CONNECTED
         self.helo = None
@@ -194,8 +196,8 @@ class Session(Voice):
         self._backlog = False  # what was pipelined after STARTTLS is gone with the framer's bytes
         return out
 
-    def tls_failed(self, error: str) -> list[Output]:
-        out: list[Output] = [Tls(outcome="failed", error=error)]
+    def tls_failed(self, error: str, ja3: str | None = None, ja4: str | None = None) -> list[Output]:
+        out: list[Output] = [Tls(outcome="failed", error=error, ja3=ja3, ja4=ja4)]
         self._close(out, "tls_failed")
         return out
 

@@ -260,6 +260,12 @@ def attacks(section: dict[str, Any]) -> str:
     return ('<section id="attacks"><h2>Attacks</h2>'
             + (f"<p>Sessions per class: {by_class}.</p>" if by_class else "")
             + table(["attack", "class", "sessions", "sources", REPLAY, "seen", "what was sent", "indicators"], rows)
+            + "<h3>TLS client fingerprints</h3>"
+            + table(["JA4", "JA3", "sessions", "sources", "busiest sources", REPLAY, "seen"],
+                    [(Markup(f"<code>{e(f['ja4'])}</code>"), digest(f["ja3"]), f["sessions"], f["sources"],
+                      item_list(f"{s['src_ip']} ({s['sessions']})" for s in f["busiest_sources"]),
+                      replay(f["example_sessions"]), seen(f["first_seen"], f["last_seen"]))
+                     for f in section["tls_fingerprints"]])
             + "</section>")
 
 

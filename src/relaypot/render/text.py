@@ -123,6 +123,11 @@ def render(report: dict[str, Any]) -> str:
                                                      for i in x["indicators"][:5]), indent="    ")
     if not attacks["attacks"]:
         out.append("No attack named.")
+    if attacks["tls_fingerprints"]:
+        out += ["", "TLS client fingerprints"] + table(
+            ["JA4", "sessions", "sources", "busiest sources"],
+            [(f["ja4"], f["sessions"], f["sources"], ", ".join(s["src_ip"] for s in f["busiest_sources"]))
+             for f in attacks["tls_fingerprints"]], [36, 8, 7, 43])
 
     activity = report["activity"]
     section(f"Activity per {activity['bucket']}")

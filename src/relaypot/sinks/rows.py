@@ -99,6 +99,8 @@ class SessionRow:
     probe: int = 0
     auth: int = 0
     harvest: int = 0
+    tls_ja3: str | None = None
+    tls_ja4: str | None = None
 
 
 assert {f.name for f in fields(SessionRow)} == set(SESSION_COLUMNS), "SessionRow and SESSION_COLUMNS disagree"
@@ -174,8 +176,11 @@ class RowBuilder:
             row.helo_class, row.helo_syntax, row.helo_peer = self.deriver.helo(r.session, e.hostname, r.src_ip)
 
     def tls(self, r: Record, e: Tls) -> None:
+        row = self.session(r)
         if e.outcome == "established":
-            self.session(r).tls = 1
+            row.tls = 1
+        if e.ja4 is not None and row.tls_ja4 is None:
+            row.tls_ja3, row.tls_ja4 = e.ja3, e.ja4
 
     def closed(self, r: Record, e: SessionClosed) -> None:
         row = self.session(r)

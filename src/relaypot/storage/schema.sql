@@ -56,7 +56,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     relay INTEGER NOT NULL DEFAULT 0,
     probe INTEGER NOT NULL DEFAULT 0,
     auth INTEGER NOT NULL DEFAULT 0,
-    harvest INTEGER NOT NULL DEFAULT 0
+    harvest INTEGER NOT NULL DEFAULT 0,
+    -- The client's TLS fingerprints (its first ClientHello's): bots share them
+    tls_ja3 TEXT,
+    tls_ja4 TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_started ON sessions (started);
 -- The report's main pass: GROUP BY in this column order streams over the index with no sort

@@ -11,9 +11,9 @@ EVENT = Insert("events", ("session_id", "seq", "ts", "sensor", "src_ip", "kind",
 SESSION_COLUMNS = ("session_id", "sensor", "src_ip", "src_port", "dst_ip", "dst_port", "listener", "persona",
                    "hostname", "started", "hour", "ended", "helo_verb", "helo", "tls", "commands", "messages",
                    "bytes_in", "bytes_out", "close_reason", "duration", "shape", "helo_class", "helo_syntax",
-                   "helo_peer", "relay", "probe", "auth", "harvest")
+                   "helo_peer", "relay", "probe", "auth", "harvest", "tls_ja3", "tls_ja4")
 SESSION_FLAGS = ("tls", "relay", "probe", "auth", "harvest")
-_FIRST = ("src_port", "dst_ip", "dst_port", "listener", "persona", "hostname")
+_FIRST = ("src_port", "dst_ip", "dst_port", "listener", "persona", "hostname", "tls_ja3", "tls_ja4")
 _START = ("started", "hour")
 _HELO = ("helo_verb", "helo", "helo_class", "helo_syntax", "helo_peer")
 _LAST = ("ended", "commands", "messages", "bytes_in", "bytes_out", "close_reason", "duration", "shape")

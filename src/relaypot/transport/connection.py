@@ -217,18 +217,21 @@ class SmtpConnection(asyncio.Protocol):
         if self._handshake_deadline is not None:
             self._handshake_deadline.cancel()
         if self._handshake is not None and not self._finished:
-            self._handshake = None  # the client left during the handshake
-            self._handshake_failed(exc)
+            layer, self._handshake = self._handshake, None  # the client left during the handshake
+            self._handshake_failed(exc, layer)
             return
         self._finish("peer_closed" if exc is None else "peer_reset")
 
-    def _handshake_failed(self, exc: BaseException | None) -> None:
-        """One record of a handshake that did not complete, whichever loop reports it."""
+    def _handshake_failed(self, exc: BaseException | None, layer: TlsLayer) -> None:
+        """One record of a handshake that did not complete, whichever loop reports it (with the
+        client's fingerprints, where its ClientHello came)."""
+        ja3, ja4 = layer.fingerprints
         if exc is None:
-            self._record_only(self.session.tls_failed("the client closed the connection during the handshake"))
+            self._record_only(self.session.tls_failed("the client closed the connection during the handshake",
+                                                      ja3, ja4))
             self._finish("peer_closed")
         else:
-            self._record_only(self.session.tls_failed(f"{exc.__class__.__name__}: {exc}"[:300]))
+            self._record_only(self.session.tls_failed(f"{exc.__class__.__name__}: {exc}"[:300], ja3, ja4))
             self._finish("tls_failed")
 
     # ------------------------------------------------------------------ called by the server
@@ -269,8 +272,9 @@ class SmtpConnection(asyncio.Protocol):
             self._handshake_deadline.cancel()
             self._handshake_deadline = None
         self._handshake.cancel()
+        ja3, ja4 = self._handshake.fingerprints
         self._handshake = None
-        self._record_only(outputs + self.session.tls_failed(why))
+        self._record_only(outputs + self.session.tls_failed(why, ja3, ja4))
         self.abort(reason)
 
     def abort(self, reason: str) -> None:
@@ -462,7 +466,7 @@ class SmtpConnection(asyncio.Protocol):
         if layer is not None and not self._finished:
             layer.cancel()
             self._handshake = None
-            self._handshake_failed(TimeoutError(f"no TLS handshake within {HANDSHAKE_TIMEOUT:g} s"))
+            self._handshake_failed(TimeoutError(f"no TLS handshake within {HANDSHAKE_TIMEOUT:g} s"), layer)
             layer.abort()
 
     def _handshake_done(self, layer: TlsLayer, exc: BaseException | None) -> None:
@@ -472,7 +476,7 @@ class SmtpConnection(asyncio.Protocol):
             self._handshake_deadline = None
         if exc is not None:
             if not self._finished:
-                self._handshake_failed(exc)
+                self._handshake_failed(exc, layer)
             return
         if self._finished or self._closing_since is not None:
             layer.abort()  # ended while the handshake ran: no TLS to record
@@ -484,7 +488,8 @@ class SmtpConnection(asyncio.Protocol):
         cipher = ssl_object.cipher()
         sni = layer.server_name
         self.last_active = self.server.loop.time()
-        outputs = self.session.tls_started(ssl_object.version(), cipher[0] if cipher else None, sni)
+        outputs = self.session.tls_started(ssl_object.version(), cipher[0] if cipher else None, sni,
+                                           *layer.fingerprints)
         if self._greeting is not None:  # implicit TLS: now the banner
             outputs += self._greeting
             self._greeting = None

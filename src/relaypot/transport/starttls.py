@@ -41,6 +41,12 @@ class TlsLayer(asyncio.Protocol):
         hello = self.client_hello.hello
         return hello.server_name if hello is not None else None
 
+    @property
+    def fingerprints(self) -> tuple[str | None, str | None]:
+        """The client's JA3 and JA4, once its ClientHello was read."""
+        hello = self.client_hello.hello
+        return (hello.ja3, hello.ja4) if hello is not None else (None, None)
+
     def data_received(self, data: bytes) -> None:
         self._incoming.write(data)
         if self.handshaking:
