@@ -227,6 +227,17 @@ def test_bdat_chunks_are_counted_not_parsed():
     assert d.of("smtp.message")[0].transfer == "BDAT"
 
 
+@pytest.mark.parametrize("persona,reply", [("postfix", b"503 5.5.1 Error: DATA after BDAT\r\n"),
+                                           ("exchange2000", b"503 5.5.2 Bad sequence of commands\r\n")])
+def test_data_after_bdat_is_a_bad_sequence_and_the_chunks_go_on(persona, reply):
+    """RFC 3030 §3: DATA after BDAT in one transaction MUST be refused with 503 (Exchange 2000 said
+    354, telling a scanner it was no CHUNKING server); the transaction goes on by BDAT."""
+    d = Driver(make_session(persona)).feed(b"EHLO a.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<c@example.com>\r\n"
+                                           b"BDAT 3\r\nabcDATA\r\nBDAT 2 LAST\r\nde")
+    assert d.replies[-2].data == reply
+    assert d.delivered[0].body == b"abcde"
+
+
 def test_bdat_without_recipients_still_consumes_its_chunk():
     """A refused BDAT still reads its bytes, so they are never taken for commands."""
     d = Driver(make_session("postfix")).feed(b"EHLO a.example\r\nBDAT 10 LAST\r\nQUIT\r\nXXXXNOOP\r\n")
