@@ -44,6 +44,10 @@ def _answered(name: str, key: str) -> Verb:
     return Verb(name, "", frozenset({key}), reply=key)
 
 
+_AUTH_KEYS = ("auth.ok auth.failed auth.aborted auth.bad_base64 auth.unknown_mechanism auth.missing_mechanism "
+              "auth.not_available auth.username_prompt auth.password_prompt auth.plain_prompt")
+_AUTH_OPTIONAL = "auth.bad_base64_continued auth.already_authenticated auth.in_transaction"
+
 VERBS: dict[str, Verb] = {verb.name: verb for verb in (
     _verb("HELO", "_helo", "helo.ok helo.missing_argument"),
     _verb("EHLO", "_ehlo", "ehlo.missing_argument"),
@@ -70,10 +74,10 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
     _answered("TURN", "turn.refused"),
     _answered("ATRN", "atrn.refused"),
     _verb("STARTTLS", "_starttls", "starttls.ready starttls.unavailable starttls.already_active starttls.syntax"),
-    _verb("AUTH", "_auth_command", "auth.ok auth.failed auth.aborted auth.bad_base64 auth.unknown_mechanism "
-          "auth.missing_mechanism auth.not_available auth.username_prompt auth.password_prompt auth.plain_prompt",
-          {CONNECTED: "auth.not_available"},
-          optional="auth.bad_base64_continued auth.already_authenticated auth.in_transaction"),
+    _verb("AUTH", "_auth_command", _AUTH_KEYS, {CONNECTED: "auth.not_available"}, optional=_AUTH_OPTIONAL),
+    # Exchange's own AUTH, between its servers: "similar to AUTH ... the syntax depends on the AUTH
+    # package" (Microsoft KB 812455); answered as AUTH is, where a persona has the verb.
+    _verb("X-EXPS", "_auth_command", _AUTH_KEYS, {CONNECTED: "auth.not_available"}, optional=_AUTH_OPTIONAL),
     _verb("XEXCH50", "_xexch50", "xexch50.ready xexch50.ok xexch50.syntax"),
     _answered("X-LINK2STATE", "x-link2state.refused"),
     _answered("XCLIENT", "xclient.refused"),  # only for the server's own trusted clients

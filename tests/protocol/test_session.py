@@ -238,6 +238,17 @@ def test_data_after_bdat_is_a_bad_sequence_and_the_chunks_go_on(persona, reply):
     assert d.delivered[0].body == b"abcde"
 
 
+def test_exchange_answers_x_exps_as_auth_as_it_advertises_it():
+    """EHLO says X-EXPS GSSAPI NTLM LOGIN; Microsoft KB 812455: the verb is "similar to AUTH". A tool
+    that uses what was advertised (Metasploit's smtp_ntlm_domain) gets AUTH's exchange, not 500."""
+    blob = b"TlRMTVNTUAABAAAAt4II4gAAAAAAAAAAAAAAAAAAAAAFAs4OAAAADw=="
+    via_auth = Driver(make_session("exchange2000")).feed(b"EHLO x\r\nAUTH NTLM\r\n" + blob + b"\r\n")
+    via_exps = Driver(make_session("exchange2000")).feed(b"EHLO x\r\nX-EXPS NTLM\r\n" + blob + b"\r\n")
+    assert via_exps.codes()[-2:] == [334, 334] and via_exps.wire == via_auth.wire
+    assert [e.verb for e in via_exps.of("smtp.command")] == ["EHLO", "X-EXPS"]
+    assert Driver(make_session("postfix")).feed(b"EHLO x\r\nX-EXPS NTLM\r\n").codes()[-1] == 500  # not Postfix's
+
+
 def test_bdat_without_recipients_still_consumes_its_chunk():
     """A refused BDAT still reads its bytes, so they are never taken for commands."""
     d = Driver(make_session("postfix")).feed(b"EHLO a.example\r\nBDAT 10 LAST\r\nQUIT\r\nXXXXNOOP\r\n")

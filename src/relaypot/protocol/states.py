@@ -27,6 +27,7 @@ def refusal_table(mail_before_helo: bool, auth_before_helo: bool) -> dict[tuple[
         del table[("MAIL", CONNECTED)]
     if auth_before_helo:
         del table[("AUTH", CONNECTED)]
+        del table[("X-EXPS", CONNECTED)]
     return table
 
 
