@@ -72,6 +72,12 @@ def sequence() -> list[tuple[str, str, list]]:
          [("read", 1), HELO, MAIL, RCPT, ("send", b"BDAT x\r\n", 1), quit_]),
         ("bdat_no_size", "BDAT with no size", [("read", 1), HELO, MAIL, RCPT, ("send", b"BDAT\r\n", 1), quit_]),
         ("bdat_bad_last", "BDAT 5 FOO", [("read", 1), HELO, MAIL, RCPT, ("send", b"BDAT 5 FOO\r\n", 1), quit_]),
+        ("bdat_chunk_counts", "BDAT in three chunks: each reply counts its own chunk, the last the message",
+         [("read", 1), HELO, MAIL, RCPT, ("send", b"BDAT 3\r\nabc", 1), ("send", b"BDAT 2\r\nde", 1),
+          ("send", b"BDAT 4 LAST\r\nfg\r\n", 1), quit_]),
+        ("bdat_stored_count", "BDAT with bare LFs and an unterminated last line: the message as stored is counted",
+         [("read", 1), HELO, MAIL, RCPT, ("send", b"BDAT 6\r\na\nb\nc\n", 1), ("send", b"BDAT 3 LAST\r\nxyz", 1),
+          quit_]),
     ]
 
 

@@ -94,3 +94,12 @@ def _dot_lines(body: bytes, bare_lf: int) -> list[str]:
 
 def _show(seq: bytes) -> str:
     return seq.replace(b"\r", b"<CR>").replace(b"\n", b"<LF>").replace(b"\x00", b"<NUL>").decode("ascii", "replace")
+
+
+def stored_size(body: bytes) -> int:
+    """A message's size as Postfix's cleanup stores it, and says in its BDAT reply: every line ended
+    by CRLF (a bare LF counts as CRLF) and the last line given one. The bytes kept are as sent."""
+    size = len(body) + body.count(b"\n") - body.count(b"\r\n")
+    if body and body[-1:] != b"\n":
+        size += 2
+    return size

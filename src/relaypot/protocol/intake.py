@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from relaypot.events import MessageReceived
 from relaypot.protocol.commands import ascii_number
-from relaypot.protocol.data import line_ending_violations, unstuff
+from relaypot.protocol.data import line_ending_violations, stored_size, unstuff
 from relaypot.protocol.framing import Framer
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import StoredMessage
@@ -48,8 +48,8 @@ def xexch50_size(argument: str) -> int | None:
 
 class Intake:
     __slots__ = ("any_size", "blob", "blob_size", "chunk_kind", "chunk_last", "chunk_left", "chunk_read",
-                 "chunk_refusal", "context", "dropped", "framer", "head", "held", "keep", "kept", "message",
-                 "out_of_memory", "overflow", "past_limit")
+                 "chunk_refusal", "chunk_size", "context", "delivered_size", "dropped", "framer", "head", "held",
+                 "keep", "kept", "message", "out_of_memory", "overflow", "past_limit")
 
     def __init__(self, context: ListenerContext, framer: Framer) -> None:
         self.context = context
@@ -60,6 +60,7 @@ class Intake:
         self.overflow = 0  # bytes dropped from a DATA body past the size limit
         self.chunk_kind = ""  # "BDAT" | "XEXCH50"
         self.chunk_left = 0
+        self.chunk_size = 0  # the size the BDAT command named
         self.chunk_last = False
         self.chunk_refusal: str | None = None
         self.chunk_read = 0  # bytes of the chunk since the last progress
@@ -73,6 +74,7 @@ class Intake:
         # XEXCH50 blob, at most `keep` bytes each ([limits] max_fragment).
         self.keep = context.limits.max_fragment
         self.head: bytes | None = None
+        self.delivered_size = 0  # a BDAT message's size as its server counts it, for its reply
         self.blob = bytearray()
         self.blob_size = 0
 
@@ -108,6 +110,7 @@ class Intake:
         self.past_limit = 0
         self.kept = None
         self.head = None
+        self.delivered_size = 0
         self.let_go()
         self.out_of_memory = False
 
@@ -189,6 +192,7 @@ class Intake:
 
     def start_chunk(self, kind: str, size: int, last: bool = False, refusal: str | None = None) -> None:
         self.chunk_kind = kind
+        self.chunk_size = size
         self.chunk_left = size
         self.chunk_last = last
         self.chunk_refusal = refusal
@@ -235,9 +239,9 @@ class Intake:
         return not self.chunk_left, progressed
 
     def chunk_done(self) -> tuple:
-        """What a complete chunk comes to: (BLOB_DONE,) | (SEQUENCE, reply key) | (CHUNK_OK, size
-        so far) | (REFUSED, size) | (DELIVER, body, size, bytes kept when taken past the limit or
-        None)."""
+        """What a complete chunk comes to: (BLOB_DONE, blob, size) | (SEQUENCE, reply key) | (CHUNK_OK,
+        this chunk's size, as Postfix counts it) | (REFUSED, size) | (DELIVER, body, size, bytes
+        kept when taken past the limit or None)."""
         if self.chunk_kind == "XEXCH50":
             self.chunk_kind = ""
             blob, size = bytes(self.blob), self.blob_size
@@ -249,12 +253,13 @@ class Intake:
             self.chunk_kind = ""
             return Step.SEQUENCE, self.chunk_refusal
         if not self.chunk_last:
-            return Step.CHUNK_OK, size
+            return Step.CHUNK_OK, self.chunk_size
         if self.dropped:
             self.chunk_kind = ""
             return Step.REFUSED, size
         body = bytes(self.message or b"")
         self.message = None
+        self.delivered_size = stored_size(body) + self.past_limit
         return Step.DELIVER, body, size + self.past_limit, len(body) if self.past_limit else None
 
 

@@ -170,7 +170,7 @@ class Session(Voice):
             key = "bdat.ok" if transfer == "BDAT" else "data.ok"
             template = self.replies[key]
             text, data = template.render({**self._placeholders(), "queue_id": self.context.queue_id(),
-                                          "size": str(stored.size)})
+                                          "size": str(self.intake.delivered_size or stored.size)})
             out.append(message_record(stored, transfer, self.mail_from or "", tuple(self.rcpt_to), template.code,
                                       text))
             code = self._send(out, text, data, template.code)
