@@ -132,3 +132,23 @@ def test_a_counted_entry_is_recorded_once():
 def test_a_catalogue_mistake_is_named(text, message):
     with pytest.raises(CatalogueError, match=re.escape(message)):
         read_catalogue(text, "local.toml")
+
+
+def test_every_smuggling_variant_captured_from_the_real_postfix_is_named():
+    """tests/reference/postfix/smuggling.json: the public scanners' end-of-data variants, as sent to
+    the real Postfix 3.7.11 (whose answers the persona matches, test_conformance); played through a
+    session, each is named smuggling, and the pipelined second transaction as such."""
+    import json
+
+    from support import REFERENCE, unesc
+
+    captured = json.loads((REFERENCE / "postfix" / "smuggling.json").read_text())
+    assert len(captured) == 11
+    for conversation in captured:
+        sent = b"".join(unesc(text) for direction, text in conversation["exchange"] if direction == "C")
+        watch = Watch(CATALOGUE)
+        driver = Driver(make_session("postfix")).feed(sent).finish()
+        named = {a.attack for e in driver.events for a in watch.see(e)}
+        named |= {a.attack for d in driver.delivered for a in watch.message(d.body)}
+        wanted = "pipelined-transaction" if conversation["name"].startswith("pipelined") else "smtp-smuggling"
+        assert wanted in named, (conversation["name"], named)

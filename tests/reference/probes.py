@@ -297,8 +297,34 @@ class ImplicitTls:
         return conn
 
 
+# The end-of-data variants the public SMTP smuggling scanners send (CVE-2023-51764/5/6), each
+# followed by a smuggled second message and the real end.
+SMUGGLING_ENDS = {"lf_lf": b"\n.\n", "lf_crlf": b"\n.\r\n", "cr_crlf": b"\r.\r\n", "crlf_cr": b"\r\n.\r",
+                  "crlf_nul_dot_cr": b"\r\n\x00.\r", "crlf_nul_dot_lf": b"\r\n\x00.\n",
+                  "crlf_nul_dot_crlf": b"\r\n\x00.\r\n", "crlf_dot_nul_crlf": b"\r\n.\x00\r\n",
+                  "lf_lf_dot_crlf": b"\n\n.\r\n", "cr_cr": b"\r.\r"}
+
+
+def smuggling() -> list[tuple[str, str, list]]:
+    """Each end-of-data variant in a body, a second transaction behind it, then the real end; and a
+    second transaction pipelined behind a proper end, before its reply."""
+    quit_ = ("send", b"QUIT\r\n", 1)
+    smuggled = (b"MAIL FROM:<admin@mail.example.com>\r\nRCPT TO:<postmaster@mail.example.com>\r\nDATA\r\n"
+                b"Subject: smuggled\r\n")
+    probes = [(f"smuggle_{name}", f"a body holding {esc(end)} and a smuggled message, then <CRLF>.<CRLF>",
+               [("read", 1), HELO, MAIL, RCPT, ("send", b"DATA\r\n", 1),
+                ("send", b"Subject: first\r\n\r\nbody" + end + smuggled + b"\r\nsmuggled body\r\n.\r\n", None),
+                quit_]) for name, end in SMUGGLING_ENDS.items()]
+    probes.append(("pipelined_second_transaction", "a second MAIL sent with the end of data, before its reply",
+                   [("read", 1), HELO, MAIL, RCPT, ("send", b"DATA\r\n", 1),
+                    ("send", b"Subject: first\r\n\r\nbody\r\n.\r\nMAIL FROM:<b@client.example.org>\r\n", None),
+                    quit_]))
+    return probes
+
+
 GROUPS = {"limits": limits, "errors": errors, "lines": lines, "sequence": sequence, "params": params,
-          "recipients": recipients, "auth": auth, "submission": submission, "submissions": submissions}
+          "recipients": recipients, "auth": auth, "submission": submission, "submissions": submissions,
+          "smuggling": smuggling}
 
 
 def connections(host: str, port: int, count: int = 52) -> list[dict]:
