@@ -68,6 +68,8 @@ def test_an_over_long_line_keeps_its_head_its_length_and_the_hash_of_all_of_it(p
     assert (fragment.what, fragment.reason, fragment.received) == ("line", "too_long", len(line))
     assert fragment.received_sha256 == hashlib.sha256(line).hexdigest()
     assert any(isinstance(e, Violation) and e.violation == "line_too_long" for e in driver.events)
+    [command] = [e for e in driver.events if isinstance(e, Command) and e.raw_line.startswith(b"EHLO A")]
+    assert line.startswith(command.raw_line) and len(command.raw_line) >= 2048  # its head, for every persona
 
 
 def test_a_line_the_connection_ended_in_is_kept_too():

@@ -304,8 +304,9 @@ class Session(Voice):
 
     def _command(self, line: bytes, out: list[Output]) -> None:
         self.commands += 1
-        if line == b"":
-            self._finish_command(out, "", "", b"", self._send_key(out, "command.too_long"), unknown=True)
+        if line == b"":  # over the length bound: recorded by its head, as docs/events.md says
+            self._finish_command(out, "", "", self._framer.overlong_head, self._send_key(out, "command.too_long"),
+                                 unknown=True)
             return
         if line[-2:] == b"\r\n":
             stripped = line[:-2]
