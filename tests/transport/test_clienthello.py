@@ -204,10 +204,44 @@ def _openssl_client_hello(openssl: str) -> bytes:
             client.wait()
 
 
-@pytest.mark.parametrize("client", ["python-ssl-1.2", "python-ssl-1.3", "openssl"])
+def _swaks_client_hello(swaks: str) -> bytes:
+    """The bytes swaks sends after STARTTLS, caught by a socket that speaks just enough SMTP."""
+    import threading
+
+    caught: list[bytes] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def speak() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.settimeout(10)
+                reader = connection.makefile("rb")
+                connection.sendall(b"220 mail.example.com ESMTP\r\n")
+                reader.readline()  # EHLO
+                connection.sendall(b"250-mail.example.com\r\n250 STARTTLS\r\n")
+                reader.readline()  # STARTTLS
+                connection.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                data = reader.read1(65536)
+                while len(data) < 5 or len(data) < 5 + int.from_bytes(data[3:5], "big"):
+                    data += reader.read1(65536)
+                caught.append(data)
+
+        thread = threading.Thread(target=speak, daemon=True)
+        thread.start()
+        subprocess.run([swaks, "--server", f"127.0.0.1:{server.getsockname()[1]}", "--tls", "--to", "a@example.com",
+                        "--timeout", "5", "--tls-sni", "mail.example.com"], capture_output=True, timeout=30)
+        thread.join(10)
+    return caught[0]
+
+
+@pytest.mark.parametrize("client", ["python-ssl-1.2", "python-ssl-1.3", "openssl", "swaks"])
 def test_real_clients_fingerprints_agree_with_an_independent_parser(client):
     if client == "openssl":
         data = _openssl_client_hello(require("openssl"))
+    elif client == "swaks":
+        data = _swaks_client_hello(require("swaks"))
     else:
         version = ssl.TLSVersion.TLSv1_2 if client.endswith("1.2") else ssl.TLSVersion.TLSv1_3
         data = client_hello("mail.example.com", maximum_version=version)
