@@ -101,7 +101,9 @@ class Lookout:
         free = [c for c in candidates if not c[2].verbs]
         keyed = tuple(c for c in free if c[2].keywords)
         words = sorted({k for c in keyed for k in c[2].keywords})
-        gate = re.compile("|".join(map(re.escape, words)), re.IGNORECASE) if words else None
+        # Searched in the lower-cased text: a case-insensitive search of a long text costs several
+        # times more (a 1 KB message body: 42 µs against 6).
+        gate = re.compile("|".join(map(re.escape, words))) if words else None
         return cls({verb: tuple(found) for verb, found in by_verb.items()}, gate, keyed,
                    tuple(c for c in free if not c[2].keywords))
 
@@ -265,12 +267,12 @@ class Watch:
         is appended to `found`."""
         look = self._lookouts[place]
         candidates = look.by_verb.get(verb, ()) + look.open if look.by_verb else look.open
+        lower = text.lower()
         gate = look.gate
-        if gate is not None and gate.search(text):
+        if gate is not None and gate.search(lower):
             candidates += look.keyed
         if not candidates or self.made >= MAX_PER_SESSION:
             return
-        lower = text.lower()
         for entry, index, condition in candidates:
             if place == "verb":
                 span: tuple[int, int] | None = (0, len(text))  # the verbs matched; the line shown
