@@ -35,6 +35,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+STARTED: list[subprocess.Popen] = []  # every sensor a test started: none outlives its test
+
+
+@pytest.fixture(autouse=True)
+def no_sensor_left_behind():
+    """A test that fails after starting a sensor leaves no `relaypot run --user nobody` behind
+    (one did, holding its port and data directory, until the machine's next reboot)."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+
+
 def run_as_nobody(data: Path, *extra: str, env: dict | None = None,
                   command: list[str] = RELAYPOT) -> tuple[subprocess.Popen, int]:
     """`relaypot run --user nobody` on a free port; returns the process and the port once listening."""
@@ -43,6 +58,7 @@ def run_as_nobody(data: Path, *extra: str, env: dict | None = None,
                              "--user", "nobody", "--quiet", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "RELAYPOT_ENRICH_ENABLED": "false", **(env or {})})
+    STARTED.append(proc)
     seen = []
     for _ in range(40):
         line = proc.stderr.readline()
