@@ -1,0 +1,38 @@
+"""The captures are what the real Postfix answers today: the reference server, run on loopback from
+the configuration the captures were made with (tests/postfix_server.py), replays probe groups; each
+conversation's replies, queue ids aside, must be the stored ones. The harness the differential
+tests of the stealth issue build on."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from postfix_server import PostfixServer
+from support import REFERENCE, normalize, unesc
+
+pytestmark = pytest.mark.slow  # a real Postfix starts and stops
+
+
+@pytest.fixture(scope="module")
+def postfix():
+    with PostfixServer() as server:
+        yield server
+
+
+@pytest.mark.parametrize("group", ["sequence", "smuggling"])
+def test_the_stored_captures_are_what_the_real_postfix_answers(postfix, group):
+    sys.path.insert(0, str(REFERENCE))
+    try:
+        import probes
+    finally:
+        sys.path.remove(str(REFERENCE))
+    stored = json.loads((REFERENCE / "postfix" / f"{group}.json").read_text())
+    fresh = [probes.run_probe("127.0.0.1", postfix.port, name, description, steps)
+             for name, description, steps in probes.GROUPS[group]()]
+    assert [c["name"] for c in fresh] == [c["name"] for c in stored]
+    for old, new in zip(stored, fresh):
+        replies = [normalize(b"".join(unesc(t) for d, t in c["exchange"] if d == "S")) for c in (old, new)]
+        assert replies[1] == replies[0], (old["name"], postfix.log())
