@@ -317,12 +317,16 @@ class Watch:
 def _payload(text: str, span: tuple[int, int], place: str) -> str:
     """What an exploit's indicators are read from: the lines the match is on (a recipient, a
     header) or, in a body, what follows the match (the command after OpenSMTPD's comment slide)."""
-    start, end = span
     if place == "body":
-        return text[start : start + PAYLOAD]
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    return text[line_start : line_end if line_end >= 0 else len(text)][:PAYLOAD]
+        return text[span[0] : span[0] + PAYLOAD]
+    line_start, line_end = _lines_of(text, span)
+    return text[line_start:line_end][:PAYLOAD]
+
+
+def _lines_of(text: str, span: tuple[int, int]) -> tuple[int, int]:
+    """Where the line(s) holding `span` start and end in `text` (the newline left out)."""
+    line_end = text.find("\n", span[1])
+    return text.rfind("\n", 0, span[0]) + 1, line_end if line_end >= 0 else len(text)
 
 
 def _excerpt(text: str, span: tuple[int, int], min_length: int) -> str:
@@ -331,9 +335,6 @@ def _excerpt(text: str, span: tuple[int, int], min_length: int) -> str:
     start, end = span
     if min_length and end - start >= min_length:
         return f"{text[:80]}… ({len(text)} characters)"
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    if line_end < 0:
-        line_end = len(text)
+    line_start, line_end = _lines_of(text, span)
     before = max(line_start, start - 40)
     return text[before : min(line_end, before + EXCERPT)].rstrip("\r")
