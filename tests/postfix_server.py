@@ -1,11 +1,14 @@
 """The real Postfix 3.7.11 on loopback, from the reference configuration the captures were made
-with (tests/reference/postfix/config: Debian's "Internet Site" main.cf, and master.cf with its
-plain smtpd listener; ../shared/reference-transcripts/configs/postfix-3.7.11), as the store's
-tests start their own PostgreSQL: a private directory under /tmp, nothing delivered, no system
-service touched. The differential tests of the stealth issue drive it beside the persona.
+with (tests/reference/postfix/config: Debian's "Internet Site" main.cf; master.cf with the plain
+smtpd listener, the one with Dovecot SASL the postfix persona is, and Debian's submission and
+submissions services; ../shared/reference-transcripts/configs/postfix-3.7.11), with its Dovecot
+2.3 as the SASL server, as the store's tests start their own PostgreSQL: a private directory
+under /tmp, nothing delivered, no system service touched. The differential tests drive it beside
+the persona.
 
 Postfix's master runs as root and its daemons as the `postfix` user the Debian package makes
-(.ci/run installs it for smtp-source).
+(.ci/run installs it for smtp-source); Dovecot's master as root, its auth process as the
+`dovecot` user of dovecot-core.
 """
 
 from __future__ import annotations
@@ -22,13 +25,22 @@ from pathlib import Path
 import pytest
 
 CONFIG = Path(__file__).resolve().parent / "reference" / "postfix" / "config"
-PLACEHOLDER_ROOT, PLACEHOLDER_PORT = "/tmp/pf", "2600"  # as the captures' configuration has them
+PLACEHOLDER_ROOT, DOVECOT_ROOT = "/tmp/pf", "/tmp/dovecot"  # as the captures' configuration has them
+# the listeners of master.cf, by the port the captures' configuration gives them
+LISTENERS = {"plain": 2600, "sasl": 2601, "submission": 2603, "submissions": 2604}
+ACCOUNT = ("user", "secret")  # the one login Dovecot takes, as in the captures
 
 
 def _unavailable(why: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{why}; .ci/run must provide it")
     pytest.skip(why)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class PostfixServer:
@@ -42,45 +54,65 @@ class PostfixServer:
             self.user = pwd.getpwnam("postfix")
         except KeyError:
             _unavailable("there is no postfix user (the Debian package makes it)")
+        self.dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
+        if not Path(self.dovecot).exists():
+            _unavailable("Dovecot is not installed (apt-get install dovecot-core)")
         self.root = Path(tempfile.mkdtemp(prefix="relaypot-postfix-"))
         os.chmod(self.root, 0o755)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.ports = {name: _free_port() for name in LISTENERS}
+        self.port = self.ports["plain"]
         self.etc = self.root / "etc"
 
     def __enter__(self) -> PostfixServer:
-        for directory in ("etc", "spool", "data"):
+        for directory in ("etc", "spool", "data", "dovecot", "dovecot/home"):
             (self.root / directory).mkdir()
-        for name in ("main.cf", "master.cf"):
-            text = (CONFIG / name).read_text().replace(PLACEHOLDER_ROOT, str(self.root))
-            (self.etc / name).write_text(text.replace(f"127.0.0.1:{PLACEHOLDER_PORT}", f"127.0.0.1:{self.port}"))
+        for name in ("main.cf", "master.cf", "dovecot.conf"):
+            text = (CONFIG / name).read_text().replace(DOVECOT_ROOT, str(self.root / "dovecot"))
+            text = text.replace(PLACEHOLDER_ROOT, str(self.root))
+            for listener, port in LISTENERS.items():
+                text = text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{self.ports[listener]}")
+            (self.etc / name).write_text(text)
+        (self.root / "dovecot" / "users").write_text(":".join(ACCOUNT) + "\n")
         (self.etc / "aliases").write_text("postmaster: root\n")
         self._run("postalias", "-c", str(self.etc), str(self.etc / "aliases"))
         self._run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(self.etc / "key.pem"),
                   "-out", str(self.etc / "cert.pem"), "-subj", "/CN=mail.example.com", "-days", "30")
         os.chown(self.root / "data", self.user.pw_uid, self.user.pw_gid)
         self._run(self.postfix, "-c", str(self.etc), "start")
+        # Dovecot's auth socket lives in Postfix's queue directory (private/auth), made by the start
+        self._run(self.dovecot, "-c", str(self.etc / "dovecot.conf"), daemon=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
-                    if sock.recv(512).startswith(b"220 "):
-                        return self
-            except OSError:
-                time.sleep(0.1)
+            if (self.root / "spool" / "private" / "auth").exists() and self._greets(self.port):
+                return self
+            time.sleep(0.1)
         self.__exit__(None, None, None)
-        raise RuntimeError(f"Postfix did not answer on 127.0.0.1:{self.port}: {self.log()}")
+        raise RuntimeError(f"Postfix and Dovecot did not start on 127.0.0.1:{self.port}: {self.log()}")
 
     def __exit__(self, *exc: object) -> None:
+        subprocess.run([self.dovecot, "-c", str(self.etc / "dovecot.conf"), "stop"], capture_output=True, timeout=60)
         subprocess.run([self.postfix, "-c", str(self.etc), "stop"], capture_output=True, timeout=60)
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def log(self) -> str:
-        path = self.root / "maillog"
-        return path.read_text(errors="replace")[-2000:] if path.exists() else "(no log)"
+    @staticmethod
+    def _greets(port: int) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+                return sock.recv(512).startswith(b"220 ")
+        except OSError:
+            return False
 
-    def _run(self, *argv: str) -> None:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-        if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv[:2])} failed: {result.stderr.strip()}")
+    def log(self) -> str:
+        found = []
+        for path in (self.root / "maillog", self.root / "dovecot" / "dovecot.log"):
+            found.append(path.read_text(errors="replace")[-2000:] if path.exists() else f"(no {path.name})")
+        return "\n".join(found)
+
+    def _run(self, *argv: str, daemon: bool = False) -> None:
+        """A command that must succeed; a daemon's output goes to a file, not a pipe it would hold open."""
+        with tempfile.TemporaryFile() as errors:
+            result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=errors if daemon else subprocess.PIPE,
+                                    stderr=errors, timeout=120)
+            if result.returncode != 0:
+                errors.seek(0)
+                raise RuntimeError(f"{' '.join(argv[:2])} failed: {errors.read().decode(errors='replace').strip()}")

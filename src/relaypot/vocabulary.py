@@ -70,7 +70,7 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
           optional="vrfy.bad_address vrfy.relay_denied vrfy.unknown_user"),
     _verb("EXPN", "_expn", "expn.ok expn.missing_argument"),
     _verb("HELP", "_help", "help.ok"),
-    _verb("ETRN", "_etrn", "etrn.ok etrn.missing_argument", optional="etrn.in_transaction"),
+    _verb("ETRN", "_etrn", "etrn.ok etrn.missing_argument", optional="etrn.in_transaction etrn.bad_domain"),
     _answered("TURN", "turn.refused"),
     _answered("ATRN", "atrn.refused"),
     _verb("STARTTLS", "_starttls", "starttls.ready starttls.unavailable starttls.already_active starttls.syntax"),
@@ -80,8 +80,9 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
     _verb("X-EXPS", "_auth_command", _AUTH_KEYS, {CONNECTED: "auth.not_available"}, optional=_AUTH_OPTIONAL),
     _verb("XEXCH50", "_xexch50", "xexch50.ready xexch50.ok xexch50.syntax"),
     _answered("X-LINK2STATE", "x-link2state.refused"),
-    _answered("XCLIENT", "xclient.refused"),  # only for the server's own trusted clients
-    _answered("XFORWARD", "xforward.refused"),
+    # only for the server's own trusted clients
+    _verb("XCLIENT", "_xclient", "xclient.refused", optional="xclient.syntax xclient.in_transaction"),
+    _verb("XFORWARD", "_xforward", "xforward.refused", optional="xforward.syntax xforward.in_transaction"),
 )}
 
 # Verbs the session knows how to answer. A persona lists the subset its server implements;

@@ -22,15 +22,15 @@ def postfix():
         yield server
 
 
-@pytest.mark.parametrize("group", ["sequence", "smuggling"])
-def test_the_stored_captures_are_what_the_real_postfix_answers(postfix, group):
+@pytest.mark.parametrize(("group", "listener"), [("sequence", "plain"), ("smuggling", "plain"), ("auth", "sasl")])
+def test_the_stored_captures_are_what_the_real_postfix_answers(postfix, group, listener):
     sys.path.insert(0, str(REFERENCE))
     try:
         import probes
     finally:
         sys.path.remove(str(REFERENCE))
     stored = json.loads((REFERENCE / "postfix" / f"{group}.json").read_text())
-    fresh = [probes.run_probe("127.0.0.1", postfix.port, name, description, steps)
+    fresh = [probes.run_probe("127.0.0.1", postfix.ports[listener], name, description, steps)
              for name, description, steps in probes.GROUPS[group]()]
     assert [c["name"] for c in fresh] == [c["name"] for c in stored]
     for old, new in zip(stored, fresh):

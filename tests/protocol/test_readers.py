@@ -15,7 +15,7 @@ from relaypot.protocol.accounting import SHAPE_TOKENS, ErrorAccount, Shape
 from relaypot.protocol.envelope import read_path, read_vrfy
 from relaypot.protocol.intake import bdat_argument
 from relaypot.protocol.lines import read_line
-from relaypot.protocol.states import argument_refusal, gate, starttls_refusal
+from relaypot.protocol.states import etrn_reading, gate, rset_refusal, starttls_refusal, trusted_verb_refusal
 
 POSTFIX, EXCHANGE = model.load("postfix"), model.load("exchange2000")
 
@@ -81,11 +81,23 @@ def test_the_gate_before_a_verb_runs():
 
 
 def test_argument_refusals_as_each_server_judges_them():
-    assert argument_refusal("RSET", "x", "greeted", POSTFIX.sequence) == "rset.syntax"  # Postfix: no argument
-    assert argument_refusal("RSET", "x", "greeted", EXCHANGE.sequence) == ""
-    assert argument_refusal("ETRN", "", "greeted", EXCHANGE.sequence) == "etrn.missing_argument"
-    assert argument_refusal("ETRN", "x", "mail", POSTFIX.sequence) == "etrn.in_transaction"
-    assert argument_refusal("ETRN", "x", "greeted", POSTFIX.sequence) == ""
+    assert rset_refusal("x", POSTFIX.sequence) == "rset.syntax"  # Postfix: no argument
+    assert rset_refusal("x", EXCHANGE.sequence) == ""
+    assert etrn_reading("", "greeted", EXCHANGE.sequence) == ("etrn.missing_argument", "")
+    assert etrn_reading("#x", "greeted", EXCHANGE.sequence) == ("", "#x")
+    assert etrn_reading("x", "mail", POSTFIX.sequence) == ("etrn.in_transaction", "")
+    assert etrn_reading("", "mail", POSTFIX.sequence) == ("etrn.in_transaction", "")  # the transaction first
+    assert etrn_reading("x.example", "greeted", POSTFIX.sequence) == ("", "x.example")
+    # Postfix's etrn_cmd: one word, a leading # or @ dropped, a host name or an address literal
+    assert etrn_reading("#foo", "greeted", POSTFIX.sequence) == ("", "foo")
+    assert etrn_reading("@[127.0.0.1]", "greeted", POSTFIX.sequence) == ("", "[127.0.0.1]")
+    assert etrn_reading("a b", "greeted", POSTFIX.sequence) == ("etrn.missing_argument", "")
+    for bad in ("#", "-a.example", "a..example", "127.0.0.1", "[300.1.1.1]", "a!b"):
+        assert etrn_reading(bad, "greeted", POSTFIX.sequence) == ("etrn.bad_domain", ""), bad
+    assert trusted_verb_refusal("XCLIENT", "", "greeted", POSTFIX.sequence) == "xclient.syntax"
+    assert trusted_verb_refusal("XFORWARD", "NAME=x", "rcpt", POSTFIX.sequence) == "xforward.in_transaction"
+    assert trusted_verb_refusal("XFORWARD", "NAME=x", "greeted", POSTFIX.sequence) == "xforward.refused"
+    assert trusted_verb_refusal("XCLIENT", "", "rcpt", EXCHANGE.sequence) == "xclient.refused"
     assert starttls_refusal("x", False, True) == "starttls.syntax"
     assert starttls_refusal("", True, True) == "starttls.already_active"
     assert starttls_refusal("", False, False) == "starttls.unavailable"
@@ -120,3 +132,24 @@ def _toml(value):
     if isinstance(value, tuple):
         return [_toml(v) for v in value]
     return value
+
+
+def test_postfix_reads_words_host_names_and_address_literals_as_its_source_does():
+    from relaypot.protocol.postfix_syntax import valid_hostname, valid_mailhost_literal, words
+
+    assert words("MAIL FROM:<a b@c> SIZE=1") == ["MAIL", "FROM:", "<a b@c>", "SIZE=1"]
+    assert words('VRFY "John Smith" x') == ["VRFY", '"John Smith"', "x"]
+    assert words("rcpt to:x") == ["rcpt", "to:", "x"]  # a word ends after "to:" / "from:"
+    assert words("FROM :<a>") == ["FROM", ":<a>"]
+    assert words("<a <b> c>d e") == ["<a <b> c>d", "e"]  # brackets nest
+    assert words("<unclosed x") == ["<unclosed x"]
+    assert words("  ") == []
+    for good in ("a", "mail.example.com", "a_b.example", "x-y.example", "1a.example"):
+        assert valid_hostname(good), good
+    for bad in ("", "-a.example", "a-.example", "a..example", "example.", "127.0.0.1", "a!b", "jöhn.example",
+                "a" * 64 + ".example", ("a" * 60 + ".") * 5):
+        assert not valid_hostname(bad), bad
+    for good in ("[127.0.0.1]", "[IPv6:::1]", "[ipv6:2001:db8::1]"):
+        assert valid_mailhost_literal(good), good
+    for bad in ("127.0.0.1", "[300.1.1.1]", "[::1]", "[127.0.0.1]x", "[1.2.3]"):
+        assert not valid_mailhost_literal(bad), bad

@@ -78,6 +78,17 @@ def sequence() -> list[tuple[str, str, list]]:
         ("bdat_stored_count", "BDAT with bare LFs and an unterminated last line: the message as stored is counted",
          [("read", 1), HELO, MAIL, RCPT, ("send", b"BDAT 6\r\na\nb\nc\n", 1), ("send", b"BDAT 3 LAST\r\nxyz", 1),
           quit_]),
+        # etrn_cmd's checks, in order: the transaction, one word, a host name once # or @ is dropped
+        ("etrn_arguments", "ETRN with a # alone, #domain, @domain, two words, a number, an address literal",
+         [("read", 1), HELO, *[("send", b"ETRN " + argument + b"\r\n", 1) for argument in (
+             b"#", b"#foo", b"@example.net", b"a b", b"127.0.0.1", b"[127.0.0.1]", b"-bad.example")], quit_]),
+        ("etrn_bare_in_transaction", "ETRN with no argument after MAIL", [("read", 1), HELO, MAIL,
+                                                                           ("send", b"ETRN\r\n", 1), quit_]),
+        ("xclient_xforward_syntax", "XCLIENT and XFORWARD with no attribute, then in a transaction",
+         [("read", 1), HELO, ("send", b"XCLIENT\r\n", 1), ("send", b"XFORWARD \r\n", 1), MAIL,
+          ("send", b"XCLIENT NAME=spoof.example\r\n", 1), ("send", b"XFORWARD NAME=spoof.example\r\n", 1), quit_]),
+        ("header_as_command", "a message header sent as a command (the body of a refused DATA)",
+         [("read", 1), HELO, ("send", b"Subject: x\r\n", 1)]),
     ]
 
 
@@ -238,6 +249,13 @@ def auth() -> list[tuple[str, str, list]]:
          steps(b"AUTH PLAIN " + good, b"MAIL FROM:<a@client.example.org>", b"RCPT TO:<victim@example.net>")),
         ("auth_login_success", "AUTH LOGIN with the right password",
          steps(b"AUTH LOGIN", base64.b64encode(b"user"), base64.b64encode(b"secret"))),
+        ("auth_login_empty_initial", "AUTH LOGIN = (an empty initial response): the name is asked for",
+         steps(b"AUTH LOGIN =", b"*")),
+        ("auth_login_empty_username", "AUTH LOGIN, then an empty user name", steps(b"AUTH LOGIN", b"")),
+        ("auth_plain_foreign_authzid", "AUTH PLAIN logging in as postmaster with user's password",
+         steps(b"AUTH PLAIN " + base64.b64encode(b"postmaster\0user\0secret"))),
+        ("auth_plain_own_authzid", "AUTH PLAIN naming user as the one to log in as",
+         steps(b"AUTH PLAIN " + base64.b64encode(b"user\0user\0secret"))),
     ]
 
 

@@ -99,6 +99,7 @@ class LineRules:
     # command.forbidden, then the server hangs up
     forbidden_verbs: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
     forbid_nonalpha_first: bool = False
+    forbid_header_verb: bool = False  # a first word like a header label ("Subject:"): is_header()
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,12 @@ class SequenceRules:
     helo_requires_argument: bool = True
     refuse_rset_argument: bool = False  # "RSET x": rset.syntax (and nothing is reset)
     refuse_etrn_in_transaction: bool = False  # etrn.in_transaction
+    # Postfix's etrn_cmd: the transaction refused first, then one word only, a leading @ or #
+    # dropped, a host name or address literal (etrn.bad_domain); the reply names what is left.
+    etrn_domain_checked: bool = False
+    # Postfix's XCLIENT and XFORWARD: in a transaction (*.in_transaction) or with no attribute
+    # (*.syntax) they are refused before the client's authorization is checked.
+    trusted_verbs_checked: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,6 +168,9 @@ class AuthRules:
     refuse_in_transaction: bool = False  # auth.in_transaction
     refuse_after_login: bool = False  # auth.already_authenticated
     bad_base64_continued: bool = False  # a bad continuation line has its own reply: auth.bad_base64_continued
+    # PLAIN naming someone else to log in as fails, whatever the password (Dovecot: that needs a
+    # master passdb); the same name twice is one user
+    authzid_must_match: bool = False
 
 
 @dataclass(frozen=True)
@@ -315,12 +325,17 @@ class Persona:
             keys |= VERBS[verb].reply_keys if verb in VERBS else frozenset()
         if self.lines.too_long == "reject":
             keys.add("command.too_long")
-        if self.lines.forbidden_verbs or self.lines.forbid_nonalpha_first:
+        if self.lines.forbidden_verbs or self.lines.forbid_nonalpha_first or self.lines.forbid_header_verb:
             keys.add("command.forbidden")
         switches = ((self.message.refuse_data_argument, "DATA", "data.syntax"),
                     (self.message.refuse_data_after_bdat, "DATA", "data.after_bdat"),
                     (self.sequence.refuse_rset_argument, "RSET", "rset.syntax"),
                     (self.sequence.refuse_etrn_in_transaction, "ETRN", "etrn.in_transaction"),
+                    (self.sequence.etrn_domain_checked, "ETRN", "etrn.bad_domain"),
+                    (self.sequence.trusted_verbs_checked, "XCLIENT", "xclient.syntax"),
+                    (self.sequence.trusted_verbs_checked, "XCLIENT", "xclient.in_transaction"),
+                    (self.sequence.trusted_verbs_checked, "XFORWARD", "xforward.syntax"),
+                    (self.sequence.trusted_verbs_checked, "XFORWARD", "xforward.in_transaction"),
                     (self.addresses.vrfy_one_address, "VRFY", "vrfy.bad_address"),
                     (self.auth.refuse_in_transaction, "AUTH", "auth.in_transaction"),
                     (self.auth.refuse_after_login, "AUTH", "auth.already_authenticated"),

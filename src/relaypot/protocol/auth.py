@@ -69,6 +69,8 @@ class AuthExchange:
             digits = "".join(str(byte % 10) for byte in self.context.random_bytes(16))
             self.challenge = f"<{digits}.{int(self.context.now())}@{self.context.hostname}>".encode()
             return AuthStep("auth.challenge", {"challenge": base64.b64encode(self.challenge).decode()})
+        if mech == "LOGIN" and initial == b"=":
+            initial = None  # an empty initial response (RFC 4954 §4): Dovecot asks for the name
         if initial is None:
             prompt = {
                 "PLAIN": "auth.plain_prompt",
@@ -105,8 +107,8 @@ class AuthExchange:
                 self.stage = 1
                 self.username = decode(data)
                 allowed = self.context.username_chars
-                if allowed is not None and not set(self.username) <= allowed:
-                    # Dovecot refuses such a name at once (auth_username_chars).
+                if allowed is not None and not (self.username and set(self.username) <= allowed):
+                    # Dovecot refuses such a name, or none, at once (auth_username_chars).
                     return self._end("rejected", "auth.failed")
                 return AuthStep("auth.password_prompt")
             return self._end("rejected", "auth.failed", password=decode(data))
@@ -223,14 +225,21 @@ def refusal(mechanism: str, authenticated: bool, in_transaction: bool, rules: Au
     return ""
 
 
+def _foreign_authzid(event: Auth, exchange: AuthExchange, rules: AuthRules) -> bool:
+    if not (rules.authzid_must_match and exchange.mechanism == "PLAIN" and event.authzid):
+        return False
+    fold = str.lower if rules.user_names == "lowercase" else str
+    return fold(event.authzid) != fold(event.username or "")
+
+
 def settle(step: AuthStep, exchange: AuthExchange, logins: LoginPolicy, client_ip: str,
            rules: AuthRules) -> tuple[str, Auth | None, float]:
     """A step's reply key, record and delay as the persona gives them: a login [deception] lets
     in becomes auth.ok (its record "accepted"); a persona with one text for bad base64, initial
     or continued, uses it for both; a failure waits [auth] failure_delay."""
     key, event = step.reply_key, step.event
-    if event is not None and event.outcome == "rejected" and logins.admits(
-            client_ip, event.username, event.password, exchange.digest):
+    if event is not None and event.outcome == "rejected" and not _foreign_authzid(event, exchange, rules) and \
+            logins.admits(client_ip, event.username, event.password, exchange.digest):
         key, event = "auth.ok", replace(event, outcome="accepted")
     elif key == "auth.bad_base64_continued" and not rules.bad_base64_continued:
         key = "auth.bad_base64"

@@ -13,6 +13,8 @@ from relaypot.personas.model import LineRules
 from relaypot.protocol.commands import decode
 
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# Postfix's is_header() of the first word: printable ASCII but no blank and no colon, then a colon
+_HEADER_LABEL = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
 
 
 # What read_line returns, a plain tuple (one is made for every command line):
@@ -49,7 +51,8 @@ def read_line(stripped: bytes, rules: LineRules) -> ReadLine:
         sent, _, argument = text.partition("\t")
     verb = sent.upper()
     forbidden = (bool(rules.forbidden_verbs) and verb in rules.forbidden_verbs) or (
-        rules.forbid_nonalpha_first and not stripped[:1].isalpha())
+        rules.forbid_nonalpha_first and not stripped[:1].isalpha()) or (
+        rules.forbid_header_verb and _HEADER_LABEL.match(stripped) is not None)
     return binary, "", verb, sent, argument.strip(" \t"), forbidden
 
 

@@ -517,7 +517,7 @@ class Session(Voice):
             self._finish_command(out, verb, argument, raw, code)
 
     def _rset(self, argument: str, out: list[Output]) -> int:
-        refusal = states.argument_refusal("RSET", argument, self.state, self.persona.sequence)
+        refusal = states.rset_refusal(argument, self.persona.sequence)
         if refusal:
             return self._send_key(out, refusal)
         self._reset_transaction()
@@ -557,8 +557,15 @@ class Session(Voice):
         return self._send_key(out, "help.ok")
 
     def _etrn(self, argument: str, out: list[Output]) -> int:
-        refusal = states.argument_refusal("ETRN", argument, self.state, self.persona.sequence)
-        return self._send_key(out, refusal or "etrn.ok", argument=argument)
+        refusal, domain = states.etrn_reading(argument, self.state, self.persona.sequence)
+        return self._send_key(out, refusal or "etrn.ok", argument=domain)
+
+    # XCLIENT and XFORWARD: only the server's own trusted clients may use them.
+    def _xclient(self, argument: str, out: list[Output]) -> int:
+        return self._send_key(out, states.trusted_verb_refusal("XCLIENT", argument, self.state, self.persona.sequence))
+
+    def _xforward(self, argument: str, out: list[Output]) -> int:
+        return self._send_key(out, states.trusted_verb_refusal("XFORWARD", argument, self.state, self.persona.sequence))
 
     def _xexch50(self, argument: str, out: list[Output]) -> int:
         self._violation(out, "xexch50", f"XEXCH50 {argument[:64]}", always=True)

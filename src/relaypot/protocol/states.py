@@ -8,6 +8,7 @@ vocabulary.VERBS (a state absent from a row is allowed); personas relax rows (`m
 from __future__ import annotations
 
 from relaypot.personas.model import SequenceRules, Service
+from relaypot.protocol.postfix_syntax import valid_hostname, valid_mailhost_literal, words
 from relaypot.vocabulary import CONNECTED, MAIL, RCPT, VERBS
 
 # Input modes: what the next bytes are.
@@ -44,14 +45,41 @@ def gate(verb: str, state: str, refusals: dict[tuple[str, str], str], service: S
     return "", False
 
 
-def argument_refusal(verb: str, argument: str, state: str, rules: SequenceRules) -> str:
-    """The reply key refusing RSET or ETRN for its argument, as the persona's server judges it
-    ([sequence]), or "". Postfix's RSET takes no argument (and then resets nothing)."""
-    if verb == "RSET":
-        return "rset.syntax" if argument and rules.refuse_rset_argument else ""
-    if not argument:
-        return "etrn.missing_argument"
-    return "etrn.in_transaction" if state in (MAIL, RCPT) and rules.refuse_etrn_in_transaction else ""
+def rset_refusal(argument: str, rules: SequenceRules) -> str:
+    """The reply key refusing RSET for its argument ([sequence]), or "". Postfix's RSET takes no
+    argument (and then resets nothing)."""
+    return "rset.syntax" if argument and rules.refuse_rset_argument else ""
+
+
+def etrn_reading(argument: str, state: str, rules: SequenceRules) -> tuple[str, str]:
+    """ETRN as the persona's server reads it: (the reply key refusing it or "", the domain its
+    reply names)."""
+    in_transaction = state in (MAIL, RCPT) and rules.refuse_etrn_in_transaction
+    if not rules.etrn_domain_checked:
+        if not argument:
+            return "etrn.missing_argument", ""
+        return ("etrn.in_transaction" if in_transaction else ""), argument
+    if in_transaction:
+        return "etrn.in_transaction", ""
+    found = words(argument)
+    if len(found) != 1:
+        return "etrn.missing_argument", ""
+    domain = found[0][1:] if found[0][:1] in ("@", "#") else found[0]
+    if not (valid_hostname(domain) or valid_mailhost_literal(domain)):
+        return "etrn.bad_domain", ""
+    return "", domain
+
+
+def trusted_verb_refusal(verb: str, argument: str, state: str, rules: SequenceRules) -> str:
+    """XCLIENT or XFORWARD from a client the server does not trust: `verb.refused`, unless the
+    persona's server checks the sequence and the syntax first ([sequence] trusted_verbs_checked)."""
+    name = verb.lower()
+    if rules.trusted_verbs_checked:
+        if state in (MAIL, RCPT):
+            return f"{name}.in_transaction"
+        if not argument.strip():
+            return f"{name}.syntax"
+    return f"{name}.refused"
 
 
 def starttls_refusal(argument: str, tls_active: bool, offered: bool) -> str:

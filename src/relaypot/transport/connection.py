@@ -1,7 +1,10 @@
 """One TCP stream ↔ one Session: feed bytes in, carry the session's outputs out, in order.
 
 Glue only: nothing here knows an SMTP verb. Replies are written in the order the session made
-them; a delayed reply (a persona's failure delay) holds back everything after it.
+them; a delayed reply (a persona's failure delay) holds back everything after it, and the replies
+its own input made before it: Postfix flushes only once it has no more input to read, so the
+"334 " to a pipelined "AUTH PLAIN" comes out with the 535 two seconds later (found by the
+differential test).
 """
 
 from __future__ import annotations
@@ -303,7 +306,10 @@ class SmtpConnection(asyncio.Protocol):
             kind = type(item)
             if kind is Reply:
                 if self._queue or item.delay:
-                    if pending:
+                    if pending and item.delay:
+                        item = Reply(b"".join(pending) + item.data, item.code, item.delay)
+                        pending.clear()
+                    elif pending:
                         self._write(pending)
                     self._enqueue(item)
                 else:
