@@ -226,10 +226,6 @@ def _auth_without_mechanism(step: bytes, before: bytes) -> bool:
     return any(line.strip().upper() == b"AUTH" for line in _lines(step))
 
 
-def _plain_after_starttls(step: bytes, before: bytes) -> bool:
-    return any(line.strip().upper() == b"STARTTLS" for line in _lines(before + step))
-
-
 KNOWN_DIFFERENCES = [
     ("address and parameter grammar", "MAIL, RCPT, VRFY and EXPN arguments are not yet read as Postfix's "
      "smtpd_token, tok822 parser and trivial-rewrite read them (issue 26 item 7)", _complex_address),
@@ -237,8 +233,6 @@ KNOWN_DIFFERENCES = [
      "N bytes after earlier error) is not yet modelled", _bdat_sequence),
     ("AUTH with no mechanism", "Postfix answers 501 5.5.4 Syntax: AUTH mechanism; not yet modelled",
      _auth_without_mechanism),
-    ("plain text after 220 Ready to start TLS", "Postfix's OpenSSL resets the connection; the persona closes it "
-     "(issue 26 item 6, not yet closed)", _plain_after_starttls),
 ]
 
 

@@ -52,14 +52,36 @@ def _ssl_ctx(context: ssl.SSLContext, lib: ctypes.CDLL) -> int | None:
     return pointer if seen == before ^ ssl.OP_NO_TICKET and lib.SSL_CTX_get_options(pointer) == before else None
 
 
+# SSL_CTX_set_session_ticket_cb's decrypt callback: (SSL *, SSL_SESSION *, keyname, its length,
+# SSL_TICKET_STATUS, arg) -> SSL_TICKET_RETURN.
+_DECRYPT_TICKET = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                                   ctypes.c_int, ctypes.c_void_p)
+SSL_TICKET_FATAL_ERR_OTHER, SSL_TICKET_SUCCESS = 1, 5  # SUCCESS_RENEW is 6
+SSL_TICKET_RETURN_ABORT, SSL_TICKET_RETURN_IGNORE_RENEW, SSL_TICKET_RETURN_USE = 0, 2, 3
+
+
+def _use_without_renewal(ssl_: int, session: int, keyname: int, length: int, status: int, arg: int) -> int:
+    """A ticket that decrypts is used and not renewed (Postfix's ticket key callback returns 1, so
+    OpenSSL sends no new ticket after a resumption); one that does not gets a full handshake."""
+    if status <= SSL_TICKET_FATAL_ERR_OTHER:
+        return SSL_TICKET_RETURN_ABORT
+    return SSL_TICKET_RETURN_USE if status >= SSL_TICKET_SUCCESS else SSL_TICKET_RETURN_IGNORE_RENEW
+
+
+_NO_RENEWAL = _DECRYPT_TICKET(_use_without_renewal)  # module-wide: OpenSSL keeps the pointer
+
+
 def tune(context: ssl.SSLContext, dh_auto: bool, groups: str) -> str:
-    """Set DH auto and the group list on `context`; returns "" or why it could not."""
-    if not dh_auto and not groups:
-        return ""
+    """Set DH auto and the group list on `context`, and tickets that are not renewed on resumption;
+    returns "" or why it could not."""
     lib = _libssl()
     pointer = _ssl_ctx(context, lib) if lib is not None else None
     if lib is None or pointer is None:
         return "this Python's ssl module keeps its OpenSSL context out of reach"
+    lib.SSL_CTX_set_session_ticket_cb.restype = ctypes.c_int
+    lib.SSL_CTX_set_session_ticket_cb.argtypes = [ctypes.c_void_p, ctypes.c_void_p, _DECRYPT_TICKET, ctypes.c_void_p]
+    if lib.SSL_CTX_set_session_ticket_cb(pointer, None, _NO_RENEWAL, None) != 1:
+        return "OpenSSL refused the session ticket callback"
     if dh_auto and lib.SSL_CTX_ctrl(pointer, SSL_CTRL_SET_DH_AUTO, 1, None) != 1:
         return "OpenSSL refused automatic DH groups"
     if groups:

@@ -11,13 +11,26 @@ transport (it takes the replies): the connection keeps talking plain SMTP to it.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
+import struct
 from collections.abc import Callable
 from typing import Any
 
 from relaypot.transport.clienthello import ClientHelloReader
 
 READ_SIZE = 65536
+_LINGER_NONE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
+
+
+def reset_on_close(transport: Any) -> None:
+    """Make the transport's close a TCP reset (what is already written still goes first)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_NONE)
+        except OSError:
+            pass
 
 
 class TlsLayer(asyncio.Protocol):
@@ -95,10 +108,15 @@ class TlsLayer(asyncio.Protocol):
             self.close()
 
     def _fail(self, exc: BaseException) -> None:
-        """The handshake failed: the alert OpenSSL wrote goes out, then the connection closes."""
+        """The handshake failed: the alert OpenSSL wrote goes out, then the connection closes. If
+        the client sent more than OpenSSL read (plain text: OpenSSL stops at the first record
+        header), the close is a reset, as the kernel resets a real server's socket closed with
+        unread input (Postfix after "220 Ready to start TLS", or on 465)."""
         self.handshaking = False
         self._flush()
         self._closing = True
+        if self._incoming.pending:
+            reset_on_close(self._raw)
         self._raw.close()  # close, not abort: the alert in the write buffer is sent first
         done, self._done = self._done, None
         if done is not None:

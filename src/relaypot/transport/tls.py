@@ -72,6 +72,8 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
         f.write(data)
 
 
+OP_DONT_INSERT_EMPTY_FRAGMENTS = 0x00000800  # OpenSSL's SSL_OP_DONT_INSERT_EMPTY_FRAGMENTS; ssl has no name for it
+
 _VERSIONS = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1,
              "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 
@@ -98,9 +100,18 @@ def server_context(cert: Path, key: Path, profile: TlsProfile | None = None) -> 
         context.maximum_version = _VERSIONS[profile.max_version]
     if not profile.server_preference:
         context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
+    # OpenSSL's SSL_OP_ALL, as servers built on it set it (Postfix's tls_bug_bits): Python clears
+    # its DONT_INSERT_EMPTY_FRAGMENTS, which puts an empty record before every TLS 1.0 CBC reply.
+    # (SChannel never sent empty fragments either.)
+    context.options |= OP_DONT_INSERT_EMPTY_FRAGMENTS
+    # One TLS 1.3 session ticket after a full handshake (Postfix's tls_server.c), not OpenSSL's two;
+    # none after a resumption (openssl.tune: a ticket is used, never renewed, as Postfix's key
+    # callback answers).
+    context.num_tickets = 1
     problem = openssl.tune(context, profile.dh_auto, profile.groups)
     if problem:
-        log.warning("TLS will differ from the persona's server in its DH and key-exchange groups: %s", problem)
+        log.warning("TLS will differ from the persona's server in its DH and key-exchange groups and its session "
+                    "tickets: %s", problem)
     try:
         context.load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as exc:

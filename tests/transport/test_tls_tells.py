@@ -1,0 +1,128 @@
+"""The TLS tells of issue 26 (items 3, 5, 6), each checked side by side: the real Postfix 3.7.11
+(tests/postfix_server.py, its Dovecot listener and its submissions service) and the postfix
+persona (a plain listener and a 465 one) must look the same to `openssl s_client` and to a raw
+socket: one session ticket after a full handshake and none after a resumption; a reset when plain
+text follows "220 Ready to start TLS" (or reaches 465) and an alert, then a FIN, for a broken
+record; one record per TLS 1.0 CBC reply, no empty fragment before it."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+import time
+import warnings
+
+import pytest
+
+from postfix_server import PostfixServer
+from support import RunningSensor, read_reply, require
+
+pytestmark = pytest.mark.slow  # a real Postfix and Dovecot start and stop
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    """{"postfix"|"persona": (STARTTLS port, 465 port)}"""
+    with PostfixServer() as postfix:
+        persona = RunningSensor(tmp_path_factory.mktemp("tls"), smtp__persona="postfix",
+                                smtp__listen=["127.0.0.1:0", "127.0.0.1:0,service=submissions"])
+        try:
+            yield {"postfix": (postfix.ports["sasl"], postfix.ports["submissions"]),
+                   "persona": (persona.bound[0][1], persona.bound[1][1])}
+        finally:
+            persona.stop()
+
+
+def _tickets(port: int, starttls: bool, sessions) -> list[tuple[int, bool]]:
+    """(NewSessionTickets seen, resumed) for a full handshake, then one resuming its session."""
+    openssl = require("openssl")
+    found = []
+    for args in (["-sess_out", str(sessions)], ["-sess_in", str(sessions)]):
+        process = subprocess.Popen([openssl, "s_client", "-connect", f"127.0.0.1:{port}", "-msg", *args,
+                                    *(["-starttls", "smtp"] if starttls else [])],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(1.0)  # the tickets come after the handshake: QUIT only once they are read
+        out, _ = process.communicate("QUIT\n", timeout=20)
+        found.append((out.count("NewSessionTicket"), "Reused, TLSv1.3" in out))
+    return found
+
+
+@pytest.mark.parametrize("starttls", [True, False], ids=["starttls", "465"])
+def test_one_ticket_after_a_handshake_and_none_after_a_resumption(servers, tmp_path, starttls):
+    seen = {name: _tickets(ports[0] if starttls else ports[1], starttls, tmp_path / f"{name}.session")
+            for name, ports in servers.items()}
+    assert seen["postfix"] == [(1, False), (0, True)], seen  # what the real server does here
+    assert seen["persona"] == seen["postfix"]
+
+
+def _close_after(port: int, starttls: bool, payload: bytes) -> tuple[bytes, str]:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        if starttls:
+            read_reply(sock)
+            sock.sendall(b"EHLO client.example.org\r\n")
+            read_reply(sock)
+            sock.sendall(b"STARTTLS\r\n")
+            assert read_reply(sock).startswith(b"220 ")
+        sock.sendall(payload)
+        data = b""
+        try:
+            while chunk := sock.recv(4096):
+                data += chunk
+        except ConnectionResetError:
+            return data, "RST"
+        return data, "FIN"
+
+
+@pytest.mark.parametrize("starttls", [True, False], ids=["starttls", "465"])
+@pytest.mark.parametrize("payload", [b"EHLO client.example.org\r\n", b"GET / HTTP/1.0\r\n\r\n",
+                                     b"\x16\x03\x01\x00\x05hello"], ids=["smtp", "http", "broken-record"])
+def test_what_is_no_tls_handshake_ends_the_connection_as_on_the_real_server(servers, starttls, payload):
+    real = _close_after(servers["postfix"][0 if starttls else 1], starttls, payload)
+    assert real[1] == ("FIN" if payload.startswith(b"\x16") else "RST")  # OpenSSL read only a header
+    assert _close_after(servers["persona"][0 if starttls else 1], starttls, payload) == real
+
+
+def _records_of_a_tls10_reply(port: int) -> list[int]:
+    """The lengths of the application-data records carrying the reply to EHLO over TLS 1.0 with a
+    CBC suite, read off the wire."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1
+        context.set_ciphers("AES128-SHA:@SECLEVEL=0")
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        read_reply(sock)
+        sock.sendall(b"EHLO client.example.org\r\n")
+        read_reply(sock)
+        sock.sendall(b"STARTTLS\r\n")
+        read_reply(sock)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(outgoing.read())
+                incoming.write(sock.recv(65536))
+        sock.sendall(outgoing.read())
+        tls.write(b"EHLO client.example.org\r\n")
+        sock.sendall(outgoing.read())
+        time.sleep(0.3)
+        wire = sock.recv(65536)
+    lengths, at = [], 0
+    while at + 5 <= len(wire):
+        kind, length = wire[at], int.from_bytes(wire[at + 3:at + 5], "big")
+        if kind == 23:
+            lengths.append(length)
+        at += 5 + length
+    return lengths
+
+
+def test_a_tls10_cbc_reply_has_no_empty_fragment_before_it(servers):
+    real = _records_of_a_tls10_reply(servers["postfix"][0])
+    assert len(real) == 1, real  # Postfix keeps OpenSSL's DONT_INSERT_EMPTY_FRAGMENTS
+    assert _records_of_a_tls10_reply(servers["persona"][0]) == real
