@@ -22,7 +22,8 @@ def postfix():
         yield server
 
 
-@pytest.mark.parametrize(("group", "listener"), [("sequence", "plain"), ("smuggling", "plain"), ("auth", "sasl")])
+@pytest.mark.parametrize(("group", "listener"), [("sequence", "plain"), ("smuggling", "plain"), ("params", "plain"),
+                                                  ("auth", "sasl")])
 def test_the_stored_captures_are_what_the_real_postfix_answers(postfix, group, listener):
     sys.path.insert(0, str(REFERENCE))
     try:

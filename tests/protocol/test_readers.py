@@ -6,13 +6,13 @@ import dataclasses
 import itertools
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relaypot.errors import PersonaError
 from relaypot.personas import model
 from relaypot.protocol.accounting import SHAPE_TOKENS, ErrorAccount, Shape
-from relaypot.protocol.envelope import read_path, read_vrfy
+from relaypot.protocol.envelope import Where, read_path, read_vrfy
 from relaypot.protocol.intake import bdat_argument
 from relaypot.protocol.lines import read_line
 from relaypot.protocol.states import etrn_reading, gate, rset_refusal, starttls_refusal, trusted_verb_refusal
@@ -61,14 +61,66 @@ def test_a_bdat_argument(argument, read):
     assert bdat_argument(argument) == read
 
 
+LOCAL = Where(lambda domain: domain.lower() in ("x.example", "localhost"), "x.example")
+
+
 def test_envelope_paths_as_each_server_reads_them():
-    assert read_path("FROM:<a@[300.1.1.1]>", "mail", POSTFIX, "x.example").refusal == "mail.bad_address"
-    assert read_path("FROM:<a@b.example> FOO=BAR", "mail", POSTFIX, "x.example").token == "FOO=BAR"
-    assert read_path("FROM:<a@b.example> SIZE=99999999", "mail", POSTFIX, "x.example").refusal == "mail.too_big"
+    assert read_path("FROM:<a@[300.1.1.1]>", "mail", POSTFIX, "x.example", LOCAL).refusal == "mail.bad_address"
+    assert read_path("FROM:<a@b.example> FOO=BAR", "mail", POSTFIX, "x.example", LOCAL).token == "FOO=BAR"
+    assert read_path("FROM:<a@b.example> SIZE=99999999", "mail", POSTFIX, "x.example", LOCAL).refusal == "mail.too_big"
     assert read_path("FROM:<spamtest>", "mail", EXCHANGE, "x.example").address == "spamtest@x.example"
-    assert read_path("TO:<>", "rcpt", POSTFIX, "x.example").path is None
-    assert read_vrfy("John Smith", POSTFIX, "x.example") == ("vrfy.bad_address", "")
-    assert read_vrfy("John Smith", EXCHANGE, "x.example") == ("", "John Smith@x.example")
+    assert read_path("TO:<>", "rcpt", POSTFIX, "x.example", LOCAL).path is None
+    assert read_vrfy("John Smith", POSTFIX, "x.example", LOCAL) == ("vrfy.bad_address", "", "")
+    assert read_vrfy("John Smith", EXCHANGE, "x.example") == ("", "John Smith@x.example", "John Smith")
+
+
+def postfix(argument: str, command: str = "mail") -> tuple[str, str, str]:
+    read = read_path(argument, command, POSTFIX, "x.example", LOCAL)
+    return read.refusal, read.address, read.token
+
+
+def test_postfix_reads_mail_and_rcpt_as_smtpd_does():
+    """Each as the real Postfix 3.7.11 answered it (tests/personas/test_differential.py found them)."""
+    assert postfix("FROM:<a@b.example>") == ("", "a@b.example", "")
+    assert postfix("FROM: <a@b.example>") == ("", "a@b.example", "")  # a blank after the colon is fine
+    assert postfix("FROM <a@b.example>")[0] == "mail.syntax"
+    assert postfix("FROM:")[0] == "mail.syntax"
+    assert postfix("FROM:<unclosed")[0] == "mail.bad_address"
+    assert postfix("FROM:<>") == ("", "", "")
+    assert postfix("FROM:<a@b.example>junk")[0] == "mail.bad_address"  # two addresses
+    assert postfix("FROM:a.b@localhost> FOO AUTH=<>") == ("mail.unsupported_option", "a.b@localhost", "FOO")
+    # no address: BODY=7BIT is read as one
+    assert postfix("FROM: BODY=7BIT RET=HDRS AUTH")[::2] == ("mail.unsupported_option", "AUTH")
+    assert postfix('FROM:<"a b"@b.example>')[1] == "a b@b.example"  # internal form: quotes off
+    assert postfix("FROM:<@route.example:a@b.example>")[1] == "a@b.example"
+    for refused, argument in [("mail.bad_size", "SIZE=1_000"), ("mail.bad_size", "SIZE=-1"),
+                              ("mail.size_overflow", "SIZE=9223372036854775808"), ("mail.bad_ret", "RET=bogus"),
+                              ("mail.bad_ret", "RET=FULL RET=HDRS"), ("mail.bad_envid", "ENVID="),
+                              ("mail.bad_envid", "ENVID=a+2"), ("mail.unsupported_option", "SMTPUTF8=yes"),
+                              ("mail.unsupported_option", "BODY=BINARYMIME"), ("mail.auth_twice", "AUTH=a AUTH=b"),
+                              ("mail.unsupported_option", "SIZE"), ("mail.bad_size", "SIZE=")]:
+        assert postfix(f"FROM:<a@b.example> {argument}")[0] == refused, argument
+    for taken in ("SIZE=00001000", "ENVID=a+2Bb", "AUTH=a+zz", "BODY=8bitmime", "SMTPUTF8", "RET=full"):
+        assert postfix(f"FROM:<a@b.example> {taken}")[0] == "", taken
+    for bad in ("<a@-b.example>", "<a@b..example>", "<a@[300.1.1.1]>", "<a@127.0.0.1>", "<-a@b.example>", "<a@>"):
+        assert postfix(f"FROM:{bad}")[0] == "mail.bad_address", bad
+    assert postfix("FROM:<jöhn@bé.example>")[0] == "mail.bad_address"  # a non-ASCII domain without SMTPUTF8
+    assert postfix("FROM:<jöhn@bé.example> SMTPUTF8")[0] == ""
+    assert postfix("TO:<>", "rcpt")[0] == "rcpt.bad_address"
+    assert postfix("TO:<a@b.example> NOTIFY=NEVER,SUCCESS", "rcpt")[0] == "rcpt.bad_notify"
+    assert postfix("TO:<a@b.example> NOTIFY=success,failure", "rcpt")[0] == ""
+    for bad in ("ORCPT=x", "ORCPT=rfc822;a+zz", "ORCPT=;a", "ORCPT=rfc822;a ORCPT=rfc822;b"):
+        assert postfix(f"TO:<a@b.example> {bad}", "rcpt")[0] == "rcpt.bad_orcpt", bad
+    assert postfix("TO:<a%b@localhost>", "rcpt")[:2] == ("", "a%b@localhost")
+    assert postfix("TO:<a%b@-x@localhost>", "rcpt")[0] == "rcpt.bad_address"  # routes on to a bad domain
+
+
+def test_postfix_reads_vrfy_as_smtpd_does():
+    assert read_vrfy("x SMTPUTF8", POSTFIX, "x.example", LOCAL) == ("", "x", "x")
+    assert read_vrfy("SMTPUTF8", POSTFIX, "x.example", LOCAL)[0] == "vrfy.missing_argument"
+    assert read_vrfy("@example..org", POSTFIX, "x.example", LOCAL)[0] == "vrfy.bad_address"
+    assert read_vrfy("<abuse>junk", POSTFIX, "x.example", LOCAL)[0] == "vrfy.bad_address"
+    assert read_vrfy("<@route.example:@example.org.>", POSTFIX, "x.example", LOCAL)[1] == "@example.org."
 
 
 def test_the_gate_before_a_verb_runs():
@@ -153,3 +205,15 @@ def test_postfix_reads_words_host_names_and_address_literals_as_its_source_does(
         assert valid_mailhost_literal(good), good
     for bad in ("127.0.0.1", "[300.1.1.1]", "[::1]", "[127.0.0.1]x", "[1.2.3]"):
         assert not valid_mailhost_literal(bad), bad
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list('ab@.:<>"()[]\\%!,; -+=é\t')), max_size=40),
+       st.sampled_from(["mail", "rcpt"]))
+def test_postfix_reading_takes_any_argument(text, command):
+    """Whatever follows MAIL FROM: or RCPT TO:, Postfix's reading ends in a reply key, never an error,
+    and an address it takes is one address Postfix could name."""
+    refusal, address, _ = postfix(("FROM:" if command == "mail" else "TO:") + text, command)
+    assert refusal == "" or refusal.startswith(command + ".")
+    if not refusal:
+        assert "\r" not in address and "\n" not in address

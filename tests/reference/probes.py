@@ -89,6 +89,16 @@ def sequence() -> list[tuple[str, str, list]]:
           ("send", b"XCLIENT NAME=spoof.example\r\n", 1), ("send", b"XFORWARD NAME=spoof.example\r\n", 1), quit_]),
         ("header_as_command", "a message header sent as a command (the body of a refused DATA)",
          [("read", 1), HELO, ("send", b"Subject: x\r\n", 1)]),
+        # skip_bdat(): a refused chunk is read; the chunks after it are discarded until a LAST one
+        ("bdat_null", "BDAT 0 without LAST, then MAIL, RCPT, DATA and a chunk while BDAT is refused",
+         [("read", 1), HELO, ("send", b"BDAT 0\r\n", 1), MAIL, RCPT, ("send", b"DATA\r\n", 1),
+          ("send", b"BDAT 3\r\nabc", 1), ("send", b"BDAT 2 LAST\r\nde", 1), MAIL, quit_]),
+        ("bdat_no_recipient", "BDAT after MAIL with no recipient, then the transaction is over",
+         [("read", 1), HELO, MAIL, ("send", b"BDAT 3 LAST\r\nabc", 1), ("send", b"ETRN example.net\r\n", 1),
+          ("send", b"RCPT TO:<postmaster@mail.example.com>\r\n", 1), quit_]),
+        ("bdat_first_chunk_refused", "a first BDAT without LAST and no transaction, then one more",
+         [("read", 1), HELO, ("send", b"BDAT 3\r\nabc", 1), ("send", b"BDAT 3\r\nabc", 1),
+          ("send", b"RCPT TO:<postmaster@mail.example.com>\r\n", 1), ("send", b"RSET\r\n", 1), MAIL, quit_]),
     ]
 
 
@@ -119,6 +129,29 @@ def params() -> list[tuple[str, str, list]]:
         rcpt("rcpt_notify_ok", b"<postmaster@mail.example.com> NOTIFY=SUCCESS,FAILURE", "NOTIFY=SUCCESS,FAILURE"),
         rcpt("rcpt_unknown_param", b"<postmaster@mail.example.com> FOO=BAR", "an unknown RCPT parameter"),
         rcpt("rcpt_orcpt", b"<postmaster@mail.example.com> ORCPT=rfc822;postmaster@mail.example.com", "ORCPT"),
+        # mail_cmd's and rcpt_cmd's loops, extract_addr and the resolver's checks, as smtpd.c has them
+        mail("mail_size_overflow", b"<a@client.example.org> SIZE=9223372036854775808", "SIZE past 2^63-1"),
+        mail("mail_size_empty", b"<a@client.example.org> SIZE=", "SIZE= with no digits"),
+        mail("mail_size_bare", b"<a@client.example.org> SIZE", "SIZE with no value"),
+        mail("mail_envid_empty", b"<a@client.example.org> ENVID=", "an empty ENVID"),
+        mail("mail_envid_bad_xtext", b"<a@client.example.org> ENVID=a+2", "ENVID with a broken xtext"),
+        mail("mail_ret_twice", b"<a@client.example.org> RET=FULL RET=HDRS", "RET twice"),
+        mail("mail_smtputf8_value", b"<a@client.example.org> SMTPUTF8=yes", "SMTPUTF8 with a value"),
+        mail("mail_auth_twice", b"<a@client.example.org> AUTH=<> AUTH=a@b.example", "AUTH= twice"),
+        mail("mail_junk_after_path", b"<a@client.example.org>junk", "a word glued after the path"),
+        mail("mail_option_before_bad_path", b"a.b@localhost> FOO", "an unknown option after a half path"),
+        mail("mail_hyphen_domain", b"<a@-example.org>", "a domain starting with a hyphen"),
+        mail("mail_empty_label", b"<a@example..org>", "a domain with an empty label"),
+        mail("mail_numeric_domain", b"<a@127.0.0.1>", "an IP address as the domain, unbracketed"),
+        mail("mail_hyphen_user", b"<-a@client.example.org>", "a sender starting with a hyphen"),
+        mail("mail_empty_domain", b"<a@>", "an address ending in @"),
+        mail("mail_word_as_path", b" BODY=7BIT RET=HDRS AUTH", "no address: its first parameter is read as one"),
+        rcpt("rcpt_orcpt_no_type", b"<postmaster@mail.example.com> ORCPT=x", "ORCPT with no type"),
+        rcpt("rcpt_orcpt_bad_xtext", b"<postmaster@mail.example.com> ORCPT=rfc822;a+zz", "ORCPT with a broken xtext"),
+        rcpt("rcpt_notify_twice", b"<postmaster@mail.example.com> NOTIFY=NEVER NOTIFY=DELAY", "NOTIFY twice"),
+        rcpt("rcpt_notify_never_and", b"<postmaster@mail.example.com> NOTIFY=NEVER,SUCCESS", "NEVER with another"),
+        rcpt("rcpt_empty", b"<>", "an empty recipient"),
+        rcpt("rcpt_route_to_relay", b"<@route.example:@example.org.>", "a source route to a local part-less address"),
     ]
 
 
@@ -256,6 +289,10 @@ def auth() -> list[tuple[str, str, list]]:
          steps(b"AUTH PLAIN " + base64.b64encode(b"postmaster\0user\0secret"))),
         ("auth_plain_own_authzid", "AUTH PLAIN naming user as the one to log in as",
          steps(b"AUTH PLAIN " + base64.b64encode(b"user\0user\0secret"))),
+        ("auth_three_words", "AUTH PLAIN with a response and one word more", steps(b"AUTH PLAIN " + wrong + b" x")),
+        ("auth_bare", "AUTH with no mechanism", steps(b"AUTH")),
+        ("auth_login_equals_continued", "AUTH LOGIN, then = as the user name (no base64 in a continuation)",
+         steps(b"AUTH LOGIN", b"=")),
     ]
 
 

@@ -80,6 +80,9 @@ LineEnding = Literal["lf", "crlf"]  # lf: LF ends a command line; crlf: only CRL
 LongLine = Literal["truncate", "reject"]  # truncate: act on the first bytes, drop the rest; reject: too_long
 DataEnd = Literal["crlf", "lf"]  # lf: a "." line ended by a bare LF also ends DATA
 QueueIdStyle = Literal["postfix", "exchange"]  # protocol/listener.py QueueIds
+# generic: protocol/commands.py's path reader with [addresses]' switches; postfix: Postfix's own
+# reading of MAIL, RCPT and VRFY (protocol/postfix_envelope.py)
+AddressGrammar = Literal["generic", "postfix"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,10 @@ class MessageRules:
     size_limit: int = 0  # the SIZE this server enforces at MAIL; 0 means no limit
     refuse_data_argument: bool = False  # "DATA x": data.syntax
     refuse_data_after_bdat: bool = False  # DATA after BDAT chunks of the same message: data.after_bdat
+    # Postfix's skip_bdat(): a refused chunk is read and answered; "BDAT 0" without LAST is
+    # bdat.null; after a refused chunk that was not the last, every chunk is bdat.discarded until
+    # a LAST one ends the transaction; MAIL, RCPT and DATA meanwhile get *.after_bdat.
+    bdat_error_state: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,7 @@ class SequenceRules:
 class AddressRules:
     """[addresses]: how MAIL, RCPT and VRFY read an address (protocol/commands.py)."""
 
+    grammar: AddressGrammar = "generic"
     bracketless_paths: bool = True  # MAIL FROM:a@b without <>
     append_default_domain: bool = False  # a bare local part gets the default domain (IIS)
     check_address_literals: bool = False  # [300.1.1.1] is no address: bad_address
@@ -332,6 +340,14 @@ class Persona:
                     (self.sequence.refuse_rset_argument, "RSET", "rset.syntax"),
                     (self.sequence.refuse_etrn_in_transaction, "ETRN", "etrn.in_transaction"),
                     (self.sequence.etrn_domain_checked, "ETRN", "etrn.bad_domain"),
+                    (self.message.bdat_error_state, "BDAT", "bdat.null"),
+                    (self.message.bdat_error_state, "BDAT", "bdat.discarded"),
+                    (self.message.bdat_error_state, "MAIL", "mail.after_bdat"),
+                    (self.message.bdat_error_state, "RCPT", "rcpt.after_bdat"),
+                    (self.addresses.grammar == "postfix", "MAIL", "mail.size_overflow"),
+                    (self.addresses.grammar == "postfix", "MAIL", "mail.bad_envid"),
+                    (self.addresses.grammar == "postfix", "MAIL", "mail.auth_twice"),
+                    (self.addresses.grammar == "postfix", "RCPT", "rcpt.bad_orcpt"),
                     (self.sequence.trusted_verbs_checked, "XCLIENT", "xclient.syntax"),
                     (self.sequence.trusted_verbs_checked, "XCLIENT", "xclient.in_transaction"),
                     (self.sequence.trusted_verbs_checked, "XFORWARD", "xforward.syntax"),

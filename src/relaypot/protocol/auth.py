@@ -38,9 +38,10 @@ class AuthContext:
     username_chars: frozenset[str] | None = None
 
 
-def b64decode(text: bytes) -> bytes:
-    """Strict base64 (RFC 4954 §4); `=` alone is an empty response."""
-    if text == b"=":
+def b64decode(text: bytes, initial: bool = False) -> bytes:
+    """Strict base64 (RFC 4954 §4); `=` alone is an empty initial response (a continuation line
+    says nothing by being empty, and "=" there is no base64: Dovecot refuses it)."""
+    if text == b"=" and initial:
         return b""
     return base64.b64decode(text, validate=True)
 
@@ -95,7 +96,7 @@ class AuthExchange:
 
     def _response(self, line: bytes, initial: bool = False) -> AuthStep:
         try:
-            data = b64decode(line)
+            data = b64decode(line, initial)
         except (binascii.Error, ValueError):
             # Postfix says which: "... in initial response" or "... in continued response".
             return self._end("malformed", "auth.bad_base64" if initial else "auth.bad_base64_continued")
@@ -208,20 +209,21 @@ def opening(argument: str, authenticated: bool, in_transaction: bool,
             rules: AuthRules) -> tuple[str, str, bytes | None]:
     """An AUTH command read: (its mechanism, the reply key refusing it before any exchange begins
     or "", the initial response sent with it)."""
-    mechanism, _, initial_text = argument.partition(" ")
-    mechanism = mechanism.upper()
-    initial = initial_text.strip().encode("utf-8", "surrogateescape") if initial_text.strip() else None
-    return mechanism, refusal(mechanism, authenticated, in_transaction, rules), initial
+    words = argument.split()
+    mechanism = words[0].upper() if words else ""
+    initial = words[1].encode("utf-8", "surrogateescape") if len(words) > 1 else None
+    return mechanism, refusal(len(words), authenticated, in_transaction, rules), initial
 
 
-def refusal(mechanism: str, authenticated: bool, in_transaction: bool, rules: AuthRules) -> str:
-    """The reply key refusing an AUTH command before any exchange begins, or "" to begin one."""
-    if not mechanism:
-        return "auth.missing_mechanism"
-    if authenticated and rules.refuse_after_login:
-        return "auth.already_authenticated"
+def refusal(words: int, authenticated: bool, in_transaction: bool, rules: AuthRules) -> str:
+    """The reply key refusing an AUTH command of `words` words before any exchange begins, or ""
+    to begin one; in Postfix's order (smtpd_sasl_auth_cmd)."""
     if in_transaction and rules.refuse_in_transaction:
         return "auth.in_transaction"
+    if authenticated and rules.refuse_after_login:
+        return "auth.already_authenticated"
+    if not 1 <= words <= 2:  # a mechanism, and at most one initial response
+        return "auth.missing_mechanism"
     return ""
 
 

@@ -8,10 +8,12 @@ server names it, and the parsed path. The session turns that into a reply and a 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from relaypot.personas.model import Persona
-from relaypot.protocol.commands import BAD_ADDRESS, Path, ascii_number, parse_path
+from relaypot.protocol import postfix_envelope
+from relaypot.protocol.commands import BAD_ADDRESS, Path, ascii_number, parse_parameters, parse_path
 from relaypot.protocol.parameters import refusal as parameter_refusal
 
 
@@ -23,9 +25,13 @@ class ReadPath:
     token: str = ""  # the parameter a refusal is about, for its {argument}
 
 
-def read_path(argument: str, command: str, persona: Persona, default_domain: str) -> ReadPath:
-    """`command` is "mail" or "rcpt"."""
+def read_path(argument: str, command: str, persona: Persona, default_domain: str,
+              where: Where | None = None) -> ReadPath:
+    """`command` is "mail" or "rcpt"; `where` what Postfix's reading needs ([addresses] grammar)."""
     rules = persona.addresses
+    if rules.grammar == "postfix":
+        assert where is not None
+        return _postfix_path(argument, command, persona, where)
     path = parse_path(argument, "FROM" if command == "mail" else "TO", rules.bracketless_paths)
     if command == "mail" and not isinstance(path, Path):
         return ReadPath("mail.bad_address" if path == BAD_ADDRESS else "mail.syntax")
@@ -47,13 +53,37 @@ def read_path(argument: str, command: str, persona: Persona, default_domain: str
     return ReadPath("", address, path)
 
 
-def read_vrfy(argument: str, persona: Persona, default_domain: str) -> tuple[str, str]:
-    """VRFY's argument: (the reply key refusing it or "", the address it names)."""
+def read_vrfy(argument: str, persona: Persona, default_domain: str,
+              where: Where | None = None) -> tuple[str, str, str]:
+    """VRFY's argument: (the reply key refusing it or "", the address it names, the text a 252
+    repeats)."""
+    if persona.addresses.grammar == "postfix":
+        assert where is not None
+        return postfix_envelope.read_vrfy(argument, where.is_local, where.hostname)
     if not argument:
-        return "vrfy.missing_argument", ""
+        return "vrfy.missing_argument", "", ""
     if len(argument.split()) > 1 and persona.addresses.vrfy_one_address:
-        return "vrfy.bad_address", ""  # "VRFY John Smith": no one address
-    return "", qualify(argument.strip("<>"), persona, default_domain)
+        return "vrfy.bad_address", "", ""  # "VRFY John Smith": no one address
+    return "", qualify(argument.strip("<>"), persona, default_domain), argument
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """What Postfix's reading of an address asks of the listener: which domains are its own, and
+    the host name a bare local part gets; whether the transaction asked for SMTPUTF8."""
+
+    is_local: Callable[[str], bool]
+    hostname: str
+    smtputf8: bool = False
+
+
+def _postfix_path(argument: str, command: str, persona: Persona, where: Where) -> ReadPath:
+    key, address, parameters, about = postfix_envelope.read_envelope(
+        argument, command, persona.message.size_limit, where.is_local, where.hostname, where.smtputf8)
+    if key in (f"{command}.syntax", f"{command}.bad_address"):
+        return ReadPath(key)
+    words = tuple(parameters)
+    return ReadPath(key, address, Path(address, parse_parameters(" ".join(words)), True, words), about)
 
 
 def qualify(address: str, persona: Persona, default_domain: str) -> str:

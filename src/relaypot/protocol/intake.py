@@ -47,7 +47,7 @@ def xexch50_size(argument: str) -> int | None:
 
 
 class Intake:
-    __slots__ = ("any_size", "blob", "blob_size", "chunk_kind", "chunk_last", "chunk_left", "chunk_read",
+    __slots__ = ("any_size", "bdat", "blob", "blob_size", "chunk_kind", "chunk_last", "chunk_left", "chunk_read",
                  "chunk_refusal", "chunk_size", "context", "delivered_size", "dropped", "framer", "head", "held",
                  "keep", "kept", "message", "out_of_memory", "overflow", "past_limit")
 
@@ -65,6 +65,7 @@ class Intake:
         self.chunk_refusal: str | None = None
         self.chunk_read = 0  # bytes of the chunk since the last progress
         self.message: bytearray | None = None  # BDAT chunks so far
+        self.bdat = ""  # [message] bdat_error_state: "" (no BDAT yet), "ok" (taking chunks), "error" (skipping)
         self.dropped = 0  # bytes of BDAT chunks not kept (the message is refused)
         self.past_limit = 0  # bytes taken past the limit and not kept
         self.kept: bytes | None = None  # DATA's kept part, past the limit
@@ -106,6 +107,7 @@ class Intake:
     def reset(self) -> None:
         """The transaction is over (RSET, a message taken or refused, a new EHLO)."""
         self.message = None
+        self.bdat = ""
         self.dropped = 0
         self.past_limit = 0
         self.kept = None
@@ -145,7 +147,7 @@ class Intake:
         rules = self.context.persona.message
         if argument and rules.refuse_data_argument:
             return "data.syntax"
-        if self.message is not None and rules.refuse_data_after_bdat:
+        if (self.message is not None or self.bdat) and rules.refuse_data_after_bdat:
             return "data.after_bdat"  # chunks of this message came by BDAT (RFC 3030 §3)
         return ""
 

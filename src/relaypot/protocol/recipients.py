@@ -41,7 +41,7 @@ class RecipientTable:
         local_part, at, domain = plain.rpartition("@")
         if not at:
             local_part, domain = plain, ""
-        if domain and not self._local_domain(domain, server_ip):
+        if domain and not self.local_domain(domain, server_ip):
             return RELAY
         if self.routed_is_relay and ROUTING.intersection(local_part):
             return RELAY
@@ -57,7 +57,7 @@ class RecipientTable:
             return name.split(self.extension, 1)[0] in self.users
         return False
 
-    def _local_domain(self, domain: str, server_ip: str) -> bool:
+    def local_domain(self, domain: str, server_ip: str = "") -> bool:
         domain = domain.lower().rstrip(".")
         if domain in self.local_domains:
             return True

@@ -15,7 +15,7 @@ from relaypot.events import Command, Helo, MailFrom, RcptTo, SessionClosed, Sess
 from relaypot.protocol import states
 from relaypot.protocol.accounting import Shape
 from relaypot.protocol.auth import AuthExchange, AuthStep, capture_unsupported, opening, settle
-from relaypot.protocol.envelope import ReadPath, qualify, read_path, read_vrfy
+from relaypot.protocol.envelope import ReadPath, Where, qualify, read_path, read_vrfy
 from relaypot.protocol.framing import Framer
 from relaypot.protocol.intake import Intake, Step, bdat_argument, message_record, xexch50_size
 from relaypot.protocol.lines import read_line
@@ -37,8 +37,8 @@ class Session(Voice):
     __slots__ = (
         "_auth", "_backlog", "_framer", "_pending", "_shape", "_tls_offered", "authenticated", "bytes_in",
         "client_port", "commands", "helo", "intake", "limits", "lines", "listener", "mail_from", "messages",
-        "persona", "progress", "rcpt_to", "relay", "server_ip", "server_port", "service", "started", "state",
-        "tls_active", "unknown",
+        "persona", "progress", "rcpt_to", "relay", "server_ip", "server_port", "service", "smtputf8", "started",
+        "state", "tls_active", "unknown",
     )
 
     def __init__(self, context: ListenerContext, client_ip: str, client_port: int = 0,
@@ -62,6 +62,7 @@ class Session(Voice):
         self.tls_active = tls_active
         self.helo: str | None = None
         self.mail_from: str | None = None
+        self.smtputf8 = False  # the transaction's MAIL asked for SMTPUTF8
         self.rcpt_to: list[str] | tuple[()] = ()  # MAIL gives each transaction a list
         self.commands = 0
         self.messages = 0
@@ -340,9 +341,12 @@ class Session(Voice):
             self._finish_command(out, recorded, argument, line, self._send_key(out, "command.unknown"), unknown=True)
             return
         # Most commands pass: the gate is asked only where it could refuse.
-        refusal, out_of_sequence = (gate(verb, self.state, self.context.refusals, self.service, self.tls_active)
-                                    if self.service is not None or (verb, self.state) in self.context.refusals
-                                    else ("", False))
+        if verb == "DATA" and self.intake.bdat:  # Postfix's first check of DATA ([message] bdat_error_state)
+            refusal, out_of_sequence = "data.after_bdat", False
+        elif self.service is not None or (verb, self.state) in self.context.refusals:
+            refusal, out_of_sequence = gate(verb, self.state, self.context.refusals, self.service, self.tls_active)
+        else:
+            refusal, out_of_sequence = "", False
         if refusal:
             if out_of_sequence:
                 self._violation(out, "bad_sequence", f"{verb} in state {self.state}")
@@ -397,19 +401,29 @@ class Session(Voice):
         out.append(Helo(verb=verb, hostname=argument))
         return True
 
+    def _where(self) -> Where:
+        """What Postfix's reading of an address asks of this listener and transaction."""
+        table, server_ip = self.context.recipients, self.server_ip
+        return Where(lambda domain: table.local_domain(domain, server_ip), self.context.hostname, self.smtputf8)
+
     def _mail(self, argument: str, out: list[Output]) -> int:
-        read = read_path(argument, "mail", self.persona, self.context.default_domain)
+        if self.intake.bdat:  # chunks of a message are in progress, or being skipped
+            return self._send_key(out, "mail.after_bdat")
+        read = read_path(argument, "mail", self.persona, self.context.default_domain, self._where())
         if read.path is None or read.refusal:
             return self._path_refused(out, MailFrom, read)
         self.state = MAIL
         self.mail_from = read.address
+        self.smtputf8 = "SMTPUTF8" in read.path.parameters
         self.rcpt_to = []
         code = self._send_key(out, "mail.ok", address=read.address or "<>")
         out.append(MailFrom(address=read.address, parameters=read.path.parameters, reply_code=code))
         return code
 
     def _rcpt(self, argument: str, out: list[Output]) -> int:
-        read = read_path(argument, "rcpt", self.persona, self.context.default_domain)
+        if self.intake.bdat:
+            return self._send_key(out, "rcpt.after_bdat")
+        read = read_path(argument, "rcpt", self.persona, self.context.default_domain, self._where())
         if read.path is None or read.refusal:
             return self._path_refused(out, RcptTo, read)
         address = read.address
@@ -472,13 +486,26 @@ class Session(Voice):
             if code == 521:
                 self._close(out, "protocol")
             return code
-        refusal = self.context.refusals.get(("BDAT", self.state))
+        refusal = (self._bdat_refusal(size, last) if self.persona.message.bdat_error_state
+                   else self.context.refusals.get(("BDAT", self.state)))
         self.intake.start_chunk("BDAT", size, last, refusal)
         if refusal:
             self._violation(out, "bad_sequence", f"BDAT in state {self.state}")
         self.mode = CHUNK
         # RFC 3030 §2: the reply comes after the chunk has been read (see _chunk_done).
         return 0
+
+    def _bdat_refusal(self, size: int, last: bool) -> str | None:
+        """Postfix's bdat_cmd, in its order: a null chunk, a chunk after a refused one, a first
+        chunk with no recipient; None when the chunk is taken."""
+        if size == 0 and not last:
+            return "bdat.null"
+        if self.intake.bdat == "error":
+            return "bdat.discarded"
+        if not self.intake.bdat and self.state != RCPT:
+            return "bdat.need_rcpt" if self.state == MAIL else "bdat.need_mail"
+        self.intake.bdat = "ok"
+        return None
 
     def _chunk(self, out: list[Output]) -> bool:
         """Consume a counted chunk (BDAT or XEXCH50); True when it is complete."""
@@ -499,7 +526,12 @@ class Session(Voice):
             self._send_key(out, "xexch50.ok")
             return
         if kind == Step.SEQUENCE:
-            code = self._send_key(out, step[1])
+            code = self._send_key(out, step[1], size=str(self.intake.chunk_size))
+            if self.persona.message.bdat_error_state:
+                if self.intake.chunk_last:  # skip_bdat(): the last chunk ends the transaction
+                    self._reset_transaction()
+                else:
+                    self.intake.bdat = "error"
         elif kind == Step.CHUNK_OK:
             code = self._send_key(out, "bdat.chunk", size=str(step[1]))
         elif kind == Step.REFUSED:
@@ -529,14 +561,14 @@ class Session(Voice):
         return code
 
     def _vrfy(self, argument: str, out: list[Output]) -> int:
-        refused, address = read_vrfy(argument, self.persona, self.context.default_domain)
+        refused, address, shown = read_vrfy(argument, self.persona, self.context.default_domain, self._where())
         if refused:
             return self._send_key(out, refused)
         if self.persona.recipients.vrfy_judged:
             refusal = self._recipient_refusal("vrfy", address)
             if refusal:
                 return self._send_key(out, refusal, address=address, unquoted=unquoted(address))
-        return self._send_key(out, "vrfy.ok", argument=argument, address=address)
+        return self._send_key(out, "vrfy.ok", argument=shown, address=address)
 
     def _recipient_refusal(self, command: str, address: str) -> str:
         service = self.service
@@ -632,6 +664,7 @@ class Session(Voice):
         if self.state in (MAIL, RCPT):
             self.state = GREETED if self.helo is not None else CONNECTED
         self.mail_from = None
+        self.smtputf8 = False
         self.rcpt_to = ()
         self.intake.reset()
 
