@@ -27,6 +27,7 @@ PART_PAUSE = 0.03
 class Step:
     parts: tuple[bytes, ...]
     tls: bool = False  # after the parts and their reply: a TLS handshake on the socket (STARTTLS)
+    hangup: bool = False  # the client shuts its side (a FIN) and hears what the server does
 
     @property
     def wire(self) -> bytes:
@@ -88,10 +89,13 @@ def _client_tls() -> ssl.SSLContext:
     return context
 
 
-def play(address: tuple[str, int], steps: list[Step]) -> Heard:
-    """The conversation against the server at `address`, on a fresh connection."""
+def play(address: tuple[str, int], steps: list[Step], implicit_tls: bool = False) -> Heard:
+    """The conversation against the server at `address`, on a fresh connection (in TLS from the
+    first byte where `implicit_tls`: port 465)."""
     heard = Heard()
     sock: socket.socket | ssl.SSLSocket = socket.create_connection(address, timeout=10)
+    if implicit_tls:
+        sock = _client_tls().wrap_socket(sock)
     try:
         heard.banner, _, closed = _collect(sock)
         if closed:
@@ -100,6 +104,8 @@ def play(address: tuple[str, int], steps: list[Step]) -> Heard:
         for step in steps:
             sent = time.monotonic()
             try:
+                if step.hangup:
+                    sock.shutdown(socket.SHUT_WR)
                 for n, part in enumerate(step.parts):
                     if n:
                         time.sleep(PART_PAUSE)
@@ -125,5 +131,6 @@ def play(address: tuple[str, int], steps: list[Step]) -> Heard:
 
 def describe(steps: list[Step]) -> str:
     """The conversation as a reader (and a bug report) wants it: one step a line, parts split by |."""
-    return "\n".join(" | ".join(repr(part)[2:-1] for part in step.parts) + ("  [TLS]" if step.tls else "")
+    return "\n".join("[hang-up]" if step.hangup else
+                     " | ".join(repr(part)[2:-1] for part in step.parts) + ("  [TLS]" if step.tls else "")
                      for step in steps)

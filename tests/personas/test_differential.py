@@ -1,12 +1,13 @@
 """The differential oracle (issue 26): generated conversations played against the real Postfix
-3.7.11 with Dovecot SASL (tests/postfix_server.py, the reference configuration on loopback, its
-listener with SASL, which is what the postfix persona is) and against the persona on a listener
-with the same policy (relay "auth", the same one account), over real sockets; every reply's
-bytes, whether it came late, and the close (FIN or RST) must be the same. A difference is fixed
-in the persona, or listed in KNOWN_DIFFERENCES with its reason.
+3.7.11 with Dovecot SASL (tests/postfix_server.py, the reference configuration on loopback: the
+listener with SASL, which is what the postfix persona is, and Debian's submission and submissions
+services) and against the persona's listeners with the same policy (relay "auth", the same one
+account), over real sockets; every reply's bytes, whether it came late, and the close (FIN or
+RST) must be the same. A difference is fixed in the persona, or listed in KNOWN_DIFFERENCES with
+its reason.
 
-In CI the test plays RELAYPOT_DIFFERENTIAL_EXAMPLES conversations (default 60, about a minute);
-a developer's longer run:
+In CI the test plays RELAYPOT_DIFFERENTIAL_EXAMPLES conversations on port 25 (default 60) and a
+third as many on 587 and on 465, about a minute and a half; a developer's longer run:
 
     RELAYPOT_DIFFERENTIAL_EXAMPLES=2000 python -m pytest tests/personas/test_differential.py
 
@@ -59,10 +60,6 @@ RCPT_PARAMS = {
     "FOO": ["BAR", None],
 }
 ENDS = [b"\r\n.\r\n"] * 6 + [b"\n.\n", b"\r\n.\r\r\n", b"\r\n.\n", b"\n.\r\n", b"\r\n..\r\n.\r\n"]
-
-
-def lines_of(step: Step) -> int:
-    return max(1, step.wire.count(b"\n"))
 
 
 @st.composite
@@ -163,41 +160,71 @@ def commands(draw) -> bytes:
     return line.encode()
 
 
+RECIPIENTS = [b"<postmaster@mail.example.com>", b"<root@localhost>", b"<victim@example.net>",
+              b"<nosuchuser@mail.example.com>", b"<Root+tag@MAIL.EXAMPLE.COM>"]
+BODIES = [b"body", b"..dot", b".", b"a\rb", b"a\nb", b"\x00nul", b"line\r\n..\r\nafter"]
+CHUNKS = [b"abc", b"a\r\nb\r\n", b"a\nb\n", b"x\r\n.\r\n", b"", b"Subject: x\r\n\r\nbody\r\n"]
+
+
 @st.composite
-def steps(draw) -> list[Step]:
-    ending = draw(st.sampled_from([b"\r\n"] * 8 + [b"\n"]))
-    played: list[Step] = []
+def transactions(draw) -> list[Step]:
+    """A whole transaction, the kind a real client or a spam tool sends: MAIL and RCPT (pipelined
+    or not), then a message by DATA (its end in any of the forms smuggling scanners try) or BDAT."""
+    envelope = b"MAIL FROM:<a@client.example.org>\r\nRCPT TO:" + draw(st.sampled_from(RECIPIENTS)) + b"\r\n"
     if draw(st.booleans()):
-        played.append(Step((b"EHLO client.example.org\r\n",)))
-    for _ in range(draw(st.integers(1, 5))):
-        batch = draw(st.lists(commands(), min_size=1, max_size=3))
-        wire = b"".join(c if c.startswith(b"BDAT") else c + ending for c in batch)
-        if draw(st.booleans()) and b"DATA" in wire.upper() and not wire.startswith(b"BDAT"):
-            played.append(Step((wire,)))
-            body = b"Subject: x\r\n\r\n" + draw(st.sampled_from([b"body", b"..dot", b".", b"a\rb"]))
-            wire = body + draw(st.sampled_from(ENDS))
-        if len(wire) > 2 and draw(st.integers(0, 3)) == 0:
-            cut = draw(st.integers(1, len(wire) - 1))
-            played.append(Step((wire[:cut], wire[cut:])))
-        else:
-            played.append(Step((wire,)))
-    if draw(st.integers(0, 4)) == 0:
-        played.append(Step((b"STARTTLS\r\n",), tls=True))
-        played.append(Step((b"EHLO client.example.org\r\n",)))
-    played.append(Step((draw(st.sampled_from([b"QUIT\r\n", b"QUIT\r\n", b"quit\r\n"])),)))
+        body = b"Subject: x\r\n\r\n" + draw(st.sampled_from(BODIES)) + draw(st.sampled_from(ENDS))
+        if draw(st.booleans()):  # something after the end, in the same segment: smuggled or pipelined
+            body += draw(st.sampled_from([b"MAIL FROM:<b@client.example.org>\r\n", b"RSET\r\n",
+                                          b"Subject: smuggled\r\n\r\nx\r\n.\r\n"]))
+        if draw(st.booleans()):
+            return [Step((envelope + b"DATA\r\n",)), Step((body,))]
+        return [Step((envelope,)), Step((b"DATA\r\n",)), Step((body,))]
+    chunks = draw(st.lists(st.sampled_from(CHUNKS), min_size=1, max_size=3))
+    played = [Step((envelope,))]
+    for n, chunk in enumerate(chunks):
+        last = b" LAST" if n == len(chunks) - 1 and draw(st.integers(0, 4)) else b""
+        played.append(Step((b"BDAT %d%s\r\n" % (len(chunk), last) + chunk,)))
     return played
 
 
+def split(draw, wire: bytes) -> Step:
+    """A step as one segment, or (one time in four) cut in two anywhere."""
+    if len(wire) > 2 and draw(st.integers(0, 3)) == 0:
+        cut = draw(st.integers(1, len(wire) - 1))
+        return Step((wire[:cut], wire[cut:]))
+    return Step((wire,))
+
+
 @st.composite
-def conversations(draw) -> list[Step]:
-    played = draw(steps())
-    total, kept = 0, []
-    for step in played:
-        total += lines_of(step)
-        if total > MAX_LINES and kept:
+def conversations(draw, service: str = "smtp") -> list[Step]:
+    """Blocks of steps: commands (one to three in a segment), whole transactions, STARTTLS, then
+    QUIT or a hang-up. At most MAX_LINES command lines: under Postfix's soft error limit."""
+    ending = draw(st.sampled_from([b"\r\n"] * 8 + [b"\n"]))
+    played: list[Step] = []
+    lines = 0
+    if draw(st.booleans()):
+        played.append(Step((b"EHLO client.example.org\r\n",)))
+    if service == "submission" and draw(st.integers(0, 3)):
+        played += [Step((b"EHLO client.example.org\r\n",)), Step((b"STARTTLS\r\n",), tls=True)]
+    for _ in range(draw(st.integers(1, 5))):
+        block = draw(st.sampled_from(["commands", "commands", "transaction", "starttls"]))
+        if block == "transaction":
+            found = draw(transactions())
+        elif block == "starttls":
+            found = [Step((b"STARTTLS\r\n",), tls=True), Step((b"EHLO client.example.org\r\n",))]
+        else:
+            batch = draw(st.lists(commands(), min_size=1, max_size=3))
+            found = [split(draw, b"".join(c if c.startswith(b"BDAT") else c + ending for c in batch))]
+        count = sum(max(1, step.wire.count(b"\n")) for step in found if not step.wire.startswith(b"Subject"))
+        if lines + count > MAX_LINES:
             break
-        kept.append(step)
-    return kept
+        lines += count
+        played += found
+    if draw(st.integers(0, 5)):
+        played.append(Step((draw(st.sampled_from([b"QUIT\r\n", b"QUIT\r\n", b"quit\r\n"])),)))
+    else:
+        played.append(Step((), hangup=True))  # the client goes away mid-conversation
+    return played
 
 
 # ------------------------------------------------------------------ the differences we keep
@@ -221,25 +248,51 @@ def allowed(step: int, conversation: list[Step]) -> str:
 # ------------------------------------------------------------------ the oracle
 
 
+SERVICES = {"smtp": "sasl", "submission": "submission", "submissions": "submissions"}  # ours: Postfix's listener
+
+
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
+    """{service: (the real Postfix's address, the persona's)}: port 25 with SASL, 587 and 465."""
     with PostfixServer() as postfix:
         persona = RunningSensor(tmp_path_factory.mktemp("differential"), smtp__persona="postfix", smtp__relay="auth",
+                                smtp__listen=["127.0.0.1:0", "127.0.0.1:0,service=submission",
+                                              "127.0.0.1:0,service=submissions"],
                                 deception__accept_logins=[":".join(ACCOUNT)])
         try:
-            yield ("127.0.0.1", postfix.ports["sasl"]), persona.address, postfix
+            yield {service: (("127.0.0.1", postfix.ports[listener]), persona.bound[n])
+                   for n, (service, listener) in enumerate(SERVICES.items())}
         finally:
             persona.stop()
 
 
-@settings(max_examples=EXAMPLES, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                 HealthCheck.data_too_large])
-@given(conversation=conversations())
-def test_the_persona_answers_generated_conversations_as_the_real_postfix(servers, conversation):
-    real, persona, _ = servers
+def _examples(service: str) -> int:
+    return EXAMPLES if service == "smtp" else max(1, EXAMPLES // 3)
+
+
+def _oracle(service: str):
+    """The test for one service, with its own conversations and example count."""
+
+    @settings(max_examples=_examples(service), deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                     HealthCheck.data_too_large])
+    @given(conversation=conversations(service))
+    def test(servers, conversation):
+        compare(servers[service], conversation, implicit_tls=service == "submissions")
+
+    return test
+
+
+test_port_25_answers_as_the_real_postfix = _oracle("smtp")
+test_submission_587_answers_as_the_real_postfix = _oracle("submission")
+test_submissions_465_answers_as_the_real_postfix = _oracle("submissions")
+
+
+def compare(addresses: tuple[tuple[str, int], tuple[str, int]], conversation: list[Step], implicit_tls: bool) -> None:
+    """The conversation against both, at once: every reply's bytes, its lateness, and the close."""
     with ThreadPoolExecutor(2) as pool:
-        heard_real, heard_persona = (h.normalized() for h in pool.map(lambda a: play(a, conversation), (real, persona)))
+        heard_real, heard_persona = (h.normalized() for h in pool.map(
+            lambda address: play(address, conversation, implicit_tls), addresses))
     story = describe(conversation)
     assert heard_persona.banner == heard_real.banner
     for n, (want, got) in enumerate(zip(heard_real.replies, heard_persona.replies)):

@@ -318,6 +318,10 @@ def submission() -> list[tuple[str, str, list]]:
         ("sub_tls_auth", "STARTTLS, a login, then relay",
          [("read", 1), ehlo, *tls, ("send", good, 1), *transaction, *message, quit_]),
         ("sub_tls_auth_wrong", "STARTTLS, a wrong login", [("read", 1), ehlo, *tls, ("send", wrong, 1), quit_]),
+        ("sub_tls_vrfy", "STARTTLS, VRFY before and after a login (the recipient restrictions judge it)",
+         [("read", 1), ehlo, *tls, ("send", b"VRFY root\r\n", 1), ("send", b"VRFY nosuchuser\r\n", 1),
+          ("send", good, 1), ("send", b"VRFY nosuchuser\r\n", 1), ("send", b"VRFY victim@example.net\r\n", 1),
+          quit_]),
     ]
 
 
@@ -333,6 +337,8 @@ def submissions() -> list[tuple[str, str, list]]:
     return [
         ("subs_ehlo", "EHLO", [("read", 1), ehlo, quit_]),
         ("subs_starttls", "STARTTLS inside TLS", [("read", 1), ehlo, ("send", b"STARTTLS\r\n", 1), quit_]),
+        ("subs_vrfy", "VRFY before and after a login", [("read", 1), ehlo, ("send", b"VRFY root\r\n", 1),
+                                                         ("send", good, 1), ("send", b"VRFY root\r\n", 1), quit_]),
         ("subs_no_auth", "mail without a login", [("read", 1), ehlo, *transaction, quit_]),
         ("subs_auth", "a login, then relay", [("read", 1), ehlo, ("send", good, 1), *transaction,
                                               ("send", b"DATA\r\n", 1),

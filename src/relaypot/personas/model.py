@@ -266,7 +266,7 @@ class RelayProfile:
 
 SERVICES = ("submission", "submissions")
 # Reply keys only a submission service uses, from its own [services.NAME.replies].
-SERVICE_REPLY_KEYS = frozenset({"session.tls_required", "rcpt.login_required"})
+SERVICE_REPLY_KEYS = frozenset({"session.tls_required", "rcpt.login_required", "vrfy.login_required"})
 
 
 @dataclass(frozen=True)
@@ -625,7 +625,7 @@ def _parse_services(table: Any, where: str) -> dict[str, Service]:
         body = dict(body)
         replies = {key: compile_reply(key, value, where) for key, value in body.pop("replies", {}).items()}
         service = dataclasses.replace(read_table(body, Service, ctx, where), replies=replies)
-        needed = {"rcpt.login_required"} if service.login_required else set()
+        needed = {"rcpt.login_required", "vrfy.login_required"} if service.login_required else set()
         if service.tls == "required":
             needed.add("session.tls_required")
         if needed - replies.keys():

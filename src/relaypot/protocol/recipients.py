@@ -68,9 +68,10 @@ def refusal(command: str, verdict: str, relay: str, authenticated: bool, login_r
     """The reply key refusing a recipient as the real server would, or "" where it is taken: a
     relay where the listener's policy says so, an unknown local user always. `verdict` is the
     table's judgement (`RecipientTable.judge`); `login_required` a submission service's rule."""
-    if login_required and command == "rcpt":
-        # permit_sasl_authenticated, reject: no recipient without a login, any after one.
-        return "" if authenticated else "rcpt.login_required"
+    if login_required:
+        # permit_sasl_authenticated, reject: no recipient without a login, any after one (VRFY
+        # runs the same recipient restrictions).
+        return "" if authenticated else f"{command}.login_required"
     if verdict == RELAY:
         return "" if relay == "open" or (relay == "auth" and authenticated) else f"{command}.relay_denied"
     return f"{command}.unknown_user" if verdict == UNKNOWN_USER else ""
