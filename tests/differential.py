@@ -104,8 +104,8 @@ def play(address: tuple[str, int], steps: list[Step], implicit_tls: bool = False
         for step in steps:
             sent = time.monotonic()
             try:
-                if step.hangup:
-                    sock.shutdown(socket.SHUT_WR)
+                if step.hangup:  # a FIN, under TLS too (no close_notify: SSLSocket.shutdown would drop TLS)
+                    socket.socket.shutdown(sock, socket.SHUT_WR)
                 for n, part in enumerate(step.parts):
                     if n:
                         time.sleep(PART_PAUSE)

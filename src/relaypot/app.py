@@ -197,8 +197,9 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
     listener_context = ListenerContext(
         persona=persona,
         hostname=hostname,
-        # IIS's "default domain" is the server's own name (KB Q304897, S21 in exchange2000.md).
-        default_domain=hostname,
+        # IIS's "default domain": the host name on the Windows 2000 servers captured in public
+        # (<users@jd.acme.local>, exchange2000.md S5), the organisation's where it was set (KB Q304897).
+        default_domain=settings.smtp.default_domain or hostname,
         limits=SessionLimits(
             max_line_length=limits.max_line_length,
             max_message_size=limits.max_message_size,

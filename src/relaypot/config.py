@@ -57,6 +57,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("smtp", "domains", "list", [],
            "mail domains that count as ours, beside the host name and its parent domain (the persona delivers "
            "for them: their unknown users are refused, and mail to them is no relay)"),
+    Option("smtp", "default_domain", "str", "",
+           "the domain a persona whose server qualifies a bare local part adds to it (exchange2000's \"default "
+           "domain\": the organisation's, as in KB Q304897 and on microsoft.com's own server; default: the host "
+           "name, as on the Windows 2000 servers captured in public)"),
     Option("smtp", "timezone", "str", "",
            "the time zone of dates in replies (exchange2000's banner), as an IANA name such as Europe/Berlin "
            "(default: the host's)"),
@@ -201,6 +205,7 @@ class SmtpSettings:
     persona: str
     hostname: str
     domains: list[str]
+    default_domain: str
     timezone: str
     relay: str
     local_users: list[str]
@@ -542,6 +547,9 @@ def _check(values: dict[tuple[str, str], Any], sources: dict[tuple[str, str], st
         except ValueError:
             if not _HOSTNAME.match(name):
                 raise fail("sensor", "public_names", f"{name!r} is neither an IP address nor a host name") from None
+    default_domain = values[("smtp", "default_domain")]
+    if default_domain and not _HOSTNAME.match(default_domain):
+        raise fail("smtp", "default_domain", f"{default_domain!r} is not a domain name")
     for domain in values[("smtp", "domains")]:
         if not _HOSTNAME.match(domain):
             raise fail("smtp", "domains", f"{domain!r} is not a domain name")

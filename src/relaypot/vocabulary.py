@@ -57,7 +57,8 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
                    "mail.auth_twice mail.after_bdat"),
     _verb("RCPT", "_rcpt", "rcpt.ok rcpt.need_mail rcpt.syntax rcpt.bad_address rcpt.too_many rcpt.relay_denied",
           {CONNECTED: "rcpt.need_mail", GREETED: "rcpt.need_mail"},
-          optional="rcpt.unsupported_option rcpt.bad_notify rcpt.unknown_user rcpt.bad_orcpt rcpt.after_bdat"),
+          optional="rcpt.unsupported_option rcpt.bad_notify rcpt.unknown_user rcpt.bad_orcpt rcpt.after_bdat "
+                   "rcpt.ok_quoted"),
     _verb("DATA", "_data_command",
           "data.start data.need_mail data.need_rcpt data.ok data.too_big data.disk_full",
           {CONNECTED: "data.need_mail", GREETED: "data.need_mail", MAIL: "data.need_rcpt"},

@@ -186,8 +186,9 @@ def test_an_open_listener_differs_from_the_real_server_only_at_relay_refusals():
     assert replies == [b"250 2.1.0 Ok\r\n", b"250 2.1.5 Ok\r\n", b"354 End data with <CR><LF>.<CR><LF>\r\n"]
 
 
-def _exchange_replies(lines: list[bytes], relay: str = "closed", hostname: str = "mail.example.com") -> list[bytes]:
-    context = ListenerContext(model.load("exchange2000"), hostname, hostname, clock=lambda: 1.0,
+def _exchange_replies(lines: list[bytes], relay: str = "closed", hostname: str = "mail.example.com",
+                      default_domain: str = "") -> list[bytes]:
+    context = ListenerContext(model.load("exchange2000"), hostname, default_domain or hostname, clock=lambda: 1.0,
                               rng=random.Random(0))
     driver = Driver(Session(context, "192.0.2.7", 40000, "192.0.2.1", 25, "192.0.2.1:25", relay=relay))
     driver.feed(b"EHLO client.example.org\r\n")
@@ -218,6 +219,35 @@ def test_exchange_refuses_relay_in_its_own_words_and_takes_every_local_user():
     ]
     opened = _exchange_replies([b"MAIL FROM:<spamtest@contoso.net>", b"RCPT TO:<relaytest@contoso.net>"], "open")
     assert opened[1] == b"250 2.1.5 relaytest@contoso.net\r\n"
+
+
+@pytest.mark.parametrize("relay", ["open", "closed"])
+def test_exchange_answers_kb_q304897_with_the_organisations_default_domain(relay):
+    """KB Q304897 (S1), server northwindtraders.com's: a bare local part gets the default domain, a
+    quoted one too whatever its quotes hold (test 7), and that reply ends in a space, in either
+    policy: the address is local."""
+    replies = _exchange_replies([b"MAIL FROM:<spamtest>", b'rcpt to: <"nobody@mail-contoso.org">',
+                                 b"RCPT TO:<relaytest%contoso.net>"], relay, "mail.northwindtraders.com",
+                                default_domain="northwindtraders.com")
+    assert replies == [
+        b"250 2.1.0 spamtest@northwindtraders.com....Sender OK\r\n",
+        b'250 2.1.5 "nobody@mail-contoso.org"@northwindtraders.com \r\n',
+        b"250 2.1.5 relaytest%contoso.net@northwindtraders.com\r\n",
+    ]
+
+
+def test_exchange_default_domain_is_the_host_name_unless_set(sensor_factory):
+    """[smtp] default_domain over a real socket; unset, the host name, as the captured 5.0.2195
+    servers answer (S5: <users@jd.acme.local>)."""
+    import smtplib
+
+    for options, domain in (({}, "mail.example.com"), ({"smtp__default_domain": "example.com"}, "example.com")):
+        sensor = sensor_factory(smtp__relay="closed", **options)
+        with smtplib.SMTP(*sensor.address, timeout=10) as client:
+            client.ehlo("client.example.org")
+            assert client.mail("spamtest") == (250, f"2.1.0 spamtest@{domain}....Sender OK".encode())
+            assert client.verify("users") == (252, f"2.1.5 Cannot VRFY user, but will take message for "
+                                                   f"<users@{domain}>".encode())
 
 
 def test_relay_policy_auth_refuses_until_a_login_succeeds():

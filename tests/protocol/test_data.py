@@ -17,6 +17,12 @@ from relaypot.protocol.data import find_end, line_ending_violations, unstuff
     (b"a\r\n.\nX", True, (3, 5, b"\r\n.\n")),
     (b"a\n.\r\nX", True, (2, 5, b"\n.\r\n")),
     (b"a\r\n.", True, 2),
+    # Postfix drops every CR before an LF: ".<CR><CR><LF>" is a "." line (captured: sequence.json)
+    (b"a\r\n.\r\r\nX", True, (3, 7, b"\r\n.\r\r\n")),
+    (b".\r\r\nX", True, (0, 4, b".\r\r\n")),
+    (b"a\r\n.\r\r\nX", False, 8),
+    (b"a\r\n.\r\r", True, 2),  # the read ended in the CRs: look again
+    (b"a\r\n.\rx\r\n", True, 8),
 ])
 def test_find_end(buf, lf_end, expected):
     """Each end marker, and where to resume scanning when it is not (yet) there."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_QUOTED = re.compile(r'"(?:\\.|[^"\\])*"')
+QUOTED = re.compile(r'"(?:\\.|[^"\\])*"')
 
 
 def decode(raw: bytes) -> str:
@@ -61,7 +61,7 @@ def parse_path(argument: str, keyword: str, allow_bracketless: bool) -> Path | s
         address, _, params_text = rest.partition(" ")
         bracketed = False
     # A quoted local part may hold <, > and spaces (RFC 5321 §4.1.2).
-    bare = _QUOTED.sub("", address) if '"' in address else address
+    bare = QUOTED.sub("", address) if '"' in address else address
     if "<" in bare or ">" in bare or " " in bare or not address.isprintable():
         return BAD_ADDRESS
     return Path(address, parse_parameters(params_text), bracketed, tuple(params_text.split()))

@@ -10,6 +10,7 @@ CRLF_END = b"\r\n.\r\n"
 # the public smuggling scanners try (a body cannot hold <CRLF>.<CRLF> itself: it would have ended).
 _DOT_LINE = re.compile(rb"(?:\r\n|\n|\r)\x00?\.\x00?(?:\r\n|\n|\r)")
 MAX_SIGNS = 4  # distinct sequences named in one violation's detail
+_CRS = re.compile(rb"\r*")
 
 
 def find_end(buf: bytearray, scanned: int, lf_end: bool, at_start: bool = True) -> tuple[int, int, bytes] | int:
@@ -20,13 +21,18 @@ def find_end(buf: bytearray, scanned: int, lf_end: bool, at_start: bool = True) 
     end sequence as sent. Otherwise returns how far the buffer was scanned, to pass back next time,
     so a marker split across reads is found without rescanning the whole body.
     With `lf_end`, a "." line after or before a bare LF also ends the body, as in servers that
-    take LF as a line ending (what SMTP smuggling exploits).
+    take LF as a line ending (what SMTP smuggling exploits), and so does ".\r\r\n": such a server
+    (Postfix's smtp_get) drops every CR before the LF.
     """
     if at_start:
         if buf[:3] == b".\r\n":
             return 0, 3, b".\r\n"
-        if lf_end and buf[:2] == b".\n":
-            return 0, 2, b".\n"
+        if lf_end and buf[:1] == b".":
+            after = _CRS.match(buf, 1).end()  # type: ignore[union-attr]
+            if after == len(buf):
+                return 0
+            if buf[after] == 0x0A:
+                return 0, after + 1, bytes(buf[: after + 1])
     if not lf_end:
         idx = buf.find(CRLF_END, max(scanned - 4, 0))
         if idx >= 0:
@@ -37,14 +43,12 @@ def find_end(buf: bytearray, scanned: int, lf_end: bool, at_start: bool = True) 
         idx = buf.find(b"\n.", pos)
         if idx < 0:
             return len(buf)
-        after = buf[idx + 2 : idx + 4]
-        if after[:1] == b"\n":
-            return idx + 1, idx + 3, _marker(buf, idx, 3)
-        if after == b"\r\n":
-            return idx + 1, idx + 4, _marker(buf, idx, 4)
-        if after in (b"", b"\r"):
+        after = _CRS.match(buf, idx + 2).end()  # type: ignore[union-attr]
+        if after == len(buf):
             # The read ended inside a possible marker: look here again when more arrives.
             return idx
+        if buf[after] == 0x0A:
+            return idx + 1, after + 1, _marker(buf, idx, after + 1 - idx)
         pos = idx + 1
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from relaypot.personas.model import Persona
 from relaypot.protocol import postfix_envelope
-from relaypot.protocol.commands import BAD_ADDRESS, Path, ascii_number, parse_parameters, parse_path
+from relaypot.protocol.commands import BAD_ADDRESS, QUOTED, Path, ascii_number, parse_parameters, parse_path
 from relaypot.protocol.parameters import refusal as parameter_refusal
 
 
@@ -87,10 +87,12 @@ def _postfix_path(argument: str, command: str, persona: Persona, where: Where) -
 
 
 def qualify(address: str, persona: Persona, default_domain: str) -> str:
-    """IIS adds its default domain to a bare local part (KB Q304897)."""
-    if address and "@" not in address and persona.addresses.append_default_domain:
+    """IIS adds its default domain to a bare local part, a quoted one too, whatever the quotes
+    hold: "nobody@mail-contoso.org"@northwindtraders.com (KB Q304897)."""
+    if address and persona.addresses.append_default_domain and "@" not in QUOTED.sub("", address):
         return f"{address}@{default_domain}"
     return address
+
 
 
 def literal_ok(address: str) -> bool:

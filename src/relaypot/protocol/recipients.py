@@ -109,10 +109,16 @@ def literal_address(domain: str) -> str:
         return ""
 
 
+def parent_domain(hostname: str) -> str:
+    """mail.example.com → example.com; a name of two labels or fewer is its own parent."""
+    host = hostname.lower().rstrip(".")
+    return host.split(".", 1)[1] if host.count(".") >= 2 else host
+
+
 def local_domains(patterns: tuple[str, ...], hostname: str, configured: tuple[str, ...] = ()) -> frozenset[str]:
     """The persona's local domain patterns ({hostname}, {parent}) filled in, plus the operator's."""
     host = hostname.lower().rstrip(".")
-    parent = host.split(".", 1)[1] if host.count(".") >= 2 else host
+    parent = parent_domain(host)
     found = {p.replace("{hostname}", host).replace("{parent}", parent).lower() for p in patterns}
     found.update(d.lower().rstrip(".") for d in configured if d)
     return frozenset(found)

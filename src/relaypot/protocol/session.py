@@ -437,7 +437,9 @@ class Session(Voice):
             assert isinstance(self.rcpt_to, list)  # RCPT is refused before MAIL gives the list
             self.rcpt_to.append(address)
             self.state = RCPT
-            code = self._send_key(out, "rcpt.ok", address=address)
+            # IIS ends its reply to a quoted local part with a space (KB Q304897, test 7)
+            quoted = address.startswith('"') and "rcpt.ok_quoted" in self.replies
+            code = self._send_key(out, "rcpt.ok_quoted" if quoted else "rcpt.ok", address=address)
         out.append(RcptTo(address=address, parameters=read.path.parameters, reply_code=code))
         return code
 
