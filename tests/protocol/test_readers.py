@@ -217,3 +217,17 @@ def test_postfix_reading_takes_any_argument(text, command):
     assert refusal == "" or refusal.startswith(command + ".")
     if not refusal:
         assert "\r" not in address and "\n" not in address
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab.-+_@<>:\" \tF")), max_size=24),
+       st.lists(st.sampled_from(["SIZE=1", "BODY=7BIT", "X", "A=b:c", '"q"', "<p>"]), max_size=3))
+def test_postfix_reading_shortcuts_agree_with_the_parser(path, parameters):
+    """The plain-path and plain-argument shortcuts give what smtpd_token and the RFC 822 parser give."""
+    from relaypot.protocol import postfix_envelope as pe
+    from relaypot.protocol.postfix_syntax import words
+
+    word = f"<{path}>"
+    assert pe.extract_address(word) == pe.parsed_address(word)
+    argument = " ".join([f"FROM:<{path}>", *parameters])
+    assert pe._argument_words(argument, "from:")[0] == words(argument)

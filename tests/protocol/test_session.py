@@ -673,3 +673,27 @@ def test_postfix_queue_ids_grow_as_the_queue_files_inodes_do():
     steps = [b - a for a, b in itertools.pairwise(inodes)]
     assert all(1 <= step <= 4 for step in steps), steps
     assert 0x100000 <= inodes[0] < 0x400100
+
+
+def test_a_postfix_queue_id_carries_the_moment_of_the_first_accepted_recipient():
+    """Postfix opens the queue file at the first RCPT it accepts (smtpd_delay_open_until_valid_rcpt):
+    a short queue id's five hex digits are that moment's microseconds, not the end of DATA's."""
+    import random
+
+    from relaypot.personas import model
+    from relaypot.protocol.listener import ListenerContext
+    from relaypot.protocol.session import Session
+
+    now = [1_700_000_000.25]
+    context = ListenerContext(model.load("postfix"), "mail.example.com", "mail.example.com", clock=lambda: now[0],
+                              rng=random.Random(1))
+    driver = Driver(Session(context, "192.0.2.7", 40000, "192.0.2.1", 25, "192.0.2.1:25", relay="open"))
+    driver.feed(b"EHLO c.example\r\nMAIL FROM:<a@c.example>\r\nRCPT TO:<nosuchuser@mail.example.com>\r\n")
+    now[0] = 1_700_000_001.123456  # the first recipient the server takes
+    driver.feed(b"RCPT TO:<root@mail.example.com>\r\n")
+    now[0] = 1_700_000_002.5
+    driver.feed(b"RCPT TO:<postmaster@mail.example.com>\r\nDATA\r\n")
+    now[0] = 1_700_000_003.999  # the end of the message
+    driver.feed(b"Subject: x\r\n\r\nx\r\n.\r\n")
+    [queued] = [r.data for r in driver.replies if b"queued as" in r.data]
+    assert re.search(rb"queued as 1E240[0-9A-F]+\r\n$", queued), queued  # 123456 microseconds = 0x1E240

@@ -13,6 +13,7 @@ from relaypot.protocol.data import line_ending_violations, stored_size, unstuff
 from relaypot.protocol.framing import Framer
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import StoredMessage
+from relaypot.vocabulary import MAIL, RCPT
 
 CHUNK_PROGRESS = 1024  # bytes of a BDAT or XEXCH50 chunk that count as a line for the idle deadline
 
@@ -191,6 +192,18 @@ class Intake:
         return Step.DELIVER, unstuff(raw), size, None, violations
 
     # ------------------------------------------------------------------ BDAT and XEXCH50
+
+    def bdat_refusal(self, size: int, last: bool, state: str) -> str | None:
+        """[message] bdat_error_state: Postfix's bdat_cmd, in its order (a null chunk, a chunk after
+        a refused one, a first chunk with no recipient); None when the chunk is taken."""
+        if size == 0 and not last:
+            return "bdat.null"
+        if self.bdat == "error":
+            return "bdat.discarded"
+        if not self.bdat and state != RCPT:
+            return "bdat.need_rcpt" if state == MAIL else "bdat.need_mail"
+        self.bdat = "ok"
+        return None
 
     def start_chunk(self, kind: str, size: int, last: bool = False, refusal: str | None = None) -> None:
         self.chunk_kind = kind

@@ -169,9 +169,11 @@ class ListenerContext:
                 self._ehlo_replies[key] = reply
         return reply
 
-    def queue_id(self) -> str:
-        """The next queue id, in the persona's server's style ([server] queue_id)."""
-        return self.queue_ids.next(self.persona.server.queue_id, self.hostname, self.clock())
+    def queue_id(self, opened_at: float | None = None) -> str:
+        """The next queue id, in the persona's server's style ([server] queue_id); `opened_at`, the
+        moment its queue file was opened (Postfix: at the first accepted RCPT), if not now."""
+        return self.queue_ids.next(self.persona.server.queue_id, self.hostname,
+                                   self.clock() if opened_at is None else opened_at)
 
     def auth_context(self) -> AuthContext:
         """What an AUTH exchange of this listener's sessions needs to know."""

@@ -37,8 +37,8 @@ class Session(Voice):
     __slots__ = (
         "_auth", "_backlog", "_framer", "_pending", "_shape", "_tls_offered", "authenticated", "bytes_in",
         "client_port", "commands", "helo", "intake", "limits", "lines", "listener", "mail_from", "messages",
-        "persona", "progress", "rcpt_to", "relay", "server_ip", "server_port", "service", "smtputf8", "started",
-        "state", "tls_active", "unknown",
+        "opened_at", "persona", "progress", "rcpt_to", "relay", "server_ip", "server_port", "service", "smtputf8",
+        "started", "state", "tls_active", "unknown",
     )
 
     def __init__(self, context: ListenerContext, client_ip: str, client_port: int = 0,
@@ -63,6 +63,7 @@ class Session(Voice):
         self.helo: str | None = None
         self.mail_from: str | None = None
         self.smtputf8 = False  # the transaction's MAIL asked for SMTPUTF8
+        self.opened_at: float | None = None  # when the transaction's first recipient was accepted
         self.rcpt_to: list[str] | tuple[()] = ()  # MAIL gives each transaction a list
         self.commands = 0
         self.messages = 0
@@ -170,7 +171,7 @@ class Session(Voice):
             transfer = "BDAT" if self.intake.chunk_kind == "BDAT" else "DATA"
             key = "bdat.ok" if transfer == "BDAT" else "data.ok"
             template = self.replies[key]
-            text, data = template.render({**self._placeholders(), "queue_id": self.context.queue_id(),
+            text, data = template.render({**self._placeholders(), "queue_id": self.context.queue_id(self.opened_at),
                                           "size": str(self.intake.delivered_size or stored.size)})
             out.append(message_record(stored, transfer, self.mail_from or "", tuple(self.rcpt_to), template.code,
                                       text))
@@ -435,6 +436,10 @@ class Session(Voice):
         else:
             # Accepted as deliverable (a relay too, where the listener is open); nothing is sent.
             assert isinstance(self.rcpt_to, list)  # RCPT is refused before MAIL gives the list
+            if not self.rcpt_to:
+                # Postfix opens the queue file at the first recipient it accepts: its queue id
+                # carries that moment's microseconds, not the end of the message's.
+                self.opened_at = self.context.clock()
             self.rcpt_to.append(address)
             self.state = RCPT
             # IIS ends its reply to a quoted local part with a space (KB Q304897, test 7)
@@ -488,7 +493,7 @@ class Session(Voice):
             if code == 521:
                 self._close(out, "protocol")
             return code
-        refusal = (self._bdat_refusal(size, last) if self.persona.message.bdat_error_state
+        refusal = (self.intake.bdat_refusal(size, last, self.state) if self.persona.message.bdat_error_state
                    else self.context.refusals.get(("BDAT", self.state)))
         self.intake.start_chunk("BDAT", size, last, refusal)
         if refusal:
@@ -496,18 +501,6 @@ class Session(Voice):
         self.mode = CHUNK
         # RFC 3030 §2: the reply comes after the chunk has been read (see _chunk_done).
         return 0
-
-    def _bdat_refusal(self, size: int, last: bool) -> str | None:
-        """Postfix's bdat_cmd, in its order: a null chunk, a chunk after a refused one, a first
-        chunk with no recipient; None when the chunk is taken."""
-        if size == 0 and not last:
-            return "bdat.null"
-        if self.intake.bdat == "error":
-            return "bdat.discarded"
-        if not self.intake.bdat and self.state != RCPT:
-            return "bdat.need_rcpt" if self.state == MAIL else "bdat.need_mail"
-        self.intake.bdat = "ok"
-        return None
 
     def _chunk(self, out: list[Output]) -> bool:
         """Consume a counted chunk (BDAT or XEXCH50); True when it is complete."""
@@ -667,6 +660,7 @@ class Session(Voice):
             self.state = GREETED if self.helo is not None else CONNECTED
         self.mail_from = None
         self.smtputf8 = False
+        self.opened_at = None
         self.rcpt_to = ()
         self.intake.reset()
 
