@@ -154,7 +154,9 @@ def test_the_postfix_tar_pit_over_a_real_socket(sensor_factory, tmp_path):
     persona's 421 and the end of the connection; recorded as limit_errors."""
     bundled = Path(model.__file__).parent / "data" / "postfix.toml"
     fast = tmp_path / "postfix-fast.toml"
-    fast.write_text(bundled.read_text().replace("error_delay = 1.0", "error_delay = 0.5"))
+    text = bundled.read_text()
+    assert "\ndelay = 1.0\n" in text
+    fast.write_text(text.replace("\ndelay = 1.0\n", "\ndelay = 0.5\n"))
     sensor = sensor_factory(smtp__persona=str(fast))
     client = smtplib.SMTP(*sensor.address, timeout=10)
     client.helo("client.example.org")
@@ -204,3 +206,36 @@ def test_the_per_client_limit_is_the_operators_then_the_personas_then_a_safety_n
     assert connections_per_client(config.load(environ={}), postfix) == 50
     assert connections_per_client(config.load(environ={}), exchange) == CONNECTIONS_PER_CLIENT  # IIS: none
     assert connections_per_client(config.load(environ={"RELAYPOT_LIMITS_MAX_CONNECTIONS_PER_IP": "7"}), postfix) == 7
+
+
+def test_clients_past_the_process_limit_wait_their_turn_and_none_is_lost(sensor_factory, tmp_path):
+    """[server] process_limit (here 2): the third and fourth clients wait without a byte; one that
+    gives up frees nothing and is not served; when a session ends the next one still waiting is
+    greeted; stopping the sensor cuts off whoever still waits."""
+    bundled = Path(model.__file__).parent / "data" / "postfix.toml"
+    text = bundled.read_text()
+    assert "\nprocess_limit = 100\n" in text
+    small = tmp_path / "postfix-small.toml"
+    small.write_text(text.replace("\nprocess_limit = 100\n", "\nprocess_limit = 2\n"))
+    sensor = sensor_factory(smtp__persona=str(small))
+    first, second, third, fourth, fifth = (socket.create_connection(sensor.address, timeout=5) for _ in range(5))
+    assert read_reply(first).startswith(b"220 ") and read_reply(second).startswith(b"220 ")
+    for waiting in (third, fourth, fifth):
+        waiting.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            waiting.recv(512)
+    third.close()  # gave up waiting
+    first.sendall(b"QUIT\r\n")
+    assert read_reply(first).startswith(b"221 ")
+    assert read_reply(fourth).startswith(b"220 ")  # the next one still waiting, not the one that left
+    fifth.settimeout(0.5)
+    with pytest.raises(TimeoutError):
+        fifth.recv(512)
+    sensor.stop()
+    fifth.settimeout(5)
+    try:
+        assert fifth.recv(512) == b""  # cut off unanswered
+    except ConnectionResetError:
+        pass
+    for sock in (first, second, fourth, fifth):
+        sock.close()

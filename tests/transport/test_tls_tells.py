@@ -126,3 +126,33 @@ def test_a_tls10_cbc_reply_has_no_empty_fragment_before_it(servers):
     real = _records_of_a_tls10_reply(servers["postfix"][0])
     assert len(real) == 1, real  # Postfix keeps OpenSSL's DONT_INSERT_EMPTY_FRAGMENTS
     assert _records_of_a_tls10_reply(servers["persona"][0]) == real
+
+
+def _greeted(sock: socket.socket, wait: float) -> bytes:
+    sock.settimeout(wait)
+    try:
+        return sock.recv(512)
+    except TimeoutError:
+        return b""
+
+
+def test_the_101st_concurrent_client_waits_unanswered_until_a_session_ends(servers):
+    """Postfix's default_process_limit (100 smtpd processes per service): a 101st concurrent client
+    gets no banner until a session ends, then it does (50 per address: three addresses)."""
+    for name, (port, _) in servers.items():
+        held = []
+        try:
+            for n in range(100):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                                source_address=(f"127.0.0.{2 + n // 50}", 0))
+                held.append(sock)
+                assert sock.recv(512).startswith(b"220 "), (name, n)
+            late = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=("127.0.0.4", 0))
+            held.append(late)
+            assert _greeted(late, 1.5) == b"", name  # in the backlog: not a byte
+            held[0].sendall(b"QUIT\r\n")
+            held[0].recv(512)
+            assert _greeted(late, 5).startswith(b"220 "), name  # a session ended: its turn
+        finally:
+            for sock in held:
+                sock.close()

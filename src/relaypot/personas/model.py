@@ -188,6 +188,9 @@ class ServerFacts:
     queue_id: QueueIdStyle = "postfix"
     starttls_offered: bool = False
     max_connections_per_client: int = 0  # concurrent connections from one address (0: none of its own)
+    # sessions one listener serves at once; the next clients wait, unanswered, for a free one
+    # (Postfix's default_process_limit: a busy service's backlog); 0: no limit of its own
+    process_limit: int = 0
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ class Host(Protocol):
     @property
     def limits(self) -> Deadlines: ...
 
+    def must_wait(self, connection: SmtpConnection) -> bool: ...
     def admit(self, connection: SmtpConnection, ip: str) -> bool: ...
     def release(self, connection: SmtpConnection) -> None: ...
 
@@ -98,6 +99,7 @@ class SmtpConnection(asyncio.Protocol):
         "_queue",
         "_storing",
         "_waited",
+        "counted",
         "last_active",
         "listener_name",
         "recorder",
@@ -133,12 +135,26 @@ class SmtpConnection(asyncio.Protocol):
         self._handshake_deadline: asyncio.TimerHandle | None = None
         self._continuing = False  # a _continue is scheduled
         self.watch = Watch(catalogue())  # what the client sends, matched against the attack catalogue
+        self.counted = False  # holds one of its listener's sessions ([server] process_limit)
 
     # ------------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        server = self.server
+        if self.server.must_wait(self):  # the listener serves as many as its server would
+            transport.pause_reading()
+            return
+        self.begin()
+
+    def resume_waiting(self) -> None:
+        """A session of its listener ended: this client, which waited unanswered, is served now."""
+        if not self.transport.is_closing():
+            self.transport.resume_reading()
+            self.begin()
+
+    def begin(self) -> None:
+        """The session starts: the banner, or the refusal of a client over its limit."""
+        transport, server = self.transport, self.server
         peer = transport.get_extra_info("peername") or ("", 0)
         local = transport.get_extra_info("sockname") or ("", 0)
         ip = clean_ip(str(peer[0]))
@@ -207,6 +223,8 @@ class SmtpConnection(asyncio.Protocol):
                 self.transport.close()  # the client's last commands, read after it half-closed
 
     def eof_received(self) -> bool:
+        if not hasattr(self, "session"):
+            return False  # it gave up waiting for a free session: nothing was said
         self._eof = True
         self._apply(self.session.receive_eof())
         # Keep the socket open while replies are still queued (a delayed 535, say), or input
@@ -215,6 +233,8 @@ class SmtpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.release(self)
+        if not hasattr(self, "session"):
+            return
         if self._delay is not None:
             self._delay.cancel()
         if self._handshake_deadline is not None:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import socket
 import ssl
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -53,6 +53,9 @@ class SmtpServer:
         self.ssl_context = ssl_context
         self.connections: set[SmtpConnection] = set()
         self.per_ip: Counter[str] = Counter()
+        # [server] process_limit: sessions under way and clients waiting for one, per listener
+        self.serving: Counter[str] = Counter()
+        self.waiting: dict[str, deque[SmtpConnection]] = {}
         self.servers: list[asyncio.base_events.Server] = []
         self.bound_listeners: list[Listener] = []  # the listener of each bound address, in order
         self.store_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store",
@@ -102,6 +105,37 @@ class SmtpServer:
         self._sweeper = self.loop.create_task(self._sweep())
         return bound
 
+    def must_wait(self, connection: SmtpConnection) -> bool:
+        """Whether a new connection waits, unanswered, for one of its listener's sessions to end
+        ([server] process_limit); one that need not is counted as served."""
+        limit, name = self.context.persona.server.process_limit, connection.listener_name
+        if not limit:
+            return False
+        if self.serving[name] >= limit or self.waiting.get(name):
+            self.waiting.setdefault(name, deque()).append(connection)
+            return True
+        self.serving[name] += 1
+        connection.counted = True
+        return False
+
+    def _served(self, connection: SmtpConnection) -> None:
+        """A connection is gone: its place goes to the first client still waiting."""
+        name = connection.listener_name
+        waiting = self.waiting.get(name)
+        if not connection.counted:
+            if waiting and connection in waiting:
+                waiting.remove(connection)  # it gave up waiting
+            return
+        connection.counted = False
+        self.serving[name] -= 1
+        while waiting:
+            following = waiting.popleft()
+            if not following.transport.is_closing():
+                self.serving[name] += 1
+                following.counted = True
+                self.loop.call_soon(following.resume_waiting)
+                break
+
     def admit(self, connection: SmtpConnection, ip: str) -> bool:
         limits = self.limits
         if len(self.connections) >= limits.max_connections or self.per_ip[ip] >= limits.max_connections_per_ip:
@@ -111,6 +145,7 @@ class SmtpServer:
         return True
 
     def release(self, connection: SmtpConnection) -> None:
+        self._served(connection)
         if connection in self.connections:
             self.connections.discard(connection)
             ip = connection.session.client_ip
@@ -135,9 +170,13 @@ class SmtpServer:
             self._sweeper = None
 
     async def shutdown(self) -> None:
-        """Stop accepting; let open sessions finish for the grace period; then end them politely."""
+        """Stop accepting; let open sessions finish for the grace period; then end them politely.
+        Clients still waiting for a session are cut off, as a stopping server's backlog is."""
         for server in self.servers:
             server.close()
+        for waiting in self.waiting.values():
+            for connection in list(waiting):
+                connection.transport.abort()
         deadline = self.loop.time() + self.limits.shutdown_grace
         while self.connections and self.loop.time() < deadline:
             await asyncio.sleep(0.05)
