@@ -191,6 +191,11 @@ class ServerFacts:
     # sessions one listener serves at once; the next clients wait, unanswered, for a free one
     # (Postfix's default_process_limit: a busy service's backlog); 0: no limit of its own
     process_limit: int = 0
+    # Queue files opened (the first recipient of a transaction accepted) before a message must
+    # arrive to let more open without in_flow_delay (Postfix's flow tokens: the queue manager
+    # refills them when a message is queued); 0: no such control.
+    flow_tokens: int = 0
+    flow_delay: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,7 @@ class ListenerContext:
     recipients: RecipientTable = field(init=False)
     queue_ids: QueueIds = field(init=False)  # drawn from rng
     memory: MessageMemory = field(init=False)  # what this listener's sessions' messages may hold
+    flow_tokens: int = field(init=False)  # [server] flow_tokens left
     replies: dict[str, ReplyTemplate] = field(init=False)
     service_replies: dict[str, dict[str, ReplyTemplate]] = field(init=False)
     username_chars: frozenset[str] | None = field(init=False)
@@ -135,6 +136,7 @@ class ListenerContext:
         )
         self.queue_ids = QueueIds(self.rng)
         self.memory = MessageMemory(self.limits.max_message_memory)
+        self.flow_tokens = persona.server.flow_tokens
         self._ehlo_tails = {}
         for offered in (False, True):
             for active in (False, True):
@@ -168,6 +170,21 @@ class ListenerContext:
             if len(self._ehlo_replies) < 4096:  # bounded: one per client only where the greeting names it
                 self._ehlo_replies[key] = reply
         return reply
+
+    def open_queue_file(self) -> float:
+        """A transaction's first recipient is accepted, and its queue file opened: the delay that
+        costs, once the flow tokens are spent ([server] flow_tokens and flow_delay)."""
+        server = self.persona.server
+        if not server.flow_tokens:
+            return 0.0
+        if self.flow_tokens > 0:
+            self.flow_tokens -= 1
+            return 0.0
+        return server.flow_delay
+
+    def message_queued(self) -> None:
+        """A message was taken: the queue manager, woken, refills the flow tokens."""
+        self.flow_tokens = self.persona.server.flow_tokens
 
     def queue_id(self, opened_at: float | None = None) -> str:
         """The next queue id, in the persona's server's style ([server] queue_id); `opened_at`, the

@@ -168,6 +168,7 @@ class Session(Voice):
         else:
             self.messages += 1
             self.account.message_accepted()
+            self.context.message_queued()
             transfer = "BDAT" if self.intake.chunk_kind == "BDAT" else "DATA"
             key = "bdat.ok" if transfer == "BDAT" else "data.ok"
             template = self.replies[key]
@@ -436,15 +437,17 @@ class Session(Voice):
         else:
             # Accepted as deliverable (a relay too, where the listener is open); nothing is sent.
             assert isinstance(self.rcpt_to, list)  # RCPT is refused before MAIL gives the list
+            delay = 0.0
             if not self.rcpt_to:
                 # Postfix opens the queue file at the first recipient it accepts: its queue id
                 # carries that moment's microseconds, not the end of the message's.
                 self.opened_at = self.context.clock()
+                delay = self.context.open_queue_file()
             self.rcpt_to.append(address)
             self.state = RCPT
             # IIS ends its reply to a quoted local part with a space (KB Q304897, test 7)
             quoted = address.startswith('"') and "rcpt.ok_quoted" in self.replies
-            code = self._send_key(out, "rcpt.ok_quoted" if quoted else "rcpt.ok", address=address)
+            code = self._send_key(out, "rcpt.ok_quoted" if quoted else "rcpt.ok", delay, address=address)
         out.append(RcptTo(address=address, parameters=read.path.parameters, reply_code=code))
         return code
 

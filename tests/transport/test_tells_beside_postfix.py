@@ -1,9 +1,11 @@
-"""The TLS tells of issue 26 (items 3, 5, 6), each checked side by side: the real Postfix 3.7.11
-(tests/postfix_server.py, its Dovecot listener and its submissions service) and the postfix
-persona (a plain listener and a 465 one) must look the same to `openssl s_client` and to a raw
-socket: one session ticket after a full handshake and none after a resumption; a reset when plain
-text follows "220 Ready to start TLS" (or reaches 465) and an alert, then a FIN, for a broken
-record; one record per TLS 1.0 CBC reply, no empty fragment before it."""
+"""Tells a client can measure rather than read (issue 26 items 3, 5, 6 and 13), each checked side
+by side: the real Postfix 3.7.11 (tests/postfix_server.py, its Dovecot listener and its
+submissions service) and the postfix persona (a plain listener and a 465 one) must look the same
+to `openssl s_client` and to a raw socket. TLS: one session ticket after a full handshake and
+none after a resumption; a reset when plain text follows "220 Ready to start TLS" (or reaches
+465) and an alert, then a FIN, for a broken record; one record per TLS 1.0 CBC reply, no empty
+fragment before it. Volume: the 101st concurrent client waits for its banner; the 101st
+transaction in a row without a message waits a second for its first recipient."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import warnings
 import pytest
 
 from postfix_server import PostfixServer
-from support import RunningSensor, read_reply, require
+from support import RunningSensor, read_replies, read_reply, require
 
 pytestmark = pytest.mark.slow  # a real Postfix and Dovecot start and stop
 
@@ -156,3 +158,45 @@ def test_the_101st_concurrent_client_waits_unanswered_until_a_session_ends(serve
         finally:
             for sock in held:
                 sock.close()
+
+
+def _transactions_without_a_message(sock: socket.socket, count: int) -> list[bool]:
+    """MAIL, RCPT, RSET `count` times: whether each RCPT's reply came a second late."""
+    slow = []
+    for _ in range(count):
+        sock.sendall(b"MAIL FROM:<a@client.example.org>\r\n")
+        read_reply(sock)
+        began = time.monotonic()
+        sock.sendall(b"RCPT TO:<root@mail.example.com>\r\n")
+        assert read_reply(sock).startswith(b"250 ")
+        slow.append(time.monotonic() - began >= 0.9)
+        sock.sendall(b"RSET\r\n")
+        read_reply(sock)
+    return slow
+
+
+def _session(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    read_reply(sock)
+    sock.sendall(b"EHLO client.example.org\r\n")
+    read_reply(sock)
+    return sock
+
+
+def test_the_101st_transaction_without_a_message_waits_a_second_and_a_message_ends_that(servers):
+    """Postfix's in_flow_delay: opening a queue file (the first accepted RCPT) takes one of 100
+    flow tokens; the queue manager refills them when a message is queued. 40 transactions per
+    connection keep under smtpd_junk_command_limit (RSET is "junk")."""
+    for name, (port, _) in servers.items():
+        slow = []
+        for _ in range(3):
+            with _session(port) as sock:
+                slow += _transactions_without_a_message(sock, 34)
+        assert slow == [False] * 100 + [True] * 2, name
+        with _session(port) as sock:
+            sock.sendall(b"MAIL FROM:<a@client.example.org>\r\nRCPT TO:<root@mail.example.com>\r\nDATA\r\n")
+            read_replies(sock, 3)
+            sock.sendall(b"Subject: x\r\n\r\nx\r\n.\r\n")
+            assert b"queued as" in read_reply(sock)
+            time.sleep(0.5)  # the queue manager wakes
+            assert _transactions_without_a_message(sock, 2) == [False, False], name
