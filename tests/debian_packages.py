@@ -1,0 +1,44 @@
+"""A Debian package's files without installing it: `apt-get download` into a cache, `dpkg -x` into
+a private root. Debian's MTAs conflict as installed packages (each provides
+mail-transport-agent, and the suite keeps Postfix for smtp-source); unpacked side by side, each
+in a root of its own, they do not, and nothing of the system changes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+# Downloaded packages are kept between runs (they are what the registry serves for this release)
+CACHE = Path(os.environ.get("RELAYPOT_DEB_CACHE", "/tmp/relaypot-debs"))
+
+
+def unavailable(why: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{why}; .ci/run must provide it")
+    pytest.skip(why)
+
+
+def unpack(packages: tuple[str, ...], root: Path) -> None:
+    """Each package's files under `root`, as `dpkg -x` lays them out (no maintainer scripts run)."""
+    for tool in ("apt-get", "dpkg"):
+        if shutil.which(tool) is None:
+            unavailable(f"{tool} is missing (a Debian system is needed to unpack {', '.join(packages)})")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    missing = [name for name in packages if not _cached(name)]
+    if missing:
+        result = subprocess.run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", *missing],
+                                cwd=CACHE, capture_output=True, text=True, timeout=600)
+        if result.returncode != 0 or any(not _cached(name) for name in missing):
+            unavailable(f"apt-get download {' '.join(missing)} failed: {result.stderr.strip()[-300:]}")
+    root.mkdir(parents=True, exist_ok=True)
+    for name in packages:
+        subprocess.run(["dpkg", "-x", str(_cached(name)), str(root)], check=True, capture_output=True, timeout=120)
+
+
+def _cached(name: str) -> Path | None:
+    found = sorted(CACHE.glob(f"{name}_*.deb"))
+    return found[-1] if found else None
