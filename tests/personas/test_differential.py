@@ -121,7 +121,7 @@ def verb(name: str):
 def commands(draw) -> bytes:
     kind = draw(st.sampled_from(["helo", "ehlo", "mail", "mail", "rcpt", "rcpt", "rcpt", "data", "rset", "noop",
                                  "vrfy", "expn", "etrn", "help", "xclient", "xforward", "auth", "unknown",
-                                 "bdat", "starttls_args"]))
+                                 "bdat", "starttls_args", "odd"]))
     if kind in ("helo", "ehlo"):
         argument = draw(st.sampled_from(["client.example.org", "", "[127.0.0.1]", "[IPv6:::1]", "user-3i39rqqo1r",
                                          "a b", "127.0.0.1", "[300.1.1.1]", "-bad-.example", "x" * 70]))
@@ -155,6 +155,12 @@ def commands(draw) -> bytes:
         chunk = draw(st.sampled_from([b"", b"abc", b"a\r\nb\r\n", b"a\nb\n", b"x\r\n.\r\n"]))
         last = draw(st.sampled_from(["", " LAST", " last"]))
         return f"BDAT {len(chunk)}{last}\r\n".encode() + chunk
+    elif kind == "odd":  # what no polite client sends: bytes outside ASCII, controls, long lines
+        return draw(st.sampled_from([
+            b"NOOP\x00x", b"NOOP \xff\xfe", "VRFY jöhn".encode(), b"NOOP\x01", b"\x7fNOOP", b"\tNOOP", b"  NOOP",
+            b"HELO " + b"a" * 2100, b"MAIL FROM:<" + b"a" * 1200 + b"@client.example.org>",
+            b"NOOP " + b"x" * 3000, b"RCPT TO:<" + b"b" * 70 + b"@mail.example.com>", b"", b" ", b"NOOP\r",
+        ]))
     else:
         line = draw(st.sampled_from(["FOO", "HELLO", "MAIL", "RCPT", "QUIT x", "TURN", "8BITMIME"]))
     return line.encode()
