@@ -10,16 +10,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from support import unavailable
 
 # Downloaded packages are kept between runs (they are what the registry serves for this release)
 CACHE = Path(os.environ.get("RELAYPOT_DEB_CACHE", "/tmp/relaypot-debs"))
-
-
-def unavailable(why: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{why}; .ci/run must provide it")
-    pytest.skip(why)
 
 
 def unpack(packages: tuple[str, ...], root: Path) -> None:

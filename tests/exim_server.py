@@ -22,17 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from debian_packages import unavailable, unpack
+from debian_packages import unpack
+from support import free_port, unavailable
 
 CONFIG = Path(__file__).resolve().parent / "reference" / "exim" / "config" / "exim4-default.conf"
 PACKAGES = ("exim4-daemon-light", "exim4-base", "exim4-config")
 PLACEHOLDER_ROOT = "/tmp/exim"  # where the captures' configuration keeps its spool and log
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class EximServer:
@@ -43,7 +38,7 @@ class EximServer:
         os.chmod(self.dir, 0o755)
         self.root = self.dir / "root"
         self.run = self.dir / "run"
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> EximServer:

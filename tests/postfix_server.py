@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
+from support import free_port, unavailable
 
 CONFIG = Path(__file__).resolve().parent / "reference" / "postfix" / "config"
 PLACEHOLDER_ROOT, DOVECOT_ROOT = "/tmp/pf", "/tmp/dovecot"  # as the captures' configuration has them
@@ -31,35 +31,23 @@ LISTENERS = {"plain": 2600, "sasl": 2601, "submission": 2603, "submissions": 260
 ACCOUNT = ("user", "secret")  # the one login Dovecot takes, as in the captures
 
 
-def _unavailable(why: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{why}; .ci/run must provide it")
-    pytest.skip(why)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PostfixServer:
     def __init__(self) -> None:
         self.postfix = shutil.which("postfix") or "/usr/sbin/postfix"
         if not Path(self.postfix).exists():
-            _unavailable("Postfix is not installed (apt-get install postfix)")
+            unavailable("Postfix is not installed (apt-get install postfix)")
         if os.geteuid() != 0:
-            _unavailable("the real Postfix's master runs as root")
+            unavailable("the real Postfix's master runs as root")
         try:
             self.user = pwd.getpwnam("postfix")
         except KeyError:
-            _unavailable("there is no postfix user (the Debian package makes it)")
+            unavailable("there is no postfix user (the Debian package makes it)")
         self.dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
         if not Path(self.dovecot).exists():
-            _unavailable("Dovecot is not installed (apt-get install dovecot-core)")
+            unavailable("Dovecot is not installed (apt-get install dovecot-core)")
         self.root = Path(tempfile.mkdtemp(prefix="relaypot-postfix-"))
         os.chmod(self.root, 0o755)
-        self.ports = {name: _free_port() for name in LISTENERS}
+        self.ports = {name: free_port() for name in LISTENERS}
         self.port = self.ports["plain"]
         self.etc = self.root / "etc"
 

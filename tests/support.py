@@ -216,6 +216,20 @@ def require(tool: str) -> str:
     pytest.skip(f"{tool} is not installed (CI installs it)")
 
 
+def unavailable(why: str) -> None:
+    """A part a test needs is missing: it skips locally, and fails in CI (.ci/run must provide it)."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{why}; .ci/run must provide it")
+    pytest.skip(why)
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def require_root(tests: str, why: str) -> None:
     """Root, for tests that make network namespaces: skipped without it locally, failed in CI."""
     if os.geteuid() == 0:

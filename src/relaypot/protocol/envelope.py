@@ -7,7 +7,6 @@ server names it, and the parsed path. The session turns that into a reply and a 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ from relaypot.personas.model import Persona
 from relaypot.protocol import postfix_envelope
 from relaypot.protocol.commands import BAD_ADDRESS, QUOTED, Path, ascii_number, parse_parameters, parse_path
 from relaypot.protocol.parameters import refusal as parameter_refusal
+from relaypot.protocol.postfix_syntax import valid_mailhost_literal
 
 
 @dataclass(slots=True)  # not frozen: made for every MAIL and RCPT
@@ -99,14 +99,4 @@ def literal_ok(address: str) -> bool:
     """An address whose domain is an address literal names a real address: `[192.0.2.1]`,
     `[IPv6:2001:db8::1]` (RFC 5321 §4.1.3), not `[300.1.1.1]`. Other addresses pass."""
     domain = address.rpartition("@")[2]
-    if not (domain.startswith("[") and domain.endswith("]")):
-        return True
-    inner = domain[1:-1]
-    try:
-        if inner[:5].lower() == "ipv6:":
-            ipaddress.IPv6Address(inner[5:])
-        else:
-            ipaddress.IPv4Address(inner)
-    except ValueError:
-        return False
-    return True
+    return not (domain.startswith("[") and domain.endswith("]")) or valid_mailhost_literal(domain)
