@@ -173,6 +173,8 @@ def unesc(text: str) -> bytes:
 def normalize(data: bytes) -> bytes:
     """Queue ids and challenges differ on every run; nothing else may."""
     data = re.sub(rb"queued as [0-9A-F]{8,12}", b"queued as QUEUEID", data)
+    data = re.sub(rb"id=[0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}\r\n", b"id=MESSAGEID\r\n", data)  # Exim's
+    data = re.sub(rb"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}", b"DATE", data)
     return re.sub(rb"^334 PD[A-Za-z0-9+/=]+\r\n", b"334 CHALLENGE\r\n", data, flags=re.M)
 
 

@@ -54,15 +54,16 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
     _verb("MAIL", "_mail", "mail.ok mail.need_helo mail.nested mail.syntax mail.bad_address mail.too_big",
           {CONNECTED: "mail.need_helo", MAIL: "mail.nested", RCPT: "mail.nested"},
           optional="mail.unsupported_option mail.bad_size mail.bad_ret mail.size_overflow mail.bad_envid "
-                   "mail.auth_twice mail.after_bdat"),
+                   "mail.auth_twice mail.after_bdat mail.missing_address mail.unqualified mail.bad_body "
+                   "mail.bad_auth mail.smtputf8_unadvertised"),
     _verb("RCPT", "_rcpt", "rcpt.ok rcpt.need_mail rcpt.syntax rcpt.bad_address rcpt.too_many rcpt.relay_denied",
           {CONNECTED: "rcpt.need_mail", GREETED: "rcpt.need_mail"},
           optional="rcpt.unsupported_option rcpt.bad_notify rcpt.unknown_user rcpt.bad_orcpt rcpt.after_bdat "
-                   "rcpt.ok_quoted"),
+                   "rcpt.ok_quoted rcpt.missing_address rcpt.unqualified rcpt.restricted"),
     _verb("DATA", "_data_command",
           "data.start data.need_mail data.need_rcpt data.ok data.too_big data.disk_full",
           {CONNECTED: "data.need_mail", GREETED: "data.need_mail", MAIL: "data.need_rcpt"},
-          optional="data.syntax data.after_bdat"),
+          optional="data.syntax data.after_bdat data.rcpts_refused_intro data.need_rcpt_after_rcpt"),
     _verb("BDAT", "_bdat", "bdat.chunk bdat.ok bdat.syntax bdat.need_mail bdat.need_rcpt",
           {CONNECTED: "bdat.need_mail", GREETED: "bdat.need_mail", MAIL: "bdat.need_rcpt"},
           optional="bdat.null bdat.discarded"),
@@ -70,13 +71,14 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
     _answered("NOOP", "noop.ok"),
     _verb("QUIT", "_quit", "quit.ok"),
     _verb("VRFY", "_vrfy", "vrfy.ok vrfy.missing_argument",
-          optional="vrfy.bad_address vrfy.relay_denied vrfy.unknown_user"),
+          optional="vrfy.bad_address vrfy.relay_denied vrfy.unknown_user vrfy.unqualified"),
     _verb("EXPN", "_expn", "expn.ok expn.missing_argument"),
     _verb("HELP", "_help", "help.ok"),
     _verb("ETRN", "_etrn", "etrn.ok etrn.missing_argument", optional="etrn.in_transaction etrn.bad_domain"),
     _answered("TURN", "turn.refused"),
     _answered("ATRN", "atrn.refused"),
-    _verb("STARTTLS", "_starttls", "starttls.ready starttls.unavailable starttls.already_active starttls.syntax"),
+    _verb("STARTTLS", "_starttls", "starttls.ready starttls.unavailable starttls.already_active starttls.syntax",
+          optional="starttls.not_advertised"),
     _verb("AUTH", "_auth_command", _AUTH_KEYS, {CONNECTED: "auth.not_available"}, optional=_AUTH_OPTIONAL),
     # Exchange's own AUTH, between its servers: "similar to AUTH ... the syntax depends on the AUTH
     # package" (Microsoft KB 812455); answered as AUTH is, where a persona has the verb.

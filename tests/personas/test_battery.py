@@ -1,19 +1,20 @@
-"""The reference battery (tests/reference/battery.py, raw sockets) against the running postfix persona.
+"""The reference battery (tests/reference/battery.py, raw sockets) against the running personas.
 
-The battery is the same script that recorded real Postfix 3.7.11 + Dovecot; its conversations with
-relaypot must match the recording byte for byte, except queue ids and challenges; a listener with
-relay policy "open" also accepts the relay recipient the real server refuses
-(support.as_open_relay), one with "closed" refuses it in the same words.
+The battery is the same script that recorded real Postfix 3.7.11 + Dovecot and Exim 4.96; its
+conversations with relaypot must match the recording byte for byte, except queue ids, dates and
+challenges; a listener with relay policy "open" also accepts the relay recipient the real server
+refuses (support.as_open_relay), one with "closed" refuses it in the same words.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from support import POSTFIX_REFERENCE, REFERENCE, expected_from_reference, normalize, unesc
+from support import REFERENCE, expected_from_reference, normalize, unesc
 
 pytestmark = pytest.mark.slow  # the 67-probe battery over sockets
 
@@ -25,16 +26,16 @@ def load_battery():
     return battery
 
 
-@pytest.mark.parametrize("relay", ["open", "closed"])
-def test_battery_over_sockets_matches_real_postfix(sensor_factory, relay):
-    """All 67 probes, each on a fresh TCP connection with TLS where asked, get what real Postfix sent."""
-    sensor = sensor_factory(smtp__persona="postfix", smtp__hostname="mail.example.com",
+@pytest.mark.parametrize(("persona", "relay"), [("postfix", "open"), ("postfix", "closed"), ("exim", "closed")])
+def test_battery_over_sockets_matches_the_real_server(sensor_factory, persona, relay):
+    """All 67 probes, each on a fresh TCP connection with TLS where asked, get what the real server sent."""
+    sensor = sensor_factory(smtp__persona=persona, smtp__hostname="mail.example.com",
                             limits__max_connections_per_ip=100, smtp__relay=relay)
     battery = load_battery()
     probes = battery.probes("mail.example.com", "root")
     with ThreadPoolExecutor(max_workers=24) as pool:
         results = list(pool.map(lambda p: battery.run_probe(sensor.host, sensor.port, *p), probes))
-    reference = {c["name"]: c for c in POSTFIX_REFERENCE}
+    reference = {c["name"]: c for c in json.loads((REFERENCE / persona / "battery.json").read_text())}
     mismatched = {}
     for conversation in results:
         got = normalize(b"".join(unesc(t) for d, t in conversation["exchange"] if d == "S"))

@@ -23,7 +23,7 @@ DATA_DIR = Path(__file__).parent / "data"
 # only the persona's own template is parsed for fields.
 PLACEHOLDERS = frozenset(
     {"hostname", "domain", "date", "client_ip", "argument", "address", "mechanism", "queue_id",
-     "size", "helo", "verb", "challenge", "netbios_name", "unquoted"}
+     "size", "helo", "verb", "challenge", "netbios_name", "unquoted", "reason", "total"}
 )
 
 AUTH_MECHANISMS = frozenset({"PLAIN", "LOGIN", "CRAM-MD5", "NTLM", "GSSAPI"})
@@ -79,10 +79,14 @@ USER_NAMES: tuple[UserNames, ...] = get_args(UserNames)
 LineEnding = Literal["lf", "crlf"]  # lf: LF ends a command line; crlf: only CRLF does
 LongLine = Literal["truncate", "reject"]  # truncate: act on the first bytes, drop the rest; reject: too_long
 DataEnd = Literal["crlf", "lf"]  # lf: a "." line ended by a bare LF also ends DATA
-QueueIdStyle = Literal["postfix", "exchange"]  # protocol/listener.py QueueIds
+QueueIdStyle = Literal["postfix", "exchange", "exim"]  # protocol/listener.py QueueIds
 # generic: protocol/commands.py's path reader with [addresses]' switches; postfix: Postfix's own
-# reading of MAIL, RCPT and VRFY (protocol/postfix_envelope.py)
-AddressGrammar = Literal["generic", "postfix"]
+# reading of MAIL, RCPT and VRFY (protocol/postfix_envelope.py); exim: Exim's (protocol/exim_envelope.py)
+AddressGrammar = Literal["generic", "postfix", "exim"]
+# word: the verb is the first word; exim: smtp_in.c's command table, matched by prefix ("mail from:",
+# "rcpt to:", a verb followed by a space or the end), trailing blanks dropped (protocol/lines.py)
+VerbGrammar = Literal["word", "exim"]
+HeloSyntax = Literal["any", "exim"]  # exim: check_helo(), a host name's characters or an IP literal
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class LineRules:
     forbidden_verbs: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
     forbid_nonalpha_first: bool = False
     forbid_header_verb: bool = False  # a first word like a header label ("Subject:"): is_header()
+    verb_grammar: VerbGrammar = "word"
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,18 @@ class ErrorRules:
     junk_limit: int = 0
     junk_verbs: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
     forgiven_by_message: bool = False  # a message accepted clears the error and junk counts
+    # Exim's counters (smtp_in.c): syntax and protocol errors (the replies named in
+    # protocol_replies) past protocol_limit end the session, the reply that passes it joined by a
+    # last line of session.too_many_errors in its own code; those in protocol_replies_closing end
+    # it after their own reply. The unknown_limit+1st unknown command is answered
+    # session.too_many_unknown, the nonmail_limit+1st of nonmail_verbs session.too_many_nonmail
+    # (a first HELO or EHLO, RSET and STARTTLS of each transaction free), and the session ends.
+    protocol_limit: int = 0
+    protocol_replies: tuple[str, ...] = ()
+    protocol_replies_closing: tuple[str, ...] = ()
+    unknown_limit: int = 0
+    nonmail_limit: int = 0
+    nonmail_verbs: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
 
 
 @dataclass(frozen=True)
@@ -151,6 +168,12 @@ class SequenceRules:
     # Postfix's XCLIENT and XFORWARD: in a transaction (*.in_transaction) or with no attribute
     # (*.syntax) they are refused before the client's authorization is checked.
     trusted_verbs_checked: bool = False
+    helo_syntax: HeloSyntax = "any"  # a refused argument gets {verb}.missing_argument
+    # STARTTLS only after an EHLO that offered it, not after HELO or TLS (starttls.not_advertised)
+    starttls_when_advertised: bool = False
+    # DATA after RCPTs that were all refused in the same words repeats them (Exim's
+    # rcpt_smtp_response_same): data.rcpts_refused_intro, the refusal, then data.need_rcpt
+    rcpt_refusals_repeated: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,6 +219,9 @@ class ServerFacts:
     # refills them when a message is queued); 0: no such control.
     flow_tokens: int = 0
     flow_delay: float = 0.0
+    # Exim's QUIT on a plain connection: the 221 waits in a corked socket while the server polls
+    # 200 ms for the client's FIN (smtp_quit_handler)
+    quit_delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -209,6 +235,8 @@ class RecipientRules:
     routed_is_relay: bool = False  # "%", "!" or "@" left in a local part make it a relay
     own_address_literals: bool = False  # user@[the address connected to] is local
     vrfy_judged: bool = False  # VRFY answers as RCPT would (relay, unknown user)
+    # Debian Exim's CHECK_RCPT_LOCAL_LOCALPARTS and CHECK_RCPT_REMOTE_LOCALPARTS: rcpt.restricted
+    restricted_characters: bool = False
 
 
 TlsVersion = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
@@ -338,6 +366,9 @@ class Persona:
         """Every reply key the persona's verbs and its tables' switches need."""
         keys = set(CORE_KEYS)
         for verb in self.verbs:
+            if verb in ("AUTH", "X-EXPS") and not self.auth.mechanisms:
+                keys.add("auth.not_available")  # never advertised: every AUTH is refused so
+                continue
             keys |= VERBS[verb].reply_keys if verb in VERBS else frozenset()
         if self.lines.too_long == "reject":
             keys.add("command.too_long")
@@ -363,7 +394,21 @@ class Persona:
                     (self.addresses.vrfy_one_address, "VRFY", "vrfy.bad_address"),
                     (self.auth.refuse_in_transaction, "AUTH", "auth.in_transaction"),
                     (self.auth.refuse_after_login, "AUTH", "auth.already_authenticated"),
-                    (self.auth.bad_base64_continued, "AUTH", "auth.bad_base64_continued"))
+                    (self.auth.bad_base64_continued, "AUTH", "auth.bad_base64_continued"),
+                    (self.sequence.starttls_when_advertised, "STARTTLS", "starttls.not_advertised"),
+                    (self.sequence.rcpt_refusals_repeated, "DATA", "data.rcpts_refused_intro"),
+                    (self.sequence.rcpt_refusals_repeated, "DATA", "data.need_rcpt_after_rcpt"),
+                    (self.recipients.restricted_characters, "RCPT", "rcpt.restricted"),
+                    *((self.addresses.grammar == "exim", key.split(".")[0].upper(), key) for key in (
+                        "mail.missing_address", "mail.unqualified", "mail.bad_body", "mail.bad_auth",
+                        "mail.smtputf8_unadvertised", "rcpt.missing_address", "rcpt.unqualified",
+                        "vrfy.bad_address", "vrfy.unqualified")))
+        if self.lines.verb_grammar == "exim":
+            keys |= {"command.nul", "command.unexpected_argument"}
+        if self.errors.unknown_limit:
+            keys.add("session.too_many_unknown")
+        if self.errors.nonmail_limit:
+            keys.add("session.too_many_nonmail")
         keys |= {key for on, verb, key in switches if on and verb in self.verbs}
         # [parameters]: a command whose parameters are checked needs the refusal of each check.
         for command, names in self.parameters.items():

@@ -70,3 +70,44 @@ class Shape:
 
     def __str__(self) -> str:
         return " ".join(self.tokens)
+
+
+class ProtocolCounters:
+    """Exim's three counters (smtp_in.c, [errors] protocol_limit, unknown_limit, nonmail_limit):
+    syntax and protocol errors, unrecognised commands, and commands that are no part of sending
+    mail. Each method counts one and says whether its limit was passed."""
+
+    __slots__ = ("free", "nonmail", "protocol", "rules", "unknown")
+
+    FREE_ONCE = ("HELO", "EHLO", "RSET", "STARTTLS", "AUTH")  # free once (HELO and EHLO together)
+
+    def __init__(self, rules: ErrorRules) -> None:
+        self.rules = rules
+        self.protocol = self.unknown = self.nonmail = 0
+        self.free = set(self.FREE_ONCE)
+
+    def protocol_error(self) -> bool:
+        self.protocol += 1
+        return bool(self.rules.protocol_limit) and self.protocol > self.rules.protocol_limit
+
+    def unknown_command(self) -> bool:
+        """True: this one is past the limit (it is answered session.too_many_unknown instead)."""
+        self.unknown += 1
+        return bool(self.rules.unknown_limit) and self.unknown > self.rules.unknown_limit
+
+    def nonmail_command(self, verb: str) -> bool:
+        """A command read (before it runs): True when it is one nonmail command too many. The first
+        HELO or EHLO, RSET and STARTTLS of a transaction are free, as a first AUTH is."""
+        if verb in self.free:
+            self.free.discard(verb)
+            if verb in ("HELO", "EHLO"):
+                self.free.discard("EHLO" if verb == "HELO" else "HELO")
+            return False
+        if verb not in self.rules.nonmail_verbs and verb != "AUTH":
+            return False
+        self.nonmail += 1
+        return bool(self.rules.nonmail_limit) and self.nonmail > self.rules.nonmail_limit
+
+    def new_message(self) -> None:
+        """smtp_setup_msg starts over: one HELO/EHLO, RSET and STARTTLS are free again."""
+        self.free |= {"HELO", "EHLO", "RSET", "STARTTLS"}

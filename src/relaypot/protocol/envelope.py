@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from relaypot.personas.model import Persona
-from relaypot.protocol import postfix_envelope
+from relaypot.protocol import exim_envelope, postfix_envelope
 from relaypot.protocol.commands import BAD_ADDRESS, QUOTED, Path, ascii_number, parse_parameters, parse_path
 from relaypot.protocol.parameters import refusal as parameter_refusal
 from relaypot.protocol.postfix_syntax import valid_mailhost_literal
@@ -23,6 +23,7 @@ class ReadPath:
     address: str = ""  # as the server names it (a bare local part qualified, where it does that)
     path: Path | None = None  # None: refused before an address could be read (nothing to record)
     token: str = ""  # the parameter a refusal is about, for its {argument}
+    reason: str = ""  # why the address is refused, in the server's words ({reason}: Exim's parse errors)
 
 
 def read_path(argument: str, command: str, persona: Persona, default_domain: str,
@@ -32,6 +33,9 @@ def read_path(argument: str, command: str, persona: Persona, default_domain: str
     if rules.grammar == "postfix":
         assert where is not None
         return _postfix_path(argument, command, persona, where)
+    if rules.grammar == "exim":
+        assert where is not None
+        return _exim_path(argument, command, persona, where)
     path = parse_path(argument, "FROM" if command == "mail" else "TO", rules.bracketless_paths)
     if command == "mail" and not isinstance(path, Path):
         return ReadPath("mail.bad_address" if path == BAD_ADDRESS else "mail.syntax")
@@ -60,6 +64,10 @@ def read_vrfy(argument: str, persona: Persona, default_domain: str,
     if persona.addresses.grammar == "postfix":
         assert where is not None
         return postfix_envelope.read_vrfy(argument, where.is_local, where.hostname)
+    if persona.addresses.grammar == "exim":
+        assert where is not None
+        read = exim_envelope.read_vrfy(argument, where.hostname)
+        return read.refusal, read.address, read.reason if read.refusal == "vrfy.bad_address" else argument
     if not argument:
         return "vrfy.missing_argument", "", ""
     if len(argument.split()) > 1 and persona.addresses.vrfy_one_address:
@@ -75,6 +83,7 @@ class Where:
     is_local: Callable[[str], bool]
     hostname: str
     smtputf8: bool = False
+    esmtp: bool = True  # the client greeted with EHLO (Exim reads ESMTP options only then)
 
 
 def _postfix_path(argument: str, command: str, persona: Persona, where: Where) -> ReadPath:
@@ -84,6 +93,17 @@ def _postfix_path(argument: str, command: str, persona: Persona, where: Where) -
         return ReadPath(key)
     words = tuple(parameters)
     return ReadPath(key, address, Path(address, parse_parameters(" ".join(words)), True, words), about)
+
+
+def _exim_path(argument: str, command: str, persona: Persona, where: Where) -> ReadPath:
+    if command == "mail":
+        read = exim_envelope.read_mail(argument, where.esmtp, persona.message.size_limit)
+    else:
+        read = exim_envelope.read_rcpt(argument, where.esmtp, where.hostname)
+    if read.parameters is None:  # refused before an address was read
+        return ReadPath(read.refusal, token=read.argument, reason=read.reason)
+    path = Path(read.address, read.parameters, True, tuple(read.parameters))
+    return ReadPath(read.refusal, read.address, path, read.argument, read.reason)
 
 
 def qualify(address: str, persona: Persona, default_domain: str) -> str:

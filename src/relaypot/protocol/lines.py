@@ -30,6 +30,8 @@ ReadLine = tuple[str, str, str, str, str, bool]
 def read_line(stripped: bytes, rules: LineRules) -> ReadLine:
     """What the persona's server reads in a command line (its ending taken off by the session,
     which records a bare LF)."""
+    if rules.verb_grammar == "exim":
+        return _exim_line(stripped)
     if rules.strip_trailing_cr:
         stripped = stripped.rstrip(b"\r")  # Postfix drops every CR before the LF
     binary = found = "" if stripped.isascii() and not _CONTROL.search(stripped) else _binary(stripped)
@@ -54,6 +56,34 @@ def read_line(stripped: bytes, rules: LineRules) -> ReadLine:
         rules.forbid_nonalpha_first and not stripped[:1].isalpha()) or (
         rules.forbid_header_verb and _HEADER_LABEL.match(stripped) is not None)
     return binary, "", verb, sent, argument.strip(" \t"), forbidden
+
+
+# smtp_in.c's cmd_list, in its order: (name as matched, verb, takes an argument)
+_EXIM_COMMANDS = (("rset", "RSET", False), ("helo", "HELO", True), ("ehlo", "EHLO", True), ("auth", "AUTH", True),
+                  ("starttls", "STARTTLS", False), ("mail from:", "MAIL", True), ("rcpt to:", "RCPT", True),
+                  ("data", "DATA", False), ("bdat", "BDAT", True), ("quit", "QUIT", False), ("noop", "NOOP", True),
+                  ("etrn", "ETRN", True), ("vrfy", "VRFY", True), ("expn", "EXPN", True), ("help", "HELP", True))
+_C_SPACE = b" \t\n\v\f\r"
+
+
+def _exim_line(line: bytes) -> ReadLine:
+    """smtp_read_command: trailing white space dropped, a NUL anywhere refused (command.nul), a
+    verb matched by prefix and followed by a space or the end ("mail from:" and "rcpt to:" by
+    their colon), its argument after any white space; a verb that takes none refuses one
+    (command.unexpected_argument). An unmatched line has no verb: command.unknown."""
+    binary = "" if line.isascii() and not _CONTROL.search(line) else _binary(line)
+    line = line.rstrip(_C_SPACE)
+    if b"\x00" in line:
+        return binary, "command.nul", "", "", decode(line), False
+    lowered = line[:10].lower()
+    for name, verb, takes_argument in _EXIM_COMMANDS:
+        size = len(name)
+        if lowered.startswith(name.encode()) and (name[-1] == ":" or line[size:size + 1] in (b"", b" ")):
+            argument = decode(line[size:].lstrip(_C_SPACE))
+            if argument and not takes_argument:
+                return binary, "command.unexpected_argument", verb, verb, argument, False
+            return binary, "", verb, decode(line[:size]), argument, False
+    return binary, "", "", decode(line.split(b" ", 1)[0]), decode(line), False
 
 
 def _binary(line: bytes) -> str:

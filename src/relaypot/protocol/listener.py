@@ -20,7 +20,7 @@ from relaypot.vocabulary import frame_text, wire
 class SessionLimits:
     """Bounds on what one client may make the session hold or do (documented in docs/cli.md)."""
 
-    max_line_length: int = 4096  # RFC 5321 §4.5.3.1.4 asks for 512; real servers allow more
+    max_line_length: int = 16384  # RFC 5321 §4.5.3.1.4 asks for 512; Exim reads 16384
     max_message_size: int = 25 * 1024 * 1024
     max_recipients: int = 1000
     max_commands: int = 10_000  # at least max_recipients + 10: a whole message fits
@@ -53,6 +53,17 @@ class MessageMemory:
         self.used -= size
 
 
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _base62(number: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        number, digit = divmod(number, 62)
+        digits.append(_BASE62[digit])
+    return "".join(reversed(digits))
+
+
 class QueueIds:
     """Queue ids in the persona's style, from the random source the context carries."""
 
@@ -73,6 +84,12 @@ class QueueIds:
             netbios = hostname.split(".")[0].lower().replace("-", "")[:15]
             noise = "".join(self._rng.choices(self._ALPHABET, k=10))
             return f"{netbios}{noise}{self._sequence:08d}"
+        if style == "exim":
+            # Exim 4.96's message id: the time, the receiving process's pid and the microseconds
+            # over 500, in base 62: 6-6-2 ("1xWr5f-0008Ou-34").
+            self._inode += self._rng.randint(1, 3)  # a new process's pid, as a fork's grows
+            return (f"{_base62(int(now), 6)}-{_base62(self._inode % 62**6, 6)}-"
+                    f"{_base62(int(now * 1_000_000) % 1_000_000 // 500, 2)}")
         # Postfix short ids: microseconds in 5 hex digits, then the queue file's inode in hex.
         micros = int(now * 1_000_000) % 1_000_000
         self._inode += self._rng.randint(1, 4)
@@ -158,8 +175,9 @@ class ListenerContext:
         """The 250 reply (text, bytes): the greeting line, then the keywords for this TLS state (STARTTLS
         only where the persona has it and it is offered; AUTH hidden before TLS where a
         submission service wants it first: smtpd_tls_auth_only)."""
-        key = (tls_offered, tls_active, hide_auth, values["client_ip"] if "{client_ip}" in self.persona.ehlo_greeting
-               else None)
+        greeting = self.persona.ehlo_greeting
+        key = (tls_offered, tls_active, hide_auth, values["client_ip"] if "{client_ip}" in greeting else None,
+               values.get("helo") if "{helo}" in greeting else None)
         reply = self._ehlo_replies.get(key)
         if reply is None:
             keywords = self.ehlo_keywords(tls_offered and "STARTTLS" in self.persona.verbs, tls_active)
@@ -167,7 +185,7 @@ class ListenerContext:
                 keywords = [k for k in keywords if not k.upper().startswith("AUTH")]
             text = frame_text(250, [self.persona.ehlo_greeting.format_map(values), *keywords])
             reply = (text, wire(text))
-            if len(self._ehlo_replies) < 4096:  # bounded: one per client only where the greeting names it
+            if len(self._ehlo_replies) < 4096:  # bounded: one per client or name only where the greeting has it
                 self._ehlo_replies[key] = reply
         return reply
 

@@ -16,6 +16,7 @@ from relaypot.protocol import states
 from relaypot.protocol.accounting import Shape
 from relaypot.protocol.auth import AuthExchange, AuthStep, capture_unsupported, opening, settle
 from relaypot.protocol.envelope import ReadPath, Where, qualify, read_path, read_vrfy
+from relaypot.protocol.exim_envelope import restricted
 from relaypot.protocol.framing import Framer
 from relaypot.protocol.intake import Intake, Step, bdat_argument, message_record, xexch50_size
 from relaypot.protocol.lines import read_line
@@ -25,7 +26,7 @@ from relaypot.protocol.recipients import refusal as recipient_refusal
 from relaypot.protocol.recipients import unquoted
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED, gate
 from relaypot.protocol.voice import Voice
-from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS
+from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, frame_text, wire
 
 BURST_BYTES = 64 * 1024  # reply bytes one call may make before the rest of the input waits
 
@@ -35,10 +36,11 @@ class Session(Voice):
     How it speaks (replies, violations, the close) is `Voice`'s."""
 
     __slots__ = (
-        "_auth", "_backlog", "_framer", "_pending", "_shape", "_tls_offered", "authenticated", "bytes_in",
-        "client_port", "commands", "helo", "intake", "limits", "lines", "listener", "mail_from", "messages",
+        "_auth", "_backlog", "_framer", "_last_verb", "_pending", "_rcpt_refused", "_shape", "_tls_offered",
+        "authenticated", "bytes_in",
+        "client_port", "commands", "esmtp", "helo", "intake", "limits", "lines", "listener", "mail_from", "messages",
         "opened_at", "persona", "progress", "rcpt_to", "relay", "server_ip", "server_port", "service", "smtputf8",
-        "started", "state", "tls_active", "unknown",
+        "started", "state", "tls_active", "tls_advertised", "unknown",
     )
 
     def __init__(self, context: ListenerContext, client_ip: str, client_port: int = 0,
@@ -61,6 +63,12 @@ class Session(Voice):
         self.state = CONNECTED
         self.tls_active = tls_active
         self.helo: str | None = None
+        self.esmtp = True  # the last greeting was EHLO (Exim reads MAIL and RCPT options only then)
+        self.tls_advertised = False  # the last EHLO offered STARTTLS
+        self._last_verb = ""
+        # The transaction's recipient refusals, where the server repeats them at DATA ([sequence]
+        # rcpt_refusals_repeated): None before any, their one text, or "" once two differ.
+        self._rcpt_refused: str | None = None
         self.mail_from: str | None = None
         self.smtputf8 = False  # the transaction's MAIL asked for SMTPUTF8
         self.opened_at: float | None = None  # when the transaction's first recipient was accepted
@@ -168,12 +176,15 @@ class Session(Voice):
         else:
             self.messages += 1
             self.account.message_accepted()
+            if self._counters is not None:
+                self._counters.new_message()
             self.context.message_queued()
             transfer = "BDAT" if self.intake.chunk_kind == "BDAT" else "DATA"
             key = "bdat.ok" if transfer == "BDAT" else "data.ok"
             template = self.replies[key]
             text, data = template.render({**self._placeholders(), "queue_id": self.context.queue_id(self.opened_at),
-                                          "size": str(self.intake.delivered_size or stored.size)})
+                                          "size": str(self.intake.chunk_size),  # BDAT's last chunk
+                                          "total": str(self.intake.delivered_size or stored.size)})
             out.append(message_record(stored, transfer, self.mail_from or "", tuple(self.rcpt_to), template.code,
                                       text))
             code = self._send(out, text, data, template.code)
@@ -327,8 +338,15 @@ class Session(Voice):
         binary, refusal, verb, sent, argument, forbidden = read_line(stripped, self.lines)
         if binary:
             self._violation(out, "binary", binary)
+        counters = self._counters
+        if counters is not None and verb and counters.nonmail_command(verb):
+            self._violation(out, "limit_errors", "too many commands that send no mail", always=True)
+            self._finish_command(out, verb, argument, line, self._send_key(out, "session.too_many_nonmail"))
+            self._close(out, "limit")
+            return
         if refusal:
-            self._finish_command(out, "", argument, line, self._send_key(out, refusal), unknown=True)
+            unknown = not verb
+            self._finish_command(out, verb, argument, line, self._send_key(out, refusal), unknown=unknown)
             return
         # A word that is no SMTP verb is recorded as sent: upper-casing an NTLM blob or
         # "\x1b[31mRED" would corrupt what the attacker wrote.
@@ -340,6 +358,11 @@ class Session(Voice):
             return
         handler = _HANDLERS.get(verb) if verb in self.persona.verbs else None
         if handler is None:
+            if counters is not None and counters.unknown_command():
+                self._violation(out, "limit_errors", f"{counters.unknown} unrecognized commands", always=True)
+                self._finish_command(out, recorded, argument, line, self._send_key(out, "session.too_many_unknown"))
+                self._close(out, "limit")
+                return
             self._finish_command(out, recorded, argument, line, self._send_key(out, "command.unknown"), unknown=True)
             return
         # Most commands pass: the gate is asked only where it could refuse.
@@ -352,7 +375,11 @@ class Session(Voice):
         if refusal:
             if out_of_sequence:
                 self._violation(out, "bad_sequence", f"{verb} in state {self.state}")
-            self._finish_command(out, verb, argument, line, self._send_key(out, refusal))
+            if refusal == "data.need_rcpt" and self.persona.sequence.rcpt_refusals_repeated:
+                code = self._data_without_recipients(out)
+            else:
+                code = self._send_key(out, refusal)
+            self._finish_command(out, verb, argument, line, code)
             return
         code = handler(self, argument, out)
         if self.mode == CHUNK and verb == "BDAT":
@@ -363,6 +390,7 @@ class Session(Voice):
     def _finish_command(self, out: list[Output], verb: str, argument: str, raw: bytes, code: int,
                         unknown: bool = False) -> None:
         self._shape.add(verb)
+        self._last_verb = verb
         out.append(Command(verb=verb, argument=argument, raw_line=raw, reply_code=code, reply=self._last_reply))
         if self.account.answered(verb, code) and self.mode != CLOSED:
             self._too_many_errors(out)
@@ -383,19 +411,25 @@ class Session(Voice):
     def _helo(self, argument: str, out: list[Output]) -> int:
         if not self._greet("HELO", argument, self.persona.sequence.helo_requires_argument, out):
             return self._send_key(out, "helo.missing_argument")
-        return self._send_key(out, "helo.ok")
+        return self._send_key(out, "helo.ok", helo=argument)
 
     def _ehlo(self, argument: str, out: list[Output]) -> int:
         if not self._greet("EHLO", argument, self.persona.sequence.ehlo_requires_argument, out):
             return self._send_key(out, "ehlo.missing_argument")
         hide_auth = self.service is not None and self.service.auth_requires_tls and not self.tls_active
-        text, data = self.context.ehlo_reply(self._placeholders(), self._tls_offered, self.tls_active, hide_auth)
+        text, data = self.context.ehlo_reply({**self._placeholders(), "helo": argument}, self._tls_offered,
+                                             self.tls_active, hide_auth)
+        self.tls_advertised = self._tls_offered and not self.tls_active and "STARTTLS" in self.persona.verbs
         return self._send(out, text, data, 250)
 
     def _greet(self, verb: str, argument: str, argument_required: bool, out: list[Output]) -> bool:
         """RFC 5321 §4.1.4: HELO/EHLO resets any transaction in progress. False (nothing done)
-        where the persona's server wants an argument and none came."""
+        where the persona's server wants an argument and none came, or refuses the one that did."""
+        self.esmtp = verb == "EHLO"
+        self.tls_advertised = False
         if not argument and argument_required:
+            return False
+        if self.persona.sequence.helo_syntax == "exim" and not states.exim_helo_ok(argument):
             return False
         self.helo = argument
         self.state = GREETED
@@ -406,7 +440,8 @@ class Session(Voice):
     def _where(self) -> Where:
         """What Postfix's reading of an address asks of this listener and transaction."""
         table, server_ip = self.context.recipients, self.server_ip
-        return Where(lambda domain: table.local_domain(domain, server_ip), self.context.hostname, self.smtputf8)
+        return Where(lambda domain: table.local_domain(domain, server_ip), self.context.hostname, self.smtputf8,
+                     self.esmtp)
 
     def _mail(self, argument: str, out: list[Output]) -> int:
         if self.intake.bdat:  # chunks of a message are in progress, or being skipped
@@ -432,8 +467,12 @@ class Session(Voice):
         if len(self.rcpt_to) >= self.limits.max_recipients:
             self._violation(out, "limit_recipients", f"over {self.limits.max_recipients}")
             code = self._send_key(out, "rcpt.too_many")
+        elif self.persona.recipients.restricted_characters and self._restricted(address):
+            code = self._send_key(out, "rcpt.restricted", address=address, unquoted=unquoted(address))
+            self._remember_refusal()
         elif refusal := self._recipient_refusal("rcpt", address):
             code = self._send_key(out, refusal, address=address, unquoted=unquoted(address))
+            self._remember_refusal()
         else:
             # Accepted as deliverable (a relay too, where the listener is open); nothing is sent.
             assert isinstance(self.rcpt_to, list)  # RCPT is refused before MAIL gives the list
@@ -454,8 +493,8 @@ class Session(Voice):
     def _path_refused(self, out: list[Output], record: type[MailFrom] | type[RcptTo], read: ReadPath) -> int:
         """MAIL or RCPT refused as the server reads its path; recorded once a path was read."""
         if read.path is None:
-            return self._send_key(out, read.refusal)
-        code = self._send_key(out, read.refusal, argument=read.token)
+            return self._send_key(out, read.refusal, argument=read.token, reason=read.reason)
+        code = self._send_key(out, read.refusal, argument=read.token, reason=read.reason)
         out.append(record(address=read.address, parameters=read.path.parameters, reply_code=code))
         return code
 
@@ -554,19 +593,44 @@ class Session(Voice):
         return self._send_key(out, "rset.ok")
 
     def _quit(self, argument: str, out: list[Output]) -> int:
-        code = self._send_key(out, "quit.ok")
+        code = self._send_key(out, "quit.ok", 0.0 if self.tls_active else self.persona.server.quit_delay)
         self._close(out, "quit")
         return code
 
     def _vrfy(self, argument: str, out: list[Output]) -> int:
         refused, address, shown = read_vrfy(argument, self.persona, self.context.default_domain, self._where())
-        if refused:
-            return self._send_key(out, refused)
+        if refused:  # Exim's refusals repeat the argument or the parser's reason: `shown`
+            return self._send_key(out, refused, argument=shown, reason=shown)
         if self.persona.recipients.vrfy_judged:
             refusal = self._recipient_refusal("vrfy", address)
             if refusal:
                 return self._send_key(out, refusal, address=address, unquoted=unquoted(address))
         return self._send_key(out, "vrfy.ok", argument=shown, address=address)
+
+    def _remember_refusal(self) -> None:
+        text = self._last_reply[4:]
+        self._rcpt_refused = text if self._rcpt_refused in (None, text) else ""
+
+    def _data_without_recipients(self, out: list[Output]) -> int:
+        """Exim's DATA with every recipient refused: the refusal repeated where all were refused
+        alike, then "Valid RCPT command must precede DATA" straight after a RCPT of a pipelining
+        client (no protocol error), else the lower-case one (a protocol error)."""
+        after_rcpt = self.esmtp and self._last_verb == "RCPT"
+        last = self.replies["data.need_rcpt_after_rcpt" if after_rcpt else "data.need_rcpt"]
+        lines = []
+        if self._rcpt_refused:
+            lines = [self.replies["data.rcpts_refused_intro"].text[4:], self._rcpt_refused]
+        text = frame_text(last.code, [*lines, last.text[4:]])
+        code = self._send(out, text, wire(text), last.code)
+        if not after_rcpt and self._counters is not None:
+            self._count_protocol_error(out, "data.need_rcpt", code)
+        return code
+
+    def _restricted(self, address: str) -> bool:
+        """Debian Exim's acl_check_rcpt refuses local parts with characters that route or run
+        things, each set for local and for remote domains."""
+        local_part, _, domain = address.rpartition("@")
+        return restricted(local_part, self.context.recipients.local_domain(domain, self.server_ip))
 
     def _recipient_refusal(self, command: str, address: str) -> str:
         service = self.service
@@ -610,6 +674,8 @@ class Session(Voice):
 
     def _starttls(self, argument: str, out: list[Output]) -> int:
         refusal = states.starttls_refusal(argument, self.tls_active, self._tls_offered)
+        if not refusal and self.persona.sequence.starttls_when_advertised and not self.tls_advertised:
+            refusal = "starttls.not_advertised"
         if refusal:
             return self._send_key(out, refusal)
         code = self._send_key(out, "starttls.ready")
@@ -620,6 +686,8 @@ class Session(Voice):
         return code
 
     def _auth_command(self, argument: str, out: list[Output]) -> int:
+        if not self.persona.auth.mechanisms:  # never advertised (Exim without authenticators)
+            return self._send_key(out, "auth.not_available")
         mechanism, refused, initial = opening(argument, self.authenticated, self.state in (MAIL, RCPT),
                                               self.persona.auth)
         if refused:
@@ -663,6 +731,7 @@ class Session(Voice):
             self.state = GREETED if self.helo is not None else CONNECTED
         self.mail_from = None
         self.smtputf8 = False
+        self._rcpt_refused = None
         self.opened_at = None
         self.rcpt_to = ()
         self.intake.reset()

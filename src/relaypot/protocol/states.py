@@ -7,6 +7,8 @@ vocabulary.VERBS (a state absent from a row is allowed); personas relax rows (`m
 
 from __future__ import annotations
 
+import ipaddress
+
 from relaypot.personas.model import SequenceRules, Service
 from relaypot.protocol.postfix_syntax import valid_hostname, valid_mailhost_literal, words
 from relaypot.vocabulary import CONNECTED, MAIL, RCPT, VERBS
@@ -80,6 +82,24 @@ def trusted_verb_refusal(verb: str, argument: str, state: str, rules: SequenceRu
         if not argument.strip():
             return f"{name}.syntax"
     return f"{name}.refused"
+
+
+def exim_helo_ok(name: str) -> bool:
+    """Exim's check_helo(): an address literal ([IPv6:...], [IPv4:...] or [a.b.c.d]) or a name of
+    letters, digits, dots and hyphens only (helo_allow_chars empty)."""
+    if name.startswith("["):
+        if not name.endswith("]"):
+            return False
+        inner = name[1:-1]
+        version = 0
+        if inner[:5].lower() in ("ipv6:", "ipv4:"):
+            version, inner = int(inner[3]), inner[5:]
+        try:
+            address = ipaddress.ip_address(inner)
+        except ValueError:
+            return False
+        return version in (0, address.version)
+    return all(c.isascii() and (c.isalnum() or c in ".-") for c in name)
 
 
 def starttls_refusal(argument: str, tls_active: bool, offered: bool) -> str:

@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from relaypot.events import Violation
 from relaypot.personas.model import ReplyTemplate
-from relaypot.protocol.accounting import ErrorAccount
+from relaypot.protocol.accounting import ErrorAccount, ProtocolCounters
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Keep, Output, Reply
 from relaypot.protocol.states import CLOSED
+from relaypot.vocabulary import wire
 
 MAX_FRAGMENTS = 32  # fragments one session may leave: a flood of long lines is not a flood of files
 
 
 class Voice:
     # Slots: ten thousand idle sessions should cost little memory, and attribute access less time.
-    __slots__ = ("_close_reason", "_held_back", "_kept", "_last_reply", "_seen_violations", "account", "bytes_out",
-                 "client_ip", "closed_in", "context", "mode", "replies")
+    __slots__ = ("_close_reason", "_counters", "_held_back", "_kept", "_last_reply", "_seen_violations", "account",
+                 "bytes_out", "client_ip", "closed_in", "context", "mode", "replies")
 
     def __init__(self, context: ListenerContext, replies: dict[str, ReplyTemplate], client_ip: str,
                  mode: str) -> None:
@@ -27,6 +28,10 @@ class Voice:
         self.client_ip = client_ip
         self.mode = mode
         self.account = ErrorAccount(context.persona.errors)  # the persona's [errors]
+        errors = context.persona.errors
+        # Exim's counters, where the persona's server keeps them ([errors] protocol_limit...)
+        self._counters = ProtocolCounters(errors) if (
+            errors.protocol_limit or errors.unknown_limit or errors.nonmail_limit) else None
         self.bytes_out = 0
         self._last_reply = ""  # text of the latest reply, for the command's event
         self._seen_violations: set[str] | None = None
@@ -50,7 +55,34 @@ class Voice:
             text, data = template.text, template.wire
         else:
             text, data = template.render({**self._placeholders(), **values})
-        return self._send(out, text, data, template.code, delay)
+        code = self._send(out, text, data, template.code, delay)
+        if self._counters is not None:
+            self._count_protocol_error(out, key, code)
+        return code
+
+    def _count_protocol_error(self, out: list[Output], key: str, code: int) -> None:
+        """Exim's synprot_error(): a syntax or protocol error past the limit ends the session, its
+        reply joined by a last line in its own code ("503-..." then "503 Too many syntax or
+        protocol errors"); a few replies end it as they are (a bad HELO, a NUL)."""
+        rules = self.context.persona.errors
+        joins = key in rules.protocol_replies
+        if not (joins or key in rules.protocol_replies_closing):
+            return
+        assert self._counters is not None
+        if not self._counters.protocol_error() or self.mode == CLOSED:
+            return
+        if joins and out and isinstance(out[-1], Reply):
+            reply = out[-1]
+            text = self._last_reply
+            last = text.rfind("\r\n") + 2 if "\r\n" in text else 0
+            tail = self.replies["session.too_many_errors"].text[4:]
+            text = f"{text[:last + 3]}-{text[last + 4:]}\r\n{code} {tail}"
+            data = wire(text)
+            self.bytes_out += len(data) - len(reply.data)
+            out[-1] = Reply(data, code, reply.delay)
+            self._last_reply = text
+        self._violation(out, "limit_errors", f"{self._counters.protocol} syntax or protocol errors", always=True)
+        self._close(out, "limit")
 
     def _send(self, out: list[Output], text: str, data: bytes, code: int, delay: float = 0.0) -> int:
         if self.account.errors:
