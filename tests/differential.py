@@ -49,6 +49,8 @@ def normalize(data: bytes) -> bytes:
     """Queue ids and CRAM-MD5 challenges (random, and naming the machine Dovecot runs on) differ on
     every run; nothing else may."""
     data = re.sub(rb"queued as [0-9A-F]{8,12}\b", b"queued as QUEUEID", data)
+    data = re.sub(rb"id=[0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}\r\n", b"id=MESSAGEID\r\n", data)  # Exim's
+    data = re.sub(rb"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}", b"DATE", data)
     return re.sub(rb"^334 PD[A-Za-z0-9+/=]+\r\n", b"334 CHALLENGE\r\n", data, flags=re.M)
 
 

@@ -66,7 +66,8 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
           optional="data.syntax data.after_bdat data.rcpts_refused_intro data.need_rcpt_after_rcpt"),
     _verb("BDAT", "_bdat", "bdat.chunk bdat.ok bdat.syntax bdat.need_mail bdat.need_rcpt",
           {CONNECTED: "bdat.need_mail", GREETED: "bdat.need_mail", MAIL: "bdat.need_rcpt"},
-          optional="bdat.null bdat.discarded"),
+          optional="bdat.null bdat.discarded bdat.not_advertised bdat.only_bdat bdat.only_rset bdat.zero_size "
+                   "bdat.need_rcpt_after_rcpt"),
     _verb("RSET", "_rset", "rset.ok", optional="rset.syntax"),
     _answered("NOOP", "noop.ok"),
     _verb("QUIT", "_quit", "quit.ok"),

@@ -66,7 +66,7 @@ def static_template(key: str, code: int, lines: tuple[str, ...]) -> ReplyTemplat
 @dataclass(frozen=True, slots=True)
 class EhloKeyword:
     keyword: str
-    when: str = "always"  # always | tls_offered | tls_active | not_tls
+    when: str = "always"  # always | tls_offered | tls_active | not_tls | until_data
 
 
 UserNames = Literal["exact", "lowercase", "windows"]  # how the server compares login names (protocol/logins.py)
@@ -122,6 +122,10 @@ class MessageRules:
     # bdat.null; after a refused chunk that was not the last, every chunk is bdat.discarded until
     # a LAST one ends the transaction; MAIL, RCPT and DATA meanwhile get *.after_bdat.
     bdat_error_state: bool = False
+    # exim: Exim's dialogue between BDAT chunks (only BDAT, NOOP, QUIT; otherwise bdat.only_bdat,
+    # then bdat.only_rset; RSET there crashes Debian's 4.96, a silent close) and its sizes in
+    # replies (protocol/data.py exim_message_size)
+    bdat_dialogue: Literal["plain", "exim"] = "plain"
 
 
 @dataclass(frozen=True)
@@ -169,8 +173,16 @@ class SequenceRules:
     # (*.syntax) they are refused before the client's authorization is checked.
     trusted_verbs_checked: bool = False
     helo_syntax: HeloSyntax = "any"  # a refused argument gets {verb}.missing_argument
-    # STARTTLS only after an EHLO that offered it, not after HELO or TLS (starttls.not_advertised)
-    starttls_when_advertised: bool = False
+    # Verbs taken only after an EHLO that advertised them (STARTTLS: its keyword; BDAT: CHUNKING),
+    # not after HELO, a refused EHLO or TLS: {verb}.not_advertised (Exim)
+    when_advertised: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
+    # exim: Exim's SMTP synchronization. Once the session has sent DATA or BDAT
+    # (pipe_connect_acceptable is then off), a command that must end a pipelined group (HELO EHLO
+    # DATA VRFY EXPN NOOP ETRN STARTTLS, an unknown one; MAIL RCPT RSET too without PIPELINING
+    # advertised) read on a plain connection while more input waits; and at any time, a MAIL or RCPT
+    # taken while more input waits where PIPELINING was not advertised: session.sync_error, and the
+    # session ends (smtp_read_command, the MAIL and RCPT ACLs' check_sync)
+    synchronization: Literal["none", "exim"] = "none"
     # DATA after RCPTs that were all refused in the same words repeats them (Exim's
     # rcpt_smtp_response_same): data.rcpts_refused_intro, the refusal, then data.need_rcpt
     rcpt_refusals_repeated: bool = False
@@ -222,6 +234,10 @@ class ServerFacts:
     # Exim's QUIT on a plain connection: the 221 waits in a corked socket while the server polls
     # 200 ms for the client's FIN (smtp_quit_handler)
     quit_delay: float = 0.0
+    # Replies the server writes after it has dropped TLS without a close_notify (Exim's
+    # smtp_notquit_exit): in clear on the bare connection as it closes, which a TLS client reads
+    # as a broken record
+    unsaid_in_tls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -258,6 +274,9 @@ class TlsProfile:
     # Offered, with a warning on every start, when this OpenSSL has none of `ciphers` and the
     # operator turned STARTTLS on anyway ("": refuse to start instead).
     substitute_ciphers: str = ""
+    # The client's first bytes after the STARTTLS reply are no TLS record: answer with a fatal
+    # unexpected_message alert (GnuTLS does; OpenSSL closes without one)
+    bad_record_alert: bool = False
 
 
 @dataclass(frozen=True)
@@ -395,9 +414,10 @@ class Persona:
                     (self.auth.refuse_in_transaction, "AUTH", "auth.in_transaction"),
                     (self.auth.refuse_after_login, "AUTH", "auth.already_authenticated"),
                     (self.auth.bad_base64_continued, "AUTH", "auth.bad_base64_continued"),
-                    (self.sequence.starttls_when_advertised, "STARTTLS", "starttls.not_advertised"),
+                    *((True, verb, f"{verb.lower()}.not_advertised") for verb in self.sequence.when_advertised),
                     (self.sequence.rcpt_refusals_repeated, "DATA", "data.rcpts_refused_intro"),
                     (self.sequence.rcpt_refusals_repeated, "DATA", "data.need_rcpt_after_rcpt"),
+                    (self.sequence.rcpt_refusals_repeated, "BDAT", "bdat.need_rcpt_after_rcpt"),
                     (self.recipients.restricted_characters, "RCPT", "rcpt.restricted"),
                     *((self.addresses.grammar == "exim", key.split(".")[0].upper(), key) for key in (
                         "mail.missing_address", "mail.unqualified", "mail.bad_body", "mail.bad_auth",
@@ -405,6 +425,10 @@ class Persona:
                         "vrfy.bad_address", "vrfy.unqualified")))
         if self.lines.verb_grammar == "exim":
             keys |= {"command.nul", "command.unexpected_argument"}
+        if self.sequence.synchronization == "exim":
+            keys.add("session.sync_error")
+        if self.message.bdat_dialogue == "exim" and "BDAT" in self.verbs:
+            keys |= {"bdat.only_bdat", "bdat.only_rset", "bdat.zero_size", "data.lost_input"}
         if self.errors.unknown_limit:
             keys.add("session.too_many_unknown")
         if self.errors.nonmail_limit:
@@ -494,7 +518,7 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
             keywords.append(EhloKeyword(item))
         elif isinstance(item, dict) and isinstance(item.get("keyword"), str):
             when = item.get("when", "always")
-            if when not in ("always", "tls_offered", "tls_active", "not_tls"):
+            if when not in ("always", "tls_offered", "tls_active", "not_tls", "until_data"):
                 raise PersonaError(f"{where}: [ehlo] keyword {item['keyword']!r} has unknown when={when!r}")
             keywords.append(EhloKeyword(item["keyword"], when))
         else:

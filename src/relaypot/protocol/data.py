@@ -107,3 +107,25 @@ def stored_size(body: bytes) -> int:
     if body and body[-1:] != b"\n":
         size += 2
     return size
+
+
+_EXIM_HEADER = re.compile(rb"[!-9;-~]+[ \t]*:")
+
+
+def exim_message_size(body: bytes) -> int:
+    """A message's size as Exim 4.96 reports it after BDAT ("total N"): every line with a CRLF
+    ending (a bare LF or CR ends a line too, and the last line gets one), plus one byte for the
+    blank line it puts before a body that follows its headers without one (receive.c)."""
+    if not body:
+        return 2  # an empty message still has its line end
+    lines = re.split(rb"\r\n|\n|\r", body)
+    if lines[-1] == b"":
+        lines.pop()
+    size = sum(len(line) + 2 for line in lines)
+    for n, line in enumerate(lines):
+        if not line:
+            return size  # the headers end with a blank line of their own
+        if _EXIM_HEADER.match(line) or (n and line[:1] in (b" ", b"\t")):
+            continue
+        return size + 1  # a line that is no header starts the body: a blank line goes before it
+    return size

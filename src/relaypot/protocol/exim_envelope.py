@@ -311,7 +311,8 @@ def read_mail(data: str, esmtp: bool, size_limit: int) -> EximPath:
             break
         if upper == "SIZE":
             number = strtoul_size(value)
-            if number is None:
+            if number is None:  # arg_error: the loop stops, the option left cut off
+                data = rest
                 break
             size = number
         elif upper == "BODY":

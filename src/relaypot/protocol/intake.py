@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from relaypot.events import MessageReceived
 from relaypot.protocol.commands import ascii_number
-from relaypot.protocol.data import line_ending_violations, stored_size, unstuff
+from relaypot.protocol.data import exim_message_size, line_ending_violations, stored_size, unstuff
 from relaypot.protocol.framing import Framer
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import StoredMessage
@@ -274,7 +274,8 @@ class Intake:
             return Step.REFUSED, size
         body = bytes(self.message or b"")
         self.message = None
-        self.delivered_size = stored_size(body) + self.past_limit
+        counted = exim_message_size(body) if self.context.persona.message.bdat_dialogue == "exim" else stored_size(body)
+        self.delivered_size = counted + self.past_limit
         return Step.DELIVER, body, size + self.past_limit, len(body) if self.past_limit else None
 
 

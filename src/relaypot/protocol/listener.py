@@ -121,7 +121,7 @@ class ListenerContext:
     refusals: dict[tuple[str, str], str] = field(init=False)
     max_line: int = field(init=False)
     max_message: int = field(init=False)
-    _ehlo_tails: dict[tuple[bool, bool], list[str]] = field(init=False)
+    _ehlo_tails: dict[tuple[bool, bool, bool], list[str]] = field(init=False)
     # EHLO replies made so far, by what they depend on; the greeting line's own values only
     # where it names the client (IIS's "Hello [{client_ip}]"): a handful of entries, or one per client.
     _ehlo_replies: dict[tuple, tuple[str, bytes]] = field(init=False)
@@ -157,30 +157,33 @@ class ListenerContext:
         self._ehlo_tails = {}
         for offered in (False, True):
             for active in (False, True):
-                self._ehlo_tails[(offered, active)] = [
-                    k.keyword for k in self.persona.ehlo_keywords
-                    if k.when == "always"
-                    or (k.when == "tls_offered" and offered and not active)
-                    or (k.when == "tls_active" and active)
-                    or (k.when == "not_tls" and not active)
-                ]
+                for transferred in (False, True):
+                    self._ehlo_tails[(offered, active, transferred)] = [
+                        k.keyword for k in self.persona.ehlo_keywords
+                        if k.when == "always"
+                        or (k.when == "tls_offered" and offered and not active)
+                        or (k.when == "tls_active" and active)
+                        or (k.when == "not_tls" and not active)
+                        or (k.when == "until_data" and not transferred)
+                    ]
         self._ehlo_replies = {}
         self._dates = (-1, "")
 
-    def ehlo_keywords(self, tls_offered: bool, tls_active: bool) -> list[str]:
-        return self._ehlo_tails[(tls_offered, tls_active)]
+    def ehlo_keywords(self, tls_offered: bool, tls_active: bool, transferred: bool = False) -> list[str]:
+        """`transferred`: the session sent DATA or BDAT already (Exim's PIPECONNECT is gone then)."""
+        return self._ehlo_tails[(tls_offered, tls_active, transferred)]
 
     def ehlo_reply(self, values: dict[str, str], tls_offered: bool, tls_active: bool,
-                   hide_auth: bool) -> tuple[str, bytes]:
+                   hide_auth: bool, transferred: bool = False) -> tuple[str, bytes]:
         """The 250 reply (text, bytes): the greeting line, then the keywords for this TLS state (STARTTLS
         only where the persona has it and it is offered; AUTH hidden before TLS where a
         submission service wants it first: smtpd_tls_auth_only)."""
         greeting = self.persona.ehlo_greeting
-        key = (tls_offered, tls_active, hide_auth, values["client_ip"] if "{client_ip}" in greeting else None,
+        key = (tls_offered, tls_active, hide_auth, transferred, values["client_ip"] if "{client_ip}" in greeting else None,
                values.get("helo") if "{helo}" in greeting else None)
         reply = self._ehlo_replies.get(key)
         if reply is None:
-            keywords = self.ehlo_keywords(tls_offered and "STARTTLS" in self.persona.verbs, tls_active)
+            keywords = self.ehlo_keywords(tls_offered and "STARTTLS" in self.persona.verbs, tls_active, transferred)
             if hide_auth:
                 keywords = [k for k in keywords if not k.upper().startswith("AUTH")]
             text = frame_text(250, [self.persona.ehlo_greeting.format_map(values), *keywords])

@@ -31,9 +31,11 @@ class Deliver:
 
 @dataclass(frozen=True, slots=True)
 class Close:
-    """Write every reply before this, then close the connection."""
+    """Write every reply before this, then close the connection. `clear`: bytes written after TLS
+    is dropped without a close_notify, outside it (Exim's smtp_notquit_exit inside TLS)."""
 
     reason: str
+    clear: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

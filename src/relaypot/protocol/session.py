@@ -36,11 +36,11 @@ class Session(Voice):
     How it speaks (replies, violations, the close) is `Voice`'s."""
 
     __slots__ = (
-        "_auth", "_backlog", "_framer", "_last_verb", "_pending", "_rcpt_refused", "_shape", "_tls_offered",
+        "_auth", "_backlog", "_chunking", "_framer", "_rej_mail", "_sync_pipelining", "_last_verb", "_pending", "_rcpt_acl", "_rcpt_refused", "_shape", "_tls_offered",
         "authenticated", "bytes_in",
         "client_port", "commands", "esmtp", "helo", "intake", "limits", "lines", "listener", "mail_from", "messages",
         "opened_at", "persona", "progress", "rcpt_to", "relay", "server_ip", "server_port", "service", "smtputf8",
-        "started", "state", "tls_active", "tls_advertised", "unknown",
+        "advertised", "started", "state", "tls_active", "transferred", "unknown",
     )
 
     def __init__(self, context: ListenerContext, client_ip: str, client_port: int = 0,
@@ -64,11 +64,18 @@ class Session(Voice):
         self.tls_active = tls_active
         self.helo: str | None = None
         self.esmtp = True  # the last greeting was EHLO (Exim reads MAIL and RCPT options only then)
-        self.tls_advertised = False  # the last EHLO offered STARTTLS
+        self.advertised: frozenset[str] = frozenset()  # the verbs the last EHLO offered ([sequence] when_advertised)
+        self.transferred = False  # DATA or BDAT was sent in this session
         self._last_verb = ""
+        # Exim's sync_cmd_limit: PIPELINING was advertised since the session or TLS began, so
+        # MAIL, RCPT and RSET need not end a pipelined group
+        self._sync_pipelining = False
+        self._rej_mail = False  # the last command was a refused MAIL (or a RCPT refused after one)
+        self._chunking = ""  # [message] bdat_dialogue = "exim": "open" after a non-LAST chunk, then "rset"
         # The transaction's recipient refusals, where the server repeats them at DATA ([sequence]
         # rcpt_refusals_repeated): None before any, their one text, or "" once two differ.
         self._rcpt_refused: str | None = None
+        self._rcpt_acl = False  # the RCPT being answered was refused by the ACL (kept without its code)
         self.mail_from: str | None = None
         self.smtputf8 = False  # the transaction's MAIL asked for SMTPUTF8
         self.opened_at: float | None = None  # when the transaction's first recipient was accepted
@@ -165,8 +172,18 @@ class Session(Voice):
             self._send_key(out, "command.unknown")
 
     def receive_eof(self) -> list[Output]:
-        """The client half-closed: answer what is complete; an unterminated last line is dropped."""
-        return []
+        """The client half-closed: answer what is complete; an unterminated last line is dropped.
+        A server that says so (Exim: session.lost_input, or data.lost_input in a message) does,
+        and closes, once no command waits unread."""
+        out: list[Output] = []
+        if self.mode == CLOSED or self._backlog:
+            return out
+        in_message = self.mode in (DATA, CHUNK) or self.intake.bdat or self._chunking
+        key = "data.lost_input" if in_message else "session.lost_input"
+        if key in self.replies and self.mode != PAUSED:
+            self._send_key(out, key)
+            self._close(out, "eof")
+        return out
 
     def message_stored(self, stored: StoredMessage) -> list[Output]:
         out: list[Output] = []
@@ -202,6 +219,8 @@ class Session(Voice):
         out: list[Output] = [Tls(outcome="established", version=version, cipher=cipher, server_name=server_name,
                                  ja3=ja3, ja4=ja4)]
         self.tls_active = True
+        self._sync_pipelining = False
+        self.advertised = frozenset()
         self.state = CONNECTED
         self.helo = None
         self._reset_transaction()
@@ -338,6 +357,20 @@ class Session(Voice):
         binary, refusal, verb, sent, argument, forbidden = read_line(stripped, self.lines)
         if binary:
             self._violation(out, "binary", binary)
+        if self._chunking and self._between_chunks(verb, refusal, argument, line, out):
+            return
+        sequence = self.persona.sequence
+        if sequence.synchronization == "exim" and self.transferred and refusal != "command.nul" and not self.tls_active and (
+                self._framer.unread() and states.must_sync(verb, self._sync_pipelining)):
+            self._violation(out, "pipelining", "a command that must wait for its reply came with more input",
+                            always=True)
+            self._finish_command(out, verb, argument, line, self._send_key(out, "session.sync_error"),
+                                 unknown=not verb)
+            self._close(out, "protocol")
+            return
+        if verb == "DATA" and not refusal or verb == "BDAT" and (
+                "BDAT" not in sequence.when_advertised or "BDAT" in self.advertised):
+            self.transferred = True  # Exim's pipe_connect_acceptable is off from here on
         counters = self._counters
         if counters is not None and verb and counters.nonmail_command(verb):
             self._violation(out, "limit_errors", "too many commands that send no mail", always=True)
@@ -375,8 +408,12 @@ class Session(Voice):
         if refusal:
             if out_of_sequence:
                 self._violation(out, "bad_sequence", f"{verb} in state {self.state}")
-            if refusal == "data.need_rcpt" and self.persona.sequence.rcpt_refusals_repeated:
-                code = self._data_without_recipients(out)
+            if refusal in ("data.need_rcpt", "data.need_mail") and self.persona.sequence.rcpt_refusals_repeated:
+                code = self._data_without_recipients(out, "data")
+            elif refusal == "rcpt.need_mail" and self._rej_mail and "PIPELINING" in self.advertised:
+                # Exim: RCPTs pipelined behind a refused MAIL are no protocol errors
+                text, data = self.replies[refusal].render(self._placeholders())
+                code = self._send(out, text, data, self.replies[refusal].code)
             else:
                 code = self._send_key(out, refusal)
             self._finish_command(out, verb, argument, line, code)
@@ -391,6 +428,12 @@ class Session(Voice):
                         unknown: bool = False) -> None:
         self._shape.add(verb)
         self._last_verb = verb
+        self._rej_mail = not unknown and ((verb == "MAIL" and code >= 400) or (
+            verb == "RCPT" and self._rej_mail and code == 503 and self.state not in (MAIL, RCPT)))
+        if verb == "RCPT" and not unknown and self.persona.sequence.rcpt_refusals_repeated:
+            if not self._rcpt_acl:  # any other reply is kept whole, its code too (smtp_printf's)
+                self._remember_rcpt_reply(self._last_reply)
+            self._rcpt_acl = False
         out.append(Command(verb=verb, argument=argument, raw_line=raw, reply_code=code, reply=self._last_reply))
         if self.account.answered(verb, code) and self.mode != CLOSED:
             self._too_many_errors(out)
@@ -418,19 +461,22 @@ class Session(Voice):
             return self._send_key(out, "ehlo.missing_argument")
         hide_auth = self.service is not None and self.service.auth_requires_tls and not self.tls_active
         text, data = self.context.ehlo_reply({**self._placeholders(), "helo": argument}, self._tls_offered,
-                                             self.tls_active, hide_auth)
-        self.tls_advertised = self._tls_offered and not self.tls_active and "STARTTLS" in self.persona.verbs
+                                             self.tls_active, hide_auth, self.transferred)
+        if self.persona.sequence.when_advertised:  # each keyword line's first word; CHUNKING offers BDAT
+            keywords = {line[4:].split(" ", 1)[0].upper() for line in text.split("\r\n")[1:]}
+            self.advertised = frozenset(keywords | ({"BDAT"} if "CHUNKING" in keywords else set()))
+            self._sync_pipelining = self._sync_pipelining or "PIPELINING" in keywords
         return self._send(out, text, data, 250)
 
     def _greet(self, verb: str, argument: str, argument_required: bool, out: list[Output]) -> bool:
         """RFC 5321 §4.1.4: HELO/EHLO resets any transaction in progress. False (nothing done)
         where the persona's server wants an argument and none came, or refuses the one that did."""
         self.esmtp = verb == "EHLO"
-        self.tls_advertised = False
         if not argument and argument_required:
             return False
         if self.persona.sequence.helo_syntax == "exim" and not states.exim_helo_ok(argument):
             return False
+        self.advertised = self.advertised & {"BDAT"}  # Exim's chunking_state outlives a HELO
         self.helo = argument
         self.state = GREETED
         self._reset_transaction()
@@ -446,9 +492,13 @@ class Session(Voice):
     def _mail(self, argument: str, out: list[Output]) -> int:
         if self.intake.bdat:  # chunks of a message are in progress, or being skipped
             return self._send_key(out, "mail.after_bdat")
+        if argument:
+            self._rcpt_refused = None  # Exim's smtp_reset() at MAIL, even one that fails
         read = read_path(argument, "mail", self.persona, self.context.default_domain, self._where())
         if read.path is None or read.refusal:
             return self._path_refused(out, MailFrom, read)
+        if code := self._out_of_sync(out):
+            return code
         self.state = MAIL
         self.mail_from = read.address
         self.smtputf8 = "SMTPUTF8" in read.path.parameters
@@ -482,6 +532,8 @@ class Session(Voice):
                 # carries that moment's microseconds, not the end of the message's.
                 self.opened_at = self.context.clock()
                 delay = self.context.open_queue_file()
+            if code := self._out_of_sync(out):
+                return code
             self.rcpt_to.append(address)
             self.state = RCPT
             # IIS ends its reply to a quoted local part with a space (KB Q304897, test 7)
@@ -527,6 +579,8 @@ class Session(Voice):
         return code
 
     def _bdat(self, argument: str, out: list[Output]) -> int:
+        if "BDAT" in self.persona.sequence.when_advertised and "BDAT" not in self.advertised:
+            return self._send_key(out, "bdat.not_advertised")  # its chunk is then read as commands (Exim)
         size, last = bdat_argument(argument)
         if size is None:
             # Without a size we cannot know where the chunk ends: treat it as a bad command; a
@@ -563,7 +617,10 @@ class Session(Voice):
             self._send_key(out, "xexch50.ok")
             return
         if kind == Step.SEQUENCE:
-            code = self._send_key(out, step[1], size=str(self.intake.chunk_size))
+            if step[1] in ("bdat.need_rcpt", "bdat.need_mail") and self.persona.sequence.rcpt_refusals_repeated:
+                code = self._data_without_recipients(out, "bdat")
+            else:
+                code = self._send_key(out, step[1], size=str(self.intake.chunk_size))
             if self.persona.message.bdat_error_state:
                 if self.intake.chunk_last:  # skip_bdat(): the last chunk ends the transaction
                     self._reset_transaction()
@@ -571,6 +628,8 @@ class Session(Voice):
                     self.intake.bdat = "error"
         elif kind == Step.CHUNK_OK:
             code = self._send_key(out, "bdat.chunk", size=str(step[1]))
+            if self.persona.message.bdat_dialogue == "exim":
+                self._chunking = "open"
         elif kind == Step.REFUSED:
             code = self._refuse_message(out, step[1])
         else:
@@ -607,23 +666,79 @@ class Session(Voice):
                 return self._send_key(out, refusal, address=address, unquoted=unquoted(address))
         return self._send_key(out, "vrfy.ok", argument=shown, address=address)
 
+    def _out_of_sync(self, out: list[Output]) -> int:
+        """Exim's check after the MAIL and RCPT ACLs accept: without PIPELINING advertised, input
+        waiting behind the command is a synchronization error, and the session ends (its code;
+        0 when in step)."""
+        if (self.persona.sequence.synchronization == "exim" and "PIPELINING" not in self.advertised
+                and self._framer.unread()):
+            self._violation(out, "pipelining", "pipelined without PIPELINING advertised", always=True)
+            code = self._send_key(out, "session.sync_error")
+            self._close(out, "protocol")
+            return code
+        return 0
+
+    def _between_chunks(self, verb: str, refusal: str, argument: str, line: bytes, out: list[Output]) -> bool:
+        """Exim's bdat_getc() between chunks of a message: True when it answered the line (False:
+        a BDAT with a size, read as any BDAT)."""
+        if verb == "BDAT" and self._chunking == "open":
+            size, last = bdat_argument(argument)
+            if size is None:
+                key = ""  # Debian's Exim 4.96 crashes (SIGSEGV): the connection just closes
+            elif size == 0 and not last:
+                key = "bdat.zero_size"
+            else:
+                return False
+        elif verb == "NOOP" and not refusal and self._chunking == "open":
+            key = "noop.ok"
+        elif verb in ("QUIT", "RSET") and not refusal:
+            key = "quit.ok" if verb == "QUIT" else ""  # RSET: the same crash
+        else:
+            key = "bdat.only_bdat" if self._chunking == "open" else "bdat.only_rset"
+        code = 0
+        if key == "quit.ok":
+            code = self._send_key(out, key, 0.0 if self.tls_active else self.persona.server.quit_delay)
+            if not self.tls_active:  # in TLS it follows the close_notify in clear: no reply to a client
+                self._send_key(out, "data.lost_input")  # receive.c, as the message is left unfinished
+            self._close(out, "quit")
+        elif not key:
+            self._violation(out, "crash", "the real server crashes here (SIGSEGV)", always=True)
+            self._close(out, "protocol")
+        else:
+            code = self._send_key(out, key)
+            if key != "noop.ok":
+                self._chunking = "rset"
+                if self._counters is not None and self._counters.protocol_error():
+                    self._join_too_many(out, code)
+                    if key == "bdat.only_rset":  # bdat_getc() gives up: the message is lost
+                        self._send_key(out, "data.lost_input")
+                        self._close(out, "limit")
+        self._finish_command(out, verb, argument, line, code, unknown=not verb)
+        return True
+
     def _remember_refusal(self) -> None:
-        text = self._last_reply[4:]
+        """An ACL refused the recipient: Exim keeps its message, without the code."""
+        if self.persona.sequence.rcpt_refusals_repeated:
+            self._remember_rcpt_reply(self._last_reply[4:])
+            self._rcpt_acl = True
+
+    def _remember_rcpt_reply(self, text: str) -> None:
+        """Exim's rcpt_smtp_response: the first RCPT reply's text, and whether all were the same."""
         self._rcpt_refused = text if self._rcpt_refused in (None, text) else ""
 
-    def _data_without_recipients(self, out: list[Output]) -> int:
-        """Exim's DATA with every recipient refused: the refusal repeated where all were refused
-        alike, then "Valid RCPT command must precede DATA" straight after a RCPT of a pipelining
-        client (no protocol error), else the lower-case one (a protocol error)."""
-        after_rcpt = self.esmtp and self._last_verb == "RCPT"
-        last = self.replies["data.need_rcpt_after_rcpt" if after_rcpt else "data.need_rcpt"]
+    def _data_without_recipients(self, out: list[Output], command: str) -> int:
+        """Exim's DATA or BDAT ("data", "bdat") with every recipient refused: the refusal repeated
+        where all were refused alike, then "Valid RCPT command must precede DATA" straight after a
+        RCPT of a pipelining client (no protocol error), else the lower-case one (a protocol error)."""
+        after_rcpt = "PIPELINING" in self.advertised and self._last_verb == "RCPT" and self.state == MAIL
+        last = self.replies[f"{command}.need_rcpt_after_rcpt" if after_rcpt else f"{command}.need_rcpt"]
         lines = []
         if self._rcpt_refused:
             lines = [self.replies["data.rcpts_refused_intro"].text[4:], self._rcpt_refused]
         text = frame_text(last.code, [*lines, last.text[4:]])
         code = self._send(out, text, wire(text), last.code)
         if not after_rcpt and self._counters is not None:
-            self._count_protocol_error(out, "data.need_rcpt", code)
+            self._count_protocol_error(out, f"{command}.need_rcpt", code)
         return code
 
     def _restricted(self, address: str) -> bool:
@@ -648,6 +763,8 @@ class Session(Voice):
         if topic is not None:
             text, data = topic.render(self._placeholders())
             return self._send(out, text, data, topic.code)
+        if self.tls_active and "help.tls_active" in self.replies:  # Exim no longer lists STARTTLS
+            return self._send_key(out, "help.tls_active")
         return self._send_key(out, "help.ok")
 
     def _etrn(self, argument: str, out: list[Output]) -> int:
@@ -674,7 +791,7 @@ class Session(Voice):
 
     def _starttls(self, argument: str, out: list[Output]) -> int:
         refusal = states.starttls_refusal(argument, self.tls_active, self._tls_offered)
-        if not refusal and self.persona.sequence.starttls_when_advertised and not self.tls_advertised:
+        if not refusal and "STARTTLS" in self.persona.sequence.when_advertised and "STARTTLS" not in self.advertised:
             refusal = "starttls.not_advertised"
         if refusal:
             return self._send_key(out, refusal)
@@ -732,6 +849,7 @@ class Session(Voice):
         self.mail_from = None
         self.smtputf8 = False
         self._rcpt_refused = None
+        self._chunking = ""
         self.opened_at = None
         self.rcpt_to = ()
         self.intake.reset()

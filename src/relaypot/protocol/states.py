@@ -102,6 +102,17 @@ def exim_helo_ok(name: str) -> bool:
     return all(c.isascii() and (c.isalnum() or c in ".-") for c in name)
 
 
+# smtp_in.c's commands "required to be synchronized" (below NON_SYNC_CMD_PIPELINING), and those
+# that are too where PIPELINING was not advertised (below NON_SYNC_CMD_NON_PIPELINING)
+_SYNC_VERBS = frozenset({"HELO", "EHLO", "DATA", "VRFY", "EXPN", "NOOP", "ETRN", "STARTTLS"})
+_SYNC_UNLESS_PIPELINING = frozenset({"MAIL", "RCPT", "RSET"})
+
+
+def must_sync(verb: str, pipelining: bool) -> bool:
+    """Must this command (verb "": an unrecognised one) be the last of what the client sent?"""
+    return not verb or verb in _SYNC_VERBS or (not pipelining and verb in _SYNC_UNLESS_PIPELINING)
+
+
 def starttls_refusal(argument: str, tls_active: bool, offered: bool) -> str:
     """The reply key refusing STARTTLS (RFC 3207 §4), or "" when the handshake may start."""
     if argument:

@@ -18,7 +18,7 @@ MAX_FRAGMENTS = 32  # fragments one session may leave: a flood of long lines is 
 
 class Voice:
     # Slots: ten thousand idle sessions should cost little memory, and attribute access less time.
-    __slots__ = ("_close_reason", "_counters", "_held_back", "_kept", "_last_reply", "_seen_violations", "account",
+    __slots__ = ("_clear", "_close_reason", "_counters", "_held_back", "_kept", "_last_reply", "_seen_violations", "account",
                  "bytes_out", "client_ip", "closed_in", "context", "mode", "replies")
 
     def __init__(self, context: ListenerContext, replies: dict[str, ReplyTemplate], client_ip: str,
@@ -36,6 +36,7 @@ class Voice:
         self._last_reply = ""  # text of the latest reply, for the command's event
         self._seen_violations: set[str] | None = None
         self._close_reason: str | None = None
+        self._clear = b""  # a reply to write outside TLS as the connection closes ([server] unsaid_in_tls)
         self.closed_in = mode  # the input mode the session was in when it closed
         self._kept = 0  # fragments kept (Keep outputs)
         # A reply the persona delays (a failed AUTH, the error tar pit) holds back the next
@@ -51,6 +52,11 @@ class Voice:
     def _send_key(self, out: list[Output], key: str, delay: float = 0.0, **values: str) -> int:
         """The persona's reply `key`, its placeholders filled; returns its code."""
         template = self.replies[key]
+        if key in self.context.persona.server.unsaid_in_tls and getattr(self, "tls_active", False):
+            # written in clear once TLS is dropped, as the connection closes: no reply a TLS client reads
+            text, self._clear = template.render({**self._placeholders(), **values})
+            self._last_reply = text
+            return template.code
         if template.wire is not None:
             text, data = template.text, template.wire
         else:
@@ -71,7 +77,14 @@ class Voice:
         assert self._counters is not None
         if not self._counters.protocol_error() or self.mode == CLOSED:
             return
-        if joins and out and isinstance(out[-1], Reply):
+        if joins:
+            self._join_too_many(out, code)
+        self._violation(out, "limit_errors", f"{self._counters.protocol} syntax or protocol errors", always=True)
+        self._close(out, "limit")
+
+    def _join_too_many(self, out: list[Output], code: int) -> None:
+        """The reply just made, joined by session.too_many_errors' text in its code."""
+        if out and isinstance(out[-1], Reply):
             reply = out[-1]
             text = self._last_reply
             last = text.rfind("\r\n") + 2 if "\r\n" in text else 0
@@ -81,8 +94,6 @@ class Voice:
             self.bytes_out += len(data) - len(reply.data)
             out[-1] = Reply(data, code, reply.delay)
             self._last_reply = text
-        self._violation(out, "limit_errors", f"{self._counters.protocol} syntax or protocol errors", always=True)
-        self._close(out, "limit")
 
     def _send(self, out: list[Output], text: str, data: bytes, code: int, delay: float = 0.0) -> int:
         if self.account.errors:
@@ -123,4 +134,4 @@ class Voice:
         self._close_reason = self._close_reason or reason
         self.closed_in = self.mode
         self.mode = CLOSED
-        out.append(Close(reason))
+        out.append(Close(reason, self._clear))

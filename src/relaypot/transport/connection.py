@@ -315,6 +315,13 @@ class SmtpConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------------ outputs
 
+    def _close(self, close: Close) -> None:
+        drop_tls = getattr(self.transport, "drop_tls", None)
+        if close.clear and drop_tls is not None:
+            drop_tls(close.clear)
+        else:
+            self.transport.close()
+
     def _apply(self, outputs: list[Any]) -> None:
         record = self.recorder.record
         ts = None
@@ -349,7 +356,7 @@ class SmtpConnection(asyncio.Protocol):
                 if self._queue:
                     self._enqueue(item)
                 elif kind is Close:
-                    self.transport.close()
+                    self._close(item)
                 else:
                     self._start_tls()
             else:
@@ -439,7 +446,7 @@ class SmtpConnection(asyncio.Protocol):
                     self.transport.write(item.data)
             elif kind is Close:
                 queue.popleft()
-                self.transport.close()
+                self._close(item)
                 return
             else:  # StartTls
                 queue.popleft()
@@ -483,7 +490,8 @@ class SmtpConnection(asyncio.Protocol):
         assert server.ssl_context is not None  # the session offers STARTTLS only with a context
         if self._holds:
             self.transport.resume_reading()  # the handshake must be read, whatever held the commands
-        self._handshake = TlsLayer(self.transport, self, server.ssl_context, self._handshake_done)
+        self._handshake = TlsLayer(self.transport, self, server.ssl_context, self._handshake_done,
+                                   self.session.persona.tls.bad_record_alert)
         self._handshake_deadline = server.loop.call_later(HANDSHAKE_TIMEOUT, self._handshake_too_slow)
 
     def _handshake_too_slow(self) -> None:

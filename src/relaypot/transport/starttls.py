@@ -23,6 +23,11 @@ READ_SIZE = 65536
 _LINGER_NONE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
 
 
+# A fatal unexpected_message alert in a TLS 1.2 record: what GnuTLS (Exim on Debian) sends when the
+# first bytes after "220 TLS go ahead" are no TLS record
+UNEXPECTED_MESSAGE = b"\x15\x03\x03\x00\x02\x02\x0a"
+
+
 def reset_on_close(transport: Any) -> None:
     """Make the transport's close a TCP reset (what is already written still goes first)."""
     sock = transport.get_extra_info("socket")
@@ -35,8 +40,10 @@ def reset_on_close(transport: Any) -> None:
 
 class TlsLayer(asyncio.Protocol):
     def __init__(self, raw: Any, upper: asyncio.Protocol, context: ssl.SSLContext,
-                 handshake_done: Callable[[TlsLayer, BaseException | None], None]) -> None:
+                 handshake_done: Callable[[TlsLayer, BaseException | None], None],
+                 bad_record_alert: bool = False) -> None:
         self._raw = raw
+        self._bad_record_alert = bad_record_alert
         self._upper = upper
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
@@ -113,9 +120,12 @@ class TlsLayer(asyncio.Protocol):
         header), the close is a reset, as the kernel resets a real server's socket closed with
         unread input (Postfix after "220 Ready to start TLS", or on 465)."""
         self.handshaking = False
+        wrote = self._outgoing.pending
         self._flush()
+        if not wrote and self._bad_record_alert and not self._raw.is_closing():
+            self._raw.write(UNEXPECTED_MESSAGE)  # GnuTLS's answer where OpenSSL says nothing
         self._closing = True
-        if self._incoming.pending:
+        if self._incoming.pending and not self._bad_record_alert:  # GnuTLS's server has read it all
             reset_on_close(self._raw)
         self._raw.close()  # close, not abort: the alert in the write buffer is sent first
         done, self._done = self._done, None
@@ -124,6 +134,8 @@ class TlsLayer(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         if self.handshaking:
+            if self._bad_record_alert and self._incoming.pending and not self._raw.is_closing():
+                self._raw.write(UNEXPECTED_MESSAGE)  # GnuTLS on a part record and the client's FIN
             return False  # connection_lost follows: the client left during the handshake
         return self._upper.eof_received()
 
@@ -161,6 +173,17 @@ class TlsLayer(asyncio.Protocol):
             except (ssl.SSLError, OSError):
                 pass
             self._flush()
+        self._raw.close()
+
+    def drop_tls(self, clear: bytes) -> None:
+        """Forget TLS without a close_notify, write `clear` on the bare connection, close: what
+        Exim's smtp_notquit_exit does inside TLS (the client's TLS reads it as a broken record)."""
+        if self._closing:
+            return
+        self._closing = True
+        self._flush()
+        if not self._raw.is_closing():
+            self._raw.write(clear)
         self._raw.close()
 
     def abort(self) -> None:
