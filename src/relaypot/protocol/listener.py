@@ -179,7 +179,8 @@ class ListenerContext:
         only where the persona has it and it is offered; AUTH hidden before TLS where a
         submission service wants it first: smtpd_tls_auth_only)."""
         greeting = self.persona.ehlo_greeting
-        key = (tls_offered, tls_active, hide_auth, transferred, values["client_ip"] if "{client_ip}" in greeting else None,
+        key = (tls_offered, tls_active, hide_auth, transferred,
+               values["client_ip"] if "{client_ip}" in greeting else None,
                values.get("helo") if "{helo}" in greeting else None)
         reply = self._ehlo_replies.get(key)
         if reply is None:

@@ -36,11 +36,11 @@ class Session(Voice):
     How it speaks (replies, violations, the close) is `Voice`'s."""
 
     __slots__ = (
-        "_auth", "_backlog", "_chunking", "_framer", "_rej_mail", "_sync_pipelining", "_last_verb", "_pending", "_rcpt_acl", "_rcpt_refused", "_shape", "_tls_offered",
-        "authenticated", "bytes_in",
-        "client_port", "commands", "esmtp", "helo", "intake", "limits", "lines", "listener", "mail_from", "messages",
-        "opened_at", "persona", "progress", "rcpt_to", "relay", "server_ip", "server_port", "service", "smtputf8",
-        "advertised", "started", "state", "tls_active", "transferred", "unknown",
+        "_auth", "_backlog", "_chunking", "_framer", "_last_verb", "_pending", "_rcpt_acl", "_rcpt_refused",
+        "_rej_mail", "_shape", "_sync_pipelining", "_tls_offered", "advertised", "authenticated", "bytes_in",
+        "client_port", "commands", "esmtp", "helo", "intake", "limits", "lines", "listener", "mail_from",
+        "messages", "opened_at", "persona", "progress", "rcpt_to", "relay", "server_ip", "server_port",
+        "service", "smtputf8", "started", "state", "tls_active", "transferred", "unknown",
     )
 
     def __init__(self, context: ListenerContext, client_ip: str, client_port: int = 0,
@@ -360,16 +360,15 @@ class Session(Voice):
         if self._chunking and self._between_chunks(verb, refusal, argument, line, out):
             return
         sequence = self.persona.sequence
-        if sequence.synchronization == "exim" and self.transferred and refusal != "command.nul" and not self.tls_active and (
-                self._framer.unread() and states.must_sync(verb, self._sync_pipelining)):
+        if sequence.synchronization == "exim" and self._must_have_waited(verb, refusal):
             self._violation(out, "pipelining", "a command that must wait for its reply came with more input",
                             always=True)
             self._finish_command(out, verb, argument, line, self._send_key(out, "session.sync_error"),
                                  unknown=not verb)
             self._close(out, "protocol")
             return
-        if verb == "DATA" and not refusal or verb == "BDAT" and (
-                "BDAT" not in sequence.when_advertised or "BDAT" in self.advertised):
+        if (verb == "DATA" and not refusal) or (verb == "BDAT" and (
+                "BDAT" not in sequence.when_advertised or "BDAT" in self.advertised)):
             self.transferred = True  # Exim's pipe_connect_acceptable is off from here on
         counters = self._counters
         if counters is not None and verb and counters.nonmail_command(verb):
@@ -665,6 +664,13 @@ class Session(Voice):
             if refusal:
                 return self._send_key(out, refusal, address=address, unquoted=unquoted(address))
         return self._send_key(out, "vrfy.ok", argument=shown, address=address)
+
+    def _must_have_waited(self, verb: str, refusal: str) -> bool:
+        """Exim's smtp_read_command() once the session sent DATA or BDAT: a command that must end
+        a pipelined group came with more input behind it, on a plain connection (inside TLS the
+        input waits in the TLS library, where this check does not look)."""
+        return (self.transferred and refusal != "command.nul" and not self.tls_active
+                and bool(self._framer.unread()) and states.must_sync(verb, self._sync_pipelining))
 
     def _out_of_sync(self, out: list[Output]) -> int:
         """Exim's check after the MAIL and RCPT ACLs accept: without PIPELINING advertised, input

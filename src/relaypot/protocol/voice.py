@@ -18,8 +18,8 @@ MAX_FRAGMENTS = 32  # fragments one session may leave: a flood of long lines is 
 
 class Voice:
     # Slots: ten thousand idle sessions should cost little memory, and attribute access less time.
-    __slots__ = ("_clear", "_close_reason", "_counters", "_held_back", "_kept", "_last_reply", "_seen_violations", "account",
-                 "bytes_out", "client_ip", "closed_in", "context", "mode", "replies")
+    __slots__ = ("_clear", "_close_reason", "_counters", "_held_back", "_kept", "_last_reply", "_seen_violations",
+                 "account", "bytes_out", "client_ip", "closed_in", "context", "mode", "replies")
 
     def __init__(self, context: ListenerContext, replies: dict[str, ReplyTemplate], client_ip: str,
                  mode: str) -> None:
