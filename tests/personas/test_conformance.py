@@ -18,7 +18,7 @@ from relaypot.protocol.logins import LoginPolicy
 from relaypot.protocol.session import Session
 from support import REFERENCE, Driver, expected_from_reference, normalize, unesc
 
-KNOWN_KEYS = {"relays", "expect", "skip", "timing", "logins", "service", "bodies", "not_open"}
+KNOWN_KEYS = {"relays", "expect", "skip", "timing", "logins", "service", "bodies", "not_open", "bounded"}
 
 
 def manifests() -> list[tuple[str, dict]]:
@@ -35,6 +35,8 @@ def cases() -> list:
             for relay in how.get("relays", ["open"]):
                 for conversation in conversations:
                     if relay == "open" and conversation["name"] in how.get("not_open", ()):
+                        continue
+                    if conversation["name"] in how.get("bounded", {}):  # relaypot's own bound answers first
                         continue
                     found.append(pytest.param(manifest["persona"], how, conversation, relay,
                                               id=f"{directory}-{aspect}-{conversation['name']}-{relay}"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -93,6 +94,16 @@ def test_nmap_recognises_the_postfix_persona(sensor_factory):
     sensor = sensor_factory(smtp__persona="postfix")
     result = run([nmap, "-n", "-Pn", "-sV", "-p", str(sensor.port), sensor.host], timeout=180)
     assert "Postfix smtpd" in result.stdout, result.stdout
+
+
+def test_nmap_names_the_exim_persona_as_it_names_the_real_exim(sensor_factory):
+    """nmap -sV's line for the real Exim 4.96 on this machine (tests/exim_server.py) was
+    "smtp    Exim smtpd 4.96" with "Service Info: Host: mail.example.com"; the persona's is the same."""
+    nmap = require("nmap")
+    sensor = sensor_factory(smtp__persona="exim", smtp__hostname="mail.example.com")
+    result = run([nmap, "-n", "-Pn", "-sV", "-p", str(sensor.port), sensor.host], timeout=180)
+    assert re.search(r"open\s+smtp\s+Exim smtpd 4\.96\n", result.stdout), result.stdout
+    assert "Service Info: Host: mail.example.com" in result.stdout, result.stdout
 
 
 def _nmap_blocks(text: str) -> dict[str, list[str]]:

@@ -58,9 +58,9 @@ def etrn_reading(argument: str, state: str, rules: SequenceRules) -> tuple[str, 
     reply names)."""
     in_transaction = state in (MAIL, RCPT) and rules.refuse_etrn_in_transaction
     if not rules.etrn_domain_checked:
-        if not argument:
-            return "etrn.missing_argument", ""
-        return ("etrn.in_transaction" if in_transaction else ""), argument
+        if in_transaction:  # Exim and Postfix refuse the transaction before the argument
+            return "etrn.in_transaction", ""
+        return ("" if argument else "etrn.missing_argument"), argument
     if in_transaction:
         return "etrn.in_transaction", ""
     found = words(argument)
