@@ -54,7 +54,7 @@ from relaypot.storage.messages import MessageStore
 from relaypot.storage.summary import summarize
 from relaypot.transport import descriptors
 from relaypot.transport.server import Listener, ServerLimits, SmtpServer
-from relaypot.transport.tls import ensure_certificate, server_context
+from relaypot.transport.tls import ensure_certificate, exim_certificate, server_context
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +313,10 @@ def prepare_tls(sensor: Sensor) -> None:
         return
     if not sensor.server.context.tls_available and not any(listener.service for listener in sensor.listeners):
         return
-    cert, key = ensure_certificate(sensor.data_dir, sensor.hostname)
+    if sensor.persona.tls.certificate == "exim":
+        cert, key = exim_certificate(sensor.data_dir, sensor.hostname)
+    else:
+        cert, key = ensure_certificate(sensor.data_dir, sensor.hostname)
     sensor.server.use_tls(server_context(cert, key, sensor.persona.tls))
 
 

@@ -106,6 +106,40 @@ def test_nmap_names_the_exim_persona_as_it_names_the_real_exim(sensor_factory):
     assert "Service Info: Host: mail.example.com" in result.stdout, result.stdout
 
 
+def _tls_sections(text: str) -> dict[str, list[str]]:
+    """nmap's ssl-cert lines (validity and digests aside) and each ssl-enum-ciphers version's lines."""
+    sections: dict[str, list[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        if "ssl-enum-ciphers:" in line:
+            current = ""
+        elif "ssl-cert:" in line:
+            current = "cert"
+        elif re.match(r"\|\s+TLSv1\.\d:", line):
+            current = line.strip("| :")
+        elif "least strength" in line or not line.startswith("|"):
+            current = ""
+        if current and not re.search(r"Not valid|MD5|SHA-1", line):
+            sections.setdefault(current, []).append(line.strip("|_ "))
+    return sections
+
+
+def test_nmap_sees_the_exim_personas_tls_as_the_real_exims(sensor_factory):
+    """nmap's ssl-cert and ssl-enum-ciphers against the real Exim 4.96 (GnuTLS) on this machine,
+    tests/reference/exim/nmap-tls.txt: the same certificate fields and the same suites, key
+    exchanges and preference in TLS 1.0 and 1.3. (nmap lists no TLS 1.1 or 1.2 for the real
+    server, whose GnuTLS ends those probes; OpenSSL answers them: docs/personas.md, "exim".)"""
+    nmap = require("nmap")
+    sensor = sensor_factory(smtp__persona="exim", smtp__hostname="mail.example.com", smtp__relay="closed")
+    result = run([nmap, "-n", "-Pn", "-sV", "-p", str(sensor.port), "--script", "ssl-cert,ssl-enum-ciphers",
+                  sensor.host], timeout=180)
+    real = _tls_sections((REFERENCE / "exim" / "nmap-tls.txt").read_text())
+    seen = _tls_sections(result.stdout)
+    assert set(real) == {"cert", "TLSv1.0", "TLSv1.3"}
+    for section in real:
+        assert seen.get(section) == real[section], (section, result.stdout)
+
+
 def _nmap_blocks(text: str) -> dict[str, list[str]]:
     """tests/reference/postfix/nmap.txt: nmap's arguments → the script lines it printed."""
     blocks: dict[str, list[str]] = {}

@@ -266,10 +266,11 @@ class TlsProfile:
 
     min_version: TlsVersion = "TLSv1.2"
     max_version: TlsVersion = "TLSv1.3"
-    ciphers: str = "DEFAULT"  # an OpenSSL cipher list (TLS 1.2 and older; TLS 1.3 keeps OpenSSL's three)
+    ciphers: str = "DEFAULT"  # an OpenSSL cipher list (TLS 1.2 and older; TLS 1.3: tls13_suites)
     security_level: int = 2  # OpenSSL's @SECLEVEL: 0 lets TLS 1.0, SHA-1 and anonymous suites through
     server_preference: bool = True  # the server's cipher order wins, else the client's
     dh_auto: bool = False  # OpenSSL picks the DH group by key and cipher strength (SSL_CTX_set_dh_auto)
+    dh_group: Literal["", "ffdhe2048"] = ""  # a fixed DH group for DHE suites (GnuTLS: RFC 7919's ffdhe2048)
     groups: str = ""  # the key-exchange groups, OpenSSL's list syntax ("" keeps OpenSSL's)
     # Offered, with a warning on every start, when this OpenSSL has none of `ciphers` and the
     # operator turned STARTTLS on anyway ("": refuse to start instead).
@@ -277,6 +278,10 @@ class TlsProfile:
     # The client's first bytes after the STARTTLS reply are no TLS record: answer with a fatal
     # unexpected_message alert (GnuTLS does; OpenSSL closes without one)
     bad_record_alert: bool = False
+    # The certificate made where the operator names none: "snakeoil" (Debian's make-ssl-cert, kept
+    # in the data dir) or "exim" (Exim's own, made at each start: transport/tls.py exim_certificate)
+    certificate: Literal["snakeoil", "exim"] = "snakeoil"
+    tls13_suites: str = ""  # the TLS 1.3 suites, OpenSSL's names ("": OpenSSL's three)
 
 
 @dataclass(frozen=True)

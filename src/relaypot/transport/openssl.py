@@ -1,6 +1,7 @@
-"""The two OpenSSL settings Python's ssl module does not expose, and real servers use: automatic
-DH groups (`SSL_CTX_set_dh_auto`, as Postfix sets it) and the key-exchange group list
-(`SSL_CTX_set1_groups_list`). Set through libssl itself on the context's own SSL_CTX.
+"""The OpenSSL settings Python's ssl module does not expose, and real servers use: automatic DH
+groups (`SSL_CTX_set_dh_auto`, as Postfix sets it), the key-exchange group list
+(`SSL_CTX_set1_groups_list`) and the TLS 1.3 suites (`SSL_CTX_set_ciphersuites`: GnuTLS offers
+AES-128-CCM). Set through libssl itself on the context's own SSL_CTX.
 
 CPython keeps the SSL_CTX pointer right after the object header of an SSLContext. That layout is
 no public API, so the pointer is trusted only after OpenSSL, asked for that SSL_CTX's options,
@@ -71,9 +72,9 @@ def _use_without_renewal(ssl_: int, session: int, keyname: int, length: int, sta
 _NO_RENEWAL = _DECRYPT_TICKET(_use_without_renewal)  # module-wide: OpenSSL keeps the pointer
 
 
-def tune(context: ssl.SSLContext, dh_auto: bool, groups: str) -> str:
-    """Set DH auto and the group list on `context`, and tickets that are not renewed on resumption;
-    returns "" or why it could not."""
+def tune(context: ssl.SSLContext, dh_auto: bool, groups: str, tls13_suites: str = "") -> str:
+    """Set DH auto, the group list and the TLS 1.3 suites on `context`, and tickets that are not
+    renewed on resumption; returns "" or why it could not."""
     lib = _libssl()
     pointer = _ssl_ctx(context, lib) if lib is not None else None
     if lib is None or pointer is None:
@@ -88,4 +89,9 @@ def tune(context: ssl.SSLContext, dh_auto: bool, groups: str) -> str:
         names = ctypes.c_char_p(groups.encode("ascii"))
         if lib.SSL_CTX_ctrl(pointer, SSL_CTRL_SET_GROUPS_LIST, 0, ctypes.cast(names, ctypes.c_void_p)) != 1:
             return f"OpenSSL refused the group list {groups!r}"
+    if tls13_suites:
+        lib.SSL_CTX_set_ciphersuites.restype = ctypes.c_int
+        lib.SSL_CTX_set_ciphersuites.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        if lib.SSL_CTX_set_ciphersuites(pointer, tls13_suites.encode("ascii")) != 1:
+            return f"OpenSSL refused the TLS 1.3 suites {tls13_suites!r}"
     return ""

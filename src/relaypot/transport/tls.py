@@ -3,10 +3,12 @@ first run as the real server's package makes it) and its TLS profile."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 import logging
 import os
 import ssl
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -61,6 +63,38 @@ def ensure_certificate(data_dir: Path, hostname: str) -> tuple[Path, Path]:
     return cert, key
 
 
+# Exim's tls_install_selfsign() (tls-gnu.c, 4.96): serial 1 as the raw bytes of a little-endian
+# time_t, RSA at GnuTLS's "medium" strength, valid two hours from the daemon's start, no extensions
+EXIM_SERIAL = 1 << 56
+EXIM_LIFETIME = datetime.timedelta(hours=2)
+
+
+def exim_certificate(data_dir: Path, hostname: str) -> tuple[Path, Path]:
+    """`tls/exim-cert.pem` and `tls/exim-key.pem`, made anew at every start as Exim makes its own
+    certificate when Debian's configuration names none: C=UK, O=Exim Developers, CN the host
+    name, RSA 3072, valid for two hours from now (and served after that, as the daemon does)."""
+    directory = data_dir / "tls"
+    directory.mkdir(mode=0o750, parents=True, exist_ok=True)
+    cert, key = directory / "exim-cert.pem", directory / "exim-key.pem"
+    for path in (cert, key):
+        if path.is_symlink() or path.exists():
+            path.unlink()
+    private = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "UK"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Exim Developers"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
+        .serial_number(EXIM_SERIAL).not_valid_before(now).not_valid_after(now + EXIM_LIFETIME)
+        .sign(private, hashes.SHA256())
+    )
+    _write_new(key, private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()), 0o600)
+    _write_new(cert, certificate.public_bytes(serialization.Encoding.PEM), 0o640)
+    return cert, key
+
+
 def _write_new(path: Path, data: bytes, mode: int) -> None:
     """Replace `path` with a new file of ours: a link planted in its place is removed, never followed."""
     try:
@@ -70,6 +104,35 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
+
+
+# RFC 7919's ffdhe2048 prime, the 2048-bit group GnuTLS servers (Exim) use for DHE
+FFDHE2048 = int(
+    "FFFFFFFFFFFFFFFFADF85458A2BB4A9AAFDC5620273D3CF1D8B9C583CE2D3695A9E13641146433FBCC939DCE249B3EF9"
+    "7D2FE363630C75D8F681B202AEC4617AD3DF1ED5D5FD65612433F51F5F066ED0856365553DED1AF3B557135E7F57C935"
+    "984F0C70E0E68B77E2A689DAF3EFE8721DF158A136ADE73530ACCA4F483A797ABC0AB182B324FB61D108A94BB2C8E3FB"
+    "B96ADAB760D7F4681D4F42A3DE394DF4AE56EDE76372BB190B07A7C8EE0A6D709E02FCE1CDF7E2ECC03404CD28342F61"
+    "9172FE9CE98583FF8E4F1232EEF28183C3FE3B1B4C6FAD733BB5FCBC2EC22005C58EF1837D1683B2C6F34A26C1B2EFFA"
+    "886B423861285C97FFFFFFFFFFFFFFFF", 16)
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    length = bytes([size]) if size < 0x80 else bytes([0x80 | ((size.bit_length() + 7) // 8)]) + size.to_bytes(
+        (size.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + length + content
+
+
+def _ffdhe2048_file() -> str:
+    """ffdhe2048 as PKCS#3 PEM in a file of our own, which ssl's load_dh_params reads."""
+    path = Path(tempfile.gettempdir()) / f"relaypot-ffdhe2048-{os.getuid()}.pem"
+    der = _der(0x30, _der(0x02, FFDHE2048.to_bytes(257, "big")) + _der(0x02, b"\x02"))  # DHParameter, g = 2
+    body = base64.b64encode(der).decode()
+    pem = ("-----BEGIN DH PARAMETERS-----\n" + "".join(body[i:i + 64] + "\n" for i in range(0, len(body), 64))
+           + "-----END DH PARAMETERS-----\n").encode()
+    if not (path.is_file() and not path.is_symlink() and path.read_bytes() == pem):
+        _write_new(path, pem, 0o644)
+    return str(path)
 
 
 OP_DONT_INSERT_EMPTY_FRAGMENTS = 0x00000800  # OpenSSL's SSL_OP_DONT_INSERT_EMPTY_FRAGMENTS; ssl has no name for it
@@ -108,7 +171,9 @@ def server_context(cert: Path, key: Path, profile: TlsProfile | None = None) -> 
     # none after a resumption (openssl.tune: a ticket is used, never renewed, as Postfix's key
     # callback answers).
     context.num_tickets = 1
-    problem = openssl.tune(context, profile.dh_auto, profile.groups)
+    if profile.dh_group == "ffdhe2048":
+        context.load_dh_params(_ffdhe2048_file())
+    problem = openssl.tune(context, profile.dh_auto, profile.groups, profile.tls13_suites)
     if problem:
         log.warning("TLS will differ from the persona's server in its DH and key-exchange groups and its session "
                     "tickets: %s", problem)
