@@ -1,0 +1,138 @@
+"""Exim's readings, pure: the command table, MAIL/RCPT/VRFY arguments, HELO names, the message
+size BDAT reports, and the three counters. The expected values are the real Exim 4.96's answers
+on this machine (tests/exim_server.py), each as it replied; the differential test
+(tests/personas/test_differential.py) checks the same against the running server."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from relaypot.personas import model
+from relaypot.protocol.accounting import ProtocolCounters
+from relaypot.protocol.data import exim_message_size
+from relaypot.protocol.exim_envelope import extract_address, read_mail, read_rcpt, read_vrfy, restricted
+from relaypot.protocol.lines import read_line
+from relaypot.protocol.states import exim_helo_ok
+
+EXIM = model.load("exim")
+
+# BDAT <n> LAST with these bytes: Exim's "250- n byte chunk, total T" (captured)
+TOTALS = [(b"abc", 6), (b"a\nb\n", 7), (b"a\nb", 7), (b"Subject: x\r\n\r\nb", 17), (b"Subject: x\r\nb\r\n", 16),
+          (b"\r\n", 2), (b"From x\r\n", 9), (b"x\r\n", 4), (b"x\r\n\r\n", 6), (b"Subject: x\r\n", 12),
+          (b"a\rb\r\n", 7), (b"Subject x\r\n", 12), (b".\r\n", 4), (b"\r\nabc", 7), (b"", 2)]
+
+
+@pytest.mark.parametrize(("body", "total"), TOTALS)
+def test_the_size_bdat_reports_is_exims(body, total):
+    assert exim_message_size(body) == total
+
+
+# MAIL FROM arguments and the real server's reply (after "MAIL FROM:", EHLO given)
+MAIL = [
+    ("<alice@example.org>", "250 OK"),
+    ("alice@example.org", "250 OK"),
+    ("<>", "250 OK"),
+    ("<a@b> FOO=BAR", "501 <a@b> FOO=BAR: malformed address: FOO=BAR may not follow <a@b> "),
+    ("a+tag@MAIL.EXAMPLE.COM SIZE=1_000", "250 OK"),  # a SIZE that is no number is cut off, not put back
+    ("<<a%b>> FOO=BAR BODY SIZE=1_000", "501 <<a%b>> FOO=BAR BODY: missing or malformed local part"),
+    ("<@route.example:> SIZE RET RET=bogus", "501 <@route.example:>: missing or malformed local part"),
+    ("abuse@MAIL.EXAMPLE.COM> ENVID ENVID= SIZE=10240001",
+     "501 abuse@MAIL.EXAMPLE.COM> ENVID: malformed address: > ENVID may not follow abuse@MAIL.EXAMPLE.COM"),
+    ("<root> RET=FULL", "501 <root>: sender address must contain a domain"),  # RET: DSN is not offered, ignored
+    ("<alice@example.org> SIZE=99999999999", "552 Message size exceeds maximum permitted"),
+    ("root", "501 root: sender address must contain a domain"),
+    ("<a@[192.0.2.1]>", "501 <a@[192.0.2.1]>: domain literals not allowed"),
+    ("<a", '501 <a: "@" or "." expected after "a"'),
+    ("a b", '501 a b: missing or malformed local part (expected word or "<")'),
+]
+
+
+def reply(read, command: str) -> str:
+    if not read.refusal:
+        return "250 OK" if command == "mail" else "250 Accepted"
+    template = EXIM.replies[read.refusal]
+    return template.render({"argument": read.argument, "reason": read.reason})[0]
+
+
+@pytest.mark.parametrize(("argument", "expected"), MAIL)
+def test_mail_is_read_as_exim_reads_it(argument, expected):
+    assert reply(read_mail(argument, True, EXIM.message.size_limit), "mail") == expected
+
+
+def test_after_helo_no_option_is_read():
+    """fl.esmtp is off after HELO: the whole argument is the address (the real server's reply)."""
+    assert reply(read_mail("<root> RET=FULL", False, EXIM.message.size_limit), "mail") == (
+        "501 <root> RET=FULL: malformed address: RET=FULL may not follow <root> ")
+
+
+def test_rcpt_puts_a_bare_option_back_behind_an_equals_sign():
+    """smtp_in.c restores name[-1] then value[-1], the same byte, for an option with no "=": the
+    real server's "malformed address: =FOO may not follow <a@b>"."""
+    read = read_rcpt("<a@b> FOO", True, "mail.example.com")
+    assert reply(read, "rcpt") == "501 <a@b>=FOO: malformed address: =FOO may not follow <a@b>"
+
+
+def test_only_postmaster_may_come_without_a_domain():
+    assert read_rcpt("<Postmaster>", True, "mail.example.com").address == "Postmaster@mail.example.com"
+    assert reply(read_rcpt("<root>", True, "mail.example.com"), "rcpt") == (
+        "501 <root>: recipient address must contain a domain")
+    assert read_vrfy("", "mail.example.com").reason == "empty address"
+
+
+def test_debian_refuses_local_parts_that_route_or_run_things():
+    assert restricted("a%b", local=True) and restricted(".a", local=True) and restricted("a/b", local=True)
+    assert not restricted("a/b", local=False) and restricted("a/../b", local=False) and restricted("|x", local=False)
+    assert not restricted("a.b+tag", local=True)
+
+
+@given(st.text(max_size=80))
+def test_any_argument_is_read_without_an_error_escaping(text):
+    address, reason, _ = extract_address(text, True)
+    assert (address is None) == bool(reason)
+    read_mail(text, True, 52428800)
+    read_rcpt(text, True, "mail.example.com")
+
+
+@given(st.from_regex(r"[a-z0-9]{1,12}(\.[a-z0-9]{1,12}){0,2}", fullmatch=True),
+       st.from_regex(r"[a-z0-9]{1,12}(\.[a-z0-9]{1,12}){1,3}", fullmatch=True))
+def test_a_plain_address_in_brackets_is_itself(local, domain):
+    assert extract_address(f"<{local}@{domain}>", False) == (f"{local}@{domain}", "", True)
+
+
+@pytest.mark.parametrize(("name", "ok"), [
+    ("client.example.org", True), ("user-3i39rqqo1r", True), ("[127.0.0.1]", True), ("[IPv6:::1]", True),
+    ("127.0.0.1", True), ("-bad-.example", True), ("a_b.example", False), ("a b", False), ("[300.1.1.1]", False),
+    ("[IPv4:::1]", False), ("jöhn", False)])
+def test_helo_names_as_check_helo_takes_them(name, ok):
+    assert exim_helo_ok(name) is ok
+
+
+@pytest.mark.parametrize(("line", "verb", "refusal", "argument"), [
+    (b"MAIL FROM: <a@b>", "MAIL", "", "<a@b>"),
+    (b"mail from:<a@b>  \t", "MAIL", "", "<a@b>"),
+    (b"MAIL alice@example.org", "", "", "MAIL alice@example.org"),  # "mail from:" is the verb
+    (b"MAIL FROM :<a@b>", "", "", "MAIL FROM :<a@b>"),
+    (b"NOOPX", "", "", "NOOPX"),
+    (b"HELO\tfoo", "", "", "HELO\tfoo"),  # only a space may follow a verb
+    (b"RSET x", "RSET", "command.unexpected_argument", "x"),
+    (b"QUIT x", "QUIT", "command.unexpected_argument", "x"),
+    (b"NOOP\x00x", "", "command.nul", "NOOP\x00x"),
+    (b"noop anything", "NOOP", "", "anything"),
+])
+def test_the_command_table_is_exims(line, verb, refusal, argument):
+    _, got_refusal, got_verb, _, got_argument, forbidden = read_line(line, EXIM.lines)
+    assert (got_verb, got_refusal, got_argument, forbidden) == (verb, refusal, argument, False)
+
+
+def test_the_counters_end_a_session_one_past_each_limit():
+    counters = ProtocolCounters(EXIM.errors)
+    assert [counters.protocol_error() for _ in range(4)] == [False, False, False, True]
+    assert [counters.unknown_command() for _ in range(4)] == [False, False, False, True]
+    counters = ProtocolCounters(EXIM.errors)
+    assert not counters.nonmail_command("EHLO")  # the first greeting is free
+    assert [counters.nonmail_command("NOOP") for _ in range(11)] == [False] * 10 + [True]
+    counters = ProtocolCounters(EXIM.errors)
+    assert not counters.nonmail_command("HELO") and counters.nonmail_command("EHLO") is False
+    assert counters.nonmail == 1  # the second greeting counts
