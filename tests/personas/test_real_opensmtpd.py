@@ -1,0 +1,43 @@
+"""The harness for the opensmtpd face (issue 27): the real OpenSMTPD 6.8.0p2 unpacked from Debian's
+package into a private root (tests/opensmtpd_server.py) answers the shared 67-probe battery as it
+answered when the reference was captured (tests/reference/opensmtpd/battery.json, a copy of
+../shared/reference-transcripts/opensmtpd-6.8.0p2.json): message ids aside, byte for byte."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+import pytest
+
+from opensmtpd_server import OpenSmtpdServer
+from support import REFERENCE, unesc
+
+pytestmark = pytest.mark.slow  # a real OpenSMTPD is unpacked, started and stopped
+
+
+@pytest.fixture(scope="module")
+def opensmtpd():
+    with OpenSmtpdServer() as server:
+        yield server
+
+
+def replies(conversation: dict) -> bytes:
+    """What the server said, its message ids masked."""
+    data = b"".join(unesc(text) for direction, text in conversation["exchange"] if direction == "S")
+    return re.sub(rb"250 2\.0\.0 [0-9a-f]{8} Message accepted", b"250 2.0.0 MSGID Message accepted", data)
+
+
+def test_the_real_opensmtpd_answers_the_battery_as_when_it_was_captured(opensmtpd):
+    sys.path.insert(0, str(REFERENCE))
+    try:
+        import battery
+    finally:
+        sys.path.remove(str(REFERENCE))
+    stored = json.loads((REFERENCE / "opensmtpd" / "battery.json").read_text())
+    fresh = [battery.run_probe("127.0.0.1", opensmtpd.port, name, description, steps)
+             for name, description, steps in battery.probes("mail.example.com", "root")]
+    assert [c["name"] for c in fresh] == [c["name"] for c in stored]
+    differing = [old["name"] for old, new in zip(stored, fresh) if replies(new) != replies(old)]
+    assert differing == [], (differing, opensmtpd.log())
