@@ -14,7 +14,7 @@ from relaypot.protocol.accounting import ProtocolCounters
 from relaypot.protocol.data import exim_message_size
 from relaypot.protocol.exim_envelope import extract_address, read_mail, read_rcpt, read_vrfy, restricted
 from relaypot.protocol.lines import read_line
-from relaypot.protocol.states import exim_helo_ok
+from relaypot.protocol.states import between_chunks, exim_helo_ok
 
 EXIM = model.load("exim")
 
@@ -136,3 +136,14 @@ def test_the_counters_end_a_session_one_past_each_limit():
     counters = ProtocolCounters(EXIM.errors)
     assert not counters.nonmail_command("HELO") and counters.nonmail_command("EHLO") is False
     assert counters.nonmail == 1  # the second greeting counts
+
+
+@pytest.mark.parametrize(("chunking", "line", "key"), [
+    ("open", b"BDAT 3", None), ("open", b"BDAT 0 LAST", None), ("open", b"BDAT 0", "bdat.zero_size"),
+    ("open", b"BDAT x", ""), ("open", b"NOOP", "noop.ok"), ("open", b"RSET", ""), ("open", b"QUIT", "quit.ok"),
+    ("open", b"MAIL FROM:<a@b>", "bdat.only_bdat"), ("open", b"RSET x", "bdat.only_bdat"),
+    ("rset", b"NOOP", "bdat.only_rset"), ("rset", b"QUIT", "quit.ok"), ("rset", b"BDAT 3", "bdat.only_rset")])
+def test_between_bdat_chunks_exim_takes_only_bdat_noop_or_quit(chunking, line, key):
+    """The real server's replies between chunks (RSET, or a BDAT without a size, crash it)."""
+    _, refusal, verb, _, argument, _ = read_line(line, EXIM.lines)
+    assert between_chunks(chunking, verb, refusal, argument) == key

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from relaypot.errors import PersonaError
 from relaypot.personas import model
 from relaypot.protocol.accounting import SHAPE_TOKENS, ErrorAccount, Shape
+from relaypot.protocol.commands import bdat_argument
 from relaypot.protocol.envelope import Where, read_path, read_vrfy
-from relaypot.protocol.intake import bdat_argument
 from relaypot.protocol.lines import read_line
 from relaypot.protocol.states import etrn_reading, gate, rset_refusal, starttls_refusal, trusted_verb_refusal
 

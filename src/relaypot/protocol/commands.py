@@ -93,3 +93,19 @@ def parse_parameters(text: str) -> dict[str, str]:
             params[key.upper()] = value
     return params
 
+
+def bdat_argument(argument: str) -> tuple[int | None, bool]:
+    """`BDAT <size> [LAST]` (RFC 3030 §2): (the size, or None when the argument is no such thing;
+    whether it is the last chunk)."""
+    parts = argument.split()
+    size = ascii_number(parts[0]) if parts else None
+    if size is None or len(parts) > 2 or (len(parts) == 2 and parts[1].upper() != "LAST"):
+        return None, False
+    return size, len(parts) == 2
+
+
+def xexch50_size(argument: str) -> int | None:
+    """`XEXCH50 <size> <n>` (MS03-046's verb): the size, or None when the argument is no such
+    thing (exploits send a negative or huge size after a probe)."""
+    parts = argument.split()
+    return ascii_number(parts[0]) if len(parts) == 2 else None

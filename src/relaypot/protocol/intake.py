@@ -8,7 +8,6 @@ records and the message to store; nothing here sends or records anything.
 from __future__ import annotations
 
 from relaypot.events import MessageReceived
-from relaypot.protocol.commands import ascii_number
 from relaypot.protocol.data import exim_message_size, line_ending_violations, stored_size, unstuff
 from relaypot.protocol.framing import Framer
 from relaypot.protocol.listener import ListenerContext
@@ -28,23 +27,6 @@ class Step:
     CHUNK_OK = "chunk_ok"  # a BDAT chunk that is not the last: its 250 with the size so far
     SEQUENCE = "sequence"  # a BDAT chunk sent out of sequence: the refusal its command earned
     BLOB_DONE = "blob_done"  # an XEXCH50 blob read to its end
-
-
-def bdat_argument(argument: str) -> tuple[int | None, bool]:
-    """`BDAT <size> [LAST]` (RFC 3030 §2): (the size, or None when the argument is no such thing;
-    whether it is the last chunk)."""
-    parts = argument.split()
-    size = ascii_number(parts[0]) if parts else None
-    if size is None or len(parts) > 2 or (len(parts) == 2 and parts[1].upper() != "LAST"):
-        return None, False
-    return size, len(parts) == 2
-
-
-def xexch50_size(argument: str) -> int | None:
-    """`XEXCH50 <size> <n>` (MS03-046's verb): the size, or None when the argument is no such
-    thing (exploits send a negative or huge size after a probe)."""
-    parts = argument.split()
-    return ascii_number(parts[0]) if len(parts) == 2 else None
 
 
 class Intake:

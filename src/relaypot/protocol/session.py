@@ -15,10 +15,11 @@ from relaypot.events import Command, Helo, MailFrom, RcptTo, SessionClosed, Sess
 from relaypot.protocol import states
 from relaypot.protocol.accounting import Shape
 from relaypot.protocol.auth import AuthExchange, AuthStep, capture_unsupported, opening, settle
+from relaypot.protocol.commands import bdat_argument, xexch50_size
 from relaypot.protocol.envelope import ReadPath, Where, qualify, read_path, read_vrfy
 from relaypot.protocol.exim_envelope import restricted
 from relaypot.protocol.framing import Framer
-from relaypot.protocol.intake import Intake, Step, bdat_argument, message_record, xexch50_size
+from relaypot.protocol.intake import Intake, Step, message_record
 from relaypot.protocol.lines import read_line
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Deliver, Output, StartTls, StoredMessage
@@ -687,20 +688,9 @@ class Session(Voice):
     def _between_chunks(self, verb: str, refusal: str, argument: str, line: bytes, out: list[Output]) -> bool:
         """Exim's bdat_getc() between chunks of a message: True when it answered the line (False:
         a BDAT with a size, read as any BDAT)."""
-        if verb == "BDAT" and self._chunking == "open":
-            size, last = bdat_argument(argument)
-            if size is None:
-                key = ""  # Debian's Exim 4.96 crashes (SIGSEGV): the connection just closes
-            elif size == 0 and not last:
-                key = "bdat.zero_size"
-            else:
-                return False
-        elif verb == "NOOP" and not refusal and self._chunking == "open":
-            key = "noop.ok"
-        elif verb in ("QUIT", "RSET") and not refusal:
-            key = "quit.ok" if verb == "QUIT" else ""  # RSET: the same crash
-        else:
-            key = "bdat.only_bdat" if self._chunking == "open" else "bdat.only_rset"
+        key = states.between_chunks(self._chunking, verb, refusal, argument)
+        if key is None:
+            return False
         code = 0
         if key == "quit.ok":
             code = self._send_key(out, key, 0.0 if self.tls_active else self.persona.server.quit_delay)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 
 from relaypot.personas.model import SequenceRules, Service
+from relaypot.protocol.commands import bdat_argument
 from relaypot.protocol.postfix_syntax import valid_hostname, valid_mailhost_literal, words
 from relaypot.vocabulary import CONNECTED, MAIL, RCPT, VERBS
 
@@ -111,6 +112,23 @@ _SYNC_UNLESS_PIPELINING = frozenset({"MAIL", "RCPT", "RSET"})
 def must_sync(verb: str, pipelining: bool) -> bool:
     """Must this command (verb "": an unrecognised one) be the last of what the client sent?"""
     return not verb or verb in _SYNC_VERBS or (not pipelining and verb in _SYNC_UNLESS_PIPELINING)
+
+
+def between_chunks(chunking: str, verb: str, refusal: str, argument: str) -> str | None:
+    """Exim's bdat_getc() between the chunks of a message ([message] bdat_dialogue = "exim"):
+    `chunking` is "open" after a non-LAST chunk, "rset" once a command was refused there. The
+    reply key for the line; "" where Debian's Exim 4.96 crashes (SIGSEGV: the connection just
+    closes); None for a BDAT with a size, which goes on as any BDAT."""
+    if verb == "BDAT" and chunking == "open":
+        size, last = bdat_argument(argument)
+        if size is None:
+            return ""
+        return "bdat.zero_size" if size == 0 and not last else None
+    if verb == "NOOP" and not refusal and chunking == "open":
+        return "noop.ok"
+    if verb in ("QUIT", "RSET") and not refusal:
+        return "quit.ok" if verb == "QUIT" else ""  # RSET: the same crash
+    return "bdat.only_bdat" if chunking == "open" else "bdat.only_rset"
 
 
 def starttls_refusal(argument: str, tls_active: bool, offered: bool) -> str:
