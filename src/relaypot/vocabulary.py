@@ -46,11 +46,11 @@ def _answered(name: str, key: str) -> Verb:
 
 _AUTH_KEYS = ("auth.ok auth.failed auth.aborted auth.bad_base64 auth.unknown_mechanism auth.missing_mechanism "
               "auth.not_available auth.username_prompt auth.password_prompt auth.plain_prompt")
-_AUTH_OPTIONAL = "auth.bad_base64_continued auth.already_authenticated auth.in_transaction"
+_AUTH_OPTIONAL = "auth.bad_base64_continued auth.already_authenticated auth.in_transaction auth.not_offered"
 
 VERBS: dict[str, Verb] = {verb.name: verb for verb in (
-    _verb("HELO", "_helo", "helo.ok helo.missing_argument"),
-    _verb("EHLO", "_ehlo", "ehlo.missing_argument"),
+    _verb("HELO", "_helo", "helo.ok helo.missing_argument", optional="helo.again helo.bad_domain"),
+    _verb("EHLO", "_ehlo", "ehlo.missing_argument", optional="helo.again ehlo.bad_domain"),
     _verb("MAIL", "_mail", "mail.ok mail.need_helo mail.nested mail.syntax mail.bad_address mail.too_big",
           {CONNECTED: "mail.need_helo", MAIL: "mail.nested", RCPT: "mail.nested"},
           optional="mail.unsupported_option mail.bad_size mail.bad_ret mail.size_overflow mail.bad_envid "
@@ -68,7 +68,7 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
           {CONNECTED: "bdat.need_mail", GREETED: "bdat.need_mail", MAIL: "bdat.need_rcpt"},
           optional="bdat.null bdat.discarded bdat.not_advertised bdat.only_bdat bdat.only_rset bdat.zero_size "
                    "bdat.need_rcpt_after_rcpt"),
-    _verb("RSET", "_rset", "rset.ok", optional="rset.syntax"),
+    _verb("RSET", "_rset", "rset.ok", optional="rset.syntax rset.need_helo"),
     _answered("NOOP", "noop.ok"),
     _verb("QUIT", "_quit", "quit.ok"),
     _verb("VRFY", "_vrfy", "vrfy.ok vrfy.missing_argument",
@@ -79,7 +79,7 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
     _answered("TURN", "turn.refused"),
     _answered("ATRN", "atrn.refused"),
     _verb("STARTTLS", "_starttls", "starttls.ready starttls.unavailable starttls.already_active starttls.syntax",
-          optional="starttls.not_advertised"),
+          optional="starttls.not_advertised starttls.need_helo starttls.in_transaction"),
     _verb("AUTH", "_auth_command", _AUTH_KEYS, {CONNECTED: "auth.not_available"}, optional=_AUTH_OPTIONAL),
     # Exchange's own AUTH, between its servers: "similar to AUTH ... the syntax depends on the AUTH
     # package" (Microsoft KB 812455); answered as AUTH is, where a persona has the verb.

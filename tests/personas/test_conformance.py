@@ -66,8 +66,10 @@ def test_the_persona_answers_as_its_real_server(persona, how, conversation, rela
     relay recipient the real one refused), from the `skip`th reply on; where `timing`, the same
     replies late."""
     service = how.get("service", "")
-    context = ListenerContext(model.load(persona), "mail.example.com", "mail.example.com",
-                              tls_available=not service, clock=lambda: 1.0, rng=random.Random(0),
+    loaded = model.load(persona)
+    context = ListenerContext(loaded, "mail.example.com", "mail.example.com",
+                              tls_available=not service and loaded.server.starttls_offered, clock=lambda: 1.0,
+                              rng=random.Random(0),
                               logins=LoginPolicy(tuple(how.get("logins", ()))))
     driver = Driver(Session(context, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600", relay=relay,
                             service=service, tls_active=service == "submissions"))

@@ -82,6 +82,8 @@ def test_every_reply_key_the_session_uses_exists_in_every_persona(name):
         # turned on by [lines] verb_grammar = "exim" and [errors]' Exim counters
         "command.nul", "command.unexpected_argument", "session.too_many_unknown", "session.too_many_nonmail",
         "session.lost_input", "data.lost_input", "session.sync_error", "help.tls_active",
+        # turned on by [lines] verb_grammar = "opensmtpd" and refuse_pipelining
+        "command.wiz", "command.pipelining",
         *model.SERVICE_REPLY_KEYS}
     assert needed - optional <= persona.replies.keys()
     assert persona.required_keys() <= persona.replies.keys()
@@ -153,7 +155,7 @@ def test_invalid_personas_are_refused_with_file_and_key(mutation, message):
 
 
 def test_unknown_persona_names_the_bundled_ones():
-    with pytest.raises(PersonaError, match="bundled personas: exchange2000, exim, postfix"):
+    with pytest.raises(PersonaError, match="bundled personas: exchange2000, exim, opensmtpd, postfix"):
         model.load("sendmail")
 
 

@@ -79,14 +79,18 @@ USER_NAMES: tuple[UserNames, ...] = get_args(UserNames)
 LineEnding = Literal["lf", "crlf"]  # lf: LF ends a command line; crlf: only CRLF does
 LongLine = Literal["truncate", "reject"]  # truncate: act on the first bytes, drop the rest; reject: too_long
 DataEnd = Literal["crlf", "lf"]  # lf: a "." line ended by a bare LF also ends DATA
-QueueIdStyle = Literal["postfix", "exchange", "exim"]  # protocol/listener.py QueueIds
+QueueIdStyle = Literal["postfix", "exchange", "exim", "opensmtpd"]  # protocol/listener.py QueueIds
 # generic: protocol/commands.py's path reader with [addresses]' switches; postfix: Postfix's own
 # reading of MAIL, RCPT and VRFY (protocol/postfix_envelope.py); exim: Exim's (protocol/exim_envelope.py)
-AddressGrammar = Literal["generic", "postfix", "exim"]
+# opensmtpd: OpenSMTPD's (protocol/opensmtpd_envelope.py)
+AddressGrammar = Literal["generic", "postfix", "exim", "opensmtpd"]
 # word: the verb is the first word; exim: smtp_in.c's command table, matched by prefix ("mail from:",
 # "rcpt to:", a verb followed by a space or the end), trailing blanks dropped (protocol/lines.py)
-VerbGrammar = Literal["word", "exim"]
-HeloSyntax = Literal["any", "exim"]  # exim: check_helo(), a host name's characters or an IP literal
+# opensmtpd: smtp_command(): "mail from:"/"rcpt to:" split at the colon, other verbs at a space
+VerbGrammar = Literal["word", "exim", "opensmtpd"]
+# exim: check_helo(), a host name's characters or an IP literal; opensmtpd: valid_domainpart()
+# (a refused name gets {verb}.bad_domain)
+HeloSyntax = Literal["any", "exim", "opensmtpd"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,11 @@ class LineRules:
     forbid_nonalpha_first: bool = False
     forbid_header_verb: bool = False  # a first word like a header label ("Subject:"): is_header()
     verb_grammar: VerbGrammar = "word"
+    # OpenSMTPD: a line read while more input waits is answered command.pipelining, and the
+    # session ends (no PIPELINING: "500 5.5.1 Invalid command: Pipelining not supported")
+    refuse_pipelining: bool = False
+    # refusals of a line after which the server hangs up (OpenSMTPD's command.too_long)
+    closing_refusals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -172,7 +181,12 @@ class SequenceRules:
     # Postfix's XCLIENT and XFORWARD: in a transaction (*.in_transaction) or with no attribute
     # (*.syntax) they are refused before the client's authorization is checked.
     trusted_verbs_checked: bool = False
-    helo_syntax: HeloSyntax = "any"  # a refused argument gets {verb}.missing_argument
+    helo_syntax: HeloSyntax = "any"  # exim: a refused argument gets {verb}.missing_argument
+    helo_once: bool = False  # a second HELO or EHLO is helo.again (OpenSMTPD: "Already identified")
+    # verbs refused before HELO ({verb}.need_helo) and inside a transaction ({verb}.in_transaction)
+    greeting_first: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
+    outside_transaction: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
+    starttls_argument_last: bool = False  # STARTTLS's argument is checked after TLS is found offered
     # Verbs taken only after an EHLO that advertised them (STARTTLS: its keyword; BDAT: CHUNKING),
     # not after HELO, a refused EHLO or TLS: {verb}.not_advertised (Exim)
     when_advertised: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
@@ -430,6 +444,18 @@ class Persona:
                         "vrfy.bad_address", "vrfy.unqualified")))
         if self.lines.verb_grammar == "exim":
             keys |= {"command.nul", "command.unexpected_argument"}
+        if self.lines.verb_grammar == "opensmtpd":
+            keys |= {"command.unexpected_argument", "command.wiz", "command.too_long"}
+        if self.lines.refuse_pipelining:
+            keys.add("command.pipelining")
+        if self.sequence.helo_once:
+            keys.add("helo.again")
+        if self.sequence.helo_syntax == "opensmtpd":
+            keys |= {f"{verb.lower()}.bad_domain" for verb in ("HELO", "EHLO") if verb in self.verbs}
+        keys |= {f"{verb.lower()}.need_helo" for verb in self.sequence.greeting_first}
+        keys |= {f"{verb.lower()}.in_transaction" for verb in self.sequence.outside_transaction}
+        if self.addresses.grammar == "opensmtpd":
+            keys |= {"mail.unsupported_option", "rcpt.unsupported_option", "rcpt.bad_notify", "rcpt.bad_orcpt"}
         if self.sequence.synchronization == "exim":
             keys.add("session.sync_error")
         if self.message.bdat_dialogue == "exim" and "BDAT" in self.verbs:

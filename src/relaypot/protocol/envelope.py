@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from relaypot.personas.model import Persona
-from relaypot.protocol import exim_envelope, postfix_envelope
+from relaypot.protocol import exim_envelope, opensmtpd_envelope, postfix_envelope
 from relaypot.protocol.commands import BAD_ADDRESS, QUOTED, Path, ascii_number, parse_parameters, parse_path
 from relaypot.protocol.parameters import refusal as parameter_refusal
 from relaypot.protocol.postfix_syntax import valid_mailhost_literal
@@ -36,6 +36,9 @@ def read_path(argument: str, command: str, persona: Persona, default_domain: str
     if rules.grammar == "exim":
         assert where is not None
         return _exim_path(argument, command, persona, where)
+    if rules.grammar == "opensmtpd":
+        assert where is not None
+        return _opensmtpd_path(argument, command, where)
     path = parse_path(argument, "FROM" if command == "mail" else "TO", rules.bracketless_paths)
     if command == "mail" and not isinstance(path, Path):
         return ReadPath("mail.bad_address" if path == BAD_ADDRESS else "mail.syntax")
@@ -104,6 +107,15 @@ def _exim_path(argument: str, command: str, persona: Persona, where: Where) -> R
         return ReadPath(read.refusal, token=read.argument, reason=read.reason)
     path = Path(read.address, read.parameters, True, tuple(read.parameters))
     return ReadPath(read.refusal, read.address, path, read.argument, read.reason)
+
+
+def _opensmtpd_path(argument: str, command: str, where: Where) -> ReadPath:
+    """DSN's options are read only where DSN was offered: after EHLO."""
+    reader = opensmtpd_envelope.read_mail if command == "mail" else opensmtpd_envelope.read_rcpt
+    read = reader(argument, where.esmtp, where.hostname)
+    if read.parameters is None:
+        return ReadPath(read.refusal, read.address, None, read.option)
+    return ReadPath(read.refusal, read.address, Path(read.address, read.parameters, True, tuple(read.parameters)))
 
 
 def qualify(address: str, persona: Persona, default_domain: str) -> str:

@@ -32,6 +32,8 @@ def read_line(stripped: bytes, rules: LineRules) -> ReadLine:
     which records a bare LF)."""
     if rules.verb_grammar == "exim":
         return _exim_line(stripped)
+    if rules.verb_grammar == "opensmtpd":
+        return _opensmtpd_line(stripped)
     if rules.strip_trailing_cr:
         stripped = stripped.rstrip(b"\r")  # Postfix drops every CR before the LF
     binary = found = "" if stripped.isascii() and not _CONTROL.search(stripped) else _binary(stripped)
@@ -84,6 +86,41 @@ def _exim_line(line: bytes) -> ReadLine:
                 return binary, "command.unexpected_argument", verb, verb, argument, False
             return binary, "", verb, decode(line[:size]), argument, False
     return binary, "", "", decode(line.split(b" ", 1)[0]), decode(line), False
+
+
+# smtp_session.c's commands[]: the name as matched (without case), the verb, takes no argument
+_SMTPD_COMMANDS = {"HELO": ("HELO", False), "EHLO": ("EHLO", False), "STARTTLS": ("STARTTLS", False),
+                   "AUTH": ("AUTH", False), "MAIL FROM": ("MAIL", False), "RCPT TO": ("RCPT", False),
+                   "DATA": ("DATA", True), "RSET": ("RSET", True), "QUIT": ("QUIT", True), "NOOP": ("NOOP", True),
+                   "HELP": ("HELP", True), "WIZ": ("WIZ", True)}
+SMTPD_CMD_MAX = 2048  # s->cmd is char[LINE_MAX]: a longer command line ends the session
+
+
+def _opensmtpd_line(line: bytes) -> ReadLine:
+    """smtp_command(): the line read as a C string (up to a NUL); "mail from:" and "rcpt to:"
+    split at their colon, any other verb at the first space; the verb matched whole, without
+    case. A verb that takes no argument refuses even an empty one ("NOOP "); a HELO or EHLO with
+    an empty one has the argument " ", which no domain check passes (smtp_check_helo gets "", not
+    NULL). WIZ answers command.wiz."""
+    binary = "" if line.isascii() and not _CONTROL.search(line) else _binary(line)
+    line = line.split(b"\x00", 1)[0]
+    if len(line) >= SMTPD_CMD_MAX:
+        return binary, "command.too_long", "", "", decode(line[:64]), False
+    text = decode(line)
+    lowered = text[:10].lower()
+    separator = ":" if lowered.startswith(("mail from:", "rcpt to:")) else " "
+    name, found, rest = text.partition(separator)
+    argument = rest.lstrip(" \t\n\v\f\r") if found else None
+    verb, takes_none = _SMTPD_COMMANDS.get(name.upper(), ("", False))
+    if not verb:
+        return binary, "", "", name, text, False
+    if takes_none and argument is not None:
+        return binary, "command.unexpected_argument", verb, name, argument, False
+    if verb == "WIZ":
+        return binary, "command.wiz", verb, name, "", False
+    if argument == "" and verb in ("HELO", "EHLO"):
+        argument = " "
+    return binary, "", verb, name, argument or "", False
 
 
 def _binary(line: bytes) -> str:

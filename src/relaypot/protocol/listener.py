@@ -84,6 +84,8 @@ class QueueIds:
             netbios = hostname.split(".")[0].lower().replace("-", "")[:15]
             noise = "".join(self._rng.choices(self._ALPHABET, k=10))
             return f"{netbios}{noise}{self._sequence:08d}"
+        if style == "opensmtpd":
+            return f"{self._rng.getrandbits(32):08x}"  # smtp_session.c: the message id, arc4random()'s
         if style == "exim":
             # Exim 4.96's message id: the time, the receiving process's pid and the microseconds
             # over 500, in base 62: 6-6-2 ("1xWr5f-0008Ou-34").
@@ -137,7 +139,9 @@ class ListenerContext:
         }
         chars = persona.auth.username_chars
         self.username_chars = frozenset(chars) if chars else None
-        self.refusals = refusal_table(persona.sequence.mail_before_helo, persona.sequence.auth_before_helo)
+        sequence = persona.sequence
+        self.refusals = refusal_table(sequence.mail_before_helo, sequence.auth_before_helo, sequence.greeting_first,
+                                      sequence.outside_transaction)
         self.max_line = min(persona.lines.max_length, self.limits.max_line_length)
         # The size a client can observe is the persona's (Postfix's message_size_limit, which it
         # advertises as SIZE), within the operator's max_message_size.

@@ -338,6 +338,9 @@ class Session(Voice):
 
     def _command(self, line: bytes, out: list[Output]) -> None:
         self.commands += 1
+        if self.lines.refuse_pipelining and self._framer.unread():
+            self._pipelined(out, line)
+            return
         if line == b"":  # over the length bound: recorded by its head, as docs/events.md says
             self._finish_command(out, "", "", self._framer.overlong_head, self._send_key(out, "command.too_long"),
                                  unknown=True)
@@ -380,6 +383,8 @@ class Session(Voice):
         if refusal:
             unknown = not verb
             self._finish_command(out, verb, argument, line, self._send_key(out, refusal), unknown=unknown)
+            if refusal in self.lines.closing_refusals:
+                self._close(out, "protocol")
             return
         # A word that is no SMTP verb is recorded as sent: upper-casing an NTLM blob or
         # "\x1b[31mRED" would corrupt what the attacker wrote.
@@ -452,13 +457,15 @@ class Session(Voice):
         self._close(out, "limit")
 
     def _helo(self, argument: str, out: list[Output]) -> int:
-        if not self._greet("HELO", argument, self.persona.sequence.helo_requires_argument, out):
-            return self._send_key(out, "helo.missing_argument")
+        refusal = self._greet("HELO", argument, self.persona.sequence.helo_requires_argument, out)
+        if refusal:
+            return self._send_key(out, refusal)
         return self._send_key(out, "helo.ok", helo=argument)
 
     def _ehlo(self, argument: str, out: list[Output]) -> int:
-        if not self._greet("EHLO", argument, self.persona.sequence.ehlo_requires_argument, out):
-            return self._send_key(out, "ehlo.missing_argument")
+        refusal = self._greet("EHLO", argument, self.persona.sequence.ehlo_requires_argument, out)
+        if refusal:
+            return self._send_key(out, refusal)
         hide_auth = self.service is not None and self.service.auth_requires_tls and not self.tls_active
         text, data = self.context.ehlo_reply({**self._placeholders(), "helo": argument}, self._tls_offered,
                                              self.tls_active, hide_auth, self.transferred)
@@ -468,20 +475,25 @@ class Session(Voice):
             self._sync_pipelining = self._sync_pipelining or "PIPELINING" in keywords
         return self._send(out, text, data, 250)
 
-    def _greet(self, verb: str, argument: str, argument_required: bool, out: list[Output]) -> bool:
-        """RFC 5321 §4.1.4: HELO/EHLO resets any transaction in progress. False (nothing done)
-        where the persona's server wants an argument and none came, or refuses the one that did."""
+    def _greet(self, verb: str, argument: str, argument_required: bool, out: list[Output]) -> str:
+        """RFC 5321 §4.1.4: HELO/EHLO resets any transaction in progress. The reply key refusing
+        the greeting ("" when taken): a server that takes one greeting only, a missing argument,
+        a name the server's own check refuses."""
+        rules = self.persona.sequence
+        if rules.helo_once and self.helo is not None:
+            return "helo.again"
         self.esmtp = verb == "EHLO"
         if not argument and argument_required:
-            return False
-        if self.persona.sequence.helo_syntax == "exim" and not states.exim_helo_ok(argument):
-            return False
+            return f"{verb.lower()}.missing_argument"
+        refusal = states.helo_refusal(verb, argument, rules) if rules.helo_syntax != "any" else ""
+        if refusal:
+            return refusal
         self.advertised = self.advertised & {"BDAT"}  # Exim's chunking_state outlives a HELO
         self.helo = argument
         self.state = GREETED
         self._reset_transaction()
         out.append(Helo(verb=verb, hostname=argument))
-        return True
+        return ""
 
     def _where(self) -> Where:
         """What Postfix's reading of an address asks of this listener and transaction."""
@@ -562,6 +574,14 @@ class Session(Voice):
             self._violation(out, violation, detail)
         if self._framer.next_starts(b"MAIL"):  # the next transaction sent before this one's reply
             self._violation(out, "pipelined_transaction", f"{self._framer.unread()} bytes after the end of data")
+        if step[0] == Step.DELIVER and self.lines.refuse_pipelining and self._framer.unread():
+            # OpenSMTPD: input behind the end of data is pipelining; the message is not committed
+            self._keep(out, step[1], "message", "pipelining", step[2], envelope=(self.mail_from, tuple(self.rcpt_to)))
+            self.mode = COMMAND  # kept here, not again as an unfinished message at the close
+            self._reset_transaction()
+            self.intake.let_go()
+            self._pipelined(out, b"")
+            return False
         if step[0] == Step.DELIVER:
             self._deliver(out, step[1], step[2], step[3], "DATA")
             return False
@@ -665,6 +685,15 @@ class Session(Voice):
             if refusal:
                 return self._send_key(out, refusal, address=address, unquoted=unquoted(address))
         return self._send_key(out, "vrfy.ok", argument=shown, address=address)
+
+    def _pipelined(self, out: list[Output], line: bytes) -> None:
+        """A server without PIPELINING that refuses a client sending ahead (OpenSMTPD: the line
+        is not acted on, and the session ends)."""
+        self._violation(out, "pipelining", f"{self._framer.unread()} bytes sent ahead of the reply", always=True)
+        code = self._send_key(out, "command.pipelining")
+        if line:
+            self._finish_command(out, "", "", line, code, unknown=True)
+        self._close(out, "protocol")
 
     def _must_have_waited(self, verb: str, refusal: str) -> bool:
         """Exim's smtp_read_command() once the session sent DATA or BDAT: a command that must end
@@ -786,7 +815,8 @@ class Session(Voice):
         return code
 
     def _starttls(self, argument: str, out: list[Output]) -> int:
-        refusal = states.starttls_refusal(argument, self.tls_active, self._tls_offered)
+        refusal = states.starttls_refusal(argument, self.tls_active, self._tls_offered,
+                                          self.persona.sequence.starttls_argument_last)
         if not refusal and "STARTTLS" in self.persona.sequence.when_advertised and "STARTTLS" not in self.advertised:
             refusal = "starttls.not_advertised"
         if refusal:
@@ -799,8 +829,8 @@ class Session(Voice):
         return code
 
     def _auth_command(self, argument: str, out: list[Output]) -> int:
-        if not self.persona.auth.mechanisms:  # never advertised (Exim without authenticators)
-            return self._send_key(out, "auth.not_available")
+        if not self.persona.auth.mechanisms:  # never advertised: Exim without authenticators, OpenSMTPD in clear
+            return self._send_key(out, "auth.not_offered" if "auth.not_offered" in self.replies else "auth.not_available")
         mechanism, refused, initial = opening(argument, self.authenticated, self.state in (MAIL, RCPT),
                                               self.persona.auth)
         if refused:

@@ -11,6 +11,7 @@ import ipaddress
 
 from relaypot.personas.model import SequenceRules, Service
 from relaypot.protocol.commands import bdat_argument
+from relaypot.protocol.opensmtpd_envelope import valid_domainpart
 from relaypot.protocol.postfix_syntax import valid_hostname, valid_mailhost_literal, words
 from relaypot.vocabulary import CONNECTED, MAIL, RCPT, VERBS
 
@@ -23,15 +24,20 @@ PAUSED = "paused"  # waiting for the transport: message storage or TLS handshake
 CLOSED = "closed"
 
 
-def refusal_table(mail_before_helo: bool, auth_before_helo: bool) -> dict[tuple[str, str], str]:
+def refusal_table(mail_before_helo: bool, auth_before_helo: bool, greeting_first: tuple[str, ...] = (),
+                  outside_transaction: tuple[str, ...] = ()) -> dict[tuple[str, str], str]:
     """{(verb, state): reply key} for one persona: the verbs' sequence (vocabulary.VERBS) with the
-    persona's relaxations applied."""
+    persona's relaxations applied, and its own refusals before HELO and inside a transaction."""
     table = {(name, state): key for name, verb in VERBS.items() for state, key in verb.refused.items()}
     if mail_before_helo:
         del table[("MAIL", CONNECTED)]
     if auth_before_helo:
         del table[("AUTH", CONNECTED)]
         del table[("X-EXPS", CONNECTED)]
+    for verb in greeting_first:
+        table[(verb, CONNECTED)] = f"{verb.lower()}.need_helo"
+    for verb in outside_transaction:
+        table[(verb, MAIL)] = table[(verb, RCPT)] = f"{verb.lower()}.in_transaction"
     return table
 
 
@@ -85,6 +91,15 @@ def trusted_verb_refusal(verb: str, argument: str, state: str, rules: SequenceRu
     return f"{name}.refused"
 
 
+def helo_refusal(verb: str, argument: str, rules: SequenceRules) -> str:
+    """The persona's server's check of a HELO or EHLO name: the reply key refusing it, or ""."""
+    if rules.helo_syntax == "exim" and not exim_helo_ok(argument):
+        return f"{verb.lower()}.missing_argument"  # Exim says the same of a missing name
+    if rules.helo_syntax == "opensmtpd" and not valid_domainpart(argument):
+        return f"{verb.lower()}.bad_domain"
+    return ""
+
+
 def exim_helo_ok(name: str) -> bool:
     """Exim's check_helo(): an address literal ([IPv6:...], [IPv4:...] or [a.b.c.d]) or a name of
     letters, digits, dots and hyphens only (helo_allow_chars empty)."""
@@ -131,8 +146,15 @@ def between_chunks(chunking: str, verb: str, refusal: str, argument: str) -> str
     return "bdat.only_bdat" if chunking == "open" else "bdat.only_rset"
 
 
-def starttls_refusal(argument: str, tls_active: bool, offered: bool) -> str:
-    """The reply key refusing STARTTLS (RFC 3207 §4), or "" when the handshake may start."""
+def starttls_refusal(argument: str, tls_active: bool, offered: bool, argument_last: bool = False) -> str:
+    """The reply key refusing STARTTLS (RFC 3207 §4), or "" when the handshake may start;
+    `argument_last`: the argument is checked after the rest (OpenSMTPD)."""
+    if argument_last:  # smtp_check_starttls: offered, not yet secured, then no argument
+        if not offered:
+            return "starttls.unavailable"
+        if tls_active:
+            return "starttls.already_active"
+        return "starttls.syntax" if argument else ""
     if argument:
         return "starttls.syntax"
     if tls_active:

@@ -1,0 +1,121 @@
+"""MAIL and RCPT read as OpenSMTPD 6.8.0p2 reads them ([addresses] grammar = "opensmtpd"): pure.
+
+A port of smtp_session.c's smtp_mailaddr() (the path in <>, the route before a colon dropped, an
+address without a domain given the server's name), util.c's valid_localpart() and
+valid_domainpart() (res_hnok), and the option loops of smtp_tx_mail_from() and smtp_tx_rcpt_to().
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+MAILADDR_ALLOWED = frozenset("!#$%&'*/?^`{|}~+-=_")
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?")  # res_hnok: underscores inside
+
+
+def valid_localpart(text: str) -> bool:
+    """Dot-separated atoms of letters, digits and MAILADDR_ALLOWED; no empty atom."""
+    return bool(text) and all(atom and all((c.isascii() and c.isalnum()) or c in MAILADDR_ALLOWED for c in atom)
+                              for atom in text.split("."))
+
+
+def valid_domainpart(text: str) -> bool:
+    """An address literal ([IPv6:...] or [a.b.c.d]) or a host name as res_hnok() takes it."""
+    if text.startswith("["):
+        inner = text[6:] if text[:6].lower() == "[ipv6:" else text[1:]
+        if not inner.endswith("]") or "]" in inner[:-1] or len(inner) >= 256:
+            return False
+        try:
+            ipaddress.ip_address(inner[:-1])
+        except ValueError:
+            return False
+        return True
+    if not text or len(text) >= 256 or text.endswith("."):
+        return False
+    return all(_LABEL.fullmatch(label) for label in text.split("."))
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpdPath:
+    refusal: str  # a reply key, "" when taken
+    address: str = ""  # user@domain as the server names it
+    option: str = ""  # the option a refusal names
+    parameters: dict[str, str] | None = None
+
+
+def mailaddr(argument: str, mail_from: bool, hostname: str) -> tuple[str, str] | None:
+    """smtp_mailaddr(): (the address, what follows its ">") or None where it is no path."""
+    if not argument.startswith("<") or ">" not in argument:
+        return None
+    inside, _, rest = argument[1:].partition(">")
+    rest = rest.lstrip(" ")
+    if len(inside) >= 2048:  # text_to_mailaddr's LINE_MAX buffer
+        return None
+    user, at, domain = inside.rpartition("@")
+    if not at:
+        user, domain = inside, ""
+    if len(user) >= 256 or len(domain) >= 256:
+        return None
+    if ":" in user:
+        user = user.split(":", 1)[1]  # a source route before the address
+    if mail_from and not user and not domain:
+        return "", rest
+    if not user or not valid_localpart(user):
+        return None
+    domain = domain or hostname
+    if not valid_domainpart(domain):
+        return None
+    return f"{user}@{domain}", rest
+
+
+def read_mail(argument: str, dsn: bool, hostname: str) -> SmtpdPath:
+    found = mailaddr(argument, True, hostname)
+    if found is None:
+        return SmtpdPath("mail.bad_address")
+    address, rest = found
+    parameters: dict[str, str] = {}
+    for option in rest.split(" "):
+        if not option:
+            continue
+        upper = option.upper()
+        name, _, value = option.partition("=")
+        if upper.startswith(("AUTH=", "SIZE=")) or upper in ("BODY=7BIT", "BODY=8BITMIME") or (
+                dsn and upper.startswith(("RET=", "ENVID="))):
+            parameters[name.upper()] = value
+            continue
+        return SmtpdPath("mail.unsupported_option", address, option)
+    return SmtpdPath("", address, parameters=parameters)
+
+
+_NOTIFY = frozenset({"SUCCESS", "FAILURE", "DELAY", "NEVER"})
+
+
+def read_rcpt(argument: str, dsn: bool, hostname: str) -> SmtpdPath:
+    found = mailaddr(argument, False, hostname)
+    if found is None:
+        return SmtpdPath("rcpt.bad_address")
+    address, rest = found
+    parameters: dict[str, str] = {}
+    for option in rest.split(" "):
+        if not option:
+            continue
+        upper = option.upper()
+        if dsn and upper.startswith("NOTIFY="):
+            flags = {flag.upper() for flag in option[7:].split(",")} & _NOTIFY
+            if "NEVER" in flags and len(flags) > 1:
+                return SmtpdPath("rcpt.bad_notify", address)
+            parameters["NOTIFY"] = option[7:]
+        elif dsn and upper.startswith("ORCPT="):
+            value = option[6:]
+            value = value[7:] if value[:7].lower() == "rfc822;" else value
+            user, at, domain = value.rpartition("@")
+            if not at:
+                user, domain = value, ""
+            if not valid_localpart(user) or (domain and not valid_domainpart(domain)):
+                return SmtpdPath("rcpt.bad_orcpt", address)
+            parameters["ORCPT"] = option[6:]
+        else:
+            return SmtpdPath("rcpt.unsupported_option", address, option)
+    return SmtpdPath("", address, parameters=parameters)
