@@ -830,7 +830,8 @@ class Session(Voice):
 
     def _auth_command(self, argument: str, out: list[Output]) -> int:
         if not self.persona.auth.mechanisms:  # never advertised: Exim without authenticators, OpenSMTPD in clear
-            return self._send_key(out, "auth.not_offered" if "auth.not_offered" in self.replies else "auth.not_available")
+            key = "auth.not_offered" if "auth.not_offered" in self.replies else "auth.not_available"
+            return self._send_key(out, key)
         mechanism, refused, initial = opening(argument, self.authenticated, self.state in (MAIL, RCPT),
                                               self.persona.auth)
         if refused:
