@@ -50,6 +50,8 @@ def normalize(data: bytes) -> bytes:
     every run; nothing else may."""
     data = re.sub(rb"queued as [0-9A-F]{8,12}\b", b"queued as QUEUEID", data)
     data = re.sub(rb"id=[0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}\r\n", b"id=MESSAGEID\r\n", data)  # Exim's
+    data = re.sub(rb"250 2\.0\.0 [0-9a-f]{8} Message accepted", b"250 2.0.0 MSGID Message accepted",
+                  data)  # OpenSMTPD's
     data = re.sub(rb"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}", b"DATE", data)
     return re.sub(rb"^334 PD[A-Za-z0-9+/=]+\r\n", b"334 CHALLENGE\r\n", data, flags=re.M)
 

@@ -150,6 +150,8 @@ def read_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
 # unknown local users included, is the real server's.
 _RELAY_DENIED = re.compile(rb"^454 4\.7\.1 <(.*)>: Relay access denied\r\n", re.M)
 _EXIM_RELAY_DENIED = re.compile(rb"^550 relay not permitted\r\n", re.M)
+_OPENSMTPD_RELAY_DENIED = re.compile(rb"^550 Invalid recipient: <[^>]*@(?!mail\.example\.com>|localhost>)[^>]*>\r\n",
+                                     re.M | re.I)
 
 
 def as_open_relay(conversation: dict, expected: bytes) -> bytes:
@@ -166,6 +168,8 @@ def as_open_relay(conversation: dict, expected: bytes) -> bytes:
 
     # Exim names no address in its refusal; its VRFY says "252 Administrative prohibition" to all
     expected = _EXIM_RELAY_DENIED.sub(b"250 Accepted\r\n", expected)
+    # OpenSMTPD says the same to a relay and to an unknown local user: only the relay is taken
+    expected = _OPENSMTPD_RELAY_DENIED.sub(b"250 2.1.5 Destination address valid: Recipient ok\r\n", expected)
     return _RELAY_DENIED.sub(taken, expected)
 
 

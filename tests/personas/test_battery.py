@@ -27,7 +27,8 @@ def load_battery():
 
 
 @pytest.mark.parametrize(("persona", "relay"), [("postfix", "open"), ("postfix", "closed"), ("exim", "open"),
-                                                  ("exim", "closed"), ("opensmtpd", "closed")])
+                                                  ("exim", "closed"), ("opensmtpd", "open"),
+                                                  ("opensmtpd", "closed")])
 def test_battery_over_sockets_matches_the_real_server(sensor_factory, persona, relay):
     """All 67 probes, each on a fresh TCP connection with TLS where asked, get what the real server sent."""
     sensor = sensor_factory(smtp__persona=persona, smtp__hostname="mail.example.com",

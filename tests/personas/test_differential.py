@@ -9,6 +9,9 @@ persona, or listed in the server's known differences with its reason.
   "auth", the same one account).
 - Exim 4.96 (tests/exim_server.py, Debian's package unpacked, the reference configuration) against
   the exim persona with relay policy "closed".
+- OpenSMTPD 6.8.0p2 (tests/opensmtpd_server.py, likewise) against the opensmtpd persona, relay
+  "closed", with conversations in which a command mostly waits for its reply: OpenSMTPD has no
+  PIPELINING and hangs up on a client that sends ahead (which the other conversations show).
 
 In CI the test plays RELAYPOT_DIFFERENTIAL_EXAMPLES conversations on each port 25 (default 60) and
 a third as many on 587 and on 465, about two minutes; a developer's longer run:
@@ -32,6 +35,7 @@ from hypothesis import strategies as st
 
 from differential import Step, describe, play
 from exim_server import EximServer
+from opensmtpd_server import OpenSmtpdServer
 from postfix_server import ACCOUNT, PostfixServer
 from support import RunningSensor
 
@@ -178,10 +182,16 @@ CHUNKS = [b"abc", b"a\r\nb\r\n", b"a\nb\n", b"x\r\n.\r\n", b"", b"Subject: x\r\n
 
 
 @st.composite
-def transactions(draw) -> list[Step]:
+def transactions(draw, lockstep: bool = False) -> list[Step]:
     """A whole transaction, the kind a real client or a spam tool sends: MAIL and RCPT (pipelined
-    or not), then a message by DATA (its end in any of the forms smuggling scanners try) or BDAT."""
-    envelope = b"MAIL FROM:<a@client.example.org>\r\nRCPT TO:" + draw(st.sampled_from(RECIPIENTS)) + b"\r\n"
+    or not), then a message by DATA (its end in any of the forms smuggling scanners try) or BDAT.
+    `lockstep`: each command waits for its reply, as a client of a server without PIPELINING."""
+    recipient = draw(st.sampled_from(RECIPIENTS))
+    if lockstep:
+        body = b"Subject: x\r\n\r\n" + draw(st.sampled_from(BODIES)) + draw(st.sampled_from(ENDS))
+        return [Step((b"MAIL FROM:<a@client.example.org>\r\n",)), Step((b"RCPT TO:" + recipient + b"\r\n",)),
+                Step((b"DATA\r\n",)), Step((body,))]
+    envelope = b"MAIL FROM:<a@client.example.org>\r\nRCPT TO:" + recipient + b"\r\n"
     if draw(st.booleans()):
         body = b"Subject: x\r\n\r\n" + draw(st.sampled_from(BODIES)) + draw(st.sampled_from(ENDS))
         if draw(st.booleans()):  # something after the end, in the same segment: smuggled or pipelined
@@ -207,9 +217,10 @@ def split(draw, wire: bytes) -> Step:
 
 
 @st.composite
-def conversations(draw, service: str = "smtp") -> list[Step]:
-    """Blocks of steps: commands (one to three in a segment), whole transactions, STARTTLS, then
-    QUIT or a hang-up. At most MAX_LINES command lines: under Postfix's soft error limit."""
+def conversations(draw, service: str = "smtp", lockstep: bool = False) -> list[Step]:
+    """Blocks of steps: commands (one to three in a segment; one where `lockstep`), whole
+    transactions, STARTTLS, then QUIT or a hang-up. At most MAX_LINES command lines: under
+    Postfix's soft error limit."""
     ending = draw(st.sampled_from([b"\r\n"] * 8 + [b"\n"]))
     played: list[Step] = []
     lines = 0
@@ -220,11 +231,11 @@ def conversations(draw, service: str = "smtp") -> list[Step]:
     for _ in range(draw(st.integers(1, 5))):
         block = draw(st.sampled_from(["commands", "commands", "transaction", "starttls"]))
         if block == "transaction":
-            found = draw(transactions())
+            found = draw(transactions(lockstep))
         elif block == "starttls":
             found = [Step((b"STARTTLS\r\n",), tls=True), Step((b"EHLO client.example.org\r\n",))]
         else:
-            batch = draw(st.lists(commands(), min_size=1, max_size=3))
+            batch = draw(st.lists(commands(), min_size=1, max_size=1 if lockstep else 3))
             found = [split(draw, b"".join(c if c.startswith(b"BDAT") else c + ending for c in batch))]
         count = sum(max(1, step.wire.count(b"\n")) for step in found if not step.wire.startswith(b"Subject"))
         if lines + count > MAX_LINES:
@@ -296,6 +307,18 @@ def exim_servers(tmp_path_factory):
             persona.stop()
 
 
+@pytest.fixture(scope="module")
+def opensmtpd_servers(tmp_path_factory):
+    """(the real OpenSMTPD's address, the opensmtpd persona's) on port 25, the relay closed."""
+    with OpenSmtpdServer() as opensmtpd:
+        persona = RunningSensor(tmp_path_factory.mktemp("differential-opensmtpd"), smtp__persona="opensmtpd",
+                                smtp__relay="closed", smtp__listen=["127.0.0.1:0"])
+        try:
+            yield ("127.0.0.1", opensmtpd.port), persona.bound[0]
+        finally:
+            persona.stop()
+
+
 def _examples(service: str) -> int:
     return EXAMPLES if service == "smtp" else max(1, EXAMPLES // 3)
 
@@ -318,6 +341,13 @@ def _oracle(service: str):
 @given(conversation=conversations())
 def test_port_25_answers_as_the_real_exim(exim_servers, conversation):
     compare(exim_servers, conversation, implicit_tls=False, known=EXIM_KNOWN_DIFFERENCES, server="Exim")
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
+@given(conversation=st.one_of(conversations(lockstep=True), conversations(lockstep=True), conversations()))
+def test_port_25_answers_as_the_real_opensmtpd(opensmtpd_servers, conversation):
+    compare(opensmtpd_servers, conversation, implicit_tls=False, known=[], server="OpenSMTPD")
 
 
 test_port_25_answers_as_the_real_postfix = _oracle("smtp")

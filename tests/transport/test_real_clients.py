@@ -106,6 +106,16 @@ def test_nmap_names_the_exim_persona_as_it_names_the_real_exim(sensor_factory):
     assert "Service Info: Host: mail.example.com" in result.stdout, result.stdout
 
 
+def test_nmap_names_the_opensmtpd_persona_as_it_names_the_real_opensmtpd(sensor_factory):
+    """nmap -sV's line for the real OpenSMTPD 6.8.0p2 on this machine (tests/opensmtpd_server.py)
+    was "smtp    OpenSMTPD" with "Service Info: Host: mail.example.com"; the persona's is the same."""
+    nmap = require("nmap")
+    sensor = sensor_factory(smtp__persona="opensmtpd", smtp__hostname="mail.example.com")
+    result = run([nmap, "-n", "-Pn", "-sV", "-p", str(sensor.port), sensor.host], timeout=180)
+    assert re.search(r"open\s+smtp\s+OpenSMTPD\n", result.stdout), result.stdout
+    assert "Service Info: Host: mail.example.com" in result.stdout, result.stdout
+
+
 def _tls_sections(text: str) -> dict[str, list[str]]:
     """nmap's ssl-cert lines (validity and digests aside) and each ssl-enum-ciphers version's lines."""
     sections: dict[str, list[str]] = {}

@@ -78,7 +78,8 @@ USER_NAMES: tuple[UserNames, ...] = get_args(UserNames)
 # value against the type itself (`_read_table`).
 LineEnding = Literal["lf", "crlf"]  # lf: LF ends a command line; crlf: only CRLF does
 LongLine = Literal["truncate", "reject"]  # truncate: act on the first bytes, drop the rest; reject: too_long
-DataEnd = Literal["crlf", "lf"]  # lf: a "." line ended by a bare LF also ends DATA
+# lf: a "." line ended by a bare LF (or CRs then LF) also ends DATA; lf-one-cr: by LF or CR LF only
+DataEnd = Literal["crlf", "lf", "lf-one-cr"]
 QueueIdStyle = Literal["postfix", "exchange", "exim", "opensmtpd"]  # protocol/listener.py QueueIds
 # generic: protocol/commands.py's path reader with [addresses]' switches; postfix: Postfix's own
 # reading of MAIL, RCPT and VRFY (protocol/postfix_envelope.py); exim: Exim's (protocol/exim_envelope.py)

@@ -10,10 +10,12 @@ CRLF_END = b"\r\n.\r\n"
 # the public smuggling scanners try (a body cannot hold <CRLF>.<CRLF> itself: it would have ended).
 _DOT_LINE = re.compile(rb"(?:\r\n|\n|\r)\x00?\.\x00?(?:\r\n|\n|\r)")
 MAX_SIGNS = 4  # distinct sequences named in one violation's detail
-_CRS = re.compile(rb"\r*")
+ANY_CRS = re.compile(rb"\r*")
+ONE_CR = re.compile(rb"\r?")  # a server that drops one CR before the LF (OpenSMTPD's io_getline)
 
 
-def find_end(buf: bytearray, scanned: int, lf_end: bool, at_start: bool = True) -> tuple[int, int, bytes] | int:
+def find_end(buf: bytearray, scanned: int, lf_end: bool, at_start: bool = True,
+             crs: re.Pattern[bytes] = ANY_CRS) -> tuple[int, int, bytes] | int:
     """Locate end-of-data in `buf`, whose index 0 is the start of the body when `at_start`.
 
     Returns `(body_end, resume_at, marker)` when found: the body is `buf[:body_end]` (its last line
@@ -22,13 +24,14 @@ def find_end(buf: bytearray, scanned: int, lf_end: bool, at_start: bool = True) 
     so a marker split across reads is found without rescanning the whole body.
     With `lf_end`, a "." line after or before a bare LF also ends the body, as in servers that
     take LF as a line ending (what SMTP smuggling exploits), and so does ".\r\r\n": such a server
-    (Postfix's smtp_get) drops every CR before the LF.
+    (Postfix's smtp_get) drops every CR before the LF; `crs` says how many CRs it drops (ONE_CR:
+    ".\r\r\n" is no end there).
     """
     if at_start:
         if buf[:3] == b".\r\n":
             return 0, 3, b".\r\n"
         if lf_end and buf[:1] == b".":
-            after = _CRS.match(buf, 1).end()  # type: ignore[union-attr]
+            after = crs.match(buf, 1).end()  # type: ignore[union-attr]
             if after == len(buf):
                 return 0
             if buf[after] == 0x0A:
@@ -43,7 +46,7 @@ def find_end(buf: bytearray, scanned: int, lf_end: bool, at_start: bool = True) 
         idx = buf.find(b"\n.", pos)
         if idx < 0:
             return len(buf)
-        after = _CRS.match(buf, idx + 2).end()  # type: ignore[union-attr]
+        after = crs.match(buf, idx + 2).end()  # type: ignore[union-attr]
         if after == len(buf):
             # The read ended inside a possible marker: look here again when more arrives.
             return idx

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from relaypot.protocol.data import find_end
+from relaypot.protocol.data import ANY_CRS, ONE_CR, find_end
 
 _TAIL = 8  # bytes of a dropped body kept to find <CRLF>.<CRLF> across reads
 
@@ -18,17 +18,18 @@ class Framer:
     """Lines up to `max_line` bytes (CRLF, or LF too unless `crlf_only`); a longer one is skipped
     to its end and reported, its head kept for a server that truncates instead of refusing."""
 
-    __slots__ = ("_hash", "_kept", "_overlong", "_scanned", "buf", "crlf_only", "keep", "lf_data_end", "max_line",
-                 "overlong_head", "pos")
+    __slots__ = ("_hash", "_kept", "_overlong", "_scanned", "buf", "crlf_only", "end_crs", "keep", "lf_data_end",
+                 "max_line", "overlong_head", "pos")
 
     TOO_LONG = b""  # what next_line returns for a line past the bound
 
-    def __init__(self, max_line: int, crlf_only: bool, lf_data_end: bool, keep: int = 0) -> None:
+    def __init__(self, max_line: int, crlf_only: bool, lf_data_end: bool, keep: int = 0, one_cr: bool = False) -> None:
         self.buf = bytearray()
         self.pos = 0  # bytes of buf already taken
         self.max_line = max_line
         self.crlf_only = crlf_only
         self.lf_data_end = lf_data_end
+        self.end_crs = ONE_CR if one_cr else ANY_CRS  # the CRs a "." line may end with
         self._overlong: int | None = None  # bytes seen of a line past the bound, while skipping it
         self.overlong_head = b""
         # Of a line past the bound, its first `keep` bytes and the SHA-256 of all of it (a record
@@ -140,7 +141,7 @@ class Framer:
         holding what follows. Until then, whether a new line of the body completed."""
         self.compact()
         buf = self.buf
-        found = find_end(buf, self._scanned, self.lf_data_end, at_start)
+        found = find_end(buf, self._scanned, self.lf_data_end, at_start, self.end_crs)
         if isinstance(found, int):
             line_done = buf.find(b"\n", self._scanned, found) >= 0
             self._scanned = found

@@ -34,7 +34,8 @@ def valid_domainpart(text: str) -> bool:
         return True
     if not text or len(text) >= 256 or text.endswith("."):
         return False
-    return all(_LABEL.fullmatch(label) for label in text.split("."))
+    # glibc's res_hnok reads the name as DNS labels first: at most 63 bytes each
+    return all(len(label) <= 63 and _LABEL.fullmatch(label) for label in text.split("."))
 
 
 @dataclass(frozen=True, slots=True)

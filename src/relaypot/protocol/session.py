@@ -86,8 +86,9 @@ class Session(Voice):
         self.unknown = 0
         self.bytes_in = 0
         self.started = context.clock()
-        self._framer = Framer(context.max_line, self.lines.ending == "crlf", self.persona.message.data_end == "lf",
-                              context.limits.max_fragment)
+        data_end = self.persona.message.data_end
+        self._framer = Framer(context.max_line, self.lines.ending == "crlf", data_end != "crlf",
+                              context.limits.max_fragment, data_end == "lf-one-cr")
         self.intake = Intake(context, self._framer)  # the message in progress
         self._pending: tuple[str, str, bytes] | None = None  # a BDAT command awaiting its chunk
         self._auth: AuthExchange | None = None

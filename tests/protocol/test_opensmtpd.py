@@ -1,0 +1,75 @@
+"""OpenSMTPD's readings, pure: the command line (smtp_command) and the MAIL and RCPT paths
+(smtp_mailaddr and the option loops), against OpenSMTPD 6.8.0p2's smtp_session.c and util.c and
+the real server's replies on this machine (tests/opensmtpd_server.py)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from relaypot.personas import model
+from relaypot.protocol.lines import read_line
+from relaypot.protocol.opensmtpd_envelope import read_mail, read_rcpt, valid_domainpart, valid_localpart
+
+OPENSMTPD = model.load("opensmtpd")
+
+
+@pytest.mark.parametrize(("line", "verb", "refusal", "argument"), [
+    (b"MAIL FROM:<a@b>", "MAIL", "", "<a@b>"),
+    (b"mail from: <a@b>", "MAIL", "", "<a@b>"),
+    (b"MAIL alice@example.org", "", "", "MAIL alice@example.org"),  # "MAIL" is no command
+    (b"NOOP ", "NOOP", "command.unexpected_argument", ""),  # an empty argument is one
+    (b"HELP MAIL", "HELP", "command.unexpected_argument", "MAIL"),
+    (b"RSET x", "RSET", "command.unexpected_argument", "x"),
+    (b"EHLO ", "EHLO", "", " "),  # smtp_check_ehlo gets "", which is no domain
+    (b"EHLO", "EHLO", "", ""),
+    (b"WIZ", "WIZ", "command.wiz", ""),
+    (b"NOOP\r", "", "", "NOOP\r"),  # one CR is the line end's, another is the command's
+    (b"NOOP\x00x", "NOOP", "", ""),  # a C string
+    (b"N" * 2048, "", "command.too_long", "N" * 64),
+])
+def test_the_command_line_is_read_as_smtp_command_reads_it(line, verb, refusal, argument):
+    _, got_refusal, got_verb, _, got_argument, _ = read_line(line, OPENSMTPD.lines)
+    assert (got_verb, got_refusal, got_argument) == (verb, refusal, argument)
+
+
+@pytest.mark.parametrize(("argument", "refusal", "address"), [
+    ("<alice@example.org>", "", "alice@example.org"),
+    ("<>", "", ""),
+    ("<@>", "", ""),  # text_to_mailaddr's empty user and domain: a null sender
+    ("alice@example.org", "mail.bad_address", ""),  # no <>: 553
+    ("<alice@example.org> SIZE=99999999999", "", "alice@example.org"),  # taken, not checked
+    ("<root>", "", "root@mail.example.com"),  # the server's name
+    ("<@route.example:a@b.example>", "", "a@b.example"),
+    ("<a b@c.example>", "mail.bad_address", ""),
+    ("<a@-c.example>", "mail.bad_address", ""),
+    ("<a@c.example.>", "mail.bad_address", ""),
+    ("<a@[192.0.2.1]>", "", "a@[192.0.2.1]"),
+    ("<a@[300.1.1.1]>", "mail.bad_address", ""),
+    ("<a@b.example> FOO=BAR", "mail.unsupported_option", "a@b.example"),
+    ("<a@b.example> BODY=BINARYMIME", "mail.unsupported_option", "a@b.example"),
+])
+def test_mail_from_as_smtp_mailaddr_reads_it(argument, refusal, address):
+    read = read_mail(argument, True, "mail.example.com")
+    assert (read.refusal, read.address) == (refusal, address)
+
+
+def test_dsn_options_only_where_dsn_was_offered():
+    assert read_mail("<a@b.example> RET=HDRS", True, "h").refusal == ""
+    assert read_mail("<a@b.example> RET=HDRS", False, "h").refusal == "mail.unsupported_option"
+    assert read_rcpt("<a@b.example> NOTIFY=NEVER,SUCCESS", True, "h").refusal == "rcpt.bad_notify"
+    assert read_rcpt("<a@b.example> ORCPT=rfc822;x..y", True, "h").refusal == "rcpt.bad_orcpt"
+    assert read_rcpt("<a@b.example> FOO", True, "h").option == "FOO"
+
+
+def test_local_parts_and_domains():
+    assert valid_localpart("a.b+c=d") and not valid_localpart("a..b") and not valid_localpart('"a b"')
+    assert valid_domainpart("a_b.example") and not valid_domainpart("a" * 64 + ".example")
+    assert valid_domainpart("[IPv6:::1]") and not valid_domainpart("[1.2.3.4]x")
+
+
+@given(st.text(max_size=80))
+def test_any_argument_is_read_without_an_error_escaping(text):
+    read_mail(text, True, "mail.example.com")
+    read_rcpt(text, True, "mail.example.com")
