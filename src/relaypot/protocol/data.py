@@ -11,7 +11,9 @@ CRLF_END = b"\r\n.\r\n"
 _DOT_LINE = re.compile(rb"(?:\r\n|\n|\r)\x00?\.\x00?(?:\r\n|\n|\r)")
 MAX_SIGNS = 4  # distinct sequences named in one violation's detail
 ANY_CRS = re.compile(rb"\r*")
-ONE_CR = re.compile(rb"\r?")  # a server that drops one CR before the LF (OpenSMTPD's io_getline)
+# a server that drops one CR before the LF and compares the line as a C string, so that ".<NUL>x"
+# is "." too (OpenSMTPD's io_getline and strcmp)
+ONE_CR = re.compile(rb"\x00[^\n]*|\r?")
 
 
 def find_end(buf: bytearray, scanned: int, lf_end: bool, at_start: bool = True,

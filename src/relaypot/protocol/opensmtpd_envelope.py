@@ -99,12 +99,13 @@ def read_rcpt(argument: str, dsn: bool, hostname: str) -> SmtpdPath:
         return SmtpdPath("rcpt.bad_address")
     address, rest = found
     parameters: dict[str, str] = {}
+    flags: set[str] = set()  # tx->evp.dsn_notify: every NOTIFY adds to it
     for option in rest.split(" "):
         if not option:
             continue
         upper = option.upper()
         if dsn and upper.startswith("NOTIFY="):
-            flags = {flag.upper() for flag in option[7:].split(",")} & _NOTIFY
+            flags |= {flag.upper() for flag in option[7:].split(",")} & _NOTIFY
             if "NEVER" in flags and len(flags) > 1:
                 return SmtpdPath("rcpt.bad_notify", address)
             parameters["NOTIFY"] = option[7:]
