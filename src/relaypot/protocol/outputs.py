@@ -36,6 +36,9 @@ class Close:
 
     reason: str
     clear: bytes = b""
+    # the server closes with the client's bytes unread (it reads a byte at a time there): the
+    # kernel answers with a reset, not a FIN
+    reset: bool = False
 
 
 @dataclass(frozen=True, slots=True)

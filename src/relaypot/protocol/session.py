@@ -738,7 +738,8 @@ class Session(Voice):
                     self._join_too_many(out, code)
                     if key == "bdat.only_rset":  # bdat_getc() gives up: the message is lost
                         self._send_key(out, "data.lost_input")
-                        self._close(out, "limit")
+                        # it reads a byte at a time there: what the client sent after is unread
+                        self._close(out, "limit", reset=bool(self._framer.unread()))
         self._finish_command(out, verb, argument, line, code, unknown=not verb)
         return True
 

@@ -128,10 +128,10 @@ class Voice:
         self._kept += 1
         out.append(Keep(data, what, reason, received, digest if received > len(data) else None, *envelope))
 
-    def _close(self, out: list[Output], reason: str) -> None:
+    def _close(self, out: list[Output], reason: str, reset: bool = False) -> None:
         if self.mode == CLOSED:
             return
         self._close_reason = self._close_reason or reason
         self.closed_in = self.mode
         self.mode = CLOSED
-        out.append(Close(reason, self._clear))
+        out.append(Close(reason, self._clear, reset))

@@ -24,7 +24,7 @@ from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Deliver, Keep, Reply, StartTls, StoredMessage
 from relaypot.protocol.session import Session
 from relaypot.storage.messages import MessageStore
-from relaypot.transport.starttls import TlsLayer
+from relaypot.transport.starttls import TlsLayer, reset_on_close
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +316,8 @@ class SmtpConnection(asyncio.Protocol):
     # ------------------------------------------------------------------ outputs
 
     def _close(self, close: Close) -> None:
+        if close.reset:
+            reset_on_close(self.transport)
         drop_tls = getattr(self.transport, "drop_tls", None)
         if close.clear and drop_tls is not None:
             drop_tls(close.clear)

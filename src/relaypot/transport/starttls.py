@@ -134,8 +134,8 @@ class TlsLayer(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         if self.handshaking:
-            if self._bad_record_alert and self._incoming.pending and not self._raw.is_closing():
-                self._raw.write(UNEXPECTED_MESSAGE)  # GnuTLS on a part record and the client's FIN
+            if self._bad_record_alert and not self._raw.is_closing():
+                self._raw.write(UNEXPECTED_MESSAGE)  # GnuTLS on the client's FIN before a whole handshake
             return False  # connection_lost follows: the client left during the handshake
         return self._upper.eof_received()
 
