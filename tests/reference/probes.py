@@ -386,9 +386,24 @@ def smuggling() -> list[tuple[str, str, list]]:
     return probes
 
 
+def empty_local() -> list[tuple[str, str, list]]:
+    """An address with no local part at the server's own domain (found by the differential test)."""
+    ehlo = ("send", b"EHLO client.example.org\r\n", 1)
+    quit_ = ("send", b"QUIT\r\n", 1)
+    mail = ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1)
+    return [
+        ("vrfy_empty_local", "VRFY <<@mail.example.com>>",
+         [("read", 1), ehlo, ("send", b"VRFY <<@mail.example.com>>\r\n", 1), quit_]),
+        ("rcpt_empty_local", "RCPT TO:<@mail.example.com>",
+         [("read", 1), ehlo, mail, ("send", b"RCPT TO:<@mail.example.com>\r\n", 1), quit_]),
+        ("rcpt_empty_local_nested", "RCPT TO:<<@mail.example.com>>",
+         [("read", 1), ehlo, mail, ("send", b"RCPT TO:<<@mail.example.com>>\r\n", 1), quit_]),
+    ]
+
+
 GROUPS = {"limits": limits, "errors": errors, "lines": lines, "sequence": sequence, "params": params,
           "recipients": recipients, "auth": auth, "submission": submission, "submissions": submissions,
-          "smuggling": smuggling}
+          "smuggling": smuggling, "empty_local": empty_local}
 
 
 def connections(host: str, port: int, count: int = 52) -> list[dict]:

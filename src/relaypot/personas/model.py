@@ -268,6 +268,7 @@ class RecipientRules:
     vrfy_judged: bool = False  # VRFY answers as RCPT would (relay, unknown user)
     # Debian Exim's CHECK_RCPT_LOCAL_LOCALPARTS and CHECK_RCPT_REMOTE_LOCALPARTS: rcpt.restricted
     restricted_characters: bool = False
+    empty_local_part: bool = False  # "@domain" at a local domain is a user that exists (Postfix)
 
 
 TlsVersion = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]

@@ -154,6 +154,7 @@ class ListenerContext:
             extension=rules.extension,
             routed_is_relay=rules.routed_is_relay,
             own_address_literals=rules.own_address_literals,
+            empty_local_part=rules.empty_local_part,
         )
         self.queue_ids = QueueIds(self.rng)
         self.memory = MessageMemory(self.limits.max_message_memory)

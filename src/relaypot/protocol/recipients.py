@@ -34,6 +34,7 @@ class RecipientTable:
     extension: str = ""  # Postfix's recipient_delimiter: root+tag is root
     routed_is_relay: bool = False
     own_address_literals: bool = False  # user@[the address the client connected to] is local
+    empty_local_part: bool = False  # "@domain" at a local domain is taken (Postfix)
 
     def judge(self, address: str, server_ip: str = "") -> str:
         """LOCAL, UNKNOWN_USER or RELAY for a recipient as the client wrote it (no brackets)."""
@@ -51,6 +52,8 @@ class RecipientTable:
         if self.users is None:
             return True
         name = local_part.lower()
+        if not name:
+            return self.empty_local_part
         if name in self.users:
             return True
         if self.extension and self.extension in name:
