@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from relaypot.personas import model
 from relaypot.protocol.accounting import ProtocolCounters
 from relaypot.protocol.data import exim_message_size
-from relaypot.protocol.exim_envelope import extract_address, read_mail, read_rcpt, read_vrfy, restricted
+from relaypot.protocol.exim_envelope import extract_address, read_mail, read_rcpt, read_vrfy, restricted, strtoul_size
 from relaypot.protocol.lines import read_line
 from relaypot.protocol.states import between_chunks, exim_helo_ok
 
@@ -147,3 +147,8 @@ def test_between_bdat_chunks_exim_takes_only_bdat_noop_or_quit(chunking, line, k
     """The real server's replies between chunks (RSET, or a BDAT without a size, crash it)."""
     _, refusal, verb, _, argument, _ = read_line(line, EXIM.lines)
     assert between_chunks(chunking, verb, refusal, argument) == key
+
+
+def test_a_size_is_ascii_digits_as_strtoul_reads_them():
+    assert strtoul_size("+52428800") == 52428800 and strtoul_size("-1") == 2**31 - 1
+    assert strtoul_size("\u0661\u0662") is None and strtoul_size("1_000") is None

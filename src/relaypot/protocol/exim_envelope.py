@@ -270,7 +270,7 @@ def extract_option(data: str) -> tuple[str, str, str, bool] | None:
 def strtoul_size(value: str) -> int | None:
     """SIZE's value as Ustrtoul reads it (leading blanks, a sign, then digits to the end), capped
     at INT_MAX; None where something else follows."""
-    match = re.fullmatch(r"[ \t\n\v\f\r]*([+-]?)(\d+)", value)
+    match = re.fullmatch(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)", value)  # ASCII digits, as strtoul reads
     if match is None:
         return None
     number = int(match.group(2))
