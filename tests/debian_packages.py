@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 from support import unavailable
@@ -36,3 +38,27 @@ def unpack(packages: tuple[str, ...], root: Path) -> None:
 def _cached(name: str) -> Path | None:
     found = sorted(CACHE.glob(f"{name}_*.deb"))
     return found[-1] if found else None
+
+
+def greeted(process: subprocess.Popen, port: int, timeout: float = 20) -> bool:
+    """Whether the server `process` started answers "220 " on 127.0.0.1:`port` before it exits
+    or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+                if sock.recv(512).startswith(b"220 "):
+                    return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    """Ask the server to end, and make it end."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -16,13 +16,11 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from debian_packages import unpack
+from debian_packages import greeted, stop, unpack
 from support import free_port, unavailable
 
 CONFIG = Path(__file__).resolve().parent / "reference" / "exim" / "config" / "exim4-default.conf"
@@ -58,24 +56,14 @@ class EximServer:
         self.process = subprocess.Popen([str(exim), "-C", str(config), "-bdf", "-odq", "-oX", str(self.port)],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=(self.dir / "stderr").open("wb"))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
-                    if sock.recv(512).startswith(b"220 "):
-                        return self
-            except OSError:
-                time.sleep(0.1)
+        if greeted(self.process, self.port):
+            return self
+        log = self.log()  # before __exit__ removes the directory it reads
         self.__exit__(None, None, None)
-        raise RuntimeError(f"Exim did not answer on 127.0.0.1:{self.port}: {self.log()}")
+        raise RuntimeError(f"Exim did not answer on 127.0.0.1:{self.port}: {log}")
 
     def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop(self.process)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def log(self) -> str:

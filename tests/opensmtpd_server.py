@@ -17,13 +17,11 @@ import grp
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from debian_packages import unpack
+from debian_packages import greeted, stop, unpack
 from support import free_port, unavailable
 
 CONFIG = Path(__file__).resolve().parent / "reference" / "opensmtpd" / "config" / "smtpd.conf"
@@ -59,14 +57,8 @@ class OpenSmtpdServer:
         self.process = subprocess.Popen([str(self.root / "usr" / "sbin" / "smtpd"), "-d", "-f", str(config)],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=(self.dir / "stderr").open("wb"))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
-                    if sock.recv(512).startswith(b"220 "):
-                        return self
-            except OSError:
-                time.sleep(0.1)
+        if greeted(self.process, self.port):
+            return self
         log = self.log()
         self.__exit__(None, None, None)
         raise RuntimeError(f"OpenSMTPD did not answer on 127.0.0.1:{self.port}: {log}")
@@ -83,12 +75,7 @@ class OpenSmtpdServer:
         (self.run / "aliases").write_text("postmaster: root\n")
 
     def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop(self.process)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def log(self) -> str:

@@ -409,3 +409,17 @@ def client_hello(server_name: str | None, **options) -> bytes:
     with pytest.raises(ssl.SSLWantReadError):
         tls.do_handshake()
     return outgoing.read()
+
+
+def battery_rerun(server: str, port: int) -> tuple[list[dict], list[dict]]:
+    """The stored battery capture of `server` (tests/reference/<server>/battery.json) and the
+    battery run afresh against 127.0.0.1:`port`, conversation by conversation."""
+    sys.path.insert(0, str(REFERENCE))
+    try:
+        import battery
+    finally:
+        sys.path.remove(str(REFERENCE))
+    stored = json.loads((REFERENCE / server / "battery.json").read_text())
+    fresh = [battery.run_probe("127.0.0.1", port, name, description, steps)
+             for name, description, steps in battery.probes("mail.example.com", "root")]
+    return stored, fresh

@@ -295,28 +295,25 @@ def servers(tmp_path_factory):
             persona.stop()
 
 
+def _beside(real, persona: str, tmp_path_factory):
+    """(the real server's address, its persona's) on port 25, both refusing relays."""
+    with real as server:
+        sensor = RunningSensor(tmp_path_factory.mktemp(f"differential-{persona}"), smtp__persona=persona,
+                               smtp__relay="closed", smtp__listen=["127.0.0.1:0"])
+        try:
+            yield ("127.0.0.1", server.port), sensor.bound[0]
+        finally:
+            sensor.stop()
+
+
 @pytest.fixture(scope="module")
 def exim_servers(tmp_path_factory):
-    """(the real Exim's address, the exim persona's) on port 25, the relay closed as Exim's is."""
-    with EximServer() as exim:
-        persona = RunningSensor(tmp_path_factory.mktemp("differential-exim"), smtp__persona="exim",
-                                smtp__relay="closed", smtp__listen=["127.0.0.1:0"])
-        try:
-            yield ("127.0.0.1", exim.port), persona.bound[0]
-        finally:
-            persona.stop()
+    yield from _beside(EximServer(), "exim", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def opensmtpd_servers(tmp_path_factory):
-    """(the real OpenSMTPD's address, the opensmtpd persona's) on port 25, the relay closed."""
-    with OpenSmtpdServer() as opensmtpd:
-        persona = RunningSensor(tmp_path_factory.mktemp("differential-opensmtpd"), smtp__persona="opensmtpd",
-                                smtp__relay="closed", smtp__listen=["127.0.0.1:0"])
-        try:
-            yield ("127.0.0.1", opensmtpd.port), persona.bound[0]
-        finally:
-            persona.stop()
+    yield from _beside(OpenSmtpdServer(), "opensmtpd", tmp_path_factory)
 
 
 def _examples(service: str) -> int:

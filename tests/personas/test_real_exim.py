@@ -5,14 +5,12 @@ as it answered when the reference was captured (tests/reference/exim/battery.jso
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 
 import pytest
 
 from exim_server import EximServer
-from support import REFERENCE, unesc
+from support import battery_rerun, unesc
 
 pytestmark = pytest.mark.slow  # a real Exim is unpacked, started and stopped
 
@@ -31,14 +29,7 @@ def replies(conversation: dict) -> bytes:
 
 
 def test_the_real_exim_answers_the_battery_as_when_it_was_captured(exim):
-    sys.path.insert(0, str(REFERENCE))
-    try:
-        import battery
-    finally:
-        sys.path.remove(str(REFERENCE))
-    stored = json.loads((REFERENCE / "exim" / "battery.json").read_text())
-    fresh = [battery.run_probe("127.0.0.1", exim.port, name, description, steps)
-             for name, description, steps in battery.probes("mail.example.com", "root")]
+    stored, fresh = battery_rerun("exim", exim.port)
     assert [c["name"] for c in fresh] == [c["name"] for c in stored]
     differing = [old["name"] for old, new in zip(stored, fresh) if replies(new) != replies(old)]
     assert differing == [], (differing, exim.log())

@@ -5,14 +5,12 @@ answered when the reference was captured (tests/reference/opensmtpd/battery.json
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 
 import pytest
 
 from opensmtpd_server import OpenSmtpdServer
-from support import REFERENCE, unesc
+from support import battery_rerun, unesc
 
 pytestmark = pytest.mark.slow  # a real OpenSMTPD is unpacked, started and stopped
 
@@ -30,14 +28,7 @@ def replies(conversation: dict) -> bytes:
 
 
 def test_the_real_opensmtpd_answers_the_battery_as_when_it_was_captured(opensmtpd):
-    sys.path.insert(0, str(REFERENCE))
-    try:
-        import battery
-    finally:
-        sys.path.remove(str(REFERENCE))
-    stored = json.loads((REFERENCE / "opensmtpd" / "battery.json").read_text())
-    fresh = [battery.run_probe("127.0.0.1", opensmtpd.port, name, description, steps)
-             for name, description, steps in battery.probes("mail.example.com", "root")]
+    stored, fresh = battery_rerun("opensmtpd", opensmtpd.port)
     assert [c["name"] for c in fresh] == [c["name"] for c in stored]
     differing = [old["name"] for old, new in zip(stored, fresh) if replies(new) != replies(old)]
     assert differing == [], (differing, opensmtpd.log())
