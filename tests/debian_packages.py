@@ -5,7 +5,9 @@ in a root of its own, they do not, and nothing of the system changes."""
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -62,3 +64,17 @@ def stop(process: subprocess.Popen | None) -> None:
             process.wait(20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def system_user(name: str, home: Path) -> None:
+    """A system user and its own group, as a package's postinst makes them (adduser --system
+    --ingroup NAME) where they are missing."""
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        subprocess.run(["groupadd", "--system", name], check=True, capture_output=True, timeout=60)
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", str(home), "--gid", name,
+                        "--shell", "/usr/sbin/nologin", name], check=True, capture_output=True, timeout=60)

@@ -53,6 +53,9 @@ def normalize(data: bytes) -> bytes:
     data = re.sub(rb"250 2\.0\.0 [0-9a-f]{8} Message accepted", b"250 2.0.0 MSGID Message accepted",
                   data)  # OpenSMTPD's
     data = re.sub(rb"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}", b"DATE", data)
+    data = re.sub(rb"[A-Z][a-z]{2}, \d\d? [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT", b"DATE", data)  # Sendmail's
+    data = re.sub(rb"250 2\.0\.0 [0-9A-Za-x]{14} Message accepted", b"250 2.0.0 QUEUEID Message accepted",
+                  data)  # Sendmail's
     return re.sub(rb"^334 PD[A-Za-z0-9+/=]+\r\n", b"334 CHALLENGE\r\n", data, flags=re.M)
 
 

@@ -13,15 +13,13 @@ smtpd makes it itself. The harness the opensmtpd persona's conformance tests sta
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-from debian_packages import greeted, stop, unpack
+from debian_packages import greeted, stop, system_user, unpack
 from support import free_port, unavailable
 
 CONFIG = Path(__file__).resolve().parent / "reference" / "opensmtpd" / "config" / "smtpd.conf"
@@ -45,7 +43,7 @@ class OpenSmtpdServer:
     def __enter__(self) -> OpenSmtpdServer:
         unpack(PACKAGES, self.root)
         for name in ("opensmtpd", "opensmtpq"):
-            _ensure_user(name)
+            system_user(name, CHROOT)
         CHROOT.mkdir(parents=True, exist_ok=True)
         (self.run / "maildir").mkdir(parents=True)
         self._credentials()
@@ -82,15 +80,3 @@ class OpenSmtpdServer:
         path = self.dir / "stderr"
         return path.read_text(errors="replace")[-2000:] if path.exists() else "(no stderr)"
 
-
-def _ensure_user(name: str) -> None:
-    """A system user and group the package's postinst would have made (adduser --system)."""
-    try:
-        grp.getgrnam(name)
-    except KeyError:
-        subprocess.run(["groupadd", "--system", name], check=True, capture_output=True, timeout=60)
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", str(CHROOT), "--gid", name,
-                        "--shell", "/usr/sbin/nologin", name], check=True, capture_output=True, timeout=60)

@@ -150,6 +150,8 @@ def read_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
 # unknown local users included, is the real server's.
 _RELAY_DENIED = re.compile(rb"^454 4\.7\.1 <(.*)>: Relay access denied\r\n", re.M)
 _EXIM_RELAY_DENIED = re.compile(rb"^550 relay not permitted\r\n", re.M)
+_SENDMAIL_RELAY_DENIED = re.compile(
+    rb"^550 5\.7\.1 (.*)\.\.\. Relaying denied\. IP name lookup failed \[[^]\r\n]*\]\r\n", re.M)
 _OPENSMTPD_RELAY_DENIED = re.compile(rb"^550 Invalid recipient: <[^>]*@(?!mail\.example\.com>|localhost>)[^>]*>\r\n",
                                      re.M | re.I)
 
@@ -170,6 +172,8 @@ def as_open_relay(conversation: dict, expected: bytes) -> bytes:
     expected = _EXIM_RELAY_DENIED.sub(b"250 Accepted\r\n", expected)
     # OpenSMTPD says the same to a relay and to an unknown local user: only the relay is taken
     expected = _OPENSMTPD_RELAY_DENIED.sub(b"250 2.1.5 Destination address valid: Recipient ok\r\n", expected)
+    # Sendmail names the address as the client wrote it
+    expected = _SENDMAIL_RELAY_DENIED.sub(rb"250 2.1.5 \1... Recipient ok\r\n", expected)
     return _RELAY_DENIED.sub(taken, expected)
 
 
@@ -184,6 +188,9 @@ def normalize(data: bytes) -> bytes:
     data = re.sub(rb"250 2\.0\.0 [0-9a-f]{8} Message accepted", b"250 2.0.0 MSGID Message accepted",
                   data)  # OpenSMTPD's
     data = re.sub(rb"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}", b"DATE", data)
+    data = re.sub(rb"[A-Z][a-z]{2}, \d\d? [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT", b"DATE", data)  # Sendmail's
+    data = re.sub(rb"250 2\.0\.0 [0-9A-Za-x]{14} Message accepted", b"250 2.0.0 QUEUEID Message accepted",
+                  data)  # Sendmail's
     return re.sub(rb"^334 PD[A-Za-z0-9+/=]+\r\n", b"334 CHALLENGE\r\n", data, flags=re.M)
 
 
@@ -411,15 +418,16 @@ def client_hello(server_name: str | None, **options) -> bytes:
     return outgoing.read()
 
 
-def battery_rerun(server: str, port: int) -> tuple[list[dict], list[dict]]:
+def battery_rerun(server: str, port: int, source: str | None = None) -> tuple[list[dict], list[dict]]:
     """The stored battery capture of `server` (tests/reference/<server>/battery.json) and the
-    battery run afresh against 127.0.0.1:`port`, conversation by conversation."""
+    battery run afresh against 127.0.0.1:`port` (from the address `source`, if given),
+    conversation by conversation."""
     sys.path.insert(0, str(REFERENCE))
     try:
         import battery
     finally:
         sys.path.remove(str(REFERENCE))
     stored = json.loads((REFERENCE / server / "battery.json").read_text())
-    fresh = [battery.run_probe("127.0.0.1", port, name, description, steps)
+    fresh = [battery.run_probe("127.0.0.1", port, name, description, steps, source)
              for name, description, steps in battery.probes("mail.example.com", "root")]
     return stored, fresh

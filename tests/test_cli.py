@@ -85,7 +85,7 @@ def test_check_config_merges_file_environment_and_flags(tmp_path):
     ("[limits]\nidle_timout = 5\n", "[limits] unknown key 'idle_timout'"),
     ("[smtp]\nlisten = [\"localhost:25\"]\n", "[smtp] listen: 'localhost:25': 'localhost' is not an IP address"),
     ("[smtp\n", "not valid TOML"),
-    ('[smtp]\npersona = "sendmail"\n', "unknown persona 'sendmail'"),
+    ('[smtp]\npersona = "qmail"\n', "unknown persona 'qmail'"),
     ("[limits]\nmax_commands = 1000\n", "[limits] max_commands: max_commands must be at least max_recipients + 10 "
                                         "(1010), so that one message to max_recipients recipients fits in a session "
                                         "(max_recipients is 1000, from default)"),

@@ -77,6 +77,11 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
     _verb("HELP", "_help", "help.ok"),
     _verb("ETRN", "_etrn", "etrn.ok etrn.missing_argument", optional="etrn.in_transaction etrn.bad_domain"),
     _answered("TURN", "turn.refused"),
+    # RFC 821's SEND, SOML and SAML, which Sendmail knows and does not implement; its VERB
+    _answered("SEND", "command.unimplemented"),
+    _answered("SOML", "command.unimplemented"),
+    _answered("SAML", "command.unimplemented"),
+    _answered("VERB", "verb.ok"),
     _answered("ATRN", "atrn.refused"),
     _verb("STARTTLS", "_starttls", "starttls.ready starttls.unavailable starttls.already_active starttls.syntax",
           optional="starttls.not_advertised starttls.need_helo starttls.in_transaction"),

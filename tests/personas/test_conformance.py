@@ -38,7 +38,9 @@ def cases() -> list:
                         continue
                     if conversation["name"] in how.get("bounded", {}):  # relaypot's own bound answers first
                         continue
+                    # the client's address as the captures had it (Sendmail's: 127.0.0.2)
                     found.append(pytest.param(manifest["persona"], how, conversation, relay,
+                                              manifest.get("client", "127.0.0.1"),
                                               id=f"{directory}-{aspect}-{conversation['name']}-{relay}"))
     return found
 
@@ -60,8 +62,8 @@ def late(conversation: dict) -> list[bool]:
     return slow
 
 
-@pytest.mark.parametrize(("persona", "how", "conversation", "relay"), cases())
-def test_the_persona_answers_as_its_real_server(persona, how, conversation, relay):
+@pytest.mark.parametrize(("persona", "how", "conversation", "relay", "client"), cases())
+def test_the_persona_answers_as_its_real_server(persona, how, conversation, relay, client):
     """The bytes the real server sent (queue ids and challenges aside; an open listener takes the
     relay recipient the real one refused), from the `skip`th reply on; where `timing`, the same
     replies late."""
@@ -71,8 +73,10 @@ def test_the_persona_answers_as_its_real_server(persona, how, conversation, rela
                               tls_available=not service and loaded.server.starttls_offered, clock=lambda: 1.0,
                               rng=random.Random(0),
                               logins=LoginPolicy(tuple(how.get("logins", ()))))
-    driver = Driver(Session(context, "127.0.0.1", 40000, "127.0.0.1", 2600, "127.0.0.1:2600", relay=relay,
-                            service=service, tls_active=service == "submissions"))
+    # a conversation that starts with the client talked before the greeting (a greet pause's early talker)
+    driver = Driver(Session(context, client, 40000, "127.0.0.1", 2600, "127.0.0.1:2600", relay=relay,
+                            service=service, tls_active=service == "submissions"),
+                    early=conversation["exchange"][0][0] == "C")
     for direction, text in conversation["exchange"]:
         if direction == "C":
             driver.feed(body(text) if how.get("bodies") and text.startswith("<body:") else unesc(text))

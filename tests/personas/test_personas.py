@@ -84,6 +84,10 @@ def test_every_reply_key_the_session_uses_exists_in_every_persona(name):
         "session.lost_input", "data.lost_input", "session.sync_error", "help.tls_active",
         # turned on by [lines] verb_grammar = "opensmtpd" and refuse_pipelining
         "command.wiz", "command.pipelining",
+        # turned on by [server] greet_pause, [sequence] stuffing_checked, [lines] open_proxy_verbs
+        # and [addresses] grammar = "sendmail"
+        "helo.stuffing", "data.stuffing", "session.rejecting", "command.open_proxy", "rcpt.sender_unqualified",
+        "help.unknown",
         *model.SERVICE_REPLY_KEYS}
     assert needed - optional <= persona.replies.keys()
     assert persona.required_keys() <= persona.replies.keys()
@@ -129,8 +133,8 @@ def test_every_persona_cites_its_sources():
     (lambda raw: raw["lines"].__setitem__("max_length", True), "[lines] max_length must be int"),
     (lambda raw: raw.setdefault("errors", {}).__setitem__("junk_verbs", "NOOP"),
      "[errors] junk_verbs must be a list of strings"),
-    (lambda raw: raw["server"].__setitem__("queue_id", "sendmail"), "[server] queue_id must be one of postfix, "
-                                                                     "exchange"),
+    (lambda raw: raw["server"].__setitem__("queue_id", "qmail"), "[server] queue_id must be one of postfix, "
+                                                                  "exchange"),
     (lambda raw: raw.__setitem__("behaviour", {}), "unknown table [behaviour]"),
     # A switch on needs its reply: the refusal is data, not a reply key's mere presence.
     (lambda raw: raw["sequence"].__setitem__("refuse_etrn_in_transaction", True), "is missing etrn.in_transaction"),
@@ -155,8 +159,8 @@ def test_invalid_personas_are_refused_with_file_and_key(mutation, message):
 
 
 def test_unknown_persona_names_the_bundled_ones():
-    with pytest.raises(PersonaError, match="bundled personas: exchange2000, exim, opensmtpd, postfix"):
-        model.load("sendmail")
+    with pytest.raises(PersonaError, match="bundled personas: exchange2000, exim, opensmtpd, postfix, sendmail"):
+        model.load("qmail")
 
 
 def test_persona_file_by_path(tmp_path):

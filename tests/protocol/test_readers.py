@@ -174,7 +174,8 @@ def test_every_table_reads_back_its_own_defaults_and_refuses_strangers(name, cls
     defaults = cls()
     raw = {f.name: _toml(getattr(defaults, f.name)) for f in dataclasses.fields(cls)
            if getattr(defaults, f.name) is not None}
-    convert = {"sysctls": dict, "option_layout": lambda v: tuple(tuple(g) for g in v)} if name == "stack" else None
+    convert = {"sysctls": dict, "option_layout": lambda v: tuple(tuple(g) for g in v)} if name == "stack" else (
+        {"full_names": dict, "aliases": dict} if name == "recipients" else None)
     assert model.read_table(raw, cls, name, "test.toml", convert) == defaults
     with pytest.raises(PersonaError, match=rf"test\.toml: \[{name}\] has unknown key 'nonsense'"):
         model.read_table({"nonsense": 1}, cls, name, "test.toml")

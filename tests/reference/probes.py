@@ -425,6 +425,7 @@ def connections(host: str, port: int, count: int = 52) -> list[dict]:
 
 def main() -> int:
     group, host, port, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+    source = sys.argv[5] if len(sys.argv) > 5 else None  # Sendmail's captures: from 127.0.0.2
     if group == "connections":
         out.write_text(json.dumps(connections(host, port), indent=1) + "\n")
         return 0
@@ -432,7 +433,7 @@ def main() -> int:
         import battery
 
         battery.Conn = ImplicitTls(battery.Conn)  # type: ignore[misc]
-    conversations = [run_probe(host, port, name, desc, steps) for name, desc, steps in GROUPS[group]()]
+    conversations = [run_probe(host, port, name, desc, steps, source) for name, desc, steps in GROUPS[group]()]
     # (postfix/limits.json keeps the replies and elides the 10 MB bodies: see its notes)
     out.write_text(json.dumps(conversations, indent=1) + "\n")
     for c in conversations:

@@ -23,10 +23,10 @@ DATA_DIR = Path(__file__).parent / "data"
 # only the persona's own template is parsed for fields.
 PLACEHOLDERS = frozenset(
     {"hostname", "domain", "date", "client_ip", "argument", "address", "mechanism", "queue_id",
-     "size", "helo", "verb", "challenge", "netbios_name", "unquoted", "reason", "total"}
+     "size", "helo", "verb", "challenge", "netbios_name", "unquoted", "reason", "total", "line"}
 )
 
-AUTH_MECHANISMS = frozenset({"PLAIN", "LOGIN", "CRAM-MD5", "NTLM", "GSSAPI"})
+AUTH_MECHANISMS = frozenset({"PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "NTLM", "GSSAPI"})
 
 # Reply keys every persona needs whatever verbs it implements.
 CORE_KEYS = frozenset(
@@ -66,7 +66,9 @@ def static_template(key: str, code: int, lines: tuple[str, ...]) -> ReplyTemplat
 @dataclass(frozen=True, slots=True)
 class EhloKeyword:
     keyword: str
-    when: str = "always"  # always | tls_offered | tls_active | not_tls | until_data
+    # always | tls_offered | tls_active | not_tls | until_data | accepting (not while the session
+    # rejects commands: Sendmail's greet_pause and stuffing checks)
+    when: str = "always"
 
 
 UserNames = Literal["exact", "lowercase", "windows"]  # how the server compares login names (protocol/logins.py)
@@ -80,18 +82,18 @@ LineEnding = Literal["lf", "crlf"]  # lf: LF ends a command line; crlf: only CRL
 LongLine = Literal["truncate", "reject"]  # truncate: act on the first bytes, drop the rest; reject: too_long
 # lf: a "." line ended by a bare LF (or CRs then LF) also ends DATA; lf-one-cr: by LF or CR LF only
 DataEnd = Literal["crlf", "lf", "lf-one-cr"]
-QueueIdStyle = Literal["postfix", "exchange", "exim", "opensmtpd"]  # protocol/listener.py QueueIds
+QueueIdStyle = Literal["postfix", "exchange", "exim", "opensmtpd", "sendmail"]  # protocol/listener.py QueueIds
 # generic: protocol/commands.py's path reader with [addresses]' switches; postfix: Postfix's own
 # reading of MAIL, RCPT and VRFY (protocol/postfix_envelope.py); exim: Exim's (protocol/exim_envelope.py)
-# opensmtpd: OpenSMTPD's (protocol/opensmtpd_envelope.py)
-AddressGrammar = Literal["generic", "postfix", "exim", "opensmtpd"]
+# opensmtpd: OpenSMTPD's (protocol/opensmtpd_envelope.py); sendmail: Sendmail's (protocol/sendmail_envelope.py)
+AddressGrammar = Literal["generic", "postfix", "exim", "opensmtpd", "sendmail"]
 # word: the verb is the first word; exim: smtp_in.c's command table, matched by prefix ("mail from:",
 # "rcpt to:", a verb followed by a space or the end), trailing blanks dropped (protocol/lines.py)
 # opensmtpd: smtp_command(): "mail from:"/"rcpt to:" split at the colon, other verbs at a space
 VerbGrammar = Literal["word", "exim", "opensmtpd"]
 # exim: check_helo(), a host name's characters or an IP literal; opensmtpd: valid_domainpart()
-# (a refused name gets {verb}.bad_domain)
-HeloSyntax = Literal["any", "exim", "opensmtpd"]
+# (a refused name gets {verb}.bad_domain); sendmail: letters, digits and "[].-_#:", then only blanks
+HeloSyntax = Literal["any", "exim", "opensmtpd", "sendmail"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,9 @@ class LineRules:
     refuse_pipelining: bool = False
     # refusals of a line after which the server hangs up (OpenSMTPD's command.too_long)
     closing_refusals: tuple[str, ...] = ()
+    # the session's first line starting with one of these and a blank is an open proxy probe:
+    # command.open_proxy, and the server hangs up (Sendmail's GET, POST, CONNECT, USER)
+    open_proxy_verbs: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
 
 
 @dataclass(frozen=True)
@@ -201,6 +206,10 @@ class SequenceRules:
     # DATA after RCPTs that were all refused in the same words repeats them (Exim's
     # rcpt_smtp_response_same): data.rcpts_refused_intro, the refusal, then data.need_rcpt
     rcpt_refusals_repeated: bool = False
+    # Sendmail's check against transaction stuffing (Debian's CVE-2023-51765 backport): input
+    # waiting behind HELO or EHLO is helo.stuffing and the session rejects commands from then on
+    # (session.rejecting); behind a DATA that would be taken, data.stuffing and the server hangs up
+    stuffing_checked: bool = False
 
 
 @dataclass(frozen=True)
@@ -253,6 +262,9 @@ class ServerFacts:
     # smtp_notquit_exit): in clear on the bare connection as it closes, which a TLS client reads
     # as a broken record
     unsaid_in_tls: tuple[str, ...] = ()
+    # Sendmail's greet_pause: the greeting waits this long; a client that talks first gets
+    # greeting.early at once, and the session rejects commands (session.rejecting)
+    greet_pause: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -269,6 +281,9 @@ class RecipientRules:
     # Debian Exim's CHECK_RCPT_LOCAL_LOCALPARTS and CHECK_RCPT_REMOTE_LOCALPARTS: rcpt.restricted
     restricted_characters: bool = False
     empty_local_part: bool = False  # "@domain" at a local domain is a user that exists (Postfix)
+    # Sendmail's VRFY and EXPN: a user's full name (GECOS), and the aliases file (lower case)
+    full_names: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
 TlsVersion = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
@@ -381,6 +396,9 @@ class Persona:
     replies: dict[str, ReplyTemplate]
     date_format: str
     help_topics: dict[str, ReplyTemplate] = field(default_factory=dict)
+    # Sendmail's helpfile ([help_file]): (line, text shown) pairs; HELP prints the text of each
+    # line that begins with the topic asked for
+    help_file: tuple[tuple[str, str], ...] = ()
     # The ESMTP parameters MAIL and RCPT take ({"mail": {...}, "rcpt": {...}}); empty: every
     # parameter is taken unchecked, as a server we know too little about.
     parameters: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -450,9 +468,22 @@ class Persona:
             keys |= {"command.unexpected_argument", "command.wiz", "command.too_long"}
         if self.lines.refuse_pipelining:
             keys.add("command.pipelining")
+        if self.lines.open_proxy_verbs:
+            keys.add("command.open_proxy")
+        if self.server.greet_pause or self.sequence.stuffing_checked:
+            keys |= {"greeting.early", "session.rejecting"}
+        if self.sequence.stuffing_checked:
+            keys |= {"helo.stuffing", "data.stuffing"}
+        if self.help_file:
+            keys.add("help.unknown")
+        if self.addresses.grammar == "sendmail":
+            keys |= {"mail.unsupported_option", "mail.missing_value", "mail.bad_body", "rcpt.unsupported_option",
+                     "rcpt.missing_value", "rcpt.unknown_user", "rcpt.sender_unqualified"}
+            keys |= {f"{verb}.{key}" for verb in ("vrfy", "expn") if verb.upper() in self.verbs
+                     for key in ("unknown_user", "remote")}
         if self.sequence.helo_once:
             keys.add("helo.again")
-        if self.sequence.helo_syntax == "opensmtpd":
+        if self.sequence.helo_syntax in ("opensmtpd", "sendmail"):
             keys |= {f"{verb.lower()}.bad_domain" for verb in ("HELO", "EHLO") if verb in self.verbs}
         keys |= {f"{verb.lower()}.need_helo" for verb in self.sequence.greeting_first}
         keys |= {f"{verb.lower()}.in_transaction" for verb in self.sequence.outside_transaction}
@@ -551,7 +582,7 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
             keywords.append(EhloKeyword(item))
         elif isinstance(item, dict) and isinstance(item.get("keyword"), str):
             when = item.get("when", "always")
-            if when not in ("always", "tls_offered", "tls_active", "not_tls", "until_data"):
+            if when not in ("always", "tls_offered", "tls_active", "not_tls", "until_data", "accepting"):
                 raise PersonaError(f"{where}: [ehlo] keyword {item['keyword']!r} has unknown when={when!r}")
             keywords.append(EhloKeyword(item["keyword"], when))
         else:
@@ -575,6 +606,7 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
         replies=replies,
         date_format=top.get("date_format", "rfc2822"),
         help_topics=help_topics,
+        help_file=_parse_help_file(raw.get("help_file", {}), where),
         grades=dict(raw.get("grades", {})),
         parameters=_parse_parameters(raw.get("parameters", {}), where),
         lines=_parse_lines(raw.get("lines", {}), where),
@@ -607,10 +639,10 @@ TABLE_CLASSES: dict[str, type] = {
     "tls": TlsProfile, "stack": StackProfile, "relay": RelayProfile,
 }
 # Every table a persona file may have; each has one reader here and one reader in protocol/.
-TABLES = frozenset({"persona", "ehlo", "replies", "help_topics", "grades", "parameters", "lines", "message",
-                    "errors", "sequence", "addresses", "auth", "server", "recipients", "tls", "services", "stack",
-                    "relay"})
-DATE_FORMATS = frozenset({"rfc2822", "rfc2822-nopad"})
+TABLES = frozenset({"persona", "ehlo", "replies", "help_topics", "help_file", "grades", "parameters", "lines",
+                    "message", "errors", "sequence", "addresses", "auth", "server", "recipients", "tls", "services",
+                    "stack", "relay"})
+DATE_FORMATS = frozenset({"rfc2822", "rfc2822-nopad", "sendmail"})
 T = TypeVar("T")
 
 
@@ -717,11 +749,38 @@ def _names(ctx: str, key: str, where: str) -> Callable[[Any], tuple[str, ...]]:
 
 
 def _parse_recipients(table: Any, where: str) -> RecipientRules:
-    rules = read_table(table, RecipientRules, "recipients", where,
-                       {key: _names("recipients", key, where) for key in ("local_domains", "users")})
+    convert: dict[str, Callable[[Any], Any]] = {key: _names("recipients", key, where)
+                                                for key in ("local_domains", "users")}
+    convert.update({key: _name_table(key, where) for key in ("full_names", "aliases")})
+    rules = read_table(table, RecipientRules, "recipients", where, convert)
     if len(rules.extension) > 1:
         raise PersonaError(f"{where}: [recipients] extension must be one character or empty")
     return rules
+
+
+def _name_table(key: str, where: str) -> Callable[[Any], dict[str, str]]:
+    """[recipients] full_names and aliases: a user name (compared in lower case) to a text."""
+    def read(value: Any) -> dict[str, str]:
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise PersonaError(f"{where}: [recipients] {key} must be a table of names to strings")
+        return {k.lower(): v for k, v in value.items()}
+    return read
+
+
+def _parse_help_file(table: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """[help_file]: `text`, Sendmail's helpfile (a topic, a tab or blank, a text per line), and the
+    `version` its $v stands for ($$ is one dollar sign)."""
+    if not isinstance(table, dict) or set(table) - {"text", "version"}:
+        raise PersonaError(f"{where}: [help_file] has only text and version")
+    text, version = table.get("text", ""), table.get("version", "")
+    if not isinstance(text, str) or not isinstance(version, str):
+        raise PersonaError(f"{where}: [help_file] text and version must be strings")
+    lines = []
+    for line in text.splitlines():
+        blank = re.search(r"[ \t]", line)  # the text starts after the first blank (strpbrk)
+        shown = line[blank.end():] if blank else ""
+        lines.append((line, shown.replace("$$", "\0").replace("$v", version).replace("\0", "$")))
+    return tuple(lines)
 
 
 def _parse_services(table: Any, where: str) -> dict[str, Service]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from relaypot.events import Event
-from relaypot.protocol.outputs import Close, Deliver, Keep, Reply, StartTls, StoredMessage
+from relaypot.protocol.outputs import Close, Deliver, GreetPause, Keep, Reply, StartTls, StoredMessage
 from relaypot.protocol.session import Session
 
 TLS = ("TLSv1.3", "TLS_AES_256_GCM_SHA384", None)  # what a handshake is said to have agreed
@@ -18,7 +18,7 @@ TLS = ("TLSv1.3", "TLS_AES_256_GCM_SHA384", None)  # what a handshake is said to
 
 class Driver:
     def __init__(self, session: Session, store: Callable[[bytes], StoredMessage] | None = None,
-                 tls: tuple[str, str, str | None] = TLS) -> None:
+                 tls: tuple[str, str, str | None] = TLS, early: bool = False) -> None:
         self.session = session
         self.store = store or self._stored
         self.tls = tls
@@ -28,6 +28,7 @@ class Driver:
         self.kept: list[Keep] = []
         self.closed: str | None = None
         self.tls_requested = 0
+        self.early = early  # the client talks during a greet pause, before the greeting
         self.take(session.start())
 
     def _stored(self, body: bytes) -> StoredMessage:
@@ -46,6 +47,9 @@ class Driver:
                 self.take(self.session.tls_started(*self.tls))
             elif isinstance(item, Close):
                 self.closed = item.reason
+            elif isinstance(item, GreetPause):
+                if not self.early:  # the pause passes in silence
+                    self.take(self.session.greet())
             elif isinstance(item, Keep):
                 self.kept.append(item)
                 self.events.append(item.record(self.store(item.data)))

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from relaypot.personas.model import Persona
-from relaypot.protocol import exim_envelope, opensmtpd_envelope, postfix_envelope
+from relaypot.protocol import exim_envelope, opensmtpd_envelope, postfix_envelope, sendmail_envelope
 from relaypot.protocol.commands import BAD_ADDRESS, QUOTED, Path, ascii_number, parse_parameters, parse_path
 from relaypot.protocol.parameters import refusal as parameter_refusal
 from relaypot.protocol.postfix_syntax import valid_mailhost_literal
@@ -39,6 +39,8 @@ def read_path(argument: str, command: str, persona: Persona, default_domain: str
     if rules.grammar == "opensmtpd":
         assert where is not None
         return _opensmtpd_path(argument, command, where)
+    if rules.grammar == "sendmail":
+        return _sendmail_path(argument, command, persona.message.size_limit)
     path = parse_path(argument, "FROM" if command == "mail" else "TO", rules.bracketless_paths)
     if command == "mail" and not isinstance(path, Path):
         return ReadPath("mail.bad_address" if path == BAD_ADDRESS else "mail.syntax")
@@ -116,6 +118,18 @@ def _opensmtpd_path(argument: str, command: str, where: Where) -> ReadPath:
     if read.parameters is None:
         return ReadPath(read.refusal, read.address, None, read.option)
     return ReadPath(read.refusal, read.address, Path(read.address, read.parameters, True, tuple(read.parameters)))
+
+
+def _sendmail_path(argument: str, command: str, size_limit: int) -> ReadPath:
+    """A taken path's {argument} is the address as the client wrote it ("<a@b>... Sender ok")."""
+    if command == "mail":
+        read = sendmail_envelope.read_mail(argument, size_limit)
+    else:
+        read = sendmail_envelope.read_rcpt(argument)
+    if read.parameters is None:
+        return ReadPath(read.refusal, token=read.shown, reason=read.reason)
+    path = Path(read.address, read.parameters, True, tuple(read.parameters))
+    return ReadPath(read.refusal, read.address, path, read.shown, read.reason)
 
 
 def qualify(address: str, persona: Persona, default_domain: str) -> str:

@@ -64,6 +64,9 @@ def _base62(number: int, width: int) -> str:
     return "".join(reversed(digits))
 
 
+_SENDMAIL_QUEUE_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx"
+
+
 class QueueIds:
     """Queue ids in the persona's style, from the random source the context carries."""
 
@@ -86,6 +89,17 @@ class QueueIds:
             return f"{netbios}{noise}{self._sequence:08d}"
         if style == "opensmtpd":
             return f"{self._rng.getrandbits(32):08x}"  # smtp_session.c: the message id, arc4random()'s
+        if style == "sendmail":
+            # queuename(): year, month, day, hour, minute and second, one character each, two of
+            # a counter, then the receiving process's id in six digits ("6AR8Nk86002632")
+            moment = datetime.fromtimestamp(now, UTC)
+            self._inode += self._rng.randint(1, 3)
+            chars = _SENDMAIL_QUEUE_CHARS
+            stamp = ((moment.year - 1900) % 60, moment.month - 1, moment.day, moment.hour, moment.minute,
+                     moment.second)
+            counter = self._rng.randrange(60 * 60)  # seeded at random in each process
+            return (f"{''.join(chars[v] for v in stamp)}{chars[counter // 60]}{chars[counter % 60]}"
+                    f"{self._inode % 1_000_000:06d}")
         if style == "exim":
             # Exim 4.96's message id: the time, the receiving process's pid and the microseconds
             # over 500, in base 62: 6-6-2 ("1xWr5f-0008Ou-34").
@@ -165,13 +179,14 @@ class ListenerContext:
                 for transferred in (False, True):
                     self._ehlo_tails[(offered, active, transferred)] = [
                         k.keyword for k in self.persona.ehlo_keywords
-                        if k.when == "always"
+                        if k.when in ("always", "accepting")
                         or (k.when == "tls_offered" and offered and not active)
                         or (k.when == "tls_active" and active)
                         or (k.when == "not_tls" and not active)
                         or (k.when == "until_data" and not transferred)
                     ]
         self._ehlo_replies = {}
+        self._accepting_only = frozenset(k.keyword for k in persona.ehlo_keywords if k.when == "accepting")
         self._dates = (-1, "")
 
     def ehlo_keywords(self, tls_offered: bool, tls_active: bool, transferred: bool = False) -> list[str]:
@@ -179,12 +194,12 @@ class ListenerContext:
         return self._ehlo_tails[(tls_offered, tls_active, transferred)]
 
     def ehlo_reply(self, values: dict[str, str], tls_offered: bool, tls_active: bool,
-                   hide_auth: bool, transferred: bool = False) -> tuple[str, bytes]:
+                   hide_auth: bool, transferred: bool = False, rejecting: bool = False) -> tuple[str, bytes]:
         """The 250 reply (text, bytes): the greeting line, then the keywords for this TLS state (STARTTLS
         only where the persona has it and it is offered; AUTH hidden before TLS where a
         submission service wants it first: smtpd_tls_auth_only)."""
         greeting = self.persona.ehlo_greeting
-        key = (tls_offered, tls_active, hide_auth, transferred,
+        key = (tls_offered, tls_active, hide_auth, transferred, rejecting,
                values["client_ip"] if "{client_ip}" in greeting else None,
                values.get("helo") if "{helo}" in greeting else None)
         reply = self._ehlo_replies.get(key)
@@ -192,6 +207,8 @@ class ListenerContext:
             keywords = self.ehlo_keywords(tls_offered and "STARTTLS" in self.persona.verbs, tls_active, transferred)
             if hide_auth:
                 keywords = [k for k in keywords if not k.upper().startswith("AUTH")]
+            if rejecting:  # Sendmail's nullserver offers ENHANCEDSTATUSCODES only
+                keywords = [k for k in keywords if k not in self._accepting_only]
             text = frame_text(250, [self.persona.ehlo_greeting.format_map(values), *keywords])
             reply = (text, wire(text))
             if len(self._ehlo_replies) < 4096:  # bounded: one per client or name only where the greeting has it
@@ -253,6 +270,10 @@ def format_date(when: float, style: str, zone: tzinfo | None = UTC) -> str:
     server shows its local time, "+0100" in Berlin in winter, not always "+0000"."""
     moment = datetime.fromtimestamp(when, zone) if zone is not None else datetime.fromtimestamp(when).astimezone()
     text = format_datetime(moment)  # "Sun, 11 Jan 2009 19:32:00 +0000"
+    if style == "sendmail":  # arpadate(): "Sat, 5 Dec 2026 17:12:31 GMT", or "+0100 (CET)"
+        offset = moment.utcoffset()
+        text = text[:5] + text[6:] if text[5] == "0" else text
+        return text[:-6] + " GMT" if not offset else f"{text} ({moment.tzname()})"
     if style == "rfc2822-nopad" and text[5] == "0":
         text = text[:5] + text[6:]
     return text

@@ -17,6 +17,14 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class GreetPause:
+    """Wait `seconds` before the greeting; then call `Session.greet` unless the client spoke
+    first (its bytes reach `Session.receive_data`, which answers for itself)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class StartTls:
     """Write every reply before this, then upgrade the stream and call `Session.tls_started`."""
 
@@ -74,4 +82,4 @@ class Keep:
 
 
 # Everything a session's call returns, in order: replies, events and instructions.
-Output = Reply | Event | StartTls | Deliver | Close | Keep
+Output = Reply | Event | StartTls | Deliver | Close | Keep | GreetPause

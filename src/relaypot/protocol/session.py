@@ -22,9 +22,10 @@ from relaypot.protocol.framing import Framer
 from relaypot.protocol.intake import Intake, Step, message_record
 from relaypot.protocol.lines import read_line
 from relaypot.protocol.listener import ListenerContext
-from relaypot.protocol.outputs import Deliver, Output, StartTls, StoredMessage
+from relaypot.protocol.outputs import Deliver, GreetPause, Output, StartTls, StoredMessage
 from relaypot.protocol.recipients import refusal as recipient_refusal
 from relaypot.protocol.recipients import unquoted
+from relaypot.protocol.sendmail_envelope import sender_unqualified, shorten, vrfy_target
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED, gate
 from relaypot.protocol.voice import Voice
 from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, frame_text, wire
@@ -37,11 +38,48 @@ class Session(Voice):
     How it speaks (replies, violations, the close) is `Voice`'s."""
 
     __slots__ = (
-        "_auth", "_backlog", "_chunking", "_framer", "_last_verb", "_pending", "_rcpt_acl", "_rcpt_refused",
-        "_rej_mail", "_shape", "_sync_pipelining", "_tls_offered", "advertised", "authenticated", "bytes_in",
-        "client_port", "commands", "esmtp", "helo", "intake", "limits", "lines", "listener", "mail_from",
-        "messages", "opened_at", "persona", "progress", "rcpt_to", "relay", "server_ip", "server_port",
-        "service", "smtputf8", "started", "state", "tls_active", "transferred", "unknown",
+        "_auth",
+        "_backlog",
+        "_chunking",
+        "_framer",
+        "_greeting_due",
+        "_last_verb",
+        "_pending",
+        "_rcpt_acl",
+        "_rcpt_refused",
+        "_rej_mail",
+        "_shape",
+        "_sync_pipelining",
+        "_tls_offered",
+        "_verb_text",
+        "advertised",
+        "authenticated",
+        "bytes_in",
+        "client_port",
+        "commands",
+        "esmtp",
+        "helo",
+        "intake",
+        "limits",
+        "lines",
+        "listener",
+        "mail_from",
+        "messages",
+        "opened_at",
+        "persona",
+        "progress",
+        "rcpt_to",
+        "rejecting",
+        "relay",
+        "server_ip",
+        "server_port",
+        "service",
+        "smtputf8",
+        "started",
+        "state",
+        "tls_active",
+        "transferred",
+        "unknown",
     )
 
     def __init__(self, context: ListenerContext, client_ip: str, client_port: int = 0,
@@ -101,14 +139,36 @@ class Session(Voice):
         # once the client has taken them, so a client that pipelines without reading cannot make
         # the sensor hold its replies to thousands of commands.
         self._backlog = False
+        # Sendmail's nullserver: after talk before the greeting or transaction stuffing, every
+        # command but HELO, EHLO, NOOP, RSET and QUIT is refused (session.rejecting)
+        self.rejecting = False
+        self._greeting_due = False  # a greet pause runs ([server] greet_pause)
+        self._verb_text = ""  # the command's first word as sent ({verb})
 
     # ------------------------------------------------------------------ transport entry points
 
     def start(self) -> list[Output]:
-        """The greeting, and the `session.opened` event that carries it."""
-        text, data = self.replies["greeting"].render({**self._placeholders(), "date": self.context.date(self.started)})
+        """The greeting, and the `session.opened` event that carries it; where the persona's
+        server pauses first, the pause (the transport calls `greet` once it passes)."""
+        pause = self.persona.server.greet_pause
+        if pause:
+            self._greeting_due = True
+            return [GreetPause(pause)]
+        return self._greeting()
+
+    def greet(self) -> list[Output]:
+        """The greet pause passed without a word from the client: the greeting."""
+        return self._greeting() if self._greeting_due and self.mode != CLOSED else []
+
+    def _greeting(self, early: bool = False) -> list[Output]:
+        self._greeting_due = False
+        key = "greeting.early" if early else "greeting"
+        text, data = self.replies[key].render({**self._placeholders(), "date": self.context.date(self.started)})
         out: list[Output] = [self._opened(text)]
-        self._send(out, text, data, 220)
+        if early:
+            self._violation(out, "early_talker", "input before the greeting")
+            self.rejecting = True
+        self._send(out, text, data, self.replies[key].code)
         return out
 
     def refuse(self) -> list[Output]:
@@ -131,7 +191,7 @@ class Session(Voice):
         self._framer.feed(data)
         if self.mode == PAUSED:
             return []
-        out: list[Output] = []
+        out: list[Output] = self._greeting(early=True) if self._greeting_due else []
         self._run_guarded(out)
         return out
 
@@ -177,7 +237,8 @@ class Session(Voice):
         """The client half-closed: answer what is complete; an unterminated last line is dropped.
         A server that says so (Exim: session.lost_input, or data.lost_input in a message) does,
         and closes, once no command waits unread."""
-        out: list[Output] = []
+        # During a greet pause the end of input is no talk: the greeting goes out at once
+        out: list[Output] = self._greeting() if self._greeting_due else []
         if self.mode == CLOSED or self._backlog:
             return out
         in_message = self.mode in (DATA, CHUNK) or self.intake.bdat or self._chunking
@@ -255,7 +316,9 @@ class Session(Voice):
 
     def finish(self, reason: str) -> list[Output]:
         """The connection is gone: final events, then `session.closed`."""
-        out: list[Output] = []
+        # gone during a greet pause: the session opened, unanswered
+        out: list[Output] = [self._opened("")] if self._greeting_due else []
+        self._greeting_due = False
         if self._auth is not None:
             out.append(replace(self._auth.abandon(), replies=tuple(self._auth.replies)))
             self._auth = None
@@ -345,6 +408,13 @@ class Session(Voice):
         if line == b"":  # over the length bound: recorded by its head, as docs/events.md says
             self._finish_command(out, "", "", self._framer.overlong_head, self._send_key(out, "command.too_long"),
                                  unknown=True)
+            if "command.too_long" in self.lines.closing_refusals:
+                self._close(out, "protocol")
+            return
+        if self.commands == 1 and self.lines.open_proxy_verbs and states.open_proxy(line, self.lines):
+            self._violation(out, "http", "an HTTP proxy request", always=True)
+            self._finish_command(out, "", "", line, self._send_key(out, "command.open_proxy"), unknown=True)
+            self._close(out, "forbidden")
             return
         if line[-2:] == b"\r\n":
             stripped = line[:-2]
@@ -362,6 +432,11 @@ class Session(Voice):
         binary, refusal, verb, sent, argument, forbidden = read_line(stripped, self.lines)
         if binary:
             self._violation(out, "binary", binary)
+        self._verb_text = sent
+        self._line_text = stripped
+        if self.rejecting and verb in self.persona.verbs and verb not in states.REJECTING_TAKES:
+            self._reject(verb, argument, line, out)
+            return
         if self._chunking and self._between_chunks(verb, refusal, argument, line, out):
             return
         sequence = self.persona.sequence
@@ -430,6 +505,16 @@ class Session(Voice):
             return
         self._finish_command(out, verb, argument, line, code)
 
+    def _reject(self, verb: str, argument: str, line: bytes, out: list[Output]) -> None:
+        """Sendmail's nullserver: the command refused unread; each counts as a bad command."""
+        counters = self._counters
+        if counters is not None and counters.unknown_command():
+            self._violation(out, "limit_errors", f"{counters.unknown} bad commands", always=True)
+            self._finish_command(out, verb, argument, line, self._send_key(out, "session.too_many_unknown"))
+            self._close(out, "limit")
+            return
+        self._finish_command(out, verb, argument, line, self._send_key(out, "session.rejecting"))
+
     def _finish_command(self, out: list[Output], verb: str, argument: str, raw: bytes, code: int,
                         unknown: bool = False) -> None:
         self._shape.add(verb)
@@ -457,19 +542,31 @@ class Session(Voice):
         self._send_key(out, "session.too_many_errors")
         self._close(out, "limit")
 
+    def _stuffed(self) -> bool:
+        """Sendmail's check against transaction stuffing: input behind HELO, EHLO or DATA."""
+        return self.persona.sequence.stuffing_checked and bool(self._framer.unread())
+
     def _helo(self, argument: str, out: list[Output]) -> int:
+        if self._stuffed():
+            self._violation(out, "pipelining", "input sent ahead of the HELO reply")
+            self.rejecting = True
+            return self._send_key(out, "helo.stuffing")
         refusal = self._greet("HELO", argument, self.persona.sequence.helo_requires_argument, out)
         if refusal:
-            return self._send_key(out, refusal)
+            return self._send_key(out, refusal, verb=self._verb_text)
         return self._send_key(out, "helo.ok", helo=argument)
 
     def _ehlo(self, argument: str, out: list[Output]) -> int:
+        if self._stuffed():
+            self._violation(out, "pipelining", "input sent ahead of the EHLO reply")
+            self.rejecting = True
+            return self._send_key(out, "helo.stuffing")
         refusal = self._greet("EHLO", argument, self.persona.sequence.ehlo_requires_argument, out)
         if refusal:
-            return self._send_key(out, refusal)
+            return self._send_key(out, refusal, verb=self._verb_text)
         hide_auth = self.service is not None and self.service.auth_requires_tls and not self.tls_active
         text, data = self.context.ehlo_reply({**self._placeholders(), "helo": argument}, self._tls_offered,
-                                             self.tls_active, hide_auth, self.transferred)
+                                             self.tls_active, hide_auth, self.transferred, self.rejecting)
         if self.persona.sequence.when_advertised:  # each keyword line's first word; CHUNKING offers BDAT
             keywords = {line[4:].split(" ", 1)[0].upper() for line in text.split("\r\n")[1:]}
             self.advertised = frozenset(keywords | ({"BDAT"} if "CHUNKING" in keywords else set()))
@@ -516,7 +613,7 @@ class Session(Voice):
         self.mail_from = read.address
         self.smtputf8 = "SMTPUTF8" in read.path.parameters
         self.rcpt_to = []
-        code = self._send_key(out, "mail.ok", address=read.address or "<>")
+        code = self._send_key(out, "mail.ok", address=read.address or "<>", argument=read.token)
         out.append(MailFrom(address=read.address, parameters=read.path.parameters, reply_code=code))
         return code
 
@@ -534,7 +631,8 @@ class Session(Voice):
             code = self._send_key(out, "rcpt.restricted", address=address, unquoted=unquoted(address))
             self._remember_refusal()
         elif refusal := self._recipient_refusal("rcpt", address):
-            code = self._send_key(out, refusal, address=address, unquoted=unquoted(address))
+            code = self._send_key(out, refusal, address=address, unquoted=unquoted(address), argument=read.token,
+                                  reason=self.mail_from or "")
             self._remember_refusal()
         else:
             # Accepted as deliverable (a relay too, where the listener is open); nothing is sent.
@@ -551,7 +649,8 @@ class Session(Voice):
             self.state = RCPT
             # IIS ends its reply to a quoted local part with a space (KB Q304897, test 7)
             quoted = address.startswith('"') and "rcpt.ok_quoted" in self.replies
-            code = self._send_key(out, "rcpt.ok_quoted" if quoted else "rcpt.ok", delay, address=address)
+            code = self._send_key(out, "rcpt.ok_quoted" if quoted else "rcpt.ok", delay, address=address,
+                                  argument=read.token)
         out.append(RcptTo(address=address, parameters=read.path.parameters, reply_code=code))
         return code
 
@@ -594,6 +693,11 @@ class Session(Voice):
         refusal = self.intake.data_refusal(argument)
         if refusal:
             return self._send_key(out, refusal)
+        if self._stuffed():  # smtp_data() returns false: the server hangs up
+            self._violation(out, "pipelining", "input sent ahead of the DATA reply", always=True)
+            code = self._send_key(out, "data.stuffing")
+            self._close(out, "protocol")
+            return code
         code = self._send_key(out, "data.start")
         self.mode = DATA
         self.intake.start_body()
@@ -678,6 +782,8 @@ class Session(Voice):
         return code
 
     def _vrfy(self, argument: str, out: list[Output]) -> int:
+        if self.persona.addresses.grammar == "sendmail":
+            return self._look_up("vrfy", argument, out)
         refused, address, shown = read_vrfy(argument, self.persona, self.context.default_domain, self._where())
         if refused:  # Exim's refusals repeat the argument or the parser's reason: `shown`
             return self._send_key(out, refused, argument=shown, reason=shown)
@@ -776,16 +882,47 @@ class Session(Voice):
 
     def _recipient_refusal(self, command: str, address: str) -> str:
         service = self.service
-        return recipient_refusal(command, self.context.recipients.judge(address, self.server_ip), self.relay,
-                                 self.authenticated, service is not None and service.login_required)
+        refusal = recipient_refusal(command, self.context.recipients.judge(address, self.server_ip), self.relay,
+                                    self.authenticated, service is not None and service.login_required)
+        if (command == "rcpt" and refusal in ("", "rcpt.unknown_user") and self.persona.addresses.grammar == "sendmail"
+                and sender_unqualified(self.mail_from)):
+            return "rcpt.sender_unqualified"  # FEATURE(delay_checks): check_mail's verdict, at RCPT
+        return refusal
+
+    def _look_up(self, command: str, argument: str, out: list[Output]) -> int:
+        """Sendmail's VRFY and EXPN (printvrfyaddr): a remote address is named unchecked; a local
+        user with its full name; an alias as itself under VRFY, its user under EXPN."""
+        if not argument.strip():
+            return self._send_key(out, f"{command}.missing_argument")
+        hostname = self.context.hostname
+        user, remote = vrfy_target(argument, hostname)
+        if remote:
+            return self._send_key(out, f"{command}.remote", address=remote)
+        rules = self.persona.recipients
+        name = user.lower()
+        if command == "vrfy" and name in rules.aliases:
+            return self._send_key(out, "vrfy.ok", address=f"<{name}@{hostname}>")
+        for _ in range(8):  # an alias leads to a user, or to another alias (loops end here)
+            if name not in rules.aliases or rules.aliases[name] == name:
+                break
+            name = rules.aliases[name]
+        if not self.context.recipients.exists(name):
+            return self._send_key(out, f"{command}.unknown_user", argument=shorten(argument.strip()))
+        full = rules.full_names.get(name.split(rules.extension, 1)[0] if rules.extension else name, "")
+        shown = f"{full} <{name}@{hostname}>" if full else f"<{name}@{hostname}>"
+        return self._send_key(out, f"{command}.ok", address=shown)
 
     def _expn(self, argument: str, out: list[Output]) -> int:
+        if self.persona.addresses.grammar == "sendmail":
+            return self._look_up("expn", argument, out)
         if not argument:
             return self._send_key(out, "expn.missing_argument")
         address = qualify(argument.strip("<>"), self.persona, self.context.default_domain)
         return self._send_key(out, "expn.ok", argument=argument, address=address)
 
     def _help(self, argument: str, out: list[Output]) -> int:
+        if self.persona.help_file:
+            return self._help_file(argument, out)
         topic = self.persona.help_topics.get(argument.upper())
         if topic is not None:
             text, data = topic.render(self._placeholders())
@@ -793,6 +930,17 @@ class Session(Voice):
         if self.tls_active and "help.tls_active" in self.replies:  # Exim no longer lists STARTTLS
             return self._send_key(out, "help.tls_active")
         return self._send_key(out, "help.ok")
+
+    def _help_file(self, argument: str, out: list[Output]) -> int:
+        """Sendmail's help(): every helpfile line that begins with the topic (lower-cased; none
+        asked: "smtp"), then help.ok; a topic that matches nothing is help.unknown."""
+        topic = argument.lstrip(" \t").lower() or "smtp"
+        texts = [f"2.0.0 {text}" for line, text in self.persona.help_file if line.startswith(topic)]
+        if not texts:
+            return self._send_key(out, "help.unknown", argument=topic[:10])
+        last = self.replies["help.ok"]
+        text = frame_text(last.code, [*texts, last.text[4:]])
+        return self._send(out, text, wire(text), last.code)
 
     def _etrn(self, argument: str, out: list[Output]) -> int:
         refusal, domain = states.etrn_reading(argument, self.state, self.persona.sequence)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from relaypot.personas.model import SequenceRules, Service
+from relaypot.personas.model import LineRules, SequenceRules, Service
 from relaypot.protocol.commands import bdat_argument
 from relaypot.protocol.opensmtpd_envelope import valid_domainpart
 from relaypot.protocol.postfix_syntax import valid_hostname, valid_mailhost_literal, words
@@ -97,7 +97,37 @@ def helo_refusal(verb: str, argument: str, rules: SequenceRules) -> str:
         return f"{verb.lower()}.missing_argument"  # Exim says the same of a missing name
     if rules.helo_syntax == "opensmtpd" and not valid_domainpart(argument):
         return f"{verb.lower()}.bad_domain"
+    if rules.helo_syntax == "sendmail" and not sendmail_helo_ok(argument):
+        return f"{verb.lower()}.bad_domain"
     return ""
+
+
+SENDMAIL_HELO_PUNCTUATION = frozenset("[].-_#:")
+SENDMAIL_MAXNAME = 256
+
+
+def sendmail_helo_ok(name: str) -> bool:
+    """Sendmail's check (srvrsmtp.c, AllowBogusHELO off): at most MAXNAME characters, letters,
+    digits and "[].-_#:" only, blanks only at the end."""
+    if len(name) > SENDMAIL_MAXNAME:
+        return False
+    text = name.rstrip(" \t\n\v\f\r")
+    return all(c.isascii() and (c.isalnum() or c in SENDMAIL_HELO_PUNCTUATION) for c in text)
+
+
+# Sendmail's nullserver takes these as ever; it refuses every other command it knows
+REJECTING_TAKES = frozenset({"QUIT", "HELO", "EHLO", "NOOP", "RSET"})
+BLANK_BYTES = b" \t\n\v\f\r"
+
+
+def open_proxy(line: bytes, rules: LineRules) -> bool:
+    """Sendmail's check of a session's first line (with its ending): a verb of `open_proxy_verbs`
+    followed by a blank, the line end included ("GET / HTTP/1.0", "CONNECT host:25 ...")."""
+    for verb in rules.open_proxy_verbs:
+        size = len(verb)
+        if size < len(line) and line[:size].decode("latin-1").upper() == verb and line[size:size + 1] in BLANK_BYTES:
+            return True
+    return False
 
 
 def exim_helo_ok(name: str) -> bool:

@@ -10,6 +10,7 @@ from relaypot.personas.model import ReplyTemplate
 from relaypot.protocol.accounting import ErrorAccount, ProtocolCounters
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Keep, Output, Reply
+from relaypot.protocol.sendmail_envelope import shorten
 from relaypot.protocol.states import CLOSED
 from relaypot.vocabulary import wire
 
@@ -18,7 +19,8 @@ MAX_FRAGMENTS = 32  # fragments one session may leave: a flood of long lines is 
 
 class Voice:
     # Slots: ten thousand idle sessions should cost little memory, and attribute access less time.
-    __slots__ = ("_clear", "_close_reason", "_counters", "_held_back", "_kept", "_last_reply", "_seen_violations",
+    __slots__ = ("_clear", "_close_reason", "_counters", "_held_back", "_kept", "_last_reply", "_line_text",
+                 "_seen_violations",
                  "account", "bytes_out", "client_ip", "closed_in", "context", "mode", "replies")
 
     def __init__(self, context: ListenerContext, replies: dict[str, ReplyTemplate], client_ip: str,
@@ -44,10 +46,14 @@ class Voice:
         # until the transport has sent it, so records keep real time and a deadline meets the
         # commands still unread, not their replies made ahead of time.
         self._held_back = False
+        self._line_text = b""  # the command line being answered, without its ending ({line})
 
     def _placeholders(self) -> dict[str, str]:
         """The session's own template values; built when a reply needs them, not per connection."""
-        return {"client_ip": self.client_ip, "hostname": self.context.hostname, "domain": self.context.default_domain}
+        # {line}: as Sendmail echoes it, up to a NUL (a C string), long ones cut in the middle
+        line = self._line_text.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        return {"client_ip": self.client_ip, "hostname": self.context.hostname, "domain": self.context.default_domain,
+                "line": shorten(line)}
 
     def _send_key(self, out: list[Output], key: str, delay: float = 0.0, **values: str) -> int:
         """The persona's reply `key`, its placeholders filled; returns its code."""

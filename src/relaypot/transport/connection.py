@@ -21,7 +21,7 @@ from relaypot.events import MessageReceived
 from relaypot.judgements.attacks import WATCHED, Watch, catalogue
 from relaypot.pipeline import EventBus, Recorder, new_session_id, utc_timestamp
 from relaypot.protocol.listener import ListenerContext
-from relaypot.protocol.outputs import Close, Deliver, Keep, Reply, StartTls, StoredMessage
+from relaypot.protocol.outputs import Close, Deliver, GreetPause, Keep, Reply, StartTls, StoredMessage
 from relaypot.protocol.session import Session
 from relaypot.storage.messages import MessageStore
 from relaypot.transport.starttls import TlsLayer, reset_on_close
@@ -91,6 +91,7 @@ class SmtpConnection(asyncio.Protocol):
         "_delay",
         "_eof",
         "_finished",
+        "_greet_pause",
         "_greeting",
         "_handshake",
         "_handshake_deadline",
@@ -121,6 +122,7 @@ class SmtpConnection(asyncio.Protocol):
         self.relay = relay
         self.service = service  # "submissions": TLS from the first byte, the banner inside it
         self._greeting: list[Any] | None = None  # the banner, held until that first handshake
+        self._greet_pause: asyncio.TimerHandle | None = None  # the persona's pause before its banner
         self.transport: Any = None
         self._queue: deque[Any] | None = None
         self._waited = False
@@ -237,6 +239,8 @@ class SmtpConnection(asyncio.Protocol):
             return
         if self._delay is not None:
             self._delay.cancel()
+        if self._greet_pause is not None:
+            self._greet_pause.cancel()
         if self._handshake_deadline is not None:
             self._handshake_deadline.cancel()
         if self._handshake is not None and not self._finished:
@@ -352,6 +356,8 @@ class SmtpConnection(asyncio.Protocol):
                     self._store_async(item.body)
             elif kind is Keep:
                 self._keep(item, ts or utc_timestamp())
+            elif kind is GreetPause:
+                self._greet_pause = self.server.loop.call_later(item.seconds, self._greet)
             elif kind is StartTls or kind is Close:
                 if pending:
                     self._write(pending)
@@ -381,6 +387,13 @@ class SmtpConnection(asyncio.Protocol):
             self._write(pending)
         if self.session.backlog:
             self._backlogged()
+
+    def _greet(self) -> None:
+        """The greet pause passed: the banner, unless the client spoke first (the session then
+        answered already, and says nothing now)."""
+        self._greet_pause = None
+        if not self._finished and not self.transport.is_closing():
+            self._apply(self.session.greet())
 
     def _write(self, pending: list[bytes]) -> None:
         """Write the replies gathered so far at once, and start gathering anew."""

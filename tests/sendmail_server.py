@@ -1,0 +1,126 @@
+"""The real Sendmail 8.17.1.9 on loopback (Debian 12's sendmail-bin), unpacked with sendmail-base,
+sendmail-cf and m4 into a private root (tests/debian_packages.py) and run from there as a daemon
+(sendmail -bd -odq) with the reference configuration (tests/reference/sendmail/config/, from
+../shared/reference-transcripts/configs/sendmail-8.17.1.9): Debian's generated sendmail.mc
+built into sendmail.cf with m4, its access map, service switch and hosts file. Every path the
+configuration names under /etc/mail or /tmp/sm is moved into a private /tmp directory; nothing is
+delivered (-odq queues every message, and the queue is removed with the directory).
+
+The daemon runs in a UTS namespace named mail.example.com (see _sendmail). Sendmail trusts
+127.0.0.1 itself ("originated locally"), so clients connect from 127.0.0.2 (an address with no
+PTR), as the reference battery ran (--source 127.0.0.2). The harness the sendmail
+persona's conformance tests stand on (issue 27).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from debian_packages import system_user, unpack
+from support import free_port, unavailable
+
+CONFIG = Path(__file__).resolve().parent / "reference" / "sendmail" / "config"
+PACKAGES = ("sendmail-bin", "sendmail-base", "sendmail-cf", "m4")
+PLACEHOLDER_ROOT = "/tmp/sm"  # where the captures' configuration keeps its files
+CF_DIR = "/usr/share/sendmail/cf"
+SOURCE = "127.0.0.2"  # the client address: no PTR, not trusted, as in the captures
+
+
+class SendmailServer:
+    source = SOURCE
+
+    def __init__(self) -> None:
+        if os.geteuid() != 0:
+            unavailable("Sendmail's daemon starts as root")
+        self.dir = Path(tempfile.mkdtemp(prefix="relaypot-sendmail-"))
+        os.chmod(self.dir, 0o755)
+        self.root = self.dir / "root"
+        self.run = self.dir / "run"
+        self.port = free_port()
+        self.pid: int | None = None
+
+    def __enter__(self) -> SendmailServer:
+        unpack(PACKAGES, self.root)
+        for name in ("smmta", "smmsp"):  # sendmail-base's postinst makes them; sendmail.cf names smmta
+            system_user(name, Path("/var/lib/sendmail"))
+        self.run.mkdir(mode=0o755)
+        (self.run / "mqueue").mkdir(mode=0o700)
+        self._config()
+        started = subprocess.run(self._sendmail("-bd", "-odq"), capture_output=True, text=True, timeout=60,
+                                 stdin=subprocess.DEVNULL)
+        if started.returncode == 0 and self._greeted():
+            return self
+        log = f"{started.stdout}{started.stderr}"
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"Sendmail did not answer on 127.0.0.1:{self.port}: {log}")
+
+    def _config(self) -> None:
+        """sendmail.cf built from the reference sendmail.mc, every path moved into the private directory."""
+        cf_dir = self.root / CF_DIR.lstrip("/")
+        for path in cf_dir.rglob("*.m4"):  # Debian's m4 files include each other by absolute path
+            text = path.read_text()
+            if CF_DIR in text:
+                path.write_text(text.replace(CF_DIR, str(cf_dir)))
+        (self.run / "m4").mkdir()
+        for name in ("dialup.m4", "provider.m4"):  # what sendmailconfig leaves empty
+            (self.run / "m4" / name).write_text("")
+        mc = (CONFIG / "sendmail-default.mc").read_text()
+        mc = mc.replace(CF_DIR, str(cf_dir)).replace("/etc/mail/m4/", f"{self.run}/m4/")
+        mc = mc.replace(PLACEHOLDER_ROOT, str(self.run)).replace("Port=2630", f"Port={self.port}")
+        built = subprocess.run([str(self.root / "usr/bin/m4")], input=mc, capture_output=True, text=True,
+                               check=True, timeout=60)
+        cf = built.stdout.replace("/etc/mail/", f"{self.run}/").replace("/var/lib/sendmail/", f"{self.run}/")
+        (self.run / "sendmail.cf").write_text(cf)
+        for name in ("hosts", "service.switch", "access"):
+            shutil.copyfile(CONFIG / name, self.run / name)
+        shutil.copyfile(self.root / "etc/mail/helpfile", self.run / "helpfile")
+        for name in ("local-host-names", "relay-domains", "trusted-users"):
+            (self.run / name).write_text("")
+        # root has an entry of its own, as on the server the battery was captured from (VRFY root
+        # answered "<root@mail.example.com>", without the full name a user has)
+        (self.run / "aliases").write_text("postmaster: root\nroot: root\n")
+        makemap = [str(self.root / "usr/libexec/sendmail/makemap"), "-C", str(self.run / "sendmail.cf")]
+        with (self.run / "access").open() as source:
+            subprocess.run([*makemap, "hash", str(self.run / "access")], stdin=source, check=True,
+                           capture_output=True, timeout=60)
+        subprocess.run(self._sendmail("-bi"), check=True, capture_output=True, timeout=60)  # newaliases
+
+    def _sendmail(self, *args: str) -> list[str]:
+        """sendmail ARGS with the private configuration, in a UTS namespace of its own whose host
+        name is the server's: at start Sendmail canonicalises the machine's name before it reads
+        its configuration, and where that name has no dot and no FQDN it sleeps a minute and
+        retries (daemon.c, "My unqualified host name ... unknown")."""
+        return ["unshare", "--uts", "sh", "-c", 'hostname mail.example.com && exec "$0" "$@"',
+                str(self.root / "usr/libexec/sendmail/sendmail"), "-C", str(self.run / "sendmail.cf"), *args]
+
+    def _greeted(self, timeout: float = 20) -> bool:
+        """Whether the daemon answers "220 " (after its greet pause) before `timeout` seconds pass."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5,
+                                              source_address=(SOURCE, 0)) as sock:
+                    if sock.recv(512).startswith(b"220 "):
+                        return True
+            except OSError:
+                time.sleep(0.2)
+        return False
+
+    def __exit__(self, *exc: object) -> None:
+        pid_file = self.run / "sendmail.pid"
+        if pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
+            except (ValueError, ProcessLookupError):
+                pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log(self) -> str:
+        return "(Sendmail logs to syslog)"
