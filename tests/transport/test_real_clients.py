@@ -116,6 +116,18 @@ def test_nmap_names_the_opensmtpd_persona_as_it_names_the_real_opensmtpd(sensor_
     assert "Service Info: Host: mail.example.com" in result.stdout, result.stdout
 
 
+def test_nmap_names_the_sendmail_persona_as_it_names_the_real_sendmail(sensor_factory):
+    """nmap -sV's line for the real Sendmail 8.17.1.9 on this machine (tests/sendmail_server.py)
+    was "smtp    Sendmail 8.17.1.9/8.17.1.9/Debian-2+deb12u2" with "Service Info: Host:
+    mail.example.com; OS: Unix"; the persona's is the same (after its one-second greet pause)."""
+    nmap = require("nmap")
+    sensor = sensor_factory(smtp__persona="sendmail", smtp__hostname="mail.example.com")
+    result = run([nmap, "-n", "-Pn", "-sV", "-p", str(sensor.port), sensor.host], timeout=180)
+    line = r"open\s+smtp\s+Sendmail 8\.17\.1\.9/8\.17\.1\.9/Debian-2\+deb12u2\n"
+    assert re.search(line, result.stdout), result.stdout
+    assert "Service Info: Host: mail.example.com; OS: Unix" in result.stdout, result.stdout
+
+
 def _tls_sections(text: str) -> dict[str, list[str]]:
     """nmap's ssl-cert lines (validity and digests aside) and each ssl-enum-ciphers version's lines."""
     sections: dict[str, list[str]] = {}
