@@ -31,6 +31,10 @@ PACKAGES = ("sendmail-bin", "sendmail-base", "sendmail-cf", "m4")
 PLACEHOLDER_ROOT = "/tmp/sm"  # where the captures' configuration keeps its files
 CF_DIR = "/usr/share/sendmail/cf"
 SOURCE = "127.0.0.2"  # the client address: no PTR, not trusted, as in the captures
+# The lab has no DNS: Sendmail refuses (at RCPT) a sender whose domain its hosts file does not
+# name. The battery's sender domain is there (the reference configuration's hosts file); so is
+# the further probes' (a sender domain that resolves, as most do in the wild).
+PROBE_SENDER_HOST = "192.0.2.2\tclient.example.org"
 
 
 class SendmailServer:
@@ -80,6 +84,8 @@ class SendmailServer:
         (self.run / "sendmail.cf").write_text(cf)
         for name in ("hosts", "service.switch", "access"):
             shutil.copyfile(CONFIG / name, self.run / name)
+        with (self.run / "hosts").open("a") as hosts:  # as example.org is for the battery's sender
+            hosts.write(f"# the sender domain of tests/reference/probes.py\n{PROBE_SENDER_HOST}\n")
         shutil.copyfile(self.root / "etc/mail/helpfile", self.run / "helpfile")
         for name in ("local-host-names", "relay-domains", "trusted-users"):
             (self.run / name).write_text("")

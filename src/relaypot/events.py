@@ -272,6 +272,10 @@ VIOLATIONS = {
     "pipelined_transaction": "a MAIL command sent in the same read as the end of a message, before its reply (the "
                              "second transaction of a smuggling or pipelining probe)",
     "bad_sequence": "a command out of order (RCPT before MAIL, DATA before RCPT, ...)",
+    "pipelining": "input sent ahead of a reply the persona's server makes a client wait for (OpenSMTPD's "
+                  "pipelining refusal, Exim's synchronization error, Sendmail's transaction stuffing check)",
+    "early_talker": "input before the greeting, during the persona's greet pause (Sendmail)",
+    "http": "a first line that is an HTTP proxy request (GET, POST, CONNECT: Sendmail's open-proxy refusal)",
     "binary": "a command line with NUL, control bytes or invalid UTF-8",
     "starttls_injection": "bytes pipelined after STARTTLS, before the TLS handshake (CVE-2011-0411 probes)",
     "limit_message_size": "a message larger than the size limit: refused, or, where the persona's server had "

@@ -90,7 +90,8 @@ AddressGrammar = Literal["generic", "postfix", "exim", "opensmtpd", "sendmail"]
 # word: the verb is the first word; exim: smtp_in.c's command table, matched by prefix ("mail from:",
 # "rcpt to:", a verb followed by a space or the end), trailing blanks dropped (protocol/lines.py)
 # opensmtpd: smtp_command(): "mail from:"/"rcpt to:" split at the colon, other verbs at a space
-VerbGrammar = Literal["word", "exim", "opensmtpd"]
+# sendmail: the first word up to any white space, the line read up to a NUL
+VerbGrammar = Literal["word", "exim", "opensmtpd", "sendmail"]
 # exim: check_helo(), a host name's characters or an IP literal; opensmtpd: valid_domainpart()
 # (a refused name gets {verb}.bad_domain); sendmail: letters, digits and "[].-_#:", then only blanks
 HeloSyntax = Literal["any", "exim", "opensmtpd", "sendmail"]
@@ -141,6 +142,11 @@ class MessageRules:
     # then bdat.only_rset; RSET there crashes Debian's 4.96, a silent close) and its sizes in
     # replies (protocol/data.py exim_message_size)
     bdat_dialogue: Literal["plain", "exim"] = "plain"
+    # Sendmail with Debian's CVE-2023-51765 backport: a bare CR or LF in a message ends the
+    # session at once (data.bare_cr, data.bare_lf); a message with a NUL is refused at its end
+    # (data.nul), the session going on
+    strict_line_ends: bool = False
+    refuse_nul: bool = False
 
 
 @dataclass(frozen=True)
@@ -474,13 +480,23 @@ class Persona:
             keys |= {"greeting.early", "session.rejecting"}
         if self.sequence.stuffing_checked:
             keys |= {"helo.stuffing", "data.stuffing"}
+        if self.message.strict_line_ends:
+            keys |= {"data.bare_cr", "data.bare_lf"}
+        if self.message.refuse_nul:
+            keys.add("data.nul")
         if self.help_file:
             keys.add("help.unknown")
         if self.addresses.grammar == "sendmail":
-            keys |= {"mail.unsupported_option", "mail.missing_value", "mail.bad_body", "rcpt.unsupported_option",
-                     "rcpt.missing_value", "rcpt.unknown_user", "rcpt.sender_unqualified"}
+            keys |= {f"mail.{key}" for key in ("unsupported_option", "missing_value", "bad_body", "size_overflow",
+                                                "size_invalid", "bad_ret", "duplicate", "bad_xtext", "no_host",
+                                                "bad_host", "bad_route")}
+            keys |= {f"rcpt.{key}" for key in ("unsupported_option", "missing_value", "unknown_user",
+                                                "sender_unqualified", "bad_notify", "duplicate", "bad_orcpt",
+                                                "no_host", "bad_host", "no_user", "bad_route")}
             keys |= {f"{verb}.{key}" for verb in ("vrfy", "expn") if verb.upper() in self.verbs
                      for key in ("unknown_user", "remote")}
+            if "ETRN" in self.verbs:
+                keys |= {"etrn.queue_group", "etrn.unknown_queue"}
         if self.sequence.helo_once:
             keys.add("helo.again")
         if self.sequence.helo_syntax in ("opensmtpd", "sendmail"):

@@ -7,6 +7,8 @@ records and the message to store; nothing here sends or records anything.
 
 from __future__ import annotations
 
+import re
+
 from relaypot.events import MessageReceived
 from relaypot.protocol.data import exim_message_size, line_ending_violations, stored_size, unstuff
 from relaypot.protocol.framing import Framer
@@ -15,6 +17,7 @@ from relaypot.protocol.outputs import StoredMessage
 from relaypot.vocabulary import MAIL, RCPT
 
 CHUNK_PROGRESS = 1024  # bytes of a BDAT or XEXCH50 chunk that count as a line for the idle deadline
+_BARE_ENDING = re.compile(rb"(?<!\r)\n|\r(?=[^\n])")  # a LF without its CR, a CR without its LF
 
 
 
@@ -30,9 +33,31 @@ class Step:
 
 
 class Intake:
-    __slots__ = ("any_size", "bdat", "blob", "blob_size", "chunk_kind", "chunk_last", "chunk_left", "chunk_read",
-                 "chunk_refusal", "chunk_size", "context", "delivered_size", "dropped", "framer", "head", "held",
-                 "keep", "kept", "message", "out_of_memory", "overflow", "past_limit")
+    __slots__ = (
+        "any_size",
+        "bare_pos",
+        "bdat",
+        "blob",
+        "blob_size",
+        "chunk_kind",
+        "chunk_last",
+        "chunk_left",
+        "chunk_read",
+        "chunk_refusal",
+        "chunk_size",
+        "context",
+        "delivered_size",
+        "dropped",
+        "framer",
+        "head",
+        "held",
+        "keep",
+        "kept",
+        "message",
+        "out_of_memory",
+        "overflow",
+        "past_limit",
+    )
 
     def __init__(self, context: ListenerContext, framer: Framer) -> None:
         self.context = context
@@ -41,6 +66,7 @@ class Intake:
         # max_message_size as it would (250), keeping only the first max_message_size bytes.
         self.any_size = not context.persona.message.size_limit
         self.overflow = 0  # bytes dropped from a DATA body past the size limit
+        self.bare_pos = 0  # where bare_line_end() looks on from
         self.chunk_kind = ""  # "BDAT" | "XEXCH50"
         self.chunk_left = 0
         self.chunk_size = 0  # the size the BDAT command named
@@ -137,6 +163,22 @@ class Intake:
     def start_body(self) -> None:
         self.framer.start_body()
         self.overflow = 0
+        self.bare_pos = 0
+
+    def bare_line_end(self) -> str:
+        """Sendmail's collect() in SMTP mode (Debian's CVE-2023-51765 backport): "lf" for a LF not
+        after a CR, "cr" for a CR before anything but a LF, in the message so far; "" for none.
+        A CR that ends what has arrived waits for its next byte."""
+        buf = self.framer.buf
+        if buf.startswith(b".\r\n"):
+            return ""
+        end = buf.find(b"\r\n.\r\n", max(0, self.bare_pos - 4))
+        limit = end + 2 if end >= 0 else len(buf)
+        found = _BARE_ENDING.search(buf, self.bare_pos, limit)
+        if found is None:
+            self.bare_pos = max(0, limit - 1)
+            return ""
+        return "lf" if found.group() == b"\n" else "cr"
 
     def body(self) -> tuple:
         """The next step of a DATA body:
@@ -157,6 +199,7 @@ class Intake:
                 if self.kept is not None and not self.hold(len(self.kept)):
                     self.kept = None  # no memory for even that: refused as any message would be
                 self.overflow += framer.drop_body()
+                self.bare_pos = 0
             return Step.WAITING, bool(found)
         raw, marker = found
         violations = list(line_ending_violations(raw, marker))

@@ -34,6 +34,8 @@ def read_line(stripped: bytes, rules: LineRules) -> ReadLine:
         return _exim_line(stripped)
     if rules.verb_grammar == "opensmtpd":
         return _opensmtpd_line(stripped)
+    if rules.verb_grammar == "sendmail":
+        return _sendmail_line(stripped)
     if rules.strip_trailing_cr:
         stripped = stripped.rstrip(b"\r")  # Postfix drops every CR before the LF
     binary = found = "" if stripped.isascii() and not _CONTROL.search(stripped) else _binary(stripped)
@@ -121,6 +123,19 @@ def _opensmtpd_line(line: bytes) -> ReadLine:
     if argument == "" and verb in ("HELO", "EHLO"):
         argument = " "
     return binary, "", verb, name, argument or "", False
+
+
+def _sendmail_line(line: bytes) -> ReadLine:
+    """srvrsmtp.c's command loop: the line a C string (up to a NUL), white space before the verb
+    skipped, the verb up to the next white space (a CR before the line's CR LF too), its argument
+    after any more white space. The session echoes the whole line in command.unknown ({line})."""
+    binary = "" if line.isascii() and not _CONTROL.search(line) else _binary(line)
+    line = line.split(b"\x00", 1)[0].lstrip(_C_SPACE)
+    end = 0
+    while end < len(line) and line[end:end + 1] not in _C_SPACE:
+        end += 1
+    sent = decode(line[:end])
+    return binary, "", sent.upper(), sent, decode(line[end:].lstrip(_C_SPACE)), False
 
 
 def _binary(line: bytes) -> str:

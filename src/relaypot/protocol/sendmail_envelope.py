@@ -11,13 +11,14 @@ the client wrote it ("<alice@example.org>... Sender ok").
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_SHORT = 203  # conf.h MAXSHORTSTR: what shortenstring() leaves of an echoed command
 BLANKS = " \t\n\v\f\r"
 
-MAIL_PARAMETERS = frozenset({"SIZE", "BODY", "ENVID", "RET", "AUTH", "BY", "SMTPUTF8"})
-RCPT_PARAMETERS = frozenset({"NOTIFY", "ORCPT"})
+_ATOM = re.compile(r"[!#$%&'*+\-/0-9=?A-Z^_`a-z{|}~]+")  # isatom(): an RFC 822 atom
 BODY_TYPES = frozenset({"7BIT", "8BITMIME"})
 
 
@@ -74,8 +75,8 @@ def split_address(text: str) -> tuple[str, str, str]:
         elif char == "<":
             depth += 1
         elif char == ">":
-            if depth == 0:
-                return text[:index + 1], "", "Unbalanced '>'"
+            if depth == 0:  # prescan reads on to the end: the refusal names it all
+                return text, "", "Unbalanced '>'"
             depth -= 1
         elif char in BLANKS and depth == 0:
             return text[:index], text[index:].strip(BLANKS), ""
@@ -88,28 +89,102 @@ def split_address(text: str) -> tuple[str, str, str]:
     return text, "", ""
 
 
+def seven_bit(text: str) -> str:
+    """An address as Sendmail without EAI keeps it: each byte's high bit dropped ("jöhn" is
+    "jC6hn")."""
+    if text.isascii():
+        return text
+    return bytes(byte & 0x7F for byte in text.encode("utf-8", "surrogateescape")).decode("ascii")
+
+
 def bare(shown: str) -> str:
     """The address inside its angle brackets, if it has them."""
     start, end = shown.find("<"), shown.rfind(">")
     return shown[start + 1:end].strip(BLANKS) if start >= 0 and end > start else shown
 
 
+LONG_MAX = 2**63 - 1
+
+
+def xtext_ok(text: str) -> bool:
+    """xtextok(): printable ASCII but "=", each "+" followed by two hex digits."""
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "+":
+            pair = text[index + 1:index + 3]
+            if len(pair) < 2 or not all(c in "0123456789abcdefABCDEF" for c in pair):
+                return False
+            index += 3
+            continue
+        if not "!" <= char <= "~" or char == "=":
+            return False
+        index += 1
+    return True
+
+
 def parameters(text: str, command: str) -> tuple[dict[str, str], str, str]:
-    """(the parameters, a refusal key, what it names): KEY=VALUE words in mail_esmtp_args' and
-    rcpt_esmtp_args' order of checks."""
+    """(the parameters, a refusal key, what it names): KEY=VALUE words checked as
+    mail_esmtp_args() and rcpt_esmtp_args() check them, in order; the first refusal wins."""
     found: dict[str, str] = {}
-    known = MAIL_PARAMETERS if command == "mail" else RCPT_PARAMETERS
     for word in text.split():
         name, equals, value = word.partition("=")
         upper = name.upper()
-        if upper not in known:
-            return found, f"{command}.unsupported_option", name
-        if upper in ("SIZE", "BODY", "ENVID", "ORCPT", "NOTIFY", "BY") and not equals:
-            return found, f"{command}.missing_value", name.upper() if upper != "BODY" else "BODY"
-        if upper == "BODY" and value.upper() not in BODY_TYPES:
-            return found, "mail.bad_body", value
+        refusal, named = _parameter(command, upper, value if equals else None, found)
+        if refusal:
+            return found, refusal, named or name
         found[upper] = value
     return found, "", ""
+
+
+def _parameter(command: str, name: str, value: str | None, found: dict[str, str]) -> tuple[str, str]:
+    key = f"{command}.{{}}"
+    if command == "mail" and name == "SIZE":
+        if value is None:
+            return key.format("missing_value"), "SIZE"
+        size = size_of(value)
+        if size > LONG_MAX:
+            return "mail.size_overflow", ""
+        return ("mail.size_invalid", "") if size < 0 else ("", "")
+    if command == "mail" and name == "BODY":
+        if value is None:
+            return "mail.missing_value", "BODY"
+        return ("", "") if value.upper() in BODY_TYPES else ("mail.bad_body", value)
+    if command == "mail" and name in ("ENVID", "RET", "AUTH"):
+        if value is None:
+            return "mail.missing_value", "AUTH=" if name == "AUTH" else name
+        if name == "RET":
+            if name in found:
+                return "mail.duplicate", name
+            return ("", "") if value.upper() in ("HDRS", "FULL") else ("mail.bad_ret", value)
+        if name == "ENVID" and not xtext_ok(value):
+            return "mail.bad_xtext", name
+        if name in found:
+            return "mail.duplicate", name
+        if name == "AUTH" and not xtext_ok(value.split(" ", 1)[0]):
+            return "mail.bad_xtext", name
+        return "", ""
+    if command == "mail" and name == "BY":
+        return ("mail.missing_value", name) if value is None else ("", "")
+    if command == "rcpt" and name == "NOTIFY":
+        if value is None:
+            return "rcpt.missing_value", name
+        if value.upper() == "NEVER":
+            return "", ""
+        for item in value.split(","):
+            if item.upper() not in ("SUCCESS", "FAILURE", "DELAY"):
+                return "rcpt.bad_notify", item
+        return "", ""
+    if command == "rcpt" and name == "ORCPT":
+        if value is None:
+            return "rcpt.missing_value", name
+        if name in found:
+            return "rcpt.duplicate", name
+        kind, semicolon, address = value.partition(";")
+        if not semicolon or not _ATOM.fullmatch(kind) or not xtext_ok(address):
+            return "rcpt.bad_orcpt", ""
+        return "", ""
+    return f"{command}.unsupported_option", ""
 
 
 def size_of(value: str) -> int:
@@ -125,15 +200,35 @@ def size_of(value: str) -> int:
     return sign * int(digits) if digits else 0
 
 
+def address_refusal(address: str, recipient: bool) -> tuple[str, str]:
+    """What parseaddr() and the rulesets refuse in an address without DNS: (the reply key's
+    ending, "" when taken)."""
+    _route, colon, rest = address.rpartition(":") if address.startswith("@") else ("", "", address)
+    local_part, at, domain = rest.rpartition("@")
+    if recipient and colon and not local_part:
+        return "no_user", ""
+    if not colon and "@" in local_part.replace('\\@', "") and '"' not in local_part:
+        return "bad_route", ""  # user@host@host: no route syntax
+    if at and not domain:
+        return "no_host", ""
+    if at and (".." in domain or domain.startswith(".")):
+        return "bad_host", ""
+    return "", ""
+
+
 def read_mail(argument: str, size_limit: int) -> SendmailPath:
     rest = skipword(argument, "from")
     if rest is None:
         return SendmailPath("mail.syntax", shown=shorten(argument.lstrip(BLANKS)))
     shown, tail, unbalanced = split_address(rest)
+    shown = seven_bit(shown)
     if unbalanced:
         return SendmailPath("mail.bad_address", shown=shown, reason=unbalanced)
-    found, refusal, named = parameters(tail, "mail")
     address = bare(shown)
+    bad, _ = address_refusal(address, recipient=False)  # setsender() reads the path first
+    if bad:
+        return SendmailPath(f"mail.{bad}", address, shown, parameters={})
+    found, refusal, named = parameters(tail, "mail")
     if refusal:
         return SendmailPath(refusal, address, named, parameters=found)
     if size_limit and size_of(found.get("SIZE", "0")) > size_limit:
@@ -146,11 +241,15 @@ def read_rcpt(argument: str) -> SendmailPath:
     if rest is None:
         return SendmailPath("rcpt.syntax", shown=shorten(argument.lstrip(BLANKS)))
     shown, tail, unbalanced = split_address(rest)
+    shown = seven_bit(shown)
     if unbalanced:
         return SendmailPath("rcpt.bad_address", shown=shown, reason=unbalanced)
     address = bare(shown)
     if not address:
         return SendmailPath("rcpt.bad_address", shown=shown, reason="User address required")
+    bad, _ = address_refusal(address, recipient=True)  # parseaddr() before the parameters
+    if bad:
+        return SendmailPath(f"rcpt.{bad}", address, shown, parameters={})
     found, refusal, named = parameters(tail, "rcpt")
     if refusal:
         return SendmailPath(refusal, address, named, parameters=found)
@@ -162,14 +261,46 @@ def sender_unqualified(sender: str | None) -> bool:
     return bool(sender) and "@" not in (sender or "").strip('"')
 
 
-def vrfy_target(argument: str, hostname: str) -> tuple[str, str]:
-    """(the local user VRFY or EXPN asks about, or "" for a remote address; the address a 252
-    names for a remote one)."""
-    shown = argument.strip(BLANKS)
-    address = bare(shown)
+def address_list(argument: str, old_style: bool) -> tuple[list[str], bool]:
+    """sendtolist(): the addresses VRFY or EXPN names, and whether the session still reads lists
+    old-style. An old-style list is split at blanks; a comma, semicolon, "<" or "(" makes the
+    session's lists new-style (split at commas) from then on (recipient.c's heuristic)."""
+    if any(char in argument for char in ",;<("):
+        old_style = False
+    parts = argument.split() if old_style else [part.strip(BLANKS) for part in argument.split(",")]
+    return [part for part in parts if part], old_style
+
+
+@dataclass(frozen=True, slots=True)
+class LookedUp:
+    kind: str  # "remote", "alias", "user" or "unknown"
+    text: str  # what printvrfyaddr() says after "2.1.5 ", or the address an unknown one names
+
+
+def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: dict[str, str],
+            exists: Callable[[str], bool], is_local: Callable[[str], bool], expand: bool) -> LookedUp:
+    """One address of VRFY (`expand` False) or EXPN: a remote one named unchecked (a local
+    "user%host" is user@host), an alias bare under VRFY and followed to its user under EXPN, a
+    local user with its full name; quotes and a "+detail" are dropped from a local part."""
+    address = bare(element)
     local_part, at, domain = address.rpartition("@")
     if not at:
-        return address, ""
-    if domain.lower().rstrip(".") in (hostname.lower(), "localhost"):
-        return local_part, ""
-    return "", f"<{address}>"
+        local_part = address
+    elif not is_local(domain):
+        return LookedUp("remote", f"<{address}>")
+    if "%" in local_part:  # the % hack: the part after the last % is a host
+        user, _, host = local_part.rpartition("%")
+        if not is_local(host):
+            return LookedUp("remote", f"<{user}@{host}>")
+        local_part = user
+    name = local_part.replace('"', "").split("+", 1)[0].lower()
+    if not expand and name in aliases:
+        return LookedUp("alias", f"<{name}@{hostname}>")
+    for _ in range(8):  # an alias leads to a user, or to another alias (a loop ends here)
+        if name not in aliases or aliases[name] == name:
+            break
+        name = aliases[name]
+    if not exists(name):
+        return LookedUp("unknown", element)
+    full = full_names.get(name, "")
+    return LookedUp("user", f"{full} <{name}@{hostname}>" if full else f"<{name}@{hostname}>")

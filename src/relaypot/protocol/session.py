@@ -25,7 +25,7 @@ from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Deliver, GreetPause, Output, StartTls, StoredMessage
 from relaypot.protocol.recipients import refusal as recipient_refusal
 from relaypot.protocol.recipients import unquoted
-from relaypot.protocol.sendmail_envelope import sender_unqualified, shorten, vrfy_target
+from relaypot.protocol.sendmail_envelope import address_list, look_up, sender_unqualified, shorten
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED, gate
 from relaypot.protocol.voice import Voice
 from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, frame_text, wire
@@ -44,6 +44,7 @@ class Session(Voice):
         "_framer",
         "_greeting_due",
         "_last_verb",
+        "_old_style",
         "_pending",
         "_rcpt_acl",
         "_rcpt_refused",
@@ -144,6 +145,7 @@ class Session(Voice):
         self.rejecting = False
         self._greeting_due = False  # a greet pause runs ([server] greet_pause)
         self._verb_text = ""  # the command's first word as sent ({verb})
+        self._old_style = True  # Sendmail reads VRFY/EXPN lists split at blanks until one has a comma
 
     # ------------------------------------------------------------------ transport entry points
 
@@ -664,6 +666,11 @@ class Session(Voice):
 
     def _data(self, out: list[Output]) -> bool:
         """Consume DATA body bytes; True when the body ended and input processing may go on."""
+        if self.persona.message.strict_line_ends and (bare := self.intake.bare_line_end()):
+            self._violation(out, "smuggling", f"a bare {bare.upper()} in a message", always=True)
+            self._send_key(out, f"data.bare_{bare}")
+            self._close(out, "protocol")  # the message so far is kept as unfinished
+            return False
         step = self.intake.body()
         if step[0] == Step.WAITING:
             if step[1]:
@@ -682,6 +689,13 @@ class Session(Voice):
             self.intake.let_go()
             self._pipelined(out, b"")
             return False
+        if step[0] == Step.DELIVER and self.persona.message.refuse_nul and b"\0" in step[1]:
+            self._keep(out, step[1], "message", "nul", step[2], envelope=(self.mail_from, tuple(self.rcpt_to)))
+            self._send_key(out, "data.nul")
+            self._reset_transaction()
+            self.intake.let_go()
+            self.mode = COMMAND
+            return True
         if step[0] == Step.DELIVER:
             self._deliver(out, step[1], step[2], step[3], "DATA")
             return False
@@ -890,27 +904,30 @@ class Session(Voice):
         return refusal
 
     def _look_up(self, command: str, argument: str, out: list[Output]) -> int:
-        """Sendmail's VRFY and EXPN (printvrfyaddr): a remote address is named unchecked; a local
-        user with its full name; an alias as itself under VRFY, its user under EXPN."""
-        if not argument.strip():
+        """Sendmail's VRFY and EXPN (printvrfyaddr, protocol/sendmail_envelope.py): every address
+        of the list named, the last one (of the list read backwards) first; an unknown user
+        refuses the whole list, the last unknown named."""
+        elements, self._old_style = address_list(argument, self._old_style)
+        if not elements:
             return self._send_key(out, f"{command}.missing_argument")
-        hostname = self.context.hostname
-        user, remote = vrfy_target(argument, hostname)
-        if remote:
-            return self._send_key(out, f"{command}.remote", address=remote)
         rules = self.persona.recipients
-        name = user.lower()
-        if command == "vrfy" and name in rules.aliases:
-            return self._send_key(out, "vrfy.ok", address=f"<{name}@{hostname}>")
-        for _ in range(8):  # an alias leads to a user, or to another alias (loops end here)
-            if name not in rules.aliases or rules.aliases[name] == name:
-                break
-            name = rules.aliases[name]
-        if not self.context.recipients.exists(name):
-            return self._send_key(out, f"{command}.unknown_user", argument=shorten(argument.strip()))
-        full = rules.full_names.get(name.split(rules.extension, 1)[0] if rules.extension else name, "")
-        shown = f"{full} <{name}@{hostname}>" if full else f"<{name}@{hostname}>"
-        return self._send_key(out, f"{command}.ok", address=shown)
+        table, server_ip = self.context.recipients, self.server_ip
+        found = [look_up(element, self.context.hostname, rules.aliases, rules.full_names, table.exists,
+                         lambda domain: table.local_domain(domain, server_ip), command == "expn")
+                 for element in elements]
+        unknown = [item for item in found if item.kind == "unknown"]
+        if unknown:
+            return self._send_key(out, f"{command}.unknown_user", argument=shorten(unknown[-1].text))
+        if len(found) == 1:
+            key = f"{command}.remote" if found[0].kind == "remote" else f"{command}.ok"
+            return self._send_key(out, key, address=found[0].text)
+        templates = [self.replies[f"{command}.remote" if item.kind == "remote" else f"{command}.ok"]
+                     for item in reversed(found)]
+        texts = [template.render({**self._placeholders(), "address": item.text})[0]
+                 for template, item in zip(templates, reversed(found))]
+        lines = [f"{text[:3]}{'-' if n < len(texts) - 1 else ' '}{text[4:]}" for n, text in enumerate(texts)]
+        text = "\r\n".join(lines)
+        return self._send(out, text, wire(text), templates[-1].code)
 
     def _expn(self, argument: str, out: list[Output]) -> int:
         if self.persona.addresses.grammar == "sendmail":
@@ -943,6 +960,11 @@ class Session(Voice):
         return self._send(out, text, wire(text), last.code)
 
     def _etrn(self, argument: str, out: list[Output]) -> int:
+        if self.persona.addresses.grammar == "sendmail" and argument.startswith("#"):
+            # a queue group: Debian's sendmail.cf has only "mqueue"
+            group = argument[1:]
+            return self._send_key(out, "etrn.queue_group" if group == "mqueue" else "etrn.unknown_queue",
+                                  argument=group)
         refusal, domain = states.etrn_reading(argument, self.state, self.persona.sequence)
         return self._send_key(out, refusal or "etrn.ok", argument=domain)
 

@@ -1,0 +1,196 @@
+"""Sendmail's readings and its session's states, pure: the command line, skipword() and the path,
+the ESMTP parameters, VRFY's address lists, the greet pause and the rejecting session, the strict
+line ends of a message; against Sendmail 8.17.1.9's srvrsmtp.c (with Debian's patches) and the
+real server's replies on this machine (tests/sendmail_server.py, tests/reference/sendmail/)."""
+
+from __future__ import annotations
+
+import calendar
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from relaypot.personas import model
+from relaypot.protocol.lines import read_line
+from relaypot.protocol.listener import format_date
+from relaypot.protocol.sendmail_envelope import (
+    address_list,
+    read_mail,
+    read_rcpt,
+    seven_bit,
+    shorten,
+    skipword,
+    split_address,
+    xtext_ok,
+)
+from support import Driver, make_session
+
+SENDMAIL = model.load("sendmail")
+
+
+@pytest.mark.parametrize(("line", "verb", "argument"), [
+    (b"NOOP", "NOOP", ""),
+    (b"  NOOP", "NOOP", ""),  # white space before the verb is skipped
+    (b"\tNOOP", "NOOP", ""),
+    (b"NOOP\r", "NOOP", ""),  # a CR before the CR LF is white space too
+    (b"NOOP\x00junk", "NOOP", ""),  # a C string
+    (b"mail from: <a@b>", "MAIL", "from: <a@b>"),
+    (b"VRFY  a b", "VRFY", "a b"),
+])
+def test_the_command_line_is_read_as_the_command_loop_reads_it(line, verb, argument):
+    _, refusal, got_verb, _, got_argument, _ = read_line(line, SENDMAIL.lines)
+    assert (refusal, got_verb, got_argument) == ("", verb, argument)
+
+
+@pytest.mark.parametrize(("argument", "rest"), [
+    ("FROM:<a@b>", "<a@b>"), ("from: <a@b>", "<a@b>"), ("FROM :<a@b>", "<a@b>"),
+    ("alice@example.org", None), ("FROM:", None), ("TO:<a@b>", None), ("FROM<a@b>", None),
+])
+def test_skipword_wants_the_word_a_colon_and_something_after(argument, rest):
+    assert skipword(argument, "from") == rest
+
+
+@pytest.mark.parametrize(("text", "split"), [
+    ("<a@b> SIZE=1", ("<a@b>", "SIZE=1", "")),
+    ("<a b@c> BODY=7BIT", ("<a b@c>", "BODY=7BIT", "")),  # blanks inside <> are the address's
+    ('"a b"@c', ('"a b"@c', "", "")),
+    ("<a@b", ("<a@b", "", "Unbalanced '<'")),
+    ("a.b@localhost> FOO", ("a.b@localhost> FOO", "", "Unbalanced '>'")),  # named to the end
+])
+def test_the_address_ends_at_a_blank_outside_brackets_and_quotes(text, split):
+    assert split_address(text) == split
+
+
+@pytest.mark.parametrize(("argument", "refusal", "shown"), [
+    ("FROM:<alice@example.org>", "", "<alice@example.org>"),
+    ("FROM:alice@example.org", "", "alice@example.org"),
+    ("FROM:<>", "", "<>"),
+    ("alice@example.org", "mail.syntax", "alice@example.org"),
+    ("FROM:<a@example.org> SIZE", "mail.missing_value", "SIZE"),
+    ("FROM:<a@example.org> AUTH", "mail.missing_value", "AUTH="),
+    ("FROM:<a@example.org> BODY=FOO", "mail.bad_body", "FOO"),
+    ("FROM:<a@example.org> SIZE=9223372036854775808", "mail.size_overflow", "SIZE"),
+    ("FROM:<a@example.org> RET=HDRS RET=FULL", "mail.duplicate", "RET"),
+    ("FROM:<a@example.org> ENVID=a=b", "mail.bad_xtext", "ENVID"),
+    ("FROM:<a@example.org> FOO=BAR", "mail.unsupported_option", "FOO"),
+    ("FROM:<a@example.org> SMTPUTF8", "mail.unsupported_option", "SMTPUTF8"),  # not offered
+    ("FROM:<a@>", "mail.no_host", "<a@>"),
+    ("FROM:<a@example..org>", "mail.bad_host", "<a@example..org>"),
+    ("FROM:<j\u00f6hn@example.org>", "", "<jC6hn@example.org>"),  # the high bits dropped
+])
+def test_mail_is_read_as_srvrsmtp_reads_it(argument, refusal, shown):
+    read = read_mail(argument, SENDMAIL.message.size_limit)
+    assert (read.refusal, read.shown) == (refusal, shown)
+
+
+@pytest.mark.parametrize(("argument", "refusal"), [
+    ("TO:<root@mail.example.com>", ""),
+    ("TO:<>", "rcpt.bad_address"),
+    ("TO:<@route.example:@example.org.>", "rcpt.no_user"),
+    ("TO:<a@b@mail.example.com>", "rcpt.bad_route"),
+    ("TO:<a@b> NOTIFY=NEVER,SUCCESS", "rcpt.bad_notify"),
+    ("TO:<a@b> NOTIFY=SUCCESS,DELAY", ""),
+    ("TO:<a@b> ORCPT=rfc822", "rcpt.bad_orcpt"),
+    ("TO:<a@b> ORCPT=rfc822;a+40b", ""),
+])
+def test_rcpt_is_read_as_srvrsmtp_reads_it(argument, refusal):
+    assert read_rcpt(argument).refusal == refusal
+
+
+@given(st.text(alphabet="!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFabcdef~ \t\u00e9", max_size=40))
+def test_xtext_is_printable_ascii_without_equals_and_plus_only_before_two_hex_digits(text):
+    plain = text.replace("+", "")
+    if "=" in plain or any(not "!" <= c <= "~" for c in plain):
+        assert not xtext_ok(text)
+    elif "+" not in text:
+        assert xtext_ok(text)
+
+
+@given(st.text(max_size=400))
+def test_a_shortened_string_keeps_its_ends_and_fits(text):
+    short = shorten(text)
+    assert len(short) <= 203
+    assert short == text or (short.startswith(text[:100]) and short.endswith(text[-100:]))
+
+
+def test_seven_bit_keeps_ascii_and_drops_high_bits():
+    assert seven_bit("root") == "root"
+    assert seven_bit("\u00f6").isascii()
+
+
+def test_an_address_list_is_old_style_until_a_comma_or_bracket_is_seen():
+    assert address_list("foo bar", True) == (["foo", "bar"], True)
+    assert address_list("root, daemon", True) == (["root", "daemon"], False)
+    assert address_list("foo bar", False) == (["foo bar"], False)  # a comma was seen before
+
+
+def test_the_date_is_arpadates():
+    assert format_date(calendar.timegm((2026, 12, 5, 17, 12, 31)), "sendmail") == "Sat, 5 Dec 2026 17:12:31 GMT"
+
+
+def test_the_greeting_waits_out_the_pause_and_an_early_talker_is_refused_from_then_on():
+    patient = Driver(make_session("sendmail"))
+    assert patient.codes() == [220]
+    early = Driver(make_session("sendmail"), early=True)
+    assert early.replies == []  # the pause runs: nothing said yet
+    for line in (b"EHLO client.example.org\r\n", b"MAIL FROM:<a@b.example>\r\n", b"QUIT\r\n"):
+        early.feed(line)
+    assert early.codes() == [554, 250, 550, 221]
+    assert b"250 ENHANCEDSTATUSCODES\r\n" in early.wire and b"PIPELINING" not in early.wire
+    assert [v.violation for v in early.of("smtp.violation")][:1] == ["early_talker"]
+
+
+def test_input_behind_ehlo_is_stuffing_and_behind_data_ends_the_session():
+    stuffed = Driver(make_session("sendmail")).feed(b"EHLO a.example\r\nNOOP\r\nVRFY root\r\n")
+    assert stuffed.codes() == [220, 554, 250, 550]
+    data = Driver(make_session("sendmail")).feed(b"EHLO a.example\r\n")
+    data.feed(b"MAIL FROM:<a@client.example.org>\r\nRCPT TO:<root@mail.example.com>\r\nDATA\r\nSubject: x\r\n")
+    assert data.codes()[-1] == 554 and data.closed == "protocol"
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    (b"Subject: x\r\n\r\nbody\n.\r\n", 421),  # a bare LF
+    (b"Subject: x\r\n\r\nbody\r.\r\n", 421),  # a bare CR
+    (b"Subject: x\r\n\r\n\x00.\r\n.\r\n", 554),  # a NUL: refused at the end, the session goes on
+    (b"Subject: x\r\n\r\nbody\r\n.\r\n", 250),
+])
+def test_a_message_takes_only_crlf_line_ends_and_no_nul(body, code):
+    driver = Driver(make_session("sendmail")).feed(b"EHLO a.example\r\n")
+    driver.feed(b"MAIL FROM:<a@client.example.org>\r\n")
+    driver.feed(b"RCPT TO:<root@mail.example.com>\r\n")
+    driver.feed(b"DATA\r\n")
+    driver.feed(body)
+    assert driver.codes()[-1] == code
+    assert (driver.closed == "protocol") == (code == 421)
+
+
+def test_a_bare_cr_at_the_end_of_what_came_waits_for_the_next_byte():
+    driver = Driver(make_session("sendmail")).feed(b"EHLO a.example\r\n")
+    driver.feed(b"MAIL FROM:<a@client.example.org>\r\nRCPT TO:<root@mail.example.com>\r\nDATA\r\n")
+    driver.feed(b"Subject: x\r")
+    assert driver.codes()[-1] == 354
+    driver.feed(b"\n\r\nbody\r\n.\r\n")
+    assert driver.codes()[-1] == 250
+
+
+def test_vrfy_names_every_address_of_a_list_and_refuses_it_for_an_unknown_one():
+    driver = Driver(make_session("sendmail")).feed(b"EHLO a.example\r\n")
+    driver.feed(b"VRFY root daemon\r\n")
+    assert driver.replies[-1].data == (b"250-2.1.5 daemon <daemon@mail.example.com>\r\n"
+                                       b"250 2.1.5 <root@mail.example.com>\r\n")
+    driver.feed(b"VRFY foo root\r\n")
+    assert driver.replies[-1].data == b"550 5.1.1 foo... User unknown\r\n"
+    driver.feed(b"EXPN postmaster\r\n")
+    assert driver.replies[-1].data == b"250 2.1.5 root <root@mail.example.com>\r\n"
+    driver.feed(b"VRFY someone@example.net\r\n")
+    assert driver.replies[-1].data == b"252 2.1.5 <someone@example.net>\r\n"
+
+
+def test_help_prints_every_helpfile_line_the_topic_begins():
+    driver = Driver(make_session("sendmail")).feed(b"HELP e\r\n")
+    text = driver.replies[-1].data
+    assert b"214-2.0.0 EHLO <hostname>\r\n" in text and b"214-2.0.0 EXPN <recipient>\r\n" in text
+    assert text.endswith(b"214 2.0.0 End of HELP info\r\n")
+    driver.feed(b"HELP nonexistenttopic\r\n")
+    assert driver.replies[-1].data == b'504 5.3.0 HELP topic "nonexisten" unknown\r\n'
