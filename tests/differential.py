@@ -56,6 +56,7 @@ def normalize(data: bytes) -> bytes:
     data = re.sub(rb"[A-Z][a-z]{2}, \d\d? [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT", b"DATE", data)  # Sendmail's
     data = re.sub(rb"250 2\.0\.0 [0-9A-Za-x]{14} Message accepted", b"250 2.0.0 QUEUEID Message accepted",
                   data)  # Sendmail's
+    data = re.sub(rb"^334 bm9uY2U9[A-Za-z0-9+/=]+\r\n", b"334 DIGEST-CHALLENGE\r\n", data, flags=re.M)  # DIGEST-MD5
     return re.sub(rb"^334 PD[A-Za-z0-9+/=]+\r\n", b"334 CHALLENGE\r\n", data, flags=re.M)
 
 
@@ -96,11 +97,12 @@ def _client_tls() -> ssl.SSLContext:
     return context
 
 
-def play(address: tuple[str, int], steps: list[Step], implicit_tls: bool = False) -> Heard:
+def play(address: tuple[str, int], steps: list[Step], implicit_tls: bool = False, source: str | None = None) -> Heard:
     """The conversation against the server at `address`, on a fresh connection (in TLS from the
-    first byte where `implicit_tls`: port 465)."""
+    first byte where `implicit_tls`: port 465) from the address `source` where given."""
     heard = Heard()
-    sock: socket.socket | ssl.SSLSocket = socket.create_connection(address, timeout=10)
+    sock: socket.socket | ssl.SSLSocket = socket.create_connection(
+        address, timeout=10, source_address=(source, 0) if source else None)
     if implicit_tls:
         sock = _client_tls().wrap_socket(sock)
     try:

@@ -191,6 +191,7 @@ def normalize(data: bytes) -> bytes:
     data = re.sub(rb"[A-Z][a-z]{2}, \d\d? [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT", b"DATE", data)  # Sendmail's
     data = re.sub(rb"250 2\.0\.0 [0-9A-Za-x]{14} Message accepted", b"250 2.0.0 QUEUEID Message accepted",
                   data)  # Sendmail's
+    data = re.sub(rb"^334 bm9uY2U9[A-Za-z0-9+/=]+\r\n", b"334 DIGEST-CHALLENGE\r\n", data, flags=re.M)  # DIGEST-MD5
     return re.sub(rb"^334 PD[A-Za-z0-9+/=]+\r\n", b"334 CHALLENGE\r\n", data, flags=re.M)
 
 

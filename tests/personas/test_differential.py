@@ -353,11 +353,12 @@ test_submissions_465_answers_as_the_real_postfix = _oracle("submissions")
 
 
 def compare(addresses: tuple[tuple[str, int], tuple[str, int]], conversation: list[Step], implicit_tls: bool,
-            known: Known = KNOWN_DIFFERENCES, server: str = "Postfix") -> None:
-    """The conversation against both, at once: every reply's bytes, its lateness, and the close."""
+            known: Known = KNOWN_DIFFERENCES, server: str = "Postfix", source: str | None = None) -> None:
+    """The conversation against both, at once (from `source` where given): every reply's bytes,
+    its lateness, and the close."""
     with ThreadPoolExecutor(2) as pool:
         heard_real, heard_persona = (h.normalized() for h in pool.map(
-            lambda address: play(address, conversation, implicit_tls), addresses))
+            lambda address: play(address, conversation, implicit_tls, source), addresses))
     story = describe(conversation)
     assert heard_persona.banner == heard_real.banner
     for n, (want, got) in enumerate(zip(heard_real.replies, heard_persona.replies)):

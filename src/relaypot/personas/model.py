@@ -175,6 +175,13 @@ class ErrorRules:
     unknown_limit: int = 0
     nonmail_limit: int = 0
     nonmail_verbs: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
+    # Sendmail's checksmtpattack(): "VERB VERB:N" groups sharing a counter; from the Nth command of
+    # a group on, its reply waits count//N seconds and then 2^(count-N) less that (at most 240)
+    slowdowns: tuple[str, ...] = ()
+    # Sendmail's BadRcptThrottle: from this many refused recipients in a transaction on, every RCPT
+    # waits bad_rcpt_delay seconds first (0: none)
+    bad_rcpt_throttle: int = 0
+    bad_rcpt_delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -244,6 +251,9 @@ class AuthRules:
     # PLAIN naming someone else to log in as fails, whatever the password (Dovecot: that needs a
     # master passdb); the same name twice is one user
     authzid_must_match: bool = False
+    # Sendmail: everything after the mechanism is its initial response (no words too many), and a
+    # mechanism it does not offer is named as the client wrote it
+    rest_is_initial: bool = False
 
 
 @dataclass(frozen=True)
@@ -489,12 +499,12 @@ class Persona:
         if self.addresses.grammar == "sendmail":
             keys |= {f"mail.{key}" for key in ("unsupported_option", "missing_value", "bad_body", "size_overflow",
                                                 "size_invalid", "bad_ret", "duplicate", "bad_xtext", "no_host",
-                                                "bad_host", "bad_route")}
+                                                "bad_host", "bad_route", "token_too_long", "no_user")}
             keys |= {f"rcpt.{key}" for key in ("unsupported_option", "missing_value", "unknown_user",
                                                 "sender_unqualified", "bad_notify", "duplicate", "bad_orcpt",
-                                                "no_host", "bad_host", "no_user", "bad_route")}
+                                                "no_host", "bad_host", "no_user", "bad_route", "token_too_long")}
             keys |= {f"{verb}.{key}" for verb in ("vrfy", "expn") if verb.upper() in self.verbs
-                     for key in ("unknown_user", "remote")}
+                     for key in ("unknown_user", "remote", "bad_address")}
             if "ETRN" in self.verbs:
                 keys |= {"etrn.queue_group", "etrn.unknown_queue"}
         if self.sequence.helo_once:

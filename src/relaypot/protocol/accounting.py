@@ -49,6 +49,42 @@ class ErrorAccount:
             self.errors = self.junk = 0
 
 
+MAX_TIMEOUT = 240  # srvrsmtp.c MAXTIMEOUT: the longest a slowdown waits
+MAX_SHIFT = 8
+
+
+class Slowdowns:
+    """Sendmail's checksmtpattack(), per group of verbs ([errors] slowdowns "HELO EHLO:3"): the
+    seconds a command's reply waits. Pure counting."""
+
+    __slots__ = ("counts", "limits")
+
+    def __init__(self, groups: tuple[str, ...]) -> None:
+        self.limits: dict[str, tuple[int, int]] = {}  # verb: (its group, the group's limit)
+        for index, group in enumerate(groups):
+            verbs, _, limit = group.partition(":")
+            for verb in verbs.split():
+                self.limits[verb.upper()] = (index, int(limit))
+        self.counts = [0] * len(groups)
+
+    def delay(self, verb: str) -> float:
+        found = self.limits.get(verb)
+        if found is None:
+            return 0.0
+        group, limit = found
+        self.counts[group] += 1
+        count = self.counts[group]
+        if count < limit:
+            return 0.0
+        shift = count - limit
+        wait = MAX_TIMEOUT if shift > MAX_SHIFT else min(1 << shift, MAX_TIMEOUT)
+        first = count // limit  # slept at once, at least a second
+        wait -= first
+        if wait >= MAX_TIMEOUT or wait < 0:
+            wait = MAX_TIMEOUT
+        return float(first + wait)
+
+
 class Shape:
     """The session's verbs in order, for session.closed: a run of one verb as "VERB+", other
     words as "?", at most SHAPE_TOKENS tokens and then "…"."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -27,6 +28,9 @@ class AuthStep:
     values: dict[str, str] | None = None
     done: bool = False
     event: Auth | None = None
+
+
+_DIGEST_USERNAME = re.compile(rb'username="((?:[^"\\]|\\.)*)"')
 
 
 @dataclass(slots=True)
@@ -70,6 +74,13 @@ class AuthExchange:
             digits = "".join(str(byte % 10) for byte in self.context.random_bytes(16))
             self.challenge = f"<{digits}.{int(self.context.now())}@{self.context.hostname}>".encode()
             return AuthStep("auth.challenge", {"challenge": base64.b64encode(self.challenge).decode()})
+        if mech == "DIGEST-MD5":
+            # RFC 2831 §2.1.1, in Cyrus SASL's words and order (Sendmail's, captured): a random nonce
+            nonce = base64.b64encode(self.context.random_bytes(32)).decode()
+            self.challenge = (f'nonce="{nonce}",realm="{self.context.hostname}",qop="auth,auth-int,auth-conf",'
+                              'cipher="rc4-40,rc4-56,rc4,des,3des",maxbuf=8192,charset=utf-8,'
+                              'algorithm=md5-sess').encode()
+            return AuthStep("auth.challenge", {"challenge": base64.b64encode(self.challenge).decode()})
         if mech == "LOGIN" and initial == b"=":
             initial = None  # an empty initial response (RFC 4954 §4): Dovecot asks for the name
         if initial is None:
@@ -99,7 +110,8 @@ class AuthExchange:
             data = b64decode(line, initial)
         except (binascii.Error, ValueError):
             # Postfix says which: "... in initial response" or "... in continued response".
-            return self._end("malformed", "auth.bad_base64" if initial else "auth.bad_base64_continued")
+            return self._end("malformed", "auth.bad_base64" if initial else "auth.bad_base64_continued",
+                             values={"argument": decode(line)})  # Sendmail names what it could not decode
         mech = self.mechanism
         if mech == "PLAIN":
             return self._plain(data)
@@ -122,6 +134,10 @@ class AuthExchange:
             return self._end("rejected", "auth.failed", response=response)
         if mech == "NTLM":
             return self._ntlm(data)
+        if mech == "DIGEST-MD5":  # the digest-response: who it is, and the response to crack
+            found = _DIGEST_USERNAME.search(data)
+            self.username = decode(found.group(1)) if found else None
+            return self._end("rejected", "auth.failed", response=decode(data))
         # GSSAPI: a Kerberos token we cannot accept; keep it.
         return self._end("rejected", "auth.failed")
 
@@ -157,9 +173,10 @@ class AuthExchange:
         )
 
     def _end(self, outcome: str, reply_key: str, password: str | None = None,
-             authzid: str | None = None, response: str | None = None) -> AuthStep:
+             authzid: str | None = None, response: str | None = None,
+             values: dict[str, str] | None = None) -> AuthStep:
         event = self._event(outcome, 0, password, authzid, response)
-        return AuthStep(reply_key, None, True, event)
+        return AuthStep(reply_key, values, True, event)
 
     def _event(self, outcome: str, code: int, password: str | None = None,
                authzid: str | None = None, response: str | None = None) -> Auth:
@@ -211,6 +228,8 @@ def opening(argument: str, authenticated: bool, in_transaction: bool,
     or "", the initial response sent with it)."""
     words = argument.split()
     mechanism = words[0].upper() if words else ""
+    if rules.rest_is_initial and len(words) > 2:  # Sendmail: the rest of the line is the response
+        words = [words[0], argument.split(None, 1)[1].strip()]
     initial = words[1].encode("utf-8", "surrogateescape") if len(words) > 1 else None
     return mechanism, refusal(len(words), authenticated, in_transaction, rules), initial
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_SHORT = 203  # conf.h MAXSHORTSTR: what shortenstring() leaves of an echoed command
+MAXNAME = 256  # conf.h: the longest token prescan() takes
 BLANKS = " \t\n\v\f\r"
 
 _ATOM = re.compile(r"[!#$%&'*+\-/0-9=?A-Z^_`a-z{|}~]+")  # isatom(): an RFC 822 atom
@@ -37,6 +38,16 @@ def shorten(text: str, limit: int = MAX_SHORT) -> str:
         return text
     half = (limit - 3) // 2
     return f"{text[:half]}...{text[-half:]}"
+
+
+def first_word(argument: str) -> str:
+    """What skipword()'s refusal names: the first word, up to a colon or a blank (it writes a NUL
+    there before it finds the argument wanting)."""
+    text = argument.lstrip(BLANKS)
+    end = 0
+    while end < len(text) and text[end] != ":" and text[end] not in BLANKS:
+        end += 1
+    return text[:end]
 
 
 def skipword(argument: str, word: str) -> str | None:
@@ -98,9 +109,12 @@ def seven_bit(text: str) -> str:
 
 
 def bare(shown: str) -> str:
-    """The address inside its angle brackets, if it has them."""
-    start, end = shown.find("<"), shown.rfind(">")
-    return shown[start + 1:end].strip(BLANKS) if start >= 0 and end > start else shown
+    """The address inside its angle brackets (nested ones too), if it has them."""
+    while True:
+        start, end = shown.find("<"), shown.rfind(">")
+        if not (start >= 0 and end > start):
+            return shown
+        shown = shown[start + 1:end].strip(BLANKS)
 
 
 LONG_MAX = 2**63 - 1
@@ -200,12 +214,17 @@ def size_of(value: str) -> int:
     return sign * int(digits) if digits else 0
 
 
+_TOKEN_BREAKS = re.compile(r'[()<>,;"\s.:%@!^/\[\]+]')  # specials and sendmail.cf's OperatorChars
+
+
 def address_refusal(address: str, recipient: bool) -> tuple[str, str]:
     """What parseaddr() and the rulesets refuse in an address without DNS: (the reply key's
     ending, "" when taken)."""
+    if any(len(token) > MAXNAME for token in _TOKEN_BREAKS.split(address)):
+        return "token_too_long", ""
     _route, colon, rest = address.rpartition(":") if address.startswith("@") else ("", "", address)
     local_part, at, domain = rest.rpartition("@")
-    if recipient and colon and not local_part:
+    if at and not local_part and (colon or address.startswith("@")):
         return "no_user", ""
     if not colon and "@" in local_part.replace('\\@', "") and '"' not in local_part:
         return "bad_route", ""  # user@host@host: no route syntax
@@ -219,12 +238,13 @@ def address_refusal(address: str, recipient: bool) -> tuple[str, str]:
 def read_mail(argument: str, size_limit: int) -> SendmailPath:
     rest = skipword(argument, "from")
     if rest is None:
-        return SendmailPath("mail.syntax", shown=shorten(argument.lstrip(BLANKS)))
-    shown, tail, unbalanced = split_address(rest)
-    shown = seven_bit(shown)
+        return SendmailPath("mail.syntax", shown=shorten(first_word(argument)))
+    written, tail, unbalanced = split_address(rest)
+    written = seven_bit(written)
+    shown = shorten(written)  # named as e_to, shortened
     if unbalanced:
         return SendmailPath("mail.bad_address", shown=shown, reason=unbalanced)
-    address = bare(shown)
+    address = bare(written)
     bad, _ = address_refusal(address, recipient=False)  # setsender() reads the path first
     if bad:
         return SendmailPath(f"mail.{bad}", address, shown, parameters={})
@@ -239,12 +259,13 @@ def read_mail(argument: str, size_limit: int) -> SendmailPath:
 def read_rcpt(argument: str) -> SendmailPath:
     rest = skipword(argument, "to")
     if rest is None:
-        return SendmailPath("rcpt.syntax", shown=shorten(argument.lstrip(BLANKS)))
-    shown, tail, unbalanced = split_address(rest)
-    shown = seven_bit(shown)
+        return SendmailPath("rcpt.syntax", shown=shorten(first_word(argument)))
+    written, tail, unbalanced = split_address(rest)
+    written = seven_bit(written)
+    shown = shorten(written)  # named as e_to, shortened
     if unbalanced:
         return SendmailPath("rcpt.bad_address", shown=shown, reason=unbalanced)
-    address = bare(shown)
+    address = bare(written)
     if not address:
         return SendmailPath("rcpt.bad_address", shown=shown, reason="User address required")
     bad, _ = address_refusal(address, recipient=True)  # parseaddr() before the parameters
@@ -273,8 +294,9 @@ def address_list(argument: str, old_style: bool) -> tuple[list[str], bool]:
 
 @dataclass(frozen=True, slots=True)
 class LookedUp:
-    kind: str  # "remote", "alias", "user" or "unknown"
-    text: str  # what printvrfyaddr() says after "2.1.5 ", or the address an unknown one names
+    kind: str  # "remote", "alias", "user", "unknown", "unbalanced" or "refused"
+    text: str  # what printvrfyaddr() says after "2.1.5 ", or the address a refusal names
+    reason: str = ""  # an unbalanced one's; a refused one's rcpt.* reply key ending
 
 
 def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: dict[str, str],
@@ -282,7 +304,18 @@ def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: di
     """One address of VRFY (`expand` False) or EXPN: a remote one named unchecked (a local
     "user%host" is user@host), an alias bare under VRFY and followed to its user under EXPN, a
     local user with its full name; quotes and a "+detail" are dropped from a local part."""
+    element = seven_bit(element)
+    unbalanced = split_address(element)[2]
+    if unbalanced:
+        return LookedUp("unbalanced", element, unbalanced)
     address = bare(element)
+    refused, _ = address_refusal(address, recipient=True)
+    if refused:  # parseaddr()'s own refusals, as RCPT gets them
+        return LookedUp("refused", element, refused)
+    if address.startswith("@"):  # a route: what follows its last colon is the address
+        address = address.rpartition(":")[2] if ":" in address else ""
+        if not address.rpartition("@")[0]:
+            return LookedUp("unknown", element)
     local_part, at, domain = address.rpartition("@")
     if not at:
         local_part = address

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from relaypot.events import Command, Helo, MailFrom, RcptTo, SessionClosed, SessionOpened, Tls
 from relaypot.protocol import states
-from relaypot.protocol.accounting import Shape
+from relaypot.protocol.accounting import Shape, Slowdowns
 from relaypot.protocol.auth import AuthExchange, AuthStep, capture_unsupported, opening, settle
 from relaypot.protocol.commands import bdat_argument, xexch50_size
 from relaypot.protocol.envelope import ReadPath, Where, qualify, read_path, read_vrfy
@@ -22,7 +22,7 @@ from relaypot.protocol.framing import Framer
 from relaypot.protocol.intake import Intake, Step, message_record
 from relaypot.protocol.lines import read_line
 from relaypot.protocol.listener import ListenerContext
-from relaypot.protocol.outputs import Deliver, GreetPause, Output, StartTls, StoredMessage
+from relaypot.protocol.outputs import Deliver, GreetPause, Output, Reply, StartTls, StoredMessage
 from relaypot.protocol.recipients import refusal as recipient_refusal
 from relaypot.protocol.recipients import unquoted
 from relaypot.protocol.sendmail_envelope import address_list, look_up, sender_unqualified, shorten
@@ -40,7 +40,10 @@ class Session(Voice):
     __slots__ = (
         "_auth",
         "_backlog",
+        "_bad_rcpts",
+        "_batch_start",
         "_chunking",
+        "_echo",
         "_framer",
         "_greeting_due",
         "_last_verb",
@@ -50,6 +53,7 @@ class Session(Voice):
         "_rcpt_refused",
         "_rej_mail",
         "_shape",
+        "_slowdowns",
         "_sync_pipelining",
         "_tls_offered",
         "_verb_text",
@@ -146,6 +150,11 @@ class Session(Voice):
         self._greeting_due = False  # a greet pause runs ([server] greet_pause)
         self._verb_text = ""  # the command's first word as sent ({verb})
         self._old_style = True  # Sendmail reads VRFY/EXPN lists split at blanks until one has a comma
+        errors = self.persona.errors
+        self._slowdowns = Slowdowns(errors.slowdowns) if errors.slowdowns else None
+        self._bad_rcpts = 0  # recipients refused in this transaction (Sendmail's BadRcptThrottle)
+        self._batch_start = 0
+        self._echo = b""  # replies a forked queue run writes again (Sendmail's ETRN: _etrn)
 
     # ------------------------------------------------------------------ transport entry points
 
@@ -367,6 +376,7 @@ class Session(Voice):
     def _run(self, out: list[Output]) -> None:
         self._backlog = False
         self._held_back = False
+        self._batch_start = len(out)  # the replies made from here on wait, unflushed, behind more input
         burst_end = self.bytes_out + BURST_BYTES
         while True:
             mode = self.mode
@@ -390,6 +400,10 @@ class Session(Voice):
                     break
             else:  # PAUSED or CLOSED
                 break
+        if self._echo:
+            # the ETRN's queue-run child flushes its copy of the replies as it exits, after ours
+            out.append(Reply(self._echo, int(self._echo[:3])))
+            self._echo = b""
         self._framer.compact()
 
     def _next_line(self, out: list[Output]) -> bytes | None:
@@ -501,6 +515,8 @@ class Session(Voice):
                 code = self._send_key(out, refusal)
             self._finish_command(out, verb, argument, line, code)
             return
+        if self._slowdowns is not None and (argument or verb != "ETRN"):
+            self._slow = self._slowdowns.delay(verb)  # Sendmail's checksmtpattack(), before the reply
         code = handler(self, argument, out)
         if self.mode == CHUNK and verb == "BDAT":
             self._pending = (verb, argument, line)
@@ -612,6 +628,7 @@ class Session(Voice):
         if code := self._out_of_sync(out):
             return code
         self.state = MAIL
+        self._bad_rcpts = 0
         self.mail_from = read.address
         self.smtputf8 = "SMTPUTF8" in read.path.parameters
         self.rcpt_to = []
@@ -622,6 +639,15 @@ class Session(Voice):
     def _rcpt(self, argument: str, out: list[Output]) -> int:
         if self.intake.bdat:
             return self._send_key(out, "rcpt.after_bdat")
+        errors = self.persona.errors
+        if errors.bad_rcpt_throttle and self._bad_rcpts >= errors.bad_rcpt_throttle:
+            self._slow += errors.bad_rcpt_delay  # Sendmail's BadRcptThrottle: a flood slowed down
+        code = self._recipient(argument, out)
+        if code >= 400:
+            self._bad_rcpts += 1
+        return code
+
+    def _recipient(self, argument: str, out: list[Output]) -> int:
         read = read_path(argument, "rcpt", self.persona, self.context.default_domain, self._where())
         if read.path is None or read.refusal:
             return self._path_refused(out, RcptTo, read)
@@ -915,6 +941,13 @@ class Session(Voice):
         found = [look_up(element, self.context.hostname, rules.aliases, rules.full_names, table.exists,
                          lambda domain: table.local_domain(domain, server_ip), command == "expn")
                  for element in elements]
+        unbalanced = [item for item in found if item.kind == "unbalanced"]
+        if unbalanced:  # prescan refuses the list before any address is looked up
+            return self._send_key(out, f"{command}.bad_address", argument=shorten(unbalanced[0].text),
+                                  reason=unbalanced[0].reason)
+        refused = [item for item in found if item.kind == "refused"]
+        if refused:  # parseaddr() says as it says to RCPT
+            return self._send_key(out, f"rcpt.{refused[-1].reason}", argument=shorten(refused[-1].text))
         unknown = [item for item in found if item.kind == "unknown"]
         if unknown:
             return self._send_key(out, f"{command}.unknown_user", argument=shorten(unknown[-1].text))
@@ -960,13 +993,23 @@ class Session(Voice):
         return self._send(out, text, wire(text), last.code)
 
     def _etrn(self, argument: str, out: list[Output]) -> int:
-        if self.persona.addresses.grammar == "sendmail" and argument.startswith("#"):
-            # a queue group: Debian's sendmail.cf has only "mqueue"
-            group = argument[1:]
-            return self._send_key(out, "etrn.queue_group" if group == "mqueue" else "etrn.unknown_queue",
-                                  argument=group)
+        if self.persona.addresses.grammar == "sendmail":
+            return self._sendmail_etrn(argument, out)
         refusal, domain = states.etrn_reading(argument, self.state, self.persona.sequence)
         return self._send_key(out, refusal or "etrn.ok", argument=domain)
+
+    def _sendmail_etrn(self, argument: str, out: list[Output]) -> int:
+        """Sendmail's ETRN: a queue group ("#mqueue", the only one in Debian's sendmail.cf) or a
+        node; either run forks a child holding a copy of the replies not yet flushed (those made
+        behind more input in this read), which it writes as it exits: they come twice."""
+        if not argument:
+            return self._send_key(out, "etrn.missing_argument")
+        if argument.startswith("#") and argument[1:] != "mqueue":
+            return self._send_key(out, "etrn.unknown_queue", argument=argument[1:])
+        self._echo += b"".join(item.data for item in out[self._batch_start:] if type(item) is Reply)
+        if argument.startswith("#"):
+            return self._send_key(out, "etrn.queue_group", argument=argument[1:])
+        return self._send_key(out, "etrn.ok", argument=argument)
 
     # XCLIENT and XFORWARD: only the server's own trusted clients may use them.
     def _xclient(self, argument: str, out: list[Output]) -> int:
@@ -1009,7 +1052,8 @@ class Session(Voice):
         if refused:
             return self._send_key(out, refused)
         if mechanism not in self.persona.auth.mechanisms:
-            code = self._send_key(out, "auth.unknown_mechanism", mechanism=mechanism)
+            shown = argument.split()[0] if self.persona.auth.rest_is_initial else mechanism
+            code = self._send_key(out, "auth.unknown_mechanism", mechanism=shown)
             out.append(replace(capture_unsupported(mechanism, initial), reply_code=code))
             return code
         self._auth = AuthExchange(mechanism, True, self.context.auth_context())

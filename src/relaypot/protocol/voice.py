@@ -19,9 +19,24 @@ MAX_FRAGMENTS = 32  # fragments one session may leave: a flood of long lines is 
 
 class Voice:
     # Slots: ten thousand idle sessions should cost little memory, and attribute access less time.
-    __slots__ = ("_clear", "_close_reason", "_counters", "_held_back", "_kept", "_last_reply", "_line_text",
-                 "_seen_violations",
-                 "account", "bytes_out", "client_ip", "closed_in", "context", "mode", "replies")
+    __slots__ = (
+        "_clear",
+        "_close_reason",
+        "_counters",
+        "_held_back",
+        "_kept",
+        "_last_reply",
+        "_line_text",
+        "_seen_violations",
+        "_slow",
+        "account",
+        "bytes_out",
+        "client_ip",
+        "closed_in",
+        "context",
+        "mode",
+        "replies",
+    )
 
     def __init__(self, context: ListenerContext, replies: dict[str, ReplyTemplate], client_ip: str,
                  mode: str) -> None:
@@ -47,6 +62,7 @@ class Voice:
         # commands still unread, not their replies made ahead of time.
         self._held_back = False
         self._line_text = b""  # the command line being answered, without its ending ({line})
+        self._slow = 0.0  # a wait the next reply owes (Sendmail's slowdowns: protocol/accounting.py)
 
     def _placeholders(self) -> dict[str, str]:
         """The session's own template values; built when a reply needs them, not per connection."""
@@ -104,6 +120,8 @@ class Voice:
     def _send(self, out: list[Output], text: str, data: bytes, code: int, delay: float = 0.0) -> int:
         if self.account.errors:
             delay += self.account.delay()  # Postfix's sleep before any reply past the soft limit
+        if self._slow:
+            delay, self._slow = delay + self._slow, 0.0
         if data:
             self.bytes_out += len(data)
             out.append(Reply(data, code, delay))
