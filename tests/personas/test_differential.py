@@ -12,6 +12,8 @@ persona, or listed in the server's known differences with its reason.
 - OpenSMTPD 6.8.0p2 (tests/opensmtpd_server.py, likewise) against the opensmtpd persona, relay
   "closed", with conversations in which a command mostly waits for its reply: OpenSMTPD has no
   PIPELINING and hangs up on a client that sends ahead (which the other conversations show).
+- Sendmail 8.17.1.9 (tests/sendmail_server.py, likewise) against the sendmail persona, relay
+  "closed", the client on 127.0.0.2.
 
 In CI the test plays RELAYPOT_DIFFERENTIAL_EXAMPLES conversations on each port 25 (default 60) and
 a third as many on 587 and on 465, about two minutes; a developer's longer run:
@@ -37,6 +39,7 @@ from differential import Step, describe, play
 from exim_server import EximServer
 from opensmtpd_server import OpenSmtpdServer
 from postfix_server import ACCOUNT, PostfixServer
+from sendmail_server import SendmailServer
 from support import RunningSensor
 
 pytestmark = pytest.mark.slow  # a real Postfix, a running sensor, a minute of conversations
@@ -264,6 +267,17 @@ EXIM_KNOWN_DIFFERENCES: Known = [
      lambda sent, before: b"BDAT" in before and b"RSET" in before.upper() + sent.upper()),
 ]
 
+SENDMAIL_KNOWN_DIFFERENCES: Known = [
+    ("sendmail-bare-cr-echo",
+     "Sendmail echoes a line with a bare CR in it as it came (\"a\\rb\"); relaypot never writes a CR or "
+     "LF a client chose into a reply (vocabulary.frame_text), and says a space",
+     lambda sent, before: b"\r" in sent.replace(b"\r\n", b"")),
+    ("sendmail-stuffing-after-slowdown",
+     "a HELO or EHLO that checksmtpattack() slows down checks for waiting input after its sleep: a client "
+     "that sends on meanwhile gets the stuffing refusal; the persona decides before its wait",
+     lambda sent, before: (before + sent).upper().count(b"HELO") + (before + sent).upper().count(b"EHLO") >= 4),
+]
+
 
 def allowed(step: int, conversation: list[Step], known: Known) -> str:
     """The name of the known difference that allows the answers to part at `step`, or ""."""
@@ -316,6 +330,11 @@ def opensmtpd_servers(tmp_path_factory):
     yield from _beside(OpenSmtpdServer(), "opensmtpd", tmp_path_factory)
 
 
+@pytest.fixture(scope="module")
+def sendmail_servers(tmp_path_factory):
+    yield from _beside(SendmailServer(), "sendmail", tmp_path_factory)
+
+
 def _examples(service: str) -> int:
     return EXAMPLES if service == "smtp" else max(1, EXAMPLES // 3)
 
@@ -345,6 +364,16 @@ def test_port_25_answers_as_the_real_exim(exim_servers, conversation):
 @given(conversation=st.one_of(conversations(lockstep=True), conversations(lockstep=True), conversations()))
 def test_port_25_answers_as_the_real_opensmtpd(opensmtpd_servers, conversation):
     compare(opensmtpd_servers, conversation, implicit_tls=False, known=[], server="OpenSMTPD")
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
+@given(conversation=st.one_of(conversations(lockstep=True), conversations()))
+def test_port_25_answers_as_the_real_sendmail(sendmail_servers, conversation):
+    """From 127.0.0.2, as Sendmail trusts 127.0.0.1 (tests/sendmail_server.py); each conversation
+    waits out both greet pauses, a second, at once."""
+    compare(sendmail_servers, conversation, implicit_tls=False, known=SENDMAIL_KNOWN_DIFFERENCES, server="Sendmail",
+            source=SendmailServer.source)
 
 
 test_port_25_answers_as_the_real_postfix = _oracle("smtp")

@@ -121,6 +121,7 @@ class LineRules:
     refuse_pipelining: bool = False
     # refusals of a line after which the server hangs up (OpenSMTPD's command.too_long)
     closing_refusals: tuple[str, ...] = ()
+    eof_ends_line: bool = False  # the end of input ends an unterminated last line, which is answered (Sendmail)
     # the session's first line starting with one of these and a blank is an open proxy probe:
     # command.open_proxy, and the server hangs up (Sendmail's GET, POST, CONNECT, USER)
     open_proxy_verbs: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
@@ -300,6 +301,9 @@ class RecipientRules:
     # Sendmail's VRFY and EXPN: a user's full name (GECOS), and the aliases file (lower case)
     full_names: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
+    # local parts whose recipients skip Sendmail's delayed sender checks (Debian's access map:
+    # "Spam:postmaster@ FRIEND", FEATURE(delay_checks, friend))
+    spam_friends: tuple[str, ...] = field(default=(), metadata={"case": "lower"})
 
 
 TlsVersion = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]

@@ -320,7 +320,7 @@ def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: di
     if not at:
         local_part = address
     elif not is_local(domain):
-        return LookedUp("remote", f"<{address}>")
+        return LookedUp("remote", f"<{local_part}@{domain[:-1] if domain.endswith('.') else domain}>")
     if "%" in local_part:  # the % hack: the part after the last % is a host
         user, _, host = local_part.rpartition("%")
         if not is_local(host):

@@ -252,6 +252,12 @@ class Session(Voice):
         out: list[Output] = self._greeting() if self._greeting_due else []
         if self.mode == CLOSED or self._backlog:
             return out
+        if self.lines.eof_ends_line and self.mode == COMMAND and self._framer.unread():
+            # Sendmail's sfgets() returns the last line unterminated at the end of input: a command
+            self._framer.feed(b"\r\n")
+            self._run_guarded(out)
+            if self.mode == CLOSED or self._backlog:
+                return out
         in_message = self.mode in (DATA, CHUNK) or self.intake.bdat or self._chunking
         key = "data.lost_input" if in_message else "session.lost_input"
         if key in self.replies and self.mode != PAUSED:
@@ -924,8 +930,10 @@ class Session(Voice):
         service = self.service
         refusal = recipient_refusal(command, self.context.recipients.judge(address, self.server_ip), self.relay,
                                     self.authenticated, service is not None and service.login_required)
+        friends = self.persona.recipients.spam_friends
         if (command == "rcpt" and refusal in ("", "rcpt.unknown_user") and self.persona.addresses.grammar == "sendmail"
-                and sender_unqualified(self.mail_from)):
+                and sender_unqualified(self.mail_from)
+                and (unquoted(address).rpartition("@")[0] or address).lower() not in friends):
             return "rcpt.sender_unqualified"  # FEATURE(delay_checks): check_mail's verdict, at RCPT
         return refusal
 
