@@ -252,8 +252,9 @@ class AuthRules:
     # PLAIN naming someone else to log in as fails, whatever the password (Dovecot: that needs a
     # master passdb); the same name twice is one user
     authzid_must_match: bool = False
-    # Sendmail: everything after the mechanism is its initial response (no words too many), and a
-    # mechanism it does not offer is named as the client wrote it
+    # Sendmail with Cyrus SASL: everything after the mechanism is its initial response (no words
+    # too many), a mechanism it does not offer is named as the client wrote it, and an initial
+    # response to CRAM-MD5 or DIGEST-MD5 (where the server speaks first) fails the exchange
     rest_is_initial: bool = False
 
 
@@ -505,8 +506,8 @@ class Persona:
                                                 "size_invalid", "bad_ret", "duplicate", "bad_xtext", "no_host",
                                                 "bad_host", "bad_route", "token_too_long", "no_user")}
             keys |= {f"rcpt.{key}" for key in ("unsupported_option", "missing_value", "unknown_user",
-                                                "sender_unqualified", "bad_notify", "duplicate", "bad_orcpt",
-                                                "no_host", "bad_host", "no_user", "bad_route", "token_too_long")}
+                                                "sender_unqualified", "sender_unresolved", "bad_notify",
+                                                "duplicate", "bad_orcpt", "no_host", "bad_host", "no_user", "bad_route", "token_too_long")}
             keys |= {f"{verb}.{key}" for verb in ("vrfy", "expn") if verb.upper() in self.verbs
                      for key in ("unknown_user", "remote", "bad_address")}
             if "ETRN" in self.verbs:

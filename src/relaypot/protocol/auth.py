@@ -33,6 +33,9 @@ class AuthStep:
 _DIGEST_USERNAME = re.compile(rb'username="((?:[^"\\]|\\.)*)"')
 
 
+SERVER_FIRST = frozenset({"CRAM-MD5", "DIGEST-MD5"})  # the server's challenge comes before any response
+
+
 @dataclass(slots=True)
 class AuthContext:
     hostname: str
@@ -92,6 +95,16 @@ class AuthExchange:
             }[mech]
             return AuthStep(prompt)
         return self._response(initial, initial=True)
+
+    def unexpected_initial(self, initial: bytes) -> AuthStep:
+        """An initial response to a mechanism where the server speaks first (CRAM-MD5, DIGEST-MD5):
+        Cyrus SASL fails the exchange at once (Sendmail: 535), or cannot decode it (501)."""
+        self.raw.append(initial)
+        try:
+            data = b64decode(initial, initial=True)
+        except (binascii.Error, ValueError):
+            return self._end("malformed", "auth.bad_base64", values={"argument": decode(initial)})
+        return self._end("rejected", "auth.failed", response=decode(data))
 
     def respond(self, line: bytes) -> AuthStep:
         """A continuation line, CRLF already removed."""

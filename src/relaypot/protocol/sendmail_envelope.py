@@ -15,6 +15,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from relaypot.protocol.opensmtpd_envelope import valid_domainpart  # res_hnok(): what a DNS name may be
+
 MAX_SHORT = 203  # conf.h MAXSHORTSTR: what shortenstring() leaves of an echoed command
 MAXNAME = 256  # conf.h: the longest token prescan() takes
 BLANKS = " \t\n\v\f\r"
@@ -42,12 +44,12 @@ def shorten(text: str, limit: int = MAX_SHORT) -> str:
 
 def first_word(argument: str) -> str:
     """What skipword()'s refusal names: the first word, up to a colon or a blank (it writes a NUL
-    there before it finds the argument wanting)."""
+    there before it finds the argument wanting), 7-bit as the address in it is kept."""
     text = argument.lstrip(BLANKS)
     end = 0
     while end < len(text) and text[end] != ":" and text[end] not in BLANKS:
         end += 1
-    return text[:end]
+    return seven_bit(text[:end])
 
 
 def skipword(argument: str, word: str) -> str | None:
@@ -224,8 +226,10 @@ def address_refusal(address: str, recipient: bool) -> tuple[str, str]:
         return "token_too_long", ""
     _route, colon, rest = address.rpartition(":") if address.startswith("@") else ("", "", address)
     local_part, at, domain = rest.rpartition("@")
-    if at and not local_part and (colon or address.startswith("@")):
+    if (at or colon) and not local_part and (colon or address.startswith("@")):
         return "no_user", ""
+    if at and not domain and "!" in local_part:
+        return "bad_route", ""  # a UUCP path with an empty host
     if not colon and "@" in local_part.replace('\\@', "") and '"' not in local_part:
         return "bad_route", ""  # user@host@host: no route syntax
     if at and not domain:
@@ -277,9 +281,19 @@ def read_rcpt(argument: str) -> SendmailPath:
     return SendmailPath("", address, shown, parameters=found)
 
 
-def sender_unqualified(sender: str | None) -> bool:
-    """The delayed check_mail at RCPT: a sender other than <> must have a domain."""
-    return bool(sender) and "@" not in (sender or "").strip('"')
+def sender_refusal(sender: str | None) -> str:
+    """The delayed check_mail at RCPT: a sender other than <> must have a domain ("unqualified"),
+    and one that can resolve: a name no DNS can hold never does ("unresolved"; the persona looks
+    nothing up, so any other name resolves). "" when the sender passes."""
+    if not sender:
+        return ""
+    _local_part, at, domain = sender.strip('"').rpartition("@")
+    if not at:
+        return "unqualified"
+    domain = domain.rstrip(".")
+    if domain.startswith("[") or not domain:
+        return ""
+    return "" if valid_domainpart(domain) else "unresolved"
 
 
 def address_list(argument: str, old_style: bool) -> tuple[list[str], bool]:
@@ -316,6 +330,8 @@ def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: di
         address = address.rpartition(":")[2] if ":" in address else ""
         if not address.rpartition("@")[0]:
             return LookedUp("unknown", element)
+    elif not address and ":" in element:
+        return LookedUp("refused", element, "no_user")
     local_part, at, domain = address.rpartition("@")
     if not at:
         local_part = address

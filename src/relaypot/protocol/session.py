@@ -14,7 +14,7 @@ from dataclasses import replace
 from relaypot.events import Command, Helo, MailFrom, RcptTo, SessionClosed, SessionOpened, Tls
 from relaypot.protocol import states
 from relaypot.protocol.accounting import Shape, Slowdowns
-from relaypot.protocol.auth import AuthExchange, AuthStep, capture_unsupported, opening, settle
+from relaypot.protocol.auth import SERVER_FIRST, AuthExchange, AuthStep, capture_unsupported, opening, settle
 from relaypot.protocol.commands import bdat_argument, xexch50_size
 from relaypot.protocol.envelope import ReadPath, Where, qualify, read_path, read_vrfy
 from relaypot.protocol.exim_envelope import restricted
@@ -25,7 +25,7 @@ from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Deliver, GreetPause, Output, Reply, StartTls, StoredMessage
 from relaypot.protocol.recipients import refusal as recipient_refusal
 from relaypot.protocol.recipients import unquoted
-from relaypot.protocol.sendmail_envelope import address_list, look_up, sender_unqualified, shorten
+from relaypot.protocol.sendmail_envelope import address_list, look_up, sender_refusal, shorten
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED, gate
 from relaypot.protocol.voice import Voice
 from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, frame_text, wire
@@ -932,9 +932,9 @@ class Session(Voice):
                                     self.authenticated, service is not None and service.login_required)
         friends = self.persona.recipients.spam_friends
         if (command == "rcpt" and refusal in ("", "rcpt.unknown_user") and self.persona.addresses.grammar == "sendmail"
-                and sender_unqualified(self.mail_from)
+                and (sender := sender_refusal(self.mail_from))
                 and (unquoted(address).rpartition("@")[0] or address).lower() not in friends):
-            return "rcpt.sender_unqualified"  # FEATURE(delay_checks): check_mail's verdict, at RCPT
+            return f"rcpt.sender_{sender}"  # FEATURE(delay_checks): check_mail's verdict, at RCPT
         return refusal
 
     def _look_up(self, command: str, argument: str, out: list[Output]) -> int:
@@ -1065,6 +1065,8 @@ class Session(Voice):
             out.append(replace(capture_unsupported(mechanism, initial), reply_code=code))
             return code
         self._auth = AuthExchange(mechanism, True, self.context.auth_context())
+        if initial is not None and self.persona.auth.rest_is_initial and mechanism in SERVER_FIRST:
+            return self._auth_step(self._auth.unexpected_initial(initial), out, first=True)
         return self._auth_step(self._auth.start(initial), out, first=True)
 
     def _auth_line(self, line: bytes, out: list[Output]) -> None:
