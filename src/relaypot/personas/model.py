@@ -505,9 +505,10 @@ class Persona:
             keys |= {f"mail.{key}" for key in ("unsupported_option", "missing_value", "bad_body", "size_overflow",
                                                 "size_invalid", "bad_ret", "duplicate", "bad_xtext", "no_host",
                                                 "bad_host", "bad_route", "token_too_long", "no_user")}
-            keys |= {f"rcpt.{key}" for key in ("unsupported_option", "missing_value", "unknown_user",
-                                                "sender_unqualified", "sender_unresolved", "bad_notify",
-                                                "duplicate", "bad_orcpt", "no_host", "bad_host", "no_user", "bad_route", "token_too_long")}
+            keys |= {f"rcpt.{key}" for key in (
+                "unsupported_option", "missing_value", "unknown_user", "sender_unqualified", "sender_unresolved",
+                "bad_notify", "duplicate", "bad_orcpt", "no_host", "bad_host", "no_user", "bad_route",
+                "token_too_long")}
             keys |= {f"{verb}.{key}" for verb in ("vrfy", "expn") if verb.upper() in self.verbs
                      for key in ("unknown_user", "remote", "bad_address")}
             if "ETRN" in self.verbs:
