@@ -66,10 +66,12 @@ class Voice:
 
     def _placeholders(self) -> dict[str, str]:
         """The session's own template values; built when a reply needs them, not per connection."""
-        # {line}: as Sendmail echoes it, up to a NUL (a C string), long ones cut in the middle
-        line = self._line_text.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-        return {"client_ip": self.client_ip, "hostname": self.context.hostname, "domain": self.context.default_domain,
-                "line": shorten(line)}
+        return {"client_ip": self.client_ip, "hostname": self.context.hostname, "domain": self.context.default_domain}
+
+    def _shown_line(self) -> str:
+        """{line}: the command line as Sendmail echoes it, up to a NUL (a C string), a long one cut
+        in the middle (made only for a reply that names it)."""
+        return shorten(self._line_text.split(b"\0", 1)[0].decode("utf-8", "surrogateescape"))
 
     def _send_key(self, out: list[Output], key: str, delay: float = 0.0, **values: str) -> int:
         """The persona's reply `key`, its placeholders filled; returns its code."""
@@ -81,6 +83,8 @@ class Voice:
             return template.code
         if template.wire is not None:
             text, data = template.text, template.wire
+        elif "line" in template.fields:
+            text, data = template.render({**self._placeholders(), "line": self._shown_line(), **values})
         else:
             text, data = template.render({**self._placeholders(), **values})
         code = self._send(out, text, data, template.code, delay)
