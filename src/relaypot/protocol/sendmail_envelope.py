@@ -1,12 +1,14 @@
 """MAIL, RCPT, VRFY and EXPN read as Sendmail 8.17.1.9 with Debian's sendmail.cf reads them
 ([addresses] grammar = "sendmail"): pure.
 
-A port of what the captures reach (tests/reference/sendmail/): srvrsmtp.c's skipword() (the
-word, a colon, then the path), the address as prescan() delimits it (up to a blank outside <>,
-quotes and comments; an unbalanced "<" refused), the ESMTP parameters of mail_esmtp_args() and
-rcpt_esmtp_args(), and the one sender check the rulesets make at RCPT under
-FEATURE(delay_checks) that needs no DNS: a sender without a domain. Replies name the address as
-the client wrote it ("<alice@example.org>... Sender ok").
+A port of what the captures and the differential test reach (tests/reference/sendmail/):
+srvrsmtp.c's skipword() (the word, a colon, then the path), the address as prescan() delimits it
+(up to a blank outside <>, quotes and comments; unbalanced brackets, over-long tokens refused),
+parseaddr()'s refusals that need no DNS, the ESMTP parameters of mail_esmtp_args() and
+rcpt_esmtp_args(), the sender checks the rulesets make at RCPT under FEATURE(delay_checks) that
+need no DNS (a sender without a domain, or with one no DNS can hold), and VRFY's and EXPN's
+address lists (sendtolist(), printvrfyaddr()). Replies name the address as the client wrote it
+("<alice@example.org>... Sender ok"), shortened and 7-bit as Sendmail keeps it.
 """
 
 from __future__ import annotations
@@ -42,23 +44,25 @@ def shorten(text: str, limit: int = MAX_SHORT) -> str:
     return f"{text[:half]}...{text[-half:]}"
 
 
-def first_word(argument: str) -> str:
-    """What skipword()'s refusal names: the first word, up to a colon or a blank (it writes a NUL
-    there before it finds the argument wanting), 7-bit as the address in it is kept."""
+def _word(argument: str) -> tuple[str, str]:
+    """skipword()'s word (up to a colon or a blank) and what follows it."""
     text = argument.lstrip(BLANKS)
     end = 0
     while end < len(text) and text[end] != ":" and text[end] not in BLANKS:
         end += 1
-    return seven_bit(text[:end])
+    return text[:end], text[end:]
+
+
+def first_word(argument: str) -> str:
+    """What skipword()'s refusal names: the first word, up to a colon or a blank (it writes a NUL
+    there before it finds the argument wanting), 7-bit as the address in it is kept."""
+    return seven_bit(_word(argument)[0])
 
 
 def skipword(argument: str, word: str) -> str | None:
     """The text after "WORD:" and its blanks, or None where the argument is no "WORD: path"."""
-    text = argument.lstrip(BLANKS)
-    end = 0
-    while end < len(text) and text[end] != ":" and text[end] not in BLANKS:
-        end += 1
-    name, rest = text[:end], text[end:].lstrip(BLANKS)
+    name, rest = _word(argument)
+    rest = rest.lstrip(BLANKS)
     if not rest.startswith(":"):
         return None
     rest = rest[1:].lstrip(BLANKS)
