@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from debian_packages import greeted, stop, unpack
+from debian_packages import greeted, stop, system_user, unpack
 from support import free_port, unavailable
 
 CONFIG = Path(__file__).resolve().parent / "reference" / "exim" / "config" / "exim4-default.conf"
@@ -41,7 +41,7 @@ class EximServer:
 
     def __enter__(self) -> EximServer:
         unpack(PACKAGES, self.root)
-        _ensure_user("Debian-exim")
+        system_user("Debian-exim", Path("/nonexistent"))  # exim4-base's postinst makes it
         for directory in ("spool", "log"):
             (self.run / directory).mkdir(parents=True)
         user = pwd.getpwnam("Debian-exim")
@@ -72,11 +72,3 @@ class EximServer:
             found.append(path.read_text(errors="replace")[-1500:] if path.exists() else f"(no {path.name})")
         return "\n".join(found)
 
-
-def _ensure_user(name: str) -> None:
-    """The system user a package's maintainer script would have made (adduser --system)."""
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-                        "--shell", "/usr/sbin/nologin", name], check=True, capture_output=True, timeout=60)

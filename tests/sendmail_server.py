@@ -48,7 +48,6 @@ class SendmailServer:
         self.root = self.dir / "root"
         self.run = self.dir / "run"
         self.port = free_port()
-        self.pid: int | None = None
 
     def __enter__(self) -> SendmailServer:
         unpack(PACKAGES, self.root)

@@ -149,6 +149,9 @@ def test_every_persona_cites_its_sources():
     (lambda raw: raw["recipients"].__setitem__("users", "root"), "[recipients] users must be a list of names"),
     (lambda raw: raw["recipients"].__setitem__("relay", "open"), "[recipients] has unknown key 'relay'"),
     (lambda raw: raw["recipients"].__setitem__("extension", "+-"), "extension must be one character"),
+    (lambda raw: raw.setdefault("errors", {}).__setitem__("slowdowns", ["HELO EHLO"]),
+     "[errors] slowdowns entries are \"VERB VERB:N\""),
+    (lambda raw: raw.setdefault("errors", {}).__setitem__("slowdowns", ["NOOP:0"]), "N at least 1"),
 ])
 def test_invalid_personas_are_refused_with_file_and_key(mutation, message):
     """A broken persona file is named, with the table and key at fault."""

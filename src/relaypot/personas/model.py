@@ -740,6 +740,10 @@ def _parse_errors(table: Any, where: str) -> ErrorRules:
             raise PersonaError(f"{where}: [errors] {key} must be 0 (none) or more")
     if not 0 <= rules.delay <= 60:
         raise PersonaError(f"{where}: [errors] delay must be between 0 and 60 seconds")
+    for group in rules.slowdowns:  # read by every session (protocol/accounting.py Slowdowns): checked once here
+        verbs, colon, limit = group.partition(":")
+        if not (colon and verbs.split() and limit.isdigit() and int(limit) > 0):
+            raise PersonaError(f"{where}: [errors] slowdowns entries are \"VERB VERB:N\", N at least 1, not {group!r}")
     return rules
 
 

@@ -223,37 +223,47 @@ def size_of(value: str) -> int:
 _TOKEN_BREAKS = re.compile(r'[()<>,;"\s.:%@!^/\[\]+]')  # specials and sendmail.cf's OperatorChars
 
 
-def address_refusal(address: str, recipient: bool) -> tuple[str, str]:
-    """What parseaddr() and the rulesets refuse in an address without DNS: (the reply key's
-    ending, "" when taken)."""
+def address_refusal(address: str, recipient: bool) -> str:
+    """What parseaddr() and the rulesets refuse in an address without DNS: the reply key's
+    ending, "" when taken."""
     if any(len(token) > MAXNAME for token in _TOKEN_BREAKS.split(address)):
-        return "token_too_long", ""
+        return "token_too_long"
     _route, colon, rest = address.rpartition(":") if address.startswith("@") else ("", "", address)
     local_part, at, domain = rest.rpartition("@")
     if (at or colon) and not local_part and (colon or address.startswith("@")):
-        return "no_user", ""
+        return "no_user"
     if at and not domain and "!" in local_part:
-        return "bad_route", ""  # a UUCP path with an empty host
+        return "bad_route"  # a UUCP path with an empty host
     if not colon and "@" in local_part.replace('\\@', "") and '"' not in local_part:
-        return "bad_route", ""  # user@host@host: no route syntax
+        return "bad_route"  # user@host@host: no route syntax
     if at and not domain:
-        return "no_host", ""
+        return "no_host"
     if at and (".." in domain or domain.startswith(".")):
-        return "bad_host", ""
-    return "", ""
+        return "bad_host"
+    return ""
+
+
+def _path(argument: str, command: str) -> SendmailPath | tuple[str, str, str]:
+    """The start MAIL and RCPT share: skipword(), then the address as written (7-bit, and
+    shortened as e_to names it). A refusal, or (the address in its brackets, as shown, the text
+    after it)."""
+    rest = skipword(argument, "from" if command == "mail" else "to")
+    if rest is None:
+        return SendmailPath(f"{command}.syntax", shown=shorten(first_word(argument)))
+    written, tail, unbalanced = split_address(rest)
+    written = seven_bit(written)
+    shown = shorten(written)
+    if unbalanced:
+        return SendmailPath(f"{command}.bad_address", shown=shown, reason=unbalanced)
+    return bare(written), shown, tail
 
 
 def read_mail(argument: str, size_limit: int) -> SendmailPath:
-    rest = skipword(argument, "from")
-    if rest is None:
-        return SendmailPath("mail.syntax", shown=shorten(first_word(argument)))
-    written, tail, unbalanced = split_address(rest)
-    written = seven_bit(written)
-    shown = shorten(written)  # named as e_to, shortened
-    if unbalanced:
-        return SendmailPath("mail.bad_address", shown=shown, reason=unbalanced)
-    address = bare(written)
-    bad, _ = address_refusal(address, recipient=False)  # setsender() reads the path first
+    read = _path(argument, "mail")
+    if isinstance(read, SendmailPath):
+        return read
+    address, shown, tail = read
+    bad = address_refusal(address, recipient=False)  # setsender() reads the path first
     if bad:
         return SendmailPath(f"mail.{bad}", address, shown, parameters={})
     found, refusal, named = parameters(tail, "mail")
@@ -265,18 +275,13 @@ def read_mail(argument: str, size_limit: int) -> SendmailPath:
 
 
 def read_rcpt(argument: str) -> SendmailPath:
-    rest = skipword(argument, "to")
-    if rest is None:
-        return SendmailPath("rcpt.syntax", shown=shorten(first_word(argument)))
-    written, tail, unbalanced = split_address(rest)
-    written = seven_bit(written)
-    shown = shorten(written)  # named as e_to, shortened
-    if unbalanced:
-        return SendmailPath("rcpt.bad_address", shown=shown, reason=unbalanced)
-    address = bare(written)
+    read = _path(argument, "rcpt")
+    if isinstance(read, SendmailPath):
+        return read
+    address, shown, tail = read
     if not address:
         return SendmailPath("rcpt.bad_address", shown=shown, reason="User address required")
-    bad, _ = address_refusal(address, recipient=True)  # parseaddr() before the parameters
+    bad = address_refusal(address, recipient=True)  # parseaddr() before the parameters
     if bad:
         return SendmailPath(f"rcpt.{bad}", address, shown, parameters={})
     found, refusal, named = parameters(tail, "rcpt")
@@ -327,7 +332,7 @@ def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: di
     if unbalanced:
         return LookedUp("unbalanced", element, unbalanced)
     address = bare(element)
-    refused, _ = address_refusal(address, recipient=True)
+    refused = address_refusal(address, recipient=True)
     if refused:  # parseaddr()'s own refusals, as RCPT gets them
         return LookedUp("refused", element, refused)
     if address.startswith("@"):  # a route: what follows its last colon is the address
