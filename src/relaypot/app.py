@@ -54,7 +54,7 @@ from relaypot.storage.messages import MessageStore
 from relaypot.storage.summary import summarize
 from relaypot.transport import descriptors
 from relaypot.transport.server import Listener, ServerLimits, SmtpServer
-from relaypot.transport.tls import ensure_certificate, exim_certificate, server_context
+from relaypot.transport.tls import ensure_certificate, exchange_certificate, exim_certificate, server_context
 
 log = logging.getLogger(__name__)
 
@@ -315,6 +315,8 @@ def prepare_tls(sensor: Sensor) -> None:
         return
     if sensor.persona.tls.certificate == "exim":
         cert, key = exim_certificate(sensor.data_dir, sensor.hostname)
+    elif sensor.persona.tls.certificate == "exchange":
+        cert, key = exchange_certificate(sensor.data_dir, sensor.hostname)
     else:
         cert, key = ensure_certificate(sensor.data_dir, sensor.hostname)
     sensor.server.use_tls(server_context(cert, key, sensor.persona.tls))

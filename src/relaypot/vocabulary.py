@@ -89,6 +89,9 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
     # Exchange's own AUTH, between its servers: "similar to AUTH ... the syntax depends on the AUTH
     # package" (Microsoft KB 812455); answered as AUTH is, where a persona has the verb.
     _verb("X-EXPS", "_auth_command", _AUTH_KEYS, {CONNECTED: "auth.not_available"}, optional=_AUTH_OPTIONAL),
+    # Exchange 2007 and later: TLS between its own servers, started as STARTTLS is (SmtpInSession
+    # CreateSmtpCommand: a StarttlsSmtpCommand for either verb); answered so where a persona has it.
+    _verb("X-ANONYMOUSTLS", "_starttls", "starttls.ready starttls.unavailable starttls.already_active starttls.syntax"),
     _verb("XEXCH50", "_xexch50", "xexch50.ready xexch50.ok xexch50.syntax"),
     _answered("X-LINK2STATE", "x-link2state.refused"),
     # only for the server's own trusted clients

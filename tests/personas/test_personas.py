@@ -166,7 +166,8 @@ def test_invalid_personas_are_refused_with_file_and_key(mutation, message):
 
 
 def test_unknown_persona_names_the_bundled_ones():
-    with pytest.raises(PersonaError, match="bundled personas: exchange2000, exim, opensmtpd, postfix, sendmail"):
+    with pytest.raises(PersonaError,
+                       match="bundled personas: exchange2000, exchange2019, exim, opensmtpd, postfix, sendmail"):
         model.load("qmail")
 
 

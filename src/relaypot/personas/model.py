@@ -23,7 +23,7 @@ DATA_DIR = Path(__file__).parent / "data"
 # only the persona's own template is parsed for fields.
 PLACEHOLDERS = frozenset(
     {"hostname", "domain", "date", "client_ip", "argument", "address", "mechanism", "queue_id",
-     "size", "helo", "verb", "challenge", "netbios_name", "unquoted", "reason", "total", "line"}
+     "size", "helo", "verb", "challenge", "netbios_name", "unquoted", "reason", "total", "line", "message_id"}
 )
 
 AUTH_MECHANISMS = frozenset({"PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "NTLM", "GSSAPI"})
@@ -82,7 +82,8 @@ LineEnding = Literal["lf", "crlf"]  # lf: LF ends a command line; crlf: only CRL
 LongLine = Literal["truncate", "reject"]  # truncate: act on the first bytes, drop the rest; reject: too_long
 # lf: a "." line ended by a bare LF (or CRs then LF) also ends DATA; lf-one-cr: by LF or CR LF only
 DataEnd = Literal["crlf", "lf", "lf-one-cr"]
-QueueIdStyle = Literal["postfix", "exchange", "exim", "opensmtpd", "sendmail"]  # protocol/listener.py QueueIds
+# protocol/listener.py QueueIds
+QueueIdStyle = Literal["postfix", "exchange", "exchange2013", "exim", "opensmtpd", "sendmail"]
 # generic: protocol/commands.py's path reader with [addresses]' switches; postfix: Postfix's own
 # reading of MAIL, RCPT and VRFY (protocol/postfix_envelope.py); exim: Exim's (protocol/exim_envelope.py)
 # opensmtpd: OpenSMTPD's (protocol/opensmtpd_envelope.py); sendmail: Sendmail's (protocol/sendmail_envelope.py)
@@ -183,6 +184,14 @@ class ErrorRules:
     # waits bad_rcpt_delay seconds first (0: none)
     bad_rcpt_throttle: int = 0
     bad_rcpt_delay: float = 0.0
+    # Exchange 2007 and later (SmtpInSession.DelayResponseIfNecessary, the receive connector's
+    # TarpitInterval): an anonymous client's every 5xx reply, and the reply to each of
+    # tarpit_verbs, waits `tarpit` seconds (0: none)
+    tarpit: float = 0.0
+    tarpit_verbs: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
+    # Exchange's MaxProtocolErrors: counted with protocol_limit as protocol_replies are, but the
+    # reply past the limit is replaced by session.too_many_errors, and the session ends
+    protocol_replies_replaced: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -243,6 +252,9 @@ class AuthRules:
 
     mechanisms: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
     ntlm_version: tuple[int, int, int] | None = None  # major, minor, build of an NTLM challenge
+    # The challenge's target info also names the forest (MsvAvDnsTreeName) and the server's
+    # clock (MsvAvTimestamp), as Windows Server 2008 and later send them ([MS-NLMP] 2.2.2.1)
+    ntlm_forest: bool = False
     user_names: UserNames = "exact"
     username_chars: str = ""  # characters allowed in a username; "" allows any
     failure_delay: float = 0.0  # every failed login is answered this late (Dovecot's auth_failure_delay)
@@ -256,6 +268,9 @@ class AuthRules:
     # too many), a mechanism it does not offer is named as the client wrote it, and an initial
     # response to CRAM-MD5 or DIGEST-MD5 (where the server speaks first) fails the exchange
     rest_is_initial: bool = False
+    # Mechanisms offered (and taken) only once TLS is up: Exchange's BasicAuthRequireTLS turns
+    # "AUTH NTLM" into "AUTH NTLM LOGIN" after STARTTLS; before it LOGIN is an unknown mechanism
+    tls_mechanisms: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
 
 
 @dataclass(frozen=True)
@@ -332,7 +347,9 @@ class TlsProfile:
     bad_record_alert: bool = False
     # The certificate made where the operator names none: "snakeoil" (Debian's make-ssl-cert, kept
     # in the data dir) or "exim" (Exim's own, made at each start: transport/tls.py exim_certificate)
-    certificate: Literal["snakeoil", "exim"] = "snakeoil"
+    # or "exchange" (Exchange's own self-signed one, made once: CN the NetBIOS name, both names in
+    # its subject alternative names, valid five years)
+    certificate: Literal["snakeoil", "exim", "exchange"] = "snakeoil"
     tls13_suites: str = ""  # the TLS 1.3 suites, OpenSSL's names ("": OpenSSL's three)
 
 
@@ -358,7 +375,7 @@ class StackProfile:
     echo_reply_code: Literal["kernel", "zero"] = "kernel"
     echo_reply_df: Literal["kernel", "request"] = "kernel"  # request: DF as the echo request had it
     answer_no_flags: Literal["none", "rst-ack"] = "none"  # a segment with none of SYN, ACK, RST to a sensor port
-    answer_syn_fin: Literal["none", "syn-ack"] = "none"  # SYN+FIN to a sensor port
+    answer_syn_fin: Literal["none", "syn-ack", "rst-ack"] = "none"  # SYN+FIN to a sensor port
 TCP_OPTION_NAMES = ("mss", "nop", "ws", "ts", "sok")
 SYSCTL_NAME = re.compile(r"net\.[a-z0-9_]+(\.[a-z0-9_]+)*")  # what a persona may set: net.* only
 
@@ -403,6 +420,7 @@ class NtlmIdentity:
     dns_domain: str
     dns_computer: str
     version: tuple[int, int, int] | None  # major, minor, build; None for servers that send none
+    forest: bool = False  # the forest (the DNS domain) and the server's time follow in the target info
 
 
 @dataclass(frozen=True)
@@ -559,6 +577,7 @@ class Persona:
             dns_domain=domain,
             dns_computer=hostname,
             version=self.auth.ntlm_version,
+            forest=self.auth.ntlm_forest,
         )
 
 
@@ -752,6 +771,8 @@ def _parse_auth(table: Any, where: str) -> AuthRules:
     bad = set(rules.mechanisms) - AUTH_MECHANISMS
     if bad:
         raise PersonaError(f"{where}: [auth] mechanisms has unsupported {sorted(bad)}")
+    if not set(rules.tls_mechanisms) <= set(rules.mechanisms):
+        raise PersonaError(f"{where}: [auth] tls_mechanisms must be among its mechanisms")
     return rules
 
 

@@ -168,7 +168,8 @@ class AuthExchange:
             if kind == 1 and self.stage == 0:
                 self.stage = 1
                 self.challenge = self.context.random_bytes(8)
-                blob = ntlm.challenge(self.context.ntlm_identity, ntlm.negotiate_flags(data), self.challenge)
+                blob = ntlm.challenge(self.context.ntlm_identity, ntlm.negotiate_flags(data), self.challenge,
+                                      self.context.now())
                 return AuthStep("auth.challenge", {"challenge": base64.b64encode(blob).decode()})
             if kind == 3 and self.stage == 1:
                 message = ntlm.authenticate(data)

@@ -79,6 +79,7 @@ class QueueIds:
         # nearly in order (the captures: ...214007, ...214074): one starting point per listener,
         # then small steps, never a random tail a client could tell from two messages.
         self._inode = rng.randrange(0x100000, 0x400000)
+        self._record_base = 0  # drawn at the first Exchange 2013 id: other styles' draws stay as they were
 
     def next(self, style: str, hostname: str, now: float) -> str:
         self._sequence += 1
@@ -87,6 +88,14 @@ class QueueIds:
             netbios = hostname.split(".")[0].lower().replace("-", "")[:15]
             noise = "".join(self._rng.choices(self._ALPHABET, k=10))
             return f"{netbios}{noise}{self._sequence:08d}"
+        if style == "exchange2013":
+            # the mail item's InternalId, its record in the queue database: a counter in the
+            # trillions (Microsoft's transcript: "[InternalId=5111011082268, ...]"), one step or a
+            # few (other items, shadow copies) per message
+            if not self._record_base:
+                self._record_base = self._rng.randrange(10**12, 9 * 10**12)
+            self._inode += self._rng.randint(1, 4)
+            return str(self._record_base + self._inode)
         if style == "opensmtpd":
             return f"{self._rng.getrandbits(32):08x}"  # smtp_session.c: the message id, arc4random()'s
         if style == "sendmail":

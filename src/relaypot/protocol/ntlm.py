@@ -53,8 +53,17 @@ def _av_pair(av_id: int, value: str) -> bytes:
     return struct.pack("<HH", av_id, len(data)) + data
 
 
-def challenge(identity: NtlmIdentity, client_flags: int, server_challenge: bytes) -> bytes:
-    """A type-2 CHALLENGE message answering a NEGOTIATE with `client_flags`."""
+FILETIME_EPOCH = 11644473600  # seconds from 1601-01-01 (FILETIME's epoch) to 1970-01-01
+
+
+def _timestamp(now: float) -> bytes:
+    """MsvAvTimestamp: the time as a FILETIME, 100-nanosecond ticks since 1601."""
+    return struct.pack("<HHQ", 7, 8, int((now + FILETIME_EPOCH) * 10_000_000))
+
+
+def challenge(identity: NtlmIdentity, client_flags: int, server_challenge: bytes, now: float = 0.0) -> bytes:
+    """A type-2 CHALLENGE message answering a NEGOTIATE with `client_flags`; `now` (Unix time) is
+    the server's clock where the identity sends it."""
     if len(server_challenge) != 8:
         raise ValueError("the server challenge is 8 bytes")
     unicode = bool(client_flags & NEGOTIATE_UNICODE) or not client_flags & NEGOTIATE_OEM
@@ -75,6 +84,8 @@ def challenge(identity: NtlmIdentity, client_flags: int, server_challenge: bytes
             _av_pair(1, identity.netbios_computer),  # MsvAvNbComputerName
             _av_pair(4, identity.dns_domain),  # MsvAvDnsDomainName
             _av_pair(3, identity.dns_computer),  # MsvAvDnsComputerName
+            _av_pair(5, identity.dns_domain) if identity.forest else b"",  # MsvAvDnsTreeName
+            _timestamp(now) if identity.forest else b"",  # MsvAvTimestamp
             struct.pack("<HH", 0, 0),  # MsvAvEOL
         )
     )

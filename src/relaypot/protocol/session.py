@@ -22,6 +22,7 @@ from relaypot.protocol.framing import Framer
 from relaypot.protocol.intake import Intake, Step, message_record
 from relaypot.protocol.lines import read_line
 from relaypot.protocol.listener import ListenerContext
+from relaypot.protocol.message_id import internet_message_id
 from relaypot.protocol.outputs import Deliver, GreetPause, Output, Reply, StartTls, StoredMessage
 from relaypot.protocol.recipients import refusal as recipient_refusal
 from relaypot.protocol.recipients import unquoted
@@ -47,6 +48,7 @@ class Session(Voice):
         "_framer",
         "_greeting_due",
         "_last_verb",
+        "_message_id",
         "_old_style",
         "_pending",
         "_rcpt_acl",
@@ -94,6 +96,7 @@ class Session(Voice):
                          COMMAND)
         self.persona = context.persona
         self.lines = context.persona.lines  # read on every command line
+        self._message_id = ""  # the message's Internet message id, where its 250 names it (Exchange 2013+)
         # A submission listener (service "submission" or "submissions", persona [services]).
         self.service = context.persona.services[service] if service else None
         self._tls_offered = context.tls_available or (self.service is not None and self.service.tls == "required")
@@ -281,7 +284,8 @@ class Session(Voice):
             template = self.replies[key]
             text, data = template.render({**self._placeholders(), "queue_id": self.context.queue_id(self.opened_at),
                                           "size": str(self.intake.chunk_size),  # BDAT's last chunk
-                                          "total": str(self.intake.delivered_size or stored.size)})
+                                          "total": str(self.intake.delivered_size or stored.size),
+                                          "message_id": self._message_id})
             out.append(message_record(stored, transfer, self.mail_from or "", tuple(self.rcpt_to), template.code,
                                       text))
             code = self._send(out, text, data, template.code)
@@ -523,6 +527,8 @@ class Session(Voice):
             return
         if self._slowdowns is not None and (argument or verb != "ETRN"):
             self._slow = self._slowdowns.delay(verb)  # Sendmail's checksmtpattack(), before the reply
+        elif verb in self.persona.errors.tarpit_verbs:
+            self._slow = self.persona.errors.tarpit  # Exchange's VRFY and EXPN: tarpitted, as unknown
         code = handler(self, argument, out)
         if self.mode == CHUNK and verb == "BDAT":
             self._pending = (verb, argument, line)
@@ -607,7 +613,7 @@ class Session(Voice):
         self.esmtp = verb == "EHLO"
         if not argument and argument_required:
             return f"{verb.lower()}.missing_argument"
-        refusal = states.helo_refusal(verb, argument, rules) if rules.helo_syntax != "any" else ""
+        refusal = states.helo_refusal(verb, argument, rules) if rules.helo_syntax != "any" and argument else ""
         if refusal:
             return refusal
         self.advertised = self.advertised & {"BDAT"}  # Exim's chunking_state outlives a HELO
@@ -1059,7 +1065,8 @@ class Session(Voice):
                                               self.persona.auth)
         if refused:
             return self._send_key(out, refused)
-        if mechanism not in self.persona.auth.mechanisms:
+        if mechanism not in self.persona.auth.mechanisms or (
+                mechanism in self.persona.auth.tls_mechanisms and not self.tls_active):
             shown = argument.split()[0] if self.persona.auth.rest_is_initial else mechanism
             code = self._send_key(out, "auth.unknown_mechanism", mechanism=shown)
             out.append(replace(capture_unsupported(mechanism, initial), reply_code=code))
@@ -1113,6 +1120,9 @@ class Session(Voice):
         if kept is not None:
             self._violation(out, "limit_message_size", f"{size} bytes taken, the first {kept} kept (the "
                                                         "persona's server has no size limit)", always=True)
+        key = "bdat.ok" if transfer == "BDAT" else "data.ok"
+        if "message_id" in self.replies[key].fields:
+            self._message_id = internet_message_id(body, self.context.hostname, self.context.rng)
         self.mode = PAUSED
         out.append(Deliver(body, transfer))
 

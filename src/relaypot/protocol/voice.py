@@ -98,13 +98,16 @@ class Voice:
         protocol errors"); a few replies end it as they are (a bad HELO, a NUL)."""
         rules = self.context.persona.errors
         joins = key in rules.protocol_replies
-        if not (joins or key in rules.protocol_replies_closing):
+        replaced = key in rules.protocol_replies_replaced
+        if not (joins or replaced or key in rules.protocol_replies_closing):
             return
         assert self._counters is not None
         if not self._counters.protocol_error() or self.mode == CLOSED:
             return
         if joins:
             self._join_too_many(out, code)
+        elif replaced:
+            self._replace_by_too_many(out)
         self._violation(out, "limit_errors", f"{self._counters.protocol} syntax or protocol errors", always=True)
         self._close(out, "limit")
 
@@ -121,9 +124,22 @@ class Voice:
             out[-1] = Reply(data, code, reply.delay)
             self._last_reply = text
 
+    def _replace_by_too_many(self, out: list[Output]) -> None:
+        """Exchange's MaxProtocolErrors: the reply just made gives way to session.too_many_errors,
+        which keeps its wait (the tar pit holds it as it would have held the refusal)."""
+        if out and isinstance(out[-1], Reply):
+            reply = out[-1]
+            text, data = self.replies["session.too_many_errors"].render(self._placeholders())
+            self.bytes_out += len(data) - len(reply.data)
+            out[-1] = Reply(data, self.replies["session.too_many_errors"].code, reply.delay)
+            self._last_reply = text
+
     def _send(self, out: list[Output], text: str, data: bytes, code: int, delay: float = 0.0) -> int:
         if self.account.errors:
             delay += self.account.delay()  # Postfix's sleep before any reply past the soft limit
+        tarpit = self.context.persona.errors.tarpit
+        if tarpit and code >= 500:  # Exchange holds an anonymous client's every refusal
+            self._slow = max(self._slow, tarpit)
         if self._slow:
             delay, self._slow = delay + self._slow, 0.0
         if data:

@@ -162,14 +162,16 @@ def _in_order(options: list[tuple[int, bytes]], head: bytes = b"") -> bytes:
 
 def lay_out(options: list[tuple[int, bytes]], layout: tuple[tuple[int, ...], ...]) -> bytes:
     """Options in a stack's own layout. `layout` is a sequence of groups such as (NOP, WS): a group
-    is written, NOPs and all, when its option is among `options`; options no group names follow
-    in their order. The result is padded with NOPs to a 4-byte boundary."""
+    is written, NOPs and all, when its options are all among `options` and none is written yet
+    (so a later group is the layout's fallback: Windows 10 writes SACK and TS together, and NOP
+    NOP SACK where TS is missing); options no group names follow in their order. The result is
+    padded with NOPs to a 4-byte boundary."""
     present = dict(options)
     raw = bytearray()
-    placed = set()
+    placed: set[int] = set()
     for group in layout:
         kinds = [kind for kind in group if kind != NOP]
-        if kinds and all(kind in present for kind in kinds):
+        if kinds and all(kind in present and kind not in placed for kind in kinds):
             for kind in group:
                 raw += bytes([NOP]) if kind == NOP else _option_bytes(kind, present[kind])
             placed.update(kinds)

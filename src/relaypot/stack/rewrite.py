@@ -169,10 +169,17 @@ class Rewriter:
         if tcp.dport not in self.ports:
             return None
         flags = tcp.flags
+        rst_df = profile.rst_df != "clear"  # as the system's other RSTs (Linux's: DF)
         if not flags & (SYN | ACK | RST) and profile.answer_no_flags == "rst-ack":
             reply = Tcp(sport=tcp.dport, dport=tcp.sport, seq=0, ack=tcp.seq, flags=RST | ACK, window=0)
-            return self._send(ip, reply, df=False)
-        if flags & SYN and flags & FIN and not flags & (ACK | RST) and profile.answer_syn_fin == "syn-ack":
+            return self._send(ip, reply, df=rst_df)
+        syn_fin = flags & SYN and flags & FIN and not flags & (ACK | RST)
+        if syn_fin and profile.answer_syn_fin == "rst-ack":
+            # Windows 10 refuses it: a RST+ACK acknowledging the SYN and the FIN (nmap T3: A=O)
+            reply = Tcp(sport=tcp.dport, dport=tcp.sport, seq=0, ack=(tcp.seq + 2) & 0xFFFFFFFF,
+                        flags=RST | ACK, window=0)
+            return self._send(ip, reply, df=rst_df)
+        if syn_fin and profile.answer_syn_fin == "syn-ack":
             options: list[tuple[int, bytes]] = [(MSS, struct.pack("!H", profile.mss))]
             offered = {kind for kind, _ in tcp.options}
             if WS in offered:
@@ -188,7 +195,10 @@ class Rewriter:
         return None
 
     def _send(self, probe: Ipv4, tcp: Tcp, df: bool, layout: tuple[tuple[int, ...], ...] | None = None) -> bytes:
-        ip = Ipv4(ident=0, flags_fragment=DF if df else 0, ttl=self.profile.ttl, protocol=IPPROTO_TCP,
+        ident = 0
+        if self.profile.ip_id == "incremental":  # the one counter every packet of the system draws on
+            self.ip_id = ident = (self.ip_id + 1) & 0xFFFF
+        ip = Ipv4(ident=ident, flags_fragment=DF if df else 0, ttl=self.profile.ttl, protocol=IPPROTO_TCP,
                   src=probe.dst, dst=probe.src)
         ip.payload = tcp.encode(ip, layout)
         return ip.encode()

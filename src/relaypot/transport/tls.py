@@ -39,26 +39,17 @@ def ensure_certificate(data_dir: Path, hostname: str) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
     if all(path.is_file() and not path.is_symlink() for path in (cert, key)):
         return cert, key  # a link in their place is not ours to follow: a new pair replaces it
-    directory.mkdir(mode=0o750, parents=True, exist_ok=True)
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
     now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(private.public_key())
-        .serial_number(certificate_serial())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=3650))
+    builder = (
+        x509.CertificateBuilder().serial_number(certificate_serial())
+        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=False)
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(private.public_key()), critical=False)
-        .sign(private, hashes.SHA256())
     )
-    _write_new(key, private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()), 0o600)
-    _write_new(cert, certificate.public_bytes(serialization.Encoding.PEM), 0o640)
+    _issue(cert, key, private, subject, builder)
     log.info("generated a self-signed certificate for %s in %s", hostname, directory)
     return cert, key
 
@@ -74,7 +65,6 @@ def exim_certificate(data_dir: Path, hostname: str) -> tuple[Path, Path]:
     certificate when Debian's configuration names none: C=UK, O=Exim Developers, CN the host
     name, RSA 3072, valid for two hours from now (and served after that, as the daemon does)."""
     directory = data_dir / "tls"
-    directory.mkdir(mode=0o750, parents=True, exist_ok=True)
     cert, key = directory / "exim-cert.pem", directory / "exim-key.pem"
     for path in (cert, key):
         if path.is_symlink() or path.exists():
@@ -84,15 +74,48 @@ def exim_certificate(data_dir: Path, hostname: str) -> tuple[Path, Path]:
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Exim Developers"),
                       x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
     now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
-        .serial_number(EXIM_SERIAL).not_valid_before(now).not_valid_after(now + EXIM_LIFETIME)
-        .sign(private, hashes.SHA256())
+    builder = (x509.CertificateBuilder().serial_number(EXIM_SERIAL)
+               .not_valid_before(now).not_valid_after(now + EXIM_LIFETIME))
+    _issue(cert, key, private, name, builder)
+    return cert, key
+
+
+EXCHANGE_LIFETIME = datetime.timedelta(days=5 * 365)  # "Not valid after" five years on (the captures)
+
+
+def exchange_certificate(data_dir: Path, hostname: str) -> tuple[Path, Path]:
+    """`tls/exchange-cert.pem` and `tls/exchange-key.pem`, made once as Exchange setup makes the
+    self-signed certificate its transport offers: CN the server's NetBIOS name (the host name's
+    first label), that name and the full name as subject alternative names, RSA 2048, a 16-byte
+    serial, valid five years (docs/exchange2019-sources.md, E2 and E3)."""
+    directory = data_dir / "tls"
+    cert, key = directory / "exchange-cert.pem", directory / "exchange-key.pem"
+    if all(path.is_file() and not path.is_symlink() for path in (cert, key)):
+        return cert, key
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    netbios = hostname.split(".", 1)[0]
+    names = [x509.DNSName(netbios)] + ([x509.DNSName(hostname)] if hostname != netbios else [])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, netbios)])
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    builder = (
+        x509.CertificateBuilder().serial_number(int.from_bytes(os.urandom(16), "big") | (1 << 120))
+        .not_valid_before(now).not_valid_after(now + EXCHANGE_LIFETIME)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
     )
+    _issue(cert, key, private, subject, builder)
+    log.info("generated an Exchange-style self-signed certificate for %s in %s", hostname, directory)
+    return cert, key
+
+
+def _issue(cert: Path, key: Path, private: rsa.RSAPrivateKey, subject: x509.Name,
+           builder: x509.CertificateBuilder) -> None:
+    """Sign `builder` as a self-signed certificate of `subject` and write the pair, key first."""
+    cert.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+    certificate = (builder.subject_name(subject).issuer_name(subject).public_key(private.public_key())
+                   .sign(private, hashes.SHA256()))
     _write_new(key, private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption()), 0o600)
     _write_new(cert, certificate.public_bytes(serialization.Encoding.PEM), 0o640)
-    return cert, key
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:

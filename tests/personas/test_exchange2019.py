@@ -1,0 +1,211 @@
+"""The exchange2019 persona against its cited sources (docs/exchange2019-sources.md): no Exchange
+can run here, so each test pins what a source shows byte for byte (A: Microsoft's transcript E1,
+the protocol log E2) or what the transport's code says (B: E5), through a sans-IO session."""
+
+from __future__ import annotations
+
+import base64
+import random
+import struct
+
+import pytest
+
+from relaypot.personas import model
+from relaypot.protocol import ntlm
+from relaypot.protocol.listener import ListenerContext
+from relaypot.protocol.message_id import internet_message_id
+from relaypot.protocol.session import Session
+from support import Driver
+
+PERSONA = model.load("exchange2019")
+HOST = "mail1.fabrikam.com"
+
+
+def driver(relay: str = "closed", tls_active: bool = False, tls_available: bool = True) -> Driver:
+    context = ListenerContext(PERSONA, HOST, HOST, tls_available=tls_available, clock=lambda: 1_700_000_000.0,
+                              rng=random.Random(7))
+    return Driver(Session(context, "172.16.0.5", 40000, "172.16.0.1", 25, "172.16.0.1:25", relay=relay,
+                          tls_active=tls_active))
+
+
+def said(d: Driver) -> list[bytes]:
+    return [reply.data for reply in d.replies]
+
+
+E1_EHLO = (b"250-mail1.fabrikam.com Hello [172.16.0.5]\r\n250-SIZE 37748736\r\n250-PIPELINING\r\n250-DSN\r\n"
+           b"250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250-X-ANONYMOUSTLS\r\n250-AUTH NTLM\r\n"
+           b"250-X-EXPS GSSAPI NTLM\r\n250-8BITMIME\r\n250-BINARYMIME\r\n250-CHUNKING\r\n")
+
+
+def test_banner_and_ehlo_are_microsofts_transcript_with_exchange_2019s_smtputf8():
+    """E1 byte for byte (its Exchange 2016 list), SMTPUTF8 before XRDST as E3's Exchange 2019 lists it."""
+    d = driver()
+    d.feed(b"EHLO contoso.com\r\n")
+    banner, ehlo = said(d)
+    assert banner.startswith(b"220 mail1.fabrikam.com Microsoft ESMTP MAIL Service ready at ")
+    assert banner.endswith(b" +0000\r\n") and b"ready at Tue, 14 Nov 2023 22:13:20 +0000" in banner
+    assert ehlo == E1_EHLO + b"250-SMTPUTF8\r\n250 XRDST\r\n"
+
+
+def test_after_starttls_the_list_loses_tls_and_auth_gains_login():
+    """E2: the second EHLO of a Default Frontend session, after "220 2.0.0 SMTP server ready"."""
+    d = driver()
+    d.feed(b"EHLO contoso.com\r\nSTARTTLS\r\n")
+    assert said(d)[-1] == b"220 2.0.0 SMTP server ready\r\n" and d.tls_requested == 1
+    d.replies.clear()
+    d.feed(b"EHLO contoso.com\r\nSTARTTLS\r\n")
+    assert said(d) == [
+        b"250-mail1.fabrikam.com Hello [172.16.0.5]\r\n250-SIZE 37748736\r\n250-PIPELINING\r\n250-DSN\r\n"
+        b"250-ENHANCEDSTATUSCODES\r\n250-AUTH NTLM LOGIN\r\n250-X-EXPS GSSAPI NTLM\r\n250-8BITMIME\r\n"
+        b"250-BINARYMIME\r\n250-CHUNKING\r\n250-SMTPUTF8\r\n250 XRDST\r\n",
+        b"503 5.5.2 Only one STARTTLS command can be issued per session\r\n",
+    ]
+
+
+def test_x_anonymoustls_starts_tls_as_starttls_does():
+    """SmtpInSession.CreateSmtpCommand (E5): X-ANONYMOUSTLS is a StarttlsSmtpCommand too."""
+    d = driver()
+    d.feed(b"EHLO contoso.com\r\nX-ANONYMOUSTLS\r\n")
+    assert said(d)[-1] == b"220 2.0.0 SMTP server ready\r\n" and d.tls_requested == 1
+
+
+def test_login_only_over_tls_ntlm_in_clear():
+    d = driver()
+    d.feed(b"EHLO contoso.com\r\nAUTH LOGIN\r\n")
+    assert said(d)[-1] == b"504 5.7.4 Unrecognized authentication type\r\n"
+    assert d.replies[-1].delay == 5.0  # a 5xx: the tar pit
+    d.feed(b"AUTH NTLM\r\n")
+    assert said(d)[-1] == b"334 NTLM supported\r\n" and d.replies[-1].delay == 0.0
+    secure = driver(tls_active=True)
+    secure.feed(b"EHLO contoso.com\r\nAUTH LOGIN\r\n")
+    assert said(secure)[-1] == b"334 VXNlcm5hbWU6\r\n"
+
+
+def test_ntlm_challenge_names_windows_server_2019_its_forest_and_its_clock():
+    """E8: VERSION 10.0.17763, NTLMSSP revision 15; E3/E4: DNS_Tree_Name; MsvAvTimestamp as a FILETIME."""
+    d = driver()
+    negotiate = base64.b64encode(b"NTLMSSP\0" + struct.pack("<II", 1, 0x00088207) + bytes(16)).decode()
+    d.feed(f"EHLO contoso.com\r\nAUTH NTLM {negotiate}\r\n".encode())
+    reply = said(d)[-1]
+    assert reply.startswith(b"334 ")
+    blob = base64.b64decode(reply[4:].strip())
+    assert ntlm.message_type(blob) == 2
+    flags = struct.unpack_from("<I", blob, 20)[0]
+    assert flags & ntlm.NEGOTIATE_VERSION
+    assert blob[48:56] == struct.pack("<BBH3xB", 10, 0, 17763, 15)
+    info_len, _, info_offset = struct.unpack_from("<HHI", blob, 40)
+    info = blob[info_offset:info_offset + info_len]
+    pairs, at = {}, 0
+    while at < len(info):
+        kind, size = struct.unpack_from("<HH", info, at)
+        pairs[kind] = info[at + 4:at + 4 + size]
+        at += 4 + size
+    assert pairs[5].decode("utf-16-le") == "fabrikam.com" and pairs[3].decode("utf-16-le") == HOST
+    assert struct.unpack("<Q", pairs[7])[0] == (1_700_000_000 + 11644473600) * 10_000_000
+    assert list(pairs)[-1] == 0  # MsvAvEOL last
+
+
+def test_help_vrfy_expn_and_the_tar_pit():
+    """E5: HELP's two lines; VRFY and EXPN "not supported", each held the TarpitInterval (5 s) as an
+    unknown command is; a 2xx to a mail command is never held."""
+    d = driver()
+    d.feed(b"EHLO contoso.com\r\nHELP\r\nVRFY root\r\nEXPN staff\r\nNOOP\r\nXRDST\r\n")
+    assert said(d)[2:] == [
+        b"214-This server supports the following commands:\r\n"
+        b"214 HELO EHLO STARTTLS RCPT DATA RSET MAIL QUIT HELP AUTH BDAT\r\n",
+        b"252 2.1.5 Cannot VRFY user\r\n",
+        b"502 5.3.3 Command not implemented\r\n",
+        b"250 2.0.0 OK\r\n",
+        b"500 5.3.3 Unrecognized command\r\n",
+    ]
+    assert [reply.delay for reply in d.replies[2:]] == [0.0, 5.0, 5.0, 0.0, 5.0]
+
+
+def test_the_sixth_protocol_error_is_answered_too_many_errors_in_its_place():
+    """IsMaxProtocolErrorsExceeded (E5): more than MaxProtocolErrors (5, E7) closes the session,
+    the 421 replacing the sixth refusal and held as it would have been."""
+    d = driver()
+    d.feed(b"FOO\r\nMAIL FROM:<a@contoso.com>\r\nBAR\r\nRCPT TO:<b@fabrikam.com>\r\nDATA\r\nBAZ\r\nNOOP\r\n")
+    assert said(d)[1:] == [
+        b"500 5.3.3 Unrecognized command\r\n", b"503 5.5.2 Send hello first\r\n",
+        b"500 5.3.3 Unrecognized command\r\n", b"503 5.5.2 Need mail command\r\n",
+        b"503 5.5.2 Need mail command\r\n",
+        b"421 4.7.0 Too many errors on this connection, closing transmission channel\r\n",
+    ]
+    assert d.replies[-1].delay == 5.0 and d.closed == "limit"
+
+
+def test_helo_without_a_name_is_taken_a_bad_name_is_not():
+    """RequireEHLODomain is off by default (E5, E7); IsValidHeloDomain: E1's failure response."""
+    d = driver()
+    d.feed(b"HELO\r\nEHLO\r\nEHLO -bad-.example\r\nHELO [192.0.2.1]\r\n")
+    assert said(d)[1:] == [
+        b"250 mail1.fabrikam.com Hello [172.16.0.5]\r\n",
+        E1_EHLO + b"250-SMTPUTF8\r\n250 XRDST\r\n",
+        b"501 5.5.4 Invalid domain name\r\n",
+        b"250 mail1.fabrikam.com Hello [172.16.0.5]\r\n",
+    ]
+
+
+def test_a_message_is_queued_under_its_own_message_id():
+    """E1: "250 2.6.0 <c89b4fcc-...@mail1.fabrikam.com> [InternalId=5111011082268, Hostname=...]
+    Queued mail for delivery"; Util.PatchHeaders (E5): the message's Message-ID where it has one."""
+    d = driver()
+    d.feed(b"EHLO contoso.com\r\nMAIL FROM:<chris@contoso.com>\r\nRCPT TO:<kate@fabrikam.com> "
+           b"NOTIFY=success,failure\r\nDATA\r\n")
+    assert said(d)[2:] == [b"250 2.1.0 Sender OK\r\n", b"250 2.1.5 Recipient OK\r\n",
+                           b"354 Start mail input; end with <CRLF>.<CRLF>\r\n"]
+    d.feed(b"Subject: test\r\nMessage-ID:\r\n <abc.123@contoso.com>\r\n\r\nThis is a test message.\r\n.\r\n")
+    first = said(d)[-1]
+    assert first.startswith(b"250 2.6.0 <abc.123@contoso.com> [InternalId=")
+    assert first.endswith(b", Hostname=mail1.fabrikam.com] Queued mail for delivery\r\n")
+    internal = int(first.split(b"InternalId=")[1].split(b",")[0])
+    d.feed(b"MAIL FROM:<chris@contoso.com>\r\nRCPT TO:<kate@fabrikam.com>\r\nDATA\r\nSubject: x\r\n\r\nx\r\n.\r\n")
+    second = said(d)[-1]
+    generated = second.split(b" ")[2]
+    assert generated.startswith(b"<") and generated.endswith(b"@mail1.fabrikam.com>") and len(generated) == 1 + 36 + 20
+    assert 10**12 <= internal < int(second.split(b"InternalId=")[1].split(b",")[0]) < 10**13
+
+
+@pytest.mark.parametrize("header,shown", [
+    (b"Message-ID: <a@b>", "<a@b>"),
+    (b"message-id:a@b", "<a@b>"),  # bracketed as GetBracketedString does
+    (b"Message-ID: <a@b>\r\nMessage-ID: <c@d>", "<a@b>"),  # the first
+    (b"Message-ID: <\xc3\xa9@b>", None),  # not ASCII: never echoed
+    (b"Message-ID: <a\x07@b>", None),  # a control byte: never echoed
+    (b"X: y", None),
+])
+def test_message_ids_a_client_chose_are_echoed_only_when_printable(header, shown):
+    got = internet_message_id(header + b"\r\n\r\nbody\r\nMessage-ID: <late@x>\r\n", "h.example", random.Random(1))
+    if shown is None:
+        assert got.endswith("@h.example>") and len(got) == len("<00000000-0000-4000-8000-000000000000@h.example>")
+    else:
+        assert got == shown
+
+
+def test_relay_is_refused_in_exchange_2019s_words_and_local_users_all_exist():
+    d = driver()
+    d.feed(b"EHLO contoso.com\r\nMAIL FROM:<a@contoso.com>\r\nRCPT TO:<x@example.net>\r\n"
+           b"RCPT TO:<nobody-at-all@fabrikam.com>\r\n")
+    assert said(d)[2:] == [b"250 2.1.0 Sender OK\r\n",
+                           b"550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain\r\n",
+                           b"250 2.1.5 Recipient OK\r\n"]
+    assert d.replies[3].delay == 5.0
+    opened = driver(relay="open")
+    opened.feed(b"EHLO contoso.com\r\nMAIL FROM:<a@contoso.com>\r\nRCPT TO:<x@example.net>\r\n")
+    assert said(opened)[-1] == b"250 2.1.5 Recipient OK\r\n"
+
+
+def test_bdat_chunks_are_acknowledged_as_the_transport_says():
+    d = driver()
+    d.feed(b"EHLO contoso.com\r\nMAIL FROM:<a@contoso.com>\r\nRCPT TO:<b@fabrikam.com>\r\n"
+           b"BDAT 5\r\nab\r\ncBDAT 3 LAST\r\nx\r\n")
+    assert said(d)[4] == b"250 2.6.0 CHUNK received OK, 5 octets\r\n"
+    assert said(d)[5].startswith(b"250 2.6.0 <") and said(d)[5].endswith(b"Queued mail for delivery\r\n")
+
+
+def test_a_bare_lf_does_not_end_a_command_line():
+    """NetworkBuffer.FindLine (E5): only CR LF ends a line."""
+    d = driver()
+    d.feed(b"NOOP\nNOOP\r\n")
+    assert said(d)[1:] == [b"500 5.3.3 Unrecognized command\r\n"]
