@@ -128,6 +128,38 @@ def test_nmap_names_the_sendmail_persona_as_it_names_the_real_sendmail(sensor_fa
     assert "Service Info: Host: mail.example.com; OS: Unix" in result.stdout, result.stdout
 
 
+def test_nmap_sees_the_exchange2019_persona_as_public_scans_of_exchange_2019_show_it(sensor_factory):
+    """docs/exchange2019-sources.md E3 and E4, nmap's own output against real Exchange servers:
+    "Microsoft Exchange smtpd" on Windows; smtp-commands' EHLO and HELP lines; smtp-ntlm-info's
+    names, forest and "Product_Version: 10.0.17763" (Windows Server 2019, E8); ssl-cert's
+    self-signed CN=<NetBIOS name> with both names as alternatives, valid five years; and (E9)
+    TLS 1.2 alone, the server's order, ECDHE on X25519."""
+    nmap = require("nmap")
+    sensor = sensor_factory(smtp__persona="exchange2019", smtp__hostname="ex01.fabrikam.com", smtp__relay="closed")
+    result = run([nmap, "-n", "-Pn", "-sV", "-p", str(sensor.port), "--script",
+                  "smtp-commands,smtp-ntlm-info,ssl-cert,ssl-enum-ciphers", sensor.host], timeout=180)
+    out = result.stdout
+    assert re.search(r"open\s+smtp\s+Microsoft Exchange smtpd\n", out), out
+    assert "Service Info: Host: ex01.fabrikam.com; OS: Windows; CPE: cpe:/o:microsoft:windows" in out
+    assert ("| smtp-commands: ex01.fabrikam.com Hello [127.0.0.1], SIZE 37748736, PIPELINING, DSN, "
+            "ENHANCEDSTATUSCODES, STARTTLS, X-ANONYMOUSTLS, AUTH NTLM, X-EXPS GSSAPI NTLM, 8BITMIME, BINARYMIME, "
+            "CHUNKING, SMTPUTF8, XRDST\n") in out
+    assert "This server supports the following commands: HELO EHLO STARTTLS RCPT DATA RSET MAIL QUIT HELP AUTH " \
+           "BDAT" in out
+    for line in ("Target_Name: FABRIKAM", "NetBIOS_Domain_Name: FABRIKAM", "NetBIOS_Computer_Name: EX01",
+                 "DNS_Domain_Name: fabrikam.com", "DNS_Computer_Name: ex01.fabrikam.com",
+                 "DNS_Tree_Name: fabrikam.com", "Product_Version: 10.0.17763"):
+        assert f"|   {line}" in out or f"|_  {line}" in out, (line, out)
+    assert "| ssl-cert: Subject: commonName=ex01\n| Subject Alternative Name: DNS:ex01, DNS:ex01.fabrikam.com" in out
+    before = re.search(r"Not valid before: (\d{4})", out)
+    after = re.search(r"Not valid after:  (\d{4})", out)
+    assert before and after and int(after.group(1)) - int(before.group(1)) == 5, out
+    tls = _tls_sections(out)
+    assert set(tls) == {"cert", "TLSv1.2"}, out
+    assert tls["TLSv1.2"][2] == "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 (ecdh_x25519) - A"
+    assert "cipher preference: server" in tls["TLSv1.2"]
+
+
 def _tls_sections(text: str) -> dict[str, list[str]]:
     """nmap's ssl-cert lines (validity and digests aside) and each ssl-enum-ciphers version's lines."""
     sections: dict[str, list[str]] = {}
