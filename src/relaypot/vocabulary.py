@@ -92,7 +92,7 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
     # Exchange 2007 and later: TLS between its own servers, started as STARTTLS is (SmtpInSession
     # CreateSmtpCommand: a StarttlsSmtpCommand for either verb); answered so where a persona has it.
     _verb("X-ANONYMOUSTLS", "_starttls", "starttls.ready starttls.unavailable starttls.already_active starttls.syntax"),
-    _verb("XEXCH50", "_xexch50", "xexch50.ready xexch50.ok xexch50.syntax"),
+    _verb("XEXCH50", "_xexch50", "xexch50.ready xexch50.ok xexch50.syntax", optional="xexch50.not_authorized"),
     _answered("X-LINK2STATE", "x-link2state.refused"),
     # only for the server's own trusted clients
     _verb("XCLIENT", "_xclient", "xclient.refused", optional="xclient.syntax xclient.in_transaction"),

@@ -209,3 +209,54 @@ def test_a_bare_lf_does_not_end_a_command_line():
     d = driver()
     d.feed(b"NOOP\nNOOP\r\n")
     assert said(d)[1:] == [b"500 5.3.3 Unrecognized command\r\n"]
+
+
+def test_xexch50_is_refused_in_its_order_and_gssapi_and_exps_login_are_unknown():
+    """Xexch50SmtpCommand (E5): HELO, MAIL and RCPT checked first, then "504 5.7.1 Not authorized";
+    AuthSmtpCommand: GSSAPI only for a bridgehead's X-EXPS or with EnableAuthGSSAPI (neither on a
+    front end), LOGIN never by X-EXPS: each "504 5.7.4 Unrecognized authentication type"."""
+    d = driver(tls_active=True)
+    d.feed(b"XEXCH50 10 2\r\nEHLO contoso.com\r\nXEXCH50 10 2\r\nMAIL FROM:<a@contoso.com>\r\n"
+           b"XEXCH50 10 2\r\nRCPT TO:<b@fabrikam.com>\r\nXEXCH50 10 2\r\n")
+    assert [said(d)[i] for i in (1, 3, 5, 7)] == [
+        b"503 5.5.2 Send hello first\r\n", b"503 5.5.2 Need mail command\r\n",
+        b"503 5.5.2 Need rcpt command\r\n", b"504 5.7.1 Not authorized\r\n"]
+    assert [e.violation for e in d.of("smtp.violation")].count("xexch50") == 4
+    d.feed(b"X-EXPS GSSAPI\r\n")  # in a transaction: BadCommandSequence, checked before the mechanism
+    assert said(d)[-1] == b"503 5.5.1 Bad sequence of commands\r\n" and d.closed is None
+    d.feed(b"RSET\r\nX-EXPS GSSAPI\r\n")  # the sixth protocol error
+    assert said(d)[-1] == b"421 4.7.0 Too many errors on this connection, closing transmission channel\r\n"
+    assert d.closed == "limit"
+    fresh = driver(tls_active=True)
+    fresh.feed(b"EHLO contoso.com\r\nX-EXPS GSSAPI\r\nAUTH GSSAPI\r\nX-EXPS LOGIN\r\nAUTH LOGIN\r\n")
+    assert said(fresh)[2:] == [b"504 5.7.4 Unrecognized authentication type\r\n"] * 3 + [b"334 VXNlcm5hbWU6\r\n"]
+
+
+def test_the_201st_recipient_is_too_many():
+    """MaxRecipientsPerMessage, 200 on a front-end connector (E7): TooManyRecipients (E5) past it."""
+    d = driver()
+    d.feed(b"EHLO contoso.com\r\nMAIL FROM:<a@contoso.com>\r\n"
+           + b"".join(b"RCPT TO:<u%d@fabrikam.com>\r\n" % n for n in range(201)))
+    assert said(d)[-2:] == [b"250 2.1.5 Recipient OK\r\n", b"452 4.5.3 Too many recipients\r\n"]
+    assert said(d).count(b"250 2.1.5 Recipient OK\r\n") == 200
+
+
+def test_a_client_whose_refusal_is_held_waits_for_its_next_banner():
+    """SmtpInSession (E5): a refusal marks the client's ClientData bad until its tar pit ends
+    (DelayResponseCompleted's MarkGood); a connection it opens meanwhile gets its banner only after
+    the TarpitInterval ("Tarpit for '00:00:05' due to 'IP discredited'")."""
+    now = [1_700_000_000.0]
+    context = ListenerContext(PERSONA, HOST, HOST, tls_available=True, clock=lambda: now[0], rng=random.Random(7))
+
+    def connect(client: str) -> Driver:
+        return Driver(Session(context, client, 40000, "172.16.0.1", 25, "172.16.0.1:25", relay="closed"))
+
+    first = connect("192.0.2.9")
+    assert first.replies[0].delay == 0.0
+    first.feed(b"FOO\r\n")
+    assert first.replies[-1].delay == 5.0
+    now[0] += 1
+    assert connect("192.0.2.9").replies[0].delay == 5.0  # discredited while FOO's reply is held
+    assert connect("192.0.2.10").replies[0].delay == 0.0  # another client is not
+    now[0] += 5
+    assert connect("192.0.2.9").replies[0].delay == 0.0  # the held reply went: good again

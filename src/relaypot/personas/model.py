@@ -186,7 +186,8 @@ class ErrorRules:
     bad_rcpt_delay: float = 0.0
     # Exchange 2007 and later (SmtpInSession.DelayResponseIfNecessary, the receive connector's
     # TarpitInterval): an anonymous client's every 5xx reply, and the reply to each of
-    # tarpit_verbs, waits `tarpit` seconds (0: none)
+    # tarpit_verbs, waits `tarpit` seconds (0: none); while a refusal is held the client is
+    # discredited, and the banner of a connection it opens meanwhile waits as long
     tarpit: float = 0.0
     tarpit_verbs: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
     # Exchange's MaxProtocolErrors: counted with protocol_limit as protocol_replies are, but the
@@ -268,8 +269,9 @@ class AuthRules:
     # too many), a mechanism it does not offer is named as the client wrote it, and an initial
     # response to CRAM-MD5 or DIGEST-MD5 (where the server speaks first) fails the exchange
     rest_is_initial: bool = False
-    # Mechanisms offered (and taken) only once TLS is up: Exchange's BasicAuthRequireTLS turns
-    # "AUTH NTLM" into "AUTH NTLM LOGIN" after STARTTLS; before it LOGIN is an unknown mechanism
+    # Mechanisms offered (and taken) only once TLS is up, and never by X-EXPS: Exchange's
+    # BasicAuthRequireTLS turns "AUTH NTLM" into "AUTH NTLM LOGIN" after STARTTLS; before it, or
+    # after X-EXPS (Exchange's own servers' AUTH), LOGIN is an unknown mechanism
     tls_mechanisms: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
 
 
@@ -320,6 +322,9 @@ class RecipientRules:
     # local parts whose recipients skip Sendmail's delayed sender checks (Debian's access map:
     # "Spam:postmaster@ FRIEND", FEATURE(delay_checks, friend))
     spam_friends: tuple[str, ...] = field(default=(), metadata={"case": "lower"})
+    # the server's own recipients-per-message limit (rcpt.too_many past it; Exchange's
+    # MaxRecipientsPerMessage); 0: relaypot's [limits] max_recipients alone
+    per_message: int = 0
 
 
 TlsVersion = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]

@@ -67,6 +67,9 @@ def _base62(number: int, width: int) -> str:
 _SENDMAIL_QUEUE_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx"
 
 
+DISCREDIT_MEMORY = 65536  # client addresses a listener remembers as discredited at once
+
+
 class QueueIds:
     """Queue ids in the persona's style, from the random source the context carries."""
 
@@ -151,6 +154,8 @@ class ListenerContext:
     # where it names the client (IIS's "Hello [{client_ip}]"): a handful of entries, or one per client.
     _ehlo_replies: dict[tuple, tuple[str, bytes]] = field(init=False)
     _dates: tuple[int, str] = field(init=False)
+    # Exchange's discredited clients: address → when the refusal that discredited it is let go
+    _discredited: dict[str, float] = field(init=False)
 
     def __post_init__(self) -> None:
         persona = self.persona
@@ -182,6 +187,7 @@ class ListenerContext:
         self.queue_ids = QueueIds(self.rng)
         self.memory = MessageMemory(self.limits.max_message_memory)
         self.flow_tokens = persona.server.flow_tokens
+        self._discredited = {}
         self._ehlo_tails = {}
         for offered in (False, True):
             for active in (False, True):
@@ -223,6 +229,30 @@ class ListenerContext:
             if len(self._ehlo_replies) < 4096:  # bounded: one per client or name only where the greeting has it
                 self._ehlo_replies[key] = reply
         return reply
+
+    def discredit(self, client_ip: str, until: float) -> None:
+        """Exchange's ClientData.MarkBad: a refusal to this client is held until `until`; a
+        connection of the same client opened meanwhile waits for its banner (its MarkGood comes
+        when the held reply goes). Bounded: past DISCREDIT_MEMORY addresses the oldest marks go."""
+        marks = self._discredited
+        marks.pop(client_ip, None)
+        marks[client_ip] = until
+        if len(marks) > DISCREDIT_MEMORY:
+            now = self.clock()
+            for address in [a for a, due in marks.items() if due <= now]:
+                del marks[address]
+            while len(marks) > DISCREDIT_MEMORY:
+                del marks[next(iter(marks))]
+
+    def discredited(self, client_ip: str) -> bool:
+        """A refusal to this client is being held now (ClientData.Discredited)."""
+        due = self._discredited.get(client_ip)
+        if due is None:
+            return False
+        if due <= self.clock():
+            del self._discredited[client_ip]
+            return False
+        return True
 
     def open_queue_file(self) -> float:
         """A transaction's first recipient is accepted, and its queue file opened: the delay that

@@ -177,7 +177,12 @@ class Session(Voice):
     def _greeting(self, early: bool = False) -> list[Output]:
         self._greeting_due = False
         key = "greeting.early" if early else "greeting"
-        text, data = self.replies[key].render({**self._placeholders(), "date": self.context.date(self.started)})
+        tarpit = self.persona.errors.tarpit
+        if tarpit and self.context.discredited(self.client_ip):
+            # Exchange: a client whose refusal another connection holds waits the tar pit for its banner
+            self._slow = tarpit
+        text, data = self.replies[key].render({**self._placeholders(),
+                                               "date": self.context.date(self.started + self._slow)})
         out: list[Output] = [self._opened(text)]
         if early:
             self._violation(out, "early_talker", "input before the greeting")
@@ -664,8 +669,11 @@ class Session(Voice):
         if read.path is None or read.refusal:
             return self._path_refused(out, RcptTo, read)
         address = read.address
-        if len(self.rcpt_to) >= self.limits.max_recipients:
-            self._violation(out, "limit_recipients", f"over {self.limits.max_recipients}")
+        limit = self.limits.max_recipients
+        if self.persona.recipients.per_message:  # the server's own limit, where lower than relaypot's
+            limit = min(limit, self.persona.recipients.per_message)
+        if len(self.rcpt_to) >= limit:
+            self._violation(out, "limit_recipients", f"over {limit}")
             code = self._send_key(out, "rcpt.too_many")
         elif self.persona.recipients.restricted_characters and self._restricted(address):
             code = self._send_key(out, "rcpt.restricted", address=address, unquoted=unquoted(address))
@@ -1034,6 +1042,12 @@ class Session(Voice):
 
     def _xexch50(self, argument: str, out: list[Output]) -> int:
         self._violation(out, "xexch50", f"XEXCH50 {argument[:64]}", always=True)
+        if "xexch50.not_authorized" in self.replies:
+            # Exchange 2007 and later (Xexch50SmtpCommand): its order checked, then no blob from a
+            # client without the Exchange servers' permission
+            key = {CONNECTED: "mail.need_helo", GREETED: "rcpt.need_mail", MAIL: "data.need_rcpt"}.get(
+                self.state, "xexch50.not_authorized")
+            return self._send_key(out, key)
         size = xexch50_size(argument)
         if size is None:  # a negative size too: the exploit's tell, answered as a syntax error
             return self._send_key(out, "xexch50.syntax")
@@ -1065,8 +1079,9 @@ class Session(Voice):
                                               self.persona.auth)
         if refused:
             return self._send_key(out, refused)
-        if mechanism not in self.persona.auth.mechanisms or (
-                mechanism in self.persona.auth.tls_mechanisms and not self.tls_active):
+        tls_only = self.persona.auth.tls_mechanisms
+        if mechanism not in self.persona.auth.mechanisms or (mechanism in tls_only and (
+                not self.tls_active or self._verb_text.upper() == "X-EXPS")):
             shown = argument.split()[0] if self.persona.auth.rest_is_initial else mechanism
             code = self._send_key(out, "auth.unknown_mechanism", mechanism=shown)
             out.append(replace(capture_unsupported(mechanism, initial), reply_code=code))

@@ -138,8 +138,9 @@ class Voice:
         if self.account.errors:
             delay += self.account.delay()  # Postfix's sleep before any reply past the soft limit
         tarpit = self.context.persona.errors.tarpit
-        if tarpit and code >= 500:  # Exchange holds an anonymous client's every refusal
+        if tarpit and code >= 500:  # Exchange holds an anonymous client's every refusal...
             self._slow = max(self._slow, tarpit)
+            self.context.discredit(self.client_ip, self.context.clock() + tarpit)  # ...and discredits it
         if self._slow:
             delay, self._slow = delay + self._slow, 0.0
         if data:
