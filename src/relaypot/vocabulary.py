@@ -46,7 +46,8 @@ def _answered(name: str, key: str) -> Verb:
 
 _AUTH_KEYS = ("auth.ok auth.failed auth.aborted auth.bad_base64 auth.unknown_mechanism auth.missing_mechanism "
               "auth.not_available auth.username_prompt auth.password_prompt auth.plain_prompt")
-_AUTH_OPTIONAL = "auth.bad_base64_continued auth.already_authenticated auth.in_transaction auth.not_offered"
+_AUTH_OPTIONAL = ("auth.bad_base64_continued auth.already_authenticated auth.in_transaction auth.not_offered "
+                  "auth.not_advertised")
 
 VERBS: dict[str, Verb] = {verb.name: verb for verb in (
     _verb("HELO", "_helo", "helo.ok helo.missing_argument", optional="helo.again helo.bad_domain"),

@@ -166,9 +166,28 @@ def test_invalid_personas_are_refused_with_file_and_key(mutation, message):
 
 
 def test_unknown_persona_names_the_bundled_ones():
-    with pytest.raises(PersonaError,
-                       match="bundled personas: exchange2000, exchange2019, exim, opensmtpd, postfix, sendmail"):
+    with pytest.raises(PersonaError, match="bundled personas: exchange2000, exchange2019, exim, exim-tls-auth, "
+                                           "opensmtpd, postfix, sendmail, sendmail-tls-auth"):
         model.load("qmail")
+
+
+def test_a_variant_extends_a_bundled_persona_table_by_table(tmp_path):
+    """[persona] extends: the base's tables, the variant's keys over them; a base that is no bundled
+    persona, or a chain that comes back to itself, is refused with the file's name."""
+    base, variant = model.load("exim"), model.load("exim-tls-auth")
+    assert variant.replies["greeting"] == base.replies["greeting"]  # from the base
+    assert variant.replies["auth.failed"].text == "535 Incorrect authentication data"  # its own
+    assert base.auth.mechanisms == () and variant.auth.mechanisms == ("PLAIN", "LOGIN", "CRAM-MD5")
+    assert variant.lines == base.lines and variant.name == "exim-tls-auth"
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[persona]\nextends = "postfix"\nname = "mine"\nsummary = "s"\nsource = "s"\n'
+                    '[replies]\ngreeting = "220 {hostname} ESMTP"\n')
+    loaded = model.load(str(mine))
+    assert loaded.name == "mine" and loaded.replies["greeting"].render({"hostname": "h"})[0] == "220 h ESMTP"
+    assert loaded.replies["mail.ok"] == model.load("postfix").replies["mail.ok"]
+    mine.write_text('[persona]\nextends = "qmail"\nname = "mine"\n')
+    with pytest.raises(PersonaError, match=r"mine\.toml: \[persona\] extends must name a bundled persona"):
+        model.load(str(mine))
 
 
 def test_persona_file_by_path(tmp_path):

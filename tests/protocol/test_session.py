@@ -660,6 +660,24 @@ def test_cram_md5_challenges_always_have_dovecots_sixteen_digits(seed):
     assert re.fullmatch(rb"<\d{16}\.1795768121@mail\.example\.com>", challenge), challenge
 
 
+@given(st.binary(min_size=16, max_size=16))
+def test_cram_md5_challenges_take_each_sasl_implementations_shape(random_bytes):
+    """The shapes the captures show (../shared/reference-transcripts, auth_cram_md5): Cyrus SASL
+    (Sendmail, Postfix with cyrus) <2985706707.605835@host>: a 32-bit number, the time mod
+    0xFFFFFF; Exim <32465.1795767272@host>: a process id, the time; Dovecot <16 digits.time@host>."""
+    from relaypot.protocol.auth import cram_challenge
+
+    now = 1_795_767_272.0
+    cyrus = cram_challenge("cyrus", random_bytes, now, "mail.example.com")
+    match = re.fullmatch(rb"<(\d{1,10})\.(\d+)@mail\.example\.com>", cyrus)
+    assert match and int(match.group(1)) < 2**32 and int(match.group(2)) == 1_795_767_272 % 0xFFFFFF
+    exim = cram_challenge("exim", random_bytes, now, "mail.example.com")
+    match = re.fullmatch(rb"<(\d{3,5})\.1795767272@mail\.example\.com>", exim)
+    assert match and 300 <= int(match.group(1)) < 100_000
+    assert re.fullmatch(rb"<\d{16}\.1795767272@mail\.example\.com>",
+                        cram_challenge("dovecot", random_bytes, now, "mail.example.com"))
+
+
 def test_postfix_queue_ids_grow_as_the_queue_files_inodes_do():
     """A Postfix queue id is the time's microseconds and the queue file's inode in hex; a real
     queue hands out inodes nearly in order (the captures: ...214007, ...214074), never a random tail."""

@@ -273,6 +273,8 @@ class AuthRules:
     # BasicAuthRequireTLS turns "AUTH NTLM" into "AUTH NTLM LOGIN" after STARTTLS; before it, or
     # after X-EXPS (Exchange's own servers' AUTH), LOGIN is an unknown mechanism
     tls_mechanisms: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
+    # CRAM-MD5's challenge as the server's SASL makes it (protocol/auth.py cram_challenge)
+    cram_challenge: Literal["dovecot", "cyrus", "exim"] = "dovecot"
 
 
 @dataclass(frozen=True)
@@ -599,15 +601,43 @@ def load(name_or_path: str) -> Persona:
             raise PersonaError(
                 f"unknown persona {name_or_path!r}; bundled personas: {', '.join(bundled())}"
             )
+    return parse(_read_extended(path, ()), path)
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PersonaError(f"{path}: persona file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PersonaError(f"{path}: cannot read persona: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise PersonaError(f"{path}: not valid TOML: {exc}") from None
-    return parse(raw, path)
+
+
+def _read_extended(path: Path, seen: tuple[str, ...]) -> dict[str, Any]:
+    """The persona file's tables, over those of the bundled persona its `[persona] extends` names
+    (the same server in another configuration: a table merged key by key, any other value the
+    variant's own); the base's own `extends` is followed the same way."""
+    raw = _read(path)
+    top = raw.get("persona")
+    base = top.pop("extends", None) if isinstance(top, dict) else None
+    if base is None:
+        return raw
+    if not isinstance(base, str) or base not in bundled():
+        raise PersonaError(f"{path}: [persona] extends must name a bundled persona ({', '.join(bundled())}), "
+                           f"not {base!r}")
+    if base in seen:
+        raise PersonaError(f"{path}: [persona] extends {base!r} again: {' → '.join((*seen, base))}")
+    return _merged(_read_extended(DATA_DIR / f"{base}.toml", (*seen, base)), raw)
+
+
+def _merged(base: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in variant.items():
+        below = merged.get(key)
+        merged[key] = _merged(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
+    return merged
 
 
 def parse(raw: dict[str, Any], path: Path) -> Persona:

@@ -42,6 +42,7 @@ class AuthContext:
     ntlm_identity: NtlmIdentity
     random_bytes: Callable[[int], bytes]
     now: Callable[[], float]
+    cram_style: str = "dovecot"  # [auth] cram_challenge
     username_chars: frozenset[str] | None = None
 
 
@@ -72,10 +73,8 @@ class AuthExchange:
             self.raw.append(initial)
         mech = self.mechanism
         if mech == "CRAM-MD5":
-            # RFC 2195: the challenge is a msg-id; ours is Dovecot's <random.time@host>, whose
-            # random part is 16 digits, each a random byte mod 10 (mech-cram-md5.c): always 16.
-            digits = "".join(str(byte % 10) for byte in self.context.random_bytes(16))
-            self.challenge = f"<{digits}.{int(self.context.now())}@{self.context.hostname}>".encode()
+            self.challenge = cram_challenge(self.context.cram_style, self.context.random_bytes(16),
+                                            self.context.now(), self.context.hostname)
             return AuthStep("auth.challenge", {"challenge": base64.b64encode(self.challenge).decode()})
         if mech == "DIGEST-MD5":
             # RFC 2831 §2.1.1, in Cyrus SASL's words and order (Sendmail's, captured): a random nonce
@@ -234,6 +233,24 @@ def capture_unsupported(mechanism: str, initial: bytes | None) -> Auth:
         response=response,
         raw_responses=(initial,) if initial else (),
     )
+
+
+CYRUS_TIME_MODULUS = 0xFFFFFF  # cram.c gettime(): "the bottom bits are really the only random ones"
+
+
+def cram_challenge(style: str, random: bytes, now: float, hostname: str) -> bytes:
+    """RFC 2195: the challenge is a msg-id, each SASL implementation its own: Dovecot's
+    <16 digits.time@host> (mech-cram-md5.c: each digit a random byte mod 10); Cyrus SASL's
+    <a random 32-bit number.time mod 0xFFFFFF@host> (cram.c randomdigits(), gettime()); Exim's
+    <pid.time@host> (auths/cram_md5.c: the receiving process's id, here a plausible one)."""
+    if style == "cyrus":
+        number = int.from_bytes(random[:4], "big")
+        return f"<{number}.{int(now) % CYRUS_TIME_MODULUS}@{hostname}>".encode()
+    if style == "exim":
+        pid = 300 + int.from_bytes(random[:4], "big") % 99_700
+        return f"<{pid}.{int(now)}@{hostname}>".encode()
+    digits = "".join(str(byte % 10) for byte in random[:16])
+    return f"<{digits}.{int(now)}@{hostname}>".encode()
 
 
 def opening(argument: str, authenticated: bool, in_transaction: bool,

@@ -201,7 +201,7 @@ class ListenerContext:
                         or (k.when == "until_data" and not transferred)
                     ]
         self._ehlo_replies = {}
-        self._accepting_only = frozenset(k.keyword for k in persona.ehlo_keywords if k.when == "accepting")
+        self._always = frozenset(k.keyword for k in persona.ehlo_keywords if k.when == "always")
         self._dates = (-1, "")
 
     def ehlo_keywords(self, tls_offered: bool, tls_active: bool, transferred: bool = False) -> list[str]:
@@ -222,8 +222,8 @@ class ListenerContext:
             keywords = self.ehlo_keywords(tls_offered and "STARTTLS" in self.persona.verbs, tls_active, transferred)
             if hide_auth:
                 keywords = [k for k in keywords if not k.upper().startswith("AUTH")]
-            if rejecting:  # Sendmail's nullserver offers ENHANCEDSTATUSCODES only
-                keywords = [k for k in keywords if k not in self._accepting_only]
+            if rejecting:  # Sendmail's nullserver offers ENHANCEDSTATUSCODES only: its "always" keywords
+                keywords = [k for k in keywords if k in self._always]
             text = frame_text(250, [self.persona.ehlo_greeting.format_map(values), *keywords])
             reply = (text, wire(text))
             if len(self._ehlo_replies) < 4096:  # bounded: one per client or name only where the greeting has it
@@ -278,7 +278,8 @@ class ListenerContext:
     def auth_context(self) -> AuthContext:
         """What an AUTH exchange of this listener's sessions needs to know."""
         return AuthContext(hostname=self.hostname, ntlm_identity=self.persona.ntlm_identity(self.hostname),
-                           random_bytes=self.random_bytes, now=self.clock, username_chars=self.username_chars)
+                           random_bytes=self.random_bytes, now=self.clock, username_chars=self.username_chars,
+                           cram_style=self.persona.auth.cram_challenge)
 
     def random_bytes(self, n: int) -> bytes:
         return self.rng.getrandbits(8 * n).to_bytes(n, "big")

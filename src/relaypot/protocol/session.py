@@ -1075,6 +1075,8 @@ class Session(Voice):
         if not self.persona.auth.mechanisms:  # never advertised: Exim without authenticators, OpenSMTPD in clear
             key = "auth.not_offered" if "auth.not_offered" in self.replies else "auth.not_available"
             return self._send_key(out, key)
+        if "AUTH" in self.persona.sequence.when_advertised and "AUTH" not in self.advertised:
+            return self._send_key(out, "auth.not_advertised")  # Exim: only after an EHLO that offered it
         mechanism, refused, initial = opening(argument, self.authenticated, self.state in (MAIL, RCPT),
                                               self.persona.auth)
         if refused:
@@ -1082,7 +1084,7 @@ class Session(Voice):
         tls_only = self.persona.auth.tls_mechanisms
         if mechanism not in self.persona.auth.mechanisms or (mechanism in tls_only and (
                 not self.tls_active or self._verb_text.upper() == "X-EXPS")):
-            shown = argument.split()[0] if self.persona.auth.rest_is_initial else mechanism
+            shown = argument.split()[0]  # as the client wrote it (Sendmail's, Exim's {mechanism})
             code = self._send_key(out, "auth.unknown_mechanism", mechanism=shown)
             out.append(replace(capture_unsupported(mechanism, initial), reply_code=code))
             return code
