@@ -6,6 +6,10 @@ built into sendmail.cf with m4, its access map, service switch and hosts file. E
 configuration names under /etc/mail or /tmp/sm is moved into a private /tmp directory; nothing is
 delivered (-odq queues every message, and the queue is removed with the directory).
 
+`SendmailServer("tls-auth")` runs the references' TLS-and-AUTH configuration instead
+(sendmail-tls-auth.mc): Debian's example starttls.m4 and sasl.m4, as sendmailconfig installs
+them, and the certificate, key and DH parameters Debian's update_tls makes, made the same way.
+
 The daemon runs in a UTS namespace named mail.example.com (see _sendmail). Sendmail trusts
 127.0.0.1 itself ("originated locally"), so clients connect from 127.0.0.2 (an address with no
 PTR), as the reference battery ran (--source 127.0.0.2). The harness the sendmail
@@ -40,9 +44,10 @@ PROBE_SENDER_HOST = "192.0.2.2\tclient.example.org"
 class SendmailServer:
     source = SOURCE
 
-    def __init__(self) -> None:
+    def __init__(self, variant: str = "default") -> None:
         if os.geteuid() != 0:
             unavailable("Sendmail's daemon starts as root")
+        self.variant = variant
         self.dir = Path(tempfile.mkdtemp(prefix="relaypot-sendmail-"))
         os.chmod(self.dir, 0o755)
         self.root = self.dir / "root"
@@ -54,7 +59,7 @@ class SendmailServer:
         for name in ("smmta", "smmsp"):  # sendmail-base's postinst makes them; sendmail.cf names smmta
             system_user(name, Path("/var/lib/sendmail"))
         self.run.mkdir(mode=0o755)
-        (self.run / "mqueue").mkdir(mode=0o700)
+        (self.run / ("mqueue-tls" if self.variant == "tls-auth" else "mqueue")).mkdir(mode=0o700)
         self._config()
         started = subprocess.run(self._sendmail("-bd", "-odq"), capture_output=True, text=True, timeout=60,
                                  stdin=subprocess.DEVNULL)
@@ -74,9 +79,13 @@ class SendmailServer:
         (self.run / "m4").mkdir()
         for name in ("dialup.m4", "provider.m4"):  # what sendmailconfig leaves empty
             (self.run / "m4" / name).write_text("")
-        mc = (CONFIG / "sendmail-default.mc").read_text()
+        mc = (CONFIG / f"sendmail-{self.variant}.mc").read_text()
         mc = mc.replace(CF_DIR, str(cf_dir)).replace("/etc/mail/m4/", f"{self.run}/m4/")
-        mc = mc.replace(PLACEHOLDER_ROOT, str(self.run)).replace("Port=2630", f"Port={self.port}")
+        mc = mc.replace(PLACEHOLDER_ROOT, str(self.run))
+        mc = mc.replace("Port=2630", f"Port={self.port}").replace("Port=2631", f"Port={self.port}")
+        if self.variant == "tls-auth":
+            self._tls_and_sasl(cf_dir)
+            mc = mc.replace("/etc/mail/tls/", f"{self.run}/tls/").replace("/etc/mail/sasl/", f"{self.run}/sasl/")
         built = subprocess.run([str(self.root / "usr/bin/m4")], input=mc, capture_output=True, text=True,
                                check=True, timeout=60)
         cf = built.stdout.replace("/etc/mail/", f"{self.run}/").replace("/var/lib/sendmail/", f"{self.run}/")
@@ -96,6 +105,41 @@ class SendmailServer:
             subprocess.run([*makemap, "hash", str(self.run / "access")], stdin=source, check=True,
                            capture_output=True, timeout=60)
         subprocess.run(self._sendmail("-bi"), check=True, capture_output=True, timeout=60)  # newaliases
+
+    def _tls_and_sasl(self, cf_dir: Path) -> None:
+        """What sendmailconfig adds for TLS and AUTH: the package's example starttls.m4 and sasl.m4,
+        and update_tls's files (its openssl commands, its configuration's defaults)."""
+        examples = self.root / "usr/share/sendmail/examples"
+        for name in ("tls", "sasl"):
+            (self.run / name).mkdir(mode=0o755)
+            text = (examples / name / f"{name if name == 'sasl' else 'starttls'}.m4").read_text()
+            text = text.replace(CF_DIR, str(cf_dir)).replace("/etc/mail/", f"{self.run}/")
+            (self.run / name / f"{'sasl' if name == 'sasl' else 'starttls'}.m4").write_text(text)
+        tls = self.run / "tls"
+        update_tls = (self.root / "usr/share/sendmail/update_tls").read_text()
+        config = update_tls.split("cat >$MTA_CFG <<EOT\n", 1)[1].split("\nEOT", 1)[0].replace("\\$ENV", "$ENV")
+        (tls / "sendmail-server.cfg").write_text(config)
+        (tls / "sendmail-client.cfg").write_text(config.replace("Sendmail Server", "Sendmail Client"))
+        env = {**os.environ, "SSL_FQDN": "mail.example.com", "SSL_EMAIL": "admin@mail.example.com"}
+        prm, key = tls / "sendmail-common.prm", tls / "sendmail-common.key"
+
+        def openssl(*args: str, stdin: str | None = None) -> None:
+            subprocess.run(["openssl", *args], input=stdin, env=env, check=True, capture_output=True, text=True,
+                           timeout=300)
+
+        openssl("dsaparam", "-out", str(prm), "2048")
+        params = subprocess.run(["openssl", "dhparam", "-dsaparam", "-in", str(prm)], check=True, capture_output=True,
+                                text=True, timeout=300).stdout
+        with prm.open("a") as out:
+            out.write(params)
+        openssl("genrsa", "-out", str(key), "2048")
+        for role in ("server", "client"):
+            cfg, csr, crt = (tls / f"sendmail-{role}.{ext}" for ext in ("cfg", "csr", "crt"))
+            openssl("req", "-new", "-config", str(cfg), "-key", str(key), "-out", str(csr), stdin="\n" * 7)
+            openssl("x509", "-req", "-extfile", str(cfg), "-signkey", str(key), "-in", str(csr), "-out", str(crt),
+                    "-days", "3650")
+        for path in (prm, key):
+            path.chmod(0o640)
 
     def _sendmail(self, *args: str) -> list[str]:
         """sendmail ARGS with the private configuration, in a UTS namespace of its own whose host
@@ -119,7 +163,7 @@ class SendmailServer:
         return False
 
     def __exit__(self, *exc: object) -> None:
-        pid_file = self.run / "sendmail.pid"
+        pid_file = self.run / ("sendmail-tls.pid" if self.variant == "tls-auth" else "sendmail.pid")
         if pid_file.exists():
             try:
                 os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)

@@ -54,7 +54,14 @@ from relaypot.storage.messages import MessageStore
 from relaypot.storage.summary import summarize
 from relaypot.transport import descriptors
 from relaypot.transport.server import Listener, ServerLimits, SmtpServer
-from relaypot.transport.tls import ensure_certificate, exchange_certificate, exim_certificate, server_context
+from relaypot.transport.tls import (
+    ensure_certificate,
+    exchange_certificate,
+    exim_certificate,
+    own_dh_params,
+    sendmail_certificate,
+    server_context,
+)
 
 log = logging.getLogger(__name__)
 
@@ -317,9 +324,12 @@ def prepare_tls(sensor: Sensor) -> None:
         cert, key = exim_certificate(sensor.data_dir, sensor.hostname)
     elif sensor.persona.tls.certificate == "exchange":
         cert, key = exchange_certificate(sensor.data_dir, sensor.hostname)
+    elif sensor.persona.tls.certificate == "sendmail":
+        cert, key = sendmail_certificate(sensor.data_dir, sensor.hostname)
     else:
         cert, key = ensure_certificate(sensor.data_dir, sensor.hostname)
-    sensor.server.use_tls(server_context(cert, key, sensor.persona.tls))
+    dh_params = own_dh_params(sensor.data_dir) if sensor.persona.tls.dh_group == "own" else None
+    sensor.server.use_tls(server_context(cert, key, sensor.persona.tls, dh_params))
 
 
 def rehearsals(sensor: Sensor) -> list[Callable[[], object]]:

@@ -5,10 +5,15 @@ packages into a private root (tests/sendmail_server.py) answers the shared 67-pr
 
 from __future__ import annotations
 
+import re
+import subprocess
+import tomllib
+
 import pytest
 
 from sendmail_server import SendmailServer
-from support import battery_rerun, normalize, unesc
+from support import REFERENCE, battery_rerun, normalize, require, unesc
+from tls_observations import observe, tls_sections
 
 pytestmark = pytest.mark.slow  # a real Sendmail is unpacked, configured, started and stopped
 
@@ -16,6 +21,13 @@ pytestmark = pytest.mark.slow  # a real Sendmail is unpacked, configured, starte
 @pytest.fixture(scope="module")
 def sendmail():
     with SendmailServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def sendmail_tls_auth():
+    """The references' TLS-and-AUTH configuration: Debian's starttls.m4 and sasl.m4."""
+    with SendmailServer("tls-auth") as server:
         yield server
 
 
@@ -29,3 +41,35 @@ def test_the_real_sendmail_answers_the_battery_as_when_it_was_captured(sendmail)
     differing = {old["name"]: (replies(old), replies(new)) for old, new in zip(stored, fresh)
                  if replies(new) != replies(old)}
     assert differing == {}
+
+
+def test_the_real_sendmail_with_tls_and_auth_answers_its_battery_as_when_it_was_captured(sendmail_tls_auth):
+    """tests/reference/sendmail-tls-auth/battery.json (../shared/reference-transcripts/
+    sendmail-8.17.1.9-tls-auth.json): the harness's TLS-and-AUTH server is the captured one."""
+    stored, fresh = battery_rerun("sendmail-tls-auth", sendmail_tls_auth.port, sendmail_tls_auth.source)
+
+    def same_mechanisms(data: bytes) -> bytes:
+        # Cyrus SASL lists mechanisms of equal strength in the order it loaded their plugins, which
+        # is its plugin directory's readdir order (ext4: a hash seeded per file system): the capture
+        # machine listed LOGIN before PLAIN, another Debian 12 may list PLAIN first.
+        return data.replace(b"CRAM-MD5 PLAIN LOGIN", b"CRAM-MD5 LOGIN PLAIN")
+
+    differing = {old["name"]: (replies(old), replies(new)) for old, new in zip(stored, fresh)
+                 if same_mechanisms(replies(new)) != replies(old)}
+    assert differing == {}
+
+
+TLS_SEEN = tomllib.loads((REFERENCE / "sendmail-tls-auth" / "s_client.toml").read_text())  # tests/tls_observations.py
+
+
+def test_the_real_sendmails_tls_is_what_the_persona_is_held_to(sendmail_tls_auth):
+    """The references the sendmail-tls-auth persona's TLS tests compare with, taken again from the
+    real server: nmap's ssl-cert and ssl-enum-ciphers (tests/reference/sendmail-tls-auth/
+    nmap-tls.txt) and what openssl s_client sees (s_client.toml beside it)."""
+    nmap = require("nmap")
+    result = subprocess.run([nmap, "-n", "-Pn", "-sV", "-p", str(sendmail_tls_auth.port), "--script",
+                             "ssl-cert,ssl-enum-ciphers", "127.0.0.1"], capture_output=True, text=True, timeout=180)
+    stored = tls_sections((REFERENCE / "sendmail-tls-auth" / "nmap-tls.txt").read_text())
+    assert tls_sections(result.stdout) == stored
+    assert set(stored) == {"cert", "TLSv1.2", "TLSv1.3"} and re.search(r"open\s+smtp\s+Sendmail", result.stdout)
+    assert observe(sendmail_tls_auth.port) == TLS_SEEN

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tomllib
 
 import pytest
 
 from support import REFERENCE, fetch, require
+from tls_observations import observe, tls_sections
 
 pytestmark = pytest.mark.slow  # nmap scripts, swaks, smtp-source
 
@@ -154,28 +156,10 @@ def test_nmap_sees_the_exchange2019_persona_as_public_scans_of_exchange_2019_sho
     before = re.search(r"Not valid before: (\d{4})", out)
     after = re.search(r"Not valid after:  (\d{4})", out)
     assert before and after and int(after.group(1)) - int(before.group(1)) == 5, out
-    tls = _tls_sections(out)
+    tls = tls_sections(out)
     assert set(tls) == {"cert", "TLSv1.2"}, out
     assert tls["TLSv1.2"][2] == "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 (ecdh_x25519) - A"
     assert "cipher preference: server" in tls["TLSv1.2"]
-
-
-def _tls_sections(text: str) -> dict[str, list[str]]:
-    """nmap's ssl-cert lines (validity and digests aside) and each ssl-enum-ciphers version's lines."""
-    sections: dict[str, list[str]] = {}
-    current = ""
-    for line in text.splitlines():
-        if "ssl-enum-ciphers:" in line:
-            current = ""
-        elif "ssl-cert:" in line:
-            current = "cert"
-        elif re.match(r"\|\s+TLSv1\.\d:", line):
-            current = line.strip("| :")
-        elif "least strength" in line or not line.startswith("|"):
-            current = ""
-        if current and not re.search(r"Not valid|MD5|SHA-1", line):
-            sections.setdefault(current, []).append(line.strip("|_ "))
-    return sections
 
 
 def test_nmap_sees_the_exim_personas_tls_as_the_real_exims(sensor_factory):
@@ -187,11 +171,27 @@ def test_nmap_sees_the_exim_personas_tls_as_the_real_exims(sensor_factory):
     sensor = sensor_factory(smtp__persona="exim", smtp__hostname="mail.example.com", smtp__relay="closed")
     result = run([nmap, "-n", "-Pn", "-sV", "-p", str(sensor.port), "--script", "ssl-cert,ssl-enum-ciphers",
                   sensor.host], timeout=180)
-    real = _tls_sections((REFERENCE / "exim" / "nmap-tls.txt").read_text())
-    seen = _tls_sections(result.stdout)
+    real = tls_sections((REFERENCE / "exim" / "nmap-tls.txt").read_text())
+    seen = tls_sections(result.stdout)
     assert set(real) == {"cert", "TLSv1.0", "TLSv1.3"}
     for section in real:
         assert seen.get(section) == real[section], (section, result.stdout)
+
+
+def test_the_sendmail_tls_auth_personas_tls_is_the_real_sendmails(sensor_factory):
+    """The real Sendmail 8.17.1.9 with Debian's starttls.m4 (tests/sendmail_server.py "tls-auth";
+    tests/personas/test_real_sendmail.py takes these again from it): nmap's ssl-cert and
+    ssl-enum-ciphers lines (tests/reference/sendmail-tls-auth/nmap-tls.txt) and what openssl
+    s_client sees: a certificate request naming the server's own certificate, ECDHE on P-256
+    alone, a one-second ticket lifetime hint, an internal_error alert for TLS 1.0 and 1.1."""
+    nmap = require("nmap")
+    sensor = sensor_factory(smtp__persona="sendmail-tls-auth", smtp__hostname="mail.example.com",
+                            smtp__relay="closed")
+    result = run([nmap, "-n", "-Pn", "-sV", "-p", str(sensor.port), "--script", "ssl-cert,ssl-enum-ciphers",
+                  sensor.host], timeout=180)
+    real = tls_sections((REFERENCE / "sendmail-tls-auth" / "nmap-tls.txt").read_text())
+    assert tls_sections(result.stdout) == real, result.stdout
+    assert observe(sensor.port) == tomllib.loads((REFERENCE / "sendmail-tls-auth" / "s_client.toml").read_text())
 
 
 def _nmap_blocks(text: str) -> dict[str, list[str]]:

@@ -109,3 +109,50 @@ def test_a_made_certificate_always_has_a_20_byte_serial():
     for _ in range(20_000):
         serial = certificate_serial()
         assert (serial.bit_length() + 8) // 8 == 20  # DER: a positive integer's bytes, sign bit clear
+
+
+def test_sendmails_certificate_is_version_1_as_update_tls_makes_it(tmp_path):
+    """Debian's update_tls signs with `openssl x509 -req -extfile` and no extensions section: an
+    X.509 v1 certificate (the real one, tests/sendmail_server.py "tls-auth", reads so in openssl
+    x509 -text), O=Sendmail, OU=Sendmail Server, CN the host, its admin address, 3650 days. Made
+    once and kept; openssl itself reads it and finds its signature good."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    from relaypot.transport.tls import sendmail_certificate
+
+    cert, key = sendmail_certificate(tmp_path, "mail.example.com")
+    certificate = x509.load_pem_x509_certificate(cert.read_bytes())
+    assert certificate.version == x509.Version.v1 and not list(certificate.extensions)
+    assert certificate.subject == certificate.issuer == x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sendmail"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Sendmail Server"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "mail.example.com"),
+        x509.NameAttribute(NameOID.EMAIL_ADDRESS, "admin@mail.example.com")])
+    validity = certificate.not_valid_after_utc - certificate.not_valid_before_utc
+    assert validity == datetime.timedelta(days=3650)
+    openssl = require("openssl")
+    import subprocess
+    verified = subprocess.run([openssl, "verify", "-CAfile", str(cert), "-check_ss_sig", str(cert)],
+                              capture_output=True, text=True, timeout=30)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert sendmail_certificate(tmp_path, "mail.example.com") == (cert, key)
+    assert cert.read_bytes() == sendmail_certificate(tmp_path, "mail.example.com")[0].read_bytes()
+
+
+def test_own_dh_parameters_are_made_once_and_are_no_well_known_group(tmp_path):
+    """update_tls's `openssl dhparam -dsaparam`: a 2048-bit prime of this install's own and a DSA
+    generator, not 2 and not RFC 7919's ffdhe2048 (which GnuTLS servers use); kept across starts."""
+    import subprocess
+
+    from relaypot.transport.tls import FFDHE2048, own_dh_params
+
+    path = own_dh_params(tmp_path)
+    text = subprocess.run([require("openssl"), "dhparam", "-noout", "-text", "-in", str(path)],
+                          capture_output=True, text=True, timeout=30, check=True).stdout
+    assert "(2048 bit)" in text and "G:    2 " not in text and "G:    2\n" not in text
+    prime = int("".join(text.split("P:")[1].split("G:")[0].split()).replace(":", ""), 16)
+    assert prime != FFDHE2048 and prime.bit_length() == 2048
+    assert own_dh_params(tmp_path) == path and path.read_bytes() == own_dh_params(tmp_path).read_bytes()

@@ -344,7 +344,9 @@ class TlsProfile:
     security_level: int = 2  # OpenSSL's @SECLEVEL: 0 lets TLS 1.0, SHA-1 and anonymous suites through
     server_preference: bool = True  # the server's cipher order wins, else the client's
     dh_auto: bool = False  # OpenSSL picks the DH group by key and cipher strength (SSL_CTX_set_dh_auto)
-    dh_group: Literal["", "ffdhe2048"] = ""  # a fixed DH group for DHE suites (GnuTLS: RFC 7919's ffdhe2048)
+    # a fixed DH group for DHE suites (GnuTLS: RFC 7919's ffdhe2048), or "own": 2048-bit parameters
+    # made once for this sensor and kept, as Debian's update_tls makes Sendmail's (dhparam -dsaparam)
+    dh_group: Literal["", "ffdhe2048", "own"] = ""
     groups: str = ""  # the key-exchange groups, OpenSSL's list syntax ("" keeps OpenSSL's)
     # Offered, with a warning on every start, when this OpenSSL has none of `ciphers` and the
     # operator turned STARTTLS on anyway ("": refuse to start instead).
@@ -355,8 +357,13 @@ class TlsProfile:
     # The certificate made where the operator names none: "snakeoil" (Debian's make-ssl-cert, kept
     # in the data dir) or "exim" (Exim's own, made at each start: transport/tls.py exim_certificate)
     # or "exchange" (Exchange's own self-signed one, made once: CN the NetBIOS name, both names in
-    # its subject alternative names, valid five years)
-    certificate: Literal["snakeoil", "exim", "exchange"] = "snakeoil"
+    # its subject alternative names, valid five years), or "sendmail" (Debian's update_tls: a
+    # version 1 certificate, O=Sendmail, OU=Sendmail Server, CN the host name, its admin address)
+    certificate: Literal["snakeoil", "exim", "exchange", "sendmail"] = "snakeoil"
+    # Ask the client for a certificate, naming the server's own as the authority it accepts, and
+    # take any or none (Sendmail without TLSSrvOptions V)
+    request_client_certificate: bool = False
+    session_timeout: int = 0  # seconds: the session cache's, a TLS 1.2 ticket's lifetime hint (0: OpenSSL's)
     tls13_suites: str = ""  # the TLS 1.3 suites, OpenSSL's names ("": OpenSSL's three)
 
 

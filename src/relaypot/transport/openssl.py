@@ -72,9 +72,25 @@ def _use_without_renewal(ssl_: int, session: int, keyname: int, length: int, sta
 _NO_RENEWAL = _DECRYPT_TICKET(_use_without_renewal)  # module-wide: OpenSSL keeps the pointer
 
 
-def tune(context: ssl.SSLContext, dh_auto: bool, groups: str, tls13_suites: str = "") -> str:
+# SSL_CTX_set_verify's callback: (preverify_ok, X509_STORE_CTX *) -> ok
+_VERIFY = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+SSL_VERIFY_PEER = 1
+
+
+def _take_any(preverify_ok: int, store: int) -> int:
+    """Sendmail's tls_verify_cb for a server: whatever certificate the client shows is taken."""
+    return 1
+
+
+_TAKE_ANY = _VERIFY(_take_any)  # module-wide: OpenSSL keeps the pointer
+
+
+def tune(context: ssl.SSLContext, dh_auto: bool, groups: str, tls13_suites: str = "", client_ca_file: str = "",
+         session_timeout: int = 0) -> str:
     """Set DH auto, the group list and the TLS 1.3 suites on `context`, and tickets that are not
-    renewed on resumption; returns "" or why it could not."""
+    renewed on resumption; with `client_ca_file`, ask for a client certificate naming that file's
+    certificates as the accepted authorities and take any; with `session_timeout`, that session
+    timeout (a TLS 1.2 ticket's lifetime hint). Returns "" or why it could not."""
     lib = _libssl()
     pointer = _ssl_ctx(context, lib) if lib is not None else None
     if lib is None or pointer is None:
@@ -89,6 +105,22 @@ def tune(context: ssl.SSLContext, dh_auto: bool, groups: str, tls13_suites: str 
         names = ctypes.c_char_p(groups.encode("ascii"))
         if lib.SSL_CTX_ctrl(pointer, SSL_CTRL_SET_GROUPS_LIST, 0, ctypes.cast(names, ctypes.c_void_p)) != 1:
             return f"OpenSSL refused the group list {groups!r}"
+    if client_ca_file:
+        lib.SSL_load_client_CA_file.restype = ctypes.c_void_p
+        lib.SSL_load_client_CA_file.argtypes = [ctypes.c_char_p]
+        names = lib.SSL_load_client_CA_file(client_ca_file.encode())
+        if not names:
+            return f"OpenSSL could not read the authorities in {client_ca_file}"
+        lib.SSL_CTX_set_client_CA_list.restype = None
+        lib.SSL_CTX_set_client_CA_list.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        lib.SSL_CTX_set_client_CA_list(pointer, names)  # the context owns the list now
+        lib.SSL_CTX_set_verify.restype = None
+        lib.SSL_CTX_set_verify.argtypes = [ctypes.c_void_p, ctypes.c_int, _VERIFY]
+        lib.SSL_CTX_set_verify(pointer, SSL_VERIFY_PEER, _TAKE_ANY)
+    if session_timeout:
+        lib.SSL_CTX_set_timeout.restype = ctypes.c_long
+        lib.SSL_CTX_set_timeout.argtypes = [ctypes.c_void_p, ctypes.c_long]
+        lib.SSL_CTX_set_timeout(pointer, session_timeout)
     if tls13_suites:
         lib.SSL_CTX_set_ciphersuites.restype = ctypes.c_int
         lib.SSL_CTX_set_ciphersuites.argtypes = [ctypes.c_void_p, ctypes.c_char_p]

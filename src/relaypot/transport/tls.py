@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from relaypot.errors import ConfigError
@@ -107,15 +107,77 @@ def exchange_certificate(data_dir: Path, hostname: str) -> tuple[Path, Path]:
     return cert, key
 
 
+def sendmail_certificate(data_dir: Path, hostname: str) -> tuple[Path, Path]:
+    """`tls/sendmail-server.crt` and `tls/sendmail-common.key`, made once as Debian's update_tls
+    makes them (`openssl req` with its configuration's defaults, then `openssl x509 -req -extfile`
+    without an extensions section): a version 1 certificate of O=Sendmail, OU=Sendmail Server, CN
+    the host name, emailAddress admin@ the host name, RSA 2048, valid 3650 days."""
+    directory = data_dir / "tls"
+    cert, key = directory / "sendmail-server.crt", directory / "sendmail-common.key"
+    if all(path.is_file() and not path.is_symlink() for path in (cert, key)):
+        return cert, key
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sendmail"),
+                         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Sendmail Server"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, hostname),
+                         x509.NameAttribute(NameOID.EMAIL_ADDRESS, f"admin@{hostname}")])
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    builder = (x509.CertificateBuilder().serial_number(certificate_serial())
+               .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650)))
+    _issue(cert, key, private, subject, builder, version_1=True)
+    log.info("generated a Sendmail-style self-signed certificate for %s in %s", hostname, directory)
+    return cert, key
+
+
+def own_dh_params(data_dir: Path) -> Path:
+    """`tls/dh-params.pem`: 2048-bit DH parameters of this sensor's own, made once and kept, as
+    update_tls makes Sendmail's (`openssl dhparam -dsaparam`: DSA-style, a generator that is no 2)."""
+    path = data_dir / "tls" / "dh-params.pem"
+    if path.is_file() and not path.is_symlink():
+        return path
+    numbers = dsa.generate_parameters(key_size=2048).parameter_numbers()
+    path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+    _write_new(path, _dh_pem(numbers.p, numbers.g), 0o640)
+    return path
+
+
 def _issue(cert: Path, key: Path, private: rsa.RSAPrivateKey, subject: x509.Name,
-           builder: x509.CertificateBuilder) -> None:
-    """Sign `builder` as a self-signed certificate of `subject` and write the pair, key first."""
+           builder: x509.CertificateBuilder, version_1: bool = False) -> None:
+    """Sign `builder` as a self-signed certificate of `subject` and write the pair, key first;
+    `version_1`: without the version field (X.509 v1, as `openssl x509 -req` makes one)."""
     cert.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
     certificate = (builder.subject_name(subject).issuer_name(subject).public_key(private.public_key())
                    .sign(private, hashes.SHA256()))
+    if version_1:
+        certificate = x509.load_der_x509_certificate(_version_1(certificate, private))
     _write_new(key, private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption()), 0o600)
     _write_new(cert, certificate.public_bytes(serialization.Encoding.PEM), 0o640)
+
+
+def _der_items(data: bytes) -> list[tuple[bytes, bytes]]:
+    """The DER elements one after another in `data`: (the whole element, its contents)."""
+    items, at = [], 0
+    while at < len(data):
+        size, start = data[at + 1], at + 2
+        if size & 0x80:
+            count = size & 0x7F
+            size, start = int.from_bytes(data[at + 2:at + 2 + count], "big"), at + 2 + count
+        items.append((data[at:start + size], data[start:start + size]))
+        at = start + size
+    return items
+
+
+def _version_1(certificate: x509.Certificate, private: rsa.RSAPrivateKey) -> bytes:
+    """`certificate` re-signed without its version field: an X.509 v1 certificate (RFC 5280 4.1,
+    the version DEFAULT v1 left out), which the cryptography library does not make itself."""
+    fields = [whole for whole, _ in _der_items(_der_items(certificate.tbs_certificate_bytes)[0][1])]
+    if fields[0][0] == 0xA0:  # [0] EXPLICIT Version
+        fields = fields[1:]
+    tbs = _der(0x30, b"".join(fields))
+    algorithm = _der_items(_der_items(certificate.public_bytes(serialization.Encoding.DER))[0][1])[1][0]
+    signature = private.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
+    return _der(0x30, tbs + algorithm + _der(0x03, b"\0" + signature))
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
@@ -146,13 +208,20 @@ def _der(tag: int, content: bytes) -> bytes:
     return bytes([tag]) + length + content
 
 
+def _dh_pem(prime: int, generator: int) -> bytes:
+    """PKCS#3 DHParameter as PEM, which ssl's load_dh_params reads."""
+    def integer(value: int) -> bytes:
+        return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))  # a leading 0 keeps it positive
+
+    body = base64.b64encode(_der(0x30, integer(prime) + integer(generator))).decode()
+    return ("-----BEGIN DH PARAMETERS-----\n" + "".join(body[i:i + 64] + "\n" for i in range(0, len(body), 64))
+            + "-----END DH PARAMETERS-----\n").encode()
+
+
 def _ffdhe2048_file() -> str:
     """ffdhe2048 as PKCS#3 PEM in a file of our own, which ssl's load_dh_params reads."""
     path = Path(tempfile.gettempdir()) / f"relaypot-ffdhe2048-{os.getuid()}.pem"
-    der = _der(0x30, _der(0x02, FFDHE2048.to_bytes(257, "big")) + _der(0x02, b"\x02"))  # DHParameter, g = 2
-    body = base64.b64encode(der).decode()
-    pem = ("-----BEGIN DH PARAMETERS-----\n" + "".join(body[i:i + 64] + "\n" for i in range(0, len(body), 64))
-           + "-----END DH PARAMETERS-----\n").encode()
+    pem = _dh_pem(FFDHE2048, 2)
     if not (path.is_file() and not path.is_symlink() and path.read_bytes() == pem):
         _write_new(path, pem, 0o644)
     return str(path)
@@ -164,8 +233,10 @@ _VERSIONS = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1,
              "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 
 
-def server_context(cert: Path, key: Path, profile: TlsProfile | None = None) -> ssl.SSLContext:
-    """An OpenSSL server context that looks like the persona's server (its [tls] profile)."""
+def server_context(cert: Path, key: Path, profile: TlsProfile | None = None,
+                   dh_params: Path | None = None) -> ssl.SSLContext:
+    """An OpenSSL server context that looks like the persona's server (its [tls] profile);
+    `dh_params`, the sensor's own DH parameters where the profile's dh_group is "own"."""
     profile = profile or TlsProfile()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
@@ -196,7 +267,10 @@ def server_context(cert: Path, key: Path, profile: TlsProfile | None = None) -> 
     context.num_tickets = 1
     if profile.dh_group == "ffdhe2048":
         context.load_dh_params(_ffdhe2048_file())
-    problem = openssl.tune(context, profile.dh_auto, profile.groups, profile.tls13_suites)
+    elif profile.dh_group == "own" and dh_params is not None:
+        context.load_dh_params(str(dh_params))
+    problem = openssl.tune(context, profile.dh_auto, profile.groups, profile.tls13_suites,
+                           str(cert) if profile.request_client_certificate else "", profile.session_timeout)
     if problem:
         log.warning("TLS will differ from the persona's server in its DH and key-exchange groups and its session "
                     "tickets: %s", problem)
