@@ -260,3 +260,14 @@ def test_a_client_whose_refusal_is_held_waits_for_its_next_banner():
     assert connect("192.0.2.10").replies[0].delay == 0.0  # another client is not
     now[0] += 5
     assert connect("192.0.2.9").replies[0].delay == 0.0  # the held reply went: good again
+
+
+def test_mail_and_rcpt_without_their_keyword_or_their_address():
+    """MailSmtpCommandParser and RcptSmtpCommandParser (E5): no FROM:/TO: is UnrecognizedParameter,
+    nothing after it InvalidSenderAddress / InvalidAddress."""
+    d = driver()
+    d.feed(b"EHLO contoso.com\r\nMAIL <a@contoso.com>\r\nMAIL FROM:\r\nMAIL FROM:<a@contoso.com>\r\n"
+           b"RCPT <b@fabrikam.com>\r\nRCPT TO:\r\n")
+    assert said(d)[2:] == [b"501 5.5.4 Unrecognized parameter\r\n", b"501 5.1.7 Invalid address\r\n",
+                           b"250 2.1.0 Sender OK\r\n", b"501 5.5.4 Unrecognized parameter\r\n",
+                           b"501 5.1.3 Invalid address\r\n"]

@@ -38,7 +38,7 @@ def test_a_command_line_is_split_into_verb_and_argument(line, expected):
     ("FROM:<aaaa", True, BAD_ADDRESS),
     ("FROM:<a b@c>", True, BAD_ADDRESS),
     ("FROM:<a\x01b@c>", True, BAD_ADDRESS),
-    ("FROM:", True, SYNTAX),
+    ("FROM:", True, BAD_ADDRESS),  # the keyword, and no address after it
 ])
 def test_parse_path(argument, bracketless, expected):
     """Paths with and without brackets, parameters, source routes, quoted parts, and broken ones."""

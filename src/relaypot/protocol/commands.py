@@ -36,7 +36,7 @@ class Path:
 
 # Why a path was refused; the session maps each to the persona's reply key.
 SYNTAX = "syntax"  # no "FROM:" / "TO:" keyword
-BAD_ADDRESS = "bad_address"  # unbalanced brackets, control bytes, spaces
+BAD_ADDRESS = "bad_address"  # no address after it, unbalanced brackets, control bytes, spaces
 
 
 def parse_path(argument: str, keyword: str, allow_bracketless: bool) -> Path | str:
@@ -57,7 +57,7 @@ def parse_path(argument: str, keyword: str, allow_bracketless: bool) -> Path | s
             address = address.split(":", 1)[1]
     else:
         if not allow_bracketless or not rest:
-            return BAD_ADDRESS if rest else SYNTAX
+            return BAD_ADDRESS
         address, _, params_text = rest.partition(" ")
         bracketed = False
     # A quoted local part may hold <, > and spaces (RFC 5321 §4.1.2).
