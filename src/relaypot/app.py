@@ -54,14 +54,7 @@ from relaypot.storage.messages import MessageStore
 from relaypot.storage.summary import summarize
 from relaypot.transport import descriptors
 from relaypot.transport.server import Listener, ServerLimits, SmtpServer
-from relaypot.transport.tls import (
-    ensure_certificate,
-    exchange_certificate,
-    exim_certificate,
-    own_dh_params,
-    sendmail_certificate,
-    server_context,
-)
+from relaypot.transport.tls import made_certificate, own_dh_params, server_context
 
 log = logging.getLogger(__name__)
 
@@ -320,14 +313,7 @@ def prepare_tls(sensor: Sensor) -> None:
         return
     if not sensor.server.context.tls_available and not any(listener.service for listener in sensor.listeners):
         return
-    if sensor.persona.tls.certificate == "exim":
-        cert, key = exim_certificate(sensor.data_dir, sensor.hostname)
-    elif sensor.persona.tls.certificate == "exchange":
-        cert, key = exchange_certificate(sensor.data_dir, sensor.hostname)
-    elif sensor.persona.tls.certificate == "sendmail":
-        cert, key = sendmail_certificate(sensor.data_dir, sensor.hostname)
-    else:
-        cert, key = ensure_certificate(sensor.data_dir, sensor.hostname)
+    cert, key = made_certificate(sensor.persona.tls.certificate, sensor.data_dir, sensor.hostname)
     dh_params = own_dh_params(sensor.data_dir) if sensor.persona.tls.dh_group == "own" else None
     sensor.server.use_tls(server_context(cert, key, sensor.persona.tls, dh_params))
 

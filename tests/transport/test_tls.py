@@ -156,3 +156,41 @@ def test_own_dh_parameters_are_made_once_and_are_no_well_known_group(tmp_path):
     prime = int("".join(text.split("P:")[1].split("G:")[0].split()).replace(":", ""), 16)
     assert prime != FFDHE2048 and prime.bit_length() == 2048
     assert own_dh_params(tmp_path) == path and path.read_bytes() == own_dh_params(tmp_path).read_bytes()
+
+
+def test_exim_gencerts_certificate_is_what_the_script_makes_with_its_defaults(tmp_path):
+    """exim4-base's exim-gencert, run here with its prompts answered by their defaults and the host
+    name, wrote a version 1 certificate of C=US, CN=mail.example.com for 1095 days; so does the
+    exim-tls-auth persona's (the same fields, read by openssl from both)."""
+    import datetime
+    import subprocess
+
+    from cryptography import x509
+
+    from relaypot.transport.tls import exim_gencert_certificate
+
+    cert, _key = exim_gencert_certificate(tmp_path, "mail.example.com")
+    certificate = x509.load_pem_x509_certificate(cert.read_bytes())
+    assert certificate.version == x509.Version.v1
+    assert certificate.subject.rfc4514_string() == certificate.issuer.rfc4514_string() == "CN=mail.example.com,C=US"
+    assert certificate.not_valid_after_utc - certificate.not_valid_before_utc == datetime.timedelta(days=1095)
+    real = tmp_path / "real.crt"
+    made = subprocess.run([require("openssl"), "req", "-config", str(REFERENCE / "exim-tls-auth" / "exim-gencert.cnf"),
+                           "-x509", "-newkey", "rsa:2048", "-keyout", str(tmp_path / "real.key"), "-out", str(real),
+                           "-days", "1095", "-nodes"],
+                          input="\n" * 5 + "mail.example.com\n\n", capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    theirs = x509.load_pem_x509_certificate(real.read_bytes())
+    assert (theirs.version, theirs.subject, list(theirs.extensions)) == (
+        certificate.version, certificate.subject, list(certificate.extensions))
+    assert theirs.not_valid_after_utc - theirs.not_valid_before_utc == datetime.timedelta(days=1095)
+
+
+def test_every_certificate_a_persona_may_name_is_made():
+    """[tls] certificate's every value has its maker (transport/tls.py made_certificate)."""
+    import typing
+
+    from relaypot.personas.model import TlsProfile
+    from relaypot.transport.tls import _MAKERS
+
+    assert set(typing.get_args(typing.get_type_hints(TlsProfile)["certificate"])) == set(_MAKERS)

@@ -359,7 +359,8 @@ class TlsProfile:
     # or "exchange" (Exchange's own self-signed one, made once: CN the NetBIOS name, both names in
     # its subject alternative names, valid five years), or "sendmail" (Debian's update_tls: a
     # version 1 certificate, O=Sendmail, OU=Sendmail Server, CN the host name, its admin address)
-    certificate: Literal["snakeoil", "exim", "exchange", "sendmail"] = "snakeoil"
+    # or "exim-gencert" (exim4-base's exim-gencert with its defaults: version 1, C=US, CN the host name)
+    certificate: Literal["snakeoil", "exim", "exchange", "sendmail", "exim-gencert"] = "snakeoil"
     # Ask the client for a certificate, naming the server's own as the authority it accepts, and
     # take any or none (Sendmail without TLSSrvOptions V)
     request_client_certificate: bool = False

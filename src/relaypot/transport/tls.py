@@ -112,21 +112,46 @@ def sendmail_certificate(data_dir: Path, hostname: str) -> tuple[Path, Path]:
     makes them (`openssl req` with its configuration's defaults, then `openssl x509 -req -extfile`
     without an extensions section): a version 1 certificate of O=Sendmail, OU=Sendmail Server, CN
     the host name, emailAddress admin@ the host name, RSA 2048, valid 3650 days."""
-    directory = data_dir / "tls"
-    cert, key = directory / "sendmail-server.crt", directory / "sendmail-common.key"
-    if all(path.is_file() and not path.is_symlink() for path in (cert, key)):
-        return cert, key
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sendmail"),
                          x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Sendmail Server"),
                          x509.NameAttribute(NameOID.COMMON_NAME, hostname),
                          x509.NameAttribute(NameOID.EMAIL_ADDRESS, f"admin@{hostname}")])
+    return _kept_version_1(data_dir, "sendmail-server.crt", "sendmail-common.key", subject, 3650)
+
+
+def exim_gencert_certificate(data_dir: Path, hostname: str) -> tuple[Path, Path]:
+    """`tls/exim.crt` and `tls/exim.key`, made once as exim4-base's exim-gencert makes them when
+    its prompts are answered with their defaults and the host name (`openssl req -x509` with a
+    configuration of no extensions: OpenSSL 3.0 writes version 1): C=US, CN the host name, RSA
+    2048, valid 1095 days."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    return _kept_version_1(data_dir, "exim.crt", "exim.key", subject, 1095)
+
+
+def _kept_version_1(data_dir: Path, cert_name: str, key_name: str, subject: x509.Name,
+                    days: int) -> tuple[Path, Path]:
+    directory = data_dir / "tls"
+    cert, key = directory / cert_name, directory / key_name
+    if all(path.is_file() and not path.is_symlink() for path in (cert, key)):
+        return cert, key
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     builder = (x509.CertificateBuilder().serial_number(certificate_serial())
-               .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650)))
+               .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=days)))
     _issue(cert, key, private, subject, builder, version_1=True)
-    log.info("generated a Sendmail-style self-signed certificate for %s in %s", hostname, directory)
+    log.info("generated a self-signed certificate for %s in %s", subject.rfc4514_string(), directory)
     return cert, key
+
+
+def made_certificate(style: str, data_dir: Path, hostname: str) -> tuple[Path, Path]:
+    """The certificate and key a persona's server makes itself where the operator names none
+    ([tls] certificate), in the data dir."""
+    return _MAKERS[style](data_dir, hostname)
+
+
+_MAKERS = {"snakeoil": ensure_certificate, "exim": exim_certificate, "exchange": exchange_certificate,
+           "sendmail": sendmail_certificate, "exim-gencert": exim_gencert_certificate}
 
 
 def own_dh_params(data_dir: Path) -> Path:
