@@ -6,11 +6,13 @@ as it answered when the reference was captured (tests/reference/exim/battery.jso
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 
 from exim_server import EximServer
-from support import battery_rerun, unesc
+from support import REFERENCE, battery_rerun, require, unesc
+from tls_observations import tls_sections
 
 pytestmark = pytest.mark.slow  # a real Exim is unpacked, started and stopped
 
@@ -33,3 +35,31 @@ def test_the_real_exim_answers_the_battery_as_when_it_was_captured(exim):
     assert [c["name"] for c in fresh] == [c["name"] for c in stored]
     differing = [old["name"] for old, new in zip(stored, fresh) if replies(new) != replies(old)]
     assert differing == [], (differing, exim.log())
+
+
+@pytest.fixture(scope="module")
+def exim_tls_auth():
+    """The references' TLS-and-AUTH configuration (MAIN_TLS_ENABLE, Debian's authenticators)."""
+    with EximServer("tls-auth") as server:
+        yield server
+
+
+def test_the_real_exim_with_tls_and_auth_answers_its_battery_as_when_it_was_captured(exim_tls_auth):
+    """tests/reference/exim-tls-auth/battery.json (../shared/reference-transcripts/
+    exim4-4.96-tls-auth.json), CRAM-MD5's challenge masked as the conformance test masks it."""
+    stored, fresh = battery_rerun("exim-tls-auth", exim_tls_auth.port)
+
+    def masked(conversation: dict) -> bytes:
+        return re.sub(rb"\n334 PD[A-Za-z0-9+/=]+\r", b"\n334 CHALLENGE\r", replies(conversation))
+
+    differing = [old["name"] for old, new in zip(stored, fresh) if masked(new) != masked(old)]
+    assert differing == [], (differing, exim_tls_auth.log())
+
+
+def test_the_real_exims_certificate_is_what_the_persona_is_held_to(exim_tls_auth):
+    """nmap's ssl-cert of the real Exim with exim-gencert's certificate (tests/reference/
+    exim-tls-auth/nmap-cert.txt; the persona: tests/transport/test_real_clients.py)."""
+    result = subprocess.run([require("nmap"), "-n", "-Pn", "-sV", "-p", str(exim_tls_auth.port), "--script",
+                             "ssl-cert", "127.0.0.1"], capture_output=True, text=True, timeout=180)
+    stored = tls_sections((REFERENCE / "exim-tls-auth" / "nmap-cert.txt").read_text())
+    assert tls_sections(result.stdout) == stored and set(stored) == {"cert"}

@@ -178,6 +178,18 @@ def test_nmap_sees_the_exim_personas_tls_as_the_real_exims(sensor_factory):
         assert seen.get(section) == real[section], (section, result.stdout)
 
 
+def test_the_exim_tls_auth_personas_certificate_is_the_real_exims(sensor_factory):
+    """nmap's ssl-cert of the real Exim in its TLS-and-AUTH configuration with the certificate
+    Debian's exim-gencert makes (tests/reference/exim-tls-auth/nmap-cert.txt) and of the persona;
+    its suites are the exim persona's (test_nmap_sees_the_exim_personas_tls_as_the_real_exims)."""
+    nmap = require("nmap")
+    sensor = sensor_factory(smtp__persona="exim-tls-auth", smtp__hostname="mail.example.com", smtp__relay="closed")
+    result = run([nmap, "-n", "-Pn", "-sV", "-p", str(sensor.port), "--script", "ssl-cert", sensor.host],
+                 timeout=180)
+    real = tls_sections((REFERENCE / "exim-tls-auth" / "nmap-cert.txt").read_text())
+    assert tls_sections(result.stdout) == real, result.stdout
+
+
 def test_the_sendmail_tls_auth_personas_tls_is_the_real_sendmails(sensor_factory):
     """The real Sendmail 8.17.1.9 with Debian's starttls.m4 (tests/sendmail_server.py "tls-auth";
     tests/personas/test_real_sendmail.py takes these again from it): nmap's ssl-cert and
