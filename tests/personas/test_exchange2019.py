@@ -271,3 +271,17 @@ def test_mail_and_rcpt_without_their_keyword_or_their_address():
     assert said(d)[2:] == [b"501 5.5.4 Unrecognized parameter\r\n", b"501 5.1.7 Invalid address\r\n",
                            b"250 2.1.0 Sender OK\r\n", b"501 5.5.4 Unrecognized parameter\r\n",
                            b"501 5.1.3 Invalid address\r\n"]
+
+
+def test_exchange2016_is_exchange2019_without_smtputf8_on_windows_server_2016():
+    """E1 (Microsoft's Exchange 2016 transcript) byte for byte, E4's Product_Version 10.0.14393;
+    the rest is exchange2019's."""
+    persona = model.load("exchange2016")
+    context = ListenerContext(persona, HOST, HOST, tls_available=True, clock=lambda: 1_700_000_000.0,
+                              rng=random.Random(7))
+    d = Driver(Session(context, "172.16.0.5", 40000, "172.16.0.1", 25, "172.16.0.1:25", relay="closed"))
+    d.feed(b"EHLO contoso.com\r\nVRFY root\r\n")
+    assert said(d)[1] == E1_EHLO + b"250 XRDST\r\n"
+    assert said(d)[2] == b"252 2.1.5 Cannot VRFY user\r\n" and d.replies[2].delay == 5.0
+    assert persona.ntlm_identity(HOST).version == (10, 0, 14393)
+    assert persona.stack == PERSONA.stack and persona.tls == PERSONA.tls
