@@ -285,3 +285,11 @@ def test_exchange2016_is_exchange2019_without_smtputf8_on_windows_server_2016():
     assert said(d)[2] == b"252 2.1.5 Cannot VRFY user\r\n" and d.replies[2].delay == 5.0
     assert persona.ntlm_identity(HOST).version == (10, 0, 14393)
     assert persona.stack == PERSONA.stack and persona.tls == PERSONA.tls
+
+
+def test_the_command_that_passed_the_limit_is_recorded_with_the_421_it_got():
+    d = driver()
+    d.feed(b"A\r\nB\r\nC\r\nD\r\nE\r\nF\r\n")
+    commands = d.of("smtp.command")
+    assert [c.reply_code for c in commands] == [500] * 5 + [421]
+    assert commands[-1].reply.startswith("421 4.7.0 Too many errors")

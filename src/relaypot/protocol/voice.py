@@ -89,27 +89,29 @@ class Voice:
             text, data = template.render({**self._placeholders(), **values})
         code = self._send(out, text, data, template.code, delay)
         if self._counters is not None:
-            self._count_protocol_error(out, key, code)
+            code = self._count_protocol_error(out, key, code)
         return code
 
-    def _count_protocol_error(self, out: list[Output], key: str, code: int) -> None:
+    def _count_protocol_error(self, out: list[Output], key: str, code: int) -> int:
         """Exim's synprot_error(): a syntax or protocol error past the limit ends the session, its
         reply joined by a last line in its own code ("503-..." then "503 Too many syntax or
-        protocol errors"); a few replies end it as they are (a bad HELO, a NUL)."""
+        protocol errors"); a few replies end it as they are (a bad HELO, a NUL). Returns the code of
+        the reply that went out (Exchange's 421 where it took the refusal's place)."""
         rules = self.context.persona.errors
         joins = key in rules.protocol_replies
         replaced = key in rules.protocol_replies_replaced
         if not (joins or replaced or key in rules.protocol_replies_closing):
-            return
+            return code
         assert self._counters is not None
         if not self._counters.protocol_error() or self.mode == CLOSED:
-            return
+            return code
         if joins:
             self._join_too_many(out, code)
         elif replaced:
-            self._replace_by_too_many(out)
+            code = self._replace_by_too_many(out, code)
         self._violation(out, "limit_errors", f"{self._counters.protocol} syntax or protocol errors", always=True)
         self._close(out, "limit")
+        return code
 
     def _join_too_many(self, out: list[Output], code: int) -> None:
         """The reply just made, joined by session.too_many_errors' text in its code."""
@@ -124,15 +126,17 @@ class Voice:
             out[-1] = Reply(data, code, reply.delay)
             self._last_reply = text
 
-    def _replace_by_too_many(self, out: list[Output]) -> None:
+    def _replace_by_too_many(self, out: list[Output], code: int) -> int:
         """Exchange's MaxProtocolErrors: the reply just made gives way to session.too_many_errors,
-        which keeps its wait (the tar pit holds it as it would have held the refusal)."""
-        if out and isinstance(out[-1], Reply):
-            reply = out[-1]
-            text, data = self.replies["session.too_many_errors"].render(self._placeholders())
-            self.bytes_out += len(data) - len(reply.data)
-            out[-1] = Reply(data, self.replies["session.too_many_errors"].code, reply.delay)
-            self._last_reply = text
+        which keeps its wait (the tar pit holds it as it would have held the refusal); its code."""
+        if not (out and isinstance(out[-1], Reply)):
+            return code
+        reply, template = out[-1], self.replies["session.too_many_errors"]
+        text, data = template.render(self._placeholders())
+        self.bytes_out += len(data) - len(reply.data)
+        out[-1] = Reply(data, template.code, reply.delay)
+        self._last_reply = text
+        return template.code
 
     def _send(self, out: list[Output], text: str, data: bytes, code: int, delay: float = 0.0) -> int:
         if self.account.errors:
