@@ -234,6 +234,10 @@ class SequenceRules:
     # waiting behind HELO or EHLO is helo.stuffing and the session rejects commands from then on
     # (session.rejecting); behind a DATA that would be taken, data.stuffing and the server hangs up
     stuffing_checked: bool = False
+    # Exchange 2007 and later (Xexch50SmtpCommand): XEXCH50 after HELO, MAIL and RCPT (else their
+    # refusals: mail.need_helo, rcpt.need_mail, data.need_rcpt), then xexch50.not_authorized to
+    # any client that is not one of the organisation's Exchange servers; no blob is read
+    xexch50_refused: bool = False
 
 
 @dataclass(frozen=True)
@@ -528,6 +532,8 @@ class Persona:
             keys |= {"greeting.early", "session.rejecting"}
         if self.sequence.stuffing_checked:
             keys |= {"helo.stuffing", "data.stuffing"}
+        if self.sequence.xexch50_refused and "XEXCH50" in self.verbs:
+            keys.add("xexch50.not_authorized")
         if self.message.strict_line_ends:
             keys |= {"data.bare_cr", "data.bare_lf"}
         if self.message.refuse_nul:

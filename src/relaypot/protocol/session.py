@@ -1042,7 +1042,7 @@ class Session(Voice):
 
     def _xexch50(self, argument: str, out: list[Output]) -> int:
         self._violation(out, "xexch50", f"XEXCH50 {argument[:64]}", always=True)
-        if "xexch50.not_authorized" in self.replies:
+        if self.persona.sequence.xexch50_refused:
             # Exchange 2007 and later (Xexch50SmtpCommand): its order checked, then no blob from a
             # client without the Exchange servers' permission
             key = {CONNECTED: "mail.need_helo", GREETED: "rcpt.need_mail", MAIL: "data.need_rcpt"}.get(
