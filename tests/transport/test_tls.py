@@ -194,3 +194,16 @@ def test_every_certificate_a_persona_may_name_is_made():
     from relaypot.transport.tls import _MAKERS
 
     assert set(typing.get_args(typing.get_type_hints(TlsProfile)["certificate"])) == set(_MAKERS)
+
+
+def test_dsa_style_groups_have_their_subgroup():
+    """p prime of the size asked, q prime dividing p - 1, g of order q (what dhparam -dsaparam
+    writes); the primality test agrees with known primes and composites, Carmichael's included."""
+    from relaypot.transport.tls import _probably_prime, dsa_style_group
+
+    assert [n for n in range(60) if _probably_prime(n)] == [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43,
+                                                            47, 53, 59]
+    assert _probably_prime(2**127 - 1) and not _probably_prime(561) and not _probably_prime(2**127 + 1)
+    p, q, g = dsa_style_group(512, 160)
+    assert p.bit_length() == 512 and q.bit_length() == 160 and _probably_prime(p) and _probably_prime(q)
+    assert (p - 1) % q == 0 and 1 < g < p and pow(g, q, p) == 1

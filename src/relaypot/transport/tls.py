@@ -7,6 +7,7 @@ import base64
 import datetime
 import logging
 import os
+import secrets
 import ssl
 import tempfile
 import warnings
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from relaypot.errors import ConfigError
@@ -160,10 +161,53 @@ def own_dh_params(data_dir: Path) -> Path:
     path = data_dir / "tls" / "dh-params.pem"
     if path.is_file() and not path.is_symlink():
         return path
-    numbers = dsa.generate_parameters(key_size=2048).parameter_numbers()
+    prime, _order, generator = dsa_style_group(2048, 256)
     path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-    _write_new(path, _dh_pem(numbers.p, numbers.g), 0o640)
+    _write_new(path, _dh_pem(prime, generator), 0o640)
     return path
+
+
+_SMALL_PRIMES = [n for n in range(3, 2000, 2) if all(n % d for d in range(3, int(n ** 0.5) + 1, 2))]
+
+
+def _probably_prime(n: int, rounds: int = 40) -> bool:
+    """Miller-Rabin with random bases (FIPS 186-4 C.3.1's test), after trial division."""
+    if n < 4 or n % 2 == 0:
+        return n in (2, 3)
+    for small in _SMALL_PRIMES:
+        if n % small == 0:
+            return n == small
+    d, s = n - 1, 0
+    while d % 2 == 0:
+        d, s = d // 2, s + 1
+    for _ in range(rounds):
+        x = pow(secrets.randbelow(n - 3) + 2, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(s - 1):
+            x = pow(x, 2, n)
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def dsa_style_group(bits: int, q_bits: int) -> tuple[int, int, int]:
+    """(p, q, g): a prime p of `bits` bits, a `q_bits`-bit prime q dividing p - 1, a generator g of
+    the order-q subgroup: what `openssl dhparam -dsaparam` writes (FIPS 186-4's shape, searched
+    directly; the cryptography library's DSA parameters are deprecated)."""
+    while not _probably_prime(q := secrets.randbits(q_bits) | (1 << (q_bits - 1)) | 1):
+        pass
+    while True:
+        k = secrets.randbits(bits - q_bits) | (1 << (bits - q_bits - 1))
+        p = 2 * k * q + 1
+        if p.bit_length() == bits and _probably_prime(p):
+            break
+    h = 2
+    while (g := pow(h, (p - 1) // q, p)) == 1:
+        h += 1
+    return p, q, g
 
 
 def _issue(cert: Path, key: Path, private: rsa.RSAPrivateKey, subject: x509.Name,
