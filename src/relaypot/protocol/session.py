@@ -177,10 +177,9 @@ class Session(Voice):
     def _greeting(self, early: bool = False) -> list[Output]:
         self._greeting_due = False
         key = "greeting.early" if early else "greeting"
-        tarpit = self.persona.errors.tarpit
-        if tarpit and self.context.discredited(self.client_ip):
+        if self._tarpit and self.context.discredited(self.client_ip):
             # Exchange: a client whose refusal another connection holds waits the tar pit for its banner
-            self._slow = tarpit
+            self._slow = self._tarpit
         text, data = self.replies[key].render({**self._placeholders(),
                                                "date": self.context.date(self.started + self._slow)})
         out: list[Output] = [self._opened(text)]
@@ -532,8 +531,8 @@ class Session(Voice):
             return
         if self._slowdowns is not None and (argument or verb != "ETRN"):
             self._slow = self._slowdowns.delay(verb)  # Sendmail's checksmtpattack(), before the reply
-        elif verb in self.persona.errors.tarpit_verbs:
-            self._slow = self.persona.errors.tarpit  # Exchange's VRFY and EXPN: tarpitted, as unknown
+        elif self._tarpit and verb in self.persona.errors.tarpit_verbs:
+            self._slow = self._tarpit  # Exchange's VRFY and EXPN: tarpitted, as unknown
         code = handler(self, argument, out)
         if self.mode == CHUNK and verb == "BDAT":
             self._pending = (verb, argument, line)

@@ -29,6 +29,7 @@ class Voice:
         "_line_text",
         "_seen_violations",
         "_slow",
+        "_tarpit",
         "account",
         "bytes_out",
         "client_ip",
@@ -63,6 +64,7 @@ class Voice:
         self._held_back = False
         self._line_text = b""  # the command line being answered, without its ending ({line})
         self._slow = 0.0  # a wait the next reply owes (Sendmail's slowdowns: protocol/accounting.py)
+        self._tarpit = errors.tarpit  # Exchange's wait before every refusal ([errors] tarpit; 0: none)
 
     def _placeholders(self) -> dict[str, str]:
         """The session's own template values; built when a reply needs them, not per connection."""
@@ -141,10 +143,9 @@ class Voice:
     def _send(self, out: list[Output], text: str, data: bytes, code: int, delay: float = 0.0) -> int:
         if self.account.errors:
             delay += self.account.delay()  # Postfix's sleep before any reply past the soft limit
-        tarpit = self.context.persona.errors.tarpit
-        if tarpit and code >= 500:  # Exchange holds an anonymous client's every refusal...
-            self._slow = max(self._slow, tarpit)
-            self.context.discredit(self.client_ip, self.context.clock() + tarpit)  # ...and discredits it
+        if self._tarpit and code >= 500:  # Exchange holds an anonymous client's every refusal...
+            self._slow = max(self._slow, self._tarpit)
+            self.context.discredit(self.client_ip, self.context.clock() + self._tarpit)  # ...and discredits it
         if self._slow:
             delay, self._slow = delay + self._slow, 0.0
         if data:
