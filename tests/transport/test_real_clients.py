@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 import tomllib
 
 import pytest
@@ -42,6 +43,28 @@ def test_swaks_starttls_against_postfix(sensor_factory):
     assert "220 2.0.0 Ready to start TLS" in result.stdout
     assert sensor.wait_for("smtp.message")[0].event.subject == "over tls"
     assert sensor.wait_for("smtp.tls")[0].event.outcome == "established"
+
+
+def test_swaks_meets_exchange2019s_login_only_over_tls_and_its_tar_pit(sensor_factory):
+    """swaks, as a client would: in clear the EHLO offers AUTH NTLM only, so swaks finds no LOGIN;
+    after STARTTLS it offers AUTH NTLM LOGIN, and a wrong password gets Exchange's 535 five seconds
+    late (the connector's tar pit, docs/exchange2019-sources.md E5, E7). The login is kept."""
+    swaks = require("swaks")
+    sensor = sensor_factory(smtp__persona="exchange2019", smtp__hostname="ex01.fabrikam.com")
+    server = f"{sensor.host}:{sensor.port}"
+    clear = run([swaks, "--server", server, "--auth", "LOGIN", "--auth-user", "alice", "--auth-password", "wrong",
+                 "--quit-after", "AUTH"])
+    assert "<-  250-AUTH NTLM\n" in clear.stdout, clear.stdout
+    assert "*** Auth not attempted, requested type not available" in clear.stdout, clear.stdout
+    started = time.monotonic()
+    secure = run([swaks, "--server", server, "--tls", "--auth", "LOGIN", "--auth-user", "alice", "--auth-password",
+                  "wrong", "--quit-after", "AUTH"])
+    waited = time.monotonic() - started
+    assert "220 2.0.0 SMTP server ready" in secure.stdout, secure.stdout
+    assert "250-AUTH NTLM LOGIN" in secure.stdout and "535 5.7.3 Authentication unsuccessful" in secure.stdout
+    assert waited >= 4.5, waited
+    kept = sensor.wait_for("smtp.auth", 1)[0].event
+    assert kept.mechanism == "LOGIN" and kept.username == "alice" and kept.outcome == "rejected"
 
 
 def test_smtp_source_many_parallel_sessions(sensor_factory):
