@@ -326,6 +326,11 @@ def exim_servers(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def exim_tls_auth_servers(tmp_path_factory):
+    yield from _beside(EximServer("tls-auth"), "exim-tls-auth", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
 def opensmtpd_servers(tmp_path_factory):
     yield from _beside(OpenSmtpdServer(), "opensmtpd", tmp_path_factory)
 
@@ -357,6 +362,16 @@ def _oracle(service: str):
 @given(conversation=conversations())
 def test_port_25_answers_as_the_real_exim(exim_servers, conversation):
     compare(exim_servers, conversation, implicit_tls=False, known=EXIM_KNOWN_DIFFERENCES, server="Exim")
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
+@given(conversation=conversations())
+def test_port_25_answers_as_the_real_exim_with_tls_and_auth(exim_tls_auth_servers, conversation):
+    """The TLS-and-AUTH configuration (tests/exim_server.py "tls-auth") beside exim-tls-auth: AUTH
+    offered and refused in Exim's words, inside and outside TLS (CRAM-MD5 challenges masked)."""
+    compare(exim_tls_auth_servers, conversation, implicit_tls=False, known=EXIM_KNOWN_DIFFERENCES,
+            server="Exim (TLS and AUTH)")
 
 
 @settings(max_examples=EXAMPLES, deadline=None, database=None,
