@@ -99,8 +99,28 @@ def test_the_windows_smtp_service_writes_its_own():
         "\t Fri, 5 Dec 2025 02:00:00 +0000")
 
 
-@given(st.text(max_size=80), st.sampled_from(["postfix", "smtpsvc", "rfc5321"]))
+def test_exchange_2013_and_later_write_theirs_folded_at_78_columns():
+    """The shape of public headers (deliver/received.py): client address in parentheses, the
+    server's name and address, the TLS version and suite where TLS carried it, the build, the
+    front end, the date without a leading zero; folded at spaces, continuation lines one space in."""
+    hop = Hop("[127.0.0.1]", "EHLO", "10.174.177.71", "kwepemg500008.china.huawei.com", tls=True,
+              server_ip="7.202.181.45")
+    line = received("exchange2013", hop, WHEN, ZoneInfo("Asia/Shanghai"), "15.2.1544.11")
+    assert line == (
+        "Received: from [127.0.0.1] (10.174.177.71) by kwepemg500008.china.huawei.com\r\n"
+        " (7.202.181.45) with Microsoft SMTP Server (version=TLS1_2,\r\n"
+        " cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15.2.1544.11 via Frontend\r\n"
+        " Transport; Fri, 5 Dec 2025 10:00:00 +0800")
+    plain = received("exchange2013", Hop("", "HELO", "192.0.2.7", "ex01.fabrikam.com", server_ip="192.0.2.1"), WHEN,
+                     UTC, "15.2.1544.4")
+    assert plain.replace("\r\n", "") == ("Received: from [192.0.2.7] (192.0.2.7) by ex01.fabrikam.com (192.0.2.1) "
+                                         "with Microsoft SMTP Server id 15.2.1544.4 via Frontend Transport; Fri, 5 "
+                                         "Dec 2025 02:00:00 +0000")
+    assert all(len(part) <= 78 for part in line.split("\r\n"))
+
+
+@given(st.text(max_size=80), st.sampled_from(["postfix", "smtpsvc", "exchange2013", "rfc5321"]))
 def test_no_attacker_text_can_start_a_header_of_its_own(helo, style):
     line = received(style, Hop(helo, "EHLO", "192.0.2.1", "m.example", recipients=(helo + "@x.example",)), WHEN,
                     UTC, "")
-    assert re.fullmatch(r"Received: [\x21-\x7e ]*(\r\n\t[\x21-\x7e ]*)*", line), line
+    assert re.fullmatch(r"Received: [\x21-\x7e ]*(\r\n[\t ][\x21-\x7e ]*)*", line), line

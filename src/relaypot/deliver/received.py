@@ -12,6 +12,12 @@ scanner that the "relay" never relayed. Each style is its server's own text:
   exas1.lse.ac.uk with Microsoft SMTPSVC(5.0.2195.5329); Tue, 15 Jul 2003 12:14:24 +0100"
   (University of Georgia, "Reading an E-mail Header", infosec.uga.edu); the date is folded onto
   a line of its own, after a tab and a space.
+- exchange2013: the transport of Exchange 2013 and later, as on-premises and Exchange Online
+  headers show it, e.g. "Received: from [127.0.0.1] (10.174.177.71) by kwepemg500008.china.huawei.com
+  (7.202.181.45) with Microsoft SMTP Server (version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384)
+  id 15.2.1544.11; Thu, 13 Feb 2025 21:20:21 +0800" (a linux-kernel list message, folded at 78
+  columns with one space), and "... id 15.20.4500.14 via Frontend Transport; Tue, 14 Sep 2021
+  03:44:12 +0000" where a front end took it; `product` is the build after "id".
 - rfc5321: the plain form of RFC 5321 §4.4, for a persona file that names no style.
 """
 
@@ -42,6 +48,7 @@ class Hop:
     queue_id: str = ""
     recipients: tuple[str, ...] = ()
     client_name: str = "unknown"  # a confirmed reverse name, else Postfix's "unknown"
+    server_ip: str = ""  # the address the client reached (Exchange names it after its own name)
 
 
 def printable(text: str, limit: int = 255) -> str:
@@ -82,6 +89,23 @@ def smtpsvc_date(when: float, zone: tzinfo | None) -> str:
     return text[:5] + text[6:] if text[5] == "0" else text
 
 
+def _folded(text: str, width: int = 78) -> str:
+    """`text` folded at spaces into lines of at most `width` characters where the words allow,
+    each continuation line starting with one space (Exchange's header writer)."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        if not word:  # runs of spaces (a client's HELO) fold as one: no line is blank
+            continue
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = " " + word
+        else:
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    return "\r\n".join(lines)
+
+
 def received(style: Style, hop: Hop, when: float, zone: tzinfo | None, product: str = "") -> str:
     """The Received: header, its lines joined by CRLF (no final CRLF)."""
     helo = printable(hop.helo)
@@ -103,6 +127,12 @@ def received(style: Style, hop: Hop, when: float, zone: tzinfo | None, product: 
     if style == "smtpsvc":
         return (f"Received: from {helo or address} ([{address}]) by {hostname} with "
                 f"{product or 'Microsoft SMTPSVC'};\r\n\t {smtpsvc_date(when, zone)}")
+    if style == "exchange2013":
+        client, server = printable(hop.client_ip), printable(hop.server_ip) or hostname
+        tls = " (version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384)" if hop.tls else ""
+        return _folded(f"Received: from {helo or f'[{client}]'} ({client}) by {hostname} ({server}) with Microsoft "
+                       f"SMTP Server{tls} id {product or '15.2.1544.4'} via Frontend Transport; "
+                       f"{smtpsvc_date(when, zone)}")
     protocol = "ESMTP" if hop.verb == "EHLO" else "SMTP"
     return (f"Received: from {helo or address} ([{address}])\r\n"
             f"\tby {hostname} with {protocol}; {smtpsvc_date(when, zone)}")

@@ -235,7 +235,7 @@ class ProbeDeliverer:
         hop = Hop(helo=seen.helo, verb=seen.verb, client_ip=record.src_ip,
                   hostname=self.deriver.addressed(record.session).hostname or self.hostname, tls=seen.tls,
                   authenticated=seen.authenticated, smtputf8=seen.smtputf8,
-                  queue_id=found.group(1) if found else "", recipients=group)
+                  queue_id=found.group(1) if found else "", recipients=group, server_ip=record.dst_ip)
         line = received(self.relay.received, hop, time.time(), self.zone, self.relay.product)
         return Job(address=address, port=port, helo=self.hostname, mail_from=message.mail_from, recipients=group,
                    data=wire_form(raw, line), timeout=self.route.timeout, own=(*self.route.own, *(self._own or ())),

@@ -399,7 +399,7 @@ TCP_OPTION_NAMES = ("mss", "nop", "ws", "ts", "sok")
 SYSCTL_NAME = re.compile(r"net\.[a-z0-9_]+(\.[a-z0-9_]+)*")  # what a persona may set: net.* only
 
 
-ReceivedStyle = Literal["postfix", "smtpsvc", "rfc5321"]  # deliver/received.py renders each
+ReceivedStyle = Literal["postfix", "smtpsvc", "exchange2013", "rfc5321"]  # deliver/received.py renders each
 RECEIVED_STYLES: tuple[ReceivedStyle, ...] = get_args(ReceivedStyle)
 
 
