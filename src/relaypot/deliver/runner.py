@@ -74,6 +74,7 @@ class _Seen:
     tls: bool = False
     authenticated: bool = False
     smtputf8: bool = False
+    server_ip: str = ""  # the address the client reached
 
 
 @dataclass
@@ -114,7 +115,7 @@ class ProbeDeliverer:
         event = record.event
         if isinstance(event, SessionOpened):
             self.deriver.opened(record.session, event.hostname, event.dst_ip)
-            self.sessions[record.session] = _Seen()
+            self.sessions[record.session] = _Seen(server_ip=event.dst_ip)
             if len(self.sessions) > MAX_SESSIONS:
                 self.sessions.popitem(last=False)
         elif isinstance(event, SessionClosed):
@@ -235,7 +236,7 @@ class ProbeDeliverer:
         hop = Hop(helo=seen.helo, verb=seen.verb, client_ip=record.src_ip,
                   hostname=self.deriver.addressed(record.session).hostname or self.hostname, tls=seen.tls,
                   authenticated=seen.authenticated, smtputf8=seen.smtputf8,
-                  queue_id=found.group(1) if found else "", recipients=group, server_ip=record.dst_ip)
+                  queue_id=found.group(1) if found else "", recipients=group, server_ip=seen.server_ip)
         line = received(self.relay.received, hop, time.time(), self.zone, self.relay.product)
         return Job(address=address, port=port, helo=self.hostname, mail_from=message.mail_from, recipients=group,
                    data=wire_form(raw, line), timeout=self.route.timeout, own=(*self.route.own, *(self._own or ())),
