@@ -195,6 +195,9 @@ def test_personas_list_and_show():
     listing = relaypot("personas")
     assert listing.returncode == 0
     assert listing.stdout.startswith("exchange2000") and "postfix" in listing.stdout
+    summaries = [line.split(" ", 1)[1].lstrip() for line in listing.stdout.splitlines()]
+    columns = {len(line) - len(summary) for line, summary in zip(listing.stdout.splitlines(), summaries)}
+    assert len(columns) == 1, listing.stdout  # one column for every summary, the longest name's included
     shown = relaypot("personas", "show", "postfix", "--hostname", "mx.example.org")
     assert "S: 220 mx.example.org ESMTP Postfix (Debian/GNU)" in shown.stdout
     assert "C: AUTH LOGIN" in shown.stdout and "S: 535 5.7.8 Error: authentication failed" in shown.stdout

@@ -174,9 +174,10 @@ def cmd_personas(args: argparse.Namespace) -> int:
     from relaypot.protocol import transcript  # noqa: PLC0415
 
     if args.action is None:
-        for name in model.bundled():
-            persona = model.load(name)
-            print(f"{name:14} {persona.summary}")
+        names = model.bundled()
+        width = max(map(len, names))
+        for name in names:
+            print(f"{name:{width}} {model.load(name).summary}")
         return 0
     if args.action != "show" or not args.name:
         raise RelaypotError("usage: relaypot personas [show NAME|PATH]")
