@@ -87,7 +87,7 @@ QueueIdStyle = Literal["postfix", "exchange", "exchange2013", "exim", "opensmtpd
 # generic: protocol/commands.py's path reader with [addresses]' switches; postfix: Postfix's own
 # reading of MAIL, RCPT and VRFY (protocol/postfix_envelope.py); exim: Exim's (protocol/exim_envelope.py)
 # opensmtpd: OpenSMTPD's (protocol/opensmtpd_envelope.py); sendmail: Sendmail's (protocol/sendmail_envelope.py)
-AddressGrammar = Literal["generic", "postfix", "exim", "opensmtpd", "sendmail"]
+AddressGrammar = Literal["generic", "postfix", "exim", "opensmtpd", "sendmail", "exchange"]
 # word: the verb is the first word; exim: smtp_in.c's command table, matched by prefix ("mail from:",
 # "rcpt to:", a verb followed by a space or the end), trailing blanks dropped (protocol/lines.py)
 # opensmtpd: smtp_command(): "mail from:"/"rcpt to:" split at the colon, other verbs at a space

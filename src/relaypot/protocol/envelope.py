@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from relaypot.personas.model import Persona
-from relaypot.protocol import exim_envelope, opensmtpd_envelope, postfix_envelope, sendmail_envelope
+from relaypot.protocol import exchange_envelope, exim_envelope, opensmtpd_envelope, postfix_envelope, sendmail_envelope
 from relaypot.protocol.commands import BAD_ADDRESS, QUOTED, Path, ascii_number, parse_parameters, parse_path
 from relaypot.protocol.parameters import refusal as parameter_refusal
 from relaypot.protocol.postfix_syntax import valid_mailhost_literal
@@ -41,6 +41,9 @@ def read_path(argument: str, command: str, persona: Persona, default_domain: str
         return _opensmtpd_path(argument, command, where)
     if rules.grammar == "sendmail":
         return _sendmail_path(argument, command, persona.message.size_limit)
+    if rules.grammar == "exchange":
+        assert where is not None
+        return _exchange_path(argument, command, persona.message.size_limit, where.hostname)
     path = parse_path(argument, "FROM" if command == "mail" else "TO", rules.bracketless_paths)
     if command == "mail" and not isinstance(path, Path):
         return ReadPath("mail.bad_address" if path == BAD_ADDRESS else "mail.syntax")
@@ -130,6 +133,20 @@ def _sendmail_path(argument: str, command: str, size_limit: int) -> ReadPath:
         return ReadPath(read.refusal, token=read.shown, reason=read.reason)
     path = Path(read.address, read.parameters, True, tuple(read.parameters))
     return ReadPath(read.refusal, read.address, path, read.shown, read.reason)
+
+
+def _exchange_path(argument: str, command: str, size_limit: int, hostname: str) -> ReadPath:
+    if command == "mail":
+        read = exchange_envelope.read_mail(argument)
+    else:
+        read = exchange_envelope.read_rcpt(argument, hostname)
+    if read.refusal:
+        return ReadPath(read.refusal)
+    path = Path(read.address, read.parameters, True, read.tokens)
+    size = ascii_number(read.parameters.get("SIZE", "")) if command == "mail" else None
+    if size is not None and size_limit and size > size_limit:  # ValidateSizeRestrictions: MessageTooLarge
+        return ReadPath("mail.too_big", read.address, path)
+    return ReadPath("", read.address, path)
 
 
 def qualify(address: str, persona: Persona, default_domain: str) -> str:
