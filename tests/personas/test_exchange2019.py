@@ -140,7 +140,7 @@ def test_the_sixth_protocol_error_is_answered_too_many_errors_in_its_place():
 def test_helo_without_a_name_is_taken_a_bad_name_is_not():
     """RequireEHLODomain is off by default (E5, E7); IsValidHeloDomain: E1's failure response."""
     d = driver()
-    d.feed(b"HELO\r\nEHLO\r\nEHLO -bad-.example\r\nHELO [192.0.2.1]\r\n")
+    d.feed(b"HELO\r\nEHLO\r\nEHLO bad..example\r\nHELO [192.0.2.1]\r\n")
     assert said(d)[1:] == [
         b"250 mail1.fabrikam.com Hello [172.16.0.5]\r\n",
         E1_EHLO + b"250-SMTPUTF8\r\n250 XRDST\r\n",
@@ -350,3 +350,37 @@ def test_trim_route(written: str, address: str):
 def test_reading_any_argument_gives_a_refusal_or_a_valid_address(argument: str):
     for read in (exchange_envelope.read_mail("FROM:" + argument), exchange_envelope.read_rcpt("TO:" + argument, HOST)):
         assert read.refusal or read.address == "" or exchange_envelope.valid_address(read.address)
+
+
+@pytest.mark.parametrize(("line", "taken"), [
+    (b"EHLO -dash-_under_.example", True),  # MimeAddressParser: "-" and "_" anywhere in a label
+    (b"EHLO mail.example.com ", False),  # the argument as sent: a trailing blank is no domain character
+    (b"EHLO   mail.example.com", True),  # leading blanks are trimmed
+    (b"EHLO mail.example.", False),
+    (b"EHLO " + b"x" * 63 + b".example", True), (b"EHLO " + b"x" * 64 + b".example", False),
+    (b"EHLO [192.0.2.1]", True), (b"EHLO [192.0.2.256]", False), (b"EHLO [1.2.3]", False),
+    (b"EHLO [IPv6:2001:db8::1]", True), (b"EHLO [IPv6:fe80::1%3]", True), (b"EHLO [IPv6:x]", False),
+    (b"EHLO ::1", True), (b"EHLO 2001:db8::25", True),  # IPAddress.TryParse, bare
+    (b"EHLO 0x7f.0.0.1", True), (b"EHLO a:b", False),
+    ("EHLO münchen.example".encode(), True), ("HELO münchen.example".encode(), False),  # UTF-8: EHLO only
+])
+def test_helo_names_as_helo_smtp_command_parser_checks_them(line: bytes, taken: bool):
+    d = driver()
+    d.feed(line + b"\r\n")
+    assert said(d)[-1].startswith(b"250") is taken
+    assert said(d)[-1] == b"501 5.5.4 Invalid domain name\r\n" or taken
+
+
+def test_exchange2016_takes_no_utf8_name_as_it_offers_no_smtputf8():
+    context = ListenerContext(model.load("exchange2016"), HOST, HOST, tls_available=True, clock=lambda: 1.0,
+                              rng=random.Random(7))
+    d = Driver(Session(context, "172.16.0.5", 40000, "172.16.0.1", 25, "172.16.0.1:25"))
+    d.feed("EHLO münchen.example\r\n".encode())
+    assert said(d)[-1] == b"501 5.5.4 Invalid domain name\r\n"
+
+
+@given(st.text(alphabet="ab1-_.:[]IPv6 %x", max_size=24))
+def test_no_name_exchange_takes_has_a_blank_an_empty_label_or_a_stray_bracket(name: str):
+    if exchange_envelope.valid_helo(name, True, True):
+        assert " " not in name and ".." not in name and not name.endswith(".")
+        assert name.count("[") == name.count("]") <= 1 and (not name.startswith("[") or name.endswith("]"))

@@ -95,7 +95,8 @@ AddressGrammar = Literal["generic", "postfix", "exim", "opensmtpd", "sendmail", 
 VerbGrammar = Literal["word", "exim", "opensmtpd", "sendmail"]
 # exim: check_helo(), a host name's characters or an IP literal; opensmtpd: valid_domainpart()
 # (a refused name gets {verb}.bad_domain); sendmail: letters, digits and "[].-_#:", then only blanks
-HeloSyntax = Literal["any", "exim", "opensmtpd", "sendmail"]
+# exchange: HeloSmtpCommandParser.IsValidHeloDomain, the argument as sent (protocol/exchange_envelope.py)
+HeloSyntax = Literal["any", "exim", "opensmtpd", "sendmail", "exchange"]
 
 
 @dataclass(frozen=True)
@@ -554,7 +555,7 @@ class Persona:
                 keys |= {"etrn.queue_group", "etrn.unknown_queue"}
         if self.sequence.helo_once:
             keys.add("helo.again")
-        if self.sequence.helo_syntax in ("opensmtpd", "sendmail"):
+        if self.sequence.helo_syntax in ("opensmtpd", "sendmail", "exchange"):
             keys |= {f"{verb.lower()}.bad_domain" for verb in ("HELO", "EHLO") if verb in self.verbs}
         keys |= {f"{verb.lower()}.need_helo" for verb in self.sequence.greeting_first}
         keys |= {f"{verb.lower()}.in_transaction" for verb in self.sequence.outside_transaction}

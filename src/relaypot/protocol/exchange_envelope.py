@@ -8,6 +8,7 @@ domain). Pure: the argument in, the refusal key and the address out.
 
 from __future__ import annotations
 
+import ipaddress
 import string
 from dataclasses import dataclass, field
 
@@ -151,11 +152,95 @@ def _local_end(address: str) -> int:
 
 
 def _valid_domain(domain: str) -> bool:
-    if not domain or len(domain) > MAX_DOMAIN or domain.startswith("["):
+    return not domain.startswith("[") and mime_domain(domain, utf8=True)
+
+
+def mime_domain(domain: str, utf8: bool) -> bool:
+    """MimeAddressParser.IsValidDomain with its length checks: labels of letters, digits, "-" and
+    "_" (any may start or end one; UTF-8 where `utf8`), at most 63 each and 255 in all, no
+    trailing dot; or an address literal as its state machine reads one."""
+    if not domain or len(domain) > MAX_DOMAIN:
         return False
+    if domain[0] == "[":
+        return _literal(domain[1:])
     labels = domain.split(".")
-    return all(label and len(label) <= MAX_LABEL and all(c in LABEL or ord(c) >= 0x80 for c in label)
+    return all(label and len(label) <= MAX_LABEL and all(c in LABEL or (utf8 and ord(c) >= 0x80) for c in label)
                for label in labels)
+
+
+def _literal(text: str) -> bool:
+    """The DOMAIN_LITERAL states after "[": four dotted decimal groups (1-3 digits, at most 255),
+    or "IPv6:" and groups as its IPV6 states count them, then "]" and nothing after it. Ported
+    with its quirks: after a colon in a compressed address, any character opens a group."""
+    if text[:5].lower() == "ipv6:":
+        return _ipv6_literal(text[5:])
+    return _dotted(text, 4)
+
+
+def _dotted(text: str, count: int) -> bool:
+    """DOMAIN_LITERAL_IPV4: `count` dotted decimal groups, then "]" ending the text."""
+    inner, bracket, after = text.partition("]")
+    parts = inner.split(".")
+    return (bool(bracket) and not after and len(parts) == count
+            and all(p.isascii() and p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts))
+
+
+def _ipv6_literal(text: str) -> bool:
+    stage, groups, digits, value, compressed = "start", 0, 0, 0, False
+    for at, char in enumerate(text):
+        is_hex = char in string.hexdigits
+        is_digit = char in string.digits
+        if stage == "start":
+            if is_hex:
+                stage, groups, digits = "group", 1, 1
+            elif char == ":":
+                stage, groups = "start_colon", 0
+            else:
+                return False
+        elif stage == "start_colon":
+            if char != ":":
+                return False
+            stage, compressed = "compressed", True
+        elif stage == "compressed":
+            if is_hex and groups < 6:
+                stage, groups, digits = "group", groups + 1, 1
+            elif char == "]":
+                return at == len(text) - 1
+            else:
+                return False
+        elif stage == "group":
+            if is_hex and digits < 4:
+                digits += 1
+            elif char == ":":
+                stage = "colon"
+            elif char == "]" and ((not compressed and groups == 8) or (compressed and groups <= 6)):
+                return at == len(text) - 1
+            else:
+                return False
+        elif stage == "v4group":
+            if is_digit and digits < 3:
+                digits, value = digits + 1, value * 10 + int(char)
+                stage = "v4group" if value <= 255 else "group"
+            elif is_hex and digits < 4:
+                stage, digits = "group", digits + 1
+            elif char == ":":
+                stage = "colon"
+            elif char == ".":
+                return _dotted(text[at + 1:], 3)  # the group before the dot was the first
+            elif char == "]" and compressed and groups <= 6:
+                return at == len(text) - 1
+            else:
+                return False
+        elif stage == "colon":
+            if (is_digit and not compressed and groups == 6) or (compressed and groups <= 4):
+                stage, groups, digits, value = "v4group", groups + 1, 1, ord(char) - 48
+            elif (is_hex and not compressed and groups < 8) or (compressed and groups < 6):
+                stage, groups, digits = "group", groups + 1, 1
+            elif char == ":" and not compressed and groups <= 6:
+                stage, compressed = "compressed", True
+            else:
+                return False
+    return False
 
 
 def read_mail(argument: str) -> Read:
@@ -201,3 +286,53 @@ def _read(rest: str, command: str) -> Read:
     if not valid_address(address):
         return Read(f"{command}.bad_address", address)
     return Read("", "" if address == NULL_PATH and command == "mail" else address, parameters, tokens)
+
+
+def valid_helo(name: str, ehlo: bool, smtputf8: bool) -> bool:
+    """HeloSmtpCommandParser.IsValidHeloDomain: the argument as sent (trailing blanks included),
+    UTF-8 only in an EHLO where SMTPUTF8 is on; then a domain (RoutingAddress.IsValidDomain), an
+    address literal (IsDomainIPLiteral) or what .NET's IPAddress.TryParse takes, bare or in
+    [IPv6:...] (HeloCommandEventArgs.IsValidIpv6WindowsAddress)."""
+    if not name.isascii() and not (smtputf8 and ehlo):
+        return False
+    if name.startswith("["):
+        if name.endswith("]") and mime_domain(name, utf8=False):
+            return True
+        return name[:6].lower() == "[ipv6:" and name.endswith("]") and _dotnet_address(name[6:-1])
+    return mime_domain(name, utf8=smtputf8) or _dotnet_address(name)
+
+
+def _dotnet_address(text: str) -> bool:
+    """IPAddress.TryParse: IPv6 with an optional numeric scope, or IPv4 as inet_aton writes it
+    (one to four parts, decimal, 0x hex or 0 octal, the last part filling what is left)."""
+    if ":" in text:
+        address, _, scope = text.partition("%")
+        if "%" in text and not (scope.isascii() and scope.isdigit()):
+            return False
+        try:
+            ipaddress.IPv6Address(address)
+        except ValueError:
+            return False
+        return True
+    parts = text.split(".")
+    if not 1 <= len(parts) <= 4:
+        return False
+    values = [_c_number(part) for part in parts]
+    if any(value is None for value in values):
+        return False
+    last_bits = 8 * (5 - len(parts))
+    return all(v is not None and v <= 255 for v in values[:-1]) and (values[-1] or 0) < 1 << last_bits
+
+
+def _c_number(part: str) -> int | None:
+    if not part.isascii():
+        return None
+    base, digits = 10, part
+    if part[:2].lower() == "0x":
+        base, digits = 16, part[2:]
+    elif len(part) > 1 and part[0] == "0":
+        base, digits = 8, part[1:]
+    try:
+        return int(digits, base) if digits and digits.isalnum() else None
+    except ValueError:
+        return None

@@ -202,6 +202,7 @@ class ListenerContext:
                     ]
         self._ehlo_replies = {}
         self._always = frozenset(k.keyword for k in persona.ehlo_keywords if k.when == "always")
+        self.smtputf8_offered = any(k.keyword == "SMTPUTF8" for k in persona.ehlo_keywords)
         self._dates = (-1, "")
 
     def ehlo_keywords(self, tls_offered: bool, tls_active: bool, transferred: bool = False) -> list[str]:

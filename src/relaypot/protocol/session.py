@@ -15,7 +15,7 @@ from relaypot.events import Command, Helo, MailFrom, RcptTo, SessionClosed, Sess
 from relaypot.protocol import states
 from relaypot.protocol.accounting import Shape, Slowdowns
 from relaypot.protocol.auth import SERVER_FIRST, AuthExchange, AuthStep, capture_unsupported, opening, settle
-from relaypot.protocol.commands import bdat_argument, xexch50_size
+from relaypot.protocol.commands import bdat_argument, decode, xexch50_size
 from relaypot.protocol.envelope import ReadPath, Where, qualify, read_path, read_vrfy
 from relaypot.protocol.exim_envelope import restricted
 from relaypot.protocol.framing import Framer
@@ -617,7 +617,12 @@ class Session(Voice):
         self.esmtp = verb == "EHLO"
         if not argument and argument_required:
             return f"{verb.lower()}.missing_argument"
-        refusal = states.helo_refusal(verb, argument, rules) if rules.helo_syntax != "any" and argument else ""
+        if rules.helo_syntax == "exchange" and argument:
+            # HeloSmtpCommandParser checks the argument as sent: trailing blanks are part of it
+            sent = decode(self._line_text)[len(self._verb_text) + 1:].lstrip(" \t")
+            refusal = states.helo_refusal(verb, sent, rules, self.context.smtputf8_offered)
+        else:
+            refusal = states.helo_refusal(verb, argument, rules) if rules.helo_syntax != "any" and argument else ""
         if refusal:
             return refusal
         self.advertised = self.advertised & {"BDAT"}  # Exim's chunking_state outlives a HELO

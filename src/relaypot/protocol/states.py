@@ -11,6 +11,7 @@ import ipaddress
 
 from relaypot.personas.model import LineRules, SequenceRules, Service
 from relaypot.protocol.commands import bdat_argument
+from relaypot.protocol.exchange_envelope import valid_helo
 from relaypot.protocol.opensmtpd_envelope import valid_domainpart
 from relaypot.protocol.postfix_syntax import valid_hostname, valid_mailhost_literal, words
 from relaypot.vocabulary import CONNECTED, MAIL, RCPT, VERBS
@@ -91,8 +92,11 @@ def trusted_verb_refusal(verb: str, argument: str, state: str, rules: SequenceRu
     return f"{name}.refused"
 
 
-def helo_refusal(verb: str, argument: str, rules: SequenceRules) -> str:
-    """The persona's server's check of a HELO or EHLO name: the reply key refusing it, or ""."""
+def helo_refusal(verb: str, argument: str, rules: SequenceRules, smtputf8: bool = False) -> str:
+    """The persona's server's check of a HELO or EHLO name: the reply key refusing it, or "".
+    `smtputf8`: the persona offers SMTPUTF8 (Exchange then takes a UTF-8 name in an EHLO)."""
+    if rules.helo_syntax == "exchange" and not valid_helo(argument, verb == "EHLO", smtputf8):
+        return f"{verb.lower()}.bad_domain"
     if rules.helo_syntax == "exim" and not exim_helo_ok(argument):
         return f"{verb.lower()}.missing_argument"  # Exim says the same of a missing name
     if rules.helo_syntax == "opensmtpd" and not valid_domainpart(argument):
