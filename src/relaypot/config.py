@@ -74,7 +74,7 @@ OPTIONS: tuple[Option, ...] = (
            ("persona", "yes", "no")),
     Option("tls", "certificate", "str", "", "PEM certificate (default: self-signed, made on first run)"),
     Option("tls", "key", "str", "", "PEM private key for the certificate"),
-    Option("limits", "max_line_length", "int", 16384, "bytes in a command line (RFC 5321 §4.5.3.1.4)"),
+    Option("limits", "max_line_length", "int", 32768, "bytes in a command line (RFC 5321 §4.5.3.1.4)"),
     Option("limits", "max_message_size", "bytes", 25 * MIB,
            "bytes kept of one message; a larger one gets the persona's 552, or, where the persona's server had "
            "no limit (exchange2000), is taken and stored cut at this size"),

@@ -384,3 +384,23 @@ def test_no_name_exchange_takes_has_a_blank_an_empty_label_or_a_stray_bracket(na
     if exchange_envelope.valid_helo(name, True, True):
         assert " " not in name and ".." not in name and not name.endswith(".")
         assert name.count("[") == name.count("]") <= 1 and (not name.startswith("[") or name.endswith("]"))
+
+
+def test_auth_naming_no_mechanism_is_unrecognized_before_hello_or_the_transaction_is_looked_at():
+    """AuthSmtpCommand.InboundParseMechanism (E5): no mechanism is AuthUnrecognized first; then
+    VerifyHelloReceived, then a login, then the transaction."""
+    d = driver()
+    d.feed(b"AUTH\r\nX-EXPS\r\nAUTH NTLM\r\nEHLO contoso.com\r\nMAIL FROM:<a@contoso.com>\r\nAUTH \r\nAUTH NTLM\r\n")
+    unrecognized = b"504 5.7.4 Unrecognized authentication type\r\n"
+    assert said(d)[1:4] == [unrecognized, unrecognized, b"503 5.5.2 Send hello first\r\n"]
+    assert said(d)[5:] == [b"250 2.1.0 Sender OK\r\n", unrecognized, b"503 5.5.1 Bad sequence of commands\r\n"]
+
+
+def test_a_command_line_is_read_up_to_32768_bytes_then_too_long_ends_the_session():
+    """NetworkBuffer (E5): 32,768 bytes of command; relaypot's default line bound is as long."""
+    d = driver()
+    d.feed(b"EHLO contoso.com\r\nNOOP " + b"x" * 20_000 + b"\r\n")
+    assert said(d)[-1] == b"250 2.0.0 OK\r\n"
+    d.feed(b"NOOP " + b"x" * 40_000 + b"\r\n")
+    assert said(d)[-1] == b"500 5.5.2 Command too long\r\n"
+    assert d.closed

@@ -266,6 +266,10 @@ class AuthRules:
     failure_delay: float = 0.0  # every failed login is answered this late (Dovecot's auth_failure_delay)
     refuse_in_transaction: bool = False  # auth.in_transaction
     refuse_after_login: bool = False  # auth.already_authenticated
+    # Exchange (InboundParseMechanism): an AUTH or X-EXPS naming no mechanism is
+    # auth.missing_mechanism before HELO, a transaction or a login is looked at; a login is then
+    # looked at before the transaction
+    mechanism_first: bool = False
     bad_base64_continued: bool = False  # a bad continuation line has its own reply: auth.bad_base64_continued
     # PLAIN naming someone else to log in as fails, whatever the password (Dovecot: that needs a
     # master passdb); the same name twice is one user

@@ -268,6 +268,11 @@ def opening(argument: str, authenticated: bool, in_transaction: bool,
 def refusal(words: int, authenticated: bool, in_transaction: bool, rules: AuthRules) -> str:
     """The reply key refusing an AUTH command of `words` words before any exchange begins, or ""
     to begin one; in Postfix's order (smtpd_sasl_auth_cmd)."""
+    if rules.mechanism_first:
+        if not words:
+            return "auth.missing_mechanism"
+        if authenticated and rules.refuse_after_login:
+            return "auth.already_authenticated"
     if in_transaction and rules.refuse_in_transaction:
         return "auth.in_transaction"
     if authenticated and rules.refuse_after_login:

@@ -20,7 +20,7 @@ from relaypot.vocabulary import frame_text, wire
 class SessionLimits:
     """Bounds on what one client may make the session hold or do (documented in docs/cli.md)."""
 
-    max_line_length: int = 16384  # RFC 5321 §4.5.3.1.4 asks for 512; Exim reads 16384
+    max_line_length: int = 32768  # RFC 5321 §4.5.3.1.4 asks for 512; Exim reads 16384, Exchange 32768
     max_message_size: int = 25 * 1024 * 1024
     max_recipients: int = 1000
     max_commands: int = 10_000  # at least max_recipients + 10: a whole message fits

@@ -32,6 +32,7 @@ from relaypot.protocol.voice import Voice
 from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, frame_text, wire
 
 BURST_BYTES = 64 * 1024  # reply bytes one call may make before the rest of the input waits
+AUTH_VERBS = frozenset(("AUTH", "X-EXPS"))  # the verbs that open a SASL exchange
 
 
 class Session(Voice):
@@ -512,6 +513,8 @@ class Session(Voice):
         # Most commands pass: the gate is asked only where it could refuse.
         if verb == "DATA" and self.intake.bdat:  # Postfix's first check of DATA ([message] bdat_error_state)
             refusal, out_of_sequence = "data.after_bdat", False
+        elif verb in AUTH_VERBS and self.persona.auth.mechanism_first and not argument.split():
+            refusal, out_of_sequence = "auth.missing_mechanism", False  # Exchange: before HELO is looked at
         elif self.service is not None or (verb, self.state) in self.context.refusals:
             refusal, out_of_sequence = gate(verb, self.state, self.context.refusals, self.service, self.tls_active)
         else:
