@@ -201,6 +201,23 @@ def test_personas_list_and_show():
     shown = relaypot("personas", "show", "postfix", "--hostname", "mx.example.org")
     assert "S: 220 mx.example.org ESMTP Postfix (Debian/GNU)" in shown.stdout
     assert "C: AUTH LOGIN" in shown.stdout and "S: 535 5.7.8 Error: authentication failed" in shown.stdout
+    # the versions it can present and what a client could still tell, before the transcript
+    header = shown.stdout.split("\nS: ", 1)[0].splitlines()
+    assert header[2] == ("# versions: only 3.7.11 (Debian 12); the banner names no version, and no other "
+                         "release is offered as a lure")
+    assert [line for line in header if line.startswith("# known tell: relay policy open")]
+
+
+@pytest.mark.parametrize("name", ["exchange2000", "exchange2016", "exchange2019", "exim", "exim-tls-auth",
+                                  "opensmtpd", "postfix", "sendmail", "sendmail-tls-auth"])
+def test_every_bundled_persona_says_which_versions_it_presents_and_its_known_tells(name):
+    """Issue 27's "versions as lures": each face names the versions it can present and lists the
+    differences a client could still find (relaypot personas show)."""
+    from relaypot.personas import model
+
+    persona = model.load(name)
+    assert persona.versions and persona.known_tells
+    assert "relay policy open (the default)" in persona.known_tells[0]  # every face's deliberate one
 
 
 def test_replay_prints_a_recorded_session(tmp_path):

@@ -185,6 +185,10 @@ def cmd_personas(args: argparse.Namespace) -> int:
     hostname = args.hostname or persona.default_hostname
     print(f"# persona {persona.name}: {persona.summary}")
     print(f"# source: {persona.source}")
+    if persona.versions:
+        print(f"# versions: {persona.versions}")
+    for tell in persona.known_tells:
+        print(f"# known tell: {tell}")
     print(transcript.render(transcript.scripted(persona, hostname)))
     return 0
 

@@ -333,3 +333,13 @@ def test_a_service_the_persona_lacks_is_refused_when_the_persona_loads():
     del raw["services"]["submission"]["replies"]["session.tls_required"]
     with pytest.raises(PersonaError, match=re.escape("services.submission.replies] is missing session.tls_required")):
         model.parse(raw, model.DATA_DIR / "postfix.toml")
+
+
+def test_an_unknown_persona_key_is_refused_by_name(tmp_path):
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[persona]\nextends = "postfix"\nname = "mine"\nversion = "1.0"\n')
+    with pytest.raises(model.PersonaError, match=r"\[persona\] has unknown key 'version'; known: .*versions"):
+        model.load(str(mine))
+    mine.write_text('[persona]\nextends = "postfix"\nname = "mine"\nknown_tells = "one"\n')
+    with pytest.raises(model.PersonaError, match=r"known_tells must be a list of strings"):
+        model.load(str(mine))

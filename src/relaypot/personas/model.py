@@ -462,6 +462,10 @@ class Persona:
     # Sendmail's helpfile ([help_file]): (line, text shown) pairs; HELP prints the text of each
     # line that begins with the topic asked for
     help_file: tuple[tuple[str, str], ...] = ()
+    # Which versions of its server the persona can present, and why no other is offered as a lure
+    versions: str = ""
+    # What a client could still tell apart from the real server (`relaypot personas show`)
+    known_tells: tuple[str, ...] = ()
     # The ESMTP parameters MAIL and RCPT take ({"mail": {...}, "rcpt": {...}}); empty: every
     # parameter is taken unchecked, as a server we know too little about.
     parameters: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -674,6 +678,10 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
     if unknown_tables:
         raise PersonaError(f"{where}: unknown table [{sorted(unknown_tables)[0]}]; known: {', '.join(sorted(TABLES))}")
     top = need(raw, "persona", dict, "persona")
+    unknown_keys = set(top) - PERSONA_KEYS
+    if unknown_keys:
+        raise PersonaError(f"{where}: [persona] has unknown key {sorted(unknown_keys)[0]!r}; "
+                           f"known: {', '.join(sorted(PERSONA_KEYS))}")
     name = need(top, "name", str, "persona")
     verbs = frozenset(v.upper() for v in need(top, "verbs", list, "persona"))
     unknown = verbs - KNOWN_VERBS
@@ -712,6 +720,8 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
         date_format=top.get("date_format", "rfc2822"),
         help_topics=help_topics,
         help_file=_parse_help_file(raw.get("help_file", {}), where),
+        versions=top.get("versions", ""),
+        known_tells=_strings(top.get("known_tells", []), "[persona] known_tells", where),
         grades=dict(raw.get("grades", {})),
         parameters=_parse_parameters(raw.get("parameters", {}), where),
         lines=_parse_lines(raw.get("lines", {}), where),
@@ -748,7 +758,15 @@ TABLES = frozenset({"persona", "ehlo", "replies", "help_topics", "help_file", "g
                     "message", "errors", "sequence", "addresses", "auth", "server", "recipients", "tls", "services",
                     "stack", "relay"})
 DATE_FORMATS = frozenset({"rfc2822", "rfc2822-nopad", "sendmail"})
+PERSONA_KEYS = frozenset({"name", "summary", "source", "default_hostname", "date_format", "verbs", "versions",
+                          "known_tells", "extends"})
 T = TypeVar("T")
+
+
+def _strings(value: Any, ctx: str, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise PersonaError(f"{where}: {ctx} must be a list of strings")
+    return tuple(value)
 
 
 def read_table(table: Any, cls: type[T], ctx: str, where: str,
