@@ -15,6 +15,7 @@ import re
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 SILENCE = 2.6   # seconds without a first byte after which a step is unanswered (a failed login: 2 s)
@@ -41,8 +42,9 @@ class Heard:
     late: list[bool] = field(default_factory=list)
     close: str = "open"  # "FIN", "RST" or "open" (still open after the last step)
 
-    def normalized(self) -> Heard:
-        return Heard(normalize(self.banner), [normalize(r) for r in self.replies], self.late, self.close)
+    def normalized(self, mend: Callable[[bytes], bytes] | None = None) -> Heard:
+        even = normalize if mend is None else (lambda data: mend(normalize(data)))
+        return Heard(even(self.banner), [even(r) for r in self.replies], self.late, self.close)
 
 
 def normalize(data: bytes) -> bytes:

@@ -125,6 +125,28 @@ def test_an_address_list_is_old_style_until_a_comma_or_bracket_is_seen():
     assert address_list("foo bar", False) == (["foo bar"], False)  # a comma was seen before
 
 
+# What the real Sendmail answered on this machine (tests/sendmail_server.py, from 127.0.0.2,
+# 2026-12-05; the differential test found the first): prescan() ends an address at a blank (old
+# style) or comma outside a quoted string, and a backslash does not keep it from ending there.
+QUOTED_LISTS = [
+    (b'EXPN "a b"@mail.example.com>', b"553 5.0.0 \"a b\"@mail.example.com>... Unbalanced '>'\r\n"),
+    (b'VRFY "a b"', b'550 5.1.1 "a b"... User unknown\r\n'),
+    (b'EXPN root "a b" daemon', b'550 5.1.1 "a b"... User unknown\r\n'),
+    (b'VRFY "a\\" b" c', b"550 5.1.1 c... User unknown\r\n"),
+    (b"EXPN a\\ b", b"550 5.1.1 b... User unknown\r\n"),
+    (b'VRFY "root" "nobody"', b"250-2.1.5 nobody <nobody@mail.example.com>\r\n250 2.1.5 <root@mail.example.com>\r\n"),
+    (b'VRFY root,"a,b"', b'550 5.1.1 "a,b"... User unknown\r\n'),
+]
+
+
+def test_vrfy_and_expn_lists_split_outside_quoted_strings():
+    d = Driver(make_session("sendmail", client_ip="127.0.0.2"))
+    d.feed(b"EHLO client.example.org\r\n")
+    for sent, answered in QUOTED_LISTS:
+        d.feed(sent + b"\r\n")
+        assert d.replies[-1].data == answered, sent
+
+
 def test_the_date_is_arpadates():
     assert format_date(calendar.timegm((2026, 12, 5, 17, 12, 31)), "sendmail") == "Sat, 5 Dec 2026 17:12:31 GMT"
 

@@ -218,6 +218,9 @@ class SequenceRules:
     greeting_first: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
     outside_transaction: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
     starttls_argument_last: bool = False  # STARTTLS's argument is checked after TLS is found offered
+    # Sendmail: STARTTLS in a transaction is starttls.in_transaction only once its argument and
+    # TLS's availability passed (a second STARTTLS in TLS is starttls.already_active first)
+    starttls_transaction_last: bool = False
     # Verbs taken only after an EHLO that advertised them (STARTTLS: its keyword; BDAT: CHUNKING),
     # not after HELO, a refused EHLO or TLS: {verb}.not_advertised (Exim)
     when_advertised: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
@@ -363,6 +366,9 @@ class TlsProfile:
     # The client's first bytes after the STARTTLS reply are no TLS record: answer with a fatal
     # unexpected_message alert (GnuTLS does; OpenSSL closes without one)
     bad_record_alert: bool = False
+    # A client that leaves without its close_notify gets a decode_error alert (OpenSSL 3's
+    # "unexpected eof while reading", where the server does not set SSL_OP_IGNORE_UNEXPECTED_EOF)
+    eof_alert: bool = False
     # The certificate made where the operator names none: "snakeoil" (Debian's make-ssl-cert, kept
     # in the data dir) or "exim" (Exim's own, made at each start: transport/tls.py exim_certificate)
     # or "exchange" (Exchange's own self-signed one, made once: CN the NetBIOS name, both names in
@@ -567,6 +573,8 @@ class Persona:
             keys |= {f"{verb.lower()}.bad_domain" for verb in ("HELO", "EHLO") if verb in self.verbs}
         keys |= {f"{verb.lower()}.need_helo" for verb in self.sequence.greeting_first}
         keys |= {f"{verb.lower()}.in_transaction" for verb in self.sequence.outside_transaction}
+        if self.sequence.starttls_transaction_last:
+            keys.add("starttls.in_transaction")
         if self.addresses.grammar == "opensmtpd":
             keys |= {"mail.unsupported_option", "rcpt.unsupported_option", "rcpt.bad_notify", "rcpt.bad_orcpt"}
         if self.sequence.synchronization == "exim":

@@ -67,6 +67,12 @@ class Slowdowns:
                 self.limits[verb.upper()] = (index, int(limit))
         self.counts = [0] * len(groups)
 
+    def restart(self, verb: str) -> None:
+        """The count of `verb`'s group starts over."""
+        found = self.limits.get(verb)
+        if found is not None:
+            self.counts[found[0]] = 0
+
     def delay(self, verb: str) -> float:
         found = self.limits.get(verb)
         if found is None:

@@ -311,8 +311,26 @@ def address_list(argument: str, old_style: bool) -> tuple[list[str], bool]:
     session's lists new-style (split at commas) from then on (recipient.c's heuristic)."""
     if any(char in argument for char in ",;<("):
         old_style = False
-    parts = argument.split() if old_style else [part.strip(BLANKS) for part in argument.split(",")]
-    return [part for part in parts if part], old_style
+    parts = _split_outside_quotes(argument, BLANKS if old_style else ",")
+    return [stripped for part in parts if (stripped := part.strip(BLANKS))], old_style
+
+
+def _split_outside_quotes(text: str, delimiters: str) -> list[str]:
+    """prescan()'s end of one address: a delimiter outside a quoted string. A backslash keeps the
+    next character from opening or closing one, not from ending the address."""
+    parts, start, quoted, escaped = [], 0, False, False
+    for at, char in enumerate(text):
+        if char in delimiters and not quoted:
+            parts.append(text[start:at])
+            start, escaped = at + 1, False
+        elif escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+    parts.append(text[start:])
+    return parts
 
 
 @dataclass(frozen=True, slots=True)

@@ -309,6 +309,8 @@ class Session(Voice):
                                  ja3=ja3, ja4=ja4)]
         self.tls_active = True
         self._sync_pipelining = False
+        if self._slowdowns is not None:
+            self._slowdowns.restart("HELO")  # Sendmail: n_helo = 0 once TLS is on
         self.advertised = frozenset()
         self.state = CONNECTED
         self.helo = None
@@ -532,8 +534,11 @@ class Session(Voice):
                 code = self._send_key(out, refusal)
             self._finish_command(out, verb, argument, line, code)
             return
-        if self._slowdowns is not None and (argument or verb != "ETRN"):
-            self._slow = self._slowdowns.delay(verb)  # Sendmail's checksmtpattack(), before the reply
+        if self._slowdowns is not None and (argument or verb != "ETRN") and not (
+                verb == "AUTH" and (self.authenticated or self.state in (MAIL, RCPT))):
+            # Sendmail's checksmtpattack(), before the reply (AUTH's after its refusals of a
+            # second login and of a transaction)
+            self._slow = self._slowdowns.delay(verb)
         elif self._tarpit and verb in self.persona.errors.tarpit_verbs:
             self._slow = self._tarpit  # Exchange's VRFY and EXPN: tarpitted, as unknown
         code = handler(self, argument, out)
@@ -1065,8 +1070,9 @@ class Session(Voice):
         return code
 
     def _starttls(self, argument: str, out: list[Output]) -> int:
-        refusal = states.starttls_refusal(argument, self.tls_active, self._tls_offered,
-                                          self.persona.sequence.starttls_argument_last)
+        sequence = self.persona.sequence
+        refusal = states.starttls_refusal(argument, self.tls_active, self._tls_offered, sequence.starttls_argument_last,
+                                          sequence.starttls_transaction_last and self.state in (MAIL, RCPT))
         if not refusal and "STARTTLS" in self.persona.sequence.when_advertised and "STARTTLS" not in self.advertised:
             refusal = "starttls.not_advertised"
         if refusal:

@@ -180,9 +180,11 @@ def between_chunks(chunking: str, verb: str, refusal: str, argument: str) -> str
     return "bdat.only_bdat" if chunking == "open" else "bdat.only_rset"
 
 
-def starttls_refusal(argument: str, tls_active: bool, offered: bool, argument_last: bool = False) -> str:
+def starttls_refusal(argument: str, tls_active: bool, offered: bool, argument_last: bool = False,
+                     in_transaction: bool = False) -> str:
     """The reply key refusing STARTTLS (RFC 3207 §4), or "" when the handshake may start;
-    `argument_last`: the argument is checked after the rest (OpenSMTPD)."""
+    `argument_last`: the argument is checked after the rest (OpenSMTPD); `in_transaction`: a
+    transaction is open and the server refuses STARTTLS in one last (Sendmail's sm_gotmail)."""
     if argument_last:  # smtp_check_starttls: offered, not yet secured, then no argument
         if not offered:
             return "starttls.unavailable"
@@ -193,4 +195,6 @@ def starttls_refusal(argument: str, tls_active: bool, offered: bool, argument_la
         return "starttls.syntax"
     if tls_active:
         return "starttls.already_active"
-    return "" if offered else "starttls.unavailable"
+    if not offered:
+        return "starttls.unavailable"
+    return "starttls.in_transaction" if in_transaction else ""

@@ -41,9 +41,10 @@ def reset_on_close(transport: Any) -> None:
 class TlsLayer(asyncio.Protocol):
     def __init__(self, raw: Any, upper: asyncio.Protocol, context: ssl.SSLContext,
                  handshake_done: Callable[[TlsLayer, BaseException | None], None],
-                 bad_record_alert: bool = False) -> None:
+                 bad_record_alert: bool = False, eof_alert: bool = False) -> None:
         self._raw = raw
         self._bad_record_alert = bad_record_alert
+        self._eof_alert = eof_alert
         self._upper = upper
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
@@ -137,6 +138,15 @@ class TlsLayer(asyncio.Protocol):
             if self._bad_record_alert and not self._raw.is_closing():
                 self._raw.write(UNEXPECTED_MESSAGE)  # GnuTLS on the client's FIN before a whole handshake
             return False  # connection_lost follows: the client left during the handshake
+        if self._eof_alert and not self._closing:
+            # OpenSSL 3 without SSL_OP_IGNORE_UNEXPECTED_EOF: a client gone without its
+            # close_notify is a fatal error, answered with a decode_error alert
+            self._incoming.write_eof()
+            try:
+                self.ssl_object.read(READ_SIZE)
+            except (ssl.SSLError, OSError):
+                pass
+            self._flush()
         return self._upper.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -1,0 +1,109 @@
+"""sendmail-tls-auth's STARTTLS refusals, as the real Sendmail 8.17.1.9 with Debian's starttls.m4
+answered them on this machine (tests/sendmail_server.py "tls-auth", from 127.0.0.2, 2026-12-05;
+the differential test found both): srvrsmtp.c checks STARTTLS's argument, then whether TLS may
+still start (tls_ok_srv, false once it is on: "after start"), then the transaction."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+import pytest
+
+from support import Driver, RunningSensor, make_session
+
+HELLO = b"250-mail.example.com Hello [127.0.0.2], pleased to meet you\r\n"
+
+# (what the client sent, the real server's reply), one conversation each
+IN_A_TRANSACTION = [
+    (b"MAIL FROM:<a@client.example.org>\r\n", b"250 2.1.0 <a@client.example.org>... Sender ok\r\n"),
+    (b"STARTTLS\r\n", b"503 5.5.0 TLS not permitted during a mail transaction\r\n"),
+    (b"STARTTLS x\r\n", b"501 5.5.2 Syntax error (no parameters allowed)\r\n"),
+    (b"RSET\r\n", b"250 2.0.0 Reset state\r\n"),
+    (b"STARTTLS\r\n", b"220 2.0.0 Ready to start TLS\r\n"),
+]
+INSIDE_TLS = [
+    (b"STARTTLS\r\n", b"220 2.0.0 Ready to start TLS\r\n"),
+    (b"EHLO client.example.org\r\n", HELLO),
+    (b"STARTTLS\r\n", b"454 4.3.3 TLS not available after start\r\n"),
+    (b"MAIL FROM:<a@client.example.org>\r\n", b"250 2.1.0 <a@client.example.org>... Sender ok\r\n"),
+    (b"STARTTLS\r\n", b"454 4.3.3 TLS not available after start\r\n"),
+    (b"STARTTLS x\r\n", b"501 5.5.2 Syntax error (no parameters allowed)\r\n"),
+    (b"QUIT\r\n", b"221 2.0.0 mail.example.com closing connection\r\n"),
+]
+
+
+def _played(conversation: list[tuple[bytes, bytes]]) -> None:
+    d = Driver(make_session("sendmail-tls-auth", tls=True, client_ip="127.0.0.2"))
+    d.feed(b"EHLO client.example.org\r\n")
+    assert d.replies[-1].data.startswith(HELLO)
+    for sent, answered in conversation:
+        d.feed(sent)
+        assert d.replies[-1].data.startswith(answered), sent
+
+
+def test_starttls_in_a_transaction_is_refused_after_its_argument_is_read():
+    _played(IN_A_TRANSACTION)
+
+
+def test_starttls_inside_tls_is_not_available_after_start_even_in_a_transaction():
+    _played(INSIDE_TLS)
+
+
+def test_a_client_gone_without_close_notify_gets_openssls_decode_error_alert(tmp_path):
+    """Sendmail leaves SSL_OP_IGNORE_UNEXPECTED_EOF unset ([tls] eof_alert): a client that half-closes
+    inside TLS is answered with one encrypted alert record, decode_error, as the real server
+    answered (a 19-byte record in TLS 1.3), then the close."""
+    sensor = RunningSensor(tmp_path, smtp__persona="sendmail-tls-auth", smtp__relay="closed",
+                           smtp__listen=["127.0.0.1:0"])
+    try:
+        with socket.create_connection(sensor.bound[0], timeout=10) as sock:
+            reader = sock.makefile("rb")
+            assert reader.readline().startswith(b"220 ")
+            sock.sendall(b"EHLO client.example.org\r\n")
+            while reader.readline()[3:4] == b"-":
+                pass
+            sock.sendall(b"STARTTLS\r\n")
+            assert reader.readline() == b"220 2.0.0 Ready to start TLS\r\n"
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = context.wrap_bio(incoming, outgoing)
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    sock.sendall(outgoing.read())
+                    incoming.write(sock.recv(65536))
+            sock.sendall(outgoing.read())
+            sock.shutdown(socket.SHUT_WR)  # a FIN, no close_notify
+            after = b""
+            while chunk := sock.recv(65536):
+                after += chunk
+        assert after[-24:-19] == b"\x17\x03\x03\x00\x13"  # the last record (after any tickets), then the FIN
+        incoming.write(after)
+        with pytest.raises(ssl.SSLError, match="DECODE_ERROR"):
+            tls.read(100)
+    finally:
+        sensor.stop()
+
+
+def test_the_helo_count_starts_over_in_tls_and_auth_slows_down_at_the_twelfth():
+    """checksmtpattack() as the real server counted (2026-12-05): EHLO, EHLO, STARTTLS, then the
+    third EHLO in TLS is the first a second late (n_helo = 0 once TLS is on); eleven AUTHs are
+    answered at once and the twelfth a second late (Cyrus SASL's eleven mechanisms plus one); an
+    AUTH refused in a transaction is not counted."""
+    d = Driver(make_session("sendmail-tls-auth", tls=True, client_ip="127.0.0.2"))
+    for line in (b"EHLO a.example", b"EHLO a.example", b"STARTTLS", b"EHLO a.example", b"EHLO a.example",
+                 b"EHLO a.example"):
+        d.feed(line + b"\r\n")  # each after its reply: Sendmail refuses what is sent ahead of an EHLO's
+    assert [r.delay for r in d.replies[1:]] == [0, 0, 0, 0, 0, 1.0]
+    assert [r.code for r in d.replies[1:]] == [250, 250, 220, 250, 250, 250]
+    d = Driver(make_session("sendmail-tls-auth", tls=True, client_ip="127.0.0.2"))
+    for line in [b"EHLO a.example", b"MAIL FROM:<a@client.example.org>"] + [b"AUTH PLAIN ="] * 3 + [b"RSET"]:
+        d.feed(line + b"\r\n")
+    for _ in range(12):
+        d.feed(b"AUTH PLAIN =\r\n")
+    auths = [r for r in d.replies if r.data.startswith(b"535")]
+    assert [r.delay for r in auths] == [0.0] * 11 + [1.0]
