@@ -404,3 +404,15 @@ def test_a_command_line_is_read_up_to_32768_bytes_then_too_long_ends_the_session
     d.feed(b"NOOP " + b"x" * 40_000 + b"\r\n")
     assert said(d)[-1] == b"500 5.5.2 Command too long\r\n"
     assert d.closed
+
+
+@given(st.one_of(st.text(alphabet="ab.@<> =-_\"[]\\:,\t", max_size=30),
+                 st.builds(lambda lp, dom, b, tail: (f"<{lp}@{dom}>" if b else f"{lp}@{dom}") + tail,
+                           st.from_regex(r"[a-z.!#-]{0,70}", fullmatch=True),
+                           st.from_regex(r"[a-z0-9_.-]{0,300}", fullmatch=True), st.booleans(),
+                           st.sampled_from(["", " ", " SIZE=1", "  x", "\tSIZE=1", " SIZE=1 BODY=7BIT"]))))
+def test_the_plain_address_shortcut_reads_as_the_transports_steps(rest: str):
+    """exchange_envelope reads a plain address by one expression; the port of the transport's
+    steps must give the same answer for any argument."""
+    for command in ("mail", "rcpt"):
+        assert exchange_envelope._read(rest, command) == exchange_envelope._read_parsed(rest, command)
