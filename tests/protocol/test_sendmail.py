@@ -216,3 +216,28 @@ def test_help_prints_every_helpfile_line_the_topic_begins():
     assert text.endswith(b"214 2.0.0 End of HELP info\r\n")
     driver.feed(b"HELP nonexistenttopic\r\n")
     assert driver.replies[-1].data == b'504 5.3.0 HELP topic "nonexisten" unknown\r\n'
+
+
+# The real Sendmail on this machine (2026-12-05; the differential test found the first pair): the
+# envelope keeps ENVID, RET (set before its value is checked) and AUTH from a refused MAIL until
+# RSET or HELO/EHLO clears it, and the next MAIL naming one again is a duplicate.
+KEPT_PARAMETERS = [
+    (b"mail FROM:a+tag@[IPv6:::1] RET=HDRS SIZE=-1 FOO=BAR", b"552 5.2.3 Message size invalid\r\n"),
+    (b"mail FROM:a+tag@[IPv6:::1] RET=HDRS SIZE=-1 FOO=BAR", b"501 5.5.0 Duplicate RET parameter\r\n"),
+    (b"RSET", b"250 2.0.0 Reset state\r\n"),
+    (b"MAIL FROM:<a@client.example.org> ENVID=x RET=bogus", b'501 5.5.2 Bad argument "bogus" to RET\r\n'),
+    (b"MAIL FROM:<a@client.example.org> ENVID=x", b"501 5.5.0 Duplicate ENVID parameter\r\n"),
+    (b"MAIL FROM:<a@client.example.org> RET=FULL", b"501 5.5.0 Duplicate RET parameter\r\n"),
+    (b"EHLO client.example.org", b"250-mail.example.com Hello [127.0.0.2], pleased to meet you\r\n"),
+    (b"MAIL FROM:<a@client.example.org> AUTH=<> ENVID=y FOO=1", b"555 5.5.4 FOO parameter unrecognized\r\n"),
+    (b"MAIL FROM:<a@client.example.org> AUTH=<> ENVID=z", b"501 5.5.0 Duplicate AUTH parameter\r\n"),
+    (b"MAIL FROM:<a@client.example.org> RET=HDRS", b"250 2.1.0 <a@client.example.org>... Sender ok\r\n"),
+]
+
+
+def test_a_refused_mails_envid_ret_and_auth_stay_with_the_envelope():
+    d = Driver(make_session("sendmail", client_ip="127.0.0.2"))
+    d.feed(b"EHLO client.example.org\r\n")
+    for sent, answered in KEPT_PARAMETERS:
+        d.feed(sent + b"\r\n")
+        assert d.replies[-1].data.startswith(answered), sent

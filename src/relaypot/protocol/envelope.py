@@ -40,7 +40,8 @@ def read_path(argument: str, command: str, persona: Persona, default_domain: str
         assert where is not None
         return _opensmtpd_path(argument, command, where)
     if rules.grammar == "sendmail":
-        return _sendmail_path(argument, command, persona.message.size_limit)
+        return _sendmail_path(argument, command, persona.message.size_limit,
+                              where.kept_parameters if where is not None else frozenset())
     if rules.grammar == "exchange":
         assert where is not None
         return _exchange_path(argument, command, persona.message.size_limit, where.hostname)
@@ -92,6 +93,8 @@ class Where:
     hostname: str
     smtputf8: bool = False
     esmtp: bool = True  # the client greeted with EHLO (Exim reads ESMTP options only then)
+    # Sendmail: the MAIL parameters an earlier MAIL of this envelope set (sendmail_envelope.ENVELOPE_PARAMETERS)
+    kept_parameters: frozenset[str] = frozenset()
 
 
 def _postfix_path(argument: str, command: str, persona: Persona, where: Where) -> ReadPath:
@@ -123,10 +126,10 @@ def _opensmtpd_path(argument: str, command: str, where: Where) -> ReadPath:
     return ReadPath(read.refusal, read.address, Path(read.address, read.parameters, True, tuple(read.parameters)))
 
 
-def _sendmail_path(argument: str, command: str, size_limit: int) -> ReadPath:
+def _sendmail_path(argument: str, command: str, size_limit: int, kept: frozenset[str]) -> ReadPath:
     """A taken path's {argument} is the address as the client wrote it ("<a@b>... Sender ok")."""
     if command == "mail":
-        read = sendmail_envelope.read_mail(argument, size_limit)
+        read = sendmail_envelope.read_mail(argument, size_limit, kept)
     else:
         read = sendmail_envelope.read_rcpt(argument)
     if read.parameters is None:

@@ -143,18 +143,32 @@ def xtext_ok(text: str) -> bool:
     return True
 
 
-def parameters(text: str, command: str) -> tuple[dict[str, str], str, str]:
+# MAIL parameters the envelope keeps once read, a refused MAIL's too, until RSET, HELO or the
+# message (CLEAR_STATE): the next MAIL naming one again is refused as a duplicate
+ENVELOPE_PARAMETERS = frozenset({"ENVID", "RET", "AUTH"})
+
+
+def parameters(text: str, command: str, kept: frozenset[str] = frozenset()) -> tuple[dict[str, str], str, str]:
     """(the parameters, a refusal key, what it names): KEY=VALUE words checked as
-    mail_esmtp_args() and rcpt_esmtp_args() check them, in order; the first refusal wins."""
-    found: dict[str, str] = {}
+    mail_esmtp_args() and rcpt_esmtp_args() check them, in order; the first refusal wins.
+    `kept`: ENVELOPE_PARAMETERS an earlier MAIL of this envelope set."""
+    found: dict[str, str] = dict.fromkeys(kept, "")
     for word in text.split():
         name, equals, value = word.partition("=")
         upper = name.upper()
         refusal, named = _parameter(command, upper, value if equals else None, found)
         if refusal:
-            return found, refusal, named or name
+            if refusal == "mail.bad_ret":
+                found[upper] = value  # EF_RET_PARAM is set before the value is looked at
+            return _own(found, kept), refusal, named or name
         found[upper] = value
-    return found, "", ""
+    return _own(found, kept), "", ""
+
+
+def _own(found: dict[str, str], kept: frozenset[str]) -> dict[str, str]:
+    """The parameters this command named: an earlier MAIL's stand in `found` only to be found
+    again (naming one again is refused before it could replace it)."""
+    return found if not kept else {name: value for name, value in found.items() if name not in kept}
 
 
 def _parameter(command: str, name: str, value: str | None, found: dict[str, str]) -> tuple[str, str]:
@@ -258,7 +272,7 @@ def _path(argument: str, command: str) -> SendmailPath | tuple[str, str, str]:
     return bare(written), shown, tail
 
 
-def read_mail(argument: str, size_limit: int) -> SendmailPath:
+def read_mail(argument: str, size_limit: int, kept: frozenset[str] = frozenset()) -> SendmailPath:
     read = _path(argument, "mail")
     if isinstance(read, SendmailPath):
         return read
@@ -266,7 +280,7 @@ def read_mail(argument: str, size_limit: int) -> SendmailPath:
     bad = address_refusal(address, recipient=False)  # setsender() reads the path first
     if bad:
         return SendmailPath(f"mail.{bad}", address, shown, parameters={})
-    found, refusal, named = parameters(tail, "mail")
+    found, refusal, named = parameters(tail, "mail", kept)
     if refusal:
         return SendmailPath(refusal, address, named, parameters=found)
     if size_limit and size_of(found.get("SIZE", "0")) > size_limit:

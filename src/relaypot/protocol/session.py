@@ -26,7 +26,7 @@ from relaypot.protocol.message_id import internet_message_id
 from relaypot.protocol.outputs import Deliver, GreetPause, Output, Reply, StartTls, StoredMessage
 from relaypot.protocol.recipients import refusal as recipient_refusal
 from relaypot.protocol.recipients import unquoted
-from relaypot.protocol.sendmail_envelope import address_list, look_up, sender_refusal, shorten
+from relaypot.protocol.sendmail_envelope import ENVELOPE_PARAMETERS, address_list, look_up, sender_refusal, shorten
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED, gate
 from relaypot.protocol.voice import Voice
 from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, frame_text, wire
@@ -48,6 +48,7 @@ class Session(Voice):
         "_echo",
         "_framer",
         "_greeting_due",
+        "_kept_parameters",
         "_last_verb",
         "_message_id",
         "_old_style",
@@ -126,6 +127,7 @@ class Session(Voice):
         self._rcpt_acl = False  # the RCPT being answered was refused by the ACL (kept without its code)
         self.mail_from: str | None = None
         self.smtputf8 = False  # the transaction's MAIL asked for SMTPUTF8
+        self._kept_parameters: frozenset[str] = frozenset()  # Sendmail: MAIL parameters this envelope set
         self.opened_at: float | None = None  # when the transaction's first recipient was accepted
         self.rcpt_to: list[str] | tuple[()] = ()  # MAIL gives each transaction a list
         self.commands = 0
@@ -644,7 +646,7 @@ class Session(Voice):
         """What Postfix's reading of an address asks of this listener and transaction."""
         table, server_ip = self.context.recipients, self.server_ip
         return Where(lambda domain: table.local_domain(domain, server_ip), self.context.hostname, self.smtputf8,
-                     self.esmtp)
+                     self.esmtp, self._kept_parameters)
 
     def _mail(self, argument: str, out: list[Output]) -> int:
         if self.intake.bdat:  # chunks of a message are in progress, or being skipped
@@ -652,6 +654,8 @@ class Session(Voice):
         if argument:
             self._rcpt_refused = None  # Exim's smtp_reset() at MAIL, even one that fails
         read = read_path(argument, "mail", self.persona, self.context.default_domain, self._where())
+        if read.path is not None and self.persona.addresses.grammar == "sendmail":
+            self._kept_parameters |= ENVELOPE_PARAMETERS.intersection(read.path.parameters)
         if read.path is None or read.refusal:
             return self._path_refused(out, MailFrom, read)
         if code := self._out_of_sync(out):
@@ -1138,6 +1142,7 @@ class Session(Voice):
             self.state = GREETED if self.helo is not None else CONNECTED
         self.mail_from = None
         self.smtputf8 = False
+        self._kept_parameters = frozenset()
         self._rcpt_refused = None
         self._chunking = ""
         self.opened_at = None
