@@ -44,10 +44,11 @@ PROBE_SENDER_HOST = "192.0.2.2\tclient.example.org"
 class SendmailServer:
     source = SOURCE
 
-    def __init__(self, variant: str = "default") -> None:
+    def __init__(self, variant: str = "default", nameserver: str | None = None) -> None:
         if os.geteuid() != 0:
             unavailable("Sendmail's daemon starts as root")
         self.variant = variant
+        self.nameserver = nameserver  # a DNS server on loopback port 53 the daemon asks (tests/client_names.py)
         self.dir = Path(tempfile.mkdtemp(prefix="relaypot-sendmail-"))
         os.chmod(self.dir, 0o755)
         self.root = self.dir / "root"
@@ -143,10 +144,18 @@ class SendmailServer:
 
     def _sendmail(self, *args: str) -> list[str]:
         """sendmail ARGS with the private configuration, in a UTS namespace of its own whose host
-        name is the server's: at start Sendmail canonicalises the machine's name before it reads
-        its configuration, and where that name has no dot and no FQDN it sleeps a minute and
-        retries (daemon.c, "My unqualified host name ... unknown")."""
-        return ["unshare", "--uts", "sh", "-c", 'hostname mail.example.com && exec "$0" "$@"',
+        name is the server's (and a mount namespace where a `nameserver` is given): at start
+        Sendmail canonicalises the machine's name before it reads its configuration, and where
+        that name has no dot and no FQDN it sleeps a minute and retries (daemon.c, "My
+        unqualified host name ... unknown")."""
+        namespaces, script = ["--uts"], 'hostname mail.example.com && exec "$0" "$@"'
+        if self.nameserver:
+            # the C library reads /etc/resolv.conf: a private one, in a mount namespace of the daemon's own
+            resolv = self.dir / "resolv.conf"
+            resolv.write_text(f"nameserver {self.nameserver}\noptions timeout:1 attempts:1\n")
+            namespaces.append("--mount")
+            script = f"mount --bind {resolv} /etc/resolv.conf && {script}"
+        return ["unshare", *namespaces, "sh", "-c", script,
                 str(self.root / "usr/libexec/sendmail/sendmail"), "-C", str(self.run / "sendmail.cf"), *args]
 
     def _greeted(self, timeout: float = 20) -> bool:

@@ -285,6 +285,7 @@ class RunningSensor:
             ("smtp", "hostname"): "mail.example.com",  # the name the references were captured under
             # No lookups unless a test brings its own DNS server (tests/enrich): no network here.
             ("enrich", "enabled"): False,
+            ("deception", "client_lookups"): False,
         }
         for key, value in options.items():
             table, _, name = key.partition("__")

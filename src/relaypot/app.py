@@ -29,6 +29,7 @@ from relaypot.deliver.route import Route
 from relaypot.deliver.runner import KILL_FILE, ProbeDeliverer
 from relaypot.enrich import base as enrichers
 from relaypot.enrich.resolver import Resolver
+from relaypot.enrich.resolver import preload as preload_dns
 from relaypot.enrich.runner import EnrichmentRunner
 from relaypot.errors import ConfigError
 from relaypot.events import Record
@@ -53,6 +54,7 @@ from relaypot.spool import Spool
 from relaypot.storage.messages import MessageStore
 from relaypot.storage.summary import summarize
 from relaypot.transport import descriptors
+from relaypot.transport.naming import ClientNamer
 from relaypot.transport.server import Listener, ServerLimits, SmtpServer
 from relaypot.transport.tls import made_certificate, own_dh_params, server_context
 
@@ -243,6 +245,8 @@ def make_sensor(settings: Settings, extra_sinks: tuple[Sink, ...] = ()) -> Senso
             max_session_time=limits.max_session_time,
             shutdown_grace=limits.shutdown_grace,
         ),
+        namer=ClientNamer(Resolver(settings.enrich.resolver, settings.enrich.dns_timeout))
+        if persona.server.names_client and settings.deception.client_lookups else None,
     )
     if checked.tls_context is not None:  # the operator's certificate, loaded as root by preflight
         server.use_tls(checked.tls_context)
@@ -340,6 +344,8 @@ def rehearsals(sensor: Sensor) -> list[Callable[[], object]]:
     steps: list[Callable[[], object]] = [session_and_records]
     if sensor.enrichment is not None:
         steps += [enricher.rehearse for enricher in sensor.enrichment.enrichers]
+    if sensor.server.namer is not None:
+        steps.append(preload_dns)  # the client's name is asked of DNS after the drop
     return steps
 
 

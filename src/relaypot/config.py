@@ -140,6 +140,10 @@ OPTIONS: tuple[Option, ...] = (
            "(e.g. !root:*, admin:*, info:123456); none by default"),
     Option("deception", "accept_attempt", "int", 0,
            "accept a source's Nth failed login, whatever it was, and that account from then on (0: never)"),
+    Option("deception", "client_lookups", "bool", True,
+           "ask DNS for a client's name before the greeting where the persona's server does (sendmail names "
+           "the client in its banner, Hello and relay refusal), with [enrich] resolver and dns_timeout; off: "
+           "every client is unnamed, as if it had no PTR record"),
     Option("deception", "deliver_probes", "bool", False,
            "deliver recognised open-relay probes (and nothing else) to their recipients, within the limits below, "
            "so that the scanner's check succeeds; off: nothing ever leaves"),
@@ -271,6 +275,7 @@ class EnrichSettings:
 class DeceptionSettings:
     accept_logins: list[str]
     accept_attempt: int
+    client_lookups: bool
     deliver_probes: bool
     deliver_per_source_per_day: int
     deliver_per_day: int

@@ -23,8 +23,11 @@ DATA_DIR = Path(__file__).parent / "data"
 # only the persona's own template is parsed for fields.
 PLACEHOLDERS = frozenset(
     {"hostname", "domain", "date", "client_ip", "argument", "address", "mechanism", "queue_id",
-     "size", "helo", "verb", "challenge", "netbios_name", "unquoted", "reason", "total", "line", "message_id"}
+     "size", "helo", "verb", "challenge", "netbios_name", "unquoted", "reason", "total", "line", "message_id",
+     "client_name", "client_resolve", "client_host"}
 )
+# ...of which these need [server] names_client (protocol/client_names.py)
+CLIENT_NAME_PLACEHOLDERS = frozenset({"client_name", "client_resolve", "client_host"})
 
 AUTH_MECHANISMS = frozenset({"PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "NTLM", "GSSAPI"})
 
@@ -314,6 +317,10 @@ class ServerFacts:
     # Sendmail's greet_pause: the greeting waits this long; a client that talks first gets
     # greeting.early at once, and the session rejects commands (session.rejecting)
     greet_pause: float = 0.0
+    # Sendmail's getauthinfo(): the client's PTR name asked of DNS (and that name's addresses
+    # asked back) before the greeting, for {client_name}, {client_resolve} and {client_host}, and
+    # the relay refusal of each outcome (rcpt.relay_denied.ok, .forged, .temp)
+    names_client: bool = False
 
 
 @dataclass(frozen=True)
@@ -547,6 +554,8 @@ class Persona:
             keys |= {"greeting.early", "session.rejecting"}
         if self.sequence.stuffing_checked:
             keys |= {"helo.stuffing", "data.stuffing"}
+        if self.server.names_client and "RCPT" in self.verbs:
+            keys |= {f"rcpt.relay_denied.{outcome}" for outcome in ("ok", "forged", "temp")}
         if self.sequence.xexch50_refused and "XEXCH50" in self.verbs:
             keys.add("xexch50.not_authorized")
         if self.message.strict_line_ends:
@@ -748,10 +757,14 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
     )
     if persona.date_format not in DATE_FORMATS:
         raise PersonaError(f"{where}: [persona] date_format must be one of {sorted(DATE_FORMATS)}")
-    _validate_placeholder(persona.ehlo_greeting, "ehlo.greeting", where)
+    ehlo_fields = _validate_placeholder(persona.ehlo_greeting, "ehlo.greeting", where)
     missing = persona.required_keys() - replies.keys()
     if missing:
         raise PersonaError(f"{where}: [replies] is missing {', '.join(sorted(missing))}")
+    if not persona.server.names_client:
+        for key, fields in [("ehlo.greeting", ehlo_fields), *((key, t.fields) for key, t in replies.items())]:
+            if named := fields & CLIENT_NAME_PLACEHOLDERS:
+                raise PersonaError(f"{where}: [replies] {key}: {{{min(named)}}} needs [server] names_client = true")
     return persona
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from email.utils import format_datetime
+from string import Formatter
 
 from relaypot.personas.model import Persona, ReplyTemplate, static_template
 from relaypot.protocol.auth import AuthContext
@@ -153,6 +154,7 @@ class ListenerContext:
     # EHLO replies made so far, by what they depend on; the greeting line's own values only
     # where it names the client (IIS's "Hello [{client_ip}]"): a handful of entries, or one per client.
     _ehlo_replies: dict[tuple, tuple[str, bytes]] = field(init=False)
+    _ehlo_fields: tuple[str, ...] = field(init=False)
     _dates: tuple[int, str] = field(init=False)
     # Exchange's discredited clients: address → when the refusal that discredited it is let go
     _discredited: dict[str, float] = field(init=False)
@@ -201,6 +203,10 @@ class ListenerContext:
                         or (k.when == "until_data" and not transferred)
                     ]
         self._ehlo_replies = {}
+        # the values the greeting line names that differ between sessions (the client's address,
+        # its HELO name, its name in DNS): each makes its own entry
+        self._ehlo_fields = tuple(sorted({name for _, name, _, _ in Formatter().parse(persona.ehlo_greeting)
+                                          if name and name not in ("hostname", "domain")}))
         self._always = frozenset(k.keyword for k in persona.ehlo_keywords if k.when == "always")
         self.smtputf8_offered = any(k.keyword == "SMTPUTF8" for k in persona.ehlo_keywords)
         self._dates = (-1, "")
@@ -214,10 +220,8 @@ class ListenerContext:
         """The 250 reply (text, bytes): the greeting line, then the keywords for this TLS state (STARTTLS
         only where the persona has it and it is offered; AUTH hidden before TLS where a
         submission service wants it first: smtpd_tls_auth_only)."""
-        greeting = self.persona.ehlo_greeting
         key = (tls_offered, tls_active, hide_auth, transferred, rejecting,
-               values["client_ip"] if "{client_ip}" in greeting else None,
-               values.get("helo") if "{helo}" in greeting else None)
+               *(values.get(name) for name in self._ehlo_fields))
         reply = self._ehlo_replies.get(key)
         if reply is None:
             keywords = self.ehlo_keywords(tls_offered and "STARTTLS" in self.persona.verbs, tls_active, transferred)

@@ -15,6 +15,7 @@ from relaypot.events import Command, Helo, MailFrom, RcptTo, SessionClosed, Sess
 from relaypot.protocol import states
 from relaypot.protocol.accounting import Shape, Slowdowns
 from relaypot.protocol.auth import SERVER_FIRST, AuthExchange, AuthStep, capture_unsupported, opening, settle
+from relaypot.protocol.client_names import FAIL
 from relaypot.protocol.commands import bdat_argument, decode, xexch50_size
 from relaypot.protocol.envelope import ReadPath, Where, qualify, read_path, read_vrfy
 from relaypot.protocol.exim_envelope import restricted
@@ -52,6 +53,7 @@ class Session(Voice):
         "_last_verb",
         "_message_id",
         "_old_style",
+        "_opened_said",
         "_pending",
         "_rcpt_acl",
         "_rcpt_refused",
@@ -154,6 +156,7 @@ class Session(Voice):
         # command but HELO, EHLO, NOOP, RSET and QUIT is refused (session.rejecting)
         self.rejecting = False
         self._greeting_due = False  # a greet pause runs ([server] greet_pause)
+        self._opened_said = False  # session.opened is out (a client may leave before: a DNS lookup, a pause)
         self._verb_text = ""  # the command's first word as sent ({verb})
         self._old_style = True  # Sendmail reads VRFY/EXPN lists split at blanks until one has a comma
         errors = self.persona.errors
@@ -201,6 +204,7 @@ class Session(Voice):
         return out
 
     def _opened(self, banner: str) -> SessionOpened:
+        self._opened_said = True
         return SessionOpened(src_port=self.client_port, dst_ip=self.server_ip, dst_port=self.server_port,
                              listener=self.listener, persona=self.persona.name, hostname=self.context.hostname,
                              banner=banner)
@@ -346,8 +350,8 @@ class Session(Voice):
 
     def finish(self, reason: str) -> list[Output]:
         """The connection is gone: final events, then `session.closed`."""
-        # gone during a greet pause: the session opened, unanswered
-        out: list[Output] = [self._opened("")] if self._greeting_due else []
+        # gone before the greeting (a greet pause, the client's name asked of DNS): opened, unanswered
+        out: list[Output] = [] if self._opened_said else [self._opened("")]
         self._greeting_due = False
         if self._auth is not None:
             out.append(replace(self._auth.abandon(), replies=tuple(self._auth.replies)))
@@ -960,6 +964,11 @@ class Session(Voice):
         service = self.service
         refusal = recipient_refusal(command, self.context.recipients.judge(address, self.server_ip), self.relay,
                                     self.authenticated, service is not None and service.login_required)
+        if refusal == f"{command}.relay_denied" and self._client_names is not None:
+            # Sendmail's check_relay: how the client's address resolved decides the refusal's words
+            outcome = self._client_names["client_resolve"]
+            if outcome != FAIL and f"{refusal}.{outcome.lower()}" in self.replies:
+                refusal = f"{refusal}.{outcome.lower()}"
         friends = self.persona.recipients.spam_friends
         if (command == "rcpt" and refusal in ("", "rcpt.unknown_user") and self.persona.addresses.grammar == "sendmail"
                 and (sender := sender_refusal(self.mail_from))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from relaypot.events import Violation
 from relaypot.personas.model import ReplyTemplate
 from relaypot.protocol.accounting import ErrorAccount, ProtocolCounters
+from relaypot.protocol.client_names import UNNAMED, ClientName, placeholders
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Keep, Output, Reply
 from relaypot.protocol.sendmail_envelope import shorten
@@ -21,6 +22,7 @@ class Voice:
     # Slots: ten thousand idle sessions should cost little memory, and attribute access less time.
     __slots__ = (
         "_clear",
+        "_client_names",
         "_close_reason",
         "_counters",
         "_held_back",
@@ -65,10 +67,21 @@ class Voice:
         self._line_text = b""  # the command line being answered, without its ending ({line})
         self._slow = 0.0  # a wait the next reply owes (Sendmail's slowdowns: protocol/accounting.py)
         self._tarpit = errors.tarpit  # Exchange's wait before every refusal ([errors] tarpit; 0: none)
+        # how the client is named where the persona's server asks DNS ([server] names_client):
+        # unnamed until the transport's lookup says otherwise (`named`)
+        self._client_names = placeholders(UNNAMED, client_ip) if context.persona.server.names_client else None
 
     def _placeholders(self) -> dict[str, str]:
         """The session's own template values; built when a reply needs them, not per connection."""
-        return {"client_ip": self.client_ip, "hostname": self.context.hostname, "domain": self.context.default_domain}
+        values = {"client_ip": self.client_ip, "hostname": self.context.hostname, "domain": self.context.default_domain}
+        if self._client_names is not None:
+            values.update(self._client_names)
+        return values
+
+    def named(self, name: ClientName) -> None:
+        """What DNS said of the client, before the greeting (the transport's lookup)."""
+        if self._client_names is not None:
+            self._client_names = placeholders(name, self.client_ip)
 
     def _shown_line(self) -> str:
         """{line}: the command line as Sendmail echoes it, up to a NUL (a C string), a long one cut

@@ -20,10 +20,12 @@ from typing import Any, Protocol
 from relaypot.events import MessageReceived
 from relaypot.judgements.attacks import WATCHED, Watch, catalogue
 from relaypot.pipeline import EventBus, Recorder, new_session_id, utc_timestamp
+from relaypot.protocol.client_names import ClientName
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Deliver, GreetPause, Keep, Reply, StartTls, StoredMessage
 from relaypot.protocol.session import Session
 from relaypot.storage.messages import MessageStore
+from relaypot.transport.naming import ClientNamer
 from relaypot.transport.starttls import TlsLayer, reset_on_close
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ HANDSHAKE_TIMEOUT = 30.0
 # that pipelines thousands of failing AUTHs is read at the pace it is answered, as Postfix does.
 MAX_QUEUED = 64
 # Why reading is paused; each is lifted on its own.
-HOLD_BUS, HOLD_STORE, HOLD_PEER, HOLD_QUEUE, HOLD_BACKLOG = 1, 2, 4, 8, 16
+HOLD_BUS, HOLD_STORE, HOLD_PEER, HOLD_QUEUE, HOLD_BACKLOG, HOLD_NAME = 1, 2, 4, 8, 16, 32
 
 
 def clean_ip(address: str) -> str:
@@ -64,6 +66,7 @@ class Host(Protocol):
     sensor: str
     ssl_context: ssl.SSLContext | None
     loop: asyncio.AbstractEventLoop
+    namer: ClientNamer | None
 
     @property
     def store_executor(self) -> Executor: ...
@@ -176,8 +179,25 @@ class SmtpConnection(asyncio.Protocol):
             self._record_only(opened)
             self._greeting = [item for item in opened if isinstance(item, Reply)]
             self._start_tls()
+        elif server.namer is not None and server.context.persona.server.names_client:
+            # Sendmail asks DNS who the client is before its greet pause starts: the client's
+            # bytes wait unread meanwhile (early talk all the same, if before the banner)
+            self._hold(HOLD_NAME)
+            asyncio.ensure_future(server.namer.name(ip)).add_done_callback(self._named)
         else:
             self._apply(self.session.start())
+
+    def _named(self, lookup: asyncio.Future[ClientName]) -> None:
+        """The client's name came back from DNS: the session starts (its greet pause, then the
+        banner that names the client)."""
+        if self._finished or self.transport.is_closing():
+            return
+        if lookup.cancelled() or lookup.exception() is not None:
+            log.warning("client name lookup failed: %r", None if lookup.cancelled() else lookup.exception())
+        else:
+            self.session.named(lookup.result())
+        self._apply(self.session.start())
+        self._release(HOLD_NAME)
 
     def data_received(self, data: bytes) -> None:
         session = self.session

@@ -17,6 +17,7 @@ from relaypot.protocol.listener import ListenerContext
 from relaypot.storage.messages import MessageStore
 from relaypot.transport.connection import SmtpConnection
 from relaypot.transport.descriptors import DescriptorWatch
+from relaypot.transport.naming import ClientNamer
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,10 @@ class Listener:
 
 class SmtpServer:
     def __init__(self, context: ListenerContext, bus: EventBus, store: MessageStore, sensor: str,
-                 limits: ServerLimits, ssl_context: ssl.SSLContext | None = None) -> None:
+                 limits: ServerLimits, ssl_context: ssl.SSLContext | None = None,
+                 namer: ClientNamer | None = None) -> None:
         self.context = context
+        self.namer = namer  # asks DNS for a client's name where the persona's server does
         self.bus = bus
         self.store = store
         self.sensor = sensor

@@ -1,0 +1,149 @@
+"""The client's name in DNS, where the persona's server says it (issue 27: Sendmail's banner,
+Hello, relay refusal and the words of its other refusals name the client as getauthinfo() found
+it). Every outcome is captured from the real Sendmail asking a DNS server on loopback
+(tests/client_names.py → tests/reference/sendmail/client-names.json): a PTR name that leads
+back (OK), one that leads elsewhere or nowhere (FORGED), none (FAIL), a failed lookup (TEMP).
+The persona answers each the same: sans-IO, given the name; and over sockets, where the sensor
+asks the same zone itself ([enrich] resolver)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from client_names import NAMESERVER, SOURCES, probes, records
+from relaypot.personas import model
+from relaypot.protocol.client_names import FAIL, FORGED, OK, TEMP, ClientName, host_name, placeholders
+from relaypot.protocol.listener import ListenerContext
+from relaypot.protocol.session import Session
+from support import REFERENCE, Driver, RunningSensor, normalize, unesc
+
+CAPTURES = json.loads((REFERENCE / "sendmail" / "client-names.json").read_text())
+
+
+def expected(conversation: dict) -> bytes:
+    return normalize(b"".join(unesc(text) for direction, text in conversation["exchange"] if direction == "S"))
+
+
+def name_of(source: str, outcome: str) -> ClientName:
+    """What DNS says of `source` in the zone of tests/client_names.py, as the sensor reads it."""
+    reverse = ".".join(reversed(source.split("."))) + ".in-addr.arpa"
+    ptr = records().get((reverse, "PTR"))
+    return ClientName(ptr[0].rstrip(".") if isinstance(ptr, list) else None, outcome)
+
+
+def session(source: str) -> Session:
+    context = ListenerContext(model.load("sendmail"), "mail.example.com", "mail.example.com", clock=lambda: 1.0,
+                              rng=random.Random(0))
+    return Session(context, source, 40000, "127.0.0.1", 25, "127.0.0.1:25", relay="closed")
+
+
+def test_every_outcome_and_probe_is_captured():
+    assert {(c["source"], c["name"]) for c in CAPTURES} == {(s, p[0]) for s, _, _ in SOURCES for p in probes()}
+    assert {c["resolve"] for c in CAPTURES} == {OK, FAIL, FORGED, TEMP}
+    assert all(c["exchange"][0][1].endswith(f"({c['resolve']})-" + c["exchange"][0][1].split(")-")[1])
+               for c in CAPTURES)
+
+
+@pytest.mark.parametrize("conversation", [c for c in CAPTURES if c["name"] != "named_timeout"],
+                         ids=lambda c: f"{c['source']}-{c['name']}")
+def test_the_persona_names_the_client_as_the_real_sendmail(conversation):
+    named = session(conversation["source"])
+    named.named(name_of(conversation["source"], conversation["resolve"]))
+    driver = Driver(named)
+    for direction, text in conversation["exchange"]:
+        if direction == "C":
+            driver.feed(unesc(text))
+    assert normalize(driver.wire) == expected(conversation)
+
+
+def test_a_timed_out_client_gets_the_close_alone():
+    """Sendmail's disconnect() closes the channel before its "Lost input channel" is written."""
+    driver = Driver(session("127.0.0.2")).feed(b"EHLO client.example.org\r\n")
+    before = len(driver.replies)
+    driver.take(driver.session.timed_out("timeout"))
+    assert b"".join(r.data for r in driver.replies[before:]) == b""
+    assert driver.closed == "timeout"
+
+
+def test_an_unnamed_client_is_said_as_before_any_lookup():
+    assert placeholders(ClientName(None, FAIL), "192.0.2.1") == {
+        "client_name": "[192.0.2.1]", "client_resolve": "FAIL", "client_host": "[192.0.2.1]"}
+    assert placeholders(ClientName(None, TEMP), "192.0.2.1")["client_host"] == "[192.0.2.1]"
+
+
+@pytest.mark.parametrize(("name", "kept"), [
+    ("mail.example.org.", "mail.example.org"), ("Mixed.Example.ORG", "Mixed.Example.ORG"),
+    ("a_b.example", "a_b.example"),
+    ("bad name.example", None), ("a\r\nb.example", None), ("-lead.example", None), ("x" * 254, None), ("", None),
+    ("a..b", None), ("\\032.example", None), ("trail-.example", None),
+])
+def test_only_a_host_name_from_dns_reaches_a_reply(name, kept):
+    """A PTR name is the client's own to write: anything but a host name is no name."""
+    assert host_name(name) == kept
+
+
+@pytest.fixture(scope="module")
+def dns():
+    from dns_server import FakeDns
+
+    with FakeDns(records()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def sensor(dns, tmp_path_factory):
+    running = RunningSensor(tmp_path_factory.mktemp("names"), smtp__persona="sendmail", smtp__relay="closed",
+                            deception__client_lookups=True, enrich__resolver=dns.address, limits__idle_timeout=3.0)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.mark.parametrize("conversation", [
+    pytest.param(c, marks=pytest.mark.slow) if c["name"] == "named_timeout" else c for c in CAPTURES  # 3 s idle each
+], ids=lambda c: f"{c['source']}-{c['name']}")
+def test_over_sockets_the_sensor_asks_dns_and_answers_as_the_real_sendmail(sensor, conversation):
+    """The same probes from the same addresses: the sensor's own lookup (PTR, then the name's
+    address) makes the banner, Hello and refusals the real server sent; the idle timeout (made
+    3 s here, as the capture made Sendmail's) is the close alone."""
+    from battery import run_probe
+
+    steps = {name: steps for name, _, steps in probes()}[conversation["name"]]
+    played = run_probe(sensor.host, sensor.port, conversation["name"], "", steps, conversation["source"])
+    assert expected(played) == expected(conversation)
+    assert played["close"] == conversation["close"]
+
+
+def test_the_sensor_asks_each_address_once_while_its_answer_is_kept(sensor, dns):
+    from battery import run_probe
+
+    for _ in range(2):
+        run_probe(sensor.host, sensor.port, "again", "", [("read", 1), ("send", b"QUIT\r\n", 1)], "127.0.0.3")
+    assert [q for q in dns.questions if q[0] == "3.0.0.127.in-addr.arpa"] == [("3.0.0.127.in-addr.arpa", "PTR")]
+
+
+@pytest.mark.slow
+def test_the_real_sendmail_still_names_clients_as_captured(tmp_path):
+    """The capture's server, zone and probes again: the real Sendmail's bytes are the capture's."""
+    from battery import run_probe
+    from dns_server import _Quiet, _Zone
+    from dnslib.server import DNSHandler, DNSServer
+
+    from sendmail_server import SendmailServer
+
+    server = DNSServer(_Zone(records()), address=NAMESERVER, port=53, logger=_Quiet(), handler=DNSHandler)
+    server.start_thread()
+    try:
+        with SendmailServer(nameserver=NAMESERVER) as sendmail:
+            for conversation in CAPTURES:
+                if conversation["name"] == "named_timeout":
+                    continue  # made with a 3 s command timeout; the harness keeps Sendmail's own
+                steps = {name: steps for name, _, steps in probes()}[conversation["name"]]
+                played = run_probe("127.0.0.1", sendmail.port, conversation["name"], "", steps, conversation["source"])
+                assert expected(played) == expected(conversation), conversation["source"]
+    finally:
+        server.stop()
