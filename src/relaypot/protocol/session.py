@@ -338,7 +338,9 @@ class Session(Voice):
             return out
         if reason == "session_time":
             self._violation(out, "limit_session_time", "", always=True)
-        self._send_key(out, "session.timeout")
+        # Exim and Sendmail word a timeout inside a message apart from one between commands
+        in_message = (self.mode == DATA or self.mode == CHUNK) and "session.timeout_data" in self.replies
+        self._send_key(out, "session.timeout_data" if in_message else "session.timeout", address=self.mail_from or "")
         self._close(out, reason)
         return out
 
