@@ -1,14 +1,16 @@
-"""Clients with names in DNS, for the personas whose server says the client's name (Sendmail's
-banner, Hello and relay refusal: [server] names_client). One zone serves the real server and
-the persona alike: the real Sendmail asks it through the C library (a resolv.conf naming
-NAMESERVER, bind-mounted in the daemon's mount namespace), relaypot through [enrich] resolver.
+"""Clients with names in DNS, for the personas whose server says the client's name ([server]
+names_client: Sendmail's banner, Hello and relay refusal; Exim's Hello). One zone serves the real
+server and the persona alike: the real server asks it through the C library (a resolv.conf
+naming NAMESERVER, bind-mounted in the daemon's mount namespace), relaypot through [enrich]
+resolver.
 
-    python3 tests/client_names.py OUT.json
+    python3 tests/client_names.py SERVER OUT.json       (sendmail or exim)
 
-captures tests/reference/sendmail/client-names.json: the probes below against the real Sendmail
-(tests/sendmail_server.py) from each source address, on a fresh connection each. Sendmail's
-command timeout is made 3 s for the capture (its 1 h default is too long to wait), so the
-timeout's words can be captured too; nothing else of the configuration changes.
+captures tests/reference/SERVER/client-names.json: the server's probes below against the real
+server (tests/sendmail_server.py, tests/exim_server.py) from each source address, on a fresh
+connection each. Sendmail's command timeout is made 3 s for the capture (its 1 h default is too
+long to wait), so the timeout's words can be captured too; nothing else of the configuration
+changes.
 """
 
 from __future__ import annotations
@@ -48,10 +50,10 @@ def records() -> dict:
     }
 
 
-def probes() -> list[tuple[str, str, list]]:
+def probes(server: str = "sendmail") -> list[tuple[str, str, list]]:
     ehlo = ("send", b"EHLO client.example.org\r\n", 1)
     quit_ = ("send", b"QUIT\r\n", 1)
-    return [
+    found = [
         ("named_relay", "EHLO, HELO, a relay recipient, a local one",
          [("read", 1), ehlo, ("send", b"HELO client.example.org\r\n", 1),
           ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1), ("send", b"RCPT TO:<victim@example.net>\r\n", 1),
@@ -61,6 +63,11 @@ def probes() -> list[tuple[str, str, list]]:
         ("named_open_proxy", "an HTTP request as the first line", [("read", 1), ("send", b"GET / HTTP/1.0\r\n", 1)]),
         ("named_timeout", "nothing after EHLO until the command timeout", [("read", 1), ehlo, ("read", 1)]),
     ]
+    if server == "exim":  # its Hello alone names the client: after a HELO of another name too
+        return found[:1] + [("named_helo_other", "HELO and EHLO naming some other host",
+                             [("read", 1), ("send", b"HELO other.example.net\r\n", 1),
+                              ("send", b"EHLO [192.0.2.9]\r\n", 1), quit_])]
+    return found
 
 
 def main() -> int:
@@ -68,9 +75,10 @@ def main() -> int:
     from dns_server import _Quiet, _Zone
     from dnslib.server import DNSHandler, DNSServer
 
+    import exim_server
     import sendmail_server
 
-    out = Path(sys.argv[1])
+    name, out = sys.argv[1], Path(sys.argv[2])
     zone = _Zone(records())
     dns = DNSServer(zone, address=NAMESERVER, port=53, logger=_Quiet(), handler=DNSHandler)
     dns.start_thread()
@@ -83,13 +91,14 @@ def main() -> int:
 
     conversations = []
     try:
-        with Capturing(nameserver=NAMESERVER) as server:
+        real = Capturing(nameserver=NAMESERVER) if name == "sendmail" else exim_server.EximServer(nameserver=NAMESERVER)
+        with real as server:
             for source, dns_says, outcome in SOURCES:
-                for name, description, steps in probes():
-                    conversation = run_probe("127.0.0.1", server.port, name, description, steps, source)
+                for probe, description, steps in probes(name):
+                    conversation = run_probe("127.0.0.1", server.port, probe, description, steps, source)
                     conversation.update(source=source, dns=dns_says, resolve=outcome)
                     conversations.append(conversation)
-                    print(source, name, conversation["exchange"][0][1][-60:])
+                    print(source, probe, conversation["exchange"][-2][1][:90])
     finally:
         dns.stop()
     out.write_text(json.dumps(conversations, indent=1) + "\n")

@@ -78,3 +78,14 @@ def system_user(name: str, home: Path) -> None:
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", str(home), "--gid", name,
                         "--shell", "/usr/sbin/nologin", name], check=True, capture_output=True, timeout=60)
+
+
+def asking(nameserver: str | None, directory: Path, command: list[str]) -> list[str]:
+    """`command` run where the C library asks `nameserver` (on port 53, the only one it asks) for
+    names: its own /etc/resolv.conf, bind-mounted in a mount namespace of its own. Exec all the
+    way: the process started is the server's."""
+    if not nameserver:
+        return command
+    resolv = directory / "resolv.conf"
+    resolv.write_text(f"nameserver {nameserver}\noptions timeout:1 attempts:1\n")
+    return ["unshare", "--mount", "sh", "-c", f'mount --bind {resolv} /etc/resolv.conf && exec "$0" "$@"', *command]

@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from debian_packages import greeted, stop, system_user, unpack
+from debian_packages import asking, greeted, stop, system_user, unpack
 from support import free_port, unavailable
 
 CONFIGS = Path(__file__).resolve().parent / "reference" / "exim" / "config"
@@ -32,10 +32,11 @@ PLACEHOLDER_ROOT = "/tmp/exim"  # where the captures' configuration keeps its sp
 
 
 class EximServer:
-    def __init__(self, variant: str = "default") -> None:
+    def __init__(self, variant: str = "default", nameserver: str | None = None) -> None:
         if os.geteuid() != 0:
             unavailable("Exim's daemon, run with -C, runs as root here")
         self.variant = variant
+        self.nameserver = nameserver  # a DNS server on loopback port 53 the daemon asks (tests/client_names.py)
         self.dir = Path(tempfile.mkdtemp(prefix="relaypot-exim-"))
         os.chmod(self.dir, 0o755)
         self.root = self.dir / "root"
@@ -60,7 +61,8 @@ class EximServer:
         text = text.replace("CONFDIR = /etc/exim4", f"CONFDIR = {self.root / 'etc' / 'exim4'}")
         config = self.dir / "exim4.conf"
         config.write_text(text)
-        self.process = subprocess.Popen([str(exim), "-C", str(config), "-bdf", "-odq", "-oX", str(self.port)],
+        self.process = subprocess.Popen(asking(self.nameserver, self.dir,
+                                               [str(exim), "-C", str(config), "-bdf", "-odq", "-oX", str(self.port)]),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=(self.dir / "stderr").open("wb"))
         if greeted(self.process, self.port):

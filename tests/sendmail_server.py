@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from debian_packages import system_user, unpack
+from debian_packages import asking, system_user, unpack
 from support import free_port, unavailable
 
 CONFIG = Path(__file__).resolve().parent / "reference" / "sendmail" / "config"
@@ -148,15 +148,9 @@ class SendmailServer:
         Sendmail canonicalises the machine's name before it reads its configuration, and where
         that name has no dot and no FQDN it sleeps a minute and retries (daemon.c, "My
         unqualified host name ... unknown")."""
-        namespaces, script = ["--uts"], 'hostname mail.example.com && exec "$0" "$@"'
-        if self.nameserver:
-            # the C library reads /etc/resolv.conf: a private one, in a mount namespace of the daemon's own
-            resolv = self.dir / "resolv.conf"
-            resolv.write_text(f"nameserver {self.nameserver}\noptions timeout:1 attempts:1\n")
-            namespaces.append("--mount")
-            script = f"mount --bind {resolv} /etc/resolv.conf && {script}"
-        return ["unshare", *namespaces, "sh", "-c", script,
-                str(self.root / "usr/libexec/sendmail/sendmail"), "-C", str(self.run / "sendmail.cf"), *args]
+        return asking(self.nameserver, self.dir, [
+            "unshare", "--uts", "sh", "-c", 'hostname mail.example.com && exec "$0" "$@"',
+            str(self.root / "usr/libexec/sendmail/sendmail"), "-C", str(self.run / "sendmail.cf"), *args])
 
     def _greeted(self, timeout: float = 20) -> bool:
         """Whether the daemon answers "220 " (after its greet pause) before `timeout` seconds pass."""

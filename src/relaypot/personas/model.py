@@ -24,10 +24,10 @@ DATA_DIR = Path(__file__).parent / "data"
 PLACEHOLDERS = frozenset(
     {"hostname", "domain", "date", "client_ip", "argument", "address", "mechanism", "queue_id",
      "size", "helo", "verb", "challenge", "netbios_name", "unquoted", "reason", "total", "line", "message_id",
-     "client_name", "client_resolve", "client_host"}
+     "client_name", "client_resolve", "client_host", "host_name"}
 )
 # ...of which these need [server] names_client (protocol/client_names.py)
-CLIENT_NAME_PLACEHOLDERS = frozenset({"client_name", "client_resolve", "client_host"})
+CLIENT_NAME_PLACEHOLDERS = frozenset({"client_name", "client_resolve", "client_host", "host_name"})
 
 AUTH_MECHANISMS = frozenset({"PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "NTLM", "GSSAPI"})
 
@@ -317,9 +317,10 @@ class ServerFacts:
     # Sendmail's greet_pause: the greeting waits this long; a client that talks first gets
     # greeting.early at once, and the session rejects commands (session.rejecting)
     greet_pause: float = 0.0
-    # Sendmail's getauthinfo(): the client's PTR name asked of DNS (and that name's addresses
-    # asked back) before the greeting, for {client_name}, {client_resolve} and {client_host}, and
-    # the relay refusal of each outcome (rcpt.relay_denied.ok, .forged, .temp)
+    # The client's PTR name asked of DNS (and that name's address asked back) before the greeting,
+    # as Sendmail's getauthinfo() and Exim's host_lookup do: for {client_name}, {client_resolve},
+    # {client_host} (Sendmail's words) and {host_name} (Exim's), and a relay refusal of each
+    # outcome where the persona has one (rcpt.relay_denied.ok, .forged, .temp)
     names_client: bool = False
 
 
@@ -554,8 +555,6 @@ class Persona:
             keys |= {"greeting.early", "session.rejecting"}
         if self.sequence.stuffing_checked:
             keys |= {"helo.stuffing", "data.stuffing"}
-        if self.server.names_client and "RCPT" in self.verbs:
-            keys |= {f"rcpt.relay_denied.{outcome}" for outcome in ("ok", "forged", "temp")}
         if self.sequence.xexch50_refused and "XEXCH50" in self.verbs:
             keys.add("xexch50.not_authorized")
         if self.message.strict_line_ends:

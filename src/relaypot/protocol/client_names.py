@@ -1,6 +1,7 @@
 """How a server names its client once it has asked DNS: the PTR name, and whether that name's
 own addresses lead back to the client (Sendmail's getauthinfo(): ${client_name},
-${client_resolve} and $_). Pure: the lookup itself is the transport's (transport/naming.py)."""
+${client_resolve} and $_; Exim's sender_host_name, the session's {host_name}). Pure: the
+lookup itself is the transport's (transport/naming.py)."""
 
 from __future__ import annotations
 

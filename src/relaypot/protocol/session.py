@@ -604,7 +604,7 @@ class Session(Voice):
         refusal = self._greet("HELO", argument, self.persona.sequence.helo_requires_argument, out)
         if refusal:
             return self._send_key(out, refusal, verb=self._verb_text)
-        return self._send_key(out, "helo.ok", helo=argument)
+        return self._send_key(out, "helo.ok", helo=argument, host_name=self._host_name or argument)
 
     def _ehlo(self, argument: str, out: list[Output]) -> int:
         if self._stuffed():
@@ -615,7 +615,8 @@ class Session(Voice):
         if refusal:
             return self._send_key(out, refusal, verb=self._verb_text)
         hide_auth = self.service is not None and self.service.auth_requires_tls and not self.tls_active
-        text, data = self.context.ehlo_reply({**self._placeholders(), "helo": argument}, self._tls_offered,
+        text, data = self.context.ehlo_reply({**self._placeholders(), "helo": argument,
+                                              "host_name": self._host_name or argument}, self._tls_offered,
                                              self.tls_active, hide_auth, self.transferred, self.rejecting)
         if self.persona.sequence.when_advertised:  # each keyword line's first word; CHUNKING offers BDAT
             keywords = {line[4:].split(" ", 1)[0].upper() for line in text.split("\r\n")[1:]}

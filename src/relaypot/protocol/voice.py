@@ -8,7 +8,7 @@ from __future__ import annotations
 from relaypot.events import Violation
 from relaypot.personas.model import ReplyTemplate
 from relaypot.protocol.accounting import ErrorAccount, ProtocolCounters
-from relaypot.protocol.client_names import UNNAMED, ClientName, placeholders
+from relaypot.protocol.client_names import OK, UNNAMED, ClientName, placeholders
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Keep, Output, Reply
 from relaypot.protocol.sendmail_envelope import shorten
@@ -26,6 +26,7 @@ class Voice:
         "_close_reason",
         "_counters",
         "_held_back",
+        "_host_name",
         "_kept",
         "_last_reply",
         "_line_text",
@@ -70,6 +71,7 @@ class Voice:
         # how the client is named where the persona's server asks DNS ([server] names_client):
         # unnamed until the transport's lookup says otherwise (`named`)
         self._client_names = placeholders(UNNAMED, client_ip) if context.persona.server.names_client else None
+        self._host_name = ""  # the client's name where DNS confirmed it, lower-cased (Exim's sender_host_name)
 
     def _placeholders(self) -> dict[str, str]:
         """The session's own template values; built when a reply needs them, not per connection."""
@@ -82,6 +84,7 @@ class Voice:
         """What DNS said of the client, before the greeting (the transport's lookup)."""
         if self._client_names is not None:
             self._client_names = placeholders(name, self.client_ip)
+            self._host_name = name.ptr.lower() if name.resolve == OK and name.ptr else ""
 
     def _shown_line(self) -> str:
         """{line}: the command line as Sendmail echoes it, up to a NUL (a C string), a long one cut
