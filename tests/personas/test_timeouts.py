@@ -1,7 +1,8 @@
 """What a persona says to a client that falls silent, in each phase, against what its real server
 said (tests/reference/timeouts.py → tests/reference/SERVER/timeouts.json, each server's timeout
-made 3 s): Postfix's one 421, Exim's command and data timeouts in their two wordings, Sendmail's
-silent close between commands and collect()'s 421 inside a message."""
+made 3 s, OpenSMTPD's five minutes waited out): Postfix's one 421, Exim's command and data
+timeouts in their two wordings, Sendmail's silent close between commands and collect()'s 421
+inside a message, OpenSMTPD's silent close in every phase."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.session import Session
 from support import REFERENCE, Driver, RunningSensor, normalize, unesc
 
-PERSONAS = {"postfix": ("postfix", "127.0.0.1"), "exim": ("exim", "127.0.0.1"), "sendmail": ("sendmail", "127.0.0.2")}
+PERSONAS = {"postfix": ("postfix", "127.0.0.1"), "exim": ("exim", "127.0.0.1"), "sendmail": ("sendmail", "127.0.0.2"),
+            "opensmtpd": ("opensmtpd", "127.0.0.1")}
 # Sendmail reads a line cut short by its timeout as a whole command (sfgets() returns what it
 # has): "NOOP" gets its 250 and the session goes on. The persona times out. (docs/personas.md)
 NOT_PLAYED = {("sendmail", "timeout_partial")}
