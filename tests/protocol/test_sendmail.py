@@ -147,6 +147,36 @@ def test_vrfy_and_expn_lists_split_outside_quoted_strings():
         assert d.replies[-1].data == answered, sent
 
 
+# What the real Sendmail answered (this machine, from 127.0.0.2, 2026-12-06; the differential
+# explorer found the first): a UUCP path through another host cannot be verified and is named at
+# this host (252 for VRFY, 250 for EXPN); hops naming this host are dropped; the % hack is user@host.
+UUCP_PATHS = [
+    (b"VRFY <a!b>", b"252 2.1.5 <a!b@mail.example.com>\r\n"),
+    (b"EXPN a!b", b"250 2.1.5 <a!b@mail.example.com>\r\n"),
+    (b"VRFY <a!b@mail.example.com>", b"252 2.1.5 <a!b@mail.example.com>\r\n"),
+    (b"VRFY <a!b@example.net>", b"252 2.1.5 <a!b@example.net>\r\n"),
+    (b"EXPN <a!b@localhost>", b"250 2.1.5 <a!b@mail.example.com>\r\n"),
+    (b"VRFY <a!b@[198.51.100.1]>", b"252 2.1.5 <a!b@mail.example.com>\r\n"),  # the server's own address
+    (b"EXPN <x!y!z>", b"250 2.1.5 <x!y!z@mail.example.com>\r\n"),
+    (b"VRFY <a!b!c@mail.example.com>", b"252 2.1.5 <a!b!c@mail.example.com>\r\n"),
+    (b"VRFY <root!b>", b"252 2.1.5 <root!b@mail.example.com>\r\n"),
+    (b'EXPN <"a!b">', b"250 2.1.5 <a!b@mail.example.com>\r\n"),
+    (b"VRFY <mail.example.com!root>", b"250 2.1.5 <root@mail.example.com>\r\n"),
+    (b"EXPN <localhost!root>", b"250 2.1.5 root <root@mail.example.com>\r\n"),
+    (b"VRFY <!b>", b"550 5.1.1 <!b>... User unknown\r\n"),
+    (b"EXPN <a!>", b"550 5.1.1 <a!>... User unknown\r\n"),
+    (b"VRFY <a%b>", b"252 2.1.5 <a@b>\r\n"),
+    (b"EXPN <a%b@mail.example.com>", b"250 2.1.5 <a@b>\r\n"),
+]
+
+
+@pytest.mark.parametrize(("sent", "answered"), UUCP_PATHS)
+def test_a_uucp_path_is_verified_as_sendmail_does(sent, answered):
+    d = Driver(make_session("sendmail", client_ip="127.0.0.2"))
+    d.feed(b"EHLO client.example.org\r\n").feed(sent + b"\r\n")
+    assert d.replies[-1].data == answered
+
+
 def test_the_date_is_arpadates():
     assert format_date(calendar.timegm((2026, 12, 5, 17, 12, 31)), "sendmail") == "Sat, 5 Dec 2026 17:12:31 GMT"
 

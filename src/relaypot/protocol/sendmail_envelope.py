@@ -357,8 +357,9 @@ class LookedUp:
 def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: dict[str, str],
             exists: Callable[[str], bool], is_local: Callable[[str], bool], expand: bool) -> LookedUp:
     """One address of VRFY (`expand` False) or EXPN: a remote one named unchecked (a local
-    "user%host" is user@host), an alias bare under VRFY and followed to its user under EXPN, a
-    local user with its full name; quotes and a "+detail" are dropped from a local part."""
+    "user%host" is user@host, a UUCP path "host!user" through another host is the path at this
+    host), an alias bare under VRFY and followed to its user under EXPN, a local user with its
+    full name; quotes and a "+detail" are dropped from a local part."""
     element = seven_bit(element)
     unbalanced = split_address(element)[2]
     if unbalanced:
@@ -383,6 +384,13 @@ def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: di
         if not is_local(host):
             return LookedUp("remote", f"<{user}@{host}>")
         local_part = user
+    path = local_part.replace('"', "").split("!")
+    if len(path) > 1 and all(path):  # a UUCP path: the hops that name this host are dropped...
+        while len(path) > 1 and is_local(path[0]):
+            path = path[1:]
+        if len(path) > 1:  # ...and one through another host cannot be verified: named at this host
+            return LookedUp("remote", f"<{'!'.join(path)}@{hostname}>")
+        local_part = path[0]
     name = local_part.replace('"', "").split("+", 1)[0].lower()
     if not expand and name in aliases:
         return LookedUp("alias", f"<{name}@{hostname}>")
