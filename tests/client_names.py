@@ -32,7 +32,7 @@ SOURCES = [
     ("127.0.0.6", "a PTR name with no address", "FORGED"),
     ("127.0.0.8", "a PTR name in mixed case, confirmed", "OK"),
 ]
-NAMESERVER = "127.0.0.53"  # the port is 53: the C library's resolver asks no other
+NAMESERVER = "127.0.0.153"  # port 53, the only one the C library asks (not 127.0.0.53: systemd-resolved's)
 
 
 def records() -> dict:
