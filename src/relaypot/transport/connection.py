@@ -180,8 +180,9 @@ class SmtpConnection(asyncio.Protocol):
             self._greeting = [item for item in opened if isinstance(item, Reply)]
             self._start_tls()
         elif server.namer is not None and server.context.persona.server.names_client:
-            # Sendmail asks DNS who the client is before its greet pause starts: the client's
-            # bytes wait unread meanwhile (early talk all the same, if before the banner)
+            # The persona's server asks DNS who the client is before it greets (Sendmail before
+            # its greet pause, Exim before its banner): the client's bytes wait unread meanwhile
+            # (early talk all the same, if before the banner)
             self._hold(HOLD_NAME)
             asyncio.ensure_future(server.namer.name(ip)).add_done_callback(self._named)
         else:
