@@ -168,3 +168,49 @@ def test_the_real_server_still_names_clients_as_captured(name):
                 assert expected(played) == expected(conversation), conversation["source"]
     finally:
         server.stop()
+
+
+def test_the_namer_keeps_answers_a_while_and_only_so_many(dns):
+    """Bounded both ways: an answer is asked again once its time is up, and past `kept`
+    addresses the oldest is let go (a client cannot grow the sensor's memory by its addresses)."""
+    import asyncio
+
+    from relaypot.enrich.resolver import Resolver
+    from relaypot.transport.naming import ClientNamer
+
+    now = [0.0]
+    namer = ClientNamer(Resolver(dns.address, 2.0), kept=2, seconds=60.0, clock=lambda: now[0])
+
+    def asked(ip: str) -> int:
+        return dns.questions.count((".".join(reversed(ip.split("."))) + ".in-addr.arpa", "PTR"))
+
+    async def name(ip: str) -> ClientName:
+        return await namer.name(ip)
+
+    start = {ip: asked(ip) for ip in ("127.0.0.3", "127.0.0.4", "127.0.0.8")}
+    assert asyncio.run(name("127.0.0.3")) == ClientName("named.client.example.org", OK)
+    assert asyncio.run(name("127.0.0.3")) == ClientName("named.client.example.org", OK)
+    assert asked("127.0.0.3") == start["127.0.0.3"] + 1  # kept
+    now[0] = 61.0
+    asyncio.run(name("127.0.0.3"))
+    assert asked("127.0.0.3") == start["127.0.0.3"] + 2  # its time was up
+    assert asyncio.run(name("127.0.0.4")) == ClientName("forged.client.example.org", FORGED)
+    assert asyncio.run(name("127.0.0.8")) == ClientName("Mixed.Client.Example.ORG", OK)
+    asyncio.run(name("127.0.0.3"))  # the oldest of three, with room for two: let go, asked again
+    assert asked("127.0.0.3") == start["127.0.0.3"] + 3
+
+
+def test_one_lookup_serves_every_connection_of_an_address_while_it_runs(dns):
+    import asyncio
+
+    from relaypot.enrich.resolver import Resolver
+    from relaypot.transport.naming import ClientNamer
+
+    namer = ClientNamer(Resolver(dns.address, 2.0))
+    before = dns.questions.count(("6.0.0.127.in-addr.arpa", "PTR"))
+
+    async def flood() -> list[ClientName]:
+        return await asyncio.gather(*(namer.name("127.0.0.6") for _ in range(20)))
+
+    assert set(asyncio.run(flood())) == {ClientName("nodns.client.example.org", FORGED)}
+    assert dns.questions.count(("6.0.0.127.in-addr.arpa", "PTR")) == before + 1
