@@ -142,8 +142,8 @@ OPTIONS: tuple[Option, ...] = (
            "accept a source's Nth failed login, whatever it was, and that account from then on (0: never)"),
     Option("deception", "client_lookups", "bool", True,
            "ask DNS for a client's name before the greeting where the persona's server does (sendmail names "
-           "the client in its banner, Hello and relay refusal), with [enrich] resolver and dns_timeout; off: "
-           "every client is unnamed, as if it had no PTR record"),
+           "the client in its banner, Hello and relay refusal, exim in its Hello), with [enrich] resolver and "
+           "dns_timeout; off: every client is unnamed, as if it had no PTR record"),
     Option("deception", "deliver_probes", "bool", False,
            "deliver recognised open-relay probes (and nothing else) to their recipients, within the limits below, "
            "so that the scanner's check succeeds; off: nothing ever leaves"),

@@ -1,8 +1,8 @@
 """The client's name in DNS before the greeting, for a persona whose server says it (Sendmail's
-banner, Hello and relay refusal; Exim's Hello): the PTR name, then that name's addresses of the client's family, as
-getauthinfo() asks them. Answers are kept a while per address, and one lookup serves every
-connection of an address that arrives while it runs: a flood of connections is not a flood of
-questions."""
+banner, Hello and relay refusal; Exim's Hello): the PTR name, then that name's addresses of the
+client's family, as getauthinfo() asks them. Answers are kept a while per address, and one
+lookup serves every connection of an address that arrives while it runs: a flood of
+connections is not a flood of questions."""
 
 from __future__ import annotations
 
