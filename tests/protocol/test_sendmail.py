@@ -177,6 +177,26 @@ def test_a_uucp_path_is_verified_as_sendmail_does(sent, answered):
     assert d.replies[-1].data == answered
 
 
+RCPT_PATHS = [  # the same server and day: a path through this host reaches its local user
+    (b"RCPT TO:<mail.example.com!root>", b"250 2.1.5 <mail.example.com!root>... Recipient ok\r\n"),
+    (b"RCPT TO:<a!b>", b"550 5.7.1 <a!b>... Relaying denied. IP name lookup failed [127.0.0.2]\r\n"),
+    (b"RCPT TO:<a!b@mail.example.com>",
+     b"550 5.7.1 <a!b@mail.example.com>... Relaying denied. IP name lookup failed [127.0.0.2]\r\n"),
+    (b"RCPT TO:<x!y!z>", b"550 5.7.1 <x!y!z>... Relaying denied. IP name lookup failed [127.0.0.2]\r\n"),
+    (b"RCPT TO:<a%b@mail.example.com>",
+     b"550 5.7.1 <a%b@mail.example.com>... Relaying denied. IP name lookup failed [127.0.0.2]\r\n"),
+]
+
+
+@pytest.mark.parametrize(("sent", "answered"), RCPT_PATHS)
+def test_a_uucp_path_is_a_recipient_as_sendmail_takes_it(sent, answered):
+    session = make_session("sendmail", client_ip="127.0.0.2")
+    session.relay = "closed"  # as the real server refuses relays
+    d = Driver(session)
+    d.feed(b"EHLO client.example.org\r\n").feed(b"MAIL FROM:<a@client.example.org>\r\n").feed(sent + b"\r\n")
+    assert d.replies[-1].data == answered
+
+
 def test_the_date_is_arpadates():
     assert format_date(calendar.timegm((2026, 12, 5, 17, 12, 31)), "sendmail") == "Sat, 5 Dec 2026 17:12:31 GMT"
 

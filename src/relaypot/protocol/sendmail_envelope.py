@@ -354,6 +354,17 @@ class LookedUp:
     reason: str = ""  # an unbalanced one's; a refused one's rcpt.* reply key ending
 
 
+def through_this_host(local_part: str, is_local: Callable[[str], bool]) -> str:
+    """A UUCP path "host!user" without the hops that name this host ("mail.example.com!root" is
+    root here); quotes go with them. Anything else as it was."""
+    path = local_part.replace('"', "").split("!")
+    if len(path) < 2 or not all(path):
+        return local_part
+    while len(path) > 1 and is_local(path[0]):
+        path = path[1:]
+    return "!".join(path)
+
+
 def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: dict[str, str],
             exists: Callable[[str], bool], is_local: Callable[[str], bool], expand: bool) -> LookedUp:
     """One address of VRFY (`expand` False) or EXPN: a remote one named unchecked (a local
@@ -384,13 +395,9 @@ def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: di
         if not is_local(host):
             return LookedUp("remote", f"<{user}@{host}>")
         local_part = user
-    path = local_part.replace('"', "").split("!")
-    if len(path) > 1 and all(path):  # a UUCP path: the hops that name this host are dropped...
-        while len(path) > 1 and is_local(path[0]):
-            path = path[1:]
-        if len(path) > 1:  # ...and one through another host cannot be verified: named at this host
-            return LookedUp("remote", f"<{'!'.join(path)}@{hostname}>")
-        local_part = path[0]
+    local_part = through_this_host(local_part, is_local)
+    if "!" in local_part and all(local_part.split("!")):  # a path through another host cannot be
+        return LookedUp("remote", f"<{local_part}@{hostname}>")  # verified: named at this host
     name = local_part.replace('"', "").split("+", 1)[0].lower()
     if not expand and name in aliases:
         return LookedUp("alias", f"<{name}@{hostname}>")

@@ -27,7 +27,14 @@ from relaypot.protocol.message_id import internet_message_id
 from relaypot.protocol.outputs import Deliver, GreetPause, Output, Reply, StartTls, StoredMessage
 from relaypot.protocol.recipients import refusal as recipient_refusal
 from relaypot.protocol.recipients import unquoted
-from relaypot.protocol.sendmail_envelope import ENVELOPE_PARAMETERS, address_list, look_up, sender_refusal, shorten
+from relaypot.protocol.sendmail_envelope import (
+    ENVELOPE_PARAMETERS,
+    address_list,
+    look_up,
+    sender_refusal,
+    shorten,
+    through_this_host,
+)
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED, gate
 from relaypot.protocol.voice import Voice
 from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, frame_text, wire
@@ -965,7 +972,13 @@ class Session(Voice):
 
     def _recipient_refusal(self, command: str, address: str) -> str:
         service = self.service
-        refusal = recipient_refusal(command, self.context.recipients.judge(address, self.server_ip), self.relay,
+        table = self.context.recipients
+        if "!" in address and self.persona.addresses.grammar == "sendmail":  # this host's UUCP hops: local
+            local_part, at, domain = address.rpartition("@")
+            local_part = through_this_host(local_part if at else address,
+                                           lambda host: table.local_domain(host, self.server_ip))
+            address = f"{local_part}@{domain}" if at else local_part
+        refusal = recipient_refusal(command, table.judge(address, self.server_ip), self.relay,
                                     self.authenticated, service is not None and service.login_required)
         if refusal == f"{command}.relay_denied" and self._client_names is not None:
             # Sendmail's check_relay: how the client's address resolved decides the refusal's words
