@@ -197,6 +197,35 @@ def test_a_uucp_path_is_a_recipient_as_sendmail_takes_it(sent, answered):
     assert d.replies[-1].data == answered
 
 
+# The same server, 2026-12-06 (the differential explorer found the first): after a source route,
+# an address with two @ is as invalid as one without a route; one @ is taken.
+ROUTES = [
+    (b"<@route.example:user@host@a_b.example>",
+     b"553 5.1.3 <@route.example:user@host@a_b.example>... Invalid route address\r\n",
+     b"553 5.1.3 <@route.example:user@host@a_b.example>... Invalid route address\r\n"),
+    (b"<@a,@b:user@host@x.example>", b"553 5.1.3 <@a,@b:user@host@x.example>... Invalid route address\r\n",
+     b"553 5.1.3 <@a,@b:user@host@x.example>... Invalid route address\r\n"),
+    (b"<@route.example:a@b@c>", b"553 5.1.3 <@route.example:a@b@c>... Invalid route address\r\n",
+     b"553 5.1.3 <@route.example:a@b@c>... Invalid route address\r\n"),
+    (b"<@route.example:user@a_b.example>", b"250 2.1.0 <@route.example:user@a_b.example>... Sender ok\r\n",
+     b"550 5.7.1 <@route.example:user@a_b.example>... Relaying denied. IP name lookup failed [127.0.0.2]\r\n"),
+    (b"<@route.example:user@host>", b"250 2.1.0 <@route.example:user@host>... Sender ok\r\n",
+     b"550 5.7.1 <@route.example:user@host>... Relaying denied. IP name lookup failed [127.0.0.2]\r\n"),
+]
+
+
+@pytest.mark.parametrize(("address", "as_sender", "as_recipient"), ROUTES)
+def test_a_routed_address_is_read_as_sendmail_reads_it(address, as_sender, as_recipient):
+    for command, answered in ((b"MAIL FROM:", as_sender), (b"RCPT TO:", as_recipient)):
+        session = make_session("sendmail", client_ip="127.0.0.2")
+        session.relay = "closed"
+        d = Driver(session).feed(b"EHLO client.example.org\r\n")
+        if command == b"RCPT TO:":
+            d.feed(b"MAIL FROM:<a@client.example.org>\r\n")
+        d.feed(command + address + b"\r\n")
+        assert d.replies[-1].data == answered, command
+
+
 def test_the_date_is_arpadates():
     assert format_date(calendar.timegm((2026, 12, 5, 17, 12, 31)), "sendmail") == "Sat, 5 Dec 2026 17:12:31 GMT"
 

@@ -248,8 +248,8 @@ def address_refusal(address: str, recipient: bool) -> str:
         return "no_user"
     if at and not domain and "!" in local_part:
         return "bad_route"  # a UUCP path with an empty host
-    if not colon and "@" in local_part.replace('\\@', "") and '"' not in local_part:
-        return "bad_route"  # user@host@host: no route syntax
+    if "@" in local_part.replace('\\@', "") and '"' not in local_part:
+        return "bad_route"  # user@host@host, after a route too
     if at and not domain:
         return "no_host"
     if at and (".." in domain or domain.startswith(".")):
