@@ -420,6 +420,20 @@ def client_hello(server_name: str | None, **options) -> bytes:
     return outgoing.read()
 
 
+def handshake_in_memory(sock: socket.socket, tls: ssl.SSLObject, incoming: ssl.MemoryBIO,
+                        outgoing: ssl.MemoryBIO) -> None:
+    """A TLS client over memory buffers shakes hands across a plain socket: what the server
+    writes after it can then be read record by record, raw."""
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(outgoing.read())
+            incoming.write(sock.recv(65536))
+    sock.sendall(outgoing.read())
+
+
 def battery_rerun(server: str, port: int, source: str | None = None) -> tuple[list[dict], list[dict]]:
     """The stored battery capture of `server` (tests/reference/<server>/battery.json) and the
     battery run afresh against 127.0.0.1:`port` (from the address `source`, if given),

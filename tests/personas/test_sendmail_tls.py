@@ -10,7 +10,7 @@ import ssl
 
 import pytest
 
-from support import Driver, RunningSensor, make_session
+from support import Driver, RunningSensor, handshake_in_memory, make_session
 
 HELLO = b"250-mail.example.com Hello [127.0.0.2], pleased to meet you\r\n"
 
@@ -69,14 +69,7 @@ def test_a_client_gone_without_close_notify_gets_openssls_decode_error_alert(tmp
             context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
             incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
             tls = context.wrap_bio(incoming, outgoing)
-            while True:
-                try:
-                    tls.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    sock.sendall(outgoing.read())
-                    incoming.write(sock.recv(65536))
-            sock.sendall(outgoing.read())
+            handshake_in_memory(sock, tls, incoming, outgoing)
             sock.shutdown(socket.SHUT_WR)  # a FIN, no close_notify
             after = b""
             while chunk := sock.recv(65536):

@@ -18,7 +18,7 @@ import warnings
 import pytest
 
 from postfix_server import PostfixServer
-from support import RunningSensor, read_replies, read_reply, require
+from support import RunningSensor, handshake_in_memory, read_replies, read_reply, require
 
 pytestmark = pytest.mark.slow  # a real Postfix and Dovecot start and stop
 
@@ -103,14 +103,7 @@ def _records_of_a_tls10_reply(port: int) -> list[int]:
         read_reply(sock)
         sock.sendall(b"STARTTLS\r\n")
         read_reply(sock)
-        while True:
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                sock.sendall(outgoing.read())
-                incoming.write(sock.recv(65536))
-        sock.sendall(outgoing.read())
+        handshake_in_memory(sock, tls, incoming, outgoing)
         tls.write(b"EHLO client.example.org\r\n")
         sock.sendall(outgoing.read())
         time.sleep(0.3)
