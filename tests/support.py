@@ -351,14 +351,14 @@ class RunningSensor:
 
 
 def make_session(persona: str = "exchange2000", hostname: str = "mail.example.com", tls: bool = False,
-                 client_ip: str = "192.0.2.10", **limits: Any) -> Session:
+                 client_ip: str = "192.0.2.10", relay: str = "open", **limits: Any) -> Session:
     from relaypot.protocol.listener import SessionLimits
 
     settings = ListenerContext(
         model.load(persona), hostname, hostname, limits=SessionLimits(**limits), tls_available=tls,
         clock=lambda: 1_231_702_320.0, rng=random.Random(7),
     )
-    return Session(settings, client_ip, 40000, "198.51.100.1", 25, "198.51.100.1:25")
+    return Session(settings, client_ip, 40000, "198.51.100.1", 25, "198.51.100.1:25", relay=relay)
 
 
 

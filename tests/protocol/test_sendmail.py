@@ -139,9 +139,17 @@ QUOTED_LISTS = [
 ]
 
 
+def greeted(*lines: bytes) -> Driver:
+    """A session as the captures' client had it (from 127.0.0.2, relays refused) past its EHLO,
+    then `lines`, each on its own."""
+    driver = Driver(make_session("sendmail", client_ip="127.0.0.2", relay="closed"))
+    for line in (b"EHLO client.example.org", *lines):
+        driver.feed(line + b"\r\n")
+    return driver
+
+
 def test_vrfy_and_expn_lists_split_outside_quoted_strings():
-    d = Driver(make_session("sendmail", client_ip="127.0.0.2"))
-    d.feed(b"EHLO client.example.org\r\n")
+    d = greeted()
     for sent, answered in QUOTED_LISTS:
         d.feed(sent + b"\r\n")
         assert d.replies[-1].data == answered, sent
@@ -172,9 +180,7 @@ UUCP_PATHS = [
 
 @pytest.mark.parametrize(("sent", "answered"), UUCP_PATHS)
 def test_a_uucp_path_is_verified_as_sendmail_does(sent, answered):
-    d = Driver(make_session("sendmail", client_ip="127.0.0.2"))
-    d.feed(b"EHLO client.example.org\r\n").feed(sent + b"\r\n")
-    assert d.replies[-1].data == answered
+    assert greeted(sent).replies[-1].data == answered
 
 
 RCPT_PATHS = [  # the same server and day: a path through this host reaches its local user
@@ -190,11 +196,7 @@ RCPT_PATHS = [  # the same server and day: a path through this host reaches its 
 
 @pytest.mark.parametrize(("sent", "answered"), RCPT_PATHS)
 def test_a_uucp_path_is_a_recipient_as_sendmail_takes_it(sent, answered):
-    session = make_session("sendmail", client_ip="127.0.0.2")
-    session.relay = "closed"  # as the real server refuses relays
-    d = Driver(session)
-    d.feed(b"EHLO client.example.org\r\n").feed(b"MAIL FROM:<a@client.example.org>\r\n").feed(sent + b"\r\n")
-    assert d.replies[-1].data == answered
+    assert greeted(b"MAIL FROM:<a@client.example.org>", sent).replies[-1].data == answered
 
 
 # The same server, 2026-12-06 (the differential explorer found the first): after a source route,
@@ -216,14 +218,8 @@ ROUTES = [
 
 @pytest.mark.parametrize(("address", "as_sender", "as_recipient"), ROUTES)
 def test_a_routed_address_is_read_as_sendmail_reads_it(address, as_sender, as_recipient):
-    for command, answered in ((b"MAIL FROM:", as_sender), (b"RCPT TO:", as_recipient)):
-        session = make_session("sendmail", client_ip="127.0.0.2")
-        session.relay = "closed"
-        d = Driver(session).feed(b"EHLO client.example.org\r\n")
-        if command == b"RCPT TO:":
-            d.feed(b"MAIL FROM:<a@client.example.org>\r\n")
-        d.feed(command + address + b"\r\n")
-        assert d.replies[-1].data == answered, command
+    assert greeted(b"MAIL FROM:" + address).replies[-1].data == as_sender
+    assert greeted(b"MAIL FROM:<a@client.example.org>", b"RCPT TO:" + address).replies[-1].data == as_recipient
 
 
 def test_the_date_is_arpadates():
@@ -315,8 +311,7 @@ KEPT_PARAMETERS = [
 
 
 def test_a_refused_mails_envid_ret_and_auth_stay_with_the_envelope():
-    d = Driver(make_session("sendmail", client_ip="127.0.0.2"))
-    d.feed(b"EHLO client.example.org\r\n")
+    d = greeted()
     for sent, answered in KEPT_PARAMETERS:
         d.feed(sent + b"\r\n")
         assert d.replies[-1].data.startswith(answered), sent
