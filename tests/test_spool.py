@@ -69,7 +69,19 @@ def publish(bus: EventBus, records) -> None:
 
 
 def spooled(spool: Spool) -> list[dict]:
-    return [json.loads(line) for path in spool.pending() for line in path.read_text().splitlines()]
+    """The records in the spool's finished files. A running sensor's `.partial` is a file being
+    written (its lines perhaps not whole yet), renamed when done, perhaps between the listing and
+    the read: it is read on the next poll, under its final name."""
+    records = []
+    for path in spool.pending():
+        if path.suffix == ".partial":
+            continue
+        try:
+            text = path.read_text()
+        except FileNotFoundError:  # resent and deleted by the sensor since the listing
+            continue
+        records.extend(json.loads(line) for line in text.splitlines())
+    return records
 
 
 def spooled_sessions(spool: Spool) -> list[str]:
