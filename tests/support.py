@@ -351,11 +351,19 @@ class RunningSensor:
 
 
 def make_session(persona: str = "exchange2000", hostname: str = "mail.example.com", tls: bool = False,
-                 client_ip: str = "192.0.2.10", relay: str = "open", **limits: Any) -> Session:
+                 client_ip: str = "192.0.2.10", relay: str = "open", message: dict | None = None,
+                 **limits: Any) -> Session:
+    """A session of the bundled `persona` with the operator's `limits`; `message` replaces keys
+    of the persona's [message] table (a size limit a test can reach)."""
+    import dataclasses
+
     from relaypot.protocol.listener import SessionLimits
 
+    loaded = model.load(persona)
+    if message:
+        loaded = dataclasses.replace(loaded, message=dataclasses.replace(loaded.message, **message))
     settings = ListenerContext(
-        model.load(persona), hostname, hostname, limits=SessionLimits(**limits), tls_available=tls,
+        loaded, hostname, hostname, limits=SessionLimits(**limits), tls_available=tls,
         clock=lambda: 1_231_702_320.0, rng=random.Random(7),
     )
     return Session(settings, client_ip, 40000, "198.51.100.1", 25, "198.51.100.1:25", relay=relay)
@@ -432,6 +440,32 @@ def handshake_in_memory(sock: socket.socket, tls: ssl.SSLObject, incoming: ssl.M
             sock.sendall(outgoing.read())
             incoming.write(sock.recv(65536))
     sock.sendall(outgoing.read())
+
+
+def probes_rerun(server: str, group: str, port: int, source: str | None = None) -> tuple[list[dict], list[dict]]:
+    """The stored capture of a tests/reference/probes.py `group` for `server` (tests/reference/
+    <server>/<group>.json) and the group run afresh against 127.0.0.1:`port`, as it was made."""
+    sys.path.insert(0, str(REFERENCE))
+    try:
+        import probes
+    finally:
+        sys.path.remove(str(REFERENCE))
+    stored = json.loads((REFERENCE / server / f"{group}.json").read_text())
+    return stored, probes.capture(group, "127.0.0.1", port, source)
+
+
+def rerun_differences(stored: list[dict], fresh: list[dict]) -> dict:
+    """What a fresh capture says otherwise than the stored one: by conversation, the replies
+    (queue ids and dates normalize()d); for the connections group, its counts and refusal."""
+    if stored and "greeted" in stored[0]:
+        keys = ("greeted", "refused_from", "refusal")
+        return {key: (stored[0][key], fresh[0][key]) for key in keys if stored[0][key] != fresh[0][key]}
+    assert [c["name"] for c in fresh] == [c["name"] for c in stored]
+
+    def said(conversation: dict) -> bytes:
+        return normalize(b"".join(unesc(text) for direction, text in conversation["exchange"] if direction == "S"))
+
+    return {old["name"]: (said(old), said(new)) for old, new in zip(stored, fresh) if said(old) != said(new)}
 
 
 def battery_rerun(server: str, port: int, source: str | None = None) -> tuple[list[dict], list[dict]]:

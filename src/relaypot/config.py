@@ -76,8 +76,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("tls", "key", "str", "", "PEM private key for the certificate"),
     Option("limits", "max_line_length", "int", 32768, "bytes in a command line (RFC 5321 §4.5.3.1.4)"),
     Option("limits", "max_message_size", "bytes", 25 * MIB,
-           "bytes kept of one message; a larger one gets the persona's 552, or, where the persona's server had "
-           "no limit (exchange2000), is taken and stored cut at this size"),
+           "bytes kept of one message; a larger one is taken and stored cut at this size where the persona's "
+           "server would take it (no limit, as exchange2000's, or a larger one), else it gets the persona's 552"),
     Option("limits", "max_message_memory", "bytes", 128 * MIB,
            "memory all unfinished messages together may hold; past it, the persona's 452"),
     Option("limits", "max_fragment", "bytes", 64 * 1024,

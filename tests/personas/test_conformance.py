@@ -46,9 +46,16 @@ def cases() -> list:
 
 
 def body(marker: str) -> bytes:
-    """The message an elided entry (`<body: N lines ... Subject: S>`) stands for."""
-    lines = int(re.search(r"(\d+) lines", marker).group(1))
+    """The message an elided entry stands for: `<body: Subject: S, N bytes in lines of 1000...>`
+    (tests/reference/probes.py filler()) or, in older captures, `<body: ... N lines ...>`."""
+    from reference.probes import filler
+
     subject = re.search(r"Subject: (\w+)", marker).group(1)
+    sized = re.search(r"(\d+) bytes in lines of 1000", marker)
+    if sized:
+        end = b".\r\n" if "then the end marker" in marker else b""  # a BDAT chunk has none
+        return filler(subject, int(sized.group(1)), stuffed="stuffed" in marker) + end
+    lines = int(re.search(r"(\d+) lines", marker).group(1))
     return f"Subject: {subject}\r\n\r\n".encode() + (b"x" * 998 + b"\r\n") * lines + b".\r\n"
 
 

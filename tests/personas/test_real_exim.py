@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from exim_server import EximServer
-from support import REFERENCE, battery_rerun, require, unesc
+from support import REFERENCE, battery_rerun, probes_rerun, require, rerun_differences, unesc
 from tls_observations import tls_sections
 
 pytestmark = pytest.mark.slow  # a real Exim is unpacked, started and stopped
@@ -63,3 +63,10 @@ def test_the_real_exims_certificate_is_what_the_persona_is_held_to(exim_tls_auth
                              "ssl-cert", "127.0.0.1"], capture_output=True, text=True, timeout=180)
     stored = tls_sections((REFERENCE / "exim-tls-auth" / "nmap-cert.txt").read_text())
     assert tls_sections(result.stdout) == stored and set(stored) == {"cert"}
+
+
+@pytest.mark.parametrize("group", ["limits", "connections"])
+def test_the_real_exim_answers_the_limit_probes_as_when_they_were_captured(exim, group):
+    """tests/reference/exim/limits.json (messages at and past the size limit) and
+    connections.json (52 connections from one address): the captures the persona is held to."""
+    assert rerun_differences(*probes_rerun("exim", group, exim.port)) == {}

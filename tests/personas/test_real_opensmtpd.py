@@ -10,7 +10,7 @@ import re
 import pytest
 
 from opensmtpd_server import OpenSmtpdServer
-from support import battery_rerun, unesc
+from support import battery_rerun, probes_rerun, rerun_differences, unesc
 
 pytestmark = pytest.mark.slow  # a real OpenSMTPD is unpacked, started and stopped
 
@@ -32,3 +32,10 @@ def test_the_real_opensmtpd_answers_the_battery_as_when_it_was_captured(opensmtp
     assert [c["name"] for c in fresh] == [c["name"] for c in stored]
     differing = [old["name"] for old, new in zip(stored, fresh) if replies(new) != replies(old)]
     assert differing == [], (differing, opensmtpd.log())
+
+
+@pytest.mark.parametrize("group", ["limits", "connections"])
+def test_the_real_opensmtpd_answers_the_limit_probes_as_when_they_were_captured(opensmtpd, group):
+    """tests/reference/opensmtpd/limits.json (messages at and past the size limit) and
+    connections.json (52 connections from one address): the captures the persona is held to."""
+    assert rerun_differences(*probes_rerun("opensmtpd", group, opensmtpd.port)) == {}

@@ -12,7 +12,7 @@ import tomllib
 import pytest
 
 from sendmail_server import SendmailServer
-from support import REFERENCE, battery_rerun, normalize, require, unesc
+from support import REFERENCE, battery_rerun, normalize, probes_rerun, require, rerun_differences, unesc
 from tls_observations import observe, tls_sections
 
 pytestmark = pytest.mark.slow  # a real Sendmail is unpacked, configured, started and stopped
@@ -73,3 +73,10 @@ def test_the_real_sendmails_tls_is_what_the_persona_is_held_to(sendmail_tls_auth
     assert tls_sections(result.stdout) == stored
     assert set(stored) == {"cert", "TLSv1.2", "TLSv1.3"} and re.search(r"open\s+smtp\s+Sendmail", result.stdout)
     assert observe(sendmail_tls_auth.port) == TLS_SEEN
+
+
+@pytest.mark.parametrize("group", ["limits", "connections"])
+def test_the_real_sendmail_answers_the_limit_probes_as_when_they_were_captured(sendmail, group):
+    """tests/reference/sendmail/limits.json (messages at and past the size limit) and
+    connections.json (52 connections from one address): the captures the persona is held to."""
+    assert rerun_differences(*probes_rerun("sendmail", group, sendmail.port, sendmail.source)) == {}

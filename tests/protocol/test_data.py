@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relaypot.protocol.data import find_end, line_ending_violations, unstuff
+from relaypot.protocol.data import LfSize, find_end, line_ending_violations, unstuff
 
 
 @pytest.mark.parametrize("buf,lf_end,expected", [
@@ -60,3 +60,18 @@ def test_line_ending_violations():
     found = dict(line_ending_violations(b"a\nb\n.\nc\r\n", b"\r\n.\r\n"))
     assert found == {"bare_lf": "3 bare LF in the message body", "smuggling": "the body holds <LF>.<LF>"}
     assert ("smuggling", "data ended by <CR><LF>.<LF>") in line_ending_violations(b"a\r\n", b"\r\n.\n")
+
+
+@given(st.lists(st.sampled_from([b"\r", b"\n", b".", b"x"]), max_size=40).map(b"".join),
+       st.lists(st.integers(0, 40), max_size=6), st.booleans())
+def test_a_size_counted_in_pieces_is_the_size_counted_whole(body, cuts, unstuffed):
+    """LfSize sees a body in contiguous ranges (dropped past the bound, then the rest): however it
+    is cut, it saves one byte per CRLF and, unstuffed, one per stuffed dot (a "." after a line
+    start: the body's start or a LF), as counting the whole body at once does."""
+    counter = LfSize(unstuffed)
+    start = 0
+    for cut in sorted(min(c, len(body)) for c in cuts) + [len(body)]:
+        counter.feed(body, start, cut)
+        start = cut
+    expected = body.count(b"\r\n") + ((b"\n" + body).count(b"\n..") if unstuffed else 0)
+    assert counter.saved == expected

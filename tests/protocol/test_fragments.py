@@ -81,7 +81,7 @@ def test_a_line_the_connection_ended_in_is_kept_too():
 
 def test_a_message_refused_for_its_size_keeps_its_head():
     body = b"Subject: big\r\n\r\n" + b"x" * 5000 + b"\r\n"
-    driver = Driver(make_session("postfix", max_message_size=1000, max_fragment=200)).feed(
+    driver = Driver(make_session("postfix", message={"size_limit": 1000}, max_fragment=200)).feed(
         ENVELOPE + b"DATA\r\n" + body + b".\r\nQUIT\r\n")
     assert 552 in driver.codes()
     [fragment] = fragments(driver)

@@ -262,8 +262,8 @@ def test_bdat_without_recipients_still_consumes_its_chunk():
 
 
 def test_message_over_the_size_limit_gets_552_and_memory_stays_bounded():
-    """A body past max_message_size is refused with the persona's 552; the session keeps only a tail."""
-    session = make_session("postfix", max_message_size=2000)
+    """A body past the persona's size limit is refused with its 552; the session keeps only a tail."""
+    session = make_session("postfix", message={"size_limit": 2000})
     d = Driver(session).feed(b"EHLO a.example\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
     for _ in range(100):
         d.feed(b"x" * 999 + b"\n")
@@ -301,6 +301,80 @@ def test_exchange_takes_bdat_chunks_past_the_bound_too():
     assert d.delivered[0].body == b"a" * 800 + b"b" * 200
     assert [v.detail for v in d.of("smtp.violation") if v.violation == "limit_message_size"] == [
         "1600 bytes taken, the first 1000 kept (the persona's server has no size limit)"]
+
+
+def test_a_message_within_the_personas_limit_but_past_the_operators_bound_is_taken_and_kept_cut():
+    """Postfix takes 10240000 bytes: with max_message_size at 2000 a 100 kB message still gets
+    Postfix's 250 (a 552 where the real server takes it would be a tell), its first 2000 bytes
+    stored; past the persona's own limit it is still Postfix's 552."""
+    session = make_session("postfix", max_message_size=2000)
+    d = Driver(session).feed(b"EHLO a.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n")
+    for _ in range(100):
+        d.feed(b"x" * 998 + b"\r\n")
+        assert len(session._framer.buf) < 4000
+    d.feed(b".\r\n")
+    assert d.replies[-1].data.startswith(b"250 2.0.0 Ok: queued as ")
+    assert d.delivered[0].body == (b"x" * 998 + b"\r\n") * 2
+    assert [v.detail for v in d.of("smtp.violation") if v.violation == "limit_message_size"] == [
+        "100000 bytes taken, the first 2000 kept (within the persona's server's limit of 10240000)"]
+    small = Driver(make_session("postfix", max_message_size=2000, message={"size_limit": 50_000}))
+    small.feed(b"EHLO a.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n")
+    small.feed((b"x" * 998 + b"\r\n") * 100 + b".\r\n")
+    assert small.replies[-1].data == b"552 5.3.4 Error: message file too big\r\n" and not small.delivered
+
+
+def _limit_edge(persona: str, limit: int, body: bytes, piece: int, transfer: str = "DATA", **limits) -> bytes:
+    """The reply to `body` sent in pieces of `piece` bytes, the persona's limit made `limit`."""
+    d = Driver(make_session(persona, message={"size_limit": limit, "data_limit": limit}, **limits))
+    for command in (b"EHLO a.example\r\n", b"MAIL FROM:<a@b.example>\r\n", b"RCPT TO:<postmaster@mail.example.com>\r\n",
+                    b"DATA\r\n" if transfer == "DATA" else b""):  # one at a time: OpenSMTPD refuses pipelining
+        d.feed(command)
+    wire = body + b".\r\n" if transfer == "DATA" else b"BDAT %d LAST\r\n" % len(body) + body
+    for start in range(0, len(wire), piece):
+        d.feed(wire[start : start + piece])
+    return d.replies[-1].data
+
+
+EDGE_LINES = b"Subject: e\r\n\r\n" + (b"x" * 98 + b"\r\n") * 60  # 6014 bytes as sent, 5952 counted with LF ends
+
+
+@pytest.mark.parametrize("piece", [7, 100, 4096, 100_000])
+@pytest.mark.parametrize("max_message_size", [1024, 25 * 1024 * 1024])
+def test_exim_and_opensmtpd_count_a_message_as_stored_with_lf_line_ends(piece, max_message_size):
+    """The edge the real servers showed (tests/reference/{exim,opensmtpd}/limits.json, in lines
+    of 1000 at 50 and 35 MB), here at a limit a test reaches: a message counted as the limit is
+    taken, one byte more refused; Exim does not count a stuffed line's dot, OpenSMTPD does; the
+    same whether the message is kept whole or only its start (past max_message_size) and
+    however it arrives."""
+    at = 5952
+    stuffed = EDGE_LINES.replace(b"\r\n\r\nxx", b"\r\n\r\n..", 1)
+    limits = {"max_message_size": max_message_size}
+    assert _limit_edge("exim", at, EDGE_LINES, piece, **limits).startswith(b"250 OK id=")
+    assert _limit_edge("exim", at - 1, EDGE_LINES, piece, **limits) == b"552 Message size exceeds maximum permitted\r\n"
+    assert _limit_edge("exim", at - 1, stuffed, piece, **limits).startswith(b"250 OK id=")
+    assert _limit_edge("exim", at - 1, EDGE_LINES, piece, "BDAT", **limits) == (
+        b"552 Message size exceeds maximum permitted\r\n")
+    assert b"total 6014\r\n" in _limit_edge("exim", at, EDGE_LINES, piece, "BDAT", **limits)
+    refused = b"554 5.3.4 Message too big for system: Transaction failed, message too big\r\n"
+    assert _limit_edge("opensmtpd", at, EDGE_LINES, piece, **limits).startswith(b"250 2.0.0 ")
+    assert _limit_edge("opensmtpd", at - 1, EDGE_LINES, piece, **limits) == refused
+    assert _limit_edge("opensmtpd", at - 1, stuffed, piece, **limits) == refused
+
+
+def test_postfix_refuses_a_chunk_by_the_size_it_names_and_keeps_its_head():
+    """smtpd.c bdat_cmd(): a chunk that would take the message past the limit is read, refused
+    ("Chunk exceeds message size limit", captured), the chunks after it discarded until LAST;
+    its first bytes are kept as a refused DATA message's are."""
+    d = Driver(make_session("postfix", message={"size_limit": 3000}, max_fragment=64))
+    d.feed(b"EHLO a.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n")
+    d.feed(b"BDAT 2000\r\n" + b"Subject: first\r\n" + b"a" * 1984)
+    d.feed(b"BDAT 1500\r\n" + b"b" * 1500 + b"BDAT 10 LAST\r\n" + b"c" * 10 + b"NOOP\r\n")
+    assert [r.data for r in d.replies[-4:]] == [
+        b"250 2.0.0 Ok: 2000 bytes\r\n", b"552 5.3.4 Chunk exceeds message size limit\r\n",
+        b"551 5.0.0 Discarded 10 bytes after earlier error\r\n", b"250 2.0.0 Ok\r\n"]
+    assert not d.delivered
+    assert [v.violation for v in d.of("smtp.violation")][:1] == ["limit_message_size"]
+    assert d.kept[0].data == (b"Subject: first\r\n" + b"a" * 1984)[:64]
 
 
 def test_long_line_is_cut_by_postfix_and_rejected_by_exchange():

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from battery import esc, run_probe
+from battery import esc, run_probe, unesc
 
 HELO = ("send", b"HELO client.example.org\r\n", 1)
 
@@ -158,18 +158,113 @@ def params() -> list[tuple[str, str, list]]:
     ]
 
 
-def limits() -> list[tuple[str, str, list]]:
+NO_LIMIT_PROBED = 52_428_800  # where the server advertises SIZE without a number: Exim's 50 MB
+
+
+def advertised_size(host: str, port: int, source: str | None = None) -> tuple[int, bool]:
+    """The SIZE the server's EHLO advertises (NO_LIMIT_PROBED where it names no number), and
+    whether it advertises CHUNKING."""
+    import re
+    import socket
+
+    with socket.create_connection((host, port), timeout=30, source_address=(source, 0) if source else None) as sock:
+        reader = sock.makefile("rb")
+
+        def reply() -> bytes:
+            lines = [reader.readline()]
+            while lines[-1][3:4] == b"-":
+                lines.append(reader.readline())
+            return b"".join(lines)
+
+        reply()
+        sock.sendall(b"EHLO client.example.org\r\n")
+        ehlo = reply()
+        found = re.search(rb"^250[ -]SIZE ?(\d*)\r$", ehlo, re.MULTILINE)
+        sock.sendall(b"QUIT\r\n")
+    if found is None:
+        raise SystemExit("the server advertises no SIZE")
+    return int(found.group(1) or NO_LIMIT_PROBED), re.search(rb"^250[ -]CHUNKING\r$", ehlo, re.MULTILINE) is not None
+
+
+def filler(subject: str, size: int, stuffed: bool = False) -> bytes:
+    """A message of `size` bytes as sent, its end marker aside: a Subject, a blank line, lines of
+    998 'x' and a shorter last one, each ended by CRLF; `stuffed`: the first body line starts
+    with a stuffed dot ("..", the same size)."""
+    head = f"Subject: {subject}\r\n\r\n".encode()
+    full, rest = divmod(size - len(head), 1000)
+    last = b"x" * (rest - 2) + b"\r\n" if rest >= 2 else b""
+    body = head + (b"x" * 998 + b"\r\n") * full + last
+    if stuffed:
+        body = head + b".." + body[len(head) + 2 :]
+    assert len(body) == size, (size, rest)
+    return body
+
+
+def counted_at(limit: int) -> int:
+    """The size as sent of the filler() a server that counts each line end as one byte (Exim,
+    OpenSMTPD) counts as exactly `limit`."""
+    size = limit
+    while (counted := size - filler("x", size).count(b"\r\n")) < limit:
+        size += limit - counted
+    return size
+
+
+def limits(limit: int = 10_240_000, chunking: bool = True) -> list[tuple[str, str, list]]:
+    """A message just over the size limit and one just under it, in lines of 998 'x' (Postfix's
+    10240000: 10300 and 10000 lines); then the edge as a server that stores LF line ends counts
+    (Exim and OpenSMTPD do): a message it counts as the limit, one byte more, and that one with a
+    stuffed line (Exim counts the message without the stuffed dot); where the server has
+    CHUNKING, the edge again in a BDAT chunk."""
     ehlo = ("send", b"EHLO client.example.org\r\n", 1)
-    big = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 10_300 + b".\r\n"  # 10.3 MB, over SIZE 10240000
-    fits = b"Subject: fits\r\n\r\n" + (b"x" * 998 + b"\r\n") * 10_000 + b".\r\n"  # 10.0 MB, under it
+    over, under = limit // 1000 + 60, limit // 1000 - 240
+    big = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * over + b".\r\n"
+    fits = b"Subject: fits\r\n\r\n" + (b"x" * 998 + b"\r\n") * under + b".\r\n"
+    edge = counted_at(limit)
+
+    def message(name: str, description: str, body: bytes) -> tuple[str, str, list]:
+        return (name, description, [("read", 1), ehlo, MAIL, RCPT, ("send", b"DATA\r\n", 1), ("send", body, 1),
+                                    ("send", b"QUIT\r\n", 1)])
+
+    def chunk(name: str, description: str, body: bytes) -> tuple[str, str, list]:
+        return (name, description, [("read", 1), ehlo, MAIL, RCPT, ("send", b"BDAT %d LAST\r\n" % len(body), 0),
+                                    ("send", body, 1), ("send", b"QUIT\r\n", 1)])
+
+    chunks = [
+        chunk("bdat_lf_counted_at_size", "a BDAT chunk that is the SIZE with each line end counted as one byte",
+              filler("edge", edge)),
+        chunk("bdat_lf_counted_past_size", "one byte more", filler("past", edge + 1)),
+        ("bdat_chunks_past_size", "a first chunk within the SIZE, then a last one that takes the message past it",
+         [("read", 1), ehlo, MAIL, RCPT, ("send", b"BDAT %d\r\n" % (edge - 1000), 0),
+          ("send", filler("first", edge - 1000), 1), ("send", b"BDAT 2000 LAST\r\n", 0),
+          ("send", (b"x" * 998 + b"\r\n") * 2, 1), ("send", b"QUIT\r\n", 1)]),
+    ] if chunking else []
     return [
-        ("data_over_size", "DATA with a message over the advertised SIZE",
-         [("read", 1), ehlo, MAIL, RCPT, ("send", b"DATA\r\n", 1), ("send", big, 1), ("send", b"QUIT\r\n", 1)]),
-        ("data_under_size", "DATA with a message just under the advertised SIZE",
-         [("read", 1), ehlo, MAIL, RCPT, ("send", b"DATA\r\n", 1), ("send", fits, 1), ("send", b"QUIT\r\n", 1)]),
+        message("data_over_size", "DATA with a message over the advertised SIZE", big),
+        message("data_under_size", "DATA with a message just under the advertised SIZE", fits),
+        message("data_lf_counted_at_size", "a message that is the SIZE with each line end counted as one byte",
+                filler("edge", edge) + b".\r\n"),
+        message("data_lf_counted_past_size", "one byte more", filler("past", edge + 1) + b".\r\n"),
+        message("data_lf_counted_past_size_stuffed", "one byte more, one line of it dot-stuffed",
+                filler("stuffed", edge + 1, stuffed=True) + b".\r\n"),
+        *chunks,
     ]
 
 
+def elide_bodies(conversation: dict) -> None:
+    """Replace each message body the limits group sent with the marker the conformance test
+    rebuilds it from (tests/personas/test_conformance.py, body())."""
+    import re
+
+    for entry in conversation["exchange"]:
+        if entry[0] == "C" and len(entry[1]) > 100_000:
+            subject = re.match(r"Subject: (\w+)", entry[1]).group(1)
+            sent = unesc(entry[1])
+            marker = sent.endswith(b"\r\n.\r\n")  # DATA's; a BDAT chunk has none
+            stuffed = ", the first body line stuffed" if "\\r\\n\\r\\n.." in entry[1] else ""
+            end = ", then the end marker" if marker else ""
+            entry[1] = f"<body: Subject: {subject}, {len(sent) - 3 * marker} bytes in lines of 1000{stuffed}{end}>"
+    conversation["notes"].append("the message body is elided here; tests/personas/test_conformance.py builds the "
+                                 "same bytes")
 
 
 def errors() -> list[tuple[str, str, list]]:
@@ -406,35 +501,49 @@ GROUPS = {"limits": limits, "errors": errors, "lines": lines, "sequence": sequen
           "smuggling": smuggling, "empty_local": empty_local}
 
 
-def connections(host: str, port: int, count: int = 52) -> list[dict]:
-    """How many connections one client may hold open at once, and what the next one is told."""
+def connections(host: str, port: int, count: int = 52, source: str | None = None) -> list[dict]:
+    """How many connections one client may hold open at once, and what the next one is told
+    (`refused_from` and `refusal` null where every one was greeted)."""
     import socket
 
     held, banners = [], []
     for _ in range(count):
-        sock = socket.create_connection((host, port), timeout=10)
+        sock = socket.create_connection((host, port), timeout=10, source_address=(source, 0) if source else None)
         banners.append(sock.recv(512))
         held.append(sock)
     for sock in held:
         sock.close()
     greeted = sum(1 for banner in banners if banner.startswith(b"220"))
+    refused = greeted < count
     return [{"name": "connections_per_client", "description": f"{count} connections from one address held open at once",
-             "greeted": greeted, "refused_from": greeted + 1,
-             "refusal": esc(banners[greeted]), "banner": esc(banners[0])}]
+             "greeted": greeted, "refused_from": greeted + 1 if refused else None,
+             "refusal": esc(banners[greeted]) if refused else None, "banner": esc(banners[0])}]
+
+
+def capture(group: str, host: str, port: int, source: str | None = None) -> list[dict]:
+    """The conversations of `group` with the server at host:port, as stored (the limits group's
+    bodies elided)."""
+    if group == "connections":
+        return connections(host, port, source=source)
+    probes = limits(*advertised_size(host, port, source)) if group == "limits" else GROUPS[group]()
+    conversations = [run_probe(host, port, name, desc, steps, source) for name, desc, steps in probes]
+    if group == "limits":  # the replies are kept, the megabytes of 'x' are not
+        for conversation in conversations:
+            elide_bodies(conversation)
+    return conversations
 
 
 def main() -> int:
     group, host, port, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
     source = sys.argv[5] if len(sys.argv) > 5 else None  # Sendmail's captures: from 127.0.0.2
     if group == "connections":
-        out.write_text(json.dumps(connections(host, port), indent=1) + "\n")
+        out.write_text(json.dumps(capture(group, host, port, source), indent=1) + "\n")
         return 0
     if group == "submissions":
         import battery
 
         battery.Conn = ImplicitTls(battery.Conn)  # type: ignore[misc]
-    conversations = [run_probe(host, port, name, desc, steps, source) for name, desc, steps in GROUPS[group]()]
-    # (postfix/limits.json keeps the replies and elides the 10 MB bodies: see its notes)
+    conversations = capture(group, host, port, source)
     out.write_text(json.dumps(conversations, indent=1) + "\n")
     for c in conversations:
         print(c["name"], len(c["exchange"]), c["close"], c["notes"][-1:] if c["notes"] else "")

@@ -138,6 +138,14 @@ class MessageRules:
 
     data_end: DataEnd = "crlf"
     size_limit: int = 0  # the SIZE this server enforces at MAIL; 0 means no limit
+    # the size past which a message is refused at its end (data.too_big), where it is not the
+    # SIZE checked at MAIL (OpenSMTPD checks only the message, Sendmail's SIZE check is its free
+    # disk); None: size_limit; 0: none, a message of any size is taken
+    data_limit: int | None = None
+    # how the server counts a message against that limit: as sent ("wire"), or stored with LF
+    # line ends ("lf": each line end one byte, OpenSMTPD) and without a stuffed line's leading dot
+    # ("lf_unstuffed": Exim; its BDAT chunks, never stuffed, as "lf")
+    counted_size: Literal["wire", "lf", "lf_unstuffed"] = "wire"
     refuse_data_argument: bool = False  # "DATA x": data.syntax
     refuse_data_after_bdat: bool = False  # DATA after BDAT chunks of the same message: data.after_bdat
     # Postfix's skip_bdat(): a refused chunk is read and answered; "BDAT 0" without LAST is
@@ -520,6 +528,7 @@ class Persona:
                     (self.sequence.etrn_domain_checked, "ETRN", "etrn.bad_domain"),
                     (self.message.bdat_error_state, "BDAT", "bdat.null"),
                     (self.message.bdat_error_state, "BDAT", "bdat.discarded"),
+                    (self.message.bdat_error_state, "BDAT", "bdat.too_big"),
                     (self.message.bdat_error_state, "MAIL", "mail.after_bdat"),
                     (self.message.bdat_error_state, "RCPT", "rcpt.after_bdat"),
                     (self.addresses.grammar == "postfix", "MAIL", "mail.size_overflow"),

@@ -114,6 +114,33 @@ def stored_size(body: bytes) -> int:
     return size
 
 
+class LfSize:
+    """A message's size as a server that stores it with LF line ends counts it against its limit
+    (Exim, OpenSMTPD: each CRLF one byte; Exim also without the dot a stuffed line was sent
+    with), from the bytes as sent, fed in contiguous ranges (a body is seen in pieces: what is
+    dropped past the bound, then the rest). `saved` is what the wire size exceeds that count by."""
+
+    __slots__ = ("carry", "saved", "unstuffed")
+
+    def __init__(self, unstuffed: bool) -> None:
+        self.unstuffed = unstuffed  # a DATA body's stuffed dots do not count (Exim)
+        self.saved = 0
+        self.carry = b"\n"  # the last two bytes fed: a body starts at a line's start
+
+    def feed(self, buf: bytes | bytearray, start: int = 0, end: int | None = None) -> None:
+        end = len(buf) if end is None else end
+        if end <= start:
+            return
+        self.saved += buf.count(b"\r\n", start, end) + (self.carry[-1:] == b"\r" and buf[start] == 0x0A)
+        if self.unstuffed:  # "\n.." within the range, or across its start
+            self.saved += buf.count(b"\n..", start, end)
+            if self.carry == b"\n." and buf[start] == 0x2E:
+                self.saved += 1
+            elif self.carry[-1:] == b"\n" and buf[start : min(end, start + 2)] == b"..":
+                self.saved += 1
+        self.carry = (self.carry + bytes(buf[max(start, end - 2) : end]))[-2:]
+
+
 _EXIM_HEADER = re.compile(rb"[!-9;-~]+[ \t]*:")
 
 

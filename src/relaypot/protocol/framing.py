@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from relaypot.protocol.data import ANY_CRS, ONE_CR, find_end
+from relaypot.protocol.data import ANY_CRS, ONE_CR, LfSize, find_end
 
 _TAIL = 8  # bytes of a dropped body kept to find <CRLF>.<CRLF> across reads
 
@@ -157,12 +157,14 @@ class Framer:
         """Bytes of the body held so far (it starts at the buffer's start)."""
         return len(self.buf)
 
-    def drop_body(self) -> int:
+    def drop_body(self, counter: LfSize | None = None) -> int:
         """Stop keeping a body (too big, or out of memory): all but a tail to find its end in; returns
-        the bytes dropped."""
+        the bytes dropped, first counted by `counter` where the body's size is counted."""
         drop = len(self.buf) - _TAIL
         if drop <= 0:
             return 0
+        if counter is not None:
+            counter.feed(self.buf, 0, drop)
         del self.buf[:drop]
         self._scanned = 0
         return drop

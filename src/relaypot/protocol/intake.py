@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from relaypot.events import MessageReceived
-from relaypot.protocol.data import exim_message_size, line_ending_violations, stored_size, unstuff
+from relaypot.protocol.data import LfSize, exim_message_size, line_ending_violations, stored_size, unstuff
 from relaypot.protocol.framing import Framer
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import StoredMessage
@@ -34,7 +34,6 @@ class Step:
 
 class Intake:
     __slots__ = (
-        "any_size",
         "bare_pos",
         "bdat",
         "blob",
@@ -53,18 +52,23 @@ class Intake:
         "held",
         "keep",
         "kept",
+        "lf_size",
         "message",
         "out_of_memory",
         "overflow",
         "past_limit",
+        "takes_past",
     )
 
     def __init__(self, context: ListenerContext, framer: Framer) -> None:
         self.context = context
         self.framer = framer
-        # A server with no size limit (IIS's default) takes a message past the operator's
-        # max_message_size as it would (250), keeping only the first max_message_size bytes.
-        self.any_size = not context.persona.message.size_limit
+        # A message past the operator's max_message_size that the persona's server would take (it
+        # has no limit, as IIS by default, or a larger one, or one it counts in fewer bytes than
+        # were sent) is taken (250), only its first max_message_size bytes kept.
+        limit = context.message_limit
+        self.takes_past = not limit or limit > context.max_message or context.persona.message.counted_size != "wire"
+        self.lf_size: LfSize | None = None  # the message's size as an "lf" server counts it, so far
         self.overflow = 0  # bytes dropped from a DATA body past the size limit
         self.bare_pos = 0  # where bare_line_end() looks on from
         self.chunk_kind = ""  # "BDAT" | "XEXCH50"
@@ -109,9 +113,19 @@ class Intake:
             self.held = 0
 
     def takes_any_size(self) -> bool:
-        """The persona's server has no size limit: a message past the operator's bound is taken,
-        not refused with a limit the real server never had."""
-        return self.any_size and not self.out_of_memory
+        """A message past the operator's bound may be taken (cut), not refused with a limit the
+        real server never had; whether it is comes at its end (too_big)."""
+        return self.takes_past and not self.out_of_memory
+
+    def counting(self, unstuffed: bool) -> LfSize | None:
+        """A fresh count of the message's size as its server counts it (None: as sent)."""
+        counted = self.context.persona.message.counted_size
+        return None if counted == "wire" else LfSize(unstuffed and counted == "lf_unstuffed")
+
+    def too_big(self, size: int) -> bool:
+        """Whether a complete message of `size` bytes as sent is past the persona's own limit."""
+        limit = self.context.message_limit
+        return bool(limit) and size - (self.lf_size.saved if self.lf_size is not None else 0) > limit
 
     def reset(self) -> None:
         """The transaction is over (RSET, a message taken or refused, a new EHLO)."""
@@ -122,6 +136,7 @@ class Intake:
         self.kept = None
         self.head = None
         self.delivered_size = 0
+        self.lf_size = None
         self.let_go()
         self.out_of_memory = False
 
@@ -163,6 +178,7 @@ class Intake:
     def start_body(self) -> None:
         self.framer.start_body()
         self.overflow = 0
+        self.lf_size = self.counting(unstuffed=True)
         self.bare_pos = 0
 
     def bare_line_end(self) -> str:
@@ -198,18 +214,28 @@ class Intake:
                 self.let_go()
                 if self.kept is not None and not self.hold(len(self.kept)):
                     self.kept = None  # no memory for even that: refused as any message would be
-                self.overflow += framer.drop_body()
+                self.overflow += framer.drop_body(self.lf_size)
                 self.bare_pos = 0
             return Step.WAITING, bool(found)
         raw, marker = found
         violations = list(line_ending_violations(raw, marker))
         size = len(raw) + self.overflow
+        if self.lf_size is not None:
+            self.lf_size.feed(raw)
+        too_big = self.too_big(size)
+        if self.kept is None and not too_big and not self.overflow and size > self.context.max_message \
+                and self.takes_any_size() and self.hold(self.context.max_message):
+            self.kept = raw[: self.context.max_message]  # past the bound by less than a read's tail
         if self.kept is not None:
             kept, self.kept = self.kept, None
-            self.past_limit = size - len(kept)
             self.overflow = 0
+            if too_big:
+                self.head = kept[: self.keep]
+                self.let_go()
+                return Step.REFUSED, size, violations
+            self.past_limit = size - len(kept)
             return Step.DELIVER, unstuff(kept), size, len(kept), violations
-        if self.overflow or size > self.context.max_message or not self.hold(len(raw)):
+        if self.overflow or too_big or size > self.context.max_message or not self.hold(len(raw)):
             self.overflow = 0
             if self.head is None:
                 self.head = raw[: self.keep]
@@ -227,6 +253,9 @@ class Intake:
             return "bdat.discarded"
         if not self.bdat and state != RCPT:
             return "bdat.need_rcpt" if state == MAIL else "bdat.need_mail"
+        limit = self.context.message_limit
+        if limit and len(self.message or b"") + self.past_limit + size > limit:
+            return "bdat.too_big"  # judged by the size the command names, before the chunk is read
         self.bdat = "ok"
         return None
 
@@ -247,6 +276,9 @@ class Intake:
             message = self.message
             if message is None:
                 message = self.message = bytearray()
+                self.lf_size = self.counting(unstuffed=False) if self.chunk_kind == "BDAT" else None
+            if self.lf_size is not None:
+                self.lf_size.feed(framer.buf, framer.pos, framer.pos + take)
             room = self.context.max_message - len(message)
             taking = self.chunk_kind == "BDAT" and not self.chunk_refusal and not self.dropped
             if taking and take <= room and self.hold(len(message) + take):
@@ -297,9 +329,18 @@ class Intake:
         if self.dropped:
             self.chunk_kind = ""
             return Step.REFUSED, size
+        if self.too_big(size + self.past_limit):
+            self.chunk_kind = ""
+            if self.head is None:
+                self.head = bytes((self.message or b"")[: self.keep])
+            self.message = None
+            self.let_go()
+            return Step.REFUSED, size + self.past_limit
         body = bytes(self.message or b"")
         self.message = None
         counted = exim_message_size(body) if self.context.persona.message.bdat_dialogue == "exim" else stored_size(body)
+        if self.past_limit and body[-1:] != b"\n":
+            counted -= 2  # the line the cut ended was not the message's last: it gets no line end of its own
         self.delivered_size = counted + self.past_limit
         return Step.DELIVER, body, size + self.past_limit, len(body) if self.past_limit else None
 

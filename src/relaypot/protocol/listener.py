@@ -149,7 +149,8 @@ class ListenerContext:
     username_chars: frozenset[str] | None = field(init=False)
     refusals: dict[tuple[str, str], str] = field(init=False)
     max_line: int = field(init=False)
-    max_message: int = field(init=False)
+    message_limit: int = field(init=False)  # the persona's, as its server counts (0: none)
+    max_message: int = field(init=False)  # bytes kept of a message
     _ehlo_tails: dict[tuple[bool, bool, bool], list[str]] = field(init=False)
     # EHLO replies made so far, by what they depend on; the greeting line's own values only
     # where it names the client (IIS's "Hello [{client_ip}]"): a handful of entries, or one per client.
@@ -174,9 +175,12 @@ class ListenerContext:
                                       sequence.outside_transaction)
         self.max_line = min(persona.lines.max_length, self.limits.max_line_length)
         # The size a client can observe is the persona's (Postfix's message_size_limit, which it
-        # advertises as SIZE), within the operator's max_message_size.
-        self.max_message = min(self.limits.max_message_size,
-                               persona.message.size_limit or self.limits.max_message_size)
+        # advertises as SIZE): a message past it is refused. What is kept of one is within the
+        # operator's max_message_size: a message under the persona's limit but past that is
+        # taken, as the real server would take it, and kept cut.
+        message = persona.message
+        self.message_limit = message.size_limit if message.data_limit is None else message.data_limit
+        self.max_message = min(self.limits.max_message_size, self.message_limit or self.limits.max_message_size)
         rules = self.persona.recipients
         self.recipients = RecipientTable(
             local_domains=local_domains(rules.local_domains, self.hostname, self.domains),

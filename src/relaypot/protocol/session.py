@@ -807,7 +807,9 @@ class Session(Voice):
         refusal = (self.intake.bdat_refusal(size, last, self.state) if self.persona.message.bdat_error_state
                    else self.context.refusals.get(("BDAT", self.state)))
         self.intake.start_chunk("BDAT", size, last, refusal)
-        if refusal:
+        if refusal == "bdat.too_big":
+            self._violation(out, "limit_message_size", f"a chunk of {size} bytes past the size limit", always=True)
+        elif refusal:
             self._violation(out, "bad_sequence", f"BDAT in state {self.state}")
         self.mode = CHUNK
         # RFC 3030 §2: the reply comes after the chunk has been read (see _chunk_done).
@@ -835,6 +837,9 @@ class Session(Voice):
             if step[1] in ("bdat.need_rcpt", "bdat.need_mail") and self.persona.sequence.rcpt_refusals_repeated:
                 code = self._data_without_recipients(out, "bdat")
             else:
+                if step[1] == "bdat.too_big":  # the exploit is in the headers: kept as a refused DATA's
+                    self._keep(out, self.intake.head or b"", "oversize", "limit_message_size", self.intake.chunk_size,
+                               envelope=(self.mail_from, tuple(self.rcpt_to)))
                 code = self._send_key(out, step[1], size=str(self.intake.chunk_size))
             if self.persona.message.bdat_error_state:
                 if self.intake.chunk_last:  # skip_bdat(): the last chunk ends the transaction
@@ -1178,8 +1183,11 @@ class Session(Voice):
         """Hand a complete message to the transport to store; its reply waits for the store
         (`message_stored`). `kept`: the bytes kept of one taken past the size limit."""
         if kept is not None:
-            self._violation(out, "limit_message_size", f"{size} bytes taken, the first {kept} kept (the "
-                                                        "persona's server has no size limit)", always=True)
+            limit = self.context.message_limit
+            why = (f"within the persona's server's limit of {limit}" if limit
+                   else "the persona's server has no size limit")
+            self._violation(out, "limit_message_size", f"{size} bytes taken, the first {kept} kept ({why})",
+                            always=True)
         key = "bdat.ok" if transfer == "BDAT" else "data.ok"
         if "message_id" in self.replies[key].fields:
             self._message_id = internet_message_id(body, self.context.hostname, self.context.rng)
