@@ -267,10 +267,12 @@ def elide_bodies(conversation: dict) -> None:
                                  "same bytes")
 
 
-def errors() -> list[tuple[str, str, list]]:
+def errors(junk: int = 124, unknown: int = 22) -> list[tuple[str, str, list]]:
+    """`junk`: the NOOPs of errors_junk (past Postfix's junk limit of 100); `unknown`: the unknown
+    commands of errors_unknown (past Postfix's hard error limit of 20)."""
     return [
         ("errors_unknown", "HELO, then unknown commands until the server gives up",
-         [("read", 1), HELO] + [("send", b"FOO\r\n", 1)] * 22),
+         [("read", 1), HELO] + [("send", b"FOO\r\n", 1)] * unknown),
         ("errors_sequence", "HELO, then RCPT before MAIL (503) again and again: sequence errors count",
          [("read", 1), HELO] + [("send", b"RCPT TO:<victim@example.net>\r\n", 1)] * 22),
         ("errors_then_good", "ten errors, then good commands: are they slowed down too?",
@@ -278,7 +280,7 @@ def errors() -> list[tuple[str, str, list]]:
          + [("send", b"NOOP\r\n", 1), ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1), ("send", b"RSET\r\n", 1),
             ("send", b"QUIT\r\n", 1)]),
         ("errors_junk", "HELO, then NOOP after NOOP: past the junk limit each counts as an error",
-         [("read", 1), HELO] + [("send", b"NOOP\r\n", 1)] * 124),
+         [("read", 1), HELO] + [("send", b"NOOP\r\n", 1)] * junk),
         ("errors_forgiven", "nine errors, a whole message, then nine more errors: a message forgives",
          [("read", 1), HELO] + [("send", b"FOO\r\n", 1)] * 9
          + [("send", b"MAIL FROM:<a@client.example.org>\r\n", 1),
@@ -496,9 +498,16 @@ def empty_local() -> list[tuple[str, str, list]]:
     ]
 
 
-GROUPS = {"limits": limits, "errors": errors, "lines": lines, "sequence": sequence, "params": params,
-          "recipients": recipients, "auth": auth, "submission": submission, "submissions": submissions,
-          "smuggling": smuggling, "empty_local": empty_local}
+def errors_brief() -> list[tuple[str, str, list]]:
+    """The errors group with 22 NOOPs, not 124: for a server that slows a NOOP flood down by a
+    sleep that doubles each time (Sendmail's checksmtpattack() from its twentieth: 1, 2, 4 s);
+    and 27 unknown commands (past Sendmail's MAXBADCOMMANDS of 25)."""
+    return errors(junk=22, unknown=27)
+
+
+GROUPS = {"limits": limits, "errors": errors, "errors_brief": errors_brief, "lines": lines, "sequence": sequence,
+          "params": params, "recipients": recipients, "auth": auth, "submission": submission,
+          "submissions": submissions, "smuggling": smuggling, "empty_local": empty_local}
 
 
 def connections(host: str, port: int, count: int = 52, source: str | None = None) -> list[dict]:
