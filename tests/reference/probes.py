@@ -498,6 +498,61 @@ def empty_local() -> list[tuple[str, str, list]]:
     ]
 
 
+def received(count: int, name: str = "Received") -> bytes:
+    """`count` trace headers as relays before this one would have written them."""
+    return b"".join(f"{name}: from relay{n}.example.net (relay{n}.example.net [192.0.2.{n % 250 + 1}])\r\n"
+                    f"\tby mx{n}.example.net; Sat, 5 Dec 2026 10:00:00 +0000\r\n".encode() for n in range(count))
+
+
+def content() -> list[tuple[str, str, list]]:
+    """Messages a server may judge by their content (hop counts, header sizes, no header at all),
+    each sent by DATA after a transaction the server takes: Postfix's hopcount_limit (50),
+    OpenSMTPD's MAX_HOPS_COUNT (100) and its RFC 5322 parser, Sendmail's MaxHopCount (25) and
+    MaxHeadersLength (32768), Exim's header_maxsize (1 MB)."""
+    ehlo = ("send", b"EHLO client.example.org\r\n", 1)
+
+    def message(name: str, description: str, body: bytes) -> tuple[str, str, list]:
+        return (name, description, [("read", 1), ehlo, MAIL, RCPT, ("send", b"DATA\r\n", 1),
+                                    ("send", body + b".\r\n", 1), ("send", b"QUIT\r\n", 1)])
+
+    subject = b"Subject: x\r\n"
+    def filler(lines: int) -> bytes:  # header lines of 98 bytes each
+        return b"".join(b"X-Filler-%05d: " % n + b"y" * 80 + b"\r\n" for n in range(lines))
+
+    probes = [
+        message("content_no_headers", "a message with no header: its first line has no colon", b"hello world\r\n"),
+        message("content_no_blank_line", "a header, then a body line with no blank line before it",
+                subject + b"hello world\r\n"),
+        message("content_empty", "an empty message", b""),
+        message("content_blank_first", "a blank line first: a body and no header", b"\r\nhello world\r\n"),
+        message("content_folded_first", "a first line that continues a header there is not",
+                b" folded\r\n" + subject + b"\r\nbody\r\n"),
+        message("content_8bit_header", "a raw 8-bit header", "Subject: Grüße\r\n\r\nbody\r\n".encode()),
+        message("content_header_line_40k", "one header line of 40,000 bytes",
+                b"X-Long: " + b"z" * 40_000 + b"\r\n" + subject + b"\r\nbody\r\n"),
+        message("content_headers_31k", "a header section of 30,968 bytes", filler(316) + b"\r\nbody\r\n"),
+        message("content_headers_33k", "a header section of 33,026 bytes", filler(337) + b"\r\nbody\r\n"),
+        message("content_headers_1m", "a header section of more than 1 MB", filler(12_000) + b"\r\nbody\r\n"),
+        message("content_received_lowercase_101", "101 trace headers spelled received:",
+                received(101, "received") + subject + b"\r\nbody\r\n"),
+        message("content_received_after_body", "101 trace headers in the body, after the blank line",
+                subject + b"\r\n" + received(101)),
+    ]
+    for name, header in (("unqualified", b"From: root"), ("no_address", b"From: John Smith"),
+                         ("angle_only", b"From: <a@client.example.org>"),
+                         ("group", b"To: undisclosed-recipients:;"),
+                         ("display_name", b'From: "A, B" <a@client.example.org>'),
+                         ("two", b"To: a@b.example, c@d.example"), ("bad_angle", b"From: <a@client.example.org"),
+                         ("empty", b"From:"), ("reply_to_unqualified", b"Reply-To: postmaster"),
+                         ("subject_only", b"Subject: a b c")):
+        probes.append(message(f"content_header_{name}", f"a message whose header is {header.decode()!r}",
+                              header + b"\r\n" + subject + b"\r\nbody\r\n"))
+    for count in (24, 25, 26, 29, 30, 31, 48, 49, 50, 51, 98, 99, 100, 101):
+        probes.append(message(f"content_received_{count}", f"{count} Received: headers",
+                              received(count) + subject + b"\r\nbody\r\n"))
+    return probes
+
+
 def errors_brief() -> list[tuple[str, str, list]]:
     """The errors group with 22 NOOPs, not 124: for a server that slows a NOOP flood down by a
     sleep that doubles each time (Sendmail's checksmtpattack() from its twentieth: 1, 2, 4 s);
@@ -507,7 +562,7 @@ def errors_brief() -> list[tuple[str, str, list]]:
 
 GROUPS = {"limits": limits, "errors": errors, "errors_brief": errors_brief, "lines": lines, "sequence": sequence,
           "params": params, "recipients": recipients, "auth": auth, "submission": submission,
-          "submissions": submissions, "smuggling": smuggling, "empty_local": empty_local}
+          "submissions": submissions, "smuggling": smuggling, "empty_local": empty_local, "content": content}
 
 
 def connections(host: str, port: int, count: int = 52, source: str | None = None) -> list[dict]:

@@ -24,7 +24,7 @@ DATA_DIR = Path(__file__).parent / "data"
 PLACEHOLDERS = frozenset(
     {"hostname", "domain", "date", "client_ip", "argument", "address", "mechanism", "queue_id",
      "size", "helo", "verb", "challenge", "netbios_name", "unquoted", "reason", "total", "line", "message_id",
-     "client_name", "client_resolve", "client_host", "host_name"}
+     "client_name", "client_resolve", "client_host", "host_name", "length"}
 )
 # ...of which these need [server] names_client (protocol/client_names.py)
 CLIENT_NAME_PLACEHOLDERS = frozenset({"client_name", "client_resolve", "client_host", "host_name"})
@@ -161,6 +161,19 @@ class MessageRules:
     # (data.nul), the session going on
     strict_line_ends: bool = False
     refuse_nul: bool = False
+    # what the server judges in a whole message (protocol/content.py), 0 for no such check: the
+    # Received headers it may bring (data.too_many_hops: Postfix's hopcount_limit, OpenSMTPD's
+    # MAX_HOPS_COUNT, less one each), its header section as Sendmail counts it (MaxHeadersLength;
+    # data.headers_too_large), its longest line without the line end (Debian's Exim data ACL:
+    # data.line_too_long, {length}); header_grammar "opensmtpd": its RFC 5322 parser refuses a
+    # header section that does not parse (data.malformed); verify_header_syntax: every address
+    # of a From:, Sender:, Reply-To:, To:, Cc: or Bcc: must parse, with a domain (Debian's Exim
+    # data ACL, verify = header_syntax: data.header_syntax)
+    max_hops: int = 0
+    max_header_bytes: int = 0
+    max_line_length: int = 0
+    header_grammar: Literal["any", "opensmtpd"] = "any"
+    verify_header_syntax: bool = False
 
 
 @dataclass(frozen=True)
@@ -529,6 +542,11 @@ class Persona:
                     (self.message.bdat_error_state, "BDAT", "bdat.null"),
                     (self.message.bdat_error_state, "BDAT", "bdat.discarded"),
                     (self.message.bdat_error_state, "BDAT", "bdat.too_big"),
+                    (bool(self.message.max_hops), "DATA", "data.too_many_hops"),
+                    (bool(self.message.max_header_bytes), "DATA", "data.headers_too_large"),
+                    (bool(self.message.max_line_length), "DATA", "data.line_too_long"),
+                    (self.message.header_grammar == "opensmtpd", "DATA", "data.malformed"),
+                    (self.message.verify_header_syntax, "DATA", "data.header_syntax"),
                     (self.message.bdat_error_state, "MAIL", "mail.after_bdat"),
                     (self.message.bdat_error_state, "RCPT", "rcpt.after_bdat"),
                     (self.addresses.grammar == "postfix", "MAIL", "mail.size_overflow"),

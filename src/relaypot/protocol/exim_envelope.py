@@ -166,26 +166,47 @@ class _Parser:
         return i, f"{local}@{domain}", error, True
 
 
-def extract_address(mailbox: str, allow_null: bool) -> tuple[str | None, str, bool]:
-    """parse_extract_address for an SMTP argument: (the address or None, the error, whether it
-    has a domain)."""
+class Groups:
+    """parse_allow_group and parse_found_group: a header's address list may hold RFC 822 groups
+    ("name: a, b;"), a group's name is passed over and its ";" ends it (verify = header_syntax)."""
+
+    __slots__ = ("allowed", "found")
+
+    def __init__(self) -> None:
+        self.allowed = True
+        self.found = False
+
+
+def extract_address(mailbox: str, allow_null: bool,
+                    groups: Groups | None = None) -> tuple[str | None, str, bool]:
+    """parse_extract_address for an SMTP argument, or (with `groups`) for an address of a
+    header's list: (the address or None, the error, whether it has a domain)."""
     p = _Parser(mailbox)
-    i = p.skip_comment(0)
-    start = i
-    i, address, error = p.local_part(i, True)
-    if error:
-        return None, error, False
-    has_domain = False
-    c = p.at(i)
-    if c != "@" and c != "<":
+    i = 0
+    while True:  # RESTART: again after a group's name
+        i = p.skip_comment(i)
+        start = i
+        i, address, error = p.local_part(i, True)
+        if error:
+            return None, error, False
+        c = p.at(i)
+        if c == "@" or c == "<":
+            break
         if c == "" or c == ";":
             if not address:
+                if groups is not None and groups.found and c == ";":
+                    groups.found, groups.allowed = False, True
                 return None, "empty address", False
-            return _finish(p, i, address, start, p.last_comment, False)
-        while p.at(i) != "<":  # a phrase before a route-addr
-            i, address, error = p.local_part(i, False)
+            return _finish(p, i, address, start, p.last_comment, False, groups)
+        while p.at(i) != "<" and not (groups is not None and groups.allowed and p.at(i) == ":"):
+            i, address, error = p.local_part(i, False)  # a phrase before a route-addr
             if error:
                 return None, f'{error} (expected word or "<")', False
+        if p.at(i) != ":" or groups is None:
+            break
+        groups.found, groups.allowed = True, False  # a group's name: passed over
+        i += 1
+    has_domain = False
     if p.at(i) == "<":
         i += 1
         start = i
@@ -211,7 +232,7 @@ def extract_address(mailbox: str, allow_null: bool) -> tuple[str | None, str, bo
                 return None, "'>' missing at end of address", False
             return None, f"malformed address: {mailbox[i - 1:i + 31]} may not follow {mailbox[:i - 1]}", False
         i = p.skip_comment(i)
-        return _finish(p, i, address, start, end, has_domain)
+        return _finish(p, i, address, start, end, has_domain, groups)
     if not address:  # "@route:local@domain" without brackets
         i, error = p.route(i)
         if error:
@@ -221,15 +242,18 @@ def extract_address(mailbox: str, allow_null: bool) -> tuple[str | None, str, bo
             return None, error, False
         if not has_domain:
             return None, "domain missing in source-routed address", False
-        return _finish(p, i, address, start, p.last_comment, True)
+        return _finish(p, i, address, start, p.last_comment, True, groups)
     i, domain, error = p.domain(i + 1, True)
     if not domain:
         return None, error, False
-    return _finish(p, i, f"{address}@{domain}", start, p.last_comment, True)
+    return _finish(p, i, f"{address}@{domain}", start, p.last_comment, True, groups)
 
 
-def _finish(p: _Parser, i: int, address: str, start: int, end: int, has_domain: bool) -> tuple[str | None, str, bool]:
-    if p.at(i) != "":
+def _finish(p: _Parser, i: int, address: str, start: int, end: int, has_domain: bool,
+            groups: Groups | None = None) -> tuple[str | None, str, bool]:
+    if p.at(i) != "" and groups is not None and groups.found and p.at(i) == ";":
+        groups.found, groups.allowed = False, True  # the group ends with this address
+    elif p.at(i) != "":
         return None, f"malformed address: {p.s[i:i + 32]} may not follow {p.s[:i]}", False
     while end > 0 and p.s[end - 1] in _SPACE:
         end -= 1
@@ -380,3 +404,63 @@ _RESTRICTED_REMOTE = re.compile(r"^[./|]|^.*[@%!`#&?]|^.*/\.\./")
 
 def restricted(local_part: str, local: bool) -> bool:
     return (_RESTRICTED_LOCAL if local else _RESTRICTED_REMOTE).search(local_part) is not None
+
+
+def find_address_end(s: str) -> int:
+    """parse_find_address_end: where the address starting `s` ends (a comma outside quotes,
+    comments and angle brackets, or the end)."""
+    routing = s[:1] == "@"
+    open_ = 1 if routing else 0
+    i = 0
+    while i < len(s) and (s[i] != "," or open_ > 0):
+        c = s[i]
+        if c == "\\" and i + 1 < len(s):
+            i += 2
+            continue
+        if c == '"':
+            i += 1
+            while i < len(s):
+                if s[i] == "\\" and i + 1 < len(s):
+                    i += 1
+                elif s[i] == '"':
+                    i += 1
+                    break
+                i += 1
+            continue
+        if c == "(":
+            level = 1
+            i += 1
+            while i < len(s):
+                if s[i] == "\\" and i + 1 < len(s):
+                    i += 1
+                elif s[i] == "(":
+                    level += 1
+                elif s[i] == ")":
+                    level -= 1
+                    if level <= 0:
+                        i += 1
+                        break
+                i += 1
+            continue
+        if c == "<":
+            routing = s[i + 1 : i + 2] == "@"
+            open_ = 2 if routing else 1
+        elif c == ">" or (routing and c == ":"):
+            open_ -= 1
+        i += 1
+    return i
+
+
+def header_addresses_parse(value: str) -> bool:
+    """verify_check_headers() for one From:, Sender:, Reply-To:, To:, Cc: or Bcc: header (its
+    text after the colon): every address in its list parses and has a domain (a client may send
+    no unqualified address); an empty one is no error."""
+    groups = Groups()
+    s = value.lstrip(_SPACE)
+    while s:
+        end = find_address_end(s)
+        address, error, has_domain = extract_address(s[:end], False, groups)
+        if (address is None and error != "empty address") or (address is not None and not has_domain):
+            return False
+        s = s[end + 1 :].lstrip(_SPACE)
+    return True

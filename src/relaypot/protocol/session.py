@@ -17,6 +17,7 @@ from relaypot.protocol.accounting import Shape, Slowdowns
 from relaypot.protocol.auth import SERVER_FIRST, AuthExchange, AuthStep, capture_unsupported, opening, settle
 from relaypot.protocol.client_names import FAIL
 from relaypot.protocol.commands import bdat_argument, decode, xexch50_size
+from relaypot.protocol.content import judge
 from relaypot.protocol.envelope import ReadPath, Where, qualify, read_path, read_vrfy
 from relaypot.protocol.exim_envelope import restricted
 from relaypot.protocol.framing import Framer
@@ -772,6 +773,9 @@ class Session(Voice):
             self.intake.let_go()
             self.mode = COMMAND
             return True
+        if step[0] == Step.DELIVER and self._judged(out, step[1], step[2]):
+            self.mode = COMMAND
+            return True
         if step[0] == Step.DELIVER:
             self._deliver(out, step[1], step[2], step[3], "DATA")
             return False
@@ -853,8 +857,10 @@ class Session(Voice):
         elif kind == Step.REFUSED:
             code = self._refuse_message(out, step[1])
         else:
-            self._deliver(out, step[1], step[2], step[3], "BDAT")  # its command's event goes out with the reply
-            return
+            code = self._judged(out, step[1], step[2])
+            if not code:
+                self._deliver(out, step[1], step[2], step[3], "BDAT")  # its command's event goes out with the reply
+                return
         self._finish_pending(out, code)
 
     def _finish_pending(self, out: list[Output], code: int) -> None:
@@ -1193,6 +1199,20 @@ class Session(Voice):
             self._message_id = internet_message_id(body, self.context.hostname, self.context.rng)
         self.mode = PAUSED
         out.append(Deliver(body, transfer))
+
+    def _judged(self, out: list[Output], body: bytes, size: int) -> int:
+        """A whole message its server refuses for what is in it (protocol/content.py: its hops,
+        its header section, its lines): kept as sent, the persona's refusal said, the transaction
+        over; its reply's code. 0 where it is taken."""
+        refusal = judge(body, self.persona.message)
+        if refusal is None:
+            return 0
+        key, values = refusal
+        self._keep(out, body, "message", key.split(".", 1)[1], size, envelope=(self.mail_from, tuple(self.rcpt_to)))
+        code = self._send_key(out, key, 0.0, **values)
+        self._reset_transaction()
+        self.intake.let_go()
+        return code
 
     def _refuse_message(self, out: list[Output], size: int) -> int:
         """A message not kept: too big for the limit, or for the memory all messages share. The

@@ -1,0 +1,115 @@
+"""What a server judges in a message it has taken in whole ([message] max_hops, max_header_bytes,
+max_line_length, header_grammar): the trace headers it brings, the size of its header section,
+its longest line, whether its header section parses at all. Each as its server's source reads
+it, and as captured (tests/reference/<persona>/content.json).
+
+Pure: the message as the client sent it (unstuffed) in; the reply key that refuses it, with its
+values, out, or None.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from relaypot.personas.model import MessageRules
+from relaypot.protocol.exim_envelope import header_addresses_parse
+
+# A header's first line as Postfix's is_header(), Sendmail's isheader() and Exim read it: a name of
+# printable characters other than the colon, blanks before the colon allowed.
+_HEADER = re.compile(rb"[!-9;-~]+[ \t]*:")
+_RECEIVED = re.compile(rb"received[ \t]*:", re.IGNORECASE)
+_ADDRESS_HEADERS = frozenset({b"from", b"sender", b"reply-to", b"to", b"cc", b"bcc"})  # Exim's verify_check_headers
+
+
+def judge(body: bytes, rules: MessageRules) -> tuple[str, dict[str, str]] | None:
+    """The refusal `rules` give the message `body`, or None where it is taken."""
+    if rules.max_header_bytes and header_bytes(body) > rules.max_header_bytes:
+        return "data.headers_too_large", {}
+    if rules.max_line_length:
+        longest = max((len(line) for line in _lines(body)), default=0)
+        if longest > rules.max_line_length:
+            return "data.line_too_long", {"length": str(longest)}
+    if rules.verify_header_syntax and not all(
+            header_addresses_parse(value.decode("latin-1")) for name, value in headers(body)
+            if name.lower() in _ADDRESS_HEADERS):
+        return "data.header_syntax", {}
+    if rules.header_grammar == "opensmtpd":
+        found = opensmtpd_header_section(body, rules.max_hops)
+        return (found, {}) if found else None
+    if rules.max_hops and sum(1 for line in _header_section(body) if _RECEIVED.match(line)) > rules.max_hops:
+        return "data.too_many_hops", {}
+    return None
+
+
+def _lines(body: bytes) -> Iterator[bytes]:
+    """The message's lines, each without its LF and a CR before it (an unterminated last line
+    too; nothing after a last LF)."""
+    lines = body.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    for line in lines:
+        yield line[:-1] if line.endswith(b"\r") else line
+
+
+def _header_section(body: bytes) -> Iterator[bytes]:
+    """The header lines (continuations included) before the first line that is no header."""
+    first = True
+    for line in _lines(body):
+        if _HEADER.match(line) or (not first and line[:1] in (b" ", b"\t")):
+            first = False
+            yield line
+        else:
+            return
+
+
+def headers(body: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """The header section as (name, value): the name without the blanks before its colon, the
+    value with its continuation lines, each after a LF."""
+    name, value = b"", b""
+    for line in _header_section(body):
+        if line[:1] in (b" ", b"\t"):
+            value += b"\n" + line
+            continue
+        if name:
+            yield name, value
+        name, _colon, value = line.partition(b":")
+        name = name.rstrip(b" \t")
+    if name:
+        yield name, value
+
+
+def header_bytes(body: bytes) -> int:
+    """The header section as Sendmail's collect() counts it against MaxHeadersLength: every
+    character of the header lines and of the line that ends them (a blank line, or a body line),
+    each line end one byte, NULs not at all."""
+    total = 0
+    first = True
+    for line in _lines(body):
+        total += len(line) + 1 - line.count(b"\0")
+        if not (_HEADER.match(line) or (not first and line[:1] in (b" ", b"\t"))):
+            return total
+        first = False
+    return total
+
+
+def opensmtpd_header_section(body: bytes, max_hops: int) -> str:
+    """OpenSMTPD 6.8's smtp_tx_dataline() and rfc5322 parser over the header section, to the
+    first error: "data.too_many_hops" at the Received header past `max_hops`,
+    "data.malformed" at a line after the headers that is neither blank nor a header (the message
+    "is not RFC 2822 compliant"), else "". A header is any line with a colon, its name all
+    before it (matched without case); a line starting with a blank continues the one before."""
+    received = 0
+    in_header = False
+    for line in _lines(body):
+        if in_header and line[:1] in (b" ", b"\t"):
+            continue
+        name, colon, _value = line.partition(b":")
+        if not colon:
+            return "" if line == b"" else "data.malformed"
+        in_header = True
+        if name.lower() == b"received":
+            received += 1
+            if max_hops and received > max_hops:
+                return "data.too_many_hops"
+    return ""
