@@ -29,6 +29,7 @@ class Step:
     parts: tuple[bytes, ...]
     tls: bool = False  # after the parts and their reply: a TLS handshake on the socket (STARTTLS)
     hangup: bool = False  # the client shuts its side (a FIN) and hears what the server does
+    message: bool = False  # a message's bytes (DATA's body, a BDAT chunk): no command lines
 
     @property
     def wire(self) -> bytes:

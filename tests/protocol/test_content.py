@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from relaypot.personas import model
 from relaypot.personas.model import MessageRules
-from relaypot.protocol.content import header_bytes, judge, opensmtpd_header_section
+from relaypot.protocol.content import header_bytes, judge, longest_line, opensmtpd_header_section
 from support import Driver, make_session
 
 
@@ -114,3 +114,13 @@ def test_exims_header_syntax_reads_address_lists_as_verify_check_headers_does():
     for header in (b"To: a@b.example, root", b"from: root", b"Sender: <a@b.example",
                    b"To: a@b.example\r\n\t, John Smith"):
         assert verdict(header) == "data.header_syntax", header
+
+
+@given(st.lists(st.tuples(st.integers(0, 30), st.sampled_from([b"\r\n", b"\n", b"\r"])), max_size=8),
+       st.integers(0, 20))
+def test_the_longest_line_is_found_as_a_line_by_line_count_finds_it(lines, limit):
+    body = b"".join(b"x" * length + ending for length, ending in lines)
+    naive = max((len(line[:-1] if line.endswith(b"\r") else line) for line in body.split(b"\n")[:-1]), default=0)
+    naive = max(naive, len(body.rsplit(b"\n", 1)[-1]))  # an unterminated last line, as it is
+    found = longest_line(body, limit)
+    assert found == naive if naive > limit else found <= limit

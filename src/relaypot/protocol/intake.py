@@ -68,7 +68,7 @@ class Intake:
         # were sent) is taken (250), only its first max_message_size bytes kept.
         limit = context.message_limit
         self.takes_past = not limit or limit > context.max_message or context.persona.message.counted_size != "wire"
-        self.lf_size: LfSize | None = None  # the message's size as an "lf" server counts it, so far
+        self.lf_size: LfSize | None = None  # the size as an "lf" server counts what was not kept, so far
         self.overflow = 0  # bytes dropped from a DATA body past the size limit
         self.bare_pos = 0  # where bare_line_end() looks on from
         self.chunk_kind = ""  # "BDAT" | "XEXCH50"
@@ -122,10 +122,18 @@ class Intake:
         counted = self.context.persona.message.counted_size
         return None if counted == "wire" else LfSize(unstuffed and counted == "lf_unstuffed")
 
-    def too_big(self, size: int) -> bool:
-        """Whether a complete message of `size` bytes as sent is past the persona's own limit."""
+    def too_big(self, size: int, rest: bytes | bytearray, unstuffed: bool) -> bool:
+        """Whether a complete message of `size` bytes as sent is past the persona's own limit;
+        `rest`: its bytes not counted yet (counted only where the size as sent is past the
+        limit: a server's count is never more)."""
         limit = self.context.message_limit
-        return bool(limit) and size - (self.lf_size.saved if self.lf_size is not None else 0) > limit
+        if not limit or size <= limit:
+            return False
+        counter = self.lf_size or self.counting(unstuffed)
+        if counter is None:
+            return True  # counted as sent
+        counter.feed(rest)
+        return size - counter.saved > limit
 
     def reset(self) -> None:
         """The transaction is over (RSET, a message taken or refused, a new EHLO)."""
@@ -178,7 +186,7 @@ class Intake:
     def start_body(self) -> None:
         self.framer.start_body()
         self.overflow = 0
-        self.lf_size = self.counting(unstuffed=True)
+        self.lf_size = None
         self.bare_pos = 0
 
     def bare_line_end(self) -> str:
@@ -214,15 +222,15 @@ class Intake:
                 self.let_go()
                 if self.kept is not None and not self.hold(len(self.kept)):
                     self.kept = None  # no memory for even that: refused as any message would be
+                if self.lf_size is None:  # what is dropped is counted now: the first drop starts the body
+                    self.lf_size = self.counting(unstuffed=True)
                 self.overflow += framer.drop_body(self.lf_size)
                 self.bare_pos = 0
             return Step.WAITING, bool(found)
         raw, marker = found
         violations = list(line_ending_violations(raw, marker))
         size = len(raw) + self.overflow
-        if self.lf_size is not None:
-            self.lf_size.feed(raw)
-        too_big = self.too_big(size)
+        too_big = self.too_big(size, raw, unstuffed=True)
         if self.kept is None and not too_big and not self.overflow and size > self.context.max_message \
                 and self.takes_any_size() and self.hold(self.context.max_message):
             self.kept = raw[: self.context.max_message]  # past the bound by less than a read's tail
@@ -276,9 +284,6 @@ class Intake:
             message = self.message
             if message is None:
                 message = self.message = bytearray()
-                self.lf_size = self.counting(unstuffed=False) if self.chunk_kind == "BDAT" else None
-            if self.lf_size is not None:
-                self.lf_size.feed(framer.buf, framer.pos, framer.pos + take)
             room = self.context.max_message - len(message)
             taking = self.chunk_kind == "BDAT" and not self.chunk_refusal and not self.dropped
             if taking and take <= room and self.hold(len(message) + take):
@@ -286,6 +291,11 @@ class Intake:
             elif taking and take > room and self.takes_any_size() and self.hold(len(message) + max(room, 0)):
                 if room > 0:
                     message += framer.take(room)
+                if self.lf_size is None and (counter := self.counting(unstuffed=False)) is not None:
+                    self.lf_size = counter  # what is skipped is counted now, after what was kept
+                    counter.feed(message)
+                if self.lf_size is not None:
+                    self.lf_size.feed(framer.buf, framer.pos, framer.pos + take - max(room, 0))
                 framer.skip(take - max(room, 0))
                 self.past_limit += take - max(room, 0)
             elif self.chunk_kind == "XEXCH50":
@@ -329,7 +339,7 @@ class Intake:
         if self.dropped:
             self.chunk_kind = ""
             return Step.REFUSED, size
-        if self.too_big(size + self.past_limit):
+        if self.too_big(size + self.past_limit, b"" if self.lf_size is not None else self.message or b"", False):
             self.chunk_kind = ""
             if self.head is None:
                 self.head = bytes((self.message or b"")[: self.keep])
