@@ -504,11 +504,12 @@ def received(count: int, name: str = "Received") -> bytes:
                     f"\tby mx{n}.example.net; Sat, 5 Dec 2026 10:00:00 +0000\r\n".encode() for n in range(count))
 
 
-def content() -> list[tuple[str, str, list]]:
+def content(chunking: bool = True) -> list[tuple[str, str, list]]:
     """Messages a server may judge by their content (hop counts, header sizes, no header at all),
     each sent by DATA after a transaction the server takes: Postfix's hopcount_limit (50),
     OpenSMTPD's MAX_HOPS_COUNT (100) and its RFC 5322 parser, Sendmail's MaxHopCount (25) and
-    MaxHeadersLength (32768), Exim's header_maxsize (1 MB)."""
+    MaxHeadersLength (32768), Exim's header_maxsize (1 MB); where the server has CHUNKING, some
+    again by BDAT."""
     ehlo = ("send", b"EHLO client.example.org\r\n", 1)
 
     def message(name: str, description: str, body: bytes) -> tuple[str, str, list]:
@@ -550,6 +551,14 @@ def content() -> list[tuple[str, str, list]]:
     for count in (24, 25, 26, 29, 30, 31, 48, 49, 50, 51, 98, 99, 100, 101):
         probes.append(message(f"content_received_{count}", f"{count} Received: headers",
                               received(count) + subject + b"\r\nbody\r\n"))
+    if chunking:
+        for name, body in (("received_101", received(101) + subject + b"\r\nbody\r\n"),
+                           ("line_1200", subject + b"\r\n" + b"z" * 1200 + b"\r\n"),
+                           ("header_unqualified", b"From: root\r\n" + subject + b"\r\nbody\r\n"),
+                           ("no_headers", b"hello world\r\n")):
+            probes.append((f"content_bdat_{name}", f"by BDAT: content_{name}'s message",
+                           [("read", 1), ehlo, MAIL, RCPT, ("send", b"BDAT %d LAST\r\n" % len(body) + body, 1),
+                            ("send", b"QUIT\r\n", 1)]))
     return probes
 
 
@@ -589,7 +598,11 @@ def capture(group: str, host: str, port: int, source: str | None = None) -> list
     bodies elided)."""
     if group == "connections":
         return connections(host, port, source=source)
-    probes = limits(*advertised_size(host, port, source)) if group == "limits" else GROUPS[group]()
+    if group in ("limits", "content"):  # sized by, and with BDAT where, the server's EHLO says
+        size, chunking = advertised_size(host, port, source)
+        probes = limits(size, chunking) if group == "limits" else content(chunking)
+    else:
+        probes = GROUPS[group]()
     conversations = [run_probe(host, port, name, desc, steps, source) for name, desc, steps in probes]
     if group == "limits":  # the replies are kept, the megabytes of 'x' are not
         for conversation in conversations:
