@@ -454,16 +454,18 @@ def probes_rerun(server: str, group: str, port: int, source: str | None = None) 
     return stored, probes.capture(group, "127.0.0.1", port, source)
 
 
-def rerun_differences(stored: list[dict], fresh: list[dict]) -> dict:
+def rerun_differences(stored: list[dict], fresh: list[dict], mend: Callable[[bytes], bytes] = bytes) -> dict:
     """What a fresh capture says otherwise than the stored one: by conversation, the replies
-    (queue ids and dates normalize()d); for the connections group, its counts and refusal."""
+    (queue ids and dates normalize()d, and `mend`ed: what differs between installs); for the
+    connections group, its counts and refusal."""
     if stored and "greeted" in stored[0]:
         keys = ("greeted", "refused_from", "refusal")
         return {key: (stored[0][key], fresh[0][key]) for key in keys if stored[0][key] != fresh[0][key]}
     assert [c["name"] for c in fresh] == [c["name"] for c in stored]
 
     def said(conversation: dict) -> bytes:
-        return normalize(b"".join(unesc(text) for direction, text in conversation["exchange"] if direction == "S"))
+        said = b"".join(unesc(text) for direction, text in conversation["exchange"] if direction == "S")
+        return mend(normalize(said))
 
     return {old["name"]: (said(old), said(new)) for old, new in zip(stored, fresh) if said(old) != said(new)}
 

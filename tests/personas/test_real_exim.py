@@ -71,3 +71,9 @@ def test_the_real_exim_answers_the_limit_probes_as_when_they_were_captured(exim,
     (messages judged by their hops, headers and lines) and
     connections.json (52 connections from one address): the captures the persona is held to."""
     assert rerun_differences(*probes_rerun("exim", group, exim.port)) == {}
+
+
+def test_the_real_exim_with_tls_and_auth_answers_a_password_guesser_as_when_captured(exim_tls_auth):
+    """tests/reference/exim-tls-auth/guessing.json: AUTH after AUTH under TLS until the nonmail
+    limit ends the session (its 554 written in clear, after TLS is dropped)."""
+    assert rerun_differences(*probes_rerun("exim-tls-auth", "guessing", exim_tls_auth.port)) == {}

@@ -82,3 +82,14 @@ def test_the_real_sendmail_answers_the_limit_probes_as_when_they_were_captured(s
     connections.json (52 connections from one address) and errors_brief.json (its error limits
     and NOOP slowdown): the captures the persona is held to."""
     assert rerun_differences(*probes_rerun("sendmail", group, sendmail.port, sendmail.source)) == {}
+
+
+def test_the_real_sendmail_with_tls_and_auth_answers_a_password_guesser_as_when_captured(sendmail_tls_auth):
+    """tests/reference/sendmail-tls-auth/guessing.json: AUTH after AUTH under TLS, slowed down
+    from the twelfth (its mechanisms in the capture machine's order: same_mechanisms above)."""
+    stored, fresh = probes_rerun("sendmail-tls-auth", "guessing", sendmail_tls_auth.port, sendmail_tls_auth.source)
+
+    def same_order(said: bytes) -> bytes:
+        return said.replace(b"CRAM-MD5 PLAIN LOGIN", b"CRAM-MD5 LOGIN PLAIN")
+
+    assert rerun_differences(stored, fresh, same_order) == {}

@@ -396,6 +396,23 @@ def auth() -> list[tuple[str, str, list]]:
     ]
 
 
+def guessing() -> list[tuple[str, str, list]]:
+    """What a password guesser (hydra, medusa) sends on one connection: AUTH after AUTH with
+    another password each time, after STARTTLS (servers that offer AUTH only under TLS): how many
+    failures a server takes, how late it answers them, and how it ends the session."""
+    ehlo = ("send", b"EHLO client.example.org\r\n", 1)
+    tls = [("send", b"STARTTLS\r\n", 1), ("tls",), ehlo]
+    plain = [("send", b"AUTH PLAIN " + base64.b64encode(b"\0admin\0guess%d" % n) + b"\r\n", 1) for n in range(15)]
+    login = [step for n in range(8) for step in (
+        ("send", b"AUTH LOGIN\r\n", 1), ("send", base64.b64encode(b"admin") + b"\r\n", 1),
+        ("send", base64.b64encode(b"guess%d" % n) + b"\r\n", 1))]
+    quit_ = ("send", b"QUIT\r\n", 1)
+    return [
+        ("guessing_plain", "15 AUTH PLAIN, each with another password", [("read", 1), ehlo, *tls, *plain, quit_]),
+        ("guessing_login", "8 AUTH LOGIN, each with another password", [("read", 1), ehlo, *tls, *login, quit_]),
+    ]
+
+
 def submission() -> list[tuple[str, str, list]]:
     """A submission service (port 587 in Debian's master.cf: smtpd_tls_security_level=encrypt,
     smtpd_tls_auth_only, relay only for SASL logins): record against 127.0.0.1:2603."""
@@ -571,7 +588,8 @@ def errors_brief() -> list[tuple[str, str, list]]:
 
 GROUPS = {"limits": limits, "errors": errors, "errors_brief": errors_brief, "lines": lines, "sequence": sequence,
           "params": params, "recipients": recipients, "auth": auth, "submission": submission,
-          "submissions": submissions, "smuggling": smuggling, "empty_local": empty_local, "content": content}
+          "submissions": submissions, "smuggling": smuggling, "empty_local": empty_local, "content": content,
+          "guessing": guessing}
 
 
 def connections(host: str, port: int, count: int = 52, source: str | None = None) -> list[dict]:

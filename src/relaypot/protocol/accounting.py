@@ -153,3 +153,9 @@ class ProtocolCounters:
     def new_message(self) -> None:
         """smtp_setup_msg starts over: one HELO/EHLO, RSET and STARTTLS are free again."""
         self.free |= {"HELO", "EHLO", "RSET", "STARTTLS"}
+
+    def tls_started(self) -> None:
+        """After STARTTLS one more EHLO and one more AUTH are free (smtp_in.c: "an extra EHLO
+        command and an extra AUTH command after STARTTLS that don't add to the nonmail command
+        count", a HELO not; the AUTH captured: tests/reference/exim-tls-auth/guessing.json)."""
+        self.free |= {"EHLO", "AUTH"}

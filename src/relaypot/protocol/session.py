@@ -325,6 +325,8 @@ class Session(Voice):
         self._sync_pipelining = False
         if self._slowdowns is not None:
             self._slowdowns.restart("HELO")  # Sendmail: n_helo = 0 once TLS is on
+        if self._counters is not None:
+            self._counters.tls_started()
         self.advertised = frozenset()
         self.state = CONNECTED
         self.helo = None
