@@ -24,6 +24,7 @@ def postfix():
 
 @pytest.mark.parametrize(("group", "listener"), [("sequence", "plain"), ("smuggling", "plain"), ("params", "plain"),
                                                   ("empty_local", "plain"), ("limits", "plain"), ("content", "plain"),
+                                                  ("guessing", "sasl"),
                                                   ("auth", "sasl"), ("submission", "submission"),
                                                   ("submissions", "submissions")])
 def test_the_stored_captures_are_what_the_real_postfix_answers(postfix, group, listener, monkeypatch):
