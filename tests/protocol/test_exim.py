@@ -152,3 +152,36 @@ def test_between_bdat_chunks_exim_takes_only_bdat_noop_or_quit(chunking, line, k
 def test_a_size_is_ascii_digits_as_strtoul_reads_them():
     assert strtoul_size("+52428800") == 52428800 and strtoul_size("-1") == 2**31 - 1
     assert strtoul_size("\u0661\u0662") is None and strtoul_size("1_000") is None
+
+
+def _exim_replies(wire: bytes) -> list[bytes]:
+    from support import Driver, make_session
+
+    driver = Driver(make_session("exim", relay="closed")).feed(b"EHLO client.example.org\r\n")
+    driver.feed(wire)
+    return [reply.data for reply in driver.replies[2:]]
+
+
+def test_a_flood_of_bad_recipients_meets_debians_acl_as_on_the_real_exim():
+    """Captured (pipelined, 2026-12-06): ten unknown recipients are "Unrouteable", from the
+    eleventh on, with fewer than half accepted, "Rejected for too many bad recipients"; a local
+    postmaster is accepted before that check, a local user is not; DATA then has a recipient."""
+    rcpts = [b"RCPT TO:<u%d@mail.example.com>\r\n" % n for n in range(12)] + [
+        b"RCPT TO:<Postmaster@mail.example.com>\r\n", b"RCPT TO:<root@mail.example.com>\r\n",
+        b"RCPT TO:<victim@example.net>\r\n", b"RCPT TO:<u99@mail.example.com>\r\n"]
+    bad = b"550 Rejected for too many bad recipients\r\n"
+    assert _exim_replies(b"MAIL FROM:<a@client.example.org>\r\n" + b"".join(rcpts) + b"DATA\r\n") == [
+        b"250 OK\r\n", *[b"550 Unrouteable address\r\n"] * 10, bad, bad, b"250 Accepted\r\n", bad, bad, bad,
+        b'354 Enter message, ending with "." on a line by itself\r\n']
+
+
+def test_data_after_recipients_pipelined_behind_a_refused_sender_is_no_protocol_error():
+    """smtp_in.c's last_was_rcpt: a RCPT answered "sender not yet given" behind a refused MAIL of
+    a pipelining client was a RCPT still, so DATA says "Valid RCPT command" (no protocol error);
+    without the refused MAIL the RCPT is a protocol error, and DATA says "valid" (captured)."""
+    intro = b"503-All RCPT commands were rejected with this error:\r\n503-503 sender not yet given\r\n"
+    assert _exim_replies(b"MAIL FROM:<;sleep 66;>\r\nRCPT TO:<root>\r\nDATA\r\n") == [
+        b"501 <;sleep 66;>: missing or malformed local part\r\n", b"503 sender not yet given\r\n",
+        intro + b"503 Valid RCPT command must precede DATA\r\n"]
+    assert _exim_replies(b"RCPT TO:<root>\r\nDATA\r\n") == [
+        b"503 sender not yet given\r\n", intro + b"503 valid RCPT command must precede DATA\r\n"]

@@ -368,6 +368,9 @@ class RecipientRules:
     # the server's own recipients-per-message limit (rcpt.too_many past it; Exchange's
     # MaxRecipientsPerMessage); 0: relaypot's [limits] max_recipients alone
     per_message: int = 0
+    # Debian Exim's acl_check_rcpt: past this many RCPT commands in a transaction, one with fewer
+    # than half of them accepted is rcpt.too_many_bad (a local postmaster is accepted before it)
+    bad_rcpt_limit: int = 0
 
 
 TlsVersion = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
@@ -547,6 +550,7 @@ class Persona:
                     (bool(self.message.max_line_length), "DATA", "data.line_too_long"),
                     (self.message.header_grammar == "opensmtpd", "DATA", "data.malformed"),
                     (self.message.verify_header_syntax, "DATA", "data.header_syntax"),
+                    (bool(self.recipients.bad_rcpt_limit), "RCPT", "rcpt.too_many_bad"),
                     (self.message.bdat_error_state, "MAIL", "mail.after_bdat"),
                     (self.message.bdat_error_state, "RCPT", "rcpt.after_bdat"),
                     (self.addresses.grammar == "postfix", "MAIL", "mail.size_overflow"),

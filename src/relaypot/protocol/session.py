@@ -64,6 +64,7 @@ class Session(Voice):
         "_opened_said",
         "_pending",
         "_rcpt_acl",
+        "_rcpt_commands",
         "_rcpt_refused",
         "_rej_mail",
         "_shape",
@@ -130,6 +131,7 @@ class Session(Voice):
         # MAIL, RCPT and RSET need not end a pipelined group
         self._sync_pipelining = False
         self._rej_mail = False  # the last command was a refused MAIL (or a RCPT refused after one)
+        self._rcpt_commands = 0  # RCPT commands since MAIL (Exim's rcpt_count)
         self._chunking = ""  # [message] bdat_dialogue = "exim": "open" after a non-LAST chunk, then "rset"
         # The transaction's recipient refusals, where the server repeats them at DATA ([sequence]
         # rcpt_refusals_repeated): None before any, their one text, or "" once two differ.
@@ -670,6 +672,7 @@ class Session(Voice):
             return self._send_key(out, "mail.after_bdat")
         if argument:
             self._rcpt_refused = None  # Exim's smtp_reset() at MAIL, even one that fails
+            self._rcpt_commands = 0
         read = read_path(argument, "mail", self.persona, self.context.default_domain, self._where())
         if read.path is not None and self.persona.addresses.grammar == "sendmail":
             self._kept_parameters |= ENVELOPE_PARAMETERS.intersection(read.path.parameters)
@@ -698,6 +701,7 @@ class Session(Voice):
         return code
 
     def _recipient(self, argument: str, out: list[Output]) -> int:
+        self._rcpt_commands += 1
         read = read_path(argument, "rcpt", self.persona, self.context.default_domain, self._where())
         if read.path is None or read.refusal:
             return self._path_refused(out, RcptTo, read)
@@ -710,6 +714,9 @@ class Session(Voice):
             code = self._send_key(out, "rcpt.too_many")
         elif self.persona.recipients.restricted_characters and self._restricted(address):
             code = self._send_key(out, "rcpt.restricted", address=address, unquoted=unquoted(address))
+            self._remember_refusal()
+        elif self._too_many_bad(address):
+            code = self._send_key(out, "rcpt.too_many_bad")
             self._remember_refusal()
         elif refusal := self._recipient_refusal("rcpt", address):
             code = self._send_key(out, refusal, address=address, unquoted=unquoted(address), argument=read.token,
@@ -966,7 +973,10 @@ class Session(Voice):
         """Exim's DATA or BDAT ("data", "bdat") with every recipient refused: the refusal repeated
         where all were refused alike, then "Valid RCPT command must precede DATA" straight after a
         RCPT of a pipelining client (no protocol error), else the lower-case one (a protocol error)."""
-        after_rcpt = "PIPELINING" in self.advertised and self._last_verb == "RCPT" and self.state == MAIL
+        # Exim's last_was_rcpt: the last command was a RCPT inside a transaction, or one answered
+        # "sender not yet given" behind a refused MAIL of a pipelining client (no protocol error)
+        after_rcpt = "PIPELINING" in self.advertised and self._last_verb == "RCPT" and (
+            self.state == MAIL or self._rej_mail)
         last = self.replies[f"{command}.need_rcpt_after_rcpt" if after_rcpt else f"{command}.need_rcpt"]
         lines = []
         if self._rcpt_refused:
@@ -976,6 +986,15 @@ class Session(Voice):
         if not after_rcpt and self._counters is not None:
             self._count_protocol_error(out, f"{command}.need_rcpt", code)
         return code
+
+    def _too_many_bad(self, address: str) -> bool:
+        """Debian Exim's "Rejected for too many bad recipients": more than bad_rcpt_limit RCPTs
+        since MAIL, fewer than half of them taken; a local postmaster is accepted before the check."""
+        limit = self.persona.recipients.bad_rcpt_limit
+        if not limit or self._rcpt_commands <= limit or len(self.rcpt_to) >= self._rcpt_commands // 2:
+            return False
+        local_part, _, domain = address.rpartition("@")
+        return not (local_part.lower() == "postmaster" and self.context.recipients.local_domain(domain, self.server_ip))
 
     def _restricted(self, address: str) -> bool:
         """Debian Exim's acl_check_rcpt refuses local parts with characters that route or run
@@ -1182,6 +1201,7 @@ class Session(Voice):
         self.smtputf8 = False
         self._kept_parameters = frozenset()
         self._rcpt_refused = None
+        self._rcpt_commands = 0
         self._chunking = ""
         self.opened_at = None
         self.rcpt_to = ()
