@@ -315,3 +315,49 @@ def test_a_refused_mails_envid_ret_and_auth_stay_with_the_envelope():
     for sent, answered in KEPT_PARAMETERS:
         d.feed(sent + b"\r\n")
         assert d.replies[-1].data.startswith(answered), sent
+
+
+# The real Sendmail's replies (from 127.0.0.2, 2026-12-06): senders and recipients only the
+# local mailer could take (a program, a file, an :include:) at this host, in any spelling.
+LOCAL_MAILER_SENDERS = [b"<|/bin/sh>", b'<"|/bin/sh">', b"</tmp/x>", b'<"/tmp/x">', b"<:include:/etc/x>",
+                        b"<|x@mail.example.com>", b"</x@localhost>", b"<:include:/x@mail.example.com>",
+                        b"<:INCLUDE:/x>", b"<|x>"]  # (and <|x@[127.0.0.1]>: the captures' server address)
+LOCAL_MAILER_RECIPIENTS = [
+    (b"<|/bin/sh -c id>", b"programs"), (b'<"|/bin/sh">', b"programs"), (b"</etc/passwd>", b"files"),
+    (b'<"/etc/passwd">', b"files"), (b"<:include:/etc/passwd>", b":include:s"),
+    (b"<|x@mail.example.com>", b"programs"),
+    (b"</x@mail.example.com>", b"files"), (b'<"|sh"@mail.example.com>', b"programs"),
+    (b"<|x@localhost>", b"programs"),
+    (b"<:INCLUDE:/etc/passwd>", b":include:s"), (b"<|x@MAIL.EXAMPLE.COM>", b"programs"),
+]
+
+
+def test_no_sender_or_recipient_may_be_a_program_a_file_or_an_include():
+    for sender in LOCAL_MAILER_SENDERS:
+        answer = greeted(b"MAIL FROM:" + sender).replies[-1].data
+        assert answer == b"553 5.1.7 " + sender + b"... Invalid sender address\r\n"
+    for sender in (b"<|x@client.example.org>", b"</x@client.example.org>"):  # at another host: an address
+        assert greeted(b"MAIL FROM:" + sender).replies[-1].data == b"250 2.1.0 " + sender + b"... Sender ok\r\n"
+    for recipient, what in LOCAL_MAILER_RECIPIENTS:
+        d = greeted(b"MAIL FROM:<a@client.example.org>", b"RCPT TO:" + recipient)
+        assert d.replies[-1].data == b"550 5.7.1 " + recipient + b"... Cannot mail directly to " + what + b"\r\n"
+    for recipient, answer in ((b"<\\|sh>", b"550 5.1.1 <\\|sh>... User unknown\r\n"),
+                              (b"<root|x>", b"550 5.1.1 <root|x>... User unknown\r\n"),
+                              (b"<|x@example.net>", b"550 5.7.1 <|x@example.net>... Relaying denied. IP name lookup "
+                                                    b"failed [127.0.0.2]\r\n")):
+        assert greeted(b"MAIL FROM:<a@client.example.org>", b"RCPT TO:" + recipient).replies[-1].data == answer
+
+
+@pytest.mark.parametrize(("sender", "shown"), [
+    (b"<;sleep 66;>", b";sleep.66"), (b"<a  b>", b"a.b"), (b"<a b;;>", b"a.b"), (b"<;x;y;>", b";x;y"),
+    (b"<a(comment)b>", b"a.b"), (b"<a\tb>", b"a.b"), (b'<"a b">', b"a b"), (b"<a b >", b"a.b"), (b"< a b>", b"a.b"),
+    (b"<a.b c>", b"a.b.c"), (b"<a;>", b"a"),
+    (b"<;for i in 0 1 2 3 4 5 6 7 8 9 a b c d;do read r;done;sh;exit 0;>",
+     b";for.i.in.0.1.2.3.4.5.6.7.8.9.a.b.c.d;do.read.r;done;sh;exit.0"),
+])
+def test_an_unqualified_sender_is_named_as_sendmails_rulesets_leave_it(sender, shown):
+    """CVE-2020-7247's senders (OpenSMTPD's exploit, sprayed at every MTA) and their like: taken
+    at MAIL, refused at RCPT, named with comments gone, blanks as dots, trailing semicolons off."""
+    d = greeted(b"MAIL FROM:" + sender, b"RCPT TO:<root>")
+    assert d.replies[-2].data.startswith(b"250 2.1.0 ")
+    assert d.replies[-1].data == b"553 5.5.4 <root>... Domain name required for sender address " + shown + b"\r\n"

@@ -409,3 +409,28 @@ def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: di
         return LookedUp("unknown", element)
     full = full_names.get(name, "")
     return LookedUp("user", f"{full} <{name}@{hostname}>" if full else f"<{name}@{hostname}>")
+
+
+def local_mailer(local_part: str) -> str:
+    """What Sendmail's local delivery would make of a local part that is no user (its quotes
+    already taken off; a backslash keeps a character literal): "programs" for one starting with
+    "|", "files" for "/", "includes" for ":include:" in any case; "" for a user. A client may
+    name none of them: "Cannot mail directly to programs" at RCPT, "Invalid sender address" at
+    MAIL (captured: tests/protocol/test_sendmail.py)."""
+    if local_part.startswith("|"):
+        return "programs"
+    if local_part.startswith("/"):
+        return "files"
+    return "includes" if local_part[:9].lower() == ":include:" else ""
+
+
+def canonical_sender(sender: str) -> str:
+    """The sender as Sendmail's $&f names it in check_mail's refusals: comments gone, the words of
+    an unquoted address joined by a dot (BlankSub), a quoted one's quotes taken off, and the
+    trailing semicolons ruleset 3 strips ("strip trailing semi"). Captured: ";sleep 66;" is
+    ";sleep.66", "a(comment)b" "a.b", "a b;;" "a.b" (tests/protocol/test_sendmail.py)."""
+    if '"' in sender:
+        shown = sender.replace('"', "")
+    else:
+        shown = ".".join(re.sub(r"\([^()]*\)", " ", sender).split())
+    return shown.rstrip(";")

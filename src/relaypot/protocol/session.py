@@ -31,6 +31,8 @@ from relaypot.protocol.recipients import unquoted
 from relaypot.protocol.sendmail_envelope import (
     ENVELOPE_PARAMETERS,
     address_list,
+    canonical_sender,
+    local_mailer,
     look_up,
     sender_refusal,
     shorten,
@@ -678,6 +680,11 @@ class Session(Voice):
             self._kept_parameters |= ENVELOPE_PARAMETERS.intersection(read.path.parameters)
         if read.path is None or read.refusal:
             return self._path_refused(out, MailFrom, read)
+        if self.persona.addresses.grammar == "sendmail" and self._local_mailer(read.address):
+            # a sender only the local mailer could take: a program, a file, an :include:
+            code = self._send_key(out, "mail.invalid_sender", argument=read.token)
+            out.append(MailFrom(address=read.address, parameters=read.path.parameters, reply_code=code))
+            return code
         if code := self._out_of_sync(out):
             return code
         self.state = MAIL
@@ -720,7 +727,7 @@ class Session(Voice):
             self._remember_refusal()
         elif refusal := self._recipient_refusal("rcpt", address):
             code = self._send_key(out, refusal, address=address, unquoted=unquoted(address), argument=read.token,
-                                  reason=self.mail_from or "")
+                                  reason=self._sender_shown())
             self._remember_refusal()
         else:
             # Accepted as deliverable (a relay too, where the listener is open); nothing is sent.
@@ -1022,7 +1029,24 @@ class Session(Voice):
                 and (sender := sender_refusal(self.mail_from))
                 and (unquoted(address).rpartition("@")[0] or address).lower() not in friends):
             return f"rcpt.sender_{sender}"  # FEATURE(delay_checks): check_mail's verdict, at RCPT
+        if (command == "rcpt" and refusal in ("", "rcpt.unknown_user") and self.persona.addresses.grammar == "sendmail"
+                and (kind := self._local_mailer(address))):
+            return f"rcpt.to_{kind}"  # recipient(): after check_rcpt, before the user is looked up
         return refusal
+
+    def _sender_shown(self) -> str:
+        """The sender as a refusal names it: Sendmail's $&f, as its rulesets left it."""
+        if self.persona.addresses.grammar == "sendmail" and self.mail_from:
+            return canonical_sender(self.mail_from)
+        return self.mail_from or ""
+
+    def _local_mailer(self, address: str) -> str:
+        """Sendmail's local mailer for an address at this host: "programs", "files" or
+        "includes" where its local part is one ("|...", "/...", ":include:..."), else ""."""
+        local_part, at, domain = unquoted(address).rpartition("@")
+        if at and not self.context.recipients.local_domain(domain, self.server_ip):
+            return ""
+        return local_mailer(local_part if at else unquoted(address))
 
     def _look_up(self, command: str, argument: str, out: list[Output]) -> int:
         """Sendmail's VRFY and EXPN (printvrfyaddr, protocol/sendmail_envelope.py): every address
