@@ -303,6 +303,10 @@ SENDMAIL_KNOWN_DIFFERENCES: Known = [
      "Sendmail echoes a line with a bare CR in it as it came (\"a\\rb\"); relaypot never writes a CR or "
      "LF a client chose into a reply (vocabulary.frame_text), and says a space",
      lambda sent, before: b"\r" in sent.replace(b"\r\n", b"")),
+    ("sendmail-buffered-flood",
+     "Sendmail holds its replies while pipelined input is waiting; a flood of refused recipients, each "
+     "from the third a second late, is answered at its end; the persona writes each reply as it is made",
+     lambda sent, before: sent.count(b"RCPT TO:") > 3),
     ("sendmail-stuffing-after-slowdown",
      "a HELO or EHLO that checksmtpattack() slows down checks for waiting input after its sleep: a client "
      "that sends on meanwhile gets the stuffing refusal; the persona decides before its wait",
@@ -317,6 +321,48 @@ def allowed(step: int, conversation: list[Step], known: Known) -> str:
         if applies(conversation[step].wire, before):
             return name
     return ""
+
+
+# ------------------------------------------------------------------ exploit-shaped conversations
+
+# What public exploits and attack tools send, fixed (the generator rarely draws them whole): each
+# against each real server beside its persona. They found Exim's bad-recipient ACL and its
+# last_was_rcpt, Sendmail's local-mailer refusals and its canonical sender.
+_EHLO = Step((b"EHLO client.example.org\r\n",))
+_MAIL = b"MAIL FROM:<a@client.example.org>"
+
+
+def _lines(*lines: bytes) -> list[Step]:
+    return [Step((line + b"\r\n",)) for line in lines]
+
+
+EXPLOITS: dict[str, list[Step]] = {
+    "exim_wizard": [_EHLO, *_lines(_MAIL, b"RCPT TO:<${run{\\x2fbin\\x2fsh\\t-c\\t\\x22id\\x22}}@localhost>",
+                                    b"RCPT TO:<root+${run{x}}@localhost>", b"QUIT")],
+    "opensmtpd_7247": [_EHLO, *_lines(b"MAIL FROM:<;sleep 66;>", b"RCPT TO:<root>", b"DATA"),
+                       Step((b"\r\nx\r\n.\r\n",), message=True), *_lines(b"QUIT")],
+    "opensmtpd_7247_read_loop": [_EHLO, *_lines(
+        b"MAIL FROM:<;for i in 0 1 2 3 4 5 6 7 8 9 a b c d;do read r;done;sh;exit 0;>", b"RCPT TO:<root@localhost>",
+        b"QUIT")],
+    "cram_md5_overflow": [_EHLO, *_lines(b"AUTH CRAM-MD5", b64(b"A" * 3000).encode(), b"QUIT")],
+    "auth_external": [_EHLO, *_lines(b"AUTH EXTERNAL " + b64(b"x" * 100).encode(), b"QUIT")],
+    "auth_ntlm": [_EHLO, *_lines(b"AUTH NTLM " + b64(b"NTLMSSP\0\1\0\0\0" + b"\0" * 20).encode(), b"QUIT")],
+    "recipient_flood": [_EHLO, Step((_MAIL + b"\r\n" + b"".join(b"RCPT TO:<u%d@mail.example.com>\r\n" % n
+                                                                    for n in range(60)),)), *_lines(b"QUIT")],
+    "helo_overflow": _lines(b"EHLO " + b"A" * 5000, b"QUIT"),
+    "format_strings": _lines(b"HELO %n%n%n%n", b"EHLO %s%s%s", b"QUIT"),
+    "long_local_part": [_EHLO, *_lines(b"MAIL FROM:<" + b"a" * 300 + b"@client.example.org>", b"QUIT")],
+    "long_domain": [_EHLO, *_lines(_MAIL, b"RCPT TO:<a@" + b"b" * 300 + b".example>", b"QUIT")],
+    "debug_wiz_kill": [_EHLO, *_lines(b"EXPN decode", b"DEBUG", b"WIZ", b"KILL", b"QUIT")],
+    "pipes_and_files": [_EHLO, *_lines(b"MAIL FROM:<|/bin/sh>", _MAIL, b"RCPT TO:<|/bin/sh -c id>",
+                                       b"RCPT TO:</etc/passwd>", b'RCPT TO:<"|sh"@mail.example.com>', b"QUIT")],
+    "nul_in_address": [_EHLO, *_lines(b"MAIL FROM:<a\x00b@client.example.org>", b"QUIT")],
+    "utf8_addresses": [_EHLO, *_lines("MAIL FROM:<jöhn@client.example.org> SMTPUTF8".encode(),
+                                      "RCPT TO:<ünïcode@mail.example.com>".encode(), b"QUIT")],
+    "xclient_spoof": [_EHLO, *_lines(b"XCLIENT ADDR=127.0.0.1 NAME=localhost", b"XFORWARD NAME=x", b"QUIT")],
+    "headerless_message": [_EHLO, *_lines(_MAIL, b"RCPT TO:<postmaster@mail.example.com>", b"DATA"),
+                           Step((b"hello world\r\n.\r\n",), message=True), *_lines(b"QUIT")],
+}
 
 
 # ------------------------------------------------------------------ the oracle
@@ -442,6 +488,27 @@ def test_port_25_answers_as_the_real_sendmail_with_tls_and_auth(sendmail_tls_aut
     sendmail-tls-auth: STARTTLS, AUTH offered and refused in Sendmail's and Cyrus SASL's words."""
     compare(sendmail_tls_auth_servers, conversation, implicit_tls=False, known=SENDMAIL_KNOWN_DIFFERENCES,
             server="Sendmail (TLS and AUTH)", source=SendmailServer.source, mend=cyrus_order)
+
+
+@pytest.mark.parametrize("name", sorted(EXPLOITS))
+def test_exploit_shaped_conversations_answer_as_the_real_postfix(servers, name):
+    compare(servers["smtp"], EXPLOITS[name], implicit_tls=False)
+
+
+@pytest.mark.parametrize("name", sorted(EXPLOITS))
+def test_exploit_shaped_conversations_answer_as_the_real_exim(exim_servers, name):
+    compare(exim_servers, EXPLOITS[name], implicit_tls=False, known=EXIM_KNOWN_DIFFERENCES, server="Exim")
+
+
+@pytest.mark.parametrize("name", sorted(EXPLOITS))
+def test_exploit_shaped_conversations_answer_as_the_real_opensmtpd(opensmtpd_servers, name):
+    compare(opensmtpd_servers, EXPLOITS[name], implicit_tls=False, known=[], server="OpenSMTPD")
+
+
+@pytest.mark.parametrize("name", sorted(EXPLOITS))
+def test_exploit_shaped_conversations_answer_as_the_real_sendmail(sendmail_servers, name):
+    compare(sendmail_servers, EXPLOITS[name], implicit_tls=False, known=SENDMAIL_KNOWN_DIFFERENCES, server="Sendmail",
+            source=SendmailServer.source)
 
 
 test_port_25_answers_as_the_real_postfix = _oracle("smtp")
