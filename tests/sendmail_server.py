@@ -36,9 +36,10 @@ PLACEHOLDER_ROOT = "/tmp/sm"  # where the captures' configuration keeps its file
 CF_DIR = "/usr/share/sendmail/cf"
 SOURCE = "127.0.0.2"  # the client address: no PTR, not trusted, as in the captures
 # The lab has no DNS: Sendmail refuses (at RCPT) a sender whose domain its hosts file does not
-# name. The battery's sender domain is there (the reference configuration's hosts file); so is
-# the further probes' (a sender domain that resolves, as most do in the wild).
-PROBE_SENDER_HOST = "192.0.2.2\tclient.example.org"
+# name. The battery's sender domain is there (the reference configuration's hosts file); so are
+# the further probes' and the differential test's sender domains (they resolve, as most do in the
+# wild, and as the persona, which looks no sender domain up, takes them to).
+PROBE_SENDER_HOSTS = ("192.0.2.2\tclient.example.org", "192.0.2.3\texample.net", "192.0.2.5\ta_b.example")
 
 
 class SendmailServer:
@@ -94,7 +95,8 @@ class SendmailServer:
         for name in ("hosts", "service.switch", "access"):
             shutil.copyfile(CONFIG / name, self.run / name)
         with (self.run / "hosts").open("a") as hosts:  # as example.org is for the battery's sender
-            hosts.write(f"# the sender domain of tests/reference/probes.py\n{PROBE_SENDER_HOST}\n")
+            hosts.write("# the sender domains of tests/reference/probes.py and the differential test\n")
+            hosts.write("".join(f"{line}\n" for line in PROBE_SENDER_HOSTS))
         shutil.copyfile(self.root / "etc/mail/helpfile", self.run / "helpfile")
         for name in ("local-host-names", "relay-domains", "trusted-users"):
             (self.run / name).write_text("")

@@ -361,3 +361,16 @@ def test_an_unqualified_sender_is_named_as_sendmails_rulesets_leave_it(sender, s
     d = greeted(b"MAIL FROM:" + sender, b"RCPT TO:<root>")
     assert d.replies[-2].data.startswith(b"250 2.1.0 ")
     assert d.replies[-1].data == b"553 5.5.4 <root>... Domain name required for sender address " + shown + b"\r\n"
+
+
+@pytest.mark.parametrize(("domain", "refused"), [
+    (b"localhost", True), (b"LOCALHOST", True), (b"localhost.", False), (b"localhost.example.com", True),
+    (b"localhost.example.com.", False), (b"[127.0.0.1]", True), (b"[IPv6:::1]", True),
+    (b"[IPv6:0:0:0:0:0:0:0:1]", True), (b"Localhost.Example.Com", True), (b"mail.example.com", False),
+])
+def test_a_sender_at_this_hosts_loopback_names_is_refused_at_rcpt(domain, refused):
+    """proto.m4's check_mail (delayed to RCPT): a sender at localhost, localhost.$m or a loopback
+    literal needs a real domain, unless the client is this host; a trailing dot passes (captured)."""
+    answer = greeted(b"MAIL FROM:<a@" + domain + b">", b"RCPT TO:<root@localhost>").replies[-1].data
+    assert answer == (b"553 5.5.4 <root@localhost>... Real domain name required for sender address\r\n" if refused
+                      else b"250 2.1.5 <root@localhost>... Recipient ok\r\n")

@@ -601,7 +601,7 @@ class Persona:
                                                 "invalid_sender")}
             keys |= {f"rcpt.{key}" for key in (
                 "unsupported_option", "missing_value", "unknown_user", "sender_unqualified", "sender_unresolved",
-                "bad_notify", "duplicate", "bad_orcpt", "no_host", "bad_host", "no_user", "bad_route",
+                "sender_local", "bad_notify", "duplicate", "bad_orcpt", "no_host", "bad_host", "no_user", "bad_route",
                 "token_too_long", "to_programs", "to_files", "to_includes")}
             keys |= {f"{verb}.{key}" for verb in ("vrfy", "expn") if verb.upper() in self.verbs
                      for key in ("unknown_user", "remote", "bad_address")}

@@ -304,15 +304,22 @@ def read_rcpt(argument: str) -> SendmailPath:
     return SendmailPath("", address, shown, parameters=found)
 
 
-def sender_refusal(sender: str | None) -> str:
+def sender_refusal(sender: str | None, hostname: str = "") -> str:
     """The delayed check_mail at RCPT: a sender other than <> must have a domain ("unqualified"),
-    and one that can resolve: a name no DNS can hold never does ("unresolved"; the persona looks
-    nothing up, so any other name resolves). "" when the sender passes."""
+    not this host's loopback names (localhost, localhost.$m, [127.0.0.1], [IPv6:::1]: "local",
+    proto.m4's "Real domain name required"; a trailing dot passes), and one that can resolve: a
+    name no DNS can hold never does ("unresolved"; the persona looks nothing up, so any other
+    name resolves). "" when the sender passes."""
     if not sender:
         return ""
     _local_part, at, domain = sender.strip('"').rpartition("@")
     if not at:
         return "unqualified"
+    loopback = {"localhost", "[127.0.0.1]", "[ipv6:::1]", "[ipv6:0:0:0:0:0:0:0:1]"}
+    if "." in hostname:
+        loopback.add("localhost." + hostname.split(".", 1)[1].lower())
+    if domain.lower() in loopback:
+        return "local"
     domain = domain.rstrip(".")
     if domain.startswith("[") or not domain:
         return ""

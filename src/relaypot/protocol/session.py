@@ -26,8 +26,8 @@ from relaypot.protocol.lines import read_line
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.message_id import internet_message_id
 from relaypot.protocol.outputs import Deliver, GreetPause, Output, Reply, StartTls, StoredMessage
+from relaypot.protocol.recipients import RELAY, unquoted
 from relaypot.protocol.recipients import refusal as recipient_refusal
-from relaypot.protocol.recipients import unquoted
 from relaypot.protocol.sendmail_envelope import (
     ENVELOPE_PARAMETERS,
     address_list,
@@ -1017,8 +1017,9 @@ class Session(Voice):
             local_part = through_this_host(local_part if at else address,
                                            lambda host: table.local_domain(host, self.server_ip))
             address = f"{local_part}@{domain}" if at else local_part
-        refusal = recipient_refusal(command, table.judge(address, self.server_ip), self.relay,
-                                    self.authenticated, service is not None and service.login_required)
+        verdict = table.judge(address, self.server_ip)
+        refusal = recipient_refusal(command, verdict, self.relay, self.authenticated,
+                                    service is not None and service.login_required)
         if refusal == f"{command}.relay_denied" and self._client_names is not None:
             # Sendmail's check_relay: how the client's address resolved decides the refusal's words
             outcome = self._client_names["client_resolve"]
@@ -1026,7 +1027,8 @@ class Session(Voice):
                 refusal = f"{refusal}.{outcome.lower()}"
         friends = self.persona.recipients.spam_friends
         if (command == "rcpt" and refusal in ("", "rcpt.unknown_user") and self.persona.addresses.grammar == "sendmail"
-                and (sender := sender_refusal(self.mail_from))
+                and (sender := sender_refusal(self.mail_from, self.context.hostname))
+                and not (sender == "local" and verdict == RELAY)  # an open relay takes nmap's antispam@[address]
                 and (unquoted(address).rpartition("@")[0] or address).lower() not in friends):
             return f"rcpt.sender_{sender}"  # FEATURE(delay_checks): check_mail's verdict, at RCPT
         if (command == "rcpt" and refusal in ("", "rcpt.unknown_user") and self.persona.addresses.grammar == "sendmail"
