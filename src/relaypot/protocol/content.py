@@ -68,15 +68,19 @@ def longest_line(body: bytes, limit: int) -> int:
     return max(len(line) - (n < last and line.endswith(b"\r")) for n, line in enumerate(lines) if len(line) > limit)
 
 
+def _in_header(line: bytes, first: bool) -> bool:
+    """Whether `line` belongs to the header section: a header, or (not first) its continuation."""
+    return _HEADER.match(line) is not None or (not first and line[:1] in (b" ", b"\t"))
+
+
 def _header_section(body: bytes) -> Iterator[bytes]:
     """The header lines (continuations included) before the first line that is no header."""
     first = True
     for line in _lines(body):
-        if _HEADER.match(line) or (not first and line[:1] in (b" ", b"\t")):
-            first = False
-            yield line
-        else:
+        if not _in_header(line, first):
             return
+        first = False
+        yield line
 
 
 def headers(body: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -103,7 +107,7 @@ def header_bytes(body: bytes) -> int:
     first = True
     for line in _lines(body):
         total += len(line) + 1 - line.count(b"\0")
-        if not (_HEADER.match(line) or (not first and line[:1] in (b" ", b"\t"))):
+        if not _in_header(line, first):
             return total
         first = False
     return total

@@ -30,6 +30,25 @@ def _alnum(c: str) -> bool:
     return c != "" and c.isascii() and c.isalnum()
 
 
+def _comment_end(s: str, i: int) -> int:
+    """Past the comment opening at s[i] ("("): nested comments and quoted pairs within, to its
+    ")" or the end of the string."""
+    level = 1
+    i += 1
+    while i < len(s):
+        c = s[i]
+        if c == "\\" and i + 1 < len(s):
+            i += 1
+        elif c == "(":
+            level += 1
+        elif c == ")":
+            level -= 1
+            if level <= 0:
+                return i + 1
+        i += 1
+    return i
+
+
 class _Parser:
     """parse.c's reader over one string; `at(i)` is "" past its end, as C reads its NUL."""
 
@@ -47,19 +66,7 @@ class _Parser:
                 i += 1
             if self.at(i) != "(":
                 return i
-            level = 1
-            i += 1
-            while (c := self.at(i)) != "":
-                if c == "(":
-                    level += 1
-                elif c == ")":
-                    level -= 1
-                    if level <= 0:
-                        i += 1
-                        break
-                elif c == "\\" and self.at(i + 1) != "":
-                    i += 1
-                i += 1
+            i = _comment_end(self.s, i)
 
     def local_part(self, i: int, allow_null: bool) -> tuple[int, str, str]:
         """read_local_part: (position, the local part, error or "")."""
@@ -428,19 +435,7 @@ def find_address_end(s: str) -> int:
                 i += 1
             continue
         if c == "(":
-            level = 1
-            i += 1
-            while i < len(s):
-                if s[i] == "\\" and i + 1 < len(s):
-                    i += 1
-                elif s[i] == "(":
-                    level += 1
-                elif s[i] == ")":
-                    level -= 1
-                    if level <= 0:
-                        i += 1
-                        break
-                i += 1
+            i = _comment_end(s, i)
             continue
         if c == "<":
             routing = s[i + 1 : i + 2] == "@"
