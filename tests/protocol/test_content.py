@@ -124,3 +124,13 @@ def test_the_longest_line_is_found_as_a_line_by_line_count_finds_it(lines, limit
     naive = max(naive, len(body.rsplit(b"\n", 1)[-1]))  # an unterminated last line, as it is
     found = longest_line(body, limit)
     assert found == naive if naive > limit else found <= limit
+
+
+@given(st.lists(st.sampled_from([b"From:", b"To:", b"Received:", b" ", b"\t", b"\r\n", b"\n", b"<", b">", b'"', b"(",
+                                 b")", b",", b";", b":", b"@", b"\\", b"a", b"\x00", b"\xff", b"."]), max_size=40)
+       .map(b"".join))
+def test_any_message_is_judged_without_error_and_refused_only_in_the_personas_own_words(body):
+    for name in model.bundled():
+        persona = model.load(name)
+        found = judge(body, persona.message)
+        assert found is None or found[0] in persona.replies
