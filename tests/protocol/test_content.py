@@ -126,11 +126,13 @@ def test_the_longest_line_is_found_as_a_line_by_line_count_finds_it(lines, limit
     assert found == naive if naive > limit else found <= limit
 
 
+BUNDLED = [model.load(name) for name in model.bundled()]
+
+
 @given(st.lists(st.sampled_from([b"From:", b"To:", b"Received:", b" ", b"\t", b"\r\n", b"\n", b"<", b">", b'"', b"(",
                                  b")", b",", b";", b":", b"@", b"\\", b"a", b"\x00", b"\xff", b"."]), max_size=40)
        .map(b"".join))
 def test_any_message_is_judged_without_error_and_refused_only_in_the_personas_own_words(body):
-    for name in model.bundled():
-        persona = model.load(name)
+    for persona in BUNDLED:
         found = judge(body, persona.message)
         assert found is None or found[0] in persona.replies
