@@ -135,7 +135,11 @@ def play(address: tuple[str, int], steps: list[Step], implicit_tls: bool = False
                 heard.close = closed
                 return heard
             if step.tls and data.startswith(b"220"):
-                sock = _client_tls().wrap_socket(sock)
+                try:
+                    sock = _client_tls().wrap_socket(sock)
+                except (ssl.SSLError, OSError) as exc:  # a server whose handshake fails (OpenSMTPD on OpenSSL 3)
+                    heard.close = f"TLS failed: {getattr(exc, 'reason', None) or exc.__class__.__name__}"
+                    return heard
         return heard
     finally:
         sock.close()

@@ -209,7 +209,7 @@ def test_personas_list_and_show():
 
 
 @pytest.mark.parametrize("name", ["exchange2000", "exchange2016", "exchange2019", "exim", "exim-tls-auth",
-                                  "opensmtpd", "postfix", "sendmail", "sendmail-tls-auth"])
+                                  "opensmtpd", "opensmtpd-tls-auth", "postfix", "sendmail", "sendmail-tls-auth"])
 def test_every_bundled_persona_says_which_versions_it_presents_and_its_known_tells(name):
     """Issue 27's "versions as lures": each face names the versions it can present and lists the
     differences a client could still find (relaypot personas show)."""

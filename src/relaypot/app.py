@@ -174,7 +174,7 @@ def preflight(settings: Settings) -> Preflight:
                         Path(settings.sensor.data_dir).resolve())
     if checked.needs_certificate and settings.tls.certificate:  # loads, or says why not, in one line
         checked = replace(checked, tls_context=server_context(Path(settings.tls.certificate),
-                                                              Path(settings.tls.key), persona.tls))
+                                                              Path(settings.tls.key), persona.tls, None, hostname))
     if settings.run.user:
         try:
             pwd.getpwnam(settings.run.user)
@@ -319,7 +319,7 @@ def prepare_tls(sensor: Sensor) -> None:
         return
     cert, key = made_certificate(sensor.persona.tls.certificate, sensor.data_dir, sensor.hostname)
     dh_params = own_dh_params(sensor.data_dir) if sensor.persona.tls.dh_group == "own" else None
-    sensor.server.use_tls(server_context(cert, key, sensor.persona.tls, dh_params))
+    sensor.server.use_tls(server_context(cert, key, sensor.persona.tls, dh_params, sensor.hostname))
 
 
 def rehearsals(sensor: Sensor) -> list[Callable[[], object]]:

@@ -29,7 +29,8 @@ def load_battery():
 
 @pytest.mark.parametrize(("persona", "relay"), [("postfix", "open"), ("postfix", "closed"), ("exim", "open"),
                                                   ("exim", "closed"), ("opensmtpd", "open"),
-                                                  ("opensmtpd", "closed"), ("sendmail", "open"),
+                                                  ("opensmtpd", "closed"), ("opensmtpd-tls-auth", "open"),
+                                                  ("opensmtpd-tls-auth", "closed"), ("sendmail", "open"),
                                                   ("sendmail", "closed")])
 def test_battery_over_sockets_matches_the_real_server(sensor_factory, persona, relay):
     """All 67 probes, each on a fresh TCP connection with TLS where asked, get what the real server sent."""

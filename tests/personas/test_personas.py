@@ -175,7 +175,8 @@ def test_invalid_personas_are_refused_with_file_and_key(mutation, message):
 
 def test_unknown_persona_names_the_bundled_ones():
     with pytest.raises(PersonaError, match="bundled personas: exchange2000, exchange2016, exchange2019, exim, "
-                                           "exim-tls-auth, opensmtpd, postfix, sendmail, sendmail-tls-auth"):
+                                           "exim-tls-auth, opensmtpd, opensmtpd-tls-auth, postfix, sendmail, "
+                                           "sendmail-tls-auth"):
         model.load("qmail")
 
 

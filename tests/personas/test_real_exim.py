@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tomllib
 
 import pytest
 
 from exim_server import EximServer
 from support import REFERENCE, battery_rerun, probes_rerun, require, rerun_differences, unesc
-from tls_observations import tls_sections
+from tls_observations import handshakes, tls_sections
 
 pytestmark = pytest.mark.slow  # a real Exim is unpacked, started and stopped
 
@@ -77,3 +78,10 @@ def test_the_real_exim_with_tls_and_auth_answers_a_password_guesser_as_when_capt
     """tests/reference/exim-tls-auth/guessing.json: AUTH after AUTH under TLS until the nonmail
     limit ends the session (its 554 written in clear, after TLS is dropped)."""
     assert rerun_differences(*probes_rerun("exim-tls-auth", "guessing", exim_tls_auth.port)) == {}
+
+
+def test_the_real_exims_handshakes_are_what_the_persona_is_held_to(exim):
+    """tests/reference/exim/handshakes.toml (tests/transport/test_real_clients.py holds the persona
+    to it, GnuTLS's extension order aside), taken again: no session tickets, a session id."""
+    stored = tomllib.loads((REFERENCE / "exim" / "handshakes.toml").read_text())
+    assert handshakes(exim.port, "mail.example.com") == stored

@@ -6,11 +6,14 @@ answered when the reference was captured (tests/reference/opensmtpd/battery.json
 from __future__ import annotations
 
 import re
+import subprocess
+import tomllib
 
 import pytest
 
 from opensmtpd_server import OpenSmtpdServer
-from support import battery_rerun, probes_rerun, rerun_differences, unesc
+from support import REFERENCE, battery_rerun, probes_rerun, require, rerun_differences, unesc
+from tls_observations import handshakes, tls_sections
 
 pytestmark = pytest.mark.slow  # a real OpenSMTPD is unpacked, started and stopped
 
@@ -40,3 +43,29 @@ def test_the_real_opensmtpd_answers_the_limit_probes_as_when_they_were_captured(
     (messages judged by their hops, headers and lines) and
     connections.json (52 connections from one address): the captures the persona is held to."""
     assert rerun_differences(*probes_rerun("opensmtpd", group, opensmtpd.port)) == {}
+
+
+def test_the_real_opensmtpd_answers_the_battery_on_its_tls_listener_as_when_it_was_captured(opensmtpd):
+    """tests/reference/opensmtpd-tls-auth/battery.json (../shared/reference-transcripts/
+    opensmtpd-6.8.0p2-tls-auth.json): the listener with `tls pki ... auth-optional`, whose
+    STARTTLS is taken and whose handshake fails."""
+    stored, fresh = battery_rerun("opensmtpd-tls-auth", opensmtpd.tls_port)
+    assert [c["name"] for c in fresh] == [c["name"] for c in stored]
+    differing = [old["name"] for old, new in zip(stored, fresh) if replies(new) != replies(old)]
+    assert differing == [], (differing, opensmtpd.log())
+    starttls = next(c for c in fresh if c["name"] == "starttls")
+    assert "TLSV1_ALERT_INTERNAL_ERROR" in " ".join(starttls["notes"])
+
+
+def test_the_real_opensmtpds_failing_handshakes_are_what_the_persona_is_held_to(opensmtpd):
+    """tests/reference/opensmtpd-tls-auth/handshakes.toml (each handshake's records and ending, as
+    Python's ssl saw them) and nmap-tls.txt (ssl-enum-ciphers lists the suites whose ServerHello
+    came; ssl-cert gets nothing), taken again from the real server."""
+    stored = tomllib.loads((REFERENCE / "opensmtpd-tls-auth" / "handshakes.toml").read_text())
+    assert handshakes(opensmtpd.tls_port, "mail.example.com") == stored
+    nmap = require("nmap")
+    result = subprocess.run([nmap, "-n", "-Pn", "-sV", "-p", str(opensmtpd.tls_port), "--script",
+                             "ssl-cert,ssl-enum-ciphers", "127.0.0.1"], capture_output=True, text=True, timeout=300)
+    real = tls_sections((REFERENCE / "opensmtpd-tls-auth" / "nmap-tls.txt").read_text())
+    assert set(real) == {"TLSv1.2", "TLSv1.3"}
+    assert tls_sections(result.stdout) == real, result.stdout

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import sys
+import tomllib
 
 import pytest
 
 from postfix_server import PostfixServer
 from support import REFERENCE, normalize, unesc
+from tls_observations import handshakes
 
 pytestmark = pytest.mark.slow  # a real Postfix starts and stops
 
@@ -43,3 +45,10 @@ def test_the_stored_captures_are_what_the_real_postfix_answers(postfix, group, l
     for old, new in zip(stored, fresh):
         replies = [normalize(b"".join(unesc(t) for d, t in c["exchange"] if d == "S")) for c in (old, new)]
         assert replies[1] == replies[0], (old["name"], postfix.log())
+
+
+def test_the_real_postfixs_handshakes_are_what_the_persona_is_held_to(postfix):
+    """tests/reference/postfix/handshakes.toml (tests/transport/test_real_clients.py holds the
+    persona to it), taken again: one TLS 1.3 ticket, five groups, OpenSSL at security level 0."""
+    stored = tomllib.loads((REFERENCE / "postfix" / "handshakes.toml").read_text())
+    assert handshakes(postfix.port, "mail.example.com") == stored

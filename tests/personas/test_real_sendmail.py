@@ -13,7 +13,7 @@ import pytest
 
 from sendmail_server import SendmailServer
 from support import REFERENCE, battery_rerun, normalize, probes_rerun, require, rerun_differences, unesc
-from tls_observations import observe, tls_sections
+from tls_observations import handshakes, observe, tls_sections
 
 pytestmark = pytest.mark.slow  # a real Sendmail is unpacked, configured, started and stopped
 
@@ -93,3 +93,11 @@ def test_the_real_sendmail_with_tls_and_auth_answers_a_password_guesser_as_when_
         return said.replace(b"CRAM-MD5 PLAIN LOGIN", b"CRAM-MD5 LOGIN PLAIN")
 
     assert rerun_differences(stored, fresh, same_order) == {}
+
+
+def test_the_real_sendmails_handshakes_are_what_the_persona_is_held_to(sendmail_tls_auth):
+    """tests/reference/sendmail-tls-auth/handshakes.toml (tests/transport/test_real_clients.py
+    holds the persona to it), taken again: two TLS 1.3 tickets, a HelloRetryRequest for a client
+    without a P-256 share, decode_error to a client that leaves after STARTTLS."""
+    stored = tomllib.loads((REFERENCE / "sendmail-tls-auth" / "handshakes.toml").read_text())
+    assert handshakes(sendmail_tls_auth.port, "mail.example.com", sendmail_tls_auth.source) == stored

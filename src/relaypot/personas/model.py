@@ -413,6 +413,17 @@ class TlsProfile:
     request_client_certificate: bool = False
     session_timeout: int = 0  # seconds: the session cache's, a TLS 1.2 ticket's lifetime hint (0: OpenSSL's)
     tls13_suites: str = ""  # the TLS 1.3 suites, OpenSSL's names ("": OpenSSL's three)
+    tickets: bool = True  # session tickets (false: SSL_OP_NO_TICKET, as OpenSMTPD sets it)
+    # TLS 1.3 tickets after a full handshake: Postfix's tls_server.c asks for one, OpenSSL's default is two
+    tls13_tickets: int = 1
+    session_cache: bool = True  # false: SSL_SESS_CACHE_OFF, so a TLS 1.2 ServerHello has no session id
+    # The client's SNI acknowledged (an empty server_name extension, as a server-name callback
+    # answering SSL_TLSEXT_ERR_OK makes OpenSSL send): never, or when it names the host name
+    # (OpenSMTPD: a pki of that name)
+    sni_ack: Literal["never", "host_name"] = "never"
+    # The server's private key cannot be used, so every handshake stops where it must sign or
+    # decrypt (OpenSMTPD 6.8.0p2 on OpenSSL 3: transport/failing_key.py)
+    signing_fails: bool = False
 
 
 @dataclass(frozen=True)
@@ -990,6 +1001,8 @@ def _parse_tls(table: Any, where: str) -> TlsProfile:
         raise PersonaError(f"{where}: [tls] min_version is above max_version")
     if not 0 <= profile.security_level <= 5:
         raise PersonaError(f"{where}: [tls] security_level must be 0 to 5")
+    if not 0 <= profile.tls13_tickets <= 10:
+        raise PersonaError(f"{where}: [tls] tls13_tickets must be 0 to 10")
     return profile
 
 

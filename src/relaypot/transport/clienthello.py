@@ -2,8 +2,9 @@
 
 The name a client asks for (SNI) is taken from here, with the connection that sent it, rather than
 from OpenSSL's server-name callback: a callback makes OpenSSL acknowledge the name with an empty
-server_name extension, which Postfix never sends (a tell), and its answer had to be matched to its
-connection afterwards. Whatever the client sends is bounded: at most MAX_BYTES are looked at.
+server_name extension, which Postfix never sends (a tell; a persona whose server does acknowledge
+it says so in `[tls] sni_ack`), and its answer had to be matched to its connection afterwards.
+Whatever the client sends is bounded: at most MAX_BYTES are looked at.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class ClientHello:
     ja3: str | None = None  # Salesforce's JA3: the MD5 of `ja3_text`
     ja3_text: str | None = None
     ja4: str | None = None  # FoxIO's JA4 (TLS over TCP)
+    random: bytes = b""  # the client's random, which names its handshake in OpenSSL's key log
 
 
 def fingerprints(version: int, ciphers: list[int], extensions: list[int], groups: list[int], formats: list[int],
@@ -138,7 +140,7 @@ def parse(body: bytes) -> ClientHello | None:
                     alpn = data[3:3 + data[2]]
                 at += 4 + length
         ja3, text, ja4 = fingerprints(version, ciphers, extensions, groups, formats, signatures, alpn, versions)
-        return ClientHello(name, ja3, text, ja4)
+        return ClientHello(name, ja3, text, ja4, body[2:34])
     except IndexError:
         return None
 

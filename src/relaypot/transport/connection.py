@@ -527,7 +527,7 @@ class SmtpConnection(asyncio.Protocol):
         if self._holds:
             self.transport.resume_reading()  # the handshake must be read, whatever held the commands
         self._handshake = TlsLayer(self.transport, self, server.ssl_context, self._handshake_done,
-                                   self.session.persona.tls.bad_record_alert, self.session.persona.tls.eof_alert)
+                                   self.session.persona.tls)
         self._handshake_deadline = server.loop.call_later(HANDSHAKE_TIMEOUT, self._handshake_too_slow)
 
     def _handshake_too_slow(self) -> None:

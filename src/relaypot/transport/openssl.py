@@ -15,9 +15,13 @@ import ctypes
 import ctypes.util
 import ssl
 import sys
+from typing import Any
 
+SSL_CTRL_SET_SESS_CACHE_MODE = 44
+SSL_CTRL_SET_TLSEXT_SERVERNAME_CB = 53
 SSL_CTRL_SET_GROUPS_LIST = 92
 SSL_CTRL_SET_DH_AUTO = 118
+SSL_SESS_CACHE_OFF = 0
 
 
 def _libssl() -> ctypes.CDLL | None:
@@ -85,12 +89,34 @@ def _take_any(preverify_ok: int, store: int) -> int:
 _TAKE_ANY = _VERIFY(_take_any)  # module-wide: OpenSSL keeps the pointer
 
 
+# The server-name callback: (SSL *, int *alert, void *arg) -> SSL_TLSEXT_ERR_*
+_SERVER_NAME = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+SSL_TLSEXT_ERR_OK, SSL_TLSEXT_ERR_NOACK = 0, 3
+_ACKS: dict[bytes, Any] = {}  # one callback per name, kept: OpenSSL holds the pointers
+
+
+def _acknowledging(lib: ctypes.CDLL, name: bytes) -> Any:
+    """A server-name callback that acknowledges `name` (OpenSMTPD's smtp_sni_callback: a pki of
+    that name), and no other."""
+    if name not in _ACKS:
+        lib.SSL_get_servername.restype = ctypes.c_char_p
+        lib.SSL_get_servername.argtypes = [ctypes.c_void_p, ctypes.c_int]
+
+        def answer(ssl_: int, alert: int, arg: int) -> int:
+            return SSL_TLSEXT_ERR_OK if lib.SSL_get_servername(ssl_, 0) == name else SSL_TLSEXT_ERR_NOACK
+
+        _ACKS[name] = _SERVER_NAME(answer)
+    return _ACKS[name]
+
+
 def tune(context: ssl.SSLContext, dh_auto: bool, groups: str, tls13_suites: str = "", client_ca_file: str = "",
-         session_timeout: int = 0) -> str:
+         session_timeout: int = 0, session_cache: bool = True, acknowledged_name: str = "") -> str:
     """Set DH auto, the group list and the TLS 1.3 suites on `context`, and tickets that are not
     renewed on resumption; with `client_ca_file`, ask for a client certificate naming that file's
     certificates as the accepted authorities and take any; with `session_timeout`, that session
-    timeout (a TLS 1.2 ticket's lifetime hint). Returns "" or why it could not."""
+    timeout (a TLS 1.2 ticket's lifetime hint); without `session_cache`, no session cache (no
+    session id in a TLS 1.2 ServerHello); with `acknowledged_name`, a server-name callback that
+    acknowledges a client's SNI of that name. Returns "" or why it could not."""
     lib = _libssl()
     pointer = _ssl_ctx(context, lib) if lib is not None else None
     if lib is None or pointer is None:
@@ -121,6 +147,13 @@ def tune(context: ssl.SSLContext, dh_auto: bool, groups: str, tls13_suites: str 
         lib.SSL_CTX_set_timeout.restype = ctypes.c_long
         lib.SSL_CTX_set_timeout.argtypes = [ctypes.c_void_p, ctypes.c_long]
         lib.SSL_CTX_set_timeout(pointer, session_timeout)
+    if not session_cache:
+        lib.SSL_CTX_ctrl(pointer, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_OFF, None)
+    if acknowledged_name:
+        lib.SSL_CTX_callback_ctrl.restype = ctypes.c_long
+        lib.SSL_CTX_callback_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        callback = _acknowledging(lib, acknowledged_name.encode("ascii", "replace"))
+        lib.SSL_CTX_callback_ctrl(pointer, SSL_CTRL_SET_TLSEXT_SERVERNAME_CB, ctypes.cast(callback, ctypes.c_void_p))
     if tls13_suites:
         lib.SSL_CTX_set_ciphersuites.restype = ctypes.c_int
         lib.SSL_CTX_set_ciphersuites.argtypes = [ctypes.c_void_p, ctypes.c_char_p]

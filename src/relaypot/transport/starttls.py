@@ -17,7 +17,9 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from relaypot.personas.model import TlsProfile
 from relaypot.transport.clienthello import ClientHelloReader
+from relaypot.transport.failing_key import FailingKey, SigningFailed, key_log
 
 READ_SIZE = 65536
 _LINGER_NONE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
@@ -41,10 +43,12 @@ def reset_on_close(transport: Any) -> None:
 class TlsLayer(asyncio.Protocol):
     def __init__(self, raw: Any, upper: asyncio.Protocol, context: ssl.SSLContext,
                  handshake_done: Callable[[TlsLayer, BaseException | None], None],
-                 bad_record_alert: bool = False, eof_alert: bool = False) -> None:
+                 profile: TlsProfile | None = None) -> None:
+        profile = profile or TlsProfile()
         self._raw = raw
-        self._bad_record_alert = bad_record_alert
-        self._eof_alert = eof_alert
+        self._bad_record_alert = profile.bad_record_alert
+        self._eof_alert = profile.eof_alert
+        self._failing = FailingKey(key_log(context.keylog_filename)) if profile.signing_fails else None
         self._upper = upper
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
@@ -69,13 +73,21 @@ class TlsLayer(asyncio.Protocol):
         return (hello.ja3, hello.ja4) if hello is not None else (None, None)
 
     def data_received(self, data: bytes) -> None:
+        if self._failing is not None and self._failing.awaiting_client:
+            self._failing_key_output(*self._failing.client_bytes(data))
+            return
         self._incoming.write(data)
         if self.handshaking:
             self.client_hello.feed(data)
             try:
                 self.ssl_object.do_handshake()
             except ssl.SSLWantReadError:
-                self._flush()
+                if self._failing is None:
+                    self._flush()
+                else:
+                    hello = self.client_hello.hello
+                    self._failing_key_output(*self._failing.server_flight(
+                        self._outgoing.read(), hello.random if hello is not None else b""))
                 return
             except (ssl.SSLError, OSError) as exc:
                 self._fail(exc)
@@ -115,6 +127,17 @@ class TlsLayer(asyncio.Protocol):
         if ended and not self._closing and not self._upper.eof_received():
             self.close()
 
+    def _failing_key_output(self, data: bytes, ended: bool, unread: bool = False) -> None:
+        """What the server whose key fails sends (transport/failing_key.py), and its end (a reset
+        where the client's bytes are left unread)."""
+        if data and not self._raw.is_closing():
+            self._raw.write(data)
+        if unread:
+            reset_on_close(self._raw)
+        if ended and not self._closing:
+            self._fail(SigningFailed("the handshake ended where the server's key was needed (the persona's "
+                                     "server cannot use its key: [tls] signing_fails)"))
+
     def _fail(self, exc: BaseException) -> None:
         """The handshake failed: the alert OpenSSL wrote goes out, then the connection closes. If
         the client sent more than OpenSSL read (plain text: OpenSSL stops at the first record
@@ -137,6 +160,13 @@ class TlsLayer(asyncio.Protocol):
         if self.handshaking:
             if self._bad_record_alert and not self._raw.is_closing():
                 self._raw.write(UNEXPECTED_MESSAGE)  # GnuTLS on the client's FIN before a whole handshake
+            elif self._eof_alert:
+                self._incoming.write_eof()  # OpenSSL 3 answers the early end with decode_error
+                try:
+                    self.ssl_object.do_handshake()
+                except (ssl.SSLError, OSError):
+                    pass
+                self._flush()
             return False  # connection_lost follows: the client left during the handshake
         if self._eof_alert and not self._closing:
             # OpenSSL 3 without SSL_OP_IGNORE_UNEXPECTED_EOF: a client gone without its

@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from relaypot.errors import ConfigError
 from relaypot.personas.model import TlsProfile
-from relaypot.transport import openssl
+from relaypot.transport import failing_key, openssl
 
 log = logging.getLogger(__name__)
 
@@ -303,9 +303,10 @@ _VERSIONS = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1,
 
 
 def server_context(cert: Path, key: Path, profile: TlsProfile | None = None,
-                   dh_params: Path | None = None) -> ssl.SSLContext:
+                   dh_params: Path | None = None, hostname: str = "") -> ssl.SSLContext:
     """An OpenSSL server context that looks like the persona's server (its [tls] profile);
-    `dh_params`, the sensor's own DH parameters where the profile's dh_group is "own"."""
+    `dh_params`, the sensor's own DH parameters where the profile's dh_group is "own"; `hostname`,
+    the name the server answers to (a client's SNI of it is acknowledged where the profile says)."""
     profile = profile or TlsProfile()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
@@ -330,16 +331,21 @@ def server_context(cert: Path, key: Path, profile: TlsProfile | None = None,
     # its DONT_INSERT_EMPTY_FRAGMENTS, which puts an empty record before every TLS 1.0 CBC reply.
     # (SChannel never sent empty fragments either.)
     context.options |= OP_DONT_INSERT_EMPTY_FRAGMENTS
-    # One TLS 1.3 session ticket after a full handshake (Postfix's tls_server.c), not OpenSSL's two;
-    # none after a resumption (openssl.tune: a ticket is used, never renewed, as Postfix's key
-    # callback answers).
-    context.num_tickets = 1
+    # TLS 1.3 session tickets after a full handshake (Postfix's tls_server.c: one, not OpenSSL's
+    # two); none after a resumption (openssl.tune: a ticket is used, never renewed, as Postfix's
+    # key callback answers).
+    context.num_tickets = profile.tls13_tickets
     if profile.dh_group == "ffdhe2048":
         context.load_dh_params(_ffdhe2048_file())
     elif profile.dh_group == "own" and dh_params is not None:
         context.load_dh_params(str(dh_params))
+    if not profile.tickets:
+        context.options |= ssl.OP_NO_TICKET
+    if profile.signing_fails:
+        context.keylog_filename = failing_key.new_key_log()  # failing_key seals its alert with a logged secret
     problem = openssl.tune(context, profile.dh_auto, profile.groups, profile.tls13_suites,
-                           str(cert) if profile.request_client_certificate else "", profile.session_timeout)
+                           str(cert) if profile.request_client_certificate else "", profile.session_timeout,
+                           profile.session_cache, hostname if profile.sni_ack == "host_name" else "")
     if problem:
         log.warning("TLS will differ from the persona's server in its DH and key-exchange groups and its session "
                     "tickets: %s", problem)
