@@ -5,6 +5,8 @@ on this machine (tests/exim_server.py), each as it replied; the differential tes
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -185,3 +187,77 @@ def test_data_after_recipients_pipelined_behind_a_refused_sender_is_no_protocol_
         intro + b"503 Valid RCPT command must precede DATA\r\n"]
     assert _exim_replies(b"RCPT TO:<root>\r\nDATA\r\n") == [
         b"503 sender not yet given\r\n", intro + b"503 valid RCPT command must precede DATA\r\n"]
+
+
+@pytest.mark.parametrize(("wire", "replies"), [
+    (b"x" * 16384 + b"\r\n", 2), (b"x" * 16385 + b"\r\n", 2), (b"NOOP " + b"a" * 20000 + b"\r\n", 2),
+    (b"a" * 16384 + b"NOOP\r\n", 2), (b"MAIL FROM:<" + b"a" * 17000 + b"@x.org>\r\n", 2), (b"y" * 16383 + b"\r\n", 1),
+])
+def test_a_line_past_exims_command_buffer_is_cut_where_the_buffer_filled(wire, replies):
+    """Captured from the real Exim 4.96 after EHLO (2026-12-06): smtp_read_command returns once
+    16384 bytes are read and one more comes that is no LF (that byte lost), an unrecognised
+    command; the rest of the line is read as the next one (NOOP's "OOP" is unrecognised too)."""
+    assert _exim_replies(wire) == [b"500 unrecognized command\r\n"] * replies
+
+
+def test_a_65536_byte_line_is_four_commands_and_the_fourth_ends_the_session():
+    """Captured: 16385 bytes a command, so the fourth is Exim's fourth unrecognised command, "500
+    Too many unrecognized commands", and the close; the QUIT behind it is never read."""
+    from support import Driver, make_session
+
+    driver = Driver(make_session("exim", relay="closed")).feed(b"EHLO client.example.org\r\n")
+    driver.feed(b"x" * 65536 + b"\r\nQUIT\r\n")
+    assert [reply.data for reply in driver.replies[2:]] == [b"500 unrecognized command\r\n"] * 3 + [
+        b"500 Too many unrecognized commands\r\n"]
+    assert driver.closed is not None
+
+
+def _bdat(body: bytes, last: bool = True) -> bytes:
+    return b"BDAT %d%s\r\n" % (len(body), b" LAST" if last else b"") + body
+
+
+ENVELOPE = b"MAIL FROM:<a@example.org>\r\nRCPT TO:<postmaster@mail.example.com>\r\n"
+NOT_CRLF = b"552 Message header not CRLF terminated\r\n"
+
+
+@pytest.mark.parametrize(("steps", "expected"), [
+    ([_bdat(b"Subject: x\n\nbody\n")], [NOT_CRLF]),
+    ([_bdat(b"Subject: x\r\n\r\nbody\n")], [b"250- 19 byte chunk, total 20\r\n250 OK id=ID\r\n"]),
+    ([_bdat(b"hello\n")], [b"250- 6 byte chunk, total 8\r\n250 OK id=ID\r\n"]),
+    ([_bdat(b"\nbody\n")], [b"250- 6 byte chunk, total 8\r\n250 OK id=ID\r\n"]),
+    ([_bdat(b"Subject: x\r\nX: y\n\r\nbody\r\n")], [b"250- 25 byte chunk, total 26\r\n250 OK id=ID\r\n"]),
+    ([_bdat(b"Subject: x\nX: y\r\n", False), _bdat(b"\r\nbody\r\n")],
+     [NOT_CRLF, b"503 valid RCPT command must precede BDAT\r\n"]),
+    ([_bdat(b"Subject: x\n", False), _bdat(b"X: y\r\n\r\nbody\r\n")], [b"250 11 byte chunk received\r\n", NOT_CRLF]),
+    ([_bdat(b"Subject: x\n y\r\n\r\nb\r\n")], [NOT_CRLF]),
+    ([_bdat(b"From someone\n\r\nb\r\n")], [b"250- 18 byte chunk, total 20\r\n250 OK id=ID\r\n"]),
+    ([_bdat(b"Subject: x\n\nbody\n"), b"MAIL FROM:<b@example.org>\r\n"], [NOT_CRLF, b"250 OK\r\n"]),
+])
+def test_a_first_header_line_ended_by_a_bare_lf_is_refused_under_chunking_as_by_the_real_exim(steps, expected):
+    """Captured from the real Exim 4.96 (2026-12-06), each BDAT sent after the last reply:
+    receive.c refuses a message sent by BDAT whose first line ends with a bare LF and is a header,
+    at the chunk that brings the byte after that header (it looks for a continuation), and
+    forgets the transaction; a CRLF first line, a blank one or one that is no header is taken.
+    DATA takes them all."""
+    from support import Driver, make_session
+
+    driver = Driver(make_session("exim", relay="closed")).feed(b"EHLO client.example.org\r\n" + ENVELOPE)
+    seen = []
+    for step in steps:
+        before = len(driver.replies)
+        driver.feed(step)
+        seen.append(b"".join(reply.data for reply in driver.replies[before:]))
+    assert [re.sub(rb"id=\S+", b"id=ID", said) for said in seen] == expected
+    if expected[0] == NOT_CRLF:
+        assert any(kept.reason == "header_not_crlf" for kept in driver.kept)  # refused, and kept
+
+
+@given(st.binary(max_size=80), st.integers(0, 80))
+def test_the_chunked_header_verdict_is_the_same_however_the_message_is_cut(message, cut):
+    """Whatever the chunks, a verdict once known does not change as more of the message comes."""
+    from relaypot.protocol.content import chunked_header_refused
+
+    whole = chunked_header_refused(message, True)
+    assert whole in (True, False)
+    early = chunked_header_refused(message[:cut], False)
+    assert early is None or early == whole

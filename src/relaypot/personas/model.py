@@ -82,7 +82,10 @@ USER_NAMES: tuple[UserNames, ...] = get_args(UserNames)
 # one table and a branch in one small module. Choices are Literal types: the reader validates a
 # value against the type itself (`_read_table`).
 LineEnding = Literal["lf", "crlf"]  # lf: LF ends a command line; crlf: only CRLF does
-LongLine = Literal["truncate", "reject"]  # truncate: act on the first bytes, drop the rest; reject: too_long
+# truncate: act on the first bytes, drop the rest; reject: too_long for the whole line; split: the
+# first max_length bytes and the one that overflowed are too_long, the rest is read as the next
+# line (Exim's smtp_read_command, which returns as its buffer fills)
+LongLine = Literal["truncate", "reject", "split"]
 # lf: a "." line ended by a bare LF (or CRs then LF) also ends DATA; lf-one-cr: by LF or CR LF only
 DataEnd = Literal["crlf", "lf", "lf-one-cr"]
 # protocol/listener.py QueueIds
@@ -174,6 +177,9 @@ class MessageRules:
     max_line_length: int = 0
     header_grammar: Literal["any", "opensmtpd"] = "any"
     verify_header_syntax: bool = False
+    # Exim under CHUNKING (receive.c): a message sent by BDAT whose first line ends with a bare LF
+    # and is a header is refused at the chunk that completes that header (data.header_not_crlf)
+    chunked_header_crlf: bool = False
 
 
 @dataclass(frozen=True)
@@ -544,7 +550,7 @@ class Persona:
                 keys.add("auth.not_available")  # never advertised: every AUTH is refused so
                 continue
             keys |= VERBS[verb].reply_keys if verb in VERBS else frozenset()
-        if self.lines.too_long == "reject":
+        if self.lines.too_long in ("reject", "split"):
             keys.add("command.too_long")
         if self.lines.forbidden_verbs or self.lines.forbid_nonalpha_first or self.lines.forbid_header_verb:
             keys.add("command.forbidden")
@@ -561,6 +567,7 @@ class Persona:
                     (bool(self.message.max_line_length), "DATA", "data.line_too_long"),
                     (self.message.header_grammar == "opensmtpd", "DATA", "data.malformed"),
                     (self.message.verify_header_syntax, "DATA", "data.header_syntax"),
+                    (self.message.chunked_header_crlf, "BDAT", "data.header_not_crlf"),
                     (bool(self.recipients.bad_rcpt_limit), "RCPT", "rcpt.too_many_bad"),
                     (self.message.bdat_error_state, "MAIL", "mail.after_bdat"),
                     (self.message.bdat_error_state, "RCPT", "rcpt.after_bdat"),

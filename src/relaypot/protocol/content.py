@@ -22,6 +22,35 @@ _RECEIVED = re.compile(rb"received[ \t]*:", re.IGNORECASE)
 _ADDRESS_HEADERS = frozenset({b"from", b"sender", b"reply-to", b"to", b"cc", b"bcc"})  # Exim's verify_check_headers
 
 
+_EXIM_HEADER = re.compile(rb"[!-9;-~]*[ \t\n\v\f\r]*:")  # receive.c: isgraph() but the colon, isspace(), ":"
+
+
+def chunked_header_refused(message: bytes | bytearray, complete: bool) -> bool | None:
+    """Exim 4.96's receive.c under CHUNKING: a message whose first line ends with a bare LF is
+    refused ("552 Message header not CRLF terminated") where that line, with the lines that
+    continue it, is a header; a blank first line, or one that is no header, ends the header
+    section first. True: refused; False: taken; None: not known until more of the message comes
+    (the byte after the header line, which Exim reads to look for a continuation)."""
+    end = message.find(b"\n")
+    if end < 0:
+        return False if complete else None  # the message ends inside its first line: no line end seen
+    if end == 0 or message[end - 1] == 0x0D:
+        return False  # a blank first line; a CRLF, which sets first_line_ended_crlf
+    while end + 1 < len(message) and message[end + 1] in b" \t":  # a continuation line
+        following = message.find(b"\n", end + 1)
+        if following < 0:
+            if not complete:
+                return None
+            end = len(message)
+            break
+        end = following
+    else:
+        if end + 1 >= len(message) and not complete:
+            return None
+    line = bytes(message[:end])
+    return line[:1] not in b" \t\n\v\f\r" and _EXIM_HEADER.match(line) is not None
+
+
 def judge(body: bytes, rules: MessageRules) -> tuple[str, dict[str, str]] | None:
     """The refusal `rules` give the message `body`, or None where it is taken."""
     # (each check first asks whether the message is long enough to fail it: most are short)

@@ -16,17 +16,22 @@ _TAIL = 8  # bytes of a dropped body kept to find <CRLF>.<CRLF> across reads
 
 class Framer:
     """Lines up to `max_line` bytes (CRLF, or LF too unless `crlf_only`); a longer one is skipped
-    to its end and reported, its head kept for a server that truncates instead of refusing."""
+    to its end and reported, its head kept for a server that truncates instead of refusing. With
+    `split`, a line whose bytes before its LF pass `max_line` is cut instead: its first
+    `max_line` + 1 bytes are the over-long line, and what follows is read as the next line (Exim's
+    smtp_read_command returns once its buffer is full, the byte that overflowed it read and lost)."""
 
     __slots__ = ("_hash", "_kept", "_overlong", "_scanned", "buf", "crlf_only", "end_crs", "keep", "lf_data_end",
-                 "max_line", "overlong_head", "pos")
+                 "max_line", "overlong_head", "pos", "split")
 
     TOO_LONG = b""  # what next_line returns for a line past the bound
 
-    def __init__(self, max_line: int, crlf_only: bool, lf_data_end: bool, keep: int = 0, one_cr: bool = False) -> None:
+    def __init__(self, max_line: int, crlf_only: bool, lf_data_end: bool, keep: int = 0, one_cr: bool = False,
+                 split: bool = False) -> None:
         self.buf = bytearray()
         self.pos = 0  # bytes of buf already taken
         self.max_line = max_line
+        self.split = split
         self.crlf_only = crlf_only
         self.lf_data_end = lf_data_end
         self.end_crs = ONE_CR if one_cr else ANY_CRS  # the CRs a "." line may end with
@@ -113,6 +118,8 @@ class Framer:
             idx = buf.find(b"\n", pos)
             end = idx + 1
         max_line = self.max_line
+        if self.split:
+            return self._split_line(idx, end)
         if idx < 0 or end - pos > max_line:
             if idx < 0 and len(buf) - pos <= max_line:
                 return None, 0
@@ -129,6 +136,21 @@ class Framer:
             return None, 0
         self.pos = end
         return bytes(buf[pos:end]), 0
+
+    def _split_line(self, idx: int, end: int) -> tuple[bytes | None, int]:
+        """next_line for a server that cuts an over-long line where its buffer filled."""
+        buf, pos, cut = self.buf, self.pos, self.max_line + 1
+        content = (idx if idx >= 0 else len(buf)) - pos  # the bytes before the LF, so far
+        if content < cut:
+            if idx < 0:
+                return None, 0
+            self.pos = end
+            return bytes(buf[pos:end]), 0
+        self.overlong_head = bytes(buf[pos : pos + self.max_line])
+        self._kept, self._hash = bytearray(), None
+        self._skip(buf[pos : pos + cut])
+        self.pos = pos + cut
+        return self.TOO_LONG, cut
 
     # ------------------------------------------------------------------ DATA
 

@@ -49,6 +49,7 @@ class Intake:
         "dropped",
         "framer",
         "head",
+        "header_judged",
         "held",
         "keep",
         "kept",
@@ -88,6 +89,7 @@ class Intake:
         # XEXCH50 blob, at most `keep` bytes each ([limits] max_fragment).
         self.keep = context.limits.max_fragment
         self.head: bytes | None = None
+        self.header_judged = False  # [message] chunked_header_crlf: the first header line was looked at
         self.delivered_size = 0  # a BDAT message's size as its server counts it, for its reply
         self.blob = bytearray()
         self.blob_size = 0
@@ -143,6 +145,7 @@ class Intake:
         self.past_limit = 0
         self.kept = None
         self.head = None
+        self.header_judged = False
         self.delivered_size = 0
         self.lf_size = None
         self.let_go()

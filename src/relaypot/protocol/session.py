@@ -17,7 +17,7 @@ from relaypot.protocol.accounting import Shape, Slowdowns
 from relaypot.protocol.auth import SERVER_FIRST, AuthExchange, AuthStep, capture_unsupported, opening, settle
 from relaypot.protocol.client_names import FAIL
 from relaypot.protocol.commands import bdat_argument, decode, xexch50_size
-from relaypot.protocol.content import judge
+from relaypot.protocol.content import chunked_header_refused, judge
 from relaypot.protocol.envelope import ReadPath, Where, qualify, read_path, read_vrfy
 from relaypot.protocol.exim_envelope import restricted
 from relaypot.protocol.framing import Framer
@@ -151,7 +151,7 @@ class Session(Voice):
         self.started = context.clock()
         data_end = self.persona.message.data_end
         self._framer = Framer(context.max_line, self.lines.ending == "crlf", data_end != "crlf",
-                              context.limits.max_fragment, data_end == "lf-one-cr")
+                              context.limits.max_fragment, data_end == "lf-one-cr", self.lines.too_long == "split")
         self.intake = Intake(context, self._framer)  # the message in progress
         self._pending: tuple[str, str, bytes] | None = None  # a BDAT command awaiting its chunk
         self._auth: AuthExchange | None = None
@@ -461,6 +461,14 @@ class Session(Voice):
             self._pipelined(out, line)
             return
         if line == b"":  # over the length bound: recorded by its head, as docs/events.md says
+            counters = self._counters
+            if self.lines.too_long == "split" and counters is not None and counters.unknown_command():
+                # Exim: the cut-off command is an unrecognised one, counted as any
+                self._violation(out, "limit_errors", f"{counters.unknown} unrecognized commands", always=True)
+                self._finish_command(out, "", "", self._framer.overlong_head,
+                                     self._send_key(out, "session.too_many_unknown"))
+                self._close(out, "limit")
+                return
             self._finish_command(out, "", "", self._framer.overlong_head, self._send_key(out, "command.too_long"),
                                  unknown=True)
             if "command.too_long" in self.lines.closing_refusals:
@@ -867,13 +875,15 @@ class Session(Voice):
                 else:
                     self.intake.bdat = "error"
         elif kind == Step.CHUNK_OK:
-            code = self._send_key(out, "bdat.chunk", size=str(step[1]))
-            if self.persona.message.bdat_dialogue == "exim":
-                self._chunking = "open"
+            code = self._chunked_header_refusal(out, False)
+            if not code:
+                code = self._send_key(out, "bdat.chunk", size=str(step[1]))
+                if self.persona.message.bdat_dialogue == "exim":
+                    self._chunking = "open"
         elif kind == Step.REFUSED:
             code = self._refuse_message(out, step[1])
         else:
-            code = self._judged(out, step[1], step[2])
+            code = self._chunked_header_refusal(out, True, step[1]) or self._judged(out, step[1], step[2])
             if not code:
                 self._deliver(out, step[1], step[2], step[3], "BDAT")  # its command's event goes out with the reply
                 return
@@ -1247,6 +1257,27 @@ class Session(Voice):
             self._message_id = internet_message_id(body, self.context.hostname, self.context.rng)
         self.mode = PAUSED
         out.append(Deliver(body, transfer))
+
+    def _chunked_header_refusal(self, out: list[Output], last: bool, body: bytes | None = None) -> int:
+        """Exim under CHUNKING ([message] chunked_header_crlf): the message so far refused at the
+        chunk that completes a first header line ended by a bare LF (protocol/content.py), kept as
+        sent, the transaction over; its reply's code. 0 where it goes on."""
+        intake = self.intake
+        if not self.persona.message.chunked_header_crlf or intake.header_judged:
+            return 0
+        message = body if body is not None else intake.message
+        refused = chunked_header_refused(message, last) if message is not None else False
+        if refused is None:
+            return 0
+        intake.header_judged = True
+        if not refused:
+            return 0
+        self._violation(out, "bare_lf", "a first header line ended by a bare LF, sent by BDAT")
+        self._keep(out, bytes(message or b""), "message", "header_not_crlf", len(message or b""),
+                   envelope=(self.mail_from, tuple(self.rcpt_to)))
+        code = self._send_key(out, "data.header_not_crlf")
+        self._reset_transaction()
+        return code
 
     def _judged(self, out: list[Output], body: bytes, size: int) -> int:
         """A whole message its server refuses for what is in it (protocol/content.py: its hops,
