@@ -82,7 +82,7 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
     _answered("SEND", "command.unimplemented"),
     _answered("SOML", "command.unimplemented"),
     _answered("SAML", "command.unimplemented"),
-    _answered("VERB", "verb.ok"),
+    _verb("VERB", "_verb", "verb.ok"),
     _answered("ATRN", "atrn.refused"),
     _verb("STARTTLS", "_starttls", "starttls.ready starttls.unavailable starttls.already_active starttls.syntax",
           optional="starttls.not_advertised starttls.need_helo starttls.in_transaction"),
@@ -111,14 +111,14 @@ def frame_text(code: int, lines: list[str]) -> str:
         line = lines[0]
         if "\r" in line or "\n" in line:
             line = line.replace("\r", " ").replace("\n", " ")
-        return f"{code} {line}"
+        return f"{code:03d} {line}"  # 050: Sendmail's verbose lines
     last = len(lines) - 1
     out = []
     for i, line in enumerate(lines):
         # A CR or LF inside echoed attacker text would forge an extra reply line.
         if "\r" in line or "\n" in line:
             line = line.replace("\r", " ").replace("\n", " ")
-        out.append(f"{code}{' ' if i == last else '-'}{line}")
+        out.append(f"{code:03d}{' ' if i == last else '-'}{line}")
     return "\r\n".join(out)
 
 

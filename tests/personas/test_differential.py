@@ -297,10 +297,6 @@ EXIM_KNOWN_DIFFERENCES: Known = [
 ]
 
 SENDMAIL_KNOWN_DIFFERENCES: Known = [
-    ("sendmail-verbose",
-     "after VERB, Sendmail writes 050 lines naming alias expansions and deliveries; the persona answers VERB "
-     "but has no verbose mode (docs/personas.md, sendmail)",
-     lambda sent, before: b"VERB" in (before + sent).upper()),
     ("sendmail-bare-cr-echo",
      "Sendmail echoes a line with a bare CR in it as it came (\"a\\rb\"); relaypot never writes a CR or "
      "LF a client chose into a reply (vocabulary.frame_text), and says a space",

@@ -91,6 +91,7 @@ def test_every_reply_key_the_session_uses_exists_in_every_persona(name):
         # turned on by [message] max_hops, max_header_bytes, max_line_length, header_grammar
         "data.too_many_hops", "data.headers_too_large", "data.line_too_long", "data.malformed", "data.header_syntax",
         "data.header_not_crlf",  # turned on by [message] chunked_header_crlf (Exim under CHUNKING)
+        "rcpt.aliased", "data.delivering",  # turned on by [recipients] send_queue (Sendmail's verbose mode)
         "rcpt.too_many_bad",  # turned on by [recipients] bad_rcpt_limit (Debian Exim's ACL)
         "mail.invalid_sender",  # turned on by [addresses] grammar = "sendmail" (a program or file as sender)
         # turned on by [server] greet_pause, [sequence] stuffing_checked, [lines] open_proxy_verbs

@@ -374,3 +374,119 @@ def test_a_sender_at_this_hosts_loopback_names_is_refused_at_rcpt(domain, refuse
     answer = greeted(b"MAIL FROM:<a@" + domain + b">", b"RCPT TO:<root@localhost>").replies[-1].data
     assert answer == (b"553 5.5.4 <root@localhost>... Real domain name required for sender address\r\n" if refused
                       else b"250 2.1.5 <root@localhost>... Recipient ok\r\n")
+
+
+_MAIL = b"MAIL FROM:<a@client.example.org>\r\n"
+_MESSAGE = b"Subject: x\r\n\r\nhi\r\n.\r\n"
+_OK = b"250 2.1.5 %s... Recipient ok\r\n"
+
+
+def _alias(address: bytes) -> bytes:
+    return b"050 %s... aliased to root\r\n" % address
+
+
+def _delivering(*addresses: bytes) -> bytes:
+    return b"".join(b"050 %s... Connecting to local...\r\n" % a for a in addresses)
+
+
+# Captured from the real Sendmail 8.17.1.9 (tests/sendmail_server.py, from 127.0.0.2, 2026-12-06),
+# after EHLO: each command and its reply, the message's queue id masked. Its aliases file is the
+# persona's: postmaster: root, root: root.
+SEND_QUEUE = {
+    "verbose_alias_chain": [
+        (b"VERB\r\n", b"250 2.0.0 Verbose mode\r\n"), (_MAIL, None),
+        (b"RCPT TO:<postmaster>\r\n", _alias(b"<postmaster>") + _alias(b"root") + _OK % b"<postmaster>"),
+        (b"DATA\r\n", None), (_MESSAGE, _delivering(b"root"))],
+    "verbose_self_alias": [(b"VERB\r\n", None), (_MAIL, None),
+                           (b"RCPT TO:<root@mail.example.com>\r\n",
+                            _alias(b"<root@mail.example.com>") + _OK % b"<root@mail.example.com>"),
+                           (b"DATA\r\n", None), (_MESSAGE, _delivering(b"<root@mail.example.com>"))],
+    "verbose_case_and_duplicates": [
+        (b"VERB\r\n", None), (_MAIL, None), (b"RCPT TO:<victim@example.net>\r\n", None),
+        (b"RCPT TO:<daemon>\r\n", _OK % b"<daemon>"),
+        (b"RCPT TO:<Postmaster>\r\n", _alias(b"<Postmaster>") + _alias(b"root") + _OK % b"<Postmaster>"),
+        (b"RCPT TO:<postmaster@mail.example.com>\r\n", _OK % b"<Postmaster>")],
+    "verbose_target_already_there": [(b"VERB\r\n", None), (_MAIL, None),
+                                     (b"RCPT TO:<postmaster>\r\n", None), (b"RCPT TO:<root>\r\n", _OK % b"root"),
+                                     (b"DATA\r\n", None), (_MESSAGE, _delivering(b"root"))],
+    "verbose_self_alias_first": [(b"VERB\r\n", None), (_MAIL, None),
+                                 (b"RCPT TO:<root>\r\n", _alias(b"<root>") + _OK % b"<root>"),
+                                 (b"RCPT TO:<postmaster>\r\n", _alias(b"<postmaster>") + _OK % b"<postmaster>"),
+                                 (b"DATA\r\n", None), (_MESSAGE, _delivering(b"<root>"))],
+    "verbose_users_in_order": [(b"VERB\r\n", None), (_MAIL, None), (b"RCPT TO:<postmaster>\r\n", None),
+                               (b"RCPT TO:<daemon>\r\n", _OK % b"<daemon>"), (b"DATA\r\n", None),
+                               (_MESSAGE, _delivering(b"root", b"<daemon>"))],
+    "verbose_survives_rset_and_expands_expn": [
+        (_MAIL, None), (b"VERB\r\n", None), (b"RCPT TO:<root>\r\n", _alias(b"<root>") + _OK % b"<root>"),
+        (b"RSET\r\n", b"250 2.0.0 Reset state\r\n"), (_MAIL, None),
+        (b"RCPT TO:<root>\r\n", _alias(b"<root>") + _OK % b"<root>"),
+        (b"EXPN root\r\n", _alias(b"root") + b"250 2.1.5 root <root@mail.example.com>\r\n"),
+        (b"EXPN daemon\r\n", b"250 2.1.5 daemon <daemon@mail.example.com>\r\n"),
+        (b"EXPN <postmaster@mail.example.com>\r\n",
+         _alias(b"<postmaster@mail.example.com>") + _alias(b"root") + b"250 2.1.5 root <root@mail.example.com>\r\n"),
+        (b"EXPN Postmaster\r\n",
+         _alias(b"Postmaster") + _alias(b"root") + b"250 2.1.5 root <root@mail.example.com>\r\n"),
+        (b"VRFY postmaster\r\n", b"250 2.1.5 <postmaster@mail.example.com>\r\n"),
+        (b"EXPN nosuch\r\n", b"550 5.1.1 nosuch... User unknown\r\n")],
+    "verbose_one_user_however_written": [
+        (b"VERB\r\n", None), (_MAIL, None), (b"RCPT TO:root\r\n", _alias(b"root") + _OK % b"root"),
+        (b'RCPT TO:<"root">\r\n', _OK % b"root"), (b"RCPT TO:<mail.example.com!root>\r\n", _OK % b"root")],
+    "duplicates_named_as_first_written": [
+        (_MAIL, None), (b"RCPT TO:<Postmaster>\r\n", _OK % b"<Postmaster>"),
+        (b"RCPT TO:<postmaster@mail.example.com>\r\n", _OK % b"<Postmaster>"),
+        (b"RCPT TO:<POSTMASTER>\r\n", _OK % b"<Postmaster>"), (b"RCPT TO:<root>\r\n", _OK % b"<root>"),
+        (b"RCPT TO:<daemon>\r\n", _OK % b"<daemon>"), (b"RCPT TO:<Daemon@mail.example.com>\r\n", _OK % b"<daemon>")],
+    "quiet_without_verb": [(_MAIL, None), (b"RCPT TO:<postmaster>\r\n", _OK % b"<postmaster>"),
+                           (b"RCPT TO:<root>\r\n", _OK % b"<root>"), (b"DATA\r\n", None),
+                           (_MESSAGE, b""), (b"EXPN postmaster\r\n", b"250 2.1.5 root <root@mail.example.com>\r\n")],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEND_QUEUE))
+def test_the_send_queue_and_verbose_mode_answer_as_the_real_sendmail(name):
+    """recipient.c's send queue as the client sees it: a duplicate recipient named as first
+    written; after VERB, each alias step at RCPT and EXPN, and each local delivery after the
+    message, in 050 lines (protocol/sendmail_queue.py)."""
+    driver = Driver(make_session("sendmail", client_ip="127.0.0.2", relay="closed"))
+    driver.feed(b"EHLO client.example.org\r\n")
+    for sent, expected in SEND_QUEUE[name]:
+        before = len(driver.replies)
+        driver.feed(sent)
+        said = b"".join(reply.data for reply in driver.replies[before:])
+        if sent == _MESSAGE:
+            assert said.endswith(b" Message accepted for delivery\r\n"), said
+            said = said[: said.rfind(b"250 2.0.0 ")]
+        if expected is not None:
+            assert said == expected, sent
+
+
+@pytest.mark.parametrize(("commands", "replies"), [
+    ([_MAIL, b"RCPT TO:<>root\r\n", b"RCPT TO:<> junk\r\n", b"RCPT TO:<>daemon@mail.example.com\r\n",
+      b"RCPT TO:<>victim@example.net\r\n", b'RCPT TO:<>"root"\r\n', b"RCPT TO:<><root>\r\n", b"RCPT TO:<>x y\r\n",
+      b"RCPT TO:<>\r\n"],
+     [None, b"550 5.1.1 <>root... User unknown\r\n", b"555 5.5.4 junk parameter unrecognized\r\n",
+      b"550 5.1.1 <>daemon@mail.example.com... User unknown\r\n",
+      b"550 5.1.1 <>victim@example.net... User unknown\r\n", b'550 5.1.1 <>"root"... User unknown\r\n',
+      b"250 2.1.5 <><root>... Recipient ok\r\n", b"555 5.5.4 y parameter unrecognized\r\n",
+      b"553 5.0.0 <>... User address required\r\n"]),
+    ([b"MAIL FROM:<>junk\r\n", b"RCPT TO:<root>\r\n"],
+     [b"250 2.1.0 <>junk... Sender ok\r\n", b"553 5.5.4 <root>... Domain name required for sender address \r\n"]),
+    ([b"MAIL FROM:<>a@example.org\r\n", b"RCPT TO:<root>\r\n"],
+     [b"250 2.1.0 <>a@example.org... Sender ok\r\n",
+      b"553 5.5.4 <root>... Domain name required for sender address \r\n"]),
+    ([_MAIL, b"VRFY <>root\r\n", b"EXPN <>postmaster\r\n"],
+     [None, b"550 5.1.1 <>root... User unknown\r\n", b"550 5.1.1 <>postmaster... User unknown\r\n"]),
+])
+def test_an_address_after_a_null_one_is_read_as_the_real_sendmail_reads_it(commands, replies):
+    """Captured (2026-12-06; the differential explorer found the first): "<>" and more is the null
+    address and no user: RCPT says "User unknown" once its parameters are read (a bare "<>" is
+    "User address required", also after them), a bracketed address after it is the one taken
+    (ruleset 3's innermost item), and a sender so written passes MAIL and is refused at RCPT as
+    one without a domain, named empty."""
+    driver = Driver(make_session("sendmail", client_ip="127.0.0.2", relay="closed"))
+    driver.feed(b"EHLO client.example.org\r\n")
+    for command, expected in zip(commands, replies, strict=True):
+        before = len(driver.replies)
+        driver.feed(command)
+        if expected is not None:
+            assert b"".join(reply.data for reply in driver.replies[before:]) == expected, command

@@ -24,7 +24,7 @@ DATA_DIR = Path(__file__).parent / "data"
 PLACEHOLDERS = frozenset(
     {"hostname", "domain", "date", "client_ip", "argument", "address", "mechanism", "queue_id",
      "size", "helo", "verb", "challenge", "netbios_name", "unquoted", "reason", "total", "line", "message_id",
-     "client_name", "client_resolve", "client_host", "host_name", "length"}
+     "client_name", "client_resolve", "client_host", "host_name", "length", "target"}
 )
 # ...of which these need [server] names_client (protocol/client_names.py)
 CLIENT_NAME_PLACEHOLDERS = frozenset({"client_name", "client_resolve", "client_host", "host_name"})
@@ -368,6 +368,10 @@ class RecipientRules:
     # Sendmail's VRFY and EXPN: a user's full name (GECOS), and the aliases file (lower case)
     full_names: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
+    # Sendmail's send queue (protocol/sendmail_queue.py): a duplicate recipient answered with the
+    # address first written; VERB's verbose mode says each alias step at RCPT and EXPN
+    # (rcpt.aliased) and each local delivery after the message (data.delivering)
+    send_queue: bool = False
     # local parts whose recipients skip Sendmail's delayed sender checks (Debian's access map:
     # "Spam:postmaster@ FRIEND", FEATURE(delay_checks, friend))
     spam_friends: tuple[str, ...] = field(default=(), metadata={"case": "lower"})
@@ -568,6 +572,8 @@ class Persona:
                     (self.message.header_grammar == "opensmtpd", "DATA", "data.malformed"),
                     (self.message.verify_header_syntax, "DATA", "data.header_syntax"),
                     (self.message.chunked_header_crlf, "BDAT", "data.header_not_crlf"),
+                    (self.recipients.send_queue, "RCPT", "rcpt.aliased"),
+                    (self.recipients.send_queue, "DATA", "data.delivering"),
                     (bool(self.recipients.bad_rcpt_limit), "RCPT", "rcpt.too_many_bad"),
                     (self.message.bdat_error_state, "MAIL", "mail.after_bdat"),
                     (self.message.bdat_error_state, "RCPT", "rcpt.after_bdat"),
@@ -1060,7 +1066,7 @@ def compile_reply(key: str, value: Any, where: str) -> ReplyTemplate:
     if not isinstance(lines, list) or not lines or not all(isinstance(v, str) for v in lines):
         raise PersonaError(f"{where}: [replies] {key} must be a string or a list of strings")
     code_text = lines[0][:3]
-    if not (code_text.isdigit() and code_text[0] in "2345"):
+    if not (code_text.isdigit() and code_text[0] in "02345"):  # 0xy: Sendmail's verbose mode (RFC 821 never had it)
         raise PersonaError(f"{where}: [replies] {key} must start with a reply code: {lines[0]!r}")
     texts = []
     for line in lines:

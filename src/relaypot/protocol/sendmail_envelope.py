@@ -115,7 +115,12 @@ def seven_bit(text: str) -> str:
 
 
 def bare(shown: str) -> str:
-    """The address inside its angle brackets (nested ones too), if it has them."""
+    """The address inside its angle brackets (nested ones too), if it has them; after a null "<>",
+    the bracketed address that follows ("<><root>" is root: ruleset 3's innermost item), or the
+    whole, which after_null() tells apart."""
+    if shown.startswith("<>"):
+        rest = shown[2:]
+        return bare(rest) if "<" in rest else (shown if rest.strip(BLANKS) else "")
     while True:
         start, end = shown.find("<"), shown.rfind(">")
         if not (start >= 0 and end > start):
@@ -288,12 +293,26 @@ def read_mail(argument: str, size_limit: int, kept: frozenset[str] = frozenset()
     return SendmailPath("", address, shown, parameters=found)
 
 
+def after_null(written: str) -> bool:
+    """An address written "<>" and more with no bracketed address in it ("<>root", "<>a@b.example"):
+    ruleset 3 keeps the null address "<>" and the rest makes it no user. (Captured: RCPT says "550
+    5.1.1 <>root... User unknown" after the parameters are read; a sender so written passes MAIL and
+    is refused at RCPT as one without a domain, named empty: tests/protocol/test_sendmail.py.)"""
+    rest = written[2:] if written.startswith("<>") else ""
+    return bool(rest.strip(BLANKS)) and "<" not in rest
+
+
 def read_rcpt(argument: str) -> SendmailPath:
     read = _path(argument, "rcpt")
     if isinstance(read, SendmailPath):
         return read
     address, shown, tail = read
-    if not address:
+    if not address or after_null(shown):
+        found, refusal, named = parameters(tail, "rcpt")  # an empty address is refused after its parameters
+        if refusal:
+            return SendmailPath(refusal, address, named, parameters=found)
+        if address:
+            return SendmailPath("rcpt.unknown_user", shown, shown, parameters=found)
         return SendmailPath("rcpt.bad_address", shown=shown, reason="User address required")
     bad = address_refusal(address, recipient=True)  # parseaddr() before the parameters
     if bad:
@@ -312,6 +331,8 @@ def sender_refusal(sender: str | None, hostname: str = "") -> str:
     name resolves). "" when the sender passes."""
     if not sender:
         return ""
+    if after_null(sender):
+        return "unqualified"  # "<>junk": no user, no domain
     _local_part, at, domain = sender.strip('"').rpartition("@")
     if not at:
         return "unqualified"
@@ -436,6 +457,8 @@ def canonical_sender(sender: str) -> str:
     an unquoted address joined by a dot (BlankSub), a quoted one's quotes taken off, and the
     trailing semicolons ruleset 3 strips ("strip trailing semi"). Captured: ";sleep 66;" is
     ";sleep.66", "a(comment)b" "a.b", "a b;;" "a.b" (tests/protocol/test_sendmail.py)."""
+    if after_null(sender):
+        return ""  # ruleset 3 made it the null address, and the rest nothing
     if '"' in sender:
         shown = sender.replace('"', "")
     else:

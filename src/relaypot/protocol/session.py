@@ -31,6 +31,7 @@ from relaypot.protocol.recipients import refusal as recipient_refusal
 from relaypot.protocol.sendmail_envelope import (
     ENVELOPE_PARAMETERS,
     address_list,
+    bare,
     canonical_sender,
     local_mailer,
     look_up,
@@ -38,6 +39,7 @@ from relaypot.protocol.sendmail_envelope import (
     shorten,
     through_this_host,
 )
+from relaypot.protocol.sendmail_queue import SendQueue, expansion, recipient_key
 from relaypot.protocol.states import AUTH, CHUNK, CLOSED, COMMAND, DATA, PAUSED, gate
 from relaypot.protocol.voice import Voice
 from relaypot.vocabulary import CONNECTED, GREETED, KNOWN_VERBS, MAIL, RCPT, VERBS, frame_text, wire
@@ -69,11 +71,13 @@ class Session(Voice):
         "_rcpt_commands",
         "_rcpt_refused",
         "_rej_mail",
+        "_send_queue",
         "_shape",
         "_slowdowns",
         "_sync_pipelining",
         "_tls_offered",
         "_verb_text",
+        "_verbose",
         "advertised",
         "authenticated",
         "bytes_in",
@@ -156,6 +160,9 @@ class Session(Voice):
         self._pending: tuple[str, str, bytes] | None = None  # a BDAT command awaiting its chunk
         self._auth: AuthExchange | None = None
         self._shape = Shape()  # the session's verbs, for session.closed
+        # Sendmail's send queue ([recipients] send_queue) and VERB's verbose mode
+        self._send_queue = SendQueue() if self.persona.recipients.send_queue else None
+        self._verbose = False
         # Input completed so far: lines (commands, AUTH responses, message lines) and KiB of a
         # counted chunk. The transport's idle deadline runs from its last change, so a client
         # that drips a byte at a time cannot hold a connection (a deadline per line, not per byte).
@@ -304,6 +311,9 @@ class Session(Voice):
             self.context.message_queued()
             transfer = "BDAT" if self.intake.chunk_kind == "BDAT" else "DATA"
             key = "bdat.ok" if transfer == "BDAT" else "data.ok"
+            if self._verbose and self._send_queue is not None:  # verbose mode: each local delivery said
+                for shown in self._send_queue.deliveries():
+                    self._send_key(out, "data.delivering", address=shown)
             template = self.replies[key]
             text, data = template.render({**self._placeholders(), "queue_id": self.context.queue_id(self.opened_at),
                                           "size": str(self.intake.chunk_size),  # BDAT's last chunk
@@ -750,10 +760,17 @@ class Session(Voice):
                 return code
             self.rcpt_to.append(address)
             self.state = RCPT
+            shown = read.token
+            if self._send_queue is not None:  # Sendmail: a duplicate named as first written; verbose mode's aliases
+                shown, steps = self._send_queue.add(shown, address, self._is_local, self.persona.recipients.aliases,
+                                                    self._verbose)
+                for step in steps:
+                    address_shown, _, target = step.partition("... aliased to ")
+                    self._send_key(out, "rcpt.aliased", address=address_shown, target=target)
             # IIS ends its reply to a quoted local part with a space (KB Q304897, test 7)
             quoted = address.startswith('"') and "rcpt.ok_quoted" in self.replies
             code = self._send_key(out, "rcpt.ok_quoted" if quoted else "rcpt.ok", delay, address=address,
-                                  argument=read.token)
+                                  argument=shown)
         out.append(RcptTo(address=address, parameters=read.path.parameters, reply_code=code))
         return code
 
@@ -1082,6 +1099,12 @@ class Session(Voice):
         unknown = [item for item in found if item.kind == "unknown"]
         if unknown:
             return self._send_key(out, f"{command}.unknown_user", argument=shorten(unknown[-1].text))
+        if command == "expn" and self._verbose and self._send_queue is not None:  # verbose mode: each alias step
+            for element in elements:
+                key, local = recipient_key(bare(element), self._is_local)
+                for step in expansion(element, key, rules.aliases) if local else ():
+                    address_shown, _, target = step.partition("... aliased to ")
+                    self._send_key(out, "rcpt.aliased", address=address_shown, target=target)
         if len(found) == 1:
             key = f"{command}.remote" if found[0].kind == "remote" else f"{command}.ok"
             return self._send_key(out, key, address=found[0].text)
@@ -1092,6 +1115,14 @@ class Session(Voice):
         lines = [f"{text[:3]}{'-' if n < len(texts) - 1 else ' '}{text[4:]}" for n, text in enumerate(texts)]
         text = "\r\n".join(lines)
         return self._send(out, text, wire(text), templates[-1].code)
+
+    def _verb(self, argument: str, out: list[Output]) -> int:
+        """Sendmail's VERB, whatever its argument: verbose mode for the rest of the session."""
+        self._verbose = True
+        return self._send_key(out, "verb.ok")
+
+    def _is_local(self, domain: str) -> bool:
+        return self.context.recipients.local_domain(domain, self.server_ip)
 
     def _expn(self, argument: str, out: list[Output]) -> int:
         if self.persona.addresses.grammar == "sendmail":
@@ -1242,6 +1273,8 @@ class Session(Voice):
         self.opened_at = None
         self.rcpt_to = ()
         self.intake.reset()
+        if self._send_queue is not None:
+            self._send_queue.clear()
 
     def _deliver(self, out: list[Output], body: bytes, size: int, kept: int | None, transfer: str) -> None:
         """Hand a complete message to the transport to store; its reply waits for the store
