@@ -21,6 +21,7 @@ from relaypot.transport.failing_key import (
     key_log,
     new_key_log,
     split_records,
+    unlink_key_log,
 )
 from relaypot.transport.tls import ensure_certificate
 
@@ -57,6 +58,7 @@ def server_context(tmp_path_factory):
     context.load_cert_chain(cert, key)
     context.set_ciphers("HIGH:!aNULL:!MD5")
     context.keylog_filename = new_key_log()
+    unlink_key_log(context.keylog_filename)  # as transport/tls.py does: OpenSSL writes through what it opened
     return context
 
 
@@ -114,16 +116,20 @@ def test_a_tls12_rsa_key_exchange_fails_at_the_clients_key_exchange(server_conte
     assert FailingKey(None).client_bytes(key_exchange) == (b"\x15\x03\x03\x00\x02\x02\x33", True, False)
 
 
-def test_the_key_log_gives_a_handshakes_secret_once(tmp_path):
+def test_the_key_log_gives_a_handshakes_secret_once_and_leaves_no_file():
     path = new_key_log()
     keys = key_log(path)
     assert isinstance(keys, KeyLog)
-    with open(path, "a") as f:  # as OpenSSL appends
+    with open(path, "a") as f:  # as OpenSSL appends, through the file it opened
+        unlink_key_log(path)
+        assert not os.path.exists(path) and not os.path.exists(os.path.dirname(path))
         f.write(f"CLIENT_HANDSHAKE_TRAFFIC_SECRET {'11' * 32} {'aa' * 32}\n")
         f.write(f"SERVER_HANDSHAKE_TRAFFIC_SECRET {'11' * 32} {'bb' * 32}\n")
-    assert keys.take("SERVER_HANDSHAKE_TRAFFIC_SECRET", b"\x11" * 32) == b"\xbb" * 32
-    assert os.path.getsize(path) == 0
-    assert keys.take("SERVER_HANDSHAKE_TRAFFIC_SECRET", b"\x11" * 32) is None
+        f.flush()
+        assert keys.take("SERVER_HANDSHAKE_TRAFFIC_SECRET", b"\x11" * 32) == b"\xbb" * 32
+        f.write(f"SERVER_HANDSHAKE_TRAFFIC_SECRET {'22' * 32} {'cc' * 32}\n")
+        f.flush()
+        assert keys.take("SERVER_HANDSHAKE_TRAFFIC_SECRET", b"\x11" * 32) is None  # taken once, then emptied
 
 
 @given(st.binary(max_size=600), st.binary(min_size=32, max_size=32))

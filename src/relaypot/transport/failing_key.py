@@ -19,11 +19,9 @@ OpenSSL gives out only through its key log (SSLContext.keylog_filename): read, t
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import hmac
 import os
-import shutil
 import tempfile
 
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
@@ -136,14 +134,23 @@ _KEY_LOGS: dict[str, KeyLog] = {}
 
 
 def new_key_log() -> str:
-    """A new, empty key log file of this process's own (for SSLContext.keylog_filename), removed
-    when the process ends."""
+    """A new, empty key log file of this process's own, for SSLContext.keylog_filename; once
+    OpenSSL has opened it, unlink_key_log() takes its name away."""
     directory = tempfile.mkdtemp(prefix="relaypot-keylog-")  # mode 0700
     path = os.path.join(directory, "keys")
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     _KEY_LOGS[path] = KeyLog(fd)
-    atexit.register(shutil.rmtree, directory, True)
     return path
+
+
+def unlink_key_log(path: str) -> None:
+    """The key log's name and directory removed: OpenSSL writes, and the KeyLog reads, through
+    what each opened, so nothing is left on disk (nor in /tmp after a sensor that dropped root)."""
+    try:
+        os.unlink(path)
+        os.rmdir(os.path.dirname(path))
+    except OSError:
+        pass
 
 
 def key_log(path: str | None) -> KeyLog | None:

@@ -343,6 +343,7 @@ def server_context(cert: Path, key: Path, profile: TlsProfile | None = None,
         context.options |= ssl.OP_NO_TICKET
     if profile.signing_fails:
         context.keylog_filename = failing_key.new_key_log()  # failing_key seals its alert with a logged secret
+        failing_key.unlink_key_log(context.keylog_filename)
     problem = openssl.tune(context, profile.dh_auto, profile.groups, profile.tls13_suites,
                            str(cert) if profile.request_client_certificate else "", profile.session_timeout,
                            profile.session_cache, hostname if profile.sni_ack == "host_name" else "")
