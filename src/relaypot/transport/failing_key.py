@@ -196,8 +196,8 @@ class FailingKey:
         ChangeCipherSpec and Finished come with the ClientKeyExchange, and the close resets.)"""
         self._client += data
         records, rest = split_records(self._client)
-        for at, record in enumerate(records):
-            unread = at + 1 < len(records) or bool(rest)
+        if records:  # the first whole record decides
+            record, unread = records[0], len(records) > 1 or bool(rest)
             if record[0] == ALERT:
                 return b"", True, unread  # the client gave up: OpenSSL closes without a word
             if record[0] == HANDSHAKE and record[5:6] == bytes([CLIENT_KEY_EXCHANGE]):
