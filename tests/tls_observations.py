@@ -12,7 +12,7 @@ import subprocess
 import warnings
 
 from relaypot.transport import openssl
-from support import require
+from support import read_reply, require
 
 
 def tls_sections(text: str) -> dict[str, list[str]]:
@@ -105,18 +105,17 @@ def _record_shapes(data: bytes) -> list[str]:
 
 def _starttls(port: int, source: str) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
-    reader = sock.makefile("rb")
-    reader.readline()
+    read_reply(sock)
     sock.sendall(b"EHLO client.example.org\r\n")
-    while reader.readline()[:4] not in (b"250 ", b""):
-        pass
+    read_reply(sock)
     sock.sendall(b"STARTTLS\r\n")
-    assert reader.readline().startswith(b"220 "), "STARTTLS was not taken"
+    assert read_reply(sock).startswith(b"220 "), "STARTTLS was not taken"
     return sock
 
 
-def _ending(sock: socket.socket, wait: float) -> tuple[bytes, str]:
-    """The server's bytes until it closes (or `wait` seconds pass), and how it closed."""
+def read_until_closed(sock: socket.socket, wait: float) -> tuple[bytes, str]:
+    """The server's bytes until it closes (or `wait` seconds pass), and how it closed: "closed"
+    (a FIN), "reset" or "still open"."""
     sock.settimeout(wait)
     data = b""
     try:
@@ -170,7 +169,7 @@ def handshake(port: int, source: str = "127.0.0.1", server_name: str | None = No
             incoming.write(data)
         if outgoing.pending:
             sock.sendall(outgoing.read())
-        rest, end = _ending(sock, 3)
+        rest, end = read_until_closed(sock, 3)
     return (" ".join(_record_shapes(received + rest)) or "(nothing)") + f" | {outcome} | {end}"
 
 
@@ -181,7 +180,7 @@ def after_starttls(port: int, source: str, send: bytes | None) -> str:
             sock.shutdown(socket.SHUT_WR)
         else:
             sock.sendall(send)
-        data, end = _ending(sock, 3)
+        data, end = read_until_closed(sock, 3)
     return (" ".join(_record_shapes(data)) or "(nothing)") + f" | {end}"
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from postfix_server import PostfixServer
 from support import RunningSensor, handshake_in_memory, read_replies, read_reply, require
+from tls_observations import read_until_closed
 
 pytestmark = pytest.mark.slow  # a real Postfix and Dovecot start and stop
 
@@ -67,13 +68,8 @@ def _close_after(port: int, starttls: bool, payload: bytes) -> tuple[bytes, str]
             sock.sendall(b"STARTTLS\r\n")
             assert read_reply(sock).startswith(b"220 ")
         sock.sendall(payload)
-        data = b""
-        try:
-            while chunk := sock.recv(4096):
-                data += chunk
-        except ConnectionResetError:
-            return data, "RST"
-        return data, "FIN"
+        data, end = read_until_closed(sock, 5)
+        return data, {"closed": "FIN", "reset": "RST"}.get(end, end)
 
 
 @pytest.mark.parametrize("starttls", [True, False], ids=["starttls", "465"])
