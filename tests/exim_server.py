@@ -6,7 +6,8 @@ tests/postfix_server.py runs Postfix: a private directory under /tmp, nothing de
 no system service touched. The harness the exim persona's conformance and differential tests
 stand on (issue 27). `EximServer("tls-auth")` runs the references' TLS-and-AUTH configuration
 (exim4-tls-auth.conf: MAIN_TLS_ENABLE and Debian's template authenticators), with a certificate
-made as Debian's exim-gencert makes one with its defaults, and an empty passwd file.
+made as Debian's exim-gencert makes one with its defaults, and a passwd file with one account,
+user:secret (ACCOUNT), as the postfix harness's Dovecot has.
 
 The binary looks up its compiled-in user, Debian-exim, before it reads any configuration: where
 the system lacks it (the package's maintainer script, which makes it, does not run), it is made
@@ -29,6 +30,7 @@ CONFIGS = Path(__file__).resolve().parent / "reference" / "exim" / "config"
 GENCERT = Path(__file__).resolve().parent / "reference" / "exim-tls-auth" / "exim-gencert.cnf"
 PACKAGES = ("exim4-daemon-light", "exim4-base", "exim4-config")
 PLACEHOLDER_ROOT = "/tmp/exim"  # where the captures' configuration keeps its spool and log
+ACCOUNT = ("user", "secret")  # the one login of the tls-auth variant (postfix_server.ACCOUNT's)
 
 
 class EximServer:
@@ -73,12 +75,16 @@ class EximServer:
 
     def _certificate_and_passwd(self, user: pwd.struct_passwd) -> None:
         """exim-gencert's certificate, its prompts answered with their defaults and the host name,
-        and the authenticators' passwd file, empty: nobody logs in."""
+        and the authenticators' passwd file in the template's format (user:crypt:clear, the clear
+        password for CRAM-MD5) with one account, ACCOUNT: the auth_tls captures log in with it."""
         key, cert = self.run / "key.pem", self.run / "cert.pem"
         subprocess.run(["openssl", "req", "-config", str(GENCERT), "-x509", "-newkey", "rsa:2048", "-keyout", str(key),
                         "-out", str(cert), "-days", "1095", "-nodes"], input="\n" * 5 + "mail.example.com\n\n",
                        check=True, capture_output=True, text=True, timeout=120)
-        (self.run / "passwd").write_text("")
+        user_name, password = ACCOUNT
+        hashed = subprocess.run(["openssl", "passwd", "-6", "-salt", "relaypot", password], check=True,
+                                capture_output=True, text=True, timeout=60).stdout.strip()
+        (self.run / "passwd").write_text(f"{user_name}:{hashed}:{password}\n")
         for path in (key, cert, self.run / "passwd"):
             os.chown(path, 0, user.pw_gid)
             path.chmod(0o640)

@@ -40,6 +40,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from differential import Step, describe, play
+from exim_server import ACCOUNT as EXIM_ACCOUNT
 from exim_server import EximServer
 from opensmtpd_server import OpenSmtpdServer
 from postfix_server import ACCOUNT, PostfixServer
@@ -101,21 +102,23 @@ def b64(data: bytes) -> str:
 
 
 CREDENTIALS = [b"\0user\0secret", b"\0user\0wrong", b"\0USER\0secret", b"postmaster\0user\0secret",
-               b"user\0user\0secret", b"user", b"\0\0", b"\0user\0"]
+               b"user\0user\0secret", b"user", b"\0\0", b"\0user\0", b"\0user\0secret\0x", b"\0user\0secret\0"]
 
 
 @st.composite
 def logins(draw) -> bytes:
     """An AUTH command and what follows it on the same step (continuations, cancels, garbage)."""
     mechanism = draw(st.sampled_from(["PLAIN", "PLAIN", "LOGIN", "LOGIN", "CRAM-MD5", "plain", "FOO", "",
-                                      "DIGEST-MD5"]))
+                                      "DIGEST-MD5", "PL@IN", "PLÄIN", "X_Y-1", "PLAIN\tAHVzZXIAd3Jvbmc="]))
     if mechanism.upper() == "PLAIN":
-        response = draw(st.sampled_from([b64(c) for c in CREDENTIALS] + ["=", "!!!", "*", "AHVzZXIAc2VjcmV0 x"]))
+        response = draw(st.sampled_from([b64(c) for c in CREDENTIALS] + ["=", "!!!", "*", "AHVzZXIAc2VjcmV0 x",
+                                                                          "AHVz ZXIA c2Vj cmV0", "AHVzZXIAd3Jvbmc"]))
         if draw(st.booleans()):
             return f"AUTH {mechanism} {response}".encode()
         return f"AUTH {mechanism}\r\n{response}".encode()
     if mechanism == "LOGIN":
-        user = draw(st.sampled_from([b64(b"user"), b64(b"USER"), "=", "", "!!!", "*", b64(b"a b")]))
+        user = draw(st.sampled_from([b64(b"user"), b64(b"USER"), "=", "", "!!!", "*", b64(b"a b"),
+                                     b64(b"user\0secret")]))
         password = draw(st.sampled_from([b64(b"secret"), b64(b"wrong"), "", "*", "=", None]))
         lines = [f"AUTH LOGIN {user}" if draw(st.booleans()) and user else "AUTH LOGIN"]
         if not lines[0].endswith(user) or not user:
@@ -124,7 +127,8 @@ def logins(draw) -> bytes:
             lines.append(password)
         return "\r\n".join(lines).encode()
     if mechanism == "CRAM-MD5":
-        return draw(st.sampled_from([b"AUTH CRAM-MD5\r\n*", b"AUTH CRAM-MD5\r\n!!!", b"AUTH CRAM-MD5 =\r\n*"]))
+        return draw(st.sampled_from([b"AUTH CRAM-MD5\r\n*", b"AUTH CRAM-MD5\r\n!!!", b"AUTH CRAM-MD5 =\r\n*",
+                                     b"AUTH CRAM-MD5 " + b64(b"user 0123456789abcdef0123456789abcdef").encode()]))
     return f"AUTH {mechanism}".rstrip().encode()
 
 
@@ -384,16 +388,17 @@ def servers(tmp_path_factory):
             persona.stop()
 
 
-def _beside(real, persona: str, tmp_path_factory):
+def _beside(real, persona: str, tmp_path_factory, **options):
     """(the real server's address, its persona's) on port 25, both refusing relays."""
     with real as server:
-        yield from _persona_beside(server.port, persona, tmp_path_factory)
+        yield from _persona_beside(server.port, persona, tmp_path_factory, **options)
 
 
-def _persona_beside(port: int, persona: str, tmp_path_factory):
-    """(the real server's address, a sensor's of `persona`) on port 25, both refusing relays."""
+def _persona_beside(port: int, persona: str, tmp_path_factory, **options):
+    """(the real server's address, a sensor's of `persona`) on port 25, both refusing relays
+    (`options`: the sensor's further settings)."""
     sensor = RunningSensor(tmp_path_factory.mktemp(f"differential-{persona}"), smtp__persona=persona,
-                           smtp__relay="closed", smtp__listen=["127.0.0.1:0"])
+                           **{"smtp__relay": "closed", "smtp__listen": ["127.0.0.1:0"], **options})
     try:
         yield ("127.0.0.1", port), sensor.bound[0]
     finally:
@@ -407,7 +412,10 @@ def exim_servers(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exim_tls_auth_servers(tmp_path_factory):
-    yield from _beside(EximServer("tls-auth"), "exim-tls-auth", tmp_path_factory)
+    """The real Exim's one account (exim_server.ACCOUNT) is the persona's one login; a login
+    relays on both."""
+    yield from _beside(EximServer("tls-auth"), "exim-tls-auth", tmp_path_factory, smtp__relay="auth",
+                       deception__accept_logins=[":".join(EXIM_ACCOUNT)])
 
 
 @pytest.fixture(scope="module")
@@ -473,7 +481,7 @@ def test_port_25_answers_as_the_real_exim(exim_servers, conversation):
 @given(conversation=conversations())
 def test_port_25_answers_as_the_real_exim_with_tls_and_auth(exim_tls_auth_servers, conversation):
     """The TLS-and-AUTH configuration (tests/exim_server.py "tls-auth") beside exim-tls-auth: AUTH
-    offered and refused in Exim's words, inside and outside TLS (CRAM-MD5 challenges masked)."""
+    offered, refused and taken in Exim's words, inside and outside TLS (CRAM-MD5 challenges masked)."""
     compare(exim_tls_auth_servers, conversation, implicit_tls=False, known=EXIM_KNOWN_DIFFERENCES,
             server="Exim (TLS and AUTH)")
 

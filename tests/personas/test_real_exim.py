@@ -74,10 +74,13 @@ def test_the_real_exim_answers_the_limit_probes_as_when_they_were_captured(exim,
     assert rerun_differences(*probes_rerun("exim", group, exim.port)) == {}
 
 
-def test_the_real_exim_with_tls_and_auth_answers_a_password_guesser_as_when_captured(exim_tls_auth):
+@pytest.mark.parametrize("group", ["guessing", "auth", "auth_tls"])
+def test_the_real_exim_with_tls_and_auth_answers_its_auth_probes_as_when_captured(exim_tls_auth, group):
     """tests/reference/exim-tls-auth/guessing.json: AUTH after AUTH under TLS until the nonmail
-    limit ends the session (its 554 written in clear, after TLS is dropped)."""
-    assert rerun_differences(*probes_rerun("exim-tls-auth", "guessing", exim_tls_auth.port)) == {}
+    limit ends the session (its 554 written in clear, after TLS is dropped); auth.json and
+    auth_tls.json: AUTH's order, mechanism names and responses, in clear and under TLS, with the
+    harness's one account (exim_server.ACCOUNT)."""
+    assert rerun_differences(*probes_rerun("exim-tls-auth", group, exim_tls_auth.port)) == {}
 
 
 def test_the_real_exims_handshakes_are_what_the_persona_is_held_to(exim):

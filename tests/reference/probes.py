@@ -348,21 +348,24 @@ def recipients() -> list[tuple[str, str, list]]:
     return probes
 
 
-def auth() -> list[tuple[str, str, list]]:
+def auth(tls: bool = False) -> list[tuple[str, str, list]]:
     """SASL where sequence and encoding go wrong, and where they go right (the plain listener has
-    no SASL: record against the Dovecot one, 127.0.0.1:2601, user "user", password "secret")."""
+    no SASL: record against the Dovecot one, 127.0.0.1:2601, user "user", password "secret").
+    `tls`: each conversation starts with STARTTLS, for a server that offers its password
+    mechanisms only under TLS (the auth_tls group: Exim's template authenticators)."""
     ehlo = ("send", b"EHLO client.example.org\r\n", 1)
+    start = [("read", 1), ehlo, ("send", b"STARTTLS\r\n", 1), ("tls",)] if tls else [("read", 1)]
     quit_ = ("send", b"QUIT\r\n", 1)
     mail = ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1)
     good = base64.b64encode(b"\0user\0secret")
     wrong = base64.b64encode(b"\0user\0wrong")
 
     def steps(*lines: bytes) -> list:
-        return [("read", 1), ehlo, *[("send", line + b"\r\n", 1) for line in lines], quit_]
+        return [*start, ehlo, *[("send", line + b"\r\n", 1) for line in lines], quit_]
 
     return [
-        ("auth_in_transaction", "AUTH after MAIL",
-         [("read", 1), ehlo, mail, ("send", b"AUTH PLAIN " + wrong + b"\r\n", 1), quit_]),
+        ("auth_in_transaction", "AUTH after MAIL", [*start, ehlo, mail, ("send", b"AUTH PLAIN " + wrong + b"\r\n", 1),
+                                                    quit_]),
         ("auth_plain_bad_initial", "AUTH PLAIN with an initial response that is no base64",
          steps(b"AUTH PLAIN !!!")),
         ("auth_login_bad_continued", "AUTH LOGIN, then a username that is no base64", steps(b"AUTH LOGIN", b"!!!")),
@@ -374,7 +377,7 @@ def auth() -> list[tuple[str, str, list]]:
         ("auth_plain_no_nul", "AUTH PLAIN whose response has no NULs",
          steps(b"AUTH PLAIN " + base64.b64encode(b"user"))),
         ("auth_after_helo", "HELO, then AUTH",
-         [("read", 1), HELO, ("send", b"AUTH PLAIN " + wrong + b"\r\n", 1), quit_]),
+         [*start, HELO, ("send", b"AUTH PLAIN " + wrong + b"\r\n", 1), quit_]),
         ("auth_lowercase_mechanism", "auth plain with a lower-case mechanism", steps(b"auth plain " + wrong)),
         ("auth_success", "AUTH PLAIN with the right password", steps(b"AUTH PLAIN " + good)),
         ("auth_twice", "AUTH again after a success", steps(b"AUTH PLAIN " + good, b"AUTH PLAIN " + good)),
@@ -393,7 +396,44 @@ def auth() -> list[tuple[str, str, list]]:
         ("auth_bare", "AUTH with no mechanism", steps(b"AUTH")),
         ("auth_login_equals_continued", "AUTH LOGIN, then = as the user name (no base64 in a continuation)",
          steps(b"AUTH LOGIN", b"=")),
+        # the mechanism's name as scanners and fuzzers write it (RFC 4422 §3.1: upper-case letters,
+        # digits, "-" and "_", at most 20)
+        ("auth_mechanism_bad_characters", "AUTH with a mechanism name no SASL name could be",
+         steps(b"AUTH PL@IN " + wrong)),
+        ("auth_mechanism_8bit", "AUTH with a mechanism name in UTF-8", steps("AUTH PLÄIN".encode())),
+        ("auth_mechanism_tab", "AUTH PLAIN, a tab, then the response", steps(b"AUTH PLAIN\t" + wrong)),
+        ("auth_mechanism_spaces", "AUTH with two spaces before the mechanism and after it",
+         steps(b"AUTH  PLAIN  " + wrong)),
+        ("auth_unknown_with_response", "AUTH with an unknown mechanism and a response", steps(b"AUTH FOO " + wrong)),
+        ("auth_mechanism_symbols", "AUTH with a name of the characters SASL allows (a dash, an underscore)",
+         steps(b"AUTH X_Y-1")),
+        ("auth_mechanism_long", "AUTH with a 100-character mechanism name", steps(b"AUTH " + b"X" * 100)),
+        ("auth_trailing_space", "AUTH PLAIN with its response and a space after it",
+         steps(b"AUTH PLAIN " + wrong + b" ")),
+        ("auth_plain_initial_cancel", "AUTH PLAIN with * as its initial response", steps(b"AUTH PLAIN *")),
+        ("auth_login_cancel_password", "AUTH LOGIN, a user name, then * for the password",
+         steps(b"AUTH LOGIN", base64.b64encode(b"user"), b"*")),
+        ("auth_plain_unpadded", "AUTH PLAIN whose base64 lacks its padding",
+         steps(b"AUTH PLAIN " + base64.b64encode(b"\0user\0wrong").rstrip(b"="))),
+        ("auth_plain_four_items", "AUTH PLAIN with the right password and a fourth NUL-separated item",
+         steps(b"AUTH PLAIN " + base64.b64encode(b"\0user\0secret\0x"))),
+        ("auth_login_nul_initial", "AUTH LOGIN whose initial response is the user name, a NUL and the password",
+         steps(b"AUTH LOGIN " + base64.b64encode(b"user\0secret"))),
+        ("auth_login_nul_username", "AUTH LOGIN, then the user name, a NUL and the password as the user name",
+         steps(b"AUTH LOGIN", base64.b64encode(b"user\0secret"), b"*")),
+        ("auth_plain_long_response", "AUTH PLAIN with a 1,500-byte response",
+         steps(b"AUTH PLAIN " + base64.b64encode(b"\0user\0" + b"w" * 1494))),
+        ("auth_cram_initial", "AUTH CRAM-MD5 with an initial response (the server speaks first there)",
+         steps(b"AUTH CRAM-MD5 " + base64.b64encode(b"user 0123456789abcdef0123456789abcdef"))),
+        ("auth_in_transaction_after_login", "a login, MAIL, then AUTH again",
+         steps(b"AUTH PLAIN " + good, b"MAIL FROM:<a@client.example.org>", b"AUTH PLAIN " + good)),
+        ("auth_after_rset", "AUTH after MAIL and RSET", steps(b"MAIL FROM:<a@client.example.org>", b"RSET",
+                                                             b"AUTH PLAIN " + wrong)),
     ]
+
+
+def auth_tls() -> list[tuple[str, str, list]]:
+    return auth(tls=True)
 
 
 def guessing() -> list[tuple[str, str, list]]:
@@ -587,7 +627,7 @@ def errors_brief() -> list[tuple[str, str, list]]:
 
 
 GROUPS = {"limits": limits, "errors": errors, "errors_brief": errors_brief, "lines": lines, "sequence": sequence,
-          "params": params, "recipients": recipients, "auth": auth, "submission": submission,
+          "params": params, "recipients": recipients, "auth": auth, "auth_tls": auth_tls, "submission": submission,
           "submissions": submissions, "smuggling": smuggling, "empty_local": empty_local, "content": content,
           "guessing": guessing}
 

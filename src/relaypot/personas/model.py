@@ -74,6 +74,7 @@ class EhloKeyword:
     when: str = "always"
 
 
+ServerFirstInitial = Literal["ignored", "failed", "refused"]  # [auth] server_first_initial
 UserNames = Literal["exact", "lowercase", "windows"]  # how the server compares login names (protocol/logins.py)
 USER_NAMES: tuple[UserNames, ...] = get_args(UserNames)
 
@@ -307,10 +308,25 @@ class AuthRules:
     # PLAIN naming someone else to log in as fails, whatever the password (Dovecot: that needs a
     # master passdb); the same name twice is one user
     authzid_must_match: bool = False
-    # Sendmail with Cyrus SASL: everything after the mechanism is its initial response (no words
-    # too many), a mechanism it does not offer is named as the client wrote it, and an initial
-    # response to CRAM-MD5 or DIGEST-MD5 (where the server speaks first) fails the exchange
+    # Sendmail with Cyrus SASL, Exim: everything after the mechanism is its initial response (no
+    # words too many)
     rest_is_initial: bool = False
+    # An initial response to CRAM-MD5 or DIGEST-MD5, where the server speaks first: "ignored"
+    # (Dovecot sends its challenge anyway), "failed" (Cyrus SASL fails the exchange: 535, or 501
+    # where it is no base64), "refused" (Exim's auth.initial_unexpected, never decoded)
+    server_first_initial: ServerFirstInitial = "ignored"
+    # A login after which AUTH comes again in a transaction is refused as a login
+    # (auth.already_authenticated: Exim, Sendmail); Postfix looks at the transaction first
+    login_before_transaction: bool = False
+    # Exim's plaintext driver: PLAIN's and LOGIN's responses are split at NULs into numbered items
+    # and a prompt is sent only for an item still missing (LOGIN's user name, then its password,
+    # each a prompt: a user name with a NUL and a password in it needs no second); "=" as the
+    # initial response is one empty item; the base64 is read as Exim's b64decode() reads it
+    # (white space anywhere skipped)
+    split_at_nul: bool = False
+    # Exim: a mechanism name of any character but letters, digits, "-" and "_" is
+    # auth.bad_mechanism_name (smtp_in.c AUTH_CMD), once the order is checked
+    mechanism_name_checked: bool = False
     # Mechanisms offered (and taken) only once TLS is up, and never by X-EXPS: Exchange's
     # BasicAuthRequireTLS turns "AUTH NTLM" into "AUTH NTLM LOGIN" after STARTTLS; before it, or
     # after X-EXPS (Exchange's own servers' AUTH), LOGIN is an unknown mechanism
@@ -589,6 +605,8 @@ class Persona:
                     (self.auth.refuse_in_transaction, "AUTH", "auth.in_transaction"),
                     (self.auth.refuse_after_login, "AUTH", "auth.already_authenticated"),
                     (self.auth.bad_base64_continued, "AUTH", "auth.bad_base64_continued"),
+                    (self.auth.mechanism_name_checked, "AUTH", "auth.bad_mechanism_name"),
+                    (self.auth.server_first_initial == "refused", "AUTH", "auth.initial_unexpected"),
                     *((True, verb, f"{verb.lower()}.not_advertised") for verb in self.sequence.when_advertised),
                     (self.sequence.rcpt_refusals_repeated, "DATA", "data.rcpts_refused_intro"),
                     (self.sequence.rcpt_refusals_repeated, "DATA", "data.need_rcpt_after_rcpt"),

@@ -34,6 +34,27 @@ _DIGEST_USERNAME = re.compile(rb'username="((?:[^"\\]|\\.)*)"')
 
 
 SERVER_FIRST = frozenset({"CRAM-MD5", "DIGEST-MD5"})  # the server's challenge comes before any response
+# [auth] split_at_nul: the prompts of Debian's template authenticators, one per item (server_prompts
+# ":" for PLAIN, "Username:: : Password::" for LOGIN)
+PROMPTS = {"PLAIN": ("auth.plain_prompt",), "LOGIN": ("auth.username_prompt", "auth.password_prompt")}
+
+
+def _nul_items(data: bytes, prompted: bool = False) -> list[bytes]:
+    """The items between NULs, as auth_read_input() (an initial response) and auth_prompt() (a
+    prompt's answer) take them: a NUL at the end starts no item; no data at all is no item, or
+    one empty item where it answers a prompt."""
+    if not data:
+        return [b""] if prompted else []
+    items = data.split(b"\x00")
+    return items[:-1] if data.endswith(b"\x00") else items
+
+
+_WHITE_SPACE = re.compile(rb"[ \t\n\v\f\r]")
+
+
+def exim_b64decode(text: bytes) -> bytes:
+    """base64.c b64decode(): white space anywhere is skipped, the rest must be whole quanta."""
+    return base64.b64decode(_WHITE_SPACE.sub(b"", text), validate=True)
 
 
 @dataclass(slots=True)
@@ -44,6 +65,7 @@ class AuthContext:
     now: Callable[[], float]
     cram_style: str = "dovecot"  # [auth] cram_challenge
     username_chars: frozenset[str] | None = None
+    split_at_nul: bool = False  # [auth] split_at_nul: Exim's plaintext driver
 
 
 def b64decode(text: bytes, initial: bool = False) -> bytes:
@@ -66,6 +88,7 @@ class AuthExchange:
     challenge: bytes = b""
     stage: int = 0
     digest: tuple[bytes, bytes] | None = None  # CRAM-MD5: (challenge, the client's hex HMAC)
+    items: list[bytes] = field(default_factory=list)  # [auth] split_at_nul: the items read so far
     replies: list[str] = field(default_factory=list)  # the texts of the replies after the command's own
 
     def start(self, initial: bytes | None) -> AuthStep:
@@ -83,6 +106,8 @@ class AuthExchange:
                               'cipher="rc4-40,rc4-56,rc4,des,3des",maxbuf=8192,charset=utf-8,'
                               'algorithm=md5-sess').encode()
             return AuthStep("auth.challenge", {"challenge": base64.b64encode(self.challenge).decode()})
+        if self.context.split_at_nul and mech in PROMPTS:
+            return self._items_start(initial)
         if mech == "LOGIN" and initial == b"=":
             initial = None  # an empty initial response (RFC 4954 §4): Dovecot asks for the name
         if initial is None:
@@ -94,6 +119,38 @@ class AuthExchange:
             }[mech]
             return AuthStep(prompt)
         return self._response(initial, initial=True)
+
+    def _items_start(self, initial: bytes | None) -> AuthStep:
+        """Exim's plaintext driver (auths/plaintext.c): an initial response gives the first items
+        ("=" one empty item); a prompt is sent for each item still missing."""
+        if initial == b"=":
+            self.items = [b""]
+        elif initial is not None:
+            try:
+                self.items = _nul_items(exim_b64decode(initial))
+            except (binascii.Error, ValueError):
+                return self._end("malformed", "auth.bad_base64", values={"argument": decode(initial)})
+        return self._items_next()
+
+    def _items_response(self, line: bytes) -> AuthStep:
+        """A prompt's answer (auth_prompt()): decoded, its items added, even an empty one."""
+        try:
+            data = exim_b64decode(line)
+        except (binascii.Error, ValueError):
+            return self._end("malformed", "auth.bad_base64", values={"argument": decode(line)})
+        self.items += _nul_items(data, prompted=True)
+        return self._items_next()
+
+    def _items_next(self) -> AuthStep:
+        prompts = PROMPTS[self.mechanism]
+        if len(self.items) < len(prompts):
+            return AuthStep(prompts[len(self.items)])
+        # the template's server_condition: PLAIN checks $auth2/$auth3, LOGIN $auth1/$auth2
+        user, password = (1, 2) if self.mechanism == "PLAIN" else (0, 1)
+        found = [decode(item) for item in self.items]
+        self.username = found[user] if len(found) > user else None
+        return self._end("rejected", "auth.failed", password=found[password] if len(found) > password else None,
+                         authzid=(found[0] or None) if self.mechanism == "PLAIN" else None)
 
     def unexpected_initial(self, initial: bytes) -> AuthStep:
         """An initial response to a mechanism where the server speaks first (CRAM-MD5, DIGEST-MD5):
@@ -111,7 +168,15 @@ class AuthExchange:
         if line == b"*":
             # RFC 4954 §4: "*" cancels the exchange.
             return self._end("aborted", "auth.aborted")
+        if self.context.split_at_nul and self.mechanism in PROMPTS:
+            return self._items_response(line)
         return self._response(line)
+
+    def refused_initial(self, initial: bytes) -> AuthStep:
+        """An initial response to a mechanism where the server speaks first, refused unread
+        (Exim's cram_md5 server: UNEXPECTED, "553 Initial data not expected")."""
+        self.raw.append(initial)
+        return self._end("malformed", "auth.initial_unexpected")
 
     def abandon(self) -> Auth:
         """The client went away mid-exchange: keep what it had sent."""
@@ -253,30 +318,40 @@ def cram_challenge(style: str, random: bytes, now: float, hostname: str) -> byte
     return f"<{digits}.{int(now)}@{hostname}>".encode()
 
 
+_C_SPACE = " \t\n\v\f\r"  # isspace() in the C locale: what ends a word for a server written in C
+_SASL_NAME = re.compile(r"[A-Za-z0-9_-]*")  # what smtp_in.c lets a mechanism name hold (RFC 4422 §3.1's, any case)
+
+
 def opening(argument: str, authenticated: bool, in_transaction: bool,
             rules: AuthRules) -> tuple[str, str, bytes | None]:
     """An AUTH command read: (its mechanism, the reply key refusing it before any exchange begins
     or "", the initial response sent with it)."""
     words = argument.split()
     mechanism = words[0].upper() if words else ""
-    if rules.rest_is_initial and len(words) > 2:  # Sendmail: the rest of the line is the response
+    if rules.rest_is_initial and len(words) > 2:  # Sendmail, Exim: the rest of the line is the response
         words = [words[0], argument.split(None, 1)[1].strip()]
     initial = words[1].encode("utf-8", "surrogateescape") if len(words) > 1 else None
-    return mechanism, refusal(len(words), authenticated, in_transaction, rules), initial
+    name = argument.lstrip(_C_SPACE)
+    for space in _C_SPACE:
+        name = name.split(space, 1)[0]
+    return mechanism, refusal(len(words), authenticated, in_transaction, rules, name), initial
 
 
-def refusal(words: int, authenticated: bool, in_transaction: bool, rules: AuthRules) -> str:
-    """The reply key refusing an AUTH command of `words` words before any exchange begins, or ""
-    to begin one; in Postfix's order (smtpd_sasl_auth_cmd)."""
-    if rules.mechanism_first:
-        if not words:
-            return "auth.missing_mechanism"
-        if authenticated and rules.refuse_after_login:
-            return "auth.already_authenticated"
-    if in_transaction and rules.refuse_in_transaction:
-        return "auth.in_transaction"
-    if authenticated and rules.refuse_after_login:
-        return "auth.already_authenticated"
+def refusal(words: int, authenticated: bool, in_transaction: bool, rules: AuthRules, name: str = "") -> str:
+    """The reply key refusing an AUTH command of `words` words, the first `name`, before any
+    exchange begins, or "" to begin one; in Postfix's order (smtpd_sasl_auth_cmd), or with a
+    login looked at before the transaction (Exim's smtp_in.c, Exchange's)."""
+    if rules.mechanism_first and not words:
+        return "auth.missing_mechanism"
+    order = [(in_transaction and rules.refuse_in_transaction, "auth.in_transaction"),
+             (authenticated and rules.refuse_after_login, "auth.already_authenticated")]
+    if rules.mechanism_first or rules.login_before_transaction:
+        order.reverse()
+    for applies, key in order:
+        if applies:
+            return key
+    if rules.mechanism_name_checked and not _SASL_NAME.fullmatch(name):
+        return "auth.bad_mechanism_name"
     if not 1 <= words <= 2:  # a mechanism, and at most one initial response
         return "auth.missing_mechanism"
     return ""

@@ -288,7 +288,7 @@ class ListenerContext:
         """What an AUTH exchange of this listener's sessions needs to know."""
         return AuthContext(hostname=self.hostname, ntlm_identity=self.persona.ntlm_identity(self.hostname),
                            random_bytes=self.random_bytes, now=self.clock, username_chars=self.username_chars,
-                           cram_style=self.persona.auth.cram_challenge)
+                           cram_style=self.persona.auth.cram_challenge, split_at_nul=self.persona.auth.split_at_nul)
 
     def random_bytes(self, n: int) -> bytes:
         return self.rng.getrandbits(8 * n).to_bytes(n, "big")

@@ -1230,8 +1230,11 @@ class Session(Voice):
             out.append(replace(capture_unsupported(mechanism, initial), reply_code=code))
             return code
         self._auth = AuthExchange(mechanism, True, self.context.auth_context())
-        if initial is not None and self.persona.auth.rest_is_initial and mechanism in SERVER_FIRST:
-            return self._auth_step(self._auth.unexpected_initial(initial), out, first=True)
+        handling = self.persona.auth.server_first_initial
+        if initial is not None and mechanism in SERVER_FIRST and handling != "ignored":
+            exchange = self._auth
+            step = exchange.unexpected_initial(initial) if handling == "failed" else exchange.refused_initial(initial)
+            return self._auth_step(step, out, first=True)
         return self._auth_step(self._auth.start(initial), out, first=True)
 
     def _auth_line(self, line: bytes, out: list[Output]) -> None:

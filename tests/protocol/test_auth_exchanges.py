@@ -1,0 +1,106 @@
+"""AUTH as each server's SASL reads it (relaypot.protocol.auth), pure logic: Exim's rules
+(smtp_in.c AUTH_CMD, auths/plaintext.c, base64.c), whose captures are tests/reference/
+exim-tls-auth/auth.json and auth_tls.json (played by tests/personas/test_conformance.py)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from relaypot.personas import model
+from relaypot.protocol.auth import AuthContext, AuthExchange, exim_b64decode, opening, refusal
+
+EXIM_RULES = model.load("exim-tls-auth").auth
+POSTFIX_RULES = model.load("postfix").auth
+C_SPACE = " \t\n\v\f\r"
+
+
+def exchange(mechanism: str) -> AuthExchange:
+    rng = random.Random(1)
+    context = AuthContext("mail.example.com", model.load("exim-tls-auth").ntlm_identity("mail.example.com"),
+                          lambda n: rng.getrandbits(8 * n).to_bytes(n, "big"), lambda: 1.0, cram_style="exim",
+                          split_at_nul=True)
+    return AuthExchange(mechanism, True, context)
+
+
+def b64(data: bytes) -> bytes:
+    return base64.b64encode(data)
+
+
+@given(st.text(min_size=1, max_size=30).filter(lambda name: not any(c in C_SPACE for c in name)))
+def test_a_mechanism_name_holds_only_what_exims_loop_lets_through(name):
+    """isalnum() in the C locale, "-" or "_": anything else is a 501, whatever follows."""
+    exims = all(c.isascii() and (c.isalnum() or c in "-_") for c in name)
+    _mechanism, refused, _initial = opening(f"{name} AHVzZXIAeA==", False, False, EXIM_RULES)
+    assert (refused == "auth.bad_mechanism_name") != exims
+    assert opening(name, False, False, POSTFIX_RULES)[1] != "auth.bad_mechanism_name"  # Postfix's SASL decides
+
+
+def test_exim_looks_at_a_login_before_the_transaction_and_postfix_the_other_way():
+    assert refusal(2, True, True, EXIM_RULES) == "auth.already_authenticated"
+    assert refusal(2, True, True, model.load("sendmail-tls-auth").auth) == "auth.already_authenticated"  # srvrsmtp.c
+    assert refusal(2, True, True, POSTFIX_RULES) == "auth.in_transaction"
+    assert refusal(2, False, True, EXIM_RULES) == "auth.in_transaction"
+    # the order comes first: a bad name in a transaction is refused for the transaction
+    assert refusal(2, False, True, EXIM_RULES, "PL@IN") == "auth.in_transaction"
+
+
+def test_all_after_the_mechanism_is_exims_initial_response():
+    assert opening("PLAIN  AHVz ZXIA  x ", False, False, EXIM_RULES)[2] == b"AHVz ZXIA  x"
+
+
+@given(st.binary(max_size=60), st.lists(st.tuples(st.integers(0, 100), st.sampled_from(C_SPACE)), max_size=6))
+def test_exims_base64_skips_white_space_anywhere(data, spaces):
+    text = bytearray(b64(data))
+    for at, space in spaces:
+        text.insert(at % (len(text) + 1), ord(space))
+    assert exim_b64decode(bytes(text)) == data
+
+
+@pytest.mark.parametrize("text", [b"AHVzZXIAd3Jvbmc", b"AA=", b"AA==AA", b"=", b"A\xc3\x84AA", b"AHVzZXIAd3Jvbmc= x"])
+def test_exims_base64_still_wants_whole_quanta_of_its_alphabet(text):
+    with pytest.raises((binascii.Error, ValueError)):
+        exim_b64decode(text)
+
+
+@pytest.mark.parametrize(("lines", "replies", "username", "password"), [
+    # the initial response holds both items: no prompt at all
+    ([b"user\0secret"], [], "user", "secret"),
+    # a NUL at the end starts no item: the password is still asked for
+    ([b"user\0", b"secret"], ["auth.password_prompt"], "user", "secret"),
+    # a prompt's answer with both items answers the second prompt too
+    ([None, b"user\0secret"], ["auth.username_prompt"], "user", "secret"),
+    # an empty answer is an empty item
+    ([None, b"", b"secret"], ["auth.username_prompt", "auth.password_prompt"], "", "secret"),
+])
+def test_login_items_are_split_at_nuls_and_prompted_for_only_while_missing(lines, replies, username, password):
+    login = exchange("LOGIN")
+    initial, *answers = lines
+    step = login.start(None if initial is None else b64(initial))
+    said = []
+    for answer in answers:
+        said.append(step.reply_key)
+        step = login.respond(b64(answer))
+    assert said == replies and step.done and step.reply_key == "auth.failed"
+    assert (step.event.username, step.event.password) == (username, password)
+
+
+def test_an_equals_sign_is_one_empty_item_so_login_asks_for_the_password():
+    assert exchange("LOGIN").start(b"=").reply_key == "auth.password_prompt"
+
+
+def test_plain_takes_its_second_and_third_items_whatever_follows():
+    step = exchange("PLAIN").start(b64(b"admin\0user\0secret\0x"))
+    assert (step.event.authzid, step.event.username, step.event.password) == ("admin", "user", "secret")
+    short = exchange("PLAIN").start(b64(b"user"))  # too few items: no password to check
+    assert short.reply_key == "auth.failed" and short.event.password is None
+
+
+def test_a_challenge_first_mechanism_refuses_an_initial_response_unread():
+    step = exchange("CRAM-MD5").refused_initial(b"!!!")
+    assert step.reply_key == "auth.initial_unexpected" and step.event.raw_responses == (b"!!!",)
