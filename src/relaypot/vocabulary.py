@@ -122,6 +122,17 @@ def frame_text(code: int, lines: list[str]) -> str:
     return "\r\n".join(out)
 
 
+def seven_bit_bytes(data: bytes) -> bytes:
+    """A reply as Sendmail writes it ([server] seven_bit_replies): each byte's high bit dropped,
+    and one that so became CR or LF a space (no line break a client chose reaches a reply)."""
+    out = bytearray(data)
+    for i, byte in enumerate(out):
+        if byte & 0x80:
+            low = byte & 0x7F
+            out[i] = 0x20 if low in (0x0A, 0x0D) else low
+    return bytes(out)
+
+
 def wire(text: str) -> bytes:
     """A reply's bytes: its text and the final CRLF; echoed undecodable bytes go back as they came."""
     return (text + "\r\n").encode("utf-8", "surrogateescape") if text else b""

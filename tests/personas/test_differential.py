@@ -63,18 +63,21 @@ WRAPS = ["<{}>", "<{}>", "<{}>", "{}", " <{}>", "<{}>junk", "<@route.example:{}>
 
 MAIL_PARAMS = {
     "SIZE": ["1000", "0", "00001000", "10240000", "10240001", "99999999999999999999", "9223372036854775808",
-             "abc", "1_000", "-1", "", None],
+             "abc", "1_000", "-1", "", None, "100=5"],
     "BODY": ["7BIT", "8BITMIME", "BINARYMIME", "bogus", "", None],
     "RET": ["FULL", "HDRS", "bogus", None],
-    "ENVID": ["abc123", "a+2Bb", "a+zz", "a+2", "", None],
+    "ENVID": ["abc123", "a+2Bb", "a+zz", "a+2", "", None, "a=b"],
     "AUTH": ["<>", "a@client.example.org", "a+zz", None],
     "SMTPUTF8": [None, "yes"],
     "FOO": ["BAR", None],
+    "A.B": ["1", None],  # where a keyword ends
+    "FÖ": ["1"],
 }
 RCPT_PARAMS = {
     "NOTIFY": ["NEVER", "SUCCESS,FAILURE", "DELAY", "bogus", "NEVER,SUCCESS", "", None],
     "ORCPT": ["rfc822;a@example.net", "rfc822;a+zz", "x", "", "RFC822;a+2Bb@example.net", None],
     "FOO": ["BAR", None],
+    "NOTIFY.X": ["NEVER"],
 }
 ENDS = [b"\r\n.\r\n"] * 6 + [b"\n.\n", b"\r\n.\r\r\n", b"\r\n.\n", b"\n.\r\n", b"\r\n..\r\n.\r\n"]
 
@@ -94,7 +97,7 @@ def parameters(draw, table: dict) -> str:
     for name in chosen:
         value = draw(st.sampled_from(table[name]))
         words.append(name if value is None else f"{name}={value}")
-    return "".join(f" {word}" for word in words)
+    return "".join(f"{draw(st.sampled_from([' '] * 5 + [chr(9)]))}{word}" for word in words)  # a tab at times
 
 
 def b64(data: bytes) -> str:

@@ -75,19 +75,23 @@ def test_the_real_sendmails_tls_is_what_the_persona_is_held_to(sendmail_tls_auth
     assert observe(sendmail_tls_auth.port) == TLS_SEEN
 
 
-@pytest.mark.parametrize("group", ["limits", "content", "errors_brief", "connections"])
+@pytest.mark.parametrize("group", ["limits", "content", "errors_brief", "connections", "params"])
 def test_the_real_sendmail_answers_the_limit_probes_as_when_they_were_captured(sendmail, group):
     """tests/reference/sendmail/limits.json (messages at and past the size limit), content.json
     (messages judged by their hops, headers and lines),
-    connections.json (52 connections from one address) and errors_brief.json (its error limits
-    and NOOP slowdown): the captures the persona is held to."""
+    connections.json (52 connections from one address), errors_brief.json (its error limits
+    and NOOP slowdown) and params.json (MAIL and RCPT parameters, their words as fuzzers write
+    them): the captures the persona is held to."""
     assert rerun_differences(*probes_rerun("sendmail", group, sendmail.port, sendmail.source)) == {}
 
 
-def test_the_real_sendmail_with_tls_and_auth_answers_a_password_guesser_as_when_captured(sendmail_tls_auth):
+@pytest.mark.parametrize("group", ["guessing", "auth"])
+def test_the_real_sendmail_with_tls_and_auth_answers_its_auth_probes_as_when_captured(sendmail_tls_auth, group):
     """tests/reference/sendmail-tls-auth/guessing.json: AUTH after AUTH under TLS, slowed down
-    from the twelfth (its mechanisms in the capture machine's order: same_mechanisms above)."""
-    stored, fresh = probes_rerun("sendmail-tls-auth", "guessing", sendmail_tls_auth.port, sendmail_tls_auth.source)
+    from the twelfth; auth.json: AUTH's order, mechanism names and responses as Sendmail and
+    Cyrus SASL read them (its mechanisms in the capture machine's order: same_mechanisms above;
+    auth.json was taken on a machine listing PLAIN LOGIN and stored in that order)."""
+    stored, fresh = probes_rerun("sendmail-tls-auth", group, sendmail_tls_auth.port, sendmail_tls_auth.source)
 
     def same_order(said: bytes) -> bytes:
         return said.replace(b"CRAM-MD5 PLAIN LOGIN", b"CRAM-MD5 LOGIN PLAIN")

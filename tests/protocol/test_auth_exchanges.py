@@ -17,6 +17,7 @@ from relaypot.protocol.auth import AuthContext, AuthExchange, exim_b64decode, op
 
 EXIM_RULES = model.load("exim-tls-auth").auth
 POSTFIX_RULES = model.load("postfix").auth
+SENDMAIL_RULES = model.load("sendmail-tls-auth").auth
 C_SPACE = " \t\n\v\f\r"
 
 
@@ -36,22 +37,36 @@ def b64(data: bytes) -> bytes:
 def test_a_mechanism_name_holds_only_what_exims_loop_lets_through(name):
     """isalnum() in the C locale, "-" or "_": anything else is a 501, whatever follows."""
     exims = all(c.isascii() and (c.isalnum() or c in "-_") for c in name)
-    _mechanism, refused, _initial = opening(f"{name} AHVzZXIAeA==", False, False, EXIM_RULES)
+    _mechanism, refused, _initial, _shown = opening(f"{name} AHVzZXIAeA==", False, False, EXIM_RULES)
     assert (refused == "auth.bad_mechanism_name") != exims
     assert opening(name, False, False, POSTFIX_RULES)[1] != "auth.bad_mechanism_name"  # Postfix's SASL decides
 
 
 def test_exim_looks_at_a_login_before_the_transaction_and_postfix_the_other_way():
     assert refusal(2, True, True, EXIM_RULES) == "auth.already_authenticated"
-    assert refusal(2, True, True, model.load("sendmail-tls-auth").auth) == "auth.already_authenticated"  # srvrsmtp.c
+    assert refusal(2, True, True, SENDMAIL_RULES) == "auth.already_authenticated"  # srvrsmtp.c
     assert refusal(2, True, True, POSTFIX_RULES) == "auth.in_transaction"
     assert refusal(2, False, True, EXIM_RULES) == "auth.in_transaction"
     # the order comes first: a bad name in a transaction is refused for the transaction
     assert refusal(2, False, True, EXIM_RULES, "PL@IN") == "auth.in_transaction"
 
 
-def test_all_after_the_mechanism_is_exims_initial_response():
-    assert opening("PLAIN  AHVz ZXIA  x ", False, False, EXIM_RULES)[2] == b"AHVz ZXIA  x"
+def test_all_after_the_mechanism_is_the_initial_response_as_sent():
+    assert opening("PLAIN  AHVz ZXIA  x", False, False, EXIM_RULES)[2] == b"AHVz ZXIA  x"
+    # Sendmail keeps the blanks at the end (its base64 decoder then refuses them: captured)
+    assert opening("PLAIN AHVz ", False, False, SENDMAIL_RULES)[2] == b"AHVz "
+    assert opening("PLAIN AHVz ", False, False, POSTFIX_RULES)[2] == b"AHVz"
+
+
+@pytest.mark.parametrize(("argument", "mechanism", "initial", "shown"), [
+    ("PLAIN x", "PLAIN", b"x", "PLAIN"),
+    # a byte outside ASCII before any blank: Sendmail's loop stops there, the line uncut
+    ("PLÄIN x", "PLÄIN X", None, "PLÄIN x"),
+    # named in at most 32 bytes ("%.32s"), a character cut in two kept as its first byte
+    ("X" * 31 + "Ä", "X" * 31 + "Ä", None, "X" * 31 + "\udcc3"),
+])
+def test_sendmails_mechanism_word(argument, mechanism, initial, shown):
+    assert opening(argument, False, False, SENDMAIL_RULES) == (mechanism, "", initial, shown)
 
 
 @given(st.binary(max_size=60), st.lists(st.tuples(st.integers(0, 100), st.sampled_from(C_SPACE)), max_size=6))

@@ -24,6 +24,7 @@ from relaypot.protocol.sendmail_envelope import (
     split_address,
     xtext_ok,
 )
+from relaypot.vocabulary import seven_bit_bytes
 from support import Driver, make_session
 
 SENDMAIL = model.load("sendmail")
@@ -72,7 +73,10 @@ def test_the_address_ends_at_a_blank_outside_brackets_and_quotes(text, split):
     ("FROM:<a@example.org> BODY=FOO", "mail.bad_body", "FOO"),
     ("FROM:<a@example.org> SIZE=9223372036854775808", "mail.size_overflow", "SIZE"),
     ("FROM:<a@example.org> RET=HDRS RET=FULL", "mail.duplicate", "RET"),
-    ("FROM:<a@example.org> ENVID=a=b", "mail.bad_xtext", "ENVID"),
+    ("FROM:<a@example.org> ENVID=a+2", "mail.bad_xtext", "ENVID"),
+    # a value ends at "=": ENVID=a, then a keyword b (real Sendmail, 2026-12-06: "555 5.5.4 b
+    # parameter unrecognized")
+    ("FROM:<a@example.org> ENVID=a=b", "mail.unsupported_option", "b"),
     ("FROM:<a@example.org> FOO=BAR", "mail.unsupported_option", "FOO"),
     ("FROM:<a@example.org> SMTPUTF8", "mail.unsupported_option", "SMTPUTF8"),  # not offered
     ("FROM:<a@>", "mail.no_host", "<a@>"),
@@ -117,6 +121,24 @@ def test_a_shortened_string_keeps_its_ends_and_fits(text):
 def test_seven_bit_keeps_ascii_and_drops_high_bits():
     assert seven_bit("root") == "root"
     assert seven_bit("\u00f6").isascii()
+
+
+@pytest.mark.parametrize(("line", "reply"), [
+    # captured from the real Sendmail (2026-12-06): every reply byte's high bit dropped
+    ("ETRN ä".encode(), b"250 2.0.0 Queuing for node C$ started\r\n"),
+    ("FOOÄ x".encode(), b'500 5.5.1 Command unrecognized: "FOOC\x04 x"\r\n'),
+    # there "\xc2\x8a" became "B\n": relaypot writes the LF as a space
+    (b"FOO\xc2\x8ax", b'500 5.5.1 Command unrecognized: "FOOB x"\r\n'),
+])
+def test_every_reply_is_written_seven_bit(line, reply):
+    driver = Driver(make_session("sendmail", client_ip="127.0.0.2", relay="closed"))
+    driver.feed(b"EHLO client.example.org\r\n").feed(line + b"\r\n")  # apart: no stuffing
+    assert driver.replies[-1].data == reply
+
+
+@given(st.binary(max_size=40))
+def test_seven_bit_replies_never_hold_a_line_break_the_client_chose(data):
+    assert set(seven_bit_bytes(data)) <= set(range(0x80)) and seven_bit_bytes(data).count(b"\n") == data.count(b"\n")
 
 
 def test_an_address_list_is_old_style_until_a_comma_or_bracket_is_seen():

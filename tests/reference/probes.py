@@ -155,6 +155,16 @@ def params() -> list[tuple[str, str, list]]:
         rcpt("rcpt_notify_never_and", b"<postmaster@mail.example.com> NOTIFY=NEVER,SUCCESS", "NEVER with another"),
         rcpt("rcpt_empty", b"<>", "an empty recipient"),
         rcpt("rcpt_route_to_relay", b"<@route.example:@example.org.>", "a source route to a local part-less address"),
+        # parameter words as fuzzers write them: where a keyword ends, what a value may hold
+        mail("mail_param_keyword_dot", b"<a@client.example.org> A.B=1", "a keyword with a dot in it"),
+        mail("mail_param_keyword_8bit", "<a@client.example.org> FÖ=1".encode(), "a keyword in UTF-8"),
+        mail("mail_param_double_equals", b"<a@client.example.org> SIZE=100=5", "a value with an equals sign in it"),
+        mail("mail_param_tab", b"<a@client.example.org> SIZE=100\tFOO=1", "two parameters parted by a tab"),
+        mail("mail_param_empty_keyword", b"<a@client.example.org> =x", "a value with no keyword"),
+        mail("mail_param_value_control", b"<a@client.example.org> SIZE=1\x01FOO", "a control character in a value"),
+        mail("mail_params_nineteen", b"<a@client.example.org>" + b" SIZE=1" * 19, "19 parameters"),
+        rcpt("rcpt_param_keyword_dot", b"<postmaster@mail.example.com> NOTIFY.X=NEVER", "a RCPT keyword with a dot"),
+        rcpt("rcpt_params_nineteen", b"<postmaster@mail.example.com>" + b" NOTIFY=NEVER" * 19, "NOTIFY 19 times"),
     ]
 
 

@@ -327,6 +327,8 @@ class AuthRules:
     # Exim: a mechanism name of any character but letters, digits, "-" and "_" is
     # auth.bad_mechanism_name (smtp_in.c AUTH_CMD), once the order is checked
     mechanism_name_checked: bool = False
+    # Sendmail: an unknown mechanism is named in at most this many bytes ("%.32s"); 0: whole
+    mechanism_shown_bytes: int = 0
     # Mechanisms offered (and taken) only once TLS is up, and never by X-EXPS: Exchange's
     # BasicAuthRequireTLS turns "AUTH NTLM" into "AUTH NTLM LOGIN" after STARTTLS; before it, or
     # after X-EXPS (Exchange's own servers' AUTH), LOGIN is an unknown mechanism
@@ -365,6 +367,10 @@ class ServerFacts:
     # {client_host} (Sendmail's words) and {host_name} (Exim's), and a relay refusal of each
     # outcome where the persona has one (rcpt.relay_denied.ok, .forged, .temp)
     names_client: bool = False
+    # Sendmail writes every reply byte with its high bit dropped: an echoed "ä" (C3 A4) is "C$".
+    # A byte that so becomes CR or LF is written as a space (relaypot writes no line break a
+    # client chose; Sendmail writes it)
+    seven_bit_replies: bool = False
 
 
 @dataclass(frozen=True)
@@ -640,9 +646,10 @@ class Persona:
             keys |= {f"mail.{key}" for key in ("unsupported_option", "missing_value", "bad_body", "size_overflow",
                                                 "size_invalid", "bad_ret", "duplicate", "bad_xtext", "no_host",
                                                 "bad_host", "bad_route", "token_too_long", "no_user",
-                                                "invalid_sender")}
+                                                "invalid_sender", "too_many_parameters")}
             keys |= {f"rcpt.{key}" for key in (
-                "unsupported_option", "missing_value", "unknown_user", "sender_unqualified", "sender_unresolved",
+                "unsupported_option", "too_many_parameters", "missing_value", "unknown_user", "sender_unqualified",
+                "sender_unresolved",
                 "sender_local", "bad_notify", "duplicate", "bad_orcpt", "no_host", "bad_host", "no_user", "bad_route",
                 "token_too_long", "to_programs", "to_files", "to_includes")}
             keys |= {f"{verb}.{key}" for verb in ("vrfy", "expn") if verb.upper() in self.verbs

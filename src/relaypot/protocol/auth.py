@@ -323,18 +323,37 @@ _SASL_NAME = re.compile(r"[A-Za-z0-9_-]*")  # what smtp_in.c lets a mechanism na
 
 
 def opening(argument: str, authenticated: bool, in_transaction: bool,
-            rules: AuthRules) -> tuple[str, str, bytes | None]:
+            rules: AuthRules) -> tuple[str, str, bytes | None, str]:
     """An AUTH command read: (its mechanism, the reply key refusing it before any exchange begins
-    or "", the initial response sent with it)."""
+    or "", the initial response sent with it, the mechanism as a refusal names it)."""
     words = argument.split()
+    if rules.rest_is_initial:  # Sendmail, Exim: the rest of the line is the response
+        name, rest = _mechanism_word(argument)
+        words = [word for word in (name, rest) if word]
+    else:
+        name = argument.lstrip(_C_SPACE)
+        for space in _C_SPACE:
+            name = name.split(space, 1)[0]
     mechanism = words[0].upper() if words else ""
-    if rules.rest_is_initial and len(words) > 2:  # Sendmail, Exim: the rest of the line is the response
-        words = [words[0], argument.split(None, 1)[1].strip()]
     initial = words[1].encode("utf-8", "surrogateescape") if len(words) > 1 else None
-    name = argument.lstrip(_C_SPACE)
-    for space in _C_SPACE:
-        name = name.split(space, 1)[0]
-    return mechanism, refusal(len(words), authenticated, in_transaction, rules, name), initial
+    shown = words[0] if words else ""
+    if rules.mechanism_shown_bytes:
+        shown = shown.encode("utf-8", "surrogateescape")[:rules.mechanism_shown_bytes].decode(
+            "utf-8", "surrogateescape")
+    return mechanism, refusal(len(words), authenticated, in_transaction, rules, name), initial, shown
+
+
+def _mechanism_word(argument: str) -> tuple[str, str]:
+    """(the mechanism, the rest after its blanks, as sent): the name runs to the first blank, or
+    to the end of the line where a character outside ASCII comes first (Sendmail's loop stops
+    there without cutting the line; Exim refuses such a name before it matters)."""
+    text = argument.lstrip(_C_SPACE)
+    for i, char in enumerate(text):
+        if not char.isascii():
+            return text, ""
+        if char in _C_SPACE:
+            return text[:i], text[i:].lstrip(_C_SPACE)
+    return text, ""
 
 
 def refusal(words: int, authenticated: bool, in_transaction: bool, rules: AuthRules, name: str = "") -> str:

@@ -336,7 +336,10 @@ def read_mail(data: str, esmtp: bool, size_limit: int) -> EximPath:
         rest, name, value, equals = found
         upper = name.upper()
         if upper not in MAIL_OPTIONS:
-            break  # put back: the address reading fails on it
+            # put back (value[-1] = '=', name[-1] = ' '): the address reading fails on it, and
+            # the blank before it, a tab too, is a space from now on
+            data = f"{rest} {name}={value}" if equals else f"{rest} {name}"
+            break
         if upper in _NEEDS_VALUE and value == "":
             data = rest  # smtp_in.c leaves the option cut off and stops looking
             break
@@ -374,9 +377,10 @@ def read_rcpt(data: str, esmtp: bool, hostname: str) -> EximPath:
     if esmtp:
         found = extract_option(data)
         if found is not None:
-            rest, name, _, equals = found
-            if not equals:
-                data = f"{rest}={name}"  # name[-1] = ' ' then value[-1] = '=': the same byte
+            rest, name, value, equals = found
+            # name[-1] = ' ' then value[-1] = '=': without "=" those are the same byte, and the
+            # blank before the option is a space from now on
+            data = f"{rest} {name}={value}" if equals else f"{rest}={name}"
     return _recipient(data, hostname, "rcpt")
 
 

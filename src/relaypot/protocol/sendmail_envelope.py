@@ -153,20 +153,58 @@ def xtext_ok(text: str) -> bool:
 ENVELOPE_PARAMETERS = frozenset({"ENVID", "RET", "AUTH"})
 
 
+MAX_SMTP_ARGS = 20  # conf.h MAXSMTPARGS: the address and the parameters a command may have, less one
+
+
+def esmtp_words(text: str) -> list[tuple[str, str | None]]:
+    """parse_esmtp_args()'s (keyword, value or None) pairs, byte by byte as it reads them: a
+    keyword is ASCII letters, digits and "-"; "=" starts a value, which ends at a space, a
+    control character or another "="; whatever ended the word is skipped, whatever it is (so
+    "A.B=1" is the keyword A, then B=1; "SIZE=1=5" is SIZE=1, then 5). A NUL ends the line."""
+    data = text.encode("utf-8", "surrogateescape").split(b"\0", 1)[0]
+    words: list[tuple[str, str | None]] = []
+    i, end = 0, len(data)
+    while i < end:
+        while i < end and data[i] in _C_SPACE_BYTES:
+            i += 1
+        if i >= end:
+            break
+        start = i
+        while i < end and (data[i] in _KEYWORD_BYTES):
+            i += 1
+        keyword, value = data[start:i], None
+        if i < end and data[i] == _EQUALS:
+            i += 1
+            begin = i
+            while i < end and data[i] != 0x20 and not (data[i] < 0x20 or data[i] == 0x7F) and data[i] != _EQUALS:
+                i += 1
+            value = data[begin:i]
+        i += 1  # the byte that ended the word, overwritten by a NUL
+        words.append((keyword.decode("ascii"), None if value is None else value.decode("utf-8", "surrogateescape")))
+    return words
+
+
+_C_SPACE_BYTES = frozenset(BLANKS.encode())
+_KEYWORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
+_EQUALS = ord("=")
+
+
 def parameters(text: str, command: str, kept: frozenset[str] = frozenset()) -> tuple[dict[str, str], str, str]:
-    """(the parameters, a refusal key, what it names): KEY=VALUE words checked as
-    mail_esmtp_args() and rcpt_esmtp_args() check them, in order; the first refusal wins.
-    `kept`: ENVELOPE_PARAMETERS an earlier MAIL of this envelope set."""
+    """(the parameters, a refusal key, what it names): the words parse_esmtp_args() finds,
+    checked as mail_esmtp_args() and rcpt_esmtp_args() check them, in order; the first refusal
+    wins, and the eighteenth parameter is one too many. `kept`: ENVELOPE_PARAMETERS an earlier
+    MAIL of this envelope set."""
     found: dict[str, str] = dict.fromkeys(kept, "")
-    for word in text.split():
-        name, equals, value = word.partition("=")
+    for count, (name, value) in enumerate(esmtp_words(text), start=2):  # args[0] is the address
         upper = name.upper()
-        refusal, named = _parameter(command, upper, value if equals else None, found)
+        refusal, named = _parameter(command, upper, value, found)
         if refusal:
             if refusal == "mail.bad_ret":
-                found[upper] = value  # EF_RET_PARAM is set before the value is looked at
+                found[upper] = value or ""  # EF_RET_PARAM is set before the value is looked at
             return _own(found, kept), refusal, named or name
-        found[upper] = value
+        found[upper] = value or ""
+        if count >= MAX_SMTP_ARGS - 1:
+            return _own(found, kept), f"{command}.too_many_parameters", ""
     return _own(found, kept), "", ""
 
 

@@ -1218,15 +1218,14 @@ class Session(Voice):
             return self._send_key(out, key)
         if "AUTH" in self.persona.sequence.when_advertised and "AUTH" not in self.advertised:
             return self._send_key(out, "auth.not_advertised")  # Exim: only after an EHLO that offered it
-        mechanism, refused, initial = opening(argument, self.authenticated, self.state in (MAIL, RCPT),
-                                              self.persona.auth)
+        mechanism, refused, initial, shown = opening(argument, self.authenticated, self.state in (MAIL, RCPT),
+                                                     self.persona.auth)
         if refused:
             return self._send_key(out, refused)
         tls_only = self.persona.auth.tls_mechanisms
         if mechanism not in self.persona.auth.mechanisms or (mechanism in tls_only and (
                 not self.tls_active or self._verb_text.upper() == "X-EXPS")):
-            shown = argument.split()[0]  # as the client wrote it (Sendmail's, Exim's {mechanism})
-            code = self._send_key(out, "auth.unknown_mechanism", mechanism=shown)
+            code = self._send_key(out, "auth.unknown_mechanism", mechanism=shown)  # as the client wrote it
             out.append(replace(capture_unsupported(mechanism, initial), reply_code=code))
             return code
         self._auth = AuthExchange(mechanism, True, self.context.auth_context())

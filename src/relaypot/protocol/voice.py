@@ -13,7 +13,7 @@ from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Keep, Output, Reply
 from relaypot.protocol.sendmail_envelope import shorten
 from relaypot.protocol.states import CLOSED
-from relaypot.vocabulary import wire
+from relaypot.vocabulary import seven_bit_bytes, wire
 
 MAX_FRAGMENTS = 32  # fragments one session may leave: a flood of long lines is not a flood of files
 
@@ -157,6 +157,9 @@ class Voice:
         return template.code
 
     def _send(self, out: list[Output], text: str, data: bytes, code: int, delay: float = 0.0) -> int:
+        if not data.isascii() and self.context.persona.server.seven_bit_replies:
+            data = seven_bit_bytes(data)
+            text = data[:-2].decode("ascii")
         if self.account.errors:
             delay += self.account.delay()  # Postfix's sleep before any reply past the soft limit
         if self._tarpit and code >= 500:  # Exchange holds an anonymous client's every refusal...
