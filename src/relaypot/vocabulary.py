@@ -133,6 +133,15 @@ def seven_bit_bytes(data: bytes) -> bytes:
     return bytes(out)
 
 
+_CONTROLS = bytes(range(0x20)) + b"\x7f"
+
+
+def printable_bytes(data: bytes) -> bytes:
+    """A reply as Postfix's smtpd_check_reject() writes it ([server] printable_replies): every
+    ASCII control character a space (UTF-8 is kept: the line it came in was valid UTF-8)."""
+    return data.translate(bytes.maketrans(_CONTROLS, b" " * len(_CONTROLS)))
+
+
 def wire(text: str) -> bytes:
     """A reply's bytes: its text and the final CRLF; echoed undecodable bytes go back as they came."""
     return (text + "\r\n").encode("utf-8", "surrogateescape") if text else b""

@@ -113,9 +113,9 @@ def test_xtext_is_printable_ascii_without_equals_and_plus_only_before_two_hex_di
 
 @given(st.text(max_size=400))
 def test_a_shortened_string_keeps_its_ends_and_fits(text):
-    short = shorten(text)
+    data, short = text.encode("utf-8", "surrogateescape"), shorten(text).encode("utf-8", "surrogateescape")
     assert len(short) <= 203
-    assert short == text or (short.startswith(text[:100]) and short.endswith(text[-100:]))
+    assert short == data if len(data) < 203 else short == data[:100] + b"..." + data[-100:]
 
 
 def test_seven_bit_keeps_ascii_and_drops_high_bits():
@@ -512,3 +512,19 @@ def test_an_address_after_a_null_one_is_read_as_the_real_sendmail_reads_it(comma
         driver.feed(command)
         if expected is not None:
             assert b"".join(reply.data for reply in driver.replies[before:]) == expected, command
+
+
+@pytest.mark.parametrize(("command", "answer"), [
+    # captured from the real Sendmail (2026-12-06): a control character in an address, "?" for
+    # each; a recipient at the server's own domain, or at none, named by its local part, unquoted
+    (b"MAIL FROM:<a\x7fb@client.example.org>", b'501 5.1.7 Syntax error in mailbox address "a?b@client.example.org"'),
+    (b"MAIL FROM:<a@cl\x01ient.example.org>", b'501 5.1.7 Syntax error in mailbox address "a@cl?ient.example.org"'),
+    (b"MAIL FROM:<\x01>", b'501 5.1.7 Syntax error in mailbox address "?"'),
+    (b"RCPT TO:<a\x01b@example.net>", b'501 5.1.3 Syntax error in mailbox address "a?b@example.net"'),
+    (b"RCPT TO:<a\x01b>", b'501 5.1.3 Syntax error in mailbox address "a?b"'),
+    (b"RCPT TO:<a@ma\x01il.example.com>", b'501 5.1.3 Syntax error in mailbox address "a@ma?il.example.com"'),
+    (b'RCPT TO:<"a\x01b"@mail.example.com>', b'501 5.1.3 Syntax error in mailbox address "a?b"'),
+])
+def test_a_control_character_in_an_address_is_refused_as_sendmail_names_it(command, answer):
+    lines = [command] if command.startswith(b"MAIL") else [b"MAIL FROM:<a@client.example.org>", command]
+    assert greeted(*lines).replies[-1].data == answer + b" (non-printable character)\r\n"

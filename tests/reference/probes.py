@@ -47,6 +47,13 @@ def lines() -> list[tuple[str, str, list]]:
         ("line_leading_tab", "a command after a tab", [("read", 1), ("send", b"\tNOOP\r\n", 1),
                                                         ("send", b"QUIT\r\n", 1)]),
         ("tls_client_hello", "a TLS ClientHello on the plain port", [("read", 1), ("send", client_hello(), 1)]),
+        # an unknown command echoed back (Sendmail: shortenstring() of 203 bytes or more)
+        ("line_unknown_202", "an unknown command of 202 bytes", [("read", 1), ("send", b"X" * 202 + b"\r\n", 1),
+                                                                 ("send", b"QUIT\r\n", 1)]),
+        ("line_unknown_203", "an unknown command of 203 bytes", [("read", 1), ("send", b"X" * 203 + b"\r\n", 1),
+                                                                 ("send", b"QUIT\r\n", 1)]),
+        ("line_unknown_utf8", "an unknown command of 150 two-byte characters",
+         [("read", 1), ("send", "é".encode() * 150 + b"\r\n", 1), ("send", b"QUIT\r\n", 1)]),
     ]
 
 
@@ -165,6 +172,10 @@ def params() -> list[tuple[str, str, list]]:
         mail("mail_params_nineteen", b"<a@client.example.org>" + b" SIZE=1" * 19, "19 parameters"),
         rcpt("rcpt_param_keyword_dot", b"<postmaster@mail.example.com> NOTIFY.X=NEVER", "a RCPT keyword with a dot"),
         rcpt("rcpt_params_nineteen", b"<postmaster@mail.example.com>" + b" NOTIFY=NEVER" * 19, "NOTIFY 19 times"),
+        # what an echoed address holds: control characters, bytes that are no UTF-8
+        mail("mail_control_in_address", b"<a\x01b@client.example.org>", "a control character in the sender"),
+        mail("mail_latin1_in_address", b"<j\xf6hn@client.example.org>", "a Latin-1 byte (no UTF-8) in the sender"),
+        rcpt("rcpt_control_in_address", b"<a\x1bb@mail.example.com>", "an escape character in the recipient"),
     ]
 
 

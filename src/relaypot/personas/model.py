@@ -371,6 +371,9 @@ class ServerFacts:
     # A byte that so becomes CR or LF is written as a space (relaypot writes no line break a
     # client chose; Sendmail writes it)
     seven_bit_replies: bool = False
+    # Replies the server makes printable before it writes them, every ASCII control character a
+    # space: Postfix's smtpd_check_reject() (captured: "<a\x1bb@...>" is refused as "<a b@...>")
+    printable_replies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -646,12 +649,12 @@ class Persona:
             keys |= {f"mail.{key}" for key in ("unsupported_option", "missing_value", "bad_body", "size_overflow",
                                                 "size_invalid", "bad_ret", "duplicate", "bad_xtext", "no_host",
                                                 "bad_host", "bad_route", "token_too_long", "no_user",
-                                                "invalid_sender", "too_many_parameters")}
+                                                "invalid_sender", "too_many_parameters", "non_printable")}
             keys |= {f"rcpt.{key}" for key in (
-                "unsupported_option", "too_many_parameters", "missing_value", "unknown_user", "sender_unqualified",
-                "sender_unresolved",
-                "sender_local", "bad_notify", "duplicate", "bad_orcpt", "no_host", "bad_host", "no_user", "bad_route",
-                "token_too_long", "to_programs", "to_files", "to_includes")}
+                "unsupported_option", "too_many_parameters", "non_printable", "missing_value", "unknown_user",
+                "sender_unqualified", "sender_unresolved", "sender_local", "bad_notify", "duplicate", "bad_orcpt",
+                "no_host", "bad_host", "no_user", "bad_route", "token_too_long", "to_programs", "to_files",
+                "to_includes")}
             keys |= {f"{verb}.{key}" for verb in ("vrfy", "expn") if verb.upper() in self.verbs
                      for key in ("unknown_user", "remote", "bad_address")}
             if "ETRN" in self.verbs:
@@ -845,6 +848,9 @@ def parse(raw: dict[str, Any], path: Path) -> Persona:
         for key, fields in [("ehlo.greeting", ehlo_fields), *((key, t.fields) for key, t in replies.items())]:
             if named := fields & CLIENT_NAME_PLACEHOLDERS:
                 raise PersonaError(f"{where}: [replies] {key}: {{{min(named)}}} needs [server] names_client = true")
+    for key in persona.server.printable_replies:  # a service's own reply (submission's) may be named too
+        if key not in SERVICE_REPLY_KEYS and (key not in replies or "\r\n" in replies[key].text):
+            raise PersonaError(f"{where}: [server] printable_replies: {key} is no one-line reply of [replies]")
     return persona
 
 

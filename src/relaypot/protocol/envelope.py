@@ -40,8 +40,7 @@ def read_path(argument: str, command: str, persona: Persona, default_domain: str
         assert where is not None
         return _opensmtpd_path(argument, command, where)
     if rules.grammar == "sendmail":
-        return _sendmail_path(argument, command, persona.message.size_limit,
-                              where.kept_parameters if where is not None else frozenset())
+        return _sendmail_path(argument, command, persona.message.size_limit, where)
     if rules.grammar == "exchange":
         assert where is not None
         return _exchange_path(argument, command, persona.message.size_limit, where.hostname)
@@ -126,10 +125,12 @@ def _opensmtpd_path(argument: str, command: str, where: Where) -> ReadPath:
     return ReadPath(read.refusal, read.address, Path(read.address, read.parameters, True, tuple(read.parameters)))
 
 
-def _sendmail_path(argument: str, command: str, size_limit: int, kept: frozenset[str]) -> ReadPath:
+def _sendmail_path(argument: str, command: str, size_limit: int, where: Where | None) -> ReadPath:
     """A taken path's {argument} is the address as the client wrote it ("<a@b>... Sender ok")."""
     if command == "mail":
-        read = sendmail_envelope.read_mail(argument, size_limit, kept)
+        read = sendmail_envelope.read_mail(argument, size_limit, where.kept_parameters if where else frozenset())
+    elif where is not None:
+        read = sendmail_envelope.read_rcpt(argument, where.is_local)
     else:
         read = sendmail_envelope.read_rcpt(argument)
     if read.parameters is None:

@@ -37,11 +37,13 @@ class SendmailPath:
 
 
 def shorten(text: str, limit: int = MAX_SHORT) -> str:
-    """shortenstring(): a text longer than `limit` keeps its head and tail around "..."."""
-    if len(text) <= limit:
+    """shortenstring(): a text of `limit` bytes or more keeps its head and tail around "...",
+    counted in bytes (a character cut in two is kept as the bytes that are left)."""
+    data = text.encode("utf-8", "surrogateescape")
+    if len(data) < limit:
         return text
     half = (limit - 3) // 2
-    return f"{text[:half]}...{text[-half:]}"
+    return (data[:half] + b"..." + data[-half:]).decode("utf-8", "surrogateescape")
 
 
 def _word(argument: str) -> tuple[str, str]:
@@ -315,6 +317,22 @@ def _path(argument: str, command: str) -> SendmailPath | tuple[str, str, str]:
     return bare(written), shown, tail
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")  # not the blanks: prescan() reads a tab as a blank
+
+
+def non_printable(address: str, is_local: Callable[[str], bool] | None = None) -> str:
+    """What "Syntax error in mailbox address "..." (non-printable character)" names, or "" for an
+    address with no control character in it: the address with "?" for each, a recipient at one
+    of the server's own domains (or at none) by its local part alone, unquoted, as the local
+    mailer's user. (Captured from the real Sendmail: tests/reference/sendmail/params.json.)"""
+    if not _CONTROL.search(address):
+        return ""
+    local, at, domain = address.rpartition("@")
+    if is_local is not None and (not at or is_local(domain)):
+        address = (local if at else address).replace('"', "")
+    return _CONTROL.sub("?", address)
+
+
 def read_mail(argument: str, size_limit: int, kept: frozenset[str] = frozenset()) -> SendmailPath:
     read = _path(argument, "mail")
     if isinstance(read, SendmailPath):
@@ -323,6 +341,8 @@ def read_mail(argument: str, size_limit: int, kept: frozenset[str] = frozenset()
     bad = address_refusal(address, recipient=False)  # setsender() reads the path first
     if bad:
         return SendmailPath(f"mail.{bad}", address, shown, parameters={})
+    if named := non_printable(address):
+        return SendmailPath("mail.non_printable", address, named, parameters={})
     found, refusal, named = parameters(tail, "mail", kept)
     if refusal:
         return SendmailPath(refusal, address, named, parameters=found)
@@ -340,7 +360,8 @@ def after_null(written: str) -> bool:
     return bool(rest.strip(BLANKS)) and "<" not in rest
 
 
-def read_rcpt(argument: str) -> SendmailPath:
+def read_rcpt(argument: str, is_local: Callable[[str], bool] = lambda domain: False) -> SendmailPath:
+    """`is_local`: whether a domain is the server's own (a refusal names a local user alone)."""
     read = _path(argument, "rcpt")
     if isinstance(read, SendmailPath):
         return read
@@ -355,6 +376,8 @@ def read_rcpt(argument: str) -> SendmailPath:
     bad = address_refusal(address, recipient=True)  # parseaddr() before the parameters
     if bad:
         return SendmailPath(f"rcpt.{bad}", address, shown, parameters={})
+    if unprintable := non_printable(address, is_local):
+        return SendmailPath("rcpt.non_printable", address, unprintable, parameters={})
     found, refusal, named = parameters(tail, "rcpt")
     if refusal:
         return SendmailPath(refusal, address, named, parameters=found)

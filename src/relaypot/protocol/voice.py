@@ -13,7 +13,7 @@ from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import Close, Keep, Output, Reply
 from relaypot.protocol.sendmail_envelope import shorten
 from relaypot.protocol.states import CLOSED
-from relaypot.vocabulary import seven_bit_bytes, wire
+from relaypot.vocabulary import printable_bytes, seven_bit_bytes, wire
 
 MAX_FRAGMENTS = 32  # fragments one session may leave: a flood of long lines is not a flood of files
 
@@ -105,6 +105,9 @@ class Voice:
             text, data = template.render({**self._placeholders(), "line": self._shown_line(), **values})
         else:
             text, data = template.render({**self._placeholders(), **values})
+        if key in self.context.persona.server.printable_replies:  # one line each
+            data = printable_bytes(data[:-2]) + b"\r\n"
+            text = data[:-2].decode("utf-8", "surrogateescape")
         code = self._send(out, text, data, template.code, delay)
         if self._counters is not None:
             code = self._count_protocol_error(out, key, code)
