@@ -134,12 +134,13 @@ def seven_bit_bytes(data: bytes) -> bytes:
 
 
 _CONTROLS = bytes(range(0x20)) + b"\x7f"
+_CONTROLS_AS_SPACES = bytes.maketrans(_CONTROLS, b" " * len(_CONTROLS))
 
 
 def printable_bytes(data: bytes) -> bytes:
     """A reply as Postfix's smtpd_check_reject() writes it ([server] printable_replies): every
     ASCII control character a space (UTF-8 is kept: the line it came in was valid UTF-8)."""
-    return data.translate(bytes.maketrans(_CONTROLS, b" " * len(_CONTROLS)))
+    return data.translate(_CONTROLS_AS_SPACES)
 
 
 def wire(text: str) -> bytes:

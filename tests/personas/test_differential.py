@@ -55,7 +55,7 @@ MAX_LINES = 9  # command lines a conversation sends: under the soft error limit 
 # ------------------------------------------------------------------ what a conversation says
 
 LOCAL_PARTS = ["a", "postmaster", "root", "Root", "nobody", "nosuchuser", "abuse", "a.b", "a+tag", '"a b"',
-               "a%b", "a!b", "", "user@host", "jöhn"]
+               "a%b", "a!b", "", "user@host", "jöhn", "a\x01b"]
 DOMAINS = ["client.example.org", "mail.example.com", "MAIL.EXAMPLE.COM", "example.net", "localhost",
            "localhost.example.com", "[127.0.0.1]", "[IPv6:::1]", "[300.1.1.1]", "[192.0.2.1]", "127.0.0.1",
            "-example.org", "example..org", "example.org.", "a_b.example", ""]

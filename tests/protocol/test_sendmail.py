@@ -24,7 +24,6 @@ from relaypot.protocol.sendmail_envelope import (
     split_address,
     xtext_ok,
 )
-from relaypot.vocabulary import seven_bit_bytes
 from support import Driver, make_session
 
 SENDMAIL = model.load("sendmail")
@@ -134,11 +133,6 @@ def test_every_reply_is_written_seven_bit(line, reply):
     driver = Driver(make_session("sendmail", client_ip="127.0.0.2", relay="closed"))
     driver.feed(b"EHLO client.example.org\r\n").feed(line + b"\r\n")  # apart: no stuffing
     assert driver.replies[-1].data == reply
-
-
-@given(st.binary(max_size=40))
-def test_seven_bit_replies_never_hold_a_line_break_the_client_chose(data):
-    assert set(seven_bit_bytes(data)) <= set(range(0x80)) and seven_bit_bytes(data).count(b"\n") == data.count(b"\n")
 
 
 def test_an_address_list_is_old_style_until_a_comma_or_bracket_is_seen():

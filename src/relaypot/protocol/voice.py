@@ -105,7 +105,7 @@ class Voice:
             text, data = template.render({**self._placeholders(), "line": self._shown_line(), **values})
         else:
             text, data = template.render({**self._placeholders(), **values})
-        if key in self.context.persona.server.printable_replies:  # one line each
+        if data and key in self.context.persona.server.printable_replies:  # one line each
             data = printable_bytes(data[:-2]) + b"\r\n"
             text = data[:-2].decode("utf-8", "surrogateescape")
         code = self._send(out, text, data, template.code, delay)
