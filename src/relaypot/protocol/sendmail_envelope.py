@@ -203,7 +203,7 @@ def parameters(text: str, command: str, kept: frozenset[str] = frozenset()) -> t
         if refusal:
             if refusal == "mail.bad_ret":
                 found[upper] = value or ""  # EF_RET_PARAM is set before the value is looked at
-            return _own(found, kept), refusal, named or name
+            return _own(found, kept), refusal, name if named is None else named  # BODY= names ""
         found[upper] = value or ""
         if count >= MAX_SMTP_ARGS - 1:
             return _own(found, kept), f"{command}.too_many_parameters", ""
@@ -216,15 +216,16 @@ def _own(found: dict[str, str], kept: frozenset[str]) -> dict[str, str]:
     return found if not kept else {name: value for name, value in found.items() if name not in kept}
 
 
-def _parameter(command: str, name: str, value: str | None, found: dict[str, str]) -> tuple[str, str]:
+def _parameter(command: str, name: str, value: str | None, found: dict[str, str]) -> tuple[str, str | None]:
+    """(a refusal key or "", what it names: None for the keyword as written)."""
     key = f"{command}.{{}}"
     if command == "mail" and name == "SIZE":
         if value is None:
             return key.format("missing_value"), "SIZE"
         size = size_of(value)
         if size > LONG_MAX:
-            return "mail.size_overflow", ""
-        return ("mail.size_invalid", "") if size < 0 else ("", "")
+            return "mail.size_overflow", None
+        return ("mail.size_invalid", None) if size < 0 else ("", "")
     if command == "mail" and name == "BODY":
         if value is None:
             return "mail.missing_value", "BODY"
@@ -261,9 +262,9 @@ def _parameter(command: str, name: str, value: str | None, found: dict[str, str]
             return "rcpt.duplicate", name
         kind, semicolon, address = value.partition(";")
         if not semicolon or not _ATOM.fullmatch(kind) or not xtext_ok(address):
-            return "rcpt.bad_orcpt", ""
+            return "rcpt.bad_orcpt", None
         return "", ""
-    return f"{command}.unsupported_option", ""
+    return f"{command}.unsupported_option", None
 
 
 def size_of(value: str) -> int:
