@@ -327,13 +327,9 @@ def opening(argument: str, authenticated: bool, in_transaction: bool,
     """An AUTH command read: (its mechanism, the reply key refusing it before any exchange begins
     or "", the initial response sent with it, the mechanism as a refusal names it)."""
     words = argument.split()
+    name, rest = _mechanism_word(argument)
     if rules.rest_is_initial:  # Sendmail, Exim: the rest of the line is the response
-        name, rest = _mechanism_word(argument)
         words = [word for word in (name, rest) if word]
-    else:
-        name = argument.lstrip(_C_SPACE)
-        for space in _C_SPACE:
-            name = name.split(space, 1)[0]
     mechanism = words[0].upper() if words else ""
     initial = words[1].encode("utf-8", "surrogateescape") if len(words) > 1 else None
     shown = words[0] if words else ""
