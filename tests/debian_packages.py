@@ -8,6 +8,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -80,12 +81,19 @@ def system_user(name: str, home: Path) -> None:
                         "--shell", "/usr/sbin/nologin", name], check=True, capture_output=True, timeout=60)
 
 
-def asking(nameserver: str | None, directory: Path, command: list[str]) -> list[str]:
+def asking(nameserver: str | None, directory: Path, command: list[str],
+           mounts: dict[str, Path] | None = None) -> list[str]:
     """`command` run where the C library asks `nameserver` (on port 53, the only one it asks) for
-    names: its own /etc/resolv.conf, bind-mounted in a mount namespace of its own. Exec all the
-    way: the process started is the server's."""
-    if not nameserver:
+    names: its own /etc/resolv.conf, bind-mounted in a mount namespace of its own. `mounts`: more
+    of the system's paths (each one that exists) with a private file or directory bound over it
+    there. Exec all the way: the process started is the server's."""
+    binds = dict(mounts or {})
+    if nameserver:
+        resolv = directory / "resolv.conf"
+        resolv.write_text(f"nameserver {nameserver}\noptions timeout:1 attempts:1\n")
+        binds["/etc/resolv.conf"] = resolv
+    if not binds:
         return command
-    resolv = directory / "resolv.conf"
-    resolv.write_text(f"nameserver {nameserver}\noptions timeout:1 attempts:1\n")
-    return ["unshare", "--mount", "sh", "-c", f'mount --bind {resolv} /etc/resolv.conf && exec "$0" "$@"', *command]
+    script = " && ".join(f"mount --bind {shlex.quote(str(source))} {shlex.quote(target)}"
+                         for target, source in binds.items())
+    return ["unshare", "--mount", "sh", "-c", f'{script} && exec "$0" "$@"', *command]

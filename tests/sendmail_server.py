@@ -8,7 +8,13 @@ delivered (-odq queues every message, and the queue is removed with the director
 
 `SendmailServer("tls-auth")` runs the references' TLS-and-AUTH configuration instead
 (sendmail-tls-auth.mc): Debian's example starttls.m4 and sasl.m4, as sendmailconfig installs
-them, and the certificate, key and DH parameters Debian's update_tls makes, made the same way.
+them, and the certificate, key and DH parameters Debian's update_tls makes, made the same way,
+and one account (ACCOUNT) for Cyrus SASL: a sasldb made with sasl2-bin's saslpasswd2, as Debian's
+update_auth has an administrator make one, kept in the private directory and named by a
+Sendmail.conf holding only its sasldb_path (Cyrus's defaults otherwise: auxprop, sasldb). That file
+is read from Cyrus's configuration path, where libsasl2-2 ships /usr/lib/sasl2 empty: the daemon's
+mount namespace binds a private directory over it (Sendmail clears its environment, so
+SASL_CONF_PATH would not reach the library), and nothing of the system changes.
 
 The daemon runs in a UTS namespace named mail.example.com (see _sendmail). Sendmail trusts
 127.0.0.1 itself ("originated locally"), so clients connect from 127.0.0.2 (an address with no
@@ -32,6 +38,9 @@ from support import free_port, unavailable
 
 CONFIG = Path(__file__).resolve().parent / "reference" / "sendmail" / "config"
 PACKAGES = ("sendmail-bin", "sendmail-base", "sendmail-cf", "m4")
+SASL_PACKAGES = ("sasl2-bin",)  # saslpasswd2, which makes the tls-auth variant's account
+ACCOUNT = ("user", "secret")  # the tls-auth variant's one login (realm: the host name, as Sendmail passes it)
+SASL_CONFIG_DIR = "/usr/lib/sasl2"  # on Cyrus SASL's configuration path; shipped empty by libsasl2-2
 PLACEHOLDER_ROOT = "/tmp/sm"  # where the captures' configuration keeps its files
 CF_DIR = "/usr/share/sendmail/cf"
 SOURCE = "127.0.0.2"  # the client address: no PTR, not trusted, as in the captures
@@ -48,6 +57,8 @@ class SendmailServer:
     def __init__(self, variant: str = "default", nameserver: str | None = None) -> None:
         if os.geteuid() != 0:
             unavailable("Sendmail's daemon starts as root")
+        if variant == "tls-auth" and not Path(SASL_CONFIG_DIR).is_dir():
+            unavailable(f"{SASL_CONFIG_DIR} (libsasl2-2) is missing: the account's Sendmail.conf is bound over it")
         self.variant = variant
         self.nameserver = nameserver  # a DNS server on loopback port 53 the daemon asks (tests/client_names.py)
         self.dir = Path(tempfile.mkdtemp(prefix="relaypot-sendmail-"))
@@ -57,7 +68,7 @@ class SendmailServer:
         self.port = free_port()
 
     def __enter__(self) -> SendmailServer:
-        unpack(PACKAGES, self.root)
+        unpack(PACKAGES + (SASL_PACKAGES if self.variant == "tls-auth" else ()), self.root)
         for name in ("smmta", "smmsp"):  # sendmail-base's postinst makes them; sendmail.cf names smmta
             system_user(name, Path("/var/lib/sendmail"))
         self.run.mkdir(mode=0o755)
@@ -143,14 +154,28 @@ class SendmailServer:
                     "-days", "3650")
         for path in (prm, key):
             path.chmod(0o640)
+        self._account()
+
+    def _account(self) -> None:
+        """ACCOUNT in a sasldb of the private directory, and the Sendmail.conf that names it."""
+        sasldb = self.run / "sasldb2"
+        user, password = ACCOUNT
+        subprocess.run([str(self.root / "usr/sbin/saslpasswd2"), "-f", str(sasldb), "-p", "-c", "-u",
+                        "mail.example.com", user], input=password, text=True, check=True, capture_output=True,
+                       timeout=60)
+        cyrus = self.run / "cyrus-sasl"
+        cyrus.mkdir(mode=0o755)
+        (cyrus / "Sendmail.conf").write_text(f"sasldb_path: {sasldb}\n")
 
     def _sendmail(self, *args: str) -> list[str]:
         """sendmail ARGS with the private configuration, in a UTS namespace of its own whose host
         name is the server's (and a mount namespace where a `nameserver` is given): at start
         Sendmail canonicalises the machine's name before it reads its configuration, and where
         that name has no dot and no FQDN it sleeps a minute and retries (daemon.c, "My
-        unqualified host name ... unknown")."""
-        return asking(self.nameserver, self.dir, [
+        unqualified host name ... unknown"). The tls-auth variant's Cyrus SASL configuration is
+        bound over SASL_CONFIG_DIR in a mount namespace of its own."""
+        mounts = {SASL_CONFIG_DIR: self.run / "cyrus-sasl"} if self.variant == "tls-auth" else {}
+        return asking(self.nameserver, self.dir, mounts=mounts, command=[
             "unshare", "--uts", "sh", "-c", 'hostname mail.example.com && exec "$0" "$@"',
             str(self.root / "usr/libexec/sendmail/sendmail"), "-C", str(self.run / "sendmail.cf"), *args])
 

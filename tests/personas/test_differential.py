@@ -44,6 +44,7 @@ from exim_server import ACCOUNT as EXIM_ACCOUNT
 from exim_server import EximServer
 from opensmtpd_server import OpenSmtpdServer
 from postfix_server import ACCOUNT, PostfixServer
+from sendmail_server import ACCOUNT as SENDMAIL_ACCOUNT
 from sendmail_server import SendmailServer
 from support import RunningSensor
 
@@ -455,7 +456,10 @@ def sendmail_servers(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sendmail_tls_auth_servers(tmp_path_factory):
-    yield from _beside(SendmailServer("tls-auth"), "sendmail-tls-auth", tmp_path_factory)
+    """The real Sendmail's one account (sendmail_server.ACCOUNT, in Cyrus SASL's sasldb) is the
+    persona's one login; a login relays on both."""
+    yield from _beside(SendmailServer("tls-auth"), "sendmail-tls-auth", tmp_path_factory, smtp__relay="auth",
+                       deception__accept_logins=[":".join(SENDMAIL_ACCOUNT)])
 
 
 def cyrus_order(data: bytes) -> bytes:
@@ -531,7 +535,8 @@ def test_port_25_answers_as_the_real_sendmail(sendmail_servers, conversation):
 @given(conversation=st.one_of(conversations(lockstep=True), conversations()))
 def test_port_25_answers_as_the_real_sendmail_with_tls_and_auth(sendmail_tls_auth_servers, conversation):
     """Debian's starttls.m4 and sasl.m4 (tests/sendmail_server.py "tls-auth") beside
-    sendmail-tls-auth: STARTTLS, AUTH offered and refused in Sendmail's and Cyrus SASL's words."""
+    sendmail-tls-auth: STARTTLS, AUTH offered, taken (the one account) and refused in Sendmail's and
+    Cyrus SASL's words."""
     compare(sendmail_tls_auth_servers, conversation, implicit_tls=False, known=SENDMAIL_KNOWN_DIFFERENCES,
             server="Sendmail (TLS and AUTH)", source=SendmailServer.source, mend=cyrus_order)
 

@@ -13,6 +13,12 @@ def decode(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
+# isspace() in the C locale: what ends and trims a word for the servers written in C (Exim,
+# Sendmail, Cyrus SASL, Postfix's command reader)
+C_SPACE = " \t\n\v\f\r"
+C_SPACE_BYTES = C_SPACE.encode()
+
+
 MAX_DIGITS = 19  # fits a 64-bit size; also under Python's 4300-digit int() guard
 
 

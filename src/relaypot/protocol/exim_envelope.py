@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from relaypot.protocol.commands import C_SPACE
+
 MAX_ADDRESS = 256  # EXIM_EMAILADDR_MAX
-_SPACE = " \t\n\v\f\r"  # C isspace
 _SPECIAL = frozenset(' ()<>@,;:\\".[]\x7f')
 MAIL_OPTIONS = ("SIZE", "BODY", "AUTH", "PRDR", "RET", "ENVID", "SMTPUTF8")  # env_mail_type_list
 _NEEDS_VALUE = frozenset({"SIZE", "BODY", "AUTH", "RET", "ENVID"})
@@ -62,7 +63,7 @@ class _Parser:
     def skip_comment(self, i: int) -> int:
         self.last_comment = i
         while True:
-            while self.at(i) != "" and self.at(i) in _SPACE:
+            while self.at(i) != "" and self.at(i) in C_SPACE:
                 i += 1
             if self.at(i) != "(":
                 return i
@@ -262,7 +263,7 @@ def _finish(p: _Parser, i: int, address: str, start: int, end: int, has_domain: 
         groups.found, groups.allowed = False, True  # the group ends with this address
     elif p.at(i) != "":
         return None, f"malformed address: {p.s[i:i + 32]} may not follow {p.s[:i]}", False
-    while end > 0 and p.s[end - 1] in _SPACE:
+    while end > 0 and p.s[end - 1] in C_SPACE:
         end -= 1
     if end - start > MAX_ADDRESS:
         return None, f"address is ridiculously long: {address[:64]}...", False
@@ -275,10 +276,10 @@ def extract_option(data: str) -> tuple[str, str, str, bool] | None:
     """smtp_in.c's extract_option: the last option of `data`: (what is left before it, its name,
     its value, whether it had "="), or None. An option without "=" has its name as its value."""
     v = len(data) - 1
-    while v > 0 and data[v] in _SPACE:
+    while v > 0 and data[v] in C_SPACE:
         v -= 1
     data = data[:v + 1]
-    while v > 0 and data[v] != "=" and data[v] not in _SPACE:
+    while v > 0 and data[v] != "=" and data[v] not in C_SPACE:
         if data[v] == '"':  # a space inside a quoted local part is not an option's start
             v -= 1
             while v > 0 and data[v] != '"':
@@ -292,7 +293,7 @@ def extract_option(data: str) -> tuple[str, str, str, bool] | None:
         n = v
         while n > 0 and data[n - 1].isascii() and data[n - 1].isalpha():
             n -= 1
-        if n <= 0 or data[n - 1] not in _SPACE:
+        if n <= 0 or data[n - 1] not in C_SPACE:
             return None
         return data[:n - 1], data[n:v], data[v + 1:], True
     return data[:v], data[v + 1:], data[v + 1:], False
@@ -455,11 +456,11 @@ def header_addresses_parse(value: str) -> bool:
     text after the colon): every address in its list parses and has a domain (a client may send
     no unqualified address); an empty one is no error."""
     groups = Groups()
-    s = value.lstrip(_SPACE)
+    s = value.lstrip(C_SPACE)
     while s:
         end = find_address_end(s)
         address, error, has_domain = extract_address(s[:end], False, groups)
         if (address is None and error != "empty address") or (address is not None and not has_domain):
             return False
-        s = s[end + 1 :].lstrip(_SPACE)
+        s = s[end + 1 :].lstrip(C_SPACE)
     return True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from relaypot.personas.model import LineRules
-from relaypot.protocol.commands import decode
+from relaypot.protocol.commands import C_SPACE_BYTES, decode
 
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # Postfix's is_header() of the first word: printable ASCII but no blank and no colon, then a colon
@@ -67,7 +67,6 @@ _EXIM_COMMANDS = (("rset", "RSET", False), ("helo", "HELO", True), ("ehlo", "EHL
                   ("starttls", "STARTTLS", False), ("mail from:", "MAIL", True), ("rcpt to:", "RCPT", True),
                   ("data", "DATA", False), ("bdat", "BDAT", True), ("quit", "QUIT", False), ("noop", "NOOP", True),
                   ("etrn", "ETRN", True), ("vrfy", "VRFY", True), ("expn", "EXPN", True), ("help", "HELP", True))
-_C_SPACE = b" \t\n\v\f\r"
 
 
 def _exim_line(line: bytes) -> ReadLine:
@@ -76,14 +75,14 @@ def _exim_line(line: bytes) -> ReadLine:
     their colon), its argument after any white space; a verb that takes none refuses one
     (command.unexpected_argument). An unmatched line has no verb: command.unknown."""
     binary = "" if line.isascii() and not _CONTROL.search(line) else _binary(line)
-    line = line.rstrip(_C_SPACE)
+    line = line.rstrip(C_SPACE_BYTES)
     if b"\x00" in line:
         return binary, "command.nul", "", "", decode(line), False
     lowered = line[:10].lower()
     for name, verb, takes_argument in _EXIM_COMMANDS:
         size = len(name)
         if lowered.startswith(name.encode()) and (name[-1] == ":" or line[size:size + 1] in (b"", b" ")):
-            argument = decode(line[size:].lstrip(_C_SPACE))
+            argument = decode(line[size:].lstrip(C_SPACE_BYTES))
             if argument and not takes_argument:
                 return binary, "command.unexpected_argument", verb, verb, argument, False
             return binary, "", verb, decode(line[:size]), argument, False
@@ -130,12 +129,12 @@ def _sendmail_line(line: bytes) -> ReadLine:
     skipped, the verb up to the next white space (a CR before the line's CR LF too), its argument
     after any more white space. The session echoes the whole line in command.unknown ({line})."""
     binary = "" if line.isascii() and not _CONTROL.search(line) else _binary(line)
-    line = line.split(b"\x00", 1)[0].lstrip(_C_SPACE)
+    line = line.split(b"\x00", 1)[0].lstrip(C_SPACE_BYTES)
     end = 0
-    while end < len(line) and line[end:end + 1] not in _C_SPACE:
+    while end < len(line) and line[end:end + 1] not in C_SPACE_BYTES:
         end += 1
     sent = decode(line[:end])
-    return binary, "", sent.upper(), sent, decode(line[end:].lstrip(_C_SPACE)), False
+    return binary, "", sent.upper(), sent, decode(line[end:].lstrip(C_SPACE_BYTES)), False
 
 
 def _binary(line: bytes) -> str:

@@ -17,11 +17,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from relaypot.protocol.commands import C_SPACE, C_SPACE_BYTES
 from relaypot.protocol.opensmtpd_envelope import valid_domainpart  # res_hnok(): what a DNS name may be
 
 MAX_SHORT = 203  # conf.h MAXSHORTSTR: what shortenstring() leaves of an echoed command
 MAXNAME = 256  # conf.h: the longest token prescan() takes
-BLANKS = " \t\n\v\f\r"
 
 _ATOM = re.compile(r"[!#$%&'*+\-/0-9=?A-Z^_`a-z{|}~]+")  # isatom(): an RFC 822 atom
 BODY_TYPES = frozenset({"7BIT", "8BITMIME"})
@@ -48,9 +48,9 @@ def shorten(text: str, limit: int = MAX_SHORT) -> str:
 
 def _word(argument: str) -> tuple[str, str]:
     """skipword()'s word (up to a colon or a blank) and what follows it."""
-    text = argument.lstrip(BLANKS)
+    text = argument.lstrip(C_SPACE)
     end = 0
-    while end < len(text) and text[end] != ":" and text[end] not in BLANKS:
+    while end < len(text) and text[end] != ":" and text[end] not in C_SPACE:
         end += 1
     return text[:end], text[end:]
 
@@ -64,10 +64,10 @@ def first_word(argument: str) -> str:
 def skipword(argument: str, word: str) -> str | None:
     """The text after "WORD:" and its blanks, or None where the argument is no "WORD: path"."""
     name, rest = _word(argument)
-    rest = rest.lstrip(BLANKS)
+    rest = rest.lstrip(C_SPACE)
     if not rest.startswith(":"):
         return None
-    rest = rest[1:].lstrip(BLANKS)
+    rest = rest[1:].lstrip(C_SPACE)
     if not rest or name.lower() != word:
         return None
     return rest
@@ -97,8 +97,8 @@ def split_address(text: str) -> tuple[str, str, str]:
             if depth == 0:  # prescan reads on to the end: the refusal names it all
                 return text, "", "Unbalanced '>'"
             depth -= 1
-        elif char in BLANKS and depth == 0:
-            return text[:index], text[index:].strip(BLANKS), ""
+        elif char in C_SPACE and depth == 0:
+            return text[:index], text[index:].strip(C_SPACE), ""
     if quoted:
         return text, "", "Unbalanced '\"'"
     if depth:
@@ -122,12 +122,12 @@ def bare(shown: str) -> str:
     whole, which after_null() tells apart."""
     if shown.startswith("<>"):
         rest = shown[2:]
-        return bare(rest) if "<" in rest else (shown if rest.strip(BLANKS) else "")
+        return bare(rest) if "<" in rest else (shown if rest.strip(C_SPACE) else "")
     while True:
         start, end = shown.find("<"), shown.rfind(">")
         if not (start >= 0 and end > start):
             return shown
-        shown = shown[start + 1:end].strip(BLANKS)
+        shown = shown[start + 1:end].strip(C_SPACE)
 
 
 LONG_MAX = 2**63 - 1
@@ -167,7 +167,7 @@ def esmtp_words(text: str) -> list[tuple[str, str | None]]:
     words: list[tuple[str, str | None]] = []
     i, end = 0, len(data)
     while i < end:
-        while i < end and data[i] in _C_SPACE_BYTES:
+        while i < end and data[i] in C_SPACE_BYTES:
             i += 1
         if i >= end:
             break
@@ -186,7 +186,6 @@ def esmtp_words(text: str) -> list[tuple[str, str | None]]:
     return words
 
 
-_C_SPACE_BYTES = frozenset(BLANKS.encode())
 _KEYWORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
 _EQUALS = ord("=")
 
@@ -269,7 +268,7 @@ def _parameter(command: str, name: str, value: str | None, found: dict[str, str]
 
 def size_of(value: str) -> int:
     """strtol(): leading digits (after blanks and a sign), 0 where there are none."""
-    text = value.lstrip(BLANKS)
+    text = value.lstrip(C_SPACE)
     sign = -1 if text[:1] == "-" else 1
     text = text[1:] if text[:1] in "+-" else text
     digits = ""
@@ -358,7 +357,7 @@ def after_null(written: str) -> bool:
     5.1.1 <>root... User unknown" after the parameters are read; a sender so written passes MAIL and
     is refused at RCPT as one without a domain, named empty: tests/protocol/test_sendmail.py.)"""
     rest = written[2:] if written.startswith("<>") else ""
-    return bool(rest.strip(BLANKS)) and "<" not in rest
+    return bool(rest.strip(C_SPACE)) and "<" not in rest
 
 
 def read_rcpt(argument: str, is_local: Callable[[str], bool] = lambda domain: False) -> SendmailPath:
@@ -415,8 +414,8 @@ def address_list(argument: str, old_style: bool) -> tuple[list[str], bool]:
     session's lists new-style (split at commas) from then on (recipient.c's heuristic)."""
     if any(char in argument for char in ",;<("):
         old_style = False
-    parts = _split_outside_quotes(argument, BLANKS if old_style else ",")
-    return [stripped for part in parts if (stripped := part.strip(BLANKS))], old_style
+    parts = _split_outside_quotes(argument, C_SPACE if old_style else ",")
+    return [stripped for part in parts if (stripped := part.strip(C_SPACE))], old_style
 
 
 def _split_outside_quotes(text: str, delimiters: str) -> list[str]:
