@@ -60,11 +60,14 @@ def body(marker: str) -> bytes:
 
 
 def late(conversation: dict) -> list[bool]:
-    """For each reply of the real server: did it come a second or more after what preceded it?"""
+    """For each reply of the real server: did it come a second or more after what preceded it?
+    (Replies read at once, as a reply to an over-long line and the next line's are, came
+    together: only the first of them can be late.)"""
     slow, previous = [], 0.0
     for (direction, text), at in zip(conversation["exchange"], conversation["t_ms"]):
         if direction == "S" and text:
-            slow.append(at - previous >= 900)
+            replies = sum(line[3:4] == b" " for line in unesc(text).split(b"\r\n"))
+            slow += [at - previous >= 900] + [False] * (replies - 1)
         previous = at
     return slow
 

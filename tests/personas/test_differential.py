@@ -116,13 +116,17 @@ def logins(draw) -> bytes:
                                       "DIGEST-MD5", "PL@IN", "PLÄIN", "X_Y-1", "PLAIN\tAHVzZXIAd3Jvbmc="]))
     if mechanism.upper() == "PLAIN":
         response = draw(st.sampled_from([b64(c) for c in CREDENTIALS] + ["=", "!!!", "*", "AHVzZXIAc2VjcmV0 x",
-                                                                          "AHVz ZXIA c2Vj cmV0", "AHVzZXIAd3Jvbmc"]))
+                                                                          "AHVz ZXIA c2Vj cmV0", "AHVzZXIAd3Jvbmc",
+                                                                          "AHVzZXIAc2VjcmV0==", "AHVzZXIAcw==ZWNyZXQ=",
+                                                                          "AHVzZX\tIAc2VjcmV0", "AHVzZXIA--__"]))
         if draw(st.booleans()):
             return f"AUTH {mechanism} {response}".encode()
         return f"AUTH {mechanism}\r\n{response}".encode()
     if mechanism == "LOGIN":
+        # long names: Cyrus SASL's 1024-byte bound, Postfix's 12288, Sendmail's 12287-byte buffer, Exim's 16383
         user = draw(st.sampled_from([b64(b"user"), b64(b"USER"), "=", "", "!!!", "*", b64(b"a b"),
-                                     b64(b"user\0secret")]))
+                                     b64(b"user\0secret"), b64(b"u" * 1024), b64(b"u" * 1025), "A" * 12286,
+                                     "A" * 12287, "A" * 12288, "A" * 16380 + "   ", "A" * 16384]))
         password = draw(st.sampled_from([b64(b"secret"), b64(b"wrong"), "", "*", "=", None]))
         lines = [f"AUTH LOGIN {user}" if draw(st.booleans()) and user else "AUTH LOGIN"]
         if not lines[0].endswith(user) or not user:
@@ -132,7 +136,9 @@ def logins(draw) -> bytes:
         return "\r\n".join(lines).encode()
     if mechanism == "CRAM-MD5":
         return draw(st.sampled_from([b"AUTH CRAM-MD5\r\n*", b"AUTH CRAM-MD5\r\n!!!", b"AUTH CRAM-MD5 =\r\n*",
-                                     b"AUTH CRAM-MD5 " + b64(b"user 0123456789abcdef0123456789abcdef").encode()]))
+                                     b"AUTH CRAM-MD5 " + b64(b"user 0123456789abcdef0123456789abcdef").encode(),
+                                     b"AUTH CRAM-MD5\r\ndXNlciAw MTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg==",
+                                     b"AUTH CRAM-MD5\r\n" + b"A" * 16383]))
     return f"AUTH {mechanism}".rstrip().encode()
 
 

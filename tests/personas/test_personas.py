@@ -99,6 +99,7 @@ def test_every_reply_key_the_session_uses_exists_in_every_persona(name):
         "helo.stuffing", "data.stuffing", "session.rejecting", "command.open_proxy", "rcpt.sender_unqualified",
         "rcpt.sender_unresolved",
         "auth.bad_mechanism_name", "auth.initial_unexpected",  # [auth] mechanism_name_checked, server_first_initial
+        "auth.response_too_long",  # [auth] response_max_length with response_too_long = "refuse" (Postfix)
         "mail.non_printable", "rcpt.non_printable",  # [addresses] grammar = "sendmail"
         "help.unknown", "data.nul", "data.bare_cr", "data.bare_lf", "etrn.queue_group", "etrn.unknown_queue",
         *(f"{verb}.{key}" for verb in ("mail", "rcpt") for key in (

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relaypot.personas import model
-from relaypot.protocol.auth import AuthContext, AuthExchange, exim_b64decode, opening, refusal
+from relaypot.protocol.auth import AuthContext, AuthExchange, exim_b64decode, opening, refusal, strict_b64decode
 
 EXIM_RULES = model.load("exim-tls-auth").auth
 POSTFIX_RULES = model.load("postfix").auth
@@ -77,10 +77,25 @@ def test_exims_base64_skips_white_space_anywhere(data, spaces):
     assert exim_b64decode(bytes(text)) == data
 
 
-@pytest.mark.parametrize("text", [b"AHVzZXIAd3Jvbmc", b"AA=", b"AA==AA", b"=", b"A\xc3\x84AA", b"AHVzZXIAd3Jvbmc= x"])
+@pytest.mark.parametrize("text", [b"AHVzZXIAd3Jvbmc", b"AA=", b"AA==AA", b"=", b"A\xc3\x84AA", b"AHVzZXIAd3Jvbmc= x",
+                                  b"AHVzZXIAc2VjcmV0==", b"AHVzZXIAcw==ZWNyZXQ=", b"AHVzZXIA--__"])
 def test_exims_base64_still_wants_whole_quanta_of_its_alphabet(text):
+    """(captured: auth_tls.json auth_plain_extra_padding, _inner_padding, _urlsafe are "501 Invalid
+    base64 data", where Python's own decoder takes the first)"""
     with pytest.raises((binascii.Error, ValueError)):
         exim_b64decode(text)
+
+
+def test_exims_base64_ends_at_a_nul_as_a_c_string_does():
+    assert exim_b64decode(b"AHVzZXIAc2VjcmV0\x00!!!") == b"\x00user\x00secret"
+
+
+@given(st.binary(max_size=60))
+def test_strict_base64_takes_what_python_writes_and_no_padding_after_a_whole_quantum(data):
+    assert strict_b64decode(b64(data)) == data
+    for extra in (b"=", b"==", b" ", b"\t"):
+        with pytest.raises((binascii.Error, ValueError)):
+            strict_b64decode(b64(data) + extra)
 
 
 @pytest.mark.parametrize(("lines", "replies", "username", "password"), [

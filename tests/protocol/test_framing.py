@@ -12,9 +12,9 @@ from relaypot.protocol.framing import Framer
 MAX = 64
 
 
-def read_all(chunks: list[bytes]) -> list[tuple[bytes, int]]:
-    """Each line (or cut-off piece, as (b"", its size)) in order, fed `chunks` one by one."""
-    framer = Framer(MAX, crlf_only=False, lf_data_end=True, keep=MAX * 2, split=True)
+def read_all(chunks: list[bytes], long_lines: str = "split") -> list[tuple[bytes, int]]:
+    """Each line (or cut-off piece, as (its kept bytes, its size)) in order, fed `chunks` one by one."""
+    framer = Framer(MAX, crlf_only=False, lf_data_end=True, keep=MAX * 2, long_lines=long_lines)
     seen: list[tuple[bytes, int]] = []
     for chunk in chunks:
         framer.feed(chunk)
@@ -52,3 +52,31 @@ def test_a_line_of_the_buffers_size_is_a_line_and_one_byte_more_is_cut():
     assert read_all([b"a" * (MAX - 1) + b"\r\n"]) == [(b"a" * (MAX - 1) + b"\r\n", 0)]
     assert read_all([b"a" * MAX + b"\r\n"]) == [(b"a" * MAX + b"\r", MAX + 1), (b"\n", 0)]
     assert read_all([b"a" * MAX + b"NOOP\n"]) == [(b"a" * MAX + b"N", MAX + 1), (b"OOP\n", 0)]
+
+
+@given(LINES, st.data())
+def test_pieces_do_not_depend_on_how_the_bytes_arrive_and_lose_nothing(lines, data):
+    """`piece` (Sendmail's sfgets()): a line of more than MAX bytes, its end included, is read in
+    pieces of MAX bytes, each a line of its own; nothing is cut off as over-long."""
+    wire = b"".join(lines)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=6)))
+    chunks = [wire[a:b] for a, b in zip([0, *cuts], [*cuts, len(wire)], strict=True)]
+    seen = read_all(chunks, "piece")
+    assert seen == read_all([wire], "piece")
+    assert b"".join(piece for piece, _ in seen) == wire
+    for piece, cut in seen:
+        assert cut == 0 and (len(piece) == MAX or (piece.endswith(b"\n") and len(piece) <= MAX))
+
+
+def test_a_piece_is_the_buffers_size_its_line_end_included():
+    assert read_all([b"a" * (MAX - 2) + b"\r\n"], "piece") == [(b"a" * (MAX - 2) + b"\r\n", 0)]
+    assert read_all([b"a" * (MAX - 1) + b"\r\n"], "piece") == [(b"a" * (MAX - 1) + b"\r", 0), (b"\n", 0)]
+    assert read_all([b"a" * MAX], "piece") == [(b"a" * MAX, 0)]  # a full buffer is a line, its end not waited for
+
+
+def test_a_new_bound_applies_to_the_next_line():
+    framer = Framer(MAX, crlf_only=False, lf_data_end=True, keep=MAX * 2, long_lines="reject")
+    framer.feed(b"a" * (MAX + 10) + b"\r\n" + b"b" * (MAX + 10) + b"\r\n")
+    assert framer.next_line() == (Framer.TOO_LONG, MAX + 12)
+    framer.bound(2 * MAX, "reject")
+    assert framer.next_line() == (b"b" * (MAX + 10) + b"\r\n", 0)

@@ -450,6 +450,28 @@ def auth(tls: bool = False) -> list[tuple[str, str, list]]:
          steps(b"AUTH PLAIN " + good, b"MAIL FROM:<a@client.example.org>", b"AUTH PLAIN " + good)),
         ("auth_after_rset", "AUTH after MAIL and RSET", steps(b"MAIL FROM:<a@client.example.org>", b"RSET",
                                                              b"AUTH PLAIN " + wrong)),
+        # base64 as each server's decoder reads it: white space, padding where it cannot be, the
+        # URL-safe alphabet, a line longer than a command may be, a bare LF
+        ("auth_plain_spaced_initial", "AUTH PLAIN with the right password, its base64 split by a space",
+         steps(b"AUTH PLAIN " + good[:8] + b" " + good[8:])),
+        ("auth_plain_spaced_continued", "AUTH PLAIN, then the right base64 split inside a quantum by a space",
+         steps(b"AUTH PLAIN", good[:6] + b" " + good[6:])),
+        ("auth_plain_tab_continued", "AUTH PLAIN, then the right password's base64 split by a tab",
+         steps(b"AUTH PLAIN", good[:8] + b"\t" + good[8:])),
+        ("auth_plain_inner_padding", "AUTH PLAIN whose base64 has = inside it (two padded quanta)",
+         steps(b"AUTH PLAIN " + base64.b64encode(b"\0user\0s") + base64.b64encode(b"ecret"))),
+        ("auth_plain_extra_padding", "AUTH PLAIN with the right password and == more",
+         steps(b"AUTH PLAIN " + good + b"==")),
+        ("auth_plain_urlsafe", "AUTH PLAIN in base64's URL-safe alphabet (- and _)",
+         steps(b"AUTH PLAIN " + base64.urlsafe_b64encode(b"\0user\0\xfb\xef\xff"))),
+        ("auth_login_long_line", "AUTH LOGIN, then a user name of 20,000 base64 characters",
+         steps(b"AUTH LOGIN", base64.b64encode(b"u" * 15_000), b"*")),
+        ("auth_login_bare_lf", "AUTH LOGIN, then the user name and the password ended by a bare LF",
+         [*start, ehlo, ("send", b"AUTH LOGIN\r\n", 1), ("send", base64.b64encode(b"user") + b"\n", 1),
+          ("send", base64.b64encode(b"secret") + b"\n", 1), quit_]),
+        ("auth_cram_spaced_response", "AUTH CRAM-MD5, then a response whose base64 has a space in it",
+         steps(b"AUTH CRAM-MD5", base64.b64encode(b"user 0123456789abcdef0123456789abcdef")[:12] + b" "
+               + base64.b64encode(b"user 0123456789abcdef0123456789abcdef")[12:])),
     ]
 
 

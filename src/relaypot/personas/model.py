@@ -75,6 +75,9 @@ class EhloKeyword:
 
 
 ServerFirstInitial = Literal["ignored", "failed", "refused"]  # [auth] server_first_initial
+Base64Reader = Literal["strict", "exim"]  # [auth] base64
+# [auth] response_too_long: what an AUTH response line past response_max_length is
+ResponseTooLong = Literal["refuse", "bad_base64", "piece"]
 UserNames = Literal["exact", "lowercase", "windows"]  # how the server compares login names (protocol/logins.py)
 USER_NAMES: tuple[UserNames, ...] = get_args(UserNames)
 
@@ -86,7 +89,7 @@ LineEnding = Literal["lf", "crlf"]  # lf: LF ends a command line; crlf: only CRL
 # truncate: act on the first bytes, drop the rest; reject: too_long for the whole line; split: the
 # first max_length bytes and the one that overflowed are too_long, the rest is read as the next
 # line (Exim's smtp_read_command, which returns as its buffer fills)
-LongLine = Literal["truncate", "reject", "split"]
+LongLine = Literal["truncate", "reject", "split", "piece"]
 # lf: a "." line ended by a bare LF (or CRs then LF) also ends DATA; lf-one-cr: by LF or CR LF only
 DataEnd = Literal["crlf", "lf", "lf-one-cr"]
 # protocol/listener.py QueueIds
@@ -130,6 +133,10 @@ class LineRules:
     refuse_pipelining: bool = False
     # refusals of a line after which the server hangs up (OpenSMTPD's command.too_long)
     closing_refusals: tuple[str, ...] = ()
+    # A command line (or piece of one, too_long = "piece") of more than this many bytes, its line
+    # end included, is command.too_long, unless it is an AUTH command (Sendmail: MAXLINE checked on
+    # what sfgets() read into its MAXINPLINE buffer, AUTH spared for SASL's sake); 0: none
+    max_command: int = 0
     eof_ends_line: bool = False  # the end of input ends an unterminated last line, which is answered (Sendmail)
     # the session's first line starting with one of these and a blank is an open proxy probe:
     # command.open_proxy, and the server hangs up (Sendmail's GET, POST, CONNECT, USER)
@@ -297,6 +304,9 @@ class AuthRules:
     ntlm_forest: bool = False
     user_names: UserNames = "exact"
     username_chars: str = ""  # characters allowed in a username; "" allows any
+    # LOGIN: a user name of more bytes fails at once, no password asked for (Cyrus SASL's login
+    # plugin: "username too long (>1024 characters)"); 0: any length
+    login_username_max: int = 0
     failure_delay: float = 0.0  # every failed login is answered this late (Dovecot's auth_failure_delay)
     refuse_in_transaction: bool = False  # auth.in_transaction
     refuse_after_login: bool = False  # auth.already_authenticated
@@ -321,9 +331,12 @@ class AuthRules:
     # Exim's plaintext driver: PLAIN's and LOGIN's responses are split at NULs into numbered items
     # and a prompt is sent only for an item still missing (LOGIN's user name, then its password,
     # each a prompt: a user name with a NUL and a password in it needs no second); "=" as the
-    # initial response is one empty item; the base64 is read as Exim's b64decode() reads it
-    # (white space anywhere skipped)
+    # initial response is one empty item
     split_at_nul: bool = False
+    # How a response's base64 is read (protocol/auth.py BASE64_READERS): "strict" (Dovecot's,
+    # Cyrus SASL's: whole quanta, padding only at the end), "exim" (base64.c b64decode(): the same
+    # once white space anywhere is skipped, to the first NUL)
+    base64: Base64Reader = "strict"
     # Exim: a mechanism name of any character but letters, digits, "-" and "_" is
     # auth.bad_mechanism_name (smtp_in.c AUTH_CMD), once the order is checked
     mechanism_name_checked: bool = False
@@ -335,6 +348,15 @@ class AuthRules:
     tls_mechanisms: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
     # CRAM-MD5's challenge as the server's SASL makes it (protocol/auth.py cram_challenge)
     cram_challenge: Literal["dovecot", "cyrus", "exim"] = "dovecot"
+    # The longest response line the server reads in an exchange (0: a command line's bound and
+    # handling, [lines]), and what a longer one is: "refuse" (Postfix's smtpd_sasl_response_limit
+    # as smtp_get() counts it, the line end aside: auth.response_too_long, the rest of the line
+    # skipped), "bad_base64" (Exim's auth_get_data(): once this many bytes before the LF are read
+    # and one more comes, which is lost, the exchange fails as bad base64 and the rest of the line
+    # is read as the next command), "piece" (Sendmail's sfgets(): this many bytes, the line end
+    # included, are the response, the rest of the line is the next one)
+    response_max_length: int = 0
+    response_too_long: ResponseTooLong = "refuse"
 
 
 @dataclass(frozen=True)
@@ -579,7 +601,7 @@ class Persona:
                 keys.add("auth.not_available")  # never advertised: every AUTH is refused so
                 continue
             keys |= VERBS[verb].reply_keys if verb in VERBS else frozenset()
-        if self.lines.too_long in ("reject", "split"):
+        if self.lines.too_long in ("reject", "split") or self.lines.max_command:
             keys.add("command.too_long")
         if self.lines.forbidden_verbs or self.lines.forbid_nonalpha_first or self.lines.forbid_header_verb:
             keys.add("command.forbidden")
@@ -616,6 +638,8 @@ class Persona:
                     (self.auth.bad_base64_continued, "AUTH", "auth.bad_base64_continued"),
                     (self.auth.mechanism_name_checked, "AUTH", "auth.bad_mechanism_name"),
                     (self.auth.server_first_initial == "refused", "AUTH", "auth.initial_unexpected"),
+                    (bool(self.auth.response_max_length) and self.auth.response_too_long == "refuse", "AUTH",
+                     "auth.response_too_long"),
                     *((True, verb, f"{verb.lower()}.not_advertised") for verb in self.sequence.when_advertised),
                     (self.sequence.rcpt_refusals_repeated, "DATA", "data.rcpts_refused_intro"),
                     (self.sequence.rcpt_refusals_repeated, "DATA", "data.need_rcpt_after_rcpt"),
@@ -928,6 +952,8 @@ def _parse_lines(table: Any, where: str) -> LineRules:
     rules = read_table(table, LineRules, "lines", where)
     if rules.max_length < 64:
         raise PersonaError(f"{where}: [lines] max_length must be at least 64")
+    if rules.max_command and not 64 <= rules.max_command < rules.max_length:
+        raise PersonaError(f"{where}: [lines] max_command must be 0 (none) or at least 64 and under max_length")
     return rules
 
 
@@ -952,6 +978,8 @@ def _parse_auth(table: Any, where: str) -> AuthRules:
         raise PersonaError(f"{where}: [auth] mechanisms has unsupported {sorted(bad)}")
     if not set(rules.tls_mechanisms) <= set(rules.mechanisms):
         raise PersonaError(f"{where}: [auth] tls_mechanisms must be among its mechanisms")
+    if rules.response_max_length and rules.response_max_length < 64:
+        raise PersonaError(f"{where}: [auth] response_max_length must be 0 (a command line's) or at least 64")
     return rules
 
 

@@ -49,9 +49,26 @@ def _nul_items(data: bytes, prompted: bool = False) -> list[bytes]:
     return items[:-1] if data.endswith(b"\x00") else items
 
 
+# whole quanta of the alphabet, padding only in the last (RFC 4648 §4)
+_QUANTA = re.compile(rb"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def strict_b64decode(text: bytes) -> bytes:
+    """Base64 as Dovecot and Cyrus SASL read it: whole quanta, padding only at the end (both
+    refuse "==" after a whole quantum, which Python's decoder takes; captured: auth.json
+    auth_plain_extra_padding)."""
+    if _QUANTA.fullmatch(text) is None:
+        raise binascii.Error("not base64 in whole quanta")
+    return base64.b64decode(text)
+
+
 def exim_b64decode(text: bytes) -> bytes:
-    """base64.c b64decode(): white space anywhere is skipped, the rest must be whole quanta."""
-    return base64.b64decode(text.translate(None, C_SPACE_BYTES), validate=True)
+    """base64.c b64decode(): the string to its first NUL, white space anywhere skipped, the rest
+    whole quanta (captured: a response split by a space or a tab logs in)."""
+    return strict_b64decode(text.split(b"\x00", 1)[0].translate(None, C_SPACE_BYTES))
+
+
+BASE64_READERS: dict[str, Callable[[bytes], bytes]] = {"strict": strict_b64decode, "exim": exim_b64decode}
 
 
 @dataclass(slots=True)
@@ -62,15 +79,18 @@ class AuthContext:
     now: Callable[[], float]
     cram_style: str = "dovecot"  # [auth] cram_challenge
     username_chars: frozenset[str] | None = None
+    login_username_max: int = 0  # [auth] login_username_max
     split_at_nul: bool = False  # [auth] split_at_nul: Exim's plaintext driver
+    base64_reader: Callable[[bytes], bytes] = strict_b64decode  # [auth] base64
 
 
-def b64decode(text: bytes, initial: bool = False) -> bytes:
-    """Strict base64 (RFC 4954 §4); `=` alone is an empty initial response (a continuation line
-    says nothing by being empty, and "=" there is no base64: Dovecot refuses it)."""
+def b64decode(text: bytes, initial: bool = False, reader: Callable[[bytes], bytes] = strict_b64decode) -> bytes:
+    """A response in base64 (RFC 4954 §4), as `reader` reads it; `=` alone is an empty initial
+    response (a continuation line says nothing by being empty, and "=" there is no base64:
+    Dovecot refuses it)."""
     if text == b"=" and initial:
         return b""
-    return base64.b64decode(text, validate=True)
+    return reader(text)
 
 
 @dataclass(slots=True)
@@ -124,7 +144,7 @@ class AuthExchange:
             self.items = [b""]
         elif initial is not None:
             try:
-                self.items = _nul_items(exim_b64decode(initial))
+                self.items = _nul_items(self.context.base64_reader(initial))
             except (binascii.Error, ValueError):
                 return self._end("malformed", "auth.bad_base64", values={"argument": decode(initial)})
         return self._items_next()
@@ -132,7 +152,7 @@ class AuthExchange:
     def _items_response(self, line: bytes) -> AuthStep:
         """A prompt's answer (auth_prompt()): decoded, its items added, even an empty one."""
         try:
-            data = exim_b64decode(line)
+            data = self.context.base64_reader(line)
         except (binascii.Error, ValueError):
             return self._end("malformed", "auth.bad_base64", values={"argument": decode(line)})
         self.items += _nul_items(data, prompted=True)
@@ -154,7 +174,7 @@ class AuthExchange:
         Cyrus SASL fails the exchange at once (Sendmail: 535), or cannot decode it (501)."""
         self.raw.append(initial)
         try:
-            data = b64decode(initial, initial=True)
+            data = b64decode(initial, initial=True, reader=self.context.base64_reader)
         except (binascii.Error, ValueError):
             return self._end("malformed", "auth.bad_base64", values={"argument": decode(initial)})
         return self._end("rejected", "auth.failed", response=decode(data))
@@ -169,6 +189,13 @@ class AuthExchange:
             return self._items_response(line)
         return self._response(line)
 
+    def too_long(self, how: str) -> AuthStep:
+        """A response line past the server's bound ([auth] response_too_long; the session keeps
+        its head): Postfix's own refusal, or Exim's bad base64."""
+        if how == "refuse":
+            return self._end("malformed", "auth.response_too_long")
+        return self._end("malformed", "auth.bad_base64_continued", values={"argument": ""})
+
     def refused_initial(self, initial: bytes) -> AuthStep:
         """An initial response to a mechanism where the server speaks first, refused unread
         (Exim's cram_md5 server: UNEXPECTED, "553 Initial data not expected")."""
@@ -181,7 +208,7 @@ class AuthExchange:
 
     def _response(self, line: bytes, initial: bool = False) -> AuthStep:
         try:
-            data = b64decode(line, initial)
+            data = b64decode(line, initial, self.context.base64_reader)
         except (binascii.Error, ValueError):
             # Postfix says which: "... in initial response" or "... in continued response".
             return self._end("malformed", "auth.bad_base64" if initial else "auth.bad_base64_continued",
@@ -197,6 +224,8 @@ class AuthExchange:
                 if allowed is not None and not (self.username and set(self.username) <= allowed):
                     # Dovecot refuses such a name, or none, at once (auth_username_chars).
                     return self._end("rejected", "auth.failed")
+                if 0 < self.context.login_username_max < len(data):
+                    return self._end("rejected", "auth.failed")  # Cyrus SASL: too long to be anyone's
                 return AuthStep("auth.password_prompt")
             return self._end("rejected", "auth.failed", password=decode(data))
         if mech == "CRAM-MD5":

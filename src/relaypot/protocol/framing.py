@@ -17,21 +17,24 @@ _TAIL = 8  # bytes of a dropped body kept to find <CRLF>.<CRLF> across reads
 class Framer:
     """Lines up to `max_line` bytes (CRLF, or LF too unless `crlf_only`); a longer one is skipped
     to its end and reported, its head kept for a server that truncates instead of refusing. With
-    `split`, a line whose bytes before its LF pass `max_line` is cut instead: its first
+    `long_lines` "split", a line whose bytes before its LF pass `max_line` is cut instead: its first
     `max_line` + 1 bytes are the over-long line, and what follows is read as the next line (Exim's
-    smtp_read_command returns once its buffer is full, the byte that overflowed it read and lost)."""
+    smtp_read_command returns once its buffer is full, the byte that overflowed it read and lost).
+    With "piece", a line of more than `max_line` bytes, its ending included, is read in pieces of
+    `max_line` bytes, each a line of its own, not an over-long one (Sendmail's sfgets() into its
+    buffer). bound() changes both for the lines read next (an AUTH response's own bound)."""
 
     __slots__ = ("_hash", "_kept", "_overlong", "_scanned", "buf", "crlf_only", "end_crs", "keep", "lf_data_end",
-                 "max_line", "overlong_head", "pos", "split")
+                 "long_lines", "max_line", "overlong_head", "pos")
 
     TOO_LONG = b""  # what next_line returns for a line past the bound
 
     def __init__(self, max_line: int, crlf_only: bool, lf_data_end: bool, keep: int = 0, one_cr: bool = False,
-                 split: bool = False) -> None:
+                 long_lines: str = "reject") -> None:
         self.buf = bytearray()
         self.pos = 0  # bytes of buf already taken
         self.max_line = max_line
-        self.split = split
+        self.long_lines = long_lines  # [lines] too_long: "truncate" and "reject" are read alike here
         self.crlf_only = crlf_only
         self.lf_data_end = lf_data_end
         self.end_crs = ONE_CR if one_cr else ANY_CRS  # the CRs a "." line may end with
@@ -46,6 +49,12 @@ class Framer:
 
     def feed(self, data: bytes) -> None:
         self.buf += data
+
+    def bound(self, max_line: int, long_lines: str) -> None:
+        """The bound and its handling for the lines read from now on (a line being skipped as
+        over-long is skipped to its end whatever they are)."""
+        self.max_line = max_line
+        self.long_lines = long_lines
 
     def unread(self) -> int:
         return len(self.buf) - self.pos
@@ -118,8 +127,10 @@ class Framer:
             idx = buf.find(b"\n", pos)
             end = idx + 1
         max_line = self.max_line
-        if self.split:
+        if self.long_lines == "split":
             return self._split_line(idx, end)
+        if self.long_lines == "piece":
+            return self._piece_line(idx, end)
         if idx < 0 or end - pos > max_line:
             if idx < 0 and len(buf) - pos <= max_line:
                 return None, 0
@@ -151,6 +162,18 @@ class Framer:
         self._skip(buf[pos : pos + cut])
         self.pos = pos + cut
         return self.TOO_LONG, cut
+
+    def _piece_line(self, idx: int, end: int) -> tuple[bytes | None, int]:
+        """next_line for a server that reads a line in pieces of its buffer's size."""
+        buf, pos = self.buf, self.pos
+        piece_end = pos + self.max_line
+        if (idx < 0 or end > piece_end) and len(buf) >= piece_end:
+            self.pos = piece_end
+            return bytes(buf[pos:piece_end]), 0
+        if idx < 0:
+            return None, 0
+        self.pos = end
+        return bytes(buf[pos:end]), 0
 
     # ------------------------------------------------------------------ DATA
 

@@ -10,7 +10,7 @@ from email.utils import format_datetime
 from string import Formatter
 
 from relaypot.personas.model import Persona, ReplyTemplate, static_template
-from relaypot.protocol.auth import AuthContext
+from relaypot.protocol.auth import BASE64_READERS, AuthContext
 from relaypot.protocol.logins import LoginPolicy
 from relaypot.protocol.recipients import RecipientTable, local_domains
 from relaypot.protocol.states import refusal_table
@@ -288,7 +288,9 @@ class ListenerContext:
         """What an AUTH exchange of this listener's sessions needs to know."""
         return AuthContext(hostname=self.hostname, ntlm_identity=self.persona.ntlm_identity(self.hostname),
                            random_bytes=self.random_bytes, now=self.clock, username_chars=self.username_chars,
-                           cram_style=self.persona.auth.cram_challenge, split_at_nul=self.persona.auth.split_at_nul)
+                           cram_style=self.persona.auth.cram_challenge, split_at_nul=self.persona.auth.split_at_nul,
+                           base64_reader=BASE64_READERS[self.persona.auth.base64],
+                           login_username_max=self.persona.auth.login_username_max)
 
     def random_bytes(self, n: int) -> bytes:
         return self.rng.getrandbits(8 * n).to_bytes(n, "big")

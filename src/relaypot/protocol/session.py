@@ -8,6 +8,7 @@ exception.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -155,7 +156,7 @@ class Session(Voice):
         self.started = context.clock()
         data_end = self.persona.message.data_end
         self._framer = Framer(context.max_line, self.lines.ending == "crlf", data_end != "crlf",
-                              context.limits.max_fragment, data_end == "lf-one-cr", self.lines.too_long == "split")
+                              context.limits.max_fragment, data_end == "lf-one-cr", self.lines.too_long)
         self.intake = Intake(context, self._framer)  # the message in progress
         self._pending: tuple[str, str, bytes] | None = None  # a BDAT command awaiting its chunk
         self._auth: AuthExchange | None = None
@@ -456,7 +457,24 @@ class Session(Voice):
         self._framer.compact()
 
     def _next_line(self, out: list[Output]) -> bytes | None:
-        line, too_long = self._framer.next_line()
+        framer = self._framer
+        response_bound = self.persona.auth.response_max_length
+        if self.mode == AUTH and response_bound:
+            how = self.persona.auth.response_too_long
+            # Postfix's smtp_get() counts a CR LF as one byte: one more, and the line is looked at (_auth_line)
+            bound = min(response_bound + (how == "refuse"), self.limits.max_line_length)
+            framer.bound(bound, {"refuse": "reject", "bad_base64": "split"}.get(how, how))
+        else:
+            framer.bound(self.context.max_line, self.lines.too_long)
+        line, too_long = framer.next_line()
+        most = self.lines.max_command
+        if most and line and len(line) > most and self.mode != AUTH and line[:5].upper() != b"AUTH ":
+            # Sendmail: MAXLINE checked on what sfgets() read, an AUTH command spared
+            framer.overlong_head = line[:most]
+            self._violation(out, "line_too_long", f"{len(line)} bytes")
+            self._keep(out, line[: self.limits.max_fragment], "line", "too_long", len(line),
+                       hashlib.sha256(line).hexdigest())
+            return b""
         if too_long:
             self._violation(out, "line_too_long", f"{too_long} bytes")
             kept, digest = self._framer.overlong()
@@ -1238,7 +1256,15 @@ class Session(Voice):
 
     def _auth_line(self, line: bytes, out: list[Output]) -> None:
         assert self._auth is not None  # AUTH mode is only entered with an exchange
-        self._auth_step(self._auth.respond(line.rstrip(b"\r\n").strip(b" ")), out)
+        rules = self.persona.auth
+        how = rules.response_too_long
+        if rules.response_max_length and how != "piece" and (line == b"" or (
+                how == "refuse" and len(line) - line.endswith(b"\r\n") > rules.response_max_length)):
+            self._auth_step(self._auth.too_long(how), out)  # past the server's bound
+            return
+        if line[-1:] == b"\n":  # a piece of a line (Sendmail's) keeps its CR
+            line = line.rstrip(b"\r\n")
+        self._auth_step(self._auth.respond(line.strip(b" ")), out)
 
     def _auth_step(self, step: AuthStep, out: list[Output], first: bool = False) -> int:
         exchange = self._auth
