@@ -154,7 +154,12 @@ def commands(draw) -> bytes:
                                  "bdat", "starttls_args", "odd", "rare", "rare"]))
     if kind in ("helo", "ehlo"):
         argument = draw(st.sampled_from(["client.example.org", "", "[127.0.0.1]", "[IPv6:::1]", "user-3i39rqqo1r",
-                                         "a b", "127.0.0.1", "[300.1.1.1]", "-bad-.example", "x" * 70]))
+                                         "a b", "127.0.0.1", "[300.1.1.1]", "-bad-.example", "x" * 70,
+                                         # names as bots write them: a root dot, an underscore, UTF-8, a label
+                                         # past 63, literals that are none, the server's own name
+                                         "example.org.", "a_b.example", "exämple.org", "x" * 64 + ".example",
+                                         "[IPv6:zzz]", "[1.2.3]", "[]", ".", "-", "localhost", "mail.example.com",
+                                         "[IPv6:2001:db8::1]", "[127.0.0.1] x", "a..b.example"]))
         line = f"{draw(verb(kind.upper()))} {argument}".rstrip()
     elif kind == "mail":
         colon = draw(st.sampled_from(["FROM:", "FROM:", "FROM: ", "FROM :", "FROM", "from:"]))
