@@ -49,6 +49,10 @@ BURST_BYTES = 64 * 1024  # reply bytes one call may make before the rest of the 
 AUTH_VERBS = frozenset(("AUTH", "X-EXPS"))  # the verbs that open a SASL exchange
 
 
+# how the framer reads an AUTH response past [auth] response_max_length, by response_too_long
+RESPONSE_FRAMING = {"refuse": "reject", "bad_base64": "split", "piece": "piece"}
+
+
 class Session(Voice):
     """One SMTP conversation, driven by bytes from the client and answers from the transport.
     How it speaks (replies, violations, the close) is `Voice`'s."""
@@ -463,7 +467,7 @@ class Session(Voice):
             how = self.persona.auth.response_too_long
             # Postfix's smtp_get() counts a CR LF as one byte: one more, and the line is looked at (_auth_line)
             bound = min(response_bound + (how == "refuse"), self.limits.max_line_length)
-            framer.bound(bound, {"refuse": "reject", "bad_base64": "split"}.get(how, how))
+            framer.bound(bound, RESPONSE_FRAMING[how])
         else:
             framer.bound(self.context.max_line, self.lines.too_long)
         line, too_long = framer.next_line()
