@@ -350,8 +350,8 @@ class AuthRules:
     cram_challenge: Literal["dovecot", "cyrus", "exim"] = "dovecot"
     # The longest response line the server reads in an exchange (0: a command line's bound and
     # handling, [lines]), and what a longer one is: "refuse" (Postfix's smtpd_sasl_response_limit
-    # as smtp_get() counts it, the line end aside: auth.response_too_long, the rest of the line
-    # skipped), "bad_base64" (Exim's auth_get_data(): once this many bytes before the LF are read
+    # as smtp_get() counts it, the LF counted, a CR LF as one byte: auth.response_too_long, the
+    # rest of the line skipped), "bad_base64" (Exim's auth_get_data(): once this many bytes before the LF are read
     # and one more comes, which is lost, the exchange fails as bad base64 and the rest of the line
     # is read as the next command), "piece" (Sendmail's sfgets(): this many bytes, the line end
     # included, are the response, the rest of the line is the next one)
