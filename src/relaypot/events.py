@@ -290,6 +290,8 @@ VIOLATIONS = {
     "xexch50": "an XEXCH50 command (MS03-046 exploit attempts send negative or huge sizes)",
     "limit_fragments": "more than 32 fragments (unfinished messages, over-long lines, unread input) in one session: "
                        "the rest are counted, not kept",
+    "reply_too_long": "a reply the persona's server cannot write (Exim: past its 16 KB buffer): the session ended "
+                      "as that server ends it",
     "internal_error": "input that made relaypot's session code fail (a bug: the line is answered as unrecognized)",
 }
 

@@ -392,6 +392,22 @@ EXPLOITS: dict[str, list[Step]] = {
 }
 
 
+def _padded(prefix: bytes, total: int, end: bytes) -> bytes:
+    """`prefix` filled with "y" to `total` bytes, `end` included."""
+    return prefix + b"y" * (total - len(prefix) - len(end)) + end
+
+
+# Command lines at each server's bound (Postfix's line_length_limit 2048, Sendmail's MAXLINE 2048
+# and its 12287-byte buffer, Postfix's 12288 for SASL, Exim's 16384; with CR LF and with a bare
+# LF), in words a server echoes (an unknown option, an unknown verb): where a line is cut, refused
+# or read in pieces shows in what comes back, and in the NOOP after it. Scanners measure exactly this.
+_BOUNDS = [(total, b"\r\n", "") for total in (2047, 2048, 2049, 12287, 12288, 12289, 16384, 16385, 16386)] + [
+    (2048, b"\n", "_lf"), (2049, b"\n", "_lf"), (16385, b"\n", "_lf")]
+LINE_BOUNDS: dict[str, list[Step]] = {
+    f"{name}_{total}{suffix}": [_EHLO, Step((_padded(prefix, total, end),)), *_lines(b"NOOP", b"QUIT")]
+    for name, prefix in (("option", _MAIL + b" X="), ("verb", b"XYZZY ")) for total, end, suffix in _BOUNDS}
+
+
 # ------------------------------------------------------------------ the oracle
 
 
@@ -571,6 +587,27 @@ def test_exploit_shaped_conversations_answer_as_the_real_opensmtpd(opensmtpd_ser
 def test_exploit_shaped_conversations_answer_as_the_real_sendmail(sendmail_servers, name):
     compare(sendmail_servers, EXPLOITS[name], implicit_tls=False, known=SENDMAIL_KNOWN_DIFFERENCES, server="Sendmail",
             source=SendmailServer.source)
+
+
+@pytest.mark.parametrize("name", sorted(LINE_BOUNDS))
+def test_lines_at_the_bounds_answer_as_the_real_postfix(servers, name):
+    compare(servers["smtp"], LINE_BOUNDS[name], implicit_tls=False)
+
+
+@pytest.mark.parametrize("name", sorted(LINE_BOUNDS))
+def test_lines_at_the_bounds_answer_as_the_real_exim(exim_servers, name):
+    compare(exim_servers, LINE_BOUNDS[name], implicit_tls=False, known=EXIM_KNOWN_DIFFERENCES, server="Exim")
+
+
+@pytest.mark.parametrize("name", sorted(LINE_BOUNDS))
+def test_lines_at_the_bounds_answer_as_the_real_opensmtpd(opensmtpd_servers, name):
+    compare(opensmtpd_servers, LINE_BOUNDS[name], implicit_tls=False, known=[], server="OpenSMTPD")
+
+
+@pytest.mark.parametrize("name", sorted(LINE_BOUNDS))
+def test_lines_at_the_bounds_answer_as_the_real_sendmail(sendmail_servers, name):
+    compare(sendmail_servers, LINE_BOUNDS[name], implicit_tls=False, known=SENDMAIL_KNOWN_DIFFERENCES,
+            server="Sendmail", source=SendmailServer.source)
 
 
 test_port_25_answers_as_the_real_postfix = _oracle("smtp")

@@ -81,7 +81,7 @@ def test_every_reply_key_the_session_uses_exists_in_every_persona(name):
         "command.too_long", "command.forbidden", "auth.empty_prompt", "auth.ntlm_prompt", "auth.challenge",
         # turned on by [lines] verb_grammar = "exim" and [errors]' Exim counters
         "command.nul", "command.unexpected_argument", "session.too_many_unknown", "session.too_many_nonmail",
-        "session.lost_input", "data.lost_input", "session.sync_error", "help.tls_active",
+        "session.lost_input", "data.lost_input", "session.sync_error", "help.tls_active", "session.reply_too_long",
         # turned on by [lines] verb_grammar = "opensmtpd" and refuse_pipelining
         "command.wiz", "command.pipelining",
         # a timeout inside a message worded apart, where the persona's server does (Exim, Sendmail)

@@ -17,6 +17,7 @@ from relaypot.protocol.data import exim_message_size
 from relaypot.protocol.exim_envelope import extract_address, read_mail, read_rcpt, read_vrfy, restricted, strtoul_size
 from relaypot.protocol.lines import read_line
 from relaypot.protocol.states import between_chunks, exim_helo_ok
+from support import Driver, make_session
 
 EXIM = model.load("exim")
 
@@ -261,3 +262,29 @@ def test_the_chunked_header_verdict_is_the_same_however_the_message_is_cut(messa
     assert whole in (True, False)
     early = chunked_header_refused(message[:cut], False)
     assert early is None or early == whole
+
+
+@pytest.mark.parametrize(("option", "answer"), [
+    # measured from the real Exim 4.96: the 501 echoing a 16260-byte option is 16383 bytes, written;
+    # one byte more and smtp_vprintf() cannot write it: "421 Unexpected error", and smtp_closedown()
+    (b"X=" + b"y" * 16260, b"501 <a@client.example.org> X="),
+    (b"X=" + b"y" * 16261, b"421 Unexpected error\r\n"),
+])
+def test_a_reply_past_exims_buffer_is_never_written(option, answer):
+    driver = Driver(make_session("exim", relay="closed"))
+    driver.feed(b"EHLO client.example.org\r\n")
+    driver.feed(b"MAIL FROM:<a@client.example.org> " + option + b"\r\n")
+    reply = driver.replies[-1].data
+    assert reply.startswith(answer)
+    if answer.startswith(b"501"):
+        assert len(reply) == 16383 and driver.closed is None
+        return
+    assert [e.violation for e in driver.of("smtp.violation")] == ["reply_too_long"]
+    # smtp_closedown(): every command the 421 again, RSET its 250, QUIT the end
+    replies = []
+    for line in (b"NOOP", b"MAIL FROM:<a@client.example.org>", b"rset", b"QUIT"):
+        driver.feed(line + b"\r\n")
+        replies.append(driver.replies[-1].data)
+    assert replies == [b"421 Unexpected error\r\n", b"421 Unexpected error\r\n", b"250 Reset OK\r\n",
+                       b"221 mail.example.com closing connection\r\n"]
+    assert driver.closed == "quit"

@@ -381,6 +381,10 @@ class ServerFacts:
     # smtp_notquit_exit): in clear on the bare connection as it closes, which a TLS client reads
     # as a broken record
     unsaid_in_tls: tuple[str, ...] = ()
+    # A reply of more bytes than this, its CR LF included, is never written: session.reply_too_long
+    # takes its place and the session ends (Exim's smtp_vprintf() into big_buffer, 16384 bytes
+    # with the NUL: "421 Unexpected error"); 0: any length
+    max_reply_bytes: int = 0
     # Sendmail's greet_pause: the greeting waits this long; a client that talks first gets
     # greeting.early at once, and the session rejects commands (session.rejecting)
     greet_pause: float = 0.0
@@ -603,6 +607,8 @@ class Persona:
             keys |= VERBS[verb].reply_keys if verb in VERBS else frozenset()
         if self.lines.too_long in ("reject", "split") or self.lines.max_command:
             keys.add("command.too_long")
+        if self.server.max_reply_bytes:
+            keys.add("session.reply_too_long")
         if self.lines.forbidden_verbs or self.lines.forbid_nonalpha_first or self.lines.forbid_header_verb:
             keys.add("command.forbidden")
         switches = ((self.message.refuse_data_argument, "DATA", "data.syntax"),

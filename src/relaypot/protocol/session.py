@@ -17,7 +17,7 @@ from relaypot.protocol import states
 from relaypot.protocol.accounting import Shape, Slowdowns
 from relaypot.protocol.auth import SERVER_FIRST, AuthExchange, AuthStep, capture_unsupported, opening, settle
 from relaypot.protocol.client_names import FAIL
-from relaypot.protocol.commands import bdat_argument, decode, xexch50_size
+from relaypot.protocol.commands import C_SPACE_BYTES, bdat_argument, decode, xexch50_size
 from relaypot.protocol.content import chunked_header_refused, judge
 from relaypot.protocol.envelope import ReadPath, Where, qualify, read_path, read_vrfy
 from relaypot.protocol.exim_envelope import restricted
@@ -63,6 +63,7 @@ class Session(Voice):
         "_bad_rcpts",
         "_batch_start",
         "_chunking",
+        "_cut_short",
         "_echo",
         "_framer",
         "_greeting_due",
@@ -164,6 +165,7 @@ class Session(Voice):
         self.intake = Intake(context, self._framer)  # the message in progress
         self._pending: tuple[str, str, bytes] | None = None  # a BDAT command awaiting its chunk
         self._auth: AuthExchange | None = None
+        self._cut_short = False  # the line just refused as too long is a piece: the rest of it is unread
         self._shape = Shape()  # the session's verbs, for session.closed
         # Sendmail's send queue ([recipients] send_queue) and VERB's verbose mode
         self._send_queue = SendQueue() if self.persona.recipients.send_queue else None
@@ -475,6 +477,7 @@ class Session(Voice):
         if most and line and len(line) > most and self.mode != AUTH and line[:5].upper() != b"AUTH ":
             # Sendmail: MAXLINE checked on what sfgets() read, an AUTH command spared
             framer.overlong_head = line[:most]
+            self._cut_short = not line.endswith(b"\n")
             self._violation(out, "line_too_long", f"{len(line)} bytes")
             self._keep(out, line[: self.limits.max_fragment], "line", "too_long", len(line),
                        hashlib.sha256(line).hexdigest())
@@ -489,6 +492,9 @@ class Session(Voice):
 
     def _command(self, line: bytes, out: list[Output]) -> None:
         self.commands += 1
+        if self._closing_down:
+            self._closedown_command(line, out)
+            return
         if self.lines.refuse_pipelining and self._framer.unread():
             self._pipelined(out, line)
             return
@@ -504,7 +510,9 @@ class Session(Voice):
             self._finish_command(out, "", "", self._framer.overlong_head, self._send_key(out, "command.too_long"),
                                  unknown=True)
             if "command.too_long" in self.lines.closing_refusals:
-                self._close(out, "protocol")
+                # Sendmail hangs up with the rest of a line it read a piece of unread, one byte past
+                # the piece aside (measured: a line of 12288 bytes ends in a FIN, 12289 in a reset)
+                self._close(out, "protocol", reset=self._cut_short and self._framer.unread() > 1)
             return
         if self.commands == 1 and self.lines.open_proxy_verbs and states.open_proxy(line, self.lines):
             self._violation(out, "http", "an HTTP proxy request", always=True)
@@ -1257,6 +1265,16 @@ class Session(Voice):
             step = exchange.unexpected_initial(initial) if handling == "failed" else exchange.refused_initial(initial)
             return self._auth_step(step, out, first=True)
         return self._auth_step(self._auth.start(initial), out, first=True)
+
+    def _closedown_command(self, line: bytes, out: list[Output]) -> None:
+        """Exim's smtp_closedown() after a reply it could not write: QUIT ends the session (no
+        corked wait), RSET is "250 Reset OK", anything else the 421 again."""
+        verb = line.rstrip(C_SPACE_BYTES).upper()
+        key = {b"QUIT": "quit.ok", b"RSET": "rset.ok"}.get(verb, "session.reply_too_long")
+        code = self._send_key(out, key)
+        self._finish_command(out, decode(verb), "", line, code)
+        if key == "quit.ok":
+            self._close(out, "quit")
 
     def _auth_line(self, line: bytes, out: list[Output]) -> None:
         assert self._auth is not None  # AUTH mode is only entered with an exchange

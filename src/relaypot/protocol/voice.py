@@ -24,6 +24,7 @@ class Voice:
         "_clear",
         "_client_names",
         "_close_reason",
+        "_closing_down",
         "_counters",
         "_held_back",
         "_host_name",
@@ -56,6 +57,7 @@ class Voice:
         self.bytes_out = 0
         self._last_reply = ""  # text of the latest reply, for the command's event
         self._seen_violations: set[str] | None = None
+        self._closing_down = False  # a reply too long to write was refused: Exim's smtp_closedown()
         self._close_reason: str | None = None
         self._clear = b""  # a reply to write outside TLS as the connection closes ([server] unsaid_in_tls)
         self.closed_in = mode  # the input mode the session was in when it closed
@@ -108,6 +110,11 @@ class Voice:
         if data and key in self.context.persona.server.printable_replies:  # one line each
             data = printable_bytes(data[:-2]) + b"\r\n"
             text = data[:-2].decode("utf-8", "surrogateescape")
+        most = self.context.persona.server.max_reply_bytes
+        if most and len(data) > most:  # the echo a client made too long for the server to write
+            self._violation(out, "reply_too_long", f"{len(data)} bytes ({key})", always=True)
+            self._closing_down = True  # every command from here on: the session's _closedown_command
+            return self._send_key(out, "session.reply_too_long")
         code = self._send(out, text, data, template.code, delay)
         if self._counters is not None:
             code = self._count_protocol_error(out, key, code)
