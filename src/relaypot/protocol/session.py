@@ -1269,10 +1269,11 @@ class Session(Voice):
     def _closedown_command(self, line: bytes, out: list[Output]) -> None:
         """Exim's smtp_closedown() after a reply it could not write: QUIT ends the session (no
         corked wait), RSET is "250 Reset OK", anything else the 421 again."""
-        verb = line.rstrip(C_SPACE_BYTES).upper()
-        key = {b"QUIT": "quit.ok", b"RSET": "rset.ok"}.get(verb, "session.reply_too_long")
+        stripped = line.rstrip(C_SPACE_BYTES)
+        key = {b"QUIT": "quit.ok", b"RSET": "rset.ok"}.get(stripped.upper(), "session.reply_too_long")
         code = self._send_key(out, key)
-        self._finish_command(out, decode(verb), "", line, code)
+        word, _, argument = stripped.partition(b" ")  # recorded by its first word, as any command
+        self._finish_command(out, decode(word.upper()), decode(argument), line, code)
         if key == "quit.ok":
             self._close(out, "quit")
 
