@@ -568,46 +568,30 @@ def test_port_25_answers_as_the_real_sendmail_with_tls_and_auth(sendmail_tls_aut
             server="Sendmail (TLS and AUTH)", source=SendmailServer.source, mend=cyrus_order)
 
 
-@pytest.mark.parametrize("name", sorted(EXPLOITS))
-def test_exploit_shaped_conversations_answer_as_the_real_postfix(servers, name):
-    compare(servers["smtp"], EXPLOITS[name], implicit_tls=False)
+# every fixed conversation, each against each real server beside its persona
+FIXED: dict[str, list[Step]] = {**EXPLOITS, **LINE_BOUNDS}
+assert len(FIXED) == len(EXPLOITS) + len(LINE_BOUNDS)  # no name shadows another
 
 
-@pytest.mark.parametrize("name", sorted(EXPLOITS))
-def test_exploit_shaped_conversations_answer_as_the_real_exim(exim_servers, name):
-    compare(exim_servers, EXPLOITS[name], implicit_tls=False, known=EXIM_KNOWN_DIFFERENCES, server="Exim")
+@pytest.mark.parametrize("name", sorted(FIXED))
+def test_fixed_conversations_answer_as_the_real_postfix(servers, name):
+    compare(servers["smtp"], FIXED[name], implicit_tls=False)
 
 
-@pytest.mark.parametrize("name", sorted(EXPLOITS))
-def test_exploit_shaped_conversations_answer_as_the_real_opensmtpd(opensmtpd_servers, name):
-    compare(opensmtpd_servers, EXPLOITS[name], implicit_tls=False, known=[], server="OpenSMTPD")
+@pytest.mark.parametrize("name", sorted(FIXED))
+def test_fixed_conversations_answer_as_the_real_exim(exim_servers, name):
+    compare(exim_servers, FIXED[name], implicit_tls=False, known=EXIM_KNOWN_DIFFERENCES, server="Exim")
 
 
-@pytest.mark.parametrize("name", sorted(EXPLOITS))
-def test_exploit_shaped_conversations_answer_as_the_real_sendmail(sendmail_servers, name):
-    compare(sendmail_servers, EXPLOITS[name], implicit_tls=False, known=SENDMAIL_KNOWN_DIFFERENCES, server="Sendmail",
+@pytest.mark.parametrize("name", sorted(FIXED))
+def test_fixed_conversations_answer_as_the_real_opensmtpd(opensmtpd_servers, name):
+    compare(opensmtpd_servers, FIXED[name], implicit_tls=False, known=[], server="OpenSMTPD")
+
+
+@pytest.mark.parametrize("name", sorted(FIXED))
+def test_fixed_conversations_answer_as_the_real_sendmail(sendmail_servers, name):
+    compare(sendmail_servers, FIXED[name], implicit_tls=False, known=SENDMAIL_KNOWN_DIFFERENCES, server="Sendmail",
             source=SendmailServer.source)
-
-
-@pytest.mark.parametrize("name", sorted(LINE_BOUNDS))
-def test_lines_at_the_bounds_answer_as_the_real_postfix(servers, name):
-    compare(servers["smtp"], LINE_BOUNDS[name], implicit_tls=False)
-
-
-@pytest.mark.parametrize("name", sorted(LINE_BOUNDS))
-def test_lines_at_the_bounds_answer_as_the_real_exim(exim_servers, name):
-    compare(exim_servers, LINE_BOUNDS[name], implicit_tls=False, known=EXIM_KNOWN_DIFFERENCES, server="Exim")
-
-
-@pytest.mark.parametrize("name", sorted(LINE_BOUNDS))
-def test_lines_at_the_bounds_answer_as_the_real_opensmtpd(opensmtpd_servers, name):
-    compare(opensmtpd_servers, LINE_BOUNDS[name], implicit_tls=False, known=[], server="OpenSMTPD")
-
-
-@pytest.mark.parametrize("name", sorted(LINE_BOUNDS))
-def test_lines_at_the_bounds_answer_as_the_real_sendmail(sendmail_servers, name):
-    compare(sendmail_servers, LINE_BOUNDS[name], implicit_tls=False, known=SENDMAIL_KNOWN_DIFFERENCES,
-            server="Sendmail", source=SendmailServer.source)
 
 
 test_port_25_answers_as_the_real_postfix = _oracle("smtp")
