@@ -30,6 +30,8 @@ class Step:
     tls: bool = False  # after the parts and their reply: a TLS handshake on the socket (STARTTLS)
     hangup: bool = False  # the client shuts its side (a FIN) and hears what the server does
     message: bool = False  # a message's bytes (DATA's body, a BDAT chunk): no command lines
+    early: bool = False  # sent at once on connecting, before the banner (first step only): its
+    #                      reply is the banner and what follows it, heard as one
 
     @property
     def wire(self) -> bytes:
@@ -109,10 +111,11 @@ def play(address: tuple[str, int], steps: list[Step], implicit_tls: bool = False
     if implicit_tls:
         sock = _client_tls().wrap_socket(sock)
     try:
-        heard.banner, _, closed = _collect(sock)
-        if closed:
-            heard.close = closed
-            return heard
+        if not (steps and steps[0].early):
+            heard.banner, _, closed = _collect(sock)
+            if closed:
+                heard.close = closed
+                return heard
         for step in steps:
             sent = time.monotonic()
             try:
@@ -148,5 +151,5 @@ def play(address: tuple[str, int], steps: list[Step], implicit_tls: bool = False
 def describe(steps: list[Step]) -> str:
     """The conversation as a reader (and a bug report) wants it: one step a line, parts split by |."""
     return "\n".join("[hang-up]" if step.hangup else
-                     " | ".join(repr(part)[2:-1] for part in step.parts) + ("  [TLS]" if step.tls else "")
-                     for step in steps)
+                     ("[before the banner] " if step.early else "") + " | ".join(repr(part)[2:-1] for part in step.parts)
+                     + ("  [TLS]" if step.tls else "") for step in steps)

@@ -288,3 +288,25 @@ def test_a_reply_past_exims_buffer_is_never_written(option, answer):
     assert replies == [b"421 Unexpected error\r\n", b"421 Unexpected error\r\n", b"250 Reset OK\r\n",
                        b"221 mail.example.com closing connection\r\n"]
     assert driver.closed == "quit"
+
+
+@pytest.mark.parametrize(("early", "answer"), [
+    # measured from the real Exim 4.96 (a client that writes as soon as it connects): banner and
+    # replies in one segment, 203.6 ms on where QUIT's corked 221 is among them
+    (b"QUIT\r\n", [b"221 mail.example.com closing connection\r\n"]),
+    (b"NOOP\r\nQUIT\r\n", [b"250 OK\r\n221 mail.example.com closing connection\r\n"]),
+    (b"EHLO client.example.org\r\n", [b"250-mail.example.com Hello client.example.org [192.0.2.10]\r\n"]),
+])
+def test_input_during_exims_set_up_is_answered_behind_the_banner_not_refused(early, answer):
+    session = make_session("exim", relay="closed")
+    opening = session.start()
+    assert [type(item).__name__ for item in opening] == ["GreetPause"]  # the set-up time
+    out = session.receive_data(early)
+    replies = [item for item in out if type(item).__name__ == "Reply"]
+    assert replies[0].data.startswith(b"220 mail.example.com ESMTP Exim 4.96 ")
+    assert b"".join(r.data for r in replies[1:]).startswith(answer[0])
+    assert not session.rejecting and not [e for e in out if getattr(e, "violation", "") == "early_talker"]
+    if early.endswith(b"QUIT\r\n"):
+        # one write: the transport joins the replies before a delayed one (the corked 221) to it
+        assert replies[-1].delay == EXIM.server.quit_delay and all(r.delay == 0 for r in replies[:-1])
+    assert session.greet() == []  # the set-up time's end says nothing more

@@ -388,6 +388,12 @@ class ServerFacts:
     # Sendmail's greet_pause: the greeting waits this long; a client that talks first gets
     # greeting.early at once, and the session rejects commands (session.rejecting)
     greet_pause: float = 0.0
+    # Seconds between the accept and the banner while the server sets the session up (Exim's
+    # daemon forks and looks the client up). Input that arrives meanwhile is no early talk but is
+    # answered behind the banner, in the same write: Exim's check_sync() finds it waiting, and
+    # with PIPECONNECT acceptable the banner stays unflushed until Exim next reads (measured: an
+    # early "QUIT" gets banner and 221 together, 200 ms on, as QUIT's corked 221 goes)
+    setup_time: float = 0.0
     # The client's PTR name asked of DNS (and that name's address asked back) before the greeting,
     # as Sendmail's getauthinfo() and Exim's host_lookup do: for {client_name}, {client_resolve},
     # {client_host} (Sendmail's words) and {host_name} (Exim's), and a relay refusal of each

@@ -181,7 +181,7 @@ class Session(Voice):
         # Sendmail's nullserver: after talk before the greeting or transaction stuffing, every
         # command but HELO, EHLO, NOOP, RSET and QUIT is refused (session.rejecting)
         self.rejecting = False
-        self._greeting_due = False  # a greet pause runs ([server] greet_pause)
+        self._greeting_due = False  # a greet pause or the server's set-up time runs ([server])
         self._opened_said = False  # session.opened is out (a client may leave before: a DNS lookup, a pause)
         self._verb_text = ""  # the command's first word as sent ({verb})
         self._old_style = True  # Sendmail reads VRFY/EXPN lists split at blanks until one has a comma
@@ -195,8 +195,9 @@ class Session(Voice):
 
     def start(self) -> list[Output]:
         """The greeting, and the `session.opened` event that carries it; where the persona's
-        server pauses first, the pause (the transport calls `greet` once it passes)."""
-        pause = self.persona.server.greet_pause
+        server pauses first (a greet pause, its set-up time), the pause (the transport calls
+        `greet` once it passes)."""
+        pause = self.persona.server.greet_pause or self.persona.server.setup_time
         if pause:
             self._greeting_due = True
             return [GreetPause(pause)]
@@ -242,7 +243,9 @@ class Session(Voice):
         self._framer.feed(data)
         if self.mode == PAUSED:
             return []
-        out: list[Output] = self._greeting(early=True) if self._greeting_due else []
+        # talk before a greet pause ends is early talk; before the set-up time ends, the banner
+        # simply goes out with its answers
+        out: list[Output] = self._greeting(early=self.persona.server.greet_pause > 0) if self._greeting_due else []
         self._run_guarded(out)
         return out
 
