@@ -150,6 +150,10 @@ def play(address: tuple[str, int], steps: list[Step], implicit_tls: bool = False
 
 def describe(steps: list[Step]) -> str:
     """The conversation as a reader (and a bug report) wants it: one step a line, parts split by |."""
-    return "\n".join("[hang-up]" if step.hangup else
-                     ("[before the banner] " if step.early else "") + " | ".join(repr(part)[2:-1] for part in step.parts)
-                     + ("  [TLS]" if step.tls else "") for step in steps)
+    def line(step: Step) -> str:
+        if step.hangup:
+            return "[hang-up]"
+        said = " | ".join(repr(part)[2:-1] for part in step.parts)
+        return ("[before the banner] " if step.early else "") + said + ("  [TLS]" if step.tls else "")
+
+    return "\n".join(line(step) for step in steps)
