@@ -83,7 +83,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("limits", "max_fragment", "bytes", 64 * 1024,
            "bytes kept of an over-long line, of a message refused for its size, of an XEXCH50 blob, of input left "
            "unread at a close or a STARTTLS (their full length is recorded beside them)"),
-    Option("limits", "max_recipients", "int", 1000, "RCPT TO per message"),
+    Option("limits", "max_recipients", "int", 1000,
+           "recipients a message's record keeps (more are answered as the persona's server would, and recorded "
+           "with their RCPT)"),
     Option("limits", "max_commands", "int", 10_000,
            "commands per session (at least max_recipients + 10, so a whole message fits)"),
     Option("limits", "max_unknown_commands", "int", 1000,

@@ -280,7 +280,9 @@ VIOLATIONS = {
     "starttls_injection": "bytes pipelined after STARTTLS, before the TLS handshake (CVE-2011-0411 probes)",
     "limit_message_size": "a message larger than the size limit: refused, or, where the persona's server had "
                           "no limit, taken and stored cut at it (the detail says which)",
-    "limit_recipients": "more recipients than the per-message limit",
+    "limit_recipients": "more recipients than the persona's server takes in one message (its own limit)",
+    "limit_recipients_kept": "recipients past [limits] max_recipients: answered as the server would and recorded "
+                             "with their RCPT, but not kept with the message's record",
     "limit_commands": "more commands than the per-session limit",
     "limit_errors": "more unknown or rejected commands than the error budget",
     "limit_connections": "a connection past the overall or per-source concurrency limit",

@@ -399,13 +399,32 @@ def test_unknown_verb_budget_ends_the_session_with_the_persona_421():
     assert d.closed == "limit"
 
 
-def test_commands_per_session_and_recipients_per_message_are_bounded():
-    """max_commands ends the session; max_recipients refuses further RCPTs with the persona's 452."""
-    d = Driver(make_session("exchange2000", max_recipients=2, max_commands=7)).feed(
-        b"HELO x\r\nMAIL FROM:<a@b>\r\n" + b"RCPT TO:<c@d>\r\n" * 3 + b"NOOP\r\n" * 5)
-    assert d.replies[5].data == b"452 4.5.3 Too many recipients\r\n"
+def test_commands_per_session_are_bounded_and_recipients_past_the_kept_bound_answered_as_the_server_would():
+    """max_commands ends the session; past max_recipients a recipient is answered as the server
+    answers it (Exchange 2000 takes 64000) and recorded with its RCPT, but not kept with the message."""
+    d = Driver(make_session("exchange2000", max_recipients=2, max_commands=12)).feed(
+        b"HELO x\r\nMAIL FROM:<a@b>\r\n" + b"RCPT TO:<c@d>\r\n" * 2 + b"RCPT TO:<e@f>\r\n"
+        + b"DATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n" + b"NOOP\r\n" * 9)
+    assert d.replies[5].data == b"250 2.1.5 e@f\r\n"
+    assert [r.address for r in d.of("smtp.rcpt_to")] == ["c@d", "c@d", "e@f"]
+    assert [m.rcpt_to for m in d.of("smtp.message")] == [("c@d", "c@d")]
+    assert [(v.violation, v.detail) for v in d.of("smtp.violation") if v.violation.startswith("limit_recipients")] == [
+        ("limit_recipients_kept", "past 2")]
     assert d.codes()[-1] == 421 and d.closed == "limit"
-    assert {"limit_recipients", "limit_commands"} <= {v.violation for v in d.of("smtp.violation")}
+    assert "limit_commands" in {v.violation for v in d.of("smtp.violation")}
+
+
+def test_a_servers_own_recipient_limit_counts_the_recipients_not_kept_too():
+    """Postfix's smtpd_recipient_limit (1000, captured) refuses the 1001st whatever relaypot keeps;
+    a new MAIL starts the count again."""
+    d = Driver(make_session("postfix", max_recipients=5, max_commands=3000)).feed(
+        b"EHLO x\r\nMAIL FROM:<a@b.example>\r\n" + b"RCPT TO:<root@mail.example.com>\r\n" * 1001
+        + b"RSET\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<root@mail.example.com>\r\n")
+    codes = d.codes()[3:]
+    assert codes[:1000] == [250] * 1000 and codes[1000:] == [452, 250, 250, 250]
+    assert d.replies[1003].data == b"452 4.5.3 Error: too many recipients\r\n"
+    assert [(v.violation, v.detail) for v in d.of("smtp.violation") if v.violation.startswith("limit_recipients")] == [
+        ("limit_recipients_kept", "past 5"), ("limit_recipients", "over 1000")]
 
 
 def test_postfix_forbidden_commands_close_the_connection():

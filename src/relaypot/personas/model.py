@@ -432,8 +432,10 @@ class RecipientRules:
     # local parts whose recipients skip Sendmail's delayed sender checks (Debian's access map:
     # "Spam:postmaster@ FRIEND", FEATURE(delay_checks, friend))
     spam_friends: tuple[str, ...] = field(default=(), metadata={"case": "lower"})
-    # the server's own recipients-per-message limit (rcpt.too_many past it; Exchange's
-    # MaxRecipientsPerMessage); 0: relaypot's [limits] max_recipients alone
+    # the server's own recipients-per-message limit (rcpt.too_many past it: Postfix's
+    # smtpd_recipient_limit, Exchange's MaxRecipientsPerMessage); 0: none. relaypot's [limits]
+    # max_recipients bounds only what a transaction keeps: past it recipients are answered as the
+    # server would, recorded with their RCPT, and not kept with the message
     per_message: int = 0
     # Debian Exim's acl_check_rcpt: past this many RCPT commands in a transaction, one with fewer
     # than half of them accepted is rcpt.too_many_bad (a local postmaster is accepted before it)

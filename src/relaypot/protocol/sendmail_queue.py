@@ -72,12 +72,16 @@ class SendQueue:
     entries: list[Entry] = field(default_factory=list)
 
     def add(self, shown: str, address: str, is_local: Callable[[str], bool], aliases: dict[str, str],
-            verbose: bool) -> tuple[str, list[str]]:
-        """A recipient taken: (the address its reply names, the 050 lines before that reply)."""
+            verbose: bool, keep: bool = True) -> tuple[str, list[str]]:
+        """A recipient taken: (the address its reply names, the 050 lines before that reply).
+        `keep` False: answered as it would be, but not added (past relaypot's bound on the
+        recipients a transaction keeps)."""
         key, local = recipient_key(address, is_local)
         for entry in self.entries:
             if entry.key == key:
                 return entry.shown, []
+        if not keep:
+            return shown, expansion(shown, key, aliases) if verbose and local else []
         if not (verbose and local):
             self.entries.append(Entry(shown, key, local))
             return shown, []

@@ -76,6 +76,7 @@ class Session(Voice):
         "_rcpt_acl",
         "_rcpt_commands",
         "_rcpt_refused",
+        "_rcpt_unkept",
         "_rej_mail",
         "_send_queue",
         "_shape",
@@ -154,6 +155,7 @@ class Session(Voice):
         self._kept_parameters: frozenset[str] = frozenset()  # Sendmail: MAIL parameters this envelope set
         self.opened_at: float | None = None  # when the transaction's first recipient was accepted
         self.rcpt_to: list[str] | tuple[()] = ()  # MAIL gives each transaction a list
+        self._rcpt_unkept = 0  # recipients accepted past [limits] max_recipients: answered, not kept
         self.commands = 0
         self.messages = 0
         self.unknown = 0
@@ -743,6 +745,7 @@ class Session(Voice):
         self.mail_from = read.address
         self.smtputf8 = "SMTPUTF8" in read.path.parameters
         self.rcpt_to = []
+        self._rcpt_unkept = 0
         code = self._send_key(out, "mail.ok", address=read.address or "<>", argument=read.token)
         out.append(MailFrom(address=read.address, parameters=read.path.parameters, reply_code=code))
         return code
@@ -764,10 +767,8 @@ class Session(Voice):
         if read.path is None or read.refusal:
             return self._path_refused(out, RcptTo, read)
         address = read.address
-        limit = self.limits.max_recipients
-        if self.persona.recipients.per_message:  # the server's own limit, where lower than relaypot's
-            limit = min(limit, self.persona.recipients.per_message)
-        if len(self.rcpt_to) >= limit:
+        limit = self.persona.recipients.per_message  # the server's own; relaypot's bound is on what is kept
+        if limit and len(self.rcpt_to) + self._rcpt_unkept >= limit:
             self._violation(out, "limit_recipients", f"over {limit}")
             code = self._send_key(out, "rcpt.too_many")
         elif self.persona.recipients.restricted_characters and self._restricted(address):
@@ -791,12 +792,19 @@ class Session(Voice):
                 delay = self.context.open_queue_file()
             if code := self._out_of_sync(out):
                 return code
-            self.rcpt_to.append(address)
+            # Past relaypot's bound the recipient is answered as the server would, and recorded
+            # with its command, but the transaction keeps no more of them (memory, not protocol)
+            keep = len(self.rcpt_to) < self.limits.max_recipients
+            if keep:
+                self.rcpt_to.append(address)
+            else:
+                self._violation(out, "limit_recipients_kept", f"past {self.limits.max_recipients}")
+                self._rcpt_unkept += 1
             self.state = RCPT
             shown = read.token
             if self._send_queue is not None:  # Sendmail: a duplicate named as first written; verbose mode's aliases
                 shown, steps = self._send_queue.add(shown, address, self._is_local, self.persona.recipients.aliases,
-                                                    self._verbose)
+                                                    self._verbose, keep)
                 for step in steps:
                     address_shown, _, target = step.partition("... aliased to ")
                     self._send_key(out, "rcpt.aliased", address=address_shown, target=target)
@@ -1058,7 +1066,8 @@ class Session(Voice):
         """Debian Exim's "Rejected for too many bad recipients": more than bad_rcpt_limit RCPTs
         since MAIL, fewer than half of them taken; a local postmaster is accepted before the check."""
         limit = self.persona.recipients.bad_rcpt_limit
-        if not limit or self._rcpt_commands <= limit or len(self.rcpt_to) >= self._rcpt_commands // 2:
+        taken = len(self.rcpt_to) + self._rcpt_unkept
+        if not limit or self._rcpt_commands <= limit or taken >= self._rcpt_commands // 2:
             return False
         local_part, _, domain = address.rpartition("@")
         return not (local_part.lower() == "postmaster" and self.context.recipients.local_domain(domain, self.server_ip))
@@ -1326,6 +1335,7 @@ class Session(Voice):
         self._chunking = ""
         self.opened_at = None
         self.rcpt_to = ()
+        self._rcpt_unkept = 0
         self.intake.reset()
         if self._send_queue is not None:
             self._send_queue.clear()
