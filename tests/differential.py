@@ -28,7 +28,8 @@ PART_PAUSE = 0.03
 class Step:
     parts: tuple[bytes, ...]
     tls: bool = False  # after the parts and their reply: a TLS handshake on the socket (STARTTLS)
-    hangup: bool = False  # the client shuts its side (a FIN) and hears what the server does
+    hangup: bool = False  # after its parts (a line cut short, at times) the client shuts its side (a
+    #                       FIN) and hears what the server does
     message: bool = False  # a message's bytes (DATA's body, a BDAT chunk): no command lines
     early: bool = False  # sent at once on connecting, before the banner (first step only): its
     #                      reply is the banner and what follows it, heard as one
@@ -119,12 +120,13 @@ def play(address: tuple[str, int], steps: list[Step], implicit_tls: bool = False
         for step in steps:
             sent = time.monotonic()
             try:
-                if step.hangup:  # a FIN, under TLS too (no close_notify: SSLSocket.shutdown would drop TLS)
-                    socket.socket.shutdown(sock, socket.SHUT_WR)
                 for n, part in enumerate(step.parts):
                     if n:
                         time.sleep(PART_PAUSE)
                     sock.sendall(part)
+                    sent = time.monotonic()
+                if step.hangup:  # a FIN, under TLS too (no close_notify: SSLSocket.shutdown would drop TLS)
+                    socket.socket.shutdown(sock, socket.SHUT_WR)
                     sent = time.monotonic()
             except (BrokenPipeError, ConnectionResetError):
                 heard.replies.append(b"")
@@ -151,9 +153,8 @@ def play(address: tuple[str, int], steps: list[Step], implicit_tls: bool = False
 def describe(steps: list[Step]) -> str:
     """The conversation as a reader (and a bug report) wants it: one step a line, parts split by |."""
     def line(step: Step) -> str:
-        if step.hangup:
-            return "[hang-up]"
         said = " | ".join(repr(part)[2:-1] for part in step.parts)
-        return ("[before the banner] " if step.early else "") + said + ("  [TLS]" if step.tls else "")
+        return (("[before the banner] " if step.early else "") + said + ("  [TLS]" if step.tls else "")
+                + (" [hang-up]" if step.hangup else "")).strip()
 
     return "\n".join(line(step) for step in steps)

@@ -298,11 +298,22 @@ def conversations(draw, service: str = "smtp", lockstep: bool = False) -> list[S
             break
         lines += count
         played += found
-    if draw(st.integers(0, 5)):
+    ending = draw(st.sampled_from(["quit"] * 10 + ["hangup"] * 2 + ["cut_line", "cut_message"]))
+    if ending == "quit":
         played.append(Step((draw(st.sampled_from([b"QUIT\r\n", b"QUIT\r\n", b"quit\r\n"])),)))
-    else:
-        played.append(Step((), hangup=True))  # the client goes away mid-conversation
+    elif ending == "cut_message" and lines + 3 <= MAX_LINES:  # the client goes away inside a message
+        envelope = [b"MAIL FROM:<a@client.example.org>\r\n", b"RCPT TO:<postmaster@mail.example.com>\r\n", b"DATA\r\n"]
+        played += [Step((line,)) for line in envelope] if lockstep else [Step((b"".join(envelope),))]
+        played.append(Step((draw(st.sampled_from(CUT_MESSAGES)),), hangup=True, message=True))
+    else:  # the client goes away mid-conversation, at times in the middle of a line
+        cut = draw(st.sampled_from(CUT_LINES)) if ending == "cut_line" else b""
+        played.append(Step((cut,) if cut else (), hangup=True))
     return played
+
+
+CUT_LINES = [b"NOOP", b"QUIT", b"MAIL FROM:<a@client.example.org>", b"RSET\r", b"EHLO client.example.org\r"]
+CUT_MESSAGES = [b"", b"Subject: x\r\n", b"Subject: x\r\n\r\npartial", b"Subject: x\r\n\r\nline\r\n.",
+                b"Subject: x\r\n\r\nline\r\n.\r", b"Subject: x"]
 
 
 # ------------------------------------------------------------------ the differences we keep
@@ -422,6 +433,21 @@ _EARLY = {"ehlo": b"EHLO client.example.org\r\n", "quit": b"QUIT\r\n", "noop_qui
 EARLY_TALK: dict[str, list[Step]] = {
     f"early_{name}": [Step((wire,), early=True), *_lines(b"HELO client.example.org", _MAIL, b"VRFY root", b"QUIT")]
     for name, wire in _EARLY.items()}
+
+# The client goes away (a FIN) inside a message, a chunk, a line or a login: found here, Sendmail's
+# collect() says "421 4.4.1 collect: ... info=unexpected close" naming the sender as written
+_ENVELOPE = [_MAIL, b"RCPT TO:<postmaster@mail.example.com>"]
+HANG_UPS: dict[str, list[Step]] = {
+    "gone_in_body": [_EHLO, *_lines(*_ENVELOPE, b"DATA"),
+                     Step((b"Subject: x\r\n\r\npartial",), hangup=True, message=True)],
+    "gone_at_the_dot": [_EHLO, *_lines(*_ENVELOPE, b"DATA"),
+                        Step((b"Subject: x\r\n\r\nx\r\n.",), hangup=True, message=True)],
+    "gone_after_data": [_EHLO, *_lines(*_ENVELOPE, b"DATA"), Step((), hangup=True)],
+    "gone_in_chunk": [_EHLO, *_lines(*_ENVELOPE), Step((b"BDAT 100\r\nabcdefghij",), hangup=True)],
+    "gone_in_line": [_EHLO, Step((b"NOOP",), hangup=True)],
+    "gone_in_login": [_EHLO, *_lines(b"AUTH LOGIN"), Step((b"dXNlcg==",), hangup=True)],
+    "gone_with_an_envelope": [_EHLO, *_lines(*_ENVELOPE), Step((), hangup=True)],
+}
 
 # STARTTLS with commands behind it in the same segment (CVE-2011-0411 and its kin, as STARTTLS
 # injection scanners send them): every real server drops them, and so must the persona; played
@@ -601,8 +627,8 @@ def test_port_25_answers_as_the_real_sendmail_with_tls_and_auth(sendmail_tls_aut
 
 
 # every fixed conversation, each against each real server beside its persona
-FIXED: dict[str, list[Step]] = {**EXPLOITS, **LINE_BOUNDS, **EARLY_TALK}
-assert len(FIXED) == len(EXPLOITS) + len(LINE_BOUNDS) + len(EARLY_TALK)  # no name shadows another
+FIXED: dict[str, list[Step]] = {**EXPLOITS, **LINE_BOUNDS, **EARLY_TALK, **HANG_UPS}
+assert len(FIXED) == len(EXPLOITS) + len(LINE_BOUNDS) + len(EARLY_TALK) + len(HANG_UPS)  # no name shadows another
 
 
 @pytest.mark.parametrize("name", sorted(FIXED))

@@ -524,3 +524,31 @@ def test_an_address_after_a_null_one_is_read_as_the_real_sendmail_reads_it(comma
 def test_a_control_character_in_an_address_is_refused_as_sendmail_names_it(command, answer):
     lines = [command] if command.startswith(b"MAIL") else [b"MAIL FROM:<a@client.example.org>", command]
     assert greeted(*lines).replies[-1].data == answer + b" (non-printable character)\r\n"
+
+
+# measured from the real Sendmail 8.17.1.9 (tests/sendmail_server.py, the client at 127.0.0.2): a
+# client that half-closes inside DATA, each sender as its MAIL wrote it (q_paddr, shortenstring())
+LONG = "<" + "l" * 230 + "@client.example.org>"
+LOST_INSIDE_DATA = [
+    ("<a@client.example.org>", "<a@client.example.org>"),
+    ("a@client.example.org", "a@client.example.org"),
+    ("<>", "<>"),
+    ("<A@Client.Example.Org>", "<A@Client.Example.Org>"),
+    ('<"x y"@client.example.org>', '<"x y"@client.example.org>'),
+    (LONG, LONG[:100] + "..." + LONG[-100:]),
+    ("<a@client.example.org> BODY=8BITMIME", "<a@client.example.org>"),
+    ("<@r.example:a@client.example.org>", "<@r.example:a@client.example.org>"),
+    ("<root>", "<root>"),
+]
+
+
+@pytest.mark.parametrize(("sender", "named"), LOST_INSIDE_DATA)
+def test_the_end_of_input_inside_a_message_is_collects_421_naming_the_sender_as_written(sender, named):
+    driver = Driver(make_session("sendmail", relay="closed")).feed(b"EHLO client.example.org\r\n")
+    driver.feed(b"MAIL FROM:" + sender.encode() + b"\r\n")
+    driver.feed(b"RCPT TO:<postmaster@mail.example.com>\r\nDATA\r\n")
+    driver.feed(b"Subject: x\r\n\r\npartial")
+    driver.take(driver.session.receive_eof())
+    assert driver.replies[-1].data == (
+        f"421 4.4.1 collect: relay=[192.0.2.10], from={named}, info=unexpected close\r\n".encode())
+    assert driver.closed == "eof"

@@ -24,7 +24,7 @@ DATA_DIR = Path(__file__).parent / "data"
 PLACEHOLDERS = frozenset(
     {"hostname", "domain", "date", "client_ip", "argument", "address", "mechanism", "queue_id",
      "size", "helo", "verb", "challenge", "netbios_name", "unquoted", "reason", "total", "line", "message_id",
-     "client_name", "client_resolve", "client_host", "host_name", "length", "target"}
+     "client_name", "client_resolve", "client_host", "host_name", "length", "target", "sender"}
 )
 # ...of which these need [server] names_client (protocol/client_names.py)
 CLIENT_NAME_PLACEHOLDERS = frozenset({"client_name", "client_resolve", "client_host", "host_name"})

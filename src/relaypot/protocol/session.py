@@ -77,6 +77,7 @@ class Session(Voice):
         "_rcpt_commands",
         "_rcpt_refused",
         "_rcpt_unkept",
+        "_sender_written",
         "_rej_mail",
         "_send_queue",
         "_shape",
@@ -156,6 +157,7 @@ class Session(Voice):
         self.opened_at: float | None = None  # when the transaction's first recipient was accepted
         self.rcpt_to: list[str] | tuple[()] = ()  # MAIL gives each transaction a list
         self._rcpt_unkept = 0  # recipients accepted past [limits] max_recipients: answered, not kept
+        self._sender_written = ""  # the transaction's sender as its MAIL wrote it ({sender})
         self.commands = 0
         self.messages = 0
         self.unknown = 0
@@ -306,7 +308,7 @@ class Session(Voice):
         in_message = self.mode in (DATA, CHUNK) or self.intake.bdat or self._chunking
         key = "data.lost_input" if in_message else "session.lost_input"
         if key in self.replies and self.mode != PAUSED:
-            self._send_key(out, key)
+            self._send_key(out, key, sender=self._sender_written)
             self._close(out, "eof")
         return out
 
@@ -376,7 +378,7 @@ class Session(Voice):
             self._violation(out, "limit_session_time", "", always=True)
         # Exim and Sendmail word a timeout inside a message apart from one between commands
         in_message = (self.mode == DATA or self.mode == CHUNK) and "session.timeout_data" in self.replies
-        self._send_key(out, "session.timeout_data" if in_message else "session.timeout", address=self.mail_from or "")
+        self._send_key(out, "session.timeout_data" if in_message else "session.timeout", sender=self._sender_written)
         self._close(out, reason)
         return out
 
@@ -746,6 +748,7 @@ class Session(Voice):
         self.smtputf8 = "SMTPUTF8" in read.path.parameters
         self.rcpt_to = []
         self._rcpt_unkept = 0
+        self._sender_written = read.token
         code = self._send_key(out, "mail.ok", address=read.address or "<>", argument=read.token)
         out.append(MailFrom(address=read.address, parameters=read.path.parameters, reply_code=code))
         return code
@@ -1336,6 +1339,7 @@ class Session(Voice):
         self.opened_at = None
         self.rcpt_to = ()
         self._rcpt_unkept = 0
+        self._sender_written = ""
         self.intake.reset()
         if self._send_queue is not None:
             self._send_queue.clear()
