@@ -449,6 +449,22 @@ HANG_UPS: dict[str, list[Step]] = {
     "gone_with_an_envelope": [_EHLO, *_lines(*_ENVELOPE), Step((), hangup=True)],
 }
 
+# A close with input behind it in the same segment (QUIT, a refused over-long line): a FIN or a
+# reset as the server's reads left the rest in the kernel (tests/protocol/test_reads.py has the
+# bounds: Postfix and Sendmail 4096, Exim 8191 and its 2176-byte drain, OpenSMTPD 65536); found
+# here, and Exim's corked 221 lost with the reset
+def _closing(lead: int, total: int) -> list[Step]:
+    head = (b"NOOP " + b"x" * (lead - 7) + b"\r\n" if lead else b"") + b"QUIT\r\n"
+    return [_EHLO, Step((head + b"x" * (total - len(head)),))]
+
+
+PIPELINED_CLOSES: dict[str, list[Step]] = {
+    **{f"close_quit_{total}": _closing(0, total) for total in (4096, 4097, 10367, 10368, 65536, 65537)},
+    "close_noop_quit_11206": _closing(3000, 11206),
+    "close_long_line_4096": [_EHLO, Step((_padded(b"XYZZY ", 4096, b"\r\n") + b"N",))],
+    "close_long_line_4097": [_EHLO, Step((_padded(b"XYZZY ", 4097, b"\r\n") + b"NOOP\r\n" * 40,))],
+}
+
 # STARTTLS with commands behind it in the same segment (CVE-2011-0411 and its kin, as STARTTLS
 # injection scanners send them): every real server drops them, and so must the persona; played
 # where STARTTLS is offered
@@ -627,8 +643,8 @@ def test_port_25_answers_as_the_real_sendmail_with_tls_and_auth(sendmail_tls_aut
 
 
 # every fixed conversation, each against each real server beside its persona
-FIXED: dict[str, list[Step]] = {**EXPLOITS, **LINE_BOUNDS, **EARLY_TALK, **HANG_UPS}
-assert len(FIXED) == len(EXPLOITS) + len(LINE_BOUNDS) + len(EARLY_TALK) + len(HANG_UPS)  # no name shadows another
+FIXED: dict[str, list[Step]] = {**EXPLOITS, **LINE_BOUNDS, **EARLY_TALK, **HANG_UPS, **PIPELINED_CLOSES}
+assert len(FIXED) == sum(map(len, (EXPLOITS, LINE_BOUNDS, EARLY_TALK, HANG_UPS, PIPELINED_CLOSES)))  # none shadowed
 
 
 @pytest.mark.parametrize("name", sorted(FIXED))
@@ -687,7 +703,8 @@ def compare(addresses: tuple[tuple[str, int], tuple[str, int]], conversation: li
     story = describe(conversation)
     assert heard_persona.banner == heard_real.banner
     for n, (want, got) in enumerate(zip(heard_real.replies, heard_persona.replies)):
-        if got != want and allowed(n, conversation, known):
+        parted = got != want or heard_persona.late[n] != heard_real.late[n]
+        if parted and allowed(n, conversation, known):  # a known race may show in the timing alone
             return
         assert got == want, f"step {n + 1} of\n{story}\nreal {server}: {want!r}\npersona:      {got!r}"
         assert heard_persona.late[n] == heard_real.late[n], f"step {n + 1} is late on one only:\n{story}"

@@ -141,6 +141,12 @@ class LineRules:
     # the session's first line starting with one of these and a blank is an open proxy probe:
     # command.open_proxy, and the server hangs up (Sendmail's GET, POST, CONNECT, USER)
     open_proxy_verbs: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
+    # The server reads its socket in blocks of at most this many bytes: a close that leaves input
+    # past its last block unread in the kernel is a reset, not a FIN (protocol/reads.py); 0: not
+    # modelled (every close a FIN)
+    read_block: int = 0
+    # bytes it reads and drops just before it closes, for a clean FIN (Exim's daemon.c)
+    drain_at_close: int = 0
 
 
 @dataclass(frozen=True)

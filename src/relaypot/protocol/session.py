@@ -27,6 +27,7 @@ from relaypot.protocol.lines import read_line
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.message_id import internet_message_id
 from relaypot.protocol.outputs import Deliver, GreetPause, Output, Reply, StartTls, StoredMessage
+from relaypot.protocol.reads import BufferedReads
 from relaypot.protocol.recipients import RELAY, unquoted
 from relaypot.protocol.recipients import refusal as recipient_refusal
 from relaypot.protocol.sendmail_envelope import (
@@ -63,7 +64,6 @@ class Session(Voice):
         "_bad_rcpts",
         "_batch_start",
         "_chunking",
-        "_cut_short",
         "_echo",
         "_framer",
         "_greeting_due",
@@ -77,9 +77,10 @@ class Session(Voice):
         "_rcpt_commands",
         "_rcpt_refused",
         "_rcpt_unkept",
-        "_sender_written",
+        "_reads",
         "_rej_mail",
         "_send_queue",
+        "_sender_written",
         "_shape",
         "_slowdowns",
         "_sync_pipelining",
@@ -169,7 +170,8 @@ class Session(Voice):
         self.intake = Intake(context, self._framer)  # the message in progress
         self._pending: tuple[str, str, bytes] | None = None  # a BDAT command awaiting its chunk
         self._auth: AuthExchange | None = None
-        self._cut_short = False  # the line just refused as too long is a piece: the rest of it is unread
+        # the real server's own input buffer, where a close shows it ([lines] read_block)
+        self._reads = BufferedReads(self.lines.read_block, self.lines.drain_at_close) if self.lines.read_block else None
         self._shape = Shape()  # the session's verbs, for session.closed
         # Sendmail's send queue ([recipients] send_queue) and VERB's verbose mode
         self._send_queue = SendQueue() if self.persona.recipients.send_queue else None
@@ -244,6 +246,8 @@ class Session(Voice):
         self.bytes_in += len(data)
         if self.mode == CLOSED:
             return []
+        if self._reads is not None and not self.tls_active:
+            self._reads.fed(len(data), self._reads.arrived - self._framer.unread())
         self._framer.feed(data)
         if self.mode == PAUSED:
             return []
@@ -484,7 +488,6 @@ class Session(Voice):
         if most and line and len(line) > most and self.mode != AUTH and line[:5].upper() != b"AUTH ":
             # Sendmail: MAXLINE checked on what sfgets() read, an AUTH command spared
             framer.overlong_head = line[:most]
-            self._cut_short = not line.endswith(b"\n")
             self._violation(out, "line_too_long", f"{len(line)} bytes")
             self._keep(out, line[: self.limits.max_fragment], "line", "too_long", len(line),
                        hashlib.sha256(line).hexdigest())
@@ -517,9 +520,9 @@ class Session(Voice):
             self._finish_command(out, "", "", self._framer.overlong_head, self._send_key(out, "command.too_long"),
                                  unknown=True)
             if "command.too_long" in self.lines.closing_refusals:
-                # Sendmail hangs up with the rest of a line it read a piece of unread, one byte past
-                # the piece aside (measured: a line of 12288 bytes ends in a FIN, 12289 in a reset)
-                self._close(out, "protocol", reset=self._cut_short and self._framer.unread() > 1)
+                # Sendmail hangs up (a reset where the rest of the line is past what it read:
+                # measured, a line of 12288 bytes ends in a FIN, 12289 in a reset; [lines] read_block)
+                self._close(out, "protocol")
             return
         if self.commands == 1 and self.lines.open_proxy_verbs and states.open_proxy(line, self.lines):
             self._violation(out, "http", "an HTTP proxy request", always=True)
@@ -965,8 +968,23 @@ class Session(Voice):
         return self._send_key(out, "rset.ok")
 
     def _quit(self, argument: str, out: list[Output]) -> int:
-        code = self._send_key(out, "quit.ok", 0.0 if self.tls_active else self.persona.server.quit_delay)
+        code = self._quit_reply(out)
         self._close(out, "quit")
+        return code
+
+    def _quit_reply(self, out: list[Output]) -> int:
+        """quit.ok; where the server corks it while it waits for the client's FIN ([server]
+        quit_delay: Exim's smtp_quit_handler() polls 200 ms), input still unread in the kernel ends
+        the wait at once, and where more is unread than the drain before the close takes, the
+        close is a reset that takes the corked replies of this read with it (measured: nothing
+        arrives; tests/protocol/test_reads.py)."""
+        delay = 0.0 if self.tls_active else self.persona.server.quit_delay
+        reads = self._reads
+        if not delay or reads is None or not reads.in_kernel(reads.arrived - self._framer.unread()):
+            return self._send_key(out, "quit.ok", delay)
+        code = self._send_key(out, "quit.ok")
+        if reads.reset_at_close(reads.arrived - self._framer.unread()):
+            out[self._batch_start:] = [item for item in out[self._batch_start:] if type(item) is not Reply]
         return code
 
     def _vrfy(self, argument: str, out: list[Output]) -> int:
@@ -1017,7 +1035,7 @@ class Session(Voice):
             return False
         code = 0
         if key == "quit.ok":
-            code = self._send_key(out, key, 0.0 if self.tls_active else self.persona.server.quit_delay)
+            code = self._quit_reply(out)
             if not self.tls_active:  # in TLS it follows the close_notify in clear: no reply to a client
                 self._send_key(out, "data.lost_input")  # receive.c, as the message is left unfinished
             self._close(out, "quit")
@@ -1280,6 +1298,13 @@ class Session(Voice):
             step = exchange.unexpected_initial(initial) if handling == "failed" else exchange.refused_initial(initial)
             return self._auth_step(step, out, first=True)
         return self._auth_step(self._auth.start(initial), out, first=True)
+
+    def _close(self, out: list[Output], reason: str, reset: bool = False) -> None:
+        reads = self._reads
+        if not reset and reads is not None and not self.tls_active:
+            # input past what the real server read is still in the kernel: its close is a reset
+            reset = reads.reset_at_close(reads.arrived - self._framer.unread())
+        super()._close(out, reason, reset)
 
     def _closedown_command(self, line: bytes, out: list[Output]) -> None:
         """Exim's smtp_closedown() after a reply it could not write: QUIT ends the session (no
