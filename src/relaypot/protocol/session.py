@@ -972,17 +972,25 @@ class Session(Voice):
         self._close(out, "quit")
         return code
 
-    def _quit_reply(self, out: list[Output]) -> int:
-        """quit.ok; where the server corks it while it waits for the client's FIN ([server]
-        quit_delay: Exim's smtp_quit_handler() polls 200 ms), input still unread in the kernel ends
-        the wait at once, and where more is unread than the drain before the close takes, the
-        close is a reset that takes the corked replies of this read with it (measured: nothing
-        arrives; tests/protocol/test_reads.py)."""
+    def _quit_reply(self, out: list[Output], then: str = "") -> int:
+        """quit.ok (and the reply `then`, where given). Where the server corks it while it waits
+        for the client's FIN ([server] quit_delay: Exim's smtp_quit_handler() polls 200 ms),
+        input still unread in the kernel ends the wait at once, and where more is unread than
+        the drain before the close takes, the close is a reset that takes the corked replies of
+        this read with it (measured: nothing arrives; tests/protocol/test_reads.py)."""
         delay = 0.0 if self.tls_active else self.persona.server.quit_delay
         reads = self._reads
-        if not delay or reads is None or not reads.in_kernel(reads.arrived - self._framer.unread()):
-            return self._send_key(out, "quit.ok", delay)
+        consumed = reads.arrived - self._framer.unread() if reads is not None else 0
+        waiting = reads is not None and bool(delay) and reads.in_kernel(consumed) > 0
+        code = self._send_key(out, "quit.ok", 0.0 if waiting else delay)
+        if then:
+            self._send_key(out, then)
+        if waiting and reads is not None and reads.reset_at_close(consumed):
+            out[self._batch_start:] = [item for item in out[self._batch_start:] if type(item) is not Reply]
+        return code
         code = self._send_key(out, "quit.ok")
+        if then:
+            self._send_key(out, then)
         if reads.reset_at_close(reads.arrived - self._framer.unread()):
             out[self._batch_start:] = [item for item in out[self._batch_start:] if type(item) is not Reply]
         return code
@@ -1035,9 +1043,9 @@ class Session(Voice):
             return False
         code = 0
         if key == "quit.ok":
-            code = self._quit_reply(out)
-            if not self.tls_active:  # in TLS it follows the close_notify in clear: no reply to a client
-                self._send_key(out, "data.lost_input")  # receive.c, as the message is left unfinished
+            # receive.c's reply, as the message is left unfinished (in TLS it follows the
+            # close_notify in clear: no reply to a client)
+            code = self._quit_reply(out, then="" if self.tls_active else "data.lost_input")
             self._close(out, "quit")
         elif not key:
             self._violation(out, "crash", "the real server crashes here (SIGSEGV)", always=True)
