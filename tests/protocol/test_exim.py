@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from relaypot.personas import model
 from relaypot.protocol.accounting import ProtocolCounters
 from relaypot.protocol.data import exim_message_size
+from relaypot.protocol.exim_envelope import bdat_argument as exim_bdat_argument
 from relaypot.protocol.exim_envelope import extract_address, read_mail, read_rcpt, read_vrfy, restricted, strtoul_size
 from relaypot.protocol.lines import read_line
 from relaypot.protocol.states import between_chunks, exim_helo_ok
@@ -310,3 +311,27 @@ def test_input_during_exims_set_up_is_answered_behind_the_banner_not_refused(ear
         # one write: the transport joins the replies before a delayed one (the corked 221) to it
         assert replies[-1].delay == EXIM.server.quit_delay and all(r.delay == 0 for r in replies[:-1])
     assert session.greet() == []  # the set-up time's end says nothing more
+
+
+@pytest.mark.parametrize(("argument", "read"), [
+    # sscanf("%u %n") and strcmpic(rest, "LAST"), as the real Exim answered each (measured: the
+    # chunk "abc" then NOOP after MAIL and RCPT; a chunk of 4294967295 bytes waits for them)
+    ("3 LAST", (3, True)), ("3  LAST", (3, True)), ("3\t LAST", (3, True)), ("3LAST", (3, True)),
+    ("3 last", (3, True)), ("00003 LAST", (3, True)), ("3 x", (3, False)), ("3 LAST x", (3, False)),
+    ("3 LASTX", (3, False)), ("+3", (3, False)), ("0x3", (0, False)), ("-1", (4294967295, False)),
+    ("4294967296", (0, False)), ("18446744073709551616", (4294967295, False)), ("", (None, False)),
+    ("x", (None, False)),
+])
+def test_a_bdat_size_is_read_as_sscanf_reads_it(argument, read):
+    assert exim_bdat_argument(argument) == read
+
+
+def test_a_bdat_refused_for_the_transaction_is_answered_before_its_chunk():
+    """Measured: `BDAT 18446744073709551616` (4294967295 bytes) without MAIL gets its 503 at once;
+    the chunk that follows is dropped as it comes."""
+    driver = Driver(make_session("exim", relay="closed")).feed(b"EHLO client.example.org\r\n")
+    driver.feed(b"BDAT 100\r\n")
+    assert driver.replies[-1].data == b"503 valid RCPT command must precede BDAT\r\n"
+    assert driver.of("smtp.command")[-1].reply_code == 503
+    driver.feed(b"x" * 100 + b"NOOP\r\n")
+    assert [r.data for r in driver.replies[-2:]] == [b"503 valid RCPT command must precede BDAT\r\n", b"250 OK\r\n"]

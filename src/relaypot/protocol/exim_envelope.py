@@ -311,6 +311,27 @@ def strtoul_size(value: str) -> int | None:
     return min(number, INT_MAX)
 
 
+ULONG_MAX = 2**64 - 1
+_BDAT_SIZE = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)[ \t\n\v\f\r]*")  # sscanf's "%u %n"
+
+
+def bdat_argument(data: str) -> tuple[int | None, bool]:
+    """BDAT's argument as smtp_in.c reads it: sscanf(data, "%u %n") (white space, a sign, ASCII
+    digits, strtoul's unsigned long, which saturates and negates, cast to an unsigned int), then
+    LAST only where all that is left is "LAST" in any case ("3 LAST x" and "3 LASTX" are a chunk
+    that is not the last, "3LAST" the last). (None, False) where no number comes first."""
+    match = _BDAT_SIZE.match(data)
+    if match is None:
+        return None, False
+    digits = match.group(2).lstrip("0") or "0"
+    number = int(digits) if len(digits) <= 20 else ULONG_MAX + 1  # no more digits than ULONG_MAX has
+    if number > ULONG_MAX:
+        number = ULONG_MAX
+    elif match.group(1) == "-":
+        number = -number % 2**64
+    return number % 2**32, data[match.end():].upper() == "LAST"
+
+
 _XTEXT = re.compile(r"(?:[!-*,-<>-~]|\+[0-9A-F]{2})*")
 
 

@@ -20,6 +20,7 @@ from relaypot.protocol.client_names import FAIL
 from relaypot.protocol.commands import C_SPACE_BYTES, bdat_argument, decode, xexch50_size
 from relaypot.protocol.content import chunked_header_refused, judge
 from relaypot.protocol.envelope import ReadPath, Where, qualify, read_path, read_vrfy
+from relaypot.protocol.exim_envelope import bdat_argument as exim_bdat_argument
 from relaypot.protocol.exim_envelope import restricted
 from relaypot.protocol.framing import Framer
 from relaypot.protocol.intake import Intake, Step, message_record
@@ -63,6 +64,7 @@ class Session(Voice):
         "_backlog",
         "_bad_rcpts",
         "_batch_start",
+        "_chunk_said",
         "_chunking",
         "_echo",
         "_framer",
@@ -169,6 +171,7 @@ class Session(Voice):
                               context.limits.max_fragment, data_end == "lf-one-cr", self.lines.too_long)
         self.intake = Intake(context, self._framer)  # the message in progress
         self._pending: tuple[str, str, bytes] | None = None  # a BDAT command awaiting its chunk
+        self._chunk_said = False  # the BDAT being read was answered already (Exim's refusals)
         self._auth: AuthExchange | None = None
         # the real server's own input buffer, where a close shows it ([lines] read_block)
         self._reads = BufferedReads(self.lines.read_block, self.lines.drain_at_close) if self.lines.read_block else None
@@ -622,8 +625,8 @@ class Session(Voice):
         elif self._tarpit and verb in self.persona.errors.tarpit_verbs:
             self._slow = self._tarpit  # Exchange's VRFY and EXPN: tarpitted, as unknown
         code = handler(self, argument, out)
-        if self.mode == CHUNK and verb == "BDAT":
-            self._pending = (verb, argument, line)
+        if self.mode == CHUNK and verb == "BDAT" and not code:
+            self._pending = (verb, argument, line)  # answered once its chunk is read
             return
         self._finish_command(out, verb, argument, line, code)
 
@@ -888,7 +891,8 @@ class Session(Voice):
     def _bdat(self, argument: str, out: list[Output]) -> int:
         if "BDAT" in self.persona.sequence.when_advertised and "BDAT" not in self.advertised:
             return self._send_key(out, "bdat.not_advertised")  # its chunk is then read as commands (Exim)
-        size, last = bdat_argument(argument)
+        read = exim_bdat_argument if self.persona.message.bdat_dialogue == "exim" else bdat_argument
+        size, last = read(argument)
         if size is None:
             # Without a size we cannot know where the chunk ends: treat it as a bad command; a
             # server that says so with 521 (Postfix) hangs up, the stream being lost.
@@ -904,6 +908,10 @@ class Session(Voice):
         elif refusal:
             self._violation(out, "bad_sequence", f"BDAT in state {self.state}")
         self.mode = CHUNK
+        if refusal and self.persona.message.bdat_dialogue == "exim":
+            # smtp_in.c refuses the BDAT before it reads the chunk, then bdat_flush_data() drops it
+            self._chunk_said = True
+            return self._bdat_refused(out, refusal)
         # RFC 3030 §2: the reply comes after the chunk has been read (see _chunk_done).
         return 0
 
@@ -926,13 +934,10 @@ class Session(Voice):
             self._send_key(out, "xexch50.ok")
             return
         if kind == Step.SEQUENCE:
-            if step[1] in ("bdat.need_rcpt", "bdat.need_mail") and self.persona.sequence.rcpt_refusals_repeated:
-                code = self._data_without_recipients(out, "bdat")
-            else:
-                if step[1] == "bdat.too_big":  # the exploit is in the headers: kept as a refused DATA's
-                    self._keep(out, self.intake.head or b"", "oversize", "limit_message_size", self.intake.chunk_size,
-                               envelope=(self.mail_from, tuple(self.rcpt_to)))
-                code = self._send_key(out, step[1], size=str(self.intake.chunk_size))
+            if self._chunk_said:  # refused before its chunk was read: nothing more to say
+                self._chunk_said = False
+                return
+            code = self._bdat_refused(out, step[1])
             if self.persona.message.bdat_error_state:
                 if self.intake.chunk_last:  # skip_bdat(): the last chunk ends the transaction
                     self._reset_transaction()
@@ -952,6 +957,15 @@ class Session(Voice):
                 self._deliver(out, step[1], step[2], step[3], "BDAT")  # its command's event goes out with the reply
                 return
         self._finish_pending(out, code)
+
+    def _bdat_refused(self, out: list[Output], key: str) -> int:
+        """A BDAT refused for the transaction's state or its size."""
+        if key in ("bdat.need_rcpt", "bdat.need_mail") and self.persona.sequence.rcpt_refusals_repeated:
+            return self._data_without_recipients(out, "bdat")
+        if key == "bdat.too_big":  # the exploit is in the headers: kept as a refused DATA's
+            self._keep(out, self.intake.head or b"", "oversize", "limit_message_size", self.intake.chunk_size,
+                       envelope=(self.mail_from, tuple(self.rcpt_to)))
+        return self._send_key(out, key, size=str(self.intake.chunk_size))
 
     def _finish_pending(self, out: list[Output], code: int) -> None:
         """Emit the command event of a BDAT, whose reply follows its chunk (RFC 3030 §2)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import ipaddress
 
 from relaypot.personas.model import LineRules, SequenceRules, Service
-from relaypot.protocol.commands import bdat_argument
 from relaypot.protocol.exchange_envelope import valid_helo
+from relaypot.protocol.exim_envelope import bdat_argument as exim_bdat_argument
 from relaypot.protocol.opensmtpd_envelope import valid_domainpart
 from relaypot.protocol.postfix_syntax import valid_hostname, valid_mailhost_literal, words
 from relaypot.vocabulary import CONNECTED, MAIL, RCPT, VERBS
@@ -169,7 +169,7 @@ def between_chunks(chunking: str, verb: str, refusal: str, argument: str) -> str
     reply key for the line; "" where Debian's Exim 4.96 crashes (SIGSEGV: the connection just
     closes); None for a BDAT with a size, which goes on as any BDAT."""
     if verb == "BDAT" and chunking == "open":
-        size, last = bdat_argument(argument)
+        size, last = exim_bdat_argument(argument)
         if size is None:
             return ""
         return "bdat.zero_size" if size == 0 and not last else None
