@@ -232,3 +232,15 @@ def test_postfix_reading_shortcuts_agree_with_the_parser(path, parameters):
     assert pe.extract_address(word) == pe.parsed_address(word)
     argument = " ".join([f"FROM:<{path}>", *parameters])
     assert pe._argument_words(argument, "from:")[0] == words(argument)
+
+
+@pytest.mark.parametrize(("line", "verb", "argument", "forbidden"), [
+    # measured from the real Postfix 3.7.11: smtpd_token() takes the C locale's white space
+    (b"\x0bNOOP", "NOOP", "", False), (b"NOOP\x0c", "NOOP", "", False), (b"\rNOOP", "NOOP", "", False),
+    (b"\x0c\x0bNOOP", "NOOP", "", False), (b"VRFY\x0croot", "VRFY", "root", False),
+    (b"MAIL\x0bFROM:<a@client.example.org>", "MAIL", "FROM:<a@client.example.org>", False),
+    (b"1NOOP", "1NOOP", "", True),  # regexp:{{/^[^A-Z]/ Thrash}}
+])
+def test_postfix_reads_the_verb_up_to_any_c_white_space(line, verb, argument, forbidden):
+    read = read_line(line, model.load("postfix").lines)
+    assert (read[2], read[4], read[5]) == (verb, argument, forbidden)

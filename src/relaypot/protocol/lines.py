@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from relaypot.personas.model import LineRules
-from relaypot.protocol.commands import C_SPACE_BYTES, decode
+from relaypot.protocol.commands import C_SPACE, C_SPACE_BYTES, decode
 
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # Postfix's is_header() of the first word: printable ASCII but no blank and no colon, then a colon
@@ -46,20 +46,37 @@ def read_line(stripped: bytes, rules: LineRules) -> ReadLine:
         stripped = stripped.split(b"\x00", 1)[0]
         found = _binary(stripped)
     if rules.skip_leading_blanks:
-        stripped = stripped.lstrip(b" \t")  # the first word is the verb, wherever it starts
+        # smtpd_token(): the C locale's white space (a VT and an FF too) before the verb is skipped,
+        # and ends it (measured: "\x0bNOOP" and "NOOP\x0c" are NOOP to the real Postfix)
+        stripped = stripped.lstrip(C_SPACE_BYTES)
     if not stripped or stripped.isspace():
         return binary, "command.bad_syntax" if rules.reject_empty else "command.unknown", "", "", "", False
     if found and rules.reject_invalid_utf8 and found != "control bytes":
         return binary, "command.bad_bytes", "", "", decode(stripped), False
     text = decode(stripped)
+    if rules.skip_leading_blanks:
+        sent, argument = _first_word(text)
+        return binary, "", sent.upper(), sent, argument.strip(C_SPACE), _forbidden(rules, sent.upper(), stripped)
     sent, _, argument = text.partition(" ")
     if "\t" in sent:  # some clients separate with a TAB; real servers accept it
         sent, _, argument = text.partition("\t")
     verb = sent.upper()
-    forbidden = (bool(rules.forbidden_verbs) and verb in rules.forbidden_verbs) or (
+    return binary, "", verb, sent, argument.strip(" \t"), _forbidden(rules, verb, stripped)
+
+
+def _first_word(text: str) -> tuple[str, str]:
+    """The verb up to the C locale's white space, and the rest after it."""
+    for n, c in enumerate(text):
+        if c in C_SPACE:
+            return text[:n], text[n:].lstrip(C_SPACE)
+    return text, ""
+
+
+def _forbidden(rules: LineRules, verb: str, stripped: bytes) -> bool:
+    """Postfix's smtpd_forbidden_commands: the verb, a first byte that is no letter, a header label."""
+    return (bool(rules.forbidden_verbs) and verb in rules.forbidden_verbs) or (
         rules.forbid_nonalpha_first and not stripped[:1].isalpha()) or (
         rules.forbid_header_verb and _HEADER_LABEL.match(stripped) is not None)
-    return binary, "", verb, sent, argument.strip(" \t"), forbidden
 
 
 # smtp_in.c's cmd_list, in its order: (name as matched, verb, takes an argument)
