@@ -1002,12 +1002,6 @@ class Session(Voice):
         if waiting and reads is not None and reads.reset_at_close(consumed):
             out[self._batch_start:] = [item for item in out[self._batch_start:] if type(item) is not Reply]
         return code
-        code = self._send_key(out, "quit.ok")
-        if then:
-            self._send_key(out, then)
-        if reads.reset_at_close(reads.arrived - self._framer.unread()):
-            out[self._batch_start:] = [item for item in out[self._batch_start:] if type(item) is not Reply]
-        return code
 
     def _vrfy(self, argument: str, out: list[Output]) -> int:
         if self.persona.addresses.grammar == "sendmail":
