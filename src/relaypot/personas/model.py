@@ -120,7 +120,7 @@ class LineRules:
     too_long: LongLine = "truncate"
     strip_trailing_cr: bool = False
     nul_ends_command: bool = False
-    skip_leading_blanks: bool = False
+    skip_leading_blanks: bool = False  # smtpd_token(): C white space before the verb skipped, any of it ends the verb
     reject_empty: bool = False  # an empty line is command.bad_syntax, not command.unknown
     reject_invalid_utf8: bool = False  # command.bad_bytes
     # command.forbidden, then the server hangs up
