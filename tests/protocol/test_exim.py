@@ -335,3 +335,15 @@ def test_a_bdat_refused_for_the_transaction_is_answered_before_its_chunk():
     assert driver.of("smtp.command")[-1].reply_code == 503
     driver.feed(b"x" * 100 + b"NOOP\r\n")
     assert [r.data for r in driver.replies[-2:]] == [b"503 valid RCPT command must precede BDAT\r\n", b"250 OK\r\n"]
+
+
+def test_a_size_of_any_length_saturates_as_strtoul_does_and_never_raises():
+    """SIZE= with 5,000 digits (past Python's 4300-digit int() guard; Exim's line takes 16,384
+    bytes): strtoul() saturates it, so it is refused as 99999999999 is, not an internal error."""
+    for digits in ("9" * 11, "9" * 5000, "0" * 5000 + "1"):
+        driver = Driver(make_session("exim", relay="closed")).feed(b"EHLO client.example.org\r\n")
+        driver.feed(b"MAIL FROM:<alice@example.org> SIZE=" + digits.encode() + b"\r\n")
+        assert "internal_error" not in [v.violation for v in driver.of("smtp.violation")]
+        expected = b"250 OK\r\n" if digits.endswith("01") else b"552 Message size exceeds maximum permitted\r\n"
+        assert driver.replies[-1].data == expected
+    assert exim_bdat_argument("9" * 5000) == (4294967295, False)

@@ -305,13 +305,23 @@ def strtoul_size(value: str) -> int | None:
     match = re.fullmatch(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)", value)  # ASCII digits, as strtoul reads
     if match is None:
         return None
-    number = int(match.group(2))
-    if match.group(1) == "-" and number:
-        return INT_MAX  # strtoul negates into ULONG_MAX's range
-    return min(number, INT_MAX)
+    return min(strtoul(match.group(1), match.group(2)), INT_MAX)  # a minus negates into ULONG_MAX's range
 
 
 ULONG_MAX = 2**64 - 1
+
+
+def strtoul(sign: str, digits: str) -> int:
+    """strtoul()'s unsigned long of a sign and ASCII digits: saturated at ULONG_MAX, a minus
+    negating modulo 2**64. Any number of digits: int() never sees more than ULONG_MAX has (past
+    Python's 4300-digit guard it would raise)."""
+    digits = digits.lstrip("0")
+    if len(digits) > len(str(ULONG_MAX)) or int(digits or "0") > ULONG_MAX:
+        return ULONG_MAX
+    number = int(digits or "0")
+    return -number % 2**64 if sign == "-" else number
+
+
 _BDAT_SIZE = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)[ \t\n\v\f\r]*")  # sscanf's "%u %n"
 
 
@@ -323,13 +333,7 @@ def bdat_argument(data: str) -> tuple[int | None, bool]:
     match = _BDAT_SIZE.match(data)
     if match is None:
         return None, False
-    digits = match.group(2).lstrip("0") or "0"
-    number = int(digits) if len(digits) <= 20 else ULONG_MAX + 1  # no more digits than ULONG_MAX has
-    if number > ULONG_MAX:
-        number = ULONG_MAX
-    elif match.group(1) == "-":
-        number = -number % 2**64
-    return number % 2**32, data[match.end():].upper() == "LAST"
+    return strtoul(match.group(1), match.group(2)) % 2**32, data[match.end():].upper() == "LAST"
 
 
 _XTEXT = re.compile(r"(?:[!-*,-<>-~]|\+[0-9A-F]{2})*")
