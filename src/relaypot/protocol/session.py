@@ -250,7 +250,7 @@ class Session(Voice):
         if self.mode == CLOSED:
             return []
         if self._reads is not None and not self.tls_active:
-            self._reads.fed(len(data), self._reads.arrived - self._framer.unread())
+            self._reads.fed(len(data), self._framer.unread())
         self._framer.feed(data)
         if self.mode == PAUSED:
             return []
@@ -994,12 +994,11 @@ class Session(Voice):
         this read with it (measured: nothing arrives; tests/protocol/test_reads.py)."""
         delay = 0.0 if self.tls_active else self.persona.server.quit_delay
         reads = self._reads
-        consumed = reads.arrived - self._framer.unread() if reads is not None else 0
-        waiting = reads is not None and bool(delay) and reads.in_kernel(consumed) > 0
+        waiting = reads is not None and bool(delay) and reads.in_kernel(self._framer.unread()) > 0
         code = self._send_key(out, "quit.ok", 0.0 if waiting else delay)
         if then:
             self._send_key(out, then)
-        if waiting and reads is not None and reads.reset_at_close(consumed):
+        if waiting and reads is not None and reads.reset_at_close(self._framer.unread()):
             out[self._batch_start:] = [item for item in out[self._batch_start:] if type(item) is not Reply]
         return code
 
@@ -1319,7 +1318,7 @@ class Session(Voice):
         reads = self._reads
         if not reset and reads is not None and not self.tls_active:
             # input past what the real server read is still in the kernel: its close is a reset
-            reset = reads.reset_at_close(reads.arrived - self._framer.unread())
+            reset = reads.reset_at_close(self._framer.unread())
         super()._close(out, reason, reset)
 
     def _closedown_command(self, line: bytes, out: list[Output]) -> None:
