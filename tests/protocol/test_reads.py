@@ -91,3 +91,76 @@ def test_the_modelled_reads_never_pass_what_arrived_and_cover_what_was_consumed(
         left = reads.in_kernel(reads.arrived - consumed)
         assert consumed <= reads.pulled <= reads.arrived and left == reads.arrived - reads.pulled
     assert reads.reset_at_close(reads.arrived - consumed) == (reads.in_kernel(reads.arrived - consumed) > 0)
+
+
+def ended(persona: str, lines: list[bytes]) -> tuple[object, Close]:
+    """A session of `persona` driven line by line until it closes: (the session, its Close)."""
+    session = make_session(persona, relay="closed", client_ip="127.0.0.1")
+    session.start()
+    session.greet()
+    session.receive_data(b"HELO client.example.org\r\n")
+    for line in lines:
+        closes = [item for item in session.receive_data(line) if isinstance(item, Close)]
+        if closes:
+            return session, closes[0]
+    raise AssertionError("the session did not close")
+
+
+def test_what_comes_after_the_session_decided_to_close_is_never_read():
+    """Measured from the real Postfix: past its 20th error it sleeps a second (the tar pit), says
+    "421 4.7.0 ... too many errors" and closes without reading again; a lock-step client's next
+    command, sent on the 20th error's reply, meets a reset after the 421 (whether it waits 0 ms or
+    200 ms). Its Close is decided before that command comes: the session counts it unread."""
+    session, close = ended("postfix", [b"XX\r\n"] * 25)
+    assert not close.reset and not session.reset_at_close()
+    session.receive_data(b"XX\r\n")  # the lock-step client's 21st command, behind the delayed 421
+    assert session.reset_at_close()
+
+
+def test_exims_drain_takes_what_came_after_the_decision_before_its_close():
+    """The daemon's child reads 17 x 128 bytes before it exits: less than that is read (a FIN)."""
+    session, close = ended("exim", [b"XX1\r\n", b"XX2\r\n", b"XX3\r\n", b"XX4\r\n"])
+    assert close.lag == EXIM_CLOSE_LAG and not close.reset
+    session.receive_data(b"x" * 2176)
+    assert not session.reset_at_close()
+    session.receive_data(b"x")
+    assert session.reset_at_close()
+
+
+# Measured from the real Exim on loopback (a client of its own process sends RSET this many ms
+# after "500 Too many unrecognized commands" reached it; R a reset, E a FIN; six tries each):
+# 0: RRRRRR  0.1: RRRRRR  0.2: RRRRER  0.3: RRRRRE  0.35: RRRRRE  0.4: REEEEE  0.5: EEEEEE  1: EEEEEE
+# The child drains, exits and its socket closes 0.35 ms after the reply; bytes within are unread.
+EXIM_CLOSE_LAG = 0.00035
+
+
+def test_exims_closes_come_a_moment_after_their_reply_but_a_corked_quit_leaves_with_its_close():
+    _, close = ended("exim", [b"NOOP\r\n"] * 3 + [b"MAIL FROM:<\r\n"] * 4)
+    assert close.lag == EXIM_CLOSE_LAG
+    session = make_session("exim", relay="closed", client_ip="127.0.0.1")
+    session.start()
+    session.greet()
+    out = session.receive_data(b"QUIT\r\n")
+    close = next(item for item in out if isinstance(item, Close))
+    quit_reply = next(item for item in out if isinstance(item, Reply))
+    assert close.lag == 0 and quit_reply.corked and quit_reply.delay == 0.2
+    postfix = make_session("postfix", relay="closed", client_ip="127.0.0.1")
+    postfix.start()
+    assert next(item for item in postfix.receive_data(b"QUIT\r\n") if isinstance(item, Close)).lag == 0
+
+
+def test_sendmails_close_inside_a_message_comes_a_millisecond_after_its_reply():
+    """Measured from the real Sendmail (from 127.0.0.2): "421 4.5.0 Bare carriage return (CR) not
+    allowed" reached the client 0.8 to 1.2 ms before the FIN (five tries); a QUIT sent 0.5 ms after
+    it met a reset (5 of 5), 2 ms after a FIN (4 of 5); "421 4.7.0 ... Too many bad commands"
+    between commands: the FIN 20 us on, a FIN at once (25 of 25)."""
+    session = make_session("sendmail", relay="closed", client_ip="127.0.0.2")
+    session.start()
+    session.greet()
+    session.receive_data(b"HELO client.example.org\r\n")
+    session.receive_data(b"MAIL FROM:<a@client.example.org>\r\nRCPT TO:<postmaster@mail.example.com>\r\n")
+    session.receive_data(b"DATA\r\n")
+    out = session.receive_data(b"Subject: x\r\n\r\nbody\r\n.\r\r\n")
+    assert [item.lag for item in out if isinstance(item, Close)] == [0.001]
+    _, between = ended("sendmail", [b"XX\r\n"] * 30)
+    assert between.lag == 0

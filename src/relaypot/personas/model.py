@@ -383,6 +383,13 @@ class ServerFacts:
     # Exim's QUIT on a plain connection: the 221 waits in a corked socket while the server polls
     # 200 ms for the client's FIN (smtp_quit_handler)
     quit_delay: float = 0.0
+    # Seconds from the reply a server closes after to its close (Exim's daemon child drains the
+    # socket and exits: 0.4 ms on loopback); what the client sends meanwhile is never read, and the
+    # kernel answers the close with a reset. A corked reply (Exim's QUIT) leaves with the close.
+    close_lag: float = 0.0
+    # The same for a close inside a message (Sendmail's collect() gives up: its 421, then finis()
+    # drops the envelope and its files first: 1 ms)
+    close_lag_in_message: float = 0.0
     # Replies the server writes after it has dropped TLS without a close_notify (Exim's
     # smtp_notquit_exit): in clear on the bare connection as it closes, which a TLS client reads
     # as a broken record

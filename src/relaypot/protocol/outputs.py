@@ -9,11 +9,15 @@ from relaypot.events import Event, Fragment
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """Bytes to write, already CRLF-framed; `delay` seconds first (a persona's failure delay)."""
+    """Bytes to write, already CRLF-framed; `delay` seconds first (a persona's failure delay).
+    `corked`: the server holds the reply until it closes, waiting at most `delay` for the client
+    (Exim's QUIT): the client's next bytes or its FIN end the wait at once, and a close that is a
+    reset takes the reply with it."""
 
     data: bytes
     code: int
     delay: float = 0.0
+    corked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,10 @@ class Close:
     # the server closes with the client's bytes unread (it reads a byte at a time there): the
     # kernel answers with a reset, not a FIN
     reset: bool = False
+    # seconds the real server's close comes after its last reply is written (its process ending:
+    # [server] close_lag): a client's bytes that arrive meanwhile are never read, and the close is
+    # a reset
+    lag: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

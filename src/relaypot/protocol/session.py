@@ -87,6 +87,7 @@ class Session(Voice):
         "_slowdowns",
         "_sync_pipelining",
         "_tls_offered",
+        "_unread_at_close",
         "_verb_text",
         "_verbose",
         "advertised",
@@ -175,6 +176,7 @@ class Session(Voice):
         self._auth: AuthExchange | None = None
         # the real server's own input buffer, where a close shows it ([lines] read_block)
         self._reads = BufferedReads(self.lines.read_block, self.lines.drain_at_close) if self.lines.read_block else None
+        self._unread_at_close = 0  # bytes the real server never reads, once it has decided to close
         self._shape = Shape()  # the session's verbs, for session.closed
         # Sendmail's send queue ([recipients] send_queue) and VERB's verbose mode
         self._send_queue = SendQueue() if self.persona.recipients.send_queue else None
@@ -248,6 +250,9 @@ class Session(Voice):
     def receive_data(self, data: bytes) -> list[Output]:
         self.bytes_in += len(data)
         if self.mode == CLOSED:
+            # the real server reads no more once it has decided to close (a tar pit's sleep, a
+            # delayed last reply): these wait in the kernel until the close, which they make a reset
+            self._unread_at_close += len(data)
             return []
         if self._reads is not None and not self.tls_active:
             self._reads.fed(len(data), self._framer.unread())
@@ -982,24 +987,28 @@ class Session(Voice):
         return self._send_key(out, "rset.ok")
 
     def _quit(self, argument: str, out: list[Output]) -> int:
-        code = self._quit_reply(out)
-        self._close(out, "quit")
-        return code
+        return self._goodbye(out)
 
-    def _quit_reply(self, out: list[Output], then: str = "") -> int:
-        """quit.ok (and the reply `then`, where given). Where the server corks it while it waits
-        for the client's FIN ([server] quit_delay: Exim's smtp_quit_handler() polls 200 ms),
-        input still unread in the kernel ends the wait at once, and where more is unread than
-        the drain before the close takes, the close is a reset that takes the corked replies of
-        this read with it (measured: nothing arrives; tests/protocol/test_reads.py)."""
+    def _goodbye(self, out: list[Output], then: str = "") -> int:
+        """quit.ok (and the reply `then`, where given), then the close. Where the server corks it
+        while it waits for the client's FIN ([server] quit_delay: Exim's smtp_quit_handler() polls
+        200 ms), input still unread in the kernel ends the wait at once, and where more is unread
+        than the drain before the close takes, the close is a reset that takes the corked replies
+        of this read with it (measured: nothing arrives; tests/protocol/test_reads.py); corked, the
+        221 leaves with the close (no close_lag after it)."""
         delay = 0.0 if self.tls_active else self.persona.server.quit_delay
         reads = self._reads
         waiting = reads is not None and bool(delay) and reads.in_kernel(self._framer.unread()) > 0
+        corked_from = len(out)
         code = self._send_key(out, "quit.ok", 0.0 if waiting else delay)
         if then:
             self._send_key(out, then)
+        if delay:  # bytes or a FIN that come later end the wait (the transport's part)
+            out[corked_from:] = [replace(item, corked=True) if type(item) is Reply else item
+                                 for item in out[corked_from:]]
         if waiting and reads is not None and reads.reset_at_close(self._framer.unread()):
             out[self._batch_start:] = [item for item in out[self._batch_start:] if type(item) is not Reply]
+        self._close(out, "quit", lag=0.0 if delay else None)
         return code
 
     def _vrfy(self, argument: str, out: list[Output]) -> int:
@@ -1052,8 +1061,7 @@ class Session(Voice):
         if key == "quit.ok":
             # receive.c's reply, as the message is left unfinished (in TLS it follows the
             # close_notify in clear: no reply to a client)
-            code = self._quit_reply(out, then="" if self.tls_active else "data.lost_input")
-            self._close(out, "quit")
+            code = self._goodbye(out, then="" if self.tls_active else "data.lost_input")
         elif not key:
             self._violation(out, "crash", "the real server crashes here (SIGSEGV)", always=True)
             self._close(out, "protocol")
@@ -1314,12 +1322,25 @@ class Session(Voice):
             return self._auth_step(step, out, first=True)
         return self._auth_step(self._auth.start(initial), out, first=True)
 
-    def _close(self, out: list[Output], reason: str, reset: bool = False) -> None:
+    def _close(self, out: list[Output], reason: str, reset: bool = False, lag: float | None = None) -> None:
+        """The close; `lag` None: the persona's close_lag after the last reply, or in a message
+        its close_lag_in_message (0 where that reply is corked and leaves with the close)."""
         reads = self._reads
-        if not reset and reads is not None and not self.tls_active:
+        if reads is not None and not self.tls_active and self.mode != CLOSED:
             # input past what the real server read is still in the kernel: its close is a reset
-            reset = reads.reset_at_close(self._framer.unread())
-        super()._close(out, reason, reset)
+            self._unread_at_close = reads.in_kernel(self._framer.unread())
+            reset = reset or reads.reset_at_close(self._framer.unread())
+        if lag is None:
+            server = self.persona.server
+            lag = server.close_lag_in_message if self.mode in (DATA, CHUNK) else server.close_lag
+        super()._close(out, reason, reset, lag)
+
+    def reset_at_close(self, waiting: int = 0) -> bool:
+        """Whether the connection, closed now, ends in a reset: what the real server never read
+        (left in the kernel by its reads when it decided to close, all that came after, and the
+        `waiting` bytes the transport has not read yet) is more than the drain before its close
+        takes."""
+        return self._unread_at_close + waiting > self.lines.drain_at_close
 
     def _closedown_command(self, line: bytes, out: list[Output]) -> None:
         """Exim's smtp_closedown() after a reply it could not write: QUIT ends the session (no

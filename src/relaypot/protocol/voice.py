@@ -207,10 +207,10 @@ class Voice:
         self._kept += 1
         out.append(Keep(data, what, reason, received, digest if received > len(data) else None, *envelope))
 
-    def _close(self, out: list[Output], reason: str, reset: bool = False) -> None:
+    def _close(self, out: list[Output], reason: str, reset: bool = False, lag: float = 0.0) -> None:
         if self.mode == CLOSED:
             return
         self._close_reason = self._close_reason or reason
         self.closed_in = self.mode
         self.mode = CLOSED
-        out.append(Close(reason, self._clear, reset))
+        out.append(Close(reason, self._clear, reset, lag))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections import deque
 from concurrent.futures import Executor
 from functools import partial
@@ -26,7 +27,7 @@ from relaypot.protocol.outputs import Close, Deliver, GreetPause, Keep, Reply, S
 from relaypot.protocol.session import Session
 from relaypot.storage.messages import MessageStore
 from relaypot.transport.naming import ClientNamer
-from relaypot.transport.starttls import TlsLayer, reset_on_close
+from relaypot.transport.starttls import TlsLayer, cork, fin_now, reset_on_close, unread_bytes
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class SmtpConnection(asyncio.Protocol):
     __slots__ = (
         "_closing_since",
         "_continuing",
+        "_corked",
         "_delay",
         "_eof",
         "_finished",
@@ -99,6 +101,9 @@ class SmtpConnection(asyncio.Protocol):
         "_handshake",
         "_handshake_deadline",
         "_holds",
+        "_lag",
+        "_lag_input",
+        "_lag_until",
         "_progress",
         "_queue",
         "_storing",
@@ -130,6 +135,10 @@ class SmtpConnection(asyncio.Protocol):
         self._queue: deque[Any] | None = None
         self._waited = False
         self._delay: asyncio.TimerHandle | None = None
+        self._corked = False  # the delay is a corked reply's: the client's next bytes or FIN end it
+        self._lag: asyncio.Handle | None = None  # the close, a close_lag after the last reply, polled for
+        self._lag_until = 0.0  # (time.monotonic) the end of that lag
+        self._lag_input = False  # bytes came within it: the real server closes with them unread
         self._finished = False
         self._eof = False
         self._holds = 0  # why reading is paused: a bit per reason (HOLD_*); read when none is left
@@ -201,7 +210,11 @@ class SmtpConnection(asyncio.Protocol):
         self._release(HOLD_NAME)
 
     def data_received(self, data: bytes) -> None:
+        if self._lag is not None:  # the session is over: only whether bytes came in time counts
+            self._lag_input = self._lag_input or time.monotonic() <= self._lag_until
+            return
         session = self.session
+        corked = self._corked and self._delay is not None  # a wait this input ends
         try:
             outputs = session.receive_data(data)
         except Exception:  # a bug must cost one session, never the server
@@ -214,6 +227,8 @@ class SmtpConnection(asyncio.Protocol):
             self._progress = session.progress
             self.last_active = self.server.loop.time()
         self._apply(outputs)
+        if corked:
+            self._uncork()
         if self.server.bus.congested and not self._holds & HOLD_BUS:
             self._hold(HOLD_BUS)
             self.server.bus.when_drained(self._resume_after_bus)
@@ -249,7 +264,10 @@ class SmtpConnection(asyncio.Protocol):
         if not hasattr(self, "session"):
             return False  # it gave up waiting for a free session: nothing was said
         self._eof = True
+        corked = self._corked and self._delay is not None
         self._apply(self.session.receive_eof())
+        if corked:
+            self._uncork()
         # Keep the socket open while replies are still queued (a delayed 535, say), or input
         # they held back waits to be answered.
         return bool(self._queue) or self._storing or bool(self._holds & HOLD_BACKLOG)
@@ -260,6 +278,8 @@ class SmtpConnection(asyncio.Protocol):
             return
         if self._delay is not None:
             self._delay.cancel()
+        if self._lag is not None:
+            self._lag.cancel()
         if self._greet_pause is not None:
             self._greet_pause.cancel()
         if self._handshake_deadline is not None:
@@ -341,13 +361,51 @@ class SmtpConnection(asyncio.Protocol):
     # ------------------------------------------------------------------ outputs
 
     def _close(self, close: Close) -> None:
-        if close.reset:
+        # what came after the session ended (behind a delayed last reply, or still in the kernel)
+        # was never read either
+        reset = close.reset or self.session.reset_at_close(unread_bytes(self.transport))
+        if close.lag and not reset and not close.clear:
+            self._close_after_lag(close.lag)
+            return
+        if reset:
             reset_on_close(self.transport)
         drop_tls = getattr(self.transport, "drop_tls", None)
         if close.clear and drop_tls is not None:
             drop_tls(close.clear)
         else:
-            self.transport.close()
+            self._close_now(reset)
+
+    def _close_after_lag(self, lag: float) -> None:
+        """The real server's close comes `lag` seconds after its last reply (Exim's process
+        ending): bytes the client sends within it are unread at that close, a reset. The loop's
+        timers tick in milliseconds and the lag is a fraction of one, so the close is polled for
+        (each turn of the loop reads what came meanwhile, and serves every other connection)."""
+        self._lag_until = time.monotonic() + lag
+        if self._holds:
+            self.transport.resume_reading()
+        self._lag = self.server.loop.call_soon(self._lagged)
+
+    def _lagged(self) -> None:
+        if self._finished or self.transport.is_closing():
+            return
+        if time.monotonic() < self._lag_until:
+            self._lag = self.server.loop.call_soon(self._lagged)
+            return
+        if self._lag_input:
+            reset_on_close(self.transport)
+        self._close_now(self._lag_input)
+
+    def _close_now(self, reset: bool) -> None:
+        if not reset and not hasattr(self.transport, "drop_tls"):  # plain TCP: its FIN goes now
+            fin_now(self.transport)
+        self.transport.close()
+
+    def _uncork(self) -> None:
+        """The client sent more, or its FIN, while a corked reply waited (Exim's QUIT polls for
+        either): the wait ends now."""
+        if self._corked and self._delay is not None:
+            self._delay.cancel()
+            self._drain()
 
     def _apply(self, outputs: list[Any]) -> None:
         record = self.recorder.record
@@ -474,10 +532,15 @@ class SmtpConnection(asyncio.Protocol):
             elif kind is Reply:
                 if item.delay and not self._waited:
                     self._waited = True
+                    self._corked = item.corked
                     self._delay = self.server.loop.call_later(item.delay, self._drain)
                     return
-                self._waited = False
+                self._waited = self._corked = False
                 queue.popleft()
+                if item.corked:
+                    if self.session.reset_at_close(unread_bytes(self.transport)):
+                        continue  # the reset takes the corked reply with it: nothing leaves
+                    cork(self.transport)
                 if not self.transport.is_closing():
                     self.transport.write(item.data)
             elif kind is Close:

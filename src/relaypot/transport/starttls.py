@@ -11,9 +11,11 @@ transport (it takes the replies): the connection keeps talking plain SMTP to it.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import socket
 import ssl
 import struct
+import termios
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +38,42 @@ def reset_on_close(transport: Any) -> None:
     if sock is not None:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_NONE)
+        except OSError:
+            pass
+
+
+def unread_bytes(transport: Any) -> int:
+    """Bytes that came and wait in the kernel, not yet read by the loop (FIONREAD)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
+
+
+def fin_now(transport: Any) -> None:
+    """Send the FIN at once, as a real server's close(2) does, rather than when the loop gets to
+    closing the socket (an iteration or two on: a lock-step client's next command would come
+    first, and meet a reset). Only with nothing left to write: the close sends the FIN after it."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or transport.get_write_buffer_size():
+        return
+    try:  # the loop's socket object refuses shutdown(): a duplicate of its descriptor does it
+        with socket.fromfd(sock.fileno(), sock.family, sock.type) as duplicate:
+            duplicate.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def cork(transport: Any) -> None:
+    """Hold what is written from now on in the kernel until the close sends it with the FIN (as
+    Exim corks its 221): a client cannot answer it before the connection is closed."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
         except OSError:
             pass
 
