@@ -351,7 +351,7 @@ class SmtpConnection(asyncio.Protocol):
         self._finish(reason)
 
     def shutdown(self) -> None:
-        if not self._finished:
+        if not self._finished and self._lag is None:  # (in the close lag the session has ended)
             self._queue = None
             if self._handshake is not None:
                 self._cut_handshake(self.session.shutdown(), "the sensor stopped during the TLS handshake", "shutdown")
