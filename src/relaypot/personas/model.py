@@ -384,7 +384,7 @@ class ServerFacts:
     # 200 ms for the client's FIN (smtp_quit_handler)
     quit_delay: float = 0.0
     # Seconds from the reply a server closes after to its close (Exim's daemon child drains the
-    # socket and exits: 0.4 ms on loopback); what the client sends meanwhile is never read, and the
+    # socket and exits: 0.35 ms on loopback); what the client sends meanwhile is never read, and the
     # kernel answers the close with a reset. A corked reply (Exim's QUIT) leaves with the close.
     close_lag: float = 0.0
     # The same for a close inside a message (Sendmail's collect() gives up: its 421, then finis()

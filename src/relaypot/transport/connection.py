@@ -214,7 +214,7 @@ class SmtpConnection(asyncio.Protocol):
             self._lag_input = self._lag_input or time.monotonic() <= self._lag_until
             return
         session = self.session
-        corked = self._corked and self._delay is not None  # a wait this input ends
+        corked = self._corked_wait  # a wait this input ends
         try:
             outputs = session.receive_data(data)
         except Exception:  # a bug must cost one session, never the server
@@ -264,7 +264,7 @@ class SmtpConnection(asyncio.Protocol):
         if not hasattr(self, "session"):
             return False  # it gave up waiting for a free session: nothing was said
         self._eof = True
-        corked = self._corked and self._delay is not None
+        corked = self._corked_wait
         self._apply(self.session.receive_eof())
         if corked:
             self._uncork()
@@ -400,10 +400,15 @@ class SmtpConnection(asyncio.Protocol):
             fin_now(self.transport)
         self.transport.close()
 
+    @property
+    def _corked_wait(self) -> bool:
+        """A corked reply waits for its delay (Exim's QUIT polling for the client's FIN)."""
+        return self._corked and self._delay is not None
+
     def _uncork(self) -> None:
-        """The client sent more, or its FIN, while a corked reply waited (Exim's QUIT polls for
-        either): the wait ends now."""
-        if self._corked and self._delay is not None:
+        """The client sent more, or its FIN, while a corked reply waited: the wait ends now."""
+        if self._corked_wait:
+            assert self._delay is not None
             self._delay.cancel()
             self._drain()
 
