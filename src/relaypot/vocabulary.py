@@ -105,32 +105,28 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
 KNOWN_VERBS = frozenset(VERBS)
 
 
-def frame_text(code: int, lines: list[str]) -> str:
-    """`250-first`, `250-…`, `250 last` joined by CRLF; attacker text cannot add a line."""
-    if len(lines) == 1:
-        line = lines[0]
-        if "\r" in line or "\n" in line:
-            line = line.replace("\r", " ").replace("\n", " ")
-        return f"{code:03d} {line}"  # 050: Sendmail's verbose lines
+def frame_text(code: int, lines: list[str], bare_cr: bool = False) -> str:
+    """`250-first`, `250-…`, `250 last` joined by CRLF; attacker text cannot add a line. A CR or
+    LF inside echoed text is a space, unless `bare_cr`: a CR is then kept as the client sent it
+    (Sendmail prints its replies as they are; no client line holds a LF)."""
     last = len(lines) - 1
     out = []
     for i, line in enumerate(lines):
-        # A CR or LF inside echoed attacker text would forge an extra reply line.
-        if "\r" in line or "\n" in line:
-            line = line.replace("\r", " ").replace("\n", " ")
-        out.append(f"{code:03d}{' ' if i == last else '-'}{line}")
+        if "\n" in line or ("\r" in line and not bare_cr):
+            line = line.replace("\n", " ") if bare_cr else line.replace("\r", " ").replace("\n", " ")
+        out.append(f"{code:03d}{' ' if i == last else '-'}{line}")  # 050: Sendmail's verbose lines
     return "\r\n".join(out)
 
 
+_SEVEN_BITS = bytes(byte & 0x7F for byte in range(256))
+
+
 def seven_bit_bytes(data: bytes) -> bytes:
-    """A reply as Sendmail writes it ([server] seven_bit_replies): each byte's high bit dropped,
-    and one that so became CR or LF a space (no line break a client chose reaches a reply)."""
-    out = bytearray(data)
-    for i, byte in enumerate(out):
-        if byte & 0x80:
-            low = byte & 0x7F
-            out[i] = 0x20 if low in (0x0A, 0x0D) else low
-    return bytes(out)
+    """A reply as Sendmail's fmtmsg() makes it ([server] seven_bit_replies): each line a C string
+    with every byte's high bit dropped (an echoed "ä", C3 A4, is "C$"; 0x8D a CR and 0x8A a LF,
+    written as they are), ending at its first NUL (0x80 so made, or one a client sent). Captured:
+    tests/reference/sendmail/bytes.json."""
+    return b"\r\n".join(line.translate(_SEVEN_BITS).split(b"\0", 1)[0] for line in data.split(b"\r\n"))
 
 
 _CONTROLS = bytes(range(0x20)) + b"\x7f"

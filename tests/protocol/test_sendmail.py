@@ -12,16 +12,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relaypot.personas import model
+from relaypot.protocol.commands import C_SPACE_BYTES
 from relaypot.protocol.lines import read_line
 from relaypot.protocol.listener import format_date
 from relaypot.protocol.sendmail_envelope import (
+    ListItem,
+    Scanned,
     address_list,
+    invalid_address,
+    prescan,
     read_mail,
     read_rcpt,
     seven_bit,
     shorten,
     skipword,
-    split_address,
     xtext_ok,
 )
 from support import Driver, make_session
@@ -51,15 +55,47 @@ def test_skipword_wants_the_word_a_colon_and_something_after(argument, rest):
     assert skipword(argument, "from") == rest
 
 
-@pytest.mark.parametrize(("text", "split"), [
-    ("<a@b> SIZE=1", ("<a@b>", "SIZE=1", "")),
-    ("<a b@c> BODY=7BIT", ("<a b@c>", "BODY=7BIT", "")),  # blanks inside <> are the address's
-    ('"a b"@c', ('"a b"@c', "", "")),
-    ("<a@b", ("<a@b", "", "Unbalanced '<'")),
-    ("a.b@localhost> FOO", ("a.b@localhost> FOO", "", "Unbalanced '>'")),  # named to the end
+@pytest.mark.parametrize(("text", "delimiter", "scanned"), [
+    (b"<a@b> SIZE=1", b" ", Scanned(5)),
+    (b"<a b@c> BODY=7BIT", b" ", Scanned(7)),  # blanks inside <> are the address's
+    (b'"a b"@c', b" ", Scanned(7)),
+    (b"a(x y)b c", b" ", Scanned(7)),  # and inside a comment
+    (b"a\\ b", b" ", Scanned(2)),  # a backslash does not keep the delimiter
+    (b"<a@b", b" ", Scanned(4, "bad_address", "Unbalanced '<'")),
+    (b"a.b@localhost> FOO", b" ", Scanned(18, "bad_address", "Unbalanced '>'")),
+    (b"a)b", b" ", Scanned(3, "bad_address", "Unbalanced ')'")),
+    (b'"a', b" ", Scanned(2, "bad_address", "Unbalanced '\"'")),
+    (b"root, daemon", b",", Scanned(4)),
+    (b"<a, b>", b",", Scanned(6, "bad_address", "Unbalanced '<'")),  # a comma inside brackets
+    (b"<@a, b:c@d>", b",", Scanned(11)),  # unless they hold a route
+    (b"<" + b"a" * 256 + b">", b" ", Scanned(258)),  # a token of 256 bytes is taken...
+    (b"<" + b"a" * 257 + b">", b" ", Scanned(259, "token_too_long")),  # ...one more is not
+    (b'"' + b"a " * 140 + b'"@b', b" ", Scanned(284, "token_too_long")),  # a quoted string is one token
+    (b"a(" + b"x" * 300 + b")b", b" ", Scanned(304)),  # a comment is none
+    (b"a." * 700, b" ", Scanned(1400, "prescan_too_long")),  # the tokens' buffer fills
 ])
-def test_the_address_ends_at_a_blank_outside_brackets_and_quotes(text, split):
-    assert split_address(text) == split
+def test_prescan_ends_the_address_where_sendmail_does(text, delimiter, scanned):
+    assert prescan(text, delimiter[0]) == scanned
+
+
+@given(st.binary(max_size=600), st.sampled_from([0x20, 0x2C]))
+def test_prescan_takes_any_bytes(data, delimiter):
+    scanned = prescan(data, delimiter)
+    assert 0 <= scanned.end <= len(data)
+    assert scanned.refusal or scanned.end == len(data) or data[scanned.end] in (0, delimiter) or (
+        delimiter == 0x20 and data[scanned.end] in C_SPACE_BYTES)
+
+
+@pytest.mark.parametrize(("address", "invalid"), [
+    (b"<a@b>", ("", "")),
+    (b"<a\xc3\xa9b@b>", ("", "")),  # no byte of 0x80-0x9F
+    (b"<a\xe2\x82\xacb@b>", ("eight_bit", "<a\udce2?\udcacb@b>")),
+    (b"a\x80\x01b", ("eight_bit", "a?\x01b")),
+    (b"a" * 255, ("", "")),
+    (b"\x80" + b"a" * 255, ("too_long", "?" + "a" * 254)),  # the length first, its 8-bit bytes named "?"
+])
+def test_invalidaddr_refuses_c1_bytes_and_more_than_255(address, invalid):
+    assert invalid_address(address) == invalid
 
 
 @pytest.mark.parametrize(("argument", "refusal", "shown"), [
@@ -128,8 +164,8 @@ def test_seven_bit_keeps_ascii_and_drops_high_bits():
     # captured from the real Sendmail (2026-12-06): every reply byte's high bit dropped
     ("ETRN ä".encode(), b"250 2.0.0 Queuing for node C$ started\r\n"),
     ("FOOÄ x".encode(), b'500 5.5.1 Command unrecognized: "FOOC\x04 x"\r\n'),
-    # there "\xc2\x8a" became "B\n": relaypot writes the LF as a space
-    (b"FOO\xc2\x8ax", b'500 5.5.1 Command unrecognized: "FOOB x"\r\n'),
+    # there "\xc2\x8a" became "B\n", written as it is (tests/reference/sendmail/bytes.json)
+    (b"FOO\xc2\x8ax", b'500 5.5.1 Command unrecognized: "FOOB\nx"\r\n'),
 ])
 def test_every_reply_is_written_seven_bit(line, reply):
     driver = Driver(make_session("sendmail", client_ip="127.0.0.2", relay="closed"))
@@ -138,9 +174,14 @@ def test_every_reply_is_written_seven_bit(line, reply):
 
 
 def test_an_address_list_is_old_style_until_a_comma_or_bracket_is_seen():
-    assert address_list("foo bar", True) == (["foo", "bar"], True)
-    assert address_list("root, daemon", True) == (["root", "daemon"], False)
-    assert address_list("foo bar", False) == (["foo bar"], False)  # a comma was seen before
+    assert address_list("foo bar", True) == ([ListItem("foo"), ListItem("bar")], True)
+    assert address_list("root, daemon", True) == ([ListItem("root"), ListItem("daemon")], False)
+    assert address_list("foo bar", False) == ([ListItem("foo bar")], False)  # a comma was seen before
+
+
+def test_an_address_list_ends_at_the_first_address_prescan_refuses():
+    assert address_list("root, <a, b>, c", True) == (
+        [ListItem("root"), ListItem("<a, b>, c", "bad_address", "Unbalanced '<'")], False)
 
 
 # What the real Sendmail answered on this machine (tests/sendmail_server.py, from 127.0.0.2,

@@ -598,6 +598,96 @@ def empty_local() -> list[tuple[str, str, list]]:
     ]
 
 
+def _dotted(length: int, head: bytes = b"", domain: bytes = b"@mail.example.com>") -> bytes:
+    """An address in angle brackets of `length` bytes in all, made of one-letter words joined by
+    dots (no token is long: only the address is)."""
+    body = (head + b"a." * length)[:length - 1 - len(domain)]
+    return b"<" + body.rstrip(b".").ljust(length - 1 - len(domain), b"b") + domain
+
+
+def bytes_() -> list[tuple[str, str, list]]:
+    """Bytes past ASCII and control bytes in commands and addresses, and addresses too long as a
+    whole or in one token: what a server echoes of them, and what it refuses (Sendmail's
+    invalidaddr(), prescan() and its 7-bit replies; found by probes of the lines group's kind)."""
+    ehlo = ("send", b"EHLO client.example.org\r\n", 1)
+    quit_ = ("send", b"QUIT\r\n", 1)
+    mail = ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1)
+
+    def line(name: str, data: bytes, desc: str, transaction: bool = False) -> tuple[str, str, list]:
+        return name, desc, [("read", 1), ehlo, *([mail] if transaction else []), ("send", data + b"\r\n", 1), quit_]
+
+    return [
+        line("unknown_cr", b"XYZ a\rb", "an unknown command with a bare CR inside"),
+        line("unknown_high_cr", b"XYZ a\x8db", "an unknown command with 0x8D (a CR once its high bit is gone)"),
+        line("unknown_high_lf", b"XYZ a\x8ab", "an unknown command with 0x8A (a LF once its high bit is gone)"),
+        line("unknown_high_nul", b"XYZ a\x80b", "an unknown command with 0x80 (a NUL once its high bit is gone)"),
+        line("unknown_high_crlf", b"XYZ \x8d\x8a", "an unknown command ending in 0x8D 0x8A"),
+        line("unknown_utf8", b"XYZ \xc3\xa9", "an unknown command with a two-byte character"),
+        line("help_cr", b"HELP a\rb", "HELP with a bare CR in its topic"),
+        line("help_high_crlf", b"HELP \x8d\x8ax", "HELP with 0x8D 0x8A in its topic"),
+        line("etrn_high_crlf", b"ETRN a\x8d\x8ab", "ETRN naming a node with 0x8D 0x8A inside"),
+        line("etrn_high_nul", b"ETRN \x80", "ETRN naming a node of one 0x80"),
+        line("notify_high_cr", b"RCPT TO:<postmaster@mail.example.com> NOTIFY=\x8d", "NOTIFY=0x8D", True),
+        line("body_high_lf", b"MAIL FROM:<a@client.example.org> BODY=\x8a", "BODY=0x8A"),
+        line("rcpt_cr", b"RCPT TO:<ro\rot>", "a recipient with a bare CR inside", True),
+        line("rcpt_c1", b"RCPT TO:<a\x8db@mail.example.com>", "a recipient with a byte of 0x80-0x9F", True),
+        line("rcpt_c1_parameter", b"RCPT TO:<a\x80b@mail.example.com> NOTIFY=FOO",
+             "a recipient with 0x80 and a bad parameter", True),
+        line("rcpt_c1_quoted", b"RCPT TO:<\"a\x8db\"@mail.example.com>", "a quoted local part with 0x8D", True),
+        line("rcpt_c1_control", b"RCPT TO:<a\x80\x01b@mail.example.com>", "a recipient with 0x80 and 0x01", True),
+        line("rcpt_utf8", b"RCPT TO:<a\xc3\xa9b@mail.example.com>", "a recipient with a two-byte character", True),
+        line("rcpt_utf8_c1", b"RCPT TO:<a\xe2\x82\xacb@mail.example.com>",
+             "a recipient with a euro sign (its middle byte 0x82)", True),
+        line("rcpt_cyrillic", b"RCPT TO:<\xd1\x80oot@mail.example.com>", "a recipient starting with a Cyrillic er",
+             True),
+        line("rcpt_c1_unbalanced", b"RCPT TO:<a\x80b@mail.example.com", "an unclosed recipient with 0x80", True),
+        line("rcpt_c1_route", b"RCPT TO:<a\x80b@@mail.example.com>", "a recipient with 0x80 and two @", True),
+        line("mail_c1", b"MAIL FROM:<a\x8db@client.example.org>", "a sender with 0x8D"),
+        line("mail_utf8_c1", b"MAIL FROM:<a\xe2\x82\xacb@client.example.org>", "a sender with a euro sign"),
+        line("vrfy_c1", b"VRFY a\x9fb", "VRFY of a name with 0x9F"),
+        line("vrfy_utf8_c1", b"VRFY a\xe2\x82\xacb", "VRFY of a name with a euro sign"),
+        line("expn_c1", b"EXPN a\x8db", "EXPN of a name with 0x8D"),
+        line("vrfy_list_c1_first", b"VRFY a\x80b, root", "VRFY of a list whose first name has 0x80"),
+        line("vrfy_list_c1_second", b"VRFY nobody, c\x80d", "VRFY of a list whose second name has 0x80"),
+        line("vrfy_list_two_routes", b"VRFY a@@b, c@@d", "VRFY of two bad routes"),
+        line("vrfy_list_route_then_unbalanced", b"VRFY root, a@@b, <c", "VRFY of a bad route, then an unclosed <"),
+        line("vrfy_list_unbalanced_first", b"VRFY <c, root", "VRFY of a list that starts with an unclosed <"),
+        line("vrfy_list_comment", b"VRFY (a, root", "VRFY of a list that starts with an unclosed ("),
+        line("vrfy_list_closing", b"VRFY a>, root", "VRFY of a list whose first name has a stray >"),
+        line("vrfy_list_in_brackets", b"VRFY <a, b>", "VRFY of two names inside one pair of brackets"),
+        line("vrfy_list_blank_unbalanced", b"VRFY root <c", "VRFY of a name and an unclosed < after a blank"),
+        line("expn_list_unbalanced", b"EXPN <root, postmaster", "EXPN of a list that starts with an unclosed <"),
+        line("rcpt_255", b"RCPT TO:" + _dotted(255), "a recipient of 255 bytes with its brackets", True),
+        line("rcpt_256", b"RCPT TO:" + _dotted(256), "a recipient of 256 bytes with its brackets", True),
+        line("rcpt_300_c1", b"RCPT TO:" + _dotted(300, b"\x80"), "a recipient of 300 bytes starting with 0x80", True),
+        line("mail_256", b"MAIL FROM:" + _dotted(256), "a sender of 256 bytes with its brackets"),
+        line("vrfy_257", b"VRFY " + _dotted(257)[1:-1], "VRFY of a name of 257 bytes"),
+        line("rcpt_token_255", b"RCPT TO:<" + b"a" * 255 + b">", "a recipient that is one token of 255 bytes", True),
+        line("rcpt_token_256", b"RCPT TO:<" + b"a" * 256 + b">", "a recipient that is one token of 256 bytes", True),
+        line("rcpt_token_c1_tail", b"RCPT TO:<" + b"a" * 300 + b"\x80@mail.example.com>",
+             "a recipient whose long token ends in 0x80", True),
+        line("rcpt_token_257", b"RCPT TO:<" + b"a" * 257 + b">", "a recipient that is one token of 257 bytes", True),
+        line("rcpt_token_long_parameter", b"RCPT TO:<" + b"a" * 300 + b"> NOTIFY=NEVER",
+             "a recipient of one long token, then a parameter", True),
+        line("rcpt_many_tokens", b"RCPT TO:<" + b"a." * 600 + b"b@mail.example.com>",
+             "a recipient of 1,200 one-letter tokens", True),
+        line("rcpt_backslash_ff", b"RCPT TO:<" + b"\\\xff" * 300 + b"@mail.example.com>",
+             "a recipient of 300 backslashed 0xFF (the shape of CVE-2003-0694's exploits)", True),
+        line("rcpt_unbalanced_paren", b"RCPT TO:<a)b@mail.example.com>", "a recipient with a stray )", True),
+        line("rcpt_backslash_blank", b"RCPT TO:a\\ b@mail.example.com", "a recipient with a backslashed blank",
+             True),
+        line("rcpt_ff", b"RCPT TO:<a\xffb@mail.example.com>", "a recipient with 0xFF", True),
+        line("rcpt_a0", b"RCPT TO:<a\xa0b@mail.example.com>", "a recipient with 0xA0 (a blank once 7-bit)", True),
+        line("vrfy_backslash_comma", b"VRFY a\\, root", "VRFY of a list whose comma is backslashed"),
+        line("rcpt_long_comment", b"RCPT TO:<a.b.c(" + b"x" * 300 + b")@mail.example.com>",
+             "a recipient with a comment of 300 bytes", True),
+        line("rcpt_long_quoted", b"RCPT TO:\"" + b"a " * 140 + b"\"@mail.example.com",
+             "a recipient whose quoted local part of 280 bytes holds blanks", True),
+        line("rcpt_long_route", b"RCPT TO:" + _dotted(270, b"@", b":c@mail.example.com>"),
+             "a recipient with a source route of 250 bytes", True),
+    ]
+
+
 def received(count: int, name: str = "Received") -> bytes:
     """`count` trace headers as relays before this one would have written them."""
     return b"".join(f"{name}: from relay{n}.example.net (relay{n}.example.net [192.0.2.{n % 250 + 1}])\r\n"
@@ -672,7 +762,7 @@ def errors_brief() -> list[tuple[str, str, list]]:
 GROUPS = {"limits": limits, "errors": errors, "errors_brief": errors_brief, "lines": lines, "sequence": sequence,
           "params": params, "recipients": recipients, "auth": auth, "auth_tls": auth_tls, "submission": submission,
           "submissions": submissions, "smuggling": smuggling, "empty_local": empty_local, "content": content,
-          "guessing": guessing}
+          "guessing": guessing, "bytes": bytes_}
 
 
 def connections(host: str, port: int, count: int = 52, source: str | None = None) -> list[dict]:

@@ -53,11 +53,12 @@ class ReplyTemplate:
     text: str = ""  # with `wire`: the ready-made text
     wire: bytes | None = None
 
-    def render(self, values: Mapping[str, str]) -> tuple[str, bytes]:
-        """(text, wire bytes); `values` fill the placeholders as data, never as a template."""
+    def render(self, values: Mapping[str, str], bare_cr: bool = False) -> tuple[str, bytes]:
+        """(text, wire bytes); `values` fill the placeholders as data, never as a template; a CR
+        in them is kept where `bare_cr` (vocabulary.frame_text)."""
         if self.wire is not None:
             return self.text, self.wire
-        text = frame_text(self.code, [line.format_map(values) for line in self.lines])
+        text = frame_text(self.code, [line.format_map(values) for line in self.lines], bare_cr)
         return text, wire(text)
 
 
@@ -412,9 +413,9 @@ class ServerFacts:
     # {client_host} (Sendmail's words) and {host_name} (Exim's), and a relay refusal of each
     # outcome where the persona has one (rcpt.relay_denied.ok, .forged, .temp)
     names_client: bool = False
-    # Sendmail writes every reply byte with its high bit dropped: an echoed "ä" (C3 A4) is "C$".
-    # A byte that so becomes CR or LF is written as a space (relaypot writes no line break a
-    # client chose; Sendmail writes it)
+    # Sendmail's replies are C strings printed as fmtmsg() made them: every byte's high bit
+    # dropped (an echoed "ä", C3 A4, is "C$"; 0x8D a CR, 0x8A a LF), a line ending at its first
+    # NUL (0x80 so made), a CR the client sent written as sent (vocabulary.seven_bit_bytes)
     seven_bit_replies: bool = False
     # Replies the server makes printable before it writes them, every ASCII control character a
     # space: Postfix's smtpd_check_reject() (captured: "<a\x1bb@...>" is refused as "<a b@...>")
@@ -700,12 +701,13 @@ class Persona:
             keys |= {f"mail.{key}" for key in ("unsupported_option", "missing_value", "bad_body", "size_overflow",
                                                 "size_invalid", "bad_ret", "duplicate", "bad_xtext", "no_host",
                                                 "bad_host", "bad_route", "token_too_long", "no_user",
-                                                "invalid_sender", "too_many_parameters", "non_printable")}
+                                                "invalid_sender", "too_many_parameters", "non_printable",
+                                                "eight_bit", "too_long", "prescan_too_long")}
             keys |= {f"rcpt.{key}" for key in (
                 "unsupported_option", "too_many_parameters", "non_printable", "missing_value", "unknown_user",
                 "sender_unqualified", "sender_unresolved", "sender_local", "bad_notify", "duplicate", "bad_orcpt",
                 "no_host", "bad_host", "no_user", "bad_route", "token_too_long", "to_programs", "to_files",
-                "to_includes")}
+                "to_includes", "eight_bit", "too_long", "prescan_too_long")}
             keys |= {f"{verb}.{key}" for verb in ("vrfy", "expn") if verb.upper() in self.verbs
                      for key in ("unknown_user", "remote", "bad_address")}
             if "ETRN" in self.verbs:

@@ -73,39 +73,138 @@ def skipword(argument: str, word: str) -> str | None:
     return rest
 
 
-def split_address(text: str) -> tuple[str, str, str]:
-    """(the address as written, the parameters after it, the reason it is refused or ""): the
-    address ends at a blank outside <>, quotes and parentheses (prescan with ' ' as delimiter)."""
-    depth = comment = 0
-    quoted = escaped = False
-    for index, char in enumerate(text):
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif quoted:
-            quoted = char != '"'
-        elif char == '"':
-            quoted = True
-        elif comment:
-            comment += {"(": 1, ")": -1}.get(char, 0)
-        elif char == "(":
-            comment = 1
-        elif char == "<":
-            depth += 1
-        elif char == ">":
-            if depth == 0:  # prescan reads on to the end: the refusal names it all
-                return text, "", "Unbalanced '>'"
-            depth -= 1
-        elif char in C_SPACE and depth == 0:
-            return text[:index], text[index:].strip(C_SPACE), ""
-    if quoted:
-        return text, "", "Unbalanced '\"'"
-    if depth:
-        return text, "", "Unbalanced '<'"
-    if comment:
-        return text, "", "Unbalanced '('"
-    return text, "", ""
+PSBUFSIZE = MAXNAME + 1000  # sendmail.h (MAXNAME + MAXATOM): the buffer prescan() keeps tokens in
+NOCHAR = -1
+
+# prescan()'s character types (ExtTokenTab once sendmail.cf's OperatorChars ".:%@!^/[]+" and its
+# DELIMCHARS "()<>,;" are made operators; blanks and parentheses stay blanks) and state table
+_OPR, _ATM, _QST, _SPC = 0, 1, 2, 3
+_TYPES = bytes(_SPC if byte in b" \t\n\v\f\r()" else _QST if byte == 0x22
+               else _OPR if byte in b".:%@!^/[]+<>,;" else _ATM for byte in range(256))
+_META, _BREAK = 0o20, 0o40  # a character not kept; one that ends the token
+_STATES = (  # [state][type], as StateTab (types ONE and ILL: none in this table)
+    (_OPR | _BREAK, _ATM | _BREAK, _QST | _BREAK, _SPC | _META | _BREAK),
+    (_OPR | _BREAK, _ATM, _QST | _BREAK, _SPC | _META | _BREAK),
+    (_QST, _QST, _OPR, _QST),
+    (_OPR, _ATM, _QST, _SPC | _META),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scanned:
+    end: int  # where the address ends: the delimiter's offset, or the end of the text
+    refusal: str = ""  # prescan()'s: "bad_address", "token_too_long" or "prescan_too_long"
+    reason: str = ""  # bad_address's words ("Unbalanced '<'")
+
+
+def prescan(data: bytes, delimiter: int) -> Scanned:
+    """prescan() on an address and what follows it (a command's parameters, a list's other
+    addresses), as Sendmail 8.17 runs it under QuickAbort: its first refusal ends the command.
+    The address ends at `delimiter` (a blank for MAIL and RCPT, a comma for a VRFY list) outside
+    quotes, comments and angle brackets (a backslash does not keep it; a comma inside brackets
+    is "Unbalanced '<'" unless a route); a token of more than MAXNAME bytes is refused, and the
+    tokens' buffer may not fill ("Address too long"). A refusal names everything from the
+    address on (e_to is the text, not a copy cut at the delimiter)."""
+    bslash = route = False
+    comment = angle = 0
+    state = _ATM
+    used, count, p, c = 0, len(data), 0, NOCHAR
+    while True:
+        token = bytearray()
+        while True:
+            if c != NOCHAR and not bslash:
+                if used + len(token) >= PSBUFSIZE - 5:
+                    return Scanned(count, "prescan_too_long")
+                token.append(0x7F if c == 0xFF else c)  # !ALLOW_255
+            c = data[p] if p < count else 0
+            p += 1
+            if c == 0:
+                if state == _QST:
+                    return Scanned(count, "bad_address", "Unbalanced '\"'")
+                if comment > 0:
+                    return Scanned(count, "bad_address", "Unbalanced '('")
+                if angle > 0:
+                    return Scanned(count, "bad_address", "Unbalanced '<'")
+                break
+            if c == delimiter and comment <= 0 and state != _QST:
+                if angle <= 0:
+                    break
+                if delimiter == 0x2C and not route:  # "special case for better error management"
+                    return Scanned(count, "bad_address", "Unbalanced '<'")
+            if bslash:
+                bslash = False
+                if comment > 0:
+                    c = NOCHAR
+                    continue
+                if c != 0x21 or state == _QST:  # a "\!" loses its backslash
+                    if used + len(token) >= PSBUFSIZE - 5:
+                        return Scanned(count, "prescan_too_long")
+                    token.append(0x5C)
+                    continue
+            if c == 0x5C:
+                bslash = True
+            elif state == _QST:
+                pass
+            elif c == 0x28:  # (
+                comment += 1
+                c = NOCHAR
+            elif c == 0x29:  # )
+                if comment <= 0:
+                    return Scanned(count, "bad_address", "Unbalanced ')'")
+                comment -= 1
+            elif comment > 0:
+                c = NOCHAR
+            elif c == 0x3C:  # <
+                angle += 1
+                route = data[p:].lstrip(C_SPACE_BYTES)[:1] == b"@"
+            elif c == 0x3E:  # >
+                if angle <= 0:
+                    return Scanned(count, "bad_address", "Unbalanced '>'")
+                angle -= 1
+                route = False
+            elif delimiter == 0x20 and c in C_SPACE_BYTES:
+                c = 0x20
+            if c == NOCHAR:
+                continue
+            if c == delimiter and angle <= 0 and state != _QST:
+                break
+            moved = _STATES[state][_TYPES[c]]
+            state = moved & 0o17
+            if moved & _META:
+                c = NOCHAR
+            if moved & _BREAK:
+                break
+        if token:
+            if used + len(token) >= PSBUFSIZE - 5:
+                return Scanned(count, "prescan_too_long")
+            used += len(token) + 1
+            if len(token) > MAXNAME:
+                return Scanned(count, "token_too_long")
+        if c == 0 or (c == delimiter and angle <= 0):
+            return Scanned(p - 1)
+
+
+def invalid_address(address: bytes) -> tuple[str, str]:
+    """invalidaddr() on an address as delimited: ("too_long", its first 255 bytes) for one of more
+    ("Address ... too long (255 bytes max)"), ("eight_bit", the address) for one holding a byte of
+    0x80-0x9F ("8-bit character in mailbox address"); each such byte before the cut is named "?".
+    ("", "") for neither. Captured: tests/reference/sendmail/bytes.json."""
+    marked = bytes(0x3F if 0x80 <= byte <= 0x9F else byte for byte in address[:MAXNAME])
+    if len(address) > MAXNAME - 1:
+        return "too_long", marked[:MAXNAME - 1].decode("utf-8", "surrogateescape")
+    if marked != address:
+        return "eight_bit", marked.decode("utf-8", "surrogateescape")
+    return "", ""
+
+
+def refusal_values(refusal: str, named: str) -> dict[str, str]:
+    """The {argument} (and {reason}) of an address refusal naming `named`: a 553 names e_to
+    shortened; "8-bit character" names the address whole, "too long" both."""
+    if refusal == "eight_bit":
+        return {"argument": named}
+    if refusal == "too_long":
+        return {"argument": shorten(named), "reason": named}
+    return {"argument": shorten(named)}
 
 
 def seven_bit(text: str) -> str:
@@ -279,14 +378,9 @@ def size_of(value: str) -> int:
     return sign * int(digits) if digits else 0
 
 
-_TOKEN_BREAKS = re.compile(r'[()<>,;"\s.:%@!^/\[\]+]')  # specials and sendmail.cf's OperatorChars
-
-
 def address_refusal(address: str, recipient: bool) -> str:
     """What parseaddr() and the rulesets refuse in an address without DNS: the reply key's
     ending, "" when taken."""
-    if any(len(token) > MAXNAME for token in _TOKEN_BREAKS.split(address)):
-        return "token_too_long"
     _route, colon, rest = address.rpartition(":") if address.startswith("@") else ("", "", address)
     local_part, at, domain = rest.rpartition("@")
     if (at or colon) and not local_part and (colon or address.startswith("@")):
@@ -303,18 +397,23 @@ def address_refusal(address: str, recipient: bool) -> str:
 
 
 def _path(argument: str, command: str) -> SendmailPath | tuple[str, str, str]:
-    """The start MAIL and RCPT share: skipword(), then the address as written (7-bit, and
-    shortened as e_to names it). A refusal, or (the address in its brackets, as shown, the text
-    after it)."""
+    """The start MAIL and RCPT share: skipword(), prescan() up to a blank, invalidaddr(), then the
+    address as written (7-bit, and shortened as e_to names it). A refusal, or (the address in its
+    brackets, as shown, the text after it)."""
     rest = skipword(argument, "from" if command == "mail" else "to")
     if rest is None:
         return SendmailPath(f"{command}.syntax", shown=shorten(first_word(argument)))
-    written, tail, unbalanced = split_address(rest)
-    written = seven_bit(written)
-    shown = shorten(written)
-    if unbalanced:
-        return SendmailPath(f"{command}.bad_address", shown=shown, reason=unbalanced)
-    return bare(written), shown, tail
+    data = rest.encode("utf-8", "surrogateescape")
+    scan = prescan(data, 0x20)
+    if scan.refusal:
+        return SendmailPath(f"{command}.{scan.refusal}", shown=shorten(seven_bit(rest)), reason=scan.reason)
+    invalid, named = invalid_address(data[:scan.end])
+    if invalid:
+        values = refusal_values(invalid, named)
+        return SendmailPath(f"{command}.{invalid}", shown=values["argument"], reason=values.get("reason", ""))
+    written = seven_bit(data[:scan.end].decode("utf-8", "surrogateescape"))
+    tail = data[scan.end:].decode("utf-8", "surrogateescape").strip(C_SPACE)
+    return bare(written), shorten(written), tail
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")  # not the blanks: prescan() reads a tab as a blank
@@ -408,37 +507,40 @@ def sender_refusal(sender: str | None, hostname: str = "") -> str:
     return "" if valid_domainpart(domain) else "unresolved"
 
 
-def address_list(argument: str, old_style: bool) -> tuple[list[str], bool]:
-    """sendtolist(): the addresses VRFY or EXPN names, and whether the session still reads lists
-    old-style. An old-style list is split at blanks; a comma, semicolon, "<" or "(" makes the
+@dataclass(frozen=True, slots=True)
+class ListItem:
+    text: str  # the address as delimited, or all from it on where prescan() refused it
+    refusal: str = ""  # prescan()'s (Scanned.refusal)
+    reason: str = ""
+
+
+def address_list(argument: str, old_style: bool) -> tuple[list[ListItem], bool]:
+    """sendtolist(): the addresses VRFY or EXPN names, each as prescan() delimits it, up to the
+    first prescan() refuses (the list ends there: QuickAbort); and whether the session still reads
+    lists old-style. An old-style list is split at blanks; a comma, semicolon, "<" or "(" makes the
     session's lists new-style (split at commas) from then on (recipient.c's heuristic)."""
     if any(char in argument for char in ",;<("):
         old_style = False
-    parts = _split_outside_quotes(argument, C_SPACE if old_style else ",")
-    return [stripped for part in parts if (stripped := part.strip(C_SPACE))], old_style
-
-
-def _split_outside_quotes(text: str, delimiters: str) -> list[str]:
-    """prescan()'s end of one address: a delimiter outside a quoted string. A backslash keeps the
-    next character from opening or closing one, not from ending the address."""
-    parts, start, quoted, escaped = [], 0, False, False
-    for at, char in enumerate(text):
-        if char in delimiters and not quoted:
-            parts.append(text[start:at])
-            start, escaped = at + 1, False
-        elif escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-    parts.append(text[start:])
-    return parts
+    data = argument.encode("utf-8", "surrogateescape")
+    items: list[ListItem] = []
+    at = 0
+    while True:
+        while at < len(data) and (data[at] in C_SPACE_BYTES or data[at] == 0x2C):
+            at += 1
+        if at >= len(data):
+            return items, old_style
+        scan = prescan(data[at:], 0x20 if old_style else 0x2C)
+        if scan.refusal:
+            items.append(ListItem(data[at:].decode("utf-8", "surrogateescape"), scan.refusal, scan.reason))
+            return items, old_style
+        if stripped := data[at:at + scan.end].decode("utf-8", "surrogateescape").strip(C_SPACE):
+            items.append(ListItem(stripped))
+        at += scan.end + 1
 
 
 @dataclass(frozen=True, slots=True)
 class LookedUp:
-    kind: str  # "remote", "alias", "user", "unknown", "unbalanced" or "refused"
+    kind: str  # "remote", "alias", "user", "unknown" or "refused"
     text: str  # what printvrfyaddr() says after "2.1.5 ", or the address a refusal names
     reason: str = ""  # an unbalanced one's; a refused one's rcpt.* reply key ending
 
@@ -460,10 +562,10 @@ def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: di
     "user%host" is user@host, a UUCP path "host!user" through another host is the path at this
     host), an alias bare under VRFY and followed to its user under EXPN, a local user with its
     full name; quotes and a "+detail" are dropped from a local part."""
+    invalid, named = invalid_address(element.encode("utf-8", "surrogateescape"))
+    if invalid:
+        return LookedUp("refused", named, invalid)
     element = seven_bit(element)
-    unbalanced = split_address(element)[2]
-    if unbalanced:
-        return LookedUp("unbalanced", element, unbalanced)
     address = bare(element)
     refused = address_refusal(address, recipient=True)
     if refused:  # parseaddr()'s own refusals, as RCPT gets them

@@ -38,6 +38,7 @@ from relaypot.protocol.sendmail_envelope import (
     canonical_sender,
     local_mailer,
     look_up,
+    refusal_values,
     sender_refusal,
     shorten,
     through_this_host,
@@ -1165,23 +1166,27 @@ class Session(Voice):
 
     def _look_up(self, command: str, argument: str, out: list[Output]) -> int:
         """Sendmail's VRFY and EXPN (printvrfyaddr, protocol/sendmail_envelope.py): every address
-        of the list named, the last one (of the list read backwards) first; an unknown user
-        refuses the whole list, the last unknown named."""
-        elements, self._old_style = address_list(argument, self._old_style)
-        if not elements:
+        of the list named, the last one (of the list read backwards) first; the first address
+        prescan(), invalidaddr() or the rulesets refuse ends the command (QuickAbort); an unknown
+        user refuses the whole list, the last unknown named."""
+        items, self._old_style = address_list(argument, self._old_style)
+        if not items:
             return self._send_key(out, f"{command}.missing_argument")
         rules = self.persona.recipients
         table, server_ip = self.context.recipients, self.server_ip
-        found = [look_up(element, self.context.hostname, rules.aliases, rules.full_names, table.exists,
-                         lambda domain: table.local_domain(domain, server_ip), command == "expn")
-                 for element in elements]
-        unbalanced = [item for item in found if item.kind == "unbalanced"]
-        if unbalanced:  # prescan refuses the list before any address is looked up
-            return self._send_key(out, f"{command}.bad_address", argument=shorten(unbalanced[0].text),
-                                  reason=unbalanced[0].reason)
-        refused = [item for item in found if item.kind == "refused"]
-        if refused:  # parseaddr() says as it says to RCPT
-            return self._send_key(out, f"rcpt.{refused[-1].reason}", argument=shorten(refused[-1].text))
+        found = []
+        for item in items:  # the first refusal ends the command (QuickAbort), in the list's order
+            if item.refusal:
+                key = f"{command}.bad_address" if item.refusal == "bad_address" else f"rcpt.{item.refusal}"
+                return self._send_key(out, key, argument=shorten(item.text), reason=item.reason)
+            looked = look_up(item.text, self.context.hostname, rules.aliases, rules.full_names, table.exists,
+                             lambda domain: table.local_domain(domain, server_ip), command == "expn")
+            if looked.kind == "refused":  # parseaddr() says as it says to RCPT
+                values = refusal_values(looked.reason, looked.text)
+                return self._send_key(out, f"rcpt.{looked.reason}", argument=values["argument"],
+                                      reason=values.get("reason", ""))
+            found.append(looked)
+        elements = [item.text for item in items]
         unknown = [item for item in found if item.kind == "unknown"]
         if unknown:
             return self._send_key(out, f"{command}.unknown_user", argument=shorten(unknown[-1].text))

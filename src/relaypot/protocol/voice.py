@@ -96,6 +96,7 @@ class Voice:
     def _send_key(self, out: list[Output], key: str, delay: float = 0.0, **values: str) -> int:
         """The persona's reply `key`, its placeholders filled; returns its code."""
         template = self.replies[key]
+        bare_cr = self.context.persona.server.seven_bit_replies  # Sendmail echoes a CR as sent
         if key in self.context.persona.server.unsaid_in_tls and getattr(self, "tls_active", False):
             # written in clear once TLS is dropped, as the connection closes: no reply a TLS client reads
             text, self._clear = template.render({**self._placeholders(), **values})
@@ -104,9 +105,9 @@ class Voice:
         if template.wire is not None:
             text, data = template.text, template.wire
         elif "line" in template.fields:
-            text, data = template.render({**self._placeholders(), "line": self._shown_line(), **values})
+            text, data = template.render({**self._placeholders(), "line": self._shown_line(), **values}, bare_cr)
         else:
-            text, data = template.render({**self._placeholders(), **values})
+            text, data = template.render({**self._placeholders(), **values}, bare_cr)
         if data and key in self.context.persona.server.printable_replies:  # one line each
             data = printable_bytes(data[:-2]) + b"\r\n"
             text = data[:-2].decode("utf-8", "surrogateescape")
@@ -167,7 +168,7 @@ class Voice:
         return template.code
 
     def _send(self, out: list[Output], text: str, data: bytes, code: int, delay: float = 0.0) -> int:
-        if not data.isascii() and self.context.persona.server.seven_bit_replies:
+        if self.context.persona.server.seven_bit_replies and (not data.isascii() or b"\0" in data):
             data = seven_bit_bytes(data)
             text = data[:-2].decode("ascii")
         if self.account.errors:
