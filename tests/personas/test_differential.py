@@ -341,10 +341,6 @@ EXIM_KNOWN_DIFFERENCES: Known = [
 ]
 
 SENDMAIL_KNOWN_DIFFERENCES: Known = [
-    ("sendmail-buffered-flood",
-     "Sendmail holds its replies while pipelined input is waiting; a flood of refused recipients, each "
-     "from the third a second late, is answered at its end; the persona writes each reply as it is made",
-     lambda sent, before: sent.count(b"RCPT TO:") > 3),
     ("sendmail-stuffing-after-slowdown",
      "a HELO or EHLO that checksmtpattack() slows down (from the third) checks for waiting input after its "
      "sleep: a client that sends on meanwhile gets the stuffing refusal; the persona decides before its wait",

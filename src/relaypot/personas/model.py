@@ -417,6 +417,10 @@ class ServerFacts:
     # dropped (an echoed "ä", C3 A4, is "C$"; 0x8D a CR, 0x8A a LF), a line ending at its first
     # NUL (0x80 so made), a CR the client sent written as sent (vocabulary.seven_bit_bytes)
     seven_bit_replies: bool = False
+    # The server writes its replies only when no input waits (Sendmail flushes its output before a
+    # read that would block): replies to a pipelined group, its sleeps slept (a slowed NOOP, a
+    # throttled RCPT), all go out when the group is done (transport/connection.py)
+    flush_when_idle: bool = False
     # Replies the server makes printable before it writes them, every ASCII control character a
     # space: Postfix's smtpd_check_reject() (captured: "<a\x1bb@...>" is refused as "<a b@...>")
     printable_replies: tuple[str, ...] = ()

@@ -107,6 +107,7 @@ class SmtpConnection(asyncio.Protocol):
         "_progress",
         "_queue",
         "_storing",
+        "_unflushed",
         "_waited",
         "counted",
         "last_active",
@@ -136,6 +137,9 @@ class SmtpConnection(asyncio.Protocol):
         self._waited = False
         self._delay: asyncio.TimerHandle | None = None
         self._corked = False  # the delay is a corked reply's: the client's next bytes or FIN end it
+        # Replies made while the client's input still waited, not yet written ([server]
+        # flush_when_idle: Sendmail flushes its output only before a read that would block)
+        self._unflushed: list[bytes] = []
         self._lag: asyncio.Handle | None = None  # the close, a close_lag after the last reply, polled for
         self._lag_until = 0.0  # (time.monotonic) the end of that lag
         self._lag_input = False  # bytes came within it: the real server closes with them unread
@@ -361,6 +365,8 @@ class SmtpConnection(asyncio.Protocol):
     # ------------------------------------------------------------------ outputs
 
     def _close(self, close: Close) -> None:
+        if self._unflushed and not self.transport.is_closing():
+            self.transport.write(self._flushed(b""))  # the server's exit flushes what it held
         # what came after the session ended (behind a delayed last reply, or still in the kernel)
         # was never read either
         reset = close.reset or self.session.reset_at_close(unread_bytes(self.transport))
@@ -481,8 +487,20 @@ class SmtpConnection(asyncio.Protocol):
 
     def _write(self, pending: list[bytes]) -> None:
         """Write the replies gathered so far at once, and start gathering anew."""
-        self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        self.transport.write(self._flushed(pending[0] if len(pending) == 1 else b"".join(pending)))
         pending.clear()
+
+    def _flushed(self, data: bytes) -> bytes:
+        """`data` behind the replies still unflushed, which go with it."""
+        if self._unflushed:
+            data = b"".join(self._unflushed) + data
+            self._unflushed.clear()
+        return data
+
+    def _input_waits(self) -> bool:
+        """The client's input waits to be read: in the session (held back behind a delayed reply)
+        or in the kernel."""
+        return self.session.backlog or unread_bytes(self.transport) > 0
 
     def _store(self, body: bytes) -> StoredMessage:
         try:
@@ -547,7 +565,10 @@ class SmtpConnection(asyncio.Protocol):
                         continue  # the reset takes the corked reply with it: nothing leaves
                     cork(self.transport)
                 if not self.transport.is_closing():
-                    self.transport.write(item.data)
+                    if self.session.persona.server.flush_when_idle and self._input_waits():
+                        self._unflushed.append(item.data)  # the sleep was slept; the write waits
+                    else:
+                        self.transport.write(self._flushed(item.data))
             elif kind is Close:
                 queue.popleft()
                 self._close(item)
