@@ -101,6 +101,7 @@ def test_every_reply_key_the_session_uses_exists_in_every_persona(name):
         "auth.bad_mechanism_name", "auth.initial_unexpected",  # [auth] mechanism_name_checked, server_first_initial
         "auth.response_too_long",  # [auth] response_max_length with response_too_long = "refuse" (Postfix)
         "mail.non_printable", "rcpt.non_printable",  # [addresses] grammar = "sendmail"
+        "mail.envid_too_long",  # [addresses] grammar = "opensmtpd"
         "help.unknown", "data.nul", "data.bare_cr", "data.bare_lf", "etrn.queue_group", "etrn.unknown_queue",
         *(f"{verb}.{key}" for verb in ("mail", "rcpt") for key in (
             "missing_value", "size_invalid", "duplicate", "bad_xtext", "no_host", "bad_host", "bad_route",

@@ -725,7 +725,8 @@ class Persona:
         if self.sequence.starttls_transaction_last:
             keys.add("starttls.in_transaction")
         if self.addresses.grammar == "opensmtpd":
-            keys |= {"mail.unsupported_option", "rcpt.unsupported_option", "rcpt.bad_notify", "rcpt.bad_orcpt"}
+            keys |= {"mail.unsupported_option", "mail.envid_too_long", "rcpt.unsupported_option", "rcpt.bad_notify",
+                     "rcpt.bad_orcpt"}
         if self.sequence.synchronization == "exim":
             keys.add("session.sync_error")
         if self.message.bdat_dialogue == "exim" and "BDAT" in self.verbs:

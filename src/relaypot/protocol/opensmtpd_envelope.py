@@ -46,6 +46,22 @@ class SmtpdPath:
     parameters: dict[str, str] | None = None
 
 
+MAILADDR_PART_SIZE = 256  # smtpd-defines.h SMTPD_MAXLOCALPARTSIZE and SMTPD_MAXDOMAINPARTSIZE (255 + 1)
+DSN_ENVID_LEN = 100  # smtpd.h: tx->evp.dsn_envid holds this many bytes
+
+
+def split_mailaddr(text: str) -> tuple[str | None, str]:
+    """text_to_mailaddr(): (user, domain) split at the last "@", or (None, "") where a part does
+    not fit its buffer (255 bytes)."""
+    user, at, domain = text.rpartition("@")
+    if not at:
+        user, domain = text, ""
+    if len(user.encode("utf-8", "surrogateescape")) >= MAILADDR_PART_SIZE or len(
+            domain.encode("utf-8", "surrogateescape")) >= MAILADDR_PART_SIZE:
+        return None, ""
+    return user, domain
+
+
 def mailaddr(argument: str, mail_from: bool, hostname: str) -> tuple[str, str] | None:
     """smtp_mailaddr(): (the address, what follows its ">") or None where it is no path."""
     if not argument.startswith("<") or ">" not in argument:
@@ -54,10 +70,8 @@ def mailaddr(argument: str, mail_from: bool, hostname: str) -> tuple[str, str] |
     rest = rest.lstrip(" ")
     if len(inside) >= 2048:  # text_to_mailaddr's LINE_MAX buffer
         return None
-    user, at, domain = inside.rpartition("@")
-    if not at:
-        user, domain = inside, ""
-    if len(user) >= 256 or len(domain) >= 256:
+    user, domain = split_mailaddr(inside)
+    if user is None:
         return None
     if ":" in user:
         user = user.split(":", 1)[1]  # a source route before the address
@@ -82,6 +96,8 @@ def read_mail(argument: str, dsn: bool, hostname: str) -> SmtpdPath:
             continue
         upper = option.upper()
         name, _, value = option.partition("=")
+        if dsn and upper.startswith("ENVID=") and len(value.encode("utf-8", "surrogateescape")) > DSN_ENVID_LEN:
+            return SmtpdPath("mail.envid_too_long", address, value)  # strlcpy() would truncate it
         if upper.startswith(("AUTH=", "SIZE=")) or upper in ("BODY=7BIT", "BODY=8BITMIME") or (
                 dsn and upper.startswith(("RET=", "ENVID="))):
             parameters[name.upper()] = value
@@ -112,10 +128,8 @@ def read_rcpt(argument: str, dsn: bool, hostname: str) -> SmtpdPath:
         elif dsn and upper.startswith("ORCPT="):
             value = option[6:]
             value = value[7:] if value[:7].lower() == "rfc822;" else value
-            user, at, domain = value.rpartition("@")
-            if not at:
-                user, domain = value, ""
-            if not valid_localpart(user) or (domain and not valid_domainpart(domain)):
+            user, domain = split_mailaddr(value)
+            if user is None or not valid_localpart(user) or (domain and not valid_domainpart(domain)):
                 return SmtpdPath("rcpt.bad_orcpt", address)
             parameters["ORCPT"] = option[6:]
         else:
