@@ -54,13 +54,14 @@ PROBE_SENDER_HOSTS = ("192.0.2.2\tclient.example.org", "192.0.2.3\texample.net",
 class SendmailServer:
     source = SOURCE
 
-    def __init__(self, variant: str = "default", nameserver: str | None = None) -> None:
+    def __init__(self, variant: str = "default", nameserver: str | None = None, ipv6: bool = False) -> None:
         if os.geteuid() != 0:
             unavailable("Sendmail's daemon starts as root")
         if variant == "tls-auth" and not Path(SASL_CONFIG_DIR).is_dir():
             unavailable(f"{SASL_CONFIG_DIR} (libsasl2-2) is missing: the account's Sendmail.conf is bound over it")
         self.variant = variant
         self.nameserver = nameserver  # a DNS server on loopback port 53 the daemon asks (tests/client_names.py)
+        self.ipv6 = ipv6  # also listen on ::1 (the inet6 line Debian's sendmail.mc leaves commented out)
         self.dir = Path(tempfile.mkdtemp(prefix="relaypot-sendmail-"))
         os.chmod(self.dir, 0o755)
         self.root = self.dir / "root"
@@ -95,6 +96,9 @@ class SendmailServer:
         mc = (CONFIG / f"sendmail-{self.variant}.mc").read_text()
         mc = mc.replace(CF_DIR, str(cf_dir)).replace("/etc/mail/m4/", f"{self.run}/m4/")
         mc = mc.replace(PLACEHOLDER_ROOT, str(self.run))
+        if self.ipv6:
+            mc = mc.replace("dnl DAEMON_OPTIONS(`Family=inet6, Name=MTA-v6, Port=smtp, Addr=::1')dnl",
+                            "DAEMON_OPTIONS(`Family=inet6, Name=MTA-v6, Port=2630, Addr=::1')dnl")
         mc = mc.replace("Port=2630", f"Port={self.port}").replace("Port=2631", f"Port={self.port}")
         if self.variant == "tls-auth":
             self._tls_and_sasl(cf_dir)

@@ -105,3 +105,23 @@ def test_the_real_sendmails_handshakes_are_what_the_persona_is_held_to(sendmail_
     without a P-256 share, decode_error to a client that leaves after STARTTLS."""
     stored = tomllib.loads((REFERENCE / "sendmail-tls-auth" / "handshakes.toml").read_text())
     assert handshakes(sendmail_tls_auth.port, "mail.example.com", sendmail_tls_auth.source) == stored
+
+
+def test_an_ipv6_client_is_named_as_the_real_sendmail_names_it():
+    """Debian's sendmail.mc with its inet6 line turned on: a client on ::1 (no PTR name the daemon
+    finds) is "[IPv6:0:0:0:0:0:0:0:1]" in the banner and the Hello, as the persona names it."""
+    import socket
+    import time
+
+    from support import Driver, make_session
+
+    with SendmailServer(ipv6=True) as server, socket.create_connection(("::1", server.port), timeout=20) as sock:
+        real = []
+        for line in (b"", b"EHLO client.example.org\r\n", b"HELO client.example.org\r\n"):
+            sock.sendall(line)
+            time.sleep(0.5 if line else 1.5)  # the greet pause first
+            real.append(sock.recv(65536))
+    driver = Driver(make_session("sendmail", client_ip="::1", relay="closed"))
+    driver.feed(b"EHLO client.example.org\r\n").feed(b"HELO client.example.org\r\n")
+    assert [normalize(reply.data) for reply in driver.replies] == [normalize(data) for data in real]
+    assert b"Hello [IPv6:0:0:0:0:0:0:0:1], pleased" in real[2]

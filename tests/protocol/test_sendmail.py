@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relaypot.personas import model
+from relaypot.protocol.client_names import address_literal
 from relaypot.protocol.commands import C_SPACE_BYTES
 from relaypot.protocol.lines import read_line
 from relaypot.protocol.listener import format_date
@@ -593,3 +594,12 @@ def test_the_end_of_input_inside_a_message_is_collects_421_naming_the_sender_as_
     assert driver.replies[-1].data == (
         f"421 4.4.1 collect: relay=[192.0.2.10], from={named}, info=unexpected close\r\n".encode())
     assert driver.closed == "eof"
+
+
+@pytest.mark.parametrize(("client_ip", "literal"), [
+    ("192.0.2.1", "[192.0.2.1]"),
+    ("::1", "[IPv6:0:0:0:0:0:0:0:1]"),  # captured: tests/personas/test_real_sendmail.py (the real one on ::1)
+    ("2001:db8::a:0bc", "[IPv6:2001:db8:0:0:0:0:a:bc]"),
+])
+def test_sendmail_names_an_address_as_anynet_ntoa_does(client_ip, literal):
+    assert address_literal(client_ip) == literal

@@ -5,6 +5,7 @@ lookup itself is the transport's (transport/naming.py)."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -35,8 +36,21 @@ def placeholders(name: ClientName, client_ip: str) -> dict[str, str]:
     """{client_name}: the name where it was confirmed, else the address in brackets;
     {client_resolve}: how the lookup went; {client_host}: Sendmail's $_, "name [address]", with
     "(may be forged)" where the name's addresses do not include the client's."""
-    literal = f"[{client_ip}]"
+    literal = address_literal(client_ip)
     if name.resolve == OK and name.ptr:
         return {"client_name": name.ptr, "client_resolve": OK, "client_host": f"{name.ptr} {literal}"}
     host = f"{name.ptr} {literal} (may be forged)" if name.resolve == FORGED and name.ptr else literal
     return {"client_name": literal, "client_resolve": name.resolve, "client_host": host}
+
+
+def address_literal(client_ip: str) -> str:
+    """Sendmail's address in brackets (anynet_ntoa()): "[192.0.2.1]"; an IPv6 address after
+    "IPv6:", its eight groups in hex, none left out ("[IPv6:0:0:0:0:0:0:0:1]": captured from the
+    real Sendmail with Debian's sendmail.mc inet6 line turned on, tests/personas/test_real_sendmail.py)."""
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return f"[{client_ip}]"
+    if address.version == 4:
+        return f"[{client_ip}]"
+    return "[IPv6:" + ":".join(f"{int(group, 16):x}" for group in address.exploded.split(":")) + "]"
