@@ -97,18 +97,19 @@ class Scanned:
     reason: str = ""  # bad_address's words ("Unbalanced '<'")
 
 
-def prescan(data: bytes, delimiter: int) -> Scanned:
+def prescan(data: bytes, delimiter: int, start: int = 0) -> Scanned:
     """prescan() on an address and what follows it (a command's parameters, a list's other
     addresses), as Sendmail 8.17 runs it under QuickAbort: its first refusal ends the command.
     The address ends at `delimiter` (a blank for MAIL and RCPT, a comma for a VRFY list) outside
     quotes, comments and angle brackets (a backslash does not keep it; a comma inside brackets
     is "Unbalanced '<'" unless a route); a token of more than MAXNAME bytes is refused, and the
     tokens' buffer may not fill ("Address too long"). A refusal names everything from the
-    address on (e_to is the text, not a copy cut at the delimiter)."""
+    address on (e_to is the text, not a copy cut at the delimiter). `start`: where the address
+    begins in `data`; Scanned.end counts from the start of `data` too."""
     bslash = route = False
     comment = angle = 0
     state = _ATM
-    used, count, p, c = 0, len(data), 0, NOCHAR
+    used, count, p, c = 0, len(data), start, NOCHAR
     while True:
         token = bytearray()
         while True:
@@ -156,7 +157,10 @@ def prescan(data: bytes, delimiter: int) -> Scanned:
                 c = NOCHAR
             elif c == 0x3C:  # <
                 angle += 1
-                route = data[p:].lstrip(C_SPACE_BYTES)[:1] == b"@"
+                after = p
+                while after < count and data[after] in C_SPACE_BYTES:
+                    after += 1
+                route = data[after:after + 1] == b"@"
             elif c == 0x3E:  # >
                 if angle <= 0:
                     return Scanned(count, "bad_address", "Unbalanced '>'")
@@ -199,8 +203,9 @@ def invalid_address(address: bytes) -> tuple[str, str]:
 
 def refusal_values(refusal: str, named: str) -> dict[str, str]:
     """The {argument} (and {reason}) of an address refusal naming `named`: a 553 names e_to
-    shortened; "8-bit character" names the address whole, "too long" both."""
-    if refusal == "eight_bit":
+    shortened; "8-bit character" and "non-printable character" name the address whole, "too
+    long" both."""
+    if refusal in ("eight_bit", "non_printable"):
         return {"argument": named}
     if refusal == "too_long":
         return {"argument": shorten(named), "reason": named}
@@ -529,13 +534,13 @@ def address_list(argument: str, old_style: bool) -> tuple[list[ListItem], bool]:
             at += 1
         if at >= len(data):
             return items, old_style
-        scan = prescan(data[at:], 0x20 if old_style else 0x2C)
+        scan = prescan(data, 0x20 if old_style else 0x2C, at)
         if scan.refusal:
             items.append(ListItem(data[at:].decode("utf-8", "surrogateescape"), scan.refusal, scan.reason))
             return items, old_style
-        if stripped := data[at:at + scan.end].decode("utf-8", "surrogateescape").strip(C_SPACE):
+        if stripped := data[at:scan.end].decode("utf-8", "surrogateescape").strip(C_SPACE):
             items.append(ListItem(stripped))
-        at += scan.end + 1
+        at = scan.end + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -570,6 +575,8 @@ def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: di
     refused = address_refusal(address, recipient=True)
     if refused:  # parseaddr()'s own refusals, as RCPT gets them
         return LookedUp("refused", element, refused)
+    if unprintable := non_printable(address, is_local):  # hasctrlchar(), as at RCPT
+        return LookedUp("refused", unprintable, "non_printable")
     if address.startswith("@"):  # a route: what follows its last colon is the address
         address = address.rpartition(":")[2] if ":" in address else ""
         if not address.rpartition("@")[0]:
