@@ -109,13 +109,19 @@ def frame_text(code: int, lines: list[str], bare_cr: bool = False) -> str:
     """`250-first`, `250-…`, `250 last` joined by CRLF; attacker text cannot add a line. A CR or
     LF inside echoed text is a space, unless `bare_cr`: a CR is then kept as the client sent it
     (Sendmail prints its replies as they are; no client line holds a LF)."""
+    if len(lines) == 1:  # most replies: no list to build
+        return f"{code:03d} {_unbroken(lines[0], bare_cr)}"  # 050: Sendmail's verbose lines
     last = len(lines) - 1
-    out = []
-    for i, line in enumerate(lines):
-        if "\n" in line or ("\r" in line and not bare_cr):
-            line = line.replace("\n", " ") if bare_cr else line.replace("\r", " ").replace("\n", " ")
-        out.append(f"{code:03d}{' ' if i == last else '-'}{line}")  # 050: Sendmail's verbose lines
-    return "\r\n".join(out)
+    return "\r\n".join(f"{code:03d}{' ' if i == last else '-'}{_unbroken(line, bare_cr)}"
+                       for i, line in enumerate(lines))
+
+
+def _unbroken(line: str, bare_cr: bool) -> str:
+    """A reply line's text with no line break a client chose: a LF (and, unless `bare_cr`, a CR)
+    made a space."""
+    if "\n" in line or ("\r" in line and not bare_cr):
+        return line.replace("\n", " ") if bare_cr else line.replace("\r", " ").replace("\n", " ")
+    return line
 
 
 _SEVEN_BITS = bytes(byte & 0x7F for byte in range(256))
