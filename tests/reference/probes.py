@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from battery import esc, run_probe, unesc
 
 HELO = ("send", b"HELO client.example.org\r\n", 1)
+EHLO = ("send", b"EHLO client.example.org\r\n", 1)
+QUIT = ("send", b"QUIT\r\n", 1)
 
 
 def client_hello() -> bytes:
@@ -585,16 +587,13 @@ def smuggling() -> list[tuple[str, str, list]]:
 
 def empty_local() -> list[tuple[str, str, list]]:
     """An address with no local part at the server's own domain (found by the differential test)."""
-    ehlo = ("send", b"EHLO client.example.org\r\n", 1)
-    quit_ = ("send", b"QUIT\r\n", 1)
-    mail = ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1)
     return [
         ("vrfy_empty_local", "VRFY <<@mail.example.com>>",
-         [("read", 1), ehlo, ("send", b"VRFY <<@mail.example.com>>\r\n", 1), quit_]),
+         [("read", 1), EHLO, ("send", b"VRFY <<@mail.example.com>>\r\n", 1), QUIT]),
         ("rcpt_empty_local", "RCPT TO:<@mail.example.com>",
-         [("read", 1), ehlo, mail, ("send", b"RCPT TO:<@mail.example.com>\r\n", 1), quit_]),
+         [("read", 1), EHLO, MAIL, ("send", b"RCPT TO:<@mail.example.com>\r\n", 1), QUIT]),
         ("rcpt_empty_local_nested", "RCPT TO:<<@mail.example.com>>",
-         [("read", 1), ehlo, mail, ("send", b"RCPT TO:<<@mail.example.com>>\r\n", 1), quit_]),
+         [("read", 1), EHLO, MAIL, ("send", b"RCPT TO:<<@mail.example.com>>\r\n", 1), QUIT]),
     ]
 
 
@@ -609,12 +608,8 @@ def bytes_() -> list[tuple[str, str, list]]:
     """Bytes past ASCII and control bytes in commands and addresses, and addresses too long as a
     whole or in one token: what a server echoes of them, and what it refuses (Sendmail's
     invalidaddr(), prescan() and its 7-bit replies; found by probes of the lines group's kind)."""
-    ehlo = ("send", b"EHLO client.example.org\r\n", 1)
-    quit_ = ("send", b"QUIT\r\n", 1)
-    mail = ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1)
-
     def line(name: str, data: bytes, desc: str, transaction: bool = False) -> tuple[str, str, list]:
-        return name, desc, [("read", 1), ehlo, *([mail] if transaction else []), ("send", data + b"\r\n", 1), quit_]
+        return name, desc, [("read", 1), EHLO, *([MAIL] if transaction else []), ("send", data + b"\r\n", 1), QUIT]
 
     return [
         line("unknown_cr", b"XYZ a\rb", "an unknown command with a bare CR inside"),
