@@ -25,7 +25,8 @@ def postfix():
 
 
 @pytest.mark.parametrize(("group", "listener"), [("sequence", "plain"), ("smuggling", "plain"), ("params", "plain"),
-                                                  ("empty_local", "plain"), ("limits", "plain"), ("content", "plain"),
+                                                  ("empty_local", "plain"), ("limits", "plain"),
+                                                  ("queue_file", "plain"), ("content", "plain"),
                                                   ("guessing", "sasl"),
                                                   ("auth", "sasl"), ("submission", "submission"),
                                                   ("submissions", "submissions")])

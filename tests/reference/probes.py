@@ -209,14 +209,17 @@ def advertised_size(host: str, port: int, source: str | None = None) -> tuple[in
     return int(found.group(1) or NO_LIMIT_PROBED), re.search(rb"^250[ -]CHUNKING\r$", ehlo, re.MULTILINE) is not None
 
 
-def filler(subject: str, size: int, stuffed: bool = False) -> bytes:
+def filler(subject: str, size: int, stuffed: bool = False, line: int = 1000, every_line_stuffed: bool = False) -> bytes:
     """A message of `size` bytes as sent, its end marker aside: a Subject, a blank line, lines of
-    998 'x' and a shorter last one, each ended by CRLF; `stuffed`: the first body line starts
-    with a stuffed dot ("..", the same size)."""
+    `line` bytes ('x' and CRLF) and a shorter last one; `stuffed`: the first body line starts
+    with a stuffed dot ("..", the same size); `every_line_stuffed`: every full line does."""
     head = f"Subject: {subject}\r\n\r\n".encode()
-    full, rest = divmod(size - len(head), 1000)
+    full, rest = divmod(size - len(head), line)
     last = b"x" * (rest - 2) + b"\r\n" if rest >= 2 else b""
-    body = head + (b"x" * 998 + b"\r\n") * full + last
+    each = b".." + b"x" * (line - 4) + b"\r\n" if every_line_stuffed else b"x" * (line - 2) + b"\r\n"
+    body = head + each * full + last
+    if rest == 1:  # no line of one byte: the last full line takes it
+        body = head + each * (full - 1) + each[:-2] + b"x\r\n"
     if stuffed:
         body = head + b".." + body[len(head) + 2 :]
     assert len(body) == size, (size, rest)
@@ -273,6 +276,39 @@ def limits(limit: int = 10_240_000, chunking: bool = True) -> list[tuple[str, st
     ]
 
 
+def queue_file(limit: int = 10_240_000) -> list[tuple[str, str, list]]:
+    """Postfix's limit is on its queue file (cleanup runs under a file size limit of
+    message_size_limit): messages that fit as sent but not as records (lines of 1000 take a byte
+    more each; lines of 78 as many bytes as sent, the envelope and headers added), and one past
+    the limit as sent whose stuffed lines the file keeps a byte shorter each."""
+    ehlo = ("send", b"EHLO client.example.org\r\n", 1)
+
+    def message(name: str, description: str, body: bytes) -> tuple[str, str, list]:
+        return (name, description, [("read", 1), ehlo, MAIL, RCPT, ("send", b"DATA\r\n", 1),
+                                    ("send", body + b".\r\n", 1), ("send", b"QUIT\r\n", 1)])
+
+    def chunk(name: str, description: str, body: bytes) -> tuple[str, str, list]:
+        return (name, description, [("read", 1), ehlo, MAIL, RCPT, ("send", b"BDAT %d LAST\r\n" % len(body), 0),
+                                    ("send", body, 1), ("send", b"QUIT\r\n", 1)])
+
+    return [
+        message("data_lines_of_1000_past_the_file", "5,000 bytes under SIZE as sent, in lines of 1000",
+                filler("near", limit - 5_000)),
+        message("data_lines_of_1000_within_the_file", "14,000 bytes under SIZE as sent, in lines of 1000",
+                filler("within", limit - 14_000)),
+        message("data_lines_of_78_past_the_file", "600 bytes under SIZE as sent, in lines of 78",
+                filler("near", limit - 600, line=78)),
+        message("data_lines_of_78_within_the_file", "1,700 bytes under SIZE as sent, in lines of 78",
+                filler("within", limit - 1_700, line=78)),
+        message("data_stuffed_lines_past_size", "40,000 bytes past SIZE as sent, every line of 78 dot-stuffed",
+                filler("stuffed", limit + 40_000, line=78, every_line_stuffed=True)),
+        chunk("bdat_lines_of_1000_past_the_file", "a BDAT chunk 5,000 bytes under SIZE, in lines of 1000",
+              filler("near", limit - 5_000)),
+        chunk("bdat_lines_of_78_within_the_file", "a BDAT chunk 1,700 bytes under SIZE, in lines of 78",
+              filler("within", limit - 1_700, line=78)),
+    ]
+
+
 def elide_bodies(conversation: dict) -> None:
     """Replace each message body the limits group sent with the marker the conformance test
     rebuilds it from (tests/personas/test_conformance.py, body())."""
@@ -283,9 +319,14 @@ def elide_bodies(conversation: dict) -> None:
             subject = re.match(r"Subject: (\w+)", entry[1]).group(1)
             sent = unesc(entry[1])
             marker = sent.endswith(b"\r\n.\r\n")  # DATA's; a BDAT chunk has none
-            stuffed = ", the first body line stuffed" if "\\r\\n\\r\\n.." in entry[1] else ""
+            lines = sent.split(b"\r\n", 4)  # the Subject, the blank line, then the body's first lines
+            line = len(lines[2]) + 2
+            if lines[3].startswith(b".."):
+                stuffed = ", every line stuffed"
+            else:
+                stuffed = ", the first body line stuffed" if lines[2].startswith(b"..") else ""
             end = ", then the end marker" if marker else ""
-            entry[1] = f"<body: Subject: {subject}, {len(sent) - 3 * marker} bytes in lines of 1000{stuffed}{end}>"
+            entry[1] = f"<body: Subject: {subject}, {len(sent) - 3 * marker} bytes in lines of {line}{stuffed}{end}>"
     conversation["notes"].append("the message body is elided here; tests/personas/test_conformance.py builds the "
                                  "same bytes")
 
@@ -764,7 +805,7 @@ def errors_brief() -> list[tuple[str, str, list]]:
 GROUPS = {"limits": limits, "errors": errors, "errors_brief": errors_brief, "lines": lines, "sequence": sequence,
           "params": params, "recipients": recipients, "auth": auth, "auth_tls": auth_tls, "submission": submission,
           "submissions": submissions, "smuggling": smuggling, "empty_local": empty_local, "content": content,
-          "guessing": guessing, "bytes": bytes_}
+          "guessing": guessing, "bytes": bytes_, "queue_file": queue_file}
 
 
 def connections(host: str, port: int, count: int = 52, source: str | None = None) -> list[dict]:
@@ -797,7 +838,7 @@ def capture(group: str, host: str, port: int, source: str | None = None) -> list
     else:
         probes = GROUPS[group]()
     conversations = [run_probe(host, port, name, desc, steps, source) for name, desc, steps in probes]
-    if group == "limits":  # the replies are kept, the megabytes of 'x' are not
+    if group in ("limits", "queue_file"):  # the replies are kept, the megabytes of 'x' are not
         for conversation in conversations:
             elide_bodies(conversation)
     return conversations

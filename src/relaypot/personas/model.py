@@ -162,8 +162,9 @@ class MessageRules:
     data_limit: int | None = None
     # how the server counts a message against that limit: as sent ("wire"), or stored with LF
     # line ends ("lf": each line end one byte, OpenSMTPD) and without a stuffed line's leading dot
-    # ("lf_unstuffed": Exim; its BDAT chunks, never stuffed, as "lf")
-    counted_size: Literal["wire", "lf", "lf_unstuffed"] = "wire"
+    # ("lf_unstuffed": Exim; its BDAT chunks, never stuffed, as "lf"), or as the queue file
+    # Postfix's cleanup writes ("postfix_queue_file": protocol/postfix_queue_file.py)
+    counted_size: Literal["wire", "lf", "lf_unstuffed", "postfix_queue_file"] = "wire"
     refuse_data_argument: bool = False  # "DATA x": data.syntax
     refuse_data_after_bdat: bool = False  # DATA after BDAT chunks of the same message: data.after_bdat
     # Postfix's skip_bdat(): a refused chunk is read and answered; "BDAT 0" without LAST is

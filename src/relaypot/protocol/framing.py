@@ -8,8 +8,12 @@ mean, what they cost against its limits, and which violations they are.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from relaypot.protocol.data import ANY_CRS, ONE_CR, LfSize, find_end
+
+if TYPE_CHECKING:
+    from relaypot.protocol.postfix_queue_file import QueueFileSize
 
 _TAIL = 8  # bytes of a dropped body kept to find <CRLF>.<CRLF> across reads
 
@@ -202,7 +206,7 @@ class Framer:
         """Bytes of the body held so far (it starts at the buffer's start)."""
         return len(self.buf)
 
-    def drop_body(self, counter: LfSize | None = None) -> int:
+    def drop_body(self, counter: LfSize | QueueFileSize | None = None) -> int:
         """Stop keeping a body (too big, or out of memory): all but a tail to find its end in; returns
         the bytes dropped, first counted by `counter` where the body's size is counted."""
         drop = len(self.buf) - _TAIL

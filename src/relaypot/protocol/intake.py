@@ -14,6 +14,7 @@ from relaypot.protocol.data import LfSize, exim_message_size, line_ending_violat
 from relaypot.protocol.framing import Framer
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.outputs import StoredMessage
+from relaypot.protocol.postfix_queue_file import Envelope, QueueFileSize, fits_surely
 from relaypot.vocabulary import MAIL, RCPT
 
 CHUNK_PROGRESS = 1024  # bytes of a BDAT or XEXCH50 chunk that count as a line for the idle deadline
@@ -58,6 +59,7 @@ class Intake:
         "out_of_memory",
         "overflow",
         "past_limit",
+        "queue_envelope",
         "takes_past",
     )
 
@@ -69,7 +71,8 @@ class Intake:
         # were sent) is taken (250), only its first max_message_size bytes kept.
         limit = context.message_limit
         self.takes_past = not limit or limit > context.max_message or context.persona.message.counted_size != "wire"
-        self.lf_size: LfSize | None = None  # the size as an "lf" server counts what was not kept, so far
+        self.lf_size: LfSize | QueueFileSize | None = None  # the size as the server counts what was not kept, so far
+        self.queue_envelope: Envelope | None = None  # the transaction's, where the server counts its queue file
         self.overflow = 0  # bytes dropped from a DATA body past the size limit
         self.bare_pos = 0  # where bare_line_end() looks on from
         self.chunk_kind = ""  # "BDAT" | "XEXCH50"
@@ -119,17 +122,24 @@ class Intake:
         real server never had; whether it is comes at its end (too_big)."""
         return self.takes_past and not self.out_of_memory
 
-    def counting(self, unstuffed: bool) -> LfSize | None:
+    def counting(self, unstuffed: bool) -> LfSize | QueueFileSize | None:
         """A fresh count of the message's size as its server counts it (None: as sent)."""
         counted = self.context.persona.message.counted_size
+        if counted == "postfix_queue_file":
+            return None if self.queue_envelope is None else QueueFileSize(self.queue_envelope, unstuffed)
         return None if counted == "wire" else LfSize(unstuffed and counted == "lf_unstuffed")
 
     def too_big(self, size: int, rest: bytes | bytearray, unstuffed: bool) -> bool:
         """Whether a complete message of `size` bytes as sent is past the persona's own limit;
         `rest`: its bytes not counted yet (counted only where the size as sent is past the
-        limit: a server's count is never more)."""
+        limit, as a server's count is never more, but for Postfix's queue file, mostly more)."""
         limit = self.context.message_limit
-        if not limit or size <= limit:
+        if not limit:
+            return False
+        if self.context.persona.message.counted_size == "postfix_queue_file" and self.queue_envelope is not None:
+            if fits_surely(self.queue_envelope, size, limit):
+                return False
+        elif size <= limit:
             return False
         counter = self.lf_size or self.counting(unstuffed)
         if counter is None:
@@ -148,6 +158,7 @@ class Intake:
         self.header_judged = False
         self.delivered_size = 0
         self.lf_size = None
+        self.queue_envelope = None
         self.let_go()
         self.out_of_memory = False
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from relaypot.events import Command, Helo, MailFrom, RcptTo, SessionClosed, SessionOpened, Tls
+from relaypot.protocol import postfix_queue_file as queue_file
 from relaypot.protocol import states
 from relaypot.protocol.accounting import Shape, Slowdowns
 from relaypot.protocol.auth import SERVER_FIRST, AuthExchange, AuthStep, capture_unsupported, opening, settle
@@ -72,10 +73,12 @@ class Session(Voice):
         "_greeting_due",
         "_kept_parameters",
         "_last_verb",
+        "_login",
         "_message_id",
         "_old_style",
         "_opened_said",
         "_pending",
+        "_queue_file",
         "_rcpt_acl",
         "_rcpt_commands",
         "_rcpt_refused",
@@ -139,6 +142,9 @@ class Session(Voice):
         self.listener = listener
         self.relay = relay  # the listener's relay policy (recipients.RELAY_POLICIES)
         self.authenticated = False  # a login [deception] accepted: relay policy "auth" then relays
+        self._login: tuple[str, str] | None = None  # (mechanism, user name) of that login
+        # [message] counted_size = "postfix_queue_file": what the transaction puts in its queue file
+        self._queue_file: queue_file.Envelope | None = None
         self.state = CONNECTED
         self.tls_active = tls_active
         self.helo: str | None = None
@@ -761,6 +767,8 @@ class Session(Voice):
         self.rcpt_to = []
         self._rcpt_unkept = 0
         self._sender_written = read.token
+        if self.persona.message.counted_size == "postfix_queue_file":
+            self._queue_file = self._queue_file_envelope(read.address or "", read.path.parameters)
         code = self._send_key(out, "mail.ok", address=read.address or "<>", argument=read.token)
         out.append(MailFrom(address=read.address, parameters=read.path.parameters, reply_code=code))
         return code
@@ -810,6 +818,10 @@ class Session(Voice):
             # Past relaypot's bound the recipient is answered as the server would, and recorded
             # with its command, but the transaction keeps no more of them (memory, not protocol)
             keep = len(self.rcpt_to) < self.limits.max_recipients
+            if self._queue_file is not None:
+                parameters = read.path.parameters
+                self._queue_file.recipients.append(
+                    queue_file.Recipient(address, parameters.get("ORCPT", ""), parameters.get("NOTIFY", "")))
             if keep:
                 self.rcpt_to.append(address)
             else:
@@ -892,6 +904,7 @@ class Session(Voice):
         code = self._send_key(out, "data.start")
         self.mode = DATA
         self.intake.start_body()
+        self.intake.queue_envelope = self._queue_file_ready()
         return code
 
     def _bdat(self, argument: str, out: list[Output]) -> int:
@@ -909,6 +922,8 @@ class Session(Voice):
         refusal = (self.intake.bdat_refusal(size, last, self.state) if self.persona.message.bdat_error_state
                    else self.context.refusals.get(("BDAT", self.state)))
         self.intake.start_chunk("BDAT", size, last, refusal)
+        if self.intake.queue_envelope is None:
+            self.intake.queue_envelope = self._queue_file_ready()
         if refusal == "bdat.too_big":
             self._violation(out, "limit_message_size", f"a chunk of {size} bytes past the size limit", always=True)
         elif refusal:
@@ -1376,6 +1391,7 @@ class Session(Voice):
         key, event, delay = settle(step, exchange, self.context.logins, self.client_ip, self.persona.auth)
         if event is not None and event.outcome == "accepted":
             self.authenticated = True
+            self._login = (event.mechanism, event.username or "")
         code = self._send_key(out, key, delay=delay, **(step.values or {}))
         if not first:  # the AUTH command's own reply is in its smtp.command event
             exchange.replies.append(self._last_reply)
@@ -1393,6 +1409,27 @@ class Session(Voice):
 
     # ------------------------------------------------------------------ helpers
 
+    def _queue_file_envelope(self, sender: str, parameters: dict[str, str]) -> queue_file.Envelope:
+        """What a MAIL puts in Postfix's queue file (the recipients join it as they are taken)."""
+        return queue_file.Envelope(self.context.hostname, sender, envid=parameters.get("ENVID", ""),
+                                   ret=parameters.get("RET", ""), body=parameters.get("BODY", ""),
+                                   smtputf8=self.smtputf8)
+
+    def _queue_file_ready(self) -> queue_file.Envelope | None:
+        """The transaction's queue file envelope with what the session adds, as its message starts."""
+        envelope = self._queue_file
+        if envelope is None:
+            return None
+        envelope.helo, envelope.tls = self.helo, self.tls_active
+        envelope.esmtp = self.esmtp and self.helo is not None  # no greeting at all: "SMTP"
+        envelope.sasl = self._login if self.authenticated else None
+        envelope.client_address, envelope.client_port = self.client_ip, self.client_port
+        envelope.server_address, envelope.server_port = self.server_ip, self.server_port
+        # permit_inet_interfaces: a client at one of the server's own addresses is local
+        envelope.local = self.client_ip in (self.server_ip, "::1") or self.client_ip.startswith("127.")
+        envelope.arrival = self.opened_at if self.opened_at is not None else self.context.clock()
+        return envelope
+
     def _reset_transaction(self) -> None:
         if self.state in (MAIL, RCPT):
             self.state = GREETED if self.helo is not None else CONNECTED
@@ -1406,6 +1443,7 @@ class Session(Voice):
         self.rcpt_to = ()
         self._rcpt_unkept = 0
         self._sender_written = ""
+        self._queue_file = None
         self.intake.reset()
         if self._send_queue is not None:
             self._send_queue.clear()
