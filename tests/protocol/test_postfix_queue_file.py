@@ -23,6 +23,11 @@ from relaypot.protocol.session import Session
 from support import REFERENCE, Driver, make_session
 
 CAPTURED = json.loads((REFERENCE / "postfix" / "queue-files.json").read_text())
+sys.path.insert(0, str(REFERENCE))
+try:
+    import queue_files
+finally:
+    sys.path.remove(str(REFERENCE))
 
 
 def counted(case: dict) -> tuple[int, list[int]]:
@@ -40,7 +45,7 @@ def counted(case: dict) -> tuple[int, list[int]]:
     driver = Driver(session)
     for command in commands:
         driver.feed(command.encode() + b"\r\n")
-    message = case["message"].encode("latin-1")
+    message = queue_files.message_of(case)
     driver.feed(b"DATA\r\n" if case["how"] == "data" else b"BDAT %d LAST\r\n" % len(message))
     envelope = session.intake.queue_envelope
     assert envelope is not None, driver.replies
@@ -54,7 +59,7 @@ def counted(case: dict) -> tuple[int, list[int]]:
 def test_the_persona_counts_the_queue_file_the_real_postfix_wrote(case):
     size, codes = counted(case)
     assert codes[-1] in (250, 354)  # the message was started, as with the real server
-    assert size == case["size"], [(kind, len(text)) for kind, text in case["records"]]
+    assert size == case["size"], [(kind, length) for kind, length, _ in case["records"]]
 
 
 def test_line_records_are_the_pieces_the_real_postfix_wrote():
@@ -62,8 +67,8 @@ def test_line_records_are_the_pieces_the_real_postfix_wrote():
     2048 without its line end, a CR that ends a piece taking the LF), 5000 and 20000 (several
     pieces): each line's records as line_records() counts them, and as the real server wrote them."""
     case = next(case for case in CAPTURED if case["name"] == "line_pieces")
-    lines = case["message"].split("\r\n\r\n", 1)[1].encode("latin-1").split(b"\n")[:-1]
-    lengths = [len(text) for kind, text in case["records"] if kind in "NL"]
+    lines = queue_files.message_of(case).split(b"\r\n\r\n", 1)[1].split(b"\n")[:-1]
+    lengths = [length for kind, length, _ in case["records"] if kind in "NL"]
     body = lengths[lengths.index(0, 3) + 1 :]  # after the blank line that ends the headers
     assert body[:4] == [126, 127, 128, 2047]
     assert sum(record_size(length) for length in body) == sum(
@@ -83,22 +88,17 @@ def test_a_line_costs_at_least_its_text_and_a_record_header(length, crs, stuffed
 def test_the_stored_queue_files_are_what_the_real_postfix_writes():
     """The real Postfix run again: each case's queue file has the records stored (their kinds and,
     times, ids and ports aside, their lengths), and the persona counts its size."""
-    sys.path.insert(0, str(REFERENCE))
-    try:
-        import queue_files
-    finally:
-        sys.path.remove(str(REFERENCE))
     from postfix_server import PostfixServer
 
     with PostfixServer() as server:
         fresh = queue_files.capture(server)
     assert [case["name"] for case in fresh] == [case["name"] for case in CAPTURED]
     for old, new in zip(CAPTURED, fresh):
-        assert [kind for kind, _ in new["records"]] == [kind for kind, _ in old["records"]], new["name"]
+        assert [kind for kind, *_ in new["records"]] == [kind for kind, *_ in old["records"]], new["name"]
         assert counted(new)[0] == new["size"], new["name"]
 
 
-MESSAGES = [case["message"].encode("latin-1") for case in CAPTURED]
+MESSAGES = [queue_files.message_of(case) for case in CAPTURED]
 
 
 @given(st.sampled_from(MESSAGES + [b"Subject: x\r\n\r\n" + b"\r" * 70 + b"\r\n.." + b"y" * 3000 + b"\r\r\n"]),

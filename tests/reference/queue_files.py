@@ -9,6 +9,7 @@ of that file is what message_size_limit bounds (protocol/postfix_queue_file.py m
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import socket
 import ssl
@@ -21,6 +22,7 @@ EHLO = "EHLO client.example.org"
 MAIL = "MAIL FROM:<a@client.example.org>"
 RCPT = "RCPT TO:<postmaster@mail.example.com>"
 SUBJECT = "Subject: x\r\n\r\n"
+SHOWN, SHOWN_RECORD = 1000, 72  # a message stored whole up to this; a record's first bytes
 
 # name: (listener, commands before the message, how it is sent: "data" or "bdat", the message)
 CASES: dict[str, tuple[str, list[str], str, str]] = {
@@ -152,13 +154,23 @@ def capture(server) -> list[dict]:
         attributes = dict(text.decode().split("=", 1) for kind, text in found if kind == "A" and b"=" in text)
         seconds, micros = (int(n) for n in next(text for kind, text in found if kind == "T").split())
         captured.append({
-            "name": name, "listener": listener, "commands": commands, "how": how, "message": message,
+            "name": name, "listener": listener, "commands": commands, "how": how,
+            "message": message if len(message) <= SHOWN else None,  # longer ones: CASES, by their digest
+            "message_sha256": hashlib.sha256(message.encode("latin-1")).hexdigest(),
             "reply": reply, "queue_id": queue_id, "arrival": [seconds, micros],
             "client_port": int(attributes["client_port"]), "server_port": int(attributes["server_port"]),
             "size": len(data),
-            "records": [[kind, text.decode("latin-1")] for kind, text in found],
+            # each record's type, length and first bytes
+            "records": [[kind, len(text), text[:SHOWN_RECORD].decode("latin-1")] for kind, text in found],
         })
     return captured
+
+
+def message_of(case: dict) -> bytes:
+    """A stored case's message: as stored, or (too long to store) as CASES makes it, the same bytes."""
+    message = (case["message"] if case["message"] is not None else CASES[case["name"]][3]).encode("latin-1")
+    assert hashlib.sha256(message).hexdigest() == case["message_sha256"], case["name"]
+    return message
 
 
 if __name__ == "__main__":
