@@ -341,10 +341,6 @@ EXIM_KNOWN_DIFFERENCES: Known = [
 ]
 
 SENDMAIL_KNOWN_DIFFERENCES: Known = [
-    ("sendmail-stuffing-after-slowdown",
-     "a HELO or EHLO that checksmtpattack() slows down (from the third) checks for waiting input after its "
-     "sleep: a client that sends on meanwhile gets the stuffing refusal; the persona decides before its wait",
-     lambda sent, before: _hellos(before + sent) >= 3),
     ("sendmail-etrn-sigchld",
      "an ETRN's queue-run child exits while a later command of the same read sleeps in checksmtpattack(): "
      "its SIGCHLD cuts the sleep short and its copy of the unflushed replies comes first (a race between "

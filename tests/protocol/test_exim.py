@@ -191,6 +191,22 @@ def test_data_after_recipients_pipelined_behind_a_refused_sender_is_no_protocol_
         b"503 sender not yet given\r\n", intro + b"503 valid RCPT command must precede DATA\r\n"]
 
 
+def test_a_bdat_without_its_size_is_a_protocol_error():
+    """smtp_in.c BDAT_CMD: "501 missing size for BDAT command" is a synprot_error(), so the next
+    error past the three is the session's last (captured from the real Exim, plain and with TLS
+    and AUTH; the differential test found it)."""
+    for persona in ("exim", "exim-tls-auth"):
+        driver = Driver(make_session(persona, relay="closed"))
+        for line in (b"DATA", b"STARTTLS", b"EHLO client.example.org", b"BDAT", b"abcQUIT"):
+            driver.feed(line + b"\r\n")
+        replies = [reply.data for reply in driver.replies[1:]]
+        assert replies[:2] + replies[3:] == [
+            b"503 valid RCPT command must precede DATA\r\n", b"503 STARTTLS command used when not advertised\r\n",
+            b"501 missing size for BDAT command\r\n",
+            b"500-unrecognized command\r\n500 Too many syntax or protocol errors\r\n"], persona
+        assert driver.closed
+
+
 @pytest.mark.parametrize(("wire", "replies"), [
     (b"x" * 16384 + b"\r\n", 2), (b"x" * 16385 + b"\r\n", 2), (b"NOOP " + b"a" * 20000 + b"\r\n", 2),
     (b"a" * 16384 + b"NOOP\r\n", 2), (b"MAIL FROM:<" + b"a" * 17000 + b"@x.org>\r\n", 2), (b"y" * 16383 + b"\r\n", 1),

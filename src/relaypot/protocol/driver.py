@@ -8,9 +8,10 @@ are read as soon as they are made (a backlog is resumed), and everything that co
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from relaypot.events import Event
-from relaypot.protocol.outputs import Close, Deliver, GreetPause, Keep, Reply, StartTls, StoredMessage
+from relaypot.protocol.outputs import Close, Deliver, GreetPause, Keep, Reply, StartTls, StoredMessage, Wait
 from relaypot.protocol.session import Session
 
 TLS = ("TLSv1.3", "TLS_AES_256_GCM_SHA384", None)  # what a handshake is said to have agreed
@@ -29,6 +30,7 @@ class Driver:
         self.closed: str | None = None
         self.tls_requested = 0
         self.early = early  # the client talks during a greet pause, before the greeting
+        self.waited = 0.0  # a Wait's seconds, which the next reply is late by
         self.take(session.start())
 
     def _stored(self, body: bytes) -> StoredMessage:
@@ -38,7 +40,12 @@ class Driver:
     def take(self, outputs: list) -> None:
         for item in outputs:
             if isinstance(item, Reply):
+                if self.waited:
+                    item, self.waited = replace(item, delay=item.delay + self.waited), 0.0
                 self.replies.append(item)
+            elif isinstance(item, Wait):  # passes at once, nothing sent meanwhile but what was fed
+                self.waited += item.seconds
+                self.take(self.session.waited())
             elif isinstance(item, Deliver):
                 self.delivered.append(item)
                 self.take(self.session.message_stored(self.store(item.body)))

@@ -29,6 +29,15 @@ class GreetPause:
 
 
 @dataclass(frozen=True, slots=True)
+class Wait:
+    """Write every reply before this, wait `seconds` (the client's bytes that come meanwhile reach
+    `Session.receive_data`, which keeps them), then call `Session.waited`: a server's sleep whose
+    end sees what the client sent during it (Sendmail's checksmtpattack() before a HELO)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class StartTls:
     """Write every reply before this, then upgrade the stream and call `Session.tls_started`."""
 
@@ -90,4 +99,4 @@ class Keep:
 
 
 # Everything a session's call returns, in order: replies, events and instructions.
-Output = Reply | Event | StartTls | Deliver | Close | Keep | GreetPause
+Output = Reply | Event | StartTls | Deliver | Close | Keep | GreetPause | Wait

@@ -28,7 +28,7 @@ from relaypot.protocol.intake import Intake, Step, message_record
 from relaypot.protocol.lines import read_line
 from relaypot.protocol.listener import ListenerContext
 from relaypot.protocol.message_id import internet_message_id
-from relaypot.protocol.outputs import Deliver, GreetPause, Output, Reply, StartTls, StoredMessage
+from relaypot.protocol.outputs import Deliver, GreetPause, Output, Reply, StartTls, StoredMessage, Wait
 from relaypot.protocol.reads import BufferedReads
 from relaypot.protocol.recipients import RELAY, unquoted
 from relaypot.protocol.recipients import refusal as recipient_refusal
@@ -94,6 +94,7 @@ class Session(Voice):
         "_unread_at_close",
         "_verb_text",
         "_verbose",
+        "_waiting",
         "advertised",
         "authenticated",
         "bytes_in",
@@ -143,6 +144,7 @@ class Session(Voice):
         self.relay = relay  # the listener's relay policy (recipients.RELAY_POLICIES)
         self.authenticated = False  # a login [deception] accepted: relay policy "auth" then relays
         self._login: tuple[str, str] | None = None  # (mechanism, user name) of that login
+        self._waiting: tuple[str, str, bytes] | None = None  # a command answered once a Wait has passed
         # [message] counted_size = "postfix_queue_file": what the transaction puts in its queue file
         self._queue_file: queue_file.Envelope | None = None
         self.state = CONNECTED
@@ -360,6 +362,20 @@ class Session(Voice):
         self._reset_transaction()
         if self.mode == PAUSED:
             self.mode = COMMAND
+            self._run_guarded(out)
+        return out
+
+    def waited(self) -> list[Output]:
+        """The Wait passed: the command behind it answered, as what came meanwhile shows it, and
+        the input after it read."""
+        out: list[Output] = []
+        if self._waiting is None or self.mode != PAUSED:
+            return out
+        verb, argument, line = self._waiting
+        self._waiting = None
+        self.mode = COMMAND
+        self._finish_command(out, verb, argument, line, _HANDLERS[verb](self, argument, out))
+        if self.mode == COMMAND:
             self._run_guarded(out)
         return out
 
@@ -634,6 +650,14 @@ class Session(Voice):
             # Sendmail's checksmtpattack(), before the reply (AUTH's after its refusals of a
             # second login and of a transaction)
             self._slow = self._slowdowns.delay(verb)
+            if self._slow and verb in ("HELO", "EHLO") and self.persona.sequence.stuffing_checked:
+                # the sleep comes before the check for input sent ahead, which sees what came
+                # during it: the transport waits, and `waited` answers
+                out.append(Wait(self._slow))
+                self._slow = 0.0
+                self._waiting = (verb, argument, line)
+                self.mode = PAUSED
+                return
         elif self._tarpit and verb in self.persona.errors.tarpit_verbs:
             self._slow = self._tarpit  # Exchange's VRFY and EXPN: tarpitted, as unknown
         code = handler(self, argument, out)

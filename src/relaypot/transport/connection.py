@@ -23,7 +23,7 @@ from relaypot.judgements.attacks import WATCHED, Watch, catalogue
 from relaypot.pipeline import EventBus, Recorder, new_session_id, utc_timestamp
 from relaypot.protocol.client_names import ClientName
 from relaypot.protocol.listener import ListenerContext
-from relaypot.protocol.outputs import Close, Deliver, GreetPause, Keep, Reply, StartTls, StoredMessage
+from relaypot.protocol.outputs import Close, Deliver, GreetPause, Keep, Reply, StartTls, StoredMessage, Wait
 from relaypot.protocol.session import Session
 from relaypot.storage.messages import MessageStore
 from relaypot.transport.naming import ClientNamer
@@ -108,6 +108,7 @@ class SmtpConnection(asyncio.Protocol):
         "_queue",
         "_storing",
         "_unflushed",
+        "_wait",
         "_waited",
         "counted",
         "last_active",
@@ -132,6 +133,7 @@ class SmtpConnection(asyncio.Protocol):
         self.service = service  # "submissions": TLS from the first byte, the banner inside it
         self._greeting: list[Any] | None = None  # the banner, held until that first handshake
         self._greet_pause: asyncio.TimerHandle | None = None  # the persona's pause before its banner
+        self._wait: asyncio.TimerHandle | None = None  # a Wait in progress: Session.waited at its end
         self.transport: Any = None
         self._queue: deque[Any] | None = None
         self._waited = False
@@ -286,6 +288,8 @@ class SmtpConnection(asyncio.Protocol):
             self._lag.cancel()
         if self._greet_pause is not None:
             self._greet_pause.cancel()
+        if self._wait is not None:
+            self._wait.cancel()
         if self._handshake_deadline is not None:
             self._handshake_deadline.cancel()
         if self._handshake is not None and not self._finished:
@@ -448,13 +452,15 @@ class SmtpConnection(asyncio.Protocol):
                 self._keep(item, ts or utc_timestamp())
             elif kind is GreetPause:
                 self._greet_pause = self.server.loop.call_later(item.seconds, self._greet)
-            elif kind is StartTls or kind is Close:
+            elif kind is StartTls or kind is Close or kind is Wait:
                 if pending:
                     self._write(pending)
                 if self._queue:
                     self._enqueue(item)
                 elif kind is Close:
                     self._close(item)
+                elif kind is Wait:
+                    self._start_wait(item)
                 else:
                     self._start_tls()
             else:
@@ -484,6 +490,15 @@ class SmtpConnection(asyncio.Protocol):
         self._greet_pause = None
         if not self._finished and not self.transport.is_closing():
             self._apply(self.session.greet())
+
+    def _start_wait(self, wait: Wait) -> None:
+        self._wait = self.server.loop.call_later(wait.seconds, self._wait_over)
+
+    def _wait_over(self) -> None:
+        """The Wait passed: the session answers, seeing what the client sent meanwhile."""
+        self._wait = None
+        if not self._finished and not self.transport.is_closing():
+            self._apply(self.session.waited())
 
     def _write(self, pending: list[bytes]) -> None:
         """Write the replies gathered so far at once, and start gathering anew."""
@@ -572,6 +587,10 @@ class SmtpConnection(asyncio.Protocol):
             elif kind is Close:
                 queue.popleft()
                 self._close(item)
+                return
+            elif kind is Wait:
+                queue.popleft()
+                self._start_wait(item)
                 return
             else:  # StartTls
                 queue.popleft()
