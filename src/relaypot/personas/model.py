@@ -212,6 +212,9 @@ class ErrorRules:
     junk_limit: int = 0
     junk_verbs: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
     forgiven_by_message: bool = False  # a message accepted clears the error and junk counts
+    # Postfix's smtpd_recipient_overshoot_limit: this many recipients past [recipients]
+    # per_message in a transaction are refused (rcpt.too_many) without counting as errors
+    rcpt_overshoot: int = 0
     # Exim's counters (smtp_in.c): syntax and protocol errors (the replies named in
     # protocol_replies) past protocol_limit end the session, the reply that passes it joined by a
     # last line of session.too_many_errors in its own code; those in protocol_replies_closing end

@@ -16,13 +16,21 @@ SHAPE_TOKENS = 16
 
 
 class ErrorAccount:
-    __slots__ = ("counting", "errors", "junk", "rules")
+    __slots__ = ("counting", "errors", "free", "junk", "overshoot", "rules")
 
     def __init__(self, rules: ErrorRules) -> None:
         self.rules = rules
         self.counting = bool(rules.limit or rules.delay_from)  # IIS keeps no account at all
         self.errors = 0
         self.junk = 0
+        self.overshoot = 0  # recipients refused past the server's limit in this transaction
+        self.free = False  # the refusal being answered is no error
+
+    def recipient_overshoot(self) -> None:
+        """A RCPT refused past the server's recipient limit: the first rcpt_overshoot of a
+        transaction are no errors (smtpd.c rcpt_cmd returns 0 for them)."""
+        self.free = self.overshoot < self.rules.rcpt_overshoot
+        self.overshoot += 1
 
     def answered(self, verb: str, code: int) -> bool:
         """Count a reply to `verb` (an exchange's last AUTH line counts with verb ""); True when
@@ -30,8 +38,9 @@ class ErrorAccount:
         if not self.counting:
             return False
         rules = self.rules
-        if code >= 400:
+        if code >= 400 and not self.free:
             self.errors += 1
+        self.free = False
         if rules.junk_limit and verb in rules.junk_verbs:
             if self.junk > rules.junk_limit:
                 self.errors += 1

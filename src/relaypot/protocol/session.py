@@ -817,6 +817,7 @@ class Session(Voice):
         limit = self.persona.recipients.per_message  # the server's own; relaypot's bound is on what is kept
         if limit and len(self.rcpt_to) + self._rcpt_unkept >= limit:
             self._violation(out, "limit_recipients", f"over {limit}")
+            self.account.recipient_overshoot()
             code = self._send_key(out, "rcpt.too_many")
         elif self.persona.recipients.restricted_characters and self._restricted(address):
             code = self._send_key(out, "rcpt.restricted", address=address, unquoted=unquoted(address))
@@ -1468,6 +1469,7 @@ class Session(Voice):
         self._rcpt_unkept = 0
         self._sender_written = ""
         self._queue_file = None
+        self.account.overshoot = 0
         self.intake.reset()
         if self._send_queue is not None:
             self._send_queue.clear()
