@@ -56,7 +56,7 @@ VERBS: dict[str, Verb] = {verb.name: verb for verb in (
           {CONNECTED: "mail.need_helo", MAIL: "mail.nested", RCPT: "mail.nested"},
           optional="mail.unsupported_option mail.bad_size mail.bad_ret mail.size_overflow mail.bad_envid "
                    "mail.auth_twice mail.after_bdat mail.missing_address mail.unqualified mail.bad_body "
-                   "mail.bad_auth mail.smtputf8_unadvertised"),
+                   "mail.bad_auth mail.smtputf8_unadvertised mail.too_many_messages"),
     _verb("RCPT", "_rcpt", "rcpt.ok rcpt.need_mail rcpt.syntax rcpt.bad_address rcpt.too_many rcpt.relay_denied",
           {CONNECTED: "rcpt.need_mail", GREETED: "rcpt.need_mail"},
           optional="rcpt.unsupported_option rcpt.bad_notify rcpt.unknown_user rcpt.bad_orcpt rcpt.after_bdat "

@@ -191,6 +191,25 @@ def test_data_after_recipients_pipelined_behind_a_refused_sender_is_no_protocol_
         b"503 sender not yet given\r\n", intro + b"503 valid RCPT command must precede DATA\r\n"]
 
 
+def test_the_1001st_mail_of_a_connection_is_refused_and_the_session_goes_on():
+    """smtp_accept_max_per_connection (1000): captured from the real Exim (2026-12-07), 1000
+    messages in one connection, then MAIL "421 too many messages in this connection", RCPT "503
+    sender not yet given", NOOP, MAIL 421 again, RSET, QUIT: the session is not ended by the 421."""
+    driver = Driver(make_session("exim", relay="closed")).feed(b"EHLO client.example.org\r\n")
+    for _ in range(1000):
+        driver.feed(b"MAIL FROM:<a@client.example.org>\r\n").feed(b"RCPT TO:<postmaster@mail.example.com>\r\n")
+        driver.feed(b"DATA\r\n").feed(b"Subject: x\r\n\r\nbody\r\n.\r\n")
+    assert [reply.code for reply in driver.replies[-4:]] == [250, 250, 354, 250]
+    start = len(driver.replies)
+    for line in (b"MAIL FROM:<a@client.example.org>", b"RCPT TO:<postmaster@mail.example.com>", b"NOOP",
+                 b"MAIL FROM:<a@client.example.org>", b"RSET", b"QUIT"):
+        driver.feed(line + b"\r\n")
+    assert [reply.data for reply in driver.replies[start:]] == [
+        b"421 too many messages in this connection\r\n", b"503 sender not yet given\r\n", b"250 OK\r\n",
+        b"421 too many messages in this connection\r\n", b"250 Reset OK\r\n",
+        b"221 mail.example.com closing connection\r\n"]
+
+
 def test_a_bdat_without_its_size_is_a_protocol_error():
     """smtp_in.c BDAT_CMD: "501 missing size for BDAT command" is a synprot_error(), so the next
     error past the three is the session's last (captured from the real Exim, plain and with TLS

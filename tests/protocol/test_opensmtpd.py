@@ -73,3 +73,26 @@ def test_local_parts_and_domains():
 def test_any_argument_is_read_without_an_error_escaping(text):
     read_mail(text, True, "mail.example.com")
     read_rcpt(text, True, "mail.example.com")
+
+
+def test_a_mail_after_a_hundred_messages_is_refused_and_the_session_goes_on():
+    """session max-mails (100): captured from the real OpenSMTPD 6.8.0p2 (2026-12-07), 100
+    messages in one session, then each MAIL "452 4.5.3 Too many recipients: Too many messages
+    sent", its address unread (`MAIL FROM:<bad` too), RCPT refused for want of a transaction, RSET,
+    NOOP and QUIT answered as ever."""
+    from support import Driver, make_session
+
+    driver = Driver(make_session("opensmtpd", relay="closed")).feed(b"EHLO client.example.org\r\n")
+    for _ in range(100):
+        for line in (b"MAIL FROM:<a@client.example.org>", b"RCPT TO:<postmaster@mail.example.com>", b"DATA",
+                     b"Subject: x\r\n\r\nbody\r\n."):
+            driver.feed(line + b"\r\n")
+    assert driver.replies[-1].data.endswith(b" Message accepted for delivery\r\n")
+    start = len(driver.replies)
+    for line in (b"MAIL FROM:<a@client.example.org>", b"MAIL FROM:<bad", b"RCPT TO:<postmaster@mail.example.com>",
+                 b"RSET", b"MAIL FROM:<>", b"NOOP", b"QUIT"):
+        driver.feed(line + b"\r\n")
+    too_many = b"452 4.5.3 Too many recipients: Too many messages sent\r\n"
+    assert [reply.data for reply in driver.replies[start:]] == [
+        too_many, too_many, b"503 5.5.1 Invalid command: Command not allowed at this point.\r\n",
+        b"250 2.0.0 Reset state\r\n", too_many, b"250 2.0.0 Ok\r\n", b"221 2.0.0 Bye\r\n"]

@@ -166,6 +166,13 @@ class MessageRules:
     # Postfix's cleanup writes ("postfix_queue_file": protocol/postfix_queue_file.py)
     counted_size: Literal["wire", "lf", "lf_unstuffed", "postfix_queue_file"] = "wire"
     refuse_data_argument: bool = False  # "DATA x": data.syntax
+    # MAIL commands a connection may give, each counted whatever its answer (Exim's
+    # smtp_accept_max_per_connection); past it MAIL is mail.too_many_messages and the session goes
+    # on (0: no limit)
+    mail_limit: int = 0
+    # messages a session may send (OpenSMTPD's session max-mails): a MAIL after that many taken is
+    # mail.too_many_messages, before its address is read (0: no limit)
+    messages_limit: int = 0
     refuse_data_after_bdat: bool = False  # DATA after BDAT chunks of the same message: data.after_bdat
     # Postfix's skip_bdat(): a refused chunk is read and answered; "BDAT 0" without LAST is
     # bdat.null; after a refused chunk that was not the last, every chunk is bdat.discarded until
@@ -659,6 +666,8 @@ class Persona:
                     (self.recipients.send_queue, "DATA", "data.delivering"),
                     (bool(self.recipients.bad_rcpt_limit), "RCPT", "rcpt.too_many_bad"),
                     (self.message.bdat_error_state, "MAIL", "mail.after_bdat"),
+                    (bool(self.message.mail_limit or self.message.messages_limit), "MAIL",
+                     "mail.too_many_messages"),
                     (self.message.bdat_error_state, "RCPT", "rcpt.after_bdat"),
                     (self.addresses.grammar == "postfix", "MAIL", "mail.size_overflow"),
                     (self.addresses.grammar == "postfix", "MAIL", "mail.bad_envid"),

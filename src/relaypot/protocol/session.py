@@ -74,6 +74,7 @@ class Session(Voice):
         "_kept_parameters",
         "_last_verb",
         "_login",
+        "_mail_commands",
         "_message_id",
         "_old_style",
         "_opened_said",
@@ -145,6 +146,7 @@ class Session(Voice):
         self.authenticated = False  # a login [deception] accepted: relay policy "auth" then relays
         self._login: tuple[str, str] | None = None  # (mechanism, user name) of that login
         self._waiting: tuple[str, str, bytes] | None = None  # a command answered once a Wait has passed
+        self._mail_commands = 0  # MAIL commands read, whatever their answers ([message] mail_limit)
         # [message] counted_size = "postfix_queue_file": what the transaction puts in its queue file
         self._queue_file: queue_file.Envelope | None = None
         self.state = CONNECTED
@@ -615,6 +617,8 @@ class Session(Voice):
             self._close(out, "forbidden")
             return
         handler = _HANDLERS.get(verb) if verb in self.persona.verbs else None
+        if verb == "MAIL":
+            self._mail_commands += 1  # Exim's smtp_mailcmd_count, before any check
         if handler is None:
             if counters is not None and counters.unknown_command():
                 self._violation(out, "limit_errors", f"{counters.unknown} unrecognized commands", always=True)
@@ -769,6 +773,10 @@ class Session(Voice):
     def _mail(self, argument: str, out: list[Output]) -> int:
         if self.intake.bdat:  # chunks of a message are in progress, or being skipped
             return self._send_key(out, "mail.after_bdat")
+        rules = self.persona.message
+        if (rules.mail_limit and self._mail_commands > rules.mail_limit and argument.strip()) or (
+                rules.messages_limit and self.messages >= rules.messages_limit):
+            return self._send_key(out, "mail.too_many_messages")  # the session goes on
         if argument:
             self._rcpt_refused = None  # Exim's smtp_reset() at MAIL, even one that fails
             self._rcpt_commands = 0
