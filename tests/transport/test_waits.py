@@ -4,8 +4,11 @@ and its check for input sent ahead (Debian's CVE-2023-51765 backport) comes afte
 client that sends its next command during the sleep is refused as a stuffer. Captured from the real
 Sendmail on this machine (tests/sendmail_server.py, 2026-12-07): a NOOP 0.3 s after the third EHLO
 gets `554 5.5.0 SMTP protocol error` for the EHLO, then `250 2.0.0 OK` (the rejecting session
-still takes NOOP); 1.5 s after it, the EHLO's 250 list, then the NOOP's 250. The session asks its
-transport for a Wait (protocol/outputs.py) and answers when it has passed."""
+still takes NOOP); 1.5 s after it, the EHLO's 250 list, then the NOOP's 250. Sendmail sleeps with
+its replies unflushed: after an EHLO, `HELO\r\nHELO\r\n` in one write is answered in one piece a
+second on, the first HELO's 554 (input behind it) with the second's 250. The session asks its
+transport for a Wait (protocol/outputs.py) and answers when it has passed. (Inside TLS the check
+sees only what the last read decrypted: there the persona decides before the sleep, as it did.)"""
 
 from __future__ import annotations
 
@@ -59,3 +62,18 @@ def test_a_command_sent_during_the_helo_sleep_is_stuffing(sensor_factory, gap):
     assert data.startswith(REAL[gap]), data
     assert data.endswith(b"250 2.0.0 OK\r\n"), data
     assert 0.95 <= first < 1.5 or gap > 1, first  # the EHLO's answer after its second of sleep
+
+
+def test_replies_wait_unflushed_through_the_sleep(sensor_factory):
+    sensor = sensor_factory(smtp__persona="sendmail", smtp__relay="closed")
+    with socket.create_connection(sensor.address, timeout=10) as sock:
+        read_reply(sock)
+        sock.sendall(b"EHLO client.example.org\r\n")
+        read_reply(sock)
+        sock.sendall(b"HELO client.example.org\r\nHELO client.example.org\r\n")
+        started = time.monotonic()
+        sock.settimeout(4)
+        data = sock.recv(65536)
+        waited = time.monotonic() - started
+    assert data.startswith(b"554 5.5.0 SMTP protocol error\r\n250 mail.example.com Hello "), data
+    assert waited >= 0.95, waited

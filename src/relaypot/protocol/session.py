@@ -654,9 +654,11 @@ class Session(Voice):
             # Sendmail's checksmtpattack(), before the reply (AUTH's after its refusals of a
             # second login and of a transaction)
             self._slow = self._slowdowns.delay(verb)
-            if self._slow and verb in ("HELO", "EHLO") and self.persona.sequence.stuffing_checked:
+            if self._slow and verb in ("HELO", "EHLO") and self.persona.sequence.stuffing_checked \
+                    and not self.tls_active:
                 # the sleep comes before the check for input sent ahead, which sees what came
-                # during it: the transport waits, and `waited` answers
+                # during it: the transport waits, and `waited` answers. (Inside TLS the check sees
+                # only what the last read decrypted, not records that came during the sleep.)
                 out.append(Wait(self._slow))
                 self._slow = 0.0
                 self._waiting = (verb, argument, line)

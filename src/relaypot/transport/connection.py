@@ -453,7 +453,10 @@ class SmtpConnection(asyncio.Protocol):
             elif kind is GreetPause:
                 self._greet_pause = self.server.loop.call_later(item.seconds, self._greet)
             elif kind is StartTls or kind is Close or kind is Wait:
-                if pending:
+                if pending and kind is Wait and self.session.persona.server.flush_when_idle:
+                    self._unflushed.extend(pending)  # Sendmail sleeps with its replies unflushed
+                    pending.clear()
+                elif pending:
                     self._write(pending)
                 if self._queue:
                     self._enqueue(item)
