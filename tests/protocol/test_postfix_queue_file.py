@@ -142,12 +142,14 @@ LINES = st.sampled_from([b"\n", b"\r\n", b"From x\n", b">From y\r\n", b".\n", b"
                          b"Bcc: q\r\n", b"x" * 130 + b"\r\n", b"y" * 2048 + b"\r\r\n", b"\r" * 40 + b"\n"])
 
 
-@given(st.lists(LINES, max_size=60), st.booleans())
-def test_a_message_said_to_fit_surely_fits(lines, unstuff):
+@given(st.lists(LINES, max_size=60), st.booleans(), st.integers(1, 3000), st.booleans())
+def test_a_message_said_to_fit_surely_fits(lines, unstuff, sender_length, bdat_tail):
     """fits_surely() spares the count for a message far below the limit: never for one that would
-    not fit (bare LFs double, From_ lines grow by 16, cleanup adds headers)."""
-    message = b"".join(lines)
-    envelope = queue_file.Envelope("mail.example.com", "a@b", [queue_file.Recipient("c@d")], local=True)
+    not fit (bare LFs double, From_ lines grow by 16, cleanup adds headers, the From: a long
+    sender; a BDAT message may end without a line end)."""
+    message = b"".join(lines) + (b"x" if bdat_tail else b"")
+    envelope = queue_file.Envelope("mail.example.com", "a" * sender_length + "@b", [queue_file.Recipient("c@d")],
+                                   local=True)
     count = QueueFileSize(envelope, unstuff)
     count.feed(message)
     assert not queue_file.fits_surely(envelope, len(message), count.total() - 1)

@@ -7,14 +7,15 @@ A queue file is records, each a type byte, its length in base 128 and its text (
 envelope smtpd writes (sender, recipients, the client's and the server's attributes), the
 Received: header smtpd puts first, each line of the message as smtpd's smtp_get() reads it (in
 pieces of at most line_length_limit bytes, line ends and a stuffed dot dropped), the headers
-cleanup adds where a local client left them out, and the extracted segment's records. Every
-record below was read from queue files the real Postfix 3.7.11 wrote on this machine
-(tests/protocol/test_postfix_queue_file.py keeps them).
+cleanup adds where a local client left them out, drops, or cuts at header_size_limit, and the
+extracted segment's records. Every record below was read from queue files the real Postfix 3.7.11
+wrote on this machine (tests/reference/queue_files.py, tests/reference/postfix/queue-files.json).
 
 Not modelled (a message meeting them is counted a little off): cleanup's rewriting of address
-headers for a local client (`From: a` becomes `From: a@host`), the truncation of a header past
-header_size_limit (102,400 bytes), and names looked up in DNS (a client is `localhost` on loopback,
-else `unknown`).
+headers for a local client (`From: a` becomes `From: a@host`), the headers of MIME parts (cut at
+the limit as the message's own are), names looked up in DNS (a client is `localhost` on loopback,
+else `unknown`), runs of more than MAX_CR_RUN CRs before a line end, and a header section of more
+than EXACT_LINES lines.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class Envelope:
     client_port: int = 0
     server_address: str = "127.0.0.1"
     server_port: int = 0
-    queue_id: str = "XXXXXXXXXXX"  # the same length as the id the persona will give
+    queue_id: str = "XXXXXXXXXXX"  # 11 characters, as the persona's ids (5 hex digits, a 6-digit inode)
     arrival: float = 0.0
 
     @property
@@ -170,9 +171,12 @@ class Envelope:
 def fits_surely(envelope: Envelope, size: int, limit: int) -> bool:
     """Whether a message of `size` bytes as sent fits `limit` whatever its lines: a line's records
     are at most twice its bytes (a bare LF is a record of two), plus what is added to the lines read
-    one by one (an X-Mailbox-Line's 16 bytes) and the headers cleanup adds. Spares counting a
-    message far below the limit."""
-    return 2 * size + EXACT_LINES * 16 + 1024 + envelope.records() <= limit
+    one by one (an X-Mailbox-Line's 16 bytes), the headers cleanup adds (its From: the sender
+    again, its Message-Id the host name) and the extracted segment. Spares counting a message
+    far below the limit."""
+    mailbox_lines = min(EXACT_LINES, size // len(b"From \n") + 1)
+    added = 512 + len(envelope.sender) + 2 * len(envelope.hostname)
+    return 2 * size + 16 * mailbox_lines + added + envelope.records() <= limit
 
 
 def encoding(body: str) -> str:
