@@ -77,3 +77,20 @@ def test_replies_wait_unflushed_through_the_sleep(sensor_factory):
         waited = time.monotonic() - started
     assert data.startswith(b"554 5.5.0 SMTP protocol error\r\n250 mail.example.com Hello "), data
     assert waited >= 0.95, waited
+
+
+# The end of input reads as input sent ahead (select() finds the socket readable), captured from
+# the real Sendmail (2026-12-07): an EHLO whose FIN follows at once, and a last line that the FIN
+# ends without its CR LF, are each answered "554 5.5.0 SMTP protocol error".
+@pytest.mark.parametrize("sent", [b"EHLO client.example.org\r\n", b"EHLO client.example.org"])
+def test_an_ehlo_behind_which_the_client_hangs_up_is_stuffing(sensor_factory, sent):
+    sensor = sensor_factory(smtp__persona="sendmail", smtp__relay="closed")
+    with socket.create_connection(sensor.address, timeout=10) as sock:
+        read_reply(sock)
+        sock.sendall(sent)
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(5)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"554 5.5.0 SMTP protocol error\r\n"), data

@@ -71,7 +71,9 @@ class Session(Voice):
         "_echo",
         "_framer",
         "_greeting_due",
+        "_input_ended",
         "_kept_parameters",
+        "_kernel_input",
         "_last_verb",
         "_login",
         "_mail_commands",
@@ -147,6 +149,8 @@ class Session(Voice):
         self._login: tuple[str, str] | None = None  # (mechanism, user name) of that login
         self._waiting: tuple[str, str, bytes] | None = None  # a command answered once a Wait has passed
         self._mail_commands = 0  # MAIL commands read, whatever their answers ([message] mail_limit)
+        self._input_ended = False  # the client's end of input came behind the line being answered
+        self._kernel_input = False  # the transport saw more input waiting behind what it gave
         # [message] counted_size = "postfix_queue_file": what the transaction puts in its queue file
         self._queue_file: queue_file.Envelope | None = None
         self.state = CONNECTED
@@ -258,8 +262,11 @@ class Session(Voice):
                              listener=self.listener, persona=self.persona.name, hostname=self.context.hostname,
                              banner=banner)
 
-    def receive_data(self, data: bytes) -> list[Output]:
+    def receive_data(self, data: bytes, more_waiting: bool = False) -> list[Output]:
+        """`more_waiting`: the transport saw more input (or its end) waiting behind `data` in the
+        kernel, which a server that checks for input sent ahead sees too."""
         self.bytes_in += len(data)
+        self._kernel_input = more_waiting
         if self.mode == CLOSED:
             # the real server reads no more once it has decided to close (a tar pit's sleep, a
             # delayed last reply): these wait in the kernel until the close, which they make a reset
@@ -323,8 +330,10 @@ class Session(Voice):
         if self.mode == CLOSED or self._backlog:
             return out
         if self.lines.eof_ends_line and self.mode == COMMAND and self._framer.unread():
-            # Sendmail's sfgets() returns the last line unterminated at the end of input: a command
+            # Sendmail's sfgets() returns the last line unterminated at the end of input: a command,
+            # behind which the end of input reads as input sent ahead (the stuffing check's select)
             self._framer.feed(b"\r\n")
+            self._input_ended = True
             self._run_guarded(out)
             if self.mode == CLOSED or self._backlog:
                 return out
@@ -367,9 +376,10 @@ class Session(Voice):
             self._run_guarded(out)
         return out
 
-    def waited(self) -> list[Output]:
-        """The Wait passed: the command behind it answered, as what came meanwhile shows it, and
-        the input after it read."""
+    def waited(self, more_waiting: bool = False) -> list[Output]:
+        """The Wait passed: the command behind it answered, as what came meanwhile shows it (and
+        `more_waiting`, as receive_data's), and the input after it read."""
+        self._kernel_input = more_waiting
         out: list[Output] = []
         if self._waiting is None or self.mode != PAUSED:
             return out
@@ -710,8 +720,10 @@ class Session(Voice):
         self._close(out, "limit")
 
     def _stuffed(self) -> bool:
-        """Sendmail's check against transaction stuffing: input behind HELO, EHLO or DATA."""
-        return self.persona.sequence.stuffing_checked and bool(self._framer.unread())
+        """Sendmail's check against transaction stuffing: input behind HELO, EHLO or DATA (or the
+        end of input, which reads as input)."""
+        return self.persona.sequence.stuffing_checked and (
+            bool(self._framer.unread()) or self._input_ended or self._kernel_input)
 
     def _helo(self, argument: str, out: list[Output]) -> int:
         if self._stuffed():

@@ -27,7 +27,7 @@ from relaypot.protocol.outputs import Close, Deliver, GreetPause, Keep, Reply, S
 from relaypot.protocol.session import Session
 from relaypot.storage.messages import MessageStore
 from relaypot.transport.naming import ClientNamer
-from relaypot.transport.starttls import TlsLayer, cork, fin_now, reset_on_close, unread_bytes
+from relaypot.transport.starttls import TlsLayer, cork, fin_now, peer_ended, reset_on_close, unread_bytes
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ class SmtpConnection(asyncio.Protocol):
         session = self.session
         corked = self._corked_wait  # a wait this input ends
         try:
-            outputs = session.receive_data(data)
+            outputs = session.receive_data(data, self._more_waiting())
         except Exception:  # a bug must cost one session, never the server
             log.exception("session %s failed on input; closing it", self.recorder.session)
             self._finish("internal_error")
@@ -501,7 +501,7 @@ class SmtpConnection(asyncio.Protocol):
         """The Wait passed: the session answers, seeing what the client sent meanwhile."""
         self._wait = None
         if not self._finished and not self.transport.is_closing():
-            self._apply(self.session.waited())
+            self._apply(self.session.waited(self._more_waiting()))
 
     def _write(self, pending: list[bytes]) -> None:
         """Write the replies gathered so far at once, and start gathering anew."""
@@ -514,6 +514,14 @@ class SmtpConnection(asyncio.Protocol):
             data = b"".join(self._unflushed) + data
             self._unflushed.clear()
         return data
+
+    def _more_waiting(self) -> bool:
+        """Input, or its end, waits in the kernel behind what was read: what a server that checks
+        for input sent ahead (Sendmail) sees there with select(). Asked only for such personas,
+        and not inside TLS, where that check sees only what its last read decrypted."""
+        if not self.session.persona.sequence.stuffing_checked or hasattr(self.transport, "drop_tls"):
+            return False
+        return unread_bytes(self.transport) > 0 or peer_ended(self.transport)
 
     def _input_waits(self) -> bool:
         """The client's input waits to be read: in the session (held back behind a delayed reply)

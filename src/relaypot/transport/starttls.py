@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import select
 import socket
 import ssl
 import struct
@@ -51,6 +52,19 @@ def unread_bytes(transport: Any) -> int:
         return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
     except OSError:
         return 0
+
+
+def peer_ended(transport: Any) -> bool:
+    """The client's FIN came and waits in the kernel, not yet read by the loop."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:  # readable with nothing to read: the end of input (asyncio's socket has no recv)
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return bool(poller.poll(0)) and unread_bytes(transport) == 0
+    except (OSError, ValueError):  # the socket is gone
+        return False
 
 
 def fin_now(transport: Any) -> None:
