@@ -94,3 +94,23 @@ def test_an_ehlo_behind_which_the_client_hangs_up_is_stuffing(sensor_factory, se
         while chunk := sock.recv(65536):
             data += chunk
     assert data.startswith(b"554 5.5.0 SMTP protocol error\r\n"), data
+
+
+def test_a_client_that_leaves_during_the_sleep_still_gets_its_answer(sensor_factory):
+    """The third EHLO, then the client's FIN during the second of sleep: the end of input reads
+    as input sent ahead, so the EHLO is the 554, written before the close (as the real Sendmail,
+    captured 2026-12-07: the harness's hang-up after a slowed EHLO)."""
+    sensor = sensor_factory(smtp__persona="sendmail", smtp__relay="closed")
+    with socket.create_connection(sensor.address, timeout=10) as sock:
+        read_reply(sock)
+        for _ in range(2):
+            sock.sendall(b"EHLO client.example.org\r\n")
+            read_reply(sock)
+        sock.sendall(b"EHLO client.example.org\r\n")
+        time.sleep(0.3)
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(5)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"554 5.5.0 SMTP protocol error\r\n"), data

@@ -274,9 +274,9 @@ class SmtpConnection(asyncio.Protocol):
         self._apply(self.session.receive_eof())
         if corked:
             self._uncork()
-        # Keep the socket open while replies are still queued (a delayed 535, say), or input
-        # they held back waits to be answered.
-        return bool(self._queue) or self._storing or bool(self._holds & HOLD_BACKLOG)
+        # Keep the socket open while replies are still queued (a delayed 535, say), input they
+        # held back waits to be answered, or a Wait's command is yet to be answered.
+        return bool(self._queue) or self._storing or bool(self._holds & HOLD_BACKLOG) or self._wait is not None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.release(self)
@@ -502,6 +502,8 @@ class SmtpConnection(asyncio.Protocol):
         self._wait = None
         if not self._finished and not self.transport.is_closing():
             self._apply(self.session.waited(self._more_waiting()))
+            if self._eof and not self._queue and not self._storing and self._wait is None:
+                self.transport.close()  # the client's end came during the wait: answered, now closed
 
     def _write(self, pending: list[bytes]) -> None:
         """Write the replies gathered so far at once, and start gathering anew."""
