@@ -26,6 +26,7 @@ CAPTURED = json.loads((REFERENCE / "postfix" / "queue-files.json").read_text())
 sys.path.insert(0, str(REFERENCE))
 try:
     import queue_files
+    from probes import filler
 finally:
     sys.path.remove(str(REFERENCE))
 
@@ -122,11 +123,6 @@ def test_a_message_fed_in_pieces_counts_as_one_fed_whole(message, cuts, unstuff)
 def test_a_message_past_the_operators_bound_is_still_judged_by_the_queue_file(size, line, code):
     """With [limits] max_message_size under Postfix's limit the body is dropped as it comes, counted
     as dropped: the reply is still the real server's (tests/reference/postfix/queue_file.json)."""
-    sys.path.insert(0, str(REFERENCE))
-    try:
-        from probes import filler
-    finally:
-        sys.path.remove(str(REFERENCE))
     session = make_session("postfix", client_ip="127.0.0.1", max_message_size=1024 * 1024)
     driver = Driver(session)
     for command in (b"EHLO client.example.org", b"MAIL FROM:<a@client.example.org>",

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from support import read_reply
+from support import read_reply, read_until_closed
 
 pytestmark = pytest.mark.slow  # real sockets, sleeps of a second
 
@@ -89,10 +89,7 @@ def test_an_ehlo_behind_which_the_client_hangs_up_is_stuffing(sensor_factory, se
         read_reply(sock)
         sock.sendall(sent)
         sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(5)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
+        data = read_until_closed(sock)
     assert data.startswith(b"554 5.5.0 SMTP protocol error\r\n"), data
 
 
@@ -109,8 +106,5 @@ def test_a_client_that_leaves_during_the_sleep_still_gets_its_answer(sensor_fact
         sock.sendall(b"EHLO client.example.org\r\n")
         time.sleep(0.3)
         sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(5)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
+        data = read_until_closed(sock)
     assert data.startswith(b"554 5.5.0 SMTP protocol error\r\n"), data
