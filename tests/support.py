@@ -156,25 +156,36 @@ _OPENSMTPD_RELAY_DENIED = re.compile(rb"^550 Invalid recipient: <[^>]*@(?!mail\.
                                      re.M | re.I)
 
 
-def as_open_relay(conversation: dict, expected: bytes) -> bytes:
-    """The real server's replies as an open listener gives them: each relay refusal becomes what
-    the command naming that address gets when it is taken."""
+def as_open_relay(conversation: dict, skip: int = 0) -> bytes:
+    """The real server's replies (from its `skip`th on) as an open listener gives them: each relay
+    refusal becomes what the command naming that address gets when it is taken (the command the
+    client sent last before the reply, where it names the address)."""
     client = b"".join(unesc(text) for direction, text in conversation["exchange"] if direction == "C")
+    replies, said = [], b""
+    for direction, text in conversation["exchange"]:
+        if direction == "C":
+            said = unesc(text)
+        else:
+            replies.append(_taken(unesc(text), said, client))
+    return b"".join(replies[skip:])
 
-    def taken(match: re.Match) -> bytes:
+
+def _taken(reply: bytes, said: bytes, client: bytes) -> bytes:
+    def postfix(match: re.Match) -> bytes:
         address = match.group(1)
-        for line in client.split(b"\r\n"):
+        naming = [line for line in said.split(b"\r\n") if address in line]
+        for line in naming or client.split(b"\r\n"):
             if line[:4].upper() == b"VRFY" and address in line:
                 return b"252 2.0.0 " + line[5:] + b"\r\n"
         return b"250 2.1.5 Ok\r\n"
 
     # Exim names no address in its refusal; its VRFY says "252 Administrative prohibition" to all
-    expected = _EXIM_RELAY_DENIED.sub(b"250 Accepted\r\n", expected)
+    reply = _EXIM_RELAY_DENIED.sub(b"250 Accepted\r\n", reply)
     # OpenSMTPD says the same to a relay and to an unknown local user: only the relay is taken
-    expected = _OPENSMTPD_RELAY_DENIED.sub(b"250 2.1.5 Destination address valid: Recipient ok\r\n", expected)
+    reply = _OPENSMTPD_RELAY_DENIED.sub(b"250 2.1.5 Destination address valid: Recipient ok\r\n", reply)
     # Sendmail names the address as the client wrote it
-    expected = _SENDMAIL_RELAY_DENIED.sub(rb"250 2.1.5 \1... Recipient ok\r\n", expected)
-    return _RELAY_DENIED.sub(taken, expected)
+    reply = _SENDMAIL_RELAY_DENIED.sub(rb"250 2.1.5 \1... Recipient ok\r\n", reply)
+    return _RELAY_DENIED.sub(postfix, reply)
 
 
 def unesc(text: str) -> bytes:
@@ -198,11 +209,10 @@ def normalize(data: bytes) -> bytes:
 def expected_from_reference(conversation: dict, relay: str = "open", skip: int = 0) -> bytes:
     """What the persona must answer: the real server's bytes (from its `skip`th reply on), through
     an open listener's eyes unless `relay` is "closed" (queue ids and challenges normalised)."""
-    replies = [unesc(text) for direction, text in conversation["exchange"] if direction == "S"]
-    expected = b"".join(replies[skip:])
     if relay == "open":
-        expected = as_open_relay(conversation, expected)
-    return normalize(expected)
+        return normalize(as_open_relay(conversation, skip))
+    replies = [unesc(text) for direction, text in conversation["exchange"] if direction == "S"]
+    return normalize(b"".join(replies[skip:]))
 
 
 POSTFIX_REFERENCE = json.loads((REFERENCE / "postfix" / "battery.json").read_text())

@@ -75,7 +75,7 @@ def test_the_real_sendmails_tls_is_what_the_persona_is_held_to(sendmail_tls_auth
     assert observe(sendmail_tls_auth.port) == TLS_SEEN
 
 
-@pytest.mark.parametrize("group", ["limits", "content", "errors_brief", "connections", "params"])
+@pytest.mark.parametrize("group", ["limits", "content", "errors_brief", "connections", "params", "routes"])
 def test_the_real_sendmail_answers_the_limit_probes_as_when_they_were_captured(sendmail, group):
     """tests/reference/sendmail/limits.json (messages at and past the size limit), content.json
     (messages judged by their hops, headers and lines),

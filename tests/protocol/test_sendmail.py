@@ -20,6 +20,7 @@ from relaypot.protocol.sendmail_envelope import (
     ListItem,
     Scanned,
     address_list,
+    address_refusal,
     invalid_address,
     prescan,
     read_mail,
@@ -27,6 +28,7 @@ from relaypot.protocol.sendmail_envelope import (
     seven_bit,
     shorten,
     skipword,
+    strip_route,
     xtext_ok,
 )
 from support import Driver, make_session
@@ -138,6 +140,78 @@ def test_mail_is_read_as_srvrsmtp_reads_it(argument, refusal, shown):
 ])
 def test_rcpt_is_read_as_srvrsmtp_reads_it(argument, refusal):
     assert read_rcpt(argument).refusal == refusal
+
+
+# What the real Sendmail made of each (tests/reference/sendmail/routes.json, 2026-12-07): the
+# address VRFY names, or the refusal MAIL, RCPT, VRFY and EXPN all give.
+@pytest.mark.parametrize(("address", "kept", "refusal"), [
+    ("@a,b:c@d", "b:c@d", ""),  # "252 2.1.5 <b:c@d>": only the first host goes at the comma
+    ("@a, b:c@d", "b:c@d", ""),
+    ("@a,@b:c@d", "c@d", ""),
+    ("@a:b:c@d", "b:c@d", ""),
+    ("@a:@b:c@d", "c@d", ""),
+    ("@a,:c@d", ":c@d", ""),
+    ("@,a:c@d", "c@d", ""),  # no host before the comma: the colon rule takes it
+    ("@a:,b:c@d", "b:c@d", ""),
+    ("@a:b,c@d", "c@d", ""),  # the comma rule first, whatever comes before
+    ("@[127.0.0.1]:root@localhost", "root@localhost", ""),
+    ("@mail.example.com:root", "root", ""),  # "Recipient ok": root at this host
+    ("@a,@b:root", "root", ""),
+    ("@a:(x)root", "root", ""),  # the comment gone
+    ("@a:b c@d", "b.c@d", ""),  # two words joined by BlankSub
+    ("@a,b", "b", ""),
+    ("@a:@", "@", ""),  # taken as a sender, an unknown user as a recipient
+    ("@a,,b:c@d", ",b:c@d", "bad_route"),  # "comma only allowed before @"
+    ("@:c@d", "@:c@d", "bad_route"),
+    ("@a:b@c:d@e", "b@c:d@e", "bad_route"),
+    ("@a", "@a", "no_user"),
+    ("@a:", "@a:", "no_user"),
+    ("@a,@b", "@b", "no_user"),
+    ("@", "@", "list_syntax"),  # "List:; syntax illegal for recipient addresses"
+    ("a,b@c", "a,b@c", "bad_route"),
+    ("a@b,c", "a@b,c", "bad_route"),
+    ("a,%b@c", "a,%b@c", ""),  # a comma before a routing character passes
+    ("a@b@", "a@b@", "bad_route_host"),  # 553 5.1.2, not 5.1.3
+    ("a@b:c", "a@b:c", "host_colon"),
+    ("@a:b@c:d", "b@c:d", "host_colon"),
+    ("@a:b@", "b@", "no_host"),
+])
+def test_a_route_is_stripped_and_refused_as_ruleset_3_and_0_do(address, kept, refusal):
+    assert (strip_route(address), address_refusal(address, recipient=True)) == (kept, refusal)
+
+
+@pytest.mark.parametrize(("sender", "replies"), [
+    # captured from the real Sendmail with the client on 127.0.0.1, which its access map lets relay
+    # (Connect:127.0.0.1 RELAY), 2026-12-07: check_mail's verdict still holds at RCPT, for a relay
+    # recipient too, where the sender has no domain (the route gone, it is "root")
+    ("<@a.example:root>", [b"553 5.5.4 <root@mail.example.com>... Domain name required for sender address root\r\n",
+                           b"553 5.5.4 <a@example.net>... Domain name required for sender address root\r\n"]),
+    ("<root>", [b"553 5.5.4 <root@mail.example.com>... Domain name required for sender address root\r\n",
+                b"553 5.5.4 <a@example.net>... Domain name required for sender address root\r\n"]),
+])
+def test_an_open_listener_refuses_a_sender_without_a_domain_at_every_recipient(sender, replies):
+    driver = Driver(make_session("sendmail", client_ip="127.0.0.2", relay="open"))
+    for line in (b"EHLO a", b"MAIL FROM:" + sender.encode(), b"RCPT TO:<root@mail.example.com>",
+                 b"RCPT TO:<a@example.net>"):
+        driver.feed(line + b"\r\n")
+    assert [reply.data for reply in driver.replies[-2:]] == replies
+
+
+HOSTS = st.lists(st.sampled_from(["a", "b.example", "[192.0.2.1]", "mail.example.com"]), min_size=1, max_size=4)
+
+
+@given(HOSTS, st.sampled_from([",", ":"]), st.sampled_from(["root", "user@example.net", "x@[127.0.0.1]"]))
+def test_any_rfc_821_route_leaves_the_address_after_it(hosts, separator, address):
+    route = separator.join(f"@{host}" for host in hosts)
+    assert strip_route(f"{route}:{address}") == address
+    assert address_refusal(f"{route}:{address}", recipient=True) == ""
+
+
+@given(st.text(alphabet="@,:;<>()[]\" \tab.%!", max_size=30))
+def test_no_address_breaks_the_route_reader(address):
+    """Whatever a client writes, ruleset 3's reading gives an address or a refusal, never an error."""
+    assert isinstance(strip_route(address), str)
+    assert isinstance(address_refusal(address, recipient=True), str)
 
 
 @given(st.text(alphabet="!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFabcdef~ \t\u00e9", max_size=40))

@@ -412,6 +412,45 @@ def recipients() -> list[tuple[str, str, list]]:
     return probes
 
 
+def routes() -> list[tuple[str, str, list]]:
+    """Source routes and the commas and colons of RFC 821's "@a,@b:user@d" (relay scanners write
+    them: nmap's "@[ip]:relaytest@far"), each as a sender, a recipient, and VRFY's and EXPN's
+    argument, in one connection per address: what each server keeps of the route, and where it
+    refuses one."""
+    name = "mail.example.com"
+    addresses = [
+        "@a.example,b:c@example.net", "@a.example,@b.example:c@example.net", "@a.example:b:c@example.net",
+        "@a.example:@b.example:c@example.net", "@[127.0.0.1]:root@localhost", f"@{name}:root",
+        f"@{name}:relaytest@nmap.scanme.org", "@a.example,b:root@localhost", "@a.example, b:c@example.net",
+        "@a.example,:c@example.net", "@,a.example:c@example.net", "@a.example,,b:c@example.net",
+        "@a.example:b,c@example.net", "@a.example", "@a.example:", "@:c@example.net", "@a.example,@b.example:root",
+        f"@a.example:root@{name}", "@x.example:postmaster", "@a.example:b@c.example:d@example.net",
+        "@a.example:b c@example.net", "@a.example:@", "@", "@a.example,@b.example", "@a.example,b",
+        "a,b@example.net", "a@example.net,c", "a,%b@example.net", "a@example.net@", "a@example.net:c",
+        "@a.example:b@c.example:d", "@a.example:(x)root", f"@a.example:root@{name}.", "@a.example:root@[127.0.0.1]",
+        '@a.example:"b c"@localhost', "@[1.2:3]:c@example.net",
+    ]
+    probes = []
+    for n, address in enumerate(addresses):
+        path = f"<{address}>".encode()
+        probes.append((f"route_{n + 1}", f"{address} as sender, recipient, VRFY and EXPN",
+                       [("read", 1), EHLO, ("send", b"MAIL FROM:" + path + b"\r\n", 1), ("send", b"RSET\r\n", 1),
+                        ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1),
+                        ("send", b"RCPT TO:" + path + b"\r\n", 1), ("send", b"VRFY " + path + b"\r\n", 1),
+                        ("send", b"EXPN " + path + b"\r\n", 1), QUIT]))
+    for n, sender in enumerate(["@a.example:x@localhost", "@a.example:root", "@a.example,b:c@example.org",
+                                "@a.example:b:c@example.org"]):
+        probes.append((f"route_sender_{n + 1}", f"MAIL FROM:<{sender}>, then a local and a remote recipient",
+                       [("read", 1), EHLO, ("send", f"MAIL FROM:<{sender}>\r\n".encode(), 1),
+                        ("send", f"RCPT TO:<root@{name}>\r\n".encode(), 1),
+                        ("send", b"RCPT TO:<a@example.net>\r\n", 1), QUIT]))
+    for n, argument in enumerate(["<@a.example,b:root@localhost>, postmaster", "root, <@x,y:nobody@localhost>",
+                                  "<@a.example,<b>:c@example.net>", "<@a.example>,<b>"]):
+        probes.append((f"route_list_{n + 1}", f"VRFY {argument}",
+                       [("read", 1), EHLO, ("send", f"VRFY {argument}\r\n".encode(), 1), QUIT]))
+    return probes
+
+
 def auth(tls: bool = False) -> list[tuple[str, str, list]]:
     """SASL where sequence and encoding go wrong, and where they go right (the plain listener has
     no SASL: record against the Dovecot one, 127.0.0.1:2601, user "user", password "secret").
@@ -805,7 +844,7 @@ def errors_brief() -> list[tuple[str, str, list]]:
 GROUPS = {"limits": limits, "errors": errors, "errors_brief": errors_brief, "lines": lines, "sequence": sequence,
           "params": params, "recipients": recipients, "auth": auth, "auth_tls": auth_tls, "submission": submission,
           "submissions": submissions, "smuggling": smuggling, "empty_local": empty_local, "content": content,
-          "guessing": guessing, "bytes": bytes_, "queue_file": queue_file}
+          "guessing": guessing, "bytes": bytes_, "queue_file": queue_file, "routes": routes}
 
 
 def connections(host: str, port: int, count: int = 52, source: str | None = None) -> list[dict]:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import pairwise
 
 from relaypot.protocol.commands import C_SPACE, C_SPACE_BYTES
 from relaypot.protocol.opensmtpd_envelope import valid_domainpart  # res_hnok(): what a DNS name may be
@@ -95,6 +96,8 @@ class Scanned:
     end: int  # where the address ends: the delimiter's offset, or the end of the text
     refusal: str = ""  # prescan()'s: "bad_address", "token_too_long" or "prescan_too_long"
     reason: str = ""  # bad_address's words ("Unbalanced '<'")
+    # the address's tokens (comments gone, a quoted string one token)
+    tokens: tuple[bytes, ...] = field(default=(), compare=False)
 
 
 def prescan(data: bytes, delimiter: int, start: int = 0) -> Scanned:
@@ -110,6 +113,7 @@ def prescan(data: bytes, delimiter: int, start: int = 0) -> Scanned:
     comment = angle = 0
     state = _ATM
     used, count, p, c = 0, len(data), start, NOCHAR
+    tokens: list[bytes] = []
     while True:
         token = bytearray()
         while True:
@@ -184,8 +188,9 @@ def prescan(data: bytes, delimiter: int, start: int = 0) -> Scanned:
             used += len(token) + 1
             if len(token) > MAXNAME:
                 return Scanned(count, "token_too_long")
+            tokens.append(bytes(token))
         if c == 0 or (c == delimiter and angle <= 0):
-            return Scanned(p - 1)
+            return Scanned(p - 1, tokens=tuple(tokens))
 
 
 def invalid_address(address: bytes) -> tuple[str, str]:
@@ -383,22 +388,108 @@ def size_of(value: str) -> int:
     return sign * int(digits) if digits else 0
 
 
+def address_tokens(address: str) -> list[str]:
+    """prescan()'s tokens of an address (comments gone, a quoted string one token); the address
+    whole where prescan() refuses it."""
+    scan = prescan(address.encode("utf-8", "surrogateescape"), 0)
+    if scan.refusal:
+        return [address]
+    return [token.decode("utf-8", "surrogateescape") for token in scan.tokens]
+
+
+def _atom(token: str) -> bool:
+    return _TYPES[ord(token[0]) & 0xFF] != _OPR
+
+
+def joined(tokens: list[str]) -> str:
+    """cataddr(): the tokens as one address, two words in a row joined by a dot (BlankSub)."""
+    text = ""
+    for n, token in enumerate(tokens):
+        if n and _atom(token) and _atom(tokens[n - 1]):
+            text += "."
+        text += token
+    return text
+
+
+def _rewritten(tokens: list[str], find: Callable[[list[str]], int | None]) -> list[str]:
+    """One rule "R@ ... $+ → $2" of ruleset 3: repeated while it matches; `find` gives where the
+    rest ($2) starts."""
+    while tokens[:1] == ["@"] and (rest := find(tokens)) is not None:
+        tokens = tokens[rest:]
+    return tokens
+
+
+def _after_first(tokens: list[str], separator: list[str], start: int) -> int | None:
+    """Where the text after the first `separator` at or past `start` begins, if a token follows
+    it ("$+ SEP $+": the first match is the shortest)."""
+    width = len(separator)
+    for at in range(start, len(tokens) - width):
+        if tokens[at:at + width] == separator:
+            return at + width
+    return None
+
+
+def strip_route(address: str) -> str:
+    """Ruleset 3's "strip route address <@a,@b,@c:user@d> -> <user@d>" (proto.m4, Sendmail 8.17,
+    without _USE_DEPRECATED_ROUTE_ADDR_): "@ $+ , $+" keeps what follows the first comma past
+    the first host, "@ [ $* ] : $+" and "@ $+ : $+" what follows the first colon, each rule
+    repeated while it matches, in that order. So "@a,b:c@d" is "b:c@d" and "@a:b,c@d" "c@d"
+    (captured from the real Sendmail: tests/reference/sendmail/routes.json). The address as
+    written where no rule matched (not a route, or one with no address after it: "@a")."""
+    tokens = address_tokens(address) if address.startswith("@") else []
+    if tokens[:1] != ["@"]:
+        return address
+    stripped = _rewritten(tokens, lambda t: _after_first(t, [","], 2))
+    stripped = _rewritten(stripped, lambda t: _after_first(t, ["]", ":"], 2) if t[1:2] == ["["] else None)
+    stripped = _rewritten(stripped, lambda t: _after_first(t, [":"], 2))
+    return address if stripped == tokens else joined(stripped)
+
+
+def _focus(tokens: list[str]) -> int | None:
+    """Where ruleset 3 focuses an address on its domain ("$+ @ $+", then "move gaze right"): the
+    last "@" with a token before it and one after it."""
+    found = [n for n in range(1, len(tokens) - 1) if tokens[n] == "@"]
+    return found[-1] if found else None
+
+
+FORWARDING = frozenset("@%!")  # class O: the operators that route a local part elsewhere
+
+
 def address_refusal(address: str, recipient: bool) -> str:
     """What parseaddr() and the rulesets refuse in an address without DNS: the reply key's
-    ending, "" when taken."""
-    _route, colon, rest = address.rpartition(":") if address.startswith("@") else ("", "", address)
-    local_part, at, domain = rest.rpartition("@")
-    if (at or colon) and not local_part and (colon or address.startswith("@")):
-        return "no_user"
+    ending, "" when taken. A route is read as ruleset 3 strips it (strip_route); an address
+    written "<@>" is list syntax to parseaddr(), one a route leaves as "@" an unknown user."""
+    if address == "@":
+        return "list_syntax"
+    routed = strip_route(address)
+    if routed == "@":
+        return ""
+    tokens = address_tokens(routed)
+    if routed.startswith("@"):  # no address after the route: "@a", "@a:"; "@:c@d" has one too many
+        return "bad_route" if _focus(tokens) is not None else "no_user"
+    focus = _focus(tokens)
+    if focus is not None and ":" in tokens[focus + 1:] and not _literal(tokens[focus + 1:]):
+        return "host_colon"
+    local_part, at, domain = routed.rpartition("@")
     if at and not domain and "!" in local_part:
         return "bad_route"  # a UUCP path with an empty host
+    if at and not domain and focus is not None:
+        return "bad_route_host"  # a@b@: "Invalid route address" with 5.1.2
     if "@" in local_part.replace('\\@', "") and '"' not in local_part:
         return "bad_route"  # user@host@host, after a route too
     if at and not domain:
         return "no_host"
     if at and (".." in domain or domain.startswith(".")):
         return "bad_host"
+    if any(token == "," and after not in FORWARDING for token, after in pairwise(tokens)):
+        return "bad_route"  # "comma only allowed before @" (a,b@c)
     return ""
+
+
+def _literal(domain: list[str]) -> bool:
+    """A domain that starts as a literal ("[IPv6:::1]", Parse0's "[host1]:[host2]"): Parse0 takes
+    it before it looks for a colon."""
+    return domain[:1] == ["["] and "]" in domain
 
 
 def _path(argument: str, command: str) -> SendmailPath | tuple[str, str, str]:
@@ -498,7 +589,7 @@ def sender_refusal(sender: str | None, hostname: str = "") -> str:
         return ""
     if after_null(sender):
         return "unqualified"  # "<>junk": no user, no domain
-    _local_part, at, domain = sender.strip('"').rpartition("@")
+    _local_part, at, domain = strip_route(sender).strip('"').rpartition("@")
     if not at:
         return "unqualified"
     loopback = {"localhost", "[127.0.0.1]", "[ipv6:::1]", "[ipv6:0:0:0:0:0:0:0:1]"}
@@ -577,9 +668,9 @@ def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: di
         return LookedUp("refused", element, refused)
     if unprintable := non_printable(address, is_local):  # hasctrlchar(), as at RCPT
         return LookedUp("refused", unprintable, "non_printable")
-    if address.startswith("@"):  # a route: what follows its last colon is the address
-        address = address.rpartition(":")[2] if ":" in address else ""
-        if not address.rpartition("@")[0]:
+    if address.startswith("@"):  # a route: ruleset 3 keeps the address after it
+        address = strip_route(address)
+        if address == "@":
             return LookedUp("unknown", element)
     elif not address and ":" in element:
         return LookedUp("refused", element, "no_user")
@@ -629,6 +720,7 @@ def canonical_sender(sender: str) -> str:
     ";sleep.66", "a(comment)b" "a.b", "a b;;" "a.b" (tests/protocol/test_sendmail.py)."""
     if after_null(sender):
         return ""  # ruleset 3 made it the null address, and the rest nothing
+    sender = strip_route(sender)
     if '"' in sender:
         shown = sender.replace('"', "")
     else:

@@ -42,6 +42,7 @@ from relaypot.protocol.sendmail_envelope import (
     refusal_values,
     sender_refusal,
     shorten,
+    strip_route,
     through_this_host,
 )
 from relaypot.protocol.sendmail_queue import SendQueue, expansion, recipient_key
@@ -1188,6 +1189,8 @@ class Session(Voice):
     def _recipient_refusal(self, command: str, address: str) -> str:
         service = self.service
         table = self.context.recipients
+        if self.persona.addresses.grammar == "sendmail":  # check_rcpt reads the address ruleset 3 left
+            address = strip_route(address)
         if "!" in address and self.persona.addresses.grammar == "sendmail":  # this host's UUCP hops: local
             local_part, at, domain = address.rpartition("@")
             local_part = through_this_host(local_part if at else address,
