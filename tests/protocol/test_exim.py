@@ -226,6 +226,23 @@ def test_a_bdat_without_its_size_is_a_protocol_error():
         assert driver.closed
 
 
+@pytest.mark.parametrize(("sent", "replies"), [
+    # captured from the real Exim 4.96 after EHLO, each piece sent at once (2026-12-07): a BDAT
+    # refused for its size leaves pipe_connect_acceptable on, so an unknown command with input
+    # behind it is no synchronization error; a BDAT past its size check turns it off
+    (b"BDAT\r\nabc\r\nNOOP\r\n", [b"501 missing size for BDAT command\r\n500 unrecognized command\r\n250 OK\r\n"]),
+    (b"BDAT x\r\nabc\r\nNOOP\r\n", [b"501 missing size for BDAT command\r\n500 unrecognized command\r\n250 OK\r\n"]),
+    (b"BDAT 0\r\nabc\r\nNOOP\r\n", [b"503 valid RCPT command must precede BDAT\r\n554 SMTP synchronization error\r\n"]),
+    (b"DATA\r\nabc\r\nNOOP\r\n", [b"503 valid RCPT command must precede DATA\r\n554 SMTP synchronization error\r\n"]),
+])
+def test_a_bdat_refused_for_its_size_does_not_start_exims_synchronization_checks(sent, replies):
+    driver = Driver(make_session("exim", relay="closed"))
+    driver.feed(b"EHLO client.example.org\r\n")
+    start = len(driver.replies)
+    driver.feed(sent)
+    assert [b"".join(reply.data for reply in driver.replies[start:])] == replies
+
+
 @pytest.mark.parametrize(("wire", "replies"), [
     (b"x" * 16384 + b"\r\n", 2), (b"x" * 16385 + b"\r\n", 2), (b"NOOP " + b"a" * 20000 + b"\r\n", 2),
     (b"a" * 16384 + b"NOOP\r\n", 2), (b"MAIL FROM:<" + b"a" * 17000 + b"@x.org>\r\n", 2), (b"y" * 16383 + b"\r\n", 1),

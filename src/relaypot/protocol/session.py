@@ -604,9 +604,11 @@ class Session(Voice):
                                  unknown=not verb)
             self._close(out, "protocol")
             return
-        if (verb == "DATA" and not refusal) or (verb == "BDAT" and (
+        if (verb == "DATA" and not refusal) or (verb == "BDAT" and self._bdat_size_read(argument) and (
                 "BDAT" not in sequence.when_advertised or "BDAT" in self.advertised)):
-            self.transferred = True  # Exim's pipe_connect_acceptable is off from here on
+            # Exim's pipe_connect_acceptable is off from here on (a BDAT without its size is
+            # refused before: captured, tests/protocol/test_exim.py)
+            self.transferred = True
         counters = self._counters
         if counters is not None and verb and counters.nonmail_command(verb):
             self._violation(out, "limit_errors", "too many commands that send no mail", always=True)
@@ -954,6 +956,10 @@ class Session(Voice):
         self.intake.start_body()
         self.intake.queue_envelope = self._queue_file_ready()
         return code
+
+    def _bdat_size_read(self, argument: str) -> bool:
+        read = exim_bdat_argument if self.persona.message.bdat_dialogue == "exim" else bdat_argument
+        return read(argument)[0] is not None
 
     def _bdat(self, argument: str, out: list[Output]) -> int:
         if "BDAT" in self.persona.sequence.when_advertised and "BDAT" not in self.advertised:
