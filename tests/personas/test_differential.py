@@ -60,7 +60,8 @@ LOCAL_PARTS = ["a", "postmaster", "root", "Root", "nobody", "nosuchuser", "abuse
 DOMAINS = ["client.example.org", "mail.example.com", "MAIL.EXAMPLE.COM", "example.net", "localhost",
            "localhost.example.com", "[127.0.0.1]", "[IPv6:::1]", "[300.1.1.1]", "[192.0.2.1]", "127.0.0.1",
            "-example.org", "example..org", "example.org.", "a_b.example", ""]
-WRAPS = ["<{}>", "<{}>", "<{}>", "{}", " <{}>", "<{}>junk", "<@route.example:{}>", "<<{}>>", "<{}", "{}>"]
+WRAPS = ["<{}>", "<{}>", "<{}>", "{}", " <{}>", "<{}>junk", "<@route.example:{}>", "<<{}>>", "<{}", "{}>",
+         "<@a.example,@route.example:{}>", "<@route.example,{}>"]  # RFC 821 routes, and a comma where one ends
 
 MAIL_PARAMS = {
     "SIZE": ["1000", "0", "00001000", "10240000", "10240001", "99999999999999999999", "9223372036854775808",

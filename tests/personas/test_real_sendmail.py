@@ -80,8 +80,9 @@ def test_the_real_sendmail_answers_the_limit_probes_as_when_they_were_captured(s
     """tests/reference/sendmail/limits.json (messages at and past the size limit), content.json
     (messages judged by their hops, headers and lines),
     connections.json (52 connections from one address), errors_brief.json (its error limits
-    and NOOP slowdown) and params.json (MAIL and RCPT parameters, their words as fuzzers write
-    them): the captures the persona is held to."""
+    and NOOP slowdown), params.json (MAIL and RCPT parameters, their words as fuzzers write
+    them) and routes.json (source routes as sender, recipient, VRFY and EXPN): the captures the
+    persona is held to."""
     assert rerun_differences(*probes_rerun("sendmail", group, sendmail.port, sendmail.source)) == {}
 
 
