@@ -412,6 +412,26 @@ def recipients() -> list[tuple[str, str, list]]:
     return probes
 
 
+def verbs() -> list[tuple[str, str, list]]:
+    """Every verb a scanner may try, in the forms it may write it (bare, with an argument, in lower
+    case), before any greeting and after EHLO, one connection each: which the server knows, what
+    each says with and without its argument, and where a session ends."""
+    lines = [b"HELO", b"EHLO", b"HELO a b", b"EHLO a b", b"helo client.example.org", b"LHLO client.example.org",
+             b"MAIL", b"MAIL FROM", b"MAIL TO:<a@example.net>", b"RCPT", b"RCPT TO", b"DATA x", b"BDAT", b"RSET x",
+             b"VRFY", b"EXPN", b"EXPN root", b"EXPN postmaster", b"HELP", b"HELP MAIL", b"HELP help", b"HELP x y",
+             b"help", b"NOOP", b"noop x", b"QUIT x", b"TURN", b"TURN x", b"ATRN", b"ATRN example.net", b"ETRN",
+             b"SEND FROM:<a@example.net>", b"SOML FROM:<a@example.net>", b"SAML FROM:<a@example.net>", b"VERB",
+             b"VERB x", b"ONEX", b"XUSR", b"XEXCH50 1 2", b"X-EXPS GSSAPI", b"X-LINK2STATE", b"XADR", b"XQLN",
+             b"XSTA", b"AUTH", b"AUTH x", b"STARTTLS x", b"starttls", b"GET / HTTP/1.0", b"POST / HTTP/1.1",
+             b"CONNECT 127.0.0.1:25 HTTP/1.0", b"USER root", b"PASS root", b"CAPA", b"HEAD / HTTP/1.0", b"DEBUG",
+             b"WIZ", b"KILL", b"SHOW", b"RCPT  TO:<root>", b"MAIL FROM: <a@example.net>"]
+    probes = []
+    for n, line in enumerate(lines):
+        probes.append((f"verb_{n + 1}", f"{line.decode()} before a greeting, then after EHLO",
+                       [("read", 1), ("send", line + b"\r\n", 1), EHLO, ("send", line + b"\r\n", 1), QUIT]))
+    return probes
+
+
 def routes() -> list[tuple[str, str, list]]:
     """Source routes and the commas and colons of RFC 821's "@a,@b:user@d" (relay scanners write
     them: nmap's "@[ip]:relaytest@far"), each as a sender, a recipient, and VRFY's and EXPN's
@@ -844,7 +864,8 @@ def errors_brief() -> list[tuple[str, str, list]]:
 GROUPS = {"limits": limits, "errors": errors, "errors_brief": errors_brief, "lines": lines, "sequence": sequence,
           "params": params, "recipients": recipients, "auth": auth, "auth_tls": auth_tls, "submission": submission,
           "submissions": submissions, "smuggling": smuggling, "empty_local": empty_local, "content": content,
-          "guessing": guessing, "bytes": bytes_, "queue_file": queue_file, "routes": routes}
+          "guessing": guessing, "bytes": bytes_, "queue_file": queue_file, "routes": routes,
+          "verbs": verbs}
 
 
 def connections(host: str, port: int, count: int = 52, source: str | None = None) -> list[dict]:
