@@ -66,13 +66,13 @@ def test_the_real_exims_certificate_is_what_the_persona_is_held_to(exim_tls_auth
     assert tls_sections(result.stdout) == stored and set(stored) == {"cert"}
 
 
-@pytest.mark.parametrize("group", ["limits", "content", "connections", "params", "routes"])
+@pytest.mark.parametrize("group", ["limits", "content", "connections", "params", "routes", "verbs"])
 def test_the_real_exim_answers_the_limit_probes_as_when_they_were_captured(exim, group):
     """tests/reference/exim/limits.json (messages at and past the size limit), content.json
     (messages judged by their hops, headers and lines),
     connections.json (52 connections from one address), params.json (MAIL and RCPT parameters,
     their words as fuzzers write them) and routes.json (source routes as sender, recipient, VRFY
-    and EXPN): the captures the persona is held to."""
+    and EXPN) and verbs.json (every verb a scanner tries): the captures the persona is held to."""
     assert rerun_differences(*probes_rerun("exim", group, exim.port)) == {}
 
 

@@ -37,13 +37,13 @@ def test_the_real_opensmtpd_answers_the_battery_as_when_it_was_captured(opensmtp
     assert differing == [], (differing, opensmtpd.log())
 
 
-@pytest.mark.parametrize("group", ["limits", "content", "connections", "params", "routes"])
+@pytest.mark.parametrize("group", ["limits", "content", "connections", "params", "routes", "verbs"])
 def test_the_real_opensmtpd_answers_the_limit_probes_as_when_they_were_captured(opensmtpd, group):
     """tests/reference/opensmtpd/limits.json (messages at and past the size limit), content.json
     (messages judged by their hops, headers and lines),
     connections.json (52 connections from one address), params.json (MAIL and RCPT parameters,
     their words as fuzzers write them) and routes.json (source routes as sender, recipient, VRFY
-    and EXPN): the captures the persona is held to."""
+    and EXPN) and verbs.json (every verb a scanner tries): the captures the persona is held to."""
     assert rerun_differences(*probes_rerun("opensmtpd", group, opensmtpd.port)) == {}
 
 
