@@ -26,7 +26,8 @@ def postfix():
 
 @pytest.mark.parametrize(("group", "listener"), [("sequence", "plain"), ("smuggling", "plain"), ("params", "plain"),
                                                   ("empty_local", "plain"), ("limits", "plain"),
-                                                  ("queue_file", "plain"), ("content", "plain"), ("routes", "plain"), ("verbs", "sasl"),
+                                                  ("queue_file", "plain"), ("content", "plain"), ("routes", "plain"),
+                                                  ("verbs", "sasl"),
                                                   ("guessing", "sasl"),
                                                   ("auth", "sasl"), ("submission", "submission"),
                                                   ("submissions", "submissions")])
