@@ -69,6 +69,18 @@ def test_local_parts_and_domains():
     assert valid_domainpart("[IPv6:::1]") and not valid_domainpart("[1.2.3.4]x")
 
 
+@pytest.mark.parametrize(("name", "taken"), [
+    # the real OpenSMTPD on Debian 12 (glibc 2.36's res_hnok), as an EHLO name and the domain of
+    # MAIL and RCPT, 2026-12-07 (tests/reference/opensmtpd/helo_names.json and the cases here)
+    ("bad-.example.org", True), ("-bad.example.org", False), ("a.-b.example", True), ("_a.example", True),
+    ("a-.b-", True), ("a\\065b.example", True), ("a\\.b.example", False), ("a\\", False), ("a..b.example", False),
+    ("example.org.", False), ("x" * 63 + ".org", True), ("x" * 64 + ".org", False),
+    (("x" * 63 + ".") * 3 + "x" * 60, True), (("x" * 63 + ".") * 3 + "x" * 62, False),  # 255 bytes on the wire
+])
+def test_a_domain_is_what_glibcs_res_hnok_takes(name, taken):
+    assert valid_domainpart(name) is taken
+
+
 @given(st.text(max_size=80))
 def test_any_argument_is_read_without_an_error_escaping(text):
     read_mail(text, True, "mail.example.com")

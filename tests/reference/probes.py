@@ -433,6 +433,27 @@ def verbs() -> list[tuple[str, str, list]]:
     return probes
 
 
+def helo_names() -> list[tuple[str, str, list]]:
+    """The names a client gives in HELO and EHLO (RFC 5321 2.3.5, 4.1.4): a bare IP, literals good
+    and bad, one label, the server's own name and address, bad characters, several words, blanks,
+    quotes; each followed by a transaction's start, where a server may judge the name late."""
+    names = [b"192.0.2.1", b"[192.0.2.1]", b"[300.1.1.1]", b"[IPv6:::1]", b"[IPv6:2001:db8::1]", b"[ipv6:::1]",
+             b"[1.2.3]", b"[127.0.0.1", b"[abc]", b"mail.example.com", b"MAIL.EXAMPLE.COM", b"[127.0.0.1]",
+             b"user-3i39rqqo1r", b"a_b.example.org", b"-bad.example.org", b"bad-.example.org", b"a..b.example.org",
+             b"example.org.", b".", b"@", b"a@b.example", b'"quoted"', b"<client.example.org>",
+             b"client.example.org extra words", b"client.example.org ", b" client.example.org", b"\tclient.example.org",
+             b"x" * 64 + b".example.org", b"x" * 250 + b".example.org", "j\u00f6hn.example".encode(), b"a\x01b.example",
+             b"a;b.example", b"a/b.example", b"a%b.example", b"a b", b"*", b"0", b"1.2.3.4.5", b"friend"]
+    probes = []
+    for n, name in enumerate(names):
+        for verb in (b"EHLO", b"HELO"):
+            probes.append((f"{verb.decode().lower()}_name_{n + 1}", f"{verb.decode()} {name!r}, then MAIL and RCPT",
+                           [("read", 1), ("send", verb + b" " + name + b"\r\n", 1),
+                            ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1),
+                            ("send", b"RCPT TO:<postmaster@mail.example.com>\r\n", 1), QUIT]))
+    return probes
+
+
 def routes() -> list[tuple[str, str, list]]:
     """Source routes and the commas and colons of RFC 821's "@a,@b:user@d" (relay scanners write
     them: nmap's "@[ip]:relaytest@far"), each as a sender, a recipient, and VRFY's and EXPN's
@@ -866,7 +887,7 @@ GROUPS = {"limits": limits, "errors": errors, "errors_brief": errors_brief, "lin
           "params": params, "recipients": recipients, "auth": auth, "auth_tls": auth_tls, "submission": submission,
           "submissions": submissions, "smuggling": smuggling, "empty_local": empty_local, "content": content,
           "guessing": guessing, "bytes": bytes_, "queue_file": queue_file, "routes": routes,
-          "verbs": verbs}
+          "verbs": verbs, "helo_names": helo_names}
 
 
 def connections(host: str, port: int, count: int = 52, source: str | None = None) -> list[dict]:

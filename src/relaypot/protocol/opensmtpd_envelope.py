@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 MAILADDR_ALLOWED = frozenset("!#$%&'*/?^`{|}~+-=_")
-_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?")  # res_hnok: underscores inside
+_HOST_LABEL = re.compile(rb"[A-Za-z0-9_-]+")  # glibc's binary_hnok(): what a label may hold
 
 
 def valid_localpart(text: str) -> bool:
@@ -34,8 +34,58 @@ def valid_domainpart(text: str) -> bool:
         return True
     if not text or len(text) >= 256 or text.endswith("."):
         return False
-    # glibc's res_hnok reads the name as DNS labels first: at most 63 bytes each
-    return all(len(label) <= 63 and _LABEL.fullmatch(label) for label in text.split("."))
+    return res_hnok(text)
+
+
+def res_hnok(text: str) -> bool:
+    """glibc 2.36's res_hnok() (Debian 12's, which OpenSMTPD there calls): printable ASCII, DNS
+    labels as ns_name_pton() reads them (backslash escapes; none empty but the root; at most 63
+    bytes each, 255 in all), each of letters, digits, "-" and "_", the name not starting with
+    "-". A label may end with "-" or start with "_" (captured: OpenSMTPD greets "EHLO
+    bad-.example.org", tests/reference/opensmtpd/helo_names.json)."""
+    if not text or any(not "!" <= char <= "~" for char in text):
+        return False
+    labels = _wire_labels(text)
+    if labels is None:
+        return False
+    if labels and labels[0][:1] == b"-":
+        return False
+    return all(_HOST_LABEL.fullmatch(label) for label in labels)
+
+
+def _wire_labels(text: str) -> list[bytes] | None:
+    """ns_name_pton(): the name's labels (the root's empty one left out), None where it fails."""
+    labels: list[bytes] = []
+    label = bytearray()
+    at = 0
+    while at < len(text):
+        char = text[at]
+        if char == "\\":
+            digits = text[at + 1:at + 4]
+            if len(digits) == 3 and digits.isdigit():
+                if int(digits) > 255:
+                    return None
+                label.append(int(digits))
+                at += 4
+                continue
+            if at + 1 >= len(text):
+                return None
+            label.append(ord(text[at + 1]))
+            at += 2
+            continue
+        if char == ".":
+            if not label:  # an empty label: only the root's, the name "." alone
+                return [] if text == "." else None
+            labels.append(bytes(label))
+            label = bytearray()
+        else:
+            label.append(ord(char))
+        at += 1
+    if label:
+        labels.append(bytes(label))
+    if any(len(one) > 63 for one in labels) or sum(len(one) + 1 for one in labels) + 1 > 255:
+        return None
+    return labels
 
 
 @dataclass(frozen=True, slots=True)
