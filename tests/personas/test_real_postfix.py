@@ -27,7 +27,7 @@ def postfix():
 @pytest.mark.parametrize(("group", "listener"), [("sequence", "plain"), ("smuggling", "plain"), ("params", "plain"),
                                                   ("empty_local", "plain"), ("limits", "plain"),
                                                   ("queue_file", "plain"), ("content", "plain"), ("routes", "plain"),
-                                                  ("verbs", "sasl"), ("helo_names", "sasl"),
+                                                  ("verbs", "sasl"), ("helo_names", "sasl"), ("address_forms", "sasl"),
                                                   ("guessing", "sasl"),
                                                   ("auth", "sasl"), ("submission", "submission"),
                                                   ("submissions", "submissions")])

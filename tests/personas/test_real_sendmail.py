@@ -76,15 +76,15 @@ def test_the_real_sendmails_tls_is_what_the_persona_is_held_to(sendmail_tls_auth
 
 
 @pytest.mark.parametrize("group", ["limits", "content", "errors_brief", "connections", "params", "routes", "verbs",
-                                   "helo_names"])
+                                   "helo_names", "address_forms"])
 def test_the_real_sendmail_answers_the_limit_probes_as_when_they_were_captured(sendmail, group):
     """tests/reference/sendmail/<group>.json, captured from this server with
     tests/reference/probes.py: limits (messages at and past the size limit), content (messages
     judged by their hops, headers and lines), connections (52 connections from one address),
     errors_brief (its error limits and NOOP slowdown), params (MAIL and RCPT parameters, their words as fuzzers
     write them), routes (source routes as sender, recipient, VRFY and EXPN), verbs (every verb
-    a scanner tries) and helo_names (the names a client gives in HELO and EHLO): the captures
-    the persona is held to."""
+    a scanner tries), helo_names (the names a client gives in HELO and EHLO) and address_forms
+    (addresses as clients write them): the captures the persona is held to."""
     assert rerun_differences(*probes_rerun("sendmail", group, sendmail.port, sendmail.source)) == {}
 
 

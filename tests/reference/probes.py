@@ -454,6 +454,30 @@ def helo_names() -> list[tuple[str, str, list]]:
     return probes
 
 
+def address_forms() -> list[tuple[str, str, list]]:
+    """Addresses as clients write them besides user@domain: no brackets, blanks around and inside,
+    quoted local parts holding specials, comments, backslashes, literals, two addresses, display
+    names; each as the sender, a recipient (at this host) and VRFY's argument."""
+    forms = ["a@example.org", " <a@example.org>", "<a@example.org> <b@example.org>", "<a @example.org>",
+             "<a@ example.org>", "< a@example.org >", '<"a b"@example.org>', '<"a@b"@example.org>',
+             '<"a\\"b"@example.org>', '<"a"."b"@example.org>', "<a(comment)@example.org>", "<(c)a@example.org>",
+             "<a@example.org(c)>", "<a\\@b@example.org>", "<a\\ b@example.org>", "<a.@example.org>", "<.a@example.org>",
+             "<a..b@example.org>", "<a@[192.0.2.1]>", "<a@[IPv6:2001:db8::1]>", "<a@[192.0.2.1>", "<a@192.0.2.1>",
+             "Name <a@example.org>", '"Name" <a@example.org>', "<a@example.org>,<b@example.org>",
+             "<a+b=c@example.org>", "<a#b$c@example.org>", "<{a}|b~@example.org>", "<a'b@example.org>",
+             "<a@EXAMPLE.ORG>", "<A@example.org>", "<a@example.org.>", "<a@-example.org>", "<a@example-.org>",
+             "<a@exa_mple.org>", "<a@123>", "<a@1.2.3.4.5>", "<a@e.x.a.m.p.l.e>", "<postmaster>",
+             "<Postmaster@[127.0.0.1]>", "<root@localhost.>", "<root%localhost@mail.example.com>"]
+    probes = []
+    for n, form in enumerate(forms):
+        local = form.replace("example.org", "mail.example.com").encode()
+        probes.append((f"form_{n + 1}", f"MAIL FROM:{form}, RCPT TO: and VRFY with it at this host",
+                       [("read", 1), EHLO, ("send", b"MAIL FROM:" + form.encode() + b"\r\n", 1),
+                        ("send", b"RSET\r\n", 1), ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1),
+                        ("send", b"RCPT TO:" + local + b"\r\n", 1), ("send", b"VRFY " + local + b"\r\n", 1), QUIT]))
+    return probes
+
+
 def routes() -> list[tuple[str, str, list]]:
     """Source routes and the commas and colons of RFC 821's "@a,@b:user@d" (relay scanners write
     them: nmap's "@[ip]:relaytest@far"), each as a sender, a recipient, and VRFY's and EXPN's
@@ -887,7 +911,8 @@ GROUPS = {"limits": limits, "errors": errors, "errors_brief": errors_brief, "lin
           "params": params, "recipients": recipients, "auth": auth, "auth_tls": auth_tls, "submission": submission,
           "submissions": submissions, "smuggling": smuggling, "empty_local": empty_local, "content": content,
           "guessing": guessing, "bytes": bytes_, "queue_file": queue_file, "routes": routes,
-          "verbs": verbs, "helo_names": helo_names}
+          "verbs": verbs, "helo_names": helo_names,
+          "address_forms": address_forms}
 
 
 def connections(host: str, port: int, count: int = 52, source: str | None = None) -> list[dict]:

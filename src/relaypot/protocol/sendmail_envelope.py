@@ -445,6 +445,14 @@ def strip_route(address: str) -> str:
     return address if stripped == tokens else joined(stripped)
 
 
+def canonical(address: str) -> str:
+    """The address as ruleset 3 leaves it for the recipient checks: its route stripped, comments
+    and blanks gone, two words in a row joined by a dot ("a@ mail.example.com" and
+    "a@mail.example.com(c)" are a@mail.example.com: captured, tests/reference/sendmail/
+    address_forms.json)."""
+    return joined(address_tokens(strip_route(address)))
+
+
 def _focus(tokens: list[str]) -> int | None:
     """Where ruleset 3 focuses an address on its domain ("$+ @ $+", then "move gaze right"): the
     last "@" with a token before it and one after it."""
@@ -668,11 +676,10 @@ def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: di
         return LookedUp("refused", element, refused)
     if unprintable := non_printable(address, is_local):  # hasctrlchar(), as at RCPT
         return LookedUp("refused", unprintable, "non_printable")
-    if address.startswith("@"):  # a route: ruleset 3 keeps the address after it
-        address = strip_route(address)
-        if address == "@":
-            return LookedUp("unknown", element)
-    elif not address and ":" in element:
+    address = canonical(address)  # a route: ruleset 3 keeps the address after it
+    if address == "@":
+        return LookedUp("unknown", element)
+    if not address and ":" in element:
         return LookedUp("refused", element, "no_user")
     local_part, at, domain = address.rpartition("@")
     if not at:

@@ -36,13 +36,13 @@ from relaypot.protocol.sendmail_envelope import (
     ENVELOPE_PARAMETERS,
     address_list,
     bare,
+    canonical,
     canonical_sender,
     local_mailer,
     look_up,
     refusal_values,
     sender_refusal,
     shorten,
-    strip_route,
     through_this_host,
 )
 from relaypot.protocol.sendmail_queue import SendQueue, expansion, recipient_key
@@ -845,13 +845,13 @@ class Session(Voice):
             self.account.recipient_overshoot()
             code = self._send_key(out, "rcpt.too_many")
         elif self.persona.recipients.restricted_characters and self._restricted(address):
-            code = self._send_key(out, "rcpt.restricted", address=address, unquoted=unquoted(address))
+            code = self._send_key(out, "rcpt.restricted", address=address, unquoted=self._internal(address))
             self._remember_refusal()
         elif self._too_many_bad(address):
             code = self._send_key(out, "rcpt.too_many_bad")
             self._remember_refusal()
         elif refusal := self._recipient_refusal("rcpt", address):
-            code = self._send_key(out, refusal, address=address, unquoted=unquoted(address), argument=read.token,
+            code = self._send_key(out, refusal, address=address, unquoted=self._internal(address), argument=read.token,
                                   reason=self._sender_shown())
             self._remember_refusal()
         else:
@@ -1090,7 +1090,7 @@ class Session(Voice):
         if self.persona.recipients.vrfy_judged:
             refusal = self._recipient_refusal("vrfy", address)
             if refusal:
-                return self._send_key(out, refusal, address=address, unquoted=unquoted(address))
+                return self._send_key(out, refusal, address=address, unquoted=self._internal(address))
         return self._send_key(out, "vrfy.ok", argument=shown, address=address)
 
     def _pipelined(self, out: list[Output], line: bytes) -> None:
@@ -1196,7 +1196,7 @@ class Session(Voice):
         service = self.service
         table = self.context.recipients
         if self.persona.addresses.grammar == "sendmail":  # check_rcpt reads the address ruleset 3 left
-            address = strip_route(address)
+            address = canonical(address)
         if "!" in address and self.persona.addresses.grammar == "sendmail":  # this host's UUCP hops: local
             local_part, at, domain = address.rpartition("@")
             local_part = through_this_host(local_part if at else address,
@@ -1220,6 +1220,12 @@ class Session(Voice):
                 and (kind := self._local_mailer(address))):
             return f"rcpt.to_{kind}"  # recipient(): after check_rcpt, before the user is looked up
         return refusal
+
+    def _internal(self, address: str) -> str:
+        """The address as the server keeps it inside, which its refusals name: Postfix's reader
+        gave it so already (an escaped quote in a quoted local part stays: `"a\\"b"` is `a"b`,
+        captured in tests/reference/postfix/address_forms.json); others' quotes come off here."""
+        return address if self.persona.addresses.grammar == "postfix" else unquoted(address)
 
     def _sender_shown(self) -> str:
         """The sender as a refusal names it: Sendmail's $&f, as its rulesets left it."""
