@@ -686,6 +686,8 @@ def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: di
         local_part = address
     elif not is_local(domain):
         return LookedUp("remote", f"<{local_part}@{domain[:-1] if domain.endswith('.') else domain}>")
+    elif _quoted_word(local_part) and "@" in local_part:  # Parse0 dequotes "a@b"@here and reads a@b
+        return look_up(local_part[1:-1], hostname, aliases, full_names, exists, is_local, expand)
     if "%" in local_part:  # the % hack: the part after the last % is a host
         user, _, host = local_part.rpartition("%")
         if not is_local(host):
@@ -705,6 +707,11 @@ def look_up(element: str, hostname: str, aliases: dict[str, str], full_names: di
         return LookedUp("unknown", element)
     full = full_names.get(name, "")
     return LookedUp("user", f"{full} <{name}@{hostname}>" if full else f"<{name}@{hostname}>")
+
+
+def _quoted_word(text: str) -> bool:
+    """One quoted string and nothing else ("$-" of Parse0's dequote rule)."""
+    return len(text) >= 2 and text[0] == text[-1] == '"' and '"' not in text[1:-1]
 
 
 def local_mailer(local_part: str) -> str:
