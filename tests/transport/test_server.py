@@ -277,6 +277,7 @@ def test_replies_to_a_pipelined_group_go_out_in_one_write(tmp_path):
         connection = SmtpConnection(server, "192.0.2.1:25")
         transport = RecordingTransport()
         connection.connection_made(transport)
+        server.loop.run_until_complete(asyncio.sleep(0.01))  # the banner, once smtpd is set up ([server] setup_time)
         assert [w[:4] for w in transport.writes] == [b"220 "]
         transport.writes.clear()
         connection.data_received(b"EHLO a.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n"

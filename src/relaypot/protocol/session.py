@@ -225,7 +225,8 @@ class Session(Voice):
         server pauses first (a greet pause, its set-up time), the pause (the transport calls
         `greet` once it passes)."""
         pause = self.persona.server.greet_pause or self.persona.server.setup_time
-        if pause:
+        if pause and not (self.service is not None and self.service.tls == "implicit"):
+            # (with TLS from the first byte the banner waits for the handshake instead)
             self._greeting_due = True
             return [GreetPause(pause)]
         return self._greeting()
