@@ -232,6 +232,12 @@ def bare(shown: str) -> str:
     if shown.startswith("<>"):
         rest = shown[2:]
         return bare(rest) if "<" in rest else (shown if rest.strip(C_SPACE) else "")
+    close = shown.rfind(">")
+    opened = shown.rfind("<", 0, close) if close > 0 else -1
+    if opened > 0 and ">" in shown[:opened]:
+        # of several bracketed addresses the last is the address (ruleset 3's "strip excess on
+        # left", RFC 733's heuristic: "<a@b>,<root@here>" is root; captured, address_forms.json)
+        shown = shown[opened:close + 1]
     while True:
         start, end = shown.find("<"), shown.rfind(">")
         if not (start >= 0 and end > start):
