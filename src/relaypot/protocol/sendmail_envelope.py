@@ -459,6 +459,16 @@ def canonical(address: str) -> str:
     return joined(address_tokens(strip_route(address)))
 
 
+def escaped_routing(address: str) -> str:
+    """An escaped "@", "%" or "!" is a plain character of its word to Sendmail's rulesets, no
+    route: for the recipient checks it is made one that routes nowhere ("a\\@b@here" is the
+    unknown user a_b here, not a relay: captured, address_forms.json)."""
+    return _ESCAPED_ROUTING.sub("_", address) if "\\" in address else address
+
+
+_ESCAPED_ROUTING = re.compile(r"\\[@%!]")
+
+
 def _focus(tokens: list[str]) -> int | None:
     """Where ruleset 3 focuses an address on its domain ("$+ @ $+", then "move gaze right"): the
     last "@" with a token before it and one after it."""

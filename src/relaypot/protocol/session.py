@@ -38,6 +38,7 @@ from relaypot.protocol.sendmail_envelope import (
     bare,
     canonical,
     canonical_sender,
+    escaped_routing,
     local_mailer,
     look_up,
     refusal_values,
@@ -1197,7 +1198,7 @@ class Session(Voice):
         service = self.service
         table = self.context.recipients
         if self.persona.addresses.grammar == "sendmail":  # check_rcpt reads the address ruleset 3 left
-            address = canonical(address)
+            address = escaped_routing(canonical(address))
         if "!" in address and self.persona.addresses.grammar == "sendmail":  # this host's UUCP hops: local
             local_part, at, domain = address.rpartition("@")
             local_part = through_this_host(local_part if at else address,
