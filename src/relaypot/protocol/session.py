@@ -606,7 +606,7 @@ class Session(Voice):
                                  unknown=not verb)
             self._close(out, "protocol")
             return
-        if (verb == "DATA" and not refusal) or (verb == "BDAT" and self._bdat_size_read(argument) and (
+        if (verb == "DATA" and not refusal) or (verb == "BDAT" and self._bdat_argument(argument)[0] is not None and (
                 "BDAT" not in sequence.when_advertised or "BDAT" in self.advertised)):
             # Exim's pipe_connect_acceptable is off from here on (a BDAT without its size is
             # refused before: captured, tests/protocol/test_exim.py)
@@ -959,15 +959,16 @@ class Session(Voice):
         self.intake.queue_envelope = self._queue_file_ready()
         return code
 
-    def _bdat_size_read(self, argument: str) -> bool:
+    def _bdat_argument(self, argument: str) -> tuple[int | None, bool]:
+        """BDAT's size (None where there is none to read) and whether it is the LAST chunk, as
+        the persona's server reads them."""
         read = exim_bdat_argument if self.persona.message.bdat_dialogue == "exim" else bdat_argument
-        return read(argument)[0] is not None
+        return read(argument)
 
     def _bdat(self, argument: str, out: list[Output]) -> int:
         if "BDAT" in self.persona.sequence.when_advertised and "BDAT" not in self.advertised:
             return self._send_key(out, "bdat.not_advertised")  # its chunk is then read as commands (Exim)
-        read = exim_bdat_argument if self.persona.message.bdat_dialogue == "exim" else bdat_argument
-        size, last = read(argument)
+        size, last = self._bdat_argument(argument)
         if size is None:
             # Without a size we cannot know where the chunk ends: treat it as a bad command; a
             # server that says so with 521 (Postfix) hangs up, the stream being lost.
