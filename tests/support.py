@@ -452,6 +452,16 @@ def handshake_in_memory(sock: socket.socket, tls: ssl.SSLObject, incoming: ssl.M
     sock.sendall(outgoing.read())
 
 
+# The probe groups of tests/reference/probes.py captured from each real MTA run here and re-captured
+# by tests/personas/test_real_*.py (Postfix's, each with its listener, in test_real_postfix.py):
+# limits (messages at and past the size limit), content (messages judged by their hops, headers
+# and lines), connections (52 connections from one address), params (MAIL and RCPT parameters, as
+# fuzzers write them), routes (source routes as sender, recipient, VRFY and EXPN), verbs (every
+# verb a scanner tries), helo_names (the names a client gives in HELO and EHLO) and address_forms
+# (addresses as clients write them).
+RECAPTURED_GROUPS = ("limits", "content", "connections", "params", "routes", "verbs", "helo_names", "address_forms")
+
+
 def probes_rerun(server: str, group: str, port: int, source: str | None = None) -> tuple[list[dict], list[dict]]:
     """The stored capture of a tests/reference/probes.py `group` for `server` (tests/reference/
     <server>/<group>.json) and the group run afresh against 127.0.0.1:`port`, as it was made."""

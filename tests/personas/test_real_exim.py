@@ -12,7 +12,7 @@ import tomllib
 import pytest
 
 from exim_server import EximServer
-from support import REFERENCE, battery_rerun, probes_rerun, require, rerun_differences, unesc
+from support import RECAPTURED_GROUPS, REFERENCE, battery_rerun, probes_rerun, require, rerun_differences, unesc
 from tls_observations import handshakes, tls_sections
 
 pytestmark = pytest.mark.slow  # a real Exim is unpacked, started and stopped
@@ -66,16 +66,10 @@ def test_the_real_exims_certificate_is_what_the_persona_is_held_to(exim_tls_auth
     assert tls_sections(result.stdout) == stored and set(stored) == {"cert"}
 
 
-@pytest.mark.parametrize("group", ["limits", "content", "connections", "params", "routes", "verbs", "helo_names",
-                                   "address_forms"])
+@pytest.mark.parametrize("group", RECAPTURED_GROUPS)
 def test_the_real_exim_answers_the_limit_probes_as_when_they_were_captured(exim, group):
-    """tests/reference/exim/<group>.json, captured from this server with
-    tests/reference/probes.py: limits (messages at and past the size limit), content (messages
-    judged by their hops, headers and lines), connections (52 connections from one address),
-    params (MAIL and RCPT parameters, their words as fuzzers
-    write them), routes (source routes as sender, recipient, VRFY and EXPN), verbs (every verb
-    a scanner tries), helo_names (the names a client gives in HELO and EHLO) and address_forms
-    (addresses as clients write them): the captures the persona is held to."""
+    """tests/reference/exim/<group>.json (support.RECAPTURED_GROUPS says what each holds): the
+    captures the persona is held to, taken again."""
     assert rerun_differences(*probes_rerun("exim", group, exim.port)) == {}
 
 

@@ -12,7 +12,16 @@ import tomllib
 import pytest
 
 from sendmail_server import SendmailServer
-from support import REFERENCE, battery_rerun, normalize, probes_rerun, require, rerun_differences, unesc
+from support import (
+    RECAPTURED_GROUPS,
+    REFERENCE,
+    battery_rerun,
+    normalize,
+    probes_rerun,
+    require,
+    rerun_differences,
+    unesc,
+)
 from tls_observations import handshakes, observe, tls_sections
 
 pytestmark = pytest.mark.slow  # a real Sendmail is unpacked, configured, started and stopped
@@ -75,16 +84,11 @@ def test_the_real_sendmails_tls_is_what_the_persona_is_held_to(sendmail_tls_auth
     assert observe(sendmail_tls_auth.port) == TLS_SEEN
 
 
-@pytest.mark.parametrize("group", ["limits", "content", "errors_brief", "connections", "params", "routes", "verbs",
-                                   "helo_names", "address_forms"])
+@pytest.mark.parametrize("group", [*RECAPTURED_GROUPS, "errors_brief"])
 def test_the_real_sendmail_answers_the_limit_probes_as_when_they_were_captured(sendmail, group):
-    """tests/reference/sendmail/<group>.json, captured from this server with
-    tests/reference/probes.py: limits (messages at and past the size limit), content (messages
-    judged by their hops, headers and lines), connections (52 connections from one address),
-    errors_brief (its error limits and NOOP slowdown), params (MAIL and RCPT parameters, their words as fuzzers
-    write them), routes (source routes as sender, recipient, VRFY and EXPN), verbs (every verb
-    a scanner tries), helo_names (the names a client gives in HELO and EHLO) and address_forms
-    (addresses as clients write them): the captures the persona is held to."""
+    """tests/reference/sendmail/<group>.json (support.RECAPTURED_GROUPS says what each holds;
+    errors_brief: its error limits and NOOP slowdown): the captures the persona is held to, taken
+    again."""
     assert rerun_differences(*probes_rerun("sendmail", group, sendmail.port, sendmail.source)) == {}
 
 

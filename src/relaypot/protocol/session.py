@@ -1200,11 +1200,11 @@ class Session(Voice):
         table = self.context.recipients
         if self.persona.addresses.grammar == "sendmail":  # check_rcpt reads the address ruleset 3 left
             address = escaped_routing(canonical(address))
-        if "!" in address and self.persona.addresses.grammar == "sendmail":  # this host's UUCP hops: local
-            local_part, at, domain = address.rpartition("@")
-            local_part = through_this_host(local_part if at else address,
-                                           lambda host: table.local_domain(host, self.server_ip))
-            address = f"{local_part}@{domain}" if at else local_part
+            if "!" in address:  # this host's UUCP hops: local
+                local_part, at, domain = address.rpartition("@")
+                local_part = through_this_host(local_part if at else address,
+                                               lambda host: table.local_domain(host, self.server_ip))
+                address = f"{local_part}@{domain}" if at else local_part
         verdict = table.judge(address, self.server_ip)
         refusal = recipient_refusal(command, verdict, self.relay, self.authenticated,
                                     service is not None and service.login_required)
