@@ -457,9 +457,11 @@ def handshake_in_memory(sock: socket.socket, tls: ssl.SSLObject, incoming: ssl.M
 # limits (messages at and past the size limit), content (messages judged by their hops, headers
 # and lines), connections (52 connections from one address), params (MAIL and RCPT parameters, as
 # fuzzers write them), routes (source routes as sender, recipient, VRFY and EXPN), verbs (every
-# verb a scanner tries), helo_names (the names a client gives in HELO and EHLO) and address_forms
-# (addresses as clients write them).
-RECAPTURED_GROUPS = ("limits", "content", "connections", "params", "routes", "verbs", "helo_names", "address_forms")
+# verb a scanner tries), helo_names (the names a client gives in HELO and EHLO), address_forms
+# (addresses as clients write them), pipelining (commands sent in one write), bodies (message
+# bodies no client sends) and line_lengths (lines at and past each server's read bounds).
+RECAPTURED_GROUPS = ("limits", "content", "connections", "params", "routes", "verbs", "helo_names", "address_forms",
+                     "pipelining", "bodies", "line_lengths")
 
 
 def probes_rerun(server: str, group: str, port: int, source: str | None = None) -> tuple[list[dict], list[dict]]:

@@ -56,3 +56,37 @@ def test_battery_over_sockets_matches_the_real_server(sensor_factory, persona, r
             conversation["name"])
     assert not mismatched, mismatched
     assert len(results) == 67
+
+
+# Probe groups where what the persona does depends on how the input arrives: in one write or
+# several, a line ended or not yet (tests/reference/probes.py; the conformance test plays them
+# in memory, these over TCP, each write arriving as it did at the real server).
+SOCKET_GROUPS = ("pipelining", "bodies", "line_lengths")
+
+
+@pytest.mark.parametrize("group", SOCKET_GROUPS)
+@pytest.mark.parametrize("persona", ["postfix", "exim", "opensmtpd", "sendmail"])
+def test_probe_groups_over_sockets_get_what_the_real_server_sent(sensor_factory, persona, group):
+    """tests/reference/<persona>/<group>.json over TCP: commands sent in one write (what the persona
+    holds pending is what the socket holds: Exim's synchronization errors, OpenSMTPD's refusal of
+    pipelining), message bodies no client sends, and lines at each server's read bounds (OpenSMTPD
+    ends a session on the read that brings a line's 65535th byte, its end not yet sent)."""
+    from reference.probes import GROUPS
+
+    sensor = sensor_factory(smtp__persona=persona, smtp__hostname="mail.example.com",
+                            limits__max_connections_per_ip=100, smtp__relay="closed")
+    battery = load_battery()
+    source = tomllib.loads((REFERENCE / persona / "aspects.toml").read_text()).get("client")
+    with ThreadPoolExecutor(max_workers=34) as pool:
+        results = list(pool.map(lambda p: battery.run_probe(sensor.host, sensor.port, *p, source), GROUPS[group]()))
+    reference = {c["name"]: c for c in json.loads((REFERENCE / persona / f"{group}.json").read_text())}
+    assert [c["name"] for c in results] == list(reference)
+    mismatched = {}
+    for conversation in results:
+        got = normalize(b"".join(unesc(t) for d, t in conversation["exchange"] if d == "S"))
+        expected = expected_from_reference(reference[conversation["name"]], "closed")
+        if got != expected:
+            mismatched[conversation["name"]] = (expected, got)
+        assert conversation["closed_by_server"] == reference[conversation["name"]]["closed_by_server"], (
+            conversation["name"])
+    assert not mismatched, mismatched

@@ -5,7 +5,7 @@ the real server's replies on this machine (tests/opensmtpd_server.py)."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relaypot.personas import model
@@ -108,3 +108,111 @@ def test_a_mail_after_a_hundred_messages_is_refused_and_the_session_goes_on():
     assert [reply.data for reply in driver.replies[start:]] == [
         too_many, too_many, b"503 5.5.1 Invalid command: Command not allowed at this point.\r\n",
         b"250 2.0.0 Reset state\r\n", too_many, b"250 2.0.0 Ok\r\n", b"221 2.0.0 Bye\r\n"]
+
+
+LINE_TOO_LONG = b"500 5.0.0 Line too long\r\n"
+
+
+def _session(**limits):
+    from support import make_session
+
+    return make_session("opensmtpd", relay="closed", **limits)
+
+
+def _in_data(**limits):
+    """A session at its 354, each command in a read of its own (OpenSMTPD takes no pipelining)."""
+    from support import Driver
+
+    driver = Driver(_session(**limits))
+    for line in (b"EHLO client.example.org", b"MAIL FROM:<a@client.example.org>",
+                 b"RCPT TO:<postmaster@mail.example.com>", b"DATA"):
+        driver.feed(line + b"\r\n")
+    assert driver.replies[-1].code == 354
+    return driver
+
+
+@pytest.mark.parametrize("max_line_length", [32768, 100_000])  # relaypot's own bound under SMTP_LINE_MAX, or over
+@pytest.mark.parametrize(("length", "reply"), [(2047, b"500 5.5.4 Invalid command arguments: command does not "
+                                                      b"accept arguments.\r\n"),
+                                               (2048, b"500 5.0.0 Command line too long\r\n"),
+                                               (65533, b"500 5.0.0 Command line too long\r\n"),
+                                               (65534, LINE_TOO_LONG), (70000, LINE_TOO_LONG)])
+def test_a_command_line_at_smtp_line_max_is_line_too_long(max_line_length, length, reply):
+    """smtp_io(): SMTP_LINE_MAX (65535) bytes before the LF, its CR counted, whatever relaypot's
+    own [limits] max_line_length (captured: tests/reference/opensmtpd/line_lengths.json)."""
+    from support import Driver
+
+    driver = Driver(_session(max_line_length=max_line_length)).feed(b"EHLO client.example.org\r\n")
+    driver.feed(b"NOOP " + b"x" * (length - 5) + b"\r\n")
+    assert driver.replies[2].data == reply
+    assert (driver.closed is not None) == (length >= 2048)
+
+
+@pytest.mark.parametrize("max_line_length", [32768, 100_000])
+def test_a_line_not_yet_ended_is_answered_once_smtp_line_max_bytes_are_in(max_line_length):
+    """The real server said "Line too long" before the line's end was sent (command_unended_70000):
+    on the read that brings the 65535th byte, not before; what came is kept as the line."""
+    from support import Driver
+
+    driver = Driver(_session(max_line_length=max_line_length)).feed(b"EHLO client.example.org\r\n")
+    driver.feed(b"NOOP " + b"x" * 65529)  # 65534 bytes: under the bound
+    assert len(driver.replies) == 2 and driver.closed is None
+    driver.feed(b"x")
+    assert driver.replies[-1].data == LINE_TOO_LONG and driver.closed == "protocol"
+    driver.finish()
+    assert [(k.what, k.received) for k in driver.kept] in ([("line", 65535)], [("unread", 65535)])
+    assert driver.of("smtp.command")[-1].raw_line.startswith(b"NOOP xxx")
+
+
+@pytest.mark.parametrize("sizes", [[1 << 20], [1000] * 200, [65533, 1, 1, 5000]])
+@pytest.mark.parametrize(("length", "taken"), [(65533, True), (65534, False), (70000, False)])
+def test_a_message_line_at_smtp_line_max_ends_the_session(sizes, length, taken):
+    """A body line of 65533 bytes is taken, of 65534 (its CR the 65535th) the session ends,
+    however the body comes in reads; the body so far is kept, the transaction's envelope with it."""
+    driver = _in_data()
+    body = b"Subject: x\r\n\r\n" + b"short line\r\n" * 3 + b"z" * length + b"\r\nafter\r\n.\r\n"
+    at = 0
+    for size in [*sizes, len(body)]:
+        if driver.closed:
+            break
+        driver.feed(body[at : at + size])
+        at += size
+    driver.finish()
+    if taken:
+        assert driver.replies[-1].data.endswith(b" Message accepted for delivery\r\n") and len(driver.delivered) == 1
+        return
+    assert driver.replies[-1].data == LINE_TOO_LONG and not driver.delivered
+    assert driver.of("session.closed")[0].reason == "protocol"
+    (kept,) = [k for k in driver.kept if k.what == "message"]
+    assert kept.data.startswith(b"Subject: x\r\n") and kept.rcpt_to == ("postmaster@mail.example.com",)
+    assert "line_too_long" in [v.violation for v in driver.of("smtp.violation")]
+
+
+def test_a_long_message_line_is_counted_across_what_the_memory_bound_drops():
+    """Past relaypot's own message bound the body is dropped as it comes, all but a tail; the line
+    being read keeps its count across the drop."""
+    driver = _in_data(max_message_size=4096)
+    driver.feed(b"Subject: x\r\n\r\n" + b"y" * 3000)
+    feeds = 0
+    while not driver.closed and feeds < 40:
+        driver.feed(b"z" * 2000)
+        feeds += 1
+    assert driver.replies[-1].data == LINE_TOO_LONG
+    assert feeds == 32  # the line's 65535th byte came with the 32nd read: 3000 + 31 * 2000 bytes were under
+    assert driver.session.intake.overflow  # the body was being dropped
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 70_000), min_size=1, max_size=3), st.integers(300, 9000))
+def test_any_body_is_ended_at_its_first_line_of_smtp_line_max(lengths, read):
+    """Whatever its lines' lengths and the size of the reads: the session ends at the first line of
+    65534 bytes or more (its CR the 65535th), and takes the message where there is none."""
+    driver = _in_data()
+    body = b"Subject: x\r\n\r\n" + b"".join(b"z" * n + b"\r\n" for n in lengths) + b".\r\n"
+    for at in range(0, len(body), read):
+        driver.feed(body[at : at + read])
+        if driver.closed:
+            break
+    too_long = any(n >= 65534 for n in lengths)
+    assert (driver.replies[-1].data == LINE_TOO_LONG) == too_long
+    assert len(driver.delivered) == (not too_long)

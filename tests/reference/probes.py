@@ -517,6 +517,158 @@ def routes() -> list[tuple[str, str, list]]:
     return probes
 
 
+def pipelining() -> list[tuple[str, str, list]]:
+    """Commands sent in one write, as spam engines and bulk senders send them (RFC 2920): groups
+    after EHLO and after HELO (where nothing was advertised), commands RFC 2920 puts last in a
+    group (EHLO, DATA, VRFY, QUIT, AUTH) with more behind them, a body sent without
+    waiting for 354, groups after a refusal, LF-only groups, BDAT chunks behind RCPT: which
+    replies come, in what order, and where a server calls it a synchronization error. (STARTTLS
+    with commands behind it is the differential test's: what follows it is a TLS handshake.)"""
+    local, unknown, relay = b"postmaster@mail.example.com", b"nosuchuser@mail.example.com", b"victim@example.net"
+    mail = b"MAIL FROM:<a@client.example.org>\r\n"
+
+    def rcpt(address: bytes) -> bytes:
+        return b"RCPT TO:<" + address + b">\r\n"
+
+    body = b"Subject: pipelined\r\n\r\nhello\r\n.\r\n"
+    group = [
+        ("ehlo_mail_rcpt_data", "after EHLO: MAIL, RCPT and DATA in one write, then the body",
+         [EHLO, ("send", mail + rcpt(local) + b"DATA\r\n", 3), ("send", body, 1)]),
+        ("ehlo_all_refused_data_body", "after EHLO: MAIL, an unknown and a relay RCPT, DATA and the body in one write",
+         [EHLO, ("send", mail + rcpt(unknown) + rcpt(relay) + b"DATA\r\n" + body, None)]),
+        ("ehlo_data_body_unwaited", "after EHLO: MAIL, RCPT, DATA and the body in one write, no wait for 354",
+         [EHLO, ("send", mail + rcpt(local) + b"DATA\r\n" + body, None)]),
+        ("helo_mail_rcpt_data", "after HELO (nothing advertised): MAIL, RCPT and DATA in one write",
+         [HELO, ("send", mail + rcpt(local) + b"DATA\r\n", None)]),
+        ("helo_noops", "after HELO: two NOOPs in one write", [HELO, ("send", b"NOOP\r\nNOOP\r\n", None)]),
+        ("helo_with_input", "HELO with MAIL behind it in one write", [("send", b"HELO client.example.org\r\n" + mail,
+                                                                        None)]),
+        ("ehlo_with_input", "EHLO with MAIL and RCPT behind it in one write",
+         [("send", b"EHLO client.example.org\r\n" + mail + rcpt(local), None)]),
+        ("ehlo_twice", "two EHLOs in one write", [("send", b"EHLO a.example.org\r\nEHLO b.example.org\r\n", None)]),
+        ("rset_in_group", "after EHLO: MAIL, RCPT, RSET, MAIL, RCPT and DATA in one write, then the body",
+         [EHLO, ("send", mail + rcpt(local) + b"RSET\r\n" + mail + rcpt(local) + b"DATA\r\n", 6),
+          ("send", body, 1)]),
+        ("noop_vrfy_noop", "after EHLO: NOOP, VRFY and NOOP in one write",
+         [EHLO, ("send", b"NOOP\r\nVRFY postmaster\r\nNOOP\r\n", None)]),
+        ("vrfy_then_mail", "after EHLO: VRFY and MAIL in one write",
+         [EHLO, ("send", b"VRFY postmaster\r\n" + mail, None)]),
+        ("expn_then_mail", "after EHLO: EXPN and MAIL in one write",
+         [EHLO, ("send", b"EXPN postmaster\r\n" + mail, None)]),
+        ("help_then_noop", "after EHLO: HELP and NOOP in one write", [EHLO, ("send", b"HELP\r\nNOOP\r\n", None)]),
+        ("quit_mid_group", "after EHLO: MAIL, QUIT and RCPT in one write",
+         [EHLO, ("send", mail + b"QUIT\r\n" + rcpt(local), None)]),
+        ("bad_mail_group", "after EHLO: a MAIL with a bad path, RCPT and DATA in one write",
+         [EHLO, ("send", b"MAIL FROM:<a@\r\n" + rcpt(local) + b"DATA\r\n", None)]),
+        ("rcpt_without_mail_group", "after EHLO: RCPT, DATA and the body in one write, no MAIL",
+         [EHLO, ("send", rcpt(local) + b"DATA\r\n" + body, None)]),
+        ("lf_only_group", "after EHLO: MAIL, RCPT and DATA ended by bare LFs in one write, then the body",
+         [EHLO, ("send", b"MAIL FROM:<a@client.example.org>\nRCPT TO:<postmaster@mail.example.com>\nDATA\n", 3),
+          ("send", body, 1)]),
+        ("rcpts_thirty", "after EHLO: MAIL, thirty RCPTs and DATA in one write, then the body",
+         [EHLO, ("send", mail + rcpt(local) * 30 + b"DATA\r\n", 32), ("send", body, 1)]),
+        ("mixed_rcpts_unknown_first", "after EHLO: MAIL, an unknown, a relay and a local RCPT and DATA in one write",
+         [EHLO, ("send", mail + rcpt(unknown) + rcpt(relay) + rcpt(local) + b"DATA\r\n", 5), ("send", body, 1)]),
+        ("body_then_transaction", "the body, its end, and a whole second transaction in one write",
+         [EHLO, ("send", mail + rcpt(local) + b"DATA\r\n", 3),
+          ("send", body + mail + rcpt(local) + b"DATA\r\n" + body + b"QUIT\r\n", None)]),
+        ("auth_then_mail", "after EHLO: AUTH PLAIN with a response and MAIL in one write",
+         [EHLO, ("send", b"AUTH PLAIN " + base64.b64encode(b"\0root\0root") + b"\r\n" + mail, None)]),
+        ("bdat_behind_rcpt", "after EHLO: MAIL, RCPT and a BDAT LAST chunk in one write",
+         [EHLO, ("send", mail + rcpt(local) + b"BDAT 7 LAST\r\nhello\r\n", None)]),
+        ("bdat_chunks_one_write", "after EHLO and MAIL, RCPT: two BDAT chunks and MAIL in one write",
+         [EHLO, ("send", mail, 1), ("send", rcpt(local), 1),
+          ("send", b"BDAT 3\r\nabcBDAT 4 LAST\r\nde\r\n" + mail, None)]),
+        ("noop_partial_line", "after EHLO: NOOP and half a MAIL in one write, the rest in the next",
+         [EHLO, ("send", b"NOOP\r\nMAIL FROM:<a@cli", 1), ("send", b"ent.example.org>\r\n", 1)]),
+    ]
+    return [(name, desc, [("read", 1), *steps, QUIT]) for name, desc, steps in group]
+
+
+def bodies() -> list[tuple[str, str, list]]:
+    """Message bodies a real client does not send, each by DATA after a transaction the server
+    takes: NULs, bare CRs and LFs, bytes past ASCII with and without BODY=8BITMIME, control
+    bytes, a header folded past Postfix's header limit, dots: what the server says at the end of
+    data, and whether it reads the end where it is. (Long lines are line_lengths'.)"""
+    subject = b"Subject: x\r\n\r\n"
+
+    def message(name: str, description: str, body: bytes, mail: bytes = MAIL[1]) -> tuple[str, str, list]:
+        return (f"body_{name}", description, [("read", 1), EHLO, ("send", mail, 1), RCPT, ("send", b"DATA\r\n", 1),
+                                              ("send", body + b".\r\n", 1), QUIT])
+
+    eight_bit_mail = b"MAIL FROM:<a@client.example.org> BODY=8BITMIME\r\n"
+    probes = [
+        message("nul", "a NUL in a body line", subject + b"a\x00b\r\n"),
+        message("nul_header", "a NUL in a header", b"Subject: a\x00b\r\n\r\nbody\r\n"),
+        message("nul_line", "a body line of NULs alone", subject + b"\x00" * 16 + b"\r\n"),
+        message("bare_cr", "a bare CR inside a body line", subject + b"a\rb\r\n"),
+        message("bare_cr_end", "a body line ended by CR CR LF", subject + b"a\r\r\n"),
+        message("bare_lf", "a bare LF inside a body line", subject + b"a\nb\r\n"),
+        message("bare_lf_header", "header lines ended by bare LFs", b"Subject: x\nX-A: y\n\r\nbody\r\n"),
+        message("eight_bit", "UTF-8 in the body, no BODY=8BITMIME", subject + "Grüße\r\n".encode()),
+        message("eight_bit_declared", "UTF-8 in the body with BODY=8BITMIME", subject + "Grüße\r\n".encode(),
+                eight_bit_mail),
+        message("high_bytes", "every byte from 0x80 to 0xFF in a body line",
+                subject + bytes(range(128, 256)) + b"\r\n"),
+        message("controls", "every control byte but CR and LF in a body line",
+                subject + bytes(b for b in range(32) if b not in (10, 13)) + b"\x7f\r\n"),
+        message("seven_bit_declared_eight", "BODY=7BIT with bytes past ASCII in the body",
+                subject + "Grüße\r\n".encode(), b"MAIL FROM:<a@client.example.org> BODY=7BIT\r\n"),
+        message("header_line_998", "a header line of 998 bytes",
+                b"X-Long: " + b"z" * 990 + b"\r\n" + subject + b"body\r\n"),
+        message("header_folded_120k", "one header folded over 1,200 lines (120 kB, past Postfix's 102,400)",
+                b"X-Folded: start\r\n" + (b"\t" + b"z" * 97 + b"\r\n") * 1200 + subject + b"body\r\n"),
+        message("header_no_colon_middle", "a line with no colon between headers",
+                b"Subject: x\r\nnot a header\r\nX-After: y\r\n\r\nbody\r\n"),
+        message("header_blank_with_spaces", "headers parted from the body by a line of blanks",
+                b"Subject: x\r\n   \r\nbody\r\n"),
+        message("header_space_before_colon", "a header name with a blank before its colon",
+                b"Subject : x\r\n\r\nbody\r\n"),
+        message("dots", "lines of two and three dots and a dot with text (each stuffed once)",
+                subject + b"..\r\n...\r\n..x\r\n.y\r\n"),
+        message("space_dot", "a line of a blank and a dot (no end)", subject + b" .\r\nafter\r\n"),
+        message("lines_20k", "20,000 short body lines", subject + b"z\r\n" * 20_000),
+    ]
+    return probes
+
+
+def line_lengths() -> list[tuple[str, str, list]]:
+    """Lines at and past each server's read bounds (RFC 5321's 512 and 1000, Postfix's 2048 and
+    Exim's 998 for message lines, Sendmail's and OpenSMTPD's buffers of 2048 and 65535): command
+    lines (NOOP and its padding; a NOOP after, to see whether the session goes on), message body
+    and header lines, and lines whose end is slow to come. Each length counts the bytes before
+    the CRLF."""
+    noop = ("send", b"NOOP\r\n", None)
+
+    def command(length: int) -> bytes:
+        return b"NOOP " + b"x" * (length - 5) + b"\r\n"
+
+    def message(name: str, description: str, body: bytes) -> tuple[str, str, list]:
+        return (name, description, [("read", 1), EHLO, MAIL, RCPT, ("send", b"DATA\r\n", 1),
+                                    ("send", body + b".\r\n", None), QUIT])
+
+    subject = b"Subject: x\r\n\r\n"
+    probes = [(f"command_line_{length}", f"a NOOP line of {length} bytes, then NOOP",
+               [("read", 1), EHLO, ("send", command(length), None), noop, QUIT])
+              for length in (510, 511, 512, 513, 998, 999, 1000, 2046, 2047, 2048, 4095, 4096, 8192, 16384,
+                             65533, 65534, 65535)]
+    probes += [message(f"body_line_{length}", f"a body line of {length} bytes", subject + b"z" * length + b"\r\n")
+               for length in (998, 999, 1000, 2047, 2048, 4096, 8192, 16384, 65533, 65534, 65535)]
+    probes += [message(f"header_line_{length}", f"a header line of {length} bytes",
+                       b"X-Long: " + b"z" * (length - 8) + b"\r\n" + subject + b"body\r\n")
+               for length in (999, 2048, 65535)]
+    probes += [
+        ("command_unended_70000", "70,000 bytes of a NOOP line with no end, a pause, then its end and NOOP",
+         [("read", 1), EHLO, ("send", command(70_000)[:-2], None), ("send", b"\r\n", None), noop, QUIT]),
+        ("body_unended_70000", "a body line of 70,000 bytes with no end, a pause, then its end and the message's",
+         [("read", 1), EHLO, MAIL, RCPT, ("send", b"DATA\r\n", 1), ("send", subject + b"z" * 70_000, None),
+          ("send", b"\r\n.\r\n", None), QUIT]),
+        ("command_line_lf_65535", "a NOOP line of 65,535 bytes ended by a bare LF, then NOOP",
+         [("read", 1), EHLO, ("send", command(65_535)[:-2] + b"\n", None), noop, QUIT]),
+    ]
+    return probes
+
+
 def auth(tls: bool = False) -> list[tuple[str, str, list]]:
     """SASL where sequence and encoding go wrong, and where they go right (the plain listener has
     no SASL: record against the Dovecot one, 127.0.0.1:2601, user "user", password "secret").
@@ -912,7 +1064,8 @@ GROUPS = {"limits": limits, "errors": errors, "errors_brief": errors_brief, "lin
           "submissions": submissions, "smuggling": smuggling, "empty_local": empty_local, "content": content,
           "guessing": guessing, "bytes": bytes_, "queue_file": queue_file, "routes": routes,
           "verbs": verbs, "helo_names": helo_names,
-          "address_forms": address_forms}
+          "address_forms": address_forms, "pipelining": pipelining,
+          "bodies": bodies, "line_lengths": line_lengths}
 
 
 def connections(host: str, port: int, count: int = 52, source: str | None = None) -> list[dict]:

@@ -139,6 +139,10 @@ class LineRules:
     # what sfgets() read into its MAXINPLINE buffer, AUTH spared for SASL's sake); 0: none
     max_command: int = 0
     eof_ends_line: bool = False  # the end of input ends an unterminated last line, which is answered (Sendmail)
+    # Any line, a message's too, of max_length bytes or more before its LF (a CR counted), or that
+    # many with no LF yet, is line.too_long as soon as they are in, and the server hangs up
+    # (OpenSMTPD's SMTP_LINE_MAX in smtp_io(), checked on every read before the line is looked at)
+    max_length_ends: bool = False
     # the session's first line starting with one of these and a blank is an open proxy probe:
     # command.open_proxy, and the server hangs up (Sendmail's GET, POST, CONNECT, USER)
     open_proxy_verbs: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
@@ -644,6 +648,8 @@ class Persona:
             keys |= VERBS[verb].reply_keys if verb in VERBS else frozenset()
         if self.lines.too_long in ("reject", "split") or self.lines.max_command:
             keys.add("command.too_long")
+        if self.lines.max_length_ends:
+            keys.add("line.too_long")
         if self.server.max_reply_bytes:
             keys.add("session.reply_too_long")
         if self.lines.forbidden_verbs or self.lines.forbid_nonalpha_first or self.lines.forbid_header_verb:

@@ -31,6 +31,7 @@ class Step:
     CHUNK_OK = "chunk_ok"  # a BDAT chunk that is not the last: its 250 with the size so far
     SEQUENCE = "sequence"  # a BDAT chunk sent out of sequence: the refusal its command earned
     BLOB_DONE = "blob_done"  # an XEXCH50 blob read to its end
+    LINE_TOO_LONG = "line_too_long"  # a body line at the server's line bound ([lines] max_length_ends)
 
 
 class Intake:
@@ -55,6 +56,10 @@ class Intake:
         "keep",
         "kept",
         "lf_size",
+        "line_bound",
+        "line_carried",
+        "line_start",
+        "long_line",
         "message",
         "out_of_memory",
         "overflow",
@@ -75,6 +80,12 @@ class Intake:
         self.queue_envelope: Envelope | None = None  # the transaction's, where the server counts its queue file
         self.overflow = 0  # bytes dropped from a DATA body past the size limit
         self.bare_pos = 0  # where bare_line_end() looks on from
+        # [lines] max_length_ends: a body line of line_bound bytes before its LF ends the session
+        lines = context.persona.lines
+        self.line_bound = lines.max_length if lines.max_length_ends else 0
+        self.long_line = re.compile(rb"(?<=\n)[^\n]{%d}" % self.line_bound) if self.line_bound else None
+        self.line_start = 0  # where the body line being read starts in the framer's buffer
+        self.line_carried = 0  # bytes of that line dropped from the buffer before line_start
         self.chunk_kind = ""  # "BDAT" | "XEXCH50"
         self.chunk_left = 0
         self.chunk_size = 0  # the size the BDAT command named
@@ -202,6 +213,7 @@ class Intake:
         self.overflow = 0
         self.lf_size = None
         self.bare_pos = 0
+        self.line_start = self.line_carried = 0
 
     def bare_line_end(self) -> str:
         """Sendmail's collect() in SMTP mode (Debian's CVE-2023-51765 backport): "lf" for a LF not
@@ -218,12 +230,37 @@ class Intake:
             return ""
         return "lf" if found.group() == b"\n" else "cr"
 
+    def _line_past_bound(self, body: bytes | bytearray) -> int:
+        """OpenSMTPD's smtp_io() on each read in DATA: the length of the first body line of
+        line_bound bytes or more before its LF (a CR counted), or of the line not yet ended once
+        that many are in; 0 for none. Each byte is looked at once: the search resumes at the
+        line still being read."""
+        start, bound = self.line_start, self.line_bound
+        first_end = body.find(b"\n", start)
+        head = (first_end if first_end >= 0 else len(body)) - start + self.line_carried
+        if head >= bound:
+            return head
+        if first_end < 0:
+            return 0
+        found = self.long_line.search(body, first_end) if self.long_line else None
+        if found:
+            end = body.find(b"\n", found.start())
+            return (end if end >= 0 else len(body)) - found.start()
+        self.line_start = body.rfind(b"\n") + 1
+        self.line_carried = 0
+        return 0
+
     def body(self) -> tuple:
         """The next step of a DATA body:
         (WAITING, a line completed) | (DELIVER, body, size, bytes kept when taken past the limit
         or None, line-ending violations) | (REFUSED, size, line-ending violations)."""
         framer = self.framer
         found = framer.body(at_start=not self.overflow)
+        if self.line_bound:
+            body = found[0] if isinstance(found, tuple) else framer.buf
+            length = self._line_past_bound(body)
+            if length:
+                return Step.LINE_TOO_LONG, length, bytes(found[0]) if isinstance(found, tuple) else None
         if not isinstance(found, tuple):
             held = framer.body_bytes()
             if self.overflow or held > self.context.max_message + 8 or not self.hold(held):
@@ -238,8 +275,12 @@ class Intake:
                     self.kept = None  # no memory for even that: refused as any message would be
                 if self.lf_size is None:  # what is dropped is counted now: the first drop starts the body
                     self.lf_size = self.counting(unstuffed=True)
-                self.overflow += framer.drop_body(self.lf_size)
+                dropped = framer.drop_body(self.lf_size)
+                self.overflow += dropped
                 self.bare_pos = 0
+                # the line being read keeps its count across the drop
+                self.line_carried += max(0, dropped - self.line_start)
+                self.line_start = max(0, self.line_start - dropped)
             return Step.WAITING, bool(found)
         raw, marker = found
         violations = list(line_ending_violations(raw, marker))

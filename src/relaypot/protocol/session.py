@@ -77,6 +77,7 @@ class Session(Voice):
         "_kept_parameters",
         "_kernel_input",
         "_last_verb",
+        "_line_at_bound",
         "_login",
         "_mail_commands",
         "_message_id",
@@ -198,6 +199,7 @@ class Session(Voice):
         # Sendmail's send queue ([recipients] send_queue) and VERB's verbose mode
         self._send_queue = SendQueue() if self.persona.recipients.send_queue else None
         self._verbose = False
+        self._line_at_bound = False  # the line being read is at [lines] max_length_ends' bound
         # Input completed so far: lines (commands, AUTH responses, message lines) and KiB of a
         # counted chunk. The transport's idle deadline runs from its last change, so a client
         # that drips a byte at a time cannot hold a connection (a deadline per line, not per byte).
@@ -530,6 +532,10 @@ class Session(Voice):
         else:
             framer.bound(self.context.max_line, self.lines.too_long)
         line, too_long = framer.next_line()
+        if self.lines.max_length_ends and self.mode != AUTH:
+            self._line_at_bound = self._at_line_bound(line, too_long)
+            if self._line_at_bound and line is None:
+                return b""  # not yet ended: answered now, as its head (session.closed keeps it)
         most = self.lines.max_command
         if most and line and len(line) > most and self.mode != AUTH and line[:5].upper() != b"AUTH ":
             # Sendmail: MAXLINE checked on what sfgets() read, an AUTH command spared
@@ -546,10 +552,28 @@ class Session(Voice):
                 return self._framer.overlong_head
         return line
 
+    def _at_line_bound(self, line: bytes | None, too_long: int) -> bool:
+        """[lines] max_length_ends: the line just read, or the one not yet ended, has max_length
+        bytes or more before its LF (OpenSMTPD's smtp_io(): SMTP_LINE_MAX, checked on each read)."""
+        bound, framer = self.lines.max_length, self._framer
+        if line is not None:
+            return too_long > bound  # its LF counted
+        seen = framer.mid_line()
+        if seen is None:
+            seen = framer.unread()
+            if seen >= bound:
+                framer.overlong_head = bytes(framer.peek(self.context.max_line))
+        return seen >= bound
+
     def _command(self, line: bytes, out: list[Output]) -> None:
         self.commands += 1
         if self._closing_down:
             self._closedown_command(line, out)
+            return
+        if self._line_at_bound:  # before anything is made of it, pipelining too
+            self._finish_command(out, "", "", self._framer.overlong_head, self._send_key(out, "line.too_long"),
+                                 unknown=True)
+            self._close(out, "protocol")
             return
         if self.lines.refuse_pipelining and self._framer.unread():
             self._pipelined(out, line)
@@ -910,6 +934,15 @@ class Session(Voice):
             self._close(out, "protocol")  # the message so far is kept as unfinished
             return False
         step = self.intake.body()
+        if step[0] == Step.LINE_TOO_LONG:  # OpenSMTPD: a body line at SMTP_LINE_MAX ends the session
+            self._violation(out, "line_too_long", f"a message line of {step[1]} bytes")
+            if step[2] is not None:  # the whole body came: kept here, not as what the close left unfinished
+                self._keep(out, step[2], "message", "line_too_long", len(step[2]),
+                           envelope=(self.mail_from, tuple(self.rcpt_to)))
+                self.mode = COMMAND
+            self._send_key(out, "line.too_long")
+            self._close(out, "protocol")
+            return False
         if step[0] == Step.WAITING:
             if step[1]:
                 self.progress += 1  # a line of the message is complete
