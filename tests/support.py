@@ -459,9 +459,10 @@ def handshake_in_memory(sock: socket.socket, tls: ssl.SSLObject, incoming: ssl.M
 # fuzzers write them), routes (source routes as sender, recipient, VRFY and EXPN), verbs (every
 # verb a scanner tries), helo_names (the names a client gives in HELO and EHLO), address_forms
 # (addresses as clients write them), pipelining (commands sent in one write), bodies (message
-# bodies no client sends) and line_lengths (lines at and past each server's read bounds).
+# bodies no client sends), line_lengths (lines at and past each server's read bounds),
+# transactions (commands out of a transaction's order) and after_helo (ESMTP after HELO).
 RECAPTURED_GROUPS = ("limits", "content", "connections", "params", "routes", "verbs", "helo_names", "address_forms",
-                     "pipelining", "bodies", "line_lengths")
+                     "pipelining", "bodies", "line_lengths", "transactions", "after_helo")
 
 
 def probes_rerun(server: str, group: str, port: int, source: str | None = None) -> tuple[list[dict], list[dict]]:

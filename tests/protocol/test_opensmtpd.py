@@ -55,7 +55,7 @@ def test_mail_from_as_smtp_mailaddr_reads_it(argument, refusal, address):
     assert (read.refusal, read.address) == (refusal, address)
 
 
-def test_dsn_options_only_where_dsn_was_offered():
+def test_dsn_options_only_where_the_listener_has_dsn():
     assert read_mail("<a@b.example> RET=HDRS", True, "h").refusal == ""
     assert read_mail("<a@b.example> RET=HDRS", False, "h").refusal == "mail.unsupported_option"
     assert read_rcpt("<a@b.example> NOTIFY=NEVER,SUCCESS", True, "h").refusal == "rcpt.bad_notify"

@@ -669,6 +669,88 @@ def line_lengths() -> list[tuple[str, str, list]]:
     return probes
 
 
+def transactions() -> list[tuple[str, str, list]]:
+    """Commands out of a transaction's order, one reply waited for at a time: MAIL twice, RCPT and
+    DATA where they do not belong, a greeting, RSET, VRFY or NOOP in the middle, two messages in
+    a session, DATA after a message, a HELO that is no greeting (RFC 5321 4.1.4: a HELO or EHLO
+    mid-transaction ends it). (STARTTLS in a transaction is the tests' over sockets: Postfix and
+    Exim start TLS there.)"""
+    other = ("send", b"MAIL FROM:<b@client.example.org>\r\n", 1)
+    data, body = ("send", b"DATA\r\n", 1), ("send", b"Subject: x\r\n\r\nbody\r\n.\r\n", 1)
+    unknown = ("send", b"RCPT TO:<nosuchuser@mail.example.com>\r\n", 1)
+    relay = ("send", b"RCPT TO:<victim@example.net>\r\n", 1)
+    group = [
+        ("mail_twice", "MAIL, then MAIL again", [EHLO, MAIL, other]),
+        ("mail_twice_after_rcpt", "MAIL, RCPT, then MAIL again", [EHLO, MAIL, RCPT, other, RCPT]),
+        ("rcpt_before_mail", "RCPT with no MAIL", [EHLO, RCPT, MAIL, RCPT]),
+        ("data_before_mail", "DATA with no MAIL", [EHLO, data, MAIL, data]),
+        ("data_before_rcpt", "DATA after MAIL, no RCPT", [EHLO, MAIL, data, RCPT, data, body]),
+        ("data_after_unknown", "DATA after an unknown recipient only", [EHLO, MAIL, unknown, data, RCPT, data,
+                                                                         body]),
+        ("data_after_relay_and_unknown", "DATA after a relay and an unknown recipient",
+         [EHLO, MAIL, relay, unknown, data]),
+        ("mail_before_greeting", "MAIL, RCPT and DATA with no HELO", [MAIL, RCPT, data, body]),
+        ("helo_mid_transaction", "HELO after MAIL and RCPT, then RCPT and DATA", [EHLO, MAIL, RCPT, HELO, RCPT,
+                                                                                   data]),
+        ("ehlo_mid_transaction", "EHLO after MAIL and RCPT, then RCPT and DATA", [EHLO, MAIL, RCPT, EHLO, RCPT,
+                                                                                   data]),
+        ("ehlo_after_helo", "HELO, then EHLO, then MAIL", [HELO, EHLO, MAIL]),
+        ("helo_after_ehlo", "EHLO, then HELO, then MAIL", [EHLO, HELO, MAIL]),
+        ("rset_mid_transaction", "RSET after RCPT, then RCPT and DATA", [EHLO, MAIL, RCPT, ("send", b"RSET\r\n", 1),
+                                                                           RCPT, data]),
+        ("rset_before_greeting", "RSET with no HELO, then MAIL", [("send", b"RSET\r\n", 1), MAIL]),
+        ("noop_vrfy_mid_transaction", "NOOP and VRFY between RCPT and DATA",
+         [EHLO, MAIL, RCPT, ("send", b"NOOP\r\n", 1), ("send", b"VRFY postmaster\r\n", 1), data, body]),
+        ("two_messages", "two messages in one session, no RSET between", [EHLO, MAIL, RCPT, data, body, other, RCPT,
+                                                                          data, body]),
+        ("data_after_message", "DATA and RCPT straight after a message", [EHLO, MAIL, RCPT, data, body, data,
+                                                                         RCPT]),
+        ("rset_after_message", "RSET after a message, then RCPT", [EHLO, MAIL, RCPT, data, body,
+                                                                   ("send", b"RSET\r\n", 1), RCPT]),
+        ("empty_message_twice", "an empty message, then another", [EHLO, MAIL, RCPT, data, ("send", b".\r\n", 1),
+                                                                   MAIL, RCPT, data, ("send", b".\r\n", 1)]),
+        ("null_sender_twice", "MAIL FROM:<> twice", [EHLO, ("send", b"MAIL FROM:<>\r\n", 1),
+                                                     ("send", b"MAIL FROM:<>\r\n", 1)]),
+        ("quit_in_transaction", "QUIT after RCPT", [EHLO, MAIL, RCPT]),
+        ("auth_in_transaction", "AUTH after MAIL", [EHLO, MAIL, ("send", b"AUTH PLAIN\r\n", 1)]),
+        ("vrfy_expn_before_greeting", "VRFY and EXPN with no HELO", [("send", b"VRFY postmaster\r\n", 1),
+                                                                     ("send", b"EXPN postmaster\r\n", 1)]),
+    ]
+    return [(name, desc, [("read", 1), *steps, QUIT]) for name, desc, steps in group]
+
+
+def after_helo() -> list[tuple[str, str, list]]:
+    """ESMTP after HELO, where nothing was advertised: each MAIL and RCPT parameter, BDAT, AUTH and
+    STARTTLS; and the same parameters after EHLO for comparison where a server takes them."""
+    def mail(name: str, argument: bytes) -> tuple[str, str, list]:
+        return (f"helo_mail_{name}", f"after HELO: MAIL FROM:<a@client.example.org> {argument.decode()}",
+                [("read", 1), HELO, ("send", b"MAIL FROM:<a@client.example.org> " + argument + b"\r\n", 1),
+                 RCPT, QUIT])
+
+    def rcpt(name: str, argument: bytes) -> tuple[str, str, list]:
+        return (f"helo_rcpt_{name}", f"after HELO: RCPT TO:<postmaster@mail.example.com> {argument.decode()}",
+                [("read", 1), HELO, MAIL, ("send", b"RCPT TO:<postmaster@mail.example.com> " + argument + b"\r\n", 1),
+                 QUIT])
+
+    probes = [mail(name, argument) for name, argument in (
+        ("size", b"SIZE=1000"), ("body_8bit", b"BODY=8BITMIME"), ("body_7bit", b"BODY=7BIT"),
+        ("body_binary", b"BODY=BINARYMIME"), ("ret", b"RET=HDRS"), ("envid", b"ENVID=abc"),
+        ("smtputf8", b"SMTPUTF8"), ("auth", b"AUTH=<>"), ("unknown", b"FOO=BAR"))]
+    probes += [rcpt(name, argument) for name, argument in (
+        ("notify", b"NOTIFY=NEVER"), ("orcpt", b"ORCPT=rfc822;postmaster@mail.example.com"), ("unknown", b"FOO=BAR"))]
+    probes += [
+        ("helo_bdat", "after HELO, MAIL and RCPT: BDAT 5 LAST",
+         [("read", 1), HELO, MAIL, RCPT, ("send", b"BDAT 5 LAST\r\nhello", None), QUIT]),
+        ("helo_auth", "after HELO: AUTH PLAIN with a response",
+         [("read", 1), HELO, ("send", b"AUTH PLAIN " + base64.b64encode(b"\0root\0root") + b"\r\n", 1), QUIT]),
+        ("helo_starttls", "after HELO: STARTTLS with an argument", [("read", 1), HELO, ("send", b"STARTTLS x\r\n", 1),
+                                                                     QUIT]),
+        ("helo_utf8_sender", "after HELO: a UTF-8 sender with SMTPUTF8",
+         [("read", 1), HELO, ("send", "MAIL FROM:<jöhn@client.example.org> SMTPUTF8\r\n".encode(), 1), RCPT, QUIT]),
+    ]
+    return probes
+
+
 def auth(tls: bool = False) -> list[tuple[str, str, list]]:
     """SASL where sequence and encoding go wrong, and where they go right (the plain listener has
     no SASL: record against the Dovecot one, 127.0.0.1:2601, user "user", password "secret").
@@ -1065,7 +1147,8 @@ GROUPS = {"limits": limits, "errors": errors, "errors_brief": errors_brief, "lin
           "guessing": guessing, "bytes": bytes_, "queue_file": queue_file, "routes": routes,
           "verbs": verbs, "helo_names": helo_names,
           "address_forms": address_forms, "pipelining": pipelining,
-          "bodies": bodies, "line_lengths": line_lengths}
+          "bodies": bodies, "line_lengths": line_lengths,
+          "transactions": transactions, "after_helo": after_helo}
 
 
 def connections(host: str, port: int, count: int = 52, source: str | None = None) -> list[dict]:

@@ -117,9 +117,10 @@ def _exim_path(argument: str, command: str, persona: Persona, where: Where) -> R
 
 
 def _opensmtpd_path(argument: str, command: str, where: Where) -> ReadPath:
-    """DSN's options are read only where DSN was offered: after EHLO."""
+    """DSN's options are read where the listener has DSN (ADVERTISE_EXT_DSN is the listener's
+    flag, not the greeting's: after HELO too; captured: after_helo.json)."""
     reader = opensmtpd_envelope.read_mail if command == "mail" else opensmtpd_envelope.read_rcpt
-    read = reader(argument, where.esmtp, where.hostname)
+    read = reader(argument, True, where.hostname)
     if read.parameters is None:
         return ReadPath(read.refusal, read.address, None, read.option)
     return ReadPath(read.refusal, read.address, Path(read.address, read.parameters, True, tuple(read.parameters)))
