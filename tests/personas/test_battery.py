@@ -61,7 +61,7 @@ def test_battery_over_sockets_matches_the_real_server(sensor_factory, persona, r
 # Probe groups where what the persona does depends on how the input arrives: in one write or
 # several, a line ended or not yet (tests/reference/probes.py; the conformance test plays them
 # in memory, these over TCP, each write arriving as it did at the real server).
-SOCKET_GROUPS = ("pipelining", "bodies", "line_lengths")
+SOCKET_GROUPS = ("pipelining", "bodies", "line_lengths", "chunks")
 
 
 @pytest.mark.parametrize("group", SOCKET_GROUPS)
@@ -69,8 +69,9 @@ SOCKET_GROUPS = ("pipelining", "bodies", "line_lengths")
 def test_probe_groups_over_sockets_get_what_the_real_server_sent(sensor_factory, persona, group):
     """tests/reference/<persona>/<group>.json over TCP: commands sent in one write (what the persona
     holds pending is what the socket holds: Exim's synchronization errors, OpenSMTPD's refusal of
-    pipelining), message bodies no client sends, and lines at each server's read bounds (OpenSMTPD
-    ends a session on the read that brings a line's 65535th byte, its end not yet sent)."""
+    pipelining), message bodies no client sends, lines at each server's read bounds (OpenSMTPD
+    ends a session on the read that brings a line's 65535th byte, its end not yet sent), and BDAT
+    chunks with their command in one write."""
     from reference.probes import GROUPS
 
     sensor = sensor_factory(smtp__persona=persona, smtp__hostname="mail.example.com",
