@@ -31,7 +31,8 @@ def postfix():
                                                   ("pipelining", "sasl"), ("bodies", "sasl"),
                                                   ("line_lengths", "sasl"), ("transactions", "sasl"),
                                                   ("after_helo", "sasl"), ("exploits", "sasl"),
-                                                  ("chunks", "sasl"), ("guessing", "sasl"),
+                                                  ("chunks", "sasl"), ("spellings", "sasl"),
+                                                  ("guessing", "sasl"),
                                                   ("auth", "sasl"), ("submission", "submission"),
                                                   ("submissions", "submissions")])
 def test_the_stored_captures_are_what_the_real_postfix_answers(postfix, group, listener, monkeypatch):

@@ -191,6 +191,19 @@ def test_data_after_recipients_pipelined_behind_a_refused_sender_is_no_protocol_
         b"503 sender not yet given\r\n", intro + b"503 valid RCPT command must precede DATA\r\n"]
 
 
+@pytest.mark.parametrize("unknown", [b"RCPT TO :<postmaster@mail.example.com>",
+                                     b"RCPT  TO:<postmaster@mail.example.com>", b"RCPTX"])
+def test_an_unrecognized_command_spelled_like_rcpt_is_no_rcpt_for_data(unknown):
+    """The command table matches "rcpt to:" by prefix: "RCPT TO :" is "500 unrecognized command",
+    after which DATA's refusal is the lower-case one, last_was_rcpt being false (captured:
+    tests/reference/exim/spellings.json recipient_3 and recipient_4)."""
+    driver = Driver(make_session("exim", relay="closed")).feed(b"EHLO client.example.org\r\n")
+    for line in (b"MAIL FROM:<a@client.example.org>", unknown, b"DATA"):
+        driver.feed(line + b"\r\n")  # each waited for: no synchronization error
+    assert [reply.data for reply in driver.replies[2:]] == [
+        b"250 OK\r\n", b"500 unrecognized command\r\n", b"503 valid RCPT command must precede DATA\r\n"]
+
+
 def test_the_1001st_mail_of_a_connection_is_refused_and_the_session_goes_on():
     """smtp_accept_max_per_connection (1000): captured from the real Exim (2026-12-07), 1000
     messages in one connection, then MAIL "421 too many messages in this connection", RCPT "503

@@ -864,6 +864,57 @@ def chunks() -> list[tuple[str, str, list]]:
     ]
 
 
+def spellings() -> list[tuple[str, str, list]]:
+    """The commands of a transaction as clients and hand-rolled scripts spell them: any case, blanks
+    and tabs where none or one belong, a blank before the colon or after it, parameter keywords in
+    lower case, trailing blanks; each whole transaction, so what a spelling costs shows later."""
+    lines = [
+        (b"EHLO  client.example.org", b"MAIL FROM:<a@client.example.org>"),
+        (b"EHLO\tclient.example.org", b"MAIL FROM:<a@client.example.org>"),
+        (b"EHLO client.example.org ", b"MAIL FROM:<a@client.example.org>"),
+        (b"ehlo client.example.org", b"mail from:<a@client.example.org>"),
+        (b"EHLO client.example.org", b"Mail From:<a@client.example.org>"),
+        (b"EHLO client.example.org", b"MAIL FROM: <a@client.example.org>"),
+        (b"EHLO client.example.org", b"MAIL FROM:  <a@client.example.org>"),
+        (b"EHLO client.example.org", b"MAIL FROM :<a@client.example.org>"),
+        (b"EHLO client.example.org", b"MAIL  FROM:<a@client.example.org>"),
+        (b"EHLO client.example.org", b"MAIL\tFROM:<a@client.example.org>"),
+        (b"EHLO client.example.org", b"MAIL FROM:<a@client.example.org> "),
+        (b"EHLO client.example.org", b"MAIL FROM:<a@client.example.org>\t"),
+        (b"EHLO client.example.org", b"MAIL FROM:<a@client.example.org>  SIZE=100"),
+        (b"EHLO client.example.org", b"MAIL FROM:<a@client.example.org> size=100"),
+        (b"EHLO client.example.org", b"MAIL FROM:<a@client.example.org> body=8bitmime"),
+        (b"EHLO client.example.org", b"MAIL FROM:a@client.example.org"),
+        (b"EHLO client.example.org", b"MAIL FROM:<A@CLIENT.EXAMPLE.ORG>"),
+        (b"EHLO client.example.org", b"MAIL FROM:<>"),
+        (b"EHLO client.example.org", b"MAIL FROM: <>"),
+        (b"EHLO client.example.org", b"MAIL FROM:< >"),
+        (b"HELO client.example.org", b"MAIL FROM:<a@client.example.org> SIZE=100"),
+    ]
+    rcpts = [b"rcpt to:<postmaster@mail.example.com>", b"RCPT TO: <postmaster@mail.example.com>",
+             b"RCPT TO :<postmaster@mail.example.com>", b"RCPT  TO:<postmaster@mail.example.com>",
+             b"RCPT TO:<postmaster@mail.example.com> notify=never", b"RCPT TO:postmaster@mail.example.com",
+             b"RCPT TO:<POSTMASTER@MAIL.EXAMPLE.COM>", b"RCPT TO:<postmaster@mail.example.com> ",
+             b"RCPT TO:<Postmaster>", b"RCPT TO:<postmaster@MAIL.example.com>"]
+    ends = [b"DATA ", b"data", b"DATA\t", b"Data"]
+    probes = []
+    for n, (greeting, sender) in enumerate(lines):
+        probes.append((f"sender_{n + 1}", f"{greeting.decode()!r}, then {sender.decode()!r} and RCPT",
+                       [("read", 1), ("send", greeting + b"\r\n", 1), ("send", sender + b"\r\n", 1), RCPT, QUIT]))
+    for n, rcpt in enumerate(rcpts):
+        probes.append((f"recipient_{n + 1}", f"{rcpt.decode()!r}, then DATA",
+                       [("read", 1), EHLO, MAIL, ("send", rcpt + b"\r\n", 1), ("send", b"DATA\r\n", 1),
+                        ("send", b"Subject: x\r\n\r\nbody\r\n.\r\n", 1), QUIT]))
+    for n, data in enumerate(ends):
+        probes.append((f"data_{n + 1}", f"{data.decode()!r} after a recipient",
+                       [("read", 1), EHLO, MAIL, RCPT, ("send", data + b"\r\n", 1),
+                        ("send", b"Subject: x\r\n\r\nbody\r\n.\r\n", 1), QUIT]))
+    for n, verb in enumerate([b"QUIT ", b"quit", b"RSET ", b"rset", b"NOOP ", b"Noop"]):
+        probes.append((f"verb_{n + 1}", f"{verb.decode()!r} after MAIL, then RCPT",
+                       [("read", 1), EHLO, MAIL, ("send", verb + b"\r\n", 1), RCPT, QUIT]))
+    return probes
+
+
 def auth(tls: bool = False) -> list[tuple[str, str, list]]:
     """SASL where sequence and encoding go wrong, and where they go right (the plain listener has
     no SASL: record against the Dovecot one, 127.0.0.1:2601, user "user", password "secret").
@@ -1262,7 +1313,8 @@ GROUPS = {"limits": limits, "errors": errors, "errors_brief": errors_brief, "lin
           "address_forms": address_forms, "pipelining": pipelining,
           "bodies": bodies, "line_lengths": line_lengths,
           "transactions": transactions, "after_helo": after_helo,
-          "exploits": exploits, "chunks": chunks}
+          "exploits": exploits, "chunks": chunks,
+          "spellings": spellings}
 
 
 def connections(host: str, port: int, count: int = 52, source: str | None = None) -> list[dict]:

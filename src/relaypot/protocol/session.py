@@ -724,7 +724,7 @@ class Session(Voice):
     def _finish_command(self, out: list[Output], verb: str, argument: str, raw: bytes, code: int,
                         unknown: bool = False) -> None:
         self._shape.add(verb)
-        self._last_verb = verb
+        self._last_verb = "" if unknown else verb  # "RCPT TO :<a@b>" is no RCPT (Exim's last_was_rcpt)
         self._rej_mail = not unknown and ((verb == "MAIL" and code >= 400) or (
             verb == "RCPT" and self._rej_mail and code == 503 and self.state not in (MAIL, RCPT)))
         if verb == "RCPT" and not unknown and self.persona.sequence.rcpt_refusals_repeated:
