@@ -31,7 +31,7 @@ def postfix():
                                                   ("pipelining", "sasl"), ("bodies", "sasl"),
                                                   ("line_lengths", "sasl"), ("transactions", "sasl"),
                                                   ("after_helo", "sasl"), ("exploits", "sasl"),
-                                                  ("chunks", "sasl"), ("spellings", "sasl"),
+                                                  ("chunks", "sasl"), ("spellings", "sasl"), ("sizes", "sasl"),
                                                   ("guessing", "sasl"),
                                                   ("auth", "sasl"), ("submission", "submission"),
                                                   ("submissions", "submissions")])

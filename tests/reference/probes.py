@@ -915,6 +915,43 @@ def spellings() -> list[tuple[str, str, list]]:
     return probes
 
 
+def sizes() -> list[tuple[str, str, list]]:
+    """MAIL's SIZE at and around each server's limit (Postfix 10240000, OpenSMTPD 36700160, Exim
+    52428800) and past what each reads it into (2^31, 2^32, 2^63, 2^64), with a sign, a blank or
+    digits past any number; then RCPT, since a server may refuse the size only there."""
+    values = [b"0", b"1", b"10239999", b"10240000", b"10240001", b"36700160", b"36700161", b"52428800", b"52428801",
+              b"2147483647", b"2147483648", b"4294967295", b"4294967296", b"9223372036854775807",
+              b"18446744073709551615", b"18446744073709551616", b"99999999999999999999999999", b"-1", b"+100",
+              b" 100", b"100 ", b"00000000000000000000100", b"1e3", b"0x10"]
+    probes = []
+    for n, value in enumerate(values):
+        probes.append((f"size_{n + 1}", f"MAIL FROM:<a@client.example.org> SIZE={value.decode()!r}, then RCPT",
+                       [("read", 1), EHLO, ("send", b"MAIL FROM:<a@client.example.org> SIZE=" + value + b"\r\n", 1),
+                        RCPT, QUIT]))
+    return probes
+
+
+def after_errors() -> list[tuple[str, str, list]]:
+    """What a refusal leaves behind: after a MAIL taken, a MAIL refused, or none, one command of each
+    kind (an unknown one, a RCPT refused for its syntax, its user, its relay, a NOOP, a VRFY, a
+    HELP, a RSET), then DATA; each waited for, and pipelined in one write (Exim's last_was_rcpt
+    and last_was_rej_mail, Postfix's and Sendmail's error counts)."""
+    before = {"mail_taken": [b"MAIL FROM:<a@client.example.org>"], "mail_refused": [b"MAIL FROM:<a@>"],
+              "no_mail": []}
+    middle = {"unknown": b"XYZZY", "rcpt_syntax": b"RCPT TO:<a@>",
+              "rcpt_unknown": b"RCPT TO:<nosuchuser@mail.example.com>", "rcpt_relay": b"RCPT TO:<victim@example.net>",
+              "noop": b"NOOP", "vrfy": b"VRFY postmaster", "help": b"HELP", "rset": b"RSET"}
+    probes = []
+    for state, lines in before.items():
+        for kind, line in middle.items():
+            commands = [*lines, line, b"DATA"]
+            probes.append((f"{state}_{kind}_waited", f"{' / '.join(c.decode() for c in commands)}, each waited for",
+                           [("read", 1), EHLO, *[("send", c + b"\r\n", 1) for c in commands], QUIT]))
+            probes.append((f"{state}_{kind}_pipelined", f"{' / '.join(c.decode() for c in commands)} in one write",
+                           [("read", 1), EHLO, ("send", b"".join(c + b"\r\n" for c in commands), None), QUIT]))
+    return probes
+
+
 def auth(tls: bool = False) -> list[tuple[str, str, list]]:
     """SASL where sequence and encoding go wrong, and where they go right (the plain listener has
     no SASL: record against the Dovecot one, 127.0.0.1:2601, user "user", password "secret").
@@ -1314,7 +1351,7 @@ GROUPS = {"limits": limits, "errors": errors, "errors_brief": errors_brief, "lin
           "bodies": bodies, "line_lengths": line_lengths,
           "transactions": transactions, "after_helo": after_helo,
           "exploits": exploits, "chunks": chunks,
-          "spellings": spellings}
+          "spellings": spellings, "sizes": sizes, "after_errors": after_errors}
 
 
 def connections(host: str, port: int, count: int = 52, source: str | None = None) -> list[dict]:
