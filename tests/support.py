@@ -462,11 +462,12 @@ def handshake_in_memory(sock: socket.socket, tls: ssl.SSLObject, incoming: ssl.M
 # bodies no client sends), line_lengths (lines at and past each server's read bounds),
 # transactions (commands out of a transaction's order), after_helo (ESMTP after HELO), exploits
 # (what public exploits send), chunks (BDAT as clients and fuzzers write it), spellings (a
-# transaction's commands in any case and spacing), sizes (MAIL's SIZE around each limit) and auth
-# (SASL gone wrong, on listeners that offer it or none).
+# transaction's commands in any case and spacing), sizes (MAIL's SIZE around each limit), auth
+# (SASL gone wrong, on listeners that offer it or none) and after_errors (what a refusal leaves
+# behind for DATA).
 RECAPTURED_GROUPS = ("limits", "content", "connections", "params", "routes", "verbs", "helo_names", "address_forms",
                      "pipelining", "bodies", "line_lengths", "transactions", "after_helo", "exploits", "chunks",
-                     "spellings", "sizes", "auth")
+                     "spellings", "sizes", "auth", "after_errors")
 
 
 def probes_rerun(server: str, group: str, port: int, source: str | None = None) -> tuple[list[dict], list[dict]]:

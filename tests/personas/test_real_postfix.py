@@ -32,7 +32,7 @@ def postfix():
                                                   ("line_lengths", "sasl"), ("transactions", "sasl"),
                                                   ("after_helo", "sasl"), ("exploits", "sasl"),
                                                   ("chunks", "sasl"), ("spellings", "sasl"), ("sizes", "sasl"),
-                                                  ("guessing", "sasl"),
+                                                  ("after_errors", "sasl"), ("guessing", "sasl"),
                                                   ("auth", "sasl"), ("submission", "submission"),
                                                   ("submissions", "submissions")])
 def test_the_stored_captures_are_what_the_real_postfix_answers(postfix, group, listener, monkeypatch):
