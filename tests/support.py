@@ -470,16 +470,18 @@ RECAPTURED_GROUPS = ("limits", "content", "connections", "params", "routes", "ve
                      "spellings", "sizes", "auth", "after_errors")
 
 
-def probes_rerun(server: str, group: str, port: int, source: str | None = None) -> tuple[list[dict], list[dict]]:
+def probes_rerun(server: str, group: str, port: int, source: str | None = None,
+                 workers: int = 1) -> tuple[list[dict], list[dict]]:
     """The stored capture of a tests/reference/probes.py `group` for `server` (tests/reference/
-    <server>/<group>.json) and the group run afresh against 127.0.0.1:`port`, as it was made."""
+    <server>/<group>.json) and the group run afresh against 127.0.0.1:`port`, as it was made
+    (`workers` conversations at a time, each on its own connection)."""
     sys.path.insert(0, str(REFERENCE))
     try:
         import probes
     finally:
         sys.path.remove(str(REFERENCE))
     stored = json.loads((REFERENCE / server / f"{group}.json").read_text())
-    return stored, probes.capture(group, "127.0.0.1", port, source)
+    return stored, probes.capture(group, "127.0.0.1", port, source, workers)
 
 
 def rerun_differences(stored: list[dict], fresh: list[dict], mend: Callable[[bytes], bytes] = bytes) -> dict:

@@ -1373,9 +1373,10 @@ def connections(host: str, port: int, count: int = 52, source: str | None = None
              "refusal": esc(banners[greeted]) if refused else None, "banner": esc(banners[0])}]
 
 
-def capture(group: str, host: str, port: int, source: str | None = None) -> list[dict]:
+def capture(group: str, host: str, port: int, source: str | None = None, workers: int = 1) -> list[dict]:
     """The conversations of `group` with the server at host:port, as stored (the limits group's
-    bodies elided)."""
+    bodies elided); `workers` of them at a time (each on a connection of its own: for a server
+    that makes every client wait, as Sendmail's greet pause does)."""
     if group == "connections":
         return connections(host, port, source=source)
     if group in ("limits", "content"):  # sized by, and with BDAT where, the server's EHLO says
@@ -1383,7 +1384,13 @@ def capture(group: str, host: str, port: int, source: str | None = None) -> list
         probes = limits(size, chunking) if group == "limits" else content(chunking)
     else:
         probes = GROUPS[group]()
-    conversations = [run_probe(host, port, name, desc, steps, source) for name, desc, steps in probes]
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            conversations = list(pool.map(lambda probe: run_probe(host, port, *probe, source), probes))
+    else:
+        conversations = [run_probe(host, port, name, desc, steps, source) for name, desc, steps in probes]
     if group in ("limits", "queue_file"):  # the replies are kept, the megabytes of 'x' are not
         for conversation in conversations:
             elide_bodies(conversation)
