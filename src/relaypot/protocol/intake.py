@@ -259,8 +259,8 @@ class Intake:
         if self.line_bound:
             body = found[0] if isinstance(found, tuple) else framer.buf
             length = self._line_past_bound(body)
-            if length:
-                return Step.LINE_TOO_LONG, length, bytes(found[0]) if isinstance(found, tuple) else None
+            if length:  # the whole body as sent, where it came (framer.body() made it bytes)
+                return Step.LINE_TOO_LONG, length, body if isinstance(found, tuple) else None
         if not isinstance(found, tuple):
             held = framer.body_bytes()
             if self.overflow or held > self.context.max_message + 8 or not self.hold(held):
