@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -70,18 +72,29 @@ def probes(server: str = "sendmail") -> list[tuple[str, str, list]]:
     return found
 
 
-def main() -> int:
-    from battery import run_probe
+@contextmanager
+def naming() -> Iterator[str]:
+    """records() answered by a DNS server on NAMESERVER, port 53, while the block runs: the
+    address to hand a real server (its `nameserver`). Also what keeps a real server's lookups off
+    the machine's resolver, whose dropped queries cost a connection five seconds."""
     from dns_server import _Quiet, _Zone
     from dnslib.server import DNSHandler, DNSServer
+
+    dns = DNSServer(_Zone(records()), address=NAMESERVER, port=53, logger=_Quiet(), handler=DNSHandler)
+    dns.start_thread()
+    try:
+        yield NAMESERVER
+    finally:
+        dns.stop()
+
+
+def main() -> int:
+    from battery import run_probe
 
     import exim_server
     import sendmail_server
 
     name, out = sys.argv[1], Path(sys.argv[2])
-    zone = _Zone(records())
-    dns = DNSServer(zone, address=NAMESERVER, port=53, logger=_Quiet(), handler=DNSHandler)
-    dns.start_thread()
 
     class Capturing(sendmail_server.SendmailServer):
         def _config(self) -> None:
@@ -90,8 +103,8 @@ def main() -> int:
                 cf.write("O Timeout.command=3s\n")
 
     conversations = []
-    try:
-        real = Capturing(nameserver=NAMESERVER) if name == "sendmail" else exim_server.EximServer(nameserver=NAMESERVER)
+    with naming() as nameserver:
+        real = Capturing(nameserver=nameserver) if name == "sendmail" else exim_server.EximServer(nameserver=nameserver)
         with real as server:
             for source, dns_says, outcome in SOURCES:
                 for probe, description, steps in probes(name):
@@ -99,8 +112,6 @@ def main() -> int:
                     conversation.update(source=source, dns=dns_says, resolve=outcome)
                     conversations.append(conversation)
                     print(source, probe, conversation["exchange"][-2][1][:90])
-    finally:
-        dns.stop()
     out.write_text(json.dumps(conversations, indent=1) + "\n")
     return 0
 

@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import warnings
+from datetime import datetime
 
 from relaypot.transport import openssl
 from support import read_reply, require
@@ -203,3 +204,37 @@ def handshakes(port: int, host_name: str, source: str = "127.0.0.1") -> dict[str
         "plain text": after_starttls(port, source, b"EHLO again\r\n"),
         "client closes": after_starttls(port, source, None),
     }
+
+
+def sslscan(port: int, pause_ms: int = 100) -> str:
+    """sslscan's report (a scanner nobody here wrote, OpenSSL's client) of the STARTTLS server on
+    127.0.0.1:`port`: protocols, fallback SCSV, renegotiation, compression, Heartbleed, every suite
+    of every version, key-exchange groups, signature algorithms, the certificate; its errors after.
+    `pause_ms` between connections: unpaced, its ~150 connections in a second or two find the real
+    Exim's 20 concurrent children still exiting ("421 Too many concurrent SMTP connections"), a
+    loopback artefact no client over the Internet is quick enough to meet."""
+    done = subprocess.run([require("sslscan"), "--no-colour", "--starttls-smtp", "--show-sigs", f"--sleep={pause_ms}",
+                           f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=600)
+    return done.stdout + "".join(f"{line}\n" for line in done.stderr.splitlines() if "ERROR" in line)
+
+
+def sslscan_sections(text: str) -> dict[str, list[str]]:
+    """sslscan's report by heading ("SSL/TLS Protocols", "Supported Server Cipher(s)", ...; its
+    errors under "errors"), without what differs on every run: the port scanned, the certificate's
+    dates (the length of its validity kept, in days)."""
+    sections: dict[str, list[str]] = {}
+    current = ""
+    dates: dict[str, datetime] = {}
+    for line in text.splitlines():
+        heading = re.fullmatch(r"  (\S.*):", line)
+        if heading:
+            current = heading.group(1)
+        elif "ERROR" in line:
+            sections.setdefault("errors", []).append(re.sub(r"port \d+", "port PORT", line.strip()))
+        elif valid := re.match(r"Not valid (before|after): +(.*) GMT$", line):
+            dates[valid.group(1)] = datetime.strptime(" ".join(valid.group(2).split()), "%b %d %H:%M:%S %Y")
+            if len(dates) == 2:
+                sections[current].append(f"valid for {(dates['after'] - dates['before']).days} days")
+        elif current and line.strip():
+            sections.setdefault(current, []).append(line.rstrip())
+    return sections

@@ -14,7 +14,7 @@ import random
 
 import pytest
 
-from client_names import NAMESERVER, SOURCES, probes, records
+from client_names import SOURCES, naming, probes, records
 from relaypot.personas import model
 from relaypot.protocol.client_names import FAIL, FORGED, OK, TEMP, ClientName, host_name, placeholders
 from relaypot.protocol.listener import ListenerContext
@@ -150,24 +150,17 @@ def test_the_sensor_asks_each_address_once_while_its_answer_is_kept(sensors, dns
 def test_the_real_server_still_names_clients_as_captured(name):
     """The capture's server, zone and probes again: the real server's bytes are the capture's."""
     from battery import run_probe
-    from dns_server import _Quiet, _Zone
-    from dnslib.server import DNSHandler, DNSServer
 
     from exim_server import EximServer
     from sendmail_server import SendmailServer
 
-    server = DNSServer(_Zone(records()), address=NAMESERVER, port=53, logger=_Quiet(), handler=DNSHandler)
-    server.start_thread()
-    try:
-        with (SendmailServer if name == "sendmail" else EximServer)(nameserver=NAMESERVER) as real:
-            for conversation in (c for c in CAPTURES if c["server"] == name):
-                if conversation["name"] == "named_timeout":
-                    continue  # made with a 3 s command timeout; the harness keeps Sendmail's own
-                steps = {probe: steps for probe, _, steps in probes(name)}[conversation["name"]]
-                played = run_probe("127.0.0.1", real.port, conversation["name"], "", steps, conversation["source"])
-                assert expected(played) == expected(conversation), conversation["source"]
-    finally:
-        server.stop()
+    with naming() as nameserver, (SendmailServer if name == "sendmail" else EximServer)(nameserver=nameserver) as real:
+        for conversation in (c for c in CAPTURES if c["server"] == name):
+            if conversation["name"] == "named_timeout":
+                continue  # made with a 3 s command timeout; the harness keeps Sendmail's own
+            steps = {probe: steps for probe, _, steps in probes(name)}[conversation["name"]]
+            played = run_probe("127.0.0.1", real.port, conversation["name"], "", steps, conversation["source"])
+            assert expected(played) == expected(conversation), conversation["source"]
 
 
 def test_the_namer_keeps_answers_a_while_and_only_so_many(dns):

@@ -11,9 +11,10 @@ import tomllib
 
 import pytest
 
+from client_names import naming
 from exim_server import EximServer
 from support import RECAPTURED_GROUPS, REFERENCE, battery_rerun, probes_rerun, require, rerun_differences, unesc
-from tls_observations import handshakes, tls_sections
+from tls_observations import handshakes, sslscan, sslscan_sections, tls_sections
 
 pytestmark = pytest.mark.slow  # a real Exim is unpacked, started and stopped
 
@@ -87,3 +88,12 @@ def test_the_real_exims_handshakes_are_what_the_persona_is_held_to(exim):
     to it, GnuTLS's extension order aside), taken again: no session tickets, a session id."""
     stored = tomllib.loads((REFERENCE / "exim" / "handshakes.toml").read_text())
     assert handshakes(exim.port, "mail.example.com") == stored
+
+
+def test_the_real_exims_sslscan_is_what_the_persona_is_held_to():
+    """tests/reference/exim-tls-auth/sslscan.txt (tests/transport/test_real_clients.py holds the
+    persona to it), taken again: its lookups answered on loopback (client_names.naming), as when
+    it was made, so that none waits out the machine's resolver past sslscan's 3 s."""
+    with naming() as nameserver, EximServer("tls-auth", nameserver=nameserver) as real:
+        seen = sslscan(real.port)
+    assert sslscan_sections(seen) == sslscan_sections((REFERENCE / "exim-tls-auth" / "sslscan.txt").read_text())

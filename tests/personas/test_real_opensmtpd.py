@@ -13,7 +13,7 @@ import pytest
 
 from opensmtpd_server import OpenSmtpdServer
 from support import RECAPTURED_GROUPS, REFERENCE, battery_rerun, probes_rerun, require, rerun_differences, unesc
-from tls_observations import handshakes, tls_sections
+from tls_observations import handshakes, sslscan, sslscan_sections, tls_sections
 
 pytestmark = pytest.mark.slow  # a real OpenSMTPD is unpacked, started and stopped
 
@@ -68,3 +68,11 @@ def test_the_real_opensmtpds_failing_handshakes_are_what_the_persona_is_held_to(
     real = tls_sections((REFERENCE / "opensmtpd-tls-auth" / "nmap-tls.txt").read_text())
     assert set(real) == {"TLSv1.2", "TLSv1.3"}
     assert tls_sections(result.stdout) == real, result.stdout
+
+
+def test_the_real_opensmtpds_sslscan_is_what_the_persona_is_held_to(opensmtpd):
+    """tests/reference/opensmtpd-tls-auth/sslscan.txt (tests/transport/test_real_clients.py holds
+    the persona to it), taken again from the TLS listener: no suite, groups and signature
+    algorithms named before the key is needed, no certificate."""
+    seen = sslscan_sections(sslscan(opensmtpd.tls_port))
+    assert seen == sslscan_sections((REFERENCE / "opensmtpd-tls-auth" / "sslscan.txt").read_text())

@@ -13,7 +13,7 @@ import pytest
 
 from postfix_server import PostfixServer
 from support import REFERENCE, normalize, unesc
-from tls_observations import handshakes
+from tls_observations import handshakes, sslscan, sslscan_sections
 
 pytestmark = pytest.mark.slow  # a real Postfix starts and stops
 
@@ -58,3 +58,11 @@ def test_the_real_postfixs_handshakes_are_what_the_persona_is_held_to(postfix):
     persona to it), taken again: one TLS 1.3 ticket, five groups, OpenSSL at security level 0."""
     stored = tomllib.loads((REFERENCE / "postfix" / "handshakes.toml").read_text())
     assert handshakes(postfix.port, "mail.example.com") == stored
+
+
+def test_the_real_postfixs_sslscan_is_what_the_persona_is_held_to(postfix):
+    """tests/reference/postfix/sslscan.txt (tests/transport/test_real_clients.py holds the persona
+    to it), taken again: the suites of TLS 1.0 to 1.3 in the client's order, the groups, the
+    signature algorithms, a certificate made as Debian's snakeoil (tests/postfix_server.py)."""
+    seen = sslscan_sections(sslscan(postfix.port))
+    assert seen == sslscan_sections((REFERENCE / "postfix" / "sslscan.txt").read_text())

@@ -11,6 +11,7 @@ import tomllib
 
 import pytest
 
+from client_names import naming
 from sendmail_server import SendmailServer
 from support import (
     RECAPTURED_GROUPS,
@@ -22,7 +23,7 @@ from support import (
     rerun_differences,
     unesc,
 )
-from tls_observations import handshakes, observe, tls_sections
+from tls_observations import handshakes, observe, sslscan, sslscan_sections, tls_sections
 
 pytestmark = pytest.mark.slow  # a real Sendmail is unpacked, configured, started and stopped
 
@@ -134,3 +135,11 @@ def test_an_ipv6_client_is_named_as_the_real_sendmail_names_it():
     driver.feed(b"EHLO client.example.org\r\n").feed(b"HELO client.example.org\r\n")
     assert [normalize(reply.data) for reply in driver.replies] == [normalize(data) for data in real]
     assert b"Hello [IPv6:0:0:0:0:0:0:0:1], pleased" in real[2]
+
+
+def test_the_real_sendmails_sslscan_is_what_the_persona_is_held_to():
+    """tests/reference/sendmail-tls-auth/sslscan.txt (tests/transport/test_real_clients.py holds
+    the persona to it), taken again, its lookups answered on loopback as when it was made."""
+    with naming() as nameserver, SendmailServer("tls-auth", nameserver=nameserver) as real:
+        seen = sslscan(real.port)
+    assert sslscan_sections(seen) == sslscan_sections((REFERENCE / "sendmail-tls-auth" / "sslscan.txt").read_text())

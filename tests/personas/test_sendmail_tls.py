@@ -82,6 +82,51 @@ def test_a_client_gone_without_close_notify_gets_openssls_decode_error_alert(tmp
         sensor.stop()
 
 
+def test_a_client_gone_while_sendmail_sleeps_gets_the_reply_then_the_alert(tmp_path):
+    """The third EHLO inside TLS sleeps a second in checksmtpattack(); a client that half-closes
+    meanwhile still gets its reply: the real server reads the end only after writing it, so its
+    decode_error alert comes after the reply, then the close (the differential test found the
+    persona answering the end at once, its alert first and the reply lost)."""
+    sensor = RunningSensor(tmp_path, smtp__persona="sendmail-tls-auth", smtp__relay="closed",
+                           smtp__listen=["127.0.0.1:0"])
+    try:
+        with socket.create_connection(sensor.bound[0], timeout=10) as sock:
+            reader = sock.makefile("rb")
+            assert reader.readline().startswith(b"220 ")
+            sock.sendall(b"EHLO client.example.org\r\n")
+            while reader.readline()[3:4] == b"-":
+                pass
+            sock.sendall(b"STARTTLS\r\n")
+            assert reader.readline() == b"220 2.0.0 Ready to start TLS\r\n"
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = context.wrap_bio(incoming, outgoing)
+            handshake_in_memory(sock, tls, incoming, outgoing)
+            for n in range(3):
+                tls.write(b"EHLO client.example.org\r\n")
+                sock.sendall(outgoing.read())
+                if n < 2:
+                    said = b""
+                    while not said.endswith(b"250 HELP\r\n"):
+                        try:
+                            said += tls.read(65536)
+                        except ssl.SSLWantReadError:
+                            incoming.write(sock.recv(65536))
+            sock.shutdown(socket.SHUT_WR)  # a FIN while the server sleeps, no close_notify
+            after = b""
+            while chunk := sock.recv(65536):
+                after += chunk
+        incoming.write(after)
+        said = b""
+        with pytest.raises(ssl.SSLError, match="DECODE_ERROR"):
+            while True:
+                said += tls.read(65536)
+        assert said.startswith(b"250-mail.example.com Hello [127.0.0.1]") and said.endswith(b"250 HELP\r\n")
+    finally:
+        sensor.stop()
+
+
 def test_the_helo_count_starts_over_in_tls_and_auth_slows_down_at_the_twelfth():
     """checksmtpattack() as the real server counted (2026-12-05): EHLO, EHLO, STARTTLS, then the
     third EHLO in TLS is the first a second late (n_helo = 0 once TLS is on); eleven AUTHs are

@@ -276,6 +276,11 @@ class SmtpConnection(asyncio.Protocol):
             self._uncork()
         # Keep the socket open while replies are still queued (a delayed 535, say), input they
         # held back waits to be answered, or a Wait's command is yet to be answered.
+        return self.answering()
+
+    def answering(self) -> bool:
+        """Replies are still to come for what was read: queued (a delayed 535), the input they
+        held back, a Wait's command, a message being stored."""
         return bool(self._queue) or self._storing or bool(self._holds & HOLD_BACKLOG) or self._wait is not None
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -100,6 +100,7 @@ class TlsLayer(asyncio.Protocol):
         self._raw = raw
         self._bad_record_alert = profile.bad_record_alert
         self._eof_alert = profile.eof_alert
+        self._eof_unread = False  # the client's end came while the server was still answering
         self._failing = FailingKey(key_log(context.keylog_filename)) if profile.signing_fails else None
         self._upper = upper
         self._incoming = ssl.MemoryBIO()
@@ -221,15 +222,25 @@ class TlsLayer(asyncio.Protocol):
                 self._flush()
             return False  # connection_lost follows: the client left during the handshake
         if self._eof_alert and not self._closing:
-            # OpenSSL 3 without SSL_OP_IGNORE_UNEXPECTED_EOF: a client gone without its
-            # close_notify is a fatal error, answered with a decode_error alert
-            self._incoming.write_eof()
-            try:
-                self.ssl_object.read(READ_SIZE)
-            except (ssl.SSLError, OSError):
-                pass
-            self._flush()
+            answering = getattr(self._upper, "answering", None)
+            if answering is not None and answering():
+                # A server still answering (asleep in Sendmail's checksmtpattack, say) reads the
+                # end only after its replies are written: the alert follows them, at the close
+                self._eof_unread = True
+            else:
+                self._read_eof()
         return self._upper.eof_received()
+
+    def _read_eof(self) -> None:
+        """OpenSSL 3 without SSL_OP_IGNORE_UNEXPECTED_EOF: a client gone without its close_notify
+        is a fatal error, answered with a decode_error alert (nothing is written after it)."""
+        self._eof_unread = False
+        self._incoming.write_eof()
+        try:
+            self.ssl_object.read(READ_SIZE)
+        except (ssl.SSLError, OSError):
+            pass
+        self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._upper.connection_lost(exc)
@@ -258,6 +269,8 @@ class TlsLayer(asyncio.Protocol):
         """close_notify, as a real server's SSL_shutdown sends it, then close."""
         if self._closing:
             return
+        if self._eof_unread:
+            self._read_eof()
         self._closing = True
         if not self.handshaking:
             try:
