@@ -326,13 +326,14 @@ class Session(Voice):
         else:
             self._send_key(out, "command.unknown")
 
-    def receive_eof(self) -> list[Output]:
+    def receive_eof(self, failed: bool = False) -> list[Output]:
         """The client half-closed: answer what is complete; an unterminated last line is dropped.
         A server that says so (Exim: session.lost_input, or data.lost_input in a message) does,
-        and closes, once no command waits unread."""
+        and closes, once no command waits unread. `failed`: the end came as a read error (a FIN
+        inside TLS, to a server whose OpenSSL counts it one): nothing more is answered."""
         # During a greet pause the end of input is no talk: the greeting goes out at once
         out: list[Output] = self._greeting() if self._greeting_due else []
-        if self.mode == CLOSED or self._backlog:
+        if self.mode == CLOSED or self._backlog or failed:
             return out
         if self.lines.eof_ends_line and self.mode == COMMAND and self._framer.unread():
             # Sendmail's sfgets() returns the last line unterminated at the end of input: a command,

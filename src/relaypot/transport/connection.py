@@ -267,11 +267,19 @@ class SmtpConnection(asyncio.Protocol):
                 self.transport.close()  # the client's last commands, read after it half-closed
 
     def eof_received(self) -> bool:
+        return self._input_ended(failed=False)
+
+    def input_failed(self) -> bool:
+        """The client's end came as a read error (a FIN inside TLS where the server's OpenSSL
+        counts it one): the replies owed for what was read still go out, nothing more."""
+        return self._input_ended(failed=True)
+
+    def _input_ended(self, failed: bool) -> bool:
         if not hasattr(self, "session"):
             return False  # it gave up waiting for a free session: nothing was said
         self._eof = True
         corked = self._corked_wait
-        self._apply(self.session.receive_eof())
+        self._apply(self.session.receive_eof(failed))
         if corked:
             self._uncork()
         # Keep the socket open while replies are still queued (a delayed 535, say), input they

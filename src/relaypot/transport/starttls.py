@@ -18,7 +18,7 @@ import ssl
 import struct
 import termios
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from relaypot.personas.model import TlsProfile
 from relaypot.transport.clienthello import ClientHelloReader
@@ -92,8 +92,27 @@ def cork(transport: Any) -> None:
             pass
 
 
+class Upper(Protocol):
+    """What the layer needs of the connection above it."""
+
+    def data_received(self, data: bytes) -> None: ...
+    def eof_received(self) -> bool | None: ...
+    def connection_lost(self, exc: Exception | None) -> None: ...
+    def pause_writing(self) -> None: ...
+    def resume_writing(self) -> None: ...
+
+    def answering(self) -> bool:
+        """Replies are still to come for what was read."""
+        ...
+
+    def input_failed(self) -> bool:
+        """The client's end came as a read error: nothing more is answered (True: keep the
+        connection open for the replies still to come)."""
+        ...
+
+
 class TlsLayer(asyncio.Protocol):
-    def __init__(self, raw: Any, upper: asyncio.Protocol, context: ssl.SSLContext,
+    def __init__(self, raw: Any, upper: Upper, context: ssl.SSLContext,
                  handshake_done: Callable[[TlsLayer, BaseException | None], None],
                  profile: TlsProfile | None = None) -> None:
         profile = profile or TlsProfile()
@@ -101,6 +120,7 @@ class TlsLayer(asyncio.Protocol):
         self._bad_record_alert = profile.bad_record_alert
         self._eof_alert = profile.eof_alert
         self._eof_unread = False  # the client's end came while the server was still answering
+        self._dead = False  # a fatal alert went out: nothing more can be written
         self._failing = FailingKey(key_log(context.keylog_filename)) if profile.signing_fails else None
         self._upper = upper
         self._incoming = ssl.MemoryBIO()
@@ -222,19 +242,22 @@ class TlsLayer(asyncio.Protocol):
                 self._flush()
             return False  # connection_lost follows: the client left during the handshake
         if self._eof_alert and not self._closing:
-            answering = getattr(self._upper, "answering", None)
-            if answering is not None and answering():
+            # OpenSSL 3 without SSL_OP_IGNORE_UNEXPECTED_EOF: the FIN is a read error, not an end
+            # of input, so a last line left unterminated is never answered
+            if self._upper.answering():
                 # A server still answering (asleep in Sendmail's checksmtpattack, say) reads the
                 # end only after its replies are written: the alert follows them, at the close
                 self._eof_unread = True
             else:
                 self._read_eof()
+            return self._upper.input_failed()
         return self._upper.eof_received()
 
     def _read_eof(self) -> None:
-        """OpenSSL 3 without SSL_OP_IGNORE_UNEXPECTED_EOF: a client gone without its close_notify
-        is a fatal error, answered with a decode_error alert (nothing is written after it)."""
+        """The read that meets the client's FIN: OpenSSL's decode_error alert, after which the
+        server can write nothing more (its SSL_write fails; it closes with a FIN)."""
         self._eof_unread = False
+        self._dead = True
         self._incoming.write_eof()
         try:
             self.ssl_object.read(READ_SIZE)
@@ -254,7 +277,7 @@ class TlsLayer(asyncio.Protocol):
     # ------------------------------------------------------------------ from the connection
 
     def write(self, data: bytes) -> None:
-        if self._closing or self.handshaking:
+        if self._closing or self.handshaking or self._dead:
             return
         view = memoryview(data)
         try:
