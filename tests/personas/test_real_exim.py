@@ -70,8 +70,8 @@ def test_the_real_exims_certificate_is_what_the_persona_is_held_to(exim_tls_auth
 @pytest.mark.parametrize("group", RECAPTURED_GROUPS)
 def test_the_real_exim_answers_the_limit_probes_as_when_they_were_captured(exim, group):
     """tests/reference/exim/<group>.json (support.RECAPTURED_GROUPS says what each holds): the
-    captures the persona is held to, taken again."""
-    assert rerun_differences(*probes_rerun("exim", group, exim.port)) == {}
+    captures the persona is held to, taken again, four conversations at a time."""
+    assert rerun_differences(*probes_rerun("exim", group, exim.port, workers=4)) == {}
 
 
 @pytest.mark.parametrize("group", ["guessing", "auth", "auth_tls"])
@@ -80,7 +80,7 @@ def test_the_real_exim_with_tls_and_auth_answers_its_auth_probes_as_when_capture
     limit ends the session (its 554 written in clear, after TLS is dropped); auth.json and
     auth_tls.json: AUTH's order, mechanism names and responses, in clear and under TLS, with the
     harness's one account (exim_server.ACCOUNT)."""
-    assert rerun_differences(*probes_rerun("exim-tls-auth", group, exim_tls_auth.port)) == {}
+    assert rerun_differences(*probes_rerun("exim-tls-auth", group, exim_tls_auth.port, workers=4)) == {}
 
 
 def test_the_real_exims_handshakes_are_what_the_persona_is_held_to(exim):
