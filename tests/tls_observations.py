@@ -9,6 +9,7 @@ import re
 import socket
 import ssl
 import subprocess
+import tempfile
 import warnings
 from datetime import datetime
 
@@ -238,3 +239,21 @@ def sslscan_sections(text: str) -> dict[str, list[str]]:
         elif current and line.strip():
             sections.setdefault(current, []).append(line.rstrip())
     return sections
+
+
+def resumption_by_id(port: int) -> str:
+    """openssl s_client in TLS 1.2 without tickets, twice, the second offering the first's
+    session: "<hex digits of the session id> <New or Reused on the second>" (testssl.sh's
+    "Session Resumption ... ID" check)."""
+    openssl = require("openssl")
+    with tempfile.TemporaryDirectory() as directory:
+        session = f"{directory}/session"
+        said = []
+        for option in ("-sess_out", "-sess_in"):
+            done = subprocess.run([openssl, "s_client", "-starttls", "smtp", "-connect", f"127.0.0.1:{port}",
+                                   "-tls1_2", "-no_ticket", option, session], input="", capture_output=True,
+                                  text=True, timeout=60)
+            said.append(done.stdout)
+    session_id = re.search(r"Session-ID: *([0-9A-F]*)", said[0])
+    again = re.search(r"^(New|Reused)\b", said[1], re.M)
+    return f"{len(session_id.group(1)) if session_id else 'none'} {again.group(1) if again else 'no handshake'}"

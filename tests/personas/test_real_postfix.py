@@ -14,7 +14,7 @@ import pytest
 
 from postfix_server import PostfixServer
 from support import REFERENCE, normalize, unesc
-from tls_observations import handshakes, sslscan, sslscan_sections
+from tls_observations import handshakes, resumption_by_id, sslscan, sslscan_sections
 
 pytestmark = pytest.mark.slow  # a real Postfix starts and stops
 
@@ -68,3 +68,9 @@ def test_the_real_postfixs_sslscan_is_what_the_persona_is_held_to(postfix):
     signature algorithms, a certificate made as Debian's snakeoil (tests/postfix_server.py)."""
     seen = sslscan_sections(sslscan(postfix.port))
     assert seen == sslscan_sections((REFERENCE / "postfix" / "sslscan.txt").read_text())
+
+
+def test_the_real_postfix_issues_session_ids_and_resumes_by_none(postfix):
+    """What the postfix persona is held to (tests/transport/test_real_clients.py): a session id
+    to a TLS 1.2 client without tickets, and a full handshake when it is offered again."""
+    assert resumption_by_id(postfix.port) == "64 New"

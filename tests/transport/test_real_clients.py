@@ -10,7 +10,7 @@ import tomllib
 import pytest
 
 from support import REFERENCE, fetch, require
-from tls_observations import handshakes, observe, sslscan, sslscan_sections, tls_sections
+from tls_observations import handshakes, observe, resumption_by_id, sslscan, sslscan_sections, tls_sections
 
 pytestmark = pytest.mark.slow  # nmap scripts, swaks, smtp-source
 
@@ -297,6 +297,15 @@ def test_sslscan_sees_each_personas_tls_as_its_real_servers(sensor_factory, pers
         for sections in (real, seen):
             sections[section] = [line for line in sections[section] if not line.startswith(prefix)]
     assert seen == real
+
+
+def test_the_postfix_persona_issues_session_ids_and_resumes_by_none(sensor_factory):
+    """Debian's Postfix keeps no server session cache (no smtpd_tls_session_cache_database): a
+    TLS 1.2 client without tickets gets a 32-byte session id and, offering it again, a full
+    handshake; testssl.sh says "Tickets: yes, ID: no" of both (the real server's answer:
+    tests/personas/test_real_postfix.py)."""
+    sensor = sensor_factory(smtp__persona="postfix", smtp__hostname="mail.example.com", smtp__relay="closed")
+    assert resumption_by_id(sensor.port) == "64 New"
 
 
 def _nmap_blocks(text: str) -> dict[str, list[str]]:

@@ -22,6 +22,8 @@ SSL_CTRL_SET_TLSEXT_SERVERNAME_CB = 53
 SSL_CTRL_SET_GROUPS_LIST = 92
 SSL_CTRL_SET_DH_AUTO = 118
 SSL_SESS_CACHE_OFF = 0
+# Postfix's mode without smtpd_tls_session_cache_database: session ids issued, none kept
+SSL_SESS_CACHE_ISSUE_ONLY = 0x0002 | 0x0080 | 0x0200  # SERVER | NO_AUTO_CLEAR | NO_INTERNAL_STORE
 
 
 def _libssl() -> ctypes.CDLL | None:
@@ -110,13 +112,15 @@ def _acknowledging(lib: ctypes.CDLL, name: bytes) -> Any:
 
 
 def tune(context: ssl.SSLContext, dh_auto: bool, groups: str, tls13_suites: str = "", client_ca_file: str = "",
-         session_timeout: int = 0, session_cache: bool = True, acknowledged_name: str = "") -> str:
+         session_timeout: int = 0, session_cache: bool = True, acknowledged_name: str = "",
+         session_ids_kept: bool = True) -> str:
     """Set DH auto, the group list and the TLS 1.3 suites on `context`, and tickets that are not
     renewed on resumption; with `client_ca_file`, ask for a client certificate naming that file's
     certificates as the accepted authorities and take any; with `session_timeout`, that session
     timeout (a TLS 1.2 ticket's lifetime hint); without `session_cache`, no session cache (no
-    session id in a TLS 1.2 ServerHello); with `acknowledged_name`, a server-name callback that
-    acknowledges a client's SNI of that name. Returns "" or why it could not."""
+    session id in a TLS 1.2 ServerHello); without `session_ids_kept`, session ids issued but none
+    kept (a client resuming by id gets a full handshake); with `acknowledged_name`, a server-name
+    callback that acknowledges a client's SNI of that name. Returns "" or why it could not."""
     lib = _libssl()
     pointer = _ssl_ctx(context, lib) if lib is not None else None
     if lib is None or pointer is None:
@@ -149,6 +153,8 @@ def tune(context: ssl.SSLContext, dh_auto: bool, groups: str, tls13_suites: str 
         lib.SSL_CTX_set_timeout(pointer, session_timeout)
     if not session_cache:
         lib.SSL_CTX_ctrl(pointer, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_OFF, None)
+    elif not session_ids_kept:
+        lib.SSL_CTX_ctrl(pointer, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_ISSUE_ONLY, None)
     if acknowledged_name:
         lib.SSL_CTX_callback_ctrl.restype = ctypes.c_long
         lib.SSL_CTX_callback_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]

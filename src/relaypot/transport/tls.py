@@ -346,7 +346,8 @@ def server_context(cert: Path, key: Path, profile: TlsProfile | None = None,
         failing_key.unlink_key_log(context.keylog_filename)
     problem = openssl.tune(context, profile.dh_auto, profile.groups, profile.tls13_suites,
                            str(cert) if profile.request_client_certificate else "", profile.session_timeout,
-                           profile.session_cache, hostname if profile.sni_ack == "host_name" else "")
+                           profile.session_cache, hostname if profile.sni_ack == "host_name" else "",
+                           profile.session_ids_kept)
     if problem:
         log.warning("TLS will differ from the persona's server in its DH and key-exchange groups and its session "
                     "tickets: %s", problem)
