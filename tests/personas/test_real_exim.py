@@ -14,7 +14,7 @@ import pytest
 from client_names import naming
 from exim_server import EximServer
 from support import RECAPTURED_GROUPS, REFERENCE, battery_rerun, probes_rerun, require, rerun_differences, unesc
-from tls_observations import handshakes, sslscan, sslscan_sections, tls_sections
+from tls_observations import handshakes, resumption_by_id, sslscan, sslscan_sections, tls_sections
 
 pytestmark = pytest.mark.slow  # a real Exim is unpacked, started and stopped
 
@@ -97,3 +97,9 @@ def test_the_real_exims_sslscan_is_what_the_persona_is_held_to():
     with naming() as nameserver, EximServer("tls-auth", nameserver=nameserver) as real:
         seen = sslscan(real.port)
     assert sslscan_sections(seen) == sslscan_sections((REFERENCE / "exim-tls-auth" / "sslscan.txt").read_text())
+
+
+def test_the_real_exim_issues_session_ids_and_resumes_by_none(exim_tls_auth):
+    """What the exim personas are held to (tests/transport/test_real_clients.py): a session id to
+    a TLS 1.2 client without tickets, a full handshake when it is offered again."""
+    assert resumption_by_id(exim_tls_auth.port) == "64 New"

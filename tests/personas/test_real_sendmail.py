@@ -23,7 +23,7 @@ from support import (
     rerun_differences,
     unesc,
 )
-from tls_observations import handshakes, observe, sslscan, sslscan_sections, tls_sections
+from tls_observations import handshakes, observe, resumption_by_id, sslscan, sslscan_sections, tls_sections
 
 pytestmark = pytest.mark.slow  # a real Sendmail is unpacked, configured, started and stopped
 
@@ -143,3 +143,9 @@ def test_the_real_sendmails_sslscan_is_what_the_persona_is_held_to():
     with naming() as nameserver, SendmailServer("tls-auth", nameserver=nameserver) as real:
         seen = sslscan(real.port)
     assert sslscan_sections(seen) == sslscan_sections((REFERENCE / "sendmail-tls-auth" / "sslscan.txt").read_text())
+
+
+def test_the_real_sendmail_issues_session_ids_and_resumes_by_none(sendmail_tls_auth):
+    """What sendmail-tls-auth is held to (tests/transport/test_real_clients.py): a session id to
+    a TLS 1.2 client without tickets, a full handshake when it is offered again."""
+    assert resumption_by_id(sendmail_tls_auth.port) == "64 New"

@@ -299,12 +299,13 @@ def test_sslscan_sees_each_personas_tls_as_its_real_servers(sensor_factory, pers
     assert seen == real
 
 
-def test_the_postfix_persona_issues_session_ids_and_resumes_by_none(sensor_factory):
-    """Debian's Postfix keeps no server session cache (no smtpd_tls_session_cache_database): a
-    TLS 1.2 client without tickets gets a 32-byte session id and, offering it again, a full
-    handshake; testssl.sh says "Tickets: yes, ID: no" of both (the real server's answer:
-    tests/personas/test_real_postfix.py)."""
-    sensor = sensor_factory(smtp__persona="postfix", smtp__hostname="mail.example.com", smtp__relay="closed")
+@pytest.mark.parametrize("persona", ["postfix", "exim-tls-auth", "sendmail-tls-auth"])
+def test_each_persona_issues_session_ids_and_resumes_by_none(sensor_factory, persona):
+    """A TLS 1.2 client without tickets gets a 32-byte session id and, offering it again, a full
+    handshake: Debian's Postfix keeps no server session cache (no smtpd_tls_session_cache_database),
+    Exim's and Sendmail's child per connection takes its cache with it. testssl.sh says "ID: no"
+    of each real server (their answers: tests/personas/test_real_{postfix,exim,sendmail}.py)."""
+    sensor = sensor_factory(smtp__persona=persona, smtp__hostname="mail.example.com", smtp__relay="closed")
     assert resumption_by_id(sensor.port) == "64 New"
 
 
