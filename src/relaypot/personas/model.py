@@ -520,7 +520,8 @@ class TlsProfile:
     tls13_tickets: int = 1
     session_cache: bool = True  # false: SSL_SESS_CACHE_OFF, so a TLS 1.2 ServerHello has no session id
     # false: session ids issued and none kept, so resuming by id is a full handshake (Postfix
-    # without smtpd_tls_session_cache_database, as Debian ships it: SSL_SESS_CACHE_NO_INTERNAL_STORE)
+    # without smtpd_tls_session_cache_database, as Debian ships it: SSL_SESS_CACHE_NO_INTERNAL_STORE;
+    # Exim and Sendmail, whose child per connection takes its cache with it)
     session_ids_kept: bool = True
     # The client's SNI acknowledged (an empty server_name extension, as a server-name callback
     # answering SSL_TLSEXT_ERR_OK makes OpenSSL send): never, or when it names the host name
