@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from support import Driver, RunningSensor, handshake_in_memory, make_session
+from support import Driver, RunningSensor, handshake_in_memory, make_session, ready_for_tls
 
 HELLO = b"250-mail.example.com Hello [127.0.0.2], pleased to meet you\r\n"
 
@@ -51,6 +51,20 @@ def test_starttls_inside_tls_is_not_available_after_start_even_in_a_transaction(
     _played(INSIDE_TLS)
 
 
+def _inside_tls(sensor: RunningSensor) -> tuple[socket.socket, ssl.SSLObject, ssl.MemoryBIO, ssl.MemoryBIO]:
+    """A connection to `sensor` past EHLO, STARTTLS and a whole handshake by a client over memory
+    buffers (what the server writes after it read record by record, raw): the socket, the
+    client's TLS object and its two buffers."""
+    sock, reply = ready_for_tls(sensor.bound[0], timeout=10)
+    assert reply == b"220 2.0.0 Ready to start TLS\r\n"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing)
+    handshake_in_memory(sock, tls, incoming, outgoing)
+    return sock, tls, incoming, outgoing
+
+
 def test_a_client_gone_without_close_notify_gets_openssls_decode_error_alert(tmp_path):
     """Sendmail leaves SSL_OP_IGNORE_UNEXPECTED_EOF unset ([tls] eof_alert): a client that half-closes
     inside TLS is answered with one encrypted alert record, decode_error, as the real server
@@ -58,19 +72,8 @@ def test_a_client_gone_without_close_notify_gets_openssls_decode_error_alert(tmp
     sensor = RunningSensor(tmp_path, smtp__persona="sendmail-tls-auth", smtp__relay="closed",
                            smtp__listen=["127.0.0.1:0"])
     try:
-        with socket.create_connection(sensor.bound[0], timeout=10) as sock:
-            reader = sock.makefile("rb")
-            assert reader.readline().startswith(b"220 ")
-            sock.sendall(b"EHLO client.example.org\r\n")
-            while reader.readline()[3:4] == b"-":
-                pass
-            sock.sendall(b"STARTTLS\r\n")
-            assert reader.readline() == b"220 2.0.0 Ready to start TLS\r\n"
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-            tls = context.wrap_bio(incoming, outgoing)
-            handshake_in_memory(sock, tls, incoming, outgoing)
+        sock, tls, incoming, _ = _inside_tls(sensor)
+        with sock:
             sock.shutdown(socket.SHUT_WR)  # a FIN, no close_notify
             after = b""
             while chunk := sock.recv(65536):
@@ -91,19 +94,8 @@ def _gone_inside_tls(tmp_path, ehlos: int, sleeps: bool, last: bytes) -> tuple[b
     sensor = RunningSensor(tmp_path, smtp__persona="sendmail-tls-auth", smtp__relay="closed",
                            smtp__listen=["127.0.0.1:0"])
     try:
-        with socket.create_connection(sensor.bound[0], timeout=10) as sock:
-            reader = sock.makefile("rb")
-            assert reader.readline().startswith(b"220 ")
-            sock.sendall(b"EHLO client.example.org\r\n")
-            while reader.readline()[3:4] == b"-":
-                pass
-            sock.sendall(b"STARTTLS\r\n")
-            assert reader.readline() == b"220 2.0.0 Ready to start TLS\r\n"
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-            tls = context.wrap_bio(incoming, outgoing)
-            handshake_in_memory(sock, tls, incoming, outgoing)
+        sock, tls, incoming, outgoing = _inside_tls(sensor)
+        with sock:
             for n in range(ehlos):
                 tls.write(b"EHLO client.example.org\r\n")
                 sock.sendall(outgoing.read())
