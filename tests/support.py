@@ -463,11 +463,12 @@ def handshake_in_memory(sock: socket.socket, tls: ssl.SSLObject, incoming: ssl.M
 # transactions (commands out of a transaction's order), after_helo (ESMTP after HELO), exploits
 # (what public exploits send), chunks (BDAT as clients and fuzzers write it), spellings (a
 # transaction's commands in any case and spacing), sizes (MAIL's SIZE around each limit), auth
-# (SASL gone wrong, on listeners that offer it or none) and after_errors (what a refusal leaves
-# behind for DATA).
+# (SASL gone wrong, on listeners that offer it or none), after_errors (what a refusal leaves
+# behind for DATA) and enumeration (VRFY, EXPN and RCPT of a list of names, as user enumerators
+# send them).
 RECAPTURED_GROUPS = ("limits", "content", "connections", "params", "routes", "verbs", "helo_names", "address_forms",
                      "pipelining", "bodies", "line_lengths", "transactions", "after_helo", "exploits", "chunks",
-                     "spellings", "sizes", "auth", "after_errors")
+                     "spellings", "sizes", "auth", "after_errors", "enumeration")
 
 
 def probes_rerun(server: str, group: str, port: int, source: str | None = None,

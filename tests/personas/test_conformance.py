@@ -63,24 +63,29 @@ def body(marker: str) -> bytes:
     return f"Subject: {subject}\r\n\r\n".encode() + (b"x" * 998 + b"\r\n") * lines + b".\r\n"
 
 
-def late(conversation: dict) -> list[bool]:
-    """For each reply of the real server: did it come a second or more after what preceded it?
-    (Replies read at once, as a reply to an over-long line and the next line's are, came
-    together: only the first of them can be late.)"""
-    slow, previous = [], 0.0
+def waits(conversation: dict) -> list[float]:
+    """For each reply of the real server: the seconds it came after what preceded it. (Replies
+    read at once, as a reply to an over-long line and the next line's are, came together: only
+    the first of them waited.)"""
+    waited, previous = [], 0.0
     for (direction, text), at in zip(conversation["exchange"], conversation["t_ms"]):
         if direction == "S" and text:
             replies = sum(line[3:4] == b" " for line in unesc(text).split(b"\r\n"))
-            slow += [at - previous >= 900] + [False] * (replies - 1)
+            waited += [(at - previous) / 1000] + [0.0] * (replies - 1)
         previous = at
-    return slow
+    return waited
+
+
+def late(conversation: dict) -> list[bool]:
+    """For each reply of the real server: did it come a second or more after what preceded it?"""
+    return [waited >= 0.9 for waited in waits(conversation)]
 
 
 @pytest.mark.parametrize(("persona", "how", "conversation", "relay", "client"), cases())
 def test_the_persona_answers_as_its_real_server(persona, how, conversation, relay, client):
     """The bytes the real server sent (queue ids and challenges aside; an open listener takes the
     relay recipient the real one refused), from the `skip`th reply on; where `timing`, the same
-    replies late."""
+    replies late (`timing = "seconds"`: each as many whole seconds late)."""
     service = how.get("service", "")
     loaded = model.load(persona)
     context = ListenerContext(loaded, "mail.example.com", "mail.example.com",
@@ -98,10 +103,13 @@ def test_the_persona_answers_as_its_real_server(persona, how, conversation, rela
     got = normalize(b"".join(reply.data for reply in driver.replies[skip:]))
     assert got == expected_from_reference(conversation, how.get("expect", relay), skip=skip)
     if how.get("timing"):
-        slow = [reply.delay >= 0.9 for reply in driver.replies]
-        if slow and not driver.early and loaded.server.greet_pause >= 0.9:
-            slow[0] = True  # the banner came after the persona's greet pause (a pause the transport keeps)
-        assert slow == late(conversation)
+        delays = [reply.delay for reply in driver.replies]
+        if delays and not driver.early:
+            delays[0] += loaded.server.greet_pause  # the banner comes after the greet pause the transport keeps
+        if how["timing"] == "seconds":
+            assert [round(delay) for delay in delays] == [round(waited) for waited in waits(conversation)]
+        else:
+            assert [delay >= 0.9 for delay in delays] == late(conversation)
 
 
 def test_every_capture_has_its_manifest_entry_and_every_entry_its_capture():

@@ -166,6 +166,8 @@ def test_every_persona_cites_its_sources():
     (lambda raw: raw.setdefault("errors", {}).__setitem__("slowdowns", ["HELO EHLO"]),
      "[errors] slowdowns entries are \"VERB VERB:N\""),
     (lambda raw: raw.setdefault("errors", {}).__setitem__("slowdowns", ["NOOP:0"]), "N at least 1"),
+    (lambda raw: raw.setdefault("errors", {}).update(slowdowns=["NOOP:20"], slowdowns_deferred=["VRFY"]),
+     "slowdowns_deferred names 'VRFY', which no slowdowns group has"),
 ])
 def test_invalid_personas_are_refused_with_file_and_key(mutation, message):
     """A broken persona file is named, with the table and key at fault."""

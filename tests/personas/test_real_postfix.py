@@ -34,7 +34,8 @@ def postfix():
                                                   ("after_helo", "sasl"), ("exploits", "sasl"),
                                                   ("chunks", "sasl"), ("spellings", "sasl"), ("sizes", "sasl"),
                                                   ("after_errors", "sasl"), ("guessing", "sasl"),
-                                                  ("auth", "sasl"), ("submission", "submission"),
+                                                  ("enumeration", "sasl"), ("auth", "sasl"),
+                                                  ("submission", "submission"),
                                                   ("submissions", "submissions")])
 def test_the_stored_captures_are_what_the_real_postfix_answers(postfix, group, listener, monkeypatch):
     sys.path.insert(0, str(REFERENCE))

@@ -418,6 +418,29 @@ def test_vrfy_names_every_address_of_a_list_and_refuses_it_for_an_unknown_one():
     assert driver.replies[-1].data == b"252 2.1.5 <someone@example.net>\r\n"
 
 
+@given(st.lists(st.sampled_from([b"VRFY root", b"VRFY nosuchuser", b"VRFY", b"EXPN root", b"VRFY <a@b@c>",
+                                  b"EXPN postmaster", b"NOOP"]), min_size=1, max_size=14), st.booleans())
+def test_vrfy_and_expn_slow_down_in_full_only_where_every_name_was_found(lines, greeted):
+    """checksmtpattack() with waitnow false (MAXVRFYCOMMANDS 6): from the sixth VRFY or EXPN,
+    count//6 seconds at once, before any refusal (needvrfyhelo's 503 too); the rest of
+    2^(count-6) only after a lookup that found every name (tests/reference/sendmail/
+    enumeration.json holds the real server's timings)."""
+    driver = Driver(make_session("sendmail"))
+    if greeted:
+        driver.feed(b"EHLO client.example.org\r\n")
+    count = 0
+    for line in lines:
+        driver.feed(line + b"\r\n")
+        reply = driver.replies[-1]
+        if line == b"NOOP":
+            assert reply.delay == 0.0
+            continue
+        count += 1
+        first = count // 6 if count >= 6 else 0
+        whole = min(1 << (count - 6), 240) if count >= 6 else 0
+        assert reply.delay == (whole if reply.data[:1] == b"2" else first), (count, line, reply)
+
+
 def test_help_prints_every_helpfile_line_the_topic_begins():
     driver = Driver(make_session("sendmail")).feed(b"HELP e\r\n")
     text = driver.replies[-1].data

@@ -433,6 +433,38 @@ def verbs() -> list[tuple[str, str, list]]:
     return probes
 
 
+def enumeration() -> list[tuple[str, str, list]]:
+    """What user enumerators send (patator's smtp_vrfy and smtp_rcpt, smtp-user-enum): VRFY, EXPN
+    and RCPT of a list of names on one connection, before HELO and after, known names among
+    unknown ones and refusals among them, so a server that slows a flood down (Sendmail's
+    checksmtpattack(): from the sixth VRFY or EXPN) shows how long each reply waits. Each reply
+    comes within eight seconds: the reader waits ten."""
+    def verify(*lines: bytes) -> list:
+        return [("send", line + b"\r\n", 1) for line in lines]
+
+    names = [b"root", b"postmaster", b"nobody", b"admin", b"user", b"nosuchuser", b"Root", b"www-data", b"info"]
+    envelope = [EHLO, ("send", b"MAIL FROM:<a@client.example.org>\r\n", 1)]
+    return [
+        ("enum_vrfy_before_helo", "VRFY root nine times before any greeting",
+         [("read", 1), *verify(*[b"VRFY root"] * 9), QUIT]),
+        ("enum_vrfy_list", "EHLO, then VRFY of nine names, known and unknown (patator smtp_vrfy's order)",
+         [("read", 1), EHLO, *verify(*[b"VRFY " + name for name in names]), QUIT]),
+        ("enum_vrfy_refused_late", "EHLO, VRFY root six times, then VRFY with no argument, a bad address, EXPN root",
+         [("read", 1), EHLO, *verify(*[b"VRFY root"] * 6, b"VRFY", b"VRFY <a@b@c>", b"EXPN root"), QUIT]),
+        ("enum_expn_list", "EHLO, then EXPN of eight names",
+         [("read", 1), EHLO, *verify(*[b"EXPN " + name for name in (b"root", b"postmaster", b"admin", b"nobody",
+                                                                     b"mail", b"nosuchuser", b"abuse", b"Root")]),
+          QUIT]),
+        ("enum_vrfy_across_helo", "VRFY three times before EHLO, four after, RSET, two more: one count or several?",
+         [("read", 1), *verify(*[b"VRFY root"] * 3), EHLO, *verify(*[b"VRFY root"] * 4, b"RSET", b"VRFY root",
+                                                                    b"VRFY postmaster"), QUIT]),
+        ("enum_rcpt_list", "EHLO, MAIL, then RCPT to nine names at the server's domain (patator smtp_rcpt)",
+         [("read", 1), *envelope, *verify(*[b"RCPT TO:<" + name + b"@mail.example.com>" for name in names]), QUIT]),
+        ("enum_rcpt_bare", "HELO, MAIL, then RCPT to nine bare names",
+         [("read", 1), HELO, envelope[1], *verify(*[b"RCPT TO:<" + name + b">" for name in names]), QUIT]),
+    ]
+
+
 def helo_names() -> list[tuple[str, str, list]]:
     """The names a client gives in HELO and EHLO (RFC 5321 2.3.5, 4.1.4): a bare IP, literals good
     and bad, one label, the server's own name and address, bad characters, several words, blanks,
@@ -1346,7 +1378,7 @@ GROUPS = {"limits": limits, "errors": errors, "errors_brief": errors_brief, "lin
           "params": params, "recipients": recipients, "auth": auth, "auth_tls": auth_tls, "submission": submission,
           "submissions": submissions, "smuggling": smuggling, "empty_local": empty_local, "content": content,
           "guessing": guessing, "bytes": bytes_, "queue_file": queue_file, "routes": routes,
-          "verbs": verbs, "helo_names": helo_names,
+          "verbs": verbs, "helo_names": helo_names, "enumeration": enumeration,
           "address_forms": address_forms, "pipelining": pipelining,
           "bodies": bodies, "line_lengths": line_lengths,
           "transactions": transactions, "after_helo": after_helo,

@@ -61,3 +61,39 @@ def test_postfix_answers_the_same_group_as_it_goes(sensor_factory):
     with socket.create_connection(sensor.address, timeout=10) as sock:
         got = pipelined_unknowns(sock)
     assert got[0][0] < 1.0, got
+
+
+def failing_logins(address: tuple[str, int], count: int) -> list[tuple[int, int]]:
+    """EHLO, `count` failing "AUTH PLAIN" and QUIT in one write: (whole seconds since, reply
+    lines in that read) for each read until the server closes."""
+    with socket.create_connection(address, timeout=30) as sock:
+        read_reply(sock)
+        started = time.monotonic()
+        sock.sendall(b"EHLO client.example.org\r\n" + b"AUTH PLAIN AHVzZXIAd3Jvbmc=\r\n" * count + b"QUIT\r\n")
+        sock.settimeout(30)  # (read_reply's is five seconds)
+        got = []
+        while data := sock.recv(65536):
+            got.append((round(time.monotonic() - started), data.count(b"\r\n")))
+    return got
+
+
+@pytest.mark.parametrize("count", [2, 8])
+def test_postfix_holds_the_replies_to_pipelined_logins_as_the_real_postfix(sensor_factory, count):
+    """Postfix's VSTREAM flushes before a read() once its read buffer is empty, and
+    smtpd_chat_reply() once the stream saw no I/O for over ten seconds ([server] flush_when_idle,
+    flush_sees_kernel = false, flush_after_quiet = 10): each failed login two seconds late
+    (Dovecot's auth_failure_delay), two come in one piece four seconds on; of eight, the EHLO reply
+    and six 535s come twelve seconds on, the last two and the 221 at sixteen (measured on the real
+    server, 2026-12-07, beside the persona: found by the differential test, where the persona
+    wrote each 535 as it was made)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from postfix_server import ACCOUNT, PostfixServer
+
+    sensor = sensor_factory(smtp__persona="postfix", smtp__relay="auth", deception__accept_logins=[":".join(ACCOUNT)])
+    with PostfixServer() as postfix, ThreadPoolExecutor(2) as pool:
+        real, persona = pool.map(lambda address: failing_logins(address, count),
+                                 [("127.0.0.1", postfix.ports["sasl"]), sensor.address])
+    assert persona == real
+    total = sum(lines for _, lines in real)
+    assert real == ([(4, total)] if count == 2 else [(12, total - 3), (16, 3)])

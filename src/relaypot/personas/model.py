@@ -241,6 +241,10 @@ class ErrorRules:
     # Sendmail's checksmtpattack(): "VERB VERB:N" groups sharing a counter; from the Nth command of
     # a group on, its reply waits count//N seconds and then 2^(count-N) less that (at most 240)
     slowdowns: tuple[str, ...] = ()
+    # verbs whose checksmtpattack() does not wait at once (VRFY and EXPN): counted before the checks
+    # that refuse them (needvrfyhelo's 503 too), which wait only count//N seconds; the rest is slept
+    # once the lookup has found every address, so a refusal (QuickAbort) skips it
+    slowdowns_deferred: tuple[str, ...] = field(default=(), metadata={"case": "upper"})
     # Sendmail's BadRcptThrottle: from this many refused recipients in a transaction on, every RCPT
     # waits bad_rcpt_delay seconds first (0: none)
     bad_rcpt_throttle: int = 0
@@ -436,6 +440,13 @@ class ServerFacts:
     # read that would block): replies to a pipelined group, its sleeps slept (a slowed NOOP, a
     # throttled RCPT), all go out when the group is done (transport/connection.py)
     flush_when_idle: bool = False
+    # What "no input waits" means to such a server: Sendmail's select() sees bytes still in the
+    # kernel (true); Postfix's double-buffered VSTREAM flushes before any read() once its own read
+    # buffer is empty, whatever the kernel holds (false)
+    flush_sees_kernel: bool = True
+    # ...and yet a reply made more than this many seconds after the stream's last read or write
+    # goes out at once, with all it held (Postfix's smtpd_chat_reply(): 10; 0: never)
+    flush_after_quiet: float = 0.0
     # Replies the server makes printable before it writes them, every ASCII control character a
     # space: Postfix's smtpd_check_reject() (captured: "<a\x1bb@...>" is refused as "<a b@...>")
     printable_replies: tuple[str, ...] = ()
@@ -527,6 +538,10 @@ class TlsProfile:
     # answering SSL_TLSEXT_ERR_OK makes OpenSSL send): never, or when it names the host name
     # (OpenSMTPD: a pki of that name)
     sni_ack: Literal["never", "host_name"] = "never"
+    # Whose rules judge the client's server_name extension before the handshake goes on: OpenSSL's
+    # own, or GnuTLS 3.7's, which refuse a host name of any byte but a letter, a digit, "-" and "."
+    # (illegal_parameter) and an empty name or list (decode_error): transport/gnutls.py
+    server_name_rules: Literal["openssl", "gnutls"] = "openssl"
     # The server's private key cannot be used, so every handshake stops where it must sign or
     # decrypt (OpenSMTPD 6.8.0p2 on OpenSSL 3: transport/failing_key.py)
     signing_fails: bool = False
@@ -1025,6 +1040,10 @@ def _parse_errors(table: Any, where: str) -> ErrorRules:
         verbs, colon, limit = group.partition(":")
         if not (colon and verbs.split() and limit.isdigit() and int(limit) > 0):
             raise PersonaError(f"{where}: [errors] slowdowns entries are \"VERB VERB:N\", N at least 1, not {group!r}")
+    slowed = {verb.upper() for group in rules.slowdowns for verb in group.partition(":")[0].split()}
+    for verb in rules.slowdowns_deferred:
+        if verb not in slowed:
+            raise PersonaError(f"{where}: [errors] slowdowns_deferred names {verb!r}, which no slowdowns group has")
     return rules
 
 

@@ -83,21 +83,28 @@ class Slowdowns:
             self.counts[found[0]] = 0
 
     def delay(self, verb: str) -> float:
+        """Count `verb`: the seconds its reply waits."""
+        first, rest = self.parts(verb)
+        return first + rest
+
+    def parts(self, verb: str) -> tuple[float, float]:
+        """Count `verb`: the seconds slept at once, and the rest, which VRFY and EXPN sleep only
+        once their lookup is done (checksmtpattack's waitnow false: a refusal skips them)."""
         found = self.limits.get(verb)
         if found is None:
-            return 0.0
+            return 0.0, 0.0
         group, limit = found
         self.counts[group] += 1
         count = self.counts[group]
         if count < limit:
-            return 0.0
+            return 0.0, 0.0
         shift = count - limit
         wait = MAX_TIMEOUT if shift > MAX_SHIFT else min(1 << shift, MAX_TIMEOUT)
         first = count // limit  # slept at once, at least a second
         wait -= first
         if wait >= MAX_TIMEOUT or wait < 0:
             wait = MAX_TIMEOUT
-        return float(first + wait)
+        return float(first), float(wait)
 
 
 class Shape:

@@ -94,6 +94,7 @@ class Session(Voice):
         "_send_queue",
         "_sender_written",
         "_shape",
+        "_slow_owed",
         "_slowdowns",
         "_sync_pipelining",
         "_tls_offered",
@@ -217,6 +218,7 @@ class Session(Voice):
         self._old_style = True  # Sendmail reads VRFY/EXPN lists split at blanks until one has a comma
         errors = self.persona.errors
         self._slowdowns = Slowdowns(errors.slowdowns) if errors.slowdowns else None
+        self._slow_owed = 0.0  # the rest of a VRFY's or EXPN's slowdown, owed once its lookup succeeds
         self._bad_rcpts = 0  # recipients refused in this transaction (Sendmail's BadRcptThrottle)
         self._batch_start = 0
         self._echo = b""  # replies a forked queue run writes again (Sendmail's ETRN: _etrn)
@@ -667,6 +669,9 @@ class Session(Voice):
                 return
             self._finish_command(out, recorded, argument, line, self._send_key(out, "command.unknown"), unknown=True)
             return
+        deferred = verb in self.persona.errors.slowdowns_deferred
+        if deferred and self._slowdowns is not None:  # Sendmail's VRFY and EXPN: counted and slowed before any refusal
+            self._slow, self._slow_owed = self._slowdowns.parts(verb)
         # Most commands pass: the gate is asked only where it could refuse.
         if verb == "DATA" and self.intake.bdat:  # Postfix's first check of DATA ([message] bdat_error_state)
             refusal, out_of_sequence = "data.after_bdat", False
@@ -689,7 +694,7 @@ class Session(Voice):
                 code = self._send_key(out, refusal)
             self._finish_command(out, verb, argument, line, code)
             return
-        if self._slowdowns is not None and (argument or verb != "ETRN") and not (
+        if self._slowdowns is not None and not deferred and (argument or verb != "ETRN") and not (
                 verb == "AUTH" and (self.authenticated or self.state in (MAIL, RCPT))):
             # Sendmail's checksmtpattack(), before the reply (AUTH's after its refusals of a
             # second login and of a transaction)
@@ -1305,11 +1310,13 @@ class Session(Voice):
         if unknown:
             return self._send_key(out, f"{command}.unknown_user", argument=shorten(unknown[-1].text))
         if command == "expn" and self._verbose and self._send_queue is not None:  # verbose mode: each alias step
+            # (printed as the lookup goes, before the rest of the slowdown)
             for element in elements:
                 key, local = recipient_key(bare(element), self._is_local)
                 for step in expansion(element, key, rules.aliases) if local else ():
                     address_shown, _, target = step.partition("... aliased to ")
                     self._send_key(out, "rcpt.aliased", address=address_shown, target=target)
+        self._slow, self._slow_owed = self._slow + self._slow_owed, 0.0  # every address found: the whole wait
         if len(found) == 1:
             key = f"{command}.remote" if found[0].kind == "remote" else f"{command}.ok"
             return self._send_key(out, key, address=found[0].text)

@@ -30,6 +30,7 @@ class ClientHello:
     ja3_text: str | None = None
     ja4: str | None = None  # FoxIO's JA4 (TLS over TCP)
     random: bytes = b""  # the client's random, which names its handshake in OpenSSL's key log
+    server_name_data: bytes | None = None  # the server_name extension as sent (None: none was)
 
 
 def fingerprints(version: int, ciphers: list[int], extensions: list[int], groups: list[int], formats: list[int],
@@ -113,6 +114,7 @@ def parse(body: bytes) -> ClientHello | None:
         at += 2 + size
         at += 1 + body[at]  # compression methods
         name = None
+        name_data: bytes | None = None
         extensions: list[int] = []
         groups: list[int] = []
         formats: list[int] = []
@@ -127,7 +129,7 @@ def parse(body: bytes) -> ClientHello | None:
                 data = body[at + 4:at + 4 + length]
                 extensions.append(kind)
                 if kind == SERVER_NAME:
-                    name = _server_name(data)
+                    name, name_data = _server_name(data), data
                 elif kind == SUPPORTED_GROUPS:
                     groups = _numbers(data[2:], 2)
                 elif kind == POINT_FORMATS:
@@ -140,7 +142,7 @@ def parse(body: bytes) -> ClientHello | None:
                     alpn = data[3:3 + data[2]]
                 at += 4 + length
         ja3, text, ja4 = fingerprints(version, ciphers, extensions, groups, formats, signatures, alpn, versions)
-        return ClientHello(name, ja3, text, ja4, body[2:34])
+        return ClientHello(name, ja3, text, ja4, body[2:34], name_data)
     except IndexError:
         return None
 

@@ -104,6 +104,7 @@ class SmtpConnection(asyncio.Protocol):
         "_lag",
         "_lag_input",
         "_lag_until",
+        "_last_io",
         "_progress",
         "_queue",
         "_storing",
@@ -142,6 +143,7 @@ class SmtpConnection(asyncio.Protocol):
         # Replies made while the client's input still waited, not yet written ([server]
         # flush_when_idle: Sendmail flushes its output only before a read that would block)
         self._unflushed: list[bytes] = []
+        self._last_io = time.time()  # the stream's last read or write (flush_after_quiet)
         self._lag: asyncio.Handle | None = None  # the close, a close_lag after the last reply, polled for
         self._lag_until = 0.0  # (time.monotonic) the end of that lag
         self._lag_input = False  # bytes came within it: the real server closes with them unread
@@ -220,6 +222,7 @@ class SmtpConnection(asyncio.Protocol):
             self._lag_input = self._lag_input or time.monotonic() <= self._lag_until
             return
         session = self.session
+        self._last_io = time.time()
         corked = self._corked_wait  # a wait this input ends
         try:
             outputs = session.receive_data(data, self._more_waiting())
@@ -525,6 +528,7 @@ class SmtpConnection(asyncio.Protocol):
 
     def _flushed(self, data: bytes) -> bytes:
         """`data` behind the replies still unflushed, which go with it."""
+        self._last_io = time.time()
         if self._unflushed:
             data = b"".join(self._unflushed) + data
             self._unflushed.clear()
@@ -538,10 +542,18 @@ class SmtpConnection(asyncio.Protocol):
             return False
         return unread_bytes(self.transport) > 0 or peer_ended(self.transport)
 
+    def _quiet(self) -> bool:
+        """The stream saw no read or write for longer than the persona's server lets its output
+        wait ([server] flush_after_quiet)."""
+        quiet = self.session.persona.server.flush_after_quiet
+        # in whole seconds of the clock, as Postfix compares time() with vstream_ftime()
+        return bool(quiet) and int(time.time()) - int(self._last_io) > quiet
+
     def _input_waits(self) -> bool:
         """The client's input waits to be read: in the session (held back behind a delayed reply)
-        or in the kernel."""
-        return self.session.backlog or unread_bytes(self.transport) > 0
+        or, where the persona's server looks there, in the kernel."""
+        return self.session.backlog or (self.session.persona.server.flush_sees_kernel
+                                         and unread_bytes(self.transport) > 0)
 
     def _store(self, body: bytes) -> StoredMessage:
         try:
@@ -606,7 +618,7 @@ class SmtpConnection(asyncio.Protocol):
                         continue  # the reset takes the corked reply with it: nothing leaves
                     cork(self.transport)
                 if not self.transport.is_closing():
-                    if self.session.persona.server.flush_when_idle and self._input_waits():
+                    if self.session.persona.server.flush_when_idle and self._input_waits() and not self._quiet():
                         self._unflushed.append(item.data)  # the sleep was slept; the write waits
                     else:
                         self.transport.write(self._flushed(item.data))

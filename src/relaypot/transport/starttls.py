@@ -22,7 +22,8 @@ from typing import Any, Protocol
 
 from relaypot.personas.model import TlsProfile
 from relaypot.transport.clienthello import ClientHelloReader
-from relaypot.transport.failing_key import FailingKey, SigningFailed, key_log
+from relaypot.transport.failing_key import FailingKey, SigningFailed, alert, key_log
+from relaypot.transport.gnutls import server_name_alert
 
 READ_SIZE = 65536
 _LINGER_NONE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
@@ -111,6 +112,10 @@ class Upper(Protocol):
         ...
 
 
+class NameRefused(Exception):
+    """The handshake ended at the client's server_name, as the persona's TLS library ends it."""
+
+
 class TlsLayer(asyncio.Protocol):
     def __init__(self, raw: Any, upper: Upper, context: ssl.SSLContext,
                  handshake_done: Callable[[TlsLayer, BaseException | None], None],
@@ -119,6 +124,7 @@ class TlsLayer(asyncio.Protocol):
         self._raw = raw
         self._bad_record_alert = profile.bad_record_alert
         self._eof_alert = profile.eof_alert
+        self._names_judged = profile.server_name_rules == "openssl"  # GnuTLS's rules: judged once read
         self._eof_unread = False  # the client's end came while the server was still answering
         self._dead = False  # a fatal alert went out: nothing more can be written
         self._failing = FailingKey(key_log(context.keylog_filename)) if profile.signing_fails else None
@@ -152,6 +158,14 @@ class TlsLayer(asyncio.Protocol):
         self._incoming.write(data)
         if self.handshaking:
             self.client_hello.feed(data)
+            if not self._names_judged and self.client_hello.done:
+                self._names_judged = True
+                hello = self.client_hello.hello
+                refusal = server_name_alert(hello.server_name_data) if hello and hello.server_name_data is not None \
+                    else None
+                if refusal is not None:
+                    self._refuse_name(refusal)
+                    return
             try:
                 self.ssl_object.do_handshake()
             except ssl.SSLWantReadError:
@@ -228,6 +242,18 @@ class TlsLayer(asyncio.Protocol):
         done, self._done = self._done, None
         if done is not None:
             done(self, exc)
+
+    def _refuse_name(self, description: int) -> None:
+        """GnuTLS stops the handshake at the client's server_name (transport/gnutls.py): its fatal
+        alert, then the close (it had read the whole ClientHello: a FIN)."""
+        self.handshaking = False
+        if not self._raw.is_closing():
+            self._raw.write(alert(b"\x03\x03", description))
+        self._closing = True
+        self._raw.close()
+        done, self._done = self._done, None
+        if done is not None:
+            done(self, NameRefused(f"the client's server_name refused as GnuTLS refuses it (alert {description})"))
 
     def eof_received(self) -> bool | None:
         if self.handshaking:

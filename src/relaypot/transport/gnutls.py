@@ -1,0 +1,43 @@
+"""Where GnuTLS refuses a ClientHello that OpenSSL takes: pure judgement of the client's bytes.
+
+Exim on Debian 12 is built with GnuTLS 3.7.9; relaypot's TLS is OpenSSL's. GnuTLS reads the
+server_name extension itself (lib/ext/server_name.c, _gnutls_server_name_recv_params) and stops
+the handshake with a fatal alert where OpenSSL would answer: a list or a name of length zero, a
+list whose length is not the extension's, an entry cut short (decode_error), or a host name holding
+any byte but a letter, a digit, "-" or "." (_gnutls_dnsname_is_valid: illegal_parameter), which
+is what the public exploit for Exim's CVE-2019-15846 sends (a name ending in a backslash). The
+first host_name entry is the one read; entries of other types before it are skipped. Measured
+beside the real Exim: tests/transport/test_server_name.py.
+"""
+
+from __future__ import annotations
+
+DECODE_ERROR, ILLEGAL_PARAMETER = 50, 47
+HOST_NAME = 0
+
+
+def _dns_character(byte: int) -> bool:
+    return 0x30 <= byte <= 0x39 or 0x41 <= byte <= 0x5A or 0x61 <= byte <= 0x7A or byte in (0x2D, 0x2E)
+
+
+def server_name_alert(data: bytes) -> int | None:
+    """The alert GnuTLS 3.7 answers a server_name extension's `data` with, or None where it
+    takes it (a host name of DNS characters, of any length, or no host name at all)."""
+    if len(data) < 2:
+        return DECODE_ERROR
+    size = int.from_bytes(data[:2], "big")
+    if size == 0 or size != len(data) - 2:
+        return DECODE_ERROR
+    at = 2
+    while at < len(data):
+        if at + 3 > len(data):
+            return DECODE_ERROR
+        kind, length = data[at], int.from_bytes(data[at + 1:at + 3], "big")
+        at += 3
+        if length == 0 or at + length > len(data):
+            return DECODE_ERROR
+        if kind == HOST_NAME:
+            name = data[at:at + length]
+            return None if all(_dns_character(byte) for byte in name) else ILLEGAL_PARAMETER
+        at += length
+    return None
