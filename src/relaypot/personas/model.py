@@ -542,6 +542,11 @@ class TlsProfile:
     # own, or GnuTLS 3.7's, which refuse a host name of any byte but a letter, a digit, "-" and "."
     # (illegal_parameter) and an empty name or list (decode_error): transport/gnutls.py
     server_name_rules: Literal["openssl", "gnutls"] = "openssl"
+    # ALPN protocols the server selects (Exim 4.96's tls_alpn "smtp : esmtp"): a client that offers
+    # ALPN but none of these gets no_application_protocol; with alpn_one_only a client offering more
+    # than one protocol gets it too (Exim's tls_server_clienthello_ext()). Empty: ALPN ignored.
+    alpn: tuple[str, ...] = ()
+    alpn_one_only: bool = False
     # The server's private key cannot be used, so every handshake stops where it must sign or
     # decrypt (OpenSMTPD 6.8.0p2 on OpenSSL 3: transport/failing_key.py)
     signing_fails: bool = False

@@ -31,6 +31,7 @@ class ClientHello:
     ja4: str | None = None  # FoxIO's JA4 (TLS over TCP)
     random: bytes = b""  # the client's random, which names its handshake in OpenSSL's key log
     server_name_data: bytes | None = None  # the server_name extension as sent (None: none was)
+    alpn_data: bytes | None = None  # the ALPN extension as sent (None: none was)
 
 
 def fingerprints(version: int, ciphers: list[int], extensions: list[int], groups: list[int], formats: list[int],
@@ -121,6 +122,7 @@ def parse(body: bytes) -> ClientHello | None:
         signatures: list[int] = []
         versions: list[int] = []
         alpn: bytes | None = None
+        alpn_data: bytes | None = None
         if at < len(body):
             end = at + 2 + int.from_bytes(body[at:at + 2], "big")
             at += 2
@@ -138,11 +140,13 @@ def parse(body: bytes) -> ClientHello | None:
                     signatures = _numbers(data[2:], 2)
                 elif kind == SUPPORTED_VERSIONS:
                     versions = _numbers(data[1:1 + data[0]] if data else b"", 2)
-                elif kind == ALPN and len(data) > 3:
-                    alpn = data[3:3 + data[2]]
+                elif kind == ALPN:
+                    alpn_data = data
+                    if len(data) > 3:
+                        alpn = data[3:3 + data[2]]
                 at += 4 + length
         ja3, text, ja4 = fingerprints(version, ciphers, extensions, groups, formats, signatures, alpn, versions)
-        return ClientHello(name, ja3, text, ja4, body[2:34], name_data)
+        return ClientHello(name, ja3, text, ja4, body[2:34], name_data, alpn_data)
     except IndexError:
         return None
 

@@ -1,4 +1,5 @@
-"""Where GnuTLS refuses a ClientHello that OpenSSL takes: pure judgement of the client's bytes.
+"""Where the persona's server refuses a ClientHello that OpenSSL takes: pure judgement of the
+client's bytes, before OpenSSL sees them (hello_alert()).
 
 Exim on Debian 12 is built with GnuTLS 3.7.9; relaypot's TLS is OpenSSL's. GnuTLS reads the
 server_name extension itself (lib/ext/server_name.c, _gnutls_server_name_recv_params) and stops
@@ -7,13 +8,49 @@ list whose length is not the extension's, an entry cut short (decode_error), or 
 any byte but a letter, a digit, "-" or "." (_gnutls_dnsname_is_valid: illegal_parameter), which
 is what the public exploit for Exim's CVE-2019-15846 sends (a name ending in a backslash). The
 first host_name entry is the one read; entries of other types before it are skipped. Measured
-beside the real Exim: tests/transport/test_server_name.py.
+beside the real Exim: tests/transport/test_hello_refusals.py.
+
+Exim 4.96 takes ALPN itself (tls-gnu.c): "smtp" or "esmtp" is selected, a client offering neither
+gets no_application_protocol from GnuTLS, and one offering more than one protocol gets it from
+Exim's own hook (tls_server_clienthello_ext(): "too many ALPNs presented"), "esmtp,smtp" too.
 """
 
 from __future__ import annotations
 
-DECODE_ERROR, ILLEGAL_PARAMETER = 50, 47
+from relaypot.personas.model import TlsProfile
+from relaypot.transport.clienthello import ClientHello
+
+DECODE_ERROR, ILLEGAL_PARAMETER, NO_APPLICATION_PROTOCOL = 50, 47, 120
 HOST_NAME = 0
+
+
+def hello_alert(hello: ClientHello, profile: TlsProfile) -> int | None:
+    """The fatal alert the persona's server answers `hello` with before OpenSSL would (None: let
+    OpenSSL answer)."""
+    if profile.server_name_rules == "gnutls" and hello.server_name_data is not None:
+        refused = server_name_alert(hello.server_name_data)
+        if refused is not None:
+            return refused
+    if profile.alpn and hello.alpn_data is not None:
+        return alpn_alert(hello.alpn_data, profile.alpn, profile.alpn_one_only)
+    return None
+
+
+def alpn_alert(data: bytes, accepted: tuple[str, ...], one_only: bool) -> int | None:
+    """The alert for an ALPN extension's `data` where the server selects one of `accepted`."""
+    if len(data) < 2 or int.from_bytes(data[:2], "big") != len(data) - 2 or len(data) == 2:
+        return DECODE_ERROR
+    offered, at = [], 2
+    while at < len(data):
+        length = data[at]
+        if length == 0 or at + 1 + length > len(data):
+            return DECODE_ERROR
+        offered.append(data[at + 1:at + 1 + length])
+        at += 1 + length
+    if one_only and len(offered) > 1:
+        return NO_APPLICATION_PROTOCOL
+    wanted = {name.encode() for name in accepted}
+    return None if any(name in wanted for name in offered) else NO_APPLICATION_PROTOCOL
 
 
 def _dns_character(byte: int) -> bool:

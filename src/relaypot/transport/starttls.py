@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from relaypot.personas.model import TlsProfile
 from relaypot.transport.clienthello import ClientHelloReader
 from relaypot.transport.failing_key import FailingKey, SigningFailed, alert, key_log
-from relaypot.transport.gnutls import server_name_alert
+from relaypot.transport.gnutls import hello_alert
 
 READ_SIZE = 65536
 _LINGER_NONE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
@@ -112,8 +112,8 @@ class Upper(Protocol):
         ...
 
 
-class NameRefused(Exception):
-    """The handshake ended at the client's server_name, as the persona's TLS library ends it."""
+class HelloRefused(Exception):
+    """The handshake ended at the client's ClientHello, as the persona's server ends it."""
 
 
 class TlsLayer(asyncio.Protocol):
@@ -124,7 +124,9 @@ class TlsLayer(asyncio.Protocol):
         self._raw = raw
         self._bad_record_alert = profile.bad_record_alert
         self._eof_alert = profile.eof_alert
-        self._names_judged = profile.server_name_rules == "openssl"  # GnuTLS's rules: judged once read
+        self._profile = profile
+        # the ClientHello judged as the persona's server judges it (transport/gnutls.py), once read
+        self._hello_judged = profile.server_name_rules == "openssl" and not profile.alpn
         self._eof_unread = False  # the client's end came while the server was still answering
         self._dead = False  # a fatal alert went out: nothing more can be written
         self._failing = FailingKey(key_log(context.keylog_filename)) if profile.signing_fails else None
@@ -158,13 +160,12 @@ class TlsLayer(asyncio.Protocol):
         self._incoming.write(data)
         if self.handshaking:
             self.client_hello.feed(data)
-            if not self._names_judged and self.client_hello.done:
-                self._names_judged = True
+            if not self._hello_judged and self.client_hello.done:
+                self._hello_judged = True
                 hello = self.client_hello.hello
-                refusal = server_name_alert(hello.server_name_data) if hello and hello.server_name_data is not None \
-                    else None
+                refusal = hello_alert(hello, self._profile) if hello is not None else None
                 if refusal is not None:
-                    self._refuse_name(refusal)
+                    self._refuse_hello(refusal)
                     return
             try:
                 self.ssl_object.do_handshake()
@@ -243,9 +244,10 @@ class TlsLayer(asyncio.Protocol):
         if done is not None:
             done(self, exc)
 
-    def _refuse_name(self, description: int) -> None:
-        """GnuTLS stops the handshake at the client's server_name (transport/gnutls.py): its fatal
-        alert, then the close (it had read the whole ClientHello: a FIN)."""
+    def _refuse_hello(self, description: int) -> None:
+        """The persona's server stops the handshake at the client's ClientHello (its server_name or
+        ALPN: transport/gnutls.py): its fatal alert, then the close (it had read the whole
+        ClientHello: a FIN)."""
         self.handshaking = False
         if not self._raw.is_closing():
             self._raw.write(alert(b"\x03\x03", description))
@@ -253,7 +255,7 @@ class TlsLayer(asyncio.Protocol):
         self._raw.close()
         done, self._done = self._done, None
         if done is not None:
-            done(self, NameRefused(f"the client's server_name refused as GnuTLS refuses it (alert {description})"))
+            done(self, HelloRefused(f"the ClientHello refused as the persona's server refuses it ({description})"))
 
     def eof_received(self) -> bool | None:
         if self.handshaking:

@@ -341,6 +341,8 @@ def server_context(cert: Path, key: Path, profile: TlsProfile | None = None,
         context.load_dh_params(str(dh_params))
     if not profile.tickets:
         context.options |= ssl.OP_NO_TICKET
+    if profile.alpn:
+        context.set_alpn_protocols(list(profile.alpn))  # the refusals: transport/gnutls.py hello_alert()
     if profile.signing_fails:
         context.keylog_filename = failing_key.new_key_log()  # failing_key seals its alert with a logged secret
         failing_key.unlink_key_log(context.keylog_filename)

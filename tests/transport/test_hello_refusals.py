@@ -1,9 +1,10 @@
-"""The client's server_name (SNI) in every form a scanner or an exploit sends it, after STARTTLS,
-against each real server beside its persona: which end in a ServerHello, which in an alert (and
-which), and the close. GnuTLS (Exim) judges the name itself where OpenSSL (Postfix, Sendmail,
-OpenSMTPD, and relaypot) judges it otherwise: Exim's CVE-2019-15846 exploit sends a name ending in
-a backslash, which GnuTLS refuses (illegal_parameter) and OpenSSL takes (transport/gnutls.py).
-Plus transport/gnutls.py's judgement by itself, on any bytes."""
+"""The client's server_name (SNI) and ALPN in every form a scanner or an exploit sends them, after
+STARTTLS, against each real server beside its persona: which end in a ServerHello, which in an
+alert (and which), and the close. GnuTLS (Exim) judges the name itself where OpenSSL (Postfix,
+Sendmail, OpenSMTPD, and relaypot) judges it otherwise: Exim's CVE-2019-15846 exploit sends a name
+ending in a backslash, which GnuTLS refuses (illegal_parameter) and OpenSSL takes; and Exim takes
+ALPN "smtp" or "esmtp" alone, refusing any other and any two (transport/gnutls.py). Plus
+transport/gnutls.py's judgements by themselves, on any bytes."""
 
 from __future__ import annotations
 
@@ -11,14 +12,21 @@ import contextlib
 import socket
 import ssl
 import struct
+import subprocess
 import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relaypot.transport.gnutls import DECODE_ERROR, ILLEGAL_PARAMETER, server_name_alert
-from support import client_hello, read_reply
+from relaypot.transport.gnutls import (
+    DECODE_ERROR,
+    ILLEGAL_PARAMETER,
+    NO_APPLICATION_PROTOCOL,
+    alpn_alert,
+    server_name_alert,
+)
+from support import client_hello, read_reply, require
 
 
 def names(*entries: tuple[int, bytes]) -> bytes:
@@ -51,15 +59,36 @@ SERVER_NAMES: dict[str, bytes | None] = {
     "controls": names((0, b"a\x01\x7f.example")),
     "high_bytes": names((0, b"\xff\xfe")),
 }
+
+
+def protocols(*names: bytes) -> bytes:
+    """An ALPN extension's data: the list of protocol names."""
+    listed = b"".join(bytes([len(name)]) + name for name in names)
+    return struct.pack(">H", len(listed)) + listed
+
+
+ALPN = 16
+PROTOCOLS: dict[str, bytes] = {
+    "alpn_smtp": protocols(b"smtp"),
+    "alpn_esmtp": protocols(b"esmtp"),
+    "alpn_two_accepted": protocols(b"esmtp", b"smtp"),
+    "alpn_h2": protocols(b"h2"),
+    "alpn_http_h2": protocols(b"http/1.1", b"h2"),
+    "alpn_h2_smtp": protocols(b"h2", b"smtp"),
+    "alpn_upper_case": protocols(b"SMTP"),
+    "alpn_empty_name": protocols(b""),
+    "alpn_empty_list": struct.pack(">H", 0),
+}
 # GnuTLS takes these and OpenSSL refuses them before any callback (ssl/statem/extensions_srvr.c:
 # one host_name entry and nothing else, at most 255 bytes); the ClientHello cannot be mended, as
 # the handshake's transcript covers it. Written in docs/personas.md ("exim").
 OPENSSL_REFUSES_WHAT_GNUTLS_TAKES = {"long_256", "two_names", "other_type"}
 
 
-def with_server_name(data: bytes | None, version: ssl.TLSVersion) -> bytes:
+def with_server_name(data: bytes | None, version: ssl.TLSVersion, alpn: bytes | None = None) -> bytes:
     """Python's own ClientHello with its server_name extension's data replaced by `data` (None:
-    without the extension), every length after it mended."""
+    without the extension) and an ALPN extension of `alpn` data where given, every length after
+    it mended."""
     hello = client_hello("placeholder.example", maximum_version=version)
     body = hello[9:]  # after the record header and the handshake header
     at = 2 + 32
@@ -75,6 +104,8 @@ def with_server_name(data: bytes | None, version: ssl.TLSVersion) -> bytes:
                 continue
             content = data
         rebuilt += struct.pack(">HH", kind, len(content)) + content
+    if alpn is not None:
+        rebuilt += struct.pack(">HH", ALPN, len(alpn)) + alpn
     body = body[:at] + struct.pack(">H", len(rebuilt)) + rebuilt
     handshake = b"\x01" + len(body).to_bytes(3, "big") + body
     return hello[:3] + struct.pack(">H", len(handshake)) + handshake
@@ -117,8 +148,26 @@ def answer(port: int, hello: bytes) -> str:
 
 
 def answers(port: int) -> dict[str, str]:
-    return {f"{version.name} {name}": answer(port, with_server_name(data, version))
-            for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3) for name, data in SERVER_NAMES.items()}
+    heard = {}
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        for name, data in SERVER_NAMES.items():
+            heard[f"{version.name} {name}"] = answer(port, with_server_name(data, version))
+        for name, alpn in PROTOCOLS.items():
+            heard[f"{version.name} {name}"] = answer(port, with_server_name(SERVER_NAMES["host_name"], version, alpn))
+    return heard
+
+
+def selected_protocols(port: int) -> dict[str, str]:
+    """The protocol openssl s_client sees selected for each ALPN offer a server takes."""
+    seen = {}
+    for offered in ("smtp", "esmtp", "h2"):
+        for version in ("-tls1_2", "-tls1_3"):
+            result = subprocess.run([require("openssl"), "s_client", "-connect", f"127.0.0.1:{port}", "-starttls",
+                                     "smtp", "-alpn", offered, version], input=b"", capture_output=True, timeout=30)
+            said = result.stdout.decode(errors="replace")
+            seen[f"{offered} {version}"] = next((line.strip() for line in said.splitlines()
+                                                  if "ALPN" in line), "no ALPN line")
+    return seen
 
 
 def _real(name: str):
@@ -141,8 +190,10 @@ def test_every_server_name_is_answered_as_the_real_server_answers_it(sensor_fact
     real, persona, port_name = _real(server)
     with real as running:
         heard_real = answers(getattr(running, port_name))
+        selected_real = selected_protocols(getattr(running, port_name))
     sensor = sensor_factory(smtp__persona=persona, smtp__relay="closed")
     heard_persona = answers(sensor.address[1])
+    assert selected_protocols(sensor.address[1]) == selected_real
     differing = {case: (heard_real[case], heard_persona[case]) for case in heard_real
                  if heard_real[case] != heard_persona[case]}
     allowed = {case for case in differing if server == "exim" and case.split()[1] in OPENSSL_REFUSES_WHAT_GNUTLS_TAKES}
@@ -150,9 +201,11 @@ def test_every_server_name_is_answered_as_the_real_server_answers_it(sensor_fact
     if server == "exim":  # the judgement the persona takes over from GnuTLS is there to see
         assert heard_real["TLSv1_3 cve_2019_15846"] == "alert 2.47 record 0303, FIN"
         assert heard_real["TLSv1_2 empty_name"] == "alert 2.50 record 0303, FIN"
+        assert heard_real["TLSv1_3 alpn_two_accepted"] == "alert 2.120 record 0303, FIN"
+        assert selected_real["esmtp -tls1_3"] == "ALPN protocol: esmtp"
         assert len(differing) == 2 * len(OPENSSL_REFUSES_WHAT_GNUTLS_TAKES), differing
     else:
-        assert heard_real["TLSv1_3 cve_2019_15846"] == "ServerHello"
+        assert heard_real["TLSv1_3 cve_2019_15846"] == heard_real["TLSv1_3 alpn_h2"] == "ServerHello"
 
 
 # ------------------------------------------------------------------ GnuTLS's judgement alone
@@ -181,6 +234,23 @@ def test_a_well_formed_list_is_judged_by_its_first_host_name(entries):
     dns = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
     expected = None if first is None or set(first) <= dns else ILLEGAL_PARAMETER
     assert server_name_alert(names(*entries)) == expected
+
+
+def test_exim_takes_one_protocol_it_knows_and_refuses_the_rest():
+    accepted = ("smtp", "esmtp")
+    assert alpn_alert(protocols(b"smtp"), accepted, True) is None
+    assert alpn_alert(protocols(b"esmtp"), accepted, True) is None
+    assert alpn_alert(protocols(b"esmtp", b"smtp"), accepted, True) == NO_APPLICATION_PROTOCOL  # two: Exim's hook
+    assert alpn_alert(protocols(b"esmtp", b"smtp"), accepted, False) is None
+    assert alpn_alert(protocols(b"h2"), accepted, True) == NO_APPLICATION_PROTOCOL
+    assert alpn_alert(protocols(b"SMTP"), accepted, True) == NO_APPLICATION_PROTOCOL
+    for malformed in (b"", b"\x00", b"\x00\x00", protocols(b""), b"\x00\x05\x05smtp", protocols(b"smtp")[:-1]):
+        assert alpn_alert(malformed, accepted, True) == DECODE_ERROR, malformed
+
+
+@given(st.binary(max_size=100))
+def test_any_alpn_bytes_are_judged_and_never_raise(data):
+    assert alpn_alert(data, ("smtp",), True) in (None, DECODE_ERROR, NO_APPLICATION_PROTOCOL)
 
 
 def test_the_persona_reads_the_extension_as_sent():
