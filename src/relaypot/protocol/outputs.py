@@ -12,12 +12,15 @@ class Reply:
     """Bytes to write, already CRLF-framed; `delay` seconds first (a persona's failure delay).
     `corked`: the server holds the reply until it closes, waiting at most `delay` for the client
     (Exim's QUIT): the client's next bytes or its FIN end the wait at once, and a close that is a
-    reset takes the reply with it."""
+    reset takes the reply with it. `flushed`: written at once after its wait, with whatever the
+    server held unflushed, though input waits (Postfix's smtpd_chat_reply() after its tar pit's
+    sleep)."""
 
     data: bytes
     code: int
     delay: float = 0.0
     corked: bool = False
+    flushed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@ and when, is `session.py`'s; this base class only makes the outputs.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from relaypot.events import Violation
 from relaypot.personas.model import ReplyTemplate
 from relaypot.protocol.accounting import ErrorAccount, ProtocolCounters
@@ -152,7 +154,7 @@ class Voice:
             text = f"{text[:last + 3]}-{text[last + 4:]}\r\n{code} {tail}"
             data = wire(text)
             self.bytes_out += len(data) - len(reply.data)
-            out[-1] = Reply(data, code, reply.delay)
+            out[-1] = replace(reply, data=data, code=code)
             self._last_reply = text
 
     def _replace_by_too_many(self, out: list[Output], code: int) -> int:
@@ -163,7 +165,7 @@ class Voice:
         reply, template = out[-1], self.replies["session.too_many_errors"]
         text, data = template.render(self._placeholders())
         self.bytes_out += len(data) - len(reply.data)
-        out[-1] = Reply(data, template.code, reply.delay)
+        out[-1] = replace(reply, data=data, code=template.code)
         self._last_reply = text
         return template.code
 
@@ -171,8 +173,8 @@ class Voice:
         if self.context.persona.server.seven_bit_replies and (not data.isascii() or b"\0" in data):
             data = seven_bit_bytes(data)
             text = data[:-2].decode("ascii")
-        if self.account.errors:
-            delay += self.account.delay()  # Postfix's sleep before any reply past the soft limit
+        tarpit = self.account.delay() if self.account.errors else 0.0
+        delay += tarpit  # Postfix's sleep before any reply past the soft limit, which flushes after it
         if self._tarpit and code >= 500:  # Exchange holds an anonymous client's every refusal...
             self._slow = max(self._slow, self._tarpit)
             self.context.discredit(self.client_ip, self.context.clock() + self._tarpit)  # ...and discredits it
@@ -180,7 +182,7 @@ class Voice:
             delay, self._slow = delay + self._slow, 0.0
         if data:
             self.bytes_out += len(data)
-            out.append(Reply(data, code, delay))
+            out.append(Reply(data, code, delay, flushed=tarpit > 0))
             if delay:
                 self._held_back = True
         self._last_reply = text

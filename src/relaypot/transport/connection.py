@@ -15,6 +15,7 @@ import ssl
 import time
 from collections import deque
 from concurrent.futures import Executor
+from dataclasses import replace
 from functools import partial
 from typing import Any, Protocol
 
@@ -450,7 +451,7 @@ class SmtpConnection(asyncio.Protocol):
             if kind is Reply:
                 if self._queue or item.delay:
                     if pending and item.delay:
-                        item = Reply(b"".join(pending) + item.data, item.code, item.delay)
+                        item = replace(item, data=b"".join(pending) + item.data)
                         pending.clear()
                     elif pending:
                         self._write(pending)
@@ -618,7 +619,8 @@ class SmtpConnection(asyncio.Protocol):
                         continue  # the reset takes the corked reply with it: nothing leaves
                     cork(self.transport)
                 if not self.transport.is_closing():
-                    if self.session.persona.server.flush_when_idle and self._input_waits() and not self._quiet():
+                    if self.session.persona.server.flush_when_idle and not item.flushed and self._input_waits() \
+                            and not self._quiet():
                         self._unflushed.append(item.data)  # the sleep was slept; the write waits
                     else:
                         self.transport.write(self._flushed(item.data))
