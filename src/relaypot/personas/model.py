@@ -538,10 +538,11 @@ class TlsProfile:
     # answering SSL_TLSEXT_ERR_OK makes OpenSSL send): never, or when it names the host name
     # (OpenSMTPD: a pki of that name)
     sni_ack: Literal["never", "host_name"] = "never"
-    # Whose rules judge the client's server_name extension before the handshake goes on: OpenSSL's
-    # own, or GnuTLS 3.7's, which refuse a host name of any byte but a letter, a digit, "-" and "."
-    # (illegal_parameter) and an empty name or list (decode_error): transport/gnutls.py
-    server_name_rules: Literal["openssl", "gnutls"] = "openssl"
+    # Whose rules judge the client's ClientHello before the handshake goes on: OpenSSL's own, or
+    # GnuTLS 3.7's, which refuse a host name of any byte but a letter, a digit, "-" and "."
+    # (illegal_parameter), an empty name or list (decode_error), and malformed hellos with alerts
+    # of their own: transport/gnutls.py
+    hello_rules: Literal["openssl", "gnutls"] = "openssl"
     # ALPN protocols the server selects (Exim 4.96's tls_alpn "smtp : esmtp"): a client that offers
     # ALPN but none of these gets no_application_protocol; with alpn_one_only a client offering more
     # than one protocol gets it too (Exim's tls_server_clienthello_ext()). Empty: ALPN ignored.

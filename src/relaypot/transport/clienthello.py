@@ -10,7 +10,7 @@ Whatever the client sends is bounded: at most MAX_BYTES are looked at.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MAX_BYTES = 16 * 1024  # a ClientHello is a few hundred bytes; a post-quantum one a few KiB
 HANDSHAKE, CLIENT_HELLO, SERVER_NAME = 22, 1, 0
@@ -32,6 +32,14 @@ class ClientHello:
     random: bytes = b""  # the client's random, which names its handshake in OpenSSL's key log
     server_name_data: bytes | None = None  # the server_name extension as sent (None: none was)
     alpn_data: bytes | None = None  # the ALPN extension as sent (None: none was)
+    # what a TLS library checks before it answers (transport/gnutls.py)
+    record_version: int = 0  # the first record's header
+    legacy_version: int = 0
+    cipher_bytes: int = 0  # the cipher suites' length as sent
+    compression: bytes = b""
+    extension_types: tuple[int, ...] = ()  # every one, in order, GREASE and repeats included
+    offered_versions: tuple[int, ...] = ()  # supported_versions, GREASE included
+    groups_offered: tuple[int, ...] = ()  # supported_groups
 
 
 def fingerprints(version: int, ciphers: list[int], extensions: list[int], groups: list[int], formats: list[int],
@@ -72,6 +80,7 @@ class ClientHelloReader:
         self._records = b""
         self._handshake = b""
         self.hello: ClientHello | None = None
+        self.record_version = 0
         self.done = False
 
     def feed(self, data: bytes) -> None:
@@ -85,6 +94,8 @@ class ClientHelloReader:
                 return
             if len(self._records) < 5 + length:
                 break
+            if not self.record_version:
+                self.record_version = int.from_bytes(self._records[1:3], "big")
             self._handshake += self._records[5:5 + length]
             self._records = self._records[5 + length:]
             self._parse()
@@ -100,7 +111,8 @@ class ClientHelloReader:
             return
         size = int.from_bytes(self._handshake[1:4], "big")
         if len(self._handshake) >= 4 + size:
-            self.hello = parse(self._handshake[4:4 + size])
+            hello = parse(self._handshake[4:4 + size])
+            self.hello = replace(hello, record_version=self.record_version) if hello is not None else None
             self.done = True
 
 
@@ -113,7 +125,8 @@ def parse(body: bytes) -> ClientHello | None:
         size = int.from_bytes(body[at:at + 2], "big")
         ciphers = _numbers(body[at + 2:at + 2 + size], 2)
         at += 2 + size
-        at += 1 + body[at]  # compression methods
+        compression = body[at + 1:at + 1 + body[at]]
+        at += 1 + body[at]
         name = None
         name_data: bytes | None = None
         extensions: list[int] = []
@@ -146,7 +159,9 @@ def parse(body: bytes) -> ClientHello | None:
                         alpn = data[3:3 + data[2]]
                 at += 4 + length
         ja3, text, ja4 = fingerprints(version, ciphers, extensions, groups, formats, signatures, alpn, versions)
-        return ClientHello(name, ja3, text, ja4, body[2:34], name_data, alpn_data)
+        return ClientHello(name, ja3, text, ja4, body[2:34], name_data, alpn_data, legacy_version=version,
+                           cipher_bytes=size, compression=compression, extension_types=tuple(extensions),
+                           offered_versions=tuple(versions), groups_offered=tuple(groups))
     except IndexError:
         return None
 

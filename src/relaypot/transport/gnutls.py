@@ -10,6 +10,12 @@ is what the public exploit for Exim's CVE-2019-15846 sends (a name ending in a b
 first host_name entry is the one read; entries of other types before it are skipped. Measured
 beside the real Exim: tests/transport/test_hello_refusals.py.
 
+GnuTLS answers malformed ClientHellos with alerts of its own (hello_fault()): a record or legacy
+version not SSL 3.x or below TLS 1.0 (protocol_version), no cipher suites (decode_error),
+compression methods without null (illegal_parameter), an extension twice
+(unsupported_extension), TLS 1.3 offered without signature_algorithms or supported_groups, or with
+no group listed (handshake_failure); OpenSSL says otherwise or shakes hands.
+
 Exim 4.96 takes ALPN itself (tls-gnu.c): "smtp" or "esmtp" is selected, a client offering neither
 gets no_application_protocol from GnuTLS, and one offering more than one protocol gets it from
 Exim's own hook (tls_server_clienthello_ext(): "too many ALPNs presented"), "esmtp,smtp" too.
@@ -21,18 +27,41 @@ from relaypot.personas.model import TlsProfile
 from relaypot.transport.clienthello import ClientHello
 
 DECODE_ERROR, ILLEGAL_PARAMETER, NO_APPLICATION_PROTOCOL = 50, 47, 120
+HANDSHAKE_FAILURE, PROTOCOL_VERSION, UNSUPPORTED_EXTENSION = 40, 70, 110
 HOST_NAME = 0
+TLS10, TLS13 = 0x0301, 0x0304
+SUPPORTED_GROUPS, SIGNATURE_ALGORITHMS = 10, 13
 
 
 def hello_alert(hello: ClientHello, profile: TlsProfile) -> int | None:
     """The fatal alert the persona's server answers `hello` with before OpenSSL would (None: let
     OpenSSL answer)."""
-    if profile.server_name_rules == "gnutls" and hello.server_name_data is not None:
-        refused = server_name_alert(hello.server_name_data)
+    if profile.hello_rules == "gnutls":
+        refused = hello_fault(hello, tls13=profile.max_version == "TLSv1.3")
+        if refused is None and hello.server_name_data is not None:
+            refused = server_name_alert(hello.server_name_data)
         if refused is not None:
             return refused
     if profile.alpn and hello.alpn_data is not None:
         return alpn_alert(hello.alpn_data, profile.alpn, profile.alpn_one_only)
+    return None
+
+
+def hello_fault(hello: ClientHello, tls13: bool) -> int | None:
+    """GnuTLS's alert for a ClientHello malformed where OpenSSL answers otherwise (each measured
+    beside the real Exim: tests/transport/test_hello_refusals.py), or None."""
+    if hello.record_version >> 8 != 3 or hello.legacy_version >> 8 != 3 or hello.legacy_version < TLS10:
+        return PROTOCOL_VERSION  # (OpenSSL: unexpected_message, handshake_failure, or a handshake)
+    if hello.cipher_bytes == 0:
+        return DECODE_ERROR  # (OpenSSL: illegal_parameter)
+    if hello.compression and 0 not in hello.compression:
+        return ILLEGAL_PARAMETER  # (OpenSSL: decode_error)
+    if len(set(hello.extension_types)) != len(hello.extension_types):
+        return UNSUPPORTED_EXTENSION  # an extension twice (OpenSSL: illegal_parameter)
+    if tls13 and TLS13 in hello.offered_versions and (
+            SIGNATURE_ALGORITHMS not in hello.extension_types or SUPPORTED_GROUPS not in hello.extension_types
+            or not hello.groups_offered):
+        return HANDSHAKE_FAILURE  # (OpenSSL: missing_extension, or decode_error for no groups)
     return None
 
 

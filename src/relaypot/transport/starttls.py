@@ -126,7 +126,7 @@ class TlsLayer(asyncio.Protocol):
         self._eof_alert = profile.eof_alert
         self._profile = profile
         # the ClientHello judged as the persona's server judges it (transport/gnutls.py), once read
-        self._hello_judged = profile.server_name_rules == "openssl" and not profile.alpn
+        self._hello_judged = profile.hello_rules == "openssl" and not profile.alpn
         self._eof_unread = False  # the client's end came while the server was still answering
         self._dead = False  # a fatal alert went out: nothing more can be written
         self._failing = FailingKey(key_log(context.keylog_filename)) if profile.signing_fails else None
