@@ -472,17 +472,24 @@ RECAPTURED_GROUPS = ("limits", "content", "connections", "params", "routes", "ve
 
 
 def probes_rerun(server: str, group: str, port: int, source: str | None = None,
-                 workers: int = 1) -> tuple[list[dict], list[dict]]:
+                 workers: int = 1, reply_timeout: float | None = None) -> tuple[list[dict], list[dict]]:
     """The stored capture of a tests/reference/probes.py `group` for `server` (tests/reference/
     <server>/<group>.json) and the group run afresh against 127.0.0.1:`port`, as it was made
-    (`workers` conversations at a time, each on its own connection)."""
+    (`workers` conversations at a time, each on its own connection; `reply_timeout`: seconds the
+    reader waits for a reply's first byte, where not battery.py's ten)."""
     sys.path.insert(0, str(REFERENCE))
     try:
+        import battery
         import probes
     finally:
         sys.path.remove(str(REFERENCE))
     stored = json.loads((REFERENCE / server / f"{group}.json").read_text())
-    return stored, probes.capture(group, "127.0.0.1", port, source, workers)
+    usual = battery.FIRST_REPLY_TIMEOUT
+    battery.FIRST_REPLY_TIMEOUT = reply_timeout or usual
+    try:
+        return stored, probes.capture(group, "127.0.0.1", port, source, workers)
+    finally:
+        battery.FIRST_REPLY_TIMEOUT = usual
 
 
 def rerun_differences(stored: list[dict], fresh: list[dict], mend: Callable[[bytes], bytes] = bytes) -> dict:

@@ -125,8 +125,7 @@ class TlsLayer(asyncio.Protocol):
         self._bad_record_alert = profile.bad_record_alert
         self._eof_alert = profile.eof_alert
         self._profile = profile
-        # the ClientHello judged as the persona's server judges it (transport/gnutls.py), once read
-        self._hello_judged = profile.hello_rules == "openssl" and not profile.alpn
+        self._hello_judged = False  # as the persona's server judges it (transport/gnutls.py), once read
         self._eof_unread = False  # the client's end came while the server was still answering
         self._dead = False  # a fatal alert went out: nothing more can be written
         self._failing = FailingKey(key_log(context.keylog_filename)) if profile.signing_fails else None
@@ -236,10 +235,15 @@ class TlsLayer(asyncio.Protocol):
         self._flush()
         if not wrote and self._bad_record_alert and not self._raw.is_closing():
             self._raw.write(UNEXPECTED_MESSAGE)  # GnuTLS's answer where OpenSSL says nothing
-        self._closing = True
         if self._incoming.pending and not self._bad_record_alert:  # GnuTLS's server has read it all
             reset_on_close(self._raw)
-        self._raw.close()  # close, not abort: the alert in the write buffer is sent first
+        self._close_handshake(exc)
+
+    def _close_handshake(self, exc: BaseException) -> None:
+        """Close, not abort: the alert in the write buffer is sent first; then the handshake's end
+        is told."""
+        self._closing = True
+        self._raw.close()
         done, self._done = self._done, None
         if done is not None:
             done(self, exc)
@@ -251,11 +255,8 @@ class TlsLayer(asyncio.Protocol):
         self.handshaking = False
         if not self._raw.is_closing():
             self._raw.write(alert(b"\x03\x03", description))
-        self._closing = True
-        self._raw.close()
-        done, self._done = self._done, None
-        if done is not None:
-            done(self, HelloRefused(f"the ClientHello refused as the persona's server refuses it ({description})"))
+        self._close_handshake(HelloRefused(f"the ClientHello refused as the persona's server refuses it "
+                                           f"({description})"))
 
     def eof_received(self) -> bool | None:
         if self.handshaking:
