@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import warnings
 from datetime import datetime
+from typing import Any
 
 from relaypot.transport import openssl
 from support import read_reply, require
@@ -257,3 +258,19 @@ def resumption_by_id(port: int) -> str:
     session_id = re.search(r"Session-ID: *([0-9A-F]*)", said[0])
     again = re.search(r"^(New|Reused)\b", said[1], re.M)
     return f"{len(session_id.group(1)) if session_id else 'none'} {again.group(1) if again else 'no handshake'}"
+
+
+def real_server_beside_persona(name: str) -> tuple[Any, str, str]:
+    """(the real server of a face whose TLS is compared, not yet started; its persona; the name of
+    the server's attribute holding the port with STARTTLS)."""
+    if name == "exim":
+        from exim_server import EximServer
+        return EximServer("tls-auth"), "exim-tls-auth", "port"
+    if name == "sendmail":
+        from sendmail_server import SendmailServer
+        return SendmailServer("tls-auth"), "sendmail-tls-auth", "port"
+    if name == "opensmtpd":
+        from opensmtpd_server import OpenSmtpdServer
+        return OpenSmtpdServer(), "opensmtpd-tls-auth", "tls_port"
+    from postfix_server import PostfixServer
+    return PostfixServer(), "postfix", "port"

@@ -541,7 +541,7 @@ class TlsProfile:
     # Whose rules judge the client's ClientHello before the handshake goes on: OpenSSL's own, or
     # GnuTLS 3.7's, which refuse a host name of any byte but a letter, a digit, "-" and "."
     # (illegal_parameter), an empty name or list (decode_error), and malformed hellos with alerts
-    # of their own: transport/gnutls.py
+    # of their own, each in a record of the version GnuTLS had reached: transport/gnutls.py
     hello_rules: Literal["openssl", "gnutls"] = "openssl"
     # ALPN protocols the server selects (Exim 4.96's tls_alpn "smtp : esmtp"): a client that offers
     # ALPN but none of these gets no_application_protocol; with alpn_one_only a client offering more

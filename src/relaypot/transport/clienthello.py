@@ -36,6 +36,8 @@ class ClientHello:
     record_version: int = 0  # the first record's header
     legacy_version: int = 0
     cipher_bytes: int = 0  # the cipher suites' length as sent
+    suites: tuple[int, ...] = ()  # the cipher suites, GREASE included
+    session_id_length: int = 0
     compression: bytes = b""
     extension_types: tuple[int, ...] = ()  # every one, in order, GREASE and repeats included
     offered_versions: tuple[int, ...] = ()  # supported_versions, GREASE included
@@ -121,7 +123,8 @@ def parse(body: bytes) -> ClientHello | None:
     try:
         version = int.from_bytes(body[0:2], "big")
         at = 2 + 32  # legacy version, random
-        at += 1 + body[at]  # session id
+        session_id_length = body[at]
+        at += 1 + session_id_length
         size = int.from_bytes(body[at:at + 2], "big")
         ciphers = _numbers(body[at + 2:at + 2 + size], 2)
         at += 2 + size
@@ -160,7 +163,8 @@ def parse(body: bytes) -> ClientHello | None:
                 at += 4 + length
         ja3, text, ja4 = fingerprints(version, ciphers, extensions, groups, formats, signatures, alpn, versions)
         return ClientHello(name, ja3, text, ja4, body[2:34], name_data, alpn_data, legacy_version=version,
-                           cipher_bytes=size, compression=compression, extension_types=tuple(extensions),
+                           cipher_bytes=size, suites=tuple(ciphers), session_id_length=session_id_length,
+                           compression=compression, extension_types=tuple(extensions),
                            offered_versions=tuple(versions), groups_offered=tuple(groups))
     except IndexError:
         return None

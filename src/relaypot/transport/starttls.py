@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import select
 import socket
 import ssl
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 from relaypot.personas.model import TlsProfile
 from relaypot.transport.clienthello import ClientHelloReader
 from relaypot.transport.failing_key import FailingKey, SigningFailed, alert, key_log
-from relaypot.transport.gnutls import hello_alert
+from relaypot.transport.gnutls import Refusal, hello_alert, suites_by_version
 
 READ_SIZE = 65536
 _LINGER_NONE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
@@ -32,6 +33,12 @@ _LINGER_NONE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the 
 # A fatal unexpected_message alert in a TLS 1.2 record: what GnuTLS (Exim on Debian) sends when the
 # first bytes after "220 TLS go ahead" are no TLS record
 UNEXPECTED_MESSAGE = b"\x15\x03\x03\x00\x02\x02\x0a"
+
+
+@functools.lru_cache(maxsize=8)
+def _suites(context: ssl.SSLContext) -> dict[int, frozenset[int]]:
+    """The suites `context` can choose at each version, read once: every ClientHello asks."""
+    return suites_by_version(context.get_ciphers())
 
 
 def reset_on_close(transport: Any) -> None:
@@ -162,7 +169,8 @@ class TlsLayer(asyncio.Protocol):
             if not self._hello_judged and self.client_hello.done:
                 self._hello_judged = True
                 hello = self.client_hello.hello
-                refusal = hello_alert(hello, self._profile) if hello is not None else None
+                refusal = None if hello is None else hello_alert(hello, self._profile,
+                                                                 _suites(self.ssl_object.context))
                 if refusal is not None:
                     self._refuse_hello(refusal)
                     return
@@ -248,15 +256,15 @@ class TlsLayer(asyncio.Protocol):
         if done is not None:
             done(self, exc)
 
-    def _refuse_hello(self, description: int) -> None:
+    def _refuse_hello(self, refusal: Refusal) -> None:
         """The persona's server stops the handshake at the client's ClientHello (its server_name or
         ALPN: transport/gnutls.py): its fatal alert, then the close (it had read the whole
         ClientHello: a FIN)."""
         self.handshaking = False
         if not self._raw.is_closing():
-            self._raw.write(alert(b"\x03\x03", description))
+            self._raw.write(alert(refusal.record_version.to_bytes(2, "big"), refusal.alert))
         self._close_handshake(HelloRefused(f"the ClientHello refused as the persona's server refuses it "
-                                           f"({description})"))
+                                           f"({refusal.alert})"))
 
     def eof_received(self) -> bool | None:
         if self.handshaking:
