@@ -64,7 +64,7 @@ def test_postfix_answers_the_same_group_as_it_goes(sensor_factory):
 
 
 def failing_logins(address: tuple[str, int], count: int) -> list[tuple[int, int]]:
-    """EHLO, `count` failing "AUTH PLAIN" and QUIT in one write: (whole seconds since, reply
+    """EHLO, `count` failing "AUTH PLAIN" and QUIT in one write: (seconds since, to a tenth; reply
     lines in that read) for each read until the server closes."""
     with socket.create_connection(address, timeout=30) as sock:
         read_reply(sock)
@@ -73,7 +73,7 @@ def failing_logins(address: tuple[str, int], count: int) -> list[tuple[int, int]
         sock.settimeout(30)  # (read_reply's is five seconds)
         got = []
         while data := sock.recv(65536):
-            got.append((round(time.monotonic() - started), data.count(b"\r\n")))
+            got.append((round(time.monotonic() - started, 1), data.count(b"\r\n")))
     return got
 
 
@@ -94,6 +94,12 @@ def test_postfix_holds_the_replies_to_pipelined_logins_as_the_real_postfix(senso
     with PostfixServer() as postfix, ThreadPoolExecutor(2) as pool:
         real, persona = pool.map(lambda address: failing_logins(address, count),
                                  [("127.0.0.1", postfix.ports["sasl"]), sensor.address])
-    assert persona == real
+    # The same replies in each piece, each piece within a second of the real one's: the real
+    # pieces' times vary by some tenths of a second from run to run (a CI run saw the last come
+    # before 15.5 s, where runs on this machine had it at 16)
+    assert [lines for _, lines in persona] == [lines for _, lines in real], (persona, real)
+    assert all(abs(mine - theirs) <= 1 for (mine, _), (theirs, _) in zip(persona, real)), (persona, real)
     total = sum(lines for _, lines in real)
-    assert real == ([(4, total)] if count == 2 else [(12, total - 3), (16, 3)])
+    expected = [(4, total)] if count == 2 else [(12, total - 3), (16, 3)]
+    assert [lines for _, lines in real] == [lines for _, lines in expected], real
+    assert all(abs(seen - measured) <= 1 for (seen, _), (measured, _) in zip(real, expected)), real
