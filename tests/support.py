@@ -273,14 +273,16 @@ def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)
 
 
-def ready_for_tls(address: tuple[str, int], timeout: float = 5.0) -> tuple[socket.socket, bytes]:
-    """A raw connection that has said EHLO and STARTTLS: the socket, and the reply to STARTTLS."""
+def ready_for_tls(address: tuple[str, int], timeout: float = 5.0,
+                  reply_timeout: float = 5.0) -> tuple[socket.socket, bytes]:
+    """A raw connection that has said EHLO and STARTTLS: the socket, and the reply to STARTTLS
+    (each reply waited for `reply_timeout` seconds)."""
     sock = socket.create_connection(address, timeout=timeout)
-    read_reply(sock)
+    read_reply(sock, reply_timeout)
     sock.sendall(b"EHLO client.example.org\r\n")
-    read_reply(sock)
+    read_reply(sock, reply_timeout)
     sock.sendall(b"STARTTLS\r\n")
-    return sock, read_reply(sock)
+    return sock, read_reply(sock, reply_timeout)
 
 
 class RunningSensor:

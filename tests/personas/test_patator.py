@@ -8,8 +8,8 @@ VRFY slowdown taken in full where the real server defers it ([errors] slowdowns_
 without a host, and smtplib's starttls() refuses the empty server_hostname.)
 
 Debian's package is unpacked (tests/debian_packages.py: it depends on a Java runtime and a dozen
-libraries for modules these tests do not use) and run with this Python: its SMTP modules need
-nothing but the standard library."""
+libraries for modules these tests do not use) and run by Debian's own Python, as its #! line
+says: its SMTP modules need nothing but the standard library."""
 
 from __future__ import annotations
 

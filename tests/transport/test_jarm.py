@@ -13,7 +13,7 @@ import threading
 import pytest
 from jarm.scanner.scanner import Scanner
 
-from support import read_reply
+from support import ready_for_tls
 from tls_observations import real_server_beside_persona
 
 pytestmark = pytest.mark.slow  # a real server, ten handshakes on each side
@@ -40,16 +40,15 @@ class StartTlsRelay:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            self._relay(client)  # pyjarm is run with one connection at a time: the answers keep its order
+            with client:
+                self._relay(client)  # pyjarm is run with one connection at a time: the answers keep its order
 
     def _relay(self, client: socket.socket) -> None:
         answer = b""
-        with client, socket.create_connection(("127.0.0.1", self.port), timeout=30) as server:
-            read_reply(server, 30)
-            server.sendall(b"EHLO client.example.org\r\n")
-            read_reply(server, 15)
-            server.sendall(b"STARTTLS\r\n")
-            assert read_reply(server, 15).startswith(b"220")
+        # (a real OpenSMTPD's banner may wait for its resolver: thirty seconds for each reply)
+        server, reply = ready_for_tls(("127.0.0.1", self.port), timeout=30, reply_timeout=30)
+        with server:
+            assert reply.startswith(b"220"), reply
             client.settimeout(20)
             server.settimeout(20)
             pump = threading.Thread(target=_pump, args=(client, server), daemon=True)

@@ -82,8 +82,7 @@ def hello_alert(hello: ClientHello, profile: TlsProfile,
     if profile.alpn and hello.alpn_data is not None:
         refused = alpn_alert(hello.alpn_data, profile.alpn, profile.alpn_one_only)
         if refused is not None:
-            chosen = _chosen_version(hello, profile)
-            return Refusal(refused, min(chosen, TLS12) if chosen else min(hello.legacy_version, TLS12))
+            return Refusal(refused, _reading_version(hello, profile))
     return None
 
 
@@ -95,6 +94,13 @@ def _chosen_version(hello: ClientHello, profile: TlsProfile) -> int | None:
     return max(taken) if taken else None
 
 
+def _reading_version(hello: ClientHello, profile: TlsProfile) -> int:
+    """The record version while the extensions are read: supported_versions' choice (TLS 1.3's
+    record being TLS 1.2's), or the legacy version without one."""
+    chosen = _chosen_version(hello, profile)
+    return min(chosen, TLS12) if chosen else min(hello.legacy_version, TLS12)
+
+
 def gnutls_refusal(hello: ClientHello, profile: TlsProfile,
                    suites: Mapping[int, frozenset[int]] | None = None) -> Refusal | None:
     """GnuTLS 3.7's answer to `hello` where OpenSSL's would be another, in GnuTLS's order of
@@ -102,9 +108,8 @@ def gnutls_refusal(hello: ClientHello, profile: TlsProfile,
     if hello.record_version >> 8 != 3 or hello.legacy_version >> 8 != 3 or hello.legacy_version < TLS10:
         return Refusal(PROTOCOL_VERSION, TLS12)  # (OpenSSL: unexpected_message, handshake_failure, or a handshake)
     legacy = min(hello.legacy_version, TLS12)
-    chosen = _chosen_version(hello, profile)
-    reading = min(chosen, TLS12) if chosen else legacy  # the version the extensions are read under
-    final = TLS13 if chosen == TLS13 else legacy  # supported_versions is kept for TLS 1.3 alone
+    reading = _reading_version(hello, profile)  # the version the extensions are read under
+    final = TLS13 if _chosen_version(hello, profile) == TLS13 else legacy  # supported_versions kept for TLS 1.3 alone
     record = min(final, TLS12)
     if hello.cipher_bytes == 0 or hello.session_id_length > 32 or not hello.compression:
         return Refusal(DECODE_ERROR, legacy)  # (OpenSSL: illegal_parameter; its record version)
