@@ -19,12 +19,14 @@ persona, or listed in the server's known differences with its reason.
   sendmail-tls-auth (Cyrus SASL's LOGIN/PLAIN order evened out: it differs between installs).
 
 In CI the test plays RELAYPOT_DIFFERENTIAL_EXAMPLES conversations on each port 25 (default 60) and
-a third as many on 587 and on 465, about two minutes; a developer's longer run:
+a third as many on 587 and on 465, about two minutes, and long ones (LONG_LINES command lines)
+against Exim, OpenSMTPD and Sendmail; a developer's longer run:
 
     RELAYPOT_DIFFERENTIAL_EXAMPLES=2000 python -m pytest tests/personas/test_differential.py
 
 Conversations stay under Postfix's smtpd_soft_error_limit (10 errors, after which every reply
-is a second late: the tar pit has its own captures, tests/reference/postfix/errors.json).
+is a second late: the tar pit has its own captures, tests/reference/postfix/errors.json); the
+long ones go past the other servers' counters.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ pytestmark = pytest.mark.slow  # a real Postfix, a running sensor, a minute of c
 
 EXAMPLES = int(os.environ.get("RELAYPOT_DIFFERENTIAL_EXAMPLES", "60"))
 MAX_LINES = 9  # command lines a conversation sends: under the soft error limit whatever they get
+LONG_LINES = 32  # a long conversation's: past Exim's nonmail limit (10), Sendmail's HELO, VRFY and NOOP
+#                 counters (3, 6, 20)
 
 # ------------------------------------------------------------------ what a conversation says
 
@@ -228,6 +232,19 @@ RARE = [line.encode() for line in (
     "VRFY <a!b>", "EXPN <x!y!z>", "VRFY <mail.example.com!root>")]
 
 
+# What a long conversation mostly says: commands every server takes (or refuses without counting
+# a syntax error), so that a session lives long enough to reach the counters kept across it
+POLITE = [line.encode() for line in (
+    "NOOP", "NOOP", "RSET", "HELP", "VRFY root", "VRFY postmaster", "VRFY nosuchuser", "EXPN root",
+    "EHLO client.example.org", "EHLO client.example.org", "HELO client.example.org", "ETRN example.net")]
+
+
+@st.composite
+def long_commands(draw) -> bytes:
+    """Seven in eight a POLITE command, else any."""
+    return draw(st.sampled_from(POLITE)) if draw(st.integers(0, 7)) else draw(commands())
+
+
 RECIPIENTS = [b"<postmaster@mail.example.com>", b"<root@localhost>", b"<victim@example.net>",
               b"<nosuchuser@mail.example.com>", b"<Root+tag@MAIL.EXAMPLE.COM>"]
 BODIES = [b"body", b"..dot", b".", b"a\rb", b"a\nb", b"\x00nul", b"line\r\n..\r\nafter"]
@@ -278,40 +295,46 @@ def split(draw, wire: bytes) -> Step:
 
 
 @st.composite
-def conversations(draw, service: str = "smtp", lockstep: bool = False) -> list[Step]:
+def conversations(draw, service: str = "smtp", lockstep: bool = False, max_lines: int = MAX_LINES) -> list[Step]:
     """Blocks of steps (at times the first before the banner): commands (one to three in a
     segment; one where `lockstep`), whole transactions, STARTTLS, then QUIT or a hang-up. At most
-    MAX_LINES command lines: under Postfix's soft error limit."""
+    `max_lines` command lines (MAX_LINES: under Postfix's soft error limit; past it, a long
+    conversation: an EHLO first, then mostly POLITE commands, mostly one to a segment, and the
+    rest as ever)."""
+    long = max_lines > MAX_LINES
+    command = long_commands() if long else commands()
     ending = draw(st.sampled_from([b"\r\n"] * 8 + [b"\n"]))
     played: list[Step] = []
     lines = 0
-    if service != "submissions" and draw(st.integers(0, 7)) == 0:  # talk before the banner
+    if not long and service != "submissions" and draw(st.integers(0, 7)) == 0:  # talk before the banner
         batch = draw(st.lists(commands(), min_size=1, max_size=2))
         early = b"".join(c if c.startswith(b"BDAT") else c + ending for c in batch)
         played.append(Step((early,), early=True))
         lines += max(1, early.count(b"\n"))
-    if draw(st.booleans()):
+    if long or draw(st.booleans()):
         played.append(Step((b"EHLO client.example.org\r\n",)))
     if service == "submission" and draw(st.integers(0, 3)):
         played += [Step((b"EHLO client.example.org\r\n",)), Step((b"STARTTLS\r\n",), tls=True)]
-    for _ in range(draw(st.integers(1, 5))):
-        block = draw(st.sampled_from(["commands", "commands", "transaction", "starttls"]))
+    blocks = ["commands"] * (12 if long else 2) + ["transaction"] * (2 if long else 1) + ["starttls"]
+    for _ in range(draw(st.integers(max_lines // 2, max_lines) if long else st.integers(1, 5))):
+        block = draw(st.sampled_from(blocks))
         if block == "transaction":
             found = draw(transactions(lockstep))
         elif block == "starttls":
             found = [Step((b"STARTTLS\r\n",), tls=True), Step((b"EHLO client.example.org\r\n",))]
         else:
-            batch = draw(st.lists(commands(), min_size=1, max_size=1 if lockstep else 3))
+            alone = lockstep or (long and draw(st.integers(0, 7)) > 0)
+            batch = draw(st.lists(command, min_size=1, max_size=1 if alone else 3))
             found = [split(draw, b"".join(c if c.startswith(b"BDAT") else c + ending for c in batch))]
         count = sum(max(1, step.wire.count(b"\n")) for step in found if not step.message)
-        if lines + count > MAX_LINES:
+        if lines + count > max_lines:
             break
         lines += count
         played += found
     ending = draw(st.sampled_from(["quit"] * 10 + ["hangup"] * 2 + ["cut_line", "cut_message"]))
     if ending == "quit":
         played.append(Step((draw(st.sampled_from([b"QUIT\r\n", b"QUIT\r\n", b"quit\r\n"])),)))
-    elif ending == "cut_message" and lines + 3 <= MAX_LINES:  # the client goes away inside a message
+    elif ending == "cut_message" and lines + 3 <= max_lines:  # the client goes away inside a message
         envelope = [b"MAIL FROM:<a@client.example.org>\r\n", b"RCPT TO:<postmaster@mail.example.com>\r\n", b"DATA\r\n"]
         played += [Step((line,)) for line in envelope] if lockstep else [Step((b"".join(envelope),))]
         played.append(Step((draw(st.sampled_from(CUT_MESSAGES)),), hangup=True, message=True))
@@ -654,6 +677,38 @@ def test_port_25_answers_as_the_real_sendmail_with_tls_and_auth(sendmail_tls_aut
     Cyrus SASL's words."""
     compare(sendmail_tls_auth_servers, conversation, implicit_tls=False, known=SENDMAIL_KNOWN_DIFFERENCES,
             server="Sendmail (TLS and AUTH)", source=SendmailServer.source, mend=cyrus_order)
+
+
+# Long conversations (LONG_LINES command lines; a sixth as many examples, a fifteenth against
+# Sendmail, whose slowdowns make each last about 23 s): the counters each server keeps across a
+# session, and what it does past them (Exim's 554 after ten nonmail commands, Sendmail's
+# slowdowns), met in any order with everything else. Played alone against each real server, 40 of
+# them: Exim's nonmail limit ended 3 to 11 of them (its synchronisation and syntax limits most of
+# the rest), Sendmail was late in 30. Postfix's (its tar pit: late in 12 of 40) is not here yet:
+# one run of 50 saw a reply late on one side only that did not come again.
+LONG_CONVERSATIONS = {
+    "exim": ("exim_servers", 6, {"known": EXIM_KNOWN_DIFFERENCES, "server": "Exim"},
+             conversations(max_lines=LONG_LINES)),
+    "opensmtpd": ("opensmtpd_servers", 6, {"known": [], "server": "OpenSMTPD"},
+                  conversations(lockstep=True, max_lines=LONG_LINES)),
+    "sendmail": ("sendmail_servers", 15, {"known": SENDMAIL_KNOWN_DIFFERENCES, "server": "Sendmail",
+                                          "source": SendmailServer.source},
+                 st.one_of(conversations(lockstep=True, max_lines=LONG_LINES), conversations(max_lines=LONG_LINES))),
+}
+
+
+@pytest.mark.parametrize("real", sorted(LONG_CONVERSATIONS))
+def test_long_conversations_answer_as_the_real_server(request, real):
+    fixture, share, how, strategy = LONG_CONVERSATIONS[real]
+    pair = request.getfixturevalue(fixture)
+
+    @settings(max_examples=max(1, EXAMPLES // share), deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(conversation=strategy)
+    def check(conversation):
+        compare(pair, conversation, implicit_tls=False, **how)
+
+    check()
 
 
 # every fixed conversation, each against each real server beside its persona
