@@ -45,10 +45,11 @@ class Heard:
     replies: list[bytes] = field(default_factory=list)  # one per step played
     late: list[bool] = field(default_factory=list)
     close: str = "open"  # "FIN", "RST" or "open" (still open after the last step)
+    waits: list[float | None] = field(default_factory=list)  # seconds to each step's first byte (None: no reply)
 
     def normalized(self, mend: Callable[[bytes], bytes] | None = None) -> Heard:
         even = normalize if mend is None else (lambda data: mend(normalize(data)))
-        return Heard(even(self.banner), [even(r) for r in self.replies], self.late, self.close)
+        return Heard(even(self.banner), [even(r) for r in self.replies], self.late, self.close, self.waits)
 
 
 def normalize(data: bytes) -> bytes:
@@ -131,11 +132,13 @@ def play(address: tuple[str, int], steps: list[Step], implicit_tls: bool = False
             except (BrokenPipeError, ConnectionResetError):
                 heard.replies.append(b"")
                 heard.late.append(False)
+                heard.waits.append(None)
                 heard.close = "RST"
                 return heard
             data, first, closed = _collect(sock)
             heard.replies.append(data)
             heard.late.append(first is not None and first - sent >= LATE)
+            heard.waits.append(None if first is None else first - sent)
             if closed:
                 heard.close = closed
                 return heard

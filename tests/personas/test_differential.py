@@ -778,8 +778,14 @@ def compare(addresses: tuple[tuple[str, int], tuple[str, int]], conversation: li
         if parted and allowed(n, conversation, known):  # a known race may show in the timing alone
             return
         assert got == want, f"step {n + 1} of\n{story}\nreal {server}: {want!r}\npersona:      {got!r}"
-        assert heard_persona.late[n] == heard_real.late[n], f"step {n + 1} is late on one only:\n{story}"
+        assert heard_persona.late[n] == heard_real.late[n], (
+            f"step {n + 1} is late on one only (first byte after {_wait(heard_real.waits[n])} on the real "
+            f"{server}, {_wait(heard_persona.waits[n])} on the persona):\n{story}")
     assert len(heard_persona.replies) == len(heard_real.replies), story
     if heard_persona.close != heard_real.close and allowed(len(heard_real.replies) - 1, conversation, known):
         return
     assert heard_persona.close == heard_real.close, f"the close differs:\n{story}"
+
+
+def _wait(seconds: float | None) -> str:
+    return "no reply" if seconds is None else f"{seconds:.3f} s"
