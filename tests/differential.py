@@ -43,13 +43,17 @@ class Step:
 class Heard:
     banner: bytes = b""
     replies: list[bytes] = field(default_factory=list)  # one per step played
-    late: list[bool] = field(default_factory=list)
-    close: str = "open"  # "FIN", "RST" or "open" (still open after the last step)
     waits: list[float | None] = field(default_factory=list)  # seconds to each step's first byte (None: no reply)
+    close: str = "open"  # "FIN", "RST" or "open" (still open after the last step)
+
+    @property
+    def late(self) -> list[bool]:
+        """Per step: its first byte came LATE seconds or more after it was sent."""
+        return [wait is not None and wait >= LATE for wait in self.waits]
 
     def normalized(self, mend: Callable[[bytes], bytes] | None = None) -> Heard:
         even = normalize if mend is None else (lambda data: mend(normalize(data)))
-        return Heard(even(self.banner), [even(r) for r in self.replies], self.late, self.close, self.waits)
+        return Heard(even(self.banner), [even(r) for r in self.replies], self.waits, self.close)
 
 
 def normalize(data: bytes) -> bytes:
@@ -131,13 +135,11 @@ def play(address: tuple[str, int], steps: list[Step], implicit_tls: bool = False
                     sent = time.monotonic()
             except (BrokenPipeError, ConnectionResetError):
                 heard.replies.append(b"")
-                heard.late.append(False)
                 heard.waits.append(None)
                 heard.close = "RST"
                 return heard
             data, first, closed = _collect(sock)
             heard.replies.append(data)
-            heard.late.append(first is not None and first - sent >= LATE)
             heard.waits.append(None if first is None else first - sent)
             if closed:
                 heard.close = closed

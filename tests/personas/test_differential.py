@@ -773,12 +773,13 @@ def compare(addresses: tuple[tuple[str, int], tuple[str, int]], conversation: li
             lambda address: play(address, conversation, implicit_tls, source), addresses))
     story = describe(conversation)
     assert heard_persona.banner == heard_real.banner
+    late_real, late_persona = heard_real.late, heard_persona.late
     for n, (want, got) in enumerate(zip(heard_real.replies, heard_persona.replies)):
-        parted = got != want or heard_persona.late[n] != heard_real.late[n]
+        parted = got != want or late_persona[n] != late_real[n]
         if parted and allowed(n, conversation, known):  # a known race may show in the timing alone
             return
         assert got == want, f"step {n + 1} of\n{story}\nreal {server}: {want!r}\npersona:      {got!r}"
-        assert heard_persona.late[n] == heard_real.late[n], (
+        assert late_persona[n] == late_real[n], (
             f"step {n + 1} is late on one only (first byte after {_wait(heard_real.waits[n])} on the real "
             f"{server}, {_wait(heard_persona.waits[n])} on the persona):\n{story}")
     assert len(heard_persona.replies) == len(heard_real.replies), story
